@@ -1,0 +1,1 @@
+//! HTTP API (stub while the modules below it come together).

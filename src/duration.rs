@@ -1,0 +1,78 @@
+//! Durations as subscription files write them: `500ms`, `30s`, `5m`, `1h`.
+
+use std::time::Duration;
+
+pub fn parse(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let bad = || format!("invalid duration {text:?}: expected a whole number and a unit, like 500ms, 30s, 5m or 1h");
+    let n: u64 = digits.parse().map_err(|_| bad())?;
+    let ms = match unit {
+        "ms" => Some(n),
+        "s" => n.checked_mul(1_000),
+        "m" => n.checked_mul(60_000),
+        "h" => n.checked_mul(3_600_000),
+        _ => return Err(bad()),
+    };
+    ms.map(Duration::from_millis).ok_or_else(bad)
+}
+
+/// The inverse of [`parse`], for showing configuration back to people.
+pub fn format(d: Duration) -> String {
+    let ms = d.as_millis();
+    match ms {
+        0 => "0s".into(),
+        _ if ms % 3_600_000 == 0 => format!("{}h", ms / 3_600_000),
+        _ if ms % 60_000 == 0 => format!("{}m", ms / 60_000),
+        _ if ms % 1_000 == 0 => format!("{}s", ms / 1_000),
+        _ => format!("{ms}ms"),
+    }
+}
+
+/// serde helpers so config structs can hold `Duration` directly.
+pub mod serde_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(d)?;
+        super::parse(&text).map_err(serde::de::Error::custom)
+    }
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::format(*d))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_each_unit_and_rejects_the_rest() {
+        let cases = [
+            ("500ms", Some(500)),
+            ("30s", Some(30_000)),
+            ("5m", Some(300_000)),
+            ("1h", Some(3_600_000)),
+            (" 2s ", Some(2_000)),
+            ("30", None),
+            ("s", None),
+            ("1.5s", None),
+            ("-1s", None),
+            ("10d", None),
+            ("99999999999999999999h", None),
+        ];
+        for (text, want) in cases {
+            assert_eq!(parse(text).ok().map(|d| d.as_millis() as u64), want, "{text}");
+        }
+    }
+
+    #[test]
+    fn format_round_trips() {
+        for text in ["500ms", "30s", "5m", "1h", "90s"] {
+            assert_eq!(format(parse(text).unwrap()), text);
+        }
+    }
+}

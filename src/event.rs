@@ -1,0 +1,213 @@
+//! The canonical event (the intake format): parsing and validation, with errors that
+//! name the JSON line and column or the offending field.
+
+use serde_json::{Map, Value};
+
+/// A validated canonical event. `uuid` is normalised (lowercase, hyphenated) so that
+/// idempotency does not depend on how a producer spells it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub uuid: String,
+    pub date: String,
+    pub topic: String,
+    pub payload: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, thiserror::Error, PartialEq)]
+pub enum EventError {
+    /// The body is not JSON at all (HTTP 400).
+    #[error("invalid JSON at line {line} column {column}: {message}")]
+    Syntax { line: usize, column: usize, message: String },
+    /// JSON, but not a valid event (HTTP 422). `field` is a path such as `Topic` or `[2].Payload`.
+    #[error("{field}: {message}")]
+    Invalid { field: String, message: String },
+}
+
+impl EventError {
+    fn invalid(field: &str, message: impl Into<String>) -> Self {
+        Self::Invalid { field: field.to_string(), message: message.into() }
+    }
+
+    /// The same error for item `index` of a batch.
+    pub fn in_item(self, index: usize) -> Self {
+        match self {
+            Self::Invalid { field, message } => Self::Invalid { field: format!("[{index}].{field}"), message },
+            other => other,
+        }
+    }
+}
+
+pub fn syntax_error(e: &serde_json::Error) -> EventError {
+    // serde_json appends " at line L column C" to its message; we report them separately.
+    let text = e.to_string();
+    let message = text.split(" at line ").next().unwrap_or(&text).to_string();
+    EventError::Syntax { line: e.line(), column: e.column(), message }
+}
+
+/// Parses the body of `POST /v1/events`.
+pub fn parse(body: &[u8]) -> Result<Event, EventError> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| syntax_error(&e))?;
+    from_value(value)
+}
+
+/// Parses the body of `POST /v1/events/batch`: a JSON array whose items are each
+/// validated on their own, so one bad item does not reject the others.
+pub fn parse_batch(body: &[u8]) -> Result<Vec<Result<Event, EventError>>, EventError> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| syntax_error(&e))?;
+    let Value::Array(items) = value else {
+        return Err(EventError::invalid("(body)", "a batch must be a JSON array of events"));
+    };
+    Ok(items.into_iter().enumerate().map(|(i, item)| from_value(item).map_err(|e| e.in_item(i))).collect())
+}
+
+/// The four envelope fields, each with its lowercase alias.
+const FIELDS: [(&str, &str); 4] = [("Uuid", "uuid"), ("Date", "date"), ("Topic", "topic"), ("Payload", "payload")];
+
+pub fn from_value(value: Value) -> Result<Event, EventError> {
+    let Value::Object(mut object) = value else {
+        return Err(EventError::invalid("(event)", "an event must be a JSON object"));
+    };
+    if let Some(unknown) = object.keys().find(|k| !FIELDS.iter().any(|(a, b)| k == a || k == b)) {
+        return Err(EventError::invalid(
+            unknown,
+            "unknown field; an event has Uuid, Date, Topic and Payload (or their lowercase aliases)",
+        ));
+    }
+    let mut take = |name: &str, alias: &str| -> Result<Option<Value>, EventError> {
+        match (object.remove(name), object.remove(alias)) {
+            (Some(_), Some(_)) => Err(EventError::invalid(name, format!("given twice, as {name} and as {alias}"))),
+            (a, b) => Ok(a.or(b)),
+        }
+    };
+    let uuid = take("Uuid", "uuid")?;
+    let date = take("Date", "date")?;
+    let topic = take("Topic", "topic")?;
+    let payload = take("Payload", "payload")?;
+
+    let topic = match topic {
+        Some(Value::String(t)) if !t.trim().is_empty() => t,
+        Some(Value::String(_)) => return Err(EventError::invalid("Topic", "must not be empty")),
+        Some(other) => return Err(EventError::invalid("Topic", format!("must be a string, not {}", kind(&other)))),
+        None => return Err(EventError::invalid("Topic", "is required")),
+    };
+    if topic.len() > 256 || topic.chars().any(char::is_control) {
+        return Err(EventError::invalid("Topic", "must be at most 256 characters, without control characters"));
+    }
+    let payload = match payload {
+        Some(Value::Object(p)) => p,
+        Some(other) => return Err(EventError::invalid("Payload", format!("must be a JSON object, not {}", kind(&other)))),
+        None => return Err(EventError::invalid("Payload", "is required")),
+    };
+    let uuid = match uuid {
+        None | Some(Value::Null) => uuid::Uuid::new_v4().to_string(),
+        Some(Value::String(u)) => uuid::Uuid::parse_str(&u)
+            .map_err(|_| EventError::invalid("Uuid", format!("{u:?} is not a UUID")))?
+            .hyphenated()
+            .to_string(),
+        Some(other) => return Err(EventError::invalid("Uuid", format!("must be a string, not {}", kind(&other)))),
+    };
+    let date = match date {
+        None | Some(Value::Null) => chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        Some(Value::String(d)) if is_iso8601(&d) => d,
+        Some(Value::String(d)) => {
+            return Err(EventError::invalid("Date", format!("{d:?} is not an ISO 8601 date-time")));
+        }
+        Some(other) => return Err(EventError::invalid("Date", format!("must be a string, not {}", kind(&other)))),
+    };
+    Ok(Event { uuid, date, topic, payload })
+}
+
+fn is_iso8601(text: &str) -> bool {
+    chrono::DateTime::parse_from_rfc3339(text).is_ok()
+        || chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f").is_ok()
+        || chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").is_ok()
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+impl Event {
+    /// The canonical envelope, as stored and as templates see it under `event`.
+    pub fn envelope(&self) -> Value {
+        let mut m = Map::with_capacity(4);
+        m.insert("Uuid".into(), Value::String(self.uuid.clone()));
+        m.insert("Date".into(), Value::String(self.date.clone()));
+        m.insert("Topic".into(), Value::String(self.topic.clone()));
+        m.insert("Payload".into(), Value::Object(self.payload.clone()));
+        Value::Object(m)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn invalid_field(body: &str) -> String {
+        match parse(body.as_bytes()) {
+            Err(EventError::Invalid { field, .. }) => field,
+            other => panic!("expected an invalid event, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn accepts_the_canonical_event_and_normalises_the_uuid() {
+        let e = parse(br#"{"Uuid":"F47AC10B-58CC-4372-A567-0E02B2C3D479","Date":"2025-04-15T14:30:00.123Z",
+            "Topic":"Communication_EarnPurchasePoints","Payload":{"Points":120}}"#)
+        .unwrap();
+        assert_eq!(e.uuid, "f47ac10b-58cc-4372-a567-0e02b2c3d479");
+        assert_eq!(e.topic, "Communication_EarnPurchasePoints");
+        assert_eq!(e.payload["Points"], json!(120));
+        assert_eq!(e.date, "2025-04-15T14:30:00.123Z");
+    }
+
+    #[test]
+    fn lowercase_aliases_and_defaults() {
+        let e = parse(br#"{"topic":"t","payload":{}}"#).unwrap();
+        assert!(uuid::Uuid::parse_str(&e.uuid).is_ok());
+        assert!(chrono::DateTime::parse_from_rfc3339(&e.date).is_ok());
+    }
+
+    #[test]
+    fn each_bad_field_is_named() {
+        let cases = [
+            (r#"{"Payload":{}}"#, "Topic"),
+            (r#"{"Topic":"","Payload":{}}"#, "Topic"),
+            (r#"{"Topic":5,"Payload":{}}"#, "Topic"),
+            (r#"{"Topic":"t"}"#, "Payload"),
+            (r#"{"Topic":"t","Payload":[1]}"#, "Payload"),
+            (r#"{"Topic":"t","Payload":{},"Uuid":"nope"}"#, "Uuid"),
+            (r#"{"Topic":"t","Payload":{},"Date":"yesterday"}"#, "Date"),
+            (r#"{"Topic":"t","topic":"u","Payload":{}}"#, "Topic"),
+            (r#"{"Topic":"t","Payload":{},"Extra":1}"#, "Extra"),
+            (r#"[1]"#, "(event)"),
+        ];
+        for (body, field) in cases {
+            assert_eq!(invalid_field(body), field, "{body}");
+        }
+    }
+
+    #[test]
+    fn syntax_errors_carry_line_and_column() {
+        let err = parse(b"{\n  \"Topic\": \"t\",\n  oops\n}").unwrap_err();
+        assert!(matches!(err, EventError::Syntax { line: 3, column: 3, .. }), "{err:?}");
+    }
+
+    #[test]
+    fn batch_items_fail_alone_and_are_indexed() {
+        let items = parse_batch(br#"[{"Topic":"a","Payload":{}},{"Topic":"b"}]"#).unwrap();
+        assert!(items[0].is_ok());
+        assert_eq!(
+            items[1].clone().unwrap_err(),
+            EventError::Invalid { field: "[1].Payload".into(), message: "is required".into() }
+        );
+    }
+}

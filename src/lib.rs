@@ -1,0 +1,23 @@
+//! hookshape: a template-driven webhook adapter. This crate root only lists the modules;
+//! `ARCHITECTURE.md` maps them and follows one event from intake to receiver.
+
+pub mod api;
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod dispatch;
+pub mod duration;
+pub mod event;
+pub mod render;
+pub mod secret;
+pub mod sign;
+pub mod store;
+pub mod subscription;
+
+/// Sent as `User-Agent: hookshape/VERSION` on every delivery.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Milliseconds since the Unix epoch: the one clock every module stores and compares.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}

@@ -1,0 +1,148 @@
+//! Date parsing and formatting for templates, with time zones and the Java/.NET style
+//! patterns the seed platforms document (`dd/MM/yyyy HH:mm:ss`) as well as strftime.
+
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use chrono_tz::Tz;
+
+/// Reads a date from an event: RFC 3339 / ISO 8601 text, a date alone, or Unix seconds.
+pub fn parse_any(text: &str) -> Result<DateTime<FixedOffset>, String> {
+    if let Ok(d) = DateTime::parse_from_rfc3339(text) {
+        return Ok(d);
+    }
+    for f in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"] {
+        if let Ok(n) = NaiveDateTime::parse_from_str(text, f) {
+            return Ok(n.and_utc().fixed_offset());
+        }
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        return Ok(d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc().fixed_offset());
+    }
+    Err(format!("{text:?} is not an ISO 8601 date"))
+}
+
+pub fn from_unix_seconds(secs: f64) -> Result<DateTime<FixedOffset>, String> {
+    let millis = (secs * 1000.0).round() as i64;
+    Utc.timestamp_millis_opt(millis).single().map(|d| d.fixed_offset()).ok_or_else(|| format!("{secs} is out of range"))
+}
+
+/// Parses text written in `pattern` (Java style or strftime), read in time zone `tz`
+/// (UTC when absent and the pattern has no offset).
+pub fn parse_with(text: &str, pattern: &str, tz: Option<&str>) -> Result<DateTime<FixedOffset>, String> {
+    let fmt = to_strftime(pattern)?;
+    if let Ok(d) = DateTime::parse_from_str(text, &fmt) {
+        return Ok(d);
+    }
+    let naive = NaiveDateTime::parse_from_str(text, &fmt)
+        .or_else(|_| NaiveDate::parse_from_str(text, &fmt).map(|d| d.and_hms_opt(0, 0, 0).unwrap_or_default()))
+        .map_err(|e| format!("{text:?} does not match {pattern:?}: {e}"))?;
+    match tz {
+        None => Ok(naive.and_utc().fixed_offset()),
+        Some(name) => zone(name)?
+            .from_local_datetime(&naive)
+            .earliest()
+            .map(|d| d.fixed_offset())
+            .ok_or_else(|| format!("{text:?} does not exist in time zone {name}")),
+    }
+}
+
+/// Formats `date` with `pattern`, converted to `tz` first when given.
+pub fn format(date: DateTime<FixedOffset>, pattern: &str, tz: Option<&str>) -> Result<String, String> {
+    let fmt = to_strftime(pattern)?;
+    let out = match tz {
+        Some(name) => date.with_timezone(&zone(name)?).format(&fmt).to_string(),
+        None => date.format(&fmt).to_string(),
+    };
+    Ok(out)
+}
+
+fn zone(name: &str) -> Result<Tz, String> {
+    name.parse::<Tz>().map_err(|_| format!("unknown time zone {name:?} (use an IANA name like America/Sao_Paulo)"))
+}
+
+/// Translates a Java/.NET style pattern into strftime; a pattern with `%` is strftime already.
+pub fn to_strftime(pattern: &str) -> Result<String, String> {
+    if pattern.contains('%') {
+        return Ok(pattern.to_string());
+    }
+    let chars: Vec<char> = pattern.chars().collect();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '\'' {
+            // Quoted literal text; '' is a single quote.
+            let end = chars[i + 1..].iter().position(|&q| q == '\'').map(|p| i + 1 + p);
+            let Some(end) = end else { return Err(format!("unclosed quote in date pattern {pattern:?}")) };
+            if end == i + 1 {
+                out.push('\'');
+            }
+            out.extend(chars[i + 1..end].iter());
+            i = end + 1;
+            continue;
+        }
+        if !c.is_ascii_alphabetic() {
+            out.push(c);
+            i += 1;
+            continue;
+        }
+        let run = chars[i..].iter().take_while(|&&d| d == c).count();
+        let spec = match (c, run) {
+            ('y', 4) => "%Y",
+            ('y', 2) => "%y",
+            ('M', 1) => "%-m",
+            ('M', 2) => "%m",
+            ('M', 3) => "%b",
+            ('M', 4) => "%B",
+            ('d', 1) => "%-d",
+            ('d', 2) => "%d",
+            ('H', 1) => "%-H",
+            ('H', 2) => "%H",
+            ('h', 1) => "%-I",
+            ('h', 2) => "%I",
+            ('m', 1) => "%-M",
+            ('m', 2) => "%M",
+            ('s', 1) => "%-S",
+            ('s', 2) => "%S",
+            ('S', 3) => "%3f",
+            ('S', 6) => "%6f",
+            ('a', 1) => "%p",
+            ('E', 3) => "%a",
+            ('E', 4) => "%A",
+            ('X', 3) | ('x', 3) => "%:z",
+            ('X', 2) | ('x', 2) | ('Z', 1) => "%z",
+            ('z', _) => "%Z",
+            _ => return Err(format!("date pattern {pattern:?}: {} is not a known field", c.to_string().repeat(run))),
+        };
+        out.push_str(spec);
+        i += run;
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn java_patterns_translate() {
+        assert_eq!(to_strftime("dd/MM/yyyy HH:mm:ss").unwrap(), "%d/%m/%Y %H:%M:%S");
+        assert_eq!(to_strftime("yyyy-MM-dd'T'HH:mm:ss.SSSXXX").unwrap(), "%Y-%m-%dT%H:%M:%S.%3f%:z");
+        assert_eq!(to_strftime("%d/%m").unwrap(), "%d/%m");
+        assert!(to_strftime("QQ").is_err());
+    }
+
+    #[test]
+    fn formats_in_a_time_zone() {
+        let d = parse_any("2025-04-15T14:30:00.123Z").unwrap();
+        assert_eq!(format(d, "dd/MM/yyyy HH:mm:ss", None).unwrap(), "15/04/2025 14:30:00");
+        assert_eq!(format(d, "dd/MM/yyyy HH:mm:ss", Some("America/Sao_Paulo")).unwrap(), "15/04/2025 11:30:00");
+        assert!(format(d, "yyyy", Some("Mars/Base")).is_err());
+    }
+
+    #[test]
+    fn parses_custom_patterns_in_a_zone() {
+        let d = parse_with("15/04/2025 11:30:00", "dd/MM/yyyy HH:mm:ss", Some("America/Sao_Paulo")).unwrap();
+        assert_eq!(d.with_timezone(&Utc).to_rfc3339(), "2025-04-15T14:30:00+00:00");
+        assert!(parse_with("2025-04-15", "dd/MM/yyyy", None).is_err());
+    }
+}

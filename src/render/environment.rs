@@ -1,0 +1,94 @@
+//! The minijinja environment each subscription renders with: strict undefined values,
+//! a fuel bound, per-purpose escaping (JSON for bodies, percent-encoding for URLs) and
+//! hookshape's extra filters and functions.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use minijinja::syntax::SyntaxConfig;
+use minijinja::{AutoEscape, Environment, Error, ErrorKind, Output, State, UndefinedBehavior, Value};
+
+/// Upper bound on the work one render may do (instructions and bytes); see `Environment::set_fuel`.
+/// Generous for any real body, small enough that `{% for i in range(10**9) %}` stops quickly.
+pub const FUEL: u64 = 200_000;
+
+/// Template names carry their purpose as a prefix, which selects the escaping.
+pub const URL_PREFIX: &str = "url:";
+pub const TEXT_PREFIX: &str = "text:";
+pub const JSON_PREFIX: &str = "json:";
+const URL_ESCAPE: &str = "url";
+
+/// Files under `templates/`, read once per load so that a reload swaps them atomically.
+pub type TemplateFiles = Arc<HashMap<String, String>>;
+
+/// Template delimiters; the defaults are Jinja's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delimiters {
+    pub variable: (String, String),
+    pub block: (String, String),
+    pub comment: (String, String),
+}
+
+impl Default for Delimiters {
+    fn default() -> Self {
+        Self {
+            variable: ("{{".into(), "}}".into()),
+            block: ("{%".into(), "%}".into()),
+            comment: ("{#".into(), "#}".into()),
+        }
+    }
+}
+
+impl Delimiters {
+    /// True when `text` would be interpreted by the template engine at all.
+    pub fn has_markup(&self, text: &str) -> bool {
+        text.contains(self.variable.0.as_str())
+            || text.contains(self.block.0.as_str())
+            || text.contains(self.comment.0.as_str())
+    }
+
+    fn syntax(&self) -> Result<SyntaxConfig, Error> {
+        SyntaxConfig::builder()
+            .variable_delimiters(self.variable.0.clone(), self.variable.1.clone())
+            .block_delimiters(self.block.0.clone(), self.block.1.clone())
+            .comment_delimiters(self.comment.0.clone(), self.comment.1.clone())
+            .build()
+    }
+}
+
+pub fn build(delimiters: &Delimiters, files: TemplateFiles) -> Result<Environment<'static>, Error> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::SemiStrict);
+    env.set_fuel(Some(FUEL));
+    if *delimiters != Delimiters::default() {
+        env.set_syntax(delimiters.syntax()?);
+    }
+    env.set_auto_escape_callback(|name| {
+        if name.starts_with(URL_PREFIX) {
+            AutoEscape::Custom(URL_ESCAPE.into())
+        } else if name.starts_with(TEXT_PREFIX) {
+            AutoEscape::None
+        } else {
+            // Inline typed values and every file under templates/ produce JSON.
+            AutoEscape::Json
+        }
+    });
+    env.set_formatter(format_value);
+    env.set_loader(move |name| Ok(files.get(name).cloned()));
+    super::functions::register(&mut env);
+    Ok(env)
+}
+
+fn format_value(out: &mut Output, state: &mut State, value: &Value) -> Result<(), Error> {
+    if matches!(state.auto_escape(), AutoEscape::Custom(name) if name == URL_ESCAPE) {
+        // Even `|safe` values are encoded: nothing from an event may shape the URL.
+        let text = super::url::value_text(value)?;
+        return out.write_str(&super::url::encode_component(&text)).map_err(Error::from);
+    }
+    minijinja::escape_formatter(out, state, value)
+}
+
+/// An error for our own filters and functions.
+pub fn invalid(message: impl Into<String>) -> Error {
+    Error::new(ErrorKind::InvalidOperation, message.into())
+}

@@ -1,0 +1,130 @@
+//! hookshape's template filters and functions beyond minijinja's built-ins:
+//! `jsonpath`, dates, `digits`, `sha256`, `hmac_sha256`, `base64`, `uuid()`, `now()`.
+
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use minijinja::value::ValueKind;
+use minijinja::{Environment, Error, State, Value};
+use sha2::{Digest, Sha256};
+
+use super::dates;
+use super::environment::invalid;
+
+pub fn register(env: &mut Environment<'static>) {
+    env.add_function("jsonpath", jsonpath_event);
+    env.add_filter("jsonpath", jsonpath_filter);
+    env.add_filter("date", date);
+    env.add_filter("parse_date", parse_date);
+    env.add_filter("digits", digits);
+    env.add_filter("sha256", sha256);
+    env.add_filter("hmac_sha256", hmac_sha256);
+    env.add_filter("base64", base64);
+    env.add_function("uuid", || uuid::Uuid::new_v4().to_string());
+    env.add_function("now", now);
+}
+
+/// `jsonpath("$.Payload.Items[*].Sku")`: an RFC 9535 query over the whole event
+/// envelope; the list of every match.
+fn jsonpath_event(state: &State, query: String) -> Result<Value, Error> {
+    let event = state.lookup("event").ok_or_else(|| invalid("jsonpath() needs the event context"))?;
+    jsonpath_filter(event, query)
+}
+
+/// `value | jsonpath("$.a.b")`: the same query over any value.
+fn jsonpath_filter(value: Value, query: String) -> Result<Value, Error> {
+    let json = serde_json::to_value(&value).map_err(|e| invalid(format!("jsonpath: {e}")))?;
+    let found = jsonpath_rust::query::js_path_vals(&query, &json)
+        .map_err(|e| invalid(format!("jsonpath {query:?}: {e}")))?;
+    Ok(super::to_value(&found))
+}
+
+fn to_date(value: &Value) -> Result<chrono::DateTime<chrono::FixedOffset>, Error> {
+    match value.kind() {
+        ValueKind::Number => {
+            let secs = f64::try_from(value.clone()).map_err(|e| invalid(format!("date: {e}")))?;
+            dates::from_unix_seconds(secs).map_err(invalid)
+        }
+        ValueKind::String => dates::parse_any(value.as_str().unwrap_or_default()).map_err(invalid),
+        _ => Err(invalid(format!("date: cannot read a date from {}", value.kind()))),
+    }
+}
+
+/// `Date | date("dd/MM/yyyy HH:mm:ss", "America/Sao_Paulo")`.
+fn date(value: Value, pattern: String, tz: Option<String>) -> Result<String, Error> {
+    dates::format(to_date(&value)?, &pattern, tz.as_deref()).map_err(invalid)
+}
+
+/// `"15/04/2025 11:30:00" | parse_date("dd/MM/yyyy HH:mm:ss", "America/Sao_Paulo")`: ISO 8601 text.
+fn parse_date(value: String, pattern: String, tz: Option<String>) -> Result<String, Error> {
+    let d = dates::parse_with(&value, &pattern, tz.as_deref()).map_err(invalid)?;
+    Ok(d.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+}
+
+/// `now()`, or `now("America/Sao_Paulo")`: the current time as ISO 8601.
+fn now(tz: Option<String>) -> Result<String, Error> {
+    let utc = chrono::Utc::now();
+    match tz {
+        None => Ok(utc.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+        Some(name) => dates::format(utc.fixed_offset(), "%Y-%m-%dT%H:%M:%S%.3f%:z", Some(&name)).map_err(invalid),
+    }
+}
+
+/// `"123.456.789-99" | digits` → `12345678999` (CPF, CNPJ, phone numbers).
+fn digits(value: Value) -> String {
+    value.to_string().chars().filter(char::is_ascii_digit).collect()
+}
+
+fn sha256(value: String) -> String {
+    hex::encode(Sha256::digest(value.as_bytes()))
+}
+
+fn hmac_sha256(value: String, key: String) -> Result<String, Error> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key.as_bytes()).map_err(|e| invalid(format!("hmac_sha256: {e}")))?;
+    mac.update(value.as_bytes());
+    Ok(hex::encode(mac.finalize().into_bytes()))
+}
+
+fn base64(value: String) -> String {
+    base64::engine::general_purpose::STANDARD.encode(value.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn eval(template: &str, ctx: serde_json::Value) -> Result<String, Error> {
+        let mut env = Environment::new();
+        register(&mut env);
+        env.render_str(template, super::super::to_value(&ctx))
+    }
+
+    #[test]
+    fn every_helper_renders() {
+        let ctx = serde_json::json!({
+            "event": {"Payload": {"Items": [{"Sku": "A"}, {"Sku": "B"}]}},
+            "Cpf": "123.456.789-99",
+            "Date": "2025-04-15T14:30:00.123Z",
+        });
+        let cases = [
+            ("{{ jsonpath('$.Payload.Items[*].Sku') }}", "['A', 'B']"),
+            ("{{ event | jsonpath('$.Payload.Items[0].Sku') | first }}", "A"),
+            ("{{ Cpf | digits }}", "12345678999"),
+            ("{{ Date | date('dd/MM/yyyy HH:mm:ss') }}", "15/04/2025 14:30:00"),
+            ("{{ Date | date('yyyy-MM-dd HH:mm:ss', 'America/Sao_Paulo') }}", "2025-04-15 11:30:00"),
+            ("{{ 1744727400 | date('yyyy-MM-dd') }}", "2025-04-15"),
+            ("{{ '15/04/2025 11:30:00' | parse_date('dd/MM/yyyy HH:mm:ss', 'America/Sao_Paulo') }}", "2025-04-15T14:30:00Z"),
+            ("{{ 'abc' | sha256 }}", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"),
+            ("{{ 'abc' | base64 }}", "YWJj"),
+            (
+                "{{ 'The quick brown fox jumps over the lazy dog' | hmac_sha256('key') }}",
+                "f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8",
+            ),
+        ];
+        for (template, want) in cases {
+            assert_eq!(eval(template, ctx.clone()).unwrap(), want, "{template}");
+        }
+        assert_eq!(eval("{{ uuid() }}", ctx.clone()).unwrap().len(), 36);
+        assert!(eval("{{ now() }}", ctx.clone()).unwrap().ends_with('Z'));
+        assert!(eval("{{ Date | date('yyyy', 'Nowhere/Land') }}", ctx).is_err());
+    }
+}

@@ -1,0 +1,205 @@
+//! Rendering: turns an event into the request a subscription asks for. No I/O happens
+//! here; templates are compiled when subscriptions load, so a broken template is a
+//! load error and a render error only ever concerns one event's data.
+
+mod body;
+mod context;
+pub mod dates;
+pub mod environment;
+mod functions;
+pub mod url;
+
+use minijinja::{Environment, Value};
+use serde_json::Value as Json;
+
+pub use context::context;
+pub use environment::{Delimiters, TemplateFiles};
+
+use environment::{TEXT_PREFIX, URL_PREFIX};
+
+/// What a subscription file says about the request, before compilation.
+pub struct RequestSpec<'a> {
+    pub url: &'a str,
+    pub headers: &'a [(String, String)],
+    pub body: Option<&'a Json>,
+    pub body_template: Option<&'a str>,
+    pub filter: Option<&'a str>,
+    pub delimiters: &'a Delimiters,
+    pub files: TemplateFiles,
+}
+
+/// A compile error, with the subscription field it concerns (`request.url`).
+#[derive(Debug, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct CompileError {
+    pub field: String,
+    pub message: String,
+}
+
+fn compile_error(field: impl Into<String>, message: impl Into<String>) -> CompileError {
+    CompileError { field: field.into(), message: message.into() }
+}
+
+/// The rendered parts of a request (the method is not templated).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rendered {
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    /// serde_json output: no escaped `/`, no `\u` escapes for non-ASCII.
+    pub body: Option<String>,
+}
+
+enum Piece {
+    Literal(String),
+    Template(String),
+}
+
+enum BodyKind {
+    None,
+    Tree(body::Node),
+    File(String),
+}
+
+/// Everything a subscription renders, compiled once per load.
+pub struct RequestTemplate {
+    env: Environment<'static>,
+    url_origin: String,
+    url_rest: Piece,
+    headers: Vec<(String, Piece)>,
+    body: BodyKind,
+    filter: Option<String>,
+}
+
+impl std::fmt::Debug for RequestTemplate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestTemplate").field("url_origin", &self.url_origin).finish_non_exhaustive()
+    }
+}
+
+const FILTER_TEMPLATE: &str = "text:filter";
+
+impl RequestTemplate {
+    pub fn compile(spec: RequestSpec<'_>) -> Result<Self, CompileError> {
+        let d = spec.delimiters;
+        let mut env = environment::build(d, spec.files.clone()).map_err(|e| compile_error("delimiters", describe(&e)))?;
+        let add = |env: &mut Environment<'static>, name: String, source: &str, field: &str| -> Result<Piece, CompileError> {
+            if !d.has_markup(source) {
+                return Ok(Piece::Literal(source.to_string()));
+            }
+            env.add_template_owned(name.clone(), source.to_string()).map_err(|e| compile_error(field, describe(&e)))?;
+            Ok(Piece::Template(name))
+        };
+
+        let parts = url::split(spec.url, d).map_err(|m| compile_error("request.url", m))?;
+        let url_rest = add(&mut env, format!("{URL_PREFIX}request.url"), &parts.rest, "request.url")?;
+        let mut headers = Vec::with_capacity(spec.headers.len());
+        for (name, value) in spec.headers {
+            let field = format!("request.headers.{name}");
+            let piece = add(&mut env, format!("{TEXT_PREFIX}{field}"), value, &field)?;
+            if let Piece::Literal(v) = &piece {
+                check_header_value(v).map_err(|m| compile_error(&field, m))?;
+            }
+            headers.push((name.clone(), piece));
+        }
+        let filter = match spec.filter {
+            None => None,
+            Some(expr) => {
+                env.compile_expression(expr).map_err(|e| compile_error("filter", describe(&e)))?;
+                let (open, close) = &d.block;
+                let source = format!("{open} if ({expr}) {close}1{open} endif {close}");
+                add(&mut env, FILTER_TEMPLATE.into(), &source, "filter")?;
+                Some(FILTER_TEMPLATE.to_string())
+            }
+        };
+        let body = match (spec.body, spec.body_template) {
+            (Some(_), Some(_)) => return Err(compile_error("request", "give either body or body_template, not both")),
+            (Some(tree), None) => BodyKind::Tree(body::compile(&mut env, tree, "request.body", d).map_err(|m| compile_error("request.body", m))?),
+            (None, Some(file)) => {
+                env.get_template(file).map_err(|e| {
+                    let message = if e.kind() == minijinja::ErrorKind::TemplateNotFound {
+                        format!("{file:?} is not a file under the templates directory")
+                    } else {
+                        describe(&e)
+                    };
+                    compile_error("request.body_template", message)
+                })?;
+                BodyKind::File(file.to_string())
+            }
+            (None, None) => BodyKind::None,
+        };
+        Ok(Self { env, url_origin: parts.origin, url_rest, headers, body, filter })
+    }
+
+    /// Whether the subscription's `filter` lets this event through (true without a filter).
+    pub fn matches(&self, ctx: &Value) -> Result<bool, String> {
+        match &self.filter {
+            None => Ok(true),
+            Some(name) => Ok(self.render_named(name, ctx)? == "1"),
+        }
+    }
+
+    pub fn render(&self, ctx: &Value) -> Result<Rendered, String> {
+        let rest = self.piece(&self.url_rest, ctx)?;
+        let url = url::finish(&self.url_origin, &rest)?;
+        let mut headers = Vec::with_capacity(self.headers.len());
+        for (name, piece) in &self.headers {
+            let value = self.piece(piece, ctx)?;
+            check_header_value(&value).map_err(|m| format!("header {name}: {m}"))?;
+            headers.push((name.clone(), value));
+        }
+        let body = match &self.body {
+            BodyKind::None => None,
+            BodyKind::Tree(node) => Some(body::render(&self.env, node, ctx)?),
+            BodyKind::File(name) => {
+                let text = self.render_named(name, ctx)?;
+                let value: Json = serde_json::from_str(&text).map_err(|e| {
+                    format!("body_template {name} did not render valid JSON (line {} column {}): {e}", e.line(), e.column())
+                })?;
+                Some(value)
+            }
+        };
+        let body = body.map(|b| serde_json::to_string(&b)).transpose().map_err(|e| e.to_string())?;
+        Ok(Rendered { url, headers, body })
+    }
+
+    fn piece(&self, piece: &Piece, ctx: &Value) -> Result<String, String> {
+        match piece {
+            Piece::Literal(text) => Ok(text.clone()),
+            Piece::Template(name) => self.render_named(name, ctx),
+        }
+    }
+
+    fn render_named(&self, name: &str, ctx: &Value) -> Result<String, String> {
+        self.env.get_template(name).and_then(|t| t.render(ctx)).map_err(|e| describe(&e))
+    }
+}
+
+/// Converts any serializable value (event data, jsonpath results) into a template value.
+pub fn to_value<T: serde::Serialize>(value: &T) -> Value {
+    Value::from(minijinja::value::Serde(value))
+}
+
+/// A header value may not smuggle a second header or end the header block.
+pub fn check_header_value(value: &str) -> Result<(), String> {
+    if value.contains(['\r', '\n', '\0']) {
+        return Err("a header value may not contain CR, LF or NUL".into());
+    }
+    reqwest::header::HeaderValue::from_str(value).map(|_| ()).map_err(|_| "not a valid header value".into())
+}
+
+/// A template error as one line, with the template (the subscription field) and line.
+pub fn describe(e: &minijinja::Error) -> String {
+    let mut text = match e.detail() {
+        Some(detail) => format!("{}: {detail}", e.kind()),
+        None => e.kind().to_string(),
+    };
+    if let Some(name) = e.name() {
+        let field = name.split_once(':').map_or(name, |(_, rest)| rest);
+        text.push_str(&format!(" (in {field}"));
+        if let Some(line) = e.line() {
+            text.push_str(&format!(" line {line}"));
+        }
+        text.push(')');
+    }
+    text
+}

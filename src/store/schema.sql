@@ -1,0 +1,40 @@
+-- hookshape's SQLite schema. Times are milliseconds since the Unix epoch.
+CREATE TABLE IF NOT EXISTS events (
+    uuid        TEXT PRIMARY KEY,
+    topic       TEXT NOT NULL,
+    date        TEXT NOT NULL,
+    received_at INTEGER NOT NULL,
+    body        TEXT NOT NULL
+);
+
+-- One row per (event, subscription). For in_flight rows next_attempt_at is the lease
+-- expiry, so one index finds both due pending rows and expired leases.
+CREATE TABLE IF NOT EXISTS deliveries (
+    id              TEXT PRIMARY KEY,
+    event_uuid      TEXT NOT NULL,
+    subscription    TEXT NOT NULL,
+    topic           TEXT NOT NULL,
+    status          TEXT NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER,
+    lease_owner     TEXT,
+    created_at      INTEGER NOT NULL,
+    updated_at      INTEGER NOT NULL,
+    config_version  TEXT NOT NULL,
+    request         TEXT NOT NULL,
+    last_status     INTEGER,
+    last_error      TEXT
+);
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (status, next_attempt_at);
+CREATE INDEX IF NOT EXISTS deliveries_event ON deliveries (event_uuid);
+
+CREATE TABLE IF NOT EXISTS attempts (
+    delivery_id   TEXT NOT NULL,
+    attempt       INTEGER NOT NULL,
+    started_at    INTEGER NOT NULL,
+    duration_ms   INTEGER NOT NULL,
+    status_code   INTEGER,
+    response_body TEXT,
+    error         TEXT,
+    PRIMARY KEY (delivery_id, attempt)
+);

@@ -1,0 +1,193 @@
+//! The values that cross the `Store` boundary.
+
+use serde::{Deserialize, Serialize};
+
+use crate::secret::MASK;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    Pending,
+    InFlight,
+    Succeeded,
+    Failed,
+    Held,
+    Shadow,
+}
+
+impl DeliveryStatus {
+    pub const ALL: [Self; 6] = [Self::Pending, Self::InFlight, Self::Succeeded, Self::Failed, Self::Held, Self::Shadow];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::InFlight => "in_flight",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Held => "held",
+            Self::Shadow => "shadow",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+/// The request a delivery sends, fixed when the delivery is created.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredRequest {
+    pub method: String,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<String>,
+    /// Lowercase names of headers that carry secrets.
+    #[serde(default)]
+    pub sensitive: Vec<String>,
+}
+
+impl StoredRequest {
+    /// The request as people may see it: sensitive header values replaced by `***`.
+    pub fn redacted(&self) -> Self {
+        let headers = self
+            .headers
+            .iter()
+            .map(|(k, v)| {
+                let hidden = self.sensitive.iter().any(|s| s.eq_ignore_ascii_case(k));
+                (k.clone(), if hidden { MASK.to_string() } else { v.clone() })
+            })
+            .collect();
+        Self { headers, sensitive: Vec::new(), ..self.clone() }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub uuid: String,
+    pub topic: String,
+    pub date: String,
+    pub received_at: i64,
+    /// The canonical envelope as JSON, kept for replay.
+    pub body: String,
+    pub deliveries: Vec<NewDelivery>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewDelivery {
+    pub id: String,
+    pub subscription: String,
+    pub status: DeliveryStatus,
+    pub request: StoredRequest,
+    /// Why the delivery is already `failed` (a render error), if it is.
+    pub error: Option<String>,
+    pub config_version: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Inserted {
+    pub uuid: String,
+    pub deliveries: usize,
+    pub duplicate: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct LeaseRequest {
+    pub owner: String,
+    pub now: i64,
+    pub lease_until: i64,
+    pub limit: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct Leased {
+    pub id: String,
+    pub event_uuid: String,
+    pub subscription: String,
+    pub topic: String,
+    /// This attempt's number, from 1.
+    pub attempt: u32,
+    pub request: StoredRequest,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Succeeded,
+    /// Try again at this time.
+    Retry { at: i64 },
+    /// No more attempts.
+    Failed,
+}
+
+#[derive(Debug, Clone)]
+pub struct AttemptReport {
+    pub delivery_id: String,
+    pub owner: String,
+    pub attempt: u32,
+    pub started_at: i64,
+    pub duration_ms: i64,
+    pub status_code: Option<u16>,
+    pub response_body: Option<String>,
+    pub error: Option<String>,
+    pub outcome: Outcome,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryQuery {
+    pub status: Option<DeliveryStatus>,
+    pub subscription: Option<String>,
+    pub topic: Option<String>,
+    pub event: Option<String>,
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    pub limit: usize,
+    /// The last id of the previous page; results continue after it (newest first).
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DeliverySummary {
+    pub id: String,
+    pub event: String,
+    pub subscription: String,
+    pub topic: String,
+    pub status: DeliveryStatus,
+    pub attempts: u32,
+    pub created_at: String,
+    pub updated_at: String,
+    pub next_attempt_at: Option<String>,
+    pub last_status_code: Option<u16>,
+    pub last_error: Option<String>,
+    pub config_version: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DeliveryPage {
+    pub deliveries: Vec<DeliverySummary>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Attempt {
+    pub attempt: u32,
+    pub started_at: String,
+    pub duration_ms: i64,
+    pub status_code: Option<u16>,
+    pub response_body: Option<String>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DeliveryDetail {
+    #[serde(flatten)]
+    pub summary: DeliverySummary,
+    /// Always redacted: secrets never leave the store through this type.
+    pub request: StoredRequest,
+    pub attempts: Vec<Attempt>,
+}
+
+/// Milliseconds since the epoch as RFC 3339, for API output.
+pub fn iso(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_default()
+}

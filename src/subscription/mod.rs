@@ -1,0 +1,101 @@
+//! Subscriptions: YAML files loaded, validated and compiled into a `SubscriptionSet`
+//! (with its topic index and content version) that intake routes events through.
+
+mod env_vars;
+mod load;
+pub mod raw;
+pub mod topics;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use load::{load, LoadError, LoadOptions};
+pub use raw::{Method, Mode};
+
+use crate::render::RequestTemplate;
+use crate::sign::Signer;
+
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    /// Wait before retry 1, 2, 3, …; its length is the number of retries.
+    pub schedule: Vec<Duration>,
+    /// Statuses that end a delivery at once.
+    pub give_up_on: Vec<u16>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DeliveryPolicy {
+    pub max_in_flight: Option<u32>,
+    pub disable_after_failures: u32,
+}
+
+/// One compiled subscription. Immutable: a reload builds a new set.
+#[derive(Debug)]
+pub struct Subscription {
+    pub name: String,
+    pub file: PathBuf,
+    pub description: Option<String>,
+    pub enabled: bool,
+    pub mode: Mode,
+    pub topics: Vec<String>,
+    pub method: Method,
+    pub timeout: Duration,
+    pub retry: RetryPolicy,
+    pub delivery: DeliveryPolicy,
+    pub signature: Option<Signer>,
+    /// Lowercase names of headers whose values came from `${VAR}`: shown as `***`.
+    pub sensitive_headers: Vec<String>,
+    pub template: RequestTemplate,
+}
+
+/// The subscriptions in force, swapped whole on reload.
+#[derive(Debug, Default)]
+pub struct SubscriptionSet {
+    subscriptions: Vec<Arc<Subscription>>,
+    by_name: HashMap<String, usize>,
+    index: topics::TopicIndex,
+    /// Content hash of every subscription and template file: recorded on each delivery.
+    pub version: String,
+}
+
+impl SubscriptionSet {
+    pub fn new(subscriptions: Vec<Subscription>, version: String) -> Self {
+        let mut set = Self { version, ..Self::default() };
+        for (i, sub) in subscriptions.into_iter().enumerate() {
+            for pattern in &sub.topics {
+                set.index.insert(pattern, i);
+            }
+            set.by_name.insert(sub.name.clone(), i);
+            set.subscriptions.push(Arc::new(sub));
+        }
+        set
+    }
+
+    /// The subscriptions whose topic patterns match `topic`, in file-name order.
+    pub fn routes(&self, topic: &str) -> impl Iterator<Item = &Arc<Subscription>> {
+        self.index.lookup(topic).into_iter().filter_map(|i| self.subscriptions.get(i))
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Arc<Subscription>> {
+        self.by_name.get(name).and_then(|&i| self.subscriptions.get(i))
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Subscription>> {
+        self.subscriptions.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.subscriptions.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.subscriptions.is_empty()
+    }
+
+    /// The longest request timeout, which bounds how long a delivery lease must last.
+    pub fn max_timeout(&self) -> Duration {
+        self.subscriptions.iter().map(|s| s.timeout).max().unwrap_or(Duration::from_secs(30))
+    }
+}

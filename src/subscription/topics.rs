@@ -1,0 +1,112 @@
+//! Routing by topic: exact names in a hash map, `*` globs indexed by their literal
+//! prefix, so the cost of routing one event does not grow with subscriptions to other topics.
+
+use std::collections::HashMap;
+
+#[derive(Debug, Default)]
+pub struct TopicIndex {
+    exact: HashMap<String, Vec<usize>>,
+    /// Literal prefix (text before the first `*`) → (pattern, subscription index).
+    globs: HashMap<String, Vec<(String, usize)>>,
+    /// Lengths of the prefixes present, so lookup probes only those.
+    prefix_lengths: Vec<usize>,
+}
+
+pub fn validate(pattern: &str) -> Result<(), String> {
+    if pattern.is_empty() {
+        return Err("a topic pattern may not be empty".into());
+    }
+    if pattern.contains(['?', '[', ']', '{', '}']) {
+        return Err(format!("topic pattern {pattern:?}: only * is a wildcard"));
+    }
+    Ok(())
+}
+
+impl TopicIndex {
+    pub fn insert(&mut self, pattern: &str, subscription: usize) {
+        match pattern.find('*') {
+            None => self.exact.entry(pattern.to_string()).or_default().push(subscription),
+            Some(star) => {
+                let prefix = &pattern[..star];
+                if !self.prefix_lengths.contains(&prefix.len()) {
+                    self.prefix_lengths.push(prefix.len());
+                    self.prefix_lengths.sort_unstable();
+                }
+                self.globs.entry(prefix.to_string()).or_default().push((pattern.to_string(), subscription));
+            }
+        }
+    }
+
+    /// Indexes of the subscriptions whose patterns match `topic`, sorted, without repeats.
+    pub fn lookup(&self, topic: &str) -> Vec<usize> {
+        let mut found: Vec<usize> = self.exact.get(topic).cloned().unwrap_or_default();
+        for &len in &self.prefix_lengths {
+            let Some(prefix) = topic.get(..len) else { break };
+            for (pattern, sub) in self.globs.get(prefix).into_iter().flatten() {
+                if glob_match(pattern, topic) {
+                    found.push(*sub);
+                }
+            }
+        }
+        found.sort_unstable();
+        found.dedup();
+        found
+    }
+}
+
+/// `*` matches any run of characters, including none.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if parts.len() == 1 {
+        return pattern == text;
+    }
+    if !text.starts_with(first) || !text[first.len()..].ends_with(last) || text.len() < first.len() + last.len() {
+        return false;
+    }
+    let mut middle = &text[first.len()..text.len() - last.len()];
+    for part in &parts[1..parts.len() - 1] {
+        match middle.find(part) {
+            Some(at) => middle = &middle[at + part.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_match_as_expected() {
+        let cases = [
+            ("Communication_Earn*", "Communication_EarnPurchasePoints", true),
+            ("Communication_Earn*", "Communication_Other", false),
+            ("*", "anything", true),
+            ("*Points", "EarnPoints", true),
+            ("a*b*c", "aXXbYYc", true),
+            ("a*b*c", "aXXc", false),
+            ("ab*ba", "aba", false),
+            ("note.*", "note.completed", true),
+            ("exact", "exact", true),
+            ("exact", "exactly", false),
+        ];
+        for (p, t, want) in cases {
+            assert_eq!(glob_match(p, t), want, "{p} ~ {t}");
+        }
+    }
+
+    #[test]
+    fn index_finds_exact_and_glob_subscriptions_once() {
+        let mut index = TopicIndex::default();
+        index.insert("Communication_EarnPurchasePoints", 0);
+        index.insert("Communication_Earn*", 1);
+        index.insert("*", 2);
+        index.insert("Other*", 3);
+        index.insert("Communication_*Points", 1);
+        assert_eq!(index.lookup("Communication_EarnPurchasePoints"), vec![0, 1, 2]);
+        assert_eq!(index.lookup("Other.thing"), vec![2, 3]);
+        assert_eq!(index.lookup("x"), vec![2]);
+    }
+}
