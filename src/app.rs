@@ -1,1 +1,111 @@
-//! stub
+//! The running service: builds the store, loads subscriptions, binds the listener, and runs
+//! the HTTP API beside the dispatcher until a shutdown signal arrives.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use anyhow::{anyhow, Context};
+use arc_swap::ArcSwap;
+use tokio::sync::{watch, Notify};
+use tracing::info;
+
+use crate::api::{self, ApiState};
+use crate::config::{ServeConfig, StoreUrl};
+use crate::dispatch::{sender, Dispatcher};
+use crate::store::{sqlite::SqliteStore, Store};
+use crate::subscription::{self, LoadOptions, SubscriptionSet};
+
+pub struct Application {
+    listener: tokio::net::TcpListener,
+    state: ApiState,
+    dispatcher: Dispatcher,
+}
+
+/// Loads subscriptions from the configured directories, naming every problem.
+pub fn load_subscriptions(config: &ServeConfig) -> anyhow::Result<SubscriptionSet> {
+    let env = |name: &str| std::env::var(name).ok();
+    let opts =
+        LoadOptions { subscriptions_dir: &config.subscriptions_dir, templates_dir: &config.templates_dir, env: &env };
+    subscription::load(&opts).map_err(|errors| {
+        let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        anyhow!("subscriptions did not load:\n{}", lines.join("\n"))
+    })
+}
+
+pub fn open_store(url: &StoreUrl) -> anyhow::Result<Arc<dyn Store>> {
+    match url {
+        StoreUrl::Sqlite(path) => Ok(Arc::new(SqliteStore::open(path)?)),
+        StoreUrl::Postgres(_) => Err(anyhow!("the PostgreSQL store is not available in this build yet; use sqlite://")),
+    }
+}
+
+impl Application {
+    pub async fn build(config: ServeConfig) -> anyhow::Result<Self> {
+        config.check_exposure()?;
+        let set = load_subscriptions(&config)?;
+        info!(subscriptions = set.len(), version = %set.version, "subscriptions loaded");
+        let store = open_store(&config.store)?;
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let subscriptions = Arc::new(ArcSwap::from_pointee(set));
+        let wake = Arc::new(Notify::new());
+        let state = ApiState {
+            store: store.clone(),
+            subscriptions: subscriptions.clone(),
+            wake: wake.clone(),
+            intake_token: config.intake_token.clone(),
+            admin_token: config.admin_token.clone(),
+            max_body_bytes: config.max_body_bytes,
+            accepting: Arc::new(AtomicBool::new(true)),
+        };
+        let dispatcher = Dispatcher {
+            store,
+            subscriptions,
+            client: sender::client().context("cannot build the HTTP client")?,
+            owner: format!("node-{}", uuid::Uuid::new_v4().simple()),
+            wake,
+            concurrency: config.concurrency,
+            grace: config.shutdown_grace,
+        };
+        Ok(Self { listener, state, dispatcher })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    pub fn port(&self) -> u16 {
+        self.local_addr().port()
+    }
+
+    /// The live subscription set, for the reloader.
+    pub fn subscriptions(&self) -> Arc<ArcSwap<SubscriptionSet>> {
+        self.state.subscriptions.clone()
+    }
+
+    /// Serves until `shutdown` completes, then stops taking events, lets attempts in flight
+    /// finish within the grace period, and returns. Pending work stays in the store.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let accepting = self.state.accepting.clone();
+        let dispatcher = tokio::spawn(self.dispatcher.run(stop_rx.clone()));
+        let mut server_stop = stop_rx;
+        let server = warp::serve(api::routes(self.state))
+            .incoming(self.listener)
+            .graceful(async move {
+                let _ = server_stop.wait_for(|stopped| *stopped).await;
+            })
+            .run();
+        let server = tokio::spawn(server);
+        shutdown.await;
+        info!("shutting down");
+        accepting.store(false, Ordering::Relaxed);
+        let _ = stop_tx.send(true);
+        dispatcher.await.context("dispatcher task failed")?;
+        server.await.context("server task failed")?;
+        Ok(())
+    }
+}

@@ -1,1 +1,164 @@
-//! stub
+//! Server configuration: command-line flags override `HOOKSHAPE_*` environment variables,
+//! which override `hookshape.yaml`, which overrides the defaults.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use serde::Deserialize;
+
+use crate::secret::Secret;
+
+pub const DEFAULT_CONFIG_FILE: &str = "hookshape.yaml";
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_STORE: &str = "sqlite://data/hookshape.db";
+
+/// `hookshape.yaml`. Every key is optional; unknown keys are errors.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<String>,
+    pub store: Option<String>,
+    pub subscriptions: Option<PathBuf>,
+    pub templates: Option<PathBuf>,
+    pub max_body_bytes: Option<usize>,
+    pub concurrency: Option<usize>,
+    pub shutdown_grace: Option<String>,
+    pub intake_token: Option<String>,
+    pub admin_token: Option<String>,
+}
+
+/// What flags and environment variables said (clap has already merged those two).
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub listen: Option<String>,
+    pub store: Option<String>,
+    pub subscriptions: Option<PathBuf>,
+    pub templates: Option<PathBuf>,
+    pub max_body_bytes: Option<usize>,
+    pub concurrency: Option<usize>,
+    pub shutdown_grace: Option<String>,
+    pub intake_token: Option<String>,
+    pub admin_token: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub listen: SocketAddr,
+    pub store: StoreUrl,
+    pub subscriptions_dir: PathBuf,
+    pub templates_dir: PathBuf,
+    pub max_body_bytes: usize,
+    pub concurrency: usize,
+    pub shutdown_grace: Duration,
+    pub intake_token: Option<Secret>,
+    pub admin_token: Option<Secret>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum StoreUrl {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl StoreUrl {
+    pub fn parse(url: &str) -> anyhow::Result<Self> {
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                bail!("store {url:?}: give a file, like sqlite://data/hookshape.db");
+            }
+            return Ok(Self::Sqlite(PathBuf::from(path)));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Self::Postgres(url.to_string()));
+        }
+        bail!("store {url:?}: use sqlite://PATH or postgres://…")
+    }
+}
+
+impl ServeConfig {
+    /// Merges the layers. `config_file` None means `hookshape.yaml` if it exists.
+    pub fn resolve(config_file: Option<&Path>, o: Overrides) -> anyhow::Result<Self> {
+        let file = match config_file {
+            Some(path) => read_file(path)?,
+            None if Path::new(DEFAULT_CONFIG_FILE).exists() => read_file(Path::new(DEFAULT_CONFIG_FILE))?,
+            None => FileConfig::default(),
+        };
+        let listen = o.listen.or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.into());
+        let listen: SocketAddr =
+            listen.parse().with_context(|| format!("listen address {listen:?} is not HOST:PORT"))?;
+        let store = StoreUrl::parse(&o.store.or(file.store).unwrap_or_else(|| DEFAULT_STORE.into()))?;
+        let grace = o.shutdown_grace.or(file.shutdown_grace).unwrap_or_else(|| "10s".into());
+        let token = |t: Option<String>| t.filter(|t| !t.is_empty()).map(Secret::new);
+        let config = Self {
+            listen,
+            store,
+            subscriptions_dir: o.subscriptions.or(file.subscriptions).unwrap_or_else(|| "subscriptions".into()),
+            templates_dir: o.templates.or(file.templates).unwrap_or_else(|| "templates".into()),
+            max_body_bytes: o.max_body_bytes.or(file.max_body_bytes).unwrap_or(crate::api::DEFAULT_MAX_BODY_BYTES),
+            concurrency: o.concurrency.or(file.concurrency).unwrap_or(256).max(1),
+            shutdown_grace: crate::duration::parse(&grace).map_err(anyhow::Error::msg)?,
+            intake_token: token(o.intake_token.or(file.intake_token)),
+            admin_token: token(o.admin_token.or(file.admin_token)),
+        };
+        config.check_exposure()?;
+        Ok(config)
+    }
+
+    /// Without tokens the API is open, which is only acceptable on this machine.
+    pub fn check_exposure(&self) -> anyhow::Result<()> {
+        if !self.listen.ip().is_loopback() && (self.intake_token.is_none() || self.admin_token.is_none()) {
+            bail!(
+                "refusing to listen on {} without HOOKSHAPE_INTAKE_TOKEN and HOOKSHAPE_ADMIN_TOKEN: \
+                 set both, or listen on 127.0.0.1",
+                self.listen
+            );
+        }
+        Ok(())
+    }
+}
+
+fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let expanded = crate::subscription::expand_env(&text).map_err(|m| anyhow::anyhow!("{}: {m}", path.display()))?;
+    serde_yaml::from_str(&expanded).map_err(|e| {
+        let line = e.location().map(|l| format!(":{}", l.line())).unwrap_or_default();
+        anyhow::anyhow!("{}{line}: {e}", path.display())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_win_over_the_file_which_wins_over_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("hookshape.yaml");
+        std::fs::write(&file, "listen: 127.0.0.1:9999\nstore: sqlite://file.db\nmax_body_bytes: 10\n").unwrap();
+        let o = Overrides { store: Some("sqlite://flag.db".into()), ..Overrides::default() };
+        let c = ServeConfig::resolve(Some(&file), o).unwrap();
+        assert_eq!(c.listen.port(), 9999);
+        assert_eq!(c.store, StoreUrl::Sqlite("flag.db".into()));
+        assert_eq!(c.max_body_bytes, 10);
+        assert_eq!(c.subscriptions_dir, PathBuf::from("subscriptions"));
+    }
+
+    #[test]
+    fn unknown_keys_in_the_file_are_errors_with_a_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("hookshape.yaml");
+        std::fs::write(&file, "listen: 127.0.0.1:1\nlsten: oops\n").unwrap();
+        let e = ServeConfig::resolve(Some(&file), Overrides::default()).unwrap_err().to_string();
+        assert!(e.contains("hookshape.yaml:2") && e.contains("lsten"), "{e}");
+    }
+
+    #[test]
+    fn refuses_to_listen_beyond_loopback_without_tokens() {
+        let o = Overrides { listen: Some("0.0.0.0:8080".into()), ..Overrides::default() };
+        assert!(ServeConfig::resolve(None, o.clone()).is_err());
+        let with_tokens = Overrides { intake_token: Some("i".into()), admin_token: Some("a".into()), ..o };
+        assert!(ServeConfig::resolve(None, with_tokens).is_ok());
+    }
+}

@@ -95,7 +95,9 @@ pub fn from_value(value: Value) -> Result<Event, EventError> {
     }
     let payload = match payload {
         Some(Value::Object(p)) => p,
-        Some(other) => return Err(EventError::invalid("Payload", format!("must be a JSON object, not {}", kind(&other)))),
+        Some(other) => {
+            return Err(EventError::invalid("Payload", format!("must be a JSON object, not {}", kind(&other))))
+        }
         None => return Err(EventError::invalid("Payload", "is required")),
     };
     let uuid = match uuid {
@@ -160,8 +162,10 @@ mod tests {
 
     #[test]
     fn accepts_the_canonical_event_and_normalises_the_uuid() {
-        let e = parse(br#"{"Uuid":"F47AC10B-58CC-4372-A567-0E02B2C3D479","Date":"2025-04-15T14:30:00.123Z",
-            "Topic":"Communication_EarnPurchasePoints","Payload":{"Points":120}}"#)
+        let e = parse(
+            br#"{"Uuid":"F47AC10B-58CC-4372-A567-0E02B2C3D479","Date":"2025-04-15T14:30:00.123Z",
+            "Topic":"Communication_EarnPurchasePoints","Payload":{"Points":120}}"#,
+        )
         .unwrap();
         assert_eq!(e.uuid, "f47ac10b-58cc-4372-a567-0e02b2c3d479");
         assert_eq!(e.topic, "Communication_EarnPurchasePoints");

@@ -1,6 +1,7 @@
 //! hookshape: a template-driven webhook adapter. This crate root only lists the modules;
 //! `ARCHITECTURE.md` maps them and follows one event from intake to receiver.
 
+pub mod accept;
 pub mod api;
 pub mod app;
 pub mod cli;

@@ -7,8 +7,8 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
-pub use crate::subscription::raw::Scheme;
 use crate::secret::Secret;
+pub use crate::subscription::raw::Scheme;
 
 /// A subscription's signing setup, validated at load.
 #[derive(Debug, Clone)]
@@ -38,11 +38,14 @@ impl Signer {
                     standard_key(s.expose())?;
                 }
             }
-            _ if secrets.len() > 1 => return Err(format!("{scheme:?} signs with one secret; only standard-webhooks takes several")),
+            _ if secrets.len() > 1 => {
+                return Err(format!("{scheme:?} signs with one secret; only standard-webhooks takes several"))
+            }
             _ => {}
         }
         let header = header.unwrap_or_else(|| DEFAULT_HEADER.to_string());
-        reqwest::header::HeaderName::from_bytes(header.as_bytes()).map_err(|_| format!("{header:?} is not a valid header name"))?;
+        reqwest::header::HeaderName::from_bytes(header.as_bytes())
+            .map_err(|_| format!("{header:?} is not a valid header name"))?;
         Ok(Self { scheme, header, secrets })
     }
 
@@ -50,7 +53,9 @@ impl Signer {
     pub fn headers(&self, id: &str, timestamp: i64, body: &[u8]) -> Vec<(String, String)> {
         match self.scheme {
             Scheme::HmacSha256Hex => vec![(self.header.clone(), hmac_hex(self.secret_bytes(), body))],
-            Scheme::HmacSha256Prefixed => vec![(self.header.clone(), format!("sha256={}", hmac_hex(self.secret_bytes(), body)))],
+            Scheme::HmacSha256Prefixed => {
+                vec![(self.header.clone(), format!("sha256={}", hmac_hex(self.secret_bytes(), body)))]
+            }
             Scheme::StandardWebhooks => {
                 let signatures: Vec<String> = self
                     .secrets
@@ -118,7 +123,11 @@ pub fn verify(
             if scheme == Scheme::HmacSha256Prefixed {
                 want = format!("sha256={want}");
             }
-            if ct_eq(&got, &want) { Ok(()) } else { Err(format!("{name} does not match")) }
+            if ct_eq(&got, &want) {
+                Ok(())
+            } else {
+                Err(format!("{name} does not match"))
+            }
         }
         Scheme::StandardWebhooks => {
             let id = header("webhook-id").ok_or("no webhook-id header")?;
@@ -126,7 +135,11 @@ pub fn verify(
             let ts: i64 = ts.parse().map_err(|_| "webhook-timestamp is not a number")?;
             let got = header("webhook-signature").ok_or("no webhook-signature header")?;
             let want = standard_signature(&standard_key(secret)?, &id, ts, body);
-            if got.split(' ').any(|sig| ct_eq(sig, &want)) { Ok(()) } else { Err("webhook-signature does not match".into()) }
+            if got.split(' ').any(|sig| ct_eq(sig, &want)) {
+                Ok(())
+            } else {
+                Err("webhook-signature does not match".into())
+            }
         }
     }
 }

@@ -1,1 +1,95 @@
-//! HTTP API (stub while the modules below it come together).
+//! The HTTP API: intake, delivery history, health. Handlers parse and answer; the work is
+//! in `accept`, `store` and `dispatch`.
+
+mod auth;
+mod body;
+mod deliveries;
+pub mod error;
+mod health;
+mod intake;
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use tokio::sync::Notify;
+use warp::reply::Response;
+use warp::Filter;
+
+use crate::secret::Secret;
+use crate::store::Store;
+use crate::subscription::SubscriptionSet;
+pub use error::ApiError;
+
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+
+#[derive(Clone)]
+pub struct ApiState {
+    pub store: Arc<dyn Store>,
+    pub subscriptions: Arc<ArcSwap<SubscriptionSet>>,
+    pub wake: Arc<Notify>,
+    pub intake_token: Option<Secret>,
+    pub admin_token: Option<Secret>,
+    pub max_body_bytes: usize,
+    /// Cleared when shutdown begins: intake then answers 503.
+    pub accepting: Arc<AtomicBool>,
+}
+
+impl ApiState {
+    fn check_accepting(&self) -> Result<(), ApiError> {
+        if self.accepting.load(Ordering::Relaxed) {
+            Ok(())
+        } else {
+            Err(ApiError::unavailable("hookshape is shutting down; send this event again shortly", 5))
+        }
+    }
+}
+
+pub fn routes(state: ApiState) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone {
+    let limit = state.max_body_bytes;
+    let intake_auth = auth::bearer(state.intake_token.clone(), "intake");
+    let admin_auth = auth::bearer(state.admin_token.clone(), "admin");
+    let with_state = warp::any().map(move || state.clone());
+
+    let event = warp::path!("v1" / "events")
+        .and(warp::post())
+        .and(intake_auth.clone())
+        .and(with_state.clone())
+        .and(body::capped(limit))
+        .then(intake::post_event);
+    let batch = warp::path!("v1" / "events" / "batch")
+        .and(warp::post())
+        .and(intake_auth)
+        .and(with_state.clone())
+        .and(body::capped(limit))
+        .then(intake::post_batch);
+    let list = warp::path!("v1" / "deliveries")
+        .and(warp::get())
+        .and(admin_auth.clone())
+        .and(with_state.clone())
+        .and(warp::query::<HashMap<String, String>>())
+        .then(deliveries::list);
+    let show = warp::path!("v1" / "deliveries" / String)
+        .and(warp::get())
+        .and(admin_auth)
+        .and(with_state.clone())
+        .then(deliveries::show);
+    let healthz = warp::path!("healthz").and(warp::get()).then(health::healthz);
+    let readyz = warp::path!("readyz").and(warp::get()).and(with_state).then(health::readyz);
+
+    event
+        .or(batch)
+        .unify()
+        .or(list)
+        .unify()
+        .or(show)
+        .unify()
+        .or(healthz)
+        .unify()
+        .or(readyz)
+        .unify()
+        .recover(error::recover)
+        .unify()
+}

@@ -1,2 +1,108 @@
-//! stub
-pub fn main() -> std::process::ExitCode { std::process::ExitCode::SUCCESS }
+//! The command line: one file per subcommand; this one parses arguments and sets up logging.
+
+mod listen;
+mod render;
+mod send;
+mod serve;
+mod validate;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(name = "hookshape", version, about = "Template-driven webhook adapter")]
+struct Cli {
+    /// Log format: human-readable text or one JSON object per line.
+    #[arg(long, global = true, value_enum, default_value = "text", env = "HOOKSHAPE_LOG_FORMAT")]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Where subscription and template files are.
+#[derive(Debug, clap::Args, Clone)]
+pub struct FileArgs {
+    #[arg(long, env = "HOOKSHAPE_SUBSCRIPTIONS", default_value = "subscriptions")]
+    pub subscriptions: PathBuf,
+    #[arg(long, env = "HOOKSHAPE_TEMPLATES", default_value = "templates")]
+    pub templates: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the intake API and the delivery workers.
+    Serve(serve::Args),
+    /// Check every subscription and template; print file:line: message for each problem.
+    Validate(FileArgs),
+    /// Print the request a subscription would send for an event; sends nothing.
+    Render(render::Args),
+    /// Post an event file to a running intake.
+    Send(send::Args),
+    /// A local receiver that prints each request and checks its signature.
+    Listen(listen::Args),
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("hookshape: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve(a) => serve::run(a).await,
+            Command::Validate(a) => validate::run(a),
+            Command::Render(a) => render::run(a),
+            Command::Send(a) => send::run(a).await,
+            Command::Listen(a) => listen::run(a).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("hookshape: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("HOOKSHAPE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// Loads subscriptions for the offline commands, printing every problem.
+fn load_or_report(files: &FileArgs) -> Option<crate::subscription::SubscriptionSet> {
+    let env = |name: &str| std::env::var(name).ok();
+    let opts = crate::subscription::LoadOptions {
+        subscriptions_dir: &files.subscriptions,
+        templates_dir: &files.templates,
+        env: &env,
+    };
+    match crate::subscription::load(&opts) {
+        Ok(set) => Some(set),
+        Err(errors) => {
+            for e in errors {
+                println!("{e}");
+            }
+            None
+        }
+    }
+}

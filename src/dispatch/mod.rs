@@ -1,1 +1,151 @@
-//! stub
+//! Dispatch: workers lease due deliveries from the store and send them, recording every
+//! attempt. All state is in the store; this loop holds only the leases it is working on.
+
+pub mod retry;
+pub mod sender;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use rand::Rng;
+use tokio::sync::{watch, Notify, Semaphore};
+use tracing::{info, warn};
+
+use crate::store::{AttemptReport, LeaseRequest, Leased, Outcome, Store};
+use crate::subscription::SubscriptionSet;
+use retry::{AttemptResult, Decision};
+
+pub struct Dispatcher {
+    pub store: Arc<dyn Store>,
+    pub subscriptions: Arc<ArcSwap<SubscriptionSet>>,
+    pub client: reqwest::Client,
+    /// Identifies this node's leases.
+    pub owner: String,
+    /// Signalled by intake when new deliveries are committed.
+    pub wake: Arc<Notify>,
+    /// Requests in flight at once, across all subscriptions.
+    pub concurrency: usize,
+    /// How long attempts in flight may finish after shutdown begins.
+    pub grace: Duration,
+}
+
+/// The longest an idle loop sleeps before looking at the store again.
+const IDLE_POLL: Duration = Duration::from_millis(500);
+const LEASE_BATCH: usize = 128;
+
+impl Dispatcher {
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let me = Arc::new(self);
+        let permits = Arc::new(Semaphore::new(me.concurrency));
+        while !*shutdown.borrow() {
+            let free = permits.available_permits().min(LEASE_BATCH);
+            if free == 0 {
+                tokio::select! {
+                    p = permits.clone().acquire_owned() => drop(p),
+                    _ = shutdown.changed() => break,
+                }
+                continue;
+            }
+            let now = crate::now_ms();
+            let lease_for = me.subscriptions.load().max_timeout() + Duration::from_secs(30);
+            let request = LeaseRequest {
+                owner: me.owner.clone(),
+                now,
+                lease_until: now + lease_for.as_millis() as i64,
+                limit: free,
+            };
+            let leased = match me.store.lease(request).await {
+                Ok(l) => l,
+                Err(e) => {
+                    warn!(error = %e, "leasing deliveries failed; retrying shortly");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            let full = leased.len() == free;
+            for d in leased {
+                let Ok(permit) = permits.clone().acquire_owned().await else { break };
+                let me = me.clone();
+                tokio::spawn(async move {
+                    me.attempt(d).await;
+                    drop(permit);
+                });
+            }
+            if !full {
+                me.idle(&mut shutdown).await;
+            }
+        }
+        // Let attempts in flight finish; whatever does not is re-leased after a restart.
+        let all = me.concurrency as u32;
+        if tokio::time::timeout(me.grace, permits.acquire_many(all)).await.is_err() {
+            warn!("shutdown grace period ended with attempts still in flight; they will be retried");
+        }
+    }
+
+    async fn idle(&self, shutdown: &mut watch::Receiver<bool>) {
+        let now = crate::now_ms();
+        let wait = match self.store.next_due_at().await {
+            Ok(Some(at)) => Duration::from_millis(at.saturating_sub(now).max(0) as u64).min(IDLE_POLL),
+            _ => IDLE_POLL,
+        };
+        if wait.is_zero() {
+            return;
+        }
+        tokio::select! {
+            _ = self.wake.notified() => {}
+            _ = tokio::time::sleep(wait) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+
+    async fn attempt(&self, d: Leased) {
+        let started_at = crate::now_ms();
+        let set = self.subscriptions.load_full();
+        let (result, response_body, duration_ms, outcome) = match set.get(&d.subscription) {
+            None => {
+                let why = format!("subscription {} is no longer configured", d.subscription);
+                (AttemptResult::Error(why.clone()), None, 0, (Outcome::Failed, Some(why)))
+            }
+            Some(sub) => {
+                let sent = sender::send(&self.client, &d, sub).await;
+                let jitter = rand::thread_rng().gen_range(-1.0..=1.0);
+                let outcome = match retry::decide(d.attempt, &sub.retry, &sent.result, jitter) {
+                    Decision::Succeeded => (Outcome::Succeeded, None),
+                    Decision::Retry(wait) => (Outcome::Retry { at: crate::now_ms() + wait.as_millis() as i64 }, None),
+                    Decision::GiveUp(why) => (Outcome::Failed, Some(why)),
+                };
+                (sent.result, sent.response_body, sent.duration_ms, outcome)
+            }
+        };
+        let (status_code, error) = match &result {
+            AttemptResult::Status { code, .. } => (Some(*code), None),
+            AttemptResult::Error(e) => (None, Some(e.clone())),
+        };
+        let (outcome, give_up_reason) = outcome;
+        info!(
+            delivery = %d.id, subscription = %d.subscription, attempt = d.attempt,
+            status = status_code, duration_ms, outcome = ?outcome, error = error.as_deref(),
+            "attempt"
+        );
+        let error = match (error, give_up_reason) {
+            (Some(e), Some(why)) => Some(format!("{e}; {why}")),
+            (e, why) => e.or(why),
+        };
+        let report = AttemptReport {
+            delivery_id: d.id.clone(),
+            owner: self.owner.clone(),
+            attempt: d.attempt,
+            started_at,
+            duration_ms,
+            status_code,
+            response_body,
+            error,
+            outcome,
+        };
+        if let Err(e) = self.store.finish_attempt(report).await {
+            // The lease expires and the delivery is attempted again: at-least-once.
+            warn!(delivery = %d.id, error = %e, "could not record an attempt");
+        }
+    }
+}

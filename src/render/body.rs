@@ -29,7 +29,11 @@ pub fn compile(env: &mut Environment<'static>, value: &Json, path: &str, d: &Del
             make(name)
         }
         Json::Array(items) => Node::Array(
-            items.iter().enumerate().map(|(i, v)| compile(env, v, &format!("{path}[{i}]"), d)).collect::<Result<_, _>>()?,
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| compile(env, v, &format!("{path}[{i}]"), d))
+                .collect::<Result<_, _>>()?,
         ),
         Json::Object(map) => Node::Object(
             map.iter()

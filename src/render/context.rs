@@ -8,7 +8,7 @@ use crate::event::Event;
 /// Built once per event and shared by every subscription it is routed to.
 pub fn context(event: &Event) -> Value {
     let payload = crate::render::to_value(&event.payload);
-    let envelope = Value::from_iter([
+    let envelope = Value::from_pairs([
         ("Uuid", Value::from(event.uuid.as_str())),
         ("Date", Value::from(event.date.as_str())),
         ("Topic", Value::from(event.topic.as_str())),
@@ -25,5 +25,5 @@ pub fn context(event: &Event) -> Value {
     entries.push(("Topic".into(), Value::from(event.topic.as_str())));
     entries.push(("Payload".into(), payload));
     entries.push(("event".into(), envelope));
-    Value::from_iter(entries)
+    Value::from_pairs(entries)
 }

@@ -33,8 +33,8 @@ fn jsonpath_event(state: &State, query: String) -> Result<Value, Error> {
 /// `value | jsonpath("$.a.b")`: the same query over any value.
 fn jsonpath_filter(value: Value, query: String) -> Result<Value, Error> {
     let json = serde_json::to_value(&value).map_err(|e| invalid(format!("jsonpath: {e}")))?;
-    let found = jsonpath_rust::query::js_path_vals(&query, &json)
-        .map_err(|e| invalid(format!("jsonpath {query:?}: {e}")))?;
+    let found =
+        jsonpath_rust::query::js_path_vals(&query, &json).map_err(|e| invalid(format!("jsonpath {query:?}: {e}")))?;
     Ok(super::to_value(&found))
 }
 
@@ -112,7 +112,10 @@ mod tests {
             ("{{ Date | date('dd/MM/yyyy HH:mm:ss') }}", "15/04/2025 14:30:00"),
             ("{{ Date | date('yyyy-MM-dd HH:mm:ss', 'America/Sao_Paulo') }}", "2025-04-15 11:30:00"),
             ("{{ 1744727400 | date('yyyy-MM-dd') }}", "2025-04-15"),
-            ("{{ '15/04/2025 11:30:00' | parse_date('dd/MM/yyyy HH:mm:ss', 'America/Sao_Paulo') }}", "2025-04-15T14:30:00Z"),
+            (
+                "{{ '15/04/2025 11:30:00' | parse_date('dd/MM/yyyy HH:mm:ss', 'America/Sao_Paulo') }}",
+                "2025-04-15T11:30:00-03:00",
+            ),
             ("{{ 'abc' | sha256 }}", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"),
             ("{{ 'abc' | base64 }}", "YWJj"),
             (

@@ -81,14 +81,17 @@ const FILTER_TEMPLATE: &str = "text:filter";
 impl RequestTemplate {
     pub fn compile(spec: RequestSpec<'_>) -> Result<Self, CompileError> {
         let d = spec.delimiters;
-        let mut env = environment::build(d, spec.files.clone()).map_err(|e| compile_error("delimiters", describe(&e)))?;
-        let add = |env: &mut Environment<'static>, name: String, source: &str, field: &str| -> Result<Piece, CompileError> {
-            if !d.has_markup(source) {
-                return Ok(Piece::Literal(source.to_string()));
-            }
-            env.add_template_owned(name.clone(), source.to_string()).map_err(|e| compile_error(field, describe(&e)))?;
-            Ok(Piece::Template(name))
-        };
+        let mut env =
+            environment::build(d, spec.files.clone()).map_err(|e| compile_error("delimiters", describe(&e)))?;
+        let add =
+            |env: &mut Environment<'static>, name: String, source: &str, field: &str| -> Result<Piece, CompileError> {
+                if !d.has_markup(source) {
+                    return Ok(Piece::Literal(source.to_string()));
+                }
+                env.add_template_owned(name.clone(), source.to_string())
+                    .map_err(|e| compile_error(field, describe(&e)))?;
+                Ok(Piece::Template(name))
+            };
 
         let parts = url::split(spec.url, d).map_err(|m| compile_error("request.url", m))?;
         let url_rest = add(&mut env, format!("{URL_PREFIX}request.url"), &parts.rest, "request.url")?;
@@ -113,7 +116,9 @@ impl RequestTemplate {
         };
         let body = match (spec.body, spec.body_template) {
             (Some(_), Some(_)) => return Err(compile_error("request", "give either body or body_template, not both")),
-            (Some(tree), None) => BodyKind::Tree(body::compile(&mut env, tree, "request.body", d).map_err(|m| compile_error("request.body", m))?),
+            (Some(tree), None) => BodyKind::Tree(
+                body::compile(&mut env, tree, "request.body", d).map_err(|m| compile_error("request.body", m))?,
+            ),
             (None, Some(file)) => {
                 env.get_template(file).map_err(|e| {
                     let message = if e.kind() == minijinja::ErrorKind::TemplateNotFound {
@@ -153,7 +158,11 @@ impl RequestTemplate {
             BodyKind::File(name) => {
                 let text = self.render_named(name, ctx)?;
                 let value: Json = serde_json::from_str(&text).map_err(|e| {
-                    format!("body_template {name} did not render valid JSON (line {} column {}): {e}", e.line(), e.column())
+                    format!(
+                        "body_template {name} did not render valid JSON (line {} column {}): {e}",
+                        e.line(),
+                        e.column()
+                    )
                 })?;
                 Some(value)
             }

@@ -20,9 +20,9 @@ pub fn value_text(value: &Value) -> Result<String, Error> {
         return Err(super::environment::invalid("an undefined value cannot be put in a URL"));
     }
     match value.kind() {
-        minijinja::value::ValueKind::Map | minijinja::value::ValueKind::Seq => Err(super::environment::invalid(
-            "a list or object cannot be put in a URL; pick one of its fields",
-        )),
+        minijinja::value::ValueKind::Map | minijinja::value::ValueKind::Seq => {
+            Err(super::environment::invalid("a list or object cannot be put in a URL; pick one of its fields"))
+        }
         _ if value.is_none() => Ok(String::new()),
         _ => Ok(value.to_string()),
     }

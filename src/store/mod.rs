@@ -38,7 +38,6 @@ pub trait Store: Send + Sync + 'static {
     /// When the next pending delivery falls due, if any.
     async fn next_due_at(&self) -> StoreResult<Option<i64>>;
 
-
     async fn list_deliveries(&self, query: DeliveryQuery) -> StoreResult<DeliveryPage>;
 
     async fn get_delivery(&self, id: &str) -> StoreResult<Option<DeliveryDetail>>;

@@ -41,9 +41,13 @@ impl SqliteStore {
             std::fs::create_dir_all(dir).map_err(|e| unavailable(format!("cannot create {}: {e}", dir.display())))?;
         }
         let lock_path = path.with_extension("db.lock");
-        let lock = std::fs::File::create(&lock_path).map_err(|e| unavailable(format!("{}: {e}", lock_path.display())))?;
+        let lock =
+            std::fs::File::create(&lock_path).map_err(|e| unavailable(format!("{}: {e}", lock_path.display())))?;
         lock.try_lock().map_err(|_| {
-            unavailable(format!("{} is in use by another hookshape process (SQLite serves one node; use PostgreSQL for several)", path.display()))
+            unavailable(format!(
+                "{} is in use by another hookshape process (SQLite serves one node; use PostgreSQL for several)",
+                path.display()
+            ))
         })?;
         let mut conn = open_connection(path)?;
         conn.execute_batch(include_str!("schema.sql")).map_err(unavailable)?;
@@ -70,7 +74,10 @@ impl SqliteStore {
         rx.await.map_err(|_| unavailable("the SQLite writer has stopped"))?
     }
 
-    async fn read<T: Send + 'static>(&self, f: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static) -> StoreResult<T> {
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
         let readers = self.readers.clone();
         let path = self.path.clone();
         tokio::task::spawn_blocking(move || {
@@ -196,7 +203,8 @@ fn insert_events(conn: &Connection, events: &[NewEvent]) -> StoreResult<Vec<Inse
         )
         .map_err(unavailable)?;
     for e in events {
-        let fresh = event_stmt.execute(params![e.uuid, e.topic, e.date, e.received_at, e.body]).map_err(unavailable)? == 1;
+        let fresh =
+            event_stmt.execute(params![e.uuid, e.topic, e.date, e.received_at, e.body]).map_err(unavailable)? == 1;
         if !fresh {
             let existing: i64 = conn
                 .query_row("SELECT count(*) FROM deliveries WHERE event_uuid = ?1", [&e.uuid], |r| r.get(0))
@@ -258,7 +266,15 @@ fn finish(conn: &Connection, r: &AttemptReport) -> StoreResult<()> {
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
     )
     .and_then(|mut s| {
-        s.execute(params![r.delivery_id, r.attempt, r.started_at, r.duration_ms, r.status_code, r.response_body, r.error])
+        s.execute(params![
+            r.delivery_id,
+            r.attempt,
+            r.started_at,
+            r.duration_ms,
+            r.status_code,
+            r.response_body,
+            r.error
+        ])
     })
     .map_err(unavailable)?;
     let (status, next) = match r.outcome {
@@ -359,7 +375,8 @@ fn detail(conn: &Connection, id: &str) -> StoreResult<Option<DeliveryDetail>> {
         .optional()
         .map_err(unavailable)?;
     let Some((summary, request)) = row else { return Ok(None) };
-    let request: StoredRequest = serde_json::from_str(&request).map_err(|e| StoreError::Corrupt(format!("delivery {id}: {e}")))?;
+    let request: StoredRequest =
+        serde_json::from_str(&request).map_err(|e| StoreError::Corrupt(format!("delivery {id}: {e}")))?;
     let mut stmt = conn
         .prepare_cached(
             "SELECT attempt, started_at, duration_ms, status_code, response_body, error

@@ -113,7 +113,9 @@ pub struct Leased {
 pub enum Outcome {
     Succeeded,
     /// Try again at this time.
-    Retry { at: i64 },
+    Retry {
+        at: i64,
+    },
     /// No more attempts.
     Failed,
 }

@@ -16,9 +16,9 @@ pub fn expand(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Exp
     while let Some(start) = rest.find('$') {
         out.push_str(&rest[..start]);
         let after = &rest[start..];
-        if after.starts_with("$${") {
+        if let Some(escaped) = after.strip_prefix("$${") {
             out.push_str("${");
-            rest = &after[3..];
+            rest = escaped;
         } else if let Some(inner) = after.strip_prefix("${") {
             let end = inner.find('}').ok_or_else(|| format!("unclosed ${{ in {text:?}"))?;
             let (name, default) = match inner[..end].split_once(":-") {
@@ -64,7 +64,10 @@ mod tests {
         assert_eq!(e("Bearer ${TOKEN}").unwrap(), Expanded { text: "Bearer s3cret".into(), used_vars: true });
         assert_eq!(e("${MISSING:-http://x:1}/a").unwrap().text, "http://x:1/a");
         assert_eq!(e("${TOKEN:-dflt}").unwrap().text, "s3cret");
-        assert_eq!(e("cost $5, $${LITERAL}").unwrap(), Expanded { text: "cost $5, ${LITERAL}".into(), used_vars: false });
+        assert_eq!(
+            e("cost $5, $${LITERAL}").unwrap(),
+            Expanded { text: "cost $5, ${LITERAL}".into(), used_vars: false }
+        );
         assert_eq!(e("${MISSING}").unwrap_err(), "environment variable MISSING is not set");
         assert!(e("${1BAD}").is_err());
         assert!(e("${OPEN").is_err());

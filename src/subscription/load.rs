@@ -80,7 +80,11 @@ fn subscription_files(dir: &Path, errors: &mut Vec<LoadError>) -> Vec<PathBuf> {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) => {
-            errors.push(LoadError { file: dir.to_path_buf(), line: None, message: format!("cannot read directory: {e}") });
+            errors.push(LoadError {
+                file: dir.to_path_buf(),
+                line: None,
+                message: format!("cannot read directory: {e}"),
+            });
             return Vec::new();
         }
     };
@@ -116,7 +120,9 @@ fn read_templates(dir: &Path, hasher: &mut Sha256, errors: &mut Vec<LoadError>) 
                     hasher.update(text.as_bytes());
                     files.insert(key, text);
                 }
-                Err(e) => errors.push(LoadError { file: path, line: None, message: format!("cannot read template: {e}") }),
+                Err(e) => {
+                    errors.push(LoadError { file: path, line: None, message: format!("cannot read template: {e}") })
+                }
             }
         }
     }
@@ -129,7 +135,8 @@ pub(crate) fn line_of_key(text: &str, key: &str) -> Option<usize> {
     text.lines()
         .position(|l| {
             let t = l.trim_start().trim_start_matches("- ");
-            t.strip_prefix(leaf).is_some_and(|r| r.starts_with(':')) || t.strip_prefix(&format!("\"{leaf}\"")).is_some_and(|r| r.starts_with(':'))
+            t.strip_prefix(leaf).is_some_and(|r| r.starts_with(':'))
+                || t.strip_prefix(&format!("\"{leaf}\"")).is_some_and(|r| r.starts_with(':'))
         })
         .map(|i| i + 1)
 }
@@ -155,9 +162,8 @@ fn compile_file(
     let mut errors = Vec::new();
     let field_err = |field: &str, message: String| err(line_of_key(text, field), format!("{field}: {message}"));
 
-    let name = raw.name.clone().unwrap_or_else(|| {
-        path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string()
-    });
+    let name =
+        raw.name.clone().unwrap_or_else(|| path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string());
     if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
         errors.push(field_err("name", format!("{name:?} must be letters, digits, '-', '_' or '.'")));
     }
@@ -202,9 +208,11 @@ fn compile_file(
             Err(e) => errors.push(e),
         }
     }
-    let body = raw.request.body.as_ref().map(|b| {
-        expand_json(b, &mut |v| expand("request.body", v).map_err(|e| errors.push(e)).ok())
-    });
+    let body = raw
+        .request
+        .body
+        .as_ref()
+        .map(|b| expand_json(b, &mut |v| expand("request.body", v).map_err(|e| errors.push(e)).ok()));
     let signature = raw.signature.as_ref().and_then(|s| {
         let texts: Vec<String> = s.secret.iter().cloned().chain(s.secrets.iter().flatten().cloned()).collect();
         let mut secrets = Vec::new();
@@ -284,7 +292,8 @@ fn compile_file(
 
 /// Headers hookshape owns, or that would break HTTP framing, cannot be set by a file.
 fn check_header_name(name: &str) -> Result<(), String> {
-    reqwest::header::HeaderName::from_bytes(name.as_bytes()).map_err(|_| format!("{name:?} is not a valid header name"))?;
+    reqwest::header::HeaderName::from_bytes(name.as_bytes())
+        .map_err(|_| format!("{name:?} is not a valid header name"))?;
     let lower = name.to_ascii_lowercase();
     if ["host", "content-length", "transfer-encoding", "connection"].contains(&lower.as_str())
         || lower.starts_with("x-webhook-")
@@ -303,9 +312,9 @@ fn expand_json(
     Some(match value {
         J::String(s) if s.contains('$') => J::String(expand(s)?.text),
         J::Array(items) => J::Array(items.iter().map(|v| expand_json(v, expand)).collect::<Option<_>>()?),
-        J::Object(map) => J::Object(
-            map.iter().map(|(k, v)| Some((k.clone(), expand_json(v, expand)?))).collect::<Option<_>>()?,
-        ),
+        J::Object(map) => {
+            J::Object(map.iter().map(|(k, v)| Some((k.clone(), expand_json(v, expand)?))).collect::<Option<_>>()?)
+        }
         other => other.clone(),
     })
 }

@@ -99,3 +99,8 @@ impl SubscriptionSet {
         self.subscriptions.iter().map(|s| s.timeout).max().unwrap_or(Duration::from_secs(30))
     }
 }
+
+/// `${VAR}` expansion against the process environment (also used by `hookshape.yaml`).
+pub fn expand_env(text: &str) -> Result<String, String> {
+    env_vars::expand(text, &|name| std::env::var(name).ok()).map(|x| x.text)
+}

@@ -1,0 +1,70 @@
+//! Accepting an event: route it by topic, apply each subscription's filter, render each
+//! request. The result is the `NewEvent` the store commits; nothing here does I/O.
+
+use crate::event::Event;
+use crate::render::{self, Rendered};
+use crate::store::{DeliveryStatus, NewDelivery, NewEvent, StoredRequest};
+use crate::subscription::{Mode, Subscription, SubscriptionSet};
+
+/// Builds the event and its deliveries for every enabled subscription that takes it.
+/// A render or filter error becomes a `failed` delivery carrying the message.
+pub fn prepare(event: &Event, set: &SubscriptionSet, received_at: i64) -> NewEvent {
+    let ctx = render::context(event);
+    let mut deliveries = Vec::new();
+    for sub in set.routes(&event.topic).filter(|s| s.enabled) {
+        let (status, request, error) = match sub.template.matches(&ctx) {
+            Ok(false) => continue,
+            Ok(true) => match sub.template.render(&ctx) {
+                Ok(rendered) => {
+                    let status =
+                        if sub.mode == Mode::Shadow { DeliveryStatus::Shadow } else { DeliveryStatus::Pending };
+                    (status, stored_request(sub, rendered), None)
+                }
+                Err(e) => (DeliveryStatus::Failed, unrendered(sub), Some(format!("render failed: {e}"))),
+            },
+            Err(e) => (DeliveryStatus::Failed, unrendered(sub), Some(format!("filter failed: {e}"))),
+        };
+        deliveries.push(NewDelivery {
+            id: new_delivery_id(),
+            subscription: sub.name.clone(),
+            status,
+            request,
+            error,
+            config_version: set.version.clone(),
+        });
+    }
+    NewEvent {
+        uuid: event.uuid.clone(),
+        topic: event.topic.clone(),
+        date: event.date.clone(),
+        received_at,
+        body: event.envelope().to_string(),
+        deliveries,
+    }
+}
+
+/// Time-ordered ids, so the newest-first history needs no extra sort key.
+pub fn new_delivery_id() -> String {
+    format!("dlv_{}", uuid::Uuid::now_v7().simple())
+}
+
+pub fn stored_request(sub: &Subscription, r: Rendered) -> StoredRequest {
+    StoredRequest {
+        method: sub.method.as_str().to_string(),
+        url: r.url,
+        headers: r.headers,
+        body: r.body,
+        sensitive: sub.sensitive_headers.clone(),
+    }
+}
+
+/// What a delivery whose render failed records as its request: nothing was rendered.
+fn unrendered(sub: &Subscription) -> StoredRequest {
+    StoredRequest {
+        method: sub.method.as_str().to_string(),
+        url: String::new(),
+        headers: Vec::new(),
+        body: None,
+        sensitive: Vec::new(),
+    }
+}

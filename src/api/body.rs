@@ -1,0 +1,44 @@
+//! Reading a request body with a cap: Content-Length is checked first, then the stream is
+//! counted, so an oversized body is refused without being buffered.
+
+use bytes::{Buf, Bytes, BytesMut};
+use futures_util::{Stream, StreamExt};
+use warp::http::StatusCode;
+use warp::Filter;
+
+use super::error::ApiError;
+
+pub fn capped(limit: usize) -> impl Filter<Extract = (Result<Bytes, ApiError>,), Error = warp::Rejection> + Clone {
+    warp::header::optional::<u64>("content-length")
+        .and(warp::body::stream())
+        .then(move |length: Option<u64>, stream| read(length, stream, limit))
+}
+
+fn too_large(limit: usize) -> ApiError {
+    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("request body is over the limit of {limit} bytes"))
+}
+
+async fn read<S, B>(length: Option<u64>, stream: S, limit: usize) -> Result<Bytes, ApiError>
+where
+    S: Stream<Item = Result<B, warp::Error>>,
+    B: Buf,
+{
+    if length.is_some_and(|l| l > limit as u64) {
+        return Err(too_large(limit));
+    }
+    let mut body = BytesMut::with_capacity(length.unwrap_or(0).min(limit as u64) as usize);
+    let mut stream = std::pin::pin!(stream);
+    while let Some(chunk) = stream.next().await {
+        let mut chunk = chunk.map_err(|e| ApiError::bad_request(format!("could not read the request body: {e}")))?;
+        if body.len() + chunk.remaining() > limit {
+            return Err(too_large(limit));
+        }
+        while chunk.has_remaining() {
+            let part = chunk.chunk();
+            let n = part.len();
+            body.extend_from_slice(part);
+            chunk.advance(n);
+        }
+    }
+    Ok(body.freeze())
+}

@@ -1,0 +1,24 @@
+//! `/healthz` (the process answers) and `/readyz` (the store answers and a subscription
+//! set is loaded, with its version).
+
+use serde_json::json;
+use warp::http::StatusCode;
+use warp::reply::Response;
+
+use super::error::{json, ApiError};
+use super::ApiState;
+
+pub async fn healthz() -> Response {
+    json(StatusCode::OK, &json!({ "status": "ok" }))
+}
+
+pub async fn readyz(state: ApiState) -> Response {
+    if let Err(e) = state.store.ping().await {
+        return ApiError::unavailable(e.to_string(), 5).into_response();
+    }
+    if state.check_accepting().is_err() {
+        return ApiError::unavailable("shutting down", 5).into_response();
+    }
+    let set = state.subscriptions.load();
+    json(StatusCode::OK, &json!({ "status": "ready", "subscriptions": set.len(), "version": set.version }))
+}

@@ -1,0 +1,73 @@
+//! `POST /v1/events` and `POST /v1/events/batch`: validate, route and render, commit,
+//! and only then answer. Intake never calls a receiver.
+
+use bytes::Bytes;
+use serde_json::json;
+use warp::http::StatusCode;
+use warp::reply::Response;
+
+use super::error::{json, ApiError};
+use super::ApiState;
+use crate::accept;
+use crate::event::{self, EventError};
+use crate::store::Inserted;
+
+pub async fn post_event(state: ApiState, body: Result<Bytes, ApiError>) -> Response {
+    one(state, body).await.unwrap_or_else(ApiError::into_response)
+}
+
+pub async fn post_batch(state: ApiState, body: Result<Bytes, ApiError>) -> Response {
+    batch(state, body).await.unwrap_or_else(ApiError::into_response)
+}
+
+fn answer(i: &Inserted) -> serde_json::Value {
+    json!({ "uuid": i.uuid, "deliveries": i.deliveries, "duplicate": i.duplicate })
+}
+
+fn status_of(i: &Inserted) -> StatusCode {
+    if i.duplicate {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    }
+}
+
+async fn one(state: ApiState, body: Result<Bytes, ApiError>) -> Result<Response, ApiError> {
+    state.check_accepting()?;
+    let event = event::parse(&body?)?;
+    let prepared = accept::prepare(&event, &state.subscriptions.load(), crate::now_ms());
+    let inserted = state.store.insert_events(vec![prepared]).await.map_err(ApiError::store)?;
+    state.wake.notify_one();
+    let i = inserted
+        .first()
+        .ok_or_else(|| ApiError::store(crate::store::StoreError::Corrupt("no insert result".into())))?;
+    Ok(json(status_of(i), &answer(i)))
+}
+
+async fn batch(state: ApiState, body: Result<Bytes, ApiError>) -> Result<Response, ApiError> {
+    state.check_accepting()?;
+    let items = event::parse_batch(&body?)?;
+    let set = state.subscriptions.load();
+    let now = crate::now_ms();
+    let prepared: Vec<_> =
+        items.iter().filter_map(|i| i.as_ref().ok()).map(|e| accept::prepare(e, &set, now)).collect();
+    let mut inserted = state.store.insert_events(prepared).await.map_err(ApiError::store)?.into_iter();
+    state.wake.notify_one();
+    let results: Vec<serde_json::Value> = items
+        .into_iter()
+        .map(|item| match item {
+            Ok(_) => match inserted.next() {
+                Some(i) => {
+                    let mut a = answer(&i);
+                    a["status"] = status_of(&i).as_u16().into();
+                    a
+                }
+                None => json!({ "status": 500, "error": "no result from the store" }),
+            },
+            Err(e @ EventError::Invalid { .. }) | Err(e @ EventError::Syntax { .. }) => {
+                json!({ "status": 422, "error": e.to_string() })
+            }
+        })
+        .collect();
+    Ok(json(StatusCode::OK, &json!({ "results": results })))
+}

@@ -1,0 +1,89 @@
+//! `hookshape serve`: the service, until SIGINT or SIGTERM; SIGHUP reloads subscriptions.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use tracing::{error, info};
+
+use crate::app::{self, Application};
+use crate::config::{Overrides, ServeConfig};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Config file (default: hookshape.yaml when present).
+    #[arg(long, env = "HOOKSHAPE_CONFIG")]
+    config: Option<PathBuf>,
+    #[arg(long, env = "HOOKSHAPE_LISTEN")]
+    listen: Option<String>,
+    /// sqlite://PATH (default sqlite://data/hookshape.db) or postgres://…
+    #[arg(long, env = "HOOKSHAPE_STORE")]
+    store: Option<String>,
+    #[arg(long, env = "HOOKSHAPE_SUBSCRIPTIONS")]
+    subscriptions: Option<PathBuf>,
+    #[arg(long, env = "HOOKSHAPE_TEMPLATES")]
+    templates: Option<PathBuf>,
+    /// Largest accepted request body, in bytes (default 1 MiB).
+    #[arg(long, env = "HOOKSHAPE_MAX_BODY_BYTES")]
+    max_body_bytes: Option<usize>,
+    /// Requests in flight at once across all subscriptions (default 256).
+    #[arg(long, env = "HOOKSHAPE_CONCURRENCY")]
+    concurrency: Option<usize>,
+    /// How long attempts in flight may finish after SIGTERM (default 10s).
+    #[arg(long, env = "HOOKSHAPE_SHUTDOWN_GRACE")]
+    shutdown_grace: Option<String>,
+}
+
+pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
+    let overrides = Overrides {
+        listen: a.listen,
+        store: a.store,
+        subscriptions: a.subscriptions,
+        templates: a.templates,
+        max_body_bytes: a.max_body_bytes,
+        concurrency: a.concurrency,
+        shutdown_grace: a.shutdown_grace,
+        // Tokens come from the environment only: flags would show in `ps`.
+        intake_token: std::env::var("HOOKSHAPE_INTAKE_TOKEN").ok(),
+        admin_token: std::env::var("HOOKSHAPE_ADMIN_TOKEN").ok(),
+    };
+    let config = ServeConfig::resolve(a.config.as_deref(), overrides)?;
+    let app = Application::build(config.clone()).await?;
+    info!(address = %app.local_addr(), "hookshape is listening");
+    spawn_reload_on_sighup(config, app.subscriptions());
+    app.run_until_stopped(stop_signal()).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn stop_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+fn spawn_reload_on_sighup(
+    config: ServeConfig,
+    live: std::sync::Arc<arc_swap::ArcSwap<crate::subscription::SubscriptionSet>>,
+) {
+    use tokio::signal::unix::{signal, SignalKind};
+    tokio::spawn(async move {
+        let Ok(mut hup) = signal(SignalKind::hangup()) else { return };
+        while hup.recv().await.is_some() {
+            match app::load_subscriptions(&config) {
+                Ok(set) => {
+                    info!(subscriptions = set.len(), version = %set.version, "subscriptions reloaded");
+                    live.store(std::sync::Arc::new(set));
+                }
+                Err(e) => error!("reload refused, the previous subscriptions stay in force: {e:#}"),
+            }
+        }
+    });
+}

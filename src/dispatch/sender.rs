@@ -1,0 +1,112 @@
+//! Sending one leased delivery: the always-sent headers, the subscription's headers and
+//! signature, one shared HTTP client, and a response read no further than 16 KiB.
+
+use std::time::{Duration, Instant};
+
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+
+use super::retry::{parse_retry_after, AttemptResult};
+use crate::store::Leased;
+use crate::subscription::Subscription;
+
+/// How much of a response body an attempt keeps.
+pub const RESPONSE_BODY_LIMIT: usize = 16 * 1024;
+
+/// The one HTTP client: connection reuse across deliveries, redirects never followed.
+pub fn client() -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(format!("hookshape/{}", crate::VERSION))
+        .pool_idle_timeout(Duration::from_secs(90))
+        .connect_timeout(Duration::from_secs(10))
+        .build()
+}
+
+pub struct Sent {
+    pub result: AttemptResult,
+    pub response_body: Option<String>,
+    pub duration_ms: i64,
+}
+
+/// The headers of one attempt, in the order they are applied (later ones win).
+pub fn headers(d: &Leased, sub: &Subscription, now_secs: i64) -> Vec<(String, String)> {
+    let r = &d.request;
+    let mut out = Vec::with_capacity(r.headers.len() + 8);
+    if r.body.is_some() {
+        out.push(("Content-Type".to_string(), "application/json".to_string()));
+    }
+    out.push(("User-Agent".into(), format!("hookshape/{}", crate::VERSION)));
+    out.push(("X-Webhook-Event".into(), d.topic.clone()));
+    out.push(("X-Webhook-Id".into(), d.id.clone()));
+    out.push(("X-Webhook-Attempt".into(), d.attempt.to_string()));
+    out.extend(r.headers.iter().cloned());
+    if let Some(signer) = &sub.signature {
+        out.extend(signer.headers(&d.id, now_secs, r.body.as_deref().unwrap_or_default().as_bytes()));
+    }
+    out
+}
+
+pub async fn send(client: &reqwest::Client, d: &Leased, sub: &Subscription) -> Sent {
+    let started = Instant::now();
+    let mut map = HeaderMap::new();
+    for (k, v) in headers(d, sub, chrono::Utc::now().timestamp()) {
+        // Names and values were validated at load and render; a bad one is skipped, not fatal.
+        if let (Ok(k), Ok(v)) = (HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(&v)) {
+            map.insert(k, v);
+        }
+    }
+    let method = reqwest::Method::from_bytes(d.request.method.as_bytes()).unwrap_or(reqwest::Method::POST);
+    let mut req = client.request(method, &d.request.url).headers(map).timeout(sub.timeout);
+    if let Some(body) = &d.request.body {
+        req = req.body(body.clone());
+    }
+    let (result, response_body) = match req.send().await {
+        Err(e) => (AttemptResult::Error(describe(&e)), None),
+        Ok(mut resp) => {
+            let code = resp.status().as_u16();
+            let retry_after = resp
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| parse_retry_after(v, chrono::Utc::now()));
+            let mut body = Vec::new();
+            let mut read_error = None;
+            while body.len() < RESPONSE_BODY_LIMIT {
+                match resp.chunk().await {
+                    Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+                    Ok(None) => break,
+                    Err(e) => {
+                        read_error = Some(describe(&e));
+                        break;
+                    }
+                }
+            }
+            body.truncate(RESPONSE_BODY_LIMIT);
+            let text = String::from_utf8_lossy(&body).into_owned();
+            // A 2xx whose body then timed out still told us the receiver accepted it.
+            let result = match read_error {
+                Some(e) if !(200..300).contains(&code) => AttemptResult::Error(format!("status {code}, then {e}")),
+                _ => AttemptResult::Status { code, retry_after },
+            };
+            (result, Some(text))
+        }
+    };
+    Sent { result, response_body, duration_ms: started.elapsed().as_millis() as i64 }
+}
+
+fn describe(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timeout"
+    } else if e.is_connect() {
+        "connection failed"
+    } else {
+        "request failed"
+    };
+    let mut text = kind.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    text
+}
