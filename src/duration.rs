@@ -30,21 +30,6 @@ pub fn format(d: Duration) -> String {
     }
 }
 
-/// serde helpers so config structs can hold `Duration` directly.
-pub mod serde_text {
-    use serde::{Deserialize, Deserializer, Serializer};
-    use std::time::Duration;
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let text = String::deserialize(d)?;
-        super::parse(&text).map_err(serde::de::Error::custom)
-    }
-
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&super::format(*d))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,13 +19,19 @@ pub enum Node {
 }
 
 /// Adds every templated leaf of `value` to `env`, named after its path (`request.body.points`).
-pub fn compile(env: &mut Environment<'static>, value: &Json, path: &str, d: &Delimiters) -> Result<Node, String> {
+pub fn compile(
+    env: &mut Environment<'static>,
+    value: &Json,
+    path: &str,
+    d: &Delimiters,
+) -> Result<Node, super::CompileError> {
     Ok(match value {
         Json::String(s) if d.has_markup(s) => {
             let (prefix, make): (&str, fn(String) -> Node) =
                 if is_single_expression(s, d) { (JSON_PREFIX, Node::Typed) } else { (TEXT_PREFIX, Node::Text) };
             let name = format!("{prefix}{path}");
-            env.add_template_owned(name.clone(), s.clone()).map_err(|e| super::describe(&e))?;
+            env.add_template_owned(name.clone(), s.clone())
+                .map_err(|e| super::compile_error(path, super::describe(&e)))?;
             make(name)
         }
         Json::Array(items) => Node::Array(
@@ -38,7 +44,7 @@ pub fn compile(env: &mut Environment<'static>, value: &Json, path: &str, d: &Del
         Json::Object(map) => Node::Object(
             map.iter()
                 .map(|(k, v)| Ok((k.clone(), compile(env, v, &format!("{path}.{k}"), d)?)))
-                .collect::<Result<_, String>>()?,
+                .collect::<Result<_, super::CompileError>>()?,
         ),
         other => Node::Literal(other.clone()),
     })

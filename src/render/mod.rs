@@ -116,9 +116,7 @@ impl RequestTemplate {
         };
         let body = match (spec.body, spec.body_template) {
             (Some(_), Some(_)) => return Err(compile_error("request", "give either body or body_template, not both")),
-            (Some(tree), None) => BodyKind::Tree(
-                body::compile(&mut env, tree, "request.body", d).map_err(|m| compile_error("request.body", m))?,
-            ),
+            (Some(tree), None) => BodyKind::Tree(body::compile(&mut env, tree, "request.body", d)?),
             (None, Some(file)) => {
                 env.get_template(file).map_err(|e| {
                     let message = if e.kind() == minijinja::ErrorKind::TemplateNotFound {

@@ -5,10 +5,11 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use super::raw::RawSubscription;
+use super::raw::{RawSubscription, DEFAULT_SCHEDULE, DEFAULT_TIMEOUT};
 use super::{env_vars, topics, DeliveryPolicy, RetryPolicy, Subscription, SubscriptionSet};
 use crate::render::{Delimiters, RequestSpec, RequestTemplate, TemplateFiles};
 use crate::secret::Secret;
@@ -151,6 +152,7 @@ fn compile_file(
     files: TemplateFiles,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Subscription, Vec<LoadError>> {
+    let text_of_file = text;
     let err = |line: Option<usize>, message: String| LoadError { file: path.to_path_buf(), line, message };
     let raw: RawSubscription = serde_yaml::from_str(text).map_err(|e| {
         let line = e.location().map(|l| l.line());
@@ -239,13 +241,30 @@ fn compile_file(
         },
         None => None,
     };
-    if raw.retry.schedule.len() > 50 {
+    let mut duration = |field: &str, text: &str| -> Duration {
+        crate::duration::parse(text).unwrap_or_else(|m| {
+            let line = line_of_key(text_of_file, field)
+                .filter(|_| field == "timeout")
+                .or_else(|| line_of_text(text_of_file, text));
+            errors.push(err(
+                line,
+                format!("{}: {m}", if field == "timeout" { "request.timeout" } else { "retry.schedule" }),
+            ));
+            Duration::ZERO
+        })
+    };
+    let timeout = raw.request.timeout.as_deref().map_or(DEFAULT_TIMEOUT, |t| duration("timeout", t));
+    let schedule: Vec<Duration> = match &raw.retry.schedule {
+        None => DEFAULT_SCHEDULE.to_vec(),
+        Some(texts) => texts.iter().map(|t| duration("schedule", t)).collect(),
+    };
+    if schedule.len() > 50 {
         errors.push(field_err("schedule", "at most 50 retries".into()));
     }
     if raw.delivery.max_in_flight == Some(0) {
         errors.push(field_err("max_in_flight", "must be at least 1".into()));
     }
-    if raw.request.timeout.is_zero() {
+    if timeout.is_zero() && raw.request.timeout.as_deref().is_some_and(|t| crate::duration::parse(t).is_ok()) {
         errors.push(field_err("timeout", "must be more than 0".into()));
     }
     let delimiters = match delimiters(&raw) {
@@ -278,8 +297,8 @@ fn compile_file(
         mode: raw.mode,
         topics: raw.topics,
         method: raw.request.method,
-        timeout: raw.request.timeout,
-        retry: RetryPolicy { schedule: raw.retry.schedule, give_up_on: raw.retry.give_up_on },
+        timeout,
+        retry: RetryPolicy { schedule, give_up_on: raw.retry.give_up_on },
         delivery: DeliveryPolicy {
             max_in_flight: raw.delivery.max_in_flight,
             disable_after_failures: raw.delivery.disable_after_failures,

@@ -6,8 +6,6 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::duration::serde_text;
-
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawSubscription {
@@ -77,12 +75,8 @@ pub struct RawRequest {
     pub headers: Map<String, Value>,
     pub body: Option<Value>,
     pub body_template: Option<String>,
-    #[serde(default = "default_timeout", with = "serde_text")]
-    pub timeout: Duration,
-}
-
-fn default_timeout() -> Duration {
-    Duration::from_secs(30)
+    /// A duration (`30s`); parsed at compile time so an error can name its line.
+    pub timeout: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -103,29 +97,19 @@ pub struct RawSignature {
     pub secrets: Option<Vec<String>>,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRetry {
-    #[serde(default = "default_schedule", deserialize_with = "schedule")]
-    pub schedule: Vec<Duration>,
+    /// Durations (`[30s, 60s, 120s]`); parsed at compile time.
+    pub schedule: Option<Vec<String>>,
     #[serde(default)]
     pub give_up_on: Vec<u16>,
 }
 
-impl Default for RawRetry {
-    fn default() -> Self {
-        Self { schedule: default_schedule(), give_up_on: Vec::new() }
-    }
-}
-
-fn default_schedule() -> Vec<Duration> {
-    [30, 60, 120].into_iter().map(Duration::from_secs).collect()
-}
-
-fn schedule<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Duration>, D::Error> {
-    let texts = Vec::<String>::deserialize(d)?;
-    texts.iter().map(|t| crate::duration::parse(t).map_err(serde::de::Error::custom)).collect()
-}
+/// The seeds' defaults: 30 s timeout; retries after 30 s, 60 s and 120 s.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+pub const DEFAULT_SCHEDULE: [Duration; 3] =
+    [Duration::from_secs(30), Duration::from_secs(60), Duration::from_secs(120)];
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]

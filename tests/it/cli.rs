@@ -1,0 +1,96 @@
+//! The command line, run as a user runs it.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::helpers::*;
+
+fn hookshape() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_hookshape"))
+}
+
+#[test]
+fn refuses_to_listen_beyond_loopback_without_tokens() {
+    let ws = Workspace::new();
+    let out = hookshape()
+        .args(["serve", "--listen", "0.0.0.0:0", "--subscriptions"])
+        .arg(ws.path().join("subscriptions"))
+        .env_remove("HOOKSHAPE_INTAKE_TOKEN")
+        .env_remove("HOOKSHAPE_ADMIN_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("HOOKSHAPE_INTAKE_TOKEN"));
+}
+
+#[test]
+fn validate_reports_every_problem_with_file_and_line() {
+    let ws = Workspace::new();
+    ws.subscription("ok.yaml", "topics: [T]\nrequest:\n  url: http://h/x\n");
+    ws.subscription("typo.yaml", "topics: [T]\nrequest:\n  url: http://h/x\n  methd: POST\n");
+    ws.subscription("host.yaml", "topics: [T]\nrequest:\n  url: \"https://{{ Host }}/x\"\n");
+    ws.subscription("dur.yaml", "topics: [T]\nrequest:\n  url: http://h/x\n  timeout: 30\n");
+    ws.subscription("tmpl.yaml", "topics: [T]\nrequest:\n  url: http://h/x\n  body:\n    a: \"{{ unclosed\"\n");
+    let out = hookshape()
+        .arg("validate")
+        .arg("--subscriptions")
+        .arg(ws.path().join("subscriptions"))
+        .arg("--templates")
+        .arg(ws.path().join("templates"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 4, "{stdout}");
+    let expect = [
+        ("dur.yaml:4:", "invalid duration"),
+        ("host.yaml:3:", "host"),
+        ("tmpl.yaml:5:", "request.body"),
+        ("typo.yaml:4:", "methd"),
+    ];
+    for (line, (location, words)) in lines.iter().zip(expect) {
+        assert!(line.contains(location) && line.contains(words), "{line} should name {location} and {words}");
+    }
+}
+
+#[tokio::test]
+async fn listen_prints_each_request_and_whether_its_signature_verifies() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut child = hookshape()
+        .args(["listen", "--port", &port.to_string(), "--scheme", "hmac-sha256-hex", "--secret", "k"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let http = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{port}/hook?x=1");
+    eventually(Duration::from_secs(10), "listen to start", || async { http.get(&url).send().await.ok() }).await;
+    let body = r#"{"name":"João"}"#;
+    let good = hookshape::sign::hmac_hex(b"k", body.as_bytes());
+    for signature in [good.as_str(), "bad"] {
+        http.post(&url).header("X-Webhook-Signature", signature).body(body).send().await.unwrap();
+    }
+    let mut lines = Vec::new();
+    let verdicts = eventually(Duration::from_secs(10), "two signature verdicts", || {
+        while let Ok(l) = rx.try_recv() {
+            lines.push(l);
+        }
+        let v: Vec<String> =
+            lines.iter().filter(|l| l.starts_with("signature:") && !l.contains("no X-Webhook")).cloned().collect();
+        std::future::ready((v.len() >= 2).then_some((v, lines.clone())))
+    })
+    .await;
+    child.kill().unwrap();
+    let (verdicts, all) = verdicts;
+    assert_eq!(verdicts, ["signature: valid", "signature: INVALID (X-Webhook-Signature does not match)"]);
+    assert!(all.iter().any(|l| l.contains("POST /hook?x=1")), "{all:?}");
+    assert!(all.iter().any(|l| l.contains("\"name\": \"João\"")), "{all:?}");
+}

@@ -1,0 +1,260 @@
+//! Delivery: what arrives at the receiver is exactly what the subscription renders, and
+//! failures are retried per the schedule with a stable id.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::helpers::*;
+
+const WAIT: Duration = Duration::from_secs(15);
+
+async fn app(yaml: &[(&str, String)]) -> (Workspace, TestApp) {
+    let ws = Workspace::new();
+    for (file, text) in yaml {
+        ws.subscription(file, text);
+    }
+    let app = TestApp::spawn(ws.config()).await;
+    (ws, app)
+}
+
+#[tokio::test]
+async fn url_variables_method_headers_and_a_structured_body_arrive_as_rendered() {
+    let receiver = Receiver::start().await;
+    let yaml = format!(
+        r#"
+topics: ["Communication_EarnPurchasePoints"]
+request:
+  method: PATCH
+  url: "{}/customers/{{{{ Customer.Id }}}}/points?topic={{{{ Topic }}}}"
+  headers:
+    X-Static: fixed
+    X-Tenant: "{{{{ Customer.Id | lower }}}}"
+  body:
+    email: "{{{{ Customer.Email }}}}"
+    points: "{{{{ Points }}}}"
+    customer: "{{{{ Customer }}}}"
+    label: "{{{{ Customer.Name }}}} earned {{{{ Points }}}}"
+    tags: ["loyalty", "{{{{ Topic }}}}"]
+    flag: true
+"#,
+        receiver.url()
+    );
+    let (_ws, app) = app(&[("crm.yaml", yaml)]).await;
+    let uuid = new_uuid();
+    assert_eq!(app.post_event(&loyalty_event(&uuid, "C-1001")).await.0, 202);
+    let got = receiver.wait_for(1, WAIT).await;
+    let r = &got[0];
+    assert_eq!(r.method, "PATCH");
+    assert_eq!(r.path, "/customers/C-1001/points?topic=Communication_EarnPurchasePoints");
+    assert_eq!(r.header("x-static").as_deref(), Some("fixed"));
+    assert_eq!(r.header("x-tenant").as_deref(), Some("c-1001"));
+    assert_eq!(r.header("content-type").as_deref(), Some("application/json"));
+    assert_eq!(r.header("user-agent"), Some(format!("hookshape/{}", hookshape::VERSION)));
+    assert_eq!(r.header("x-webhook-event").as_deref(), Some("Communication_EarnPurchasePoints"));
+    assert_eq!(r.header("x-webhook-attempt").as_deref(), Some("1"));
+    assert!(r.header("x-webhook-id").unwrap().starts_with("dlv_"));
+    assert_eq!(
+        r.json(),
+        json!({
+            "email": "joao@exemplo.com",
+            "points": 120,
+            "customer": { "Id": "C-1001", "Email": "joao@exemplo.com", "Name": "João da Silva" },
+            "label": "João da Silva earned 120",
+            "tags": ["loyalty", "Communication_EarnPurchasePoints"],
+            "flag": true
+        })
+    );
+}
+
+#[tokio::test]
+async fn a_body_template_file_is_rendered_with_json_escaping() {
+    let receiver = Receiver::start().await;
+    let ws = Workspace::new();
+    ws.template(
+        "crm/points.json.j2",
+        r#"{% import "crm/macros.j2" as m %}{"name": {{ Customer.Name }}, "points": {{ Points }}, "kind": "{{ m.kind(Points) }}", "path": {{ Customer.Path }}}"#,
+    );
+    ws.template("crm/macros.j2", "{% macro kind(p) %}{% if p > 100 %}big{% else %}small{% endif %}{% endmacro %}");
+    ws.subscription(
+        "crm.yaml",
+        &format!("topics: [T]\nrequest:\n  url: {}/x\n  body_template: crm/points.json.j2\n", receiver.url()),
+    );
+    let app = TestApp::spawn(ws.config()).await;
+    let event = json!({ "Topic": "T", "Payload": {
+        "Customer": { "Name": "Zé \"Quote\" <b>&</b> Ñandú", "Path": "a/b/c" }, "Points": 120 } });
+    assert_eq!(app.post_event(&event).await.0, 202);
+    let got = receiver.wait_for(1, WAIT).await;
+    let body = String::from_utf8(got[0].body.to_vec()).unwrap();
+    assert_eq!(body, r#"{"name":"Zé \"Quote\" <b>&</b> Ñandú","points":120,"kind":"big","path":"a/b/c"}"#);
+}
+
+#[tokio::test]
+async fn non_ascii_and_slashes_reach_the_receiver_unescaped() {
+    let receiver = Receiver::start().await;
+    let yaml = format!(
+        "topics: [T]\nrequest:\n  url: {}/x\n  body:\n    url: \"{{{{ Link }}}}\"\n    name: \"{{{{ Name }}}}\"\n",
+        receiver.url()
+    );
+    let (_ws, app) = app(&[("s.yaml", yaml)]).await;
+    let event = json!({ "Topic": "T", "Payload": { "Link": "https://exemplo.com/aula/1", "Name": "Introdução à Programação" } });
+    assert_eq!(app.post_event(&event).await.0, 202);
+    let got = receiver.wait_for(1, WAIT).await;
+    assert_eq!(
+        String::from_utf8(got[0].body.to_vec()).unwrap(),
+        r#"{"url":"https://exemplo.com/aula/1","name":"Introdução à Programação"}"#
+    );
+}
+
+#[tokio::test]
+async fn a_hostile_customer_id_stays_inside_its_one_path_segment() {
+    let receiver = Receiver::start().await;
+    let yaml = format!(
+        "topics: [T]\nrequest:\n  url: \"{}/customers/{{{{ Customer.Id }}}}/points?ref={{{{ Ref }}}}\"\n",
+        receiver.url()
+    );
+    let (_ws, app) = app(&[("s.yaml", yaml)]).await;
+    let event = json!({ "Topic": "T", "Payload": { "Customer": { "Id": "../admin?x=1#frag" }, "Ref": "a&b=c d" } });
+    assert_eq!(app.post_event(&event).await.0, 202);
+    let got = receiver.wait_for(1, WAIT).await;
+    assert_eq!(got[0].path, "/customers/..%2Fadmin%3Fx%3D1%23frag/points?ref=a%26b%3Dc%20d");
+
+    // A value that is exactly ".." would be resolved away by any URL parser: refused.
+    let event = json!({ "Topic": "T", "Payload": { "Customer": { "Id": ".." }, "Ref": "r" } });
+    assert_eq!(app.post_event(&event).await.0, 202);
+    let failed = app.wait_for_status("failed", 1).await;
+    assert!(failed[0]["last_error"].as_str().unwrap().contains("segment"), "{failed:?}");
+}
+
+#[tokio::test]
+async fn a_header_value_with_cr_lf_is_refused_and_touches_nothing_else() {
+    let receiver = Receiver::start().await;
+    let evil =
+        format!("topics: [T]\nrequest:\n  url: {}/evil\n  headers:\n    X-Name: \"{{{{ Name }}}}\"\n", receiver.url());
+    let good = format!("topics: [T]\nrequest:\n  url: {}/good\n", receiver.url());
+    let (_ws, app) = app(&[("evil.yaml", evil), ("good.yaml", good)]).await;
+    let event = json!({ "Topic": "T", "Payload": { "Name": "x\r\nX-Injected: 1" } });
+    let (status, body) = app.post_event(&event).await;
+    assert_eq!((status, body["deliveries"].clone()), (202, json!(2)));
+    let failed = app.wait_for_status("failed", 1).await;
+    assert_eq!(failed[0]["subscription"], "evil");
+    assert!(failed[0]["last_error"].as_str().unwrap().contains("CR, LF or NUL"), "{failed:?}");
+    let got = receiver.wait_for(1, WAIT).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(receiver.requests().len(), 1);
+    assert_eq!(got[0].path, "/good");
+    assert!(got[0].header("x-injected").is_none());
+}
+
+#[tokio::test]
+async fn an_undefined_variable_fails_that_delivery_with_the_message() {
+    let receiver = Receiver::start().await;
+    let yaml =
+        format!("topics: [T]\nrequest:\n  url: {}/x\n  body:\n    v: \"{{{{ Missing.Field }}}}\"\n", receiver.url());
+    let (_ws, app) = app(&[("s.yaml", yaml)]).await;
+    assert_eq!(app.post_event(&json!({ "Topic": "T", "Payload": {} })).await.0, 202);
+    let failed = app.wait_for_status("failed", 1).await;
+    let error = failed[0]["last_error"].as_str().unwrap();
+    assert!(error.contains("undefined") && error.contains("request.body.v"), "{error}");
+}
+
+#[tokio::test]
+async fn a_500_is_retried_with_a_stable_id_and_a_counting_attempt() {
+    let receiver = Receiver::start().await;
+    receiver.set_status(500);
+    let yaml = format!("topics: [T]\nrequest:\n  url: {}/x\nretry:\n  schedule: [50ms, 50ms, 50ms]\n", receiver.url());
+    let (_ws, app) = app(&[("s.yaml", yaml)]).await;
+    assert_eq!(app.post_event(&json!({ "Topic": "T", "Payload": {} })).await.0, 202);
+    receiver.wait_for(2, WAIT).await;
+    receiver.set_status(200);
+    let got = receiver.wait_for(3, WAIT).await;
+    let ids: Vec<_> = got.iter().map(|r| r.header("x-webhook-id").unwrap()).collect();
+    assert!(ids.iter().all(|id| id == &ids[0]), "{ids:?}");
+    let attempts: Vec<_> = got.iter().map(|r| r.header("x-webhook-attempt").unwrap()).collect();
+    assert_eq!(attempts, ["1", "2", "3"]);
+    let done = app.wait_for_status("succeeded", 1).await;
+    assert_eq!(done[0]["attempts"], 3);
+    let bodies: Vec<_> = got.iter().map(|r| r.body.clone()).collect();
+    assert!(bodies.iter().all(|b| b == &bodies[0]), "retries resend the same bytes");
+}
+
+#[tokio::test]
+async fn a_receiver_that_never_answers_hits_the_timeout_and_is_retried() {
+    let receiver = Receiver::start().await;
+    receiver.set_delay(Duration::from_secs(5));
+    let yaml =
+        format!("topics: [T]\nrequest:\n  url: {}/x\n  timeout: 200ms\nretry:\n  schedule: [50ms]\n", receiver.url());
+    let (_ws, app) = app(&[("s.yaml", yaml)]).await;
+    assert_eq!(app.post_event(&json!({ "Topic": "T", "Payload": {} })).await.0, 202);
+    receiver.wait_for(2, WAIT).await;
+    let failed = app.wait_for_status("failed", 1).await;
+    let (_, detail) = app.get(&format!("/v1/deliveries/{}", failed[0]["id"].as_str().unwrap())).await;
+    let attempts = detail["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 2, "{detail}");
+    for a in attempts {
+        assert!(a["error"].as_str().unwrap().starts_with("timeout"), "{a}");
+        assert!(a["duration_ms"].as_i64().unwrap() < 2000, "{a}");
+    }
+}
+
+#[tokio::test]
+async fn a_redirect_is_a_failed_attempt_and_is_never_followed() {
+    let receiver = Receiver::start().await;
+    receiver.set_status(302);
+    let yaml = format!("topics: [T]\nrequest:\n  url: {}/x\nretry:\n  schedule: []\n", receiver.url());
+    let (_ws, app) = app(&[("s.yaml", yaml)]).await;
+    assert_eq!(app.post_event(&json!({ "Topic": "T", "Payload": {} })).await.0, 202);
+    let failed = app.wait_for_status("failed", 1).await;
+    assert_eq!(failed[0]["last_status_code"], 302);
+    assert_eq!(receiver.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn give_up_on_ends_the_delivery_at_once() {
+    let receiver = Receiver::start().await;
+    receiver.set_status(422);
+    let yaml = format!(
+        "topics: [T]\nrequest:\n  url: {}/x\nretry:\n  schedule: [50ms, 50ms]\n  give_up_on: [400, 422]\n",
+        receiver.url()
+    );
+    let (_ws, app) = app(&[("s.yaml", yaml)]).await;
+    assert_eq!(app.post_event(&json!({ "Topic": "T", "Payload": {} })).await.0, 202);
+    let failed = app.wait_for_status("failed", 1).await;
+    assert_eq!(failed[0]["attempts"], 1);
+    assert!(failed[0]["last_error"].as_str().unwrap().contains("give_up_on"));
+}
+
+#[tokio::test]
+async fn filters_and_topics_decide_which_subscriptions_get_an_event() {
+    let receiver = Receiver::start().await;
+    let big = format!(
+        "topics: [\"Communication_Earn*\"]\nfilter: \"Points >= 100 and Customer.Email\"\nrequest:\n  url: {}/big\n",
+        receiver.url()
+    );
+    let other = format!("topics: [Other]\nrequest:\n  url: {}/other\n", receiver.url());
+    let off = format!("enabled: false\ntopics: [\"*\"]\nrequest:\n  url: {}/off\n", receiver.url());
+    let (_ws, app) = app(&[("big.yaml", big), ("other.yaml", other), ("off.yaml", off)]).await;
+    let small =
+        json!({ "Topic": "Communication_EarnQuizPoints", "Payload": { "Points": 5, "Customer": { "Email": "a@b" } } });
+    let no_email = json!({ "Topic": "Communication_EarnQuizPoints", "Payload": { "Points": 500, "Customer": {} } });
+    let yes = json!({ "Topic": "Communication_EarnQuizPoints", "Payload": { "Points": 500, "Customer": { "Email": "a@b" } } });
+    assert_eq!(app.post_event(&small).await.1["deliveries"], 0);
+    assert_eq!(app.post_event(&no_email).await.1["deliveries"], 0);
+    assert_eq!(app.post_event(&yes).await.1["deliveries"], 1);
+    let got = receiver.wait_for(1, WAIT).await;
+    assert_eq!(got[0].path, "/big");
+}
+
+#[tokio::test]
+async fn shadow_mode_records_the_request_without_sending_it() {
+    let receiver = Receiver::start().await;
+    let yaml =
+        format!("mode: shadow\ntopics: [T]\nrequest:\n  url: {}/x\n  body: {{ a: \"{{{{ A }}}}\" }}\n", receiver.url());
+    let (_ws, app) = app(&[("s.yaml", yaml)]).await;
+    assert_eq!(app.post_event(&json!({ "Topic": "T", "Payload": { "A": 1 } })).await.0, 202);
+    let shadow = app.wait_for_status("shadow", 1).await;
+    let (_, detail) = app.get(&format!("/v1/deliveries/{}", shadow[0]["id"].as_str().unwrap())).await;
+    assert_eq!(detail["request"]["body"], r#"{"a":1}"#);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(receiver.requests().is_empty());
+}

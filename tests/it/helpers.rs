@@ -1,0 +1,261 @@
+//! Test fixtures: a receiver on port 0 whose answers a test controls, an app built from
+//! subscription files in a temp dir, and polling helpers.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use hookshape::app::Application;
+use hookshape::config::{ServeConfig, StoreUrl};
+use hookshape::secret::Secret;
+use warp::http::{HeaderMap, Method};
+use warp::Filter;
+
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub method: Method,
+    pub path: String,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Received {
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).expect("receiver got JSON")
+    }
+}
+
+#[derive(Default)]
+struct ReceiverState {
+    requests: Mutex<Vec<Received>>,
+    status: AtomicU16,
+    delay_ms: AtomicU64,
+}
+
+/// A real HTTP receiver on a port-0 listener that records every request.
+pub struct Receiver {
+    pub addr: SocketAddr,
+    state: Arc<ReceiverState>,
+}
+
+impl Receiver {
+    pub async fn start() -> Self {
+        let state = Arc::new(ReceiverState { status: AtomicU16::new(200), ..Default::default() });
+        let s = state.clone();
+        let route = warp::method()
+            .and(warp::path::full())
+            .and(warp::query::raw().or(warp::any().map(String::new)).unify())
+            .and(warp::header::headers_cloned())
+            .and(warp::body::bytes())
+            .then(move |method, path: warp::path::FullPath, query: String, headers, body| {
+                let s = s.clone();
+                async move {
+                    let path =
+                        if query.is_empty() { path.as_str().to_string() } else { format!("{}?{query}", path.as_str()) };
+                    s.requests.lock().unwrap().push(Received { method, path, headers, body });
+                    let delay = s.delay_ms.load(Ordering::SeqCst);
+                    if delay > 0 {
+                        tokio::time::sleep(Duration::from_millis(delay)).await;
+                    }
+                    let status = warp::http::StatusCode::from_u16(s.status.load(Ordering::SeqCst)).unwrap();
+                    let reply = warp::reply::with_status("received", status);
+                    warp::reply::with_header(reply, "Location", "http://127.0.0.1:1/elsewhere")
+                }
+            });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(warp::serve(route).incoming(listener).run());
+        Self { addr, state }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn set_status(&self, status: u16) {
+        self.state.status.store(status, Ordering::SeqCst);
+    }
+
+    pub fn set_delay(&self, delay: Duration) {
+        self.state.delay_ms.store(delay.as_millis() as u64, Ordering::SeqCst);
+    }
+
+    pub fn requests(&self) -> Vec<Received> {
+        self.state.requests.lock().unwrap().clone()
+    }
+
+    /// Waits until at least `n` requests arrived; panics with what did arrive otherwise.
+    pub async fn wait_for(&self, n: usize, within: Duration) -> Vec<Received> {
+        let deadline = Instant::now() + within;
+        loop {
+            let got = self.requests();
+            if got.len() >= n {
+                return got;
+            }
+            assert!(Instant::now() < deadline, "expected {n} requests within {within:?}, got {}: {got:#?}", got.len());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// Polls `check` until it returns Some, or panics after `within`.
+pub async fn eventually<T, F, Fut>(within: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// A directory laid out like a hookshape checkout: subscriptions/, templates/, data/.
+pub struct Workspace {
+    pub dir: tempfile::TempDir,
+}
+
+impl Workspace {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("subscriptions")).unwrap();
+        std::fs::create_dir_all(dir.path().join("templates")).unwrap();
+        Self { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn subscription(&self, file: &str, yaml: &str) -> &Self {
+        std::fs::write(self.path().join("subscriptions").join(file), yaml).unwrap();
+        self
+    }
+
+    pub fn template(&self, file: &str, text: &str) -> &Self {
+        let path = self.path().join("templates").join(file);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+        self
+    }
+
+    pub fn db(&self) -> PathBuf {
+        self.path().join("data").join("hookshape.db")
+    }
+
+    pub fn config(&self) -> ServeConfig {
+        ServeConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            store: StoreUrl::Sqlite(self.db()),
+            subscriptions_dir: self.path().join("subscriptions"),
+            templates_dir: self.path().join("templates"),
+            max_body_bytes: 1024 * 1024,
+            concurrency: 64,
+            shutdown_grace: Duration::from_secs(5),
+            intake_token: None,
+            admin_token: None,
+        }
+    }
+}
+
+/// An app serving on port 0 until dropped.
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestApp {
+    pub async fn spawn(config: ServeConfig) -> Self {
+        let app = Application::build(config).await.expect("app builds");
+        let base = format!("http://127.0.0.1:{}", app.port());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let handle = tokio::spawn(app.run_until_stopped(async move {
+            let _ = rx.await;
+        }));
+        Self { base, http: reqwest::Client::new(), stop: Some(tx), handle: Some(handle) }
+    }
+
+    pub async fn post_event(&self, body: &serde_json::Value) -> (u16, serde_json::Value) {
+        self.post_raw("/v1/events", body.to_string(), None).await
+    }
+
+    pub async fn post_raw(&self, path: &str, body: String, token: Option<&str>) -> (u16, serde_json::Value) {
+        let mut req =
+            self.http.post(format!("{}{path}", self.base)).header("Content-Type", "application/json").body(body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, serde_json::Value) {
+        let resp = self.http.get(format!("{}{path}", self.base)).send().await.unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    /// Waits for the delivery history to show `n` deliveries in `status`.
+    pub async fn wait_for_status(&self, status: &str, n: usize) -> Vec<serde_json::Value> {
+        eventually(Duration::from_secs(15), &format!("{n} {status} deliveries"), || async {
+            let (_, page) = self.get(&format!("/v1/deliveries?status={status}&limit=1000")).await;
+            let list = page["deliveries"].as_array().cloned().unwrap_or_default();
+            (list.len() >= n).then_some(list)
+        })
+        .await
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(h) = self.handle.take() {
+            h.await.unwrap().unwrap();
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+pub fn with_tokens(mut config: ServeConfig, intake: &str, admin: &str) -> ServeConfig {
+    config.intake_token = Some(Secret::new(intake));
+    config.admin_token = Some(Secret::new(admin));
+    config
+}
+
+/// A canonical loyalty event for `customer`.
+pub fn loyalty_event(uuid: &str, customer: &str) -> serde_json::Value {
+    serde_json::json!({
+        "Uuid": uuid,
+        "Date": "2025-04-15T14:30:00.123Z",
+        "Topic": "Communication_EarnPurchasePoints",
+        "Payload": {
+            "Customer": { "Id": customer, "Email": "joao@exemplo.com", "Name": "João da Silva" },
+            "Points": 120
+        }
+    })
+}
+
+pub fn new_uuid() -> String {
+    uuid::Uuid::new_v4().to_string()
+}

@@ -1,0 +1,14 @@
+//! Integration tests: one binary (fast links on a 2-core machine), real HTTP on port 0,
+//! real SQLite files, and the real `hookshape` binary for crash tests.
+
+// A failing test is a panic: unwrap and expect are how these say "this must hold".
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod helpers;
+
+mod cli;
+mod crash;
+mod delivery;
+mod intake;
+mod read_side;
+mod signatures;
