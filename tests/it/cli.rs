@@ -89,6 +89,7 @@ async fn listen_prints_each_request_and_whether_its_signature_verifies() {
     })
     .await;
     child.kill().unwrap();
+    child.wait().unwrap();
     let (verdicts, all) = verdicts;
     assert_eq!(verdicts, ["signature: valid", "signature: INVALID (X-Webhook-Signature does not match)"]);
     assert!(all.iter().any(|l| l.contains("POST /hook?x=1")), "{all:?}");
