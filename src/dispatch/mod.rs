@@ -48,13 +48,16 @@ impl Dispatcher {
                 continue;
             }
             let now = crate::now_ms();
-            let lease_for = me.subscriptions.load().max_timeout() + Duration::from_secs(30);
+            let set = me.subscriptions.load();
+            let lease_for = set.max_timeout() + Duration::from_secs(30);
             let request = LeaseRequest {
                 owner: me.owner.clone(),
                 now,
                 lease_until: now + lease_for.as_millis() as i64,
                 limit: free,
+                caps: set.caps().clone(),
             };
+            drop(set);
             let leased = match me.store.lease(request).await {
                 Ok(l) => l,
                 Err(e) => {
@@ -102,6 +105,7 @@ impl Dispatcher {
     async fn attempt(&self, d: Leased) {
         let started_at = crate::now_ms();
         let set = self.subscriptions.load_full();
+        let disable_after = set.get(&d.subscription).map_or(0, |s| s.delivery.disable_after_failures);
         let (result, response_body, duration_ms, outcome) = match set.get(&d.subscription) {
             None => {
                 let why = format!("subscription {} is no longer configured", d.subscription);
@@ -134,6 +138,9 @@ impl Dispatcher {
         };
         let report = AttemptReport {
             delivery_id: d.id.clone(),
+            subscription: d.subscription.clone(),
+            disable_after,
+            disable_now: status_code == Some(410),
             owner: self.owner.clone(),
             attempt: d.attempt,
             started_at,

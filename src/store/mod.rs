@@ -1,6 +1,6 @@
 //! Durable state behind one trait: events, deliveries (a queue leased with expiry),
-//! attempts. This is the only module that speaks SQL; SQLite is the embedded default and
-//! the trait is shaped so a PostgreSQL implementation can share it.
+//! attempts, and each subscription's live state. This is the only module that speaks SQL;
+//! SQLite is the embedded default and the trait is shaped so PostgreSQL can share it.
 
 pub mod sqlite;
 mod types;
@@ -24,16 +24,35 @@ pub type StoreResult<T> = Result<T, StoreError>;
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Commits each event with its deliveries atomically; an event whose Uuid is already
-    /// stored creates nothing and reports `duplicate`. Returns only once durable.
+    /// stored creates nothing and reports `duplicate`. A pending delivery for a disabled
+    /// subscription is stored `held`. Returns only once durable.
     async fn insert_events(&self, events: Vec<NewEvent>) -> StoreResult<Vec<Inserted>>;
 
+    /// Adds deliveries to a stored event (replay). Returns how many were added.
+    async fn add_deliveries(&self, event_uuid: &str, topic: &str, deliveries: Vec<NewDelivery>) -> StoreResult<usize>;
+
     /// Leases up to `limit` due deliveries (pending ones whose time has come, and in-flight
-    /// ones whose lease expired) to `owner` until `lease_until`, counting the attempt.
+    /// ones whose lease expired) to `owner` until `lease_until`, counting the attempt, and
+    /// never past a subscription's cap of unexpired leases across the whole store.
     async fn lease(&self, lease: LeaseRequest) -> StoreResult<Vec<Leased>>;
 
-    /// Records an attempt and moves its delivery to the outcome's state. An outcome for a
-    /// lease that was lost (expired and taken over) records the attempt only.
+    /// Records an attempt, moves its delivery to the outcome's state and keeps the
+    /// subscription's consecutive-failure count (disabling it when the report says so). An
+    /// outcome for a lease that was lost (expired and taken over) records the attempt only.
     async fn finish_attempt(&self, report: AttemptReport) -> StoreResult<()>;
+
+    /// Makes a delivery due now, whatever its state (but `shadow`, which is never sent).
+    async fn retry_now(&self, id: &str) -> StoreResult<RetryNow>;
+
+    /// Disables a subscription: its pending deliveries and new ones are `held`.
+    async fn disable(&self, subscription: &str, reason: &str) -> StoreResult<()>;
+
+    /// Enables a subscription and releases its held deliveries, oldest first; returns how many.
+    async fn enable(&self, subscription: &str) -> StoreResult<u64>;
+
+    /// Deletes up to `limit` finished deliveries (and their attempts, and events left without
+    /// deliveries) last touched before `finished_before`. Returns how many deliveries went.
+    async fn prune(&self, finished_before: i64, limit: usize) -> StoreResult<u64>;
 
     /// When the next pending delivery falls due, if any.
     async fn next_due_at(&self) -> StoreResult<Option<i64>>;
@@ -41,6 +60,14 @@ pub trait Store: Send + Sync + 'static {
     async fn list_deliveries(&self, query: DeliveryQuery) -> StoreResult<DeliveryPage>;
 
     async fn get_delivery(&self, id: &str) -> StoreResult<Option<DeliveryDetail>>;
+
+    async fn get_event(&self, uuid: &str) -> StoreResult<Option<StoredEvent>>;
+
+    /// Live state of every subscription the store knows, with delivery counts by status.
+    async fn subscription_states(&self) -> StoreResult<Vec<SubscriptionState>>;
+
+    /// Deliveries by status and the oldest pending one's creation time.
+    async fn queue_stats(&self) -> StoreResult<QueueStats>;
 
     /// Cheap liveness check for `/readyz`.
     async fn ping(&self) -> StoreResult<()>;

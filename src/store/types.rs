@@ -96,6 +96,8 @@ pub struct LeaseRequest {
     pub now: i64,
     pub lease_until: i64,
     pub limit: usize,
+    /// `max_in_flight` of the subscriptions that have one.
+    pub caps: std::collections::HashMap<String, u32>,
 }
 
 #[derive(Debug, Clone)]
@@ -123,6 +125,7 @@ pub enum Outcome {
 #[derive(Debug, Clone)]
 pub struct AttemptReport {
     pub delivery_id: String,
+    pub subscription: String,
     pub owner: String,
     pub attempt: u32,
     pub started_at: i64,
@@ -131,6 +134,42 @@ pub struct AttemptReport {
     pub response_body: Option<String>,
     pub error: Option<String>,
     pub outcome: Outcome,
+    /// Consecutive failed deliveries that disable the subscription (0: never).
+    pub disable_after: u32,
+    /// Disable the subscription now whatever the count (the receiver answered 410 Gone).
+    pub disable_now: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryNow {
+    Scheduled,
+    NotFound,
+    /// Shadow deliveries are recorded, never sent.
+    Shadow,
+}
+
+#[derive(Debug, Clone)]
+pub struct StoredEvent {
+    pub uuid: String,
+    pub topic: String,
+    /// The canonical envelope as JSON.
+    pub body: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SubscriptionState {
+    pub name: String,
+    pub disabled: bool,
+    pub disabled_reason: Option<String>,
+    pub consecutive_failures: u32,
+    /// Deliveries by status (every status present, zero included).
+    pub counts: std::collections::BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct QueueStats {
+    pub by_status: std::collections::BTreeMap<String, u64>,
+    pub oldest_pending_created_at: Option<i64>,
 }
 
 #[derive(Debug, Clone, Default)]

@@ -58,6 +58,8 @@ pub struct SubscriptionSet {
     index: topics::TopicIndex,
     /// Content hash of every subscription and template file: recorded on each delivery.
     pub version: String,
+    /// `max_in_flight` by subscription name, for leasing.
+    caps: HashMap<String, u32>,
 }
 
 impl SubscriptionSet {
@@ -68,6 +70,9 @@ impl SubscriptionSet {
                 set.index.insert(pattern, i);
             }
             set.by_name.insert(sub.name.clone(), i);
+            if let Some(cap) = sub.delivery.max_in_flight {
+                set.caps.insert(sub.name.clone(), cap);
+            }
             set.subscriptions.push(Arc::new(sub));
         }
         set
@@ -92,6 +97,10 @@ impl SubscriptionSet {
 
     pub fn is_empty(&self) -> bool {
         self.subscriptions.is_empty()
+    }
+
+    pub fn caps(&self) -> &HashMap<String, u32> {
+        &self.caps
     }
 
     /// The longest request timeout, which bounds how long a delivery lease must last.

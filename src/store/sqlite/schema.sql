@@ -38,3 +38,14 @@ CREATE TABLE IF NOT EXISTS attempts (
     error         TEXT,
     PRIMARY KEY (delivery_id, attempt)
 );
+
+-- Live state of each subscription, shared by every node: auto-disable and its counter.
+CREATE TABLE IF NOT EXISTS subscription_state (
+    name                 TEXT PRIMARY KEY,
+    disabled             INTEGER NOT NULL DEFAULT 0,
+    disabled_reason      TEXT,
+    consecutive_failures INTEGER NOT NULL DEFAULT 0,
+    updated_at           INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS deliveries_subscription ON deliveries (subscription, status);
+CREATE INDEX IF NOT EXISTS deliveries_finished ON deliveries (status, updated_at);

@@ -1,0 +1,232 @@
+//! The embedded SQLite store. One writer thread owns the write connection and commits
+//! whatever has queued up in one transaction (group commit: under load many events share
+//! one fsync); readers use their own connections, which WAL lets run beside the writer.
+
+mod sql;
+
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc, Mutex};
+
+use async_trait::async_trait;
+use rusqlite::Connection;
+use tokio::sync::oneshot;
+
+use super::*;
+
+/// How many queued jobs one transaction takes at most.
+const MAX_BATCH: usize = 512;
+const BUSY_TIMEOUT_MS: u64 = 2_000;
+
+/// Sends a job's answer once its transaction has committed (None) or failed (Some).
+type Reply = Box<dyn FnOnce(Option<&str>) + Send>;
+/// A write: runs inside the batch transaction, or is told why it could not run.
+type Job = Box<dyn FnOnce(Result<&Connection, &str>) -> (bool, Reply) + Send>;
+
+pub struct SqliteStore {
+    writer: mpsc::Sender<Job>,
+    readers: Arc<Mutex<Vec<Connection>>>,
+    path: PathBuf,
+    /// Held for the store's life: one process per database file.
+    _lock: std::fs::File,
+}
+
+pub(crate) fn unavailable(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path`. Deliveries left `in_flight` by a
+    /// previous process are made due again: a SQLite file has exactly one serving process.
+    pub fn open(path: &Path) -> StoreResult<Self> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| unavailable(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        let lock_path = path.with_extension("db.lock");
+        let lock =
+            std::fs::File::create(&lock_path).map_err(|e| unavailable(format!("{}: {e}", lock_path.display())))?;
+        lock.try_lock().map_err(|_| {
+            unavailable(format!(
+                "{} is in use by another hookshape process (SQLite serves one node; use PostgreSQL for several)",
+                path.display()
+            ))
+        })?;
+        let mut conn = open_connection(path)?;
+        conn.execute_batch(include_str!("schema.sql")).map_err(unavailable)?;
+        let tx = conn.transaction().map_err(unavailable)?;
+        sql::reclaim_all_leases(&tx, crate::now_ms())?;
+        tx.commit().map_err(unavailable)?;
+
+        let (writer, rx) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || write_loop(conn, rx))
+            .map_err(unavailable)?;
+        Ok(Self { writer, readers: Arc::new(Mutex::new(Vec::new())), path: path.to_path_buf(), _lock: lock })
+    }
+
+    /// Runs `f` in the writer's next batch transaction; answers once that has committed.
+    async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            let result = match conn {
+                Ok(c) => f(c),
+                Err(e) => Err(unavailable(e)),
+            };
+            let ok = result.is_ok();
+            let reply: Reply = Box::new(move |commit_error| {
+                // A caller that went away (a dropped request) no longer needs its answer.
+                let _ = tx.send(match commit_error {
+                    Some(e) => Err(unavailable(e)),
+                    None => result,
+                });
+            });
+            (ok, reply)
+        });
+        self.writer.send(job).map_err(|_| unavailable("the SQLite writer has stopped"))?;
+        rx.await.map_err(|_| unavailable("the SQLite writer has stopped"))?
+    }
+
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        let readers = self.readers.clone();
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let pooled = readers.lock().ok().and_then(|mut r| r.pop());
+            let conn = match pooled {
+                Some(c) => c,
+                None => open_connection(&path)?,
+            };
+            let result = f(&conn);
+            if let Ok(mut r) = readers.lock() {
+                r.push(conn);
+            }
+            result
+        })
+        .await
+        .map_err(unavailable)?
+    }
+}
+
+fn open_connection(path: &Path) -> StoreResult<Connection> {
+    let conn = Connection::open(path).map_err(|e| unavailable(format!("{}: {e}", path.display())))?;
+    conn.busy_timeout(std::time::Duration::from_millis(BUSY_TIMEOUT_MS)).map_err(unavailable)?;
+    // FULL: a commit is on disk before intake answers 202, even across power loss.
+    conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;").map_err(unavailable)?;
+    Ok(conn)
+}
+
+fn write_loop(mut conn: Connection, rx: mpsc::Receiver<Job>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let (replies, commit_error) = match conn.transaction() {
+            Ok(mut tx) => {
+                let replies: Vec<Reply> = batch.into_iter().map(|job| run_in_savepoint(&mut tx, job)).collect();
+                (replies, tx.commit().err().map(|e| e.to_string()))
+            }
+            Err(e) => {
+                let message = e.to_string();
+                (batch.into_iter().map(|job| job(Err(&message)).1).collect(), None)
+            }
+        };
+        for reply in replies {
+            reply(commit_error.as_deref());
+        }
+    }
+}
+
+/// Each job gets a savepoint, so one failing job does not undo its neighbours.
+fn run_in_savepoint(tx: &mut rusqlite::Transaction<'_>, job: Job) -> Reply {
+    let mut sp = match tx.savepoint() {
+        Ok(sp) => sp,
+        Err(e) => return job(Err(&e.to_string())).1,
+    };
+    let (ok, reply) = job(Ok(&sp));
+    let ended = if ok { sp.commit() } else { sp.rollback() };
+    match ended {
+        Ok(()) => reply,
+        Err(e) => {
+            let message = e.to_string();
+            Box::new(move |_| reply(Some(&message)))
+        }
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn insert_events(&self, events: Vec<NewEvent>) -> StoreResult<Vec<Inserted>> {
+        self.write(move |c| sql::insert_events(c, &events)).await
+    }
+
+    async fn add_deliveries(&self, event_uuid: &str, topic: &str, deliveries: Vec<NewDelivery>) -> StoreResult<usize> {
+        let (uuid, topic) = (event_uuid.to_string(), topic.to_string());
+        self.write(move |c| sql::add_deliveries(c, &uuid, &topic, &deliveries, crate::now_ms())).await
+    }
+
+    async fn lease(&self, lease: LeaseRequest) -> StoreResult<Vec<Leased>> {
+        self.write(move |c| sql::lease(c, &lease)).await
+    }
+
+    async fn finish_attempt(&self, report: AttemptReport) -> StoreResult<()> {
+        self.write(move |c| sql::finish(c, &report)).await
+    }
+
+    async fn retry_now(&self, id: &str) -> StoreResult<RetryNow> {
+        let id = id.to_string();
+        self.write(move |c| sql::retry_now(c, &id, crate::now_ms())).await
+    }
+
+    async fn disable(&self, subscription: &str, reason: &str) -> StoreResult<()> {
+        let (name, reason) = (subscription.to_string(), reason.to_string());
+        self.write(move |c| sql::disable(c, &name, &reason, crate::now_ms())).await
+    }
+
+    async fn enable(&self, subscription: &str) -> StoreResult<u64> {
+        let name = subscription.to_string();
+        self.write(move |c| sql::enable(c, &name, crate::now_ms())).await
+    }
+
+    async fn prune(&self, finished_before: i64, limit: usize) -> StoreResult<u64> {
+        self.write(move |c| sql::prune(c, finished_before, limit)).await
+    }
+
+    async fn next_due_at(&self) -> StoreResult<Option<i64>> {
+        self.read(sql::next_due_at).await
+    }
+
+    async fn list_deliveries(&self, query: DeliveryQuery) -> StoreResult<DeliveryPage> {
+        self.read(move |c| sql::list(c, &query)).await
+    }
+
+    async fn get_delivery(&self, id: &str) -> StoreResult<Option<DeliveryDetail>> {
+        let id = id.to_string();
+        self.read(move |c| sql::detail(c, &id)).await
+    }
+
+    async fn get_event(&self, uuid: &str) -> StoreResult<Option<StoredEvent>> {
+        let uuid = uuid.to_string();
+        self.read(move |c| sql::event(c, &uuid)).await
+    }
+
+    async fn subscription_states(&self) -> StoreResult<Vec<SubscriptionState>> {
+        self.read(sql::subscription_states).await
+    }
+
+    async fn queue_stats(&self) -> StoreResult<QueueStats> {
+        self.read(sql::queue_stats).await
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        self.read(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(unavailable)).await
+    }
+}

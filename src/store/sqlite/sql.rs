@@ -1,0 +1,475 @@
+//! The SQL behind `SqliteStore`: one function per store operation, each given a
+//! connection (the writer's batch transaction, or a reader).
+
+use std::collections::HashMap;
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::unavailable;
+use crate::store::*;
+
+fn corrupt(id: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("delivery {id}: {e}"))
+}
+
+/// A SQLite file has one serving process, so at start every lease is a dead process's.
+pub fn reclaim_all_leases(conn: &Connection, now: i64) -> StoreResult<()> {
+    conn.execute(
+        "UPDATE deliveries SET status = 'pending', lease_owner = NULL, next_attempt_at = ?1 WHERE status = 'in_flight'",
+        [now],
+    )
+    .map_err(unavailable)?;
+    Ok(())
+}
+
+pub fn insert_events(conn: &Connection, events: &[NewEvent]) -> StoreResult<Vec<Inserted>> {
+    let mut out = Vec::with_capacity(events.len());
+    let mut event_stmt = conn
+        .prepare_cached(
+            "INSERT INTO events (uuid, topic, date, received_at, body) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (uuid) DO NOTHING",
+        )
+        .map_err(unavailable)?;
+    for e in events {
+        let fresh =
+            event_stmt.execute(params![e.uuid, e.topic, e.date, e.received_at, e.body]).map_err(unavailable)? == 1;
+        if !fresh {
+            let existing: i64 = conn
+                .query_row("SELECT count(*) FROM deliveries WHERE event_uuid = ?1", [&e.uuid], |r| r.get(0))
+                .map_err(unavailable)?;
+            out.push(Inserted { uuid: e.uuid.clone(), deliveries: existing as usize, duplicate: true });
+            continue;
+        }
+        add_deliveries(conn, &e.uuid, &e.topic, &e.deliveries, e.received_at)?;
+        out.push(Inserted { uuid: e.uuid.clone(), deliveries: e.deliveries.len(), duplicate: false });
+    }
+    Ok(out)
+}
+
+/// Inserts deliveries of a stored event; a pending one for a disabled subscription is held.
+pub fn add_deliveries(
+    conn: &Connection,
+    uuid: &str,
+    topic: &str,
+    deliveries: &[NewDelivery],
+    now: i64,
+) -> StoreResult<usize> {
+    let mut stmt = conn
+        .prepare_cached(
+            "INSERT INTO deliveries (id, event_uuid, subscription, topic, status, next_attempt_at, created_at, updated_at,
+                                     config_version, request, last_error)
+             SELECT ?1, ?2, ?3, ?4, CASE WHEN ?5 = 'pending' AND EXISTS
+                        (SELECT 1 FROM subscription_state WHERE name = ?3 AND disabled = 1) THEN 'held' ELSE ?5 END,
+                    ?6, ?7, ?7, ?8, ?9, ?10",
+        )
+        .map_err(unavailable)?;
+    for d in deliveries {
+        let request = serde_json::to_string(&d.request).map_err(|e| corrupt(&d.id, e))?;
+        let due = (d.status == DeliveryStatus::Pending).then_some(now);
+        stmt.execute(params![
+            d.id,
+            uuid,
+            d.subscription,
+            topic,
+            d.status.as_str(),
+            due,
+            now,
+            d.config_version,
+            request,
+            d.error
+        ])
+        .map_err(unavailable)?;
+    }
+    Ok(deliveries.len())
+}
+
+/// Leases due deliveries oldest first, skipping subscriptions whose cap of unexpired leases
+/// is reached; re-queries without them so one saturated subscription cannot starve others.
+pub fn lease(conn: &Connection, req: &LeaseRequest) -> StoreResult<Vec<Leased>> {
+    let mut in_flight: HashMap<String, u32> = HashMap::new();
+    if !req.caps.is_empty() {
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT subscription, count(*) FROM deliveries
+                  WHERE status = 'in_flight' AND next_attempt_at > ?1 GROUP BY subscription",
+            )
+            .map_err(unavailable)?;
+        let rows =
+            stmt.query_map([req.now], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u32>(1)?))).map_err(unavailable)?;
+        for row in rows {
+            let (sub, n) = row.map_err(unavailable)?;
+            in_flight.insert(sub, n);
+        }
+    }
+    let mut saturated: Vec<String> = req
+        .caps
+        .iter()
+        .filter(|(s, cap)| in_flight.get(*s).copied().unwrap_or(0) >= **cap)
+        .map(|(s, _)| s.clone())
+        .collect();
+    let mut leased = Vec::new();
+    for _round in 0..4 {
+        let want = req.limit - leased.len();
+        if want == 0 {
+            break;
+        }
+        let exclude: Vec<String> = (1..=saturated.len()).map(|i| format!("?{i}")).collect();
+        let sql = format!(
+            "SELECT id, subscription FROM deliveries
+              WHERE status IN ('pending', 'in_flight') AND next_attempt_at <= ?{} AND subscription NOT IN ({})
+              ORDER BY next_attempt_at LIMIT {want}",
+            saturated.len() + 1,
+            exclude.join(", ")
+        );
+        let mut args: Vec<rusqlite::types::Value> = saturated.iter().map(|s| s.clone().into()).collect();
+        args.push(req.now.into());
+        let mut stmt = conn.prepare_cached(&sql).map_err(unavailable)?;
+        let candidates: Vec<(String, String)> = stmt
+            .query_map(rusqlite::params_from_iter(args), |r| Ok((r.get(0)?, r.get(1)?)))
+            .and_then(|rows| rows.collect())
+            .map_err(unavailable)?;
+        let exhausted = candidates.len() < want;
+        let mut skipped = false;
+        for (id, sub) in candidates {
+            if let Some(cap) = req.caps.get(&sub) {
+                let n = in_flight.entry(sub.clone()).or_default();
+                if *n >= *cap {
+                    if !saturated.contains(&sub) {
+                        saturated.push(sub);
+                    }
+                    skipped = true;
+                    continue;
+                }
+                *n += 1;
+            }
+            leased.extend(lease_one(conn, &id, req)?);
+        }
+        if exhausted || !skipped {
+            break;
+        }
+    }
+    Ok(leased)
+}
+
+fn lease_one(conn: &Connection, id: &str, req: &LeaseRequest) -> StoreResult<Option<Leased>> {
+    let mut stmt = conn
+        .prepare_cached(
+            "UPDATE deliveries
+                SET status = 'in_flight', lease_owner = ?1, next_attempt_at = ?2, attempts = attempts + 1, updated_at = ?3
+              WHERE id = ?4
+          RETURNING id, event_uuid, subscription, topic, attempts, request",
+        )
+        .map_err(unavailable)?;
+    let row = stmt
+        .query_row(params![req.owner, req.lease_until, req.now, id], |r| {
+            let text = |i| r.get::<_, String>(i);
+            Ok((text(0)?, text(1)?, text(2)?, text(3)?, r.get::<_, u32>(4)?, text(5)?))
+        })
+        .optional()
+        .map_err(unavailable)?;
+    let Some((id, event_uuid, subscription, topic, attempt, request)) = row else { return Ok(None) };
+    let request = serde_json::from_str(&request).map_err(|e| corrupt(&id, e))?;
+    Ok(Some(Leased { id, event_uuid, subscription, topic, attempt, request }))
+}
+
+pub fn finish(conn: &Connection, r: &AttemptReport) -> StoreResult<()> {
+    conn.prepare_cached(
+        "INSERT INTO attempts (delivery_id, attempt, started_at, duration_ms, status_code, response_body, error)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            r.delivery_id,
+            r.attempt,
+            r.started_at,
+            r.duration_ms,
+            r.status_code,
+            r.response_body,
+            r.error
+        ])
+    })
+    .map_err(unavailable)?;
+    let now = crate::now_ms();
+    let (status, next) = match r.outcome {
+        Outcome::Succeeded => (DeliveryStatus::Succeeded, None),
+        Outcome::Retry { at } => (DeliveryStatus::Pending, Some(at)),
+        Outcome::Failed => (DeliveryStatus::Failed, None),
+    };
+    let moved = conn
+        .prepare_cached(
+            "UPDATE deliveries SET status = ?1, next_attempt_at = ?2, lease_owner = NULL, updated_at = ?3,
+                                   last_status = ?4, last_error = ?5
+              WHERE id = ?6 AND status = 'in_flight' AND lease_owner = ?7 AND attempts = ?8",
+        )
+        .and_then(|mut s| {
+            s.execute(params![status.as_str(), next, now, r.status_code, r.error, r.delivery_id, r.owner, r.attempt])
+        })
+        .map_err(unavailable)?;
+    if moved == 0 {
+        return Ok(()); // a lost lease: the attempt is history, the state belongs to another
+    }
+    let failures: i64 = match r.outcome {
+        Outcome::Retry { .. } => return Ok(()),
+        Outcome::Succeeded => 0,
+        Outcome::Failed => conn
+            .query_row(
+                "INSERT INTO subscription_state (name, consecutive_failures, updated_at) VALUES (?1, 1, ?2)
+                 ON CONFLICT (name) DO UPDATE SET consecutive_failures = consecutive_failures + 1, updated_at = ?2
+                 RETURNING consecutive_failures",
+                params![r.subscription, now],
+                |row| row.get(0),
+            )
+            .map_err(unavailable)?,
+    };
+    if failures == 0 {
+        conn.execute(
+            "UPDATE subscription_state SET consecutive_failures = 0, updated_at = ?2 WHERE name = ?1 AND consecutive_failures > 0",
+            params![r.subscription, now],
+        )
+        .map_err(unavailable)?;
+    } else if r.disable_now {
+        disable(conn, &r.subscription, "the receiver answered 410 Gone", now)?;
+    } else if r.disable_after > 0 && failures >= i64::from(r.disable_after) {
+        disable(conn, &r.subscription, &format!("{failures} consecutive failed deliveries"), now)?;
+    }
+    Ok(())
+}
+
+pub fn retry_now(conn: &Connection, id: &str, now: i64) -> StoreResult<RetryNow> {
+    let status: Option<String> = conn
+        .query_row("SELECT status FROM deliveries WHERE id = ?1", [id], |r| r.get(0))
+        .optional()
+        .map_err(unavailable)?;
+    match status.as_deref() {
+        None => Ok(RetryNow::NotFound),
+        Some("shadow") => Ok(RetryNow::Shadow),
+        Some(_) => {
+            conn.execute(
+                "UPDATE deliveries SET status = 'pending', next_attempt_at = ?2, lease_owner = NULL, updated_at = ?2 WHERE id = ?1",
+                params![id, now],
+            )
+            .map_err(unavailable)?;
+            Ok(RetryNow::Scheduled)
+        }
+    }
+}
+
+pub fn disable(conn: &Connection, name: &str, reason: &str, now: i64) -> StoreResult<()> {
+    conn.execute(
+        "INSERT INTO subscription_state (name, disabled, disabled_reason, updated_at) VALUES (?1, 1, ?2, ?3)
+         ON CONFLICT (name) DO UPDATE SET disabled = 1, disabled_reason = ?2, updated_at = ?3",
+        params![name, reason, now],
+    )
+    .map_err(unavailable)?;
+    conn.execute(
+        "UPDATE deliveries SET status = 'held', updated_at = ?2 WHERE subscription = ?1 AND status = 'pending'",
+        params![name, now],
+    )
+    .map_err(unavailable)?;
+    Ok(())
+}
+
+pub fn enable(conn: &Connection, name: &str, now: i64) -> StoreResult<u64> {
+    conn.execute(
+        "INSERT INTO subscription_state (name, disabled, updated_at) VALUES (?1, 0, ?2)
+         ON CONFLICT (name) DO UPDATE SET disabled = 0, disabled_reason = NULL, consecutive_failures = 0, updated_at = ?2",
+        params![name, now],
+    )
+    .map_err(unavailable)?;
+    // Due at their creation time, so they are leased oldest first.
+    let released = conn
+        .execute(
+            "UPDATE deliveries SET status = 'pending', next_attempt_at = created_at, updated_at = ?2
+              WHERE subscription = ?1 AND status = 'held'",
+            params![name, now],
+        )
+        .map_err(unavailable)?;
+    Ok(released as u64)
+}
+
+pub fn prune(conn: &Connection, before: i64, limit: usize) -> StoreResult<u64> {
+    let ids: Vec<String> = conn
+        .prepare_cached(
+            "SELECT id FROM deliveries WHERE status IN ('succeeded', 'failed', 'shadow') AND updated_at < ?1 LIMIT ?2",
+        )
+        .and_then(|mut s| s.query_map(params![before, limit as i64], |r| r.get(0))?.collect())
+        .map_err(unavailable)?;
+    for id in &ids {
+        conn.execute("DELETE FROM attempts WHERE delivery_id = ?1", [id]).map_err(unavailable)?;
+        conn.execute("DELETE FROM deliveries WHERE id = ?1", [id]).map_err(unavailable)?;
+    }
+    conn.execute(
+        "DELETE FROM events WHERE uuid IN (SELECT uuid FROM events e WHERE received_at < ?1
+            AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_uuid = e.uuid) LIMIT ?2)",
+        params![before, limit as i64],
+    )
+    .map_err(unavailable)?;
+    Ok(ids.len() as u64)
+}
+
+pub fn next_due_at(conn: &Connection) -> StoreResult<Option<i64>> {
+    conn.query_row("SELECT min(next_attempt_at) FROM deliveries WHERE status IN ('pending', 'in_flight')", [], |r| {
+        r.get(0)
+    })
+    .map_err(unavailable)
+}
+
+pub fn event(conn: &Connection, uuid: &str) -> StoreResult<Option<StoredEvent>> {
+    conn.query_row("SELECT uuid, topic, body FROM events WHERE uuid = ?1", [uuid], |r| {
+        Ok(StoredEvent { uuid: r.get(0)?, topic: r.get(1)?, body: r.get(2)? })
+    })
+    .optional()
+    .map_err(unavailable)
+}
+
+fn zero_counts() -> std::collections::BTreeMap<String, u64> {
+    DeliveryStatus::ALL.iter().map(|s| (s.as_str().to_string(), 0)).collect()
+}
+
+pub fn subscription_states(conn: &Connection) -> StoreResult<Vec<SubscriptionState>> {
+    let mut states: std::collections::BTreeMap<String, SubscriptionState> = std::collections::BTreeMap::new();
+    let mut stmt = conn
+        .prepare_cached("SELECT name, disabled, disabled_reason, consecutive_failures FROM subscription_state")
+        .map_err(unavailable)?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok(SubscriptionState {
+                name: r.get(0)?,
+                disabled: r.get(1)?,
+                disabled_reason: r.get(2)?,
+                consecutive_failures: r.get(3)?,
+                counts: zero_counts(),
+            })
+        })
+        .map_err(unavailable)?;
+    for row in rows {
+        let s = row.map_err(unavailable)?;
+        states.insert(s.name.clone(), s);
+    }
+    let mut stmt = conn
+        .prepare_cached("SELECT subscription, status, count(*) FROM deliveries GROUP BY subscription, status")
+        .map_err(unavailable)?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, u64>(2)?)))
+        .map_err(unavailable)?;
+    for row in rows {
+        let (name, status, n) = row.map_err(unavailable)?;
+        let state = states.entry(name.clone()).or_insert_with(|| SubscriptionState {
+            name,
+            counts: zero_counts(),
+            ..SubscriptionState::default()
+        });
+        state.counts.insert(status, n);
+    }
+    Ok(states.into_values().collect())
+}
+
+pub fn queue_stats(conn: &Connection) -> StoreResult<QueueStats> {
+    let mut by_status = zero_counts();
+    let mut stmt =
+        conn.prepare_cached("SELECT status, count(*) FROM deliveries GROUP BY status").map_err(unavailable)?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?))).map_err(unavailable)?;
+    for row in rows {
+        let (status, n) = row.map_err(unavailable)?;
+        by_status.insert(status, n);
+    }
+    let oldest_pending_created_at = conn
+        .query_row("SELECT min(created_at) FROM deliveries WHERE status = 'pending'", [], |r| r.get(0))
+        .map_err(unavailable)?;
+    Ok(QueueStats { by_status, oldest_pending_created_at })
+}
+
+const SUMMARY_COLUMNS: &str = "id, event_uuid, subscription, topic, status, attempts, created_at, updated_at,
+                               next_attempt_at, last_status, last_error, config_version";
+
+fn summary(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeliverySummary> {
+    let status: String = r.get(4)?;
+    Ok(DeliverySummary {
+        id: r.get(0)?,
+        event: r.get(1)?,
+        subscription: r.get(2)?,
+        topic: r.get(3)?,
+        status: DeliveryStatus::parse(&status).unwrap_or(DeliveryStatus::Failed),
+        attempts: r.get(5)?,
+        created_at: iso(r.get(6)?),
+        updated_at: iso(r.get(7)?),
+        next_attempt_at: r.get::<_, Option<i64>>(8)?.filter(|_| status == "pending").map(iso),
+        last_status_code: r.get(9)?,
+        last_error: r.get(10)?,
+        config_version: r.get(11)?,
+    })
+}
+
+pub fn list(conn: &Connection, q: &DeliveryQuery) -> StoreResult<DeliveryPage> {
+    let mut sql = format!("SELECT {SUMMARY_COLUMNS} FROM deliveries WHERE 1 = 1");
+    let mut args: Vec<rusqlite::types::Value> = Vec::new();
+    let mut add = |clause: &str, v: rusqlite::types::Value| {
+        args.push(v);
+        sql.push_str(&format!(" AND {clause} ?{}", args.len()));
+    };
+    if let Some(s) = q.status {
+        add("status =", s.as_str().to_string().into());
+    }
+    if let Some(s) = &q.subscription {
+        add("subscription =", s.clone().into());
+    }
+    if let Some(t) = &q.topic {
+        add("topic =", t.clone().into());
+    }
+    if let Some(e) = &q.event {
+        add("event_uuid =", e.clone().into());
+    }
+    if let Some(t) = q.since {
+        add("created_at >=", t.into());
+    }
+    if let Some(t) = q.until {
+        add("created_at <", t.into());
+    }
+    if let Some(c) = &q.cursor {
+        add("id <", c.clone().into());
+    }
+    sql.push_str(&format!(" ORDER BY id DESC LIMIT {}", q.limit + 1));
+    let mut stmt = conn.prepare(&sql).map_err(unavailable)?;
+    let mut deliveries: Vec<DeliverySummary> = stmt
+        .query_map(rusqlite::params_from_iter(args), summary)
+        .and_then(|rows| rows.collect())
+        .map_err(unavailable)?;
+    let next_cursor = if deliveries.len() > q.limit {
+        deliveries.truncate(q.limit);
+        deliveries.last().map(|d| d.id.clone())
+    } else {
+        None
+    };
+    Ok(DeliveryPage { deliveries, next_cursor })
+}
+
+pub fn detail(conn: &Connection, id: &str) -> StoreResult<Option<DeliveryDetail>> {
+    let row = conn
+        .query_row(&format!("SELECT {SUMMARY_COLUMNS}, request FROM deliveries WHERE id = ?1"), [id], |r| {
+            Ok((summary(r)?, r.get::<_, String>(12)?))
+        })
+        .optional()
+        .map_err(unavailable)?;
+    let Some((summary, request)) = row else { return Ok(None) };
+    let request: StoredRequest = serde_json::from_str(&request).map_err(|e| corrupt(&id, e))?;
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT attempt, started_at, duration_ms, status_code, response_body, error
+               FROM attempts WHERE delivery_id = ?1 ORDER BY attempt",
+        )
+        .map_err(unavailable)?;
+    let attempts = stmt
+        .query_map([id], |r| {
+            Ok(Attempt {
+                attempt: r.get(0)?,
+                started_at: iso(r.get(1)?),
+                duration_ms: r.get(2)?,
+                status_code: r.get(3)?,
+                response_body: r.get(4)?,
+                error: r.get(5)?,
+            })
+        })
+        .and_then(|rows| rows.collect())
+        .map_err(unavailable)?;
+    Ok(Some(DeliveryDetail { summary, request: request.redacted(), attempts }))
+}
