@@ -51,6 +51,7 @@ impl Application {
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let subscriptions = Arc::new(ArcSwap::from_pointee(set));
+        let client = sender::client().context("cannot build the HTTP client")?;
         let wake = Arc::new(Notify::new());
         let state = ApiState {
             store: store.clone(),
@@ -59,12 +60,13 @@ impl Application {
             intake_token: config.intake_token.clone(),
             admin_token: config.admin_token.clone(),
             max_body_bytes: config.max_body_bytes,
+            client: client.clone(),
             accepting: Arc::new(AtomicBool::new(true)),
         };
         let dispatcher = Dispatcher {
             store,
             subscriptions,
-            client: sender::client().context("cannot build the HTTP client")?,
+            client,
             owner: format!("node-{}", uuid::Uuid::new_v4().simple()),
             wake,
             concurrency: config.concurrency,

@@ -7,6 +7,8 @@ mod deliveries;
 pub mod error;
 mod health;
 mod intake;
+mod operations;
+mod subscriptions;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -33,6 +35,8 @@ pub struct ApiState {
     pub intake_token: Option<Secret>,
     pub admin_token: Option<Secret>,
     pub max_body_bytes: usize,
+    /// For enable's ping: the same client the dispatcher uses.
+    pub client: reqwest::Client,
     /// Cleared when shutdown begins: intake then answers 503.
     pub accepting: Arc<AtomicBool>,
 }
@@ -73,9 +77,45 @@ pub fn routes(state: ApiState) -> impl Filter<Extract = (Response,), Error = Inf
         .then(deliveries::list);
     let show = warp::path!("v1" / "deliveries" / String)
         .and(warp::get())
-        .and(admin_auth)
+        .and(admin_auth.clone())
         .and(with_state.clone())
         .then(deliveries::show);
+    let retry = warp::path!("v1" / "deliveries" / String / "retry")
+        .and(warp::post())
+        .and(admin_auth.clone())
+        .and(with_state.clone())
+        .then(operations::retry);
+    let replay = warp::path!("v1" / "events" / String / "replay")
+        .and(warp::post())
+        .and(admin_auth.clone())
+        .and(with_state.clone())
+        .then(operations::replay);
+    let render = warp::path!("v1" / "render")
+        .and(warp::post())
+        .and(admin_auth.clone())
+        .and(with_state.clone())
+        .and(body::capped(limit))
+        .then(operations::render);
+    let subs = warp::path!("v1" / "subscriptions")
+        .and(warp::get())
+        .and(admin_auth.clone())
+        .and(with_state.clone())
+        .then(subscriptions::list);
+    let sub = warp::path!("v1" / "subscriptions" / String)
+        .and(warp::get())
+        .and(admin_auth.clone())
+        .and(with_state.clone())
+        .then(subscriptions::show);
+    let enable = warp::path!("v1" / "subscriptions" / String / "enable")
+        .and(warp::post())
+        .and(admin_auth.clone())
+        .and(with_state.clone())
+        .then(subscriptions::enable);
+    let disable = warp::path!("v1" / "subscriptions" / String / "disable")
+        .and(warp::post())
+        .and(admin_auth.clone())
+        .and(with_state.clone())
+        .then(subscriptions::disable);
     let healthz = warp::path!("healthz").and(warp::get()).then(health::healthz);
     let readyz = warp::path!("readyz").and(warp::get()).and(with_state).then(health::readyz);
 
@@ -85,6 +125,20 @@ pub fn routes(state: ApiState) -> impl Filter<Extract = (Response,), Error = Inf
         .or(list)
         .unify()
         .or(show)
+        .unify()
+        .or(retry)
+        .unify()
+        .or(replay)
+        .unify()
+        .or(render)
+        .unify()
+        .or(subs)
+        .unify()
+        .or(sub)
+        .unify()
+        .or(enable)
+        .unify()
+        .or(disable)
         .unify()
         .or(healthz)
         .unify()

@@ -1,6 +1,7 @@
 //! Dispatch: workers lease due deliveries from the store and send them, recording every
 //! attempt. All state is in the store; this loop holds only the leases it is working on.
 
+pub mod ping;
 pub mod retry;
 pub mod sender;
 

@@ -141,9 +141,38 @@ impl RequestTemplate {
         }
     }
 
-    pub fn render(&self, ctx: &Value) -> Result<Rendered, String> {
+    /// The URL alone; for a ping, whose event lacks the fields a URL may use.
+    pub fn render_url(&self, ctx: &Value) -> Result<String, String> {
         let rest = self.piece(&self.url_rest, ctx)?;
-        let url = url::finish(&self.url_origin, &rest)?;
+        url::finish(&self.url_origin, &rest)
+    }
+
+    /// The origin and the literal path before the first template: where a ping goes when
+    /// the URL cannot be rendered without event data.
+    pub fn literal_url_prefix(&self) -> String {
+        let rest = match &self.url_rest {
+            Piece::Literal(text) => return format!("{}{text}", self.url_origin),
+            Piece::Template(name) => self.env.get_template(name).map(|t| t.source().to_string()).unwrap_or_default(),
+        };
+        let literal = rest.split(['{', '?', '#']).next().unwrap_or("");
+        let upto = literal.rfind('/').map_or("", |i| &literal[..=i]);
+        format!("{}{upto}", self.url_origin)
+    }
+
+    /// Header values that render for `ctx`; the others are left out.
+    pub fn render_headers_lenient(&self, ctx: &Value) -> Vec<(String, String)> {
+        self.headers
+            .iter()
+            .filter_map(|(name, piece)| {
+                let value = self.piece(piece, ctx).ok()?;
+                check_header_value(&value).ok()?;
+                Some((name.clone(), value))
+            })
+            .collect()
+    }
+
+    pub fn render(&self, ctx: &Value) -> Result<Rendered, String> {
+        let url = self.render_url(ctx)?;
         let mut headers = Vec::with_capacity(self.headers.len());
         for (name, piece) in &self.headers {
             let value = self.piece(piece, ctx)?;

@@ -297,6 +297,7 @@ fn compile_file(
         mode: raw.mode,
         topics: raw.topics,
         method: raw.request.method,
+        url_source: raw.request.url.clone(),
         timeout,
         retry: RetryPolicy { schedule, give_up_on: raw.retry.give_up_on },
         delivery: DeliveryPolicy {

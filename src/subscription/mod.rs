@@ -41,6 +41,8 @@ pub struct Subscription {
     pub mode: Mode,
     pub topics: Vec<String>,
     pub method: Method,
+    /// The URL as written in the file (`${VAR}` unexpanded), for showing.
+    pub url_source: String,
     pub timeout: Duration,
     pub retry: RetryPolicy,
     pub delivery: DeliveryPolicy,

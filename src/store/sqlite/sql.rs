@@ -451,7 +451,7 @@ pub fn detail(conn: &Connection, id: &str) -> StoreResult<Option<DeliveryDetail>
         .optional()
         .map_err(unavailable)?;
     let Some((summary, request)) = row else { return Ok(None) };
-    let request: StoredRequest = serde_json::from_str(&request).map_err(|e| corrupt(&id, e))?;
+    let request: StoredRequest = serde_json::from_str(&request).map_err(|e| corrupt(id, e))?;
     let mut stmt = conn
         .prepare_cached(
             "SELECT attempt, started_at, duration_ms, status_code, response_body, error

@@ -1,0 +1,46 @@
+//! The signed ping sent before a subscription is enabled: Topic `hookshape.ping`, the
+//! subscription's method, headers and signature. Only a 2xx answer enables it.
+
+use serde_json::Map;
+
+use super::retry::AttemptResult;
+use super::sender::{self, Sent};
+use crate::event::Event;
+use crate::store::{Leased, StoredRequest};
+use crate::subscription::Subscription;
+
+pub const PING_TOPIC: &str = "hookshape.ping";
+
+pub async fn ping(client: &reqwest::Client, sub: &Subscription) -> Sent {
+    let event = Event {
+        uuid: uuid::Uuid::new_v4().to_string(),
+        date: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        topic: PING_TOPIC.into(),
+        payload: Map::new(),
+    };
+    let ctx = crate::render::context(&event);
+    let url = sub.template.render_url(&ctx).unwrap_or_else(|_| sub.template.literal_url_prefix());
+    let leased = Leased {
+        id: format!("ping_{}", uuid::Uuid::new_v4().simple()),
+        event_uuid: event.uuid.clone(),
+        subscription: sub.name.clone(),
+        topic: PING_TOPIC.into(),
+        attempt: 1,
+        request: StoredRequest {
+            method: sub.method.as_str().into(),
+            url,
+            headers: sub.template.render_headers_lenient(&ctx),
+            body: Some(event.envelope().to_string()),
+            sensitive: sub.sensitive_headers.clone(),
+        },
+    };
+    sender::send(client, &leased, sub).await
+}
+
+/// A ping's result in words, for the API's answer.
+pub fn describe(sent: &Sent) -> String {
+    match &sent.result {
+        AttemptResult::Status { code, .. } => format!("the ping was answered {code}"),
+        AttemptResult::Error(e) => format!("the ping failed: {e}"),
+    }
+}
