@@ -37,7 +37,8 @@ async fn replay_event(uuid: String, state: ApiState) -> Result<Response, ApiErro
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("stored event {uuid}: {e}")))?;
     let event = crate::event::from_value(value)?;
     let prepared = crate::accept::prepare(&event, &state.subscriptions.load(), crate::now_ms());
-    let added = state.store.add_deliveries(&stored.uuid, &stored.topic, prepared.deliveries).await.map_err(ApiError::store)?;
+    let added =
+        state.store.add_deliveries(&stored.uuid, &stored.topic, prepared.deliveries).await.map_err(ApiError::store)?;
     state.wake.notify_one();
     Ok(json(StatusCode::ACCEPTED, &json!({ "uuid": uuid, "deliveries": added })))
 }
@@ -48,9 +49,9 @@ pub async fn render(state: ApiState, body: Result<Bytes, ApiError>) -> Response 
 
 fn render_request(state: ApiState, body: Result<Bytes, ApiError>) -> Result<Response, ApiError> {
     let body: serde_json::Value = serde_json::from_slice(&body?).map_err(|e| crate::event::syntax_error(&e))?;
-    let name = body["subscription"]
-        .as_str()
-        .ok_or_else(|| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "subscription: a subscription name is required"))?;
+    let name = body["subscription"].as_str().ok_or_else(|| {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "subscription: a subscription name is required")
+    })?;
     let event = crate::event::from_value(body["event"].clone()).map_err(|e| match e {
         crate::event::EventError::Invalid { field, message } => {
             ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, format!("event.{field}: {message}"))
@@ -61,7 +62,10 @@ fn render_request(state: ApiState, body: Result<Bytes, ApiError>) -> Result<Resp
     let sub = set.get(name).ok_or_else(|| ApiError::not_found(format!("no subscription named {name:?}")))?;
     let ctx = crate::render::context(&event);
     let matches_topic = set.routes(&event.topic).any(|s| s.name == sub.name);
-    let matches_filter = sub.template.matches(&ctx).map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, format!("filter: {e}")))?;
+    let matches_filter = sub
+        .template
+        .matches(&ctx)
+        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, format!("filter: {e}")))?;
     let rendered = sub
         .template
         .render(&ctx)

@@ -16,7 +16,8 @@ pub async fn list(state: ApiState) -> Response {
     let set = state.subscriptions.load_full();
     match state.store.subscription_states().await {
         Ok(states) => {
-            let items: Vec<Value> = set.iter().map(|s| describe(s, states.iter().find(|st| st.name == s.name))).collect();
+            let items: Vec<Value> =
+                set.iter().map(|s| describe(s, states.iter().find(|st| st.name == s.name))).collect();
             json(StatusCode::OK, &json!({ "version": set.version, "subscriptions": items }))
         }
         Err(e) => ApiError::store(e).into_response(),
@@ -46,7 +47,10 @@ pub async fn enable(name: String, state: ApiState) -> Response {
     match state.store.enable(&name).await {
         Ok(released) => {
             state.wake.notify_one();
-            json(StatusCode::OK, &json!({ "name": name, "state": "enabled", "ping_status": answered, "released": released }))
+            json(
+                StatusCode::OK,
+                &json!({ "name": name, "state": "enabled", "ping_status": answered, "released": released }),
+            )
         }
         Err(e) => ApiError::store(e).into_response(),
     }

@@ -37,6 +37,14 @@ struct ReceiverState {
     requests: Mutex<Vec<Received>>,
     status: AtomicU16,
     delay_ms: AtomicU64,
+    /// When set, the delay applies only to paths with this prefix.
+    delay_prefix: Mutex<Option<String>>,
+    /// First path segment → (requests being answered now, the most at once).
+    concurrency: Mutex<std::collections::HashMap<String, (u32, u32)>>,
+}
+
+fn first_segment(path: &str) -> String {
+    path.trim_start_matches('/').split(['/', '?']).next().unwrap_or("").to_string()
 }
 
 /// A real HTTP receiver on a port-0 listener that records every request.
@@ -59,11 +67,20 @@ impl Receiver {
                 async move {
                     let path =
                         if query.is_empty() { path.as_str().to_string() } else { format!("{}?{query}", path.as_str()) };
+                    let segment = first_segment(&path);
+                    {
+                        let mut c = s.concurrency.lock().unwrap();
+                        let entry = c.entry(segment.clone()).or_default();
+                        entry.0 += 1;
+                        entry.1 = entry.1.max(entry.0);
+                    }
+                    let delayed = s.delay_prefix.lock().unwrap().as_ref().is_none_or(|p| path.starts_with(p.as_str()));
                     s.requests.lock().unwrap().push(Received { method, path, headers, body });
                     let delay = s.delay_ms.load(Ordering::SeqCst);
-                    if delay > 0 {
+                    if delay > 0 && delayed {
                         tokio::time::sleep(Duration::from_millis(delay)).await;
                     }
+                    s.concurrency.lock().unwrap().entry(segment).or_default().0 -= 1;
                     let status = warp::http::StatusCode::from_u16(s.status.load(Ordering::SeqCst)).unwrap();
                     let reply = warp::reply::with_status("received", status);
                     warp::reply::with_header(reply, "Location", "http://127.0.0.1:1/elsewhere")
@@ -85,6 +102,21 @@ impl Receiver {
 
     pub fn set_delay(&self, delay: Duration) {
         self.state.delay_ms.store(delay.as_millis() as u64, Ordering::SeqCst);
+    }
+
+    /// Delays only requests whose path starts with `prefix`.
+    pub fn set_delay_for(&self, prefix: &str, delay: Duration) {
+        *self.state.delay_prefix.lock().unwrap() = Some(prefix.to_string());
+        self.set_delay(delay);
+    }
+
+    /// The most requests under `/segment` answered at once so far.
+    pub fn max_concurrency(&self, segment: &str) -> u32 {
+        self.state.concurrency.lock().unwrap().get(segment).map_or(0, |c| c.1)
+    }
+
+    pub fn requests_to(&self, prefix: &str) -> Vec<Received> {
+        self.requests().into_iter().filter(|r| r.path.starts_with(prefix)).collect()
     }
 
     pub fn requests(&self) -> Vec<Received> {
@@ -201,6 +233,10 @@ impl TestApp {
         let resp = req.send().await.unwrap();
         let status = resp.status().as_u16();
         (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    pub async fn post(&self, path: &str) -> (u16, serde_json::Value) {
+        self.post_raw(path, String::new(), None).await
     }
 
     pub async fn get(&self, path: &str) -> (u16, serde_json::Value) {

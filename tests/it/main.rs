@@ -10,5 +10,6 @@ mod cli;
 mod crash;
 mod delivery;
 mod intake;
+mod policy;
 mod read_side;
 mod signatures;

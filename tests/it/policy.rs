@@ -1,0 +1,189 @@
+//! Delivery policy: per-subscription concurrency caps, auto-disable and enable after a
+//! ping, manual retry, replay, render, 410 Gone.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::helpers::*;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn event(topic: &str, n: u32) -> serde_json::Value {
+    json!({ "Topic": topic, "Payload": { "N": n } })
+}
+
+#[tokio::test]
+async fn max_in_flight_caps_a_slow_receiver_without_delaying_other_subscriptions() {
+    let receiver = Receiver::start().await;
+    receiver.set_delay_for("/slow", Duration::from_millis(400));
+    let ws = Workspace::new();
+    ws.subscription(
+        "slow.yaml",
+        &format!(
+            "topics: [S]\nrequest:\n  url: \"{}/slow/{{{{ N }}}}\"\ndelivery:\n  max_in_flight: 2\n",
+            receiver.url()
+        ),
+    );
+    ws.subscription("fast.yaml", &format!("topics: [F]\nrequest:\n  url: \"{}/fast/{{{{ N }}}}\"\n", receiver.url()));
+    let app = TestApp::spawn(ws.config()).await;
+    for n in 0..8 {
+        assert_eq!(app.post_event(&event("S", n)).await.0, 202);
+    }
+    let started = Instant::now();
+    for n in 0..3 {
+        assert_eq!(app.post_event(&event("F", n)).await.0, 202);
+    }
+    eventually(WAIT, "the fast deliveries", || async { (receiver.requests_to("/fast").len() == 3).then_some(()) })
+        .await;
+    let fast_took = started.elapsed();
+    assert!(receiver.requests_to("/slow").len() < 8, "fast deliveries did not wait for the slow backlog");
+    assert!(fast_took < Duration::from_millis(1500), "fast deliveries took {fast_took:?}");
+    eventually(WAIT, "all slow deliveries", || async { (receiver.requests_to("/slow").len() == 8).then_some(()) })
+        .await;
+    assert_eq!(receiver.max_concurrency("slow"), 2, "never more than max_in_flight, and the cap was used");
+    let (_, sub) = app.get("/v1/subscriptions/slow").await;
+    assert_eq!(sub["delivery"]["max_in_flight"], 2);
+}
+
+#[tokio::test]
+async fn failed_deliveries_disable_a_subscription_and_a_good_ping_enables_it() {
+    let receiver = Receiver::start().await;
+    receiver.set_status(500);
+    let ws = Workspace::new();
+    ws.subscription(
+        "crm.yaml",
+        &format!(
+            "topics: [T]\nrequest:\n  url: \"{}/crm/{{{{ N }}}}\"\n  headers:\n    X-Team: loyalty\nsignature:\n  scheme: hmac-sha256-hex\n  secret: ping-secret\nretry:\n  schedule: []\ndelivery:\n  disable_after_failures: 5\n",
+            receiver.url()
+        ),
+    );
+    let app = TestApp::spawn(ws.config()).await;
+    for n in 0..5 {
+        app.post_event(&event("T", n)).await;
+    }
+    app.wait_for_status("failed", 5).await;
+    let (_, sub) = app.get("/v1/subscriptions/crm").await;
+    assert_eq!(sub["state"], "disabled", "{sub}");
+    assert_eq!(sub["consecutive_failures"], 5);
+    assert_eq!(sub["counts"]["failed"], 5);
+
+    assert_eq!(app.post_event(&event("T", 6)).await.0, 202);
+    let held = app.wait_for_status("held", 1).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(receiver.requests().len(), 5, "held deliveries are not sent");
+
+    let (status, body) = app.post("/v1/subscriptions/crm/enable").await;
+    assert_eq!(status, 409, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("500"), "{body}");
+    assert_eq!(app.get("/v1/subscriptions/crm").await.1["state"], "disabled");
+
+    receiver.set_status(200);
+    let (status, body) = app.post("/v1/subscriptions/crm/enable").await;
+    assert_eq!((status, body["released"].clone()), (200, json!(1)), "{body}");
+    let got = receiver.wait_for(8, WAIT).await;
+    let pings: Vec<_> =
+        got.iter().filter(|r| r.header("x-webhook-event").as_deref() == Some("hookshape.ping")).collect();
+    assert_eq!(pings.len(), 2);
+    let ping = pings[1];
+    assert_eq!(ping.header("x-team").as_deref(), Some("loyalty"));
+    assert_eq!(ping.path, "/crm/", "a URL that needs event data pings its literal prefix");
+    assert_eq!(ping.header("x-webhook-signature"), Some(hookshape::sign::hmac_hex(b"ping-secret", &ping.body)));
+    assert_eq!(ping.json()["Topic"], "hookshape.ping");
+    assert_eq!(got.last().unwrap().path, "/crm/6", "the held delivery arrives");
+    let done = app.wait_for_status("succeeded", 1).await;
+    assert_eq!(done[0]["id"], held[0]["id"]);
+    let (_, sub) = app.get("/v1/subscriptions/crm").await;
+    assert_eq!((sub["state"].clone(), sub["consecutive_failures"].clone()), (json!("enabled"), json!(0)));
+
+    let (status, _) = app.post("/v1/subscriptions/crm/disable").await;
+    assert_eq!(status, 200);
+    assert_eq!(app.get("/v1/subscriptions/crm").await.1["state"], "disabled");
+    assert_eq!(app.post("/v1/subscriptions/nope/disable").await.0, 404);
+}
+
+#[tokio::test]
+async fn a_410_gone_disables_the_subscription_at_once() {
+    let receiver = Receiver::start().await;
+    receiver.set_status(410);
+    let ws = Workspace::new();
+    ws.subscription("gone.yaml", &format!("topics: [T]\nrequest:\n  url: {}/gone\n", receiver.url()));
+    let app = TestApp::spawn(ws.config()).await;
+    app.post_event(&event("T", 1)).await;
+    let failed = app.wait_for_status("failed", 1).await;
+    assert_eq!(failed[0]["attempts"], 1);
+    let (_, sub) = app.get("/v1/subscriptions/gone").await;
+    assert_eq!(sub["state"], "disabled");
+    assert!(sub["disabled_reason"].as_str().unwrap().contains("410"));
+}
+
+#[tokio::test]
+async fn retry_sends_a_delivery_again_as_a_new_attempt_of_the_same_delivery() {
+    let receiver = Receiver::start().await;
+    receiver.set_status(500);
+    let ws = Workspace::new();
+    ws.subscription("s.yaml", &format!("topics: [T]\nrequest:\n  url: {}/x\nretry:\n  schedule: []\n", receiver.url()));
+    let app = TestApp::spawn(ws.config()).await;
+    app.post_event(&event("T", 1)).await;
+    let failed = app.wait_for_status("failed", 1).await;
+    let id = failed[0]["id"].as_str().unwrap();
+    receiver.set_status(200);
+    let (status, body) = app.post(&format!("/v1/deliveries/{id}/retry")).await;
+    assert_eq!(status, 202, "{body}");
+    let done = app.wait_for_status("succeeded", 1).await;
+    assert_eq!((done[0]["id"].as_str().unwrap(), done[0]["attempts"].clone()), (id, json!(2)));
+    let got = receiver.wait_for(2, WAIT).await;
+    assert_eq!(got[1].header("x-webhook-id").as_deref(), Some(id));
+    assert_eq!(got[1].header("x-webhook-attempt").as_deref(), Some("2"));
+    assert_eq!(app.post("/v1/deliveries/dlv_missing/retry").await.0, 404);
+}
+
+#[tokio::test]
+async fn replay_renders_a_stored_event_again_as_new_deliveries() {
+    let receiver = Receiver::start().await;
+    let ws = Workspace::new();
+    ws.subscription(
+        "s.yaml",
+        &format!("topics: [T]\nrequest:\n  url: {}/x\n  body: {{ n: \"{{{{ N }}}}\" }}\n", receiver.url()),
+    );
+    let app = TestApp::spawn(ws.config()).await;
+    let uuid = new_uuid();
+    app.post_event(&json!({ "Uuid": uuid, "Topic": "T", "Payload": { "N": 3 } })).await;
+    receiver.wait_for(1, WAIT).await;
+    let (status, body) = app.post(&format!("/v1/events/{uuid}/replay")).await;
+    assert_eq!((status, body["deliveries"].clone()), (202, json!(1)), "{body}");
+    let got = receiver.wait_for(2, WAIT).await;
+    assert_ne!(got[0].header("x-webhook-id"), got[1].header("x-webhook-id"));
+    assert_eq!(got[1].json(), json!({ "n": 3 }));
+    let (_, page) = app.get(&format!("/v1/deliveries?event={uuid}")).await;
+    assert_eq!(page["deliveries"].as_array().unwrap().len(), 2);
+    assert_eq!(app.post(&format!("/v1/events/{}/replay", new_uuid())).await.0, 404);
+}
+
+#[tokio::test]
+async fn render_answers_the_request_that_would_be_sent_and_sends_nothing() {
+    let receiver = Receiver::start().await;
+    let ws = Workspace::new();
+    ws.subscription(
+        "s.yaml",
+        &format!(
+            "topics: [T]\nrequest:\n  method: PUT\n  url: \"{}/c/{{{{ Id }}}}\"\n  headers:\n    Authorization: \"Bearer ${{HS_RENDER_UNSET:-render-secret}}\"\n  body: {{ id: \"{{{{ Id }}}}\" }}\n",
+            receiver.url()
+        ),
+    );
+    let app = TestApp::spawn(ws.config()).await;
+    let body = json!({ "subscription": "s", "event": { "Topic": "T", "Payload": { "Id": 7 } } });
+    let (status, answer) = app.post_raw("/v1/render", body.to_string(), None).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["request"]["method"], "PUT");
+    assert_eq!(answer["request"]["url"], format!("{}/c/7", receiver.url()));
+    assert_eq!(answer["request"]["body"], r#"{"id":7}"#);
+    assert_eq!(answer["request"]["headers"], json!([["Authorization", "***"]]));
+    assert_eq!(answer["matches_topic"], true);
+    let bad = json!({ "subscription": "s", "event": { "Topic": "T", "Payload": {} } });
+    let (status, answer) = app.post_raw("/v1/render", bad.to_string(), None).await;
+    assert_eq!(status, 422);
+    assert!(answer["error"].as_str().unwrap().contains("undefined"), "{answer}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(receiver.requests().is_empty());
+}
