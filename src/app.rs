@@ -14,6 +14,8 @@ use tracing::info;
 use crate::api::{self, ApiState};
 use crate::config::{ServeConfig, StoreUrl};
 use crate::dispatch::{sender, Dispatcher};
+use crate::housekeeping::Housekeeping;
+use crate::metrics::Metrics;
 use crate::store::{sqlite::SqliteStore, Store};
 use crate::subscription::{self, LoadOptions, SubscriptionSet};
 
@@ -21,6 +23,7 @@ pub struct Application {
     listener: tokio::net::TcpListener,
     state: ApiState,
     dispatcher: Dispatcher,
+    housekeeping: Housekeeping,
 }
 
 /// Loads subscriptions from the configured directories, naming every problem.
@@ -53,6 +56,8 @@ impl Application {
         let subscriptions = Arc::new(ArcSwap::from_pointee(set));
         let client = sender::client().context("cannot build the HTTP client")?;
         let wake = Arc::new(Notify::new());
+        let metrics = Arc::new(Metrics::new().context("cannot register metrics")?);
+        let pending = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let state = ApiState {
             store: store.clone(),
             subscriptions: subscriptions.clone(),
@@ -62,7 +67,12 @@ impl Application {
             max_body_bytes: config.max_body_bytes,
             client: client.clone(),
             accepting: Arc::new(AtomicBool::new(true)),
+            metrics: metrics.clone(),
+            pending: pending.clone(),
+            max_pending: config.max_pending,
         };
+        let housekeeping =
+            Housekeeping { store: store.clone(), metrics: metrics.clone(), pending, retention: config.retention };
         let dispatcher = Dispatcher {
             store,
             subscriptions,
@@ -71,8 +81,9 @@ impl Application {
             wake,
             concurrency: config.concurrency,
             grace: config.shutdown_grace,
+            metrics,
         };
-        Ok(Self { listener, state, dispatcher })
+        Ok(Self { listener, state, dispatcher, housekeeping })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -83,6 +94,10 @@ impl Application {
         self.local_addr().port()
     }
 
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.state.metrics.clone()
+    }
+
     /// The live subscription set, for the reloader.
     pub fn subscriptions(&self) -> Arc<ArcSwap<SubscriptionSet>> {
         self.state.subscriptions.clone()
@@ -91,23 +106,28 @@ impl Application {
     /// Serves until `shutdown` completes, then stops taking events, lets attempts in flight
     /// finish within the grace period, and returns. Pending work stays in the store.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let (stop_tx, stop_rx) = watch::channel(false);
+        let (stop_work, work_stopped) = watch::channel(false);
+        let (stop_server, mut server_stopped) = watch::channel(false);
         let accepting = self.state.accepting.clone();
-        let dispatcher = tokio::spawn(self.dispatcher.run(stop_rx.clone()));
-        let mut server_stop = stop_rx;
+        let dispatcher = tokio::spawn(self.dispatcher.run(work_stopped.clone()));
+        let housekeeping = tokio::spawn(self.housekeeping.run(work_stopped));
         let server = warp::serve(api::routes(self.state))
             .incoming(self.listener)
             .graceful(async move {
-                let _ = server_stop.wait_for(|stopped| *stopped).await;
+                let _ = server_stopped.wait_for(|stopped| *stopped).await;
             })
             .run();
         let server = tokio::spawn(server);
         shutdown.await;
-        info!("shutting down");
+        // Intake answers 503 (not a refused connection) while attempts in flight finish.
+        info!("shutting down: no new events; attempts in flight may finish");
         accepting.store(false, Ordering::Relaxed);
-        let _ = stop_tx.send(true);
+        let _ = stop_work.send(true);
         dispatcher.await.context("dispatcher task failed")?;
+        housekeeping.await.context("housekeeping task failed")?;
+        let _ = stop_server.send(true);
         server.await.context("server task failed")?;
+        info!("stopped; anything not delivered stays pending in the store");
         Ok(())
     }
 }

@@ -25,6 +25,8 @@ pub struct FileConfig {
     pub max_body_bytes: Option<usize>,
     pub concurrency: Option<usize>,
     pub shutdown_grace: Option<String>,
+    pub retention: Option<String>,
+    pub max_pending: Option<u64>,
     pub intake_token: Option<String>,
     pub admin_token: Option<String>,
 }
@@ -39,6 +41,8 @@ pub struct Overrides {
     pub max_body_bytes: Option<usize>,
     pub concurrency: Option<usize>,
     pub shutdown_grace: Option<String>,
+    pub retention: Option<String>,
+    pub max_pending: Option<u64>,
     pub intake_token: Option<String>,
     pub admin_token: Option<String>,
 }
@@ -52,6 +56,10 @@ pub struct ServeConfig {
     pub max_body_bytes: usize,
     pub concurrency: usize,
     pub shutdown_grace: Duration,
+    /// Finished deliveries older than this are pruned.
+    pub retention: Duration,
+    /// Past this many pending deliveries intake answers 503.
+    pub max_pending: u64,
     pub intake_token: Option<Secret>,
     pub admin_token: Option<Secret>,
 }
@@ -90,6 +98,7 @@ impl ServeConfig {
             listen.parse().with_context(|| format!("listen address {listen:?} is not HOST:PORT"))?;
         let store = StoreUrl::parse(&o.store.or(file.store).unwrap_or_else(|| DEFAULT_STORE.into()))?;
         let grace = o.shutdown_grace.or(file.shutdown_grace).unwrap_or_else(|| "10s".into());
+        let retention = o.retention.or(file.retention).unwrap_or_else(|| "30d".into());
         let token = |t: Option<String>| t.filter(|t| !t.is_empty()).map(Secret::new);
         let config = Self {
             listen,
@@ -98,7 +107,9 @@ impl ServeConfig {
             templates_dir: o.templates.or(file.templates).unwrap_or_else(|| "templates".into()),
             max_body_bytes: o.max_body_bytes.or(file.max_body_bytes).unwrap_or(crate::api::DEFAULT_MAX_BODY_BYTES),
             concurrency: o.concurrency.or(file.concurrency).unwrap_or(256).max(1),
-            shutdown_grace: crate::duration::parse(&grace).map_err(anyhow::Error::msg)?,
+            shutdown_grace: crate::duration::parse(&grace).map_err(|e| anyhow::anyhow!("shutdown_grace: {e}"))?,
+            retention: crate::duration::parse(&retention).map_err(|e| anyhow::anyhow!("retention: {e}"))?,
+            max_pending: o.max_pending.or(file.max_pending).unwrap_or(1_000_000),
             intake_token: token(o.intake_token.or(file.intake_token)),
             admin_token: token(o.admin_token.or(file.admin_token)),
         };

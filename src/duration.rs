@@ -6,13 +6,15 @@ pub fn parse(text: &str) -> Result<Duration, String> {
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (digits, unit) = t.split_at(split);
-    let bad = || format!("invalid duration {text:?}: expected a whole number and a unit, like 500ms, 30s, 5m or 1h");
+    let bad =
+        || format!("invalid duration {text:?}: expected a whole number and a unit, like 500ms, 30s, 5m, 1h or 30d");
     let n: u64 = digits.parse().map_err(|_| bad())?;
     let ms = match unit {
         "ms" => Some(n),
         "s" => n.checked_mul(1_000),
         "m" => n.checked_mul(60_000),
         "h" => n.checked_mul(3_600_000),
+        "d" => n.checked_mul(86_400_000),
         _ => return Err(bad()),
     };
     ms.map(Duration::from_millis).ok_or_else(bad)
@@ -23,6 +25,7 @@ pub fn format(d: Duration) -> String {
     let ms = d.as_millis();
     match ms {
         0 => "0s".into(),
+        _ if ms.is_multiple_of(86_400_000) => format!("{}d", ms / 86_400_000),
         _ if ms.is_multiple_of(3_600_000) => format!("{}h", ms / 3_600_000),
         _ if ms.is_multiple_of(60_000) => format!("{}m", ms / 60_000),
         _ if ms.is_multiple_of(1_000) => format!("{}s", ms / 1_000),
@@ -46,7 +49,8 @@ mod tests {
             ("s", None),
             ("1.5s", None),
             ("-1s", None),
-            ("10d", None),
+            ("30d", Some(2_592_000_000)),
+            ("10w", None),
             ("99999999999999999999h", None),
         ];
         for (text, want) in cases {

@@ -9,6 +9,8 @@ pub mod config;
 pub mod dispatch;
 pub mod duration;
 pub mod event;
+pub mod housekeeping;
+pub mod metrics;
 pub mod render;
 pub mod secret;
 pub mod sign;

@@ -32,27 +32,47 @@ fn status_of(i: &Inserted) -> StatusCode {
     }
 }
 
+/// Counts what was accepted: events by topic, deliveries that are final from the start.
+fn record(state: &ApiState, prepared: &crate::store::NewEvent, inserted: &Inserted) {
+    if inserted.duplicate {
+        return;
+    }
+    state.metrics.events_accepted.with_label_values(&[&prepared.topic]).inc();
+    for d in &prepared.deliveries {
+        if matches!(d.status, crate::store::DeliveryStatus::Failed | crate::store::DeliveryStatus::Shadow) {
+            state.metrics.delivery_finished(&d.subscription, d.status.as_str());
+        }
+    }
+}
+
 async fn one(state: ApiState, body: Result<Bytes, ApiError>) -> Result<Response, ApiError> {
     state.check_accepting()?;
+    state.check_capacity()?;
     let event = event::parse(&body?)?;
     let prepared = accept::prepare(&event, &state.subscriptions.load(), crate::now_ms());
-    let inserted = state.store.insert_events(vec![prepared]).await.map_err(ApiError::store)?;
+    let inserted = state.store.insert_events(vec![prepared.clone()]).await.map_err(ApiError::store)?;
     state.wake.notify_one();
     let i = inserted
         .first()
         .ok_or_else(|| ApiError::store(crate::store::StoreError::Corrupt("no insert result".into())))?;
+    record(&state, &prepared, i);
     Ok(json(status_of(i), &answer(i)))
 }
 
 async fn batch(state: ApiState, body: Result<Bytes, ApiError>) -> Result<Response, ApiError> {
     state.check_accepting()?;
+    state.check_capacity()?;
     let items = event::parse_batch(&body?)?;
     let set = state.subscriptions.load();
     let now = crate::now_ms();
     let prepared: Vec<_> =
         items.iter().filter_map(|i| i.as_ref().ok()).map(|e| accept::prepare(e, &set, now)).collect();
-    let mut inserted = state.store.insert_events(prepared).await.map_err(ApiError::store)?.into_iter();
+    let inserted = state.store.insert_events(prepared.clone()).await.map_err(ApiError::store)?;
     state.wake.notify_one();
+    for (p, i) in prepared.iter().zip(&inserted) {
+        record(&state, p, i);
+    }
+    let mut inserted = inserted.into_iter();
     let results: Vec<serde_json::Value> = items
         .into_iter()
         .map(|item| match item {

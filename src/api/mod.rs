@@ -39,6 +39,10 @@ pub struct ApiState {
     pub client: reqwest::Client,
     /// Cleared when shutdown begins: intake then answers 503.
     pub accepting: Arc<AtomicBool>,
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// Pending deliveries as housekeeping last counted them, and the bound for intake.
+    pub pending: Arc<std::sync::atomic::AtomicU64>,
+    pub max_pending: u64,
 }
 
 impl ApiState {
@@ -48,6 +52,21 @@ impl ApiState {
         } else {
             Err(ApiError::unavailable("hookshape is shutting down; send this event again shortly", 5))
         }
+    }
+
+    /// Backpressure: refuse events while the queue is past its bound, rather than grow it.
+    fn check_capacity(&self) -> Result<(), ApiError> {
+        let pending = self.pending.load(Ordering::Relaxed);
+        if pending >= self.max_pending {
+            return Err(ApiError::unavailable(
+                format!(
+                    "{pending} deliveries are pending (the bound is {}); send this event again later",
+                    self.max_pending
+                ),
+                10,
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -116,6 +135,16 @@ pub fn routes(state: ApiState) -> impl Filter<Extract = (Response,), Error = Inf
         .and(admin_auth.clone())
         .and(with_state.clone())
         .then(subscriptions::disable);
+    let metrics = warp::path!("metrics").and(warp::get()).and(admin_auth.clone()).and(with_state.clone()).then(
+        |state: ApiState| async move {
+            let mut resp = warp::reply::Response::new(state.metrics.render().into());
+            resp.headers_mut().insert(
+                warp::http::header::CONTENT_TYPE,
+                warp::http::HeaderValue::from_static("text/plain; version=0.0.4"),
+            );
+            resp
+        },
+    );
     let healthz = warp::path!("healthz").and(warp::get()).then(health::healthz);
     let readyz = warp::path!("readyz").and(warp::get()).and(with_state).then(health::readyz);
 
@@ -139,6 +168,8 @@ pub fn routes(state: ApiState) -> impl Filter<Extract = (Response,), Error = Inf
         .or(enable)
         .unify()
         .or(disable)
+        .unify()
+        .or(metrics)
         .unify()
         .or(healthz)
         .unify()

@@ -31,6 +31,12 @@ pub struct Args {
     /// How long attempts in flight may finish after SIGTERM (default 10s).
     #[arg(long, env = "HOOKSHAPE_SHUTDOWN_GRACE")]
     shutdown_grace: Option<String>,
+    /// How long finished deliveries are kept (default 30d).
+    #[arg(long, env = "HOOKSHAPE_RETENTION")]
+    retention: Option<String>,
+    /// Pending deliveries past which intake answers 503 (default 1000000).
+    #[arg(long, env = "HOOKSHAPE_MAX_PENDING")]
+    max_pending: Option<u64>,
 }
 
 pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
@@ -42,6 +48,8 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
         max_body_bytes: a.max_body_bytes,
         concurrency: a.concurrency,
         shutdown_grace: a.shutdown_grace,
+        retention: a.retention,
+        max_pending: a.max_pending,
         // Tokens come from the environment only: flags would show in `ps`.
         intake_token: std::env::var("HOOKSHAPE_INTAKE_TOKEN").ok(),
         admin_token: std::env::var("HOOKSHAPE_ADMIN_TOKEN").ok(),
@@ -49,7 +57,7 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
     let config = ServeConfig::resolve(a.config.as_deref(), overrides)?;
     let app = Application::build(config.clone()).await?;
     info!(address = %app.local_addr(), "hookshape is listening");
-    spawn_reload_on_sighup(config, app.subscriptions());
+    spawn_reload_on_sighup(config, app.subscriptions(), app.metrics());
     app.run_until_stopped(stop_signal()).await?;
     Ok(ExitCode::SUCCESS)
 }
@@ -72,6 +80,7 @@ async fn stop_signal() {
 fn spawn_reload_on_sighup(
     config: ServeConfig,
     live: std::sync::Arc<arc_swap::ArcSwap<crate::subscription::SubscriptionSet>>,
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
 ) {
     use tokio::signal::unix::{signal, SignalKind};
     tokio::spawn(async move {
@@ -82,7 +91,10 @@ fn spawn_reload_on_sighup(
                     info!(subscriptions = set.len(), version = %set.version, "subscriptions reloaded");
                     live.store(std::sync::Arc::new(set));
                 }
-                Err(e) => error!("reload refused, the previous subscriptions stay in force: {e:#}"),
+                Err(e) => {
+                    metrics.reload_failures.inc();
+                    error!("reload refused, the previous subscriptions stay in force: {e:#}");
+                }
             }
         }
     });

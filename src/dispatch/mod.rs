@@ -29,6 +29,7 @@ pub struct Dispatcher {
     pub concurrency: usize,
     /// How long attempts in flight may finish after shutdown begins.
     pub grace: Duration,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// The longest an idle loop sleeps before looking at the store again.
@@ -128,6 +129,12 @@ impl Dispatcher {
             AttemptResult::Error(e) => (None, Some(e.clone())),
         };
         let (outcome, give_up_reason) = outcome;
+        self.metrics.attempt_seconds.with_label_values(&[&d.subscription]).observe(duration_ms as f64 / 1000.0);
+        match outcome {
+            Outcome::Succeeded => self.metrics.delivery_finished(&d.subscription, "succeeded"),
+            Outcome::Failed => self.metrics.delivery_finished(&d.subscription, "failed"),
+            Outcome::Retry { .. } => {}
+        }
         info!(
             delivery = %d.id, subscription = %d.subscription, attempt = d.attempt,
             status = status_code, duration_ms, outcome = ?outcome, error = error.as_deref(),

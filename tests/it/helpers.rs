@@ -195,6 +195,8 @@ impl Workspace {
             max_body_bytes: 1024 * 1024,
             concurrency: 64,
             shutdown_grace: Duration::from_secs(5),
+            retention: Duration::from_secs(30 * 86_400),
+            max_pending: 1_000_000,
             intake_token: None,
             admin_token: None,
         }

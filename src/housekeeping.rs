@@ -1,0 +1,81 @@
+//! Background upkeep beside intake and dispatch: refreshing queue statistics (for
+//! backpressure and the metrics gauges) and pruning finished history past its retention,
+//! in small batches so neither intake nor dispatch ever waits on it.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use crate::metrics::Metrics;
+use crate::store::Store;
+
+const STATS_EVERY: Duration = Duration::from_secs(1);
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+const PRUNE_BATCH: usize = 500;
+
+pub struct Housekeeping {
+    pub store: Arc<dyn Store>,
+    pub metrics: Arc<Metrics>,
+    /// Pending deliveries as last counted; intake compares it with its bound.
+    pub pending: Arc<AtomicU64>,
+    pub retention: Duration,
+}
+
+impl Housekeeping {
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let mut stats = tokio::time::interval(STATS_EVERY);
+        let mut prune = tokio::time::interval(PRUNE_EVERY);
+        loop {
+            tokio::select! {
+                _ = stats.tick() => self.refresh_stats().await,
+                _ = prune.tick() => self.prune(&mut shutdown).await,
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+
+    pub async fn refresh_stats(&self) {
+        match self.store.queue_stats().await {
+            Ok(stats) => {
+                for (state, n) in &stats.by_status {
+                    self.metrics.queue_depth.with_label_values(&[state]).set(*n as i64);
+                }
+                let pending = stats.by_status.get("pending").copied().unwrap_or(0);
+                self.pending.store(pending, Ordering::Relaxed);
+                let age = stats.oldest_pending_created_at.map_or(0.0, |t| (crate::now_ms() - t).max(0) as f64 / 1000.0);
+                self.metrics.oldest_pending_seconds.set(age);
+            }
+            Err(e) => warn!(error = %e, "could not read queue statistics"),
+        }
+        if let Ok(states) = self.store.subscription_states().await {
+            self.metrics.disabled_subscriptions.set(states.iter().filter(|s| s.disabled).count() as i64);
+        }
+    }
+
+    /// Deletes finished deliveries older than the retention, a batch at a time.
+    pub async fn prune(&self, shutdown: &mut watch::Receiver<bool>) {
+        let before = crate::now_ms() - self.retention.as_millis() as i64;
+        let mut total = 0;
+        while !*shutdown.borrow() {
+            match self.store.prune(before, PRUNE_BATCH).await {
+                Ok(n) => {
+                    total += n;
+                    if (n as usize) < PRUNE_BATCH {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    warn!(error = %e, "pruning history failed");
+                    break;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if total > 0 {
+            info!(deliveries = total, "pruned history past its retention");
+        }
+    }
+}
