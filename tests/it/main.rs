@@ -10,6 +10,7 @@ mod cli;
 mod crash;
 mod delivery;
 mod intake;
+mod operations;
 mod policy;
 mod read_side;
 mod signatures;

@@ -1,0 +1,216 @@
+//! Running hookshape for months: metrics, backpressure, retention, graceful shutdown.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use hookshape::store::sqlite::SqliteStore;
+use hookshape::store::{DeliveryQuery, DeliveryStatus, NewDelivery, NewEvent, Store, StoredRequest};
+use serde_json::json;
+
+use crate::helpers::*;
+
+/// Checks every line is a comment or `name{labels} value`, and returns the samples.
+fn parse_prometheus(text: &str) -> Vec<(String, f64)> {
+    let mut samples = Vec::new();
+    for line in text.lines().filter(|l| !l.is_empty()) {
+        if line.starts_with("# HELP ") || line.starts_with("# TYPE ") {
+            continue;
+        }
+        let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("not a sample line: {line}"));
+        let value: f64 = value.parse().unwrap_or_else(|_| panic!("bad value in: {line}"));
+        let name = series.split('{').next().unwrap();
+        assert!(name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'), "bad name in: {line}");
+        if let Some(labels) = series.strip_prefix(name) {
+            assert!(labels.is_empty() || (labels.starts_with('{') && labels.ends_with('}')), "bad labels in: {line}");
+        }
+        samples.push((series.to_string(), value));
+    }
+    samples
+}
+
+fn sample(samples: &[(String, f64)], series: &str) -> Option<f64> {
+    samples.iter().find(|(s, _)| s == series).map(|(_, v)| *v)
+}
+
+#[tokio::test]
+async fn metrics_parse_as_prometheus_text_and_their_counters_move() {
+    let receiver = Receiver::start().await;
+    let ws = Workspace::new();
+    ws.subscription("s.yaml", &format!("topics: [T]\nrequest:\n  url: {}/x\n", receiver.url()));
+    let app = TestApp::spawn(ws.config()).await;
+    let scrape = || async {
+        let resp = app.http.get(format!("{}/metrics", app.base)).send().await.unwrap();
+        assert_eq!(resp.status().as_u16(), 200);
+        assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+        parse_prometheus(&resp.text().await.unwrap())
+    };
+    let before = scrape().await;
+    assert_eq!(sample(&before, r#"hookshape_events_accepted_total{topic="T"}"#), None);
+    for _ in 0..3 {
+        app.post_event(&json!({ "Topic": "T", "Payload": {} })).await;
+    }
+    app.wait_for_status("succeeded", 3).await;
+    let after = eventually(Duration::from_secs(10), "queue gauges to refresh", || async {
+        let s = scrape().await;
+        (sample(&s, r#"hookshape_queue_depth{state="succeeded"}"#) == Some(3.0)).then_some(s)
+    })
+    .await;
+    assert_eq!(sample(&after, r#"hookshape_events_accepted_total{topic="T"}"#), Some(3.0));
+    assert_eq!(sample(&after, r#"hookshape_deliveries_total{state="succeeded",subscription="s"}"#), Some(3.0));
+    assert_eq!(sample(&after, r#"hookshape_attempt_duration_seconds_count{subscription="s"}"#), Some(3.0));
+    assert_eq!(sample(&after, r#"hookshape_queue_depth{state="pending"}"#), Some(0.0));
+    assert_eq!(sample(&after, "hookshape_oldest_pending_age_seconds"), Some(0.0));
+    assert_eq!(sample(&after, "hookshape_subscriptions_disabled"), Some(0.0));
+    assert_eq!(sample(&after, "hookshape_reload_failures_total"), Some(0.0));
+}
+
+#[tokio::test]
+async fn intake_answers_503_once_pending_deliveries_pass_the_bound() {
+    let ws = Workspace::new();
+    // Nothing listens on port 9 here: every attempt fails and waits an hour to retry.
+    ws.subscription(
+        "s.yaml",
+        "topics: [T]\nrequest:\n  url: http://127.0.0.1:9/x\n  timeout: 1s\nretry:\n  schedule: [1h]\n",
+    );
+    let mut config = ws.config();
+    config.max_pending = 3;
+    let app = TestApp::spawn(config).await;
+    for _ in 0..3 {
+        assert_eq!(app.post_event(&json!({ "Topic": "T", "Payload": {} })).await.0, 202);
+    }
+    let (status, body) = eventually(Duration::from_secs(10), "intake to push back", || async {
+        let (status, body) = app.post_event(&json!({ "Topic": "T", "Payload": {} })).await;
+        (status == 503).then_some((status, body))
+    })
+    .await;
+    assert_eq!(status, 503);
+    assert!(body["error"].as_str().unwrap().contains("pending"), "{body}");
+}
+
+fn shadow_event(uuid: &str) -> NewEvent {
+    NewEvent {
+        uuid: uuid.into(),
+        topic: "T".into(),
+        date: "2025-01-01T00:00:00Z".into(),
+        received_at: hookshape::now_ms(),
+        body: "{}".into(),
+        deliveries: vec![NewDelivery {
+            id: hookshape::accept::new_delivery_id(),
+            subscription: "s".into(),
+            status: DeliveryStatus::Shadow,
+            request: StoredRequest {
+                method: "POST".into(),
+                url: "http://h/".into(),
+                headers: vec![],
+                body: None,
+                sensitive: vec![],
+            },
+            error: None,
+            config_version: "v".into(),
+        }],
+    }
+}
+
+#[tokio::test]
+async fn pruning_removes_only_finished_history_older_than_the_retention() {
+    let ws = Workspace::new();
+    let store = SqliteStore::open(&ws.db()).unwrap();
+    let (old, new) = (new_uuid(), new_uuid());
+    store.insert_events(vec![shadow_event(&old), shadow_event(&new)]).await.unwrap();
+    // Age one event's history by 40 days, as if it had been there that long.
+    let forty_days_ago = hookshape::now_ms() - 40 * 86_400_000;
+    let conn = rusqlite::Connection::open(ws.db()).unwrap();
+    conn.execute("UPDATE deliveries SET updated_at = ?1 WHERE event_uuid = ?2", rusqlite::params![forty_days_ago, old])
+        .unwrap();
+    conn.execute("UPDATE events SET received_at = ?1 WHERE uuid = ?2", rusqlite::params![forty_days_ago, old]).unwrap();
+
+    let thirty_days_ago = hookshape::now_ms() - 30 * 86_400_000;
+    assert_eq!(store.prune(thirty_days_ago, 500).await.unwrap(), 1);
+    let left = store.list_deliveries(DeliveryQuery { limit: 10, ..Default::default() }).await.unwrap();
+    let events: Vec<_> = left.deliveries.iter().map(|d| d.event.clone()).collect();
+    assert_eq!(events, vec![new.clone()]);
+    assert!(store.get_event(&old).await.unwrap().is_none(), "the old event went with its history");
+    assert!(store.get_event(&new).await.unwrap().is_some());
+    assert_eq!(store.prune(thirty_days_ago, 500).await.unwrap(), 0);
+}
+
+/// Kills the server if a test fails before stopping it.
+struct Guard(std::process::Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+// Multi-threaded: the receiver must keep answering while the test waits for the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_with_deliveries_in_flight_loses_none() {
+    let receiver = Receiver::start().await;
+    receiver.set_delay(Duration::from_millis(1500));
+    let ws = Workspace::new();
+    ws.subscription("s.yaml", &format!("topics: [T]\nrequest:\n  url: \"{}/e/{{{{ N }}}}\"\n", receiver.url()));
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let start = || {
+        Command::new(env!("CARGO_BIN_EXE_hookshape"))
+            .arg("serve")
+            .args(["--listen", &format!("127.0.0.1:{port}"), "--concurrency", "2", "--shutdown-grace", "10s"])
+            .args(["--store", &format!("sqlite://{}", ws.db().display())])
+            .arg("--subscriptions")
+            .arg(ws.path().join("subscriptions"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map(Guard)
+            .unwrap()
+    };
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let ready = || async {
+        eventually(Duration::from_secs(20), "the server", || async {
+            http.get(format!("{base}/healthz")).send().await.ok().filter(|r| r.status().is_success())
+        })
+        .await
+    };
+    let mut server = start();
+    ready().await;
+    for n in 0..4 {
+        let resp = http
+            .post(format!("{base}/v1/events"))
+            .body(json!({ "Topic": "T", "Payload": { "N": n } }).to_string())
+            .send()
+            .await;
+        assert_eq!(resp.unwrap().status().as_u16(), 202);
+    }
+    receiver.wait_for(2, Duration::from_secs(10)).await; // two attempts in flight
+    Command::new("kill").args(["-TERM", &server.0.id().to_string()]).status().unwrap();
+    // An event posted before the signal is handled is accepted and must arrive too.
+    let mut expected: Vec<String> = (0..4).map(|n| format!("/e/{n}")).collect();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let mut during = 202;
+    for n in 10.. {
+        assert!(std::time::Instant::now() < deadline, "intake kept accepting during shutdown");
+        let body = json!({ "Topic": "T", "Payload": { "N": n } }).to_string();
+        let Ok(resp) = http.post(format!("{base}/v1/events")).body(body).send().await else { continue };
+        during = resp.status().as_u16();
+        if during != 202 {
+            break;
+        }
+        expected.push(format!("/e/{n}"));
+    }
+    assert_eq!(during, 503);
+    let status = tokio::task::spawn_blocking(move || server.0.wait()).await.unwrap().unwrap();
+    assert_eq!(status.code(), Some(0), "a clean exit");
+    assert_eq!(receiver.requests().len(), 2, "attempts in flight were let finish, nothing new was started");
+
+    receiver.set_delay(Duration::ZERO);
+    let _server = start();
+    ready().await;
+    receiver.wait_for(expected.len(), Duration::from_secs(20)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut paths: Vec<String> = receiver.requests().into_iter().map(|r| r.path).collect();
+    paths.sort();
+    expected.sort();
+    assert_eq!(paths, expected, "each delivered once: in-flight ones finished, the rest resumed");
+}
