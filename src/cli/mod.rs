@@ -1,5 +1,6 @@
 //! The command line: one file per subcommand; this one parses arguments and sets up logging.
 
+mod admin;
 mod listen;
 mod render;
 mod send;
@@ -48,6 +49,10 @@ enum Command {
     Send(send::Args),
     /// A local receiver that prints each request and checks its signature.
     Listen(listen::Args),
+    /// Delivery history over the admin API: list, show, retry.
+    Deliveries(admin::DeliveriesArgs),
+    /// Subscriptions' live state over the admin API: list, enable, disable.
+    Subscriptions(admin::SubscriptionsArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -67,6 +72,8 @@ pub fn main() -> ExitCode {
             Command::Render(a) => render::run(a),
             Command::Send(a) => send::run(a).await,
             Command::Listen(a) => listen::run(a).await,
+            Command::Deliveries(a) => admin::deliveries(a).await,
+            Command::Subscriptions(a) => admin::subscriptions(a).await,
         }
     });
     match result {

@@ -95,3 +95,59 @@ async fn listen_prints_each_request_and_whether_its_signature_verifies() {
     assert!(all.iter().any(|l| l.contains("POST /hook?x=1")), "{all:?}");
     assert!(all.iter().any(|l| l.contains("\"name\": \"João\"")), "{all:?}");
 }
+
+async fn admin_cli(base: &str, args: &[&str]) -> (i32, String, String) {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_hookshape"))
+        .args(args)
+        .args(["--url", base])
+        .env_remove("HOOKSHAPE_ADMIN_TOKEN")
+        .output()
+        .await
+        .unwrap();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
+}
+
+#[tokio::test]
+async fn deliveries_and_subscriptions_commands_show_tables_and_json() {
+    let receiver = Receiver::start().await;
+    let ws = Workspace::new();
+    ws.subscription("crm.yaml", &format!("topics: [T]\nrequest:\n  url: {}/x\n", receiver.url()));
+    let app = TestApp::spawn(ws.config()).await;
+    app.post_event(&serde_json::json!({ "Topic": "T", "Payload": {} })).await;
+    let done = app.wait_for_status("succeeded", 1).await;
+    let id = done[0]["id"].as_str().unwrap();
+
+    let (code, out, _) = admin_cli(&app.base, &["deliveries", "list"]).await;
+    assert_eq!(code, 0);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("ID") && lines[0].contains("STATUS") && lines[0].contains("SUBSCRIPTION"), "{out}");
+    assert!(lines[1].starts_with(id) && lines[1].contains("succeeded") && lines[1].contains("crm"), "{out}");
+
+    let (code, out, _) = admin_cli(&app.base, &["deliveries", "list", "--status", "failed", "--json"]).await;
+    assert_eq!(code, 0);
+    let parsed: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(parsed["deliveries"], serde_json::json!([]));
+
+    let (code, out, _) = admin_cli(&app.base, &["deliveries", "show", id]).await;
+    assert_eq!(code, 0);
+    assert!(out.contains(&format!("POST {}/x", receiver.url())) && out.contains("ATTEMPT"), "{out}");
+
+    let (code, out, _) = admin_cli(&app.base, &["deliveries", "retry", id]).await;
+    assert_eq!((code, out.contains("pending")), (0, true), "{out}");
+    receiver.wait_for(2, Duration::from_secs(10)).await;
+
+    let (code, out, _) = admin_cli(&app.base, &["subscriptions", "disable", "crm"]).await;
+    assert_eq!(code, 0, "{out}");
+    let (code, out, _) = admin_cli(&app.base, &["subscriptions", "list"]).await;
+    assert_eq!(code, 0);
+    let row = out.lines().find(|l| l.starts_with("crm")).unwrap();
+    assert!(row.contains("disabled"), "{out}");
+    let (code, out, _) = admin_cli(&app.base, &["subscriptions", "enable", "crm"]).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("enabled"), "{out}");
+
+    let (code, _, err) = admin_cli(&app.base, &["deliveries", "show", "dlv_nope"]).await;
+    assert_eq!(code, 1);
+    assert!(err.contains("no delivery dlv_nope"), "{err}");
+}

@@ -1,0 +1,268 @@
+//! `hookshape deliveries …` and `hookshape subscriptions …`: the admin API from the
+//! terminal, as readable tables or, with `--json`, the API's own answers.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Subcommand;
+use serde_json::Value;
+
+#[derive(Debug, clap::Args)]
+pub struct Connection {
+    /// Where hookshape serve listens.
+    #[arg(long, global = true, env = "HOOKSHAPE_URL", default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// Admin token (default: HOOKSHAPE_ADMIN_TOKEN).
+    #[arg(long, global = true, env = "HOOKSHAPE_ADMIN_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Print the API's JSON instead of a table.
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DeliveriesArgs {
+    #[command(subcommand)]
+    command: DeliveriesCommand,
+    #[command(flatten)]
+    conn: Connection,
+}
+
+#[derive(Debug, Subcommand)]
+enum DeliveriesCommand {
+    /// Newest first, with the API's filters.
+    List {
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        subscription: Option<String>,
+        #[arg(long)]
+        topic: Option<String>,
+        #[arg(long)]
+        event: Option<String>,
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long)]
+        until: Option<String>,
+        #[arg(long)]
+        limit: Option<usize>,
+        #[arg(long)]
+        cursor: Option<String>,
+    },
+    /// One delivery: its request (secrets as ***) and every attempt.
+    Show { id: String },
+    /// Send a delivery again now.
+    Retry { id: String },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SubscriptionsArgs {
+    #[command(subcommand)]
+    command: SubscriptionsCommand,
+    #[command(flatten)]
+    conn: Connection,
+}
+
+#[derive(Debug, Subcommand)]
+enum SubscriptionsCommand {
+    /// Every subscription with its live state and counts.
+    List,
+    /// Ping the receiver; a 2xx enables the subscription and releases held deliveries.
+    Enable { name: String },
+    /// Hold new deliveries until enabled again.
+    Disable { name: String },
+}
+
+impl Connection {
+    async fn call(&self, method: reqwest::Method, path: &str) -> anyhow::Result<(bool, Value)> {
+        let url = format!("{}{path}", self.url.trim_end_matches('/'));
+        let mut req = reqwest::Client::new().request(method, &url);
+        if let Some(token) = &self.token {
+            req = req.bearer_auth(token);
+        }
+        let resp = req.send().await.with_context(|| format!("cannot reach {url}"))?;
+        let ok = resp.status().is_success();
+        let status = resp.status();
+        let body = resp.text().await.unwrap_or_default();
+        let value =
+            serde_json::from_str(&body).unwrap_or_else(|_| serde_json::json!({ "error": format!("{status}: {body}") }));
+        Ok((ok, value))
+    }
+
+    /// Prints an answer: JSON, the given table, or the API's error; exit 1 on an error.
+    fn print(&self, ok: bool, value: &Value, table: impl FnOnce(&Value) -> String) -> ExitCode {
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+        } else if ok {
+            print!("{}", table(value));
+        } else {
+            eprintln!("hookshape: {}", value["error"].as_str().unwrap_or("request failed"));
+        }
+        if ok {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        }
+    }
+}
+
+pub async fn deliveries(a: DeliveriesArgs) -> anyhow::Result<ExitCode> {
+    let conn = &a.conn;
+    Ok(match a.command {
+        DeliveriesCommand::List { status, subscription, topic, event, since, until, limit, cursor } => {
+            let params: Vec<(&str, Option<String>)> = vec![
+                ("status", status),
+                ("subscription", subscription),
+                ("topic", topic),
+                ("event", event),
+                ("since", since),
+                ("until", until),
+                ("limit", limit.map(|l| l.to_string())),
+                ("cursor", cursor),
+            ];
+            let query: Vec<String> = params
+                .into_iter()
+                .filter_map(|(k, v)| v.map(|v| format!("{k}={}", crate::render::url::encode_component(&v))))
+                .collect();
+            let (ok, v) = conn.call(reqwest::Method::GET, &format!("/v1/deliveries?{}", query.join("&"))).await?;
+            conn.print(ok, &v, deliveries_table)
+        }
+        DeliveriesCommand::Show { id } => {
+            let (ok, v) = conn.call(reqwest::Method::GET, &format!("/v1/deliveries/{id}")).await?;
+            conn.print(ok, &v, delivery_detail)
+        }
+        DeliveriesCommand::Retry { id } => {
+            let (ok, v) = conn.call(reqwest::Method::POST, &format!("/v1/deliveries/{id}/retry")).await?;
+            conn.print(ok, &v, |v| format!("{} is pending and will be sent now\n", text(&v["id"])))
+        }
+    })
+}
+
+pub async fn subscriptions(a: SubscriptionsArgs) -> anyhow::Result<ExitCode> {
+    let conn = &a.conn;
+    Ok(match a.command {
+        SubscriptionsCommand::List => {
+            let (ok, v) = conn.call(reqwest::Method::GET, "/v1/subscriptions").await?;
+            conn.print(ok, &v, subscriptions_table)
+        }
+        SubscriptionsCommand::Enable { name } => {
+            let (ok, v) = conn.call(reqwest::Method::POST, &format!("/v1/subscriptions/{name}/enable")).await?;
+            conn.print(ok, &v, |v| {
+                format!(
+                    "{} enabled (ping answered {}); {} held deliveries released\n",
+                    text(&v["name"]),
+                    v["ping_status"],
+                    v["released"]
+                )
+            })
+        }
+        SubscriptionsCommand::Disable { name } => {
+            let (ok, v) = conn.call(reqwest::Method::POST, &format!("/v1/subscriptions/{name}/disable")).await?;
+            conn.print(ok, &v, |v| format!("{} disabled; new deliveries are held\n", text(&v["name"])))
+        }
+    })
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::Null => "-".into(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Left-aligned columns, two spaces apart.
+pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let padded: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        format!("{}\n", padded.join("  ").trim_end())
+    };
+    let mut out = line(headers.iter().map(|h| h.to_string()).collect());
+    for row in rows {
+        out.push_str(&line(row.clone()));
+    }
+    out
+}
+
+fn deliveries_table(v: &Value) -> String {
+    let rows: Vec<Vec<String>> = v["deliveries"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|d| {
+            ["id", "status", "subscription", "topic", "attempts", "last_status_code", "created_at"]
+                .iter()
+                .map(|k| text(&d[*k]))
+                .collect()
+        })
+        .collect();
+    let mut out = table(&["ID", "STATUS", "SUBSCRIPTION", "TOPIC", "ATTEMPTS", "LAST", "CREATED"], &rows);
+    if let Some(cursor) = v["next_cursor"].as_str() {
+        out.push_str(&format!("more: --cursor {cursor}\n"));
+    }
+    out
+}
+
+fn delivery_detail(v: &Value) -> String {
+    let mut out = String::new();
+    for k in
+        ["id", "status", "subscription", "event", "topic", "attempts", "created_at", "config_version", "last_error"]
+    {
+        out.push_str(&format!("{k}: {}\n", text(&v[k])));
+    }
+    let r = &v["request"];
+    out.push_str(&format!("\n{} {}\n", text(&r["method"]), text(&r["url"])));
+    for h in r["headers"].as_array().into_iter().flatten() {
+        out.push_str(&format!("{}: {}\n", text(&h[0]), text(&h[1])));
+    }
+    if let Some(body) = r["body"].as_str() {
+        out.push_str(&format!("\n{body}\n"));
+    }
+    let rows: Vec<Vec<String>> = v["attempts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|a| {
+            vec![
+                text(&a["attempt"]),
+                text(&a["started_at"]),
+                format!("{}ms", text(&a["duration_ms"])),
+                text(&a["status_code"]),
+                text(&a["error"]),
+            ]
+        })
+        .collect();
+    out.push('\n');
+    out.push_str(&table(&["ATTEMPT", "STARTED", "TOOK", "STATUS", "ERROR"], &rows));
+    out
+}
+
+fn subscriptions_table(v: &Value) -> String {
+    let rows: Vec<Vec<String>> = v["subscriptions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| {
+            let topics: Vec<String> = s["topics"].as_array().into_iter().flatten().map(text).collect();
+            let c = &s["counts"];
+            vec![
+                text(&s["name"]),
+                text(&s["state"]),
+                text(&s["mode"]),
+                topics.join(","),
+                text(&c["in_flight"]),
+                text(&c["pending"]),
+                text(&c["held"]),
+                text(&c["succeeded"]),
+                text(&c["failed"]),
+            ]
+        })
+        .collect();
+    table(&["NAME", "STATE", "MODE", "TOPICS", "IN FLIGHT", "PENDING", "HELD", "SUCCEEDED", "FAILED"], &rows)
+}
