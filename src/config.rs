@@ -15,7 +15,7 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_STORE: &str = "sqlite://data/hookshape.db";
 
 /// `hookshape.yaml`. Every key is optional; unknown keys are errors.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     pub listen: Option<String>,
@@ -31,21 +31,9 @@ pub struct FileConfig {
     pub admin_token: Option<String>,
 }
 
-/// What flags and environment variables said (clap has already merged those two).
-#[derive(Debug, Default, Clone)]
-pub struct Overrides {
-    pub listen: Option<String>,
-    pub store: Option<String>,
-    pub subscriptions: Option<PathBuf>,
-    pub templates: Option<PathBuf>,
-    pub max_body_bytes: Option<usize>,
-    pub concurrency: Option<usize>,
-    pub shutdown_grace: Option<String>,
-    pub retention: Option<String>,
-    pub max_pending: Option<u64>,
-    pub intake_token: Option<String>,
-    pub admin_token: Option<String>,
-}
+/// What flags and environment variables said (clap has already merged those two): the
+/// same settings as the file, one layer above it.
+pub type Overrides = FileConfig;
 
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
