@@ -16,6 +16,7 @@ use crate::config::{ServeConfig, StoreUrl};
 use crate::dispatch::{sender, Dispatcher};
 use crate::housekeeping::Housekeeping;
 use crate::metrics::Metrics;
+use crate::reload::Reloader;
 use crate::store::{sqlite::SqliteStore, Store};
 use crate::subscription::{self, LoadOptions, SubscriptionSet};
 
@@ -24,6 +25,7 @@ pub struct Application {
     state: ApiState,
     dispatcher: Dispatcher,
     housekeeping: Housekeeping,
+    reloader: Reloader,
 }
 
 /// Loads subscriptions from the configured directories, naming every problem.
@@ -58,6 +60,12 @@ impl Application {
         let wake = Arc::new(Notify::new());
         let metrics = Arc::new(Metrics::new().context("cannot register metrics")?);
         let pending = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let reloader = Reloader {
+            config: config.clone(),
+            live: subscriptions.clone(),
+            metrics: metrics.clone(),
+            last_error: Arc::new(std::sync::Mutex::new(None)),
+        };
         let state = ApiState {
             store: store.clone(),
             subscriptions: subscriptions.clone(),
@@ -70,6 +78,7 @@ impl Application {
             metrics: metrics.clone(),
             pending: pending.clone(),
             max_pending: config.max_pending,
+            reload_error: reloader.last_error.clone(),
         };
         let housekeeping =
             Housekeeping { store: store.clone(), metrics: metrics.clone(), pending, retention: config.retention };
@@ -83,7 +92,7 @@ impl Application {
             grace: config.shutdown_grace,
             metrics,
         };
-        Ok(Self { listener, state, dispatcher, housekeeping })
+        Ok(Self { listener, state, dispatcher, housekeeping, reloader })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -98,9 +107,9 @@ impl Application {
         self.state.metrics.clone()
     }
 
-    /// The live subscription set, for the reloader.
-    pub fn subscriptions(&self) -> Arc<ArcSwap<SubscriptionSet>> {
-        self.state.subscriptions.clone()
+    /// Reloads subscriptions and templates on demand (SIGHUP).
+    pub fn reloader(&self) -> Reloader {
+        self.reloader.clone()
     }
 
     /// Serves until `shutdown` completes, then stops taking events, lets attempts in flight
@@ -110,7 +119,8 @@ impl Application {
         let (stop_server, mut server_stopped) = watch::channel(false);
         let accepting = self.state.accepting.clone();
         let dispatcher = tokio::spawn(self.dispatcher.run(work_stopped.clone()));
-        let housekeeping = tokio::spawn(self.housekeeping.run(work_stopped));
+        let housekeeping = tokio::spawn(self.housekeeping.run(work_stopped.clone()));
+        let watcher = tokio::spawn(self.reloader.watch(work_stopped));
         let server = warp::serve(api::routes(self.state))
             .incoming(self.listener)
             .graceful(async move {
@@ -125,6 +135,7 @@ impl Application {
         let _ = stop_work.send(true);
         dispatcher.await.context("dispatcher task failed")?;
         housekeeping.await.context("housekeeping task failed")?;
+        watcher.await.context("file watcher task failed")?;
         let _ = stop_server.send(true);
         server.await.context("server task failed")?;
         info!("stopped; anything not delivered stays pending in the store");

@@ -11,6 +11,7 @@ pub mod duration;
 pub mod event;
 pub mod housekeeping;
 pub mod metrics;
+pub mod reload;
 pub mod render;
 pub mod secret;
 pub mod sign;

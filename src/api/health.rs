@@ -20,5 +20,9 @@ pub async fn readyz(state: ApiState) -> Response {
         return ApiError::unavailable("shutting down", 5).into_response();
     }
     let set = state.subscriptions.load();
-    json(StatusCode::OK, &json!({ "status": "ready", "subscriptions": set.len(), "version": set.version }))
+    let last_reload_error = state.reload_error.lock().ok().and_then(|e| e.clone());
+    json(
+        StatusCode::OK,
+        &json!({ "status": "ready", "subscriptions": set.len(), "version": set.version, "last_reload_error": last_reload_error }),
+    )
 }

@@ -43,6 +43,8 @@ pub struct ApiState {
     /// Pending deliveries as housekeeping last counted them, and the bound for intake.
     pub pending: Arc<std::sync::atomic::AtomicU64>,
     pub max_pending: u64,
+    /// Why the last reload was refused, if it was.
+    pub reload_error: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl ApiState {

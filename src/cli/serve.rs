@@ -3,10 +3,11 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use tracing::{error, info};
+use tracing::info;
 
-use crate::app::{self, Application};
+use crate::app::Application;
 use crate::config::{Overrides, ServeConfig};
+use crate::reload::Reloader;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -55,9 +56,9 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
         admin_token: std::env::var("HOOKSHAPE_ADMIN_TOKEN").ok(),
     };
     let config = ServeConfig::resolve(a.config.as_deref(), overrides)?;
-    let app = Application::build(config.clone()).await?;
+    let app = Application::build(config).await?;
     info!(address = %app.local_addr(), "hookshape is listening");
-    spawn_reload_on_sighup(config, app.subscriptions(), app.metrics());
+    spawn_reload_on_sighup(app.reloader());
     app.run_until_stopped(stop_signal()).await?;
     Ok(ExitCode::SUCCESS)
 }
@@ -77,25 +78,13 @@ async fn stop_signal() {
     }
 }
 
-fn spawn_reload_on_sighup(
-    config: ServeConfig,
-    live: std::sync::Arc<arc_swap::ArcSwap<crate::subscription::SubscriptionSet>>,
-    metrics: std::sync::Arc<crate::metrics::Metrics>,
-) {
+fn spawn_reload_on_sighup(reloader: Reloader) {
     use tokio::signal::unix::{signal, SignalKind};
     tokio::spawn(async move {
         let Ok(mut hup) = signal(SignalKind::hangup()) else { return };
         while hup.recv().await.is_some() {
-            match app::load_subscriptions(&config) {
-                Ok(set) => {
-                    info!(subscriptions = set.len(), version = %set.version, "subscriptions reloaded");
-                    live.store(std::sync::Arc::new(set));
-                }
-                Err(e) => {
-                    metrics.reload_failures.inc();
-                    error!("reload refused, the previous subscriptions stay in force: {e:#}");
-                }
-            }
+            let r = reloader.clone();
+            let _ = tokio::task::spawn_blocking(move || r.reload()).await;
         }
     });
 }

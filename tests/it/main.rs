@@ -13,4 +13,5 @@ mod intake;
 mod operations;
 mod policy;
 mod read_side;
+mod reload;
 mod signatures;

@@ -1,0 +1,95 @@
+//! Reloading subscriptions and templates, on SIGHUP and when their files change
+//! (debounced). A valid set replaces the old one atomically; an invalid set is refused
+//! whole, logged with `file:line`, and the old set stays in force.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use tokio::sync::{mpsc, watch};
+use tracing::{error, info, warn};
+
+use crate::config::ServeConfig;
+use crate::metrics::Metrics;
+use crate::subscription::SubscriptionSet;
+
+/// Editors write a file in several steps; reload once they have been quiet this long.
+const DEBOUNCE: Duration = Duration::from_millis(300);
+
+#[derive(Clone)]
+pub struct Reloader {
+    pub config: ServeConfig,
+    pub live: Arc<ArcSwap<SubscriptionSet>>,
+    pub metrics: Arc<Metrics>,
+    /// Why the last reload was refused; cleared by the next good one. Shown by `/readyz`.
+    pub last_error: Arc<Mutex<Option<String>>>,
+}
+
+impl Reloader {
+    /// Loads the files again; returns whether a new set is now in force.
+    pub fn reload(&self) -> bool {
+        match crate::app::load_subscriptions(&self.config) {
+            Ok(set) => {
+                self.set_error(None);
+                if set.version == self.live.load().version {
+                    return false;
+                }
+                info!(subscriptions = set.len(), version = %set.version, "subscriptions reloaded");
+                self.live.store(Arc::new(set));
+                true
+            }
+            Err(e) => {
+                self.metrics.reload_failures.inc();
+                let message = format!("{e:#}");
+                error!("reload refused, the previous subscriptions stay in force: {message}");
+                self.set_error(Some(message));
+                false
+            }
+        }
+    }
+
+    fn set_error(&self, error: Option<String>) {
+        if let Ok(mut last) = self.last_error.lock() {
+            *last = error;
+        }
+    }
+
+    /// Watches the subscriptions and templates directories until shutdown.
+    pub async fn watch(self, mut shutdown: watch::Receiver<bool>) {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+            if event.is_ok_and(|e| !e.kind.is_access()) {
+                let _ = tx.send(());
+            }
+        });
+        let mut watcher = match watcher {
+            Ok(w) => w,
+            Err(e) => {
+                warn!(error = %e, "cannot watch files; reload with SIGHUP instead");
+                return;
+            }
+        };
+        let dirs: [PathBuf; 2] = [self.config.subscriptions_dir.clone(), self.config.templates_dir.clone()];
+        for dir in dirs.iter().filter(|d| d.is_dir()) {
+            if let Err(e) = notify::Watcher::watch(&mut watcher, dir, notify::RecursiveMode::Recursive) {
+                warn!(error = %e, dir = %dir.display(), "cannot watch directory; reload with SIGHUP instead");
+            }
+        }
+        loop {
+            tokio::select! {
+                changed = rx.recv() => if changed.is_none() { return },
+                _ = shutdown.changed() => return,
+            }
+            // Wait until the files have been quiet for a moment.
+            loop {
+                tokio::select! {
+                    _ = rx.recv() => continue,
+                    _ = tokio::time::sleep(DEBOUNCE) => break,
+                }
+            }
+            let me = self.clone();
+            let _ = tokio::task::spawn_blocking(move || me.reload()).await;
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! Hot reload: a valid change replaces the set; a broken one is refused whole, reported
+//! with file:line, and the old set keeps delivering.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::helpers::*;
+
+const WAIT: Duration = Duration::from_secs(15);
+
+#[tokio::test]
+async fn file_changes_are_picked_up_and_a_broken_set_is_refused_while_the_old_one_delivers() {
+    let receiver = Receiver::start().await;
+    let ws = Workspace::new();
+    ws.subscription("a.yaml", &format!("topics: [T]\nrequest:\n  url: {}/a\n", receiver.url()));
+    let app = TestApp::spawn(ws.config()).await;
+    let (_, ready) = app.get("/readyz").await;
+    let first_version = ready["version"].as_str().unwrap().to_string();
+    assert_eq!(ready["last_reload_error"], serde_json::Value::Null);
+
+    ws.subscription("b.yaml", &format!("topics: [T]\nrequest:\n  url: {}/b\n", receiver.url()));
+    let ready = eventually(WAIT, "b.yaml to be loaded", || async {
+        let (_, r) = app.get("/readyz").await;
+        (r["subscriptions"] == 2).then_some(r)
+    })
+    .await;
+    assert_ne!(ready["version"], first_version.as_str());
+    assert_eq!(app.post_event(&json!({ "Topic": "T", "Payload": {} })).await.1["deliveries"], 2);
+    receiver.wait_for(2, WAIT).await;
+
+    ws.subscription("c.yaml", "topics: [T]\nrequest:\n  url: http://h/c\n  retries: 3\n");
+    let error = eventually(WAIT, "the broken file to be reported", || async {
+        let (_, r) = app.get("/readyz").await;
+        r["last_reload_error"].as_str().map(str::to_string)
+    })
+    .await;
+    assert!(error.contains("c.yaml:4:") && error.contains("retries"), "{error}");
+    assert_eq!(app.get("/readyz").await.1["subscriptions"], 2, "the old set stays in force");
+    assert_eq!(app.post_event(&json!({ "Topic": "T", "Payload": {} })).await.1["deliveries"], 2);
+    receiver.wait_for(4, WAIT).await;
+
+    std::fs::remove_file(ws.path().join("subscriptions/c.yaml")).unwrap();
+    eventually(WAIT, "the error to clear", || async {
+        let (_, r) = app.get("/readyz").await;
+        r["last_reload_error"].is_null().then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_template_change_is_picked_up_and_deliveries_already_made_keep_their_bytes() {
+    let receiver = Receiver::start().await;
+    receiver.set_status(500);
+    let ws = Workspace::new();
+    ws.template("body.json.j2", r#"{"version": 1, "n": {{ N }}}"#);
+    ws.subscription(
+        "s.yaml",
+        &format!(
+            "topics: [T]\nrequest:\n  url: {}/x\n  body_template: body.json.j2\nretry:\n  schedule: [300ms]\n",
+            receiver.url()
+        ),
+    );
+    let app = TestApp::spawn(ws.config()).await;
+    app.post_event(&json!({ "Topic": "T", "Payload": { "N": 1 } })).await;
+    receiver.wait_for(1, WAIT).await;
+    ws.template("body.json.j2", r#"{"version": 2, "n": {{ N }}}"#);
+    let (_, before) = app.get("/readyz").await;
+    eventually(WAIT, "the template change", || async {
+        let (_, r) = app.get("/readyz").await;
+        (r["version"] != before["version"]).then_some(())
+    })
+    .await;
+    receiver.set_status(200);
+    app.post_event(&json!({ "Topic": "T", "Payload": { "N": 2 } })).await;
+    app.wait_for_status("succeeded", 2).await;
+    let bodies: Vec<serde_json::Value> = receiver.requests().iter().map(|r| r.json()).collect();
+    assert!(bodies.contains(&json!({ "version": 1, "n": 1 })), "the retry resent the bytes first rendered");
+    assert!(!bodies.contains(&json!({ "version": 2, "n": 1 })));
+    assert!(bodies.contains(&json!({ "version": 2, "n": 2 })), "new events use the new template");
+}
