@@ -72,6 +72,8 @@ impl ApiState {
     }
 }
 
+/// Every route is boxed: without it the `or` chain's type is deep enough to overflow the
+/// compiler's recursion limit in release builds.
 pub fn routes(state: ApiState) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone {
     let limit = state.max_body_bytes;
     let intake_auth = auth::bearer(state.intake_token.clone(), "intake");
@@ -83,72 +85,86 @@ pub fn routes(state: ApiState) -> impl Filter<Extract = (Response,), Error = Inf
         .and(intake_auth.clone())
         .and(with_state.clone())
         .and(body::capped(limit))
-        .then(intake::post_event);
+        .then(intake::post_event)
+        .boxed();
     let batch = warp::path!("v1" / "events" / "batch")
         .and(warp::post())
         .and(intake_auth)
         .and(with_state.clone())
         .and(body::capped(limit))
-        .then(intake::post_batch);
+        .then(intake::post_batch)
+        .boxed();
     let list = warp::path!("v1" / "deliveries")
         .and(warp::get())
         .and(admin_auth.clone())
         .and(with_state.clone())
         .and(warp::query::<HashMap<String, String>>())
-        .then(deliveries::list);
+        .then(deliveries::list)
+        .boxed();
     let show = warp::path!("v1" / "deliveries" / String)
         .and(warp::get())
         .and(admin_auth.clone())
         .and(with_state.clone())
-        .then(deliveries::show);
+        .then(deliveries::show)
+        .boxed();
     let retry = warp::path!("v1" / "deliveries" / String / "retry")
         .and(warp::post())
         .and(admin_auth.clone())
         .and(with_state.clone())
-        .then(operations::retry);
+        .then(operations::retry)
+        .boxed();
     let replay = warp::path!("v1" / "events" / String / "replay")
         .and(warp::post())
         .and(admin_auth.clone())
         .and(with_state.clone())
-        .then(operations::replay);
+        .then(operations::replay)
+        .boxed();
     let render = warp::path!("v1" / "render")
         .and(warp::post())
         .and(admin_auth.clone())
         .and(with_state.clone())
         .and(body::capped(limit))
-        .then(operations::render);
+        .then(operations::render)
+        .boxed();
     let subs = warp::path!("v1" / "subscriptions")
         .and(warp::get())
         .and(admin_auth.clone())
         .and(with_state.clone())
-        .then(subscriptions::list);
+        .then(subscriptions::list)
+        .boxed();
     let sub = warp::path!("v1" / "subscriptions" / String)
         .and(warp::get())
         .and(admin_auth.clone())
         .and(with_state.clone())
-        .then(subscriptions::show);
+        .then(subscriptions::show)
+        .boxed();
     let enable = warp::path!("v1" / "subscriptions" / String / "enable")
         .and(warp::post())
         .and(admin_auth.clone())
         .and(with_state.clone())
-        .then(subscriptions::enable);
+        .then(subscriptions::enable)
+        .boxed();
     let disable = warp::path!("v1" / "subscriptions" / String / "disable")
         .and(warp::post())
         .and(admin_auth.clone())
         .and(with_state.clone())
-        .then(subscriptions::disable);
-    let metrics = warp::path!("metrics").and(warp::get()).and(admin_auth.clone()).and(with_state.clone()).then(
-        |state: ApiState| async move {
+        .then(subscriptions::disable)
+        .boxed();
+    let metrics = warp::path!("metrics")
+        .and(warp::get())
+        .and(admin_auth.clone())
+        .and(with_state.clone())
+        .then(|state: ApiState| async move {
             let mut resp = warp::reply::Response::new(state.metrics.render().into());
             resp.headers_mut().insert(
                 warp::http::header::CONTENT_TYPE,
                 warp::http::HeaderValue::from_static("text/plain; version=0.0.4"),
             );
             resp
-        },
-    );
-    let healthz = warp::path!("healthz").and(warp::get()).then(health::healthz);
-    let readyz = warp::path!("readyz").and(warp::get()).and(with_state).then(health::readyz);
+        })
+        .boxed();
+    let healthz = warp::path!("healthz").and(warp::get()).then(health::healthz).boxed();
+    let readyz = warp::path!("readyz").and(warp::get()).and(with_state).then(health::readyz).boxed();
 
     event
         .or(batch)
