@@ -31,8 +31,12 @@ pub struct Application {
 /// Loads subscriptions from the configured directories, naming every problem.
 pub fn load_subscriptions(config: &ServeConfig) -> anyhow::Result<SubscriptionSet> {
     let env = |name: &str| std::env::var(name).ok();
-    let opts =
-        LoadOptions { subscriptions_dir: &config.subscriptions_dir, templates_dir: &config.templates_dir, env: &env };
+    let opts = LoadOptions {
+        subscriptions_dir: &config.subscriptions_dir,
+        templates_dir: &config.templates_dir,
+        env: &env,
+        allow_missing_env: false,
+    };
     subscription::load(&opts).map_err(|errors| {
         let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
         anyhow!("subscriptions did not load:\n{}", lines.join("\n"))

@@ -5,6 +5,7 @@ mod listen;
 mod render;
 mod send;
 mod serve;
+mod test_cases;
 mod validate;
 
 use std::path::PathBuf;
@@ -35,6 +36,9 @@ pub struct FileArgs {
     pub subscriptions: PathBuf,
     #[arg(long, env = "HOOKSHAPE_TEMPLATES", default_value = "templates")]
     pub templates: PathBuf,
+    /// Accept unset ${VAR}s, checking only that they are well-formed (CI without secrets).
+    #[arg(long)]
+    pub allow_missing_env: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -43,6 +47,8 @@ enum Command {
     Serve(serve::Args),
     /// Check every subscription and template; print file:line: message for each problem.
     Validate(FileArgs),
+    /// Run the *.test.yaml cases beside the subscriptions.
+    Test(test_cases::Args),
     /// Print the request a subscription would send for an event; sends nothing.
     Render(render::Args),
     /// Post an event file to a running intake.
@@ -69,6 +75,7 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Serve(a) => serve::run(a).await,
             Command::Validate(a) => validate::run(a),
+            Command::Test(a) => test_cases::run(a),
             Command::Render(a) => render::run(a),
             Command::Send(a) => send::run(a).await,
             Command::Listen(a) => listen::run(a).await,
@@ -102,6 +109,7 @@ fn load_or_report(files: &FileArgs) -> Option<crate::subscription::SubscriptionS
         subscriptions_dir: &files.subscriptions,
         templates_dir: &files.templates,
         env: &env,
+        allow_missing_env: files.allow_missing_env,
     };
     match crate::subscription::load(&opts) {
         Ok(set) => Some(set),

@@ -151,3 +151,103 @@ async fn deliveries_and_subscriptions_commands_show_tables_and_json() {
     assert_eq!(code, 1);
     assert!(err.contains("no delivery dlv_nope"), "{err}");
 }
+
+/// The example subscriptions shipped in this repository pass their own test cases.
+#[test]
+fn the_repository_subscriptions_pass_their_own_test_cases() {
+    let out = hookshape()
+        .arg("test")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("CRM_URL")
+        .env_remove("CRM_TOKEN")
+        .env_remove("CRM_WEBHOOK_SECRET")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.lines().last().unwrap().ends_with("passed, 0 failed"), "{stdout}");
+    assert!(!stdout.contains("FAIL"), "{stdout}");
+}
+
+#[test]
+fn a_failing_test_case_exits_1_with_a_readable_diff() {
+    let ws = Workspace::new();
+    ws.subscription("s.yaml", "topics: [T]\nfilter: \"N > 1\"\nrequest:\n  url: \"http://h/{{ Id }}\"\n  body: { n: \"{{ N }}\", kind: fixed }\n");
+    ws.subscription(
+        "s.test.yaml",
+        r#"cases:
+  - name: right
+    event: { Topic: T, Payload: { Id: a, N: 2 } }
+    expect:
+      s: { url: "http://h/a", body: { n: 2, kind: fixed } }
+  - name: wrong body and url
+    event: { Topic: T, Payload: { Id: b, N: 3 } }
+    expect:
+      s: { url: "http://h/a", body: { n: 4, extra: 1 } }
+  - name: filtered out
+    event: { Topic: T, Payload: { Id: c, N: 0 } }
+    expect:
+      s: { delivered: false }
+  - name: should not be delivered but is
+    event: { Topic: T, Payload: { Id: d, N: 5 } }
+    expect:
+      s: { delivered: false }
+"#,
+    );
+    let out = hookshape()
+        .arg("test")
+        .arg("--subscriptions")
+        .arg(ws.path().join("subscriptions"))
+        .arg("--templates")
+        .arg(ws.path().join("templates"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for line in [
+        "ok   s.test.yaml: right",
+        "FAIL s.test.yaml: wrong body and url",
+        "s: body.n: expected 4, got 3",
+        "s: body.extra: missing (expected 1)",
+        "s: body.kind: unexpected (got \"fixed\")",
+        "expected http://h/a",
+        "ok   s.test.yaml: filtered out",
+        "s: delivered, but the case expects it not to be",
+        "2 passed, 2 failed",
+    ] {
+        assert!(stdout.contains(line), "missing {line:?} in:\n{stdout}");
+    }
+}
+
+#[test]
+fn validate_with_allow_missing_env_checks_only_that_variables_are_well_formed() {
+    let ws = Workspace::new();
+    ws.subscription(
+        "s.yaml",
+        "topics: [T]\nrequest:\n  url: \"${HS_NOT_SET_URL}/x\"\n  headers:\n    Authorization: \"Bearer ${HS_NOT_SET_TOKEN}\"\nsignature:\n  scheme: standard-webhooks\n  secret: ${HS_NOT_SET_SECRET}\n",
+    );
+    let validate = |extra: &[&str]| {
+        hookshape()
+            .arg("validate")
+            .arg("--subscriptions")
+            .arg(ws.path().join("subscriptions"))
+            .args(extra)
+            .env_remove("HS_NOT_SET_URL")
+            .env_remove("HS_NOT_SET_TOKEN")
+            .env_remove("HS_NOT_SET_SECRET")
+            .output()
+            .unwrap()
+    };
+    let strict = validate(&[]);
+    assert_eq!(strict.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&strict.stdout);
+    assert_eq!(stdout.lines().count(), 3, "one line per missing variable: {stdout}");
+    assert!(stdout.contains("s.yaml:3:") && stdout.contains("HS_NOT_SET_URL is not set"), "{stdout}");
+    let relaxed = validate(&["--allow-missing-env"]);
+    assert_eq!(relaxed.status.code(), Some(0), "{}", String::from_utf8_lossy(&relaxed.stdout));
+
+    ws.subscription("bad.yaml", "topics: [T]\nrequest:\n  url: \"${1NOT-A-NAME}/x\"\n");
+    let malformed = validate(&["--allow-missing-env"]);
+    assert_eq!(malformed.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&malformed.stdout).contains("bad.yaml:3:"));
+}

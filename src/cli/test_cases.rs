@@ -1,0 +1,236 @@
+//! `hookshape test [DIR]`: runs every `*.test.yaml` beside the subscriptions. Each case
+//! gives an event and, per subscription, what must come out (method, URL, a subset of
+//! headers, the body as JSON or exact bytes) or `delivered: false`. One line per case,
+//! a readable diff for each failure, a summary; exit 1 on any failure.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{load_or_report, FileArgs};
+use crate::dispatch::sender;
+use crate::store::Leased;
+use crate::subscription::{Subscription, SubscriptionSet};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Where the *.test.yaml files are (default: the subscriptions directory).
+    dir: Option<PathBuf>,
+    #[command(flatten)]
+    files: FileArgs,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TestFile {
+    cases: Vec<Case>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Case {
+    name: String,
+    /// A canonical event inline, or the path of a JSON file (relative to the test file).
+    event: Value,
+    /// Subscription name → what it must produce.
+    expect: BTreeMap<String, Expect>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Expect {
+    /// false: the topic or filter must not let the event through.
+    delivered: Option<bool>,
+    method: Option<String>,
+    url: Option<String>,
+    /// Headers that must be present with these values (others may be too).
+    headers: Option<BTreeMap<String, String>>,
+    /// The body, compared as JSON.
+    body: Option<Value>,
+    /// The body, compared byte for byte.
+    body_raw: Option<String>,
+}
+
+pub fn run(a: Args) -> anyhow::Result<ExitCode> {
+    let Some(set) = load_or_report(&a.files) else { return Ok(ExitCode::FAILURE) };
+    let dir = a.dir.unwrap_or_else(|| a.files.subscriptions.clone());
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .with_context(|| format!("cannot read {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.ends_with(".test.yaml") || n.ends_with(".test.yml"))
+        })
+        .collect();
+    files.sort();
+    let (mut passed, mut failed) = (0, 0);
+    for file in &files {
+        let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+        let tests: TestFile = match serde_yaml::from_str(&text) {
+            Ok(t) => t,
+            Err(e) => {
+                let line = e.location().map(|l| format!(":{}", l.line())).unwrap_or_default();
+                println!(
+                    "FAIL {}{line}: {}",
+                    file.display(),
+                    e.to_string().split(" at line ").next().unwrap_or_default()
+                );
+                failed += 1;
+                continue;
+            }
+        };
+        let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        for case in &tests.cases {
+            match run_case(&set, file, case) {
+                Ok(()) => {
+                    passed += 1;
+                    println!("ok   {name}: {}", case.name);
+                }
+                Err(problems) => {
+                    failed += 1;
+                    println!("FAIL {name}: {}", case.name);
+                    for p in problems {
+                        println!("       {p}");
+                    }
+                }
+            }
+        }
+    }
+    println!("\n{passed} passed, {failed} failed");
+    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn load_event(test_file: &Path, source: &Value) -> Result<crate::event::Event, String> {
+    let value = match source {
+        Value::String(path) => {
+            let full = test_file.parent().unwrap_or(Path::new(".")).join(path);
+            let text = std::fs::read(&full).map_err(|e| format!("event file {}: {e}", full.display()))?;
+            serde_json::from_slice(&text).map_err(|e| format!("event file {}: {e}", full.display()))?
+        }
+        inline => inline.clone(),
+    };
+    crate::event::from_value(value).map_err(|e| format!("event: {e}"))
+}
+
+fn run_case(set: &SubscriptionSet, file: &Path, case: &Case) -> Result<(), Vec<String>> {
+    let event = load_event(file, &case.event).map_err(|e| vec![e])?;
+    let ctx = crate::render::context(&event);
+    let mut problems = Vec::new();
+    for (name, expect) in &case.expect {
+        let Some(sub) = set.get(name) else {
+            problems.push(format!("{name}: no such subscription"));
+            continue;
+        };
+        let routed = sub.enabled && set.routes(&event.topic).any(|s| s.name == sub.name);
+        let delivered = match routed.then(|| sub.template.matches(&ctx)).transpose() {
+            Ok(d) => d.unwrap_or(false),
+            Err(e) => {
+                problems.push(format!("{name}: filter failed: {e}"));
+                continue;
+            }
+        };
+        match (expect.delivered, delivered) {
+            (Some(false), false) => continue,
+            (Some(false), true) => problems.push(format!("{name}: delivered, but the case expects it not to be")),
+            (_, false) => {
+                problems.push(format!("{name}: not delivered (topic {:?} or the filter does not match)", event.topic))
+            }
+            (_, true) => compare(name, sub, &event, &ctx, expect, &mut problems),
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems)
+    }
+}
+
+fn compare(
+    name: &str,
+    sub: &Subscription,
+    event: &crate::event::Event,
+    ctx: &minijinja::Value,
+    expect: &Expect,
+    problems: &mut Vec<String>,
+) {
+    let rendered = match sub.template.render(ctx) {
+        Ok(r) => r,
+        Err(e) => return problems.push(format!("{name}: render failed: {e}")),
+    };
+    let request = crate::accept::stored_request(sub, rendered);
+    let leased = Leased {
+        id: "dlv_test".into(),
+        event_uuid: event.uuid.clone(),
+        subscription: sub.name.clone(),
+        topic: event.topic.clone(),
+        attempt: 1,
+        request: request.clone(),
+    };
+    if let Some(m) = &expect.method {
+        if !m.eq_ignore_ascii_case(&request.method) {
+            problems.push(format!("{name}: method: expected {m}, got {}", request.method));
+        }
+    }
+    if let Some(u) = &expect.url {
+        if *u != request.url {
+            problems.push(format!("{name}: url:\n         expected {u}\n         got      {}", request.url));
+        }
+    }
+    let sent = sender::headers(&leased, sub, 0);
+    for (h, want) in expect.headers.iter().flatten() {
+        let got = sent.iter().rev().find(|(k, _)| k.eq_ignore_ascii_case(h)).map(|(_, v)| v);
+        let secret = request.sensitive.iter().any(|s| s.eq_ignore_ascii_case(h));
+        match got {
+            None => problems.push(format!("{name}: header {h}: missing")),
+            Some(g) if g != want && secret => {
+                problems.push(format!("{name}: header {h}: differs (value hidden: it is a secret)"))
+            }
+            Some(g) if g != want => problems.push(format!("{name}: header {h}: expected {want:?}, got {g:?}")),
+            Some(_) => {}
+        }
+    }
+    let body = request.body.as_deref();
+    if let Some(raw) = &expect.body_raw {
+        if body != Some(raw.as_str()) {
+            problems.push(format!(
+                "{name}: body bytes:\n         expected {raw}\n         got      {}",
+                body.unwrap_or("(none)")
+            ));
+        }
+    }
+    if let Some(want) = &expect.body {
+        match body.map(serde_json::from_str::<Value>) {
+            Some(Ok(got)) => diff("body", want, &got, &mut |d| problems.push(format!("{name}: {d}"))),
+            _ => problems.push(format!("{name}: body: expected JSON, got {}", body.unwrap_or("(none)"))),
+        }
+    }
+}
+
+/// Reports every path where `got` differs from `want`.
+fn diff(path: &str, want: &Value, got: &Value, report: &mut dyn FnMut(String)) {
+    match (want, got) {
+        (Value::Object(w), Value::Object(g)) => {
+            for (k, wv) in w {
+                match g.get(k) {
+                    Some(gv) => diff(&format!("{path}.{k}"), wv, gv, report),
+                    None => report(format!("{path}.{k}: missing (expected {wv})")),
+                }
+            }
+            for k in g.keys().filter(|k| !w.contains_key(*k)) {
+                report(format!("{path}.{k}: unexpected (got {})", g[k]));
+            }
+        }
+        (Value::Array(w), Value::Array(g)) if w.len() == g.len() => {
+            for (i, (wv, gv)) in w.iter().zip(g).enumerate() {
+                diff(&format!("{path}[{i}]"), wv, gv, report);
+            }
+        }
+        _ if want != got => report(format!("{path}: expected {want}, got {got}")),
+        _ => {}
+    }
+}
