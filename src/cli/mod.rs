@@ -3,6 +3,7 @@
 mod admin;
 mod listen;
 mod render;
+mod schema;
 mod send;
 mod serve;
 mod test_cases;
@@ -47,6 +48,8 @@ enum Command {
     Serve(serve::Args),
     /// Check every subscription and template; print file:line: message for each problem.
     Validate(FileArgs),
+    /// Print the JSON Schema of a subscription file (for editors' YAML language server).
+    Schema,
     /// Run the *.test.yaml cases beside the subscriptions.
     Test(test_cases::Args),
     /// Print the request a subscription would send for an event; sends nothing.
@@ -76,6 +79,7 @@ pub fn main() -> ExitCode {
             Command::Serve(a) => serve::run(a).await,
             Command::Validate(a) => validate::run(a),
             Command::Test(a) => test_cases::run(a),
+            Command::Schema => schema::run(),
             Command::Render(a) => render::run(a),
             Command::Send(a) => send::run(a).await,
             Command::Listen(a) => listen::run(a).await,

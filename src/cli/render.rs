@@ -11,9 +11,14 @@ use crate::dispatch::sender;
 use crate::store::Leased;
 
 #[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("which").required(true).args(["subscription", "all"])))]
 pub struct Args {
+    /// The subscription to render.
     #[arg(long)]
-    subscription: String,
+    subscription: Option<String>,
+    /// Render every subscription whose topics and filter take the event.
+    #[arg(long)]
+    all: bool,
     #[arg(long)]
     event: PathBuf,
     #[command(flatten)]
@@ -22,17 +27,40 @@ pub struct Args {
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let Some(set) = load_or_report(&a.files) else { return Ok(ExitCode::FAILURE) };
-    let sub = set.get(&a.subscription).ok_or_else(|| anyhow!("no subscription named {:?}", a.subscription))?;
     let bytes = std::fs::read(&a.event).with_context(|| format!("cannot read {}", a.event.display()))?;
     let event = crate::event::parse(&bytes).map_err(|e| anyhow!("{}: {e}", a.event.display()))?;
+    let ctx = crate::render::context(&event);
+    let Some(name) = &a.subscription else {
+        let mut shown = 0;
+        for sub in set.routes(&event.topic).filter(|s| s.enabled) {
+            if sub.template.matches(&ctx).map_err(|e| anyhow!("{}: filter: {e}", sub.name))? {
+                println!("{}# {}", if shown > 0 { "\n" } else { "" }, sub.name);
+                print_request(sub, &event, &ctx)?;
+                shown += 1;
+            }
+        }
+        if shown == 0 {
+            eprintln!("no subscription takes topic {:?} with this payload", event.topic);
+        }
+        return Ok(ExitCode::SUCCESS);
+    };
+    let sub = set.get(name).ok_or_else(|| anyhow!("no subscription named {name:?}"))?;
     if !set.routes(&event.topic).any(|s| s.name == sub.name) {
         eprintln!("note: topic {:?} does not match this subscription's topics; rendering anyway", event.topic);
     }
-    let ctx = crate::render::context(&event);
     if !sub.template.matches(&ctx).map_err(|e| anyhow!("filter: {e}"))? {
         eprintln!("note: the filter does not let this event through; rendering anyway");
     }
-    let rendered = sub.template.render(&ctx).map_err(|e| anyhow!("render failed: {e}"))?;
+    print_request(sub, &event, &ctx)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_request(
+    sub: &crate::subscription::Subscription,
+    event: &crate::event::Event,
+    ctx: &minijinja::Value,
+) -> anyhow::Result<()> {
+    let rendered = sub.template.render(ctx).map_err(|e| anyhow!("{}: render failed: {e}", sub.name))?;
     let request = crate::accept::stored_request(sub, rendered);
     let shown = request.redacted();
     let leased = Leased {
@@ -51,5 +79,5 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     if let Some(body) = &shown.body {
         println!("\n{body}");
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }

@@ -3,11 +3,14 @@
 
 use std::time::Duration;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+/// A hookshape subscription: one YAML file in the subscriptions directory.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(title = "hookshape subscription")]
 pub struct RawSubscription {
     pub name: Option<String>,
     pub description: Option<String>,
@@ -31,7 +34,7 @@ fn yes() -> bool {
     true
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// Deliveries are sent.
@@ -41,7 +44,7 @@ pub enum Mode {
     Shadow,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Method {
     Get,
@@ -64,7 +67,7 @@ impl Method {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawRequest {
     #[serde(default)]
@@ -79,7 +82,7 @@ pub struct RawRequest {
     pub timeout: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Scheme {
     HmacSha256Hex,
@@ -87,7 +90,7 @@ pub enum Scheme {
     StandardWebhooks,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawSignature {
     pub scheme: Scheme,
@@ -97,7 +100,7 @@ pub struct RawSignature {
     pub secrets: Option<Vec<String>>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawRetry {
     /// Durations (`[30s, 60s, 120s]`); parsed at compile time.
@@ -111,7 +114,7 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_SCHEDULE: [Duration; 3] =
     [Duration::from_secs(30), Duration::from_secs(60), Duration::from_secs(120)];
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawDelivery {
     /// Parallel requests to this subscription, at most; none means no cap.
@@ -130,7 +133,7 @@ fn default_disable_after() -> u32 {
     5
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawDelimiters {
     pub variable: Option<[String; 2]>,

@@ -251,3 +251,59 @@ fn validate_with_allow_missing_env_checks_only_that_variables_are_well_formed() 
     assert_eq!(malformed.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&malformed.stdout).contains("bad.yaml:3:"));
 }
+
+#[test]
+fn the_committed_schema_is_the_one_the_binary_generates_and_refuses_unknown_keys() {
+    let out = hookshape().arg("schema").output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let generated: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let committed: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema/subscription.schema.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(generated, committed, "run `hookshape schema > schema/subscription.schema.json`");
+    assert_eq!(generated["additionalProperties"], false);
+    assert_eq!(generated["required"], serde_json::json!(["topics", "request"]));
+    let methods = &generated["$defs"]["Method"];
+    assert!(methods.to_string().contains("PATCH"), "{methods}");
+}
+
+#[test]
+fn render_prints_the_exact_request_with_secrets_masked() {
+    let ws = Workspace::new();
+    ws.subscription(
+        "a.yaml",
+        "topics: [T]\nrequest:\n  url: \"http://h/a/{{ Id }}\"\n  headers:\n    Authorization: \"Bearer ${HS_RENDER_CLI:-cli-secret}\"\n  body: { id: \"{{ Id }}\" }\nsignature:\n  scheme: hmac-sha256-hex\n  secret: k\n",
+    );
+    ws.subscription("b.yaml", "topics: [\"*\"]\nrequest:\n  method: DELETE\n  url: http://h/b\n");
+    ws.subscription("c.yaml", "topics: [Other]\nrequest:\n  url: http://h/c\n");
+    let event = ws.path().join("event.json");
+    std::fs::write(&event, r#"{"Topic": "T", "Payload": {"Id": "x/1"}}"#).unwrap();
+    let render = |extra: &[&str]| {
+        let out = hookshape()
+            .arg("render")
+            .args(extra)
+            .arg("--event")
+            .arg(&event)
+            .arg("--subscriptions")
+            .arg(ws.path().join("subscriptions"))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let one = render(&["--subscription", "a"]);
+    let lines: Vec<&str> = one.lines().collect();
+    assert_eq!(lines[0], "POST http://h/a/x%2F1");
+    assert!(lines.contains(&"Authorization: ***"), "{one}");
+    assert!(!one.contains("cli-secret"), "{one}");
+    let body = r#"{"id":"x/1"}"#;
+    let signature = format!("X-Webhook-Signature: {}", hookshape::sign::hmac_hex(b"k", body.as_bytes()));
+    assert!(lines.contains(&signature.as_str()), "{one}");
+    assert_eq!(lines.last(), Some(&body));
+
+    let all = render(&["--all"]);
+    let heads: Vec<&str> = all.lines().filter(|l| l.starts_with('#')).collect();
+    assert_eq!(heads, ["# a", "# b"], "{all}");
+    assert!(all.contains("DELETE http://h/b"), "{all}");
+}

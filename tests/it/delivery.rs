@@ -258,3 +258,17 @@ async fn shadow_mode_records_the_request_without_sending_it() {
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert!(receiver.requests().is_empty());
 }
+
+#[tokio::test]
+async fn custom_delimiters_let_a_body_contain_literal_braces() {
+    let receiver = Receiver::start().await;
+    let yaml = format!(
+        "topics: [\"Communication_*\"]\ndelimiters:\n  variable: [\"<<\", \">>\"]\n  block: [\"<%\", \"%>\"]\nrequest:\n  url: \"{}/c/<< Customer.Id >>\"\n  body:\n    greeting: \"Hi {{{{name}}}}, << Customer.Name >>\"\n    points: \"<< Points >>\"\n    tier: \"<% if Points > 100 %>gold<% else %>basic<% endif %>\"\n",
+        receiver.url()
+    );
+    let (_ws, app) = app(&[("s.yaml", yaml)]).await;
+    assert_eq!(app.post_event(&loyalty_event(&new_uuid(), "C-5")).await.0, 202);
+    let got = receiver.wait_for(1, WAIT).await;
+    assert_eq!(got[0].path, "/c/C-5");
+    assert_eq!(got[0].json(), json!({ "greeting": "Hi {{name}}, João da Silva", "points": 120, "tier": "gold" }));
+}
