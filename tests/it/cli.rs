@@ -158,9 +158,19 @@ fn the_repository_subscriptions_pass_their_own_test_cases() {
     let out = hookshape()
         .arg("test")
         .current_dir(env!("CARGO_MANIFEST_DIR"))
+        // The cases expect each example's defaults, so no deployment's values may leak in.
         .env_remove("CRM_URL")
         .env_remove("CRM_TOKEN")
         .env_remove("CRM_WEBHOOK_SECRET")
+        .env_remove("THEMEMBERS_URL")
+        .env_remove("THEMEMBERS_CLIENT_TOKEN")
+        .env_remove("EDUZZ_URL")
+        .env_remove("EDUZZ_SECRET")
+        .env_remove("TOOLZZ_URL")
+        .env_remove("LOYALTY_URL")
+        .env_remove("LOYALTY_SECRET")
+        .env_remove("CONNECTVETS_URL")
+        .env_remove("CONNECTVETS_SECRET")
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -11,6 +11,7 @@ mod crash;
 mod delivery;
 mod intake;
 mod operations;
+mod platforms;
 mod policy;
 mod read_side;
 mod reload;
