@@ -56,9 +56,18 @@ impl Delimiters {
     }
 }
 
+/// The environment deliveries render with: undefined values are errors when printed.
 pub fn build(delimiters: &Delimiters, files: TemplateFiles) -> Result<Environment<'static>, Error> {
+    build_with(delimiters, files, UndefinedBehavior::SemiStrict)
+}
+
+pub fn build_with(
+    delimiters: &Delimiters,
+    files: TemplateFiles,
+    undefined: UndefinedBehavior,
+) -> Result<Environment<'static>, Error> {
     let mut env = Environment::new();
-    env.set_undefined_behavior(UndefinedBehavior::SemiStrict);
+    env.set_undefined_behavior(undefined);
     env.set_fuel(Some(FUEL));
     if *delimiters != Delimiters::default() {
         env.set_syntax(delimiters.syntax()?);

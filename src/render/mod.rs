@@ -130,6 +130,7 @@ impl RequestTemplate {
             }
             (None, None) => BodyKind::None,
         };
+        check_names(&env, d, spec.files)?;
         Ok(Self { env, url_origin: parts.origin, url_rest, headers, body, filter })
     }
 
@@ -213,6 +214,38 @@ impl RequestTemplate {
 /// Converts any serializable value (event data, jsonpath results) into a template value.
 pub fn to_value<T: serde::Serialize>(value: &T) -> Value {
     Value::from(minijinja::value::Serde(value))
+}
+
+/// Finds filters, functions and tests that do not exist. minijinja resolves them only when
+/// a template runs, so each template is run once, against an empty event, in a copy of
+/// the environment where undefined values chain instead of failing. A name used only in a
+/// branch that an empty event does not take is not seen.
+fn check_names(env: &Environment<'static>, d: &Delimiters, files: TemplateFiles) -> Result<(), CompileError> {
+    let mut dry = environment::build_with(d, files, minijinja::UndefinedBehavior::Chainable)
+        .map_err(|e| compile_error("delimiters", describe(&e)))?;
+    let sources: Vec<(String, String)> =
+        env.templates().map(|(n, t)| (n.to_string(), t.source().to_string())).collect();
+    for (name, source) in &sources {
+        // Already compiled once in `env`, so this cannot fail differently here.
+        let _ = dry.add_template_owned(name.clone(), source.clone());
+    }
+    let empty = to_value(&serde_json::Map::new());
+    for (name, _) in &sources {
+        let Err(e) = dry.get_template(name).and_then(|t| t.render(&empty)) else { continue };
+        if matches!(
+            e.kind(),
+            minijinja::ErrorKind::UnknownFilter
+                | minijinja::ErrorKind::UnknownFunction
+                | minijinja::ErrorKind::UnknownTest
+        ) {
+            let field = match name.split_once(':') {
+                Some((_, field)) => field.to_string(),
+                None => "request.body_template".to_string(),
+            };
+            return Err(compile_error(field, describe(&e)));
+        }
+    }
+    Ok(())
 }
 
 /// A header value may not smuggle a second header or end the header block.

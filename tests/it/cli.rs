@@ -32,6 +32,10 @@ fn validate_reports_every_problem_with_file_and_line() {
     ws.subscription("host.yaml", "topics: [T]\nrequest:\n  url: \"https://{{ Host }}/x\"\n");
     ws.subscription("dur.yaml", "topics: [T]\nrequest:\n  url: http://h/x\n  timeout: 30\n");
     ws.subscription("tmpl.yaml", "topics: [T]\nrequest:\n  url: http://h/x\n  body:\n    a: \"{{ unclosed\"\n");
+    ws.subscription("filt.yaml", "topics: [T]\nrequest:\n  url: \"http://h/{{ Id | slugify }}\"\n");
+    ws.subscription("glob.yaml", "topics: [\"Topic?\"]\nrequest:\n  url: http://h/x\n");
+    ws.subscription("nofile.yaml", "topics: [T]\nrequest:\n  url: http://h/x\n  body_template: missing.json.j2\n");
+    ws.subscription("zdup.yaml", "name: ok\ntopics: [T]\nrequest:\n  url: http://h/x\n");
     let out = hookshape()
         .arg("validate")
         .arg("--subscriptions")
@@ -43,13 +47,17 @@ fn validate_reports_every_problem_with_file_and_line() {
     assert_eq!(out.status.code(), Some(1));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.len(), 4, "{stdout}");
     let expect = [
         ("dur.yaml:4:", "invalid duration"),
+        ("filt.yaml:3:", "unknown filter"),
+        ("glob.yaml:1:", "only * is a wildcard"),
         ("host.yaml:3:", "host"),
+        ("nofile.yaml:4:", "not a file under the templates directory"),
         ("tmpl.yaml:5:", "request.body"),
         ("typo.yaml:4:", "methd"),
+        ("zdup.yaml:1:", "already used"),
     ];
+    assert_eq!(lines.len(), expect.len(), "one line per mistake:\n{stdout}");
     for (line, (location, words)) in lines.iter().zip(expect) {
         assert!(line.contains(location) && line.contains(words), "{line} should name {location} and {words}");
     }
@@ -316,4 +324,33 @@ fn render_prints_the_exact_request_with_secrets_masked() {
     let heads: Vec<&str> = all.lines().filter(|l| l.starts_with('#')).collect();
     assert_eq!(heads, ["# a", "# b"], "{all}");
     assert!(all.contains("DELETE http://h/b"), "{all}");
+}
+
+#[tokio::test]
+async fn send_posts_an_event_file_and_prints_the_answer() {
+    let ws = Workspace::new();
+    ws.subscription("s.yaml", "topics: [T]\nrequest:\n  url: http://127.0.0.1:9/x\n");
+    let app = TestApp::spawn(with_tokens(ws.config(), "in-token", "admin-token")).await;
+    let file = ws.path().join("event.json");
+    std::fs::write(&file, r#"{"Topic": "T", "Payload": {"N": 1}}"#).unwrap();
+    let send = |token: &'static str| {
+        let file = file.clone();
+        let url = format!("{}/v1/events", app.base);
+        async move {
+            tokio::process::Command::new(env!("CARGO_BIN_EXE_hookshape"))
+                .arg("send")
+                .arg(&file)
+                .args(["--url", &url, "--token", token])
+                .output()
+                .await
+                .unwrap()
+        }
+    };
+    let ok = send("in-token").await;
+    let stdout = String::from_utf8_lossy(&ok.stdout);
+    assert_eq!(ok.status.code(), Some(0), "{stdout}");
+    assert!(stdout.starts_with("202") && stdout.contains(r#""deliveries":1"#), "{stdout}");
+    let refused = send("wrong").await;
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stdout).starts_with("401"));
 }
