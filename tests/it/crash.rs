@@ -1,62 +1,11 @@
 //! The real binary, killed with SIGKILL: every acknowledged event is still delivered.
 
-use std::net::TcpListener;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use serde_json::json;
 
 use crate::helpers::*;
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Server {
-    fn start(ws: &Path, port: u16, envs: &[(&str, &str)]) -> Self {
-        let child = Command::new(env!("CARGO_BIN_EXE_hookshape"))
-            .arg("serve")
-            .args(["--listen", &format!("127.0.0.1:{port}")])
-            .args(["--store", &format!("sqlite://{}", ws.join("data/hookshape.db").display())])
-            .args(["--subscriptions", &ws.join("subscriptions").display().to_string()])
-            .args(["--templates", &ws.join("templates").display().to_string()])
-            .args(["--concurrency", "2"])
-            .envs(envs.iter().copied())
-            .env_remove("HOOKSHAPE_INTAKE_TOKEN")
-            .env_remove("HOOKSHAPE_ADMIN_TOKEN")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        Self { child, base: format!("http://127.0.0.1:{port}") }
-    }
-
-    async fn ready(&self) {
-        let http = reqwest::Client::new();
-        eventually(Duration::from_secs(20), "the server to answer /healthz", || async {
-            http.get(format!("{}/healthz", self.base)).send().await.ok().filter(|r| r.status().is_success())
-        })
-        .await;
-    }
-
-    fn kill9(mut self) {
-        self.child.kill().unwrap(); // SIGKILL on Unix
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 #[tokio::test]
 async fn kill_9_with_deliveries_in_flight_and_pending_loses_nothing() {
@@ -65,7 +14,7 @@ async fn kill_9_with_deliveries_in_flight_and_pending_loses_nothing() {
     let ws = Workspace::new();
     ws.subscription("s.yaml", &format!("topics: [T]\nrequest:\n  url: \"{}/e/{{{{ N }}}}\"\n", receiver.url()));
     let port = free_port();
-    let server = Server::start(ws.path(), port, &[]);
+    let server = ServeProcess::in_workspace(&ws, port, &["--concurrency", "2"], &[]);
     server.ready().await;
     let http = reqwest::Client::new();
     let total = 20;
@@ -82,7 +31,7 @@ async fn kill_9_with_deliveries_in_flight_and_pending_loses_nothing() {
     server.kill9();
 
     receiver.set_delay(Duration::ZERO);
-    let server = Server::start(ws.path(), port, &[]);
+    let server = ServeProcess::in_workspace(&ws, port, &["--concurrency", "2"], &[]);
     server.ready().await;
     let arrived = eventually(Duration::from_secs(30), "every event to arrive after the restart", || async {
         let paths: std::collections::HashSet<String> = receiver.requests().into_iter().map(|r| r.path).collect();
@@ -118,7 +67,7 @@ async fn env_variables_are_resolved_at_load_and_a_missing_one_stops_the_start() 
     assert!(stderr.contains("s.yaml:5:") && stderr.contains("HS_CRASH_TEST_TOKEN is not set"), "{stderr}");
 
     let port = free_port();
-    let server = Server::start(ws.path(), port, &[("HS_CRASH_TEST_TOKEN", "from-env")]);
+    let server = ServeProcess::in_workspace(&ws, port, &[], &[("HS_CRASH_TEST_TOKEN", "from-env")]);
     server.ready().await;
     let resp = reqwest::Client::new()
         .post(format!("{}/v1/events", server.base))

@@ -297,3 +297,81 @@ pub fn loyalty_event(uuid: &str, customer: &str) -> serde_json::Value {
 pub fn new_uuid() -> String {
     uuid::Uuid::new_v4().to_string()
 }
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The real `hookshape serve`, as a separate process; killed when dropped.
+pub struct ServeProcess {
+    child: std::process::Child,
+    pub base: String,
+}
+
+impl ServeProcess {
+    /// Serves `subscriptions` and `templates` with its store at `db`, on `port`.
+    pub fn start(
+        port: u16,
+        db: &Path,
+        subscriptions: &Path,
+        templates: &Path,
+        args: &[&str],
+        envs: &[(&str, &str)],
+    ) -> Self {
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_hookshape"))
+            .arg("serve")
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .arg("--store")
+            .arg(format!("sqlite://{}", db.display()))
+            .arg("--subscriptions")
+            .arg(subscriptions)
+            .arg("--templates")
+            .arg(templates)
+            .args(args)
+            .envs(envs.iter().copied())
+            .env_remove("HOOKSHAPE_INTAKE_TOKEN")
+            .env_remove("HOOKSHAPE_ADMIN_TOKEN")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        Self { child, base: format!("http://127.0.0.1:{port}") }
+    }
+
+    /// Serves a workspace's own files.
+    pub fn in_workspace(ws: &Workspace, port: u16, args: &[&str], envs: &[(&str, &str)]) -> Self {
+        Self::start(port, &ws.db(), &ws.path().join("subscriptions"), &ws.path().join("templates"), args, envs)
+    }
+
+    pub async fn ready(&self) {
+        let http = reqwest::Client::new();
+        eventually(Duration::from_secs(20), "the server to answer /healthz", || async {
+            http.get(format!("{}/healthz", self.base)).send().await.ok().filter(|r| r.status().is_success())
+        })
+        .await;
+    }
+
+    pub fn signal(&self, name: &str) {
+        let ok = std::process::Command::new("kill").arg(format!("-{name}")).arg(self.child.id().to_string()).status();
+        assert!(ok.unwrap().success(), "kill -{name}");
+    }
+
+    /// SIGKILL, as a crash would.
+    pub fn kill9(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// Waits for the process to exit without blocking the test's runtime.
+    pub async fn exit_code(mut self) -> Option<i32> {
+        let mut child = std::mem::replace(&mut self.child, std::process::Command::new("true").spawn().unwrap());
+        tokio::task::spawn_blocking(move || child.wait().unwrap().code()).await.unwrap()
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,6 +1,5 @@
 //! Running hookshape for months: metrics, backpressure, retention, graceful shutdown.
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use hookshape::store::sqlite::SqliteStore;
@@ -134,16 +133,6 @@ async fn pruning_removes_only_finished_history_older_than_the_retention() {
     assert_eq!(store.prune(thirty_days_ago, 500).await.unwrap(), 0);
 }
 
-/// Kills the server if a test fails before stopping it.
-struct Guard(std::process::Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 // Multi-threaded: the receiver must keep answering while the test waits for the server.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_with_deliveries_in_flight_loses_none() {
@@ -151,30 +140,11 @@ async fn sigterm_with_deliveries_in_flight_loses_none() {
     receiver.set_delay(Duration::from_millis(1500));
     let ws = Workspace::new();
     ws.subscription("s.yaml", &format!("topics: [T]\nrequest:\n  url: \"{}/e/{{{{ N }}}}\"\n", receiver.url()));
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let start = || {
-        Command::new(env!("CARGO_BIN_EXE_hookshape"))
-            .arg("serve")
-            .args(["--listen", &format!("127.0.0.1:{port}"), "--concurrency", "2", "--shutdown-grace", "10s"])
-            .args(["--store", &format!("sqlite://{}", ws.db().display())])
-            .arg("--subscriptions")
-            .arg(ws.path().join("subscriptions"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map(Guard)
-            .unwrap()
-    };
-    let base = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::new();
-    let ready = || async {
-        eventually(Duration::from_secs(20), "the server", || async {
-            http.get(format!("{base}/healthz")).send().await.ok().filter(|r| r.status().is_success())
-        })
-        .await
-    };
-    let mut server = start();
-    ready().await;
+    let port = free_port();
+    let args = ["--concurrency", "2", "--shutdown-grace", "10s"];
+    let server = ServeProcess::in_workspace(&ws, port, &args, &[]);
+    server.ready().await;
+    let (http, base) = (reqwest::Client::new(), server.base.clone());
     for n in 0..4 {
         let resp = http
             .post(format!("{base}/v1/events"))
@@ -184,7 +154,7 @@ async fn sigterm_with_deliveries_in_flight_loses_none() {
         assert_eq!(resp.unwrap().status().as_u16(), 202);
     }
     receiver.wait_for(2, Duration::from_secs(10)).await; // two attempts in flight
-    Command::new("kill").args(["-TERM", &server.0.id().to_string()]).status().unwrap();
+    server.signal("TERM");
     // An event posted before the signal is handled is accepted and must arrive too.
     let mut expected: Vec<String> = (0..4).map(|n| format!("/e/{n}")).collect();
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
@@ -200,13 +170,12 @@ async fn sigterm_with_deliveries_in_flight_loses_none() {
         expected.push(format!("/e/{n}"));
     }
     assert_eq!(during, 503);
-    let status = tokio::task::spawn_blocking(move || server.0.wait()).await.unwrap().unwrap();
-    assert_eq!(status.code(), Some(0), "a clean exit");
+    assert_eq!(server.exit_code().await, Some(0), "a clean exit");
     assert_eq!(receiver.requests().len(), 2, "attempts in flight were let finish, nothing new was started");
 
     receiver.set_delay(Duration::ZERO);
-    let _server = start();
-    ready().await;
+    let server = ServeProcess::in_workspace(&ws, port, &args, &[]);
+    server.ready().await;
     receiver.wait_for(expected.len(), Duration::from_secs(20)).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let mut paths: Vec<String> = receiver.requests().into_iter().map(|r| r.path).collect();

@@ -1,7 +1,6 @@
 //! The seed platforms' templates, end to end: the real binary, the repository's own
 //! subscriptions and templates, a real receiver.
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
@@ -12,41 +11,24 @@ use crate::helpers::*;
 /// The body TheMembers' webhook documentation prints for class.completed, compact.
 const THEMEMBERS_SEED_BODY: &str = r#"{"type":"class_history","event":"class.completed","created":"2025-01-13T14:30:00.000000Z","data":{"datetime":"2025-01-13T14:25:00.000000Z","platform_id":1,"platform_name":"Minha Plataforma","student":{"id":12345,"reference_id":"EXT-001","name":"João da Silva","email":"joao@exemplo.com","phone":"+5511999999999","document":"12345678900","gender":"male"},"course":{"id":100,"name":"Curso de Programação","module":{"id":10,"name":"Módulo 1 - Fundamentos","class":{"id":1,"name":"Introdução ao PHP"}}}}}"#;
 
-struct Guard(std::process::Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[tokio::test]
 async fn themembers_receives_the_seed_body_byte_for_byte_signed_as_its_php_check_computes() {
     let receiver = Receiver::start().await;
     let ws = Workspace::new();
     let repo = env!("CARGO_MANIFEST_DIR");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let _server = Guard(
-        Command::new(env!("CARGO_BIN_EXE_hookshape"))
-            .arg("serve")
-            .args(["--listen", &format!("127.0.0.1:{port}")])
-            .args(["--store", &format!("sqlite://{}", ws.db().display())])
-            .args(["--subscriptions", &format!("{repo}/subscriptions"), "--templates", &format!("{repo}/templates")])
-            .env("THEMEMBERS_URL", format!("{}/themembers", receiver.url()))
-            .env_remove("THEMEMBERS_CLIENT_TOKEN")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+    let repo = std::path::Path::new(repo);
+    let url = format!("{}/themembers", receiver.url());
+    let server = ServeProcess::start(
+        free_port(),
+        &ws.db(),
+        &repo.join("subscriptions"),
+        &repo.join("templates"),
+        &[],
+        &[("THEMEMBERS_URL", &url)],
     );
-    let http = reqwest::Client::new();
-    let base = format!("http://127.0.0.1:{port}");
-    eventually(Duration::from_secs(20), "the server", || async {
-        http.get(format!("{base}/healthz")).send().await.ok().filter(|r| r.status().is_success())
-    })
-    .await;
-    let event = std::fs::read_to_string(format!("{repo}/examples/themembers/class.completed.json")).unwrap();
+    server.ready().await;
+    let (http, base) = (reqwest::Client::new(), &server.base);
+    let event = std::fs::read_to_string(repo.join("examples/themembers/class.completed.json")).unwrap();
     let resp = http.post(format!("{base}/v1/events")).body(event).send().await.unwrap();
     assert_eq!(resp.status().as_u16(), 202);
 

@@ -79,3 +79,31 @@ async fn a_template_change_is_picked_up_and_deliveries_already_made_keep_their_b
     assert!(!bodies.contains(&json!({ "version": 2, "n": 1 })));
     assert!(bodies.contains(&json!({ "version": 2, "n": 2 })), "new events use the new template");
 }
+
+/// The same through the real binary: files changed under a running `hookshape serve`.
+#[tokio::test]
+async fn a_running_server_picks_up_a_new_file_and_refuses_a_broken_one() {
+    let receiver = Receiver::start().await;
+    let ws = Workspace::new();
+    ws.subscription("a.yaml", &format!("topics: [T]\nrequest:\n  url: {}/a\n", receiver.url()));
+    let server = ServeProcess::in_workspace(&ws, free_port(), &[], &[]);
+    server.ready().await;
+    let http = reqwest::Client::new();
+    let readyz = || async {
+        http.get(format!("{}/readyz", server.base)).send().await.unwrap().json::<serde_json::Value>().await.unwrap()
+    };
+    let post = || async {
+        let resp = http.post(format!("{}/v1/events", server.base)).body(r#"{"Topic":"T","Payload":{}}"#).send().await;
+        resp.unwrap().json::<serde_json::Value>().await.unwrap()["deliveries"].clone()
+    };
+    ws.subscription("b.yaml", &format!("topics: [T]\nrequest:\n  url: {}/b\n", receiver.url()));
+    eventually(WAIT, "b.yaml to be loaded", || async { (readyz().await["subscriptions"] == 2).then_some(()) }).await;
+    ws.subscription("c.yaml", "topics: [T]\nrequest:\n  url: \"https://{{ Host }}/c\"\n");
+    let error = eventually(WAIT, "c.yaml to be refused", || async {
+        readyz().await["last_reload_error"].as_str().map(str::to_string)
+    })
+    .await;
+    assert!(error.contains("c.yaml:3:"), "{error}");
+    assert_eq!(post().await, 2, "the previous set stays in force");
+    receiver.wait_for(2, WAIT).await;
+}
