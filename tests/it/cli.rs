@@ -10,6 +10,18 @@ fn hookshape() -> Command {
     Command::new(env!("CARGO_BIN_EXE_hookshape"))
 }
 
+/// Runs an offline command (`validate`, `test`) on a workspace's files.
+fn on_workspace(command: &str, ws: &Workspace) -> std::process::Output {
+    hookshape()
+        .arg(command)
+        .arg("--subscriptions")
+        .arg(ws.path().join("subscriptions"))
+        .arg("--templates")
+        .arg(ws.path().join("templates"))
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn refuses_to_listen_beyond_loopback_without_tokens() {
     let ws = Workspace::new();
@@ -36,14 +48,7 @@ fn validate_reports_every_problem_with_file_and_line() {
     ws.subscription("glob.yaml", "topics: [\"Topic?\"]\nrequest:\n  url: http://h/x\n");
     ws.subscription("nofile.yaml", "topics: [T]\nrequest:\n  url: http://h/x\n  body_template: missing.json.j2\n");
     ws.subscription("zdup.yaml", "name: ok\ntopics: [T]\nrequest:\n  url: http://h/x\n");
-    let out = hookshape()
-        .arg("validate")
-        .arg("--subscriptions")
-        .arg(ws.path().join("subscriptions"))
-        .arg("--templates")
-        .arg(ws.path().join("templates"))
-        .output()
-        .unwrap();
+    let out = on_workspace("validate", &ws);
     assert_eq!(out.status.code(), Some(1));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<&str> = stdout.lines().collect();
@@ -212,14 +217,7 @@ fn a_failing_test_case_exits_1_with_a_readable_diff() {
       s: { delivered: false }
 "#,
     );
-    let out = hookshape()
-        .arg("test")
-        .arg("--subscriptions")
-        .arg(ws.path().join("subscriptions"))
-        .arg("--templates")
-        .arg(ws.path().join("templates"))
-        .output()
-        .unwrap();
+    let out = on_workspace("test", &ws);
     assert_eq!(out.status.code(), Some(1));
     let stdout = String::from_utf8_lossy(&out.stdout);
     for line in [
