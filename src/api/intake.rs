@@ -32,16 +32,33 @@ fn status_of(i: &Inserted) -> StatusCode {
     }
 }
 
+/// What metrics need of a prepared event, taken before the event moves into the store.
+struct Counted {
+    topic: String,
+    /// Deliveries final from the start (render failures, shadow): usually none.
+    finished: Vec<(String, &'static str)>,
+}
+
+impl Counted {
+    fn of(prepared: &crate::store::NewEvent) -> Self {
+        let finished = prepared
+            .deliveries
+            .iter()
+            .filter(|d| matches!(d.status, crate::store::DeliveryStatus::Failed | crate::store::DeliveryStatus::Shadow))
+            .map(|d| (d.subscription.clone(), d.status.as_str()))
+            .collect();
+        Self { topic: prepared.topic.clone(), finished }
+    }
+}
+
 /// Counts what was accepted: events by topic, deliveries that are final from the start.
-fn record(state: &ApiState, prepared: &crate::store::NewEvent, inserted: &Inserted) {
+fn record(state: &ApiState, counted: &Counted, inserted: &Inserted) {
     if inserted.duplicate {
         return;
     }
-    state.metrics.events_accepted.with_label_values(&[&prepared.topic]).inc();
-    for d in &prepared.deliveries {
-        if matches!(d.status, crate::store::DeliveryStatus::Failed | crate::store::DeliveryStatus::Shadow) {
-            state.metrics.delivery_finished(&d.subscription, d.status.as_str());
-        }
+    state.metrics.events_accepted.with_label_values(&[&counted.topic]).inc();
+    for (subscription, status) in &counted.finished {
+        state.metrics.delivery_finished(subscription, status);
     }
 }
 
@@ -50,12 +67,13 @@ async fn one(state: ApiState, body: Result<Bytes, ApiError>) -> Result<Response,
     state.check_capacity()?;
     let event = event::parse(&body?)?;
     let prepared = accept::prepare(&event, &state.subscriptions.load(), crate::now_ms());
-    let inserted = state.store.insert_events(vec![prepared.clone()]).await.map_err(ApiError::store)?;
+    let counted = Counted::of(&prepared);
+    let inserted = state.store.insert_events(vec![prepared]).await.map_err(ApiError::store)?;
     state.wake.notify_one();
     let i = inserted
         .first()
         .ok_or_else(|| ApiError::store(crate::store::StoreError::Corrupt("no insert result".into())))?;
-    record(&state, &prepared, i);
+    record(&state, &counted, i);
     Ok(json(status_of(i), &answer(i)))
 }
 
@@ -67,9 +85,10 @@ async fn batch(state: ApiState, body: Result<Bytes, ApiError>) -> Result<Respons
     let now = crate::now_ms();
     let prepared: Vec<_> =
         items.iter().filter_map(|i| i.as_ref().ok()).map(|e| accept::prepare(e, &set, now)).collect();
-    let inserted = state.store.insert_events(prepared.clone()).await.map_err(ApiError::store)?;
+    let counted: Vec<Counted> = prepared.iter().map(Counted::of).collect();
+    let inserted = state.store.insert_events(prepared).await.map_err(ApiError::store)?;
     state.wake.notify_one();
-    for (p, i) in prepared.iter().zip(&inserted) {
+    for (p, i) in counted.iter().zip(&inserted) {
         record(&state, p, i);
     }
     let mut inserted = inserted.into_iter();
