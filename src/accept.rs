@@ -43,6 +43,17 @@ pub fn prepare(event: &Event, set: &SubscriptionSet, received_at: i64) -> NewEve
     }
 }
 
+/// Exactly what delivery `id` of `event` would send on its first attempt: method, URL,
+/// every header (the always-sent ones, the subscription's, the signature) and the body.
+/// `.redacted()` makes it fit to show. `POST /v1/render`, `hookshape render` and
+/// `hookshape test` all use this, so they agree with each other and with dispatch.
+pub fn preview(sub: &Subscription, event: &Event, ctx: &minijinja::Value, id: &str) -> Result<StoredRequest, String> {
+    let mut request = stored_request(sub, sub.template.render(ctx)?);
+    let now = chrono::Utc::now().timestamp();
+    request.headers = crate::dispatch::sender::headers(id, &event.topic, 1, &request, sub, now);
+    Ok(request)
+}
+
 /// Time-ordered ids, so the newest-first history needs no extra sort key.
 pub fn new_delivery_id() -> String {
     format!("dlv_{}", uuid::Uuid::now_v7().simple())
@@ -55,6 +66,7 @@ pub fn stored_request(sub: &Subscription, r: Rendered) -> StoredRequest {
         headers: r.headers,
         body: r.body,
         sensitive: sub.sensitive_headers.clone(),
+        masked: sub.masked_values.clone(),
     }
 }
 
@@ -66,5 +78,6 @@ fn unrendered(sub: &Subscription) -> StoredRequest {
         headers: Vec::new(),
         body: None,
         sensitive: Vec::new(),
+        masked: Vec::new(),
     }
 }

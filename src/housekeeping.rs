@@ -47,11 +47,9 @@ impl Housekeeping {
                 self.pending.store(pending, Ordering::Relaxed);
                 let age = stats.oldest_pending_created_at.map_or(0.0, |t| (crate::now_ms() - t).max(0) as f64 / 1000.0);
                 self.metrics.oldest_pending_seconds.set(age);
+                self.metrics.disabled_subscriptions.set(stats.disabled_subscriptions as i64);
             }
             Err(e) => warn!(error = %e, "could not read queue statistics"),
-        }
-        if let Ok(states) = self.store.subscription_states().await {
-            self.metrics.disabled_subscriptions.set(states.iter().filter(|s| s.disabled).count() as i64);
         }
     }
 

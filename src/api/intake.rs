@@ -9,7 +9,7 @@ use warp::reply::Response;
 use super::error::{json, ApiError};
 use super::ApiState;
 use crate::accept;
-use crate::event::{self, EventError};
+use crate::event;
 use crate::store::Inserted;
 
 pub async fn post_event(state: ApiState, body: Result<Bytes, ApiError>) -> Response {
@@ -81,10 +81,11 @@ async fn batch(state: ApiState, body: Result<Bytes, ApiError>) -> Result<Respons
     state.check_accepting()?;
     state.check_capacity()?;
     let items = event::parse_batch(&body?)?;
-    let set = state.subscriptions.load();
-    let now = crate::now_ms();
-    let prepared: Vec<_> =
-        items.iter().filter_map(|i| i.as_ref().ok()).map(|e| accept::prepare(e, &set, now)).collect();
+    let prepared: Vec<_> = {
+        let set = state.subscriptions.load(); // released before the store is awaited
+        let now = crate::now_ms();
+        items.iter().filter_map(|i| i.as_ref().ok()).map(|e| accept::prepare(e, &set, now)).collect()
+    };
     let counted: Vec<Counted> = prepared.iter().map(Counted::of).collect();
     let inserted = state.store.insert_events(prepared).await.map_err(ApiError::store)?;
     state.wake.notify_one();
@@ -103,9 +104,7 @@ async fn batch(state: ApiState, body: Result<Bytes, ApiError>) -> Result<Respons
                 }
                 None => json!({ "status": 500, "error": "no result from the store" }),
             },
-            Err(e @ EventError::Invalid { .. }) | Err(e @ EventError::Syntax { .. }) => {
-                json!({ "status": 422, "error": e.to_string() })
-            }
+            Err(e) => json!({ "status": 422, "error": e.to_string() }),
         })
         .collect();
     Ok(json(StatusCode::OK, &json!({ "results": results })))

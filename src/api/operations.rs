@@ -66,11 +66,9 @@ fn render_request(state: ApiState, body: Result<Bytes, ApiError>) -> Result<Resp
         .template
         .matches(&ctx)
         .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, format!("filter: {e}")))?;
-    let rendered = sub
-        .template
-        .render(&ctx)
-        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, format!("render failed: {e}")))?;
-    let request = crate::accept::stored_request(sub, rendered).redacted();
+    let request = crate::accept::preview(sub, &event, &ctx, "dlv_render")
+        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, format!("render failed: {e}")))?
+        .redacted();
     Ok(json(
         StatusCode::OK,
         &json!({

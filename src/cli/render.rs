@@ -7,8 +7,6 @@ use std::process::ExitCode;
 use anyhow::{anyhow, Context};
 
 use super::{load_or_report, FileArgs};
-use crate::dispatch::sender;
-use crate::store::Leased;
 
 #[derive(Debug, clap::Args)]
 #[command(group(clap::ArgGroup::new("which").required(true).args(["subscription", "all"])))]
@@ -60,20 +58,11 @@ fn print_request(
     event: &crate::event::Event,
     ctx: &minijinja::Value,
 ) -> anyhow::Result<()> {
-    let rendered = sub.template.render(ctx).map_err(|e| anyhow!("{}: render failed: {e}", sub.name))?;
-    let request = crate::accept::stored_request(sub, rendered);
-    let shown = request.redacted();
-    let leased = Leased {
-        id: "dlv_render".into(),
-        event_uuid: event.uuid.clone(),
-        subscription: sub.name.clone(),
-        topic: event.topic.clone(),
-        attempt: 1,
-        request: shown.clone(),
-    };
+    let shown = crate::accept::preview(sub, event, ctx, "dlv_render")
+        .map_err(|e| anyhow!("{}: render failed: {e}", sub.name))?
+        .redacted();
     println!("{} {}", shown.method, shown.url);
-    // Signatures are computed over the real body, which redaction does not change.
-    for (k, v) in sender::headers(&leased, sub, chrono::Utc::now().timestamp()) {
+    for (k, v) in &shown.headers {
         println!("{k}: {v}");
     }
     if let Some(body) = &shown.body {

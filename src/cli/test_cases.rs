@@ -12,8 +12,6 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{load_or_report, FileArgs};
-use crate::dispatch::sender;
-use crate::store::Leased;
 use crate::subscription::{Subscription, SubscriptionSet};
 
 #[derive(Debug, clap::Args)]
@@ -158,18 +156,9 @@ fn compare(
     expect: &Expect,
     problems: &mut Vec<String>,
 ) {
-    let rendered = match sub.template.render(ctx) {
+    let request = match crate::accept::preview(sub, event, ctx, "dlv_test") {
         Ok(r) => r,
         Err(e) => return problems.push(format!("{name}: render failed: {e}")),
-    };
-    let request = crate::accept::stored_request(sub, rendered);
-    let leased = Leased {
-        id: "dlv_test".into(),
-        event_uuid: event.uuid.clone(),
-        subscription: sub.name.clone(),
-        topic: event.topic.clone(),
-        attempt: 1,
-        request: request.clone(),
     };
     if let Some(m) = &expect.method {
         if !m.eq_ignore_ascii_case(&request.method) {
@@ -181,9 +170,8 @@ fn compare(
             problems.push(format!("{name}: url:\n         expected {u}\n         got      {}", request.url));
         }
     }
-    let sent = sender::headers(&leased, sub, 0);
     for (h, want) in expect.headers.iter().flatten() {
-        let got = sent.iter().rev().find(|(k, _)| k.eq_ignore_ascii_case(h)).map(|(_, v)| v);
+        let got = request.headers.iter().rev().find(|(k, _)| k.eq_ignore_ascii_case(h)).map(|(_, v)| v);
         let secret = request.sensitive.iter().any(|s| s.eq_ignore_ascii_case(h));
         match got {
             None => problems.push(format!("{name}: header {h}: missing")),

@@ -107,8 +107,9 @@ impl Dispatcher {
     async fn attempt(&self, d: Leased) {
         let started_at = crate::now_ms();
         let set = self.subscriptions.load_full();
-        let disable_after = set.get(&d.subscription).map_or(0, |s| s.delivery.disable_after_failures);
-        let (result, response_body, duration_ms, outcome) = match set.get(&d.subscription) {
+        let sub = set.get(&d.subscription);
+        let disable_after = sub.map_or(0, |s| s.delivery.disable_after_failures);
+        let (result, response_body, duration_ms, outcome) = match sub {
             None => {
                 let why = format!("subscription {} is no longer configured", d.subscription);
                 (AttemptResult::Error(why.clone()), None, 0, (Outcome::Failed, Some(why)))

@@ -19,7 +19,7 @@ pub async fn ping(client: &reqwest::Client, sub: &Subscription) -> Sent {
         payload: Map::new(),
     };
     let ctx = crate::render::context(&event);
-    let url = sub.template.render_url(&ctx).unwrap_or_else(|_| sub.template.literal_url_prefix());
+    let url = sub.template.render_url(&ctx).unwrap_or_else(|_| sub.template.literal_url_prefix().to_string());
     let leased = Leased {
         id: format!("ping_{}", uuid::Uuid::new_v4().simple()),
         event_uuid: event.uuid.clone(),
@@ -32,6 +32,7 @@ pub async fn ping(client: &reqwest::Client, sub: &Subscription) -> Sent {
             headers: sub.template.render_headers_lenient(&ctx),
             body: Some(event.envelope().to_string()),
             sensitive: sub.sensitive_headers.clone(),
+            masked: sub.masked_values.clone(),
         },
     };
     sender::send(client, &leased, sub).await

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use super::retry::{parse_retry_after, AttemptResult};
-use crate::store::Leased;
+use crate::store::{Leased, StoredRequest};
 use crate::subscription::Subscription;
 
 /// How much of a response body an attempt keeps.
@@ -28,20 +28,27 @@ pub struct Sent {
     pub duration_ms: i64,
 }
 
-/// The headers of one attempt, in the order they are applied (later ones win).
-pub fn headers(d: &Leased, sub: &Subscription, now_secs: i64) -> Vec<(String, String)> {
-    let r = &d.request;
+/// The headers of attempt `attempt` of delivery `id`, in the order they are applied
+/// (later ones win): the always-sent ones, the request's own, then the signature.
+pub fn headers(
+    id: &str,
+    topic: &str,
+    attempt: u32,
+    r: &StoredRequest,
+    sub: &Subscription,
+    now_secs: i64,
+) -> Vec<(String, String)> {
     let mut out = Vec::with_capacity(r.headers.len() + 8);
     if r.body.is_some() {
         out.push(("Content-Type".to_string(), "application/json".to_string()));
     }
     out.push(("User-Agent".into(), format!("hookshape/{}", crate::VERSION)));
-    out.push(("X-Webhook-Event".into(), d.topic.clone()));
-    out.push(("X-Webhook-Id".into(), d.id.clone()));
-    out.push(("X-Webhook-Attempt".into(), d.attempt.to_string()));
+    out.push(("X-Webhook-Event".into(), topic.to_string()));
+    out.push(("X-Webhook-Id".into(), id.to_string()));
+    out.push(("X-Webhook-Attempt".into(), attempt.to_string()));
     out.extend(r.headers.iter().cloned());
     if let Some(signer) = &sub.signature {
-        out.extend(signer.headers(&d.id, now_secs, r.body.as_deref().unwrap_or_default().as_bytes()));
+        out.extend(signer.headers(id, now_secs, r.body.as_deref().unwrap_or_default().as_bytes()));
     }
     out
 }
@@ -49,7 +56,7 @@ pub fn headers(d: &Leased, sub: &Subscription, now_secs: i64) -> Vec<(String, St
 pub async fn send(client: &reqwest::Client, d: &Leased, sub: &Subscription) -> Sent {
     let started = Instant::now();
     let mut map = HeaderMap::new();
-    for (k, v) in headers(d, sub, chrono::Utc::now().timestamp()) {
+    for (k, v) in headers(&d.id, &d.topic, d.attempt, &d.request, sub, chrono::Utc::now().timestamp()) {
         // Names and values were validated at load and render; a bad one is skipped, not fatal.
         if let (Ok(k), Ok(v)) = (HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(&v)) {
             map.insert(k, v);

@@ -65,6 +65,8 @@ pub struct RequestTemplate {
     env: Environment<'static>,
     url_origin: String,
     url_rest: Piece,
+    /// The origin and the literal path before the first template (for pings).
+    url_literal_prefix: String,
     headers: Vec<(String, Piece)>,
     body: BodyKind,
     filter: Option<String>,
@@ -131,7 +133,8 @@ impl RequestTemplate {
             (None, None) => BodyKind::None,
         };
         check_names(&env, d, spec.files)?;
-        Ok(Self { env, url_origin: parts.origin, url_rest, headers, body, filter })
+        let url_literal_prefix = literal_prefix(&parts, d);
+        Ok(Self { env, url_origin: parts.origin, url_rest, url_literal_prefix, headers, body, filter })
     }
 
     /// Whether the subscription's `filter` lets this event through (true without a filter).
@@ -150,14 +153,8 @@ impl RequestTemplate {
 
     /// The origin and the literal path before the first template: where a ping goes when
     /// the URL cannot be rendered without event data.
-    pub fn literal_url_prefix(&self) -> String {
-        let rest = match &self.url_rest {
-            Piece::Literal(text) => return format!("{}{text}", self.url_origin),
-            Piece::Template(name) => self.env.get_template(name).map(|t| t.source().to_string()).unwrap_or_default(),
-        };
-        let literal = rest.split(['{', '?', '#']).next().unwrap_or("");
-        let upto = literal.rfind('/').map_or("", |i| &literal[..=i]);
-        format!("{}{upto}", self.url_origin)
+    pub fn literal_url_prefix(&self) -> &str {
+        &self.url_literal_prefix
     }
 
     /// Header values that render for `ctx`; the others are left out.
@@ -216,6 +213,22 @@ pub fn to_value<T: serde::Serialize>(value: &T) -> Value {
     Value::from(minijinja::value::Serde(value))
 }
 
+/// Where a ping goes when the URL needs event data: the origin and the path up to the
+/// first templated segment (`https://crm/customers/` for `…/customers/{{ Id }}/points`);
+/// the literal path when only the query is templated; the whole URL without templates.
+fn literal_prefix(parts: &url::UrlParts, d: &Delimiters) -> String {
+    let rest = &parts.rest;
+    if !d.has_markup(rest) {
+        return format!("{}{rest}", parts.origin);
+    }
+    let path = &rest[..rest.find(['?', '#']).unwrap_or(rest.len())];
+    let starts = [d.variable.0.as_str(), d.block.0.as_str(), d.comment.0.as_str()];
+    match starts.iter().filter_map(|s| path.find(s)).min() {
+        None => format!("{}{path}", parts.origin),
+        Some(t) => format!("{}{}", parts.origin, path[..t].rfind('/').map_or("", |i| &path[..=i])),
+    }
+}
+
 /// Finds filters, functions and tests that do not exist. minijinja resolves them only when
 /// a template runs, so each template is run once, against an empty event, in a copy of
 /// the environment where undefined values chain instead of failing. A name used only in a
@@ -271,4 +284,38 @@ pub fn describe(e: &minijinja::Error) -> String {
         text.push(')');
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn compile(url: &str, delimiters: Delimiters) -> RequestTemplate {
+        let spec = RequestSpec {
+            url,
+            headers: &[],
+            body: None,
+            body_template: None,
+            filter: None,
+            delimiters: &delimiters,
+            files: TemplateFiles::default(),
+        };
+        RequestTemplate::compile(spec).unwrap()
+    }
+
+    #[test]
+    fn the_ping_url_is_the_literal_prefix_whatever_the_delimiters() {
+        let angle = Delimiters { variable: ("<<".into(), ">>".into()), ..Delimiters::default() };
+        let cases = [
+            ("https://h/c/{{ Id }}/points?x=1", Delimiters::default(), "https://h/c/"),
+            ("https://h/c/<< Id >>/points", angle.clone(), "https://h/c/"),
+            ("https://h/c/id-{{ Id }}", Delimiters::default(), "https://h/c/"),
+            ("https://h/a?id={{ Id }}", Delimiters::default(), "https://h/a"),
+            ("https://h/fixed?x=1", Delimiters::default(), "https://h/fixed?x=1"),
+            ("https://h/{x}/<< Id >>", angle, "https://h/{x}/"),
+        ];
+        for (url, d, want) in cases {
+            assert_eq!(compile(url, d).literal_url_prefix(), want, "{url}");
+        }
+    }
 }

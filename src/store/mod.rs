@@ -66,7 +66,7 @@ pub trait Store: Send + Sync + 'static {
     /// Live state of every subscription the store knows, with delivery counts by status.
     async fn subscription_states(&self) -> StoreResult<Vec<SubscriptionState>>;
 
-    /// Deliveries by status and the oldest pending one's creation time.
+    /// Deliveries by status, the oldest pending one's creation time, disabled subscriptions.
     async fn queue_stats(&self) -> StoreResult<QueueStats>;
 
     /// Cheap liveness check for `/readyz`.

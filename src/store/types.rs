@@ -44,6 +44,9 @@ pub struct StoredRequest {
     /// Lowercase names of headers that carry secrets.
     #[serde(default)]
     pub sensitive: Vec<String>,
+    /// Secret values inside the URL or body (from `${VAR}`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub masked: Vec<String>,
 }
 
 impl StoredRequest {
@@ -57,7 +60,15 @@ impl StoredRequest {
                 (k.clone(), if hidden { MASK.to_string() } else { v.clone() })
             })
             .collect();
-        Self { headers, sensitive: Vec::new(), ..self.clone() }
+        let mask = |text: &str| self.masked.iter().fold(text.to_string(), |t, secret| t.replace(secret.as_str(), MASK));
+        Self {
+            method: self.method.clone(),
+            url: mask(&self.url),
+            headers,
+            body: self.body.as_deref().map(mask),
+            sensitive: Vec::new(),
+            masked: Vec::new(),
+        }
     }
 }
 
@@ -170,6 +181,7 @@ pub struct SubscriptionState {
 pub struct QueueStats {
     pub by_status: std::collections::BTreeMap<String, u64>,
     pub oldest_pending_created_at: Option<i64>,
+    pub disabled_subscriptions: u64,
 }
 
 #[derive(Debug, Clone, Default)]

@@ -1,17 +1,23 @@
 //! `${VAR}` and `${VAR:-default}` in subscription files, resolved from the environment
 //! when files load. `$${` writes a literal `${`.
 
-/// The result of expanding one string: the text, and whether any variable was used
+/// The result of expanding one string: the text, and the values substituted into it
 /// (values that came from the environment are treated as secrets).
 #[derive(Debug, PartialEq)]
 pub struct Expanded {
     pub text: String,
-    pub used_vars: bool,
+    pub values: Vec<String>,
+}
+
+impl Expanded {
+    pub fn used_vars(&self) -> bool {
+        !self.values.is_empty()
+    }
 }
 
 pub fn expand(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Expanded, String> {
     let mut out = String::with_capacity(text.len());
-    let mut used_vars = false;
+    let mut values = Vec::new();
     let mut rest = text;
     while let Some(start) = rest.find('$') {
         out.push_str(&rest[..start]);
@@ -28,12 +34,13 @@ pub fn expand(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Exp
             if !is_name(name) {
                 return Err(format!("${{{name}}} is not a valid variable name"));
             }
-            match (lookup(name), default) {
-                (Some(v), _) => out.push_str(&v),
-                (None, Some(d)) => out.push_str(d),
+            let value = match (lookup(name), default) {
+                (Some(v), _) => v,
+                (None, Some(d)) => d.to_string(),
                 (None, None) => return Err(format!("environment variable {name} is not set")),
-            }
-            used_vars = true;
+            };
+            out.push_str(&value);
+            values.push(value);
             rest = &inner[end + 1..];
         } else {
             out.push('$');
@@ -41,7 +48,7 @@ pub fn expand(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Exp
         }
     }
     out.push_str(rest);
-    Ok(Expanded { text: out, used_vars })
+    Ok(Expanded { text: out, values })
 }
 
 fn is_name(name: &str) -> bool {
@@ -61,13 +68,13 @@ mod tests {
     #[test]
     fn expands_variables_defaults_and_escapes() {
         let e = |t: &str| expand(t, &lookup);
-        assert_eq!(e("Bearer ${TOKEN}").unwrap(), Expanded { text: "Bearer s3cret".into(), used_vars: true });
+        assert_eq!(
+            e("Bearer ${TOKEN}").unwrap(),
+            Expanded { text: "Bearer s3cret".into(), values: vec!["s3cret".into()] }
+        );
         assert_eq!(e("${MISSING:-http://x:1}/a").unwrap().text, "http://x:1/a");
         assert_eq!(e("${TOKEN:-dflt}").unwrap().text, "s3cret");
-        assert_eq!(
-            e("cost $5, $${LITERAL}").unwrap(),
-            Expanded { text: "cost $5, ${LITERAL}".into(), used_vars: false }
-        );
+        assert_eq!(e("cost $5, $${LITERAL}").unwrap(), Expanded { text: "cost $5, ${LITERAL}".into(), values: vec![] });
         assert_eq!(e("${MISSING}").unwrap_err(), "environment variable MISSING is not set");
         assert!(e("${1BAD}").is_err());
         assert!(e("${OPEN").is_err());

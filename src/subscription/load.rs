@@ -165,7 +165,6 @@ fn compile_file(
     files: TemplateFiles,
     opts: &LoadOptions<'_>,
 ) -> Result<Subscription, Vec<LoadError>> {
-    let text_of_file = text;
     let err = |line: Option<usize>, message: String| LoadError { file: path.to_path_buf(), line, message };
     let raw: RawSubscription = serde_yaml::from_str(text).map_err(|e| {
         let line = e.location().map(|l| l.line());
@@ -201,10 +200,20 @@ fn compile_file(
             err(line, format!("{field}: {m}"))
         })
     };
-    let url = expand("request.url", &raw.request.url).map(|x| x.text).unwrap_or_else(|e| {
-        errors.push(e);
-        String::new()
-    });
+    // Values of ${VAR}s in the URL's path or query and in the body are masked when shown.
+    let mut masked = Vec::new();
+    let url = match expand("request.url", &raw.request.url) {
+        Ok(x) => {
+            let origin_end = x.text.find("://").map_or(0, |i| i + 3);
+            let origin_end = x.text[origin_end..].find(['/', '?', '#']).map_or(x.text.len(), |i| origin_end + i);
+            masked.extend(x.values.into_iter().filter(|v| !x.text[..origin_end].contains(v.as_str())));
+            x.text
+        }
+        Err(e) => {
+            errors.push(e);
+            String::new()
+        }
+    };
     let mut headers = Vec::new();
     let mut sensitive_headers = Vec::new();
     for (hname, value) in &raw.request.headers {
@@ -218,7 +227,7 @@ fn compile_file(
         };
         match expand(&format!("request.headers.{hname}"), &value) {
             Ok(x) => {
-                if x.used_vars || hname.eq_ignore_ascii_case("authorization") {
+                if x.used_vars() || hname.eq_ignore_ascii_case("authorization") {
                     sensitive_headers.push(hname.to_ascii_lowercase());
                 }
                 headers.push((hname.clone(), x.text));
@@ -226,11 +235,18 @@ fn compile_file(
             Err(e) => errors.push(e),
         }
     }
-    let body = raw
-        .request
-        .body
-        .as_ref()
-        .map(|b| expand_json(b, &mut |v| expand("request.body", v).map_err(|e| errors.push(e)).ok()));
+    let body = raw.request.body.as_ref().map(|b| {
+        expand_json(b, &mut |v| match expand("request.body", v) {
+            Ok(x) => {
+                masked.extend(x.values.iter().cloned());
+                Some(x)
+            }
+            Err(e) => {
+                errors.push(e);
+                None
+            }
+        })
+    });
     let signature = raw.signature.as_ref().and_then(|s| {
         let texts: Vec<String> = s.secret.iter().cloned().chain(s.secrets.iter().flatten().cloned()).collect();
         let mut secrets = Vec::new();
@@ -257,22 +273,23 @@ fn compile_file(
         },
         None => None,
     };
-    let mut duration = |field: &str, text: &str| -> Duration {
-        crate::duration::parse(text).unwrap_or_else(|m| {
-            let line = line_of_key(text_of_file, field)
-                .filter(|_| field == "timeout")
-                .or_else(|| line_of_text(text_of_file, text));
-            errors.push(err(
-                line,
-                format!("{}: {m}", if field == "timeout" { "request.timeout" } else { "retry.schedule" }),
-            ));
-            Duration::ZERO
-        })
+    // A duration that does not parse is reported here and stands in as zero.
+    let mut duration = |field: &str, value: &str| -> Option<Duration> {
+        let parsed = crate::duration::parse(value);
+        if let Err(m) = &parsed {
+            let line = line_of_key(text, field).filter(|_| field == "timeout").or_else(|| line_of_text(text, value));
+            let field = if field == "timeout" { "request.timeout" } else { "retry.schedule" };
+            errors.push(err(line, format!("{field}: {m}")));
+        }
+        parsed.ok()
     };
-    let timeout = raw.request.timeout.as_deref().map_or(DEFAULT_TIMEOUT, |t| duration("timeout", t));
+    let timeout = match raw.request.timeout.as_deref() {
+        None => Some(DEFAULT_TIMEOUT),
+        Some(t) => duration("timeout", t),
+    };
     let schedule: Vec<Duration> = match &raw.retry.schedule {
         None => DEFAULT_SCHEDULE.to_vec(),
-        Some(texts) => texts.iter().map(|t| duration("schedule", t)).collect(),
+        Some(texts) => texts.iter().map(|t| duration("schedule", t).unwrap_or_default()).collect(),
     };
     if schedule.len() > 50 {
         errors.push(field_err("schedule", "at most 50 retries".into()));
@@ -280,9 +297,10 @@ fn compile_file(
     if raw.delivery.max_in_flight == Some(0) {
         errors.push(field_err("max_in_flight", "must be at least 1".into()));
     }
-    if timeout.is_zero() && raw.request.timeout.as_deref().is_some_and(|t| crate::duration::parse(t).is_ok()) {
+    if timeout == Some(Duration::ZERO) {
         errors.push(field_err("timeout", "must be more than 0".into()));
     }
+    let timeout = timeout.unwrap_or_default();
     let delimiters = match delimiters(&raw) {
         Ok(d) => d,
         Err(m) => {
@@ -322,9 +340,14 @@ fn compile_file(
         },
         signature,
         sensitive_headers,
+        // A value this short could not be masked without mangling other text.
+        masked_values: masked.into_iter().filter(|v| v.len() >= MIN_MASKED_LEN).collect(),
         template,
     })
 }
+
+/// Shortest `${VAR}` value masked in URLs and bodies.
+const MIN_MASKED_LEN: usize = 4;
 
 /// Headers hookshape owns, or that would break HTTP framing, cannot be set by a file.
 fn check_header_name(name: &str) -> Result<(), String> {

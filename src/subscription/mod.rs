@@ -49,6 +49,8 @@ pub struct Subscription {
     pub signature: Option<Signer>,
     /// Lowercase names of headers whose values came from `${VAR}`: shown as `***`.
     pub sensitive_headers: Vec<String>,
+    /// `${VAR}` values in the URL's path or query and in the body: `***` when shown.
+    pub masked_values: Vec<String>,
     pub template: RequestTemplate,
 }
 

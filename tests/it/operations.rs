@@ -61,6 +61,12 @@ async fn metrics_parse_as_prometheus_text_and_their_counters_move() {
     assert_eq!(sample(&after, "hookshape_oldest_pending_age_seconds"), Some(0.0));
     assert_eq!(sample(&after, "hookshape_subscriptions_disabled"), Some(0.0));
     assert_eq!(sample(&after, "hookshape_reload_failures_total"), Some(0.0));
+
+    assert_eq!(app.post("/v1/subscriptions/s/disable").await.0, 200);
+    eventually(Duration::from_secs(10), "the disabled gauge to move", || async {
+        (sample(&scrape().await, "hookshape_subscriptions_disabled") == Some(1.0)).then_some(())
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -103,6 +109,7 @@ fn shadow_event(uuid: &str) -> NewEvent {
                 headers: vec![],
                 body: None,
                 sensitive: vec![],
+                masked: vec![],
             },
             error: None,
             config_version: "v".into(),

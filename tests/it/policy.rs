@@ -167,18 +167,36 @@ async fn render_answers_the_request_that_would_be_sent_and_sends_nothing() {
     ws.subscription(
         "s.yaml",
         &format!(
-            "topics: [T]\nrequest:\n  method: PUT\n  url: \"{}/c/{{{{ Id }}}}\"\n  headers:\n    Authorization: \"Bearer ${{HS_RENDER_UNSET:-render-secret}}\"\n  body: {{ id: \"{{{{ Id }}}}\" }}\n",
+            "topics: [T]\nrequest:\n  method: PUT\n  url: \"{}/c/{{{{ Id }}}}?key=${{HS_RENDER_URL_UNSET:-url-key-secret}}\"\n  headers:\n    Authorization: \"Bearer ${{HS_RENDER_UNSET:-render-secret}}\"\n  body: {{ id: \"{{{{ Id }}}}\", token: \"${{HS_RENDER_BODY_UNSET:-body-token-secret}}\" }}\nsignature:\n  scheme: hmac-sha256-hex\n  secret: k\n",
             receiver.url()
         ),
     );
     let app = TestApp::spawn(ws.config()).await;
     let body = json!({ "subscription": "s", "event": { "Topic": "T", "Payload": { "Id": 7 } } });
-    let (status, answer) = app.post_raw("/v1/render", body.to_string(), None).await;
-    assert_eq!(status, 200, "{answer}");
+    let resp = app.http.post(format!("{}/v1/render", app.base)).body(body.to_string()).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let text = resp.text().await.unwrap();
+    for secret in ["url-key-secret", "render-secret", "body-token-secret"] {
+        assert!(!text.contains(secret), "{secret} leaked: {text}");
+    }
+    let answer: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(answer["request"]["method"], "PUT");
-    assert_eq!(answer["request"]["url"], format!("{}/c/7", receiver.url()));
-    assert_eq!(answer["request"]["body"], r#"{"id":7}"#);
-    assert_eq!(answer["request"]["headers"], json!([["Authorization", "***"]]));
+    assert_eq!(answer["request"]["url"], format!("{}/c/7?key=***", receiver.url()));
+    assert_eq!(answer["request"]["body"], r#"{"id":7,"token":"***"}"#);
+    // Exactly what dispatch would send, the signature computed over the real body.
+    let signature = hookshape::sign::hmac_hex(b"k", br#"{"id":7,"token":"body-token-secret"}"#);
+    assert_eq!(
+        answer["request"]["headers"],
+        json!([
+            ["Content-Type", "application/json"],
+            ["User-Agent", format!("hookshape/{}", hookshape::VERSION)],
+            ["X-Webhook-Event", "T"],
+            ["X-Webhook-Id", "dlv_render"],
+            ["X-Webhook-Attempt", "1"],
+            ["Authorization", "***"],
+            ["X-Webhook-Signature", signature],
+        ])
+    );
     assert_eq!(answer["matches_topic"], true);
     let bad = json!({ "subscription": "s", "event": { "Topic": "T", "Payload": {} } });
     let (status, answer) = app.post_raw("/v1/render", bad.to_string(), None).await;

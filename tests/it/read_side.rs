@@ -68,7 +68,7 @@ async fn a_delivery_shows_its_request_with_secrets_masked_and_every_attempt() {
     ws.subscription(
         "s.yaml",
         &format!(
-            "topics: [T]\nrequest:\n  url: {}/x\n  headers:\n    Authorization: \"Bearer ${{HS_TEST_UNSET_TOKEN:-supersecret-token}}\"\n    X-Api-Key: \"${{HS_TEST_UNSET_KEY:-another-secret}}\"\n    X-Plain: visible\n  body: {{ n: \"{{{{ N }}}}\" }}\nsignature:\n  scheme: hmac-sha256-hex\n  secret: \"${{HS_TEST_UNSET_SIG:-signing-secret}}\"\nretry:\n  schedule: [50ms]\n",
+            "topics: [T]\nrequest:\n  url: \"${{HS_TEST_UNSET_ORIGIN:-{}}}/x?key=${{HS_TEST_UNSET_URLKEY:-url-secret-value}}\"\n  headers:\n    Authorization: \"Bearer ${{HS_TEST_UNSET_TOKEN:-supersecret-token}}\"\n    X-Api-Key: \"${{HS_TEST_UNSET_KEY:-another-secret}}\"\n    X-Plain: visible\n  body: {{ n: \"{{{{ N }}}}\", token: \"${{HS_TEST_UNSET_BODY:-body-secret-value}}\" }}\nsignature:\n  scheme: hmac-sha256-hex\n  secret: \"${{HS_TEST_UNSET_SIG:-signing-secret}}\"\nretry:\n  schedule: [50ms]\n",
             receiver.url()
         ),
     );
@@ -78,7 +78,7 @@ async fn a_delivery_shows_its_request_with_secrets_masked_and_every_attempt() {
     let id = failed[0]["id"].as_str().unwrap();
     let resp = app.http.get(format!("{}/v1/deliveries/{id}", app.base)).send().await.unwrap();
     let text = resp.text().await.unwrap();
-    for secret in ["supersecret-token", "another-secret", "signing-secret"] {
+    for secret in ["supersecret-token", "another-secret", "signing-secret", "url-secret-value", "body-secret-value"] {
         assert!(!text.contains(secret), "{secret} leaked: {text}");
     }
     let detail: serde_json::Value = serde_json::from_str(&text).unwrap();
@@ -87,7 +87,9 @@ async fn a_delivery_shows_its_request_with_secrets_masked_and_every_attempt() {
     assert!(headers.contains(&json!(["X-Api-Key", "***"])), "{detail}");
     assert!(headers.contains(&json!(["X-Plain", "visible"])), "{detail}");
     assert_eq!(detail["request"]["method"], "POST");
-    assert_eq!(detail["request"]["body"], r#"{"n":7}"#);
+    assert_eq!(detail["request"]["body"], r#"{"n":7,"token":"***"}"#);
+    // A variable that gives the URL's origin is configuration, not a secret: it stays shown.
+    assert_eq!(detail["request"]["url"], format!("{}/x?key=***", receiver.url()));
     assert_eq!(detail["config_version"].as_str().unwrap().len(), 12);
     let attempts = detail["attempts"].as_array().unwrap();
     assert_eq!(attempts.len(), 2);
@@ -101,6 +103,8 @@ async fn a_delivery_shows_its_request_with_secrets_masked_and_every_attempt() {
     // The receiver did get the real values.
     let got = receiver.wait_for(1, Duration::from_secs(5)).await;
     assert_eq!(got[0].header("authorization").as_deref(), Some("Bearer supersecret-token"));
+    assert_eq!(got[0].path, "/x?key=url-secret-value");
+    assert_eq!(got[0].json(), json!({ "n": 7, "token": "body-secret-value" }));
 }
 
 #[tokio::test]

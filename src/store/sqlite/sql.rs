@@ -294,17 +294,20 @@ pub fn prune(conn: &Connection, before: i64, limit: usize) -> StoreResult<u64> {
         )
         .and_then(|mut s| s.query_map(params![before, limit as i64], |r| r.get(0))?.collect())
         .map_err(unavailable)?;
-    for id in &ids {
-        conn.execute("DELETE FROM attempts WHERE delivery_id = ?1", [id]).map_err(unavailable)?;
-        conn.execute("DELETE FROM deliveries WHERE id = ?1", [id]).map_err(unavailable)?;
-    }
+    // One statement per table for the whole batch, the ids passed as one JSON array.
+    let batch = serde_json::to_string(&ids).map_err(unavailable)?;
+    conn.execute("DELETE FROM attempts WHERE delivery_id IN (SELECT value FROM json_each(?1))", [&batch])
+        .map_err(unavailable)?;
+    let deleted = conn
+        .execute("DELETE FROM deliveries WHERE id IN (SELECT value FROM json_each(?1))", [&batch])
+        .map_err(unavailable)?;
     conn.execute(
         "DELETE FROM events WHERE uuid IN (SELECT uuid FROM events e WHERE received_at < ?1
             AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_uuid = e.uuid) LIMIT ?2)",
         params![before, limit as i64],
     )
     .map_err(unavailable)?;
-    Ok(ids.len() as u64)
+    Ok(deleted as u64)
 }
 
 pub fn next_due_at(conn: &Connection) -> StoreResult<Option<i64>> {
@@ -376,7 +379,10 @@ pub fn queue_stats(conn: &Connection) -> StoreResult<QueueStats> {
     let oldest_pending_created_at = conn
         .query_row("SELECT min(created_at) FROM deliveries WHERE status = 'pending'", [], |r| r.get(0))
         .map_err(unavailable)?;
-    Ok(QueueStats { by_status, oldest_pending_created_at })
+    let disabled_subscriptions = conn
+        .query_row("SELECT count(*) FROM subscription_state WHERE disabled = 1", [], |r| r.get(0))
+        .map_err(unavailable)?;
+    Ok(QueueStats { by_status, oldest_pending_created_at, disabled_subscriptions })
 }
 
 const SUMMARY_COLUMNS: &str = "id, event_uuid, subscription, topic, status, attempts, created_at, updated_at,
