@@ -38,7 +38,7 @@ pub fn prepare(event: &Event, set: &SubscriptionSet, received_at: i64) -> NewEve
         topic: event.topic.clone(),
         date: event.date.clone(),
         received_at,
-        body: event.envelope().to_string(),
+        body: event.envelope_json(),
         deliveries,
     }
 }

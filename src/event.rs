@@ -136,15 +136,25 @@ fn kind(v: &Value) -> &'static str {
     }
 }
 
+/// The envelope's fields borrowed from an `Event`, so storing it copies nothing.
+#[derive(serde::Serialize)]
+struct EnvelopeRef<'a> {
+    #[serde(rename = "Uuid")]
+    uuid: &'a str,
+    #[serde(rename = "Date")]
+    date: &'a str,
+    #[serde(rename = "Topic")]
+    topic: &'a str,
+    #[serde(rename = "Payload")]
+    payload: &'a Map<String, Value>,
+}
+
 impl Event {
-    /// The canonical envelope, as stored and as templates see it under `event`.
-    pub fn envelope(&self) -> Value {
-        let mut m = Map::with_capacity(4);
-        m.insert("Uuid".into(), Value::String(self.uuid.clone()));
-        m.insert("Date".into(), Value::String(self.date.clone()));
-        m.insert("Topic".into(), Value::String(self.topic.clone()));
-        m.insert("Payload".into(), Value::Object(self.payload.clone()));
-        Value::Object(m)
+    /// The canonical envelope as JSON text, as the store keeps it (for replay).
+    pub fn envelope_json(&self) -> String {
+        let envelope = EnvelopeRef { uuid: &self.uuid, date: &self.date, topic: &self.topic, payload: &self.payload };
+        // Strings and a JSON map always serialize.
+        serde_json::to_string(&envelope).unwrap_or_default()
     }
 }
 
@@ -171,6 +181,16 @@ mod tests {
         assert_eq!(e.topic, "Communication_EarnPurchasePoints");
         assert_eq!(e.payload["Points"], json!(120));
         assert_eq!(e.date, "2025-04-15T14:30:00.123Z");
+    }
+
+    #[test]
+    fn the_stored_envelope_is_the_envelope() {
+        let body = r#"{"Topic":"t","Payload":{"b":1,"a":"/é"},"Uuid":"f47ac10b-58cc-4372-a567-0e02b2c3d479","Date":"2025-04-15T14:30:00Z"}"#;
+        let e = parse(body.as_bytes()).unwrap();
+        assert_eq!(
+            e.envelope_json(),
+            r#"{"Uuid":"f47ac10b-58cc-4372-a567-0e02b2c3d479","Date":"2025-04-15T14:30:00Z","Topic":"t","Payload":{"b":1,"a":"/é"}}"#
+        );
     }
 
     #[test]

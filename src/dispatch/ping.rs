@@ -30,7 +30,7 @@ pub async fn ping(client: &reqwest::Client, sub: &Subscription) -> Sent {
             method: sub.method.as_str().into(),
             url,
             headers: sub.template.render_headers_lenient(&ctx),
-            body: Some(event.envelope().to_string()),
+            body: Some(event.envelope_json()),
             sensitive: sub.sensitive_headers.clone(),
             masked: sub.masked_values.clone(),
         },
