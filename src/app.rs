@@ -17,7 +17,7 @@ use crate::dispatch::{sender, Dispatcher};
 use crate::housekeeping::Housekeeping;
 use crate::metrics::Metrics;
 use crate::reload::Reloader;
-use crate::store::{sqlite::SqliteStore, Store};
+use crate::store::{postgres::PostgresStore, sqlite::SqliteStore, Store};
 use crate::subscription::{self, LoadOptions, SubscriptionSet};
 
 pub struct Application {
@@ -43,10 +43,10 @@ pub fn load_subscriptions(config: &ServeConfig) -> anyhow::Result<SubscriptionSe
     })
 }
 
-pub fn open_store(url: &StoreUrl) -> anyhow::Result<Arc<dyn Store>> {
+pub async fn open_store(url: &StoreUrl) -> anyhow::Result<Arc<dyn Store>> {
     match url {
         StoreUrl::Sqlite(path) => Ok(Arc::new(SqliteStore::open(path)?)),
-        StoreUrl::Postgres(_) => Err(anyhow!("the PostgreSQL store is not available in this build yet; use sqlite://")),
+        StoreUrl::Postgres(url) => Ok(Arc::new(PostgresStore::open(url).await?)),
     }
 }
 
@@ -55,7 +55,7 @@ impl Application {
         config.check_exposure()?;
         let set = load_subscriptions(&config)?;
         info!(subscriptions = set.len(), version = %set.version, "subscriptions loaded");
-        let store = open_store(&config.store)?;
+        let store = open_store(&config.store).await?;
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;

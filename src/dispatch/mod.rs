@@ -34,6 +34,9 @@ pub struct Dispatcher {
 
 /// The longest an idle loop sleeps before looking at the store again.
 const IDLE_POLL: Duration = Duration::from_millis(500);
+/// The shortest wait when due deliveries exist but none could be leased (their
+/// subscriptions are at `max_in_flight`, or another node holds them): no busy loop.
+const BLOCKED_POLL: Duration = Duration::from_millis(20);
 const LEASE_BATCH: usize = 128;
 
 impl Dispatcher {
@@ -68,7 +71,7 @@ impl Dispatcher {
                     continue;
                 }
             };
-            let full = leased.len() == free;
+            let (full, none) = (leased.len() == free, leased.is_empty());
             for d in leased {
                 let Ok(permit) = permits.clone().acquire_owned().await else { break };
                 let me = me.clone();
@@ -78,7 +81,7 @@ impl Dispatcher {
                 });
             }
             if !full {
-                me.idle(&mut shutdown).await;
+                me.idle(&mut shutdown, none).await;
             }
         }
         // Let attempts in flight finish; whatever does not is re-leased after a restart.
@@ -88,14 +91,17 @@ impl Dispatcher {
         }
     }
 
-    async fn idle(&self, shutdown: &mut watch::Receiver<bool>) {
+    async fn idle(&self, shutdown: &mut watch::Receiver<bool>, leased_none: bool) {
         let now = crate::now_ms();
-        let wait = match self.store.next_due_at().await {
+        let mut wait = match self.store.next_due_at().await {
             Ok(Some(at)) => Duration::from_millis(at.saturating_sub(now).max(0) as u64).min(IDLE_POLL),
             _ => IDLE_POLL,
         };
         if wait.is_zero() {
-            return;
+            if !leased_none {
+                return;
+            }
+            wait = BLOCKED_POLL;
         }
         tokio::select! {
             _ = self.wake.notified() => {}
@@ -162,6 +168,10 @@ impl Dispatcher {
         if let Err(e) = self.store.finish_attempt(report).await {
             // The lease expires and the delivery is attempted again: at-least-once.
             warn!(delivery = %d.id, error = %e, "could not record an attempt");
+        }
+        if set.caps().contains_key(&d.subscription) {
+            // Room under this subscription's cap: deliveries waiting for it can go now.
+            self.wake.notify_one();
         }
     }
 }

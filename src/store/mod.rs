@@ -1,7 +1,9 @@
 //! Durable state behind one trait: events, deliveries (a queue leased with expiry),
 //! attempts, and each subscription's live state. This is the only module that speaks SQL;
-//! SQLite is the embedded default and the trait is shaped so PostgreSQL can share it.
+//! SQLite is the embedded default (one node); PostgreSQL lets several nodes share one queue.
 
+pub mod postgres;
+mod query;
 pub mod sqlite;
 mod types;
 
@@ -41,7 +43,8 @@ pub trait Store: Send + Sync + 'static {
     /// outcome for a lease that was lost (expired and taken over) records the attempt only.
     async fn finish_attempt(&self, report: AttemptReport) -> StoreResult<()>;
 
-    /// Makes a delivery due now, whatever its state (but `shadow`, which is never sent).
+    /// Makes a delivery due now, whatever its state (but `shadow`, which is never sent); a
+    /// disabled subscription's delivery is `held` instead, to go when it is enabled.
     async fn retry_now(&self, id: &str) -> StoreResult<RetryNow>;
 
     /// Disables a subscription: its pending deliveries and new ones are `held`.

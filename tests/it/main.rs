@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod helpers;
+mod pg;
 
 mod cli;
 mod crash;
@@ -16,3 +17,4 @@ mod policy;
 mod read_side;
 mod reload;
 mod signatures;
+mod store;

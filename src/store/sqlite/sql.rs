@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::unavailable;
-use crate::store::*;
+use crate::store::{query, *};
 
 fn corrupt(id: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("delivery {id}: {e}"))
@@ -244,8 +244,14 @@ pub fn retry_now(conn: &Connection, id: &str, now: i64) -> StoreResult<RetryNow>
         None => Ok(RetryNow::NotFound),
         Some("shadow") => Ok(RetryNow::Shadow),
         Some(_) => {
+            // A disabled subscription sends nothing: its retried delivery waits, held, for enable.
             conn.execute(
-                "UPDATE deliveries SET status = 'pending', next_attempt_at = ?2, lease_owner = NULL, updated_at = ?2 WHERE id = ?1",
+                "UPDATE deliveries
+                    SET status = CASE WHEN EXISTS (SELECT 1 FROM subscription_state s
+                                                    WHERE s.name = deliveries.subscription AND s.disabled = 1)
+                                      THEN 'held' ELSE 'pending' END,
+                        next_attempt_at = ?2, lease_owner = NULL, updated_at = ?2
+                  WHERE id = ?1",
                 params![id, now],
             )
             .map_err(unavailable)?;
@@ -325,10 +331,6 @@ pub fn event(conn: &Connection, uuid: &str) -> StoreResult<Option<StoredEvent>> 
     .map_err(unavailable)
 }
 
-fn zero_counts() -> std::collections::BTreeMap<String, u64> {
-    DeliveryStatus::ALL.iter().map(|s| (s.as_str().to_string(), 0)).collect()
-}
-
 pub fn subscription_states(conn: &Connection) -> StoreResult<Vec<SubscriptionState>> {
     let mut states: std::collections::BTreeMap<String, SubscriptionState> = std::collections::BTreeMap::new();
     let mut stmt = conn
@@ -341,7 +343,7 @@ pub fn subscription_states(conn: &Connection) -> StoreResult<Vec<SubscriptionSta
                 disabled: r.get(1)?,
                 disabled_reason: r.get(2)?,
                 consecutive_failures: r.get(3)?,
-                counts: zero_counts(),
+                counts: query::zero_counts(),
             })
         })
         .map_err(unavailable)?;
@@ -359,7 +361,7 @@ pub fn subscription_states(conn: &Connection) -> StoreResult<Vec<SubscriptionSta
         let (name, status, n) = row.map_err(unavailable)?;
         let state = states.entry(name.clone()).or_insert_with(|| SubscriptionState {
             name,
-            counts: zero_counts(),
+            counts: query::zero_counts(),
             ..SubscriptionState::default()
         });
         state.counts.insert(status, n);
@@ -368,7 +370,7 @@ pub fn subscription_states(conn: &Connection) -> StoreResult<Vec<SubscriptionSta
 }
 
 pub fn queue_stats(conn: &Connection) -> StoreResult<QueueStats> {
-    let mut by_status = zero_counts();
+    let mut by_status = query::zero_counts();
     let mut stmt =
         conn.prepare_cached("SELECT status, count(*) FROM deliveries GROUP BY status").map_err(unavailable)?;
     let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?))).map_err(unavailable)?;
@@ -407,45 +409,19 @@ fn summary(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeliverySummary> {
 }
 
 pub fn list(conn: &Connection, q: &DeliveryQuery) -> StoreResult<DeliveryPage> {
-    let mut sql = format!("SELECT {SUMMARY_COLUMNS} FROM deliveries WHERE 1 = 1");
-    let mut args: Vec<rusqlite::types::Value> = Vec::new();
-    let mut add = |clause: &str, v: rusqlite::types::Value| {
-        args.push(v);
-        sql.push_str(&format!(" AND {clause} ?{}", args.len()));
-    };
-    if let Some(s) = q.status {
-        add("status =", s.as_str().to_string().into());
-    }
-    if let Some(s) = &q.subscription {
-        add("subscription =", s.clone().into());
-    }
-    if let Some(t) = &q.topic {
-        add("topic =", t.clone().into());
-    }
-    if let Some(e) = &q.event {
-        add("event_uuid =", e.clone().into());
-    }
-    if let Some(t) = q.since {
-        add("created_at >=", t.into());
-    }
-    if let Some(t) = q.until {
-        add("created_at <", t.into());
-    }
-    if let Some(c) = &q.cursor {
-        add("id <", c.clone().into());
-    }
-    sql.push_str(&format!(" ORDER BY id DESC LIMIT {}", q.limit + 1));
+    let (filters, args) = query::delivery_filters(q, |n| format!("?{n}"));
+    let sql =
+        format!("SELECT {SUMMARY_COLUMNS} FROM deliveries WHERE 1 = 1{filters} ORDER BY id DESC LIMIT {}", q.limit + 1);
+    let args = args.into_iter().map(|a| match a {
+        query::Arg::Text(t) => rusqlite::types::Value::from(t),
+        query::Arg::Int(i) => rusqlite::types::Value::from(i),
+    });
     let mut stmt = conn.prepare(&sql).map_err(unavailable)?;
-    let mut deliveries: Vec<DeliverySummary> = stmt
+    let rows: Vec<DeliverySummary> = stmt
         .query_map(rusqlite::params_from_iter(args), summary)
         .and_then(|rows| rows.collect())
         .map_err(unavailable)?;
-    let next_cursor = if deliveries.len() > q.limit {
-        deliveries.truncate(q.limit);
-        deliveries.last().map(|d| d.id.clone())
-    } else {
-        None
-    };
+    let (deliveries, next_cursor) = query::paginate(rows, q.limit, |d| d.id.clone());
     Ok(DeliveryPage { deliveries, next_cursor })
 }
 

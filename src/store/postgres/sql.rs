@@ -1,0 +1,572 @@
+//! The SQL behind `PostgresStore`: one function per store operation. Statements are
+//! prepared once per connection and take whole batches as arrays (`unnest`), so a batch
+//! costs a round trip, not one per row.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use deadpool_postgres::{Client, GenericClient};
+use tokio_postgres::types::{FromSql, ToSql};
+use tokio_postgres::Row;
+
+use super::pg_error;
+use crate::store::{query, *};
+
+/// Namespace of the advisory locks that serialise leasing for one capped subscription.
+const CAP_LOCK: i32 = 0x6873_6361; // "hsca"
+
+type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
+
+async fn rows<C: GenericClient>(c: &C, sql: &str, params: Params<'_>) -> StoreResult<Vec<Row>> {
+    let stmt = c.prepare_cached(sql).await.map_err(pg_error)?;
+    c.query(&stmt, params).await.map_err(pg_error)
+}
+
+async fn exec<C: GenericClient>(c: &C, sql: &str, params: Params<'_>) -> StoreResult<u64> {
+    let stmt = c.prepare_cached(sql).await.map_err(pg_error)?;
+    c.execute(&stmt, params).await.map_err(pg_error)
+}
+
+fn get<'a, T: FromSql<'a>>(row: &'a Row, i: usize) -> StoreResult<T> {
+    row.try_get(i).map_err(|e| StoreError::Corrupt(format!("column {i}: {e}")))
+}
+
+fn decode_request(id: &str, text: &str) -> StoreResult<StoredRequest> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("delivery {id}: {e}")))
+}
+
+/// Attempt numbers and status codes are small; the schema keeps them as INTEGER.
+fn int(n: impl TryInto<i32>) -> i32 {
+    n.try_into().unwrap_or(i32::MAX)
+}
+
+pub async fn insert_events(client: &mut Client, events: &[NewEvent]) -> StoreResult<Vec<Inserted>> {
+    let tx = client.transaction().await.map_err(pg_error)?;
+    // Sorted, so two batches sharing Uuids take their locks in one order and never deadlock.
+    let mut order: Vec<&NewEvent> = events.iter().collect();
+    order.sort_by(|a, b| a.uuid.cmp(&b.uuid));
+    let column = |f: fn(&NewEvent) -> &str| order.iter().map(|e| f(e)).collect::<Vec<&str>>();
+    let (uuids, topics, dates, bodies) =
+        (column(|e| &e.uuid), column(|e| &e.topic), column(|e| &e.date), column(|e| &e.body));
+    let received: Vec<i64> = order.iter().map(|e| e.received_at).collect();
+    let inserted = rows(
+        &tx,
+        "INSERT INTO events (uuid, topic, date, received_at, body)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[])
+         ON CONFLICT (uuid) DO NOTHING RETURNING uuid",
+        &[&uuids, &topics, &dates, &received, &bodies],
+    )
+    .await?;
+    let mut fresh: HashSet<String> = inserted.iter().map(|r| get(r, 0)).collect::<StoreResult<_>>()?;
+
+    let mut out = Vec::with_capacity(events.len());
+    let mut new_rows = Vec::new();
+    for e in events {
+        // The first of a Uuid is the one inserted; any later one in the batch is its duplicate.
+        let duplicate = !fresh.remove(&e.uuid);
+        if !duplicate {
+            new_rows.extend(e.deliveries.iter().map(|d| DeliveryRow {
+                event: &e.uuid,
+                topic: &e.topic,
+                at: e.received_at,
+                d,
+            }));
+        }
+        out.push(Inserted { uuid: e.uuid.clone(), deliveries: e.deliveries.len(), duplicate });
+    }
+    insert_deliveries(&tx, &new_rows).await?;
+    let duplicates: Vec<&str> = out.iter().filter(|i| i.duplicate).map(|i| i.uuid.as_str()).collect();
+    if !duplicates.is_empty() {
+        let counts = rows(
+            &tx,
+            "SELECT event_uuid, count(*) FROM deliveries WHERE event_uuid = ANY($1) GROUP BY event_uuid",
+            &[&duplicates],
+        )
+        .await?;
+        let counts: HashMap<String, i64> =
+            counts.iter().map(|r| Ok((get(r, 0)?, get(r, 1)?))).collect::<StoreResult<_>>()?;
+        for i in out.iter_mut().filter(|i| i.duplicate) {
+            i.deliveries = counts.get(&i.uuid).copied().unwrap_or(0) as usize;
+        }
+    }
+    tx.commit().await.map_err(pg_error)?;
+    Ok(out)
+}
+
+struct DeliveryRow<'a> {
+    event: &'a str,
+    topic: &'a str,
+    at: i64,
+    d: &'a NewDelivery,
+}
+
+pub async fn add_deliveries<C: GenericClient>(
+    c: &C,
+    uuid: &str,
+    topic: &str,
+    deliveries: &[NewDelivery],
+    now: i64,
+) -> StoreResult<usize> {
+    let rows: Vec<DeliveryRow<'_>> =
+        deliveries.iter().map(|d| DeliveryRow { event: uuid, topic, at: now, d }).collect();
+    insert_deliveries(c, &rows).await?;
+    Ok(deliveries.len())
+}
+
+/// Inserts deliveries in one statement; a pending one for a disabled subscription is held.
+async fn insert_deliveries<C: GenericClient>(c: &C, rows: &[DeliveryRow<'_>]) -> StoreResult<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let requests: Vec<String> = rows
+        .iter()
+        .map(|r| serde_json::to_string(&r.d.request))
+        .collect::<Result<_, _>>()
+        .map_err(|e| StoreError::Corrupt(format!("a request does not serialise: {e}")))?;
+    let text = |f: for<'r> fn(&'r DeliveryRow<'r>) -> &'r str| rows.iter().map(f).collect::<Vec<&str>>();
+    let (ids, events, subs, topics, statuses, versions) = (
+        text(|r| &r.d.id),
+        text(|r| r.event),
+        text(|r| &r.d.subscription),
+        text(|r| r.topic),
+        text(|r| r.d.status.as_str()),
+        text(|r| &r.d.config_version),
+    );
+    let at: Vec<i64> = rows.iter().map(|r| r.at).collect();
+    let errors: Vec<Option<&str>> = rows.iter().map(|r| r.d.error.as_deref()).collect();
+    exec(
+        c,
+        "INSERT INTO deliveries (id, event_uuid, subscription, topic, status, next_attempt_at, created_at, updated_at,
+                                 config_version, request, last_error)
+         SELECT d.id, d.event_uuid, d.subscription, d.topic,
+                CASE WHEN d.status = 'pending' AND coalesce(s.disabled, FALSE) THEN 'held' ELSE d.status END,
+                CASE WHEN d.status = 'pending' THEN d.at END, d.at, d.at, d.config_version, d.request, d.error
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[],
+                       $8::text[], $9::text[])
+                AS d(id, event_uuid, subscription, topic, status, at, config_version, request, error)
+           LEFT JOIN subscription_state s ON s.name = d.subscription",
+        &[&ids, &events, &subs, &topics, &statuses, &at, &versions, &requests, &errors],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Shared by both lease statements: `picked` (a CTE of ids, locked) becomes this owner's.
+const TAKE_PICKED: &str = "UPDATE deliveries d
+        SET status = 'in_flight', lease_owner = $1, next_attempt_at = $2, attempts = d.attempts + 1, updated_at = $3
+       FROM picked WHERE d.id = picked.id
+  RETURNING d.id, d.event_uuid, d.subscription, d.topic, d.attempts, d.request";
+
+/// Leases due deliveries in one transaction. Rows are claimed with `FOR UPDATE SKIP
+/// LOCKED`, so nodes leasing at once take different rows and never wait for each other. A
+/// capped subscription is leased only under its advisory lock, taken with `try` (a node
+/// that does not get it leaves that subscription to the node that has it), so the count
+/// of its unexpired leases cannot change between counting and leasing: the cap holds
+/// across the cluster.
+pub async fn lease(client: &mut Client, req: &LeaseRequest) -> StoreResult<Vec<Leased>> {
+    let tx = client.transaction().await.map_err(pg_error)?;
+    // A delivery inserted as pending while its subscription was being disabled on another
+    // node is held here, before anything is leased: a disabled subscription sends nothing.
+    exec(
+        &tx,
+        "UPDATE deliveries d SET status = 'held', updated_at = $1 FROM subscription_state s
+          WHERE s.disabled AND d.subscription = s.name AND d.status = 'pending'",
+        &[&req.now],
+    )
+    .await?;
+    let mut leased = Vec::with_capacity(req.limit);
+    let capped: Vec<&str> = req.caps.keys().map(String::as_str).collect();
+    if !capped.is_empty() {
+        lease_capped(&tx, req, &capped, &mut leased).await?;
+    }
+    let room = req.limit.saturating_sub(leased.len()) as i64;
+    if room > 0 {
+        let sql = format!(
+            "WITH picked AS (
+                SELECT d.id FROM deliveries d
+                 WHERE d.status IN ('pending', 'in_flight') AND d.next_attempt_at <= $3
+                   AND d.subscription <> ALL($4::text[])
+                   AND NOT EXISTS (SELECT 1 FROM subscription_state s WHERE s.name = d.subscription AND s.disabled)
+                 ORDER BY d.next_attempt_at LIMIT $5
+                   FOR UPDATE SKIP LOCKED)
+             {TAKE_PICKED}"
+        );
+        let taken = rows(&tx, &sql, &[&req.owner, &req.lease_until, &req.now, &capped, &room]).await?;
+        leased.extend(taken.iter().map(to_leased).collect::<StoreResult<Vec<_>>>()?);
+    }
+    tx.commit().await.map_err(pg_error)?;
+    Ok(leased)
+}
+
+async fn lease_capped(
+    tx: &deadpool_postgres::Transaction<'_>,
+    req: &LeaseRequest,
+    capped: &[&str],
+    leased: &mut Vec<Leased>,
+) -> StoreResult<()> {
+    // Only subscriptions with due work are locked; MATERIALIZED keeps that test first.
+    let locked = rows(
+        tx,
+        "WITH due AS MATERIALIZED (
+            SELECT c.name FROM unnest($1::text[]) AS c(name)
+             WHERE EXISTS (SELECT 1 FROM deliveries d WHERE d.subscription = c.name
+                              AND d.status IN ('pending', 'in_flight') AND d.next_attempt_at <= $2)
+               AND NOT EXISTS (SELECT 1 FROM subscription_state s WHERE s.name = c.name AND s.disabled))
+         SELECT name FROM due WHERE pg_try_advisory_xact_lock($3, hashtext(name))",
+        &[&capped, &req.now, &CAP_LOCK],
+    )
+    .await?;
+    let locked: Vec<String> = locked.iter().map(|r| get(r, 0)).collect::<StoreResult<_>>()?;
+    if locked.is_empty() {
+        return Ok(());
+    }
+    // A statement of its own, so its snapshot includes leases committed before the lock.
+    let counts = rows(
+        tx,
+        "SELECT c.name, count(d.id) FROM unnest($1::text[]) AS c(name)
+           LEFT JOIN deliveries d ON d.subscription = c.name AND d.status = 'in_flight' AND d.next_attempt_at > $2
+          GROUP BY c.name",
+        &[&locked, &req.now],
+    )
+    .await?;
+    let mut budget = req.limit as i64;
+    let (mut names, mut rooms): (Vec<String>, Vec<i64>) = (Vec::new(), Vec::new());
+    for row in &counts {
+        let name: String = get(row, 0)?;
+        let in_flight: i64 = get(row, 1)?;
+        let cap = req.caps.get(&name).map_or(0, |c| i64::from(*c));
+        let room = (cap - in_flight).min(budget);
+        if room > 0 {
+            budget -= room;
+            names.push(name);
+            rooms.push(room);
+        }
+    }
+    if names.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "WITH picked AS (
+            SELECT p.id FROM unnest($4::text[], $5::bigint[]) AS r(name, room)
+             CROSS JOIN LATERAL (
+                SELECT d.id FROM deliveries d
+                 WHERE d.subscription = r.name AND d.status IN ('pending', 'in_flight') AND d.next_attempt_at <= $3
+                 ORDER BY d.next_attempt_at LIMIT r.room
+                   FOR UPDATE SKIP LOCKED) p)
+         {TAKE_PICKED}"
+    );
+    let taken = rows(tx, &sql, &[&req.owner, &req.lease_until, &req.now, &names, &rooms]).await?;
+    leased.extend(taken.iter().map(to_leased).collect::<StoreResult<Vec<_>>>()?);
+    Ok(())
+}
+
+fn to_leased(r: &Row) -> StoreResult<Leased> {
+    let id: String = get(r, 0)?;
+    let attempts: i32 = get(r, 4)?;
+    let request = decode_request(&id, get(r, 5)?)?;
+    Ok(Leased {
+        event_uuid: get(r, 1)?,
+        subscription: get(r, 2)?,
+        topic: get(r, 3)?,
+        attempt: attempts.max(0) as u32,
+        request,
+        id,
+    })
+}
+
+/// Records the attempt and, if this node still holds the lease, moves the delivery on
+/// (and on success clears the failure count): one statement, so it commits on its own.
+const RECORD_ATTEMPT: &str = "WITH attempt AS (
+        INSERT INTO attempts (delivery_id, attempt, started_at, duration_ms, status_code, response_body, error)
+        VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING),
+    moved AS (
+        UPDATE deliveries SET status = $8, next_attempt_at = $9, lease_owner = NULL, updated_at = $10,
+                              last_status = $5, last_error = $7
+         WHERE id = $1 AND status = 'in_flight' AND lease_owner = $11 AND attempts = $2
+        RETURNING subscription),
+    reset AS (
+        UPDATE subscription_state SET consecutive_failures = 0, updated_at = $10
+         WHERE $8 = 'succeeded' AND consecutive_failures > 0 AND name IN (SELECT subscription FROM moved))
+    SELECT count(*) FROM moved";
+
+async fn record_attempt<C: GenericClient>(c: &C, r: &AttemptReport, now: i64) -> StoreResult<bool> {
+    let (status, next) = match r.outcome {
+        Outcome::Succeeded => (DeliveryStatus::Succeeded, None),
+        Outcome::Retry { at } => (DeliveryStatus::Pending, Some(at)),
+        Outcome::Failed => (DeliveryStatus::Failed, None),
+    };
+    let code = r.status_code.map(int);
+    let moved = rows(
+        c,
+        RECORD_ATTEMPT,
+        &[
+            &r.delivery_id,
+            &int(r.attempt),
+            &r.started_at,
+            &r.duration_ms,
+            &code,
+            &r.response_body,
+            &r.error,
+            &status.as_str(),
+            &next,
+            &now,
+            &r.owner,
+        ],
+    )
+    .await?;
+    let n: i64 = moved.first().map(|row| get(row, 0)).transpose()?.unwrap_or(0);
+    Ok(n > 0)
+}
+
+pub async fn finish(client: &mut Client, r: &AttemptReport) -> StoreResult<()> {
+    let now = crate::now_ms();
+    if r.outcome != Outcome::Failed {
+        record_attempt(&*client, r, now).await?;
+        return Ok(());
+    }
+    // A failure also counts toward auto-disable, in the same transaction.
+    let tx = client.transaction().await.map_err(pg_error)?;
+    if record_attempt(&tx, r, now).await? {
+        let counted = rows(
+            &tx,
+            "INSERT INTO subscription_state (name, consecutive_failures, updated_at) VALUES ($1, 1, $2)
+             ON CONFLICT (name) DO UPDATE SET consecutive_failures = subscription_state.consecutive_failures + 1,
+                                              updated_at = $2
+             RETURNING consecutive_failures",
+            &[&r.subscription, &now],
+        )
+        .await?;
+        let failures: i32 = counted.first().map(|row| get(row, 0)).transpose()?.unwrap_or(0);
+        if r.disable_now {
+            disable(&tx, &r.subscription, "the receiver answered 410 Gone", now).await?;
+        } else if r.disable_after > 0 && i64::from(failures) >= i64::from(r.disable_after) {
+            disable(&tx, &r.subscription, &format!("{failures} consecutive failed deliveries"), now).await?;
+        }
+    }
+    tx.commit().await.map_err(pg_error)
+}
+
+pub async fn retry_now<C: GenericClient>(c: &C, id: &str, now: i64) -> StoreResult<RetryNow> {
+    // A disabled subscription sends nothing: its retried delivery waits, held, for enable.
+    let scheduled = exec(
+        c,
+        "UPDATE deliveries d
+            SET status = CASE WHEN EXISTS (SELECT 1 FROM subscription_state s
+                                            WHERE s.name = d.subscription AND s.disabled)
+                              THEN 'held' ELSE 'pending' END,
+                next_attempt_at = $2, lease_owner = NULL, updated_at = $2
+          WHERE id = $1 AND status <> 'shadow'",
+        &[&id, &now],
+    )
+    .await?;
+    if scheduled > 0 {
+        return Ok(RetryNow::Scheduled);
+    }
+    let found = rows(c, "SELECT 1 FROM deliveries WHERE id = $1", &[&id]).await?;
+    Ok(if found.is_empty() { RetryNow::NotFound } else { RetryNow::Shadow })
+}
+
+pub async fn disable<C: GenericClient>(c: &C, name: &str, reason: &str, now: i64) -> StoreResult<()> {
+    exec(
+        c,
+        "INSERT INTO subscription_state (name, disabled, disabled_reason, updated_at) VALUES ($1, TRUE, $2, $3)
+         ON CONFLICT (name) DO UPDATE SET disabled = TRUE, disabled_reason = $2, updated_at = $3",
+        &[&name, &reason, &now],
+    )
+    .await?;
+    exec(
+        c,
+        "UPDATE deliveries SET status = 'held', updated_at = $2 WHERE subscription = $1 AND status = 'pending'",
+        &[&name, &now],
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn enable(client: &mut Client, name: &str, now: i64) -> StoreResult<u64> {
+    let tx = client.transaction().await.map_err(pg_error)?;
+    exec(
+        &tx,
+        "INSERT INTO subscription_state (name, disabled, updated_at) VALUES ($1, FALSE, $2)
+         ON CONFLICT (name) DO UPDATE SET disabled = FALSE, disabled_reason = NULL, consecutive_failures = 0,
+                                          updated_at = $2",
+        &[&name, &now],
+    )
+    .await?;
+    // Due at their creation time, so they are leased oldest first.
+    let released = exec(
+        &tx,
+        "UPDATE deliveries SET status = 'pending', next_attempt_at = created_at, updated_at = $2
+          WHERE subscription = $1 AND status = 'held'",
+        &[&name, &now],
+    )
+    .await?;
+    tx.commit().await.map_err(pg_error)?;
+    Ok(released)
+}
+
+/// Deletes a batch of finished deliveries and their attempts in one statement; rows
+/// another node is pruning are skipped, not waited for.
+pub async fn prune<C: GenericClient>(c: &C, before: i64, limit: usize) -> StoreResult<u64> {
+    let limit = limit as i64;
+    let deleted = exec(
+        c,
+        "WITH gone AS (
+            SELECT id FROM deliveries WHERE status IN ('succeeded', 'failed', 'shadow') AND updated_at < $1
+             LIMIT $2 FOR UPDATE SKIP LOCKED),
+         history AS (DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM gone))
+         DELETE FROM deliveries WHERE id IN (SELECT id FROM gone)",
+        &[&before, &limit],
+    )
+    .await?;
+    exec(
+        c,
+        "DELETE FROM events WHERE uuid IN (
+            SELECT uuid FROM events e WHERE received_at < $1
+               AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_uuid = e.uuid)
+             LIMIT $2 FOR UPDATE SKIP LOCKED)",
+        &[&before, &limit],
+    )
+    .await?;
+    Ok(deleted)
+}
+
+pub async fn next_due_at<C: GenericClient>(c: &C) -> StoreResult<Option<i64>> {
+    let row =
+        rows(c, "SELECT min(next_attempt_at) FROM deliveries WHERE status IN ('pending', 'in_flight')", &[]).await?;
+    Ok(row.first().map(|r| get(r, 0)).transpose()?.flatten())
+}
+
+pub async fn event<C: GenericClient>(c: &C, uuid: &str) -> StoreResult<Option<StoredEvent>> {
+    let found = rows(c, "SELECT uuid, topic, body FROM events WHERE uuid = $1", &[&uuid]).await?;
+    found.first().map(|r| Ok(StoredEvent { uuid: get(r, 0)?, topic: get(r, 1)?, body: get(r, 2)? })).transpose()
+}
+
+async fn counts_by_status<C: GenericClient>(c: &C) -> StoreResult<BTreeMap<String, u64>> {
+    let mut by_status = query::zero_counts();
+    for r in rows(c, "SELECT status, count(*) FROM deliveries GROUP BY status", &[]).await? {
+        let n: i64 = get(&r, 1)?;
+        by_status.insert(get(&r, 0)?, n as u64);
+    }
+    Ok(by_status)
+}
+
+pub async fn subscription_states<C: GenericClient>(c: &C) -> StoreResult<Vec<SubscriptionState>> {
+    let mut states: BTreeMap<String, SubscriptionState> = BTreeMap::new();
+    for r in
+        rows(c, "SELECT name, disabled, disabled_reason, consecutive_failures FROM subscription_state", &[]).await?
+    {
+        let failures: i32 = get(&r, 3)?;
+        let state = SubscriptionState {
+            name: get(&r, 0)?,
+            disabled: get(&r, 1)?,
+            disabled_reason: get(&r, 2)?,
+            consecutive_failures: failures.max(0) as u32,
+            counts: query::zero_counts(),
+        };
+        states.insert(state.name.clone(), state);
+    }
+    for r in rows(c, "SELECT subscription, status, count(*) FROM deliveries GROUP BY subscription, status", &[]).await?
+    {
+        let name: String = get(&r, 0)?;
+        let n: i64 = get(&r, 2)?;
+        let state = states.entry(name.clone()).or_insert_with(|| SubscriptionState {
+            name,
+            counts: query::zero_counts(),
+            ..SubscriptionState::default()
+        });
+        state.counts.insert(get(&r, 1)?, n as u64);
+    }
+    Ok(states.into_values().collect())
+}
+
+pub async fn queue_stats<C: GenericClient>(c: &C) -> StoreResult<QueueStats> {
+    let by_status = counts_by_status(c).await?;
+    let row = rows(
+        c,
+        "SELECT (SELECT min(created_at) FROM deliveries WHERE status = 'pending'),
+                (SELECT count(*) FROM subscription_state WHERE disabled)",
+        &[],
+    )
+    .await?;
+    let (oldest, disabled): (Option<i64>, i64) = match row.first() {
+        Some(r) => (get(r, 0)?, get(r, 1)?),
+        None => (None, 0),
+    };
+    Ok(QueueStats { by_status, oldest_pending_created_at: oldest, disabled_subscriptions: disabled as u64 })
+}
+
+const SUMMARY_COLUMNS: &str = "id, event_uuid, subscription, topic, status, attempts, created_at, updated_at,
+                               next_attempt_at, last_status, last_error, config_version";
+
+fn summary(r: &Row) -> StoreResult<DeliverySummary> {
+    let id: String = get(r, 0)?;
+    let status_text: &str = get(r, 4)?;
+    let status = DeliveryStatus::parse(status_text)
+        .ok_or_else(|| StoreError::Corrupt(format!("delivery {id}: unknown status {status_text:?}")))?;
+    let attempts: i32 = get(r, 5)?;
+    let next: Option<i64> = get(r, 8)?;
+    let last_status: Option<i32> = get(r, 9)?;
+    Ok(DeliverySummary {
+        event: get(r, 1)?,
+        subscription: get(r, 2)?,
+        topic: get(r, 3)?,
+        status,
+        attempts: attempts.max(0) as u32,
+        created_at: iso(get(r, 6)?),
+        updated_at: iso(get(r, 7)?),
+        next_attempt_at: next.filter(|_| status == DeliveryStatus::Pending).map(iso),
+        last_status_code: last_status.and_then(|s| u16::try_from(s).ok()),
+        last_error: get(r, 10)?,
+        config_version: get(r, 11)?,
+        id,
+    })
+}
+
+pub async fn list<C: GenericClient>(c: &C, q: &DeliveryQuery) -> StoreResult<DeliveryPage> {
+    let (filters, args) = query::delivery_filters(q, |n| format!("${n}"));
+    let sql =
+        format!("SELECT {SUMMARY_COLUMNS} FROM deliveries WHERE 1 = 1{filters} ORDER BY id DESC LIMIT {}", q.limit + 1);
+    let values: Vec<Box<dyn ToSql + Sync + Send>> = args
+        .into_iter()
+        .map(|a| -> Box<dyn ToSql + Sync + Send> {
+            match a {
+                query::Arg::Text(t) => Box::new(t),
+                query::Arg::Int(i) => Box::new(i),
+            }
+        })
+        .collect();
+    let params: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| &**v as &(dyn ToSql + Sync)).collect();
+    let found = rows(c, &sql, &params).await?;
+    let summaries = found.iter().map(summary).collect::<StoreResult<Vec<_>>>()?;
+    let (deliveries, next_cursor) = query::paginate(summaries, q.limit, |d| d.id.clone());
+    Ok(DeliveryPage { deliveries, next_cursor })
+}
+
+pub async fn detail<C: GenericClient>(c: &C, id: &str) -> StoreResult<Option<DeliveryDetail>> {
+    let found = rows(c, &format!("SELECT {SUMMARY_COLUMNS}, request FROM deliveries WHERE id = $1"), &[&id]).await?;
+    let Some(row) = found.first() else { return Ok(None) };
+    let summary = summary(row)?;
+    let request = decode_request(id, get(row, 12)?)?;
+    let attempts = rows(
+        c,
+        "SELECT attempt, started_at, duration_ms, status_code, response_body, error
+           FROM attempts WHERE delivery_id = $1 ORDER BY attempt",
+        &[&id],
+    )
+    .await?
+    .iter()
+    .map(|r| {
+        let attempt: i32 = get(r, 0)?;
+        let code: Option<i32> = get(r, 3)?;
+        Ok(Attempt {
+            attempt: attempt.max(0) as u32,
+            started_at: iso(get(r, 1)?),
+            duration_ms: get(r, 2)?,
+            status_code: code.and_then(|s| u16::try_from(s).ok()),
+            response_body: get(r, 4)?,
+            error: get(r, 5)?,
+        })
+    })
+    .collect::<StoreResult<Vec<_>>>()?;
+    Ok(Some(DeliveryDetail { summary, request: request.redacted(), attempts }))
+}

@@ -1,0 +1,450 @@
+//! The store's behaviour, one set of cases run against both implementations: every case
+//! is a function of `Arc<dyn Store>`, and `store_suite!` makes a SQLite test and a
+//! PostgreSQL test of each.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use hookshape::accept::new_delivery_id;
+use hookshape::store::postgres::PostgresStore;
+use hookshape::store::sqlite::SqliteStore;
+use hookshape::store::*;
+
+use crate::helpers::new_uuid;
+use crate::pg::PgSchema;
+
+/// A store and whatever must live as long as it (a temp dir, a schema).
+struct Opened {
+    store: Arc<dyn Store>,
+    _guard: Box<dyn std::any::Any + Send>,
+}
+
+async fn sqlite() -> Opened {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("store.db")).unwrap();
+    Opened { store: Arc::new(store), _guard: Box::new(dir) }
+}
+
+async fn postgres() -> Option<Opened> {
+    let schema = PgSchema::create().await?;
+    let store = PostgresStore::open(&schema.url).await.unwrap();
+    Some(Opened { store: Arc::new(store), _guard: Box::new(schema) })
+}
+
+macro_rules! store_suite {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let opened = super::sqlite().await;
+                    super::$case(opened.store.clone()).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let Some(opened) = super::postgres().await else { return };
+                    super::$case(opened.store.clone()).await;
+                }
+            )*
+        }
+    };
+}
+
+store_suite!(
+    an_event_is_stored_once_with_its_deliveries,
+    concurrent_duplicates_create_one_event,
+    leases_take_due_deliveries_once_and_count_attempts,
+    concurrent_leases_never_share_a_delivery,
+    max_in_flight_caps_unexpired_leases_across_owners,
+    finishing_an_attempt_moves_the_delivery_and_keeps_history,
+    failures_disable_a_subscription_and_enable_releases_held,
+    retry_now_schedules_anything_but_shadow,
+    history_filters_and_pages_newest_first,
+    prune_removes_only_old_finished_history,
+    queue_stats_count_by_status,
+);
+
+fn request(sub: &str) -> StoredRequest {
+    StoredRequest {
+        method: "POST".into(),
+        url: format!("http://127.0.0.1:9/{sub}"),
+        headers: vec![("Authorization".into(), "Bearer secret-token".into())],
+        body: Some("{\"n\":1}".into()),
+        sensitive: vec!["authorization".into()],
+        masked: Vec::new(),
+    }
+}
+
+fn delivery(sub: &str, status: DeliveryStatus) -> NewDelivery {
+    NewDelivery {
+        id: new_delivery_id(),
+        subscription: sub.into(),
+        status,
+        request: request(sub),
+        error: None,
+        config_version: "v1".into(),
+    }
+}
+
+fn event(uuid: &str, topic: &str, subs: &[&str]) -> NewEvent {
+    NewEvent {
+        uuid: uuid.into(),
+        topic: topic.into(),
+        date: "2026-11-23T10:00:00Z".into(),
+        received_at: hookshape::now_ms(),
+        body: format!("{{\"Uuid\":\"{uuid}\"}}"),
+        deliveries: subs.iter().map(|s| delivery(s, DeliveryStatus::Pending)).collect(),
+    }
+}
+
+async fn insert(store: &Arc<dyn Store>, subs: &[&str]) -> String {
+    let uuid = new_uuid();
+    store.insert_events(vec![event(&uuid, "T", subs)]).await.unwrap();
+    uuid
+}
+
+fn lease_req(owner: &str, limit: usize, caps: &[(&str, u32)]) -> LeaseRequest {
+    let now = hookshape::now_ms();
+    LeaseRequest {
+        owner: owner.into(),
+        now,
+        lease_until: now + 60_000,
+        limit,
+        caps: caps.iter().map(|(s, c)| (s.to_string(), *c)).collect(),
+    }
+}
+
+fn report(d: &Leased, owner: &str, outcome: Outcome, code: u16) -> AttemptReport {
+    AttemptReport {
+        delivery_id: d.id.clone(),
+        subscription: d.subscription.clone(),
+        owner: owner.into(),
+        attempt: d.attempt,
+        started_at: hookshape::now_ms(),
+        duration_ms: 3,
+        status_code: Some(code),
+        response_body: Some(format!("answer {code}")),
+        error: None,
+        outcome,
+        disable_after: 0,
+        disable_now: false,
+    }
+}
+
+async fn status_of(store: &Arc<dyn Store>, id: &str) -> DeliveryStatus {
+    store.get_delivery(id).await.unwrap().unwrap().summary.status
+}
+
+async fn deliveries_of(store: &Arc<dyn Store>, event: &str) -> Vec<DeliverySummary> {
+    let q = DeliveryQuery { event: Some(event.into()), limit: 100, ..DeliveryQuery::default() };
+    store.list_deliveries(q).await.unwrap().deliveries
+}
+
+async fn an_event_is_stored_once_with_its_deliveries(store: Arc<dyn Store>) {
+    let uuid = new_uuid();
+    let first = store.insert_events(vec![event(&uuid, "Sale", &["a", "b"])]).await.unwrap();
+    assert_eq!(first, vec![Inserted { uuid: uuid.clone(), deliveries: 2, duplicate: false }]);
+
+    let again = store.insert_events(vec![event(&uuid, "Sale", &["a", "b", "c"])]).await.unwrap();
+    assert_eq!(again, vec![Inserted { uuid: uuid.clone(), deliveries: 2, duplicate: true }], "nothing new is added");
+    assert_eq!(deliveries_of(&store, &uuid).await.len(), 2);
+    let stored = store.get_event(&uuid).await.unwrap().unwrap();
+    assert_eq!((stored.topic.as_str(), stored.body), ("Sale", format!("{{\"Uuid\":\"{uuid}\"}}")));
+
+    // Within one batch the first of a Uuid is stored and the second is its duplicate.
+    let other = new_uuid();
+    let batch = vec![event(&other, "Sale", &["a"]), event(&other, "Sale", &["a", "b"]), event(&uuid, "Sale", &["a"])];
+    let results = store.insert_events(batch).await.unwrap();
+    let summary: Vec<(usize, bool)> = results.iter().map(|r| (r.deliveries, r.duplicate)).collect();
+    assert_eq!(summary, vec![(1, false), (1, true), (2, true)]);
+    assert_eq!(deliveries_of(&store, &other).await.len(), 1);
+    assert!(store.get_event("no-such-event").await.unwrap().is_none());
+}
+
+async fn concurrent_duplicates_create_one_event(store: Arc<dyn Store>) {
+    let uuid = new_uuid();
+    let tasks: Vec<_> = (0..16)
+        .map(|_| {
+            let (store, uuid) = (store.clone(), uuid.clone());
+            tokio::spawn(async move { store.insert_events(vec![event(&uuid, "T", &["a", "b"])]).await.unwrap() })
+        })
+        .collect();
+    let mut fresh = 0;
+    for t in tasks {
+        let result = t.await.unwrap();
+        assert_eq!(result[0].deliveries, 2);
+        fresh += usize::from(!result[0].duplicate);
+    }
+    assert_eq!(fresh, 1, "exactly one insert created the event");
+    assert_eq!(deliveries_of(&store, &uuid).await.len(), 2);
+}
+
+async fn leases_take_due_deliveries_once_and_count_attempts(store: Arc<dyn Store>) {
+    assert_eq!(store.next_due_at().await.unwrap(), None);
+    for _ in 0..5 {
+        insert(&store, &["s"]).await;
+    }
+    assert!(store.next_due_at().await.unwrap().is_some());
+    let a = store.lease(lease_req("node-a", 3, &[])).await.unwrap();
+    let b = store.lease(lease_req("node-b", 10, &[])).await.unwrap();
+    assert_eq!((a.len(), b.len()), (3, 2));
+    assert!(a.iter().chain(&b).all(|d| d.attempt == 1 && d.topic == "T" && d.subscription == "s"));
+    assert_eq!(a[0].request, request("s"), "the stored request comes back whole, secrets included, to be sent");
+    assert!(store.lease(lease_req("node-c", 10, &[])).await.unwrap().is_empty(), "unexpired leases are kept");
+    assert_eq!(status_of(&store, &a[0].id).await, DeliveryStatus::InFlight);
+
+    // Once the leases expire (their holder died), another owner takes them over.
+    let mut later = lease_req("node-c", 10, &[]);
+    later.now += 120_000;
+    later.lease_until = later.now + 60_000;
+    let taken = store.lease(later).await.unwrap();
+    assert_eq!(taken.len(), 5);
+    assert!(taken.iter().all(|d| d.attempt == 2));
+    // The old holder's late report records its attempt but no longer moves the delivery.
+    store.finish_attempt(report(&a[0], "node-a", Outcome::Succeeded, 200)).await.unwrap();
+    assert_eq!(status_of(&store, &a[0].id).await, DeliveryStatus::InFlight);
+    assert_eq!(store.get_delivery(&a[0].id).await.unwrap().unwrap().attempts.len(), 1);
+}
+
+async fn concurrent_leases_never_share_a_delivery(store: Arc<dyn Store>) {
+    let events: Vec<NewEvent> = (0..100).map(|_| event(&new_uuid(), "T", &["x", "y"])).collect();
+    store.insert_events(events).await.unwrap();
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut mine = Vec::new();
+                loop {
+                    let got = store.lease(lease_req(&format!("node-{i}"), 16, &[])).await.unwrap();
+                    if got.is_empty() {
+                        return mine;
+                    }
+                    mine.extend(got.into_iter().map(|d| d.id));
+                }
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    let distinct: HashSet<&String> = all.iter().collect();
+    assert_eq!(all.len(), 200, "every delivery was leased");
+    assert_eq!(distinct.len(), 200, "no delivery was leased twice");
+}
+
+async fn max_in_flight_caps_unexpired_leases_across_owners(store: Arc<dyn Store>) {
+    for _ in 0..10 {
+        insert(&store, &["capped", "free"]).await;
+    }
+    let caps = [("capped", 3)];
+    let first = store.lease(lease_req("node-a", 100, &caps)).await.unwrap();
+    let count = |ls: &[Leased], s: &str| ls.iter().filter(|d| d.subscription == s).count();
+    assert_eq!((count(&first, "capped"), count(&first, "free")), (3, 10));
+    assert!(store.lease(lease_req("node-b", 100, &caps)).await.unwrap().is_empty(), "the cap is store-wide");
+
+    // One finishes: exactly one more may go, to whichever owner asks.
+    let done = first.iter().find(|d| d.subscription == "capped").unwrap();
+    store.finish_attempt(report(done, "node-a", Outcome::Succeeded, 200)).await.unwrap();
+    let next = store.lease(lease_req("node-b", 100, &caps)).await.unwrap();
+    assert_eq!(count(&next, "capped"), 1);
+
+    // Owners racing for the room left never exceed the cap together.
+    for d in first.iter().filter(|d| d.subscription == "capped" && d.id != done.id).chain(&next) {
+        store.finish_attempt(report(d, &d_owner(d, &first), Outcome::Succeeded, 200)).await.unwrap();
+    }
+    let racers: Vec<_> = (0..6)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(
+                async move { store.lease(lease_req(&format!("racer-{i}"), 100, &[("capped", 3)])).await.unwrap() },
+            )
+        })
+        .collect();
+    let mut raced = 0;
+    for r in racers {
+        raced += count(&r.await.unwrap(), "capped");
+    }
+    assert_eq!(raced, 3, "six owners leasing at once took exactly the cap");
+}
+
+/// Which owner holds a lease in `max_in_flight_caps…`: the first batch was node-a's.
+fn d_owner(d: &Leased, first: &[Leased]) -> String {
+    if first.iter().any(|f| f.id == d.id) {
+        "node-a".into()
+    } else {
+        "node-b".into()
+    }
+}
+
+async fn finishing_an_attempt_moves_the_delivery_and_keeps_history(store: Arc<dyn Store>) {
+    insert(&store, &["ok", "again"]).await;
+    let leased = store.lease(lease_req("node-a", 10, &[])).await.unwrap();
+    let by_sub: HashMap<&str, &Leased> = leased.iter().map(|d| (d.subscription.as_str(), d)).collect();
+
+    store.finish_attempt(report(by_sub["ok"], "node-a", Outcome::Succeeded, 200)).await.unwrap();
+    let detail = store.get_delivery(&by_sub["ok"].id).await.unwrap().unwrap();
+    assert_eq!(detail.summary.status, DeliveryStatus::Succeeded);
+    assert_eq!((detail.summary.attempts, detail.summary.last_status_code), (1, Some(200)));
+    assert_eq!(detail.attempts.len(), 1);
+    assert_eq!(detail.attempts[0].response_body.as_deref(), Some("answer 200"));
+    assert_eq!(detail.request.headers[0].1, "***", "history never shows a secret header");
+    assert!(detail.summary.next_attempt_at.is_none());
+
+    let soon = hookshape::now_ms() + 60_000;
+    store.finish_attempt(report(by_sub["again"], "node-a", Outcome::Retry { at: soon }, 503)).await.unwrap();
+    let detail = store.get_delivery(&by_sub["again"].id).await.unwrap().unwrap();
+    assert_eq!(detail.summary.status, DeliveryStatus::Pending);
+    assert_eq!(detail.summary.next_attempt_at, Some(iso(soon)));
+    assert!(store.lease(lease_req("node-a", 10, &[])).await.unwrap().is_empty(), "not due before its time");
+    assert_eq!(store.next_due_at().await.unwrap(), Some(soon));
+}
+
+async fn failures_disable_a_subscription_and_enable_releases_held(store: Arc<dyn Store>) {
+    insert(&store, &["flaky"]).await;
+    insert(&store, &["flaky"]).await;
+    insert(&store, &["flaky"]).await;
+    let fail = |d: &Leased| AttemptReport { disable_after: 2, ..report(d, "n", Outcome::Failed, 500) };
+
+    let one = store.lease(lease_req("n", 1, &[])).await.unwrap();
+    store.finish_attempt(fail(&one[0])).await.unwrap();
+    let state = store.subscription_states().await.unwrap().into_iter().find(|s| s.name == "flaky").unwrap();
+    assert_eq!((state.disabled, state.consecutive_failures), (false, 1));
+
+    let two = store.lease(lease_req("n", 1, &[])).await.unwrap();
+    store.finish_attempt(fail(&two[0])).await.unwrap();
+    let state = store.subscription_states().await.unwrap().into_iter().find(|s| s.name == "flaky").unwrap();
+    assert!(state.disabled);
+    assert_eq!(state.disabled_reason.as_deref(), Some("2 consecutive failed deliveries"));
+    assert_eq!((state.counts["held"], state.counts["failed"]), (1, 2), "the pending one is held");
+
+    let later = insert(&store, &["flaky", "other"]).await;
+    let statuses: HashMap<String, DeliveryStatus> =
+        deliveries_of(&store, &later).await.into_iter().map(|d| (d.subscription, d.status)).collect();
+    assert_eq!(statuses["flaky"], DeliveryStatus::Held, "new deliveries of a disabled subscription are held");
+    assert_eq!(statuses["other"], DeliveryStatus::Pending);
+    let leased = store.lease(lease_req("n", 10, &[])).await.unwrap();
+    assert!(leased.iter().all(|d| d.subscription == "other"), "nothing of a disabled subscription is sent");
+    assert_eq!(store.queue_stats().await.unwrap().disabled_subscriptions, 1);
+
+    assert_eq!(store.enable("flaky").await.unwrap(), 2);
+    let state = store.subscription_states().await.unwrap().into_iter().find(|s| s.name == "flaky").unwrap();
+    assert_eq!((state.disabled, state.consecutive_failures, state.counts["pending"]), (false, 0, 2));
+    let released = store.lease(lease_req("n", 10, &[])).await.unwrap();
+    assert_eq!(released.len(), 2);
+
+    // A success clears the count; a 410 disables at once.
+    store.finish_attempt(report(&released[0], "n", Outcome::Succeeded, 200)).await.unwrap();
+    let gone = AttemptReport { disable_now: true, ..report(&released[1], "n", Outcome::Failed, 410) };
+    store.finish_attempt(gone).await.unwrap();
+    let state = store.subscription_states().await.unwrap().into_iter().find(|s| s.name == "flaky").unwrap();
+    assert_eq!(state.disabled_reason.as_deref(), Some("the receiver answered 410 Gone"));
+    assert_eq!(state.consecutive_failures, 1);
+
+    store.disable("other", "by hand").await.unwrap();
+    let other = store.subscription_states().await.unwrap().into_iter().find(|s| s.name == "other").unwrap();
+    assert_eq!((other.disabled, other.disabled_reason.as_deref()), (true, Some("by hand")));
+}
+
+async fn retry_now_schedules_anything_but_shadow(store: Arc<dyn Store>) {
+    assert_eq!(store.retry_now("dlv_missing").await.unwrap(), RetryNow::NotFound);
+    let uuid = new_uuid();
+    let mut e = event(&uuid, "T", &["s", "held-later"]);
+    e.deliveries.push(delivery("watch", DeliveryStatus::Shadow));
+    store.insert_events(vec![e]).await.unwrap();
+    let ids: HashMap<String, String> =
+        deliveries_of(&store, &uuid).await.into_iter().map(|d| (d.subscription, d.id)).collect();
+    assert_eq!(store.retry_now(&ids["watch"]).await.unwrap(), RetryNow::Shadow);
+
+    let leased = store.lease(lease_req("n", 10, &[])).await.unwrap();
+    for d in &leased {
+        store.finish_attempt(report(d, "n", Outcome::Failed, 400)).await.unwrap();
+    }
+    assert_eq!(store.retry_now(&ids["s"]).await.unwrap(), RetryNow::Scheduled);
+    assert_eq!(status_of(&store, &ids["s"]).await, DeliveryStatus::Pending);
+
+    store.disable("held-later", "maintenance").await.unwrap();
+    assert_eq!(store.retry_now(&ids["held-later"]).await.unwrap(), RetryNow::Scheduled);
+    assert_eq!(status_of(&store, &ids["held-later"]).await, DeliveryStatus::Held, "it goes when enabled");
+
+    let again = store.lease(lease_req("n", 10, &[])).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!((again[0].id.as_str(), again[0].attempt), (ids["s"].as_str(), 2));
+}
+
+async fn history_filters_and_pages_newest_first(store: Arc<dyn Store>) {
+    let first = insert(&store, &["a", "b"]).await;
+    let mut sale = event(&new_uuid(), "Sale", &["a"]);
+    sale.received_at += 1;
+    store.insert_events(vec![sale]).await.unwrap();
+    insert(&store, &["b"]).await;
+
+    let list = |q: DeliveryQuery| {
+        let store = store.clone();
+        async move { store.list_deliveries(DeliveryQuery { limit: 100, ..q }).await.unwrap() }
+    };
+    let all = list(DeliveryQuery::default()).await.deliveries;
+    assert_eq!(all.len(), 4);
+    let ids: Vec<&String> = all.iter().map(|d| &d.id).collect();
+    let mut sorted = ids.clone();
+    sorted.sort_by(|a, b| b.cmp(a));
+    assert_eq!(ids, sorted, "newest first");
+
+    let only = |q: DeliveryQuery| async { list(q).await.deliveries.len() };
+    assert_eq!(only(DeliveryQuery { subscription: Some("a".into()), ..Default::default() }).await, 2);
+    assert_eq!(only(DeliveryQuery { topic: Some("Sale".into()), ..Default::default() }).await, 1);
+    assert_eq!(only(DeliveryQuery { event: Some(first), ..Default::default() }).await, 2);
+    assert_eq!(only(DeliveryQuery { status: Some(DeliveryStatus::Pending), ..Default::default() }).await, 4);
+    assert_eq!(only(DeliveryQuery { status: Some(DeliveryStatus::Failed), ..Default::default() }).await, 0);
+    assert_eq!(only(DeliveryQuery { since: Some(hookshape::now_ms() + 60_000), ..Default::default() }).await, 0);
+    assert_eq!(only(DeliveryQuery { until: Some(hookshape::now_ms() + 60_000), ..Default::default() }).await, 4);
+
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = store.list_deliveries(DeliveryQuery { limit: 3, cursor, ..DeliveryQuery::default() }).await.unwrap();
+        assert!(page.deliveries.len() <= 3);
+        seen.extend(page.deliveries.into_iter().map(|d| d.id));
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(seen, all.iter().map(|d| d.id.clone()).collect::<Vec<_>>(), "pages cover all, in order, once");
+}
+
+async fn prune_removes_only_old_finished_history(store: Arc<dyn Store>) {
+    let done = insert(&store, &["s"]).await;
+    let waiting = insert(&store, &["slow"]).await;
+    let leased = store.lease(lease_req("n", 10, &[("slow", 0)])).await.unwrap();
+    assert_eq!(leased.len(), 1);
+    store.finish_attempt(report(&leased[0], "n", Outcome::Succeeded, 200)).await.unwrap();
+
+    assert_eq!(store.prune(hookshape::now_ms() - 60_000, 100).await.unwrap(), 0, "nothing is old enough yet");
+    let removed = store.prune(hookshape::now_ms() + 60_000, 100).await.unwrap();
+    assert_eq!(removed, 1);
+    assert!(store.get_delivery(&leased[0].id).await.unwrap().is_none());
+    assert!(store.get_event(&done).await.unwrap().is_none(), "an event left without deliveries goes too");
+    assert_eq!(deliveries_of(&store, &waiting).await.len(), 1, "pending work is never pruned");
+    assert!(store.get_event(&waiting).await.unwrap().is_some());
+}
+
+async fn queue_stats_count_by_status(store: Arc<dyn Store>) {
+    let empty = store.queue_stats().await.unwrap();
+    assert_eq!(empty.by_status.len(), 6);
+    assert!(empty.by_status.values().all(|n| *n == 0));
+    assert_eq!(empty.oldest_pending_created_at, None);
+
+    let before = hookshape::now_ms();
+    insert(&store, &["a", "b", "c"]).await;
+    let leased = store.lease(lease_req("n", 1, &[])).await.unwrap();
+    store.finish_attempt(report(&leased[0], "n", Outcome::Succeeded, 204)).await.unwrap();
+    let stats = store.queue_stats().await.unwrap();
+    assert_eq!((stats.by_status["pending"], stats.by_status["succeeded"]), (2, 1));
+    assert!(stats.oldest_pending_created_at.unwrap() >= before);
+    store.ping().await.unwrap();
+}
