@@ -16,6 +16,10 @@ pub async fn retry(id: String, state: ApiState) -> Response {
             state.wake.notify_one();
             json(StatusCode::ACCEPTED, &json!({ "id": id, "status": "pending" }))
         }
+        Ok(RetryNow::Held) => {
+            // Accepted: it goes once the subscription is enabled, not before.
+            json(StatusCode::ACCEPTED, &json!({ "id": id, "status": "held" }))
+        }
         Ok(RetryNow::NotFound) => ApiError::not_found(format!("no delivery {id}")).into_response(),
         Ok(RetryNow::Shadow) => {
             ApiError::new(StatusCode::CONFLICT, format!("{id} is a shadow delivery; shadow deliveries are never sent"))

@@ -154,6 +154,8 @@ pub struct AttemptReport {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RetryNow {
     Scheduled,
+    /// Its subscription is disabled: the delivery is held and goes when it is enabled.
+    Held,
     NotFound,
     /// Shadow deliveries are recorded, never sent.
     Shadow,

@@ -309,10 +309,10 @@ pub struct ServeProcess {
 }
 
 impl ServeProcess {
-    /// Serves `subscriptions` and `templates` with its store at `db`, on `port`.
+    /// Serves `subscriptions` and `templates` with `store` (a store URL), on `port`.
     pub fn start(
         port: u16,
-        db: &Path,
+        store: &str,
         subscriptions: &Path,
         templates: &Path,
         args: &[&str],
@@ -321,8 +321,7 @@ impl ServeProcess {
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_hookshape"))
             .arg("serve")
             .args(["--listen", &format!("127.0.0.1:{port}")])
-            .arg("--store")
-            .arg(format!("sqlite://{}", db.display()))
+            .args(["--store", store])
             .arg("--subscriptions")
             .arg(subscriptions)
             .arg("--templates")
@@ -340,7 +339,13 @@ impl ServeProcess {
 
     /// Serves a workspace's own files.
     pub fn in_workspace(ws: &Workspace, port: u16, args: &[&str], envs: &[(&str, &str)]) -> Self {
-        Self::start(port, &ws.db(), &ws.path().join("subscriptions"), &ws.path().join("templates"), args, envs)
+        let store = format!("sqlite://{}", ws.db().display());
+        Self::start(port, &store, &ws.path().join("subscriptions"), &ws.path().join("templates"), args, envs)
+    }
+
+    /// Serves a workspace's own files with another store (a cluster node on PostgreSQL).
+    pub fn on_store(ws: &Workspace, store: &str, port: u16, args: &[&str]) -> Self {
+        Self::start(port, store, &ws.path().join("subscriptions"), &ws.path().join("templates"), args, &[])
     }
 
     pub async fn ready(&self) {

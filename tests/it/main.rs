@@ -8,6 +8,7 @@ mod helpers;
 mod pg;
 
 mod cli;
+mod cluster;
 mod crash;
 mod delivery;
 mod intake;

@@ -20,7 +20,7 @@ async fn themembers_receives_the_seed_body_byte_for_byte_signed_as_its_php_check
     let url = format!("{}/themembers", receiver.url());
     let server = ServeProcess::start(
         free_port(),
-        &ws.db(),
+        &format!("sqlite://{}", ws.db().display()),
         &repo.join("subscriptions"),
         &repo.join("templates"),
         &[],

@@ -368,7 +368,7 @@ async fn retry_now_schedules_anything_but_shadow(store: Arc<dyn Store>) {
     assert_eq!(status_of(&store, &ids["s"]).await, DeliveryStatus::Pending);
 
     store.disable("held-later", "maintenance").await.unwrap();
-    assert_eq!(store.retry_now(&ids["held-later"]).await.unwrap(), RetryNow::Scheduled);
+    assert_eq!(store.retry_now(&ids["held-later"]).await.unwrap(), RetryNow::Held);
     assert_eq!(status_of(&store, &ids["held-later"]).await, DeliveryStatus::Held, "it goes when enabled");
 
     let again = store.lease(lease_req("n", 10, &[])).await.unwrap();

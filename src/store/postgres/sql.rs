@@ -347,19 +347,21 @@ pub async fn finish(client: &mut Client, r: &AttemptReport) -> StoreResult<()> {
 
 pub async fn retry_now<C: GenericClient>(c: &C, id: &str, now: i64) -> StoreResult<RetryNow> {
     // A disabled subscription sends nothing: its retried delivery waits, held, for enable.
-    let scheduled = exec(
+    let scheduled = rows(
         c,
         "UPDATE deliveries d
             SET status = CASE WHEN EXISTS (SELECT 1 FROM subscription_state s
                                             WHERE s.name = d.subscription AND s.disabled)
                               THEN 'held' ELSE 'pending' END,
                 next_attempt_at = $2, lease_owner = NULL, updated_at = $2
-          WHERE id = $1 AND status <> 'shadow'",
+          WHERE id = $1 AND status <> 'shadow'
+      RETURNING status",
         &[&id, &now],
     )
     .await?;
-    if scheduled > 0 {
-        return Ok(RetryNow::Scheduled);
+    if let Some(row) = scheduled.first() {
+        let status: &str = get(row, 0)?;
+        return Ok(if status == "held" { RetryNow::Held } else { RetryNow::Scheduled });
     }
     let found = rows(c, "SELECT 1 FROM deliveries WHERE id = $1", &[&id]).await?;
     Ok(if found.is_empty() { RetryNow::NotFound } else { RetryNow::Shadow })

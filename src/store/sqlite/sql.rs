@@ -245,17 +245,20 @@ pub fn retry_now(conn: &Connection, id: &str, now: i64) -> StoreResult<RetryNow>
         Some("shadow") => Ok(RetryNow::Shadow),
         Some(_) => {
             // A disabled subscription sends nothing: its retried delivery waits, held, for enable.
-            conn.execute(
-                "UPDATE deliveries
-                    SET status = CASE WHEN EXISTS (SELECT 1 FROM subscription_state s
-                                                    WHERE s.name = deliveries.subscription AND s.disabled = 1)
-                                      THEN 'held' ELSE 'pending' END,
-                        next_attempt_at = ?2, lease_owner = NULL, updated_at = ?2
-                  WHERE id = ?1",
-                params![id, now],
-            )
-            .map_err(unavailable)?;
-            Ok(RetryNow::Scheduled)
+            let status: String = conn
+                .query_row(
+                    "UPDATE deliveries
+                        SET status = CASE WHEN EXISTS (SELECT 1 FROM subscription_state s
+                                                        WHERE s.name = deliveries.subscription AND s.disabled = 1)
+                                          THEN 'held' ELSE 'pending' END,
+                            next_attempt_at = ?2, lease_owner = NULL, updated_at = ?2
+                      WHERE id = ?1
+                  RETURNING status",
+                    params![id, now],
+                    |r| r.get(0),
+                )
+                .map_err(unavailable)?;
+            Ok(if status == "held" { RetryNow::Held } else { RetryNow::Scheduled })
         }
     }
 }

@@ -1,0 +1,238 @@
+//! Several real `hookshape serve` processes sharing one PostgreSQL: every delivery is
+//! sent, once in normal operation, and a node killed with SIGKILL has its work taken over.
+//! Skipped (and said so) without `HOOKSHAPE_TEST_POSTGRES_URL`.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use hookshape::store::postgres::PostgresStore;
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+use crate::pg::PgSchema;
+
+/// Subscriptions `a` and `b` (fan-out 2) on topic T, plus any extra YAML per file.
+fn fan_out_workspace(receiver: &Receiver, extra: &str) -> Workspace {
+    let ws = Workspace::new();
+    for name in ["a", "b"] {
+        let yaml =
+            format!("topics: [T]\nrequest:\n  url: \"{}/{name}/{{{{ N }}}}\"\n  timeout: 2s\n{extra}", receiver.url());
+        ws.subscription(&format!("{name}.yaml"), &yaml);
+    }
+    ws
+}
+
+async fn start_nodes(ws: &Workspace, schema: &PgSchema, n: usize, args: &[&str]) -> Vec<ServeProcess> {
+    let nodes: Vec<ServeProcess> = (0..n).map(|_| ServeProcess::on_store(ws, &schema.url, free_port(), args)).collect();
+    for node in &nodes {
+        node.ready().await;
+    }
+    nodes
+}
+
+/// Posts events numbered `range` in batches of 100, spread over `nodes` in turn, all at
+/// once; every one must be acknowledged.
+async fn post_spread(nodes: &[&str], range: std::ops::Range<usize>) {
+    let http = reqwest::Client::new();
+    let numbers: Vec<usize> = range.collect();
+    let posts = numbers.chunks(100).enumerate().map(|(i, chunk)| {
+        let url = format!("{}/v1/events/batch", nodes[i % nodes.len()]);
+        let batch: Vec<Value> = chunk.iter().map(|n| json!({ "Topic": "T", "Payload": { "N": n } })).collect();
+        let http = http.clone();
+        async move {
+            let resp = http.post(url).json(&batch).send().await.unwrap();
+            assert_eq!(resp.status().as_u16(), 200);
+            let body: Value = resp.json().await.unwrap();
+            for result in body["results"].as_array().unwrap() {
+                assert_eq!(result["status"], 202, "{result}");
+            }
+        }
+    });
+    futures_util::future::join_all(posts).await;
+}
+
+/// Arrivals per delivery id (`X-Webhook-Id`).
+fn arrivals(receiver: &Receiver) -> HashMap<String, usize> {
+    let mut seen = HashMap::new();
+    for r in receiver.requests() {
+        *seen.entry(r.header("X-Webhook-Id").unwrap()).or_default() += 1;
+    }
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_send_every_delivery_exactly_once() {
+    let Some(schema) = PgSchema::create().await else { return };
+    let receiver = Receiver::start().await;
+    let ws = fan_out_workspace(&receiver, "");
+    let nodes = start_nodes(&ws, &schema, 2, &[]).await;
+    let bases: Vec<&str> = nodes.iter().map(|n| n.base.as_str()).collect();
+
+    post_spread(&bases, 0..2000).await;
+    receiver.wait_for(4000, Duration::from_secs(90)).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await; // time for any second send to show up
+    let seen = arrivals(&receiver);
+    assert_eq!(seen.len(), 4000, "every delivery arrived");
+    let twice: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "sent more than once: {twice:?}");
+    let paths: HashSet<String> = receiver.requests().into_iter().map(|r| r.path).collect();
+    assert!((0..2000).all(|n| paths.contains(&format!("/a/{n}")) && paths.contains(&format!("/b/{n}"))));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_killed_mid_run_has_its_work_taken_over() {
+    let Some(schema) = PgSchema::create().await else { return };
+    let receiver = Receiver::start().await;
+    receiver.set_delay(Duration::from_millis(50)); // each node always has 8 attempts in flight
+    let ws = fan_out_workspace(&receiver, "");
+    let mut nodes = start_nodes(&ws, &schema, 2, &["--concurrency", "8"]).await;
+    let bases: Vec<String> = nodes.iter().map(|n| n.base.clone()).collect();
+    let bases: Vec<&str> = bases.iter().map(String::as_str).collect();
+
+    post_spread(&bases, 0..1000).await; // all 2,000 deliveries acknowledged by both nodes
+    receiver.wait_for(1000, Duration::from_secs(60)).await;
+    nodes.remove(0).kill9();
+    let at_kill = receiver.requests().len();
+    assert!(at_kill < 2000, "the kill came before the work was done ({at_kill} sent)");
+
+    // The survivor sends what was pending at once, and what the dead node had leased once
+    // those leases expire (the 2 s timeout plus the lease margin): then every delivery is
+    // recorded as succeeded, which only a takeover can do for the dead node's attempts.
+    let survivor = bases[1].to_string();
+    let http = reqwest::Client::new();
+    eventually(Duration::from_secs(90), "every delivery to succeed after the kill", || async {
+        let mut succeeded = 0;
+        for name in ["a", "b"] {
+            let sub: Value =
+                http.get(format!("{survivor}/v1/subscriptions/{name}")).send().await.ok()?.json().await.ok()?;
+            succeeded += sub["counts"]["succeeded"].as_u64()?;
+        }
+        (succeeded == 2000).then_some(())
+    })
+    .await;
+    let seen = arrivals(&receiver);
+    assert_eq!(seen.len(), 2000, "every delivery arrived");
+    let again = seen.values().filter(|n| **n > 1).count();
+    assert!(again <= 8, "only the dead node's attempts in flight may arrive twice, not {again}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_in_flight_holds_across_nodes() {
+    let Some(schema) = PgSchema::create().await else { return };
+    let receiver = Receiver::start().await;
+    receiver.set_delay(Duration::from_millis(100));
+    let ws = Workspace::new();
+    let yaml =
+        format!("topics: [T]\nrequest:\n  url: \"{}/c/{{{{ N }}}}\"\ndelivery:\n  max_in_flight: 3\n", receiver.url());
+    ws.subscription("c.yaml", &yaml);
+    let nodes = start_nodes(&ws, &schema, 2, &[]).await;
+    let bases: Vec<&str> = nodes.iter().map(|n| n.base.as_str()).collect();
+
+    // Single events, alternating nodes, so both are waking to send.
+    let http = reqwest::Client::new();
+    for n in 0..40 {
+        let resp =
+            http.post(format!("{}/v1/events", bases[n % 2])).json(&json!({ "Topic": "T", "Payload": { "N": n } }));
+        assert_eq!(resp.send().await.unwrap().status().as_u16(), 202);
+    }
+    receiver.wait_for(40, Duration::from_secs(60)).await;
+    assert_eq!(receiver.max_concurrency("c"), 3, "never more than 3 at once across both nodes, and the cap was used");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_uuid_posted_to_two_nodes_at_once_is_one_event() {
+    let Some(schema) = PgSchema::create().await else { return };
+    let receiver = Receiver::start().await;
+    let ws = fan_out_workspace(&receiver, "");
+    let nodes = start_nodes(&ws, &schema, 2, &[]).await;
+    let http = reqwest::Client::new();
+
+    let uuids: Vec<String> = (0..50).map(|_| new_uuid()).collect();
+    let posts = uuids.iter().enumerate().flat_map(|(n, uuid)| {
+        let event = json!({ "Uuid": uuid, "Topic": "T", "Payload": { "N": n } });
+        let http = http.clone();
+        nodes.iter().map(move |node| {
+            let (http, url, event) = (http.clone(), format!("{}/v1/events", node.base), event.clone());
+            async move {
+                let resp = http.post(url).json(&event).send().await.unwrap();
+                let body: Value = resp.json().await.unwrap();
+                (
+                    body["uuid"].as_str().unwrap().to_string(),
+                    body["duplicate"].as_bool().unwrap(),
+                    body["deliveries"].clone(),
+                )
+            }
+        })
+    });
+    let answers = futures_util::future::join_all(posts).await;
+    for uuid in &uuids {
+        let mine: Vec<_> = answers.iter().filter(|(u, _, _)| u == uuid).collect();
+        assert_eq!(
+            mine.iter().filter(|(_, dup, _)| !dup).count(),
+            1,
+            "one node stored {uuid}, the other saw a duplicate"
+        );
+        assert!(mine.iter().all(|(_, _, d)| *d == json!(2)), "both answers count the event's 2 deliveries");
+    }
+    receiver.wait_for(100, Duration::from_secs(30)).await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(receiver.requests().len(), 100, "each of the 50 events fanned out to 2, once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disable_enable_and_retry_through_one_node_act_for_all() {
+    let Some(schema) = PgSchema::create().await else { return };
+    let receiver = Receiver::start().await;
+    let ws = fan_out_workspace(&receiver, "");
+    let nodes = start_nodes(&ws, &schema, 2, &[]).await;
+    let (one, two) = (&nodes[0].base, &nodes[1].base);
+    let http = reqwest::Client::new();
+    let post = |url: String| {
+        let http = http.clone();
+        async move { http.post(url).send().await.unwrap().status().as_u16() }
+    };
+
+    assert_eq!(post(format!("{one}/v1/subscriptions/a/disable")).await, 200);
+    let resp = http.post(format!("{two}/v1/events")).json(&json!({ "Topic": "T", "Payload": { "N": 7 } }));
+    let accepted: Value = resp.send().await.unwrap().json().await.unwrap();
+    let event = accepted["uuid"].as_str().unwrap();
+    receiver.wait_for(1, Duration::from_secs(10)).await;
+    let list: Value = http
+        .get(format!("{two}/v1/deliveries?event={event}&subscription=a"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["deliveries"][0]["status"], "held", "the other node holds it: {list}");
+
+    assert_eq!(post(format!("{two}/v1/subscriptions/a/enable")).await, 200);
+    eventually(Duration::from_secs(10), "the held delivery to go out", || async {
+        (!receiver.requests_to("/a/7").is_empty()).then_some(())
+    })
+    .await;
+
+    // A retry asked of either node is carried out once.
+    let id = list["deliveries"][0]["id"].as_str().unwrap();
+    assert_eq!(post(format!("{one}/v1/deliveries/{id}/retry")).await, 202);
+    eventually(Duration::from_secs(10), "the retry", || async {
+        (receiver.requests_to("/a/7").len() == 2).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(receiver.requests_to("/a/7").len(), 2, "sent once, retried once: {:?}", receiver.requests_to("/a/7"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_starting_together_migrate_the_schema_once() {
+    let Some(schema) = PgSchema::create().await else { return };
+    let opens = (0..4).map(|_| PostgresStore::open(&schema.url));
+    for opened in futures_util::future::join_all(opens).await {
+        opened.unwrap();
+    }
+    let (client, connection) = tokio_postgres::connect(&schema.url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    let rows = client.query("SELECT version FROM hookshape_migrations", &[]).await.unwrap();
+    assert_eq!(rows.len(), 1, "the one migration, applied once");
+}
