@@ -1,6 +1,7 @@
 //! The command line: one file per subcommand; this one parses arguments and sets up logging.
 
 mod admin;
+mod bench;
 mod listen;
 mod render;
 mod schema;
@@ -62,6 +63,8 @@ enum Command {
     Deliveries(admin::DeliveriesArgs),
     /// Subscriptions' live state over the admin API: list, enable, disable.
     Subscriptions(admin::SubscriptionsArgs),
+    /// Load-test a local hookshape: throughput, end-to-end latency, memory and CPU.
+    Bench(bench::Args),
 }
 
 pub fn main() -> ExitCode {
@@ -85,6 +88,7 @@ pub fn main() -> ExitCode {
             Command::Listen(a) => listen::run(a).await,
             Command::Deliveries(a) => admin::deliveries(a).await,
             Command::Subscriptions(a) => admin::subscriptions(a).await,
+            Command::Bench(a) => bench::run(a).await,
         }
     });
     match result {

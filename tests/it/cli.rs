@@ -352,3 +352,31 @@ async fn send_posts_an_event_file_and_prints_the_answer() {
     assert_eq!(refused.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&refused.stdout).starts_with("401"));
 }
+
+#[tokio::test]
+async fn bench_runs_a_real_server_and_reports_every_delivery_arrived() {
+    // Correctness only: what arrived and what was measured, never how fast.
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_hookshape"))
+        .args(["bench", "--events", "200", "--fan-out", "2", "--concurrency", "4", "--ceiling", "--json"])
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!((report["events_accepted"].as_u64(), report["events_failed"].as_u64()), (Some(200), Some(0)));
+    assert_eq!((report["deliveries_expected"].as_u64(), report["deliveries_arrived"].as_u64()), (Some(400), Some(400)));
+    assert_eq!(report["latency"]["samples"], 400, "one latency per delivery: {report}");
+    assert!(report["latency"]["p50_ms"].as_f64().unwrap() <= report["latency"]["p99_ms"].as_f64().unwrap());
+    assert!(report["ceiling_per_s"].as_f64().unwrap() > 0.0);
+    assert!(report["ratio_to_ceiling"].as_f64().unwrap() > 0.0);
+    assert!(report["server_peak_rss_mib"].as_f64().unwrap() > 1.0, "read from /proc: {report}");
+    assert!(report["server_cpu_s"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn bench_refuses_several_nodes_on_sqlite() {
+    let out = hookshape().args(["bench", "--nodes", "2", "--events", "1"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--nodes 2 needs a shared store"));
+}

@@ -1,0 +1,87 @@
+#!/usr/bin/env python3
+"""Runs the benchmark matrix of BENCHMARKS.md and prints its tables (medians of N runs).
+
+Usage: scripts/benchmarks.py [--runs 3] [--postgres postgres://postgres@127.0.0.1:5432/test]
+Needs a release build (`cargo build --release`) and, for the PostgreSQL rows, a server
+where it may create and drop schemas named hs_bench_*.
+"""
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import uuid
+
+BIN = "target/release/hookshape"
+
+
+def bench(args, postgres=None):
+    schema = None
+    if postgres is not None:
+        schema = "hs_bench_" + uuid.uuid4().hex[:12]
+        psql(postgres, f"CREATE SCHEMA {schema}")
+        sep = "&" if "?" in postgres else "?"
+        args = args + ["--store", f"{postgres}{sep}options=-c%20search_path%3D{schema}"]
+    try:
+        out = subprocess.run([BIN, "bench", "--json", *args], capture_output=True, text=True, check=True)
+        return json.loads(out.stdout)
+    finally:
+        if schema:
+            psql(postgres, f"DROP SCHEMA {schema} CASCADE")
+
+
+def psql(url, sql):
+    subprocess.run(["psql", url, "-qc", sql], check=True, capture_output=True)
+
+
+def median(runs, *path):
+    values = []
+    for r in runs:
+        for key in path:
+            r = r[key] if r is not None else None
+        if r is not None:
+            values.append(r)
+    return statistics.median(values) if values else float("nan")
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--postgres", default="postgres://postgres@127.0.0.1:5432/test")
+    a = p.parse_args()
+
+    rows = [
+        ("fan-out 1, SQLite", ["--events", "20000", "--ceiling"], None),
+        ("fan-out 10, SQLite", ["--events", "4000", "--fan-out", "10", "--ceiling"], None),
+        ("1,000 events/s fixed rate, SQLite", ["--events", "20000", "--rate", "1000", "--ceiling"], None),
+        ("fan-out 1, PostgreSQL, 1 node", ["--events", "20000", "--ceiling"], a.postgres),
+        ("fan-out 1, PostgreSQL, 2 nodes", ["--events", "20000", "--nodes", "2", "--ceiling"], a.postgres),
+    ]
+    print("| configuration | events accepted/s | deliveries/s | ceiling req/s | % of ceiling "
+          "| p50 ms | p90 ms | p99 ms | max ms | peak RSS MiB | server CPU s |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for name, args, pg in rows:
+        runs = []
+        for i in range(a.runs):
+            print(f"{name}: run {i + 1}/{a.runs}", file=sys.stderr)
+            runs.append(bench(args, pg))
+        print(f"| {name} | {median(runs, 'events_accepted_per_s'):.0f} | {median(runs, 'deliveries_per_s'):.0f} "
+              f"| {median(runs, 'ceiling_per_s'):.0f} | {100 * median(runs, 'ratio_to_ceiling'):.1f}% "
+              f"| {median(runs, 'latency', 'p50_ms'):.2f} | {median(runs, 'latency', 'p90_ms'):.2f} "
+              f"| {median(runs, 'latency', 'p99_ms'):.2f} | {median(runs, 'latency', 'max_ms'):.1f} "
+              f"| {median(runs, 'server_peak_rss_mib'):.1f} | {median(runs, 'server_cpu_s'):.1f} |")
+        sys.stdout.flush()
+
+    print()
+    print("| queue with the receiver down | events accepted/s | deliveries pending | peak RSS MiB |")
+    print("|---|---:|---:|---:|")
+    runs = []
+    for i in range(a.runs):
+        print(f"1,000,000 pending: run {i + 1}/{a.runs}", file=sys.stderr)
+        runs.append(bench(["--events", "100000", "--fan-out", "10", "--receiver-down"]))
+    print(f"| 100,000 events × fan-out 10, SQLite | {median(runs, 'events_accepted_per_s'):.0f} "
+          f"| {median(runs, 'deliveries_pending'):.0f} | {median(runs, 'server_peak_rss_mib'):.1f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,310 @@
+//! `hookshape bench`: a load test anyone can run to size a deployment. It starts
+//! `hookshape serve` as a child process on a scratch store, a receiver on loopback and a
+//! load generator posting to the real intake, waits until every delivery has arrived, and
+//! reports throughput, end-to-end latency and the server's memory and CPU.
+
+mod load;
+mod receiver;
+mod report;
+mod server;
+
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+
+use load::{Limit, Load, Posted};
+use receiver::Arrivals;
+use report::{Latency, Report};
+use server::Node;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Events to post (default 10000 unless --duration is given).
+    #[arg(long, conflicts_with = "duration")]
+    events: Option<u64>,
+    /// Post for this long instead of a number of events (e.g. 30s, 10m).
+    #[arg(long)]
+    duration: Option<String>,
+    /// Connections posting at once.
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    /// Post at a fixed rate (events/s) instead of as fast as possible: for latency.
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Subscriptions matching each event.
+    #[arg(long, default_value_t = 1)]
+    fan_out: usize,
+    /// The server's store (default: a new temporary SQLite file). Give a scratch database:
+    /// the bench fills it.
+    #[arg(long)]
+    store: Option<String>,
+    /// hookshape nodes sharing the store (more than one needs postgres://).
+    #[arg(long, default_value_t = 1)]
+    nodes: usize,
+    /// First measure the same load sent straight to the receiver, and report hookshape's
+    /// deliveries/s as a share of that ceiling.
+    #[arg(long)]
+    ceiling: bool,
+    /// Point deliveries at a closed port: intake and memory while the queue only grows.
+    #[arg(long)]
+    receiver_down: bool,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn now_micros() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64)
+}
+
+const SECRET: &str = "bench-secret";
+/// With no delivery arriving for this long, the run is declared stuck.
+const STALL: Duration = Duration::from_secs(60);
+
+pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
+    let limit = match (&a.duration, a.events) {
+        (Some(d), _) => Limit::Duration(crate::duration::parse(d).map_err(|e| anyhow::anyhow!("--duration: {e}"))?),
+        (None, n) => Limit::Events(n.unwrap_or(10_000)),
+    };
+    if a.concurrency == 0 || a.fan_out == 0 || a.nodes == 0 {
+        bail!("--concurrency, --fan-out and --nodes must be at least 1");
+    }
+    if a.rate.is_some_and(|r| r.is_nan() || r <= 0.0) {
+        bail!("--rate must be a positive number of events per second");
+    }
+    let dir = tempfile::Builder::new().prefix("hookshape-bench-").tempdir().context("cannot create a temp dir")?;
+    let store = a.store.clone().unwrap_or_else(|| format!("sqlite://{}", dir.path().join("bench.db").display()));
+    if a.nodes > 1 && !store.starts_with("postgres") {
+        bail!("--nodes {} needs a shared store: give --store postgres://…", a.nodes);
+    }
+    let (receiver_addr, arrivals) = receiver::start().await?;
+    let deliver_to = if a.receiver_down { closed_port()? } else { receiver_addr.to_string() };
+    write_subscriptions(dir.path(), a.fan_out, &deliver_to)?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(a.concurrency)
+        .timeout(Duration::from_secs(60))
+        .build()
+        .context("cannot build the HTTP client")?;
+
+    let ceiling = if a.ceiling {
+        let target = format!("http://{receiver_addr}/ceiling");
+        let run = measure(&client, vec![target], &a, limit, &arrivals, 1, "ceiling").await;
+        arrivals.reset();
+        Some(run.arrived as f64 / run.delivery_seconds.max(1e-9))
+    } else {
+        None
+    };
+
+    let started = Instant::now();
+    let max_pending = 100_000_000;
+    let mut nodes = Vec::with_capacity(a.nodes);
+    for i in 0..a.nodes {
+        nodes.push(Node::start(dir.path(), i, &store, max_pending).await?);
+    }
+    let targets = nodes.iter().map(|n| format!("{}/v1/events", n.base)).collect();
+    let expect_per_event = if a.receiver_down { 0 } else { a.fan_out as u64 };
+    let run = measure(&client, targets, &a, limit, &arrivals, expect_per_event, "hookshape").await;
+    for node in &mut nodes {
+        if !node.is_running() {
+            bail!("hookshape serve stopped during the run:\n{}", node.log_tail());
+        }
+    }
+    let pending = if a.receiver_down { Some(pending_deliveries(&client, &nodes[0].base).await?) } else { None };
+    let usage: Vec<server::Usage> = nodes.iter().map(Node::usage).collect();
+    drop(nodes);
+
+    let deliveries_per_s = run.arrived as f64 / run.delivery_seconds.max(1e-9);
+    let report = Report {
+        store: redact_store(&store, a.store.is_none()),
+        nodes: a.nodes,
+        fan_out: a.fan_out,
+        concurrency: a.concurrency,
+        rate: a.rate,
+        events_posted: run.posted,
+        events_accepted: run.accepted,
+        events_failed: run.failed,
+        first_error: run.first_error,
+        events_accepted_per_s: run.accepted as f64 / run.intake_seconds.max(1e-9),
+        deliveries_expected: run.accepted * a.fan_out as u64,
+        deliveries_arrived: run.arrived,
+        deliveries_pending: pending,
+        deliveries_per_s,
+        latency: Latency::from_micros(arrivals.latencies()),
+        server_peak_rss_mib: usage.iter().map(|u| u.peak_rss_bytes).max().unwrap_or(0) as f64 / (1024.0 * 1024.0),
+        server_cpu_s: usage.iter().map(|u| u.cpu_seconds).sum(),
+        ceiling_per_s: ceiling,
+        ratio_to_ceiling: ceiling.filter(|c| *c > 0.0 && pending.is_none()).map(|c| deliveries_per_s / c),
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    if a.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        print!("{}", report.table());
+    }
+    if !report.complete() {
+        eprintln!(
+            "hookshape bench: incomplete: {} events failed, {} of {} deliveries arrived",
+            report.events_failed, report.deliveries_arrived, report.deliveries_expected
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+struct Measured {
+    posted: u64,
+    accepted: u64,
+    failed: u64,
+    first_error: Option<String>,
+    arrived: u64,
+    /// From the first POST to the last accepted answer.
+    intake_seconds: f64,
+    /// From the first POST to the last arrival at the receiver.
+    delivery_seconds: f64,
+}
+
+/// Runs the load against `targets` and waits for `per_event` arrivals per accepted event,
+/// showing progress on stderr.
+async fn measure(
+    client: &reqwest::Client,
+    targets: Vec<String>,
+    a: &Args,
+    limit: Limit,
+    arrivals: &Arc<Arrivals>,
+    per_event: u64,
+    phase: &str,
+) -> Measured {
+    let posted = Arc::new(Posted::default());
+    let load = Load { targets, concurrency: a.concurrency, limit, rate: a.rate };
+    let start = now_micros();
+    let generator = tokio::spawn(load::run(client.clone(), load, posted.clone()));
+    let progress = Progress::new(phase, limit);
+    let (mut last_count, mut last_change) = (0, Instant::now());
+    loop {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let done = posted.done.load(Ordering::Relaxed);
+        let accepted = posted.accepted.load(Ordering::Relaxed);
+        let arrived = arrivals.count.load(Ordering::Relaxed);
+        progress.show(&posted, arrived, accepted * per_event);
+        if arrived != last_count {
+            (last_count, last_change) = (arrived, Instant::now());
+        }
+        if done && arrived >= accepted * per_event {
+            break;
+        }
+        if done && last_change.elapsed() > STALL {
+            eprintln!("\n{phase}: no delivery arrived for {} s; giving up", STALL.as_secs());
+            break;
+        }
+    }
+    let _ = generator.await;
+    progress.finish();
+    let micros = |t: u64| t.saturating_sub(start) as f64 / 1e6;
+    Measured {
+        posted: posted.sent.load(Ordering::Relaxed),
+        accepted: posted.accepted.load(Ordering::Relaxed),
+        failed: posted.failed.load(Ordering::Relaxed),
+        first_error: posted.first_error.lock().ok().and_then(|e| e.clone()),
+        arrived: arrivals.count.load(Ordering::Relaxed),
+        intake_seconds: micros(posted.last_ok_at.load(Ordering::Relaxed)),
+        delivery_seconds: micros(arrivals.last_at.load(Ordering::Relaxed)),
+    }
+}
+
+/// One progress line on stderr: rewritten in place on a terminal, a line every 2 s else.
+struct Progress {
+    phase: String,
+    total: Option<u64>,
+    started: Instant,
+    terminal: bool,
+    last_line: std::sync::Mutex<Instant>,
+}
+
+impl Progress {
+    fn new(phase: &str, limit: Limit) -> Self {
+        let total = match limit {
+            Limit::Events(n) => Some(n),
+            Limit::Duration(_) => None,
+        };
+        let terminal = std::io::stderr().is_terminal();
+        let last_line = std::sync::Mutex::new(Instant::now());
+        Self { phase: phase.into(), total, started: Instant::now(), terminal, last_line }
+    }
+
+    fn show(&self, posted: &Posted, arrived: u64, expected: u64) {
+        let accepted = posted.accepted.load(Ordering::Relaxed);
+        let of = self.total.map(|t| format!("/{t}")).unwrap_or_default();
+        let line = format!(
+            "{:>6.1}s {}: {accepted}{of} events accepted, {} failed, {arrived}/{expected} delivered",
+            self.started.elapsed().as_secs_f64(),
+            self.phase,
+            posted.failed.load(Ordering::Relaxed),
+        );
+        let mut stderr = std::io::stderr();
+        if self.terminal {
+            let _ = write!(stderr, "\r{line}\x1b[K");
+        } else if let Ok(mut last) = self.last_line.lock() {
+            if last.elapsed() >= Duration::from_secs(2) {
+                *last = Instant::now();
+                let _ = writeln!(stderr, "{line}");
+            }
+        }
+    }
+
+    fn finish(&self) {
+        if self.terminal {
+            let _ = writeln!(std::io::stderr());
+        }
+    }
+}
+
+/// `fan_out` subscriptions to the receiver, each with a structured body, a templated URL
+/// carrying the event's send time (for latency) and an HMAC signature: the common case.
+fn write_subscriptions(dir: &std::path::Path, fan_out: usize, host: &str) -> anyhow::Result<()> {
+    let subs = dir.join("subscriptions");
+    std::fs::create_dir_all(&subs)?;
+    std::fs::create_dir_all(dir.join("templates"))?;
+    for k in 0..fan_out {
+        let yaml = format!(
+            "topics: [bench.event]\n\
+             request:\n  url: \"http://{host}/r/{k}/{{{{ Customer.Id }}}}?t={{{{ SentAt }}}}\"\n  timeout: 5s\n  body:\n    \
+             customer_id: \"{{{{ Customer.Id }}}}\"\n    name: \"{{{{ Customer.Name }}}}\"\n    points: \"{{{{ Points }}}}\"\n    \
+             store: \"{{{{ Store.Id }}}}\"\n    items: \"{{{{ Items | length }}}}\"\n    event_id: \"{{{{ Uuid }}}}\"\n\
+             signature:\n  scheme: hmac-sha256-hex\n  secret: {SECRET}\n\
+             retry:\n  schedule: [1s, 5s, 30s]\n"
+        );
+        std::fs::write(subs.join(format!("bench-{k}.yaml")), yaml)?;
+    }
+    Ok(())
+}
+
+/// A loopback address where nothing listens (bound, then released).
+fn closed_port() -> anyhow::Result<String> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?.to_string())
+}
+
+/// Deliveries not yet finished, from the admin API's live counts.
+async fn pending_deliveries(client: &reqwest::Client, base: &str) -> anyhow::Result<u64> {
+    let subs: serde_json::Value = client.get(format!("{base}/v1/subscriptions")).send().await?.json().await?;
+    let list = subs["subscriptions"].as_array().or_else(|| subs.as_array()).cloned().unwrap_or_default();
+    Ok(list.iter().map(|s| ["pending", "in_flight"].iter().filter_map(|k| s["counts"][k].as_u64()).sum::<u64>()).sum())
+}
+
+/// The store as shown in the report: never a password.
+fn redact_store(store: &str, temporary: bool) -> String {
+    if temporary {
+        return "sqlite (temporary file)".into();
+    }
+    match url::Url::parse(store) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => store.to_string(),
+    }
+}

@@ -1,0 +1,124 @@
+//! The hookshape under test: `serve` child processes of this same binary, each with its own
+//! log file, and their peak memory and CPU time read from /proc.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+
+pub struct Node {
+    child: Child,
+    pub base: String,
+    log: PathBuf,
+}
+
+/// Resource use of a process so far.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Usage {
+    pub peak_rss_bytes: u64,
+    pub cpu_seconds: f64,
+}
+
+impl Node {
+    /// Starts `hookshape serve` on a free loopback port, in `dir` (so no stray
+    /// hookshape.yaml or environment is picked up), and waits until it answers.
+    pub async fn start(dir: &Path, index: usize, store: &str, max_pending: u64) -> anyhow::Result<Self> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let log = dir.join(format!("serve-{index}.log"));
+        let log_file = std::fs::File::create(&log)?;
+        let child = Command::new(std::env::current_exe()?)
+            .current_dir(dir)
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--store", store])
+            .arg("--subscriptions")
+            .arg(dir.join("subscriptions"))
+            .arg("--templates")
+            .arg(dir.join("templates"))
+            .args(["--max-pending", &max_pending.to_string()])
+            .env("HOOKSHAPE_LOG", "warn")
+            .env_remove("HOOKSHAPE_CONFIG")
+            .env_remove("HOOKSHAPE_INTAKE_TOKEN")
+            .env_remove("HOOKSHAPE_ADMIN_TOKEN")
+            .stdout(Stdio::null())
+            .stderr(log_file)
+            .spawn()
+            .context("cannot start hookshape serve")?;
+        let mut node = Self { child, base: format!("http://127.0.0.1:{port}"), log };
+        node.wait_ready().await?;
+        Ok(node)
+    }
+
+    async fn wait_ready(&mut self) -> anyhow::Result<()> {
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait()? {
+                bail!("hookshape serve exited ({status}) at start:\n{}", self.log_tail());
+            }
+            let ready = client.get(format!("{}/readyz", self.base)).send().await;
+            if ready.is_ok_and(|r| r.status().is_success()) {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        bail!("hookshape serve did not become ready within 30 s:\n{}", self.log_tail())
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+
+    pub fn usage(&self) -> Usage {
+        usage_of(self.child.id())
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Peak RSS (`VmHWM`) and user + system CPU time of a process; zeros where /proc is absent.
+pub fn usage_of(pid: u32) -> Usage {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let peak_kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0);
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    Usage { peak_rss_bytes: peak_kib * 1024, cpu_seconds: cpu_seconds(&stat) }
+}
+
+/// utime + stime from a /proc/PID/stat line, in seconds (Linux reports clock ticks of
+/// 1/100 s to user space).
+fn cpu_seconds(stat: &str) -> f64 {
+    // The command name (field 2) may hold spaces; the fields after its ')' are plain.
+    let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else { return 0.0 };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // After ')' come field 3 (state) onward, so utime (14) and stime (15) are at 11 and 12.
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    (ticks(11) + ticks(12)) as f64 / 100.0
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cpu_time_is_read_past_a_command_name_with_spaces() {
+        let stat = "42 (hook shape) S 1 42 42 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 4 0 100 0 0";
+        assert_eq!(super::cpu_seconds(stat), 3.0);
+    }
+
+    #[test]
+    fn this_process_has_a_peak_rss() {
+        assert!(super::usage_of(std::process::id()).peak_rss_bytes > 0);
+    }
+}
