@@ -145,14 +145,15 @@ fn write_loop(mut conn: Connection, rx: mpsc::Receiver<Job>) {
     }
 }
 
-/// Each job gets a savepoint, so one failing job does not undo its neighbours.
+/// Each job gets a savepoint, so one failing job does not undo its neighbours. The
+/// statements are prepared once: rusqlite's `Savepoint` would parse them for every job.
 fn run_in_savepoint(tx: &mut rusqlite::Transaction<'_>, job: Job) -> Reply {
-    let mut sp = match tx.savepoint() {
-        Ok(sp) => sp,
-        Err(e) => return job(Err(&e.to_string())).1,
-    };
-    let (ok, reply) = job(Ok(&sp));
-    let ended = if ok { sp.commit() } else { sp.rollback() };
+    let step = |sql: &str| tx.prepare_cached(sql).and_then(|mut s| s.execute([])).map(drop);
+    if let Err(e) = step("SAVEPOINT job") {
+        return job(Err(&e.to_string())).1;
+    }
+    let (ok, reply) = job(Ok(tx));
+    let ended = if ok { step("RELEASE job") } else { step("ROLLBACK TO job").and_then(|()| step("RELEASE job")) };
     match ended {
         Ok(()) => reply,
         Err(e) => {
@@ -165,16 +166,19 @@ fn run_in_savepoint(tx: &mut rusqlite::Transaction<'_>, job: Job) -> Reply {
 #[async_trait]
 impl Store for SqliteStore {
     async fn insert_events(&self, events: Vec<NewEvent>) -> StoreResult<Vec<Inserted>> {
-        self.write(move |c| sql::insert_events(c, &events)).await
+        let requests = events.iter().map(|e| sql::encode_requests(&e.deliveries)).collect::<StoreResult<Vec<_>>>()?;
+        self.write(move |c| sql::insert_events(c, &events, &requests)).await
     }
 
     async fn add_deliveries(&self, event_uuid: &str, topic: &str, deliveries: Vec<NewDelivery>) -> StoreResult<usize> {
         let (uuid, topic) = (event_uuid.to_string(), topic.to_string());
-        self.write(move |c| sql::add_deliveries(c, &uuid, &topic, &deliveries, crate::now_ms())).await
+        let requests = sql::encode_requests(&deliveries)?;
+        self.write(move |c| sql::add_deliveries(c, &uuid, &topic, &deliveries, &requests, crate::now_ms())).await
     }
 
     async fn lease(&self, lease: LeaseRequest) -> StoreResult<Vec<Leased>> {
-        self.write(move |c| sql::lease(c, &lease)).await
+        let raw = self.write(move |c| sql::lease(c, &lease)).await?;
+        raw.into_iter().map(sql::RawLease::decode).collect()
     }
 
     async fn finish_attempt(&self, report: AttemptReport) -> StoreResult<()> {

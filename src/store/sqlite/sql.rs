@@ -22,7 +22,13 @@ pub fn reclaim_all_leases(conn: &Connection, now: i64) -> StoreResult<()> {
     Ok(())
 }
 
-pub fn insert_events(conn: &Connection, events: &[NewEvent]) -> StoreResult<Vec<Inserted>> {
+/// Each delivery's request as JSON, per event: encoded by the caller, off the writer thread,
+/// which every write waits for.
+pub fn encode_requests(deliveries: &[NewDelivery]) -> StoreResult<Vec<String>> {
+    deliveries.iter().map(|d| serde_json::to_string(&d.request).map_err(|e| corrupt(&d.id, e))).collect()
+}
+
+pub fn insert_events(conn: &Connection, events: &[NewEvent], requests: &[Vec<String>]) -> StoreResult<Vec<Inserted>> {
     let mut out = Vec::with_capacity(events.len());
     let mut event_stmt = conn
         .prepare_cached(
@@ -30,7 +36,7 @@ pub fn insert_events(conn: &Connection, events: &[NewEvent]) -> StoreResult<Vec<
              ON CONFLICT (uuid) DO NOTHING",
         )
         .map_err(unavailable)?;
-    for e in events {
+    for (e, requests) in events.iter().zip(requests) {
         let fresh =
             event_stmt.execute(params![e.uuid, e.topic, e.date, e.received_at, e.body]).map_err(unavailable)? == 1;
         if !fresh {
@@ -40,7 +46,7 @@ pub fn insert_events(conn: &Connection, events: &[NewEvent]) -> StoreResult<Vec<
             out.push(Inserted { uuid: e.uuid.clone(), deliveries: existing as usize, duplicate: true });
             continue;
         }
-        add_deliveries(conn, &e.uuid, &e.topic, &e.deliveries, e.received_at)?;
+        add_deliveries(conn, &e.uuid, &e.topic, &e.deliveries, requests, e.received_at)?;
         out.push(Inserted { uuid: e.uuid.clone(), deliveries: e.deliveries.len(), duplicate: false });
     }
     Ok(out)
@@ -52,6 +58,7 @@ pub fn add_deliveries(
     uuid: &str,
     topic: &str,
     deliveries: &[NewDelivery],
+    requests: &[String],
     now: i64,
 ) -> StoreResult<usize> {
     let mut stmt = conn
@@ -63,8 +70,7 @@ pub fn add_deliveries(
                     ?6, ?7, ?7, ?8, ?9, ?10",
         )
         .map_err(unavailable)?;
-    for d in deliveries {
-        let request = serde_json::to_string(&d.request).map_err(|e| corrupt(&d.id, e))?;
+    for (d, request) in deliveries.iter().zip(requests) {
         let due = (d.status == DeliveryStatus::Pending).then_some(now);
         stmt.execute(params![
             d.id,
@@ -85,7 +91,7 @@ pub fn add_deliveries(
 
 /// Leases due deliveries oldest first, skipping subscriptions whose cap of unexpired leases
 /// is reached; re-queries without them so one saturated subscription cannot starve others.
-pub fn lease(conn: &Connection, req: &LeaseRequest) -> StoreResult<Vec<Leased>> {
+pub fn lease(conn: &Connection, req: &LeaseRequest) -> StoreResult<Vec<RawLease>> {
     let mut in_flight: HashMap<String, u32> = HashMap::new();
     if !req.caps.is_empty() {
         let mut stmt = conn
@@ -151,7 +157,25 @@ pub fn lease(conn: &Connection, req: &LeaseRequest) -> StoreResult<Vec<Leased>> 
     Ok(leased)
 }
 
-fn lease_one(conn: &Connection, id: &str, req: &LeaseRequest) -> StoreResult<Option<Leased>> {
+/// A leased delivery with its request still JSON: decoded by the caller, off the writer.
+pub struct RawLease {
+    id: String,
+    event_uuid: String,
+    subscription: String,
+    topic: String,
+    attempt: u32,
+    request: String,
+}
+
+impl RawLease {
+    pub fn decode(self) -> StoreResult<Leased> {
+        let request = serde_json::from_str(&self.request).map_err(|e| corrupt(&self.id, e))?;
+        let Self { id, event_uuid, subscription, topic, attempt, .. } = self;
+        Ok(Leased { id, event_uuid, subscription, topic, attempt, request })
+    }
+}
+
+fn lease_one(conn: &Connection, id: &str, req: &LeaseRequest) -> StoreResult<Option<RawLease>> {
     let mut stmt = conn
         .prepare_cached(
             "UPDATE deliveries
@@ -167,9 +191,14 @@ fn lease_one(conn: &Connection, id: &str, req: &LeaseRequest) -> StoreResult<Opt
         })
         .optional()
         .map_err(unavailable)?;
-    let Some((id, event_uuid, subscription, topic, attempt, request)) = row else { return Ok(None) };
-    let request = serde_json::from_str(&request).map_err(|e| corrupt(&id, e))?;
-    Ok(Some(Leased { id, event_uuid, subscription, topic, attempt, request }))
+    Ok(row.map(|(id, event_uuid, subscription, topic, attempt, request)| RawLease {
+        id,
+        event_uuid,
+        subscription,
+        topic,
+        attempt,
+        request,
+    }))
 }
 
 pub fn finish(conn: &Connection, r: &AttemptReport) -> StoreResult<()> {
@@ -320,10 +349,10 @@ pub fn prune(conn: &Connection, before: i64, limit: usize) -> StoreResult<u64> {
 }
 
 pub fn next_due_at(conn: &Connection) -> StoreResult<Option<i64>> {
-    conn.query_row("SELECT min(next_attempt_at) FROM deliveries WHERE status IN ('pending', 'in_flight')", [], |r| {
-        r.get(0)
-    })
-    .map_err(unavailable)
+    // Asked after every lease that left the queue empty: keep the statement prepared.
+    conn.prepare_cached("SELECT min(next_attempt_at) FROM deliveries WHERE status IN ('pending', 'in_flight')")
+        .and_then(|mut s| s.query_row([], |r| r.get(0)))
+        .map_err(unavailable)
 }
 
 pub fn event(conn: &Connection, uuid: &str) -> StoreResult<Option<StoredEvent>> {
