@@ -45,8 +45,8 @@ pub struct Args {
     /// hookshape nodes sharing the store (more than one needs postgres://).
     #[arg(long, default_value_t = 1)]
     nodes: usize,
-    /// First measure the same load sent straight to the receiver, and report hookshape's
-    /// deliveries/s as a share of that ceiling.
+    /// First measure the same load (as fast as the connections allow, whatever --rate)
+    /// sent straight to the receiver, and report hookshape's deliveries/s as a share of it.
     #[arg(long)]
     ceiling: bool,
     /// Point deliveries at a closed port: intake and memory while the queue only grows.
@@ -92,7 +92,9 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
 
     let ceiling = if a.ceiling {
         let target = format!("http://{receiver_addr}/ceiling");
-        let run = measure(&client, vec![target], &a, limit, &arrivals, 1, "ceiling").await;
+        // Always as fast as the connections allow: a ceiling at --rate would just be the rate.
+        let phase = Phase { name: "ceiling", targets: vec![target], rate: None, per_event: 1, pids: Vec::new() };
+        let run = measure(&client, phase, a.concurrency, limit, &arrivals).await;
         arrivals.reset();
         Some(run.arrived as f64 / run.delivery_seconds.max(1e-9))
     } else {
@@ -107,7 +109,9 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
     }
     let targets = nodes.iter().map(|n| format!("{}/v1/events", n.base)).collect();
     let expect_per_event = if a.receiver_down { 0 } else { a.fan_out as u64 };
-    let run = measure(&client, targets, &a, limit, &arrivals, expect_per_event, "hookshape").await;
+    let pids = nodes.iter().map(Node::pid).collect();
+    let phase = Phase { name: "hookshape", targets, rate: a.rate, per_event: expect_per_event, pids };
+    let run = measure(&client, phase, a.concurrency, limit, &arrivals).await;
     for node in &mut nodes {
         if !node.is_running() {
             bail!("hookshape serve stopped during the run:\n{}", node.log_tail());
@@ -136,6 +140,7 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
         latency: Latency::from_micros(arrivals.latencies()),
         server_peak_rss_mib: usage.iter().map(|u| u.peak_rss_bytes).max().unwrap_or(0) as f64 / (1024.0 * 1024.0),
         server_cpu_s: usage.iter().map(|u| u.cpu_seconds).sum(),
+        rss_timeline: run.rss_timeline,
         ceiling_per_s: ceiling,
         ratio_to_ceiling: ceiling.filter(|c| *c > 0.0 && pending.is_none()).map(|c| deliveries_per_s / c),
         seconds: started.elapsed().as_secs_f64(),
@@ -165,39 +170,60 @@ struct Measured {
     intake_seconds: f64,
     /// From the first POST to the last arrival at the receiver.
     delivery_seconds: f64,
+    rss_timeline: Vec<report::RssSample>,
 }
 
-/// Runs the load against `targets` and waits for `per_event` arrivals per accepted event,
-/// showing progress on stderr.
+/// One load against one system: hookshape's nodes, or the receiver alone.
+struct Phase {
+    name: &'static str,
+    targets: Vec<String>,
+    rate: Option<f64>,
+    /// Arrivals expected per accepted event.
+    per_event: u64,
+    /// Processes whose memory is sampled while the load runs.
+    pids: Vec<u32>,
+}
+
+/// How often the server's memory is sampled for the timeline.
+const RSS_EVERY: Duration = Duration::from_secs(10);
+
+/// Runs a phase's load and waits for its arrivals, showing progress on stderr and
+/// sampling the server's memory.
 async fn measure(
     client: &reqwest::Client,
-    targets: Vec<String>,
-    a: &Args,
+    phase: Phase,
+    concurrency: usize,
     limit: Limit,
     arrivals: &Arc<Arrivals>,
-    per_event: u64,
-    phase: &str,
 ) -> Measured {
     let posted = Arc::new(Posted::default());
-    let load = Load { targets, concurrency: a.concurrency, limit, rate: a.rate };
+    let load = Load { targets: phase.targets, concurrency, limit, rate: phase.rate };
     let start = now_micros();
     let generator = tokio::spawn(load::run(client.clone(), load, posted.clone()));
-    let progress = Progress::new(phase, limit);
+    let progress = Progress::new(phase.name, limit);
     let (mut last_count, mut last_change) = (0, Instant::now());
+    let mut rss_timeline = Vec::new();
+    let mut next_sample = Instant::now();
     loop {
         tokio::time::sleep(Duration::from_millis(200)).await;
         let done = posted.done.load(Ordering::Relaxed);
         let accepted = posted.accepted.load(Ordering::Relaxed);
         let arrived = arrivals.count.load(Ordering::Relaxed);
-        progress.show(&posted, arrived, accepted * per_event);
+        progress.show(&posted, arrived, accepted * phase.per_event);
+        if !phase.pids.is_empty() && Instant::now() >= next_sample {
+            next_sample += RSS_EVERY;
+            let bytes: u64 = phase.pids.iter().map(|p| server::usage_of(*p).rss_bytes).sum();
+            let seconds = progress.started.elapsed().as_secs_f64();
+            rss_timeline.push(report::RssSample { seconds, mib: bytes as f64 / (1024.0 * 1024.0) });
+        }
         if arrived != last_count {
             (last_count, last_change) = (arrived, Instant::now());
         }
-        if done && arrived >= accepted * per_event {
+        if done && arrived >= accepted * phase.per_event {
             break;
         }
         if done && last_change.elapsed() > STALL {
-            eprintln!("\n{phase}: no delivery arrived for {} s; giving up", STALL.as_secs());
+            eprintln!("\n{}: no delivery arrived for {} s; giving up", phase.name, STALL.as_secs());
             break;
         }
     }
@@ -212,6 +238,7 @@ async fn measure(
         arrived: arrivals.count.load(Ordering::Relaxed),
         intake_seconds: micros(posted.last_ok_at.load(Ordering::Relaxed)),
         delivery_seconds: micros(arrivals.last_at.load(Ordering::Relaxed)),
+        rss_timeline,
     }
 }
 

@@ -27,6 +27,13 @@ impl Latency {
     }
 }
 
+/// The server's resident memory at one moment of the run.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct RssSample {
+    pub seconds: f64,
+    pub mib: f64,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub store: String,
@@ -46,6 +53,8 @@ pub struct Report {
     pub deliveries_per_s: f64,
     pub latency: Option<Latency>,
     pub server_peak_rss_mib: f64,
+    /// RSS every 10 s of the load (all nodes together), to show it stays flat.
+    pub rss_timeline: Vec<RssSample>,
     pub server_cpu_s: f64,
     /// Requests/s the same load generator and receiver manage with nothing in between.
     pub ceiling_per_s: Option<f64>,
@@ -102,6 +111,12 @@ impl Report {
             );
         }
         row("server peak RSS", format!("{:.1} MiB", self.server_peak_rss_mib));
+        if let [first, .., last] = self.rss_timeline.as_slice() {
+            row(
+                "server RSS over the run",
+                format!("{:.1} MiB at {:.0} s, {:.1} MiB at {:.0} s", first.mib, first.seconds, last.mib, last.seconds),
+            );
+        }
         row("server CPU", format!("{:.2} s over {:.1} s", self.server_cpu_s, self.seconds));
         if let Some(e) = &self.first_error {
             row("first error", e.clone());

@@ -16,6 +16,7 @@ pub struct Node {
 /// Resource use of a process so far.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Usage {
+    pub rss_bytes: u64,
     pub peak_rss_bytes: u64,
     pub cpu_seconds: f64,
 }
@@ -77,6 +78,10 @@ impl Node {
     pub fn usage(&self) -> Usage {
         usage_of(self.child.id())
     }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
 }
 
 impl Drop for Node {
@@ -86,16 +91,19 @@ impl Drop for Node {
     }
 }
 
-/// Peak RSS (`VmHWM`) and user + system CPU time of a process; zeros where /proc is absent.
+/// RSS now (`VmRSS`), peak RSS (`VmHWM`) and user + system CPU time of a process; zeros
+/// where /proc is absent.
 pub fn usage_of(pid: u32) -> Usage {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let peak_kib: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0);
+    let kib = |key: &str| -> u64 {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    };
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    Usage { peak_rss_bytes: peak_kib * 1024, cpu_seconds: cpu_seconds(&stat) }
+    Usage { rss_bytes: kib("VmRSS:") * 1024, peak_rss_bytes: kib("VmHWM:") * 1024, cpu_seconds: cpu_seconds(&stat) }
 }
 
 /// utime + stime from a /proc/PID/stat line, in seconds (Linux reports clock ticks of
