@@ -13,6 +13,8 @@ use crate::metrics::Metrics;
 use crate::store::Store;
 
 const STATS_EVERY: Duration = Duration::from_secs(1);
+/// Finished deliveries (all of history) are counted this many stats ticks apart.
+const FINISHED_EVERY_TICKS: u64 = 60;
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
 const PRUNE_BATCH: usize = 500;
 
@@ -28,17 +30,22 @@ impl Housekeeping {
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let mut stats = tokio::time::interval(STATS_EVERY);
         let mut prune = tokio::time::interval(PRUNE_EVERY);
+        let mut ticks = 0u64;
         loop {
             tokio::select! {
-                _ = stats.tick() => self.refresh_stats().await,
+                _ = stats.tick() => {
+                    self.refresh_stats(ticks.is_multiple_of(FINISHED_EVERY_TICKS)).await;
+                    ticks += 1;
+                }
                 _ = prune.tick() => self.prune(&mut shutdown).await,
                 _ = shutdown.changed() => return,
             }
         }
     }
 
-    pub async fn refresh_stats(&self) {
-        match self.store.queue_stats().await {
+    /// Updates the gauges and the pending count; `finished` also counts all history.
+    pub async fn refresh_stats(&self, finished: bool) {
+        match self.store.queue_stats(finished).await {
             Ok(stats) => {
                 for (state, n) in &stats.by_status {
                     self.metrics.queue_depth.with_label_values(&[state]).set(*n as i64);

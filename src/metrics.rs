@@ -41,7 +41,10 @@ impl Metrics {
                 &["subscription"],
             )?,
             queue_depth: IntGaugeVec::new(
-                Opts::new("hookshape_queue_depth", "Deliveries in the store, by state"),
+                Opts::new(
+                    "hookshape_queue_depth",
+                    "Deliveries in the store, by state (active states every second, finished ones every minute)",
+                ),
                 &["state"],
             )?,
             oldest_pending_seconds: Gauge::new(

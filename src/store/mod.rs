@@ -70,7 +70,9 @@ pub trait Store: Send + Sync + 'static {
     async fn subscription_states(&self) -> StoreResult<Vec<SubscriptionState>>;
 
     /// Deliveries by status, the oldest pending one's creation time, disabled subscriptions.
-    async fn queue_stats(&self) -> StoreResult<QueueStats>;
+    /// Without `finished`, only the active statuses (pending, in_flight, held) are counted:
+    /// cheap enough for every second, where counting all history would not be.
+    async fn queue_stats(&self, finished: bool) -> StoreResult<QueueStats>;
 
     /// Cheap liveness check for `/readyz`.
     async fn ping(&self) -> StoreResult<()>;

@@ -45,6 +45,25 @@ pub fn delivery_filters(q: &DeliveryQuery, placeholder: impl Fn(usize) -> String
     (sql, args)
 }
 
+/// Counting deliveries by status, for queue statistics. Active statuses are few rows and
+/// indexed; finished ones are the whole history, so they are counted only when asked.
+pub fn status_count_sql(finished: bool) -> &'static str {
+    if finished {
+        "SELECT status, count(*) FROM deliveries GROUP BY status"
+    } else {
+        "SELECT status, count(*) FROM deliveries WHERE status IN ('pending', 'in_flight', 'held') GROUP BY status"
+    }
+}
+
+/// Zeroed counts for the statuses a count covers: all six, or the active three.
+pub fn zero_counts_for(finished: bool) -> BTreeMap<String, u64> {
+    let mut counts = zero_counts();
+    if !finished {
+        counts.retain(|s, _| matches!(s.as_str(), "pending" | "in_flight" | "held"));
+    }
+    counts
+}
+
 /// Every status with a count of zero, so reports always name all six.
 pub fn zero_counts() -> BTreeMap<String, u64> {
     DeliveryStatus::ALL.iter().map(|s| (s.as_str().to_string(), 0)).collect()

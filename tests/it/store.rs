@@ -329,7 +329,7 @@ async fn failures_disable_a_subscription_and_enable_releases_held(store: Arc<dyn
     assert_eq!(statuses["other"], DeliveryStatus::Pending);
     let leased = store.lease(lease_req("n", 10, &[])).await.unwrap();
     assert!(leased.iter().all(|d| d.subscription == "other"), "nothing of a disabled subscription is sent");
-    assert_eq!(store.queue_stats().await.unwrap().disabled_subscriptions, 1);
+    assert_eq!(store.queue_stats(false).await.unwrap().disabled_subscriptions, 1);
 
     assert_eq!(store.enable("flaky").await.unwrap(), 2);
     let state = store.subscription_states().await.unwrap().into_iter().find(|s| s.name == "flaky").unwrap();
@@ -434,7 +434,7 @@ async fn prune_removes_only_old_finished_history(store: Arc<dyn Store>) {
 }
 
 async fn queue_stats_count_by_status(store: Arc<dyn Store>) {
-    let empty = store.queue_stats().await.unwrap();
+    let empty = store.queue_stats(true).await.unwrap();
     assert_eq!(empty.by_status.len(), 6);
     assert!(empty.by_status.values().all(|n| *n == 0));
     assert_eq!(empty.oldest_pending_created_at, None);
@@ -443,8 +443,11 @@ async fn queue_stats_count_by_status(store: Arc<dyn Store>) {
     insert(&store, &["a", "b", "c"]).await;
     let leased = store.lease(lease_req("n", 1, &[])).await.unwrap();
     store.finish_attempt(report(&leased[0], "n", Outcome::Succeeded, 204)).await.unwrap();
-    let stats = store.queue_stats().await.unwrap();
+    let stats = store.queue_stats(true).await.unwrap();
     assert_eq!((stats.by_status["pending"], stats.by_status["succeeded"]), (2, 1));
     assert!(stats.oldest_pending_created_at.unwrap() >= before);
+    let active = store.queue_stats(false).await.unwrap();
+    assert_eq!(active.by_status.keys().collect::<Vec<_>>(), ["held", "in_flight", "pending"], "history is not counted");
+    assert_eq!(active.by_status["pending"], 2);
     store.ping().await.unwrap();
 }

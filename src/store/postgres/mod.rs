@@ -128,8 +128,8 @@ impl Store for PostgresStore {
         sql::subscription_states(&self.client().await?).await
     }
 
-    async fn queue_stats(&self) -> StoreResult<QueueStats> {
-        sql::queue_stats(&self.client().await?).await
+    async fn queue_stats(&self, finished: bool) -> StoreResult<QueueStats> {
+        sql::queue_stats(&self.client().await?, finished).await
     }
 
     async fn ping(&self) -> StoreResult<()> {

@@ -443,9 +443,9 @@ pub async fn event<C: GenericClient>(c: &C, uuid: &str) -> StoreResult<Option<St
     found.first().map(|r| Ok(StoredEvent { uuid: get(r, 0)?, topic: get(r, 1)?, body: get(r, 2)? })).transpose()
 }
 
-async fn counts_by_status<C: GenericClient>(c: &C) -> StoreResult<BTreeMap<String, u64>> {
-    let mut by_status = query::zero_counts();
-    for r in rows(c, "SELECT status, count(*) FROM deliveries GROUP BY status", &[]).await? {
+async fn counts_by_status<C: GenericClient>(c: &C, finished: bool) -> StoreResult<BTreeMap<String, u64>> {
+    let mut by_status = query::zero_counts_for(finished);
+    for r in rows(c, query::status_count_sql(finished), &[]).await? {
         let n: i64 = get(&r, 1)?;
         by_status.insert(get(&r, 0)?, n as u64);
     }
@@ -481,8 +481,8 @@ pub async fn subscription_states<C: GenericClient>(c: &C) -> StoreResult<Vec<Sub
     Ok(states.into_values().collect())
 }
 
-pub async fn queue_stats<C: GenericClient>(c: &C) -> StoreResult<QueueStats> {
-    let by_status = counts_by_status(c).await?;
+pub async fn queue_stats<C: GenericClient>(c: &C, finished: bool) -> StoreResult<QueueStats> {
+    let by_status = counts_by_status(c, finished).await?;
     let row = rows(
         c,
         "SELECT (SELECT min(created_at) FROM deliveries WHERE status = 'pending'),

@@ -226,8 +226,8 @@ impl Store for SqliteStore {
         self.read(sql::subscription_states).await
     }
 
-    async fn queue_stats(&self) -> StoreResult<QueueStats> {
-        self.read(sql::queue_stats).await
+    async fn queue_stats(&self, finished: bool) -> StoreResult<QueueStats> {
+        self.read(move |c| sql::queue_stats(c, finished)).await
     }
 
     async fn ping(&self) -> StoreResult<()> {

@@ -401,10 +401,9 @@ pub fn subscription_states(conn: &Connection) -> StoreResult<Vec<SubscriptionSta
     Ok(states.into_values().collect())
 }
 
-pub fn queue_stats(conn: &Connection) -> StoreResult<QueueStats> {
-    let mut by_status = query::zero_counts();
-    let mut stmt =
-        conn.prepare_cached("SELECT status, count(*) FROM deliveries GROUP BY status").map_err(unavailable)?;
+pub fn queue_stats(conn: &Connection, finished: bool) -> StoreResult<QueueStats> {
+    let mut by_status = query::zero_counts_for(finished);
+    let mut stmt = conn.prepare_cached(query::status_count_sql(finished)).map_err(unavailable)?;
     let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?))).map_err(unavailable)?;
     for row in rows {
         let (status, n) = row.map_err(unavailable)?;
