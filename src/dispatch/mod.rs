@@ -84,7 +84,8 @@ impl Dispatcher {
                 me.idle(&mut shutdown, none).await;
             }
         }
-        // Let attempts in flight finish; whatever does not is re-leased after a restart.
+        // Let attempts in flight finish; whatever does not is leased again: after a restart
+        // (SQLite), or by another node once its lease expires (PostgreSQL).
         let all = me.concurrency as u32;
         if tokio::time::timeout(me.grace, permits.acquire_many(all)).await.is_err() {
             warn!("shutdown grace period ended with attempts still in flight; they will be retried");

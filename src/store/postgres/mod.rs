@@ -73,7 +73,7 @@ impl PostgresStore {
 #[async_trait]
 impl Store for PostgresStore {
     async fn insert_events(&self, events: Vec<NewEvent>) -> StoreResult<Vec<Inserted>> {
-        sql::insert_events(&mut self.client().await?, &events).await
+        sql::insert_events(&self.client().await?, &events).await
     }
 
     async fn add_deliveries(&self, event_uuid: &str, topic: &str, deliveries: Vec<NewDelivery>) -> StoreResult<usize> {

@@ -39,8 +39,9 @@ fn int(n: impl TryInto<i32>) -> i32 {
     n.try_into().unwrap_or(i32::MAX)
 }
 
-pub async fn insert_events(client: &mut Client, events: &[NewEvent]) -> StoreResult<Vec<Inserted>> {
-    let tx = client.transaction().await.map_err(pg_error)?;
+/// Inserts a batch in one statement (so it commits on its own, in one round trip): the
+/// events that are new, and the deliveries of exactly those.
+pub async fn insert_events(client: &Client, events: &[NewEvent]) -> StoreResult<Vec<Inserted>> {
     // Sorted, so two batches sharing Uuids take their locks in one order and never deadlock.
     let mut order: Vec<&NewEvent> = events.iter().collect();
     order.sort_by(|a, b| a.uuid.cmp(&b.uuid));
@@ -48,36 +49,42 @@ pub async fn insert_events(client: &mut Client, events: &[NewEvent]) -> StoreRes
     let (uuids, topics, dates, bodies) =
         (column(|e| &e.uuid), column(|e| &e.topic), column(|e| &e.date), column(|e| &e.body));
     let received: Vec<i64> = order.iter().map(|e| e.received_at).collect();
-    let inserted = rows(
-        &tx,
-        "INSERT INTO events (uuid, topic, date, received_at, body)
-         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[])
-         ON CONFLICT (uuid) DO NOTHING RETURNING uuid",
-        &[&uuids, &topics, &dates, &received, &bodies],
-    )
-    .await?;
+    // Deliveries of each Uuid's first event in the batch; the statement keeps those whose
+    // event turned out new.
+    let mut seen = HashSet::new();
+    let new_rows: Vec<DeliveryRow<'_>> = events
+        .iter()
+        .filter(|e| seen.insert(e.uuid.as_str()))
+        .flat_map(|e| {
+            e.deliveries.iter().map(|d| DeliveryRow { event: &e.uuid, topic: &e.topic, at: e.received_at, d })
+        })
+        .collect();
+    let arrays = DeliveryArrays::of(&new_rows)?;
+    let [p1, p2, p3, p4, p5, p6, p7, p8, p9] = arrays.params();
+    let sql = format!(
+        "WITH fresh AS (
+            INSERT INTO events (uuid, topic, date, received_at, body)
+            SELECT * FROM unnest($10::text[], $11::text[], $12::text[], $13::bigint[], $14::text[])
+            ON CONFLICT (uuid) DO NOTHING RETURNING uuid),
+         added AS ({INSERT_DELIVERIES} WHERE d.event_uuid IN (SELECT uuid FROM fresh) RETURNING 1)
+         SELECT uuid FROM fresh"
+    );
+    let inserted =
+        rows(client, &sql, &[p1, p2, p3, p4, p5, p6, p7, p8, p9, &uuids, &topics, &dates, &received, &bodies]).await?;
     let mut fresh: HashSet<String> = inserted.iter().map(|r| get(r, 0)).collect::<StoreResult<_>>()?;
 
-    let mut out = Vec::with_capacity(events.len());
-    let mut new_rows = Vec::new();
-    for e in events {
-        // The first of a Uuid is the one inserted; any later one in the batch is its duplicate.
-        let duplicate = !fresh.remove(&e.uuid);
-        if !duplicate {
-            new_rows.extend(e.deliveries.iter().map(|d| DeliveryRow {
-                event: &e.uuid,
-                topic: &e.topic,
-                at: e.received_at,
-                d,
-            }));
-        }
-        out.push(Inserted { uuid: e.uuid.clone(), deliveries: e.deliveries.len(), duplicate });
-    }
-    insert_deliveries(&tx, &new_rows).await?;
+    let mut out: Vec<Inserted> = events
+        .iter()
+        .map(|e| {
+            // The first of a Uuid is the one inserted; any later one in the batch is its duplicate.
+            let duplicate = !fresh.remove(&e.uuid);
+            Inserted { uuid: e.uuid.clone(), deliveries: e.deliveries.len(), duplicate }
+        })
+        .collect();
     let duplicates: Vec<&str> = out.iter().filter(|i| i.duplicate).map(|i| i.uuid.as_str()).collect();
     if !duplicates.is_empty() {
         let counts = rows(
-            &tx,
+            client,
             "SELECT event_uuid, count(*) FROM deliveries WHERE event_uuid = ANY($1) GROUP BY event_uuid",
             &[&duplicates],
         )
@@ -88,7 +95,6 @@ pub async fn insert_events(client: &mut Client, events: &[NewEvent]) -> StoreRes
             i.deliveries = counts.get(&i.uuid).copied().unwrap_or(0) as usize;
         }
     }
-    tx.commit().await.map_err(pg_error)?;
     Ok(out)
 }
 
@@ -108,46 +114,62 @@ pub async fn add_deliveries<C: GenericClient>(
 ) -> StoreResult<usize> {
     let rows: Vec<DeliveryRow<'_>> =
         deliveries.iter().map(|d| DeliveryRow { event: uuid, topic, at: now, d }).collect();
-    insert_deliveries(c, &rows).await?;
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let arrays = DeliveryArrays::of(&rows)?;
+    exec(c, INSERT_DELIVERIES, &arrays.params()).await?;
     Ok(deliveries.len())
 }
 
-/// Inserts deliveries in one statement; a pending one for a disabled subscription is held.
-async fn insert_deliveries<C: GenericClient>(c: &C, rows: &[DeliveryRow<'_>]) -> StoreResult<()> {
-    if rows.is_empty() {
-        return Ok(());
+/// Inserts the deliveries given as arrays `$1`…`$9` (one element per delivery); a pending
+/// one for a disabled subscription is held.
+const INSERT_DELIVERIES: &str =
+    "INSERT INTO deliveries (id, event_uuid, subscription, topic, status, next_attempt_at, created_at, updated_at,
+                             config_version, request, last_error)
+     SELECT d.id, d.event_uuid, d.subscription, d.topic,
+            CASE WHEN d.status = 'pending' AND coalesce(s.disabled, FALSE) THEN 'held' ELSE d.status END,
+            CASE WHEN d.status = 'pending' THEN d.at END, d.at, d.at, d.config_version, d.request, d.error
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[],
+                   $8::text[], $9::text[])
+            AS d(id, event_uuid, subscription, topic, status, at, config_version, request, error)
+       LEFT JOIN subscription_state s ON s.name = d.subscription";
+
+/// Deliveries as the column arrays `INSERT_DELIVERIES` takes.
+struct DeliveryArrays<'a> {
+    text: [Vec<&'a str>; 6],
+    at: Vec<i64>,
+    requests: Vec<String>,
+    errors: Vec<Option<&'a str>>,
+}
+
+impl<'a> DeliveryArrays<'a> {
+    fn of(rows: &[DeliveryRow<'a>]) -> StoreResult<Self> {
+        let requests = rows
+            .iter()
+            .map(|r| serde_json::to_string(&r.d.request))
+            .collect::<Result<_, _>>()
+            .map_err(|e| StoreError::Corrupt(format!("a request does not serialise: {e}")))?;
+        let text = |f: fn(&DeliveryRow<'a>) -> &'a str| rows.iter().map(f).collect::<Vec<&'a str>>();
+        Ok(Self {
+            text: [
+                text(|r| &r.d.id),
+                text(|r| r.event),
+                text(|r| &r.d.subscription),
+                text(|r| r.topic),
+                text(|r| r.d.status.as_str()),
+                text(|r| &r.d.config_version),
+            ],
+            at: rows.iter().map(|r| r.at).collect(),
+            requests,
+            errors: rows.iter().map(|r| r.d.error.as_deref()).collect(),
+        })
     }
-    let requests: Vec<String> = rows
-        .iter()
-        .map(|r| serde_json::to_string(&r.d.request))
-        .collect::<Result<_, _>>()
-        .map_err(|e| StoreError::Corrupt(format!("a request does not serialise: {e}")))?;
-    let text = |f: for<'r> fn(&'r DeliveryRow<'r>) -> &'r str| rows.iter().map(f).collect::<Vec<&str>>();
-    let (ids, events, subs, topics, statuses, versions) = (
-        text(|r| &r.d.id),
-        text(|r| r.event),
-        text(|r| &r.d.subscription),
-        text(|r| r.topic),
-        text(|r| r.d.status.as_str()),
-        text(|r| &r.d.config_version),
-    );
-    let at: Vec<i64> = rows.iter().map(|r| r.at).collect();
-    let errors: Vec<Option<&str>> = rows.iter().map(|r| r.d.error.as_deref()).collect();
-    exec(
-        c,
-        "INSERT INTO deliveries (id, event_uuid, subscription, topic, status, next_attempt_at, created_at, updated_at,
-                                 config_version, request, last_error)
-         SELECT d.id, d.event_uuid, d.subscription, d.topic,
-                CASE WHEN d.status = 'pending' AND coalesce(s.disabled, FALSE) THEN 'held' ELSE d.status END,
-                CASE WHEN d.status = 'pending' THEN d.at END, d.at, d.at, d.config_version, d.request, d.error
-           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[],
-                       $8::text[], $9::text[])
-                AS d(id, event_uuid, subscription, topic, status, at, config_version, request, error)
-           LEFT JOIN subscription_state s ON s.name = d.subscription",
-        &[&ids, &events, &subs, &topics, &statuses, &at, &versions, &requests, &errors],
-    )
-    .await?;
-    Ok(())
+
+    fn params(&self) -> [&(dyn ToSql + Sync); 9] {
+        let [ids, events, subs, topics, statuses, versions] = &self.text;
+        [ids, events, subs, topics, statuses, &self.at, versions, &self.requests, &self.errors]
+    }
 }
 
 /// Shared by both lease statements: `picked` (a CTE of ids, locked) becomes this owner's.
