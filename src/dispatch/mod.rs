@@ -84,11 +84,16 @@ impl Dispatcher {
                 me.idle(&mut shutdown, none).await;
             }
         }
-        // Let attempts in flight finish; whatever does not is leased again: after a restart
-        // (SQLite), or by another node once its lease expires (PostgreSQL).
+        // Let attempts in flight finish; whatever does not goes back to the queue now, for
+        // another node (PostgreSQL) or the next start (SQLite), rather than when its lease expires.
         let all = me.concurrency as u32;
         if tokio::time::timeout(me.grace, permits.acquire_many(all)).await.is_err() {
-            warn!("shutdown grace period ended with attempts still in flight; they will be retried");
+            match me.store.release_leases(&me.owner, crate::now_ms()).await {
+                Ok(n) => {
+                    warn!(deliveries = n, "shutdown grace period ended with attempts in flight; they are due again")
+                }
+                Err(e) => warn!(error = %e, "could not release leases at shutdown; they fall due when they expire"),
+            }
         }
     }
 

@@ -74,6 +74,10 @@ pub trait Store: Send + Sync + 'static {
     /// cheap enough for every second, where counting all history would not be.
     async fn queue_stats(&self, finished: bool) -> StoreResult<QueueStats>;
 
+    /// Returns `owner`'s unfinished leases to the queue, due now: a node that is stopping
+    /// hands its work to the others instead of leaving it until the leases expire.
+    async fn release_leases(&self, owner: &str, now: i64) -> StoreResult<u64>;
+
     /// Cheap liveness check for `/readyz`.
     async fn ping(&self) -> StoreResult<()>;
 }

@@ -117,6 +117,38 @@ async fn a_node_killed_mid_run_has_its_work_taken_over() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_stopping_hands_its_unfinished_attempts_to_the_others_at_once() {
+    let Some(schema) = PgSchema::create().await else { return };
+    let receiver = Receiver::start().await;
+    receiver.set_delay(Duration::from_secs(30)); // the stopping node's attempts cannot finish
+    let ws = Workspace::new();
+    // A 10 s timeout: a lease lasts 40 s, so only a release explains a quick takeover.
+    let yaml = format!("topics: [T]\nrequest:\n  url: \"{}/s/{{{{ N }}}}\"\n  timeout: 10s\n", receiver.url());
+    ws.subscription("s.yaml", &yaml);
+    let stopping = ServeProcess::on_store(&ws, &schema.url, free_port(), &["--shutdown-grace", "1s"]);
+    stopping.ready().await;
+    let http = reqwest::Client::new();
+    for n in 0..3 {
+        let resp =
+            http.post(format!("{}/v1/events", stopping.base)).json(&json!({ "Topic": "T", "Payload": { "N": n } }));
+        assert_eq!(resp.send().await.unwrap().status().as_u16(), 202);
+    }
+    receiver.wait_for(3, Duration::from_secs(10)).await; // all three in flight on the stopping node
+    let staying = ServeProcess::on_store(&ws, &schema.url, free_port(), &[]);
+    staying.ready().await;
+
+    receiver.set_delay(Duration::ZERO);
+    stopping.signal("TERM");
+    assert_eq!(stopping.exit_code().await, Some(0));
+    eventually(Duration::from_secs(15), "the other node to send them again, long before the leases expire", || async {
+        let sub: Value =
+            http.get(format!("{}/v1/subscriptions/s", staying.base)).send().await.ok()?.json().await.ok()?;
+        (sub["counts"]["succeeded"] == 3).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_in_flight_holds_across_nodes() {
     let Some(schema) = PgSchema::create().await else { return };
     let receiver = Receiver::start().await;

@@ -59,6 +59,7 @@ store_suite!(
     concurrent_duplicates_create_one_event,
     leases_take_due_deliveries_once_and_count_attempts,
     concurrent_leases_never_share_a_delivery,
+    a_stopping_owner_releases_its_leases_to_the_others,
     max_in_flight_caps_unexpired_leases_across_owners,
     finishing_an_attempt_moves_the_delivery_and_keeps_history,
     failures_disable_a_subscription_and_enable_releases_held,
@@ -235,6 +236,24 @@ async fn concurrent_leases_never_share_a_delivery(store: Arc<dyn Store>) {
     let distinct: HashSet<&String> = all.iter().collect();
     assert_eq!(all.len(), 200, "every delivery was leased");
     assert_eq!(distinct.len(), 200, "no delivery was leased twice");
+}
+
+async fn a_stopping_owner_releases_its_leases_to_the_others(store: Arc<dyn Store>) {
+    for _ in 0..3 {
+        insert(&store, &["s"]).await;
+    }
+    let mine = store.lease(lease_req("stopping", 2, &[])).await.unwrap();
+    let theirs = store.lease(lease_req("staying", 1, &[])).await.unwrap();
+    assert_eq!((mine.len(), theirs.len()), (2, 1));
+    assert_eq!(store.release_leases("stopping", hookshape::now_ms()).await.unwrap(), 2);
+    let taken = store.lease(lease_req("staying", 10, &[])).await.unwrap();
+    let mut ids: Vec<&str> = taken.iter().map(|d| d.id.as_str()).collect();
+    ids.sort_unstable();
+    let mut expected: Vec<&str> = mine.iter().map(|d| d.id.as_str()).collect();
+    expected.sort_unstable();
+    assert_eq!(ids, expected, "only the stopping owner's leases came back, at once");
+    assert!(taken.iter().all(|d| d.attempt == 2));
+    assert_eq!(store.release_leases("nobody", hookshape::now_ms()).await.unwrap(), 0);
 }
 
 async fn max_in_flight_caps_unexpired_leases_across_owners(store: Arc<dyn Store>) {

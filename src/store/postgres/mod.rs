@@ -132,6 +132,10 @@ impl Store for PostgresStore {
         sql::queue_stats(&self.client().await?, finished).await
     }
 
+    async fn release_leases(&self, owner: &str, now: i64) -> StoreResult<u64> {
+        sql::release_leases(&self.client().await?, owner, now).await
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         self.client().await?.simple_query("SELECT 1").await.map(drop).map_err(pg_error)
     }

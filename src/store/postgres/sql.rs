@@ -367,6 +367,16 @@ pub async fn finish(client: &mut Client, r: &AttemptReport) -> StoreResult<()> {
     tx.commit().await.map_err(pg_error)
 }
 
+pub async fn release_leases<C: GenericClient>(c: &C, owner: &str, now: i64) -> StoreResult<u64> {
+    exec(
+        c,
+        "UPDATE deliveries SET status = 'pending', lease_owner = NULL, next_attempt_at = $2, updated_at = $2
+          WHERE status = 'in_flight' AND lease_owner = $1",
+        &[&owner, &now],
+    )
+    .await
+}
+
 pub async fn retry_now<C: GenericClient>(c: &C, id: &str, now: i64) -> StoreResult<RetryNow> {
     // A disabled subscription sends nothing: its retried delivery waits, held, for enable.
     let scheduled = rows(

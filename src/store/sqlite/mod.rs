@@ -230,6 +230,11 @@ impl Store for SqliteStore {
         self.read(move |c| sql::queue_stats(c, finished)).await
     }
 
+    async fn release_leases(&self, owner: &str, now: i64) -> StoreResult<u64> {
+        let owner = owner.to_string();
+        self.write(move |c| sql::release_leases(c, &owner, now)).await
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         self.read(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(unavailable)).await
     }

@@ -28,6 +28,16 @@ pub fn encode_requests(deliveries: &[NewDelivery]) -> StoreResult<Vec<String>> {
     deliveries.iter().map(|d| serde_json::to_string(&d.request).map_err(|e| corrupt(&d.id, e))).collect()
 }
 
+pub fn release_leases(conn: &Connection, owner: &str, now: i64) -> StoreResult<u64> {
+    conn.execute(
+        "UPDATE deliveries SET status = 'pending', lease_owner = NULL, next_attempt_at = ?2, updated_at = ?2
+          WHERE status = 'in_flight' AND lease_owner = ?1",
+        params![owner, now],
+    )
+    .map(|n| n as u64)
+    .map_err(unavailable)
+}
+
 pub fn insert_events(conn: &Connection, events: &[NewEvent], requests: &[Vec<String>]) -> StoreResult<Vec<Inserted>> {
     let mut out = Vec::with_capacity(events.len());
     let mut event_stmt = conn
