@@ -12,8 +12,14 @@ pub enum Node {
     Literal(Json),
     /// A string with markup: rendered as text (template name).
     Text(String),
-    /// Exactly one `{{ expr }}`: rendered as JSON and parsed back (template name).
-    Typed(String),
+    /// Exactly one `{{ expr }}`: rendered as JSON and parsed back (template name). When the
+    /// expression is a plain dotted name (`{{ Customer.Id }}`, the common case), its value
+    /// is looked up directly instead; the template stays as the fallback that reports a
+    /// missing value exactly as any other template would.
+    Typed {
+        template: String,
+        name: Option<Vec<String>>,
+    },
     Array(Vec<Node>),
     Object(Vec<(String, Node)>),
 }
@@ -27,12 +33,15 @@ pub fn compile(
 ) -> Result<Node, super::CompileError> {
     Ok(match value {
         Json::String(s) if d.has_markup(s) => {
-            let (prefix, make): (&str, fn(String) -> Node) =
-                if is_single_expression(s, d) { (JSON_PREFIX, Node::Typed) } else { (TEXT_PREFIX, Node::Text) };
-            let name = format!("{prefix}{path}");
-            env.add_template_owned(name.clone(), s.clone())
+            let single = is_single_expression(s, d);
+            let template = format!("{}{path}", if single { JSON_PREFIX } else { TEXT_PREFIX });
+            env.add_template_owned(template.clone(), s.clone())
                 .map_err(|e| super::compile_error(path, super::describe(&e)))?;
-            make(name)
+            if single {
+                Node::Typed { template, name: plain_name(s, d) }
+            } else {
+                Node::Text(template)
+            }
         }
         Json::Array(items) => Node::Array(
             items
@@ -59,6 +68,30 @@ fn is_single_expression(s: &str, d: &Delimiters) -> bool {
         && !t.contains(d.block.0.as_str())
 }
 
+/// The segments of `{{ A.b.C }}` when that is all the expression is; None for anything
+/// else (filters, calls, literals, keywords), which only the template can evaluate.
+fn plain_name(s: &str, d: &Delimiters) -> Option<Vec<String>> {
+    let inner = s.trim().strip_prefix(d.variable.0.as_str())?.strip_suffix(d.variable.1.as_str())?;
+    let inner = inner.trim_matches(|c: char| c.is_whitespace() || c == '-');
+    let identifier = |seg: &str| {
+        let mut chars = seg.chars();
+        chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    };
+    let segments: Vec<String> = inner.split('.').map(str::to_string).collect();
+    let keyword = matches!(inner, "true" | "false" | "none" | "True" | "False" | "None");
+    (!keyword && segments.iter().all(|seg| identifier(seg))).then_some(segments)
+}
+
+/// The value at a dotted name in the context, if every step of it is defined.
+fn look_up(ctx: &Value, name: &[String]) -> Option<Json> {
+    let mut value = ctx.clone();
+    for segment in name {
+        value = value.get_attr(segment).ok().filter(|v| !v.is_undefined())?;
+    }
+    serde_json::to_value(&value).ok()
+}
+
 pub fn render(env: &Environment<'static>, node: &Node, ctx: &Value) -> Result<Json, String> {
     let render_named = |name: &str| -> Result<String, String> {
         env.get_template(name).and_then(|t| t.render(ctx)).map_err(|e| super::describe(&e))
@@ -67,13 +100,47 @@ pub fn render(env: &Environment<'static>, node: &Node, ctx: &Value) -> Result<Js
         Node::Literal(v) => v.clone(),
         Node::Text(name) => Json::String(render_named(name)?),
         // A macro's output is markup, not JSON: such a leaf stays the string it printed.
-        Node::Typed(name) => {
-            let text = render_named(name)?;
-            serde_json::from_str(&text).unwrap_or(Json::String(text))
-        }
+        Node::Typed { template, name } => match name.as_deref().and_then(|n| look_up(ctx, n)) {
+            Some(value) => value,
+            None => {
+                let text = render_named(template)?;
+                serde_json::from_str(&text).unwrap_or(Json::String(text))
+            }
+        },
         Node::Array(items) => Json::Array(items.iter().map(|n| render(env, n, ctx)).collect::<Result<_, _>>()?),
         Node::Object(fields) => Json::Object(
             fields.iter().map(|(k, n)| Ok((k.clone(), render(env, n, ctx)?))).collect::<Result<_, String>>()?,
         ),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render::environment::Delimiters;
+
+    #[test]
+    fn only_plain_dotted_names_are_looked_up_directly() {
+        let d = Delimiters::default();
+        let name = |s: &str| plain_name(s, &d);
+        assert_eq!(name("{{ Customer.Id }}"), Some(vec!["Customer".to_string(), "Id".to_string()]));
+        assert_eq!(name(" {{-Points-}} "), Some(vec!["Points".to_string()]));
+        for not_plain in
+            ["{{ Points | int }}", "{{ now() }}", "{{ none }}", "{{ Items[0] }}", "{{ 1.5 }}", "{{ a..b }}"]
+        {
+            assert_eq!(name(not_plain), None, "{not_plain}");
+        }
+    }
+
+    #[test]
+    fn a_looked_up_value_keeps_its_json_type_and_a_missing_one_is_none() {
+        let ctx =
+            crate::render::to_value(&serde_json::json!({ "Customer": { "Id": 7, "Tags": ["a"] }, "Name": "Zoë" }));
+        let at = |path: &[&str]| look_up(&ctx, &path.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(at(&["Customer", "Id"]), Some(serde_json::json!(7)));
+        assert_eq!(at(&["Customer", "Tags"]), Some(serde_json::json!(["a"])));
+        assert_eq!(at(&["Name"]), Some(serde_json::json!("Zoë")));
+        assert_eq!(at(&["Customer", "Email"]), None);
+        assert_eq!(at(&["Name", "Length"]), None);
+    }
 }
