@@ -9,10 +9,6 @@ use std::hint::black_box;
 use std::path::{Path, PathBuf};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-
-/// The allocator the `hookshape` binary runs with, so these figures are the product's.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use hookshape::event::Event;
 use hookshape::secret::Secret;
 use hookshape::sign::{Scheme, Signer};
