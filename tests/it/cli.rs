@@ -380,3 +380,28 @@ fn bench_refuses_several_nodes_on_sqlite() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--nodes 2 needs a shared store"));
 }
+
+#[test]
+fn an_unreachable_or_malformed_postgres_store_is_named_without_its_password() {
+    let ws = Workspace::new();
+    let serve = |store: &str| {
+        hookshape()
+            .args(["serve", "--listen", "127.0.0.1:0", "--store", store, "--subscriptions"])
+            .arg(ws.path().join("subscriptions"))
+            .arg("--templates")
+            .arg(ws.path().join("templates"))
+            .output()
+            .unwrap()
+    };
+    // Nothing listens on port 1 here.
+    let refused = serve("postgres://hs:hunter2-secret@127.0.0.1:1/hookshape");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("Connection refused") && stderr.contains("127.0.0.1:1/hookshape"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "the password stays out of messages: {stderr}");
+
+    let malformed = serve("postgres://127.0.0.1/hookshape?no_such_option=1");
+    let stderr = String::from_utf8_lossy(&malformed.stderr);
+    assert_eq!(malformed.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("unknown option `no_such_option`"), "{stderr}");
+}

@@ -22,12 +22,37 @@ pub struct PostgresStore {
     pool: Pool,
 }
 
-/// A PostgreSQL error with the server's own message, which names the table or constraint.
+/// A PostgreSQL error with the server's own message, which names the table or constraint,
+/// or with its causes (a refused connection, an unknown URL option) when there is none.
 pub(crate) fn pg_error(e: tokio_postgres::Error) -> StoreError {
     match e.as_db_error() {
         Some(db) => StoreError::Unavailable(format!("PostgreSQL: {} ({})", db.message(), db.code().code())),
-        None => StoreError::Unavailable(format!("PostgreSQL: {e}")),
+        None => StoreError::Unavailable(format!("PostgreSQL: {}", with_causes(&e))),
     }
+}
+
+/// Where a URL points, for messages: hosts, ports and database, never the password.
+fn describe_target(config: &tokio_postgres::Config) -> String {
+    let hosts: Vec<String> = config
+        .get_hosts()
+        .iter()
+        .zip(config.get_ports().iter().chain(std::iter::repeat(&5432)))
+        .map(|(host, port)| match host {
+            tokio_postgres::config::Host::Tcp(name) => format!("{name}:{port}"),
+            tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
+        })
+        .collect();
+    format!("{}/{}", hosts.join(","), config.get_dbname().unwrap_or(""))
+}
+
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    text
 }
 
 fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {
@@ -41,8 +66,10 @@ impl PostgresStore {
     /// Connects to `url` (`postgres://user@host:port/db`, any libpq-style parameters such
     /// as `options=-c search_path=hookshape`) and applies pending migrations.
     pub async fn open(url: &str) -> StoreResult<Self> {
-        let config: tokio_postgres::Config =
-            url.parse().map_err(|e| StoreError::Unavailable(format!("store URL is not a PostgreSQL URL: {e}")))?;
+        let config: tokio_postgres::Config = url.parse().map_err(|e: tokio_postgres::Error| {
+            StoreError::Unavailable(format!("store URL is not a PostgreSQL URL: {}", with_causes(&e)))
+        })?;
+        let target = describe_target(&config);
         let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(manager)
             .max_size(POOL_SIZE)
@@ -51,7 +78,10 @@ impl PostgresStore {
             .create_timeout(Some(CONNECT_TIMEOUT))
             .build()
             .map_err(|e| StoreError::Unavailable(format!("PostgreSQL connection pool: {e}")))?;
-        let mut client = pool.get().await.map_err(pool_error)?;
+        let mut client = pool.get().await.map_err(|e| match pool_error(e) {
+            StoreError::Unavailable(why) => StoreError::Unavailable(format!("{why} (at {target})")),
+            other => other,
+        })?;
         let schema: Option<String> =
             client.query_one("SELECT current_schema()", &[]).await.and_then(|r| r.try_get(0)).map_err(pg_error)?;
         if schema.is_none() {
