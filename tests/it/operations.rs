@@ -49,9 +49,12 @@ async fn metrics_parse_as_prometheus_text_and_their_counters_move() {
         app.post_event(&json!({ "Topic": "T", "Payload": {} })).await;
     }
     app.wait_for_status("succeeded", 3).await;
-    let after = eventually(Duration::from_secs(10), "the attempt counters to move", || async {
+    // The counters move at once; the pending gauge at the next per-second refresh.
+    let after = eventually(Duration::from_secs(10), "the attempt counters and the pending gauge to move", || async {
         let s = scrape().await;
-        (sample(&s, r#"hookshape_attempt_duration_seconds_count{subscription="s"}"#) == Some(3.0)).then_some(s)
+        let attempts = sample(&s, r#"hookshape_attempt_duration_seconds_count{subscription="s"}"#);
+        let pending = sample(&s, r#"hookshape_queue_depth{state="pending"}"#);
+        (attempts == Some(3.0) && pending == Some(0.0)).then_some(s)
     })
     .await;
     assert_eq!(sample(&after, r#"hookshape_events_accepted_total{topic="T"}"#), Some(3.0));
