@@ -22,6 +22,7 @@ use crate::subscription::{self, LoadOptions, SubscriptionSet};
 
 pub struct Application {
     listener: tokio::net::TcpListener,
+    limits: crate::server::Limits,
     state: ApiState,
     dispatcher: Dispatcher,
     housekeeping: Housekeeping,
@@ -60,7 +61,7 @@ impl Application {
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let subscriptions = Arc::new(ArcSwap::from_pointee(set));
-        let client = sender::client().context("cannot build the HTTP client")?;
+        let client = sender::client(&config.egress).context("cannot build the HTTP client")?;
         let wake = Arc::new(Notify::new());
         let metrics = Arc::new(Metrics::new().context("cannot register metrics")?);
         let pending = Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -77,6 +78,8 @@ impl Application {
             intake_token: config.intake_token.clone(),
             admin_token: config.admin_token.clone(),
             max_body_bytes: config.max_body_bytes,
+            body_read_timeout: config.body_read_timeout,
+            max_batch_items: config.max_batch_items,
             client: client.clone(),
             accepting: Arc::new(AtomicBool::new(true)),
             metrics: metrics.clone(),
@@ -96,7 +99,9 @@ impl Application {
             grace: config.shutdown_grace,
             metrics,
         };
-        Ok(Self { listener, state, dispatcher, housekeeping, reloader })
+        let mut limits = config.limits;
+        crate::server::fit_to_file_limit(&mut limits, config.concurrency);
+        Ok(Self { listener, limits, state, dispatcher, housekeeping, reloader })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -120,18 +125,13 @@ impl Application {
     /// finish within the grace period, and returns. Pending work stays in the store.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let (stop_work, work_stopped) = watch::channel(false);
-        let (stop_server, mut server_stopped) = watch::channel(false);
+        let (stop_server, server_stopped) = watch::channel(false);
         let accepting = self.state.accepting.clone();
         let dispatcher = tokio::spawn(self.dispatcher.run(work_stopped.clone()));
         let housekeeping = tokio::spawn(self.housekeeping.run(work_stopped.clone()));
         let watcher = tokio::spawn(self.reloader.watch(work_stopped));
-        let server = warp::serve(api::routes(self.state))
-            .incoming(self.listener)
-            .graceful(async move {
-                let _ = server_stopped.wait_for(|stopped| *stopped).await;
-            })
-            .run();
-        let server = tokio::spawn(server);
+        let server =
+            tokio::spawn(crate::server::serve(self.listener, api::routes(self.state), self.limits, server_stopped));
         shutdown.await;
         // Intake answers 503 (not a refused connection) while attempts in flight finish.
         info!("shutting down: no new events; attempts in flight may finish");

@@ -27,6 +27,13 @@ pub struct FileConfig {
     pub shutdown_grace: Option<String>,
     pub retention: Option<String>,
     pub max_pending: Option<u64>,
+    pub max_connections: Option<usize>,
+    pub max_batch_items: Option<usize>,
+    pub header_read_timeout: Option<String>,
+    pub idle_timeout: Option<String>,
+    pub body_read_timeout: Option<String>,
+    pub deny_private_networks: Option<bool>,
+    pub egress_allow: Option<Vec<String>>,
     pub intake_token: Option<String>,
     pub admin_token: Option<String>,
 }
@@ -48,6 +55,14 @@ pub struct ServeConfig {
     pub retention: Duration,
     /// Past this many pending deliveries intake answers 503.
     pub max_pending: u64,
+    /// Connections and their timeouts.
+    pub limits: crate::server::Limits,
+    /// A request body must arrive within this long (408 otherwise).
+    pub body_read_timeout: Duration,
+    /// Items in one `POST /v1/events/batch`, at most.
+    pub max_batch_items: usize,
+    /// Which addresses deliveries may connect to.
+    pub egress: crate::egress::EgressPolicy,
     pub intake_token: Option<Secret>,
     pub admin_token: Option<Secret>,
 }
@@ -88,6 +103,33 @@ impl ServeConfig {
         let grace = o.shutdown_grace.or(file.shutdown_grace).unwrap_or_else(|| "10s".into());
         let retention = o.retention.or(file.retention).unwrap_or_else(|| "30d".into());
         let token = |t: Option<String>| t.filter(|t| !t.is_empty()).map(Secret::new);
+        let duration = |name: &str, value: Option<String>, default: Duration| match value {
+            None => Ok(default),
+            Some(text) => crate::duration::parse(&text).map_err(|e| anyhow::anyhow!("{name}: {e}")),
+        };
+        let limits = crate::server::Limits {
+            max_connections: o
+                .max_connections
+                .or(file.max_connections)
+                .unwrap_or(crate::server::DEFAULT_MAX_CONNECTIONS)
+                .max(1),
+            header_read_timeout: duration(
+                "header_read_timeout",
+                o.header_read_timeout.or(file.header_read_timeout),
+                crate::server::DEFAULT_HEADER_READ_TIMEOUT,
+            )?,
+            idle_timeout: duration(
+                "idle_timeout",
+                o.idle_timeout.or(file.idle_timeout),
+                crate::server::DEFAULT_IDLE_TIMEOUT,
+            )?,
+        };
+        let allow = o.egress_allow.filter(|a| !a.is_empty()).or(file.egress_allow).unwrap_or_default();
+        let allow = allow
+            .iter()
+            .map(|c| crate::egress::parse_cidr(c).map_err(|e| anyhow::anyhow!("egress_allow: {e}")))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let deny_private = o.deny_private_networks.or(file.deny_private_networks).unwrap_or(false);
         let config = Self {
             listen,
             store,
@@ -98,6 +140,18 @@ impl ServeConfig {
             shutdown_grace: crate::duration::parse(&grace).map_err(|e| anyhow::anyhow!("shutdown_grace: {e}"))?,
             retention: crate::duration::parse(&retention).map_err(|e| anyhow::anyhow!("retention: {e}"))?,
             max_pending: o.max_pending.or(file.max_pending).unwrap_or(1_000_000),
+            limits,
+            body_read_timeout: duration(
+                "body_read_timeout",
+                o.body_read_timeout.or(file.body_read_timeout),
+                crate::api::DEFAULT_BODY_READ_TIMEOUT,
+            )?,
+            max_batch_items: o
+                .max_batch_items
+                .or(file.max_batch_items)
+                .unwrap_or(crate::api::DEFAULT_MAX_BATCH_ITEMS)
+                .max(1),
+            egress: crate::egress::EgressPolicy::new(deny_private, allow),
             intake_token: token(o.intake_token.or(file.intake_token)),
             admin_token: token(o.admin_token.or(file.admin_token)),
         };

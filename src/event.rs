@@ -21,6 +21,9 @@ pub enum EventError {
     /// JSON, but not a valid event (HTTP 422). `field` is a path such as `Topic` or `[2].Payload`.
     #[error("{field}: {message}")]
     Invalid { field: String, message: String },
+    /// A batch of more events than intake takes at once (HTTP 413).
+    #[error("a batch holds at most {limit} events; split it")]
+    TooManyItems { limit: usize },
 }
 
 impl EventError {
@@ -37,28 +40,36 @@ impl EventError {
     }
 }
 
-pub fn syntax_error(e: &serde_json::Error) -> EventError {
-    // serde_json appends " at line L column C" to its message; we report them separately.
-    let text = e.to_string();
-    let message = text.split(" at line ").next().unwrap_or(&text).to_string();
-    EventError::Syntax { line: e.line(), column: e.column(), message }
+impl From<crate::json::JsonError> for EventError {
+    fn from(e: crate::json::JsonError) -> Self {
+        use crate::json::JsonError;
+        match e {
+            JsonError::Syntax { line, column, message } => Self::Syntax { line, column, message },
+            JsonError::DuplicateKey { path } => {
+                Self::Invalid { field: path, message: "the key is given twice in one object".into() }
+            }
+            JsonError::TooManyItems { limit } => Self::TooManyItems { limit },
+        }
+    }
 }
 
 /// Parses the body of `POST /v1/events`.
 pub fn parse(body: &[u8]) -> Result<Event, EventError> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| syntax_error(&e))?;
-    from_value(value)
+    from_value(crate::json::parse(body)?)
 }
 
-/// Parses the body of `POST /v1/events/batch`: a JSON array whose items are each
-/// validated on their own, so one bad item does not reject the others.
-pub fn parse_batch(body: &[u8]) -> Result<Vec<Result<Event, EventError>>, EventError> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| syntax_error(&e))?;
+/// Parses the body of `POST /v1/events/batch`: a JSON array of at most `max_items` events,
+/// each validated on its own, so one bad item does not reject the others.
+pub fn parse_batch(body: &[u8], max_items: usize) -> Result<Vec<Result<Event, EventError>>, EventError> {
+    let value = crate::json::parse_bounded(body, max_items)?;
     let Value::Array(items) = value else {
         return Err(EventError::invalid("(body)", "a batch must be a JSON array of events"));
     };
     Ok(items.into_iter().enumerate().map(|(i, item)| from_value(item).map_err(|e| e.in_item(i))).collect())
 }
+
+/// Longest Topic, in characters.
+pub const MAX_TOPIC_CHARS: usize = 256;
 
 /// The four envelope fields, each with its lowercase alias.
 const FIELDS: [(&str, &str); 4] = [("Uuid", "uuid"), ("Date", "date"), ("Topic", "topic"), ("Payload", "payload")];
@@ -90,7 +101,7 @@ pub fn from_value(value: Value) -> Result<Event, EventError> {
         Some(other) => return Err(EventError::invalid("Topic", format!("must be a string, not {}", kind(&other)))),
         None => return Err(EventError::invalid("Topic", "is required")),
     };
-    if topic.len() > 256 || topic.chars().any(char::is_control) {
+    if topic.chars().count() > MAX_TOPIC_CHARS || topic.chars().any(char::is_control) {
         return Err(EventError::invalid("Topic", "must be at most 256 characters, without control characters"));
     }
     let payload = match payload {
@@ -227,7 +238,7 @@ mod tests {
 
     #[test]
     fn batch_items_fail_alone_and_are_indexed() {
-        let items = parse_batch(br#"[{"Topic":"a","Payload":{}},{"Topic":"b"}]"#).unwrap();
+        let items = parse_batch(br#"[{"Topic":"a","Payload":{}},{"Topic":"b"}]"#, 10).unwrap();
         assert!(items[0].is_ok());
         assert_eq!(
             items[1].clone().unwrap_err(),

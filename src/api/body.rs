@@ -1,5 +1,6 @@
 //! Reading a request body with a cap: Content-Length is checked first, then the stream is
-//! counted, so an oversized body is refused without being buffered.
+//! counted, so an oversized body is refused without being buffered; and with a deadline,
+//! so a client trickling its body cannot hold a request open.
 
 use bytes::{Buf, Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
@@ -8,10 +9,25 @@ use warp::Filter;
 
 use super::error::ApiError;
 
-pub fn capped(limit: usize) -> impl Filter<Extract = (Result<Bytes, ApiError>,), Error = warp::Rejection> + Clone {
-    warp::header::optional::<u64>("content-length")
-        .and(warp::body::stream())
-        .then(move |length: Option<u64>, stream| read(length, stream, limit))
+/// How much a body may hold and how long it may take to arrive.
+#[derive(Debug, Clone, Copy)]
+pub struct Limit {
+    pub bytes: usize,
+    pub within: std::time::Duration,
+}
+
+pub fn capped(limit: Limit) -> impl Filter<Extract = (Result<Bytes, ApiError>,), Error = warp::Rejection> + Clone {
+    warp::header::optional::<u64>("content-length").and(warp::body::stream()).then(
+        move |length: Option<u64>, stream| async move {
+            match tokio::time::timeout(limit.within, read(length, stream, limit.bytes)).await {
+                Ok(body) => body,
+                Err(_) => Err(ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    format!("the request body did not arrive within {}", crate::duration::format(limit.within)),
+                )),
+            }
+        },
+    )
 }
 
 fn too_large(limit: usize) -> ApiError {

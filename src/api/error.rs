@@ -58,6 +58,7 @@ impl From<EventError> for ApiError {
         let status = match e {
             EventError::Syntax { .. } => StatusCode::BAD_REQUEST,
             EventError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            EventError::TooManyItems { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         };
         Self::new(status, e.to_string())
     }

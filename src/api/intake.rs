@@ -80,7 +80,7 @@ async fn one(state: ApiState, body: Result<Bytes, ApiError>) -> Result<Response,
 async fn batch(state: ApiState, body: Result<Bytes, ApiError>) -> Result<Response, ApiError> {
     state.check_accepting()?;
     state.check_capacity()?;
-    let items = event::parse_batch(&body?)?;
+    let items = event::parse_batch(&body?, state.max_batch_items)?;
     let prepared: Vec<_> = {
         let set = state.subscriptions.load(); // released before the store is awaited
         let now = crate::now_ms();

@@ -26,6 +26,8 @@ use crate::subscription::SubscriptionSet;
 pub use error::ApiError;
 
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+pub const DEFAULT_BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+pub const DEFAULT_MAX_BATCH_ITEMS: usize = 1000;
 
 #[derive(Clone)]
 pub struct ApiState {
@@ -35,8 +37,10 @@ pub struct ApiState {
     pub intake_token: Option<Secret>,
     pub admin_token: Option<Secret>,
     pub max_body_bytes: usize,
+    pub body_read_timeout: std::time::Duration,
+    pub max_batch_items: usize,
     /// For enable's ping: the same client the dispatcher uses.
-    pub client: reqwest::Client,
+    pub client: crate::dispatch::sender::HttpClient,
     /// Cleared when shutdown begins: intake then answers 503.
     pub accepting: Arc<AtomicBool>,
     pub metrics: Arc<crate::metrics::Metrics>,
@@ -75,7 +79,7 @@ impl ApiState {
 /// Every route is boxed: without it the `or` chain's type is deep enough to overflow the
 /// compiler's recursion limit in release builds.
 pub fn routes(state: ApiState) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone {
-    let limit = state.max_body_bytes;
+    let limit = body::Limit { bytes: state.max_body_bytes, within: state.body_read_timeout };
     let intake_auth = auth::bearer(state.intake_token.clone(), "intake");
     let admin_auth = auth::bearer(state.admin_token.clone(), "admin");
     let with_state = warp::any().map(move || state.clone());

@@ -52,7 +52,7 @@ pub async fn render(state: ApiState, body: Result<Bytes, ApiError>) -> Response 
 }
 
 fn render_request(state: ApiState, body: Result<Bytes, ApiError>) -> Result<Response, ApiError> {
-    let body: serde_json::Value = serde_json::from_slice(&body?).map_err(|e| crate::event::syntax_error(&e))?;
+    let body = crate::json::parse(&body?).map_err(crate::event::EventError::from)?;
     let name = body["subscription"].as_str().ok_or_else(|| {
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "subscription: a subscription name is required")
     })?;

@@ -38,6 +38,28 @@ pub struct Args {
     /// Pending deliveries past which intake answers 503 (default 1000000).
     #[arg(long, env = "HOOKSHAPE_MAX_PENDING")]
     max_pending: Option<u64>,
+    /// Client connections open at once, at most (default 4096); more wait to be accepted.
+    #[arg(long, env = "HOOKSHAPE_MAX_CONNECTIONS")]
+    max_connections: Option<usize>,
+    /// Items in one POST /v1/events/batch, at most (default 1000).
+    #[arg(long, env = "HOOKSHAPE_MAX_BATCH_ITEMS")]
+    max_batch_items: Option<usize>,
+    /// A request's headers must arrive within this long (default 10s).
+    #[arg(long, env = "HOOKSHAPE_HEADER_READ_TIMEOUT")]
+    header_read_timeout: Option<String>,
+    /// A keep-alive connection with no request is closed after this long (default 60s).
+    #[arg(long, env = "HOOKSHAPE_IDLE_TIMEOUT")]
+    idle_timeout: Option<String>,
+    /// A request's body must arrive within this long (default 30s).
+    #[arg(long, env = "HOOKSHAPE_BODY_READ_TIMEOUT")]
+    body_read_timeout: Option<String>,
+    /// Refuse deliveries to loopback, RFC 1918, CGNAT, ULA and unspecified addresses too
+    /// (link-local and cloud metadata addresses are always refused).
+    #[arg(long, env = "HOOKSHAPE_DENY_PRIVATE_NETWORKS")]
+    deny_private_networks: bool,
+    /// An address range deliveries may reach despite --deny-private-networks (repeatable).
+    #[arg(long = "egress-allow", value_name = "CIDR", env = "HOOKSHAPE_EGRESS_ALLOW", value_delimiter = ',')]
+    egress_allow: Vec<String>,
 }
 
 pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
@@ -51,6 +73,13 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
         shutdown_grace: a.shutdown_grace,
         retention: a.retention,
         max_pending: a.max_pending,
+        max_connections: a.max_connections,
+        max_batch_items: a.max_batch_items,
+        header_read_timeout: a.header_read_timeout,
+        idle_timeout: a.idle_timeout,
+        body_read_timeout: a.body_read_timeout,
+        deny_private_networks: a.deny_private_networks.then_some(true),
+        egress_allow: Some(a.egress_allow),
         // Tokens come from the environment only: flags would show in `ps`.
         intake_token: std::env::var("HOOKSHAPE_INTAKE_TOKEN").ok(),
         admin_token: std::env::var("HOOKSHAPE_ADMIN_TOKEN").ok(),

@@ -20,7 +20,7 @@ use retry::{AttemptResult, Decision};
 pub struct Dispatcher {
     pub store: Arc<dyn Store>,
     pub subscriptions: Arc<ArcSwap<SubscriptionSet>>,
-    pub client: reqwest::Client,
+    pub client: sender::HttpClient,
     /// Identifies this node's leases.
     pub owner: String,
     /// Signalled by intake when new deliveries are committed.
@@ -139,7 +139,7 @@ impl Dispatcher {
         };
         let (status_code, error) = match &result {
             AttemptResult::Status { code, .. } => (Some(*code), None),
-            AttemptResult::Error(e) => (None, Some(e.clone())),
+            AttemptResult::Error(e) | AttemptResult::Refused(e) => (None, Some(e.clone())),
         };
         let (outcome, give_up_reason) = outcome;
         self.metrics.attempt_seconds.with_label_values(&[&d.subscription]).observe(duration_ms as f64 / 1000.0);

@@ -11,7 +11,7 @@ use crate::subscription::Subscription;
 
 pub const PING_TOPIC: &str = "hookshape.ping";
 
-pub async fn ping(client: &reqwest::Client, sub: &Subscription) -> Sent {
+pub async fn ping(client: &sender::HttpClient, sub: &Subscription) -> Sent {
     let event = Event {
         uuid: uuid::Uuid::new_v4().to_string(),
         date: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
@@ -42,6 +42,6 @@ pub async fn ping(client: &reqwest::Client, sub: &Subscription) -> Sent {
 pub fn describe(sent: &Sent) -> String {
     match &sent.result {
         AttemptResult::Status { code, .. } => format!("the ping was answered {code}"),
-        AttemptResult::Error(e) => format!("the ping failed: {e}"),
+        AttemptResult::Error(e) | AttemptResult::Refused(e) => format!("the ping failed: {e}"),
     }
 }

@@ -14,6 +14,8 @@ pub enum AttemptResult {
     },
     /// Timeout, connection refused, TLS failure…
     Error(String),
+    /// Not sent: the egress policy forbids the address. Retrying cannot change that.
+    Refused(String),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -28,6 +30,7 @@ pub fn decide(attempt: u32, policy: &RetryPolicy, result: &AttemptResult, jitter
     let (code, retry_after) = match result {
         AttemptResult::Status { code, retry_after } => (Some(*code), *retry_after),
         AttemptResult::Error(_) => (None, None),
+        AttemptResult::Refused(_) => return Decision::GiveUp("not retried: the address is refused".into()),
     };
     if let Some(code) = code {
         if (200..300).contains(&code) {
@@ -89,6 +92,7 @@ mod tests {
         assert!(matches!(decide(4, &p, &status(500), 0.0), Decision::GiveUp(_)));
         assert!(matches!(decide(1, &p, &status(422), 0.0), Decision::GiveUp(_)));
         assert!(matches!(decide(1, &p, &status(410), 0.0), Decision::GiveUp(_)));
+        assert!(matches!(decide(1, &p, &AttemptResult::Refused("egress".into()), 0.0), Decision::GiveUp(_)));
     }
 
     #[test]

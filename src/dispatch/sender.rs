@@ -1,25 +1,42 @@
 //! Sending one leased delivery: the always-sent headers, the subscription's headers and
-//! signature, one shared HTTP client, and a response read no further than 16 KiB.
+//! signature, one shared HTTP client that connects only where the egress policy allows,
+//! and a response read no further than 16 KiB.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use super::retry::{parse_retry_after, AttemptResult};
+use crate::egress::{check_url_host, refusal_in, EgressPolicy, GuardedResolver};
 use crate::store::{Leased, StoredRequest};
 use crate::subscription::Subscription;
 
 /// How much of a response body an attempt keeps.
 pub const RESPONSE_BODY_LIMIT: usize = 16 * 1024;
 
-/// The one HTTP client: connection reuse across deliveries, redirects never followed.
-pub fn client() -> reqwest::Result<reqwest::Client> {
-    reqwest::Client::builder()
+/// The one HTTP client and the egress policy it connects under.
+#[derive(Clone)]
+pub struct HttpClient {
+    client: reqwest::Client,
+    egress: Arc<EgressPolicy>,
+}
+
+/// The one HTTP client: connection reuse across deliveries, redirects never followed, and
+/// every address it connects to checked against `egress`: names when they resolve (so a
+/// name cannot resolve to a refused address later), literal addresses before sending.
+/// No proxy: the address connected to must be the receiver's.
+pub fn client(egress: &EgressPolicy) -> reqwest::Result<HttpClient> {
+    let egress = Arc::new(egress.clone());
+    let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(format!("hookshape/{}", crate::VERSION))
         .pool_idle_timeout(Duration::from_secs(90))
         .connect_timeout(Duration::from_secs(10))
-        .build()
+        .no_proxy()
+        .dns_resolver(Arc::new(GuardedResolver::new(egress.clone())))
+        .build()?;
+    Ok(HttpClient { client, egress })
 }
 
 pub struct Sent {
@@ -53,8 +70,16 @@ pub fn headers(
     out
 }
 
-pub async fn send(client: &reqwest::Client, d: &Leased, sub: &Subscription) -> Sent {
+pub async fn send(http: &HttpClient, d: &Leased, sub: &Subscription) -> Sent {
     let started = Instant::now();
+    let refused = |why: String| Sent { result: AttemptResult::Refused(why), response_body: None, duration_ms: 0 };
+    let url = match reqwest::Url::parse(&d.request.url) {
+        Ok(url) => url,
+        Err(e) => return refused(format!("the URL does not parse: {e}")),
+    };
+    if let Err(why) = check_url_host(&http.egress, &url) {
+        return refused(why.to_string());
+    }
     let mut map = HeaderMap::new();
     for (k, v) in headers(&d.id, &d.topic, d.attempt, &d.request, sub, chrono::Utc::now().timestamp()) {
         // Names and values were validated at load and render; a bad one is skipped, not fatal.
@@ -63,12 +88,15 @@ pub async fn send(client: &reqwest::Client, d: &Leased, sub: &Subscription) -> S
         }
     }
     let method = reqwest::Method::from_bytes(d.request.method.as_bytes()).unwrap_or(reqwest::Method::POST);
-    let mut req = client.request(method, &d.request.url).headers(map).timeout(sub.timeout);
+    let mut req = http.client.request(method, url).headers(map).timeout(sub.timeout);
     if let Some(body) = &d.request.body {
         req = req.body(body.clone());
     }
     let (result, response_body) = match req.send().await {
-        Err(e) => (AttemptResult::Error(describe(&e)), None),
+        Err(e) => match refusal_in(&e) {
+            Some(why) => (AttemptResult::Refused(why.to_string()), None),
+            None => (AttemptResult::Error(describe(&e)), None),
+        },
         Ok(mut resp) => {
             let code = resp.status().as_u16();
             let retry_after = resp
@@ -101,6 +129,8 @@ pub async fn send(client: &reqwest::Client, d: &Leased, sub: &Subscription) -> S
     Sent { result, response_body, duration_ms: started.elapsed().as_millis() as i64 }
 }
 
+/// An error in words, without its URL: that may hold secrets (userinfo, a token in the
+/// query), and the delivery's history shows its URL already, masked.
 fn describe(e: &reqwest::Error) -> String {
     let kind = if e.is_timeout() {
         "timeout"
@@ -111,6 +141,7 @@ fn describe(e: &reqwest::Error) -> String {
     };
     let mut text = kind.to_string();
     let mut source = std::error::Error::source(e);
+    // reqwest's own Display repeats the URL; its sources say what went wrong.
     while let Some(s) = source {
         text.push_str(&format!(": {s}"));
         source = s.source();

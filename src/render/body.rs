@@ -5,6 +5,7 @@ use minijinja::{Environment, Value};
 use serde_json::Value as Json;
 
 use super::environment::{Delimiters, JSON_PREFIX, TEXT_PREFIX};
+use super::values::{to_json, ExactNumbers};
 
 /// A compiled body tree. Leaves without markup are kept as literals and cost nothing to render.
 #[derive(Debug)]
@@ -35,7 +36,8 @@ pub fn compile(
         Json::String(s) if d.has_markup(s) => {
             let single = is_single_expression(s, d);
             let template = format!("{}{path}", if single { JSON_PREFIX } else { TEXT_PREFIX });
-            env.add_template_owned(template.clone(), s.clone())
+            let source = super::source::prepare(s, d).map_err(|m| super::compile_error(path, m))?;
+            env.add_template_owned(template.clone(), source)
                 .map_err(|e| super::compile_error(path, super::describe(&e)))?;
             if single {
                 Node::Typed { template, name: plain_name(s, d) }
@@ -89,13 +91,12 @@ fn look_up(ctx: &Value, name: &[String]) -> Option<Json> {
     for segment in name {
         value = value.get_attr(segment).ok().filter(|v| !v.is_undefined())?;
     }
-    serde_json::to_value(&value).ok()
+    let table = ExactNumbers::in_context(ctx);
+    to_json(&value, table.as_ref().and_then(|t| t.downcast_object_ref::<ExactNumbers>())).ok()
 }
 
 pub fn render(env: &Environment<'static>, node: &Node, ctx: &Value) -> Result<Json, String> {
-    let render_named = |name: &str| -> Result<String, String> {
-        env.get_template(name).and_then(|t| t.render(ctx)).map_err(|e| super::describe(&e))
-    };
+    let render_named = |name: &str| super::environment::render_guarded(env, name, ctx);
     Ok(match node {
         Node::Literal(v) => v.clone(),
         Node::Text(name) => Json::String(render_named(name)?),
@@ -134,8 +135,8 @@ mod tests {
 
     #[test]
     fn a_looked_up_value_keeps_its_json_type_and_a_missing_one_is_none() {
-        let ctx =
-            crate::render::to_value(&serde_json::json!({ "Customer": { "Id": 7, "Tags": ["a"] }, "Name": "Zoë" }));
+        let json = serde_json::json!({ "Customer": { "Id": 7, "Tags": ["a"] }, "Name": "Zoë" });
+        let ctx = crate::render::values::from_json(&json, &mut ExactNumbers::default());
         let at = |path: &[&str]| look_up(&ctx, &path.iter().map(|s| s.to_string()).collect::<Vec<_>>());
         assert_eq!(at(&["Customer", "Id"]), Some(serde_json::json!(7)));
         assert_eq!(at(&["Customer", "Tags"]), Some(serde_json::json!(["a"])));

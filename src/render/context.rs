@@ -3,21 +3,25 @@
 
 use minijinja::Value;
 
+use super::values::{from_json, ExactNumbers, EXACT_KEY};
 use crate::event::Event;
 
 /// Built once per event and shared by every subscription it is routed to.
 pub fn context(event: &Event) -> Value {
-    let payload = crate::render::to_value(&event.payload);
+    let mut exact = ExactNumbers::default();
+    let fields: Vec<(&str, Value)> =
+        event.payload.iter().map(|(k, v)| (k.as_str(), from_json(v, &mut exact))).collect();
+    let payload = Value::from_pairs(fields.iter().cloned());
     let envelope = Value::from_pairs([
         ("Uuid", Value::from(event.uuid.as_str())),
         ("Date", Value::from(event.date.as_str())),
         ("Topic", Value::from(event.topic.as_str())),
         ("Payload", payload.clone()),
     ]);
-    let mut entries: Vec<(String, Value)> = Vec::with_capacity(event.payload.len() + 5);
-    for key in event.payload.keys() {
-        if !matches!(key.as_str(), "Uuid" | "Date" | "Topic" | "Payload" | "event") {
-            entries.push((key.clone(), payload.get_attr(key).unwrap_or_default()));
+    let mut entries: Vec<(String, Value)> = Vec::with_capacity(event.payload.len() + 6);
+    for (key, value) in fields {
+        if !matches!(key, "Uuid" | "Date" | "Topic" | "Payload" | "event" | EXACT_KEY) {
+            entries.push((key.to_string(), value));
         }
     }
     entries.push(("Uuid".into(), Value::from(event.uuid.as_str())));
@@ -25,5 +29,8 @@ pub fn context(event: &Event) -> Value {
     entries.push(("Topic".into(), Value::from(event.topic.as_str())));
     entries.push(("Payload".into(), payload));
     entries.push(("event".into(), envelope));
+    if !exact.is_empty() {
+        entries.push((EXACT_KEY.into(), Value::from_object(exact)));
+    }
     Value::from_pairs(entries)
 }

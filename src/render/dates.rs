@@ -1,6 +1,9 @@
 //! Date parsing and formatting for templates, with time zones and the Java/.NET style
 //! patterns the seed platforms document (`dd/MM/yyyy HH:mm:ss`) as well as strftime.
 
+use std::fmt::Write as _;
+
+use chrono::format::{Item, StrftimeItems};
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
@@ -48,19 +51,32 @@ pub fn parse_with(text: &str, pattern: &str, tz: Option<&str>) -> Result<DateTim
 /// Formats `date` with `pattern`, converted to `tz` first when given.
 pub fn format(date: DateTime<FixedOffset>, pattern: &str, tz: Option<&str>) -> Result<String, String> {
     let fmt = to_strftime(pattern)?;
-    let out = match tz {
-        Some(name) => date.with_timezone(&zone(name)?).format(&fmt).to_string(),
-        None => date.format(&fmt).to_string(),
+    // `write!`, not `to_string()`: chrono reports a field it cannot format as an error,
+    // which `to_string()` would turn into a panic.
+    let mut out = String::new();
+    let written = match tz {
+        Some(name) => write!(out, "{}", date.with_timezone(&zone(name)?).format(&fmt)),
+        None => write!(out, "{}", date.format(&fmt)),
     };
+    written.map_err(|_| format!("date pattern {pattern:?} cannot format this date"))?;
     Ok(out)
 }
 
-fn zone(name: &str) -> Result<Tz, String> {
+pub fn zone(name: &str) -> Result<Tz, String> {
     name.parse::<Tz>().map_err(|_| format!("unknown time zone {name:?} (use an IANA name like America/Sao_Paulo)"))
 }
 
-/// Translates a Java/.NET style pattern into strftime; a pattern with `%` is strftime already.
+/// Translates a Java/.NET style pattern into strftime (a pattern with `%` is strftime
+/// already), refusing a pattern chrono would not understand.
 pub fn to_strftime(pattern: &str) -> Result<String, String> {
+    let fmt = translate(pattern)?;
+    if StrftimeItems::new(&fmt).any(|item| matches!(item, Item::Error)) {
+        return Err(format!("date pattern {pattern:?} has a field that is not a strftime or Java pattern field"));
+    }
+    Ok(fmt)
+}
+
+fn translate(pattern: &str) -> Result<String, String> {
     if pattern.contains('%') {
         return Ok(pattern.to_string());
     }
@@ -129,6 +145,9 @@ mod tests {
         assert_eq!(to_strftime("yyyy-MM-dd'T'HH:mm:ss.SSSXXX").unwrap(), "%Y-%m-%dT%H:%M:%S.%3f%:z");
         assert_eq!(to_strftime("%d/%m").unwrap(), "%d/%m");
         assert!(to_strftime("QQ").is_err());
+        for bad in ["%Q", "%", "%Y-%", "%.9", "%:"] {
+            assert!(to_strftime(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
@@ -137,6 +156,7 @@ mod tests {
         assert_eq!(format(d, "dd/MM/yyyy HH:mm:ss", None).unwrap(), "15/04/2025 14:30:00");
         assert_eq!(format(d, "dd/MM/yyyy HH:mm:ss", Some("America/Sao_Paulo")).unwrap(), "15/04/2025 11:30:00");
         assert!(format(d, "yyyy", Some("Mars/Base")).is_err());
+        assert!(format(d, "%Q", None).is_err(), "an error, not a panic");
     }
 
     #[test]

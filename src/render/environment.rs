@@ -8,6 +8,8 @@ use std::sync::Arc;
 use minijinja::syntax::SyntaxConfig;
 use minijinja::{AutoEscape, Environment, Error, ErrorKind, Output, State, UndefinedBehavior, Value};
 
+use super::values::ExactNumbers;
+
 /// Upper bound on the work one render may do (instructions and bytes); see `Environment::set_fuel`.
 /// Generous for any real body, small enough that `{% for i in range(10**9) %}` stops quickly.
 pub const FUEL: u64 = 200_000;
@@ -83,18 +85,49 @@ pub fn build_with(
         }
     });
     env.set_formatter(format_value);
-    env.set_loader(move |name| Ok(files.get(name).cloned()));
+    let d = delimiters.clone();
+    env.set_loader(move |name| match files.get(name) {
+        None => Ok(None),
+        Some(source) => super::source::prepare(source, &d)
+            .map(Some)
+            .map_err(|e| Error::new(ErrorKind::SyntaxError, format!("{name}: {e}"))),
+    });
     super::functions::register(&mut env);
     Ok(env)
 }
 
 fn format_value(out: &mut Output, state: &mut State, value: &Value) -> Result<(), Error> {
-    if matches!(state.auto_escape(), AutoEscape::Custom(name) if name == URL_ESCAPE) {
-        // Even `|safe` values are encoded: nothing from an event may shape the URL.
-        let text = super::url::value_text(value)?;
-        return out.write_str(&super::url::encode_component(&text)).map_err(Error::from);
+    let table = ExactNumbers::in_state(state);
+    let exact = table.as_ref().and_then(|t| t.downcast_ref::<ExactNumbers>());
+    // Decided by the template, not the auto-escape flag, so `{% autoescape false %}` cannot
+    // turn it off; even `|safe` values are encoded: nothing from an event may shape the URL.
+    if state.name().starts_with(URL_PREFIX) {
+        let text = super::url::value_text(value, exact)?;
+        return out.write_str(&super::url::encode_value(&text)).map_err(Error::from);
+    }
+    if matches!(state.auto_escape(), AutoEscape::Json) && !value.is_safe() && value.as_str().is_none() {
+        // Numbers, lists and maps as JSON, each number in its original digits.
+        let json = super::values::to_json(value, exact)?;
+        return out.write_str(&json.to_string()).map_err(Error::from);
+    }
+    if let Some(text) = super::values::number_text(value, exact) {
+        return out.write_str(&text).map_err(Error::from);
     }
     minijinja::escape_formatter(out, state, value)
+}
+
+/// Renders template `name`, turning a panic anywhere inside (a filter, chrono, minijinja)
+/// into a render error: one event's data must never take a request or a worker down.
+pub fn render_guarded(env: &Environment<'static>, name: &str, ctx: &Value) -> Result<String, String> {
+    let run = || env.get_template(name).and_then(|t| t.render(ctx)).map_err(|e| super::describe(&e));
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).unwrap_or_else(|panic| {
+        let why = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no message".into());
+        Err(format!("the template failed unexpectedly ({why})"))
+    })
 }
 
 /// An error for our own filters and functions.

@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 
 use super::dates;
 use super::environment::invalid;
+use super::values::{from_json, to_json, ExactNumbers};
 
 pub fn register(env: &mut Environment<'static>) {
     env.add_function("jsonpath", jsonpath_event);
@@ -21,21 +22,36 @@ pub fn register(env: &mut Environment<'static>) {
     env.add_filter("base64", base64);
     env.add_function("uuid", || uuid::Uuid::new_v4().to_string());
     env.add_function("now", now);
+    env.add_filter("tojson", tojson);
 }
 
 /// `jsonpath("$.Payload.Items[*].Sku")`: an RFC 9535 query over the whole event
 /// envelope; the list of every match.
 fn jsonpath_event(state: &State, query: String) -> Result<Value, Error> {
     let event = state.lookup("event").ok_or_else(|| invalid("jsonpath() needs the event context"))?;
-    jsonpath_filter(event, query)
+    jsonpath_filter(state, event, query)
 }
 
 /// `value | jsonpath("$.a.b")`: the same query over any value.
-fn jsonpath_filter(value: Value, query: String) -> Result<Value, Error> {
-    let json = serde_json::to_value(&value).map_err(|e| invalid(format!("jsonpath: {e}")))?;
+fn jsonpath_filter(state: &State, value: Value, query: String) -> Result<Value, Error> {
+    let table = ExactNumbers::in_state(state);
+    let json = to_json(&value, table.as_ref().and_then(|t| t.downcast_ref::<ExactNumbers>()))?;
     let found =
         jsonpath_rust::query::js_path_vals(&query, &json).map_err(|e| invalid(format!("jsonpath {query:?}: {e}")))?;
-    Ok(super::to_value(&found))
+    // The context's table already knows the digits of every number found.
+    let found: Vec<serde_json::Value> = found.into_iter().cloned().collect();
+    Ok(from_json(&serde_json::Value::Array(found), &mut ExactNumbers::default()))
+}
+
+/// `value | tojson`: minijinja's, but numbers keep their original digits.
+fn tojson(state: &State, value: Value, indent: Option<Value>) -> Result<Value, Error> {
+    let table = ExactNumbers::in_state(state);
+    let json = to_json(&value, table.as_ref().and_then(|t| t.downcast_ref::<ExactNumbers>()))?;
+    let text = match indent.filter(|i| i.is_true()) {
+        Some(_) => serde_json::to_string_pretty(&json),
+        None => serde_json::to_string(&json),
+    };
+    text.map(Value::from_safe_string).map_err(|e| invalid(format!("tojson: {e}")))
 }
 
 fn to_date(value: &Value) -> Result<chrono::DateTime<chrono::FixedOffset>, Error> {
@@ -95,7 +111,7 @@ mod tests {
     fn eval(template: &str, ctx: serde_json::Value) -> Result<String, Error> {
         let mut env = Environment::new();
         register(&mut env);
-        env.render_str(template, super::super::to_value(&ctx))
+        env.render_str(template, from_json(&ctx, &mut ExactNumbers::default()))
     }
 
     #[test]

@@ -7,7 +7,9 @@ mod context;
 pub mod dates;
 pub mod environment;
 mod functions;
+mod source;
 pub mod url;
+pub mod values;
 
 use minijinja::{Environment, Value};
 use serde_json::Value as Json;
@@ -90,12 +92,16 @@ impl RequestTemplate {
                 if !d.has_markup(source) {
                     return Ok(Piece::Literal(source.to_string()));
                 }
-                env.add_template_owned(name.clone(), source.to_string())
-                    .map_err(|e| compile_error(field, describe(&e)))?;
+                let source = source::prepare(source, d).map_err(|m| compile_error(field, m))?;
+                env.add_template_owned(name.clone(), source).map_err(|e| compile_error(field, describe(&e)))?;
                 Ok(Piece::Template(name))
             };
 
         let parts = url::split(spec.url, d).map_err(|m| compile_error("request.url", m))?;
+        if source::uses_other_templates(&parts.rest, d) {
+            // Another template would render under its own name, outside the URL's encoding.
+            return Err(compile_error("request.url", "a URL cannot include, import or extend other templates"));
+        }
         let url_rest = add(&mut env, format!("{URL_PREFIX}request.url"), &parts.rest, "request.url")?;
         let mut headers = Vec::with_capacity(spec.headers.len());
         for (name, value) in spec.headers {
@@ -204,13 +210,8 @@ impl RequestTemplate {
     }
 
     fn render_named(&self, name: &str, ctx: &Value) -> Result<String, String> {
-        self.env.get_template(name).and_then(|t| t.render(ctx)).map_err(|e| describe(&e))
+        environment::render_guarded(&self.env, name, ctx)
     }
-}
-
-/// Converts any serializable value (event data, jsonpath results) into a template value.
-pub fn to_value<T: serde::Serialize>(value: &T) -> Value {
-    Value::from(minijinja::value::Serde(value))
 }
 
 /// Where a ping goes when the URL needs event data: the origin and the path up to the
@@ -242,7 +243,7 @@ fn check_names(env: &Environment<'static>, d: &Delimiters, files: TemplateFiles)
         // Already compiled once in `env`, so this cannot fail differently here.
         let _ = dry.add_template_owned(name.clone(), source.clone());
     }
-    let empty = to_value(&serde_json::Map::new());
+    let empty = Value::from_pairs(std::iter::empty::<(&str, Value)>());
     for (name, _) in &sources {
         let Err(e) = dry.get_template(name).and_then(|t| t.render(&empty)) else { continue };
         if matches!(

@@ -1,6 +1,6 @@
 //! URL templates: the scheme and host must be literal (checked at load), and every
 //! value a template inserts is percent-encoded so it stays inside one path segment or
-//! one query value.
+//! one query value; a path segment made of an empty value is an error, never a `//`.
 
 use minijinja::{Error, Value};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
@@ -14,8 +14,25 @@ pub fn encode_component(text: &str) -> String {
     utf8_percent_encode(text, COMPONENT).to_string()
 }
 
+/// Stands where a value rendered to nothing, until `finish` knows whether that was a path
+/// segment (an error: `DELETE /customers/` must never be sent) or a query value (fine).
+/// Encoded values never contain it (a NUL becomes `%00`).
+const EMPTY_VALUE: char = '\0';
+
+/// What a value's text becomes in the rendered URL.
+pub fn encode_value(text: &str) -> String {
+    if text.is_empty() {
+        EMPTY_VALUE.to_string()
+    } else {
+        encode_component(text)
+    }
+}
+
 /// The text a value contributes to a URL. Structured values have no sensible URL form.
-pub fn value_text(value: &Value) -> Result<String, Error> {
+pub fn value_text(value: &Value, exact: Option<&super::values::ExactNumbers>) -> Result<String, Error> {
+    if let Some(text) = super::values::number_text(value, exact) {
+        return Ok(text);
+    }
     if value.is_undefined() {
         return Err(super::environment::invalid("an undefined value cannot be put in a URL"));
     }
@@ -56,10 +73,21 @@ pub fn split(url: &str, delimiters: &Delimiters) -> Result<UrlParts, String> {
     Ok(UrlParts { origin, rest: rest.to_string() })
 }
 
-/// Checks a rendered URL: it must parse, keep its origin, and no segment made by a value
-/// may be `.` or `..` (percent-encoding cannot protect those; URL parsers resolve them).
+/// Checks a rendered URL: it must parse, keep its origin, no path segment may be made of an
+/// empty value, and no segment made by a value may be `.` or `..` (percent-encoding cannot
+/// protect those; URL parsers resolve them).
 pub fn finish(origin: &str, rendered_rest: &str) -> Result<String, String> {
-    let path = rendered_rest.split(['?', '#']).next().unwrap_or("");
+    let path_end = rendered_rest.find(['?', '#']).unwrap_or(rendered_rest.len());
+    let path = &rendered_rest[..path_end];
+    for segment in path.split('/') {
+        if !segment.is_empty() && segment.chars().all(|c| c == EMPTY_VALUE) {
+            return Err("a URL path segment rendered empty (an empty string, null, or a default of ''): \
+                        the request would go to another resource"
+                .into());
+        }
+    }
+    let rendered_rest = rendered_rest.replace(EMPTY_VALUE, "");
+    let path = &rendered_rest[..rendered_rest.find(['?', '#']).unwrap_or(rendered_rest.len())];
     for segment in path.split('/') {
         let decoded = segment.to_ascii_lowercase().replace("%2e", ".");
         if decoded == "." || decoded == ".." {
@@ -100,5 +128,10 @@ mod tests {
         assert!(finish("http://h", "/a/../b").is_err());
         assert!(finish("http://h", "/a/%2E%2e/b").is_err());
         assert!(finish("http://h", "/a/./b").is_err());
+        let empty = encode_value("");
+        assert!(finish("http://h", &format!("/customers/{empty}")).is_err(), "DELETE /customers/ never goes");
+        assert!(finish("http://h", &format!("/customers/{empty}/points")).is_err());
+        assert_eq!(finish("http://h", &format!("/c/id-{empty}")).unwrap(), "http://h/c/id-");
+        assert_eq!(finish("http://h", &format!("/c?q={empty}&r=1")).unwrap(), "http://h/c?q=&r=1");
     }
 }

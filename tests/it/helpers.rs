@@ -197,6 +197,10 @@ impl Workspace {
             shutdown_grace: Duration::from_secs(5),
             retention: Duration::from_secs(30 * 86_400),
             max_pending: 1_000_000,
+            limits: hookshape::server::Limits::default(),
+            body_read_timeout: Duration::from_secs(30),
+            max_batch_items: 1000,
+            egress: hookshape::egress::EgressPolicy::default(),
             intake_token: None,
             admin_token: None,
         }

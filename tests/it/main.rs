@@ -11,6 +11,7 @@ mod cli;
 mod cluster;
 mod crash;
 mod delivery;
+mod edges;
 mod intake;
 mod operations;
 mod platforms;

@@ -1,0 +1,442 @@
+//! Egress policy: which addresses a delivery may connect to, checked on the address actually
+//! connected to (after DNS) so that a receiver's DNS cannot point a delivery at internal services.
+
+use std::error::Error;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+
+use ipnet::IpNet;
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use url::{Host, Url};
+
+/// What an address is, as far as egress is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddressClass {
+    /// 169.254.0.0/16 and fe80::/10.
+    LinkLocal,
+    /// 169.254.169.254 and fd00:ec2::254: the instance metadata services hand out credentials.
+    Metadata,
+    /// 127.0.0.0/8 and ::1.
+    Loopback,
+    /// RFC 1918: 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16.
+    Private,
+    /// RFC 6598 carrier-grade NAT: 100.64.0.0/10.
+    SharedCgnat,
+    /// IPv6 unique local addresses: fc00::/7.
+    UniqueLocal,
+    /// 0.0.0.0/8 and ::, which Linux and macOS treat as "this host" when connecting.
+    Unspecified,
+    /// Everything else, including multicast and reserved ranges, which simply fail to connect.
+    Public,
+}
+
+impl AddressClass {
+    fn description(self) -> &'static str {
+        match self {
+            AddressClass::LinkLocal => "a link-local address",
+            AddressClass::Metadata => "a cloud metadata address",
+            AddressClass::Loopback => "a loopback address",
+            AddressClass::Private => "a private (RFC 1918) address",
+            AddressClass::SharedCgnat => "a shared (CGNAT, RFC 6598) address",
+            AddressClass::UniqueLocal => "a unique local (IPv6 ULA) address",
+            AddressClass::Unspecified => "an unspecified address",
+            AddressClass::Public => "a public address",
+        }
+    }
+}
+
+const METADATA_V4: Ipv4Addr = Ipv4Addr::new(169, 254, 169, 254);
+const METADATA_V6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254);
+
+pub fn classify(ip: IpAddr) -> AddressClass {
+    match ip {
+        IpAddr::V4(v4) => classify_v4(v4),
+        IpAddr::V6(v6) => embedded_v4(v6).map_or_else(|| classify_v6(v6), classify_v4),
+    }
+}
+
+fn classify_v4(ip: Ipv4Addr) -> AddressClass {
+    let [a, b, ..] = ip.octets();
+    if ip == METADATA_V4 {
+        AddressClass::Metadata
+    } else if ip.is_link_local() {
+        AddressClass::LinkLocal
+    } else if ip.is_loopback() {
+        AddressClass::Loopback
+    } else if ip.is_private() {
+        AddressClass::Private
+    } else if a == 100 && b & 0xc0 == 64 {
+        AddressClass::SharedCgnat
+    } else if a == 0 {
+        AddressClass::Unspecified
+    } else {
+        AddressClass::Public
+    }
+}
+
+fn classify_v6(ip: Ipv6Addr) -> AddressClass {
+    if ip == METADATA_V6 {
+        AddressClass::Metadata
+    } else if ip.is_loopback() {
+        AddressClass::Loopback
+    } else if ip.is_unspecified() {
+        AddressClass::Unspecified
+    } else if ip.is_unicast_link_local() {
+        AddressClass::LinkLocal
+    } else if ip.is_unique_local() {
+        AddressClass::UniqueLocal
+    } else {
+        AddressClass::Public
+    }
+}
+
+/// The IPv4 address an IPv6 address reaches, for the forms whose traffic ends up at that IPv4
+/// address: mapped (`::ffff:a.b.c.d`, dual-stack sockets), compatible (`::a.b.c.d`) and NAT64
+/// (`64:ff9b::a.b.c.d`, translated by the network's gateway).
+fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
+    let [.., a, b, c, d] = ip.octets();
+    match ip.segments() {
+        [0, 0, 0, 0, 0, 0xffff, _, _] | [0x64, 0xff9b, 0, 0, 0, 0, _, _] => Some(Ipv4Addr::new(a, b, c, d)),
+        [0, 0, 0, 0, 0, 0, _, _] if !ip.is_unspecified() && !ip.is_loopback() => Some(Ipv4Addr::new(a, b, c, d)),
+        _ => None,
+    }
+}
+
+/// An address refused by [`EgressPolicy::check`]. Its message names only the address, never the
+/// URL, so it can be logged and stored with the delivery as is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    pub ip: IpAddr,
+    pub class: AddressClass,
+    pub rule: &'static str,
+}
+
+impl fmt::Display for Refused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "egress refused: {} is {} ({})", self.ip, self.class.description(), self.rule)
+    }
+}
+
+impl Error for Refused {}
+
+/// `--deny-private-networks` and `--egress-allow`; link-local and metadata addresses are refused
+/// whatever the flags say.
+#[derive(Debug, Clone, Default)]
+pub struct EgressPolicy {
+    deny_private: bool,
+    allow: Vec<IpNet>,
+}
+
+impl EgressPolicy {
+    pub fn new(deny_private: bool, allow: Vec<IpNet>) -> Self {
+        Self { deny_private, allow }
+    }
+
+    pub fn check(&self, ip: IpAddr) -> Result<(), Refused> {
+        let class = classify(ip);
+        let rule = match class {
+            AddressClass::Public => return Ok(()),
+            AddressClass::LinkLocal | AddressClass::Metadata => "always refused",
+            _ if !self.deny_private || self.allows(ip) => return Ok(()),
+            _ => deny_private_rule(class, ip),
+        };
+        Err(Refused { ip, class, rule })
+    }
+
+    /// An operator writes `--egress-allow 127.0.0.0/8` meaning the IPv4 loopback however it is
+    /// spelled, so the embedded IPv4 address of `::ffff:127.0.0.1` is matched too.
+    fn allows(&self, ip: IpAddr) -> bool {
+        let embedded = match ip {
+            IpAddr::V6(v6) => embedded_v4(v6).map(IpAddr::V4),
+            IpAddr::V4(_) => None,
+        };
+        self.allow.iter().any(|net| net.contains(&ip) || embedded.is_some_and(|v4| net.contains(&v4)))
+    }
+}
+
+/// The rule, with the block to allow: the one the classification put the address in.
+fn deny_private_rule(class: AddressClass, ip: IpAddr) -> &'static str {
+    macro_rules! allow_with {
+        ($cidr:literal) => {
+            concat!("--deny-private-networks; allow it with --egress-allow ", $cidr)
+        };
+    }
+    let v4 = match ip {
+        IpAddr::V4(v4) => Some(v4),
+        IpAddr::V6(v6) => embedded_v4(v6),
+    };
+    match (class, v4.map(|v4| v4.octets()[0])) {
+        (AddressClass::Loopback, Some(_)) => allow_with!("127.0.0.0/8"),
+        (AddressClass::Loopback, None) => allow_with!("::1/128"),
+        (AddressClass::Private, Some(10)) => allow_with!("10.0.0.0/8"),
+        (AddressClass::Private, Some(172)) => allow_with!("172.16.0.0/12"),
+        (AddressClass::Private, _) => allow_with!("192.168.0.0/16"),
+        (AddressClass::SharedCgnat, _) => allow_with!("100.64.0.0/10"),
+        (AddressClass::UniqueLocal, _) => allow_with!("fc00::/7"),
+        (AddressClass::Unspecified, Some(_)) => allow_with!("0.0.0.0/8"),
+        (AddressClass::Unspecified, None) => allow_with!("::/128"),
+        (AddressClass::LinkLocal | AddressClass::Metadata | AddressClass::Public, _) => "always refused",
+    }
+}
+
+/// `--egress-allow` values: a CIDR block, or a bare address meaning just that address.
+pub fn parse_cidr(text: &str) -> Result<IpNet, String> {
+    let trimmed = text.trim();
+    trimmed
+        .parse::<IpNet>()
+        .map(|net| net.trunc())
+        .or_else(|_| trimmed.parse::<IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("{text:?} is not a CIDR block or an IP address (e.g. 10.0.0.0/8, fd00::/8, 127.0.0.1)"))
+}
+
+/// reqwest connects without consulting the resolver when the URL's host is an IP literal, so those
+/// are checked here, before the request is sent. Names are checked by [`GuardedResolver`].
+pub fn check_url_host(policy: &EgressPolicy, url: &Url) -> Result<(), Refused> {
+    match url.host() {
+        Some(Host::Ipv4(v4)) => policy.check(IpAddr::V4(v4)),
+        Some(Host::Ipv6(v6)) => policy.check(IpAddr::V6(v6)),
+        Some(Host::Domain(_)) | None => Ok(()),
+    }
+}
+
+/// A reqwest resolver that hands the connector only addresses the policy allows: the check is
+/// on what is connected to, so a name that resolves differently on each lookup (DNS rebinding)
+/// cannot slip past a check made earlier.
+#[derive(Debug, Clone)]
+pub struct GuardedResolver {
+    policy: Arc<EgressPolicy>,
+}
+
+impl GuardedResolver {
+    pub fn new(policy: Arc<EgressPolicy>) -> Self {
+        Self { policy }
+    }
+}
+
+impl Resolve for GuardedResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let policy = Arc::clone(&self.policy);
+        Box::pin(async move {
+            let mut refused = None;
+            let allowed: Vec<SocketAddr> = tokio::net::lookup_host((name.as_str(), 0))
+                .await?
+                .filter(|addr| match policy.check(addr.ip()) {
+                    Ok(()) => true,
+                    Err(refusal) => {
+                        refused.get_or_insert(refusal);
+                        false
+                    }
+                })
+                .collect();
+            match refused {
+                Some(refusal) if allowed.is_empty() => Err(refusal.into()),
+                _ => Ok(Box::new(allowed.into_iter()) as Addrs),
+            }
+        })
+    }
+}
+
+/// The refusal behind a failed request, if that is why it failed: reqwest and hyper wrap the
+/// resolver's error a few levels deep.
+pub fn refusal_in<'a>(error: &'a (dyn Error + 'static)) -> Option<&'a Refused> {
+    std::iter::successors(Some(error), |&e| e.source()).find_map(|e| e.downcast_ref::<Refused>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use AddressClass::*;
+
+    const CASES: &[(&str, AddressClass)] = &[
+        ("169.254.169.254", Metadata),
+        ("169.254.1.1", LinkLocal),
+        ("fe80::1", LinkLocal),
+        ("febf:ffff::1", LinkLocal),
+        ("fd00:ec2::254", Metadata),
+        ("fd00:ec2::253", UniqueLocal),
+        ("fd12::1", UniqueLocal),
+        ("fc00::1", UniqueLocal),
+        ("10.1.2.3", Private),
+        ("172.16.0.1", Private),
+        ("172.31.255.255", Private),
+        ("172.32.0.1", Public),
+        ("192.168.1.1", Private),
+        ("100.64.0.1", SharedCgnat),
+        ("100.127.255.255", SharedCgnat),
+        ("100.128.0.1", Public),
+        ("127.0.0.1", Loopback),
+        ("127.255.255.254", Loopback),
+        ("::1", Loopback),
+        ("0.0.0.0", Unspecified),
+        ("0.1.2.3", Unspecified),
+        ("::", Unspecified),
+        ("::ffff:127.0.0.1", Loopback),
+        ("::ffff:10.0.0.1", Private),
+        ("::ffff:169.254.169.254", Metadata),
+        ("::ffff:8.8.8.8", Public),
+        ("::127.0.0.1", Loopback),
+        ("::169.254.169.254", Metadata),
+        ("::0.0.0.2", Unspecified),
+        ("64:ff9b::a9fe:a9fe", Metadata),
+        ("64:ff9b::7f00:1", Loopback),
+        ("64:ff9b::808:808", Public),
+        ("8.8.8.8", Public),
+        ("2606:4700::1111", Public),
+        ("fec0::1", Public),
+    ];
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap()
+    }
+
+    fn allow(cidrs: &[&str]) -> Vec<IpNet> {
+        cidrs.iter().map(|c| parse_cidr(c).unwrap()).collect()
+    }
+
+    #[test]
+    fn classify_follows_the_table() {
+        for &(text, want) in CASES {
+            assert_eq!(classify(ip(text)), want, "{text}");
+        }
+    }
+
+    #[test]
+    fn check_refuses_what_each_policy_says() {
+        let open = EgressPolicy::default();
+        let strict = EgressPolicy::new(true, vec![]);
+        for &(text, class) in CASES {
+            let always = matches!(class, LinkLocal | Metadata);
+            assert_eq!(open.check(ip(text)).is_err(), always, "default policy, {text}");
+            assert_eq!(strict.check(ip(text)).is_err(), class != Public, "deny_private, {text}");
+        }
+    }
+
+    #[test]
+    fn allow_list_makes_exceptions_except_for_always_refused_addresses() {
+        let policy = EgressPolicy::new(true, allow(&["127.0.0.0/8", "169.254.0.0/16", "fd00::/8", "10.9.9.9"]));
+        for (text, passes) in [
+            ("127.0.0.1", true),
+            ("127.255.255.254", true),
+            ("::ffff:127.0.0.1", true),
+            ("64:ff9b::7f00:1", true),
+            ("::1", false),
+            ("fd12::1", true),
+            ("10.9.9.9", true),
+            ("10.9.9.8", false),
+            ("192.168.1.1", false),
+            ("169.254.169.254", false),
+            ("169.254.1.1", false),
+            ("::ffff:169.254.169.254", false),
+            ("fd00:ec2::254", false),
+        ] {
+            assert_eq!(policy.check(ip(text)).is_ok(), passes, "{text}");
+        }
+        let loopback = EgressPolicy::new(true, allow(&["::1"]));
+        assert_eq!(loopback.check(ip("::1")), Ok(()));
+        assert!(loopback.check(ip("127.0.0.1")).is_err());
+    }
+
+    #[test]
+    fn refusals_name_the_address_what_it_is_and_the_rule() {
+        let strict = EgressPolicy::new(true, vec![]);
+        for (text, message) in [
+            (
+                "127.0.0.1",
+                "egress refused: 127.0.0.1 is a loopback address (--deny-private-networks; allow it with --egress-allow 127.0.0.0/8)",
+            ),
+            ("169.254.169.254", "egress refused: 169.254.169.254 is a cloud metadata address (always refused)"),
+            ("fe80::1", "egress refused: fe80::1 is a link-local address (always refused)"),
+            (
+                "172.20.0.1",
+                "egress refused: 172.20.0.1 is a private (RFC 1918) address (--deny-private-networks; allow it with --egress-allow 172.16.0.0/12)",
+            ),
+            (
+                "::ffff:192.168.0.1",
+                "egress refused: ::ffff:192.168.0.1 is a private (RFC 1918) address (--deny-private-networks; allow it with --egress-allow 192.168.0.0/16)",
+            ),
+            (
+                "::",
+                "egress refused: :: is an unspecified address (--deny-private-networks; allow it with --egress-allow ::/128)",
+            ),
+        ] {
+            let refused = strict.check(ip(text)).unwrap_err();
+            assert_eq!(refused.to_string(), message);
+        }
+    }
+
+    #[test]
+    fn suggested_allowances_do_allow() {
+        for &(text, class) in CASES {
+            if matches!(class, Public | LinkLocal | Metadata) {
+                continue;
+            }
+            let refused = EgressPolicy::new(true, vec![]).check(ip(text)).unwrap_err();
+            let cidr = refused.rule.rsplit(' ').next().unwrap();
+            assert_eq!(EgressPolicy::new(true, allow(&[cidr])).check(ip(text)), Ok(()), "{text} with {cidr}");
+        }
+    }
+
+    #[test]
+    fn url_hosts_are_checked_in_their_normalised_form() {
+        let strict = EgressPolicy::new(true, vec![]);
+        for (url, refused) in [
+            ("http://0x7f.0.0.1/", Some(("127.0.0.1", Loopback))),
+            ("http://2130706433/", Some(("127.0.0.1", Loopback))),
+            ("http://[::ffff:7f00:1]/", Some(("::ffff:127.0.0.1", Loopback))),
+            ("http://169.254.169.254/latest", Some(("169.254.169.254", Metadata))),
+            ("https://[fd00:ec2::254]/", Some(("fd00:ec2::254", Metadata))),
+            ("http://8.8.8.8/", None),
+            ("https://hooks.example.com/x", None),
+        ] {
+            let got = check_url_host(&strict, &Url::parse(url).unwrap()).err().map(|r| (r.ip, r.class));
+            assert_eq!(got, refused.map(|(text, class)| (ip(text), class)), "{url}");
+        }
+        let metadata = Url::parse("http://169.254.169.254/latest").unwrap();
+        assert!(check_url_host(&EgressPolicy::default(), &metadata).is_err());
+        assert_eq!(check_url_host(&EgressPolicy::default(), &Url::parse("http://0x7f.0.0.1/").unwrap()), Ok(()));
+    }
+
+    #[test]
+    fn parse_cidr_takes_blocks_and_bare_addresses() {
+        for (text, want) in [
+            ("10.0.0.0/8", "10.0.0.0/8"),
+            ("::1/128", "::1/128"),
+            ("127.0.0.1", "127.0.0.1/32"),
+            ("::1", "::1/128"),
+            ("fd00::/8", "fd00::/8"),
+            ("10.1.2.3/8", "10.0.0.0/8"),
+        ] {
+            assert_eq!(parse_cidr(text).map(|n| n.to_string()), Ok(want.to_string()), "{text}");
+        }
+        for text in ["", "10.0.0.0/33", "localhost", "10.0.0/8", "::1/129"] {
+            let err = parse_cidr(text).unwrap_err();
+            assert!(err.contains(&format!("{text:?}")), "{err}");
+        }
+    }
+
+    #[tokio::test]
+    async fn resolver_refuses_localhost_unless_allowed() {
+        let resolver = GuardedResolver::new(Arc::new(EgressPolicy::new(true, vec![])));
+        let err = resolver.resolve("localhost".parse().unwrap()).await.err().unwrap();
+        let refusal = refusal_in(&*err).unwrap();
+        assert_eq!(refusal.class, Loopback, "{refusal}");
+
+        // Resolution only: the addresses are returned, not dialled. localhost may resolve to ::1 too.
+        let resolver = GuardedResolver::new(Arc::new(EgressPolicy::new(true, allow(&["127.0.0.0/8", "::1"]))));
+        let allowed: Vec<SocketAddr> = resolver.resolve("localhost".parse().unwrap()).await.unwrap().collect();
+        assert!(!allowed.is_empty());
+        assert!(allowed.iter().all(|a| a.ip().is_loopback()), "{allowed:?}");
+    }
+
+    #[tokio::test]
+    async fn a_refused_request_carries_the_refusal_through_reqwest() {
+        let policy = Arc::new(EgressPolicy::new(true, vec![]));
+        let client =
+            reqwest::Client::builder().no_proxy().dns_resolver(Arc::new(GuardedResolver::new(policy))).build().unwrap();
+        // The resolver refuses every address localhost has, so nothing is sent.
+        let err = client.get("http://localhost:9/").send().await.unwrap_err();
+        let refusal = refusal_in(&err).unwrap();
+        assert_eq!(refusal.class, Loopback);
+    }
+}
