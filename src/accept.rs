@@ -20,9 +20,11 @@ pub fn prepare(event: &Event, set: &SubscriptionSet, received_at: i64) -> NewEve
                         if sub.mode == Mode::Shadow { DeliveryStatus::Shadow } else { DeliveryStatus::Pending };
                     (status, stored_request(sub, rendered), None)
                 }
-                Err(e) => (DeliveryStatus::Failed, unrendered(sub), Some(format!("render failed: {e}"))),
+                Err(e) => {
+                    (DeliveryStatus::Failed, unrendered(sub), Some(sub.secrets.mask(&format!("render failed: {e}"))))
+                }
             },
-            Err(e) => (DeliveryStatus::Failed, unrendered(sub), Some(format!("filter failed: {e}"))),
+            Err(e) => (DeliveryStatus::Failed, unrendered(sub), Some(sub.secrets.mask(&format!("filter failed: {e}")))),
         };
         deliveries.push(NewDelivery {
             id: new_delivery_id(),
@@ -47,11 +49,31 @@ pub fn prepare(event: &Event, set: &SubscriptionSet, received_at: i64) -> NewEve
 /// every header (the always-sent ones, the subscription's, the signature) and the body.
 /// `.redacted()` makes it fit to show. `POST /v1/render`, `hookshape render` and
 /// `hookshape test` all use this, so they agree with each other and with dispatch.
-pub fn preview(sub: &Subscription, event: &Event, ctx: &minijinja::Value, id: &str) -> Result<StoredRequest, String> {
-    let mut request = stored_request(sub, sub.template.render(ctx)?);
+/// `signature` says whether the signature headers may be shown once redacted: not to an
+/// API caller (that would sign any body it picks), yes to the operator's own CLI.
+pub fn preview(
+    sub: &Subscription,
+    event: &Event,
+    ctx: &minijinja::Value,
+    id: &str,
+    signature: Shown,
+) -> Result<StoredRequest, String> {
+    let mut request = stored_request(sub, sub.template.render(ctx).map_err(|e| sub.secrets.mask(&e))?);
     let now = chrono::Utc::now().timestamp();
     request.headers = crate::dispatch::sender::headers(id, &event.topic, 1, &request, sub, now);
+    if signature == Shown::Masked {
+        if let Some(signer) = &sub.signature {
+            request.sensitive.push(signer.signature_header().to_ascii_lowercase());
+        }
+    }
     Ok(request)
+}
+
+/// Whether a preview's signature headers are shown or masked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shown {
+    Real,
+    Masked,
 }
 
 /// Time-ordered ids, so the newest-first history needs no extra sort key.

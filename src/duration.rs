@@ -2,6 +2,9 @@
 
 use std::time::Duration;
 
+/// About a century: longer than anything hookshape waits for, short enough to add to a clock.
+const MAX_MS: u64 = 36_500 * 86_400_000;
+
 pub fn parse(text: &str) -> Result<Duration, String> {
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
@@ -17,7 +20,8 @@ pub fn parse(text: &str) -> Result<Duration, String> {
         "d" => n.checked_mul(86_400_000),
         _ => return Err(bad()),
     };
-    ms.map(Duration::from_millis).ok_or_else(bad)
+    // Bounded so that any duration added to a timestamp in milliseconds stays far from overflow.
+    ms.filter(|&ms| ms <= MAX_MS).map(Duration::from_millis).ok_or_else(bad)
 }
 
 /// The inverse of [`parse`], for showing configuration back to people.
@@ -52,6 +56,8 @@ mod tests {
             ("30d", Some(2_592_000_000)),
             ("10w", None),
             ("99999999999999999999h", None),
+            ("36500d", Some(3_153_600_000_000)),
+            ("36501d", None),
         ];
         for (text, want) in cases {
             assert_eq!(parse(text).ok().map(|d| d.as_millis() as u64), want, "{text}");

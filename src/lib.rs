@@ -10,6 +10,7 @@ pub mod dispatch;
 pub mod duration;
 pub mod egress;
 pub mod event;
+pub mod files;
 pub mod housekeeping;
 pub mod json;
 pub mod metrics;

@@ -22,7 +22,10 @@ impl Metrics {
         let registry = Registry::new();
         let m = Self {
             events_accepted: IntCounterVec::new(
-                Opts::new("hookshape_events_accepted_total", "Events accepted (duplicates not counted), by topic"),
+                Opts::new(
+                    "hookshape_events_accepted_total",
+                    "Events accepted (duplicates not counted), by the configured topic or pattern they matched",
+                ),
                 &["topic"],
             )?,
             deliveries: IntCounterVec::new(

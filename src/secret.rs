@@ -1,6 +1,10 @@
-//! A string that must never be printed: `Debug` and `Display` show `***`.
+//! Keeping secrets out of what people read: `Secret`, a string whose `Debug` and `Display`
+//! show `***`, and `Masker`, which finds secret values in text in every form they take
+//! when written out (percent-encoded, JSON-escaped, base64, URL userinfo) and masks them.
 
 use std::fmt;
+
+use base64::Engine as _;
 
 /// What secrets look like wherever a person could read them.
 pub const MASK: &str = "***";
@@ -31,9 +35,130 @@ impl fmt::Display for Secret {
     }
 }
 
+/// Values shorter than this are not masked: masking them would mangle other text, and a
+/// secret that short protects nothing.
+pub const MIN_MASKED_LEN: usize = 4;
+
+/// Finds secret values in text, in each of the forms they take when written out, and
+/// replaces them with `***`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Masker {
+    /// Every form of every value, longest first, so a longer form is masked whole.
+    forms: Vec<String>,
+}
+
+impl Masker {
+    pub fn new<S: AsRef<str>>(values: impl IntoIterator<Item = S>) -> Self {
+        let mut forms: Vec<String> = values
+            .into_iter()
+            .filter(|v| v.as_ref().chars().count() >= MIN_MASKED_LEN)
+            .flat_map(|v| forms_of(v.as_ref()))
+            .collect();
+        forms.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+        forms.dedup();
+        Self { forms }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.forms.is_empty()
+    }
+
+    /// `text` with every form of every secret, and any URL userinfo, replaced by `***`.
+    pub fn mask(&self, text: &str) -> String {
+        let masked = self.forms.iter().fold(text.to_string(), |t, form| t.replace(form.as_str(), MASK));
+        mask_userinfo(&masked)
+    }
+}
+
+/// The ways a value can appear in a URL, a JSON document, a form or a header.
+fn forms_of(value: &str) -> Vec<String> {
+    let percent = |set| percent_encoding::utf8_percent_encode(value, set).to_string();
+    let upper = percent(percent_encoding::NON_ALPHANUMERIC);
+    let component = percent(crate::render::url::COMPONENT);
+    let json = serde_json::to_string(value).unwrap_or_default();
+    let json = json.get(1..json.len().saturating_sub(1)).unwrap_or_default().to_string();
+    let html_safe_json =
+        json.replace('<', "\\u003c").replace('>', "\\u003e").replace('&', "\\u0026").replace('\'', "\\u0027");
+    let mut forms = vec![
+        value.to_string(),
+        component.to_ascii_lowercase(),
+        url::form_urlencoded::byte_serialize(value.as_bytes()).collect(),
+        url_path_form(value),
+        base64::engine::general_purpose::STANDARD.encode(value),
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(value),
+        upper.to_ascii_lowercase(),
+        upper,
+        component,
+        json,
+        html_safe_json,
+    ];
+    forms.retain(|f| !f.is_empty());
+    forms
+}
+
+/// How the `url` crate writes `value` in a path, which is how a rendered URL is stored.
+fn url_path_form(value: &str) -> String {
+    let Ok(mut url) = url::Url::parse("http://h/") else { return String::new() };
+    url.set_path(value);
+    url.path().trim_start_matches('/').to_string()
+}
+
+/// `scheme://user:password@host…` → `scheme://***@host…`, wherever it stands in `text`.
+pub fn mask_userinfo(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let (head, tail) = rest.split_at(at + 3);
+        out.push_str(head);
+        let authority_end =
+            tail.find(|c: char| matches!(c, '/' | '?' | '#') || c.is_whitespace() || c == '"').unwrap_or(tail.len());
+        match tail[..authority_end].rfind('@') {
+            Some(userinfo_end) => {
+                out.push_str(MASK);
+                rest = &tail[userinfo_end..];
+            }
+            None => rest = tail,
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_secret_is_masked_in_every_form_it_is_written_in() {
+        let secret = "s3cr3t/v@lue \"é\"+&<x>";
+        let masker = Masker::new([secret]);
+        let encodings = [
+            secret.to_string(),
+            crate::render::url::encode_component(secret),
+            crate::render::url::encode_component(secret).to_ascii_lowercase(),
+            url::form_urlencoded::byte_serialize(secret.as_bytes()).collect::<String>(),
+            serde_json::to_string(secret).unwrap(),
+            base64::engine::general_purpose::STANDARD.encode(secret),
+            url::Url::parse(&format!("http://h/a/{}", crate::render::url::encode_component(secret)))
+                .unwrap()
+                .to_string(),
+            url::Url::parse(&format!("http://h/?q={secret}")).unwrap().to_string(),
+        ];
+        for text in encodings {
+            let shown = masker.mask(&format!("before {text} after"));
+            assert!(shown.contains(MASK), "{text} → {shown}");
+            for part in ["s3cr3t", "v%40lue", "v@lue", "czNjcjN0"] {
+                assert!(!shown.contains(part), "{text} → {shown}");
+            }
+        }
+    }
+
+    #[test]
+    fn userinfo_is_masked_and_short_values_are_not() {
+        assert_eq!(mask_userinfo("https://user:pw@crm.example/x?a=b"), "https://***@crm.example/x?a=b");
+        assert_eq!(mask_userinfo("see http://h/a@b and https://a:b@c"), "see http://h/a@b and https://***@c");
+        assert_eq!(Masker::new(["abc"]).mask("abcdef"), "abcdef");
+    }
 
     #[test]
     fn debug_and_display_never_show_the_value() {

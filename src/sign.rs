@@ -72,6 +72,14 @@ impl Signer {
         }
     }
 
+    /// The header that carries the signature itself.
+    pub fn signature_header(&self) -> &str {
+        match self.scheme {
+            Scheme::StandardWebhooks => "webhook-signature",
+            _ => &self.header,
+        }
+    }
+
     fn secret_bytes(&self) -> &[u8] {
         self.secrets.first().map(|s| s.expose().as_bytes()).unwrap_or_default()
     }

@@ -40,14 +40,14 @@ struct Counted {
 }
 
 impl Counted {
-    fn of(prepared: &crate::store::NewEvent) -> Self {
+    fn of(prepared: &crate::store::NewEvent, set: &crate::subscription::SubscriptionSet) -> Self {
         let finished = prepared
             .deliveries
             .iter()
             .filter(|d| matches!(d.status, crate::store::DeliveryStatus::Failed | crate::store::DeliveryStatus::Shadow))
             .map(|d| (d.subscription.clone(), d.status.as_str()))
             .collect();
-        Self { topic: prepared.topic.clone(), finished }
+        Self { topic: set.topic_label(&prepared.topic).to_string(), finished }
     }
 }
 
@@ -66,8 +66,12 @@ async fn one(state: ApiState, body: Result<Bytes, ApiError>) -> Result<Response,
     state.check_accepting()?;
     state.check_capacity()?;
     let event = event::parse(&body?)?;
-    let prepared = accept::prepare(&event, &state.subscriptions.load(), crate::now_ms());
-    let counted = Counted::of(&prepared);
+    let (prepared, counted) = {
+        let set = state.subscriptions.load(); // released before the store is awaited
+        let prepared = accept::prepare(&event, &set, crate::now_ms());
+        let counted = Counted::of(&prepared, &set);
+        (prepared, counted)
+    };
     let inserted = state.store.insert_events(vec![prepared]).await.map_err(ApiError::store)?;
     state.wake.notify_one();
     let i = inserted
@@ -81,12 +85,14 @@ async fn batch(state: ApiState, body: Result<Bytes, ApiError>) -> Result<Respons
     state.check_accepting()?;
     state.check_capacity()?;
     let items = event::parse_batch(&body?, state.max_batch_items)?;
-    let prepared: Vec<_> = {
+    let (prepared, counted): (Vec<_>, Vec<Counted>) = {
         let set = state.subscriptions.load(); // released before the store is awaited
         let now = crate::now_ms();
-        items.iter().filter_map(|i| i.as_ref().ok()).map(|e| accept::prepare(e, &set, now)).collect()
+        let prepared: Vec<_> =
+            items.iter().filter_map(|i| i.as_ref().ok()).map(|e| accept::prepare(e, &set, now)).collect();
+        let counted = prepared.iter().map(|p| Counted::of(p, &set)).collect();
+        (prepared, counted)
     };
-    let counted: Vec<Counted> = prepared.iter().map(Counted::of).collect();
     let inserted = state.store.insert_events(prepared).await.map_err(ApiError::store)?;
     state.wake.notify_one();
     for (p, i) in counted.iter().zip(&inserted) {

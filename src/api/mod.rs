@@ -5,6 +5,7 @@ mod auth;
 mod body;
 mod deliveries;
 pub mod error;
+mod guard;
 mod health;
 mod intake;
 mod operations;
@@ -82,11 +83,13 @@ pub fn routes(state: ApiState) -> impl Filter<Extract = (Response,), Error = Inf
     let limit = body::Limit { bytes: state.max_body_bytes, within: state.body_read_timeout };
     let intake_auth = auth::bearer(state.intake_token.clone(), "intake");
     let admin_auth = auth::bearer(state.admin_token.clone(), "admin");
+    let open = state.intake_token.is_none() || state.admin_token.is_none();
     let with_state = warp::any().map(move || state.clone());
 
     let event = warp::path!("v1" / "events")
         .and(warp::post())
         .and(intake_auth.clone())
+        .and(guard::json_body())
         .and(with_state.clone())
         .and(body::capped(limit))
         .then(intake::post_event)
@@ -94,6 +97,7 @@ pub fn routes(state: ApiState) -> impl Filter<Extract = (Response,), Error = Inf
     let batch = warp::path!("v1" / "events" / "batch")
         .and(warp::post())
         .and(intake_auth)
+        .and(guard::json_body())
         .and(with_state.clone())
         .and(body::capped(limit))
         .then(intake::post_batch)
@@ -126,6 +130,7 @@ pub fn routes(state: ApiState) -> impl Filter<Extract = (Response,), Error = Inf
     let render = warp::path!("v1" / "render")
         .and(warp::post())
         .and(admin_auth.clone())
+        .and(guard::json_body())
         .and(with_state.clone())
         .and(body::capped(limit))
         .then(operations::render)
@@ -170,33 +175,36 @@ pub fn routes(state: ApiState) -> impl Filter<Extract = (Response,), Error = Inf
     let healthz = warp::path!("healthz").and(warp::get()).then(health::healthz).boxed();
     let readyz = warp::path!("readyz").and(warp::get()).and(with_state).then(health::readyz).boxed();
 
-    event
-        .or(batch)
-        .unify()
-        .or(list)
-        .unify()
-        .or(show)
-        .unify()
-        .or(retry)
-        .unify()
-        .or(replay)
-        .unify()
-        .or(render)
-        .unify()
-        .or(subs)
-        .unify()
-        .or(sub)
-        .unify()
-        .or(enable)
-        .unify()
-        .or(disable)
-        .unify()
-        .or(metrics)
-        .unify()
-        .or(healthz)
-        .unify()
-        .or(readyz)
-        .unify()
+    guard::same_machine(open)
+        .and(
+            event
+                .or(batch)
+                .unify()
+                .or(list)
+                .unify()
+                .or(show)
+                .unify()
+                .or(retry)
+                .unify()
+                .or(replay)
+                .unify()
+                .or(render)
+                .unify()
+                .or(subs)
+                .unify()
+                .or(sub)
+                .unify()
+                .or(enable)
+                .unify()
+                .or(disable)
+                .unify()
+                .or(metrics)
+                .unify()
+                .or(healthz)
+                .unify()
+                .or(readyz)
+                .unify(),
+        )
         .recover(error::recover)
         .unify()
 }

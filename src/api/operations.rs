@@ -70,7 +70,7 @@ fn render_request(state: ApiState, body: Result<Bytes, ApiError>) -> Result<Resp
         .template
         .matches(&ctx)
         .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, format!("filter: {e}")))?;
-    let request = crate::accept::preview(sub, &event, &ctx, "dlv_render")
+    let request = crate::accept::preview(sub, &event, &ctx, "dlv_render", crate::accept::Shown::Masked)
         .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, format!("render failed: {e}")))?
         .redacted();
     Ok(json(

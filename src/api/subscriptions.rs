@@ -93,7 +93,7 @@ fn describe(s: &Subscription, live: Option<&SubscriptionState>) -> Value {
         "mode": s.mode,
         "topics": s.topics,
         "method": s.method.as_str(),
-        "url": s.url_source,
+        "url": crate::secret::mask_userinfo(&s.url_source),
         "timeout": crate::duration::format(s.timeout),
         "retry": {
             "schedule": s.retry.schedule.iter().map(|d| crate::duration::format(*d)).collect::<Vec<_>>(),

@@ -58,7 +58,7 @@ fn print_request(
     event: &crate::event::Event,
     ctx: &minijinja::Value,
 ) -> anyhow::Result<()> {
-    let shown = crate::accept::preview(sub, event, ctx, "dlv_render")
+    let shown = crate::accept::preview(sub, event, ctx, "dlv_render", crate::accept::Shown::Real)
         .map_err(|e| anyhow!("{}: render failed: {e}", sub.name))?
         .redacted();
     println!("{} {}", shown.method, shown.url);

@@ -156,7 +156,7 @@ fn compare(
     expect: &Expect,
     problems: &mut Vec<String>,
 ) {
-    let request = match crate::accept::preview(sub, event, ctx, "dlv_test") {
+    let request = match crate::accept::preview(sub, event, ctx, "dlv_test", crate::accept::Shown::Real) {
         Ok(r) => r,
         Err(e) => return problems.push(format!("{name}: render failed: {e}")),
     };

@@ -95,7 +95,7 @@ pub async fn send(http: &HttpClient, d: &Leased, sub: &Subscription) -> Sent {
     let (result, response_body) = match req.send().await {
         Err(e) => match refusal_in(&e) {
             Some(why) => (AttemptResult::Refused(why.to_string()), None),
-            None => (AttemptResult::Error(describe(&e)), None),
+            None => (AttemptResult::Error(sub.secrets.mask(&describe(&e))), None),
         },
         Ok(mut resp) => {
             let code = resp.status().as_u16();
@@ -117,7 +117,8 @@ pub async fn send(http: &HttpClient, d: &Leased, sub: &Subscription) -> Sent {
                 }
             }
             body.truncate(RESPONSE_BODY_LIMIT);
-            let text = String::from_utf8_lossy(&body).into_owned();
+            // A receiver that echoes what it got must not put our secrets into history.
+            let text = sub.secrets.mask(&String::from_utf8_lossy(&body));
             // A 2xx whose body then timed out still told us the receiver accepted it.
             let result = match read_error {
                 Some(e) if !(200..300).contains(&code) => AttemptResult::Error(format!("status {code}, then {e}")),

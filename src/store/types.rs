@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::secret::MASK;
+use crate::secret::{Masker, MASK};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -50,22 +50,24 @@ pub struct StoredRequest {
 }
 
 impl StoredRequest {
-    /// The request as people may see it: sensitive header values replaced by `***`.
+    /// The request as people may see it: sensitive header values replaced by `***`, and
+    /// the secret values in the URL, the body and other headers masked in every encoding,
+    /// URL userinfo included.
     pub fn redacted(&self) -> Self {
+        let masker = Masker::new(&self.masked);
         let headers = self
             .headers
             .iter()
             .map(|(k, v)| {
                 let hidden = self.sensitive.iter().any(|s| s.eq_ignore_ascii_case(k));
-                (k.clone(), if hidden { MASK.to_string() } else { v.clone() })
+                (k.clone(), if hidden { MASK.to_string() } else { masker.mask(v) })
             })
             .collect();
-        let mask = |text: &str| self.masked.iter().fold(text.to_string(), |t, secret| t.replace(secret.as_str(), MASK));
         Self {
             method: self.method.clone(),
-            url: mask(&self.url),
+            url: masker.mask(&self.url),
             headers,
-            body: self.body.as_deref().map(mask),
+            body: self.body.as_deref().map(|b| masker.mask(b)),
             sensitive: Vec::new(),
             masked: Vec::new(),
         }

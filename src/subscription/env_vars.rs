@@ -1,23 +1,31 @@
 //! `${VAR}` and `${VAR:-default}` in subscription files, resolved from the environment
-//! when files load. `$${` writes a literal `${`.
+//! when files load. `$${` writes a literal `${`. hookshape's own `HOOKSHAPE_*` settings
+//! (its tokens among them) cannot be read this way.
 
-/// The result of expanding one string: the text, and the values substituted into it
-/// (values that came from the environment are treated as secrets).
+/// The result of expanding one string: the text, and the values substituted into it (from
+/// the environment or from a default: all treated as secrets, since a default is often a
+/// development secret).
 #[derive(Debug, PartialEq)]
 pub struct Expanded {
     pub text: String,
     pub values: Vec<String>,
+    /// Whether any `${VAR}` was expanded, from the environment or from its default.
+    pub used_vars: bool,
 }
 
 impl Expanded {
     pub fn used_vars(&self) -> bool {
-        !self.values.is_empty()
+        self.used_vars
     }
 }
+
+/// Variables a subscription or source may not read.
+const RESERVED_PREFIX: &str = "HOOKSHAPE_";
 
 pub fn expand(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Expanded, String> {
     let mut out = String::with_capacity(text.len());
     let mut values = Vec::new();
+    let mut used_vars = false;
     let mut rest = text;
     while let Some(start) = rest.find('$') {
         out.push_str(&rest[..start]);
@@ -34,13 +42,24 @@ pub fn expand(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Exp
             if !is_name(name) {
                 return Err(format!("${{{name}}} is not a valid variable name"));
             }
-            let value = match (lookup(name), default) {
-                (Some(v), _) => v,
-                (None, Some(d)) => d.to_string(),
+            if name.starts_with(RESERVED_PREFIX) {
+                return Err(format!(
+                    "${{{name}}}: {RESERVED_PREFIX}* variables are hookshape's own settings (its tokens among them) \
+                     and cannot be read by subscriptions or sources; use another name"
+                ));
+            }
+            used_vars = true;
+            match (lookup(name), default) {
+                (Some(v), _) => {
+                    out.push_str(&v);
+                    values.push(v);
+                }
+                (None, Some(d)) => {
+                    out.push_str(d);
+                    values.push(d.to_string());
+                }
                 (None, None) => return Err(format!("environment variable {name} is not set")),
-            };
-            out.push_str(&value);
-            values.push(value);
+            }
             rest = &inner[end + 1..];
         } else {
             out.push('$');
@@ -48,7 +67,7 @@ pub fn expand(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Exp
         }
     }
     out.push_str(rest);
-    Ok(Expanded { text: out, values })
+    Ok(Expanded { text: out, values, used_vars })
 }
 
 fn is_name(name: &str) -> bool {
@@ -70,11 +89,16 @@ mod tests {
         let e = |t: &str| expand(t, &lookup);
         assert_eq!(
             e("Bearer ${TOKEN}").unwrap(),
-            Expanded { text: "Bearer s3cret".into(), values: vec!["s3cret".into()] }
+            Expanded { text: "Bearer s3cret".into(), values: vec!["s3cret".into()], used_vars: true }
         );
         assert_eq!(e("${MISSING:-http://x:1}/a").unwrap().text, "http://x:1/a");
         assert_eq!(e("${TOKEN:-dflt}").unwrap().text, "s3cret");
-        assert_eq!(e("cost $5, $${LITERAL}").unwrap(), Expanded { text: "cost $5, ${LITERAL}".into(), values: vec![] });
+        assert_eq!(
+            e("cost $5, $${LITERAL}").unwrap(),
+            Expanded { text: "cost $5, ${LITERAL}".into(), values: vec![], used_vars: false }
+        );
+        assert!(e("${HOOKSHAPE_ADMIN_TOKEN}").unwrap_err().contains("hookshape's own settings"));
+        assert!(e("${HOOKSHAPE_ADMIN_TOKEN:-x}").is_err(), "not even with a default");
         assert_eq!(e("${MISSING}").unwrap_err(), "environment variable MISSING is not set");
         assert!(e("${1BAD}").is_err());
         assert!(e("${OPEN").is_err());

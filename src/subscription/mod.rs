@@ -1,6 +1,7 @@
 //! Subscriptions: YAML files loaded, validated and compiled into a `SubscriptionSet`
 //! (with its topic index and content version) that intake routes events through.
 
+mod compile;
 mod env_vars;
 mod load;
 pub mod raw;
@@ -51,8 +52,14 @@ pub struct Subscription {
     pub sensitive_headers: Vec<String>,
     /// `${VAR}` values in the URL's path or query and in the body: `***` when shown.
     pub masked_values: Vec<String>,
+    /// Every value the file took from the environment, signature secrets included: masked
+    /// out of anything about this subscription that people read (errors, responses).
+    pub secrets: crate::secret::Masker,
     pub template: RequestTemplate,
 }
+
+/// The metrics label of events no subscription's topics match.
+pub const UNROUTED_TOPIC: &str = "(no subscription)";
 
 /// The subscriptions in force, swapped whole on reload.
 #[derive(Debug, Default)]
@@ -85,6 +92,12 @@ impl SubscriptionSet {
     /// The subscriptions whose topic patterns match `topic`, in file-name order.
     pub fn routes(&self, topic: &str) -> impl Iterator<Item = &Arc<Subscription>> {
         self.index.lookup(topic).into_iter().filter_map(|i| self.subscriptions.get(i))
+    }
+
+    /// What metrics call `topic`: a pattern from the configuration, never the producer's raw
+    /// text, so the number of series stays bounded whatever producers send.
+    pub fn topic_label(&self, topic: &str) -> &str {
+        self.index.matching_pattern(topic).unwrap_or(UNROUTED_TOPIC)
     }
 
     pub fn get(&self, name: &str) -> Option<&Arc<Subscription>> {

@@ -41,7 +41,8 @@ impl TopicIndex {
     pub fn lookup(&self, topic: &str) -> Vec<usize> {
         let mut found: Vec<usize> = self.exact.get(topic).cloned().unwrap_or_default();
         for &len in &self.prefix_lengths {
-            let Some(prefix) = topic.get(..len) else { break };
+            // Not a char boundary of this topic: a longer prefix may still be one.
+            let Some(prefix) = topic.get(..len) else { continue };
             for (pattern, sub) in self.globs.get(prefix).into_iter().flatten() {
                 if glob_match(pattern, topic) {
                     found.push(*sub);
@@ -51,6 +52,19 @@ impl TopicIndex {
         found.sort_unstable();
         found.dedup();
         found
+    }
+}
+
+impl TopicIndex {
+    /// The configured pattern `topic` matches: the topic itself when a subscription names
+    /// it, else the first glob (by prefix length, then file order) that matches.
+    pub fn matching_pattern(&self, topic: &str) -> Option<&str> {
+        if let Some((name, _)) = self.exact.get_key_value(topic) {
+            return Some(name);
+        }
+        self.prefix_lengths.iter().filter_map(|&len| topic.get(..len)).find_map(|prefix| {
+            self.globs.get(prefix)?.iter().find(|(pattern, _)| glob_match(pattern, topic)).map(|(p, _)| p.as_str())
+        })
     }
 }
 
@@ -108,5 +122,15 @@ mod tests {
         assert_eq!(index.lookup("Communication_EarnPurchasePoints"), vec![0, 1, 2]);
         assert_eq!(index.lookup("Other.thing"), vec![2, 3]);
         assert_eq!(index.lookup("x"), vec![2]);
+    }
+
+    #[test]
+    fn a_glob_after_a_longer_prefix_still_matches_non_ascii_topics() {
+        let mut index = TopicIndex::default();
+        index.insert("ab*", 0);
+        index.insert("aé*", 1);
+        assert_eq!(index.lookup("aéX"), vec![1], "'ab' cuts 'aé' inside a character; 'aé*' must still be tried");
+        assert_eq!(index.matching_pattern("aéX"), Some("aé*"));
+        assert_eq!(index.matching_pattern("nothing"), None);
     }
 }

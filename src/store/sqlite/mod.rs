@@ -42,14 +42,16 @@ impl SqliteStore {
             std::fs::create_dir_all(dir).map_err(|e| unavailable(format!("cannot create {}: {e}", dir.display())))?;
         }
         let lock_path = path.with_extension("db.lock");
-        let lock =
-            std::fs::File::create(&lock_path).map_err(|e| unavailable(format!("{}: {e}", lock_path.display())))?;
+        let lock = owner_only(&lock_path)?;
         lock.try_lock().map_err(|_| {
             unavailable(format!(
                 "{} is in use by another hookshape process (SQLite serves one node; use PostgreSQL for several)",
                 path.display()
             ))
         })?;
+        // Created readable by its owner only: it holds rendered requests, secrets included.
+        // SQLite gives its -wal and -shm files the database file's permissions.
+        drop(owner_only(path)?);
         let mut conn = open_connection(path)?;
         conn.execute_batch(include_str!("schema.sql")).map_err(unavailable)?;
         let tx = conn.transaction().map_err(unavailable)?;
@@ -110,6 +112,19 @@ impl SqliteStore {
         .await
         .map_err(unavailable)?
     }
+}
+
+/// Opens `path` for writing, creating it with mode 0600 if it does not exist yet.
+fn owner_only(path: &Path) -> StoreResult<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| unavailable(format!("{}: {e}", path.display())))
 }
 
 fn open_connection(path: &Path) -> StoreResult<Connection> {

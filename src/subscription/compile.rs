@@ -1,0 +1,366 @@
+//! One subscription file → a compiled `Subscription`: `${VAR}`s expanded, every field
+//! checked, templates compiled. Every problem is collected with its line, and no expanded
+//! value ever reaches an error message (they are masked as the file is read).
+
+use std::cell::RefCell;
+use std::path::Path;
+use std::time::Duration;
+
+use super::env_vars::{self, Expanded};
+use super::raw::{RawSubscription, DEFAULT_SCHEDULE, DEFAULT_TIMEOUT};
+use super::{DeliveryPolicy, LoadError, LoadOptions, RetryPolicy, Subscription};
+use crate::render::{Delimiters, RequestSpec, RequestTemplate, TemplateFiles};
+use crate::secret::{Masker, Secret};
+use crate::sign::Signer;
+
+/// The longest a receiver may take to answer: leases and shutdowns are sized by it.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+/// The longest wait before a retry.
+pub const MAX_RETRY_WAIT: Duration = Duration::from_secs(30 * 86_400);
+const MAX_RETRIES: usize = 50;
+
+/// A file being compiled: its text for line numbers, the errors found so far, and the
+/// values its `${VAR}`s took from the environment (secrets, until shown otherwise).
+pub(crate) struct FileContext<'a> {
+    pub path: &'a Path,
+    pub text: &'a str,
+    pub opts: &'a LoadOptions<'a>,
+    errors: RefCell<Vec<LoadError>>,
+    secrets: RefCell<Vec<String>>,
+}
+
+impl<'a> FileContext<'a> {
+    pub fn new(path: &'a Path, text: &'a str, opts: &'a LoadOptions<'a>) -> Self {
+        Self { path, text, opts, errors: RefCell::default(), secrets: RefCell::default() }
+    }
+
+    pub fn error(&self, line: Option<usize>, message: String) {
+        self.errors.borrow_mut().push(LoadError { file: self.path.to_path_buf(), line, message });
+    }
+
+    /// An error about `field` (a dotted path such as `request.timeout`), at its key's line.
+    pub fn field_error(&self, field: &str, message: String) {
+        self.error(line_of_key(self.text, field), format!("{field}: {message}"));
+    }
+
+    pub fn has_errors(&self) -> bool {
+        !self.errors.borrow().is_empty()
+    }
+
+    /// The errors, with every secret value this file read masked out of them.
+    pub fn finish(self, all_secrets: &mut Vec<String>) -> Vec<LoadError> {
+        let secrets = self.secrets.into_inner();
+        let masker = Masker::new(&secrets);
+        all_secrets.extend(secrets);
+        let mut errors = self.errors.into_inner();
+        for e in &mut errors {
+            e.message = masker.mask(&e.message);
+        }
+        errors
+    }
+
+    /// Expands `${VAR}`s in `value`, the text of `field`; None (and an error) when it cannot.
+    pub fn expand(&self, field: &str, value: &str) -> Option<Expanded> {
+        let lookup = |name: &str| {
+            (self.opts.env)(name).or_else(|| self.opts.allow_missing_env.then(|| placeholder_for(field).to_string()))
+        };
+        match env_vars::expand(value, &lookup) {
+            Ok(x) => {
+                self.secrets.borrow_mut().extend(x.values.iter().cloned());
+                Some(x)
+            }
+            Err(m) => {
+                let line = line_of_text(self.text, value.lines().next().unwrap_or(value))
+                    .or_else(|| line_of_key(self.text, field));
+                self.error(line, format!("{field}: {m}"));
+                None
+            }
+        }
+    }
+
+    /// A duration (`30s`, or `${VAR}` naming one) no longer than `max`.
+    pub fn duration(&self, field: &str, value: &str, max: Duration) -> Option<Duration> {
+        let text = self.expand(field, value)?.text;
+        let line = || line_of_text(self.text, value).or_else(|| line_of_key(self.text, field));
+        match crate::duration::parse(&text) {
+            Ok(d) if d > max => {
+                self.error(line(), format!("{field}: at most {}", crate::duration::format(max)));
+                None
+            }
+            Ok(d) => Some(d),
+            Err(m) => {
+                self.error(line(), format!("{field}: {m}"));
+                None
+            }
+        }
+    }
+}
+
+fn placeholder_for(field: &str) -> &'static str {
+    if field == "request.url" {
+        "https://placeholder.invalid"
+    } else if field.starts_with("signature") {
+        "whsec_cGxhY2Vob2xkZXI=" // valid for every scheme, standard-webhooks included
+    } else if field.contains("timeout") || field.contains("schedule") {
+        "1s"
+    } else {
+        "placeholder"
+    }
+}
+
+/// The first line that sets `key:` (a best effort at pointing to a field in the file).
+pub(crate) fn line_of_key(text: &str, key: &str) -> Option<usize> {
+    let leaf = key.rsplit('.').next().unwrap_or(key);
+    text.lines()
+        .position(|l| {
+            let t = l.trim_start().trim_start_matches("- ");
+            t.strip_prefix(leaf).is_some_and(|r| r.starts_with(':'))
+                || t.strip_prefix(&format!("\"{leaf}\"")).is_some_and(|r| r.starts_with(':'))
+        })
+        .map(|i| i + 1)
+}
+
+pub(crate) fn line_of_text(text: &str, needle: &str) -> Option<usize> {
+    text.lines().position(|l| l.contains(needle)).map(|i| i + 1)
+}
+
+/// Parses YAML into `T`, as an error with serde_yaml's line when it does not fit.
+pub(crate) fn parse_yaml<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T, LoadError> {
+    serde_yaml::from_str(text).map_err(|e| {
+        // serde_yaml appends "at line L column C"; the line is already in front.
+        let message = e.to_string();
+        let message = message.split(" at line ").next().unwrap_or(&message).to_string();
+        LoadError { file: path.to_path_buf(), line: e.location().map(|l| l.line()), message }
+    })
+}
+
+/// The request as the file wrote it, with `${VAR}`s expanded.
+struct Request {
+    url: String,
+    headers: Vec<(String, String)>,
+    /// Lowercase names of headers that carry secrets.
+    sensitive: Vec<String>,
+    body: Option<serde_json::Value>,
+    /// `${VAR}` values in the URL's path or query and in the body.
+    masked: Vec<String>,
+}
+
+pub(crate) fn compile_file(
+    path: &Path,
+    text: &str,
+    files: TemplateFiles,
+    opts: &LoadOptions<'_>,
+    secrets: &mut Vec<String>,
+) -> Result<Subscription, Vec<LoadError>> {
+    let raw: RawSubscription = parse_yaml(path, text).map_err(|e| vec![e])?;
+    let cx = FileContext::new(path, text, opts);
+    let compiled = compile(&cx, raw, files);
+    let errors = cx.finish(secrets);
+    match compiled {
+        Some(sub) if errors.is_empty() => Ok(sub),
+        _ => Err(errors),
+    }
+}
+
+fn compile(cx: &FileContext<'_>, raw: RawSubscription, files: TemplateFiles) -> Option<Subscription> {
+    let name = raw.name.clone().unwrap_or_else(|| file_stem(cx.path));
+    check_name(cx, &name);
+    check_topics(cx, &raw.topics);
+    let request = expand_request(cx, &raw);
+    let signature = compile_signature(cx, &raw);
+    let (timeout, schedule) = timing(cx, &raw);
+    if raw.delivery.max_in_flight == Some(0) {
+        cx.field_error("delivery.max_in_flight", "must be at least 1".into());
+    }
+    let delimiters = delimiters(&raw).unwrap_or_else(|m| {
+        cx.field_error("delimiters", m);
+        Delimiters::default()
+    });
+    if cx.has_errors() {
+        return None;
+    }
+    let template = RequestTemplate::compile(RequestSpec {
+        url: &request.url,
+        headers: &request.headers,
+        body: request.body.as_ref(),
+        body_template: raw.request.body_template.as_deref(),
+        filter: raw.filter.as_deref(),
+        delimiters: &delimiters,
+        files,
+    })
+    .map_err(|e| cx.field_error(&e.field, e.message))
+    .ok()?;
+    let secrets = Masker::new(cx.secrets.borrow().iter());
+    Some(Subscription {
+        name,
+        file: cx.path.to_path_buf(),
+        description: raw.description,
+        enabled: raw.enabled,
+        mode: raw.mode,
+        topics: raw.topics,
+        method: raw.request.method,
+        url_source: raw.request.url,
+        timeout,
+        retry: RetryPolicy { schedule, give_up_on: raw.retry.give_up_on },
+        delivery: DeliveryPolicy {
+            max_in_flight: raw.delivery.max_in_flight,
+            disable_after_failures: raw.delivery.disable_after_failures,
+        },
+        signature,
+        sensitive_headers: request.sensitive,
+        masked_values: request
+            .masked
+            .into_iter()
+            .filter(|v| v.chars().count() >= crate::secret::MIN_MASKED_LEN)
+            .collect(),
+        secrets,
+        template,
+    })
+}
+
+fn file_stem(path: &Path) -> String {
+    path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string()
+}
+
+fn check_name(cx: &FileContext<'_>, name: &str) {
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+        cx.field_error("name", format!("{name:?} must be letters, digits, '-', '_' or '.'"));
+    }
+}
+
+fn check_topics(cx: &FileContext<'_>, topics: &[String]) {
+    if topics.is_empty() {
+        cx.field_error("topics", "list at least one topic".into());
+    }
+    for t in topics {
+        if let Err(m) = super::topics::validate(t) {
+            cx.error(line_of_text(cx.text, t), format!("topics: {m}"));
+        }
+    }
+}
+
+/// `${VAR}` may appear in the URL, header values and body strings.
+fn expand_request(cx: &FileContext<'_>, raw: &RawSubscription) -> Request {
+    let mut masked = Vec::new();
+    let url = match cx.expand("request.url", &raw.request.url) {
+        Some(x) => {
+            // The origin is configuration and stays visible; values in the path or query are masked.
+            let origin_end = x.text.find("://").map_or(0, |i| i + 3);
+            let origin_end = x.text[origin_end..].find(['/', '?', '#']).map_or(x.text.len(), |i| origin_end + i);
+            masked.extend(x.values.iter().filter(|v| !x.text[..origin_end].contains(v.as_str())).cloned());
+            x.text
+        }
+        None => String::new(),
+    };
+    let mut headers = Vec::new();
+    let mut sensitive = Vec::new();
+    for (name, value) in &raw.request.headers {
+        let field = format!("request.headers.{name}");
+        let value = match value {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Number(_) | serde_json::Value::Bool(_) => value.to_string(),
+            _ => {
+                cx.error(line_of_key(cx.text, name), format!("{field}: must be a string"));
+                continue;
+            }
+        };
+        if let Err(m) = check_header_name(name) {
+            cx.error(line_of_key(cx.text, name), format!("request.headers: {m}"));
+        }
+        if let Some(x) = cx.expand(&field, &value) {
+            if x.used_vars() || name.eq_ignore_ascii_case("authorization") {
+                sensitive.push(name.to_ascii_lowercase());
+            }
+            headers.push((name.clone(), x.text));
+        }
+    }
+    let body = raw.request.body.as_ref().and_then(|b| {
+        expand_json(b, &mut |v| {
+            let x = cx.expand("request.body", v)?;
+            masked.extend(x.values.iter().cloned());
+            Some(x)
+        })
+    });
+    Request { url, headers, sensitive, body, masked }
+}
+
+fn compile_signature(cx: &FileContext<'_>, raw: &RawSubscription) -> Option<Signer> {
+    let s = raw.signature.as_ref()?;
+    let texts: Vec<&String> = s.secret.iter().chain(s.secrets.iter().flatten()).collect();
+    let secrets: Vec<Secret> =
+        texts.iter().filter_map(|t| cx.expand("signature.secret", t)).map(|x| Secret::new(x.text)).collect();
+    if secrets.len() != texts.len() {
+        return None;
+    }
+    Signer::new(s.scheme, s.header.clone(), secrets).map_err(|m| cx.field_error("signature", m)).ok()
+}
+
+/// The request timeout and the retry schedule, each duration bounded.
+fn timing(cx: &FileContext<'_>, raw: &RawSubscription) -> (Duration, Vec<Duration>) {
+    let timeout = match raw.request.timeout.as_deref().map(|t| cx.duration("request.timeout", t, MAX_TIMEOUT)) {
+        None => DEFAULT_TIMEOUT,
+        Some(Some(t)) if t.is_zero() => {
+            cx.field_error("request.timeout", "must be more than 0".into());
+            t
+        }
+        Some(t) => t.unwrap_or_default(),
+    };
+    let schedule: Vec<Duration> = match &raw.retry.schedule {
+        None => DEFAULT_SCHEDULE.to_vec(),
+        Some(texts) => {
+            texts.iter().map(|t| cx.duration("retry.schedule", t, MAX_RETRY_WAIT).unwrap_or_default()).collect()
+        }
+    };
+    if schedule.len() > MAX_RETRIES {
+        cx.field_error("retry.schedule", format!("at most {MAX_RETRIES} retries"));
+    }
+    (timeout, schedule)
+}
+
+/// Headers hookshape owns, or that would break HTTP framing, cannot be set by a file.
+fn check_header_name(name: &str) -> Result<(), String> {
+    reqwest::header::HeaderName::from_bytes(name.as_bytes())
+        .map_err(|_| format!("{name:?} is not a valid header name"))?;
+    let lower = name.to_ascii_lowercase();
+    if ["host", "content-length", "transfer-encoding", "connection"].contains(&lower.as_str())
+        || lower.starts_with("x-webhook-")
+    {
+        return Err(format!("{name} is set by hookshape and cannot be overridden"));
+    }
+    Ok(())
+}
+
+/// Expands `${VAR}` in every string of a structured body; None when a variable is missing.
+fn expand_json(
+    value: &serde_json::Value,
+    expand: &mut dyn FnMut(&str) -> Option<Expanded>,
+) -> Option<serde_json::Value> {
+    use serde_json::Value as J;
+    Some(match value {
+        J::String(s) if s.contains('$') => J::String(expand(s)?.text),
+        J::Array(items) => J::Array(items.iter().map(|v| expand_json(v, expand)).collect::<Option<_>>()?),
+        J::Object(map) => {
+            J::Object(map.iter().map(|(k, v)| Some((k.clone(), expand_json(v, expand)?))).collect::<Option<_>>()?)
+        }
+        other => other.clone(),
+    })
+}
+
+fn delimiters(raw: &RawSubscription) -> Result<Delimiters, String> {
+    let mut d = Delimiters::default();
+    if let Some(r) = &raw.delimiters {
+        let pair = |p: &Option<[String; 2]>, into: &mut (String, String)| {
+            if let Some([open, close]) = p {
+                *into = (open.clone(), close.clone());
+            }
+        };
+        pair(&r.variable, &mut d.variable);
+        pair(&r.block, &mut d.block);
+        pair(&r.comment, &mut d.comment);
+    }
+    let all = [&d.variable.0, &d.variable.1, &d.block.0, &d.block.1, &d.comment.0, &d.comment.1];
+    if all.iter().any(|s| s.is_empty()) {
+        return Err("delimiters may not be empty".into());
+    }
+    Ok(d)
+}
