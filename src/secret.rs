@@ -84,6 +84,7 @@ fn forms_of(value: &str) -> Vec<String> {
         component.to_ascii_lowercase(),
         url::form_urlencoded::byte_serialize(value.as_bytes()).collect(),
         url_path_form(value),
+        url_query_form(value),
         base64::engine::general_purpose::STANDARD.encode(value),
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(value),
         upper.to_ascii_lowercase(),
@@ -101,6 +102,13 @@ fn url_path_form(value: &str) -> String {
     let Ok(mut url) = url::Url::parse("http://h/") else { return String::new() };
     url.set_path(value);
     url.path().trim_start_matches('/').to_string()
+}
+
+/// How the `url` crate writes `value` in a query.
+fn url_query_form(value: &str) -> String {
+    let Ok(mut url) = url::Url::parse("http://h/") else { return String::new() };
+    url.set_query(Some(value));
+    url.query().unwrap_or_default().to_string()
 }
 
 /// `scheme://user:password@host…` → `scheme://***@host…`, wherever it stands in `text`.

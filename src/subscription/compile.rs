@@ -111,13 +111,15 @@ fn placeholder_for(field: &str) -> &'static str {
 /// The first line that sets `key:` (a best effort at pointing to a field in the file).
 pub(crate) fn line_of_key(text: &str, key: &str) -> Option<usize> {
     let leaf = key.rsplit('.').next().unwrap_or(key);
-    text.lines()
-        .position(|l| {
-            let t = l.trim_start().trim_start_matches("- ");
-            t.strip_prefix(leaf).is_some_and(|r| r.starts_with(':'))
-                || t.strip_prefix(&format!("\"{leaf}\"")).is_some_and(|r| r.starts_with(':'))
-        })
-        .map(|i| i + 1)
+    let starts_line = |l: &str| {
+        let t = l.trim_start().trim_start_matches("- ");
+        t.strip_prefix(leaf).is_some_and(|r| r.starts_with(':'))
+            || t.strip_prefix(&format!("\"{leaf}\"")).is_some_and(|r| r.starts_with(':'))
+    };
+    // Or inside a flow mapping: `body: { d: … }`.
+    let in_flow =
+        |l: &str| [format!("{{ {leaf}:"), format!("{{{leaf}:"), format!(", {leaf}:")].iter().any(|p| l.contains(p));
+    text.lines().position(starts_line).or_else(|| text.lines().position(in_flow)).map(|i| i + 1)
 }
 
 pub(crate) fn line_of_text(text: &str, needle: &str) -> Option<usize> {

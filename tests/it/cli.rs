@@ -1,26 +1,10 @@
 //! The command line, run as a user runs it.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use crate::helpers::*;
-
-fn hookshape() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_hookshape"))
-}
-
-/// Runs an offline command (`validate`, `test`) on a workspace's files.
-fn on_workspace(command: &str, ws: &Workspace) -> std::process::Output {
-    hookshape()
-        .arg(command)
-        .arg("--subscriptions")
-        .arg(ws.path().join("subscriptions"))
-        .arg("--templates")
-        .arg(ws.path().join("templates"))
-        .output()
-        .unwrap()
-}
 
 #[test]
 fn refuses_to_listen_beyond_loopback_without_tokens() {

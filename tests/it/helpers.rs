@@ -306,10 +306,28 @@ pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-/// The real `hookshape serve`, as a separate process; killed when dropped.
+pub fn hookshape() -> std::process::Command {
+    std::process::Command::new(env!("CARGO_BIN_EXE_hookshape"))
+}
+
+/// Runs an offline command (`validate`, `test`) on a workspace's files.
+pub fn on_workspace(command: &str, ws: &Workspace) -> std::process::Output {
+    hookshape()
+        .arg(command)
+        .arg("--subscriptions")
+        .arg(ws.path().join("subscriptions"))
+        .arg("--templates")
+        .arg(ws.path().join("templates"))
+        .output()
+        .unwrap()
+}
+
+/// The real `hookshape serve`, as a separate process; killed when dropped. What it logs
+/// is kept in a file, for tests that read it.
 pub struct ServeProcess {
     child: std::process::Child,
     pub base: String,
+    log: tempfile::NamedTempFile,
 }
 
 impl ServeProcess {
@@ -322,7 +340,8 @@ impl ServeProcess {
         args: &[&str],
         envs: &[(&str, &str)],
     ) -> Self {
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_hookshape"))
+        let log = tempfile::NamedTempFile::new().unwrap();
+        let child = hookshape()
             .arg("serve")
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .args(["--store", store])
@@ -335,10 +354,10 @@ impl ServeProcess {
             .env_remove("HOOKSHAPE_INTAKE_TOKEN")
             .env_remove("HOOKSHAPE_ADMIN_TOKEN")
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+            .stderr(log.reopen().unwrap())
             .spawn()
             .unwrap();
-        Self { child, base: format!("http://127.0.0.1:{port}") }
+        Self { child, base: format!("http://127.0.0.1:{port}"), log }
     }
 
     /// Serves a workspace's own files.
@@ -350,6 +369,11 @@ impl ServeProcess {
     /// Serves a workspace's own files with another store (a cluster node on PostgreSQL).
     pub fn on_store(ws: &Workspace, store: &str, port: u16, args: &[&str]) -> Self {
         Self::start(port, store, &ws.path().join("subscriptions"), &ws.path().join("templates"), args, &[])
+    }
+
+    /// Everything the server has logged so far.
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(self.log.path()).unwrap_or_default()
     }
 
     pub async fn ready(&self) {

@@ -12,6 +12,8 @@ mod cluster;
 mod crash;
 mod delivery;
 mod edges;
+mod exposure;
+mod hostile;
 mod intake;
 mod operations;
 mod platforms;

@@ -1,0 +1,205 @@
+//! What hookshape exposes: without tokens it answers only this machine's names and pages;
+//! secrets never reach history, render output, errors, /readyz, validate or logs in any
+//! encoding; deliveries connect only where the egress policy allows.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use serde_json::json;
+
+use crate::helpers::*;
+
+const WAIT: Duration = Duration::from_secs(15);
+
+#[tokio::test]
+async fn without_tokens_only_this_machine_and_its_own_pages_are_served() {
+    let ws = Workspace::new();
+    ws.subscription("s.yaml", "topics: [T]\nrequest:\n  url: http://127.0.0.1:9/x\n");
+    let app = TestApp::spawn(ws.config()).await;
+    let send = |method: reqwest::Method, path: &str, headers: &[(&str, &str)]| {
+        let mut req = app.http.request(method, format!("{}{path}", app.base));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        async move {
+            let resp = req.send().await.unwrap();
+            let status = resp.status().as_u16();
+            (status, resp.json::<serde_json::Value>().await.unwrap_or_default())
+        }
+    };
+    let (status, body) = send(reqwest::Method::GET, "/healthz", &[("Host", "evil.example")]).await;
+    assert_eq!(status, 421, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("evil.example"), "{body}");
+    assert_eq!(send(reqwest::Method::GET, "/healthz", &[("Host", "localhost:8080")]).await.0, 200);
+
+    let foreign = [("Origin", "https://evil.example")];
+    let (status, body) = send(reqwest::Method::POST, "/v1/subscriptions/s/disable", &foreign).await;
+    assert_eq!(status, 421, "{body}");
+    assert_eq!(app.get("/v1/subscriptions/s").await.1["state"], "enabled", "nothing changed");
+    let (status, _) = send(reqwest::Method::GET, "/v1/subscriptions/s", &foreign).await;
+    assert_eq!(status, 200, "a foreign page may not change anything, reading is harmless (no CORS)");
+
+    let resp = app
+        .http
+        .post(format!("{}/v1/events", app.base))
+        .header("Content-Type", "text/plain")
+        .body(json!({ "Topic": "T", "Payload": {} }).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 415);
+    let (_, page) = app.get("/v1/deliveries").await;
+    assert_eq!(page["deliveries"].as_array().unwrap().len(), 0, "nothing was stored: {page}");
+}
+
+#[tokio::test]
+async fn with_tokens_other_names_are_served() {
+    let ws = Workspace::new();
+    let app = TestApp::spawn(with_tokens(ws.config(), "in", "ad")).await;
+    let resp = app.http.get(format!("{}/healthz", app.base)).header("Host", "hookshape.internal").send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+}
+
+/// A secret with characters that every encoding writes differently.
+const SECRET: &str = "tok/en+ \"sécret\"&x=1";
+
+fn assert_no_secret(text: &str, what: &str) {
+    let forms = [
+        "sécret".to_string(),
+        "s%C3%A9cret".into(),
+        "s%c3%a9cret".into(),
+        "s\\u00e9cret".into(),
+        "tok/en".into(),
+        "tok%2Fen".into(),
+        "tok%2fen".into(),
+        base64::engine::general_purpose::STANDARD.encode(SECRET),
+    ];
+    for form in forms {
+        assert!(!text.contains(&form), "{what} shows the secret as {form:?}: {text}");
+    }
+}
+
+#[tokio::test]
+async fn an_injected_secret_never_shows_in_history_render_readyz_validate_or_logs() {
+    let receiver = Receiver::start().await;
+    let ws = Workspace::new();
+    ws.subscription(
+        "s.yaml",
+        &format!(
+            "topics: [T]\nrequest:\n  url: \"{}/hook?k=${{HS_EXPOSURE_SECRET}}\"\n  body: {{ token: \"${{HS_EXPOSURE_SECRET}}\", id: \"{{{{ Id }}}}\" }}\nsignature:\n  scheme: hmac-sha256-hex\n  secret: \"${{HS_EXPOSURE_SECRET}}\"\n",
+            receiver.url()
+        ),
+    );
+    let env = [("HS_EXPOSURE_SECRET", SECRET)];
+    let server = ServeProcess::in_workspace(&ws, free_port(), &[], &env);
+    server.ready().await;
+    let http = reqwest::Client::new();
+    let get = |path: String| {
+        let http = http.clone();
+        async move { http.get(path).send().await.unwrap().text().await.unwrap() }
+    };
+    let resp = http
+        .post(format!("{}/v1/events", server.base))
+        .header("Content-Type", "application/json")
+        .body(json!({ "Topic": "T", "Payload": { "Id": 1 } }).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    let got = receiver.wait_for(1, WAIT).await;
+    assert!(String::from_utf8_lossy(&got[0].body).contains("sécret"), "the receiver gets the real value");
+
+    let list: serde_json::Value = serde_json::from_str(&get(format!("{}/v1/deliveries", server.base)).await).unwrap();
+    let id = list["deliveries"][0]["id"].as_str().unwrap().to_string();
+    let detail = get(format!("{}/v1/deliveries/{id}", server.base)).await;
+    assert!(detail.contains("***"), "{detail}");
+    assert_no_secret(&detail, "the delivery's history");
+
+    let render = http
+        .post(format!("{}/v1/render", server.base))
+        .header("Content-Type", "application/json")
+        .body(json!({ "subscription": "s", "event": { "Topic": "T", "Payload": { "Id": 1 } } }).to_string())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_no_secret(&render, "/v1/render");
+
+    // A broken change that puts the secret into an error message: the URL itself.
+    ws.subscription("broken.yaml", "topics: [T]\nrequest:\n  url: \"${HS_EXPOSURE_SECRET}\"\n");
+    let readyz = eventually(WAIT, "the reload to be refused", || async {
+        let r = get(format!("{}/readyz", server.base)).await;
+        r.contains("broken.yaml").then_some(r)
+    })
+    .await;
+    assert!(readyz.contains(r#"url \"***\""#), "the error names the field, the value masked: {readyz}");
+    assert_no_secret(&readyz, "/readyz");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(server.logs().contains("broken.yaml"), "the refusal is logged: {}", server.logs());
+    assert_no_secret(&server.logs(), "the logs");
+
+    let validate = hookshape()
+        .arg("validate")
+        .arg("--subscriptions")
+        .arg(ws.path().join("subscriptions"))
+        .arg("--templates")
+        .arg(ws.path().join("templates"))
+        .envs(env)
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&validate.stdout);
+    assert!(printed.contains("broken.yaml") && printed.contains("***"), "{printed}");
+    assert_no_secret(&printed, "validate");
+}
+
+#[tokio::test]
+async fn deny_private_networks_refuses_loopback_at_once_and_egress_allow_lets_it_through() {
+    let receiver = Receiver::start().await;
+    let ws = Workspace::new();
+    let port = receiver.addr.port();
+    ws.subscription("ip.yaml", &format!("topics: [T]\nrequest:\n  url: {}/ip\n", receiver.url()));
+    ws.subscription("name.yaml", &format!("topics: [T]\nrequest:\n  url: http://localhost:{port}/name\n"));
+    let post = |base: String| async move {
+        let resp = reqwest::Client::new()
+            .post(format!("{base}/v1/events"))
+            .header("Content-Type", "application/json")
+            .body(json!({ "Topic": "T", "Payload": {} }).to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 202);
+    };
+
+    let denied = ServeProcess::in_workspace(&ws, free_port(), &["--deny-private-networks"], &[]);
+    denied.ready().await;
+    post(denied.base.clone()).await;
+    let failed = eventually(WAIT, "both deliveries to fail", || async {
+        let page: serde_json::Value =
+            reqwest::get(format!("{}/v1/deliveries?status=failed", denied.base)).await.unwrap().json().await.unwrap();
+        let list = page["deliveries"].as_array().cloned().unwrap_or_default();
+        (list.len() == 2).then_some(list)
+    })
+    .await;
+    for d in &failed {
+        let error = d["last_error"].as_str().unwrap();
+        assert!(error.contains("loopback") && error.contains("--deny-private-networks"), "{error}");
+        assert_eq!(d["attempts"], 1, "refused at once, not retried: {d}");
+    }
+    assert!(receiver.requests().is_empty(), "the receiver saw nothing");
+    drop(denied);
+
+    let ws2 = Workspace::new();
+    for f in ["ip.yaml", "name.yaml"] {
+        std::fs::copy(ws.path().join("subscriptions").join(f), ws2.path().join("subscriptions").join(f)).unwrap();
+    }
+    let args = ["--deny-private-networks", "--egress-allow", "127.0.0.0/8", "--egress-allow", "::1/128"];
+    let allowed = ServeProcess::in_workspace(&ws2, free_port(), &args, &[]);
+    allowed.ready().await;
+    post(allowed.base.clone()).await;
+    let got = receiver.wait_for(2, WAIT).await;
+    let mut paths: Vec<_> = got.iter().map(|r| r.path.clone()).collect();
+    paths.sort();
+    assert_eq!(paths, ["/ip", "/name"]);
+}
