@@ -44,7 +44,7 @@ impl ApiError {
     }
 
     pub fn into_response(self) -> Response {
-        let body = warp::reply::json(&serde_json::json!({ "error": self.message }));
+        let body = warp::reply::json(&super::answers::ErrorBody { error: self.message });
         let mut resp = warp::reply::with_status(body, self.status).into_response();
         if let Some(secs) = self.retry_after {
             resp.headers_mut().insert(warp::http::header::RETRY_AFTER, secs.into());

@@ -1,15 +1,15 @@
 //! `/healthz` (the process answers) and `/readyz` (the store answers and a subscription
 //! set is loaded, with its version).
 
-use serde_json::json;
 use warp::http::StatusCode;
 use warp::reply::Response;
 
+use super::answers::{Health, Ready};
 use super::error::{json, ApiError};
 use super::ApiState;
 
 pub async fn healthz() -> Response {
-    json(StatusCode::OK, &json!({ "status": "ok" }))
+    json(StatusCode::OK, &Health { status: "ok".into() })
 }
 
 pub async fn readyz(state: ApiState) -> Response {
@@ -21,8 +21,7 @@ pub async fn readyz(state: ApiState) -> Response {
     }
     let set = state.subscriptions.load();
     let last_reload_error = state.reload_error.lock().ok().and_then(|e| e.clone());
-    json(
-        StatusCode::OK,
-        &json!({ "status": "ready", "subscriptions": set.len(), "version": set.version, "last_reload_error": last_reload_error }),
-    )
+    let ready =
+        Ready { status: "ready".into(), subscriptions: set.len(), version: set.version.clone(), last_reload_error };
+    json(StatusCode::OK, &ready)
 }

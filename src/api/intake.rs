@@ -2,10 +2,10 @@
 //! and only then answer. Intake never calls a receiver.
 
 use bytes::Bytes;
-use serde_json::json;
 use warp::http::StatusCode;
 use warp::reply::Response;
 
+use super::answers::{Accepted, BatchAnswer, BatchItem};
 use super::error::{json, ApiError};
 use super::ApiState;
 use crate::accept;
@@ -20,8 +20,8 @@ pub async fn post_batch(state: ApiState, body: Result<Bytes, ApiError>) -> Respo
     batch(state, body).await.unwrap_or_else(ApiError::into_response)
 }
 
-fn answer(i: &Inserted) -> serde_json::Value {
-    json!({ "uuid": i.uuid, "deliveries": i.deliveries, "duplicate": i.duplicate })
+fn answer(i: &Inserted) -> Accepted {
+    Accepted { uuid: i.uuid.clone(), deliveries: i.deliveries, duplicate: i.duplicate }
 }
 
 fn status_of(i: &Inserted) -> StatusCode {
@@ -98,20 +98,24 @@ async fn batch(state: ApiState, body: Result<Bytes, ApiError>) -> Result<Respons
     for (p, i) in counted.iter().zip(&inserted) {
         record(&state, p, i);
     }
+    if inserted.len() != counted.len() {
+        return Err(ApiError::store(crate::store::StoreError::Corrupt("an insert result is missing".into())));
+    }
     let mut inserted = inserted.into_iter();
-    let results: Vec<serde_json::Value> = items
+    let results: Vec<BatchItem> = items
         .into_iter()
-        .map(|item| match item {
-            Ok(_) => match inserted.next() {
-                Some(i) => {
-                    let mut a = answer(&i);
-                    a["status"] = status_of(&i).as_u16().into();
-                    a
-                }
-                None => json!({ "status": 500, "error": "no result from the store" }),
+        .map(|item| match item.map(|_| inserted.next()) {
+            Ok(Some(i)) => BatchItem {
+                status: status_of(&i).as_u16(),
+                uuid: Some(i.uuid),
+                deliveries: Some(i.deliveries),
+                duplicate: Some(i.duplicate),
+                error: None,
             },
-            Err(e) => json!({ "status": 422, "error": e.to_string() }),
+            // Counted above: every valid item has its result.
+            Ok(None) => BatchItem::failed(503, "the store gave no result for this event; send it again".into()),
+            Err(e) => BatchItem::failed(422, e.to_string()),
         })
         .collect();
-    Ok(json(StatusCode::OK, &json!({ "results": results })))
+    Ok(json(StatusCode::OK, &BatchAnswer { results }))
 }

@@ -1,6 +1,7 @@
 //! The HTTP API: intake, delivery history, health. Handlers parse and answer; the work is
 //! in `accept`, `store` and `dispatch`.
 
+mod answers;
 mod auth;
 mod body;
 mod deliveries;
@@ -8,6 +9,7 @@ pub mod error;
 mod guard;
 mod health;
 mod intake;
+mod openapi;
 mod operations;
 mod subscriptions;
 
@@ -84,6 +86,7 @@ pub fn routes(state: ApiState) -> impl Filter<Extract = (Response,), Error = Inf
     let intake_auth = auth::bearer(state.intake_token.clone(), "intake");
     let admin_auth = auth::bearer(state.admin_token.clone(), "admin");
     let open = state.intake_token.is_none() || state.admin_token.is_none();
+    let openapi_json = bytes::Bytes::from(openapi::document(state.max_batch_items).to_string());
     let with_state = warp::any().map(move || state.clone());
 
     let event = warp::path!("v1" / "events")
@@ -172,6 +175,15 @@ pub fn routes(state: ApiState) -> impl Filter<Extract = (Response,), Error = Inf
             resp
         })
         .boxed();
+    let openapi = warp::path!("v1" / "openapi.json")
+        .and(warp::get())
+        .map(move || {
+            let mut resp = Response::new(openapi_json.clone().into());
+            resp.headers_mut()
+                .insert(warp::http::header::CONTENT_TYPE, warp::http::HeaderValue::from_static("application/json"));
+            resp
+        })
+        .boxed();
     let healthz = warp::path!("healthz").and(warp::get()).then(health::healthz).boxed();
     let readyz = warp::path!("readyz").and(warp::get()).and(with_state).then(health::readyz).boxed();
 
@@ -199,6 +211,8 @@ pub fn routes(state: ApiState) -> impl Filter<Extract = (Response,), Error = Inf
                 .or(disable)
                 .unify()
                 .or(metrics)
+                .unify()
+                .or(openapi)
                 .unify()
                 .or(healthz)
                 .unify()

@@ -2,10 +2,10 @@
 //! and `POST /v1/render` (the request a subscription would send; sends nothing).
 
 use bytes::Bytes;
-use serde_json::json;
 use warp::http::StatusCode;
 use warp::reply::Response;
 
+use super::answers::{Rendered, Replayed, Retried, RetryState, ShownRequest};
 use super::error::{json, ApiError};
 use super::ApiState;
 use crate::store::RetryNow;
@@ -14,11 +14,11 @@ pub async fn retry(id: String, state: ApiState) -> Response {
     match state.store.retry_now(&id).await {
         Ok(RetryNow::Scheduled) => {
             state.wake.notify_one();
-            json(StatusCode::ACCEPTED, &json!({ "id": id, "status": "pending" }))
+            json(StatusCode::ACCEPTED, &Retried { id, status: RetryState::Pending })
         }
         Ok(RetryNow::Held) => {
             // Accepted: it goes once the subscription is enabled, not before.
-            json(StatusCode::ACCEPTED, &json!({ "id": id, "status": "held" }))
+            json(StatusCode::ACCEPTED, &Retried { id, status: RetryState::Held })
         }
         Ok(RetryNow::NotFound) => ApiError::not_found(format!("no delivery {id}")).into_response(),
         Ok(RetryNow::Shadow) => {
@@ -44,7 +44,7 @@ async fn replay_event(uuid: String, state: ApiState) -> Result<Response, ApiErro
     let added =
         state.store.add_deliveries(&stored.uuid, &stored.topic, prepared.deliveries).await.map_err(ApiError::store)?;
     state.wake.notify_one();
-    Ok(json(StatusCode::ACCEPTED, &json!({ "uuid": uuid, "deliveries": added })))
+    Ok(json(StatusCode::ACCEPTED, &Replayed { uuid, deliveries: added }))
 }
 
 pub async fn render(state: ApiState, body: Result<Bytes, ApiError>) -> Response {
@@ -69,17 +69,12 @@ fn render_request(state: ApiState, body: Result<Bytes, ApiError>) -> Result<Resp
     let matches_filter = sub
         .template
         .matches(&ctx)
-        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, format!("filter: {e}")))?;
+        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, sub.secrets.mask(&format!("filter: {e}"))))?;
     let request = crate::accept::preview(sub, &event, &ctx, "dlv_render", crate::accept::Shown::Masked)
         .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, format!("render failed: {e}")))?
         .redacted();
-    Ok(json(
-        StatusCode::OK,
-        &json!({
-            "subscription": sub.name,
-            "matches_topic": matches_topic,
-            "matches_filter": matches_filter,
-            "request": { "method": request.method, "url": request.url, "headers": request.headers, "body": request.body },
-        }),
-    ))
+    let request =
+        ShownRequest { method: request.method, url: request.url, headers: request.headers, body: request.body };
+    let answer = Rendered { subscription: sub.name.clone(), matches_topic, matches_filter, request };
+    Ok(json(StatusCode::OK, &answer))
 }

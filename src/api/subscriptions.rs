@@ -1,10 +1,12 @@
 //! `GET /v1/subscriptions[/{name}]` (configuration and live state), and
 //! `POST /v1/subscriptions/{name}/enable` (after a signed ping) and `.../disable`.
 
-use serde_json::{json, Value};
 use warp::http::StatusCode;
 use warp::reply::Response;
 
+use super::answers::{
+    DeliveryView, Disabled, Enabled, LiveState, RetryView, SignatureView, SubscriptionList, SubscriptionView,
+};
 use super::error::{json, ApiError};
 use super::ApiState;
 use crate::dispatch::ping;
@@ -16,9 +18,9 @@ pub async fn list(state: ApiState) -> Response {
     let set = state.subscriptions.load_full();
     match state.store.subscription_states().await {
         Ok(states) => {
-            let items: Vec<Value> =
+            let subscriptions: Vec<SubscriptionView> =
                 set.iter().map(|s| describe(s, states.iter().find(|st| st.name == s.name))).collect();
-            json(StatusCode::OK, &json!({ "version": set.version, "subscriptions": items }))
+            json(StatusCode::OK, &SubscriptionList { version: set.version.clone(), subscriptions })
         }
         Err(e) => ApiError::store(e).into_response(),
     }
@@ -47,10 +49,7 @@ pub async fn enable(name: String, state: ApiState) -> Response {
     match state.store.enable(&name).await {
         Ok(released) => {
             state.wake.notify_one();
-            json(
-                StatusCode::OK,
-                &json!({ "name": name, "state": "enabled", "ping_status": answered, "released": released }),
-            )
+            json(StatusCode::OK, &Enabled { name, state: "enabled".into(), ping_status: answered, released })
         }
         Err(e) => ApiError::store(e).into_response(),
     }
@@ -61,7 +60,7 @@ pub async fn disable(name: String, state: ApiState) -> Response {
         return no_such(&name).into_response();
     }
     match state.store.disable(&name, "disabled by hand").await {
-        Ok(()) => json(StatusCode::OK, &json!({ "name": name, "state": "disabled" })),
+        Ok(()) => json(StatusCode::OK, &Disabled { name, state: "disabled".into() }),
         Err(e) => ApiError::store(e).into_response(),
     }
 }
@@ -71,40 +70,44 @@ fn no_such(name: &str) -> ApiError {
 }
 
 /// A subscription's configuration (secrets left out) and its live state.
-fn describe(s: &Subscription, live: Option<&SubscriptionState>) -> Value {
+fn describe(s: &Subscription, live: Option<&SubscriptionState>) -> SubscriptionView {
     let live = live.cloned().unwrap_or_default();
     let state = if !s.enabled {
-        "off"
+        LiveState::Off
     } else if live.disabled {
-        "disabled"
+        LiveState::Disabled
     } else {
-        "enabled"
+        LiveState::Enabled
     };
-    let counts: Value = if live.counts.is_empty() {
-        crate::store::DeliveryStatus::ALL.iter().map(|st| (st.as_str().to_string(), json!(0))).collect()
-    } else {
-        live.counts.iter().map(|(k, v)| (k.clone(), json!(v))).collect()
-    };
-    json!({
-        "name": s.name,
-        "description": s.description,
-        "file": s.file.display().to_string(),
-        "enabled_in_file": s.enabled,
-        "mode": s.mode,
-        "topics": s.topics,
-        "method": s.method.as_str(),
-        "url": crate::secret::mask_userinfo(&s.url_source),
-        "timeout": crate::duration::format(s.timeout),
-        "retry": {
-            "schedule": s.retry.schedule.iter().map(|d| crate::duration::format(*d)).collect::<Vec<_>>(),
-            "give_up_on": s.retry.give_up_on,
+    let mut counts = crate::store::zero_counts();
+    counts.extend(live.counts);
+    SubscriptionView {
+        name: s.name.clone(),
+        description: s.description.clone(),
+        file: s.file.display().to_string(),
+        enabled_in_file: s.enabled,
+        mode: s.mode,
+        topics: s.topics.clone(),
+        method: s.method.as_str().to_string(),
+        url: crate::secret::mask_userinfo(&s.url_source),
+        timeout: crate::duration::format(s.timeout),
+        retry: RetryView {
+            schedule: s.retry.schedule.iter().map(|d| crate::duration::format(*d)).collect(),
+            give_up_on: s.retry.give_up_on.clone(),
         },
-        "delivery": { "max_in_flight": s.delivery.max_in_flight, "disable_after_failures": s.delivery.disable_after_failures },
-        "signature": s.signature.as_ref().map(|sig| json!({ "scheme": sig.scheme, "header": sig.header, "secret": crate::secret::MASK })),
-        "state": state,
-        "disabled_reason": live.disabled_reason,
-        "consecutive_failures": live.consecutive_failures,
-        "in_flight": counts["in_flight"],
-        "counts": counts,
-    })
+        delivery: DeliveryView {
+            max_in_flight: s.delivery.max_in_flight,
+            disable_after_failures: s.delivery.disable_after_failures,
+        },
+        signature: s.signature.as_ref().map(|sig| SignatureView {
+            scheme: sig.scheme,
+            header: sig.header.clone(),
+            secret: crate::secret::MASK.into(),
+        }),
+        state,
+        disabled_reason: live.disabled_reason,
+        consecutive_failures: live.consecutive_failures,
+        in_flight: counts.get("in_flight").copied().unwrap_or(0),
+        counts,
+    }
 }

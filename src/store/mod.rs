@@ -4,6 +4,7 @@
 
 pub mod postgres;
 mod query;
+pub use query::zero_counts;
 pub mod sqlite;
 mod types;
 

@@ -1,10 +1,11 @@
 //! The values that cross the `Store` boundary.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::secret::{Masker, MASK};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryStatus {
     Pending,
@@ -35,7 +36,7 @@ impl DeliveryStatus {
 }
 
 /// The request a delivery sends, fixed when the delivery is created.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct StoredRequest {
     pub method: String,
     pub url: String,
@@ -201,7 +202,7 @@ pub struct DeliveryQuery {
     pub cursor: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct DeliverySummary {
     pub id: String,
     pub event: String,
@@ -217,13 +218,13 @@ pub struct DeliverySummary {
     pub config_version: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct DeliveryPage {
     pub deliveries: Vec<DeliverySummary>,
     pub next_cursor: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct Attempt {
     pub attempt: u32,
     pub started_at: String,
@@ -233,7 +234,7 @@ pub struct Attempt {
     pub error: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct DeliveryDetail {
     #[serde(flatten)]
     pub summary: DeliverySummary,

@@ -15,6 +15,7 @@ mod edges;
 mod exposure;
 mod hostile;
 mod intake;
+mod openapi;
 mod operations;
 mod platforms;
 mod policy;
