@@ -66,7 +66,8 @@ fn closing(text: &str, close: &str) -> Option<usize> {
     while i < bytes.len() {
         match bytes[i] {
             q @ (b'"' | b'\'') => i = string_end(bytes, i, q),
-            _ if text[i..].starts_with(close) => return Some(i),
+            // Bytes, not `&text[i..]`: `i` may be inside a multi-byte character.
+            _ if bytes[i..].starts_with(close.as_bytes()) => return Some(i),
             _ => i += 1,
         }
     }
@@ -266,6 +267,19 @@ mod tests {
             assert!(prep(bad).is_err(), "{bad}");
         }
         assert!(prep("{{ x | parse_date('%Y-%m-%d %Q') }}").is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_source_is_prepared_without_panic_and_only_default_chains_change(
+            source in "(\\{\\{|\\}\\}|\\{%|%\\}|\\{#|#\\}|[a-z.|() '\"é中]){0,40}"
+        ) {
+            if let Ok(out) = prep(&source) {
+                if !source.contains("| d") && !source.contains("|d") {
+                    proptest::prop_assert_eq!(out, source);
+                }
+            }
+        }
     }
 
     #[test]

@@ -19,6 +19,7 @@ mod openapi;
 mod operations;
 mod platforms;
 mod policy;
+mod properties;
 mod read_side;
 mod reload;
 mod signatures;
