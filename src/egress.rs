@@ -15,7 +15,8 @@ use url::{Host, Url};
 pub enum AddressClass {
     /// 169.254.0.0/16 and fe80::/10.
     LinkLocal,
-    /// 169.254.169.254 and fd00:ec2::254: the instance metadata services hand out credentials.
+    /// 169.254.169.254, fd00:ec2::254 and 100.100.100.200 (Alibaba Cloud, inside the CGNAT
+    /// range): the instance metadata services hand out credentials.
     Metadata,
     /// 127.0.0.0/8 and ::1.
     Loopback,
@@ -46,7 +47,7 @@ impl AddressClass {
     }
 }
 
-const METADATA_V4: Ipv4Addr = Ipv4Addr::new(169, 254, 169, 254);
+const METADATA_V4: [Ipv4Addr; 2] = [Ipv4Addr::new(169, 254, 169, 254), Ipv4Addr::new(100, 100, 100, 200)];
 const METADATA_V6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254);
 
 pub fn classify(ip: IpAddr) -> AddressClass {
@@ -58,7 +59,7 @@ pub fn classify(ip: IpAddr) -> AddressClass {
 
 fn classify_v4(ip: Ipv4Addr) -> AddressClass {
     let [a, b, ..] = ip.octets();
-    if ip == METADATA_V4 {
+    if METADATA_V4.contains(&ip) {
         AddressClass::Metadata
     } else if ip.is_link_local() {
         AddressClass::LinkLocal
@@ -263,6 +264,7 @@ mod tests {
         ("172.32.0.1", Public),
         ("192.168.1.1", Private),
         ("100.64.0.1", SharedCgnat),
+        ("100.100.100.200", Metadata),
         ("100.127.255.255", SharedCgnat),
         ("100.128.0.1", Public),
         ("127.0.0.1", Loopback),
