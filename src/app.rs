@@ -65,6 +65,8 @@ impl Application {
         let wake = Arc::new(Notify::new());
         let metrics = Arc::new(Metrics::new().context("cannot register metrics")?);
         let pending = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let node = format!("node-{}", uuid::Uuid::new_v4().simple());
+        let health = Arc::new(crate::housekeeping::StoreHealth::default());
         let reloader = Reloader {
             config: config.clone(),
             live: subscriptions.clone(),
@@ -86,18 +88,31 @@ impl Application {
             pending: pending.clone(),
             max_pending: config.max_pending,
             reload_error: reloader.last_error.clone(),
+            store_health: health.clone(),
         };
-        let housekeeping =
-            Housekeeping { store: store.clone(), metrics: metrics.clone(), pending, retention: config.retention };
+        let housekeeping = Housekeeping {
+            store: store.clone(),
+            node: node.clone(),
+            health: health.clone(),
+            metrics: metrics.clone(),
+            pending,
+            retention: config.retention,
+            wake: wake.clone(),
+        };
+        // Before serving: readiness is known from the start, the leases a previous process
+        // left are due again, and this node is alive in the store before it leases anything.
+        housekeeping.heartbeat().await;
+        let recorder = crate::dispatch::recorder::Recorder::new(store.clone());
         let dispatcher = Dispatcher {
             store,
             subscriptions,
             client,
-            owner: format!("node-{}", uuid::Uuid::new_v4().simple()),
+            owner: node,
             wake,
             concurrency: config.concurrency,
             grace: config.shutdown_grace,
             metrics,
+            recorder,
         };
         let mut limits = config.limits;
         crate::server::fit_to_file_limit(&mut limits, config.concurrency);
@@ -127,6 +142,7 @@ impl Application {
         let (stop_work, work_stopped) = watch::channel(false);
         let (stop_server, server_stopped) = watch::channel(false);
         let accepting = self.state.accepting.clone();
+        let recorder = tokio::spawn(self.dispatcher.recorder.clone().run(work_stopped.clone()));
         let dispatcher = tokio::spawn(self.dispatcher.run(work_stopped.clone()));
         let housekeeping = tokio::spawn(self.housekeeping.run(work_stopped.clone()));
         let watcher = tokio::spawn(self.reloader.watch(work_stopped));
@@ -138,6 +154,7 @@ impl Application {
         accepting.store(false, Ordering::Relaxed);
         let _ = stop_work.send(true);
         dispatcher.await.context("dispatcher task failed")?;
+        recorder.await.context("recorder task failed")?;
         housekeeping.await.context("housekeeping task failed")?;
         watcher.await.context("file watcher task failed")?;
         let _ = stop_server.send(true);

@@ -1,6 +1,7 @@
-//! Background upkeep beside intake and dispatch: refreshing queue statistics (for
-//! backpressure and the metrics gauges) and pruning finished history past its retention,
-//! in small batches so neither intake nor dispatch ever waits on it.
+//! Background upkeep beside intake and dispatch: the node's heartbeat (which also tells
+//! whether the store takes writes, and takes over dead nodes' leases), queue statistics
+//! (for backpressure and the metrics gauges), and pruning finished history past its
+//! retention, in small batches so neither intake nor dispatch ever waits on it.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -18,12 +19,42 @@ const FINISHED_EVERY_TICKS: u64 = 60;
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
 const PRUNE_BATCH: usize = 500;
 
+/// Whether the store took the last heartbeat: `/readyz` answers from it.
+#[derive(Debug, Default)]
+pub struct StoreHealth {
+    writable: std::sync::atomic::AtomicBool,
+    last_error: std::sync::Mutex<Option<String>>,
+}
+
+impl StoreHealth {
+    /// None when the store takes writes; else why it did not.
+    pub fn problem(&self) -> Option<String> {
+        if self.writable.load(Ordering::Relaxed) {
+            return None;
+        }
+        let why = self.last_error.lock().ok().and_then(|e| e.clone());
+        Some(why.unwrap_or_else(|| "the store has not taken a write yet".into()))
+    }
+
+    fn set(&self, result: Result<(), String>) {
+        self.writable.store(result.is_ok(), Ordering::Relaxed);
+        if let Ok(mut last) = self.last_error.lock() {
+            *last = result.err();
+        }
+    }
+}
+
 pub struct Housekeeping {
     pub store: Arc<dyn Store>,
+    /// This node's name in the store (its leases' owner).
+    pub node: String,
+    pub health: Arc<StoreHealth>,
     pub metrics: Arc<Metrics>,
     /// Pending deliveries as last counted; intake compares it with its bound.
     pub pending: Arc<AtomicU64>,
     pub retention: Duration,
+    /// Signalled when leases come back, so they are sent at once.
+    pub wake: Arc<tokio::sync::Notify>,
 }
 
 impl Housekeeping {
@@ -34,11 +65,35 @@ impl Housekeeping {
         loop {
             tokio::select! {
                 _ = stats.tick() => {
+                    self.heartbeat().await;
                     self.refresh_stats(ticks.is_multiple_of(FINISHED_EVERY_TICKS)).await;
                     ticks += 1;
                 }
                 _ = prune.tick() => self.prune(&mut shutdown).await,
                 _ = shutdown.changed() => return,
+            }
+        }
+    }
+
+    /// Says this node is alive; notes whether the store took the write, and wakes the
+    /// dispatcher when dead nodes' leases came back.
+    pub async fn heartbeat(&self) {
+        match self.store.heartbeat(&self.node, crate::now_ms()).await {
+            Ok(taken_back) => {
+                if self.health.problem().is_some() {
+                    info!("the store takes writes again");
+                }
+                self.health.set(Ok(()));
+                if taken_back > 0 {
+                    info!(deliveries = taken_back, "took back the leases of a node that stopped answering");
+                    self.wake.notify_one();
+                }
+            }
+            Err(e) => {
+                if self.health.problem().is_none() {
+                    warn!(error = %e, "the store does not take writes");
+                }
+                self.health.set(Err(e.to_string()));
             }
         }
     }

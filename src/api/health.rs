@@ -1,5 +1,5 @@
-//! `/healthz` (the process answers) and `/readyz` (the store answers and a subscription
-//! set is loaded, with its version).
+//! `/healthz` (the process answers) and `/readyz` (the store takes writes and a
+//! subscription set is loaded, with its version).
 
 use warp::http::StatusCode;
 use warp::reply::Response;
@@ -13,8 +13,10 @@ pub async fn healthz() -> Response {
 }
 
 pub async fn readyz(state: ApiState) -> Response {
-    if let Err(e) = state.store.ping().await {
-        return ApiError::unavailable(e.to_string(), 5).into_response();
+    // The heartbeat writes every second: a store that answers reads but cannot take
+    // writes (a full disk) is not ready.
+    if let Some(why) = state.store_health.problem() {
+        return ApiError::unavailable(format!("the store does not take writes: {why}"), 5).into_response();
     }
     if state.check_accepting().is_err() {
         return ApiError::unavailable("shutting down", 5).into_response();

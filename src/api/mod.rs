@@ -52,6 +52,8 @@ pub struct ApiState {
     pub max_pending: u64,
     /// Why the last reload was refused, if it was.
     pub reload_error: Arc<std::sync::Mutex<Option<String>>>,
+    /// Whether the store takes writes, as the last heartbeat found.
+    pub store_health: Arc<crate::housekeeping::StoreHealth>,
 }
 
 impl ApiState {

@@ -2,6 +2,7 @@
 //! attempt. All state is in the store; this loop holds only the leases it is working on.
 
 pub mod ping;
+pub mod recorder;
 pub mod retry;
 pub mod sender;
 
@@ -30,6 +31,8 @@ pub struct Dispatcher {
     /// How long attempts in flight may finish after shutdown begins.
     pub grace: Duration,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Records results, keeping those the store cannot take yet.
+    pub recorder: recorder::Recorder,
 }
 
 /// The longest an idle loop sleeps before looking at the store again.
@@ -52,13 +55,12 @@ impl Dispatcher {
                 }
                 continue;
             }
-            let now = crate::now_ms();
             let set = me.subscriptions.load();
-            let lease_for = set.max_timeout() + Duration::from_secs(30);
             let request = LeaseRequest {
                 owner: me.owner.clone(),
-                now,
-                lease_until: now + lease_for.as_millis() as i64,
+                now: crate::now_ms(),
+                lease_ms: set.lease_ms().clone(),
+                default_lease_ms: crate::subscription::lease_length(crate::subscription::raw::DEFAULT_TIMEOUT),
                 limit: free,
                 caps: set.caps().clone(),
             };
@@ -72,7 +74,9 @@ impl Dispatcher {
                 }
             };
             let (full, none) = (leased.len() == free, leased.is_empty());
-            for d in leased {
+            // A delivery whose result this node knows but could not record is not sent
+            // again: it stays leased here until the result is recorded.
+            for d in leased.into_iter().filter(|d| !me.recorder.knows(&d.id)) {
                 let Ok(permit) = permits.clone().acquire_owned().await else { break };
                 let me = me.clone();
                 tokio::spawn(async move {
@@ -87,7 +91,13 @@ impl Dispatcher {
         // Let attempts in flight finish; whatever does not goes back to the queue now, for
         // another node (PostgreSQL) or the next start (SQLite), rather than when its lease expires.
         let all = me.concurrency as u32;
-        if tokio::time::timeout(me.grace, permits.acquire_many(all)).await.is_err() {
+        let finished = tokio::time::timeout(me.grace, permits.acquire_many(all)).await.is_ok();
+        // One more try at results the store could not take; whatever stays unrecorded is
+        // sent again by whoever leases it next (at-least-once).
+        if me.recorder.unrecorded() > 0 && me.recorder.flush().await > 0 {
+            warn!(unrecorded = me.recorder.unrecorded(), "stopping with attempt results the store could not take");
+        }
+        if !finished {
             match me.store.release_leases(&me.owner, crate::now_ms()).await {
                 Ok(n) => {
                     warn!(deliveries = n, "shutdown grace period ended with attempts in flight; they are due again")
@@ -171,10 +181,7 @@ impl Dispatcher {
             error,
             outcome,
         };
-        if let Err(e) = self.store.finish_attempt(report).await {
-            // The lease expires and the delivery is attempted again: at-least-once.
-            warn!(delivery = %d.id, error = %e, "could not record an attempt");
-        }
+        self.recorder.record(report).await;
         if set.caps().contains_key(&d.subscription) {
             // Room under this subscription's cap: deliveries waiting for it can go now.
             self.wake.notify_one();

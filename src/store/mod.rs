@@ -35,14 +35,22 @@ pub trait Store: Send + Sync + 'static {
     async fn add_deliveries(&self, event_uuid: &str, topic: &str, deliveries: Vec<NewDelivery>) -> StoreResult<usize>;
 
     /// Leases up to `limit` due deliveries (pending ones whose time has come, and in-flight
-    /// ones whose lease expired) to `owner` until `lease_until`, counting the attempt, and
-    /// never past a subscription's cap of unexpired leases across the whole store.
+    /// ones whose lease expired) to `owner`, each for its subscription's lease length, and
+    /// never past a subscription's cap of live leases across the whole store. Leasing does
+    /// not count an attempt: only a recorded result does.
     async fn lease(&self, lease: LeaseRequest) -> StoreResult<Vec<Leased>>;
 
-    /// Records an attempt, moves its delivery to the outcome's state and keeps the
-    /// subscription's consecutive-failure count (disabling it when the report says so). An
-    /// outcome for a lease that was lost (expired and taken over) records the attempt only.
+    /// Records an attempt, counts it, moves its delivery to the outcome's state and keeps
+    /// the subscription's consecutive-failure count (disabling it when the report says so).
+    /// An outcome for a lease that was lost (taken over by another) is kept in history only
+    /// if nothing else recorded that attempt, and moves nothing.
     async fn finish_attempt(&self, report: AttemptReport) -> StoreResult<()>;
+
+    /// Says `node` is alive (a write, so it fails while the store cannot take writes) and
+    /// makes the leases of nodes silent for `NODE_SILENCE_MS` due at once. Returns how many
+    /// leases were taken back. SQLite has one node: any lease not `node`'s is a dead
+    /// process's.
+    async fn heartbeat(&self, node: &str, now: i64) -> StoreResult<u64>;
 
     /// Makes a delivery due now, whatever its state (but `shadow`, which is never sent); a
     /// disabled subscription's delivery is `held` instead, to go when it is enabled.

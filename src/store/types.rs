@@ -108,11 +108,24 @@ pub struct Inserted {
 pub struct LeaseRequest {
     pub owner: String,
     pub now: i64,
-    pub lease_until: i64,
+    /// How long a lease lasts, by subscription: its request timeout plus a margin.
+    pub lease_ms: std::collections::HashMap<String, i64>,
+    /// For a subscription not in `lease_ms` (no longer configured).
+    pub default_lease_ms: i64,
     pub limit: usize,
     /// `max_in_flight` of the subscriptions that have one.
     pub caps: std::collections::HashMap<String, u32>,
 }
+
+impl LeaseRequest {
+    /// When a lease of `subscription`'s taken now expires.
+    pub fn lease_until(&self, subscription: &str) -> i64 {
+        self.now.saturating_add(self.lease_ms.get(subscription).copied().unwrap_or(self.default_lease_ms))
+    }
+}
+
+/// How long a node may be silent before its leases are taken over.
+pub const NODE_SILENCE_MS: i64 = 10_000;
 
 #[derive(Debug, Clone)]
 pub struct Leased {
@@ -120,7 +133,7 @@ pub struct Leased {
     pub event_uuid: String,
     pub subscription: String,
     pub topic: String,
-    /// This attempt's number, from 1.
+    /// This attempt's number: the attempts recorded so far, plus one.
     pub attempt: u32,
     pub request: StoredRequest,
 }

@@ -71,6 +71,16 @@ pub struct SubscriptionSet {
     pub version: String,
     /// `max_in_flight` by subscription name, for leasing.
     caps: HashMap<String, u32>,
+    /// Lease lengths by subscription name, for leasing.
+    lease_ms: HashMap<String, i64>,
+}
+
+/// What a lease adds to its subscription's timeout: room to record the result.
+pub const LEASE_MARGIN: Duration = Duration::from_secs(5);
+
+/// How long a lease lasts for a subscription with this request timeout, in milliseconds.
+pub fn lease_length(timeout: Duration) -> i64 {
+    (timeout + LEASE_MARGIN).as_millis() as i64
 }
 
 impl SubscriptionSet {
@@ -84,6 +94,7 @@ impl SubscriptionSet {
             if let Some(cap) = sub.delivery.max_in_flight {
                 set.caps.insert(sub.name.clone(), cap);
             }
+            set.lease_ms.insert(sub.name.clone(), lease_length(sub.timeout));
             set.subscriptions.push(Arc::new(sub));
         }
         set
@@ -120,9 +131,9 @@ impl SubscriptionSet {
         &self.caps
     }
 
-    /// The longest request timeout, which bounds how long a delivery lease must last.
-    pub fn max_timeout(&self) -> Duration {
-        self.subscriptions.iter().map(|s| s.timeout).max().unwrap_or(Duration::from_secs(30))
+    /// How long a lease of each subscription's deliveries lasts, in milliseconds.
+    pub fn lease_ms(&self) -> &HashMap<String, i64> {
+        &self.lease_ms
     }
 }
 

@@ -96,8 +96,9 @@ async fn a_node_killed_mid_run_has_its_work_taken_over() {
     assert!(at_kill < 2000, "the kill came before the work was done ({at_kill} sent)");
 
     // The survivor sends what was pending at once, and what the dead node had leased once
-    // those leases expire (the 2 s timeout plus the lease margin): then every delivery is
-    // recorded as succeeded, which only a takeover can do for the dead node's attempts.
+    // they expire (the 2 s timeout plus the lease margin) or the node is found silent: then
+    // every delivery is recorded as succeeded, which only a takeover can do for the dead
+    // node's attempts.
     let survivor = bases[1].to_string();
     let http = reqwest::Client::new();
     eventually(Duration::from_secs(90), "every delivery to succeed after the kill", || async {
@@ -122,7 +123,8 @@ async fn a_node_stopping_hands_its_unfinished_attempts_to_the_others_at_once() {
     let receiver = Receiver::start().await;
     receiver.set_delay(Duration::from_secs(30)); // the stopping node's attempts cannot finish
     let ws = Workspace::new();
-    // A 10 s timeout: a lease lasts 40 s, so only a release explains a quick takeover.
+    // A 10 s timeout: a lease lasts 15 s, and the node stays alive (its heartbeat goes on
+    // during the grace), so only a release explains a takeover within seconds.
     let yaml = format!("topics: [T]\nrequest:\n  url: \"{}/s/{{{{ N }}}}\"\n  timeout: 10s\n", receiver.url());
     ws.subscription("s.yaml", &yaml);
     let stopping = ServeProcess::on_store(&ws, &schema.url, free_port(), &["--shutdown-grace", "1s"]);
@@ -140,7 +142,7 @@ async fn a_node_stopping_hands_its_unfinished_attempts_to_the_others_at_once() {
     receiver.set_delay(Duration::ZERO);
     stopping.signal("TERM");
     assert_eq!(stopping.exit_code().await, Some(0));
-    eventually(Duration::from_secs(15), "the other node to send them again, long before the leases expire", || async {
+    eventually(Duration::from_secs(8), "the other node to send them again, long before the leases expire", || async {
         let sub: Value =
             http.get(format!("{}/v1/subscriptions/s", staying.base)).send().await.ok()?.json().await.ok()?;
         (sub["counts"]["succeeded"] == 3).then_some(())
@@ -265,6 +267,7 @@ async fn nodes_starting_together_migrate_the_schema_once() {
     }
     let (client, connection) = tokio_postgres::connect(&schema.url, tokio_postgres::NoTls).await.unwrap();
     tokio::spawn(connection);
-    let rows = client.query("SELECT version FROM hookshape_migrations", &[]).await.unwrap();
-    assert_eq!(rows.len(), 1, "the one migration, applied once");
+    let rows = client.query("SELECT version FROM hookshape_migrations ORDER BY version", &[]).await.unwrap();
+    let versions: Vec<i32> = rows.iter().map(|r| r.get(0)).collect();
+    assert_eq!(versions, [1, 2], "each migration, applied once");
 }

@@ -55,6 +55,11 @@ pub struct Receiver {
 
 impl Receiver {
     pub async fn start() -> Self {
+        Self::start_on(0).await
+    }
+
+    /// A receiver on a given port (to take over from another listener on it).
+    pub async fn start_on(port: u16) -> Self {
         let state = Arc::new(ReceiverState { status: AtomicU16::new(200), ..Default::default() });
         let s = state.clone();
         let route = warp::method()
@@ -86,7 +91,7 @@ impl Receiver {
                     warp::reply::with_header(reply, "Location", "http://127.0.0.1:1/elsewhere")
                 }
             });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(warp::serve(route).incoming(listener).run());
         Self { addr, state }

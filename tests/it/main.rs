@@ -21,6 +21,7 @@ mod platforms;
 mod policy;
 mod properties;
 mod read_side;
+mod recovery;
 mod reload;
 mod signatures;
 mod store;

@@ -68,3 +68,89 @@ impl Drop for PgSchema {
         let _ = cleanup.join();
     }
 }
+
+/// A PostgreSQL server of the test's own, which the test may stop and start again (an
+/// outage): initdb into a temp dir, run as the `postgres` user. None, said once, where that
+/// cannot be done here (no PostgreSQL binaries, or not root to switch users).
+pub struct ThrowawayPostgres {
+    dir: tempfile::TempDir,
+    pub port: u16,
+    bin: std::path::PathBuf,
+}
+
+impl ThrowawayPostgres {
+    pub fn start() -> Option<Self> {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()?
+            .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+            .find(|b| b.join("initdb").exists());
+        let (Some(bin), true) = (bin, running_as_root()) else {
+            static SAID: Once = Once::new();
+            SAID.call_once(|| {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "\nNOTE: no PostgreSQL binaries under /usr/lib/postgresql, or not root: the database-outage \
+                     test was SKIPPED (.ci/run installs PostgreSQL and runs as root)\n"
+                );
+            });
+            return None;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let uid_gid = |field: usize| -> u32 {
+            let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
+            let line = passwd.lines().find(|l| l.starts_with("postgres:")).expect("a postgres user");
+            line.split(':').nth(field).unwrap().parse().unwrap()
+        };
+        std::os::unix::fs::chown(dir.path(), Some(uid_gid(2)), Some(uid_gid(3))).unwrap();
+        let pg = Self { dir, port: crate::helpers::free_port(), bin };
+        let data = pg.data();
+        pg.as_postgres(&["initdb", "-D", &data, "-A", "trust", "-U", "postgres", "--no-sync"]);
+        pg.start_again();
+        Some(pg)
+    }
+
+    fn data(&self) -> String {
+        self.dir.path().join("data").display().to_string()
+    }
+
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    fn as_postgres(&self, command: &[&str]) {
+        let program = self.bin.join(command[0]);
+        let out = std::process::Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(program)
+            .args(&command[1..])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{command:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    pub fn start_again(&self) {
+        let data = self.data();
+        let options =
+            format!("-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off", self.port, self.dir.path().display());
+        let log = self.dir.path().join("log").display().to_string();
+        self.as_postgres(&["pg_ctl", "-D", &data, "-o", &options, "-l", &log, "-w", "start"]);
+    }
+
+    pub fn stop(&self) {
+        self.as_postgres(&["pg_ctl", "-D", &self.data(), "-m", "fast", "-w", "stop"]);
+    }
+}
+
+impl Drop for ThrowawayPostgres {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(self.bin.join("pg_ctl"))
+            .args(["-D", &self.data(), "-m", "immediate", "-w", "stop"])
+            .output();
+    }
+}
+
+pub fn running_as_root() -> bool {
+    std::process::Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"))
+}

@@ -58,6 +58,7 @@ store_suite!(
     an_event_is_stored_once_with_its_deliveries,
     concurrent_duplicates_create_one_event,
     leases_take_due_deliveries_once_and_count_attempts,
+    leases_last_their_subscriptions_own_length,
     concurrent_leases_never_share_a_delivery,
     a_stopping_owner_releases_its_leases_to_the_others,
     max_in_flight_caps_unexpired_leases_across_owners,
@@ -109,11 +110,11 @@ async fn insert(store: &Arc<dyn Store>, subs: &[&str]) -> String {
 }
 
 fn lease_req(owner: &str, limit: usize, caps: &[(&str, u32)]) -> LeaseRequest {
-    let now = hookshape::now_ms();
     LeaseRequest {
         owner: owner.into(),
-        now,
-        lease_until: now + 60_000,
+        now: hookshape::now_ms(),
+        lease_ms: HashMap::new(),
+        default_lease_ms: 60_000,
         limit,
         caps: caps.iter().map(|(s, c)| (s.to_string(), *c)).collect(),
     }
@@ -198,17 +199,40 @@ async fn leases_take_due_deliveries_once_and_count_attempts(store: Arc<dyn Store
     assert!(store.lease(lease_req("node-c", 10, &[])).await.unwrap().is_empty(), "unexpired leases are kept");
     assert_eq!(status_of(&store, &a[0].id).await, DeliveryStatus::InFlight);
 
-    // Once the leases expire (their holder died), another owner takes them over.
+    // Once the leases expire (their holder died), another owner takes them over. Nothing
+    // was recorded, so it is still the first attempt: a crash does not use up a retry.
     let mut later = lease_req("node-c", 10, &[]);
     later.now += 120_000;
-    later.lease_until = later.now + 60_000;
     let taken = store.lease(later).await.unwrap();
     assert_eq!(taken.len(), 5);
-    assert!(taken.iter().all(|d| d.attempt == 2));
-    // The old holder's late report records its attempt but no longer moves the delivery.
+    assert!(taken.iter().all(|d| d.attempt == 1));
+    // The old holder's late report is history, but moves nothing; the holder's wins.
     store.finish_attempt(report(&a[0], "node-a", Outcome::Succeeded, 200)).await.unwrap();
     assert_eq!(status_of(&store, &a[0].id).await, DeliveryStatus::InFlight);
-    assert_eq!(store.get_delivery(&a[0].id).await.unwrap().unwrap().attempts.len(), 1);
+    let detail = store.get_delivery(&a[0].id).await.unwrap().unwrap();
+    assert_eq!((detail.summary.attempts, detail.attempts.len()), (0, 1));
+    let again = taken.iter().find(|d| d.id == a[0].id).unwrap();
+    store.finish_attempt(report(again, "node-c", Outcome::Retry { at: 0 }, 503)).await.unwrap();
+    let detail = store.get_delivery(&a[0].id).await.unwrap().unwrap();
+    assert_eq!(detail.summary.attempts, 1, "one recorded attempt");
+    assert_eq!(detail.attempts[0].status_code, Some(503), "the holder's record won");
+    // Recorded attempts number the next one.
+    let next = store.lease(lease_req("node-c", 10, &[])).await.unwrap();
+    assert_eq!(next.iter().find(|d| d.id == a[0].id).map(|d| d.attempt), Some(2));
+}
+
+async fn leases_last_their_subscriptions_own_length(store: Arc<dyn Store>) {
+    insert(&store, &["short", "long"]).await;
+    let mut req = lease_req("node-a", 10, &[]);
+    req.lease_ms = HashMap::from([("short".to_string(), 5_000), ("long".to_string(), 125_000)]);
+    assert_eq!(store.lease(req.clone()).await.unwrap().len(), 2);
+    let mut at = lease_req("node-b", 10, &[]);
+    at.now = req.now + 6_000;
+    let taken = store.lease(at.clone()).await.unwrap();
+    assert_eq!(taken.iter().map(|d| d.subscription.as_str()).collect::<Vec<_>>(), ["short"]);
+    at.now = req.now + 126_000;
+    let taken = store.lease(at).await.unwrap();
+    assert!(taken.iter().any(|d| d.subscription == "long"), "the long lease expired only now");
 }
 
 async fn concurrent_leases_never_share_a_delivery(store: Arc<dyn Store>) {
@@ -252,7 +276,7 @@ async fn a_stopping_owner_releases_its_leases_to_the_others(store: Arc<dyn Store
     let mut expected: Vec<&str> = mine.iter().map(|d| d.id.as_str()).collect();
     expected.sort_unstable();
     assert_eq!(ids, expected, "only the stopping owner's leases came back, at once");
-    assert!(taken.iter().all(|d| d.attempt == 2));
+    assert!(taken.iter().all(|d| d.attempt == 1), "nothing was recorded: still the first attempt");
     assert_eq!(store.release_leases("nobody", hookshape::now_ms()).await.unwrap(), 0);
 }
 
@@ -469,4 +493,50 @@ async fn queue_stats_count_by_status(store: Arc<dyn Store>) {
     assert_eq!(active.by_status.keys().collect::<Vec<_>>(), ["held", "in_flight", "pending"], "history is not counted");
     assert_eq!(active.by_status["pending"], 2);
     store.ping().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_heartbeat_makes_every_other_owners_lease_due_and_keeps_its_own() {
+    let opened = sqlite().await;
+    let store = opened.store;
+    insert(&store, &["s", "t"]).await;
+    let old = store.lease(lease_req("old-process", 1, &[])).await.unwrap();
+    let mine = store.lease(lease_req("this-process", 1, &[])).await.unwrap();
+    assert_eq!((old.len(), mine.len()), (1, 1));
+    assert_eq!(store.heartbeat("this-process", hookshape::now_ms()).await.unwrap(), 1);
+    let taken = store.lease(lease_req("this-process", 10, &[])).await.unwrap();
+    assert_eq!(taken.iter().map(|d| (d.id.as_str(), d.attempt)).collect::<Vec<_>>(), [(old[0].id.as_str(), 1)]);
+    assert_eq!(store.heartbeat("this-process", hookshape::now_ms()).await.unwrap(), 0, "its own leases stay");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_silent_nodes_leases_stop_counting_and_are_taken_over() {
+    let Some(schema) = PgSchema::create().await else { return };
+    let store: Arc<dyn Store> = Arc::new(PostgresStore::open(&schema.url).await.unwrap());
+    let now = hookshape::now_ms();
+    store.heartbeat("node-a", now).await.unwrap();
+    store.heartbeat("node-b", now).await.unwrap();
+    for _ in 0..4 {
+        insert(&store, &["capped"]).await;
+    }
+    let caps = [("capped", 2)];
+    assert_eq!(store.lease(lease_req("node-a", 10, &caps)).await.unwrap().len(), 2);
+    assert!(store.lease(lease_req("node-b", 10, &caps)).await.unwrap().is_empty(), "a's live leases fill the cap");
+
+    // node-a goes silent: past the silence limit its leases no longer count, and the next
+    // heartbeat of any node makes them due at once.
+    let (client, connection) = tokio_postgres::connect(&schema.url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    let silent_ms = NODE_SILENCE_MS + 1_000;
+    client
+        .execute("UPDATE nodes SET heartbeat_at = heartbeat_at - $1 WHERE id = 'node-a'", &[&silent_ms])
+        .await
+        .unwrap();
+    let b = store.lease(lease_req("node-b", 10, &caps)).await.unwrap();
+    assert_eq!(b.len(), 2, "the cap counts only live nodes' leases");
+    assert_eq!(store.heartbeat("node-b", hookshape::now_ms()).await.unwrap(), 2);
+    let taken = store.lease(lease_req("node-b", 10, &[])).await.unwrap();
+    assert_eq!(taken.len(), 2);
+    assert!(taken.iter().all(|d| d.attempt == 1), "a taken-over attempt is not counted");
+    assert_eq!(store.heartbeat("node-b", hookshape::now_ms()).await.unwrap(), 0);
 }

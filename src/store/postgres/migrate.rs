@@ -7,7 +7,10 @@ use super::pg_error;
 use crate::store::{StoreError, StoreResult};
 
 /// Every migration, in order; a version once released is never edited, only followed.
-const MIGRATIONS: &[(i32, &str, &str)] = &[(1, "initial", include_str!("migrations/0001_initial.sql"))];
+const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (1, "initial", include_str!("migrations/0001_initial.sql")),
+    (2, "nodes", include_str!("migrations/0002_nodes.sql")),
+];
 
 /// Key of the advisory lock that serialises migrations (any constant both sides agree on).
 const MIGRATION_LOCK: i64 = 0x686f_6f6b_7368_6170; // "hookshap"

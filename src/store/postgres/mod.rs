@@ -166,6 +166,10 @@ impl Store for PostgresStore {
         sql::release_leases(&self.client().await?, owner, now).await
     }
 
+    async fn heartbeat(&self, node: &str, now: i64) -> StoreResult<u64> {
+        sql::heartbeat(&self.client().await?, node, now).await
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         self.client().await?.simple_query("SELECT 1").await.map(drop).map_err(pg_error)
     }

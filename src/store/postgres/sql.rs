@@ -173,10 +173,24 @@ impl<'a> DeliveryArrays<'a> {
 }
 
 /// Shared by both lease statements: `picked` (a CTE of ids, locked) becomes this owner's.
+/// Leases the picked rows: `$1` owner, `$2` the default expiry, `$3` now, and each
+/// subscription's own expiry in `$6` (names) and `$7` (times). The attempt is not counted
+/// here; it is the recorded attempts plus one.
 const TAKE_PICKED: &str = "UPDATE deliveries d
-        SET status = 'in_flight', lease_owner = $1, next_attempt_at = $2, attempts = d.attempts + 1, updated_at = $3
+        SET status = 'in_flight', lease_owner = $1, updated_at = $3,
+            next_attempt_at = COALESCE(
+                (SELECT l.until FROM unnest($6::text[], $7::bigint[]) AS l(name, until) WHERE l.name = d.subscription),
+                $2)
        FROM picked WHERE d.id = picked.id
-  RETURNING d.id, d.event_uuid, d.subscription, d.topic, d.attempts, d.request";
+  RETURNING d.id, d.event_uuid, d.subscription, d.topic, d.attempts + 1, d.request";
+
+/// The database's clock in milliseconds: node liveness is judged by one clock.
+const DB_NOW: &str = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint";
+
+/// Each subscription's lease expiry for a lease taken now, as the two arrays `TAKE_PICKED` takes.
+fn lease_expiries(req: &LeaseRequest) -> (Vec<&str>, Vec<i64>) {
+    req.lease_ms.keys().map(|name| (name.as_str(), req.lease_until(name))).unzip()
+}
 
 /// Leases due deliveries in one transaction. Rows are claimed with `FOR UPDATE SKIP
 /// LOCKED`, so nodes leasing at once take different rows and never wait for each other. A
@@ -212,7 +226,9 @@ pub async fn lease(client: &mut Client, req: &LeaseRequest) -> StoreResult<Vec<L
                    FOR UPDATE SKIP LOCKED)
              {TAKE_PICKED}"
         );
-        let taken = rows(&tx, &sql, &[&req.owner, &req.lease_until, &req.now, &capped, &room]).await?;
+        let (names, untils) = lease_expiries(req);
+        let default_until = req.now.saturating_add(req.default_lease_ms);
+        let taken = rows(&tx, &sql, &[&req.owner, &default_until, &req.now, &capped, &room, &names, &untils]).await?;
         leased.extend(taken.iter().map(to_leased).collect::<StoreResult<Vec<_>>>()?);
     }
     tx.commit().await.map_err(pg_error)?;
@@ -242,12 +258,16 @@ async fn lease_capped(
         return Ok(());
     }
     // A statement of its own, so its snapshot includes leases committed before the lock.
+    // A silent node's leases do not count: they are about to be taken back.
     let counts = rows(
         tx,
-        "SELECT c.name, count(d.id) FROM unnest($1::text[]) AS c(name)
-           LEFT JOIN deliveries d ON d.subscription = c.name AND d.status = 'in_flight' AND d.next_attempt_at > $2
-          GROUP BY c.name",
-        &[&locked, &req.now],
+        &format!(
+            "SELECT c.name, count(d.id) FROM unnest($1::text[]) AS c(name)
+               LEFT JOIN deliveries d ON d.subscription = c.name AND d.status = 'in_flight' AND d.next_attempt_at > $2
+                     AND d.lease_owner NOT IN (SELECT id FROM nodes WHERE heartbeat_at < {DB_NOW} - $3)
+              GROUP BY c.name"
+        ),
+        &[&locked, &req.now, &NODE_SILENCE_MS],
     )
     .await?;
     let mut budget = req.limit as i64;
@@ -276,7 +296,9 @@ async fn lease_capped(
                    FOR UPDATE SKIP LOCKED) p)
          {TAKE_PICKED}"
     );
-    let taken = rows(tx, &sql, &[&req.owner, &req.lease_until, &req.now, &names, &rooms]).await?;
+    let (lease_names, untils) = lease_expiries(req);
+    let default_until = req.now.saturating_add(req.default_lease_ms);
+    let taken = rows(tx, &sql, &[&req.owner, &default_until, &req.now, &names, &rooms, &lease_names, &untils]).await?;
     leased.extend(taken.iter().map(to_leased).collect::<StoreResult<Vec<_>>>()?);
     Ok(())
 }
@@ -295,16 +317,21 @@ fn to_leased(r: &Row) -> StoreResult<Leased> {
     })
 }
 
-/// Records the attempt and, if this node still holds the lease, moves the delivery on
-/// (and on success clears the failure count): one statement, so it commits on its own.
-const RECORD_ATTEMPT: &str = "WITH attempt AS (
-        INSERT INTO attempts (delivery_id, attempt, started_at, duration_ms, status_code, response_body, error)
-        VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING),
-    moved AS (
+/// Records the attempt and, if this node still holds the lease for this attempt, counts it
+/// and moves the delivery on (and on success clears the failure count); the holder's
+/// record wins over a lost lease's. One statement, so it commits on its own.
+const RECORD_ATTEMPT: &str = "WITH moved AS (
         UPDATE deliveries SET status = $8, next_attempt_at = $9, lease_owner = NULL, updated_at = $10,
-                              last_status = $5, last_error = $7
-         WHERE id = $1 AND status = 'in_flight' AND lease_owner = $11 AND attempts = $2
+                              last_status = $5, last_error = $7, attempts = attempts + 1
+         WHERE id = $1 AND status = 'in_flight' AND lease_owner = $11 AND attempts = $2 - 1
         RETURNING subscription),
+    attempt AS (
+        INSERT INTO attempts (delivery_id, attempt, started_at, duration_ms, status_code, response_body, error)
+        VALUES ($1, $2, $3, $4, $5, $6, $7)
+        ON CONFLICT (delivery_id, attempt) DO UPDATE
+           SET started_at = EXCLUDED.started_at, duration_ms = EXCLUDED.duration_ms,
+               status_code = EXCLUDED.status_code, response_body = EXCLUDED.response_body, error = EXCLUDED.error
+         WHERE EXISTS (SELECT 1 FROM moved)),
     reset AS (
         UPDATE subscription_state SET consecutive_failures = 0, updated_at = $10
          WHERE $8 = 'succeeded' AND consecutive_failures > 0 AND name IN (SELECT subscription FROM moved))
@@ -365,6 +392,36 @@ pub async fn finish(client: &mut Client, r: &AttemptReport) -> StoreResult<()> {
         }
     }
     tx.commit().await.map_err(pg_error)
+}
+
+/// Writes `node`'s heartbeat, then makes the leases of nodes silent for `NODE_SILENCE_MS`
+/// due now and forgets those nodes. Every node runs this every second; the first to see a
+/// node dead takes its leases back, the others find nothing left.
+pub async fn heartbeat<C: GenericClient>(c: &C, node: &str, now: i64) -> StoreResult<u64> {
+    exec(
+        c,
+        &format!(
+            "INSERT INTO nodes (id, started_at, heartbeat_at) VALUES ($1, {DB_NOW}, {DB_NOW})
+             ON CONFLICT (id) DO UPDATE SET heartbeat_at = {DB_NOW}"
+        ),
+        &[&node],
+    )
+    .await?;
+    let freed = rows(
+        c,
+        &format!(
+            "WITH dead AS (DELETE FROM nodes WHERE heartbeat_at < {DB_NOW} - $2 RETURNING id),
+                  freed AS (UPDATE deliveries SET status = 'pending', lease_owner = NULL, next_attempt_at = $1,
+                                                  updated_at = $1
+                             WHERE status = 'in_flight' AND lease_owner IN (SELECT id FROM dead)
+                         RETURNING 1)
+             SELECT count(*) FROM freed"
+        ),
+        &[&now, &NODE_SILENCE_MS],
+    )
+    .await?;
+    let n: i64 = freed.first().map(|row| get(row, 0)).transpose()?.unwrap_or(0);
+    Ok(n as u64)
 }
 
 pub async fn release_leases<C: GenericClient>(c: &C, owner: &str, now: i64) -> StoreResult<u64> {

@@ -35,8 +35,9 @@ pub(crate) fn unavailable(e: impl std::fmt::Display) -> StoreError {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database at `path`. Deliveries left `in_flight` by a
-    /// previous process are made due again: a SQLite file has exactly one serving process.
+    /// Opens (creating if needed) the database at `path`, writing nothing to an existing
+    /// one (a full disk must not stop a node from starting). Deliveries left `in_flight` by
+    /// a previous process are made due by the first `heartbeat`.
     pub fn open(path: &Path) -> StoreResult<Self> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| unavailable(format!("cannot create {}: {e}", dir.display())))?;
@@ -52,11 +53,8 @@ impl SqliteStore {
         // Created readable by its owner only: it holds rendered requests, secrets included.
         // SQLite gives its -wal and -shm files the database file's permissions.
         drop(owner_only(path)?);
-        let mut conn = open_connection(path)?;
+        let conn = open_connection(path)?;
         conn.execute_batch(include_str!("schema.sql")).map_err(unavailable)?;
-        let tx = conn.transaction().map_err(unavailable)?;
-        sql::reclaim_all_leases(&tx, crate::now_ms())?;
-        tx.commit().map_err(unavailable)?;
 
         let (writer, rx) = mpsc::channel();
         std::thread::Builder::new()
@@ -248,6 +246,11 @@ impl Store for SqliteStore {
     async fn release_leases(&self, owner: &str, now: i64) -> StoreResult<u64> {
         let owner = owner.to_string();
         self.write(move |c| sql::release_leases(c, &owner, now)).await
+    }
+
+    async fn heartbeat(&self, node: &str, now: i64) -> StoreResult<u64> {
+        let node = node.to_string();
+        self.write(move |c| sql::heartbeat(c, &node, now)).await
     }
 
     async fn ping(&self) -> StoreResult<()> {

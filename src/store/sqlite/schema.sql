@@ -49,3 +49,11 @@ CREATE TABLE IF NOT EXISTS subscription_state (
 );
 CREATE INDEX IF NOT EXISTS deliveries_subscription ON deliveries (subscription, status);
 CREATE INDEX IF NOT EXISTS deliveries_finished ON deliveries (status, updated_at);
+
+-- The serving process's last sign of life: a write every second, so readiness fails when
+-- writes do (a full disk).
+CREATE TABLE IF NOT EXISTS heartbeat (
+    id   INTEGER PRIMARY KEY CHECK (id = 1),
+    node TEXT NOT NULL,
+    at   INTEGER NOT NULL
+);

@@ -12,14 +12,20 @@ fn corrupt(id: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("delivery {id}: {e}"))
 }
 
-/// A SQLite file has one serving process, so at start every lease is a dead process's.
-pub fn reclaim_all_leases(conn: &Connection, now: i64) -> StoreResult<()> {
-    conn.execute(
-        "UPDATE deliveries SET status = 'pending', lease_owner = NULL, next_attempt_at = ?1 WHERE status = 'in_flight'",
-        [now],
+/// A write every second (so a full disk shows), and the leases of any other owner made due:
+/// a SQLite file has one serving process, so they are a dead process's. Nothing is written
+/// when the store opens, so a node starts even on a full disk.
+pub fn heartbeat(conn: &Connection, node: &str, now: i64) -> StoreResult<u64> {
+    conn.prepare_cached("INSERT OR REPLACE INTO heartbeat (id, node, at) VALUES (1, ?1, ?2)")
+        .and_then(|mut s| s.execute(params![node, now]))
+        .map_err(unavailable)?;
+    conn.prepare_cached(
+        "UPDATE deliveries SET status = 'pending', lease_owner = NULL, next_attempt_at = ?2, updated_at = ?2
+          WHERE status = 'in_flight' AND lease_owner IS NOT ?1",
     )
-    .map_err(unavailable)?;
-    Ok(())
+    .and_then(|mut s| s.execute(params![node, now]))
+    .map(|n| n as u64)
+    .map_err(unavailable)
 }
 
 /// Each delivery's request as JSON, per event: encoded by the caller, off the writer thread,
@@ -110,6 +116,7 @@ pub fn lease(conn: &Connection, req: &LeaseRequest) -> StoreResult<Vec<RawLease>
                   WHERE status = 'in_flight' AND next_attempt_at > ?1 GROUP BY subscription",
             )
             .map_err(unavailable)?;
+        // A dead process's leases count only until the heartbeat takes them back (at start).
         let rows =
             stmt.query_map([req.now], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u32>(1)?))).map_err(unavailable)?;
         for row in rows {
@@ -158,7 +165,7 @@ pub fn lease(conn: &Connection, req: &LeaseRequest) -> StoreResult<Vec<RawLease>
                 }
                 *n += 1;
             }
-            leased.extend(lease_one(conn, &id, req)?);
+            leased.extend(lease_one(conn, &id, &sub, req)?);
         }
         if exhausted || !skipped {
             break;
@@ -185,17 +192,17 @@ impl RawLease {
     }
 }
 
-fn lease_one(conn: &Connection, id: &str, req: &LeaseRequest) -> StoreResult<Option<RawLease>> {
+fn lease_one(conn: &Connection, id: &str, subscription: &str, req: &LeaseRequest) -> StoreResult<Option<RawLease>> {
     let mut stmt = conn
         .prepare_cached(
             "UPDATE deliveries
-                SET status = 'in_flight', lease_owner = ?1, next_attempt_at = ?2, attempts = attempts + 1, updated_at = ?3
+                SET status = 'in_flight', lease_owner = ?1, next_attempt_at = ?2, updated_at = ?3
               WHERE id = ?4
-          RETURNING id, event_uuid, subscription, topic, attempts, request",
+          RETURNING id, event_uuid, subscription, topic, attempts + 1, request",
         )
         .map_err(unavailable)?;
     let row = stmt
-        .query_row(params![req.owner, req.lease_until, req.now, id], |r| {
+        .query_row(params![req.owner, req.lease_until(subscription), req.now, id], |r| {
             let text = |i| r.get::<_, String>(i);
             Ok((text(0)?, text(1)?, text(2)?, text(3)?, r.get::<_, u32>(4)?, text(5)?))
         })
@@ -212,36 +219,42 @@ fn lease_one(conn: &Connection, id: &str, req: &LeaseRequest) -> StoreResult<Opt
 }
 
 pub fn finish(conn: &Connection, r: &AttemptReport) -> StoreResult<()> {
-    conn.prepare_cached(
-        "INSERT INTO attempts (delivery_id, attempt, started_at, duration_ms, status_code, response_body, error)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
-    )
-    .and_then(|mut s| {
-        s.execute(params![
-            r.delivery_id,
-            r.attempt,
-            r.started_at,
-            r.duration_ms,
-            r.status_code,
-            r.response_body,
-            r.error
-        ])
-    })
-    .map_err(unavailable)?;
     let now = crate::now_ms();
     let (status, next) = match r.outcome {
         Outcome::Succeeded => (DeliveryStatus::Succeeded, None),
         Outcome::Retry { at } => (DeliveryStatus::Pending, Some(at)),
         Outcome::Failed => (DeliveryStatus::Failed, None),
     };
+    // Only the lease's holder, for the attempt it was leased for, moves the delivery on.
     let moved = conn
         .prepare_cached(
             "UPDATE deliveries SET status = ?1, next_attempt_at = ?2, lease_owner = NULL, updated_at = ?3,
-                                   last_status = ?4, last_error = ?5
-              WHERE id = ?6 AND status = 'in_flight' AND lease_owner = ?7 AND attempts = ?8",
+                                   last_status = ?4, last_error = ?5, attempts = attempts + 1
+              WHERE id = ?6 AND status = 'in_flight' AND lease_owner = ?7 AND attempts = ?8 - 1",
         )
         .and_then(|mut s| {
             s.execute(params![status.as_str(), next, now, r.status_code, r.error, r.delivery_id, r.owner, r.attempt])
+        })
+        .map_err(unavailable)?;
+    // The holder's record wins; a lost lease's late report is kept only if nothing else is.
+    let record = if moved > 0 {
+        "INSERT OR REPLACE INTO attempts (delivery_id, attempt, started_at, duration_ms, status_code, response_body, error)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+    } else {
+        "INSERT INTO attempts (delivery_id, attempt, started_at, duration_ms, status_code, response_body, error)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING"
+    };
+    conn.prepare_cached(record)
+        .and_then(|mut s| {
+            s.execute(params![
+                r.delivery_id,
+                r.attempt,
+                r.started_at,
+                r.duration_ms,
+                r.status_code,
+                r.response_body,
+                r.error
+            ])
         })
         .map_err(unavailable)?;
     if moved == 0 {
