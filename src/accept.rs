@@ -33,6 +33,7 @@ pub fn prepare(event: &Event, set: &SubscriptionSet, received_at: i64) -> NewEve
             request,
             error,
             config_version: set.version.clone(),
+            lease: None,
         });
     }
     NewEvent {

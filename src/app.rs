@@ -22,6 +22,7 @@ use crate::subscription::{self, LoadOptions, SubscriptionSet};
 
 pub struct Application {
     listener: tokio::net::TcpListener,
+    recording: crate::dispatch::recorder::Recording,
     limits: crate::server::Limits,
     state: ApiState,
     dispatcher: Dispatcher,
@@ -65,7 +66,8 @@ impl Application {
         let wake = Arc::new(Notify::new());
         let metrics = Arc::new(Metrics::new().context("cannot register metrics")?);
         let pending = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let node = format!("node-{}", uuid::Uuid::new_v4().simple());
+        let node: Arc<str> = format!("node-{}", uuid::Uuid::new_v4().simple()).into();
+        let queue = Arc::new(crate::dispatch::queue::WorkQueue::new(config.concurrency));
         let health = Arc::new(crate::housekeeping::StoreHealth::default());
         let reloader = Reloader {
             config: config.clone(),
@@ -89,10 +91,12 @@ impl Application {
             max_pending: config.max_pending,
             reload_error: reloader.last_error.clone(),
             store_health: health.clone(),
+            queue: queue.clone(),
+            node: node.clone(),
         };
         let housekeeping = Housekeeping {
             store: store.clone(),
-            node: node.clone(),
+            node: node.to_string(),
             health: health.clone(),
             metrics: metrics.clone(),
             pending,
@@ -102,7 +106,7 @@ impl Application {
         // Before serving: readiness is known from the start, the leases a previous process
         // left are due again, and this node is alive in the store before it leases anything.
         housekeeping.heartbeat().await;
-        let recorder = crate::dispatch::recorder::Recorder::new(store.clone());
+        let (recorder, recording) = crate::dispatch::recorder::recorder(store.clone());
         let dispatcher = Dispatcher {
             store,
             subscriptions,
@@ -113,10 +117,11 @@ impl Application {
             grace: config.shutdown_grace,
             metrics,
             recorder,
+            queue,
         };
         let mut limits = config.limits;
         crate::server::fit_to_file_limit(&mut limits, config.concurrency);
-        Ok(Self { listener, limits, state, dispatcher, housekeeping, reloader })
+        Ok(Self { listener, recording, limits, state, dispatcher, housekeeping, reloader })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -142,7 +147,8 @@ impl Application {
         let (stop_work, work_stopped) = watch::channel(false);
         let (stop_server, server_stopped) = watch::channel(false);
         let accepting = self.state.accepting.clone();
-        let recorder = tokio::spawn(self.dispatcher.recorder.clone().run(work_stopped.clone()));
+        let (stop_recording, recording_stopped) = tokio::sync::oneshot::channel();
+        let recorder = tokio::spawn(self.recording.run(recording_stopped));
         let dispatcher = tokio::spawn(self.dispatcher.run(work_stopped.clone()));
         let housekeeping = tokio::spawn(self.housekeeping.run(work_stopped.clone()));
         let watcher = tokio::spawn(self.reloader.watch(work_stopped));
@@ -154,6 +160,7 @@ impl Application {
         accepting.store(false, Ordering::Relaxed);
         let _ = stop_work.send(true);
         dispatcher.await.context("dispatcher task failed")?;
+        let _ = stop_recording.send(());
         recorder.await.context("recorder task failed")?;
         housekeeping.await.context("housekeeping task failed")?;
         watcher.await.context("file watcher task failed")?;

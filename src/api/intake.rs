@@ -10,7 +10,8 @@ use super::error::{json, ApiError};
 use super::ApiState;
 use crate::accept;
 use crate::event;
-use crate::store::Inserted;
+use crate::store::{DeliveryStatus, Inserted, NewEvent, PreLease, SEND_WITHIN_MS};
+use crate::subscription::SubscriptionSet;
 
 pub async fn post_event(state: ApiState, body: Result<Bytes, ApiError>) -> Response {
     one(state, body).await.unwrap_or_else(ApiError::into_response)
@@ -62,18 +63,59 @@ fn record(state: &ApiState, counted: &Counted, inserted: &Inserted) {
     }
 }
 
+/// Leases the fresh deliveries the dispatcher's queue has room for, as they are stored:
+/// they go straight to the dispatcher, with no lease write of their own. The others (and
+/// those of capped subscriptions, whose cap only the store can count) are stored pending.
+fn pre_lease(state: &ApiState, set: &SubscriptionSet, events: &mut [NewEvent]) -> Vec<String> {
+    let now = crate::now_ms();
+    let mut reserved = Vec::new();
+    for d in events.iter_mut().flat_map(|e| e.deliveries.iter_mut()) {
+        if d.status != DeliveryStatus::Pending || set.caps().contains_key(&d.subscription) {
+            continue;
+        }
+        let Some(&lease_ms) = set.lease_ms().get(&d.subscription) else { continue };
+        if !state.queue.reserve(&d.subscription) {
+            continue;
+        }
+        reserved.push(d.subscription.clone());
+        d.lease = Some(PreLease { owner: state.node.clone(), until: now + lease_ms, send_by: now + SEND_WITHIN_MS });
+    }
+    reserved
+}
+
+/// Stores the events; hands what was leased to the dispatcher, and wakes it for the rest.
+async fn store(
+    state: &ApiState,
+    mut events: Vec<NewEvent>,
+    set: &SubscriptionSet,
+) -> Result<Vec<crate::store::Inserted>, ApiError> {
+    let reserved = pre_lease(state, set, &mut events);
+    let stored_pending =
+        events.iter().flat_map(|e| &e.deliveries).any(|d| d.status == DeliveryStatus::Pending && d.lease.is_none());
+    match state.store.insert_events(events).await {
+        Ok(mut inserted) => {
+            let leased = inserted.iter_mut().flat_map(|i| std::mem::take(&mut i.leased)).collect();
+            state.queue.settle(&reserved, leased);
+            if stored_pending {
+                state.wake.notify_one();
+            }
+            Ok(inserted)
+        }
+        Err(e) => {
+            state.queue.settle(&reserved, Vec::new());
+            Err(ApiError::store(e))
+        }
+    }
+}
+
 async fn one(state: ApiState, body: Result<Bytes, ApiError>) -> Result<Response, ApiError> {
     state.check_accepting()?;
     state.check_capacity()?;
     let event = event::parse(&body?)?;
-    let (prepared, counted) = {
-        let set = state.subscriptions.load(); // released before the store is awaited
-        let prepared = accept::prepare(&event, &set, crate::now_ms());
-        let counted = Counted::of(&prepared, &set);
-        (prepared, counted)
-    };
-    let inserted = state.store.insert_events(vec![prepared]).await.map_err(ApiError::store)?;
-    state.wake.notify_one();
+    let set = state.subscriptions.load_full();
+    let prepared = accept::prepare(&event, &set, crate::now_ms());
+    let counted = Counted::of(&prepared, &set);
+    let inserted = store(&state, vec![prepared], &set).await?;
     let i = inserted
         .first()
         .ok_or_else(|| ApiError::store(crate::store::StoreError::Corrupt("no insert result".into())))?;
@@ -85,16 +127,12 @@ async fn batch(state: ApiState, body: Result<Bytes, ApiError>) -> Result<Respons
     state.check_accepting()?;
     state.check_capacity()?;
     let items = event::parse_batch(&body?, state.max_batch_items)?;
-    let (prepared, counted): (Vec<_>, Vec<Counted>) = {
-        let set = state.subscriptions.load(); // released before the store is awaited
-        let now = crate::now_ms();
-        let prepared: Vec<_> =
-            items.iter().filter_map(|i| i.as_ref().ok()).map(|e| accept::prepare(e, &set, now)).collect();
-        let counted = prepared.iter().map(|p| Counted::of(p, &set)).collect();
-        (prepared, counted)
-    };
-    let inserted = state.store.insert_events(prepared).await.map_err(ApiError::store)?;
-    state.wake.notify_one();
+    let set = state.subscriptions.load_full();
+    let now = crate::now_ms();
+    let prepared: Vec<_> =
+        items.iter().filter_map(|i| i.as_ref().ok()).map(|e| accept::prepare(e, &set, now)).collect();
+    let counted: Vec<Counted> = prepared.iter().map(|p| Counted::of(p, &set)).collect();
+    let inserted = store(&state, prepared, &set).await?;
     for (p, i) in counted.iter().zip(&inserted) {
         record(&state, p, i);
     }

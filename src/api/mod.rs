@@ -54,6 +54,10 @@ pub struct ApiState {
     pub reload_error: Arc<std::sync::Mutex<Option<String>>>,
     /// Whether the store takes writes, as the last heartbeat found.
     pub store_health: Arc<crate::housekeeping::StoreHealth>,
+    /// The dispatcher's queue, which takes fresh deliveries leased as intake stores them.
+    pub queue: Arc<crate::dispatch::queue::WorkQueue>,
+    /// This node's name: the owner of the leases intake takes.
+    pub node: Arc<str>,
 }
 
 impl ApiState {

@@ -1,7 +1,10 @@
-//! Dispatch: workers lease due deliveries from the store and send them, recording every
-//! attempt. All state is in the store; this loop holds only the leases it is working on.
+//! Dispatch: deliveries this node has leased (fresh ones handed over by intake, leased as
+//! they were stored; the rest leased from the store) wait in a fair queue and are sent
+//! under a global concurrency limit; every result goes to the recorder. All state is in
+//! the store; memory holds only leases.
 
 pub mod ping;
+pub mod queue;
 pub mod recorder;
 pub mod retry;
 pub mod sender;
@@ -12,10 +15,11 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use rand::Rng;
 use tokio::sync::{watch, Notify, Semaphore};
-use tracing::{info, warn};
+use tracing::{debug, warn};
 
 use crate::store::{AttemptReport, LeaseRequest, Leased, Outcome, Store};
 use crate::subscription::SubscriptionSet;
+use queue::WorkQueue;
 use retry::{AttemptResult, Decision};
 
 pub struct Dispatcher {
@@ -23,8 +27,8 @@ pub struct Dispatcher {
     pub subscriptions: Arc<ArcSwap<SubscriptionSet>>,
     pub client: sender::HttpClient,
     /// Identifies this node's leases.
-    pub owner: String,
-    /// Signalled by intake when new deliveries are committed.
+    pub owner: Arc<str>,
+    /// Signalled when deliveries may be due in the store (stored pending, retried, released).
     pub wake: Arc<Notify>,
     /// Requests in flight at once, across all subscriptions.
     pub concurrency: usize,
@@ -33,6 +37,8 @@ pub struct Dispatcher {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Records results, keeping those the store cannot take yet.
     pub recorder: recorder::Recorder,
+    /// What this node has leased and not sent yet; intake adds fresh deliveries to it.
+    pub queue: Arc<WorkQueue>,
 }
 
 /// The longest an idle loop sleeps before looking at the store again.
@@ -43,67 +49,111 @@ const BLOCKED_POLL: Duration = Duration::from_millis(20);
 const LEASE_BATCH: usize = 128;
 
 impl Dispatcher {
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+    pub async fn run(self, shutdown: watch::Receiver<bool>) {
         let me = Arc::new(self);
         let permits = Arc::new(Semaphore::new(me.concurrency));
-        while !*shutdown.borrow() {
-            let free = permits.available_permits().min(LEASE_BATCH);
-            if free == 0 {
+        let leasing = tokio::spawn(me.clone().lease_loop(shutdown.clone()));
+        me.send_loop(&permits, shutdown).await;
+        let _ = leasing.await;
+        me.stop(&permits).await;
+    }
+
+    /// Sends queued deliveries, a permit each, in the queue's fair order.
+    async fn send_loop(self: &Arc<Self>, permits: &Arc<Semaphore>, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            let permit = tokio::select! {
+                p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
+                _ = shutdown.changed() => return,
+            };
+            let d = loop {
+                if *shutdown.borrow() {
+                    return;
+                }
+                if let Some(d) = self.queue.next() {
+                    break d;
+                }
                 tokio::select! {
-                    p = permits.clone().acquire_owned() => drop(p),
-                    _ = shutdown.changed() => break,
+                    _ = self.queue.work_arrived() => {}
+                    _ = shutdown.changed() => return,
+                }
+            };
+            if crate::now_ms() > d.send_by {
+                // Queued too long: its lease could expire mid-attempt and another node send it
+                // too. It falls due when the lease expires, and is leased afresh then.
+                debug!(delivery = %d.id, "a queued delivery's lease is too old to send on");
+                self.queue.done(&d.subscription);
+                continue;
+            }
+            let me = self.clone();
+            tokio::spawn(async move {
+                let sub = d.subscription.clone();
+                me.attempt(d).await;
+                me.queue.done(&sub);
+                drop(permit);
+            });
+        }
+    }
+
+    /// Leases due deliveries from the store while the queue has room.
+    async fn lease_loop(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        while !*shutdown.borrow() {
+            let room = self.queue.room().min(LEASE_BATCH);
+            if room == 0 {
+                tokio::select! {
+                    _ = self.queue.room_freed() => {}
+                    _ = shutdown.changed() => {}
                 }
                 continue;
             }
-            let set = me.subscriptions.load();
-            let request = LeaseRequest {
-                owner: me.owner.clone(),
-                now: crate::now_ms(),
-                lease_ms: set.lease_ms().clone(),
-                default_lease_ms: crate::subscription::lease_length(crate::subscription::raw::DEFAULT_TIMEOUT),
-                limit: free,
-                caps: set.caps().clone(),
-            };
-            drop(set);
-            let leased = match me.store.lease(request).await {
+            let leased = match self.store.lease(self.lease_request(room)).await {
                 Ok(l) => l,
                 Err(e) => {
                     warn!(error = %e, "leasing deliveries failed; retrying shortly");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        _ = shutdown.changed() => {}
+                    }
                     continue;
                 }
             };
-            let (full, none) = (leased.len() == free, leased.is_empty());
+            let (full, none) = (leased.len() == room, leased.is_empty());
             // A delivery whose result this node knows but could not record is not sent
             // again: it stays leased here until the result is recorded.
-            for d in leased.into_iter().filter(|d| !me.recorder.knows(&d.id)) {
-                let Ok(permit) = permits.clone().acquire_owned().await else { break };
-                let me = me.clone();
-                tokio::spawn(async move {
-                    me.attempt(d).await;
-                    drop(permit);
-                });
-            }
+            self.queue.push(leased.into_iter().filter(|d| !self.recorder.knows(&d.id)).collect());
             if !full {
-                me.idle(&mut shutdown, none).await;
+                self.idle(&mut shutdown, none).await;
             }
         }
-        // Let attempts in flight finish; whatever does not goes back to the queue now, for
-        // another node (PostgreSQL) or the next start (SQLite), rather than when its lease expires.
-        let all = me.concurrency as u32;
-        let finished = tokio::time::timeout(me.grace, permits.acquire_many(all)).await.is_ok();
-        // One more try at results the store could not take; whatever stays unrecorded is
-        // sent again by whoever leases it next (at-least-once).
-        if me.recorder.unrecorded() > 0 && me.recorder.flush().await > 0 {
-            warn!(unrecorded = me.recorder.unrecorded(), "stopping with attempt results the store could not take");
+    }
+
+    fn lease_request(&self, limit: usize) -> LeaseRequest {
+        let set = self.subscriptions.load();
+        LeaseRequest {
+            owner: self.owner.to_string(),
+            now: crate::now_ms(),
+            lease_ms: set.lease_ms().clone(),
+            default_lease_ms: crate::subscription::lease_length(crate::subscription::raw::DEFAULT_TIMEOUT),
+            limit,
+            caps: set.caps().clone(),
+            exclude: self.queue.full(),
+            sweep_held: self.metrics.disabled_subscriptions.get() > 0,
         }
-        if !finished {
-            match me.store.release_leases(&me.owner, crate::now_ms()).await {
-                Ok(n) => {
-                    warn!(deliveries = n, "shutdown grace period ended with attempts in flight; they are due again")
-                }
-                Err(e) => warn!(error = %e, "could not release leases at shutdown; they fall due when they expire"),
-            }
+    }
+
+    /// After the send loop stops: attempts in flight get the grace period; then results
+    /// are recorded, and whatever this node still holds goes back to the queue now, for
+    /// another node (PostgreSQL) or the next start (SQLite), rather than when it expires.
+    async fn stop(&self, permits: &Semaphore) {
+        let all = self.concurrency as u32;
+        let finished = tokio::time::timeout(self.grace, permits.acquire_many(all)).await.is_ok();
+        let queued = self.queue.drain().len();
+        self.recorder.flush().await;
+        if finished && queued == 0 {
+            return;
+        }
+        match self.store.release_leases(&self.owner, crate::now_ms()).await {
+            Ok(n) => warn!(deliveries = n, "stopping with deliveries leased and not finished; they are due again"),
+            Err(e) => warn!(error = %e, "could not release leases at shutdown; they fall due when they expire"),
         }
     }
 
@@ -121,6 +171,7 @@ impl Dispatcher {
         }
         tokio::select! {
             _ = self.wake.notified() => {}
+            _ = self.queue.room_freed() => {}
             _ = tokio::time::sleep(wait) => {}
             _ = shutdown.changed() => {}
         }
@@ -158,7 +209,7 @@ impl Dispatcher {
             Outcome::Failed => self.metrics.delivery_finished(&d.subscription, "failed"),
             Outcome::Retry { .. } => {}
         }
-        info!(
+        debug!(
             delivery = %d.id, subscription = %d.subscription, attempt = d.attempt,
             status = status_code, duration_ms, outcome = ?outcome, error = error.as_deref(),
             "attempt"
@@ -172,7 +223,7 @@ impl Dispatcher {
             subscription: d.subscription.clone(),
             disable_after,
             disable_now: status_code == Some(410),
-            owner: self.owner.clone(),
+            owner: self.owner.to_string(),
             attempt: d.attempt,
             started_at,
             duration_ms,

@@ -26,6 +26,7 @@ pub async fn ping(client: &sender::HttpClient, sub: &Subscription) -> Sent {
         subscription: sub.name.clone(),
         topic: PING_TOPIC.into(),
         attempt: 1,
+        send_by: i64::MAX,
         request: StoredRequest {
             method: sub.method.as_str().into(),
             url,

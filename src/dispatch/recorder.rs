@@ -1,12 +1,14 @@
-//! Recording attempt results so that none is lost: a result the store cannot take now (it
-//! is down, its disk is full) is kept in memory and recorded when the store is back, and
-//! meanwhile its delivery is not sent again by this node, though it may be leased again.
+//! Recording attempt results: they go through one channel and are committed together
+//! (group commit: one transaction, on PostgreSQL one statement, for everything that
+//! finished meanwhile), and none is lost: a result the store cannot take now (it is down,
+//! its disk is full) is kept in memory and recorded when the store is back, and meanwhile
+//! its delivery is not sent again by this node, though it may be leased again.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{mpsc, oneshot};
 use tracing::{info, warn};
 
 use crate::store::{AttemptReport, Store, StoreError};
@@ -14,101 +16,181 @@ use crate::store::{AttemptReport, Store, StoreError};
 /// Results kept at most. Reaching it takes a store that leases but cannot record for long;
 /// past it the oldest is dropped, and its delivery will be sent again (at-least-once).
 const MAX_KEPT: usize = 4096;
+/// Results waiting in the channel at most: past it, attempts wait to hand theirs over.
+const CHANNEL: usize = 4096;
+/// Results committed together at most.
+const BATCH: usize = 512;
 /// How often kept results are offered to the store again.
 const RETRY_EVERY: Duration = Duration::from_millis(500);
 
-#[derive(Clone)]
-pub struct Recorder {
-    store: Arc<dyn Store>,
-    kept: Arc<Mutex<Kept>>,
+enum Message {
+    Report(AttemptReport),
+    /// Answered once everything sent before it has been offered to the store.
+    Flush(oneshot::Sender<()>),
 }
 
+/// Hands results to the recording task; cheap to clone.
+#[derive(Clone)]
+pub struct Recorder {
+    tx: mpsc::Sender<Message>,
+    known: Arc<Mutex<Known>>,
+}
+
+/// Results not recorded yet: in the channel, or kept after the store refused them.
 #[derive(Default)]
-struct Kept {
-    reports: VecDeque<AttemptReport>,
-    /// The deliveries of `reports`: their results are known.
+struct Known {
     ids: HashSet<String>,
+    kept: VecDeque<AttemptReport>,
+}
+
+/// The task that commits what `Recorder` hands over.
+pub struct Recording {
+    store: Arc<dyn Store>,
+    rx: mpsc::Receiver<Message>,
+    known: Arc<Mutex<Known>>,
+}
+
+fn lock(known: &Mutex<Known>) -> MutexGuard<'_, Known> {
+    // Nothing panics while holding the lock; a poisoned one still holds valid data.
+    known.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+pub fn recorder(store: Arc<dyn Store>) -> (Recorder, Recording) {
+    let (tx, rx) = mpsc::channel(CHANNEL);
+    let known = Arc::new(Mutex::new(Known::default()));
+    (Recorder { tx, known: known.clone() }, Recording { store, rx, known })
 }
 
 impl Recorder {
-    pub fn new(store: Arc<dyn Store>) -> Self {
-        Self { store, kept: Arc::default() }
-    }
-
-    fn kept(&self) -> MutexGuard<'_, Kept> {
-        // Nothing panics while holding the lock; a poisoned one still holds valid data.
-        self.kept.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// Records `report`, or keeps it to record later when the store cannot take it now.
+    /// Hands a result over to be recorded (it is committed with whatever else finished).
     pub async fn record(&self, report: AttemptReport) {
-        match self.store.finish_attempt(report.clone()).await {
-            Ok(()) => {}
-            Err(StoreError::Unavailable(why)) => {
-                warn!(delivery = %report.delivery_id, error = %why, "cannot record an attempt yet; keeping it");
-                self.keep(report);
-            }
-            Err(e) => warn!(delivery = %report.delivery_id, error = %e, "dropping an attempt that cannot be recorded"),
+        lock(&self.known).ids.insert(report.delivery_id.clone());
+        if let Err(mpsc::error::SendError(Message::Report(report))) = self.tx.send(Message::Report(report)).await {
+            warn!(delivery = %report.delivery_id, "the recorder has stopped; this result is not recorded");
         }
-    }
-
-    fn keep(&self, report: AttemptReport) {
-        let mut kept = self.kept();
-        if kept.reports.len() >= MAX_KEPT {
-            if let Some(dropped) = kept.reports.pop_front() {
-                warn!(delivery = %dropped.delivery_id, "too many unrecorded results; this delivery will be sent again");
-                kept.ids.remove(&dropped.delivery_id);
-            }
-        }
-        kept.ids.insert(report.delivery_id.clone());
-        kept.reports.push_back(report);
     }
 
     /// Whether this node knows the result of `delivery` but has not recorded it yet: then
     /// it must not be sent again.
     pub fn knows(&self, delivery: &str) -> bool {
-        self.kept().ids.contains(delivery)
+        lock(&self.known).ids.contains(delivery)
     }
 
+    /// Results known and not recorded.
     pub fn unrecorded(&self) -> usize {
-        self.kept().reports.len()
+        lock(&self.known).ids.len()
     }
 
-    /// Offers every kept result to the store again, oldest first, stopping at the first
-    /// the store still cannot take. Returns how many remain.
-    pub async fn flush(&self) -> usize {
-        let mut recorded = 0;
+    /// Waits until everything handed over so far has been offered to the store (kept ones
+    /// once more too): before a stopping node gives its leases back.
+    pub async fn flush(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(Message::Flush(tx)).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+}
+
+impl Recording {
+    /// Records until `stop` (sent once the dispatcher has stopped) or until every
+    /// `Recorder` is gone; then records what is waiting and offers what is kept once more.
+    pub async fn run(mut self, mut stop: oneshot::Receiver<()>) {
+        let mut retry = tokio::time::interval(RETRY_EVERY);
         loop {
-            let Some(report) = self.kept().reports.front().cloned() else { break };
-            match self.store.finish_attempt(report.clone()).await {
-                Err(StoreError::Unavailable(_)) => break,
-                result => {
-                    if let Err(e) = result {
-                        warn!(delivery = %report.delivery_id, error = %e, "dropping an attempt that cannot be recorded");
-                    }
-                    let mut kept = self.kept();
-                    kept.reports.pop_front();
-                    kept.ids.remove(&report.delivery_id);
-                    recorded += 1;
+            tokio::select! {
+                message = self.rx.recv() => match message {
+                    Some(message) => self.take(message).await,
+                    None => break,
+                },
+                _ = retry.tick() => self.retry_kept().await,
+                _ = &mut stop => break,
+            }
+        }
+        while let Ok(message) = self.rx.try_recv() {
+            self.take(message).await;
+        }
+        self.retry_kept().await;
+        let left = lock(&self.known).kept.len();
+        if left > 0 {
+            warn!(unrecorded = left, "stopping with attempt results the store could not take");
+        }
+    }
+
+    /// Commits `first` and everything else already waiting, together.
+    async fn take(&mut self, first: Message) {
+        let mut batch = Vec::new();
+        let mut flushes = Vec::new();
+        let mut next = Some(first);
+        while let Some(message) = next.take() {
+            match message {
+                Message::Report(r) => batch.push(r),
+                Message::Flush(done) => flushes.push(done),
+            }
+            if batch.len() < BATCH {
+                next = self.rx.try_recv().ok();
+            }
+        }
+        if !batch.is_empty() {
+            self.commit(batch).await;
+        }
+        if !flushes.is_empty() {
+            self.retry_kept().await;
+            for done in flushes {
+                let _ = done.send(());
+            }
+        }
+    }
+
+    async fn commit(&self, batch: Vec<AttemptReport>) {
+        match self.store.finish_attempts(batch.clone()).await {
+            Ok(()) => {
+                let mut known = lock(&self.known);
+                for r in &batch {
+                    known.ids.remove(&r.delivery_id);
+                }
+            }
+            Err(e) => {
+                // Kept, and offered again one by one: a store that is back records them, and a
+                // report the store refuses for good is found and dropped alone.
+                warn!(results = batch.len(), error = %e, "cannot record attempts yet; keeping them");
+                let mut known = lock(&self.known);
+                for r in batch {
+                    Self::keep(&mut known, r);
                 }
             }
         }
-        if recorded > 0 {
-            info!(recorded, "recorded attempt results kept while the store was unavailable");
-        }
-        self.unrecorded()
     }
 
-    /// Offers kept results to the store again until shutdown.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+    fn keep(known: &mut Known, report: AttemptReport) {
+        if known.kept.len() >= MAX_KEPT {
+            if let Some(dropped) = known.kept.pop_front() {
+                warn!(delivery = %dropped.delivery_id, "too many unrecorded results; this delivery will be sent again");
+                known.ids.remove(&dropped.delivery_id);
+            }
+        }
+        known.kept.push_back(report);
+    }
+
+    /// Offers every kept result to the store again, oldest first, stopping at the first
+    /// the store still cannot take.
+    async fn retry_kept(&self) {
+        let mut recorded = 0;
         loop {
-            tokio::select! {
-                _ = tokio::time::sleep(RETRY_EVERY) => {}
-                _ = shutdown.changed() => return,
+            let Some(report) = lock(&self.known).kept.front().cloned() else { break };
+            let result = self.store.finish_attempt(report.clone()).await;
+            if let Err(StoreError::Unavailable(_)) = result {
+                break;
             }
-            if self.unrecorded() > 0 {
-                self.flush().await;
+            if let Err(e) = result {
+                warn!(delivery = %report.delivery_id, error = %e, "dropping an attempt that cannot be recorded");
             }
+            let mut known = lock(&self.known);
+            known.kept.pop_front();
+            known.ids.remove(&report.delivery_id);
+            recorded += 1;
+        }
+        if recorded > 0 {
+            info!(recorded, "recorded attempt results kept while the store was unavailable");
         }
     }
 }

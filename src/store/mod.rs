@@ -28,7 +28,8 @@ pub type StoreResult<T> = Result<T, StoreError>;
 pub trait Store: Send + Sync + 'static {
     /// Commits each event with its deliveries atomically; an event whose Uuid is already
     /// stored creates nothing and reports `duplicate`. A pending delivery for a disabled
-    /// subscription is stored `held`. Returns only once durable.
+    /// subscription is stored `held`; one with a `lease` is stored leased and returned in
+    /// `Inserted::leased`. Returns only once durable.
     async fn insert_events(&self, events: Vec<NewEvent>) -> StoreResult<Vec<Inserted>>;
 
     /// Adds deliveries to a stored event (replay). Returns how many were added.
@@ -45,6 +46,9 @@ pub trait Store: Send + Sync + 'static {
     /// An outcome for a lease that was lost (taken over by another) is kept in history only
     /// if nothing else recorded that attempt, and moves nothing.
     async fn finish_attempt(&self, report: AttemptReport) -> StoreResult<()>;
+
+    /// `finish_attempt` for many reports at once, committed together (group commit).
+    async fn finish_attempts(&self, reports: Vec<AttemptReport>) -> StoreResult<()>;
 
     /// Says `node` is alive (a write, so it fails while the store cannot take writes) and
     /// makes the leases of nodes silent for `NODE_SILENCE_MS` due at once. Returns how many

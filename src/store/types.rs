@@ -95,6 +95,42 @@ pub struct NewDelivery {
     /// Why the delivery is already `failed` (a render error), if it is.
     pub error: Option<String>,
     pub config_version: String,
+    /// Store a `pending` delivery already leased to this node (unless its subscription is
+    /// disabled): the node that accepted it sends it without a lease write of its own.
+    pub lease: Option<PreLease>,
+}
+
+/// A lease taken as a delivery is stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PreLease {
+    pub owner: std::sync::Arc<str>,
+    pub until: i64,
+    /// The latest time its first attempt may start (see `Leased::send_by`).
+    pub send_by: i64,
+}
+
+impl NewEvent {
+    /// The deliveries `flags` marks as stored leased, as `Leased` ready to send.
+    pub fn take_leased(self, flags: &[bool]) -> Vec<Leased> {
+        let Self { uuid, topic, deliveries, .. } = self;
+        deliveries
+            .into_iter()
+            .zip(flags)
+            .filter(|(_, leased)| **leased)
+            .filter_map(|(d, _)| {
+                let send_by = d.lease.as_ref()?.send_by;
+                Some(Leased {
+                    id: d.id,
+                    event_uuid: uuid.clone(),
+                    subscription: d.subscription,
+                    topic: topic.clone(),
+                    attempt: 1,
+                    send_by,
+                    request: d.request,
+                })
+            })
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -102,6 +138,9 @@ pub struct Inserted {
     pub uuid: String,
     pub deliveries: usize,
     pub duplicate: bool,
+    /// The deliveries stored already leased (see `NewDelivery::lease`), ready to send.
+    #[serde(skip)]
+    pub leased: Vec<Leased>,
 }
 
 #[derive(Debug, Clone)]
@@ -115,6 +154,11 @@ pub struct LeaseRequest {
     pub limit: usize,
     /// `max_in_flight` of the subscriptions that have one.
     pub caps: std::collections::HashMap<String, u32>,
+    /// Subscriptions not to lease now (this node holds their share already).
+    pub exclude: Vec<String>,
+    /// Whether any subscription may be disabled: then PostgreSQL first holds the pending
+    /// deliveries a disabling node may have missed (skipped when none is).
+    pub sweep_held: bool,
 }
 
 impl LeaseRequest {
@@ -127,7 +171,7 @@ impl LeaseRequest {
 /// How long a node may be silent before its leases are taken over.
 pub const NODE_SILENCE_MS: i64 = 10_000;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Leased {
     pub id: String,
     pub event_uuid: String,
@@ -135,8 +179,14 @@ pub struct Leased {
     pub topic: String,
     /// This attempt's number: the attempts recorded so far, plus one.
     pub attempt: u32,
+    /// Past this time the attempt must not start: its lease could expire before it ends
+    /// (a lease is the timeout plus `LEASE_MARGIN`; this leaves `SEND_WITHIN_MS` to start).
+    pub send_by: i64,
     pub request: StoredRequest,
 }
+
+/// How long after leasing an attempt may still start.
+pub const SEND_WITHIN_MS: i64 = 4_000;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {

@@ -111,6 +111,7 @@ fn shadow_event(uuid: &str) -> NewEvent {
             id: hookshape::accept::new_delivery_id(),
             subscription: "s".into(),
             status: DeliveryStatus::Shadow,
+            lease: None,
             request: StoredRequest {
                 method: "POST".into(),
                 url: "http://h/".into(),

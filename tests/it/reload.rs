@@ -57,7 +57,8 @@ async fn a_template_change_is_picked_up_and_deliveries_already_made_keep_their_b
     ws.subscription(
         "s.yaml",
         &format!(
-            "topics: [T]\nrequest:\n  url: {}/x\n  body_template: body.json.j2\nretry:\n  schedule: [300ms]\n",
+            // The retry comes after the template change and the receiver's recovery below.
+            "topics: [T]\nrequest:\n  url: {}/x\n  body_template: body.json.j2\nretry:\n  schedule: [2s]\n",
             receiver.url()
         ),
     );

@@ -59,6 +59,9 @@ store_suite!(
     concurrent_duplicates_create_one_event,
     leases_take_due_deliveries_once_and_count_attempts,
     leases_last_their_subscriptions_own_length,
+    a_fresh_delivery_can_be_stored_leased_to_the_node_that_accepts_it,
+    excluded_subscriptions_are_not_leased,
+    a_batch_of_results_is_recorded_together,
     concurrent_leases_never_share_a_delivery,
     a_stopping_owner_releases_its_leases_to_the_others,
     max_in_flight_caps_unexpired_leases_across_owners,
@@ -89,6 +92,7 @@ fn delivery(sub: &str, status: DeliveryStatus) -> NewDelivery {
         request: request(sub),
         error: None,
         config_version: "v1".into(),
+        lease: None,
     }
 }
 
@@ -117,6 +121,8 @@ fn lease_req(owner: &str, limit: usize, caps: &[(&str, u32)]) -> LeaseRequest {
         default_lease_ms: 60_000,
         limit,
         caps: caps.iter().map(|(s, c)| (s.to_string(), *c)).collect(),
+        exclude: Vec::new(),
+        sweep_held: true,
     }
 }
 
@@ -149,10 +155,14 @@ async fn deliveries_of(store: &Arc<dyn Store>, event: &str) -> Vec<DeliverySumma
 async fn an_event_is_stored_once_with_its_deliveries(store: Arc<dyn Store>) {
     let uuid = new_uuid();
     let first = store.insert_events(vec![event(&uuid, "Sale", &["a", "b"])]).await.unwrap();
-    assert_eq!(first, vec![Inserted { uuid: uuid.clone(), deliveries: 2, duplicate: false }]);
+    assert_eq!(first, vec![Inserted { uuid: uuid.clone(), deliveries: 2, duplicate: false, leased: vec![] }]);
 
     let again = store.insert_events(vec![event(&uuid, "Sale", &["a", "b", "c"])]).await.unwrap();
-    assert_eq!(again, vec![Inserted { uuid: uuid.clone(), deliveries: 2, duplicate: true }], "nothing new is added");
+    assert_eq!(
+        again,
+        vec![Inserted { uuid: uuid.clone(), deliveries: 2, duplicate: true, leased: vec![] }],
+        "nothing new is added"
+    );
     assert_eq!(deliveries_of(&store, &uuid).await.len(), 2);
     let stored = store.get_event(&uuid).await.unwrap().unwrap();
     assert_eq!((stored.topic.as_str(), stored.body), ("Sale", format!("{{\"Uuid\":\"{uuid}\"}}")));
@@ -219,6 +229,73 @@ async fn leases_take_due_deliveries_once_and_count_attempts(store: Arc<dyn Store
     // Recorded attempts number the next one.
     let next = store.lease(lease_req("node-c", 10, &[])).await.unwrap();
     assert_eq!(next.iter().find(|d| d.id == a[0].id).map(|d| d.attempt), Some(2));
+}
+
+async fn a_fresh_delivery_can_be_stored_leased_to_the_node_that_accepts_it(store: Arc<dyn Store>) {
+    store.disable("off", "by hand").await.unwrap();
+    let now = hookshape::now_ms();
+    let lease = PreLease { owner: "node-a".into(), until: now + 60_000, send_by: now + SEND_WITHIN_MS };
+    let uuid = new_uuid();
+    let mut e = event(&uuid, "T", &["on", "off", "plain"]);
+    for d in e.deliveries.iter_mut().filter(|d| d.subscription != "plain") {
+        d.lease = Some(lease.clone());
+    }
+    let ids: HashMap<String, String> = e.deliveries.iter().map(|d| (d.subscription.clone(), d.id.clone())).collect();
+    let inserted = store.insert_events(vec![e]).await.unwrap();
+    let leased = &inserted[0].leased;
+    assert_eq!(leased.len(), 1, "a disabled subscription's delivery is held, not leased: {leased:?}");
+    assert_eq!((leased[0].id.as_str(), leased[0].attempt), (ids["on"].as_str(), 1));
+    assert_eq!(leased[0].request, request("on"), "handed over whole, ready to send");
+    assert_eq!(status_of(&store, &ids["on"]).await, DeliveryStatus::InFlight);
+    assert_eq!(status_of(&store, &ids["off"]).await, DeliveryStatus::Held);
+    assert_eq!(status_of(&store, &ids["plain"]).await, DeliveryStatus::Pending);
+    let others = store.lease(lease_req("node-b", 10, &[])).await.unwrap();
+    assert_eq!(others.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(), [ids["plain"].as_str()]);
+    store.finish_attempt(report(&leased[0], "node-a", Outcome::Succeeded, 200)).await.unwrap();
+    assert_eq!(status_of(&store, &ids["on"]).await, DeliveryStatus::Succeeded);
+    let again = store.insert_events(vec![event(&uuid, "T", &["on"])]).await.unwrap();
+    assert!(again[0].duplicate && again[0].leased.is_empty());
+}
+
+async fn excluded_subscriptions_are_not_leased(store: Arc<dyn Store>) {
+    insert(&store, &["busy", "idle"]).await;
+    let mut req = lease_req("node-a", 10, &[("capped", 5)]);
+    req.exclude = vec!["busy".into(), "capped".into()];
+    let taken = store.lease(req).await.unwrap();
+    assert_eq!(taken.iter().map(|d| d.subscription.as_str()).collect::<Vec<_>>(), ["idle"]);
+}
+
+async fn a_batch_of_results_is_recorded_together(store: Arc<dyn Store>) {
+    for _ in 0..3 {
+        insert(&store, &["ok", "retry", "fail"]).await;
+    }
+    let leased = store.lease(lease_req("node-a", 100, &[])).await.unwrap();
+    assert_eq!(leased.len(), 9);
+    let soon = hookshape::now_ms() + 60_000;
+    let reports: Vec<AttemptReport> = leased
+        .iter()
+        .map(|d| match d.subscription.as_str() {
+            "ok" => report(d, "node-a", Outcome::Succeeded, 200),
+            "retry" => report(d, "node-a", Outcome::Retry { at: soon }, 503),
+            _ => AttemptReport { disable_after: 3, ..report(d, "node-a", Outcome::Failed, 500) },
+        })
+        .collect();
+    let mut lost = report(&leased[0], "node-z", Outcome::Failed, 500);
+    lost.attempt = 1;
+    store.finish_attempts(reports).await.unwrap();
+    store.finish_attempts(vec![lost]).await.unwrap();
+    for d in &leased {
+        let detail = store.get_delivery(&d.id).await.unwrap().unwrap();
+        let want = match d.subscription.as_str() {
+            "ok" => DeliveryStatus::Succeeded,
+            "retry" => DeliveryStatus::Pending,
+            _ => DeliveryStatus::Failed,
+        };
+        assert_eq!((detail.summary.status, detail.summary.attempts, detail.attempts.len()), (want, 1, 1), "{d:?}");
+    }
+    let states = store.subscription_states().await.unwrap();
+    let fail = states.iter().find(|s| s.name == "fail").unwrap();
+    assert!(fail.disabled, "three failures in one batch count toward auto-disable: {fail:?}");
 }
 
 async fn leases_last_their_subscriptions_own_length(store: Arc<dyn Store>) {

@@ -103,7 +103,11 @@ impl PostgresStore {
 #[async_trait]
 impl Store for PostgresStore {
     async fn insert_events(&self, events: Vec<NewEvent>) -> StoreResult<Vec<Inserted>> {
-        sql::insert_events(&self.client().await?, &events).await
+        let (mut inserted, leased) = sql::insert_events(&self.client().await?, &events).await?;
+        for ((result, event), flags) in inserted.iter_mut().zip(events).zip(leased) {
+            result.leased = event.take_leased(&flags);
+        }
+        Ok(inserted)
     }
 
     async fn add_deliveries(&self, event_uuid: &str, topic: &str, deliveries: Vec<NewDelivery>) -> StoreResult<usize> {
@@ -117,6 +121,10 @@ impl Store for PostgresStore {
 
     async fn finish_attempt(&self, report: AttemptReport) -> StoreResult<()> {
         sql::finish(&mut self.client().await?, &report).await
+    }
+
+    async fn finish_attempts(&self, reports: Vec<AttemptReport>) -> StoreResult<()> {
+        sql::finish_batch(&mut self.client().await?, &reports).await
     }
 
     async fn retry_now(&self, id: &str) -> StoreResult<RetryNow> {

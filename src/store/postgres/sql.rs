@@ -41,7 +41,8 @@ fn int(n: impl TryInto<i32>) -> i32 {
 
 /// Inserts a batch in one statement (so it commits on its own, in one round trip): the
 /// events that are new, and the deliveries of exactly those.
-pub async fn insert_events(client: &Client, events: &[NewEvent]) -> StoreResult<Vec<Inserted>> {
+/// Returns, beside the results, which deliveries of each event were stored leased.
+pub async fn insert_events(client: &Client, events: &[NewEvent]) -> StoreResult<(Vec<Inserted>, Vec<Vec<bool>>)> {
     // Sorted, so two batches sharing Uuids take their locks in one order and never deadlock.
     let mut order: Vec<&NewEvent> = events.iter().collect();
     order.sort_by(|a, b| a.uuid.cmp(&b.uuid));
@@ -60,27 +61,37 @@ pub async fn insert_events(client: &Client, events: &[NewEvent]) -> StoreResult<
         })
         .collect();
     let arrays = DeliveryArrays::of(&new_rows)?;
-    let [p1, p2, p3, p4, p5, p6, p7, p8, p9] = arrays.params();
+    let [p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11] = arrays.params();
+    // One row per new event (its uuid), and one per delivery stored leased (its id).
     let sql = format!(
         "WITH fresh AS (
             INSERT INTO events (uuid, topic, date, received_at, body)
-            SELECT * FROM unnest($10::text[], $11::text[], $12::text[], $13::bigint[], $14::text[])
+            SELECT * FROM unnest($12::text[], $13::text[], $14::text[], $15::bigint[], $16::text[])
             ON CONFLICT (uuid) DO NOTHING RETURNING uuid),
-         added AS ({INSERT_DELIVERIES} WHERE d.event_uuid IN (SELECT uuid FROM fresh) RETURNING 1)
-         SELECT uuid FROM fresh"
+         added AS ({INSERT_DELIVERIES} WHERE d.event_uuid IN (SELECT uuid FROM fresh) RETURNING id, status)
+         SELECT uuid, NULL::text FROM fresh UNION ALL SELECT NULL, id FROM added WHERE status = 'in_flight'"
     );
-    let inserted =
-        rows(client, &sql, &[p1, p2, p3, p4, p5, p6, p7, p8, p9, &uuids, &topics, &dates, &received, &bodies]).await?;
-    let mut fresh: HashSet<String> = inserted.iter().map(|r| get(r, 0)).collect::<StoreResult<_>>()?;
+    let params: [&(dyn ToSql + Sync); 16] =
+        [p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11, &uuids, &topics, &dates, &received, &bodies];
+    let inserted = rows(client, &sql, &params).await?;
+    let mut fresh = HashSet::new();
+    let mut leased = HashSet::new();
+    for row in &inserted {
+        let (uuid, id): (Option<String>, Option<String>) = (get(row, 0)?, get(row, 1)?);
+        fresh.extend(uuid);
+        leased.extend(id);
+    }
 
     let mut out: Vec<Inserted> = events
         .iter()
         .map(|e| {
             // The first of a Uuid is the one inserted; any later one in the batch is its duplicate.
             let duplicate = !fresh.remove(&e.uuid);
-            Inserted { uuid: e.uuid.clone(), deliveries: e.deliveries.len(), duplicate }
+            Inserted { uuid: e.uuid.clone(), deliveries: e.deliveries.len(), duplicate, leased: vec![] }
         })
         .collect();
+    let flags: Vec<Vec<bool>> =
+        events.iter().map(|e| e.deliveries.iter().map(|d| leased.contains(&d.id)).collect()).collect();
     let duplicates: Vec<&str> = out.iter().filter(|i| i.duplicate).map(|i| i.uuid.as_str()).collect();
     if !duplicates.is_empty() {
         let counts = rows(
@@ -95,7 +106,7 @@ pub async fn insert_events(client: &Client, events: &[NewEvent]) -> StoreResult<
             i.deliveries = counts.get(&i.uuid).copied().unwrap_or(0) as usize;
         }
     }
-    Ok(out)
+    Ok((out, flags))
 }
 
 struct DeliveryRow<'a> {
@@ -122,17 +133,24 @@ pub async fn add_deliveries<C: GenericClient>(
     Ok(deliveries.len())
 }
 
-/// Inserts the deliveries given as arrays `$1`…`$9` (one element per delivery); a pending
-/// one for a disabled subscription is held.
+/// Inserts the deliveries given as arrays `$1`…`$11` (one element per delivery); a pending
+/// one for a disabled subscription is held,
+/// and one given a lease (`$10` owner, `$11` expiry) is stored leased.
 const INSERT_DELIVERIES: &str =
-    "INSERT INTO deliveries (id, event_uuid, subscription, topic, status, next_attempt_at, created_at, updated_at,
-                             config_version, request, last_error)
+    "INSERT INTO deliveries (id, event_uuid, subscription, topic, status, next_attempt_at, lease_owner, created_at,
+                             updated_at, config_version, request, last_error)
      SELECT d.id, d.event_uuid, d.subscription, d.topic,
-            CASE WHEN d.status = 'pending' AND coalesce(s.disabled, FALSE) THEN 'held' ELSE d.status END,
-            CASE WHEN d.status = 'pending' THEN d.at END, d.at, d.at, d.config_version, d.request, d.error
+            CASE WHEN d.status <> 'pending' THEN d.status WHEN coalesce(s.disabled, FALSE) THEN 'held'
+                 WHEN d.lease_owner IS NOT NULL THEN 'in_flight' ELSE 'pending' END,
+            CASE WHEN d.status <> 'pending' THEN NULL
+                 WHEN NOT coalesce(s.disabled, FALSE) AND d.lease_owner IS NOT NULL THEN d.lease_until
+                 ELSE d.at END,
+            CASE WHEN d.status = 'pending' AND NOT coalesce(s.disabled, FALSE) THEN d.lease_owner END,
+            d.at, d.at, d.config_version, d.request, d.error
        FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[],
-                   $8::text[], $9::text[])
-            AS d(id, event_uuid, subscription, topic, status, at, config_version, request, error)
+                   $8::text[], $9::text[], $10::text[], $11::bigint[])
+            AS d(id, event_uuid, subscription, topic, status, at, config_version, request, error, lease_owner,
+                 lease_until)
        LEFT JOIN subscription_state s ON s.name = d.subscription";
 
 /// Deliveries as the column arrays `INSERT_DELIVERIES` takes.
@@ -141,6 +159,8 @@ struct DeliveryArrays<'a> {
     at: Vec<i64>,
     requests: Vec<String>,
     errors: Vec<Option<&'a str>>,
+    lease_owners: Vec<Option<&'a str>>,
+    lease_untils: Vec<Option<i64>>,
 }
 
 impl<'a> DeliveryArrays<'a> {
@@ -163,12 +183,15 @@ impl<'a> DeliveryArrays<'a> {
             at: rows.iter().map(|r| r.at).collect(),
             requests,
             errors: rows.iter().map(|r| r.d.error.as_deref()).collect(),
+            lease_owners: rows.iter().map(|r| r.d.lease.as_ref().map(|l| &*l.owner)).collect(),
+            lease_untils: rows.iter().map(|r| r.d.lease.as_ref().map(|l| l.until)).collect(),
         })
     }
 
-    fn params(&self) -> [&(dyn ToSql + Sync); 9] {
+    fn params(&self) -> [&(dyn ToSql + Sync); 11] {
         let [ids, events, subs, topics, statuses, versions] = &self.text;
-        [ids, events, subs, topics, statuses, &self.at, versions, &self.requests, &self.errors]
+        let (owners, untils) = (&self.lease_owners, &self.lease_untils);
+        [ids, events, subs, topics, statuses, &self.at, versions, &self.requests, &self.errors, owners, untils]
     }
 }
 
@@ -202,18 +225,23 @@ pub async fn lease(client: &mut Client, req: &LeaseRequest) -> StoreResult<Vec<L
     let tx = client.transaction().await.map_err(pg_error)?;
     // A delivery inserted as pending while its subscription was being disabled on another
     // node is held here, before anything is leased: a disabled subscription sends nothing.
-    exec(
-        &tx,
-        "UPDATE deliveries d SET status = 'held', updated_at = $1 FROM subscription_state s
-          WHERE s.disabled AND d.subscription = s.name AND d.status = 'pending'",
-        &[&req.now],
-    )
-    .await?;
+    if req.sweep_held {
+        exec(
+            &tx,
+            "UPDATE deliveries d SET status = 'held', updated_at = $1 FROM subscription_state s
+              WHERE s.disabled AND d.subscription = s.name AND d.status = 'pending'",
+            &[&req.now],
+        )
+        .await?;
+    }
     let mut leased = Vec::with_capacity(req.limit);
-    let capped: Vec<&str> = req.caps.keys().map(String::as_str).collect();
+    let excluded = |name: &&str| req.exclude.iter().any(|e| e == name);
+    let capped: Vec<&str> = req.caps.keys().map(String::as_str).filter(|n| !excluded(n)).collect();
     if !capped.is_empty() {
         lease_capped(&tx, req, &capped, &mut leased).await?;
     }
+    // The rest leases neither capped subscriptions (done above) nor excluded ones.
+    let capped: Vec<&str> = req.caps.keys().map(String::as_str).chain(req.exclude.iter().map(String::as_str)).collect();
     let room = req.limit.saturating_sub(leased.len()) as i64;
     if room > 0 {
         let sql = format!(
@@ -229,7 +257,7 @@ pub async fn lease(client: &mut Client, req: &LeaseRequest) -> StoreResult<Vec<L
         let (names, untils) = lease_expiries(req);
         let default_until = req.now.saturating_add(req.default_lease_ms);
         let taken = rows(&tx, &sql, &[&req.owner, &default_until, &req.now, &capped, &room, &names, &untils]).await?;
-        leased.extend(taken.iter().map(to_leased).collect::<StoreResult<Vec<_>>>()?);
+        leased.extend(taken.iter().map(|r| to_leased(r, req.now)).collect::<StoreResult<Vec<_>>>()?);
     }
     tx.commit().await.map_err(pg_error)?;
     Ok(leased)
@@ -299,11 +327,11 @@ async fn lease_capped(
     let (lease_names, untils) = lease_expiries(req);
     let default_until = req.now.saturating_add(req.default_lease_ms);
     let taken = rows(tx, &sql, &[&req.owner, &default_until, &req.now, &names, &rooms, &lease_names, &untils]).await?;
-    leased.extend(taken.iter().map(to_leased).collect::<StoreResult<Vec<_>>>()?);
+    leased.extend(taken.iter().map(|r| to_leased(r, req.now)).collect::<StoreResult<Vec<_>>>()?);
     Ok(())
 }
 
-fn to_leased(r: &Row) -> StoreResult<Leased> {
+fn to_leased(r: &Row, now: i64) -> StoreResult<Leased> {
     let id: String = get(r, 0)?;
     let attempts: i32 = get(r, 4)?;
     let request = decode_request(&id, get(r, 5)?)?;
@@ -312,6 +340,7 @@ fn to_leased(r: &Row) -> StoreResult<Leased> {
         subscription: get(r, 2)?,
         topic: get(r, 3)?,
         attempt: attempts.max(0) as u32,
+        send_by: now + SEND_WITHIN_MS,
         request,
         id,
     })
@@ -364,6 +393,64 @@ async fn record_attempt<C: GenericClient>(c: &C, r: &AttemptReport, now: i64) ->
     .await?;
     let n: i64 = moved.first().map(|row| get(row, 0)).transpose()?.unwrap_or(0);
     Ok(n > 0)
+}
+
+/// `RECORD_ATTEMPT` for a batch of reports at once (arrays `$1`…`$10`, now in `$11`).
+const RECORD_ATTEMPTS: &str = "WITH r AS (
+        SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[], $4::bigint[], $5::int[], $6::text[], $7::text[],
+                             $8::text[], $9::bigint[], $10::text[])
+            AS r(id, attempt, started_at, duration_ms, status_code, response_body, error, status, next_at, owner)),
+    moved AS (
+        UPDATE deliveries d SET status = r.status, next_attempt_at = r.next_at, lease_owner = NULL, updated_at = $11,
+                                last_status = r.status_code, last_error = r.error, attempts = d.attempts + 1
+          FROM r
+         WHERE d.id = r.id AND d.status = 'in_flight' AND d.lease_owner = r.owner AND d.attempts = r.attempt - 1
+        RETURNING d.id, d.subscription, r.status),
+    attempt AS (
+        INSERT INTO attempts (delivery_id, attempt, started_at, duration_ms, status_code, response_body, error)
+        SELECT id, attempt, started_at, duration_ms, status_code, response_body, error FROM r
+        ON CONFLICT (delivery_id, attempt) DO UPDATE
+           SET started_at = EXCLUDED.started_at, duration_ms = EXCLUDED.duration_ms,
+               status_code = EXCLUDED.status_code, response_body = EXCLUDED.response_body, error = EXCLUDED.error
+         WHERE EXISTS (SELECT 1 FROM moved m WHERE m.id = EXCLUDED.delivery_id)),
+    reset AS (
+        UPDATE subscription_state SET consecutive_failures = 0, updated_at = $11
+         WHERE consecutive_failures > 0 AND name IN (SELECT subscription FROM moved WHERE status = 'succeeded'))
+    SELECT count(*) FROM moved";
+
+/// Records a batch in one statement; failures, which also count toward auto-disable, each
+/// in a transaction of their own after it.
+pub async fn finish_batch(client: &mut Client, reports: &[AttemptReport]) -> StoreResult<()> {
+    let (failed, rest): (Vec<&AttemptReport>, Vec<&AttemptReport>) =
+        reports.iter().partition(|r| r.outcome == Outcome::Failed);
+    if !rest.is_empty() {
+        let ids: Vec<&str> = rest.iter().map(|r| r.delivery_id.as_str()).collect();
+        let attempts: Vec<i32> = rest.iter().map(|r| int(r.attempt)).collect();
+        let started: Vec<i64> = rest.iter().map(|r| r.started_at).collect();
+        let durations: Vec<i64> = rest.iter().map(|r| r.duration_ms).collect();
+        let codes: Vec<Option<i32>> = rest.iter().map(|r| r.status_code.map(int)).collect();
+        let bodies: Vec<Option<&str>> = rest.iter().map(|r| r.response_body.as_deref()).collect();
+        let errors: Vec<Option<&str>> = rest.iter().map(|r| r.error.as_deref()).collect();
+        let (statuses, nexts): (Vec<&str>, Vec<Option<i64>>) = rest
+            .iter()
+            .map(|r| match r.outcome {
+                Outcome::Retry { at } => (DeliveryStatus::Pending.as_str(), Some(at)),
+                _ => (DeliveryStatus::Succeeded.as_str(), None),
+            })
+            .unzip();
+        let owners: Vec<&str> = rest.iter().map(|r| r.owner.as_str()).collect();
+        let now = crate::now_ms();
+        rows(
+            &*client,
+            RECORD_ATTEMPTS,
+            &[&ids, &attempts, &started, &durations, &codes, &bodies, &errors, &statuses, &nexts, &owners, &now],
+        )
+        .await?;
+    }
+    for r in failed {
+        finish(client, r).await?;
+    }
+    Ok(())
 }
 
 pub async fn finish(client: &mut Client, r: &AttemptReport) -> StoreResult<()> {

@@ -180,13 +180,22 @@ fn run_in_savepoint(tx: &mut rusqlite::Transaction<'_>, job: Job) -> Reply {
 impl Store for SqliteStore {
     async fn insert_events(&self, events: Vec<NewEvent>) -> StoreResult<Vec<Inserted>> {
         let requests = events.iter().map(|e| sql::encode_requests(&e.deliveries)).collect::<StoreResult<Vec<_>>>()?;
-        self.write(move |c| sql::insert_events(c, &events, &requests)).await
+        // The events come back from the writer, so the leased deliveries' requests move into
+        // `Leased` here, off the writer thread, without a copy.
+        let (mut inserted, leased, events) =
+            self.write(move |c| sql::insert_events(c, &events, &requests).map(|(i, l)| (i, l, events))).await?;
+        for ((result, event), flags) in inserted.iter_mut().zip(events).zip(leased) {
+            result.leased = event.take_leased(&flags);
+        }
+        Ok(inserted)
     }
 
     async fn add_deliveries(&self, event_uuid: &str, topic: &str, deliveries: Vec<NewDelivery>) -> StoreResult<usize> {
         let (uuid, topic) = (event_uuid.to_string(), topic.to_string());
         let requests = sql::encode_requests(&deliveries)?;
-        self.write(move |c| sql::add_deliveries(c, &uuid, &topic, &deliveries, &requests, crate::now_ms())).await
+        self.write(move |c| sql::add_deliveries(c, &uuid, &topic, &deliveries, &requests, crate::now_ms()))
+            .await
+            .map(|leased| leased.len())
     }
 
     async fn lease(&self, lease: LeaseRequest) -> StoreResult<Vec<Leased>> {
@@ -196,6 +205,10 @@ impl Store for SqliteStore {
 
     async fn finish_attempt(&self, report: AttemptReport) -> StoreResult<()> {
         self.write(move |c| sql::finish(c, &report)).await
+    }
+
+    async fn finish_attempts(&self, reports: Vec<AttemptReport>) -> StoreResult<()> {
+        self.write(move |c| reports.iter().try_for_each(|r| sql::finish(c, r))).await
     }
 
     async fn retry_now(&self, id: &str) -> StoreResult<RetryNow> {

@@ -44,8 +44,15 @@ pub fn release_leases(conn: &Connection, owner: &str, now: i64) -> StoreResult<u
     .map_err(unavailable)
 }
 
-pub fn insert_events(conn: &Connection, events: &[NewEvent], requests: &[Vec<String>]) -> StoreResult<Vec<Inserted>> {
+/// Inserts the events and their deliveries; for each event, which of its deliveries were
+/// stored leased (see `NewDelivery::lease`), for the caller to hand to its dispatcher.
+pub fn insert_events(
+    conn: &Connection,
+    events: &[NewEvent],
+    requests: &[Vec<String>],
+) -> StoreResult<(Vec<Inserted>, Vec<Vec<bool>>)> {
     let mut out = Vec::with_capacity(events.len());
+    let mut leased = Vec::with_capacity(events.len());
     let mut event_stmt = conn
         .prepare_cached(
             "INSERT INTO events (uuid, topic, date, received_at, body) VALUES (?1, ?2, ?3, ?4, ?5)
@@ -59,16 +66,18 @@ pub fn insert_events(conn: &Connection, events: &[NewEvent], requests: &[Vec<Str
             let existing: i64 = conn
                 .query_row("SELECT count(*) FROM deliveries WHERE event_uuid = ?1", [&e.uuid], |r| r.get(0))
                 .map_err(unavailable)?;
-            out.push(Inserted { uuid: e.uuid.clone(), deliveries: existing as usize, duplicate: true });
+            out.push(Inserted { uuid: e.uuid.clone(), deliveries: existing as usize, duplicate: true, leased: vec![] });
+            leased.push(Vec::new());
             continue;
         }
-        add_deliveries(conn, &e.uuid, &e.topic, &e.deliveries, requests, e.received_at)?;
-        out.push(Inserted { uuid: e.uuid.clone(), deliveries: e.deliveries.len(), duplicate: false });
+        leased.push(add_deliveries(conn, &e.uuid, &e.topic, &e.deliveries, requests, e.received_at)?);
+        out.push(Inserted { uuid: e.uuid.clone(), deliveries: e.deliveries.len(), duplicate: false, leased: vec![] });
     }
-    Ok(out)
+    Ok((out, leased))
 }
 
-/// Inserts deliveries of a stored event; a pending one for a disabled subscription is held.
+/// Inserts deliveries of a stored event; a pending one for a disabled subscription is held,
+/// and one with a lease is stored leased. Returns, per delivery, whether it was leased.
 pub fn add_deliveries(
     conn: &Connection,
     uuid: &str,
@@ -76,33 +85,47 @@ pub fn add_deliveries(
     deliveries: &[NewDelivery],
     requests: &[String],
     now: i64,
-) -> StoreResult<usize> {
+) -> StoreResult<Vec<bool>> {
     let mut stmt = conn
         .prepare_cached(
-            "INSERT INTO deliveries (id, event_uuid, subscription, topic, status, next_attempt_at, created_at, updated_at,
-                                     config_version, request, last_error)
-             SELECT ?1, ?2, ?3, ?4, CASE WHEN ?5 = 'pending' AND EXISTS
-                        (SELECT 1 FROM subscription_state WHERE name = ?3 AND disabled = 1) THEN 'held' ELSE ?5 END,
-                    ?6, ?7, ?7, ?8, ?9, ?10",
+            "INSERT INTO deliveries (id, event_uuid, subscription, topic, status, next_attempt_at, lease_owner,
+                                     created_at, updated_at, config_version, request, last_error)
+             SELECT ?1, ?2, ?3, ?4,
+                    CASE WHEN ?5 <> 'pending' THEN ?5 WHEN disabled THEN 'held'
+                         WHEN ?11 IS NOT NULL THEN 'in_flight' ELSE 'pending' END,
+                    CASE WHEN ?5 = 'pending' AND NOT disabled AND ?11 IS NOT NULL THEN ?12 ELSE ?6 END,
+                    CASE WHEN ?5 = 'pending' AND NOT disabled THEN ?11 END,
+                    ?7, ?7, ?8, ?9, ?10
+               FROM (SELECT EXISTS (SELECT 1 FROM subscription_state WHERE name = ?3 AND disabled = 1) AS disabled)
+             RETURNING status = 'in_flight'",
         )
         .map_err(unavailable)?;
+    let mut leased = Vec::with_capacity(deliveries.len());
     for (d, request) in deliveries.iter().zip(requests) {
         let due = (d.status == DeliveryStatus::Pending).then_some(now);
-        stmt.execute(params![
-            d.id,
-            uuid,
-            d.subscription,
-            topic,
-            d.status.as_str(),
-            due,
-            now,
-            d.config_version,
-            request,
-            d.error
-        ])
-        .map_err(unavailable)?;
+        let (owner, until) = d.lease.as_ref().map(|l| (&*l.owner, l.until)).unzip();
+        let was_leased = stmt
+            .query_row(
+                params![
+                    d.id,
+                    uuid,
+                    d.subscription,
+                    topic,
+                    d.status.as_str(),
+                    due,
+                    now,
+                    d.config_version,
+                    request,
+                    d.error,
+                    owner,
+                    until
+                ],
+                |r| r.get(0),
+            )
+            .map_err(unavailable)?;
+        leased.push(was_leased);
     }
-    Ok(deliveries.len())
+    Ok(leased)
 }
 
 /// Leases due deliveries oldest first, skipping subscriptions whose cap of unexpired leases
@@ -129,6 +152,7 @@ pub fn lease(conn: &Connection, req: &LeaseRequest) -> StoreResult<Vec<RawLease>
         .iter()
         .filter(|(s, cap)| in_flight.get(*s).copied().unwrap_or(0) >= **cap)
         .map(|(s, _)| s.clone())
+        .chain(req.exclude.iter().cloned())
         .collect();
     let mut leased = Vec::new();
     for _round in 0..4 {
@@ -181,14 +205,15 @@ pub struct RawLease {
     subscription: String,
     topic: String,
     attempt: u32,
+    send_by: i64,
     request: String,
 }
 
 impl RawLease {
     pub fn decode(self) -> StoreResult<Leased> {
         let request = serde_json::from_str(&self.request).map_err(|e| corrupt(&self.id, e))?;
-        let Self { id, event_uuid, subscription, topic, attempt, .. } = self;
-        Ok(Leased { id, event_uuid, subscription, topic, attempt, request })
+        let Self { id, event_uuid, subscription, topic, attempt, send_by, .. } = self;
+        Ok(Leased { id, event_uuid, subscription, topic, attempt, send_by, request })
     }
 }
 
@@ -214,6 +239,7 @@ fn lease_one(conn: &Connection, id: &str, subscription: &str, req: &LeaseRequest
         subscription,
         topic,
         attempt,
+        send_by: req.now + SEND_WITHIN_MS,
         request,
     }))
 }

@@ -1,0 +1,276 @@
+//! The deliveries this node has leased and not sent yet, one queue per subscription, and
+//! which goes next: subscriptions take turns, and none may hold more than its share of the
+//! concurrency: an eighth is kept for subscriptions that have just got work (in-flight
+//! requests cannot be taken back, so the room must be there before they arrive), and the
+//! rest is divided among the busy ones. So a slow receiver never delays the others.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Mutex, MutexGuard};
+
+use tokio::sync::Notify;
+
+use crate::store::Leased;
+
+pub struct WorkQueue {
+    state: Mutex<State>,
+    concurrency: usize,
+    /// Deliveries queued, in flight and reserved together, at most.
+    capacity: usize,
+    /// New work, or a subscription's share freed: for the sender.
+    work: Notify,
+    /// Room freed: for the loop that leases from the store.
+    room: Notify,
+}
+
+#[derive(Default)]
+struct State {
+    subs: HashMap<String, Sub>,
+    /// Subscriptions with queued work, in the order they take turns.
+    turns: VecDeque<String>,
+    /// Deliveries queued, in flight, and reserved by intake (about to be queued).
+    load: usize,
+}
+
+#[derive(Default)]
+struct Sub {
+    queued: VecDeque<Leased>,
+    in_flight: usize,
+    reserved: usize,
+}
+
+impl Sub {
+    fn load(&self) -> usize {
+        self.queued.len() + self.in_flight + self.reserved
+    }
+}
+
+impl State {
+    fn share(&self, concurrency: usize) -> usize {
+        let kept_back = (concurrency / 8).max(1);
+        (concurrency.saturating_sub(kept_back) / self.subs.len().max(1)).max(1)
+    }
+
+    /// Forgets a subscription with nothing left, so it no longer divides the shares.
+    fn tidy(&mut self, sub: &str) {
+        if self.subs.get(sub).is_some_and(|s| s.load() == 0) {
+            self.subs.remove(sub);
+        }
+    }
+}
+
+impl WorkQueue {
+    pub fn new(concurrency: usize) -> Self {
+        let concurrency = concurrency.max(1);
+        Self {
+            state: Mutex::default(),
+            concurrency,
+            capacity: concurrency * 2,
+            work: Notify::new(),
+            room: Notify::new(),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // Nothing panics while holding the lock; a poisoned one still holds valid counts.
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Reserves room for one fresh delivery of `sub`, which intake will lease as it stores
+    /// it; false when the queue is full or `sub` already has its share (intake then stores
+    /// it pending, for a later lease).
+    pub fn reserve(&self, sub: &str) -> bool {
+        let mut st = self.state();
+        if st.load >= self.capacity {
+            return false;
+        }
+        let share = st.share(self.concurrency);
+        let entry = st.subs.entry(sub.to_string()).or_default();
+        if entry.load() >= share {
+            return false;
+        }
+        entry.reserved += 1;
+        st.load += 1;
+        true
+    }
+
+    /// Settles intake's reservations: those `leased` are queued, the others released.
+    pub fn settle(&self, reserved: &[String], leased: Vec<Leased>) {
+        {
+            let mut st = self.state();
+            for sub in reserved {
+                if let Some(s) = st.subs.get_mut(sub) {
+                    s.reserved -= 1;
+                    st.load -= 1;
+                }
+            }
+            for d in leased {
+                Self::enqueue(&mut st, d);
+            }
+            for sub in reserved {
+                st.tidy(sub);
+            }
+        }
+        self.work.notify_one();
+        self.room.notify_one();
+    }
+
+    /// Queues deliveries leased from the store.
+    pub fn push(&self, leased: Vec<Leased>) {
+        if leased.is_empty() {
+            return;
+        }
+        {
+            let mut st = self.state();
+            for d in leased {
+                Self::enqueue(&mut st, d);
+            }
+        }
+        self.work.notify_one();
+    }
+
+    fn enqueue(st: &mut State, d: Leased) {
+        let entry = st.subs.entry(d.subscription.clone()).or_default();
+        if entry.queued.is_empty() {
+            st.turns.push_back(d.subscription.clone());
+        }
+        entry.queued.push_back(d);
+        st.load += 1;
+    }
+
+    /// The next delivery to send, from the first subscription in turn that is below its
+    /// share (it then goes to the back of the turns), counted in flight; None if there is none.
+    pub fn next(&self) -> Option<Leased> {
+        let mut st = self.state();
+        let share = st.share(self.concurrency);
+        for _ in 0..st.turns.len() {
+            let sub = st.turns.pop_front()?;
+            let Some(s) = st.subs.get_mut(&sub) else { continue };
+            if s.in_flight >= share {
+                st.turns.push_back(sub);
+                continue;
+            }
+            let Some(d) = s.queued.pop_front() else { continue };
+            s.in_flight += 1;
+            if !s.queued.is_empty() {
+                st.turns.push_back(sub);
+            }
+            return Some(d);
+        }
+        None
+    }
+
+    /// A delivery of `sub` that `next` gave out is finished (or was not sent).
+    pub fn done(&self, sub: &str) {
+        {
+            let mut st = self.state();
+            if let Some(s) = st.subs.get_mut(sub) {
+                s.in_flight -= 1;
+                st.load -= 1;
+            }
+            st.tidy(sub);
+        }
+        self.work.notify_one();
+        self.room.notify_one();
+    }
+
+    /// Subscriptions that may take no more now (their share is full): left out of leases.
+    pub fn full(&self) -> Vec<String> {
+        let st = self.state();
+        let share = st.share(self.concurrency);
+        st.subs.iter().filter(|(_, s)| s.load() >= share).map(|(name, _)| name.clone()).collect()
+    }
+
+    /// How many more deliveries may be leased from the store now.
+    pub fn room(&self) -> usize {
+        self.capacity.saturating_sub(self.state().load)
+    }
+
+    /// Resolves when there may be something for `next`.
+    pub async fn work_arrived(&self) {
+        self.work.notified().await;
+    }
+
+    /// Resolves when `room` may have grown.
+    pub async fn room_freed(&self) {
+        self.room.notified().await;
+    }
+
+    /// Everything queued and not yet given out (at shutdown: their leases go back).
+    pub fn drain(&self) -> Vec<Leased> {
+        let mut st = self.state();
+        let mut all = Vec::new();
+        for s in st.subs.values_mut() {
+            all.extend(s.queued.drain(..));
+        }
+        st.load -= all.len();
+        st.turns.clear();
+        all
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::StoredRequest;
+
+    fn leased(sub: &str, n: usize) -> Vec<Leased> {
+        (0..n)
+            .map(|i| Leased {
+                id: format!("{sub}-{i}"),
+                event_uuid: String::new(),
+                subscription: sub.into(),
+                topic: "T".into(),
+                attempt: 1,
+                send_by: i64::MAX,
+                request: StoredRequest {
+                    method: "POST".into(),
+                    url: "http://h/".into(),
+                    headers: vec![],
+                    body: None,
+                    sensitive: vec![],
+                    masked: vec![],
+                },
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_busy_subscription_keeps_a_slice_free_for_the_others() {
+        let q = WorkQueue::new(16);
+        q.push(leased("slow", 40));
+        let mut slow = 0;
+        while q.next().is_some() {
+            slow += 1;
+        }
+        assert_eq!(slow, 14, "alone, it gets all but an eighth");
+        q.push(leased("fast", 3));
+        let fast: Vec<String> = std::iter::from_fn(|| q.next()).map(|d| d.subscription).collect();
+        assert_eq!(fast, ["fast", "fast", "fast"], "the newcomer is served at once");
+        assert!(!q.reserve("slow"), "a subscription over its share (14 / 2) takes no fresh work");
+        assert!(q.full().contains(&"slow".to_string()));
+        for _ in 0..7 {
+            q.done("slow");
+        }
+        assert_eq!(q.next(), None, "at its share of two busy subscriptions (7), with 7 in flight");
+        q.done("slow");
+        assert_eq!(q.next().map(|d| d.subscription), Some("slow".into()), "below it again");
+    }
+
+    #[test]
+    fn subscriptions_take_turns_and_reservations_settle() {
+        let q = WorkQueue::new(64);
+        q.push(leased("a", 3));
+        q.push(leased("b", 3));
+        let order: Vec<String> = (0..4).filter_map(|_| q.next()).map(|d| d.subscription).collect();
+        assert_eq!(order, ["a", "b", "a", "b"]);
+        assert!(q.reserve("c"));
+        let before = q.room();
+        q.settle(&["c".to_string()], leased("c", 1));
+        assert_eq!(q.room(), before, "the reservation became a queued delivery");
+        for d in ["a", "b", "a", "b"] {
+            q.done(d);
+        }
+        assert_eq!(q.drain().len(), 3);
+        assert_eq!(q.room(), 128);
+    }
+}
