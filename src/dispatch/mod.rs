@@ -169,9 +169,10 @@ impl Dispatcher {
             }
             wait = BLOCKED_POLL;
         }
+        // Not woken by room freed in the queue: that happens on every finished attempt, and
+        // only matters when leasing stopped for want of room (the loop waits for it then).
         tokio::select! {
             _ = self.wake.notified() => {}
-            _ = self.queue.room_freed() => {}
             _ = tokio::time::sleep(wait) => {}
             _ = shutdown.changed() => {}
         }

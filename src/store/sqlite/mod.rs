@@ -28,6 +28,25 @@ pub struct SqliteStore {
     path: PathBuf,
     /// Held for the store's life: one process per database file.
     _lock: std::fs::File,
+    /// Tells the checkpoint thread the store is gone.
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// How often the WAL is checkpointed (a passive checkpoint never blocks the writer).
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+
+fn checkpoint_loop(conn: &Connection, stop: &std::sync::atomic::AtomicBool) {
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        std::thread::sleep(CHECKPOINT_EVERY);
+        // A failure (disk full) is retried next time; the WAL only grows meanwhile.
+        let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+    }
 }
 
 pub(crate) fn unavailable(e: impl std::fmt::Display) -> StoreError {
@@ -55,13 +74,23 @@ impl SqliteStore {
         drop(owner_only(path)?);
         let conn = open_connection(path)?;
         conn.execute_batch(include_str!("schema.sql")).map_err(unavailable)?;
+        // Checkpoints move WAL pages into the database; done by a thread of their own, so
+        // the writer, which every commit waits for, never spends its time on them.
+        conn.execute_batch("PRAGMA wal_autocheckpoint = 0").map_err(unavailable)?;
+        let checkpointer = open_connection(path)?;
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
+        std::thread::Builder::new()
+            .name("sqlite-checkpoint".into())
+            .spawn(move || checkpoint_loop(&checkpointer, &stopped))
+            .map_err(unavailable)?;
 
         let (writer, rx) = mpsc::channel();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || write_loop(conn, rx))
             .map_err(unavailable)?;
-        Ok(Self { writer, readers: Arc::new(Mutex::new(Vec::new())), path: path.to_path_buf(), _lock: lock })
+        Ok(Self { writer, readers: Arc::new(Mutex::new(Vec::new())), path: path.to_path_buf(), _lock: lock, stop })
     }
 
     /// Runs `f` in the writer's next batch transaction; answers once that has committed.
@@ -133,7 +162,11 @@ fn open_connection(path: &Path) -> StoreResult<Connection> {
     Ok(conn)
 }
 
+/// Batches written carefully (each job in a savepoint) after a job failed.
+const CAREFUL_BATCHES: u32 = 16;
+
 fn write_loop(mut conn: Connection, rx: mpsc::Receiver<Job>) {
+    let mut careful = 0;
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -142,25 +175,56 @@ fn write_loop(mut conn: Connection, rx: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        let (replies, commit_error) = match conn.transaction() {
-            Ok(mut tx) => {
-                let replies: Vec<Reply> = batch.into_iter().map(|job| run_in_savepoint(&mut tx, job)).collect();
-                (replies, tx.commit().err().map(|e| e.to_string()))
-            }
+        let tx = match conn.transaction() {
+            Ok(tx) => tx,
             Err(e) => {
                 let message = e.to_string();
-                (batch.into_iter().map(|job| job(Err(&message)).1).collect(), None)
+                for job in batch {
+                    job(Err(&message)).1(None);
+                }
+                continue;
             }
         };
+        let (replies, failed) = if careful > 0 {
+            careful -= 1;
+            (batch.into_iter().map(|job| run_in_savepoint(&tx, job)).collect::<Vec<_>>(), false)
+        } else {
+            run_optimistically(&tx, batch)
+        };
+        let outcome = if failed {
+            // Some job left half its writes: none of the batch may commit. Its callers are
+            // told so (intake answers 503 and the producer retries); the next batches run
+            // each job in a savepoint, so one failing job cannot fail its neighbours again.
+            careful = CAREFUL_BATCHES;
+            let _ = tx.rollback();
+            Some("the write was rolled back with its batch, because another write in it failed; try again".into())
+        } else {
+            tx.commit().err().map(|e| e.to_string())
+        };
         for reply in replies {
-            reply(commit_error.as_deref());
+            reply(outcome.as_deref());
         }
     }
 }
 
-/// Each job gets a savepoint, so one failing job does not undo its neighbours. The
+/// Runs every job in the one transaction, without savepoints (which would copy every page
+/// they touch): the common case, where nothing fails. Says whether a job failed.
+fn run_optimistically(tx: &rusqlite::Transaction<'_>, batch: Vec<Job>) -> (Vec<Reply>, bool) {
+    let mut failed = false;
+    let replies = batch
+        .into_iter()
+        .map(|job| {
+            let (ok, reply) = job(Ok(tx));
+            failed |= !ok;
+            reply
+        })
+        .collect();
+    (replies, failed)
+}
+
+/// Each job in a savepoint, so one failing job does not undo its neighbours. The
 /// statements are prepared once: rusqlite's `Savepoint` would parse them for every job.
-fn run_in_savepoint(tx: &mut rusqlite::Transaction<'_>, job: Job) -> Reply {
+fn run_in_savepoint(tx: &rusqlite::Transaction<'_>, job: Job) -> Reply {
     let step = |sql: &str| tx.prepare_cached(sql).and_then(|mut s| s.execute([])).map(drop);
     if let Err(e) = step("SAVEPOINT job") {
         return job(Err(&e.to_string())).1;

@@ -300,10 +300,11 @@ pub fn finish(conn: &Connection, r: &AttemptReport) -> StoreResult<()> {
             .map_err(unavailable)?,
     };
     if failures == 0 {
-        conn.execute(
-            "UPDATE subscription_state SET consecutive_failures = 0, updated_at = ?2 WHERE name = ?1 AND consecutive_failures > 0",
-            params![r.subscription, now],
+        conn.prepare_cached(
+            "UPDATE subscription_state SET consecutive_failures = 0, updated_at = ?2
+              WHERE name = ?1 AND consecutive_failures > 0",
         )
+        .and_then(|mut s| s.execute(params![r.subscription, now]))
         .map_err(unavailable)?;
     } else if r.disable_now {
         disable(conn, &r.subscription, "the receiver answered 410 Gone", now)?;
