@@ -47,6 +47,36 @@ async fn max_in_flight_caps_a_slow_receiver_without_delaying_other_subscriptions
 }
 
 #[tokio::test]
+async fn a_hanging_receiver_saturating_the_concurrency_does_not_delay_another_subscription() {
+    let receiver = Receiver::start().await;
+    receiver.set_delay_for("/hang", Duration::from_secs(10));
+    let ws = Workspace::new();
+    let hang = format!("topics: [S]\nrequest:\n  url: \"{}/hang/{{{{ N }}}}\"\n  timeout: 10s\n", receiver.url());
+    ws.subscription("hang.yaml", &hang);
+    ws.subscription("fast.yaml", &format!("topics: [F]\nrequest:\n  url: \"{}/fast/{{{{ N }}}}\"\n", receiver.url()));
+    let mut config = ws.config();
+    config.concurrency = 16;
+    let app = TestApp::spawn(config).await;
+    // No max_in_flight: 300 deliveries to a receiver that hangs, far more than the concurrency.
+    let batch: Vec<_> = (0..300).map(|n| event("S", n)).collect();
+    assert_eq!(app.post_raw("/v1/events/batch", json!(batch).to_string(), None).await.0, 200);
+    eventually(WAIT, "the hanging receiver to be saturated", || async {
+        (receiver.requests_to("/hang").len() >= 10).then_some(())
+    })
+    .await;
+    let started = Instant::now();
+    assert_eq!(app.post_event(&event("F", 1)).await.0, 202);
+    eventually(WAIT, "the other subscription's delivery", || async {
+        (receiver.requests_to("/fast").len() == 1).then_some(())
+    })
+    .await;
+    let took = started.elapsed();
+    assert!(receiver.requests_to("/hang").len() < 300, "it arrived while the hanging ones were still held");
+    // An order of magnitude, not a tight timing: without fairness it waits for the 10 s timeout.
+    assert!(took < Duration::from_secs(3), "the other subscription's delivery waited {took:?}");
+}
+
+#[tokio::test]
 async fn failed_deliveries_disable_a_subscription_and_a_good_ping_enables_it() {
     let receiver = Receiver::start().await;
     receiver.set_status(500);

@@ -4,6 +4,7 @@
 //! reports throughput, end-to-end latency and the server's memory and CPU.
 
 mod load;
+mod prefill;
 mod receiver;
 mod report;
 mod server;
@@ -52,6 +53,15 @@ pub struct Args {
     /// Point deliveries at a closed port: intake and memory while the queue only grows.
     #[arg(long)]
     receiver_down: bool,
+    /// Fairness: first put this many deliveries on a second subscription whose receiver
+    /// hangs past its 10 s timeout (they keep retrying), then measure the load (for latency,
+    /// with --rate) on the main subscription beside them.
+    #[arg(long, value_name = "DELIVERIES")]
+    slow_subscription: Option<u64>,
+    /// Scale: before starting, fill the store's history with this many finished deliveries
+    /// (SQLite only).
+    #[arg(long, value_name = "DELIVERIES")]
+    prefill: Option<u64>,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
@@ -84,6 +94,13 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
     let (receiver_addr, arrivals) = receiver::start().await?;
     let deliver_to = if a.receiver_down { closed_port()? } else { receiver_addr.to_string() };
     write_subscriptions(dir.path(), a.fan_out, &deliver_to)?;
+    if a.slow_subscription.is_some() {
+        write_slow_subscription(dir.path(), &deliver_to)?;
+    }
+    if let Some(n) = a.prefill {
+        let Some(path) = store.strip_prefix("sqlite://") else { bail!("--prefill fills a SQLite store only") };
+        prefill::finished_history(std::path::Path::new(path), n)?;
+    }
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(a.concurrency)
         .timeout(Duration::from_secs(60))
@@ -106,6 +123,9 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
     let mut nodes = Vec::with_capacity(a.nodes);
     for i in 0..a.nodes {
         nodes.push(Node::start(dir.path(), i, &store, max_pending).await?);
+    }
+    if let Some(n) = a.slow_subscription {
+        hang_deliveries(&client, &nodes[0].base, n).await?;
     }
     let targets = nodes.iter().map(|n| format!("{}/v1/events", n.base)).collect();
     let expect_per_event = if a.receiver_down { 0 } else { a.fan_out as u64 };
@@ -306,6 +326,32 @@ fn write_subscriptions(dir: &std::path::Path, fan_out: usize, host: &str) -> any
         );
         std::fs::write(subs.join(format!("bench-{k}.yaml")), yaml)?;
     }
+    Ok(())
+}
+
+/// The fairness scenario's second subscription: its receiver path hangs past the timeout.
+fn write_slow_subscription(dir: &std::path::Path, host: &str) -> anyhow::Result<()> {
+    let yaml = format!(
+        "topics: [bench.slow]\nrequest:\n  url: \"http://{host}{}/{{{{ N }}}}\"\n  timeout: 10s\n\
+         retry:\n  schedule: [1s, 1s, 1s, 1s, 1s, 1s, 1s, 1s, 1s, 1s]\n",
+        receiver::HANG_PATH
+    );
+    std::fs::write(dir.join("subscriptions").join("slow.yaml"), yaml)?;
+    Ok(())
+}
+
+/// Posts `n` events for the slow subscription and waits until they hang at the receiver.
+async fn hang_deliveries(client: &reqwest::Client, base: &str, n: u64) -> anyhow::Result<()> {
+    for chunk in (0..n).collect::<Vec<_>>().chunks(500) {
+        let batch: Vec<serde_json::Value> =
+            chunk.iter().map(|i| serde_json::json!({ "Topic": "bench.slow", "Payload": { "N": i } })).collect();
+        let resp = client.post(format!("{base}/v1/events/batch")).json(&batch).send().await?;
+        if !resp.status().is_success() {
+            bail!("posting the slow subscription's events: {}", resp.status());
+        }
+    }
+    // Long enough for the dispatcher to have sent all it will to the hanging receiver.
+    tokio::time::sleep(Duration::from_secs(2)).await;
     Ok(())
 }
 

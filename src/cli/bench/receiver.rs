@@ -42,16 +42,28 @@ impl Arrivals {
     }
 }
 
+/// Requests under this path hang for a minute and are not counted: the fairness
+/// scenario's slow receiver.
+pub const HANG_PATH: &str = "/hang";
+
 /// Starts the receiver on a port-0 loopback listener; it runs until the process ends.
 pub async fn start() -> anyhow::Result<(SocketAddr, Arc<Arrivals>)> {
     let arrivals = Arc::new(Arrivals::default());
     let recorded = arrivals.clone();
-    let route = warp::query::raw().or(warp::any().map(String::new)).unify().and(warp::body::bytes()).map(
-        move |query: String, _body: bytes::Bytes| {
-            recorded.record(sent_at(&query));
-            warp::reply()
-        },
-    );
+    let route = warp::path::full()
+        .and(warp::query::raw().or(warp::any().map(String::new)).unify())
+        .and(warp::body::bytes())
+        .then(move |path: warp::path::FullPath, query: String, _body: bytes::Bytes| {
+            let recorded = recorded.clone();
+            async move {
+                if path.as_str().starts_with(HANG_PATH) {
+                    tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+                } else {
+                    recorded.record(sent_at(&query));
+                }
+                warp::reply()
+            }
+        });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     tokio::spawn(warp::serve(route).incoming(listener).run());

@@ -93,6 +93,20 @@ impl SqliteStore {
         Ok(Self { writer, readers: Arc::new(Mutex::new(Vec::new())), path: path.to_path_buf(), _lock: lock, stop })
     }
 
+    /// For `hookshape bench --prefill`: adds `n` succeeded deliveries (each with its event and
+    /// one attempt), spread over the last 30 days, to the database at `path`. Not for a file
+    /// a server is using.
+    pub fn prefill_finished(path: &Path, n: u64) -> StoreResult<()> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(unavailable)?;
+        }
+        drop(owner_only(path)?);
+        let conn = open_connection(path)?;
+        conn.execute_batch(include_str!("schema.sql")).map_err(unavailable)?;
+        conn.execute_batch("PRAGMA synchronous = OFF").map_err(unavailable)?;
+        sql::prefill_finished(&conn, n, crate::now_ms())
+    }
+
     /// Runs `f` in the writer's next batch transaction; answers once that has committed.
     async fn write<T: Send + 'static>(
         &self,

@@ -536,3 +536,37 @@ pub fn detail(conn: &Connection, id: &str) -> StoreResult<Option<DeliveryDetail>
         .map_err(unavailable)?;
     Ok(Some(DeliveryDetail { summary, request: request.redacted(), attempts }))
 }
+
+/// `SqliteStore::prefill_finished`: rows made by SQLite itself, a million per transaction.
+pub fn prefill_finished(conn: &Connection, n: u64, now: i64) -> StoreResult<()> {
+    const CHUNK: u64 = 1_000_000;
+    let request = r#"{"method":"POST","url":"http://127.0.0.1:9/prefill","headers":[],"body":"{\"n\":1}"}"#;
+    let mut done = 0;
+    while done < n {
+        let count = CHUNK.min(n - done);
+        conn.execute_batch("BEGIN").map_err(unavailable)?;
+        // Every statement binds ?1 to ?4 (the request only matters to deliveries).
+        let rows = |sql: &str| conn.execute(sql, params![done, count, now, request]).map_err(unavailable);
+        let series = "WITH RECURSIVE c(x) AS (SELECT ?1 UNION ALL SELECT x + 1 FROM c WHERE x < ?1 + ?2 - 1)";
+        // Ids sort before any live one (dlv_0…), times spread over the last 30 days.
+        let at = "?3 - 2592000000 + (x * 2591000000 / (?1 + ?2))";
+        rows(&format!(
+            "{series} INSERT INTO events (uuid, topic, date, received_at, body)
+             SELECT printf('prefill-%012d', x), 'bench.event', '2026-01-01T00:00:00Z', {at}, '{{}}' || substr(?4, 1, 0)
+               FROM c"
+        ))?;
+        rows(&format!(
+            "{series} INSERT INTO deliveries (id, event_uuid, subscription, topic, status, attempts, next_attempt_at,
+                                              created_at, updated_at, config_version, request, last_status)
+             SELECT printf('dlv_0%015d', x), printf('prefill-%012d', x), 'bench-0', 'bench.event', 'succeeded', 1, NULL,
+                    {at}, {at}, 'prefill', ?4, 200 FROM c"
+        ))?;
+        rows(&format!(
+            "{series} INSERT INTO attempts (delivery_id, attempt, started_at, duration_ms, status_code, response_body)
+             SELECT printf('dlv_0%015d', x), 1, {at}, 3, 200, substr(?4, 1, 0) FROM c"
+        ))?;
+        conn.execute_batch("COMMIT").map_err(unavailable)?;
+        done += count;
+    }
+    Ok(())
+}
