@@ -64,6 +64,7 @@ impl Application {
         let subscriptions = Arc::new(ArcSwap::from_pointee(set));
         let client = sender::client(&config.egress).context("cannot build the HTTP client")?;
         let wake = Arc::new(Notify::new());
+        store.wake_on_work(&wake);
         let metrics = Arc::new(Metrics::new().context("cannot register metrics")?);
         let pending = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let node: Arc<str> = format!("node-{}", uuid::Uuid::new_v4().simple()).into();

@@ -91,6 +91,12 @@ pub trait Store: Send + Sync + 'static {
     /// hands its work to the others instead of leaving it until the leases expire.
     async fn release_leases(&self, owner: &str, now: i64) -> StoreResult<u64>;
 
-    /// Cheap liveness check for `/readyz`.
+    /// Signals `wake` whenever another node makes deliveries due, for as long as `wake`
+    /// lives (PostgreSQL: LISTEN/NOTIFY). A single-node store has nobody to hear from.
+    fn wake_on_work(&self, wake: &std::sync::Arc<tokio::sync::Notify>) {
+        let _ = wake;
+    }
+
+    /// Cheap liveness check.
     async fn ping(&self) -> StoreResult<()>;
 }

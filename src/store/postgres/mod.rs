@@ -3,12 +3,14 @@
 //! through row locks (`FOR UPDATE SKIP LOCKED`) and advisory locks, never through memory.
 
 mod migrate;
+mod notify;
 mod sql;
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::NoTls;
 
 use super::*;
@@ -20,6 +22,80 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub struct PostgresStore {
     pool: Pool,
+    /// For the listening connection, which is not pooled.
+    config: tokio_postgres::Config,
+    /// Intake's inserts, committed together (see `insert_loop`).
+    inserts: mpsc::Sender<InsertJob>,
+}
+
+/// Events to insert, and where their results go.
+type InsertJob = (Vec<NewEvent>, oneshot::Sender<StoreResult<Vec<Inserted>>>);
+
+/// Events inserted by one statement at most.
+const INSERT_BATCH: usize = 1000;
+/// Inserts running at once: each is a statement, so concurrent requests share commits.
+const INSERTERS: usize = 4;
+
+/// Group commit for intake: every insert waiting when one finishes goes into the next
+/// statement together, so a commit (PostgreSQL's fsync) serves many requests. A few run at
+/// once, so one slow statement does not hold the others up.
+async fn insert_loop(pool: Pool, mut jobs: mpsc::Receiver<InsertJob>) {
+    let running = std::sync::Arc::new(tokio::sync::Semaphore::new(INSERTERS));
+    while let Some(first) = jobs.recv().await {
+        let Ok(permit) = running.clone().acquire_owned().await else { return };
+        let mut batch = vec![first];
+        let mut events = batch[0].0.len();
+        while events < INSERT_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => {
+                    events += job.0.len();
+                    batch.push(job);
+                }
+                Err(_) => break,
+            }
+        }
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            insert_batch(&pool, batch).await;
+            drop(permit);
+        });
+    }
+}
+
+async fn insert_batch(pool: &Pool, batch: Vec<InsertJob>) {
+    let sizes: Vec<usize> = batch.iter().map(|(events, _)| events.len()).collect();
+    let (events, replies): (Vec<Vec<NewEvent>>, Vec<_>) = batch.into_iter().unzip();
+    let events: Vec<NewEvent> = events.into_iter().flatten().collect();
+    match insert_now(pool, events).await {
+        Ok(results) => {
+            let mut results = results.into_iter();
+            for (size, reply) in sizes.into_iter().zip(replies) {
+                let _ = reply.send(Ok(results.by_ref().take(size).collect()));
+            }
+        }
+        Err(e) => {
+            for reply in replies {
+                let _ = reply.send(Err(StoreError::Unavailable(e.to_string())));
+            }
+        }
+    }
+}
+
+async fn insert_now(pool: &Pool, events: Vec<NewEvent>) -> StoreResult<Vec<Inserted>> {
+    let client = pool.get().await.map_err(pool_error)?;
+    let (mut inserted, leased) = sql::insert_events(&client, &events).await?;
+    // Deliveries stored pending (not leased at insert) are any node's to send.
+    let pending = inserted.iter().zip(&events).zip(&leased).any(|((result, event), flags)| {
+        !result.duplicate
+            && event.deliveries.iter().zip(flags).any(|(d, leased)| d.status == DeliveryStatus::Pending && !leased)
+    });
+    if pending {
+        notify::work_is_due(&client).await?;
+    }
+    for ((result, event), flags) in inserted.iter_mut().zip(events).zip(leased) {
+        result.leased = event.take_leased(&flags);
+    }
+    Ok(inserted)
 }
 
 /// A PostgreSQL error with the server's own message, which names the table or constraint,
@@ -70,7 +146,8 @@ impl PostgresStore {
             StoreError::Unavailable(format!("store URL is not a PostgreSQL URL: {}", with_causes(&e)))
         })?;
         let target = describe_target(&config);
-        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let manager =
+            Manager::from_config(config.clone(), NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(manager)
             .max_size(POOL_SIZE)
             .runtime(Runtime::Tokio1)
@@ -92,7 +169,9 @@ impl PostgresStore {
         }
         migrate::migrate(&mut client).await?;
         drop(client);
-        Ok(Self { pool })
+        let (inserts, jobs) = mpsc::channel(INSERT_BATCH);
+        tokio::spawn(insert_loop(pool.clone(), jobs));
+        Ok(Self { pool, config, inserts })
     }
 
     async fn client(&self) -> StoreResult<deadpool_postgres::Client> {
@@ -103,16 +182,21 @@ impl PostgresStore {
 #[async_trait]
 impl Store for PostgresStore {
     async fn insert_events(&self, events: Vec<NewEvent>) -> StoreResult<Vec<Inserted>> {
-        let (mut inserted, leased) = sql::insert_events(&self.client().await?, &events).await?;
-        for ((result, event), flags) in inserted.iter_mut().zip(events).zip(leased) {
-            result.leased = event.take_leased(&flags);
-        }
-        Ok(inserted)
+        let (reply, answer) = oneshot::channel();
+        let stopped = || StoreError::Unavailable("the PostgreSQL inserter has stopped".into());
+        self.inserts.send((events, reply)).await.map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
     }
 
     async fn add_deliveries(&self, event_uuid: &str, topic: &str, deliveries: Vec<NewDelivery>) -> StoreResult<usize> {
         let client = self.client().await?;
-        sql::add_deliveries(&client, event_uuid, topic, &deliveries, crate::now_ms()).await
+        let added = sql::add_deliveries(&client, event_uuid, topic, &deliveries, crate::now_ms()).await?;
+        notify::work_is_due(&client).await?;
+        Ok(added)
+    }
+
+    fn wake_on_work(&self, wake: &std::sync::Arc<tokio::sync::Notify>) {
+        notify::spawn(self.config.clone(), wake);
     }
 
     async fn lease(&self, lease: LeaseRequest) -> StoreResult<Vec<Leased>> {
@@ -128,7 +212,12 @@ impl Store for PostgresStore {
     }
 
     async fn retry_now(&self, id: &str) -> StoreResult<RetryNow> {
-        sql::retry_now(&self.client().await?, id, crate::now_ms()).await
+        let client = self.client().await?;
+        let retried = sql::retry_now(&client, id, crate::now_ms()).await?;
+        if retried == RetryNow::Scheduled {
+            notify::work_is_due(&client).await?;
+        }
+        Ok(retried)
     }
 
     async fn disable(&self, subscription: &str, reason: &str) -> StoreResult<()> {
@@ -139,7 +228,12 @@ impl Store for PostgresStore {
     }
 
     async fn enable(&self, subscription: &str) -> StoreResult<u64> {
-        sql::enable(&mut self.client().await?, subscription, crate::now_ms()).await
+        let mut client = self.client().await?;
+        let released = sql::enable(&mut client, subscription, crate::now_ms()).await?;
+        if released > 0 {
+            notify::work_is_due(&client).await?;
+        }
+        Ok(released)
     }
 
     async fn prune(&self, finished_before: i64, limit: usize) -> StoreResult<u64> {
@@ -171,11 +265,21 @@ impl Store for PostgresStore {
     }
 
     async fn release_leases(&self, owner: &str, now: i64) -> StoreResult<u64> {
-        sql::release_leases(&self.client().await?, owner, now).await
+        let client = self.client().await?;
+        let released = sql::release_leases(&client, owner, now).await?;
+        if released > 0 {
+            notify::work_is_due(&client).await?;
+        }
+        Ok(released)
     }
 
     async fn heartbeat(&self, node: &str, now: i64) -> StoreResult<u64> {
-        sql::heartbeat(&self.client().await?, node, now).await
+        let client = self.client().await?;
+        let taken_back = sql::heartbeat(&client, node, now).await?;
+        if taken_back > 0 {
+            notify::work_is_due(&client).await?;
+        }
+        Ok(taken_back)
     }
 
     async fn ping(&self) -> StoreResult<()> {
