@@ -2,8 +2,11 @@
 """Runs the benchmark matrix of BENCHMARKS.md and prints its tables (medians of N runs).
 
 Usage: scripts/benchmarks.py [--runs 3] [--postgres postgres://postgres@127.0.0.1:5432/test]
+                             [--bin target/release/hookshape] [--scale 10000000] [--only-common]
 Needs a release build (`cargo build --release`) and, for the PostgreSQL rows, a server
-where it may create and drop schemas named hs_bench_*.
+where it may create and drop schemas named hs_bench_*. `--bin` runs another build (an
+older commit's, for a before/after in one sitting); `--only-common` leaves out the rows an
+older build cannot run (fairness, scale).
 """
 import argparse
 import json
@@ -16,6 +19,7 @@ BIN = "target/release/hookshape"
 
 
 def bench(args, postgres=None):
+    global BIN
     schema = None
     if postgres is not None:
         schema = "hs_bench_" + uuid.uuid4().hex[:12]
@@ -48,7 +52,11 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--postgres", default="postgres://postgres@127.0.0.1:5432/test")
+    p.add_argument("--bin", default=BIN)
+    p.add_argument("--scale", type=int, default=10_000_000)
+    p.add_argument("--only-common", action="store_true")
     a = p.parse_args()
+    globals()["BIN"] = a.bin
 
     rows = [
         ("fan-out 1, SQLite", ["--events", "20000", "--ceiling"], None),
@@ -57,9 +65,12 @@ def main():
         ("fan-out 1, PostgreSQL, 1 node", ["--events", "20000", "--ceiling"], a.postgres),
         ("fan-out 1, PostgreSQL, 2 nodes", ["--events", "20000", "--nodes", "2", "--ceiling"], a.postgres),
     ]
+    if not a.only_common:
+        rows.append(("fairness: 100 events/s beside 300 hanging deliveries, SQLite",
+                     ["--rate", "100", "--duration", "30s", "--slow-subscription", "300", "--ceiling"], None))
     print("| configuration | events accepted/s | deliveries/s | ceiling req/s | % of ceiling "
-          "| p50 ms | p90 ms | p99 ms | max ms | peak RSS MiB | server CPU s |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "| p50 ms | p90 ms | p99 ms | max ms | peak RSS MiB | server CPU s | CPU µs/delivery |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, args, pg in rows:
         runs = []
         for i in range(a.runs):
@@ -69,7 +80,8 @@ def main():
               f"| {median(runs, 'ceiling_per_s'):.0f} | {100 * median(runs, 'ratio_to_ceiling'):.1f}% "
               f"| {median(runs, 'latency', 'p50_ms'):.2f} | {median(runs, 'latency', 'p90_ms'):.2f} "
               f"| {median(runs, 'latency', 'p99_ms'):.2f} | {median(runs, 'latency', 'max_ms'):.1f} "
-              f"| {median(runs, 'server_peak_rss_mib'):.1f} | {median(runs, 'server_cpu_s'):.1f} |")
+              f"| {median(runs, 'server_peak_rss_mib'):.1f} | {median(runs, 'server_cpu_s'):.1f} "
+              f"| {statistics.median(1e6 * r['server_cpu_s'] / max(r['deliveries_arrived'], 1) for r in runs):.0f} |")
         sys.stdout.flush()
 
     print()
@@ -81,6 +93,20 @@ def main():
         runs.append(bench(["--events", "100000", "--fan-out", "10", "--receiver-down"]))
     print(f"| 100,000 events × fan-out 10, SQLite | {median(runs, 'events_accepted_per_s'):.0f} "
           f"| {median(runs, 'deliveries_pending'):.0f} | {median(runs, 'server_peak_rss_mib'):.1f} |")
+    if a.only_common:
+        return
+
+    # Scale: the same load on an empty store and on one with a long history, back to back.
+    print()
+    print("| history before the run | deliveries/s | ceiling req/s | % of ceiling | p99 ms |")
+    print("|---|---:|---:|---:|---:|")
+    for prefill in (0, a.scale):
+        print(f"scale: {prefill} finished deliveries", file=sys.stderr)
+        args = ["--events", "20000", "--ceiling"] + (["--prefill", str(prefill)] if prefill else [])
+        r = bench(args)
+        print(f"| {prefill:,} finished deliveries | {r['deliveries_per_s']:.0f} | {r['ceiling_per_s']:.0f} "
+              f"| {100 * r['ratio_to_ceiling']:.1f}% | {r['latency']['p99_ms']:.2f} |")
+        sys.stdout.flush()
 
 
 if __name__ == "__main__":
