@@ -34,6 +34,7 @@ pub fn prepare(event: &Event, set: &SubscriptionSet, received_at: i64) -> NewEve
             error,
             config_version: set.version.clone(),
             lease: None,
+            needs_activation: sub.delivery.activation == crate::subscription::Activation::Ping,
         });
     }
     NewEvent {
@@ -42,6 +43,7 @@ pub fn prepare(event: &Event, set: &SubscriptionSet, received_at: i64) -> NewEve
         date: event.date.clone(),
         received_at,
         body: event.envelope_json(),
+        source: None,
         deliveries,
     }
 }

@@ -30,19 +30,29 @@ pub struct Application {
     reloader: Reloader,
 }
 
-/// Loads subscriptions from the configured directories, naming every problem.
+/// Loads subscriptions and sources from the configured directories, naming every problem.
 pub fn load_subscriptions(config: &ServeConfig) -> anyhow::Result<SubscriptionSet> {
     let env = |name: &str| std::env::var(name).ok();
     let opts = LoadOptions {
         subscriptions_dir: &config.subscriptions_dir,
         templates_dir: &config.templates_dir,
+        sources_dir: Some(&config.sources_dir),
         env: &env,
         allow_missing_env: false,
     };
-    subscription::load(&opts).map_err(|errors| {
+    let set = subscription::load(&opts).map_err(|errors| {
         let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
         anyhow!("subscriptions did not load:\n{}", lines.join("\n"))
-    })
+    })?;
+    let unverified = set.sources.unverified();
+    if !config.listen.ip().is_loopback() && !unverified.is_empty() {
+        return Err(anyhow!(
+            "source(s) {} verify nothing (verify.scheme: none), which is allowed only while hookshape listens on \
+             loopback; give them a scheme, or listen on 127.0.0.1",
+            unverified.join(", ")
+        ));
+    }
+    Ok(set)
 }
 
 pub async fn open_store(url: &StoreUrl) -> anyhow::Result<Arc<dyn Store>> {

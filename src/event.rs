@@ -161,6 +161,11 @@ struct EnvelopeRef<'a> {
 }
 
 impl Event {
+    /// The canonical envelope as a JSON value (`{Uuid, Date, Topic, Payload}`).
+    pub fn envelope_value(&self) -> Value {
+        serde_json::json!({ "Uuid": self.uuid, "Date": self.date, "Topic": self.topic, "Payload": self.payload })
+    }
+
     /// The canonical envelope as JSON text, as the store keeps it (for replay).
     pub fn envelope_json(&self) -> String {
         let envelope = EnvelopeRef { uuid: &self.uuid, date: &self.date, topic: &self.topic, payload: &self.payload };

@@ -19,6 +19,7 @@ pub mod render;
 pub mod secret;
 pub mod server;
 pub mod sign;
+pub mod source;
 pub mod store;
 pub mod subscription;
 

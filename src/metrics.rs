@@ -15,6 +15,7 @@ pub struct Metrics {
     pub oldest_pending_seconds: Gauge,
     pub disabled_subscriptions: IntGauge,
     pub reload_failures: IntCounter,
+    pub source_requests: IntCounterVec,
 }
 
 impl Metrics {
@@ -59,6 +60,14 @@ impl Metrics {
                 "Subscriptions disabled in the store",
             )?,
             reload_failures: IntCounter::new("hookshape_reload_failures_total", "Subscription reloads refused")?,
+            source_requests: IntCounterVec::new(
+                Opts::new(
+                    "hookshape_source_requests_total",
+                    "Requests to inbound sources, by source and outcome (accepted, duplicate, \
+                     refused_signature, refused_json, refused_mapping)",
+                ),
+                &["source", "outcome"],
+            )?,
             registry,
         };
         m.registry.register(Box::new(m.events_accepted.clone()))?;
@@ -68,7 +77,17 @@ impl Metrics {
         m.registry.register(Box::new(m.oldest_pending_seconds.clone()))?;
         m.registry.register(Box::new(m.disabled_subscriptions.clone()))?;
         m.registry.register(Box::new(m.reload_failures.clone()))?;
+        m.registry.register(Box::new(m.source_requests.clone()))?;
         Ok(m)
+    }
+
+    pub fn source_accepted(&self, source: &str, duplicate: bool) {
+        let outcome = if duplicate { "duplicate" } else { "accepted" };
+        self.source_requests.with_label_values(&[source, outcome]).inc();
+    }
+
+    pub fn source_refused(&self, source: &str, reason: &str) {
+        self.source_requests.with_label_values(&[source, &format!("refused_{reason}")]).inc();
     }
 
     pub fn delivery_finished(&self, subscription: &str, state: &str) {

@@ -1,4 +1,4 @@
-//! Reloading subscriptions and templates, on SIGHUP and when their files change
+//! Reloading subscriptions, sources and templates, on SIGHUP and when their files change
 //! (debounced). A valid set replaces the old one atomically; an invalid set is refused
 //! whole, logged with `file:line`, and the old set stays in force.
 
@@ -70,7 +70,8 @@ impl Reloader {
                 return;
             }
         };
-        let dirs: [PathBuf; 2] = [self.config.subscriptions_dir.clone(), self.config.templates_dir.clone()];
+        let dirs: [PathBuf; 3] =
+            [self.config.subscriptions_dir.clone(), self.config.templates_dir.clone(), self.config.sources_dir.clone()];
         for dir in dirs.iter().filter(|d| d.is_dir()) {
             if let Err(e) = notify::Watcher::watch(&mut watcher, dir, notify::RecursiveMode::Recursive) {
                 warn!(error = %e, dir = %dir.display(), "cannot watch directory; reload with SIGHUP instead");

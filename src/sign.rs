@@ -96,10 +96,16 @@ pub fn hmac_hex(key: &[u8], body: &[u8]) -> String {
     hex::encode(m.finalize().into_bytes())
 }
 
-/// A Standard Webhooks secret is `whsec_` followed by base64 of the key bytes.
+/// A Standard Webhooks secret is `whsec_` followed by base64 of the key bytes, padded or
+/// not (the official libraries take both).
 pub fn standard_key(secret: &str) -> Result<Vec<u8>, String> {
+    use base64::engine::{general_purpose::GeneralPurpose, DecodePaddingMode, GeneralPurposeConfig};
+    const EITHER_PADDING: GeneralPurpose = GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+    );
     let encoded = secret.strip_prefix("whsec_").unwrap_or(secret);
-    B64.decode(encoded).map_err(|_| "a standard-webhooks secret must be whsec_ followed by base64".into())
+    EITHER_PADDING.decode(encoded).map_err(|_| "a standard-webhooks secret must be whsec_ followed by base64".into())
 }
 
 /// `v1,<base64 HMAC-SHA256(key, "{id}.{timestamp}.{body}")>`.
@@ -204,5 +210,7 @@ mod tests {
         assert!(Signer::new(Scheme::HmacSha256Hex, None, vec![Secret::new("a"), Secret::new("b")]).is_err());
         assert!(Signer::new(Scheme::StandardWebhooks, None, vec![Secret::new("whsec_!!")]).is_err());
         assert!(Signer::new(Scheme::StandardWebhooks, Some("X".into()), vec![Secret::new("whsec_YQ==")]).is_err());
+        assert_eq!(standard_key("whsec_YQ").unwrap(), b"a", "unpadded, as the official libraries accept");
+        assert_eq!(standard_key("whsec_YQ==").unwrap(), b"a");
     }
 }

@@ -170,6 +170,7 @@ pub struct RetryView {
 pub struct DeliveryView {
     pub max_in_flight: Option<u32>,
     pub disable_after_failures: u32,
+    pub activation: crate::subscription::Activation,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -211,4 +212,16 @@ pub struct Ready {
     pub version: String,
     /// Why the last reload was refused (secrets masked); null after a good one.
     pub last_reload_error: Option<String>,
+}
+
+/// A stored event: the canonical envelope as accepted, its source, its deliveries.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct EventView {
+    pub uuid: String,
+    /// The inbound source it came through; null when it was posted to intake.
+    pub source: Option<String>,
+    /// `{Uuid, Date, Topic, Payload}`.
+    pub event: Value,
+    /// Newest first.
+    pub deliveries: Vec<crate::store::DeliverySummary>,
 }

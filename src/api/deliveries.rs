@@ -46,6 +46,7 @@ pub fn parse_query(params: &HashMap<String, String>) -> Result<DeliveryQuery, Ap
             "subscription" => q.subscription = Some(value.clone()),
             "topic" => q.topic = Some(value.clone()),
             "event" => q.event = Some(value.clone()),
+            "source" => q.source = Some(value.clone()),
             "since" => {
                 q.since = Some(parse_time(value).ok_or_else(|| bad("must be an RFC 3339 time or milliseconds"))?)
             }
@@ -60,7 +61,11 @@ pub fn parse_query(params: &HashMap<String, String>) -> Result<DeliveryQuery, Ap
                     .ok_or_else(|| bad(&format!("must be a number from 1 to {MAX_LIMIT}")))?
             }
             "cursor" => q.cursor = Some(value.clone()),
-            _ => return Err(bad("unknown; use status, subscription, topic, event, since, until, limit or cursor")),
+            _ => {
+                return Err(bad(
+                    "unknown; use status, subscription, topic, event, source, since, until, limit or cursor",
+                ))
+            }
         }
     }
     Ok(q)

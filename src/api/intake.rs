@@ -21,11 +21,11 @@ pub async fn post_batch(state: ApiState, body: Result<Bytes, ApiError>) -> Respo
     batch(state, body).await.unwrap_or_else(ApiError::into_response)
 }
 
-fn answer(i: &Inserted) -> Accepted {
+pub(super) fn answer(i: &Inserted) -> Accepted {
     Accepted { uuid: i.uuid.clone(), deliveries: i.deliveries, duplicate: i.duplicate }
 }
 
-fn status_of(i: &Inserted) -> StatusCode {
+pub(super) fn status_of(i: &Inserted) -> StatusCode {
     if i.duplicate {
         StatusCode::OK
     } else {
@@ -34,14 +34,14 @@ fn status_of(i: &Inserted) -> StatusCode {
 }
 
 /// What metrics need of a prepared event, taken before the event moves into the store.
-struct Counted {
+pub(super) struct Counted {
     topic: String,
     /// Deliveries final from the start (render failures, shadow): usually none.
     finished: Vec<(String, &'static str)>,
 }
 
 impl Counted {
-    fn of(prepared: &crate::store::NewEvent, set: &crate::subscription::SubscriptionSet) -> Self {
+    pub(super) fn of(prepared: &crate::store::NewEvent, set: &crate::subscription::SubscriptionSet) -> Self {
         let finished = prepared
             .deliveries
             .iter()
@@ -53,7 +53,7 @@ impl Counted {
 }
 
 /// Counts what was accepted: events by topic, deliveries that are final from the start.
-fn record(state: &ApiState, counted: &Counted, inserted: &Inserted) {
+pub(super) fn record(state: &ApiState, counted: &Counted, inserted: &Inserted) {
     if inserted.duplicate {
         return;
     }
@@ -84,7 +84,7 @@ fn pre_lease(state: &ApiState, set: &SubscriptionSet, events: &mut [NewEvent]) -
 }
 
 /// Stores the events; hands what was leased to the dispatcher, and wakes it for the rest.
-async fn store(
+pub(super) async fn store(
     state: &ApiState,
     mut events: Vec<NewEvent>,
     set: &SubscriptionSet,
@@ -114,13 +114,24 @@ async fn one(state: ApiState, body: Result<Bytes, ApiError>) -> Result<Response,
     let event = event::parse(&body?)?;
     let set = state.subscriptions.load_full();
     let prepared = accept::prepare(&event, &set, crate::now_ms());
-    let counted = Counted::of(&prepared, &set);
-    let inserted = store(&state, vec![prepared], &set).await?;
+    let i = accept_one(&state, prepared, &set).await?;
+    Ok(json(status_of(&i), &answer(&i)))
+}
+
+/// Stores one prepared event and counts it: what a single intake and a source share.
+pub(super) async fn accept_one(
+    state: &ApiState,
+    prepared: NewEvent,
+    set: &SubscriptionSet,
+) -> Result<Inserted, ApiError> {
+    let counted = Counted::of(&prepared, set);
+    let inserted = store(state, vec![prepared], set).await?;
     let i = inserted
-        .first()
+        .into_iter()
+        .next()
         .ok_or_else(|| ApiError::store(crate::store::StoreError::Corrupt("no insert result".into())))?;
-    record(&state, &counted, i);
-    Ok(json(status_of(i), &answer(i)))
+    record(state, &counted, &i);
+    Ok(i)
 }
 
 async fn batch(state: ApiState, body: Result<Bytes, ApiError>) -> Result<Response, ApiError> {

@@ -6,11 +6,13 @@ mod auth;
 mod body;
 mod deliveries;
 pub mod error;
+mod events;
 mod guard;
 mod health;
 mod intake;
 mod openapi;
 mod operations;
+mod sources;
 mod subscriptions;
 
 use std::collections::HashMap;
@@ -111,6 +113,19 @@ pub fn routes(state: ApiState) -> impl Filter<Extract = (Response,), Error = Inf
         .and(body::capped(limit))
         .then(intake::post_batch)
         .boxed();
+    let source = warp::path!("v1" / "sources" / String)
+        .and(warp::post())
+        .and(with_state.clone())
+        .and(warp::header::headers_cloned())
+        .and(body::capped(limit))
+        .then(sources::post)
+        .boxed();
+    let event_show = warp::path!("v1" / "events" / String)
+        .and(warp::get())
+        .and(admin_auth.clone())
+        .and(with_state.clone())
+        .then(events::show)
+        .boxed();
     let list = warp::path!("v1" / "deliveries")
         .and(warp::get())
         .and(admin_auth.clone())
@@ -197,6 +212,10 @@ pub fn routes(state: ApiState) -> impl Filter<Extract = (Response,), Error = Inf
         .and(
             event
                 .or(batch)
+                .unify()
+                .or(source)
+                .unify()
+                .or(event_show)
                 .unify()
                 .or(list)
                 .unify()

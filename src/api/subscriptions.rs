@@ -38,6 +38,13 @@ pub async fn show(name: String, state: ApiState) -> Response {
 pub async fn enable(name: String, state: ApiState) -> Response {
     let set = state.subscriptions.load_full();
     let Some(sub) = set.get(&name) else { return no_such(&name).into_response() };
+    if !sub.enabled {
+        let why = format!(
+            "{name} says enabled: false in {}: change the file to enable it (the store cannot override it)",
+            sub.file.display()
+        );
+        return ApiError::new(StatusCode::CONFLICT, why).into_response();
+    }
     let sent = ping::ping(&state.client, sub).await;
     let answered = match sent.result {
         AttemptResult::Status { code, .. } if (200..300).contains(&code) => code,
@@ -71,13 +78,20 @@ fn no_such(name: &str) -> ApiError {
 
 /// A subscription's configuration (secrets left out) and its live state.
 fn describe(s: &Subscription, live: Option<&SubscriptionState>) -> SubscriptionView {
+    // An `activation: ping` subscription the store has never seen enabled is disabled.
+    let waiting = !live.is_some_and(|l| l.registered) && s.delivery.activation == crate::subscription::Activation::Ping;
     let live = live.cloned().unwrap_or_default();
     let state = if !s.enabled {
         LiveState::Off
-    } else if live.disabled {
+    } else if live.disabled || waiting {
         LiveState::Disabled
     } else {
         LiveState::Enabled
+    };
+    let disabled_reason = if waiting {
+        Some("activation: ping: waiting for an enable whose ping is answered 2xx".to_string())
+    } else {
+        live.disabled_reason
     };
     let mut counts = crate::store::zero_counts();
     counts.extend(live.counts);
@@ -98,6 +112,7 @@ fn describe(s: &Subscription, live: Option<&SubscriptionState>) -> SubscriptionV
         delivery: DeliveryView {
             max_in_flight: s.delivery.max_in_flight,
             disable_after_failures: s.delivery.disable_after_failures,
+            activation: s.delivery.activation,
         },
         signature: s.signature.as_ref().map(|sig| SignatureView {
             scheme: sig.scheme,
@@ -105,7 +120,7 @@ fn describe(s: &Subscription, live: Option<&SubscriptionState>) -> SubscriptionV
             secret: crate::secret::MASK.into(),
         }),
         state,
-        disabled_reason: live.disabled_reason,
+        disabled_reason,
         consecutive_failures: live.consecutive_failures,
         in_flight: counts.get("in_flight").copied().unwrap_or(0),
         counts,

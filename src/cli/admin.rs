@@ -40,6 +40,9 @@ enum DeliveriesCommand {
         topic: Option<String>,
         #[arg(long)]
         event: Option<String>,
+        /// Only deliveries of events that came in through this inbound source.
+        #[arg(long)]
+        source: Option<String>,
         #[arg(long)]
         since: Option<String>,
         #[arg(long)]
@@ -109,12 +112,13 @@ impl Connection {
 pub async fn deliveries(a: DeliveriesArgs) -> anyhow::Result<ExitCode> {
     let conn = &a.conn;
     Ok(match a.command {
-        DeliveriesCommand::List { status, subscription, topic, event, since, until, limit, cursor } => {
+        DeliveriesCommand::List { status, subscription, topic, event, source, since, until, limit, cursor } => {
             let params: Vec<(&str, Option<String>)> = vec![
                 ("status", status),
                 ("subscription", subscription),
                 ("topic", topic),
                 ("event", event),
+                ("source", source),
                 ("since", since),
                 ("until", until),
                 ("limit", limit.map(|l| l.to_string())),
@@ -133,7 +137,13 @@ pub async fn deliveries(a: DeliveriesArgs) -> anyhow::Result<ExitCode> {
         }
         DeliveriesCommand::Retry { id } => {
             let (ok, v) = conn.call(reqwest::Method::POST, &format!("/v1/deliveries/{id}/retry")).await?;
-            conn.print(ok, &v, |v| format!("{} is pending and will be sent now\n", text(&v["id"])))
+            conn.print(ok, &v, |v| match v["status"].as_str() {
+                Some("held") => format!(
+                    "{} is held: its subscription is disabled, so it goes when the subscription is enabled\n",
+                    text(&v["id"])
+                ),
+                _ => format!("{} is pending and will be sent now\n", text(&v["id"])),
+            })
         }
     })
 }

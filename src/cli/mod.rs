@@ -38,6 +38,8 @@ pub struct FileArgs {
     pub subscriptions: PathBuf,
     #[arg(long, env = "HOOKSHAPE_TEMPLATES", default_value = "templates")]
     pub templates: PathBuf,
+    #[arg(long, env = "HOOKSHAPE_SOURCES", default_value = "sources")]
+    pub sources: PathBuf,
     /// Accept unset ${VAR}s, checking only that they are well-formed (CI without secrets).
     #[arg(long)]
     pub allow_missing_env: bool,
@@ -49,8 +51,9 @@ enum Command {
     Serve(serve::Args),
     /// Check every subscription and template; print file:line: message for each problem.
     Validate(FileArgs),
-    /// Print the JSON Schema of a subscription file (for editors' YAML language server).
-    Schema,
+    /// Print the JSON Schema of a subscription file, or with --sources of a source file
+    /// (for editors' YAML language server).
+    Schema(schema::Args),
     /// Run the *.test.yaml cases beside the subscriptions.
     Test(test_cases::Args),
     /// Print the request a subscription would send for an event; sends nothing.
@@ -82,7 +85,7 @@ pub fn main() -> ExitCode {
             Command::Serve(a) => serve::run(a).await,
             Command::Validate(a) => validate::run(a),
             Command::Test(a) => test_cases::run(a),
-            Command::Schema => schema::run(),
+            Command::Schema(a) => schema::run(a),
             Command::Render(a) => render::run(a),
             Command::Send(a) => send::run(a).await,
             Command::Listen(a) => listen::run(a).await,
@@ -116,6 +119,7 @@ fn load_or_report(files: &FileArgs) -> Option<crate::subscription::SubscriptionS
     let opts = crate::subscription::LoadOptions {
         subscriptions_dir: &files.subscriptions,
         templates_dir: &files.templates,
+        sources_dir: Some(&files.sources),
         env: &env,
         allow_missing_env: files.allow_missing_env,
     };

@@ -1,10 +1,22 @@
-//! `hookshape schema`: the JSON Schema of a subscription file, generated from the same
-//! types the loader deserializes, for editors running the YAML language server.
+//! `hookshape schema [--sources]`: the JSON Schema of a subscription file (or of a source
+//! file), generated from the same types the loader deserializes, for editors running the
+//! YAML language server.
 
 use std::process::ExitCode;
 
-pub fn run() -> anyhow::Result<ExitCode> {
-    let schema = schemars::schema_for!(crate::subscription::raw::RawSubscription);
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The schema of a source file (`sources/*.yaml`) instead of a subscription file.
+    #[arg(long)]
+    sources: bool,
+}
+
+pub fn run(a: Args) -> anyhow::Result<ExitCode> {
+    let schema = if a.sources {
+        schemars::schema_for!(crate::source::raw::RawSource)
+    } else {
+        schemars::schema_for!(crate::subscription::raw::RawSubscription)
+    };
     println!("{}", serde_json::to_string_pretty(&schema)?);
     Ok(ExitCode::SUCCESS)
 }

@@ -23,6 +23,9 @@ pub struct Args {
     subscriptions: Option<PathBuf>,
     #[arg(long, env = "HOOKSHAPE_TEMPLATES")]
     templates: Option<PathBuf>,
+    /// Inbound sources, one YAML file each (default sources/).
+    #[arg(long, env = "HOOKSHAPE_SOURCES")]
+    sources: Option<PathBuf>,
     /// Largest accepted request body, in bytes (default 1 MiB).
     #[arg(long, env = "HOOKSHAPE_MAX_BODY_BYTES")]
     max_body_bytes: Option<usize>,
@@ -68,6 +71,7 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
         store: a.store,
         subscriptions: a.subscriptions,
         templates: a.templates,
+        sources: a.sources,
         max_body_bytes: a.max_body_bytes,
         concurrency: a.concurrency,
         shutdown_grace: a.shutdown_grace,

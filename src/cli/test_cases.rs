@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::{load_or_report, FileArgs};
 use crate::subscription::{Subscription, SubscriptionSet};
@@ -33,9 +33,28 @@ struct TestFile {
 struct Case {
     name: String,
     /// A canonical event inline, or the path of a JSON file (relative to the test file).
-    event: Value,
+    /// With `source`, the canonical event the source must make (the fields given).
+    event: Option<Value>,
+    /// An inbound source to send `request` through, instead of giving an event.
+    source: Option<String>,
+    request: Option<SourceRequest>,
     /// Subscription name → what it must produce.
+    #[serde(default)]
     expect: BTreeMap<String, Expect>,
+}
+
+/// A platform's request to a source.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SourceRequest {
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    /// The body as JSON (sent compact), or exactly these bytes with `body_raw`.
+    body: Option<Value>,
+    body_raw: Option<String>,
+    /// Sign the body with the source's own (first) secret, as the platform would.
+    #[serde(default)]
+    sign: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -55,16 +74,20 @@ struct Expect {
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let Some(set) = load_or_report(&a.files) else { return Ok(ExitCode::FAILURE) };
-    let dir = a.dir.unwrap_or_else(|| a.files.subscriptions.clone());
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .with_context(|| format!("cannot read {}", dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
+    // By default the cases beside the subscriptions and beside the sources.
+    let dirs = match a.dir {
+        Some(dir) => vec![dir],
+        None => [a.files.subscriptions.clone(), a.files.sources.clone()].into_iter().filter(|d| d.is_dir()).collect(),
+    };
+    let mut files: Vec<PathBuf> = Vec::new();
+    for dir in &dirs {
+        let entries = std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))?;
+        files.extend(entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| {
             p.file_name()
                 .and_then(|n| n.to_str())
                 .is_some_and(|n| n.ends_with(".test.yaml") || n.ends_with(".test.yml"))
-        })
-        .collect();
+        }));
+    }
     files.sort();
     let (mut passed, mut failed) = (0, 0);
     for file in &files {
@@ -115,8 +138,67 @@ fn load_event(test_file: &Path, source: &Value) -> Result<crate::event::Event, S
     crate::event::from_value(value).map_err(|e| format!("event: {e}"))
 }
 
+/// The event a case is about: given, or made by a source from a platform's request.
+fn case_event(set: &SubscriptionSet, file: &Path, case: &Case) -> Result<crate::event::Event, Vec<String>> {
+    let Some(name) = &case.source else {
+        let given = case.event.as_ref().ok_or_else(|| vec!["give an event, or a source and a request".to_string()])?;
+        return load_event(file, given).map_err(|e| vec![e]);
+    };
+    let source = set.sources.get(name).ok_or_else(|| vec![format!("no source named {name:?}")])?;
+    let request = case.request.as_ref().ok_or_else(|| vec![format!("source {name}: give the request it gets")])?;
+    let body = match (&request.body_raw, &request.body) {
+        (Some(raw), _) => raw.clone().into_bytes(),
+        (None, Some(v)) => v.to_string().into_bytes(),
+        (None, None) => Vec::new(),
+    };
+    let mut headers: Vec<(String, String)> =
+        request.headers.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.clone())).collect();
+    if request.sign {
+        headers.extend(sign_as_platform(&source.verifier, &body));
+    }
+    let lookup = |n: &str| headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(n)).map(|(_, v)| v.clone());
+    let event = source
+        .verify(&lookup, &body)
+        .and_then(|()| source.event(&body, &headers))
+        .map_err(|refused| vec![format!("source {name} refused the request: {refused:?}")])?;
+    if let Some(want) = &case.event {
+        let want = match want {
+            Value::String(_) => load_event(file, want).map(|e| e.envelope_value()).map_err(|e| vec![e])?,
+            inline => inline.clone(),
+        };
+        let mut problems = Vec::new();
+        diff_given("event", &want, &event.envelope_value(), &mut |d| problems.push(d));
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+    }
+    Ok(event)
+}
+
+/// The headers the platform behind a source would send for `body`, signed with its first secret.
+fn sign_as_platform(v: &crate::source::Verifier, body: &[u8]) -> Vec<(String, String)> {
+    use crate::source::VerifyScheme;
+    let Some(secret) = v.secrets.first() else { return Vec::new() };
+    let secret = secret.expose();
+    let hex = crate::sign::hmac_hex(secret.as_bytes(), body);
+    match v.scheme {
+        VerifyScheme::HmacSha256Hex => vec![(v.header.to_ascii_lowercase(), hex)],
+        VerifyScheme::HmacSha256Prefixed => vec![(v.header.to_ascii_lowercase(), format!("sha256={hex}"))],
+        VerifyScheme::Header => vec![(v.header.to_ascii_lowercase(), secret.to_string())],
+        VerifyScheme::StandardWebhooks => {
+            let signer = crate::sign::Signer::new(
+                crate::sign::Scheme::StandardWebhooks,
+                None,
+                vec![crate::secret::Secret::new(secret)],
+            );
+            signer.map(|s| s.headers("msg_test", chrono::Utc::now().timestamp(), body)).unwrap_or_default()
+        }
+        VerifyScheme::None => Vec::new(),
+    }
+}
+
 fn run_case(set: &SubscriptionSet, file: &Path, case: &Case) -> Result<(), Vec<String>> {
-    let event = load_event(file, &case.event).map_err(|e| vec![e])?;
+    let event = case_event(set, file, case)?;
     let ctx = crate::render::context(&event);
     let mut problems = Vec::new();
     for (name, expect) in &case.expect {
@@ -199,16 +281,28 @@ fn compare(
     }
 }
 
+/// Reports where `got` differs from `want` in the fields `want` gives (others are not checked).
+fn diff_given(path: &str, want: &Value, got: &Value, report: &mut dyn FnMut(String)) {
+    match (want, got) {
+        (Value::Object(w), Value::Object(g)) => diff_wanted_keys(path, w, g, report),
+        _ => diff(path, want, got, report),
+    }
+}
+
+fn diff_wanted_keys(path: &str, w: &Map<String, Value>, g: &Map<String, Value>, report: &mut dyn FnMut(String)) {
+    for (k, wv) in w {
+        match g.get(k) {
+            Some(gv) => diff(&format!("{path}.{k}"), wv, gv, report),
+            None => report(format!("{path}.{k}: missing (expected {wv})")),
+        }
+    }
+}
+
 /// Reports every path where `got` differs from `want`.
 fn diff(path: &str, want: &Value, got: &Value, report: &mut dyn FnMut(String)) {
     match (want, got) {
         (Value::Object(w), Value::Object(g)) => {
-            for (k, wv) in w {
-                match g.get(k) {
-                    Some(gv) => diff(&format!("{path}.{k}"), wv, gv, report),
-                    None => report(format!("{path}.{k}: missing (expected {wv})")),
-                }
-            }
+            diff_wanted_keys(path, w, g, report);
             for k in g.keys().filter(|k| !w.contains_key(*k)) {
                 report(format!("{path}.{k}: unexpected (got {})", g[k]));
             }

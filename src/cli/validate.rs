@@ -1,5 +1,5 @@
-//! `hookshape validate`: exit 0 when every subscription and template loads, else 1 with a
-//! `file:line: message` line per problem.
+//! `hookshape validate`: exit 0 when every subscription, source and template loads, else 1
+//! with a `file:line: message` line per problem.
 
 use std::process::ExitCode;
 
@@ -8,7 +8,7 @@ use super::{load_or_report, FileArgs};
 pub fn run(files: FileArgs) -> anyhow::Result<ExitCode> {
     Ok(match load_or_report(&files) {
         Some(set) => {
-            println!("{} subscriptions OK (version {})", set.len(), set.version);
+            println!("{} subscriptions, {} sources OK (version {})", set.len(), set.sources.len(), set.version);
             ExitCode::SUCCESS
         }
         None => ExitCode::FAILURE,

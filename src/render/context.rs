@@ -34,3 +34,14 @@ pub fn context(event: &Event) -> Value {
     }
     Value::from_pairs(entries)
 }
+
+/// The context of any JSON object (an inbound source's body): its keys, numbers keeping
+/// their digits.
+pub fn context_of(fields: &serde_json::Map<String, serde_json::Value>) -> Value {
+    let mut exact = ExactNumbers::default();
+    let mut entries: Vec<(String, Value)> = fields.iter().map(|(k, v)| (k.clone(), from_json(v, &mut exact))).collect();
+    if !exact.is_empty() {
+        entries.push((EXACT_KEY.into(), Value::from_object(exact)));
+    }
+    Value::from_pairs(entries)
+}

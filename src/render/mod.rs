@@ -9,13 +9,15 @@ pub mod environment;
 mod functions;
 mod source;
 pub mod url;
+mod value;
 pub mod values;
 
 use minijinja::{Environment, Value};
 use serde_json::Value as Json;
 
-pub use context::context;
+pub use context::{context, context_of};
 pub use environment::{Delimiters, TemplateFiles};
+pub use value::ValueTemplate;
 
 use environment::{TEXT_PREFIX, URL_PREFIX};
 

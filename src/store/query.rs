@@ -33,6 +33,9 @@ pub fn delivery_filters(q: &DeliveryQuery, placeholder: impl Fn(usize) -> String
     if let Some(e) = &q.event {
         add("event_uuid =", text(e));
     }
+    if let Some(s) = &q.source {
+        add("source =", text(s));
+    }
     if let Some(t) = q.since {
         add("created_at >=", Arg::Int(t));
     }

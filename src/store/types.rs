@@ -83,6 +83,8 @@ pub struct NewEvent {
     pub received_at: i64,
     /// The canonical envelope as JSON, kept for replay.
     pub body: String,
+    /// The inbound source it came through, if any.
+    pub source: Option<String>,
     pub deliveries: Vec<NewDelivery>,
 }
 
@@ -98,6 +100,9 @@ pub struct NewDelivery {
     /// Store a `pending` delivery already leased to this node (unless its subscription is
     /// disabled): the node that accepted it sends it without a lease write of its own.
     pub lease: Option<PreLease>,
+    /// Its subscription is `activation: ping`: until the store has seen it enabled, its
+    /// deliveries are held.
+    pub needs_activation: bool,
 }
 
 /// A lease taken as a delivery is stored.
@@ -231,6 +236,8 @@ pub enum RetryNow {
 pub struct StoredEvent {
     pub uuid: String,
     pub topic: String,
+    /// The inbound source it came through, if any.
+    pub source: Option<String>,
     /// The canonical envelope as JSON.
     pub body: String,
 }
@@ -238,6 +245,9 @@ pub struct StoredEvent {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct SubscriptionState {
     pub name: String,
+    /// Whether the store has a state row for it (it has been disabled or enabled at least
+    /// once): an `activation: ping` subscription without one is still waiting for its ping.
+    pub registered: bool,
     pub disabled: bool,
     pub disabled_reason: Option<String>,
     pub consecutive_failures: u32,
@@ -258,6 +268,8 @@ pub struct DeliveryQuery {
     pub subscription: Option<String>,
     pub topic: Option<String>,
     pub event: Option<String>,
+    /// The inbound source its event came through.
+    pub source: Option<String>,
     pub since: Option<i64>,
     pub until: Option<i64>,
     pub limit: usize,
@@ -279,6 +291,8 @@ pub struct DeliverySummary {
     pub last_status_code: Option<u16>,
     pub last_error: Option<String>,
     pub config_version: String,
+    /// The inbound source its event came through, if any.
+    pub source: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, JsonSchema)]

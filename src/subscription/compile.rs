@@ -99,7 +99,7 @@ impl<'a> FileContext<'a> {
 fn placeholder_for(field: &str) -> &'static str {
     if field == "request.url" {
         "https://placeholder.invalid"
-    } else if field.starts_with("signature") {
+    } else if field.starts_with("signature") || field.starts_with("verify") {
         "whsec_cGxhY2Vob2xkZXI=" // valid for every scheme, standard-webhooks included
     } else if field.contains("timeout") || field.contains("schedule") {
         "1s"
@@ -207,6 +207,7 @@ fn compile(cx: &FileContext<'_>, raw: RawSubscription, files: TemplateFiles) -> 
         delivery: DeliveryPolicy {
             max_in_flight: raw.delivery.max_in_flight,
             disable_after_failures: raw.delivery.disable_after_failures,
+            activation: raw.delivery.activation,
         },
         signature,
         sensitive_headers: request.sensitive,
@@ -216,6 +217,7 @@ fn compile(cx: &FileContext<'_>, raw: RawSubscription, files: TemplateFiles) -> 
             .filter(|v| v.chars().count() >= crate::secret::MIN_MASKED_LEN)
             .collect(),
         secrets,
+        ping_payload: raw.ping.map(|p| p.payload),
         template,
     })
 }

@@ -31,6 +31,8 @@ impl fmt::Display for LoadError {
 pub struct LoadOptions<'a> {
     pub subscriptions_dir: &'a Path,
     pub templates_dir: &'a Path,
+    /// Inbound sources (`sources/`); a directory that does not exist means none.
+    pub sources_dir: Option<&'a Path>,
     /// Looks up `${VAR}`; the process environment in production.
     pub env: &'a dyn Fn(&str) -> Option<String>,
     /// Accept unset `${VAR}`s (checking only that they are well-formed), so CI can validate
@@ -38,7 +40,8 @@ pub struct LoadOptions<'a> {
     pub allow_missing_env: bool,
 }
 
-/// Loads and compiles every `*.yaml`/`*.yml` file (not `*.test.yaml`) of the directory.
+/// Loads and compiles every `*.yaml`/`*.yml` file (not `*.test.yaml`) of the subscriptions
+/// directory, and of the sources directory.
 pub fn load(opts: &LoadOptions<'_>) -> Result<SubscriptionSet, Vec<LoadError>> {
     let mut errors = Vec::new();
     let mut hasher = Sha256::new();
@@ -71,6 +74,15 @@ pub fn load(opts: &LoadOptions<'_>) -> Result<SubscriptionSet, Vec<LoadError>> {
             Err(mut e) => errors.append(&mut e),
         }
     }
+    let sources = match opts.sources_dir {
+        Some(dir) => {
+            let (sources, mut source_errors) =
+                crate::source::load_dir(dir, files.clone(), opts, &mut secrets, &mut hasher);
+            errors.append(&mut source_errors);
+            sources
+        }
+        None => Vec::new(),
+    };
     if !errors.is_empty() {
         // A value one file read could surface in another's error (a shared template, say).
         let masker = crate::secret::Masker::new(&secrets);
@@ -80,7 +92,9 @@ pub fn load(opts: &LoadOptions<'_>) -> Result<SubscriptionSet, Vec<LoadError>> {
         return Err(errors);
     }
     let version = hex::encode(&hasher.finalize()[..6]);
-    Ok(SubscriptionSet::new(subscriptions, version))
+    let mut set = SubscriptionSet::new(subscriptions, version);
+    set.sources = crate::source::SourceSet::new(sources);
+    Ok(set)
 }
 
 fn refused(r: crate::files::Refused) -> LoadError {

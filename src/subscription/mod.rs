@@ -1,7 +1,7 @@
 //! Subscriptions: YAML files loaded, validated and compiled into a `SubscriptionSet`
 //! (with its topic index and content version) that intake routes events through.
 
-mod compile;
+pub(crate) mod compile;
 mod env_vars;
 mod load;
 pub mod raw;
@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use load::{load, LoadError, LoadOptions};
-pub use raw::{Method, Mode};
+pub use raw::{Activation, Method, Mode};
 
 use crate::render::RequestTemplate;
 use crate::sign::Signer;
@@ -30,6 +30,7 @@ pub struct RetryPolicy {
 pub struct DeliveryPolicy {
     pub max_in_flight: Option<u32>,
     pub disable_after_failures: u32,
+    pub activation: Activation,
 }
 
 /// One compiled subscription. Immutable: a reload builds a new set.
@@ -55,6 +56,9 @@ pub struct Subscription {
     /// Every value the file took from the environment, signature secrets included: masked
     /// out of anything about this subscription that people read (errors, responses).
     pub secrets: crate::secret::Masker,
+    /// The ping's Payload, rendered through the subscription's own templates; None sends
+    /// the canonical envelope.
+    pub ping_payload: Option<serde_json::Map<String, serde_json::Value>>,
     pub template: RequestTemplate,
 }
 
@@ -73,6 +77,8 @@ pub struct SubscriptionSet {
     caps: HashMap<String, u32>,
     /// Lease lengths by subscription name, for leasing.
     lease_ms: HashMap<String, i64>,
+    /// The inbound sources loaded with them (same reload, same version).
+    pub sources: crate::source::SourceSet,
 }
 
 /// What a lease adds to its subscription's timeout: room to record the result.

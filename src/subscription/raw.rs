@@ -28,6 +28,28 @@ pub struct RawSubscription {
     pub delivery: RawDelivery,
     /// Template delimiters, for bodies that must contain a literal `{{`.
     pub delimiters: Option<RawDelimiters>,
+    /// What the ping sent before enabling carries.
+    pub ping: Option<RawPing>,
+}
+
+/// The ping before an enable: rendered through this subscription's own URL, headers and
+/// body, with Topic `hookshape.ping` and this Payload, so a receiver that parses its
+/// platform's envelope accepts it.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawPing {
+    pub payload: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Activation {
+    /// Sends as soon as it is loaded.
+    #[default]
+    Immediate,
+    /// Starts disabled the first time the store sees it (its deliveries are held) until an
+    /// enable whose ping got a 2xx (Eduzz's rule for new configurations).
+    Ping,
 }
 
 fn yes() -> bool {
@@ -121,11 +143,13 @@ pub struct RawDelivery {
     pub max_in_flight: Option<u32>,
     #[serde(default = "default_disable_after")]
     pub disable_after_failures: u32,
+    #[serde(default)]
+    pub activation: Activation,
 }
 
 impl Default for RawDelivery {
     fn default() -> Self {
-        Self { max_in_flight: None, disable_after_failures: default_disable_after() }
+        Self { max_in_flight: None, disable_after_failures: default_disable_after(), activation: Activation::default() }
     }
 }
 

@@ -269,6 +269,24 @@ fn the_committed_schema_is_the_one_the_binary_generates_and_refuses_unknown_keys
 }
 
 #[test]
+fn the_committed_source_schema_is_the_one_the_binary_generates() {
+    let out = hookshape().args(["schema", "--sources"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let generated: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let committed: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema/source.schema.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(generated, committed, "run `hookshape schema --sources > schema/source.schema.json`");
+    assert_eq!(generated["additionalProperties"], false);
+    assert_eq!(generated["required"], serde_json::json!(["verify", "event"]));
+    let schemes = generated["$defs"].to_string();
+    for scheme in ["hmac-sha256-hex", "hmac-sha256-prefixed", "standard-webhooks", "header", "none"] {
+        assert!(schemes.contains(&format!("\"{scheme}\"")), "{scheme} missing from {schemes}");
+    }
+}
+
+#[test]
 fn render_prints_the_exact_request_with_secrets_masked() {
     let ws = Workspace::new();
     ws.subscription(

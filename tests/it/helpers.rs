@@ -197,6 +197,7 @@ impl Workspace {
             store: StoreUrl::Sqlite(self.db()),
             subscriptions_dir: self.path().join("subscriptions"),
             templates_dir: self.path().join("templates"),
+            sources_dir: self.path().join("sources"),
             max_body_bytes: 1024 * 1024,
             concurrency: 64,
             shutdown_grace: Duration::from_secs(5),
@@ -323,6 +324,8 @@ pub fn on_workspace(command: &str, ws: &Workspace) -> std::process::Output {
         .arg(ws.path().join("subscriptions"))
         .arg("--templates")
         .arg(ws.path().join("templates"))
+        .arg("--sources")
+        .arg(ws.path().join("sources"))
         .output()
         .unwrap()
 }

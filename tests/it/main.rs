@@ -24,4 +24,5 @@ mod read_side;
 mod recovery;
 mod reload;
 mod signatures;
+mod sources;
 mod store;

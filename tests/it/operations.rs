@@ -107,11 +107,13 @@ fn shadow_event(uuid: &str) -> NewEvent {
         date: "2025-01-01T00:00:00Z".into(),
         received_at: hookshape::now_ms(),
         body: "{}".into(),
+        source: None,
         deliveries: vec![NewDelivery {
             id: hookshape::accept::new_delivery_id(),
             subscription: "s".into(),
             status: DeliveryStatus::Shadow,
             lease: None,
+            needs_activation: false,
             request: StoredRequest {
                 method: "POST".into(),
                 url: "http://h/".into(),

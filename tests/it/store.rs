@@ -93,6 +93,7 @@ fn delivery(sub: &str, status: DeliveryStatus) -> NewDelivery {
         error: None,
         config_version: "v1".into(),
         lease: None,
+        needs_activation: false,
     }
 }
 
@@ -103,6 +104,7 @@ fn event(uuid: &str, topic: &str, subs: &[&str]) -> NewEvent {
         date: "2026-11-23T10:00:00Z".into(),
         received_at: hookshape::now_ms(),
         body: format!("{{\"Uuid\":\"{uuid}\"}}"),
+        source: None,
         deliveries: subs.iter().map(|s| delivery(s, DeliveryStatus::Pending)).collect(),
     }
 }

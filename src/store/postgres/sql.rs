@@ -49,6 +49,7 @@ pub async fn insert_events(client: &Client, events: &[NewEvent]) -> StoreResult<
     let column = |f: fn(&NewEvent) -> &str| order.iter().map(|e| f(e)).collect::<Vec<&str>>();
     let (uuids, topics, dates, bodies) =
         (column(|e| &e.uuid), column(|e| &e.topic), column(|e| &e.date), column(|e| &e.body));
+    let sources: Vec<Option<&str>> = order.iter().map(|e| e.source.as_deref()).collect();
     let received: Vec<i64> = order.iter().map(|e| e.received_at).collect();
     // Deliveries of each Uuid's first event in the batch; the statement keeps those whose
     // event turned out new.
@@ -65,14 +66,33 @@ pub async fn insert_events(client: &Client, events: &[NewEvent]) -> StoreResult<
     // One row per new event (its uuid), and one per delivery stored leased (its id).
     let sql = format!(
         "WITH fresh AS (
-            INSERT INTO events (uuid, topic, date, received_at, body)
-            SELECT * FROM unnest($12::text[], $13::text[], $14::text[], $15::bigint[], $16::text[])
-            ON CONFLICT (uuid) DO NOTHING RETURNING uuid),
-         added AS ({INSERT_DELIVERIES} WHERE d.event_uuid IN (SELECT uuid FROM fresh) RETURNING id, status)
-         SELECT uuid, NULL::text FROM fresh UNION ALL SELECT NULL, id FROM added WHERE status = 'in_flight'"
+            INSERT INTO events (uuid, topic, date, received_at, body, source)
+            SELECT * FROM unnest($12::text[], $13::text[], $14::text[], $15::bigint[], $16::text[], $17::text[])
+            ON CONFLICT (uuid) DO NOTHING RETURNING uuid, source),
+         added AS ({} WHERE d.event_uuid IN (SELECT uuid FROM fresh) RETURNING id, status)
+         SELECT uuid, NULL::text FROM fresh UNION ALL SELECT NULL, id FROM added WHERE status = 'in_flight'",
+        *INSERT_FRESH_DELIVERIES
     );
-    let params: [&(dyn ToSql + Sync); 16] =
-        [p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11, &uuids, &topics, &dates, &received, &bodies];
+    let params: [&(dyn ToSql + Sync); 18] = [
+        p1,
+        p2,
+        p3,
+        p4,
+        p5,
+        p6,
+        p7,
+        p8,
+        p9,
+        p10,
+        p11,
+        &uuids,
+        &topics,
+        &dates,
+        &received,
+        &bodies,
+        &sources,
+        &arrays.activations,
+    ];
     let inserted = rows(client, &sql, &params).await?;
     let mut fresh = HashSet::new();
     let mut leased = HashSet::new();
@@ -129,31 +149,43 @@ pub async fn add_deliveries<C: GenericClient>(
         return Ok(0);
     }
     let arrays = DeliveryArrays::of(&rows)?;
-    exec(c, INSERT_DELIVERIES, &arrays.params()).await?;
+    let [p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11] = arrays.params();
+    let params: [&(dyn ToSql + Sync); 12] = [p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11, &arrays.activations];
+    exec(c, &insert_deliveries("events", "$12"), &params).await?;
     Ok(deliveries.len())
 }
 
-/// Inserts the deliveries given as arrays `$1`…`$11` (one element per delivery); a pending
-/// one for a disabled subscription is held,
+/// Inserts the deliveries given as arrays `$1`…`$11` and `activation` (one element per
+/// delivery; `activation` is the parameter holding their `needs_activation`), each with
+/// its event's source read from `events` (a table, or the CTE of events just inserted); a
+/// pending one for a disabled subscription is held,
 /// and one given a lease (`$10` owner, `$11` expiry) is stored leased.
-const INSERT_DELIVERIES: &str =
-    "INSERT INTO deliveries (id, event_uuid, subscription, topic, status, next_attempt_at, lease_owner, created_at,
-                             updated_at, config_version, request, last_error)
+fn insert_deliveries(events: &str, activation: &str) -> String {
+    format!(
+        "INSERT INTO deliveries (id, event_uuid, subscription, topic, status, next_attempt_at, lease_owner, created_at,
+                             updated_at, config_version, request, last_error, source)
      SELECT d.id, d.event_uuid, d.subscription, d.topic,
-            CASE WHEN d.status <> 'pending' THEN d.status WHEN coalesce(s.disabled, FALSE) THEN 'held'
+            CASE WHEN d.status <> 'pending' THEN d.status WHEN coalesce(s.disabled, d.activation) THEN 'held'
                  WHEN d.lease_owner IS NOT NULL THEN 'in_flight' ELSE 'pending' END,
             CASE WHEN d.status <> 'pending' THEN NULL
-                 WHEN NOT coalesce(s.disabled, FALSE) AND d.lease_owner IS NOT NULL THEN d.lease_until
+                 WHEN NOT coalesce(s.disabled, d.activation) AND d.lease_owner IS NOT NULL THEN d.lease_until
                  ELSE d.at END,
-            CASE WHEN d.status = 'pending' AND NOT coalesce(s.disabled, FALSE) THEN d.lease_owner END,
-            d.at, d.at, d.config_version, d.request, d.error
+            CASE WHEN d.status = 'pending' AND NOT coalesce(s.disabled, d.activation) THEN d.lease_owner END,
+            d.at, d.at, d.config_version, d.request, d.error,
+            (SELECT e.source FROM {events} e WHERE e.uuid = d.event_uuid)
        FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[],
-                   $8::text[], $9::text[], $10::text[], $11::bigint[])
+                   $8::text[], $9::text[], $10::text[], $11::bigint[], {activation}::bool[])
             AS d(id, event_uuid, subscription, topic, status, at, config_version, request, error, lease_owner,
-                 lease_until)
-       LEFT JOIN subscription_state s ON s.name = d.subscription";
+                 lease_until, activation)
+       LEFT JOIN subscription_state s ON s.name = d.subscription"
+    )
+}
 
-/// Deliveries as the column arrays `INSERT_DELIVERIES` takes.
+/// The deliveries of the events a statement inserts (its `fresh` CTE).
+static INSERT_FRESH_DELIVERIES: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| insert_deliveries("fresh", "$18"));
+
+/// Deliveries as the column arrays `insert_deliveries` takes.
 struct DeliveryArrays<'a> {
     text: [Vec<&'a str>; 6],
     at: Vec<i64>,
@@ -161,6 +193,7 @@ struct DeliveryArrays<'a> {
     errors: Vec<Option<&'a str>>,
     lease_owners: Vec<Option<&'a str>>,
     lease_untils: Vec<Option<i64>>,
+    activations: Vec<bool>,
 }
 
 impl<'a> DeliveryArrays<'a> {
@@ -185,9 +218,11 @@ impl<'a> DeliveryArrays<'a> {
             errors: rows.iter().map(|r| r.d.error.as_deref()).collect(),
             lease_owners: rows.iter().map(|r| r.d.lease.as_ref().map(|l| &*l.owner)).collect(),
             lease_untils: rows.iter().map(|r| r.d.lease.as_ref().map(|l| l.until)).collect(),
+            activations: rows.iter().map(|r| r.d.needs_activation).collect(),
         })
     }
 
+    /// `$1`…`$11`; the activation flags are `$18` (after the events' arrays in `insert_events`).
     fn params(&self) -> [&(dyn ToSql + Sync); 11] {
         let [ids, events, subs, topics, statuses, versions] = &self.text;
         let (owners, untils) = (&self.lease_owners, &self.lease_untils);
@@ -615,8 +650,11 @@ pub async fn next_due_at<C: GenericClient>(c: &C) -> StoreResult<Option<i64>> {
 }
 
 pub async fn event<C: GenericClient>(c: &C, uuid: &str) -> StoreResult<Option<StoredEvent>> {
-    let found = rows(c, "SELECT uuid, topic, body FROM events WHERE uuid = $1", &[&uuid]).await?;
-    found.first().map(|r| Ok(StoredEvent { uuid: get(r, 0)?, topic: get(r, 1)?, body: get(r, 2)? })).transpose()
+    let found = rows(c, "SELECT uuid, topic, body, source FROM events WHERE uuid = $1", &[&uuid]).await?;
+    found
+        .first()
+        .map(|r| Ok(StoredEvent { uuid: get(r, 0)?, topic: get(r, 1)?, body: get(r, 2)?, source: get(r, 3)? }))
+        .transpose()
 }
 
 async fn counts_by_status<C: GenericClient>(c: &C, finished: bool) -> StoreResult<BTreeMap<String, u64>> {
@@ -640,6 +678,7 @@ pub async fn subscription_states<C: GenericClient>(c: &C) -> StoreResult<Vec<Sub
             disabled_reason: get(&r, 2)?,
             consecutive_failures: failures.max(0) as u32,
             counts: query::zero_counts(),
+            registered: true,
         };
         states.insert(state.name.clone(), state);
     }
@@ -674,7 +713,7 @@ pub async fn queue_stats<C: GenericClient>(c: &C, finished: bool) -> StoreResult
 }
 
 const SUMMARY_COLUMNS: &str = "id, event_uuid, subscription, topic, status, attempts, created_at, updated_at,
-                               next_attempt_at, last_status, last_error, config_version";
+                               next_attempt_at, last_status, last_error, config_version, source";
 
 fn summary(r: &Row) -> StoreResult<DeliverySummary> {
     let id: String = get(r, 0)?;
@@ -696,6 +735,7 @@ fn summary(r: &Row) -> StoreResult<DeliverySummary> {
         last_status_code: last_status.and_then(|s| u16::try_from(s).ok()),
         last_error: get(r, 10)?,
         config_version: get(r, 11)?,
+        source: get(r, 12)?,
         id,
     })
 }
@@ -724,7 +764,7 @@ pub async fn detail<C: GenericClient>(c: &C, id: &str) -> StoreResult<Option<Del
     let found = rows(c, &format!("SELECT {SUMMARY_COLUMNS}, request FROM deliveries WHERE id = $1"), &[&id]).await?;
     let Some(row) = found.first() else { return Ok(None) };
     let summary = summary(row)?;
-    let request = decode_request(id, get(row, 12)?)?;
+    let request = decode_request(id, get(row, 13)?)?;
     let attempts = rows(
         c,
         "SELECT attempt, started_at, duration_ms, status_code, response_body, error

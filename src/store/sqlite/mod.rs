@@ -74,6 +74,7 @@ impl SqliteStore {
         drop(owner_only(path)?);
         let conn = open_connection(path)?;
         conn.execute_batch(include_str!("schema.sql")).map_err(unavailable)?;
+        sql::upgrade(&conn)?;
         // Checkpoints move WAL pages into the database; done by a thread of their own, so
         // the writer, which every commit waits for, never spends its time on them.
         conn.execute_batch("PRAGMA wal_autocheckpoint = 0").map_err(unavailable)?;
@@ -103,6 +104,7 @@ impl SqliteStore {
         drop(owner_only(path)?);
         let conn = open_connection(path)?;
         conn.execute_batch(include_str!("schema.sql")).map_err(unavailable)?;
+        sql::upgrade(&conn)?;
         conn.execute_batch("PRAGMA synchronous = OFF").map_err(unavailable)?;
         sql::prefill_finished(&conn, n, crate::now_ms())
     }

@@ -4,7 +4,8 @@ CREATE TABLE IF NOT EXISTS events (
     topic       TEXT NOT NULL,
     date        TEXT NOT NULL,
     received_at INTEGER NOT NULL,
-    body        TEXT NOT NULL
+    body        TEXT NOT NULL,
+    source      TEXT
 );
 
 -- One row per (event, subscription). For in_flight rows next_attempt_at is the lease
@@ -23,7 +24,8 @@ CREATE TABLE IF NOT EXISTS deliveries (
     config_version  TEXT NOT NULL,
     request         TEXT NOT NULL,
     last_status     INTEGER,
-    last_error      TEXT
+    last_error      TEXT,
+    source          TEXT
 );
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (status, next_attempt_at);
 CREATE INDEX IF NOT EXISTS deliveries_event ON deliveries (event_uuid);

@@ -12,6 +12,31 @@ fn corrupt(id: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("delivery {id}: {e}"))
 }
 
+/// Brings a database made by an earlier version up to date (`schema.sql` creates only what
+/// is missing whole). Writes nothing when there is nothing to do, so a node still starts
+/// on a full disk.
+pub fn upgrade(conn: &Connection) -> StoreResult<()> {
+    let has_source: bool = conn
+        .query_row("SELECT EXISTS (SELECT 1 FROM pragma_table_info('deliveries') WHERE name = 'source')", [], |r| {
+            r.get(0)
+        })
+        .map_err(unavailable)?;
+    if !has_source {
+        conn.execute_batch(
+            "ALTER TABLE events ADD COLUMN source TEXT;
+             ALTER TABLE deliveries ADD COLUMN source TEXT;",
+        )
+        .map_err(unavailable)?;
+    }
+    let has_index: bool = conn
+        .query_row("SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'deliveries_source')", [], |r| r.get(0))
+        .map_err(unavailable)?;
+    if !has_index {
+        conn.execute_batch("CREATE INDEX deliveries_source ON deliveries (source)").map_err(unavailable)?;
+    }
+    Ok(())
+}
+
 /// A write every second (so a full disk shows), and the leases of any other owner made due:
 /// a SQLite file has one serving process, so they are a dead process's. Nothing is written
 /// when the store opens, so a node starts even on a full disk.
@@ -55,13 +80,15 @@ pub fn insert_events(
     let mut leased = Vec::with_capacity(events.len());
     let mut event_stmt = conn
         .prepare_cached(
-            "INSERT INTO events (uuid, topic, date, received_at, body) VALUES (?1, ?2, ?3, ?4, ?5)
+            "INSERT INTO events (uuid, topic, date, received_at, body, source) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
              ON CONFLICT (uuid) DO NOTHING",
         )
         .map_err(unavailable)?;
     for (e, requests) in events.iter().zip(requests) {
-        let fresh =
-            event_stmt.execute(params![e.uuid, e.topic, e.date, e.received_at, e.body]).map_err(unavailable)? == 1;
+        let fresh = event_stmt
+            .execute(params![e.uuid, e.topic, e.date, e.received_at, e.body, e.source])
+            .map_err(unavailable)?
+            == 1;
         if !fresh {
             let existing: i64 = conn
                 .query_row("SELECT count(*) FROM deliveries WHERE event_uuid = ?1", [&e.uuid], |r| r.get(0))
@@ -89,14 +116,14 @@ pub fn add_deliveries(
     let mut stmt = conn
         .prepare_cached(
             "INSERT INTO deliveries (id, event_uuid, subscription, topic, status, next_attempt_at, lease_owner,
-                                     created_at, updated_at, config_version, request, last_error)
+                                     created_at, updated_at, config_version, request, last_error, source)
              SELECT ?1, ?2, ?3, ?4,
                     CASE WHEN ?5 <> 'pending' THEN ?5 WHEN disabled THEN 'held'
                          WHEN ?11 IS NOT NULL THEN 'in_flight' ELSE 'pending' END,
                     CASE WHEN ?5 = 'pending' AND NOT disabled AND ?11 IS NOT NULL THEN ?12 ELSE ?6 END,
                     CASE WHEN ?5 = 'pending' AND NOT disabled THEN ?11 END,
-                    ?7, ?7, ?8, ?9, ?10
-               FROM (SELECT EXISTS (SELECT 1 FROM subscription_state WHERE name = ?3 AND disabled = 1) AS disabled)
+                    ?7, ?7, ?8, ?9, ?10, (SELECT source FROM events WHERE uuid = ?2)
+               FROM (SELECT coalesce((SELECT disabled = 1 FROM subscription_state WHERE name = ?3), ?13) AS disabled)
              RETURNING status = 'in_flight'",
         )
         .map_err(unavailable)?;
@@ -118,7 +145,8 @@ pub fn add_deliveries(
                     request,
                     d.error,
                     owner,
-                    until
+                    until,
+                    d.needs_activation
                 ],
                 |r| r.get(0),
             )
@@ -406,8 +434,8 @@ pub fn next_due_at(conn: &Connection) -> StoreResult<Option<i64>> {
 }
 
 pub fn event(conn: &Connection, uuid: &str) -> StoreResult<Option<StoredEvent>> {
-    conn.query_row("SELECT uuid, topic, body FROM events WHERE uuid = ?1", [uuid], |r| {
-        Ok(StoredEvent { uuid: r.get(0)?, topic: r.get(1)?, body: r.get(2)? })
+    conn.query_row("SELECT uuid, topic, body, source FROM events WHERE uuid = ?1", [uuid], |r| {
+        Ok(StoredEvent { uuid: r.get(0)?, topic: r.get(1)?, body: r.get(2)?, source: r.get(3)? })
     })
     .optional()
     .map_err(unavailable)
@@ -426,6 +454,7 @@ pub fn subscription_states(conn: &Connection) -> StoreResult<Vec<SubscriptionSta
                 disabled_reason: r.get(2)?,
                 consecutive_failures: r.get(3)?,
                 counts: query::zero_counts(),
+                registered: true,
             })
         })
         .map_err(unavailable)?;
@@ -469,7 +498,7 @@ pub fn queue_stats(conn: &Connection, finished: bool) -> StoreResult<QueueStats>
 }
 
 const SUMMARY_COLUMNS: &str = "id, event_uuid, subscription, topic, status, attempts, created_at, updated_at,
-                               next_attempt_at, last_status, last_error, config_version";
+                               next_attempt_at, last_status, last_error, config_version, source";
 
 fn summary(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeliverySummary> {
     let status: String = r.get(4)?;
@@ -486,6 +515,7 @@ fn summary(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeliverySummary> {
         last_status_code: r.get(9)?,
         last_error: r.get(10)?,
         config_version: r.get(11)?,
+        source: r.get(12)?,
     })
 }
 
@@ -509,7 +539,7 @@ pub fn list(conn: &Connection, q: &DeliveryQuery) -> StoreResult<DeliveryPage> {
 pub fn detail(conn: &Connection, id: &str) -> StoreResult<Option<DeliveryDetail>> {
     let row = conn
         .query_row(&format!("SELECT {SUMMARY_COLUMNS}, request FROM deliveries WHERE id = ?1"), [id], |r| {
-            Ok((summary(r)?, r.get::<_, String>(12)?))
+            Ok((summary(r)?, r.get::<_, String>(13)?))
         })
         .optional()
         .map_err(unavailable)?;

@@ -1,0 +1,28 @@
+//! `GET /v1/events/{uuid}`: a stored event as it was accepted (the canonical envelope), the
+//! source it came through, and its deliveries.
+
+use warp::http::StatusCode;
+use warp::reply::Response;
+
+use super::answers::EventView;
+use super::error::{json, ApiError};
+use super::ApiState;
+use crate::store::DeliveryQuery;
+
+/// Deliveries shown with an event, at most (replays add some; a thousand is plenty).
+const MAX_DELIVERIES: usize = 1000;
+
+pub async fn show(uuid: String, state: ApiState) -> Response {
+    event(uuid, state).await.unwrap_or_else(ApiError::into_response)
+}
+
+async fn event(uuid: String, state: ApiState) -> Result<Response, ApiError> {
+    let uuid = uuid.to_ascii_lowercase();
+    let stored = state.store.get_event(&uuid).await.map_err(ApiError::store)?;
+    let stored = stored.ok_or_else(|| ApiError::not_found(format!("no event {uuid}")))?;
+    let event: serde_json::Value = crate::json::parse(stored.body.as_bytes())
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("stored event {uuid}: {e}")))?;
+    let query = DeliveryQuery { event: Some(uuid.clone()), limit: MAX_DELIVERIES, ..DeliveryQuery::default() };
+    let page = state.store.list_deliveries(query).await.map_err(ApiError::store)?;
+    Ok(json(StatusCode::OK, &EventView { uuid, source: stored.source, event, deliveries: page.deliveries }))
+}
