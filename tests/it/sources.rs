@@ -280,3 +280,30 @@ async fn connectvets_gets_its_ping_in_its_own_envelope() {
     let signature = ping.header("x-connectvets-signature").unwrap();
     assert_eq!(signature, format!("sha256={}", hookshape::sign::hmac_hex(b"connectvets-dev-secret", &ping.body)));
 }
+
+#[tokio::test]
+async fn a_platform_s_signed_webhook_reaches_a_subscription_whose_receiver_verifies_it() {
+    let receiver = Receiver::start().await;
+    let ws = Workspace::new();
+    std::fs::create_dir_all(ws.path().join("sources")).unwrap();
+    std::fs::copy(repo("sources/themembers.yaml"), ws.path().join("sources/themembers.yaml")).unwrap();
+    ws.subscription(
+        "crm.yaml",
+        &format!(
+            "topics: [class.completed]\nrequest:\n  method: PUT\n  url: \"{}/contacts/{{{{ Payload.student.id }}}}\"\n  body: {{ email: \"{{{{ Payload.student.email }}}}\", at: \"{{{{ Date }}}}\" }}\nsignature:\n  scheme: hmac-sha256-hex\n  secret: crm-secret\n",
+            receiver.url()
+        ),
+    );
+    let app = TestApp::spawn(ws.config()).await;
+    // TheMembers' own example, byte for byte as the platform sends it.
+    let body = br#"{"type":"class_history","event":"class.completed","created":"2025-01-13T14:30:00.000000Z","data":{"student":{"id":12345,"name":"Jo\u00e3o da Silva","email":"joao@exemplo.com"},"course":{"id":100}}}"#;
+    let signature = hookshape::sign::hmac_hex(b"mySecretKey123", body);
+    let (status, answer) =
+        post(&app.base, "/v1/sources/themembers", &[("X-Webhook-Signature", &signature)], body.to_vec()).await;
+    assert_eq!(status, 202, "{answer}");
+    let sent = eventually(WAIT, "the CRM's request", || async { receiver.requests_to("/contacts/12345").pop() }).await;
+    assert_eq!(sent.method.as_str(), "PUT");
+    assert_eq!(sent.json(), json!({ "email": "joao@exemplo.com", "at": "2025-01-13T14:30:00.000000Z" }));
+    let expected = hookshape::sign::hmac_hex(b"crm-secret", &sent.body);
+    assert_eq!(sent.header("x-webhook-signature"), Some(expected), "the CRM verifies what it gets");
+}
