@@ -91,6 +91,29 @@ pub struct Retried {
     pub status: RetryState,
 }
 
+/// `POST /v1/deliveries/retry`'s answer: how many deliveries were made due again.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct RetriedMany {
+    pub retried: u64,
+}
+
+/// `POST /v1/deliveries/retry`'s question: filters as `GET /v1/deliveries` takes them.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[allow(dead_code)] // Read as JSON by hand (strings, lists or numbers); here for the OpenAPI document.
+pub struct RetryFilter {
+    /// One status or several (default `failed`); never `in_flight` or `shadow`.
+    pub status: Option<String>,
+    pub subscription: Option<String>,
+    pub topic: Option<String>,
+    pub source: Option<String>,
+    /// RFC 3339 or milliseconds since the epoch.
+    pub since: Option<String>,
+    pub until: Option<String>,
+    /// At most this many, newest first (default 10,000).
+    #[schemars(range(min = 1, max = 1_000_000))]
+    pub limit: Option<u64>,
+}
+
 /// `POST /v1/render`'s question.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[allow(dead_code)] // read by hand in `operations.rs`; this type is the description

@@ -1,8 +1,8 @@
-//! The read side of delivery history: `GET /v1/deliveries` (filters and a cursor) and
-//! `GET /v1/deliveries/{id}` (the redacted request and every attempt).
+//! Delivery history: `GET /v1/deliveries` (filters and a cursor), `GET /v1/deliveries/{id}`
+//! (the redacted request and every attempt), and `POST /v1/deliveries/retry` (resend every
+//! delivery a filter matches).
 
-use std::collections::HashMap;
-
+use bytes::Bytes;
 use warp::http::StatusCode;
 use warp::reply::Response;
 
@@ -13,7 +13,12 @@ use crate::store::{DeliveryQuery, DeliveryStatus};
 const DEFAULT_LIMIT: usize = 50;
 const MAX_LIMIT: usize = 1000;
 
-pub async fn list(state: ApiState, params: HashMap<String, String>) -> Response {
+/// Resent at most by one `POST /v1/deliveries/retry` unless it says `limit`.
+pub const DEFAULT_RETRY_LIMIT: usize = 10_000;
+/// The largest `limit` one bulk retry takes (SQL's LIMIT is a signed 64-bit number).
+const MAX_RETRY_LIMIT: usize = 1_000_000;
+
+pub async fn list(state: ApiState, params: Vec<(String, String)>) -> Response {
     let run = async {
         let query = parse_query(&params)?;
         state.store.list_deliveries(query).await.map_err(ApiError::store)
@@ -32,21 +37,25 @@ pub async fn show(id: String, state: ApiState) -> Response {
     }
 }
 
-pub fn parse_query(params: &HashMap<String, String>) -> Result<DeliveryQuery, ApiError> {
+/// A history filter from query parameters. A filter given several times, or with values
+/// separated by commas (`status=failed,held`), matches any of them.
+pub fn parse_query(params: &[(String, String)]) -> Result<DeliveryQuery, ApiError> {
     let mut q = DeliveryQuery { limit: DEFAULT_LIMIT, ..DeliveryQuery::default() };
     for (key, value) in params {
         let bad = |why: &str| ApiError::bad_request(format!("query parameter {key}: {why}"));
+        let values = || value.split(',').map(str::trim).filter(|v| !v.is_empty()).map(str::to_string);
         match key.as_str() {
             "status" => {
-                q.status = Some(
-                    DeliveryStatus::parse(value)
-                        .ok_or_else(|| bad("must be one of pending, in_flight, succeeded, failed, held, shadow"))?,
-                )
+                for v in values() {
+                    q.status.push(DeliveryStatus::parse(&v).ok_or_else(|| {
+                        bad(&format!("{v:?} is not one of pending, in_flight, succeeded, failed, held, shadow"))
+                    })?)
+                }
             }
-            "subscription" => q.subscription = Some(value.clone()),
-            "topic" => q.topic = Some(value.clone()),
-            "event" => q.event = Some(value.clone()),
-            "source" => q.source = Some(value.clone()),
+            "subscription" => q.subscription.extend(values()),
+            "topic" => q.topic.extend(values()),
+            "source" => q.source.extend(values()),
+            "event" => q.event = Some(value.clone()).filter(|v| !v.is_empty()),
             "since" => {
                 q.since = Some(parse_time(value).ok_or_else(|| bad("must be an RFC 3339 time or milliseconds"))?)
             }
@@ -54,13 +63,10 @@ pub fn parse_query(params: &HashMap<String, String>) -> Result<DeliveryQuery, Ap
                 q.until = Some(parse_time(value).ok_or_else(|| bad("must be an RFC 3339 time or milliseconds"))?)
             }
             "limit" => {
-                q.limit = value
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=MAX_LIMIT).contains(n))
+                q.limit = parse_limit(value, MAX_LIMIT)
                     .ok_or_else(|| bad(&format!("must be a number from 1 to {MAX_LIMIT}")))?
             }
-            "cursor" => q.cursor = Some(value.clone()),
+            "cursor" => q.cursor = Some(value.clone()).filter(|v| !v.is_empty()),
             _ => {
                 return Err(bad(
                     "unknown; use status, subscription, topic, event, source, since, until, limit or cursor",
@@ -69,6 +75,70 @@ pub fn parse_query(params: &HashMap<String, String>) -> Result<DeliveryQuery, Ap
         }
     }
     Ok(q)
+}
+
+fn parse_limit(text: &str, max: usize) -> Option<usize> {
+    text.parse().ok().filter(|n| (1..=max).contains(n))
+}
+
+pub async fn retry_matching(state: ApiState, body: Result<Bytes, ApiError>) -> Response {
+    let run = async {
+        let query = retry_query(&body?)?;
+        let retried = resend_matching(&state, query).await?;
+        Ok::<_, ApiError>(json(StatusCode::OK, &super::answers::RetriedMany { retried }))
+    };
+    run.await.unwrap_or_else(ApiError::into_response)
+}
+
+/// Resends what `query` matches and wakes the dispatcher: the API's and the console's recover.
+pub async fn resend_matching(state: &ApiState, query: DeliveryQuery) -> Result<u64, ApiError> {
+    let retried = state.store.retry_matching(query).await.map_err(ApiError::store)?;
+    if retried > 0 {
+        state.wake.notify_one();
+    }
+    Ok(retried)
+}
+
+/// `{"status", "subscription", "topic", "source", "since", "until", "limit"}`, each as its
+/// query parameter takes it; `status` defaults to `failed`. Deliveries being sent
+/// (`in_flight`) and `shadow` ones are never resent, so asking for them is an error.
+fn retry_query(body: &[u8]) -> Result<DeliveryQuery, ApiError> {
+    let value = crate::json::parse(body).map_err(crate::event::EventError::from)?;
+    let object = value.as_object().ok_or_else(|| ApiError::bad_request("the body must be a JSON object of filters"))?;
+    let mut pairs = Vec::new();
+    let mut limit = DEFAULT_RETRY_LIMIT;
+    for (key, v) in object {
+        let text = match v {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Number(n) => n.to_string(),
+            serde_json::Value::Array(items) if items.iter().all(|i| i.is_string()) => {
+                items.iter().filter_map(|i| i.as_str()).collect::<Vec<_>>().join(",")
+            }
+            _ => return Err(ApiError::bad_request(format!("{key}: must be a string, a list of strings or a number"))),
+        };
+        match key.as_str() {
+            "limit" => {
+                limit = parse_limit(&text, MAX_RETRY_LIMIT).ok_or_else(|| {
+                    ApiError::bad_request(format!("limit: must be a number from 1 to {MAX_RETRY_LIMIT}"))
+                })?
+            }
+            "cursor" | "event" => return Err(ApiError::bad_request(format!("{key}: not a filter of this endpoint"))),
+            _ => pairs.push((key.clone(), text)),
+        }
+    }
+    let mut query =
+        parse_query(&pairs).map_err(|e| ApiError::bad_request(e.message.replace("query parameter ", "")))?;
+    query.limit = limit;
+    if query.status.is_empty() {
+        query.status.push(DeliveryStatus::Failed);
+    }
+    if let Some(s) = query.status.iter().find(|s| matches!(s, DeliveryStatus::InFlight | DeliveryStatus::Shadow)) {
+        return Err(ApiError::bad_request(format!(
+            "status: {} deliveries are not resent (in_flight ones are being sent, shadow ones never are)",
+            s.as_str()
+        )));
+    }
+    Ok(query)
 }
 
 fn parse_time(text: &str) -> Option<i64> {

@@ -13,10 +13,14 @@ use crate::store::DeliveryQuery;
 const MAX_DELIVERIES: usize = 1000;
 
 pub async fn show(uuid: String, state: ApiState) -> Response {
-    event(uuid, state).await.unwrap_or_else(ApiError::into_response)
+    match event_view(uuid, &state).await {
+        Ok(view) => json(StatusCode::OK, &view),
+        Err(e) => e.into_response(),
+    }
 }
 
-async fn event(uuid: String, state: ApiState) -> Result<Response, ApiError> {
+/// The event, its source and its deliveries: the API's answer and the console's page.
+pub(crate) async fn event_view(uuid: String, state: &ApiState) -> Result<EventView, ApiError> {
     let uuid = uuid.to_ascii_lowercase();
     let stored = state.store.get_event(&uuid).await.map_err(ApiError::store)?;
     let stored = stored.ok_or_else(|| ApiError::not_found(format!("no event {uuid}")))?;
@@ -24,5 +28,5 @@ async fn event(uuid: String, state: ApiState) -> Result<Response, ApiError> {
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("stored event {uuid}: {e}")))?;
     let query = DeliveryQuery { event: Some(uuid.clone()), limit: MAX_DELIVERIES, ..DeliveryQuery::default() };
     let page = state.store.list_deliveries(query).await.map_err(ApiError::store)?;
-    Ok(json(StatusCode::OK, &EventView { uuid, source: stored.source, event, deliveries: page.deliveries }))
+    Ok(EventView { uuid, source: stored.source, event, deliveries: page.deliveries })
 }

@@ -1,21 +1,20 @@
 //! The HTTP API: intake, delivery history, health. Handlers parse and answer; the work is
 //! in `accept`, `store` and `dispatch`.
 
-mod answers;
+pub(crate) mod answers;
 mod auth;
 mod body;
-mod deliveries;
+pub(crate) mod deliveries;
 pub mod error;
-mod events;
-mod guard;
+pub(crate) mod events;
+pub(crate) mod guard;
 mod health;
 mod intake;
 mod openapi;
-mod operations;
+pub(crate) mod operations;
 mod sources;
-mod subscriptions;
+pub(crate) mod subscriptions;
 
-use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -95,6 +94,7 @@ pub fn routes(state: ApiState) -> impl Filter<Extract = (Response,), Error = Inf
     let admin_auth = auth::bearer(state.admin_token.clone(), "admin");
     let open = state.intake_token.is_none() || state.admin_token.is_none();
     let openapi_json = bytes::Bytes::from(openapi::document(state.max_batch_items).to_string());
+    let console = crate::console::routes(state.clone());
     let with_state = warp::any().map(move || state.clone());
 
     let event = warp::path!("v1" / "events")
@@ -130,8 +130,16 @@ pub fn routes(state: ApiState) -> impl Filter<Extract = (Response,), Error = Inf
         .and(warp::get())
         .and(admin_auth.clone())
         .and(with_state.clone())
-        .and(warp::query::<HashMap<String, String>>())
+        .and(warp::query::<Vec<(String, String)>>())
         .then(deliveries::list)
+        .boxed();
+    let retry_many = warp::path!("v1" / "deliveries" / "retry")
+        .and(warp::post())
+        .and(admin_auth.clone())
+        .and(guard::json_body())
+        .and(with_state.clone())
+        .and(body::capped(limit))
+        .then(deliveries::retry_matching)
         .boxed();
     let show = warp::path!("v1" / "deliveries" / String)
         .and(warp::get())
@@ -221,6 +229,8 @@ pub fn routes(state: ApiState) -> impl Filter<Extract = (Response,), Error = Inf
                 .unify()
                 .or(show)
                 .unify()
+                .or(retry_many)
+                .unify()
                 .or(retry)
                 .unify()
                 .or(replay)
@@ -242,6 +252,8 @@ pub fn routes(state: ApiState) -> impl Filter<Extract = (Response,), Error = Inf
                 .or(healthz)
                 .unify()
                 .or(readyz)
+                .unify()
+                .or(console)
                 .unify(),
         )
         .recover(error::recover)

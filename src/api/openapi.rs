@@ -217,7 +217,11 @@ fn operations(g: &mut SchemaGenerator, max_batch_items: usize) -> Vec<Operation>
             summary: "Delivery history, newest first, by filter and cursor",
             auth: Auth::Admin,
             parameters: vec![
-                query_param("status", "a delivery state", json!({ "type": "string", "enum": statuses })),
+                query_param(
+                    "status",
+                    "a delivery state (several: comma-separated or repeated)",
+                    json!({ "type": "string", "enum": statuses }),
+                ),
                 query_param("subscription", "a subscription name", json!({ "type": "string" })),
                 query_param("topic", "an event Topic", json!({ "type": "string" })),
                 query_param("event", "an event Uuid", json!({ "type": "string" })),
@@ -231,6 +235,18 @@ fn operations(g: &mut SchemaGenerator, max_batch_items: usize) -> Vec<Operation>
             answers: vec![
                 (200, Answer::Json("a page of deliveries", schema::<DeliveryPage>(g))),
                 (400, Answer::Error("a query parameter that is not understood; names it")),
+            ],
+        },
+        Operation {
+            method: "post",
+            path: "/v1/deliveries/retry",
+            summary: "Send again every delivery a filter matches (by default the failed ones)",
+            auth: Auth::Admin,
+            parameters: vec![],
+            body: Some(schema::<RetryFilter>(g)),
+            answers: vec![
+                (200, Answer::Json("how many deliveries were made due (or held)", schema::<RetriedMany>(g))),
+                (400, Answer::Error("a filter that is not understood, or in_flight/shadow asked for; names it")),
             ],
         },
         Operation {

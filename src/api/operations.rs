@@ -11,29 +11,39 @@ use super::ApiState;
 use crate::store::RetryNow;
 
 pub async fn retry(id: String, state: ApiState) -> Response {
-    match state.store.retry_now(&id).await {
-        Ok(RetryNow::Scheduled) => {
+    match retry_delivery(&state, &id).await {
+        Ok(retried) => json(StatusCode::ACCEPTED, &retried),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Makes one delivery due now (or held, when its subscription is disabled).
+pub(crate) async fn retry_delivery(state: &ApiState, id: &str) -> Result<Retried, ApiError> {
+    let id = id.to_string();
+    match state.store.retry_now(&id).await.map_err(ApiError::store)? {
+        RetryNow::Scheduled => {
             state.wake.notify_one();
-            json(StatusCode::ACCEPTED, &Retried { id, status: RetryState::Pending })
+            Ok(Retried { id, status: RetryState::Pending })
         }
-        Ok(RetryNow::Held) => {
-            // Accepted: it goes once the subscription is enabled, not before.
-            json(StatusCode::ACCEPTED, &Retried { id, status: RetryState::Held })
-        }
-        Ok(RetryNow::NotFound) => ApiError::not_found(format!("no delivery {id}")).into_response(),
-        Ok(RetryNow::Shadow) => {
-            ApiError::new(StatusCode::CONFLICT, format!("{id} is a shadow delivery; shadow deliveries are never sent"))
-                .into_response()
-        }
-        Err(e) => ApiError::store(e).into_response(),
+        // Accepted: it goes once the subscription is enabled, not before.
+        RetryNow::Held => Ok(Retried { id, status: RetryState::Held }),
+        RetryNow::NotFound => Err(ApiError::not_found(format!("no delivery {id}"))),
+        RetryNow::Shadow => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("{id} is a shadow delivery; shadow deliveries are never sent"),
+        )),
     }
 }
 
 pub async fn replay(uuid: String, state: ApiState) -> Response {
-    replay_event(uuid, state).await.unwrap_or_else(ApiError::into_response)
+    match replay_event(uuid, &state).await {
+        Ok(replayed) => json(StatusCode::ACCEPTED, &replayed),
+        Err(e) => e.into_response(),
+    }
 }
 
-async fn replay_event(uuid: String, state: ApiState) -> Result<Response, ApiError> {
+/// Renders a stored event again for today's subscriptions: new deliveries.
+pub(crate) async fn replay_event(uuid: String, state: &ApiState) -> Result<Replayed, ApiError> {
     let uuid = uuid.to_ascii_lowercase();
     let stored = state.store.get_event(&uuid).await.map_err(ApiError::store)?;
     let stored = stored.ok_or_else(|| ApiError::not_found(format!("no event {uuid}")))?;
@@ -44,7 +54,7 @@ async fn replay_event(uuid: String, state: ApiState) -> Result<Response, ApiErro
     let added =
         state.store.add_deliveries(&stored.uuid, &stored.topic, prepared.deliveries).await.map_err(ApiError::store)?;
     state.wake.notify_one();
-    Ok(json(StatusCode::ACCEPTED, &Replayed { uuid, deliveries: added }))
+    Ok(Replayed { uuid, deliveries: added })
 }
 
 pub async fn render(state: ApiState, body: Result<Bytes, ApiError>) -> Response {
@@ -56,7 +66,14 @@ fn render_request(state: ApiState, body: Result<Bytes, ApiError>) -> Result<Resp
     let name = body["subscription"].as_str().ok_or_else(|| {
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "subscription: a subscription name is required")
     })?;
-    let event = crate::event::from_value(body["event"].clone()).map_err(|e| match e {
+    let answer = render_preview(&state, name, body["event"].clone())?;
+    Ok(json(StatusCode::OK, &answer))
+}
+
+/// The request subscription `name` would send for `event` (secrets and signature `***`):
+/// the API's render and the console's playground.
+pub(crate) fn render_preview(state: &ApiState, name: &str, event: serde_json::Value) -> Result<Rendered, ApiError> {
+    let event = crate::event::from_value(event).map_err(|e| match e {
         crate::event::EventError::Invalid { field, message } => {
             ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, format!("event.{field}: {message}"))
         }
@@ -75,6 +92,5 @@ fn render_request(state: ApiState, body: Result<Bytes, ApiError>) -> Result<Resp
         .redacted();
     let request =
         ShownRequest { method: request.method, url: request.url, headers: request.headers, body: request.body };
-    let answer = Rendered { subscription: sub.name.clone(), matches_topic, matches_filter, request };
-    Ok(json(StatusCode::OK, &answer))
+    Ok(Rendered { subscription: sub.name.clone(), matches_topic, matches_filter, request })
 }

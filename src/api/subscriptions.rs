@@ -15,61 +15,67 @@ use crate::store::SubscriptionState;
 use crate::subscription::Subscription;
 
 pub async fn list(state: ApiState) -> Response {
-    let set = state.subscriptions.load_full();
-    match state.store.subscription_states().await {
-        Ok(states) => {
-            let subscriptions: Vec<SubscriptionView> =
-                set.iter().map(|s| describe(s, states.iter().find(|st| st.name == s.name))).collect();
-            json(StatusCode::OK, &SubscriptionList { version: set.version.clone(), subscriptions })
-        }
-        Err(e) => ApiError::store(e).into_response(),
-    }
+    respond(views(&state).await)
 }
 
 pub async fn show(name: String, state: ApiState) -> Response {
-    let set = state.subscriptions.load_full();
-    let Some(sub) = set.get(&name) else { return no_such(&name).into_response() };
-    match state.store.subscription_states().await {
-        Ok(states) => json(StatusCode::OK, &describe(sub, states.iter().find(|st| st.name == name))),
-        Err(e) => ApiError::store(e).into_response(),
-    }
+    let found = views(&state)
+        .await
+        .and_then(|list| list.subscriptions.into_iter().find(|s| s.name == name).ok_or_else(|| no_such(&name)));
+    respond(found)
 }
 
 pub async fn enable(name: String, state: ApiState) -> Response {
+    respond(enable_subscription(&state, &name).await)
+}
+
+pub async fn disable(name: String, state: ApiState) -> Response {
+    respond(disable_subscription(&state, &name).await)
+}
+
+fn respond<T: serde::Serialize>(answer: Result<T, ApiError>) -> Response {
+    answer.map(|a| json(StatusCode::OK, &a)).unwrap_or_else(ApiError::into_response)
+}
+
+/// Every loaded subscription with its live state: the API's list and the console's.
+pub(crate) async fn views(state: &ApiState) -> Result<SubscriptionList, ApiError> {
     let set = state.subscriptions.load_full();
-    let Some(sub) = set.get(&name) else { return no_such(&name).into_response() };
+    let states = state.store.subscription_states().await.map_err(ApiError::store)?;
+    let subscriptions = set.iter().map(|s| describe(s, states.iter().find(|st| st.name == s.name))).collect();
+    Ok(SubscriptionList { version: set.version.clone(), subscriptions })
+}
+
+/// Enables after a ping answered 2xx; a refusal (the file says `enabled: false`, or the
+/// ping's answer) is a 409 that says why.
+pub(crate) async fn enable_subscription(state: &ApiState, name: &str) -> Result<Enabled, ApiError> {
+    let set = state.subscriptions.load_full();
+    let sub = set.get(name).ok_or_else(|| no_such(name))?;
     if !sub.enabled {
         let why = format!(
             "{name} says enabled: false in {}: change the file to enable it (the store cannot override it)",
             sub.file.display()
         );
-        return ApiError::new(StatusCode::CONFLICT, why).into_response();
+        return Err(ApiError::new(StatusCode::CONFLICT, why));
     }
     let sent = ping::ping(&state.client, sub).await;
     let answered = match sent.result {
         AttemptResult::Status { code, .. } if (200..300).contains(&code) => code,
         _ => {
             let why = format!("{}; {name} stays as it was", ping::describe(&sent));
-            return ApiError::new(StatusCode::CONFLICT, why).into_response();
+            return Err(ApiError::new(StatusCode::CONFLICT, why));
         }
     };
-    match state.store.enable(&name).await {
-        Ok(released) => {
-            state.wake.notify_one();
-            json(StatusCode::OK, &Enabled { name, state: "enabled".into(), ping_status: answered, released })
-        }
-        Err(e) => ApiError::store(e).into_response(),
-    }
+    let released = state.store.enable(name).await.map_err(ApiError::store)?;
+    state.wake.notify_one();
+    Ok(Enabled { name: name.to_string(), state: "enabled".into(), ping_status: answered, released })
 }
 
-pub async fn disable(name: String, state: ApiState) -> Response {
-    if state.subscriptions.load().get(&name).is_none() {
-        return no_such(&name).into_response();
+pub(crate) async fn disable_subscription(state: &ApiState, name: &str) -> Result<Disabled, ApiError> {
+    if state.subscriptions.load().get(name).is_none() {
+        return Err(no_such(name));
     }
-    match state.store.disable(&name, "disabled by hand").await {
-        Ok(()) => json(StatusCode::OK, &Disabled { name, state: "disabled".into() }),
-        Err(e) => ApiError::store(e).into_response(),
-    }
+    state.store.disable(name, "disabled by hand").await.map_err(ApiError::store)?;
+    Ok(Disabled { name: name.to_string(), state: "disabled".into() })
 }
 
 fn no_such(name: &str) -> ApiError {

@@ -60,6 +60,10 @@ pub trait Store: Send + Sync + 'static {
     /// disabled subscription's delivery is `held` instead, to go when it is enabled.
     async fn retry_now(&self, id: &str) -> StoreResult<RetryNow>;
 
+    /// `retry_now` for every delivery `query` matches (newest first, at most `query.limit`),
+    /// leaving out `in_flight` (being sent) and `shadow` ones; returns how many.
+    async fn retry_matching(&self, query: DeliveryQuery) -> StoreResult<u64>;
+
     /// Disables a subscription: its pending deliveries and new ones are `held`.
     async fn disable(&self, subscription: &str, reason: &str) -> StoreResult<()>;
 

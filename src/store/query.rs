@@ -14,37 +14,70 @@ pub enum Arg {
 /// The conditions (each starting ` AND `) and their values for `q`, newest first after
 /// the cursor; `placeholder(n)` writes the n-th value's marker (`?n` or `$n`).
 pub fn delivery_filters(q: &DeliveryQuery, placeholder: impl Fn(usize) -> String) -> (String, Vec<Arg>) {
-    let mut sql = String::new();
-    let mut args = Vec::new();
-    let mut add = |column_op: &str, v: Arg| {
-        args.push(v);
-        sql.push_str(&format!(" AND {column_op} {}", placeholder(args.len())));
-    };
-    let text = |s: &str| Arg::Text(s.to_string());
-    if let Some(s) = q.status {
-        add("status =", text(s.as_str()));
-    }
-    if let Some(s) = &q.subscription {
-        add("subscription =", text(s));
-    }
-    if let Some(t) = &q.topic {
-        add("topic =", text(t));
-    }
+    let mut f = Filters { sql: String::new(), args: Vec::new(), placeholder };
+    f.any_of("status", q.status.iter().map(|s| s.as_str()));
+    f.any_of("subscription", q.subscription.iter().map(String::as_str));
+    f.any_of("topic", q.topic.iter().map(String::as_str));
+    f.any_of("source", q.source.iter().map(String::as_str));
     if let Some(e) = &q.event {
-        add("event_uuid =", text(e));
-    }
-    if let Some(s) = &q.source {
-        add("source =", text(s));
+        f.add("event_uuid =", Arg::Text(e.clone()));
     }
     if let Some(t) = q.since {
-        add("created_at >=", Arg::Int(t));
+        f.add("created_at >=", Arg::Int(t));
     }
     if let Some(t) = q.until {
-        add("created_at <", Arg::Int(t));
+        f.add("created_at <", Arg::Int(t));
     }
     if let Some(c) = &q.cursor {
-        add("id <", text(c));
+        f.add("id <", Arg::Text(c.clone()));
     }
+    (f.sql, f.args)
+}
+
+struct Filters<P> {
+    sql: String,
+    args: Vec<Arg>,
+    placeholder: P,
+}
+
+impl<P: Fn(usize) -> String> Filters<P> {
+    fn add(&mut self, column_op: &str, v: Arg) {
+        self.args.push(v);
+        self.sql.push_str(&format!(" AND {column_op} {}", (self.placeholder)(self.args.len())));
+    }
+
+    /// ` AND column = ?` for one value, ` AND column IN (…)` for several, nothing for none.
+    fn any_of<'a>(&mut self, column: &str, values: impl Iterator<Item = &'a str>) {
+        let mut marks = Vec::new();
+        for v in values {
+            self.args.push(Arg::Text(v.to_string()));
+            marks.push((self.placeholder)(self.args.len()));
+        }
+        match &marks[..] {
+            [] => {}
+            [one] => self.sql.push_str(&format!(" AND {column} = {one}")),
+            _ => self.sql.push_str(&format!(" AND {column} IN ({})", marks.join(", "))),
+        }
+    }
+}
+
+/// The statement behind `Store::retry_matching`: due now, `held` where the subscription is
+/// disabled; the last value is the time.
+pub fn retry_matching(q: &DeliveryQuery, now: i64, placeholder: impl Fn(usize) -> String) -> (String, Vec<Arg>) {
+    let (filters, mut args) = delivery_filters(q, &placeholder);
+    args.push(Arg::Int(now));
+    let now = placeholder(args.len());
+    let sql = format!(
+        "UPDATE deliveries
+            SET status = CASE WHEN EXISTS (SELECT 1 FROM subscription_state s
+                                            WHERE s.name = deliveries.subscription AND s.disabled = TRUE)
+                              THEN 'held' ELSE 'pending' END,
+                next_attempt_at = {now}, lease_owner = NULL, updated_at = {now}
+          WHERE id IN (SELECT id FROM deliveries
+                        WHERE status NOT IN ('in_flight', 'shadow'){filters}
+                        ORDER BY id DESC LIMIT {})",
+        q.limit
+    );
     (sql, args)
 }
 
@@ -90,7 +123,7 @@ mod tests {
     #[test]
     fn filters_number_their_placeholders_in_order() {
         let q = DeliveryQuery {
-            status: Some(DeliveryStatus::Failed),
+            status: vec![DeliveryStatus::Failed],
             since: Some(5),
             cursor: Some("dlv_9".into()),
             ..DeliveryQuery::default()
@@ -98,6 +131,18 @@ mod tests {
         let (sql, args) = delivery_filters(&q, |n| format!("${n}"));
         assert_eq!(sql, " AND status = $1 AND created_at >= $2 AND id < $3");
         assert_eq!(args, vec![Arg::Text("failed".into()), Arg::Int(5), Arg::Text("dlv_9".into())]);
+    }
+
+    #[test]
+    fn several_values_of_one_filter_match_any_of_them() {
+        let q = DeliveryQuery {
+            status: vec![DeliveryStatus::Failed, DeliveryStatus::Held],
+            topic: vec!["a".into()],
+            ..DeliveryQuery::default()
+        };
+        let (sql, args) = delivery_filters(&q, |n| format!("?{n}"));
+        assert_eq!(sql, " AND status IN (?1, ?2) AND topic = ?3");
+        assert_eq!(args.len(), 3);
     }
 
     #[test]

@@ -264,12 +264,13 @@ pub struct QueueStats {
 
 #[derive(Debug, Clone, Default)]
 pub struct DeliveryQuery {
-    pub status: Option<DeliveryStatus>,
-    pub subscription: Option<String>,
-    pub topic: Option<String>,
+    /// Each list filter matches any of its values; an empty list matches everything.
+    pub status: Vec<DeliveryStatus>,
+    pub subscription: Vec<String>,
+    pub topic: Vec<String>,
     pub event: Option<String>,
     /// The inbound source its event came through.
-    pub source: Option<String>,
+    pub source: Vec<String>,
     pub since: Option<i64>,
     pub until: Option<i64>,
     pub limit: usize,

@@ -39,6 +39,8 @@ struct ReceiverState {
     delay_ms: AtomicU64,
     /// When set, the delay applies only to paths with this prefix.
     delay_prefix: Mutex<Option<String>>,
+    /// What the receiver answers with (default `received`).
+    body: Mutex<Option<String>>,
     /// First path segment → (requests being answered now, the most at once).
     concurrency: Mutex<std::collections::HashMap<String, (u32, u32)>>,
 }
@@ -87,7 +89,8 @@ impl Receiver {
                     }
                     s.concurrency.lock().unwrap().entry(segment).or_default().0 -= 1;
                     let status = warp::http::StatusCode::from_u16(s.status.load(Ordering::SeqCst)).unwrap();
-                    let reply = warp::reply::with_status("received", status);
+                    let body = s.body.lock().unwrap().clone().unwrap_or_else(|| "received".into());
+                    let reply = warp::reply::with_status(body, status);
                     warp::reply::with_header(reply, "Location", "http://127.0.0.1:1/elsewhere")
                 }
             });
@@ -103,6 +106,11 @@ impl Receiver {
 
     pub fn set_status(&self, status: u16) {
         self.state.status.store(status, Ordering::SeqCst);
+    }
+
+    /// Answers every request with `body` from now on.
+    pub fn set_body(&self, body: &str) {
+        *self.state.body.lock().unwrap() = Some(body.to_string());
     }
 
     pub fn set_delay(&self, delay: Duration) {
@@ -252,7 +260,19 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str) -> (u16, serde_json::Value) {
-        let resp = self.http.get(format!("{}{path}", self.base)).send().await.unwrap();
+        self.get_as(path, None).await
+    }
+
+    pub async fn get_with_token(&self, path: &str, token: &str) -> (u16, serde_json::Value) {
+        self.get_as(path, Some(token)).await
+    }
+
+    async fn get_as(&self, path: &str, token: Option<&str>) -> (u16, serde_json::Value) {
+        let mut req = self.http.get(format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.unwrap();
         let status = resp.status().as_u16();
         (status, resp.json().await.unwrap_or(serde_json::Value::Null))
     }

@@ -9,6 +9,7 @@ mod pg;
 
 mod cli;
 mod cluster;
+mod console;
 mod crash;
 mod delivery;
 mod edges;

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use hookshape::store::sqlite::SqliteStore;
 use hookshape::store::{DeliveryQuery, DeliveryStatus, NewDelivery, NewEvent, Store, StoredRequest};
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::helpers::*;
 
@@ -200,4 +200,33 @@ async fn sigterm_with_deliveries_in_flight_loses_none() {
     paths.sort();
     expected.sort();
     assert_eq!(paths, expected, "each delivered once: in-flight ones finished, the rest resumed");
+}
+
+#[tokio::test]
+async fn bulk_retry_resends_the_failed_deliveries_a_filter_matches() {
+    let receiver = Receiver::start().await;
+    receiver.set_status(500);
+    let ws = Workspace::new();
+    for name in ["a", "b"] {
+        ws.subscription(
+            &format!("{name}.yaml"),
+            &format!("topics: [T]\nrequest:\n  url: \"{}/{name}\"\nretry:\n  schedule: []\n", receiver.url()),
+        );
+    }
+    let app = TestApp::spawn(ws.config()).await;
+    for _ in 0..3 {
+        app.post_event(&json!({ "Topic": "T", "Payload": {} })).await;
+    }
+    app.wait_for_status("failed", 6).await;
+    receiver.set_status(200);
+    let retry = |body: Value| app.post_raw("/v1/deliveries/retry", body.to_string(), None);
+    let (status, answer) = retry(json!({ "subscription": "a", "limit": 2 })).await;
+    assert_eq!((status, answer), (200, json!({ "retried": 2 })));
+    let (status, answer) = retry(json!({ "status": "in_flight" })).await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer["error"].as_str().unwrap().contains("in_flight"), "{answer}");
+    let (status, answer) = retry(json!({ "subscription": ["a", "b"] })).await;
+    assert_eq!((status, answer), (200, json!({ "retried": 4 })), "the rest: failed is the default status");
+    app.wait_for_status("succeeded", 6).await;
+    assert_eq!(receiver.requests().len(), 12);
 }

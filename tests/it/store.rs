@@ -68,6 +68,7 @@ store_suite!(
     finishing_an_attempt_moves_the_delivery_and_keeps_history,
     failures_disable_a_subscription_and_enable_releases_held,
     retry_now_schedules_anything_but_shadow,
+    retry_matching_resends_what_a_filter_finds_and_never_in_flight_or_shadow,
     history_filters_and_pages_newest_first,
     prune_removes_only_old_finished_history,
     queue_stats_count_by_status,
@@ -498,6 +499,42 @@ async fn retry_now_schedules_anything_but_shadow(store: Arc<dyn Store>) {
     assert_eq!((again[0].id.as_str(), again[0].attempt), (ids["s"].as_str(), 2));
 }
 
+async fn retry_matching_resends_what_a_filter_finds_and_never_in_flight_or_shadow(store: Arc<dyn Store>) {
+    for _ in 0..3 {
+        insert(&store, &["a", "b"]).await;
+    }
+    let uuid = new_uuid();
+    let mut e = event(&uuid, "T", &[]);
+    e.deliveries.push(delivery("a", DeliveryStatus::Shadow));
+    store.insert_events(vec![e]).await.unwrap();
+    let leased = store.lease(lease_req("n", 10, &[])).await.unwrap();
+    assert_eq!(leased.len(), 6);
+    for d in &leased[..5] {
+        store.finish_attempt(report(d, "n", Outcome::Failed, 500)).await.unwrap();
+    }
+    let failed = |subs: &[&str]| DeliveryQuery {
+        status: vec![DeliveryStatus::Failed, DeliveryStatus::InFlight, DeliveryStatus::Shadow],
+        subscription: subs.iter().map(|s| s.to_string()).collect(),
+        limit: 100,
+        ..DeliveryQuery::default()
+    };
+    let in_a = failed(&["a"]);
+    let failed_in_a = leased[..5].iter().filter(|d| d.subscription == "a").count() as u64;
+    assert_eq!(store.retry_matching(in_a).await.unwrap(), failed_in_a, "a's failed ones: not in flight, not shadow");
+    assert_eq!(store.retry_matching(DeliveryQuery { limit: 1, ..failed(&["a", "b"]) }).await.unwrap(), 1, "limit");
+    store.disable("b", "maintenance").await.unwrap();
+    let rest = store.retry_matching(failed(&["b"])).await.unwrap();
+    let held = store.list_deliveries(DeliveryQuery {
+        status: vec![DeliveryStatus::Held],
+        limit: 100,
+        ..DeliveryQuery::default()
+    });
+    let held = held.await.unwrap().deliveries.len() as u64;
+    assert!(rest > 0);
+    assert_eq!(held, rest + 1, "a disabled subscription's wait, held (with the one `limit` let through)");
+    assert_eq!(status_of(&store, &leased[5].id).await, DeliveryStatus::InFlight, "the one being sent is left alone");
+}
+
 async fn history_filters_and_pages_newest_first(store: Arc<dyn Store>) {
     let first = insert(&store, &["a", "b"]).await;
     let mut sale = event(&new_uuid(), "Sale", &["a"]);
@@ -517,11 +554,13 @@ async fn history_filters_and_pages_newest_first(store: Arc<dyn Store>) {
     assert_eq!(ids, sorted, "newest first");
 
     let only = |q: DeliveryQuery| async { list(q).await.deliveries.len() };
-    assert_eq!(only(DeliveryQuery { subscription: Some("a".into()), ..Default::default() }).await, 2);
-    assert_eq!(only(DeliveryQuery { topic: Some("Sale".into()), ..Default::default() }).await, 1);
+    assert_eq!(only(DeliveryQuery { subscription: vec!["a".into()], ..Default::default() }).await, 2);
+    assert_eq!(only(DeliveryQuery { topic: vec!["Sale".into()], ..Default::default() }).await, 1);
     assert_eq!(only(DeliveryQuery { event: Some(first), ..Default::default() }).await, 2);
-    assert_eq!(only(DeliveryQuery { status: Some(DeliveryStatus::Pending), ..Default::default() }).await, 4);
-    assert_eq!(only(DeliveryQuery { status: Some(DeliveryStatus::Failed), ..Default::default() }).await, 0);
+    assert_eq!(only(DeliveryQuery { status: vec![DeliveryStatus::Pending], ..Default::default() }).await, 4);
+    assert_eq!(only(DeliveryQuery { status: vec![DeliveryStatus::Failed], ..Default::default() }).await, 0);
+    let either = vec![DeliveryStatus::Failed, DeliveryStatus::Pending];
+    assert_eq!(only(DeliveryQuery { status: either, ..Default::default() }).await, 4, "several values: any of them");
     assert_eq!(only(DeliveryQuery { since: Some(hookshape::now_ms() + 60_000), ..Default::default() }).await, 0);
     assert_eq!(only(DeliveryQuery { until: Some(hookshape::now_ms() + 60_000), ..Default::default() }).await, 4);
 

@@ -220,6 +220,15 @@ impl Store for PostgresStore {
         Ok(retried)
     }
 
+    async fn retry_matching(&self, query: DeliveryQuery) -> StoreResult<u64> {
+        let client = self.client().await?;
+        let retried = sql::retry_matching(&client, &query, crate::now_ms()).await?;
+        if retried > 0 {
+            notify::work_is_due(&client).await?;
+        }
+        Ok(retried)
+    }
+
     async fn disable(&self, subscription: &str, reason: &str) -> StoreResult<()> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg_error)?;

@@ -744,20 +744,30 @@ pub async fn list<C: GenericClient>(c: &C, q: &DeliveryQuery) -> StoreResult<Del
     let (filters, args) = query::delivery_filters(q, |n| format!("${n}"));
     let sql =
         format!("SELECT {SUMMARY_COLUMNS} FROM deliveries WHERE 1 = 1{filters} ORDER BY id DESC LIMIT {}", q.limit + 1);
-    let values: Vec<Box<dyn ToSql + Sync + Send>> = args
-        .into_iter()
+    let values = boxed(args);
+    let params: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| &**v as &(dyn ToSql + Sync)).collect();
+    let found = rows(c, &sql, &params).await?;
+    let summaries = found.iter().map(summary).collect::<StoreResult<Vec<_>>>()?;
+    let (deliveries, next_cursor) = query::paginate(summaries, q.limit, |d| d.id.clone());
+    Ok(DeliveryPage { deliveries, next_cursor })
+}
+
+pub async fn retry_matching<C: GenericClient>(c: &C, q: &DeliveryQuery, now: i64) -> StoreResult<u64> {
+    let (sql, args) = query::retry_matching(q, now, |n| format!("${n}"));
+    let values = boxed(args);
+    let params: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| &**v as &(dyn ToSql + Sync)).collect();
+    c.execute(sql.as_str(), &params).await.map_err(pg_error)
+}
+
+fn boxed(args: Vec<query::Arg>) -> Vec<Box<dyn ToSql + Sync + Send>> {
+    args.into_iter()
         .map(|a| -> Box<dyn ToSql + Sync + Send> {
             match a {
                 query::Arg::Text(t) => Box::new(t),
                 query::Arg::Int(i) => Box::new(i),
             }
         })
-        .collect();
-    let params: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| &**v as &(dyn ToSql + Sync)).collect();
-    let found = rows(c, &sql, &params).await?;
-    let summaries = found.iter().map(summary).collect::<StoreResult<Vec<_>>>()?;
-    let (deliveries, next_cursor) = query::paginate(summaries, q.limit, |d| d.id.clone());
-    Ok(DeliveryPage { deliveries, next_cursor })
+        .collect()
 }
 
 pub async fn detail<C: GenericClient>(c: &C, id: &str) -> StoreResult<Option<DeliveryDetail>> {

@@ -296,6 +296,10 @@ impl Store for SqliteStore {
         self.write(move |c| sql::retry_now(c, &id, crate::now_ms())).await
     }
 
+    async fn retry_matching(&self, query: DeliveryQuery) -> StoreResult<u64> {
+        self.write(move |c| sql::retry_matching(c, &query, crate::now_ms())).await
+    }
+
     async fn disable(&self, subscription: &str, reason: &str) -> StoreResult<()> {
         let (name, reason) = (subscription.to_string(), reason.to_string());
         self.write(move |c| sql::disable(c, &name, &reason, crate::now_ms())).await

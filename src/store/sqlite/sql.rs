@@ -523,17 +523,23 @@ pub fn list(conn: &Connection, q: &DeliveryQuery) -> StoreResult<DeliveryPage> {
     let (filters, args) = query::delivery_filters(q, |n| format!("?{n}"));
     let sql =
         format!("SELECT {SUMMARY_COLUMNS} FROM deliveries WHERE 1 = 1{filters} ORDER BY id DESC LIMIT {}", q.limit + 1);
-    let args = args.into_iter().map(|a| match a {
-        query::Arg::Text(t) => rusqlite::types::Value::from(t),
-        query::Arg::Int(i) => rusqlite::types::Value::from(i),
-    });
     let mut stmt = conn.prepare(&sql).map_err(unavailable)?;
-    let rows: Vec<DeliverySummary> = stmt
-        .query_map(rusqlite::params_from_iter(args), summary)
-        .and_then(|rows| rows.collect())
-        .map_err(unavailable)?;
+    let rows: Vec<DeliverySummary> =
+        stmt.query_map(bind(args), summary).and_then(|rows| rows.collect()).map_err(unavailable)?;
     let (deliveries, next_cursor) = query::paginate(rows, q.limit, |d| d.id.clone());
     Ok(DeliveryPage { deliveries, next_cursor })
+}
+
+pub fn retry_matching(conn: &Connection, q: &DeliveryQuery, now: i64) -> StoreResult<u64> {
+    let (sql, args) = query::retry_matching(q, now, |n| format!("?{n}"));
+    conn.execute(&sql, bind(args)).map(|n| n as u64).map_err(unavailable)
+}
+
+fn bind(args: Vec<query::Arg>) -> rusqlite::ParamsFromIter<impl Iterator<Item = rusqlite::types::Value>> {
+    rusqlite::params_from_iter(args.into_iter().map(|a| match a {
+        query::Arg::Text(t) => rusqlite::types::Value::from(t),
+        query::Arg::Int(i) => rusqlite::types::Value::from(i),
+    }))
 }
 
 pub fn detail(conn: &Connection, id: &str) -> StoreResult<Option<DeliveryDetail>> {

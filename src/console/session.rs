@@ -1,0 +1,130 @@
+//! Who may use the console: a session cookie given for the admin token, and the CSRF
+//! token every form carries. Both are MACs under a key derived from the admin token, so
+//! they hold across restarts and nodes, and rotating the token signs everyone out.
+
+use rand::RngCore;
+use subtle::ConstantTimeEq;
+
+use crate::secret::Secret;
+use crate::sign::hmac_hex;
+
+pub const COOKIE: &str = "hookshape_session";
+/// A session lasts this long; then the console asks for the token again.
+pub const LIFETIME_SECS: i64 = 12 * 3600;
+
+#[derive(Clone)]
+pub struct Sessions {
+    key: Vec<u8>,
+    /// The admin token, when there is one: without it the console is open (loopback only).
+    token: Option<Secret>,
+}
+
+/// What a request may do: it is signed in (or the console is open), with its form token.
+#[derive(Clone, Debug)]
+pub struct Viewer {
+    pub csrf: String,
+    /// Whether there is a session to sign out of.
+    pub signed_in: bool,
+}
+
+impl Sessions {
+    pub fn new(admin_token: Option<Secret>) -> Self {
+        let key = match &admin_token {
+            Some(t) => hmac_hex(t.expose().as_bytes(), b"hookshape console key").into_bytes(),
+            // Open console: a key of this process's own, so form tokens cannot be guessed.
+            None => {
+                let mut k = vec![0u8; 32];
+                rand::thread_rng().fill_bytes(&mut k);
+                k
+            }
+        };
+        Self { key, token: admin_token }
+    }
+
+    pub fn needs_sign_in(&self) -> bool {
+        self.token.is_some()
+    }
+
+    /// The viewer a cookie stands for, or None when a sign-in is needed.
+    pub fn viewer(&self, cookie: Option<&str>, now_secs: i64) -> Option<Viewer> {
+        if self.token.is_none() {
+            return Some(Viewer { csrf: self.mac("csrf:open"), signed_in: false });
+        }
+        let cookie = cookie?;
+        let (body, mac) = cookie.rsplit_once('.')?;
+        let expires: i64 = body.split('.').next()?.parse().ok()?;
+        let valid = bool::from(self.mac(&format!("session:{body}")).as_bytes().ct_eq(mac.as_bytes()));
+        (valid && expires > now_secs).then(|| Viewer { csrf: self.mac(&format!("csrf:{cookie}")), signed_in: true })
+    }
+
+    /// A new session's cookie value when `presented` is the admin token.
+    pub fn sign_in(&self, presented: &str, now_secs: i64) -> Option<String> {
+        let token = self.token.as_ref()?;
+        if !bool::from(presented.as_bytes().ct_eq(token.expose().as_bytes())) {
+            return None;
+        }
+        let mut nonce = [0u8; 16];
+        rand::thread_rng().fill_bytes(&mut nonce);
+        let body = format!("{}.{}", now_secs + LIFETIME_SECS, hex::encode(nonce));
+        Some(format!("{body}.{}", self.mac(&format!("session:{body}"))))
+    }
+
+    /// The `Set-Cookie` value for a session: HttpOnly, SameSite=Strict, and Secure when the
+    /// console is reached over TLS (a proxy in front says so with `X-Forwarded-Proto`).
+    pub fn set_cookie(value: &str, secure: bool) -> String {
+        let secure = if secure { "; Secure" } else { "" };
+        format!("{COOKIE}={value}; Path=/console; HttpOnly; SameSite=Strict; Max-Age={LIFETIME_SECS}{secure}")
+    }
+
+    pub fn clear_cookie() -> String {
+        format!("{COOKIE}=; Path=/console; HttpOnly; SameSite=Strict; Max-Age=0")
+    }
+
+    fn mac(&self, what: &str) -> String {
+        hmac_hex(&self.key, what.as_bytes())
+    }
+}
+
+impl Viewer {
+    /// Whether a form's token is this viewer's.
+    pub fn accepts(&self, presented: Option<&String>) -> bool {
+        presented.is_some_and(|p| bool::from(p.as_bytes().ct_eq(self.csrf.as_bytes())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sessions() -> Sessions {
+        Sessions::new(Some(Secret::new("admin-token")))
+    }
+
+    #[test]
+    fn the_admin_token_signs_in_and_anything_else_does_not() {
+        let s = sessions();
+        assert!(s.sign_in("wrong", 0).is_none());
+        let cookie = s.sign_in("admin-token", 0).unwrap();
+        let viewer = s.viewer(Some(&cookie), 1).unwrap();
+        assert!(viewer.signed_in && viewer.accepts(Some(&viewer.csrf)));
+        assert!(!viewer.accepts(Some(&"0".repeat(64))) && !viewer.accepts(None));
+    }
+
+    #[test]
+    fn a_session_ends_at_its_expiry_and_cannot_be_forged_or_moved_to_another_token() {
+        let s = sessions();
+        let cookie = s.sign_in("admin-token", 0).unwrap();
+        assert!(s.viewer(Some(&cookie), LIFETIME_SECS + 1).is_none());
+        let (_, mac) = cookie.rsplit_once('.').unwrap();
+        assert!(s.viewer(Some(&format!("99999999999.00.{mac}")), 1).is_none());
+        let other = Sessions::new(Some(Secret::new("rotated")));
+        assert!(other.viewer(Some(&cookie), 1).is_none());
+    }
+
+    #[test]
+    fn an_open_console_needs_no_cookie_but_still_gives_a_form_token() {
+        let s = Sessions::new(None);
+        let viewer = s.viewer(None, 0).unwrap();
+        assert!(!viewer.signed_in && viewer.csrf.len() == 64);
+    }
+}

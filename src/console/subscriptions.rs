@@ -1,0 +1,147 @@
+//! Subscriptions (state, counts, success over the last 24 h, the loaded file with secrets
+//! `***`; enable with the ping's answer shown, and disable) and sources.
+
+use std::sync::Arc;
+
+use minijinja::context;
+use warp::http::StatusCode;
+use warp::reply::Response;
+
+use super::page::{value, Console};
+use super::session::Viewer;
+use crate::api::subscriptions::{disable_subscription, enable_subscription, views};
+use crate::api::{ApiError, ApiState};
+use crate::store::{DeliveryQuery, DeliveryStatus};
+
+/// Finished deliveries looked at for a subscription's success rate, at most.
+const RATE_SAMPLE: usize = 1000;
+
+pub async fn list(console: Arc<Console>, viewer: Viewer, state: ApiState) -> Response {
+    let list = match views(&state).await {
+        Ok(l) => l,
+        Err(e) => return console.api_error(&viewer, e),
+    };
+    let mut rows = Vec::new();
+    for view in &list.subscriptions {
+        let rate = match success_rate(&state, &view.name).await {
+            Ok(r) => r,
+            Err(e) => return console.api_error(&viewer, e),
+        };
+        rows.push(context! { rate, ..value(view) });
+    }
+    let ctx =
+        context! { title => "Subscriptions", nav => "subscriptions", version => list.version, subscriptions => rows };
+    console.render(&viewer, StatusCode::OK, "subscriptions.html", ctx)
+}
+
+pub async fn show(name: String, console: Arc<Console>, viewer: Viewer, state: ApiState) -> Response {
+    subscription_page(&name, &console, &viewer, &state, None, StatusCode::OK).await
+}
+
+/// `POST /console/subscriptions/{name}/enable` or `/disable`; the page again, saying what
+/// happened (the ping's answer, or why it was refused).
+pub async fn switch(
+    name: String,
+    action: String,
+    console: Arc<Console>,
+    viewer: Viewer,
+    _form: Vec<(String, String)>,
+    state: ApiState,
+) -> Response {
+    let outcome = match action.as_str() {
+        "enable" => enable_subscription(&state, &name).await.map(|e| {
+            format!("Enabled: the ping was answered {}; {} held deliveries released.", e.ping_status, e.released)
+        }),
+        "disable" => disable_subscription(&state, &name)
+            .await
+            .map(|_| "Disabled: new deliveries are held until it is enabled again.".to_string()),
+        _ => return console.api_error(&viewer, ApiError::not_found(format!("no action {action:?}"))),
+    };
+    let (notice, status) = match outcome {
+        Ok(done) => (context! { text => done, ok => true }, StatusCode::OK),
+        Err(e) => (context! { text => e.message, ok => false }, e.status),
+    };
+    subscription_page(&name, &console, &viewer, &state, Some(notice), status).await
+}
+
+async fn subscription_page(
+    name: &str,
+    console: &Console,
+    viewer: &Viewer,
+    state: &ApiState,
+    notice: Option<minijinja::Value>,
+    status: StatusCode,
+) -> Response {
+    let set = state.subscriptions.load_full();
+    let Some(sub) = set.get(name) else {
+        return console.api_error(viewer, ApiError::not_found(format!("There is no subscription named {name:?}.")));
+    };
+    let view = match views(state).await.map(|l| l.subscriptions.into_iter().find(|s| s.name == name)) {
+        Ok(Some(v)) => v,
+        Ok(None) => return console.api_error(viewer, ApiError::not_found(format!("no subscription {name:?}"))),
+        Err(e) => return console.api_error(viewer, e),
+    };
+    let rate = match success_rate(state, name).await {
+        Ok(r) => r,
+        Err(e) => return console.api_error(viewer, e),
+    };
+    let file = std::fs::read_to_string(&sub.file)
+        .map(|text| sub.secrets.mask(&text))
+        .unwrap_or_else(|e| format!("({} cannot be read now: {e})", sub.file.display()));
+    let ctx = context! {
+        title => format!("Subscription {name}"),
+        nav => "subscriptions",
+        s => value(&view),
+        rate,
+        file,
+        notice,
+    };
+    console.render(viewer, status, "subscription.html", ctx)
+}
+
+/// Succeeded among the finished deliveries of the last 24 h (the newest `RATE_SAMPLE` of
+/// each kind), or None when there were none.
+async fn success_rate(state: &ApiState, name: &str) -> Result<Option<minijinja::Value>, ApiError> {
+    let since = crate::now_ms() - 86_400_000;
+    let mut counts = [0usize; 2];
+    for (i, status) in [DeliveryStatus::Succeeded, DeliveryStatus::Failed].into_iter().enumerate() {
+        let q = DeliveryQuery {
+            status: vec![status],
+            subscription: vec![name.to_string()],
+            since: Some(since),
+            limit: RATE_SAMPLE,
+            ..DeliveryQuery::default()
+        };
+        counts[i] = state.store.list_deliveries(q).await.map_err(ApiError::store)?.deliveries.len();
+    }
+    let [ok, failed] = counts;
+    Ok((ok + failed > 0).then(|| {
+        let percent = (100 * ok) as f64 / (ok + failed) as f64;
+        context! { percent => format!("{percent:.1}"), ok, failed, capped => ok.max(failed) >= RATE_SAMPLE }
+    }))
+}
+
+pub async fn sources(console: Arc<Console>, viewer: Viewer, state: ApiState) -> Response {
+    let set = state.subscriptions.load_full();
+    let sources: Vec<minijinja::Value> = set
+        .sources
+        .iter()
+        .map(|s| {
+            let file = std::fs::read_to_string(&s.file)
+                .map(|text| s.secrets.mask(&text))
+                .unwrap_or_else(|e| format!("({} cannot be read now: {e})", s.file.display()));
+            context! {
+                name => s.name.clone(),
+                description => s.description.clone(),
+                scheme => format!("{:?}", s.verifier.scheme),
+                header => s.verifier.header.clone(),
+                secrets => s.verifier.secrets.len(),
+                file_name => s.file.display().to_string(),
+                file,
+                history => format!("/console/deliveries?source={}", url::form_urlencoded::byte_serialize(s.name.as_bytes()).collect::<String>()),
+            }
+        })
+        .collect();
+    let ctx = context! { title => "Sources", nav => "sources", sources };
+    console.render(&viewer, StatusCode::OK, "sources.html", ctx)
+}

@@ -1,0 +1,308 @@
+//! The console in a real browser: Debian's Chromium driven through its chromedriver
+//! (WebDriver). `.ci/run` installs both; elsewhere the tests say they were skipped unless
+//! HOOKSHAPE_TEST_CHROMEDRIVER names a driver (or /usr/bin/chromedriver exists).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+const WAIT: Duration = Duration::from_secs(15);
+
+/// A headless Chromium, and the chromedriver behind it (killed when dropped).
+struct Browser {
+    client: Client,
+    driver: std::process::Child,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+fn chromedriver() -> Option<PathBuf> {
+    let named = std::env::var_os("HOOKSHAPE_TEST_CHROMEDRIVER").map(PathBuf::from);
+    let found = named.or_else(|| Some(PathBuf::from("/usr/bin/chromedriver")).filter(|p| p.exists()));
+    if found.is_none() {
+        assert!(std::env::var_os("CI").is_none(), "CI must run the console tests: install chromium-driver");
+        eprintln!("skipped: no chromedriver (apt-get install chromium chromium-driver)");
+    }
+    found
+}
+
+async fn browser() -> Option<Browser> {
+    let driver_path = chromedriver()?;
+    let port = free_port();
+    let driver = std::process::Command::new(driver_path)
+        .arg(format!("--port={port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("chromedriver starts");
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({ "args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1000"] }),
+    );
+    let url = format!("http://127.0.0.1:{port}");
+    let client = eventually(WAIT, "chromedriver to take a session", || {
+        let (caps, url) = (caps.clone(), url.clone());
+        async move {
+            let http = hyper_util::client::legacy::connect::HttpConnector::new();
+            ClientBuilder::new(http).capabilities(caps).connect(&url).await.ok()
+        }
+    })
+    .await;
+    Some(Browser { client, driver })
+}
+
+/// The text of the first element `css` selects, once there is one. Read in one script, so
+/// a live refresh of the page between finding and reading cannot make it stale.
+async fn text(c: &Client, css: &str) -> String {
+    c.wait().at_most(WAIT).for_element(Locator::Css(css)).await.unwrap();
+    let script = "const e = document.querySelector(arguments[0]); return e ? e.innerText : null;";
+    c.execute(script, vec![json!(css)]).await.unwrap().as_str().unwrap_or_default().to_string()
+}
+
+async fn click(c: &Client, css: &str) {
+    c.wait().at_most(WAIT).for_element(Locator::Css(css)).await.unwrap().click().await.unwrap();
+}
+
+async fn rows(c: &Client, css: &str) -> Vec<String> {
+    let script = "return Array.from(document.querySelectorAll(arguments[0])).map(e => e.innerText);";
+    let found = c.execute(script, vec![json!(css)]).await.unwrap();
+    found.as_array().unwrap().iter().map(|v| v.as_str().unwrap_or_default().to_string()).collect()
+}
+
+/// Waits until the text of `css` satisfies `ok` (a form's answer replacing the page).
+async fn until_text(c: &Client, css: &str, ok: impl Fn(&str) -> bool) -> String {
+    let started = std::time::Instant::now();
+    loop {
+        let script = "const e = document.querySelector(arguments[0]); return e ? e.innerText : '';";
+        let found = c.execute(script, vec![json!(css)]).await.ok().and_then(|v| v.as_str().map(str::to_string));
+        let found = found.unwrap_or_default();
+        if ok(&found) {
+            return found;
+        }
+        assert!(started.elapsed() < WAIT, "{css}: still {found:?} after {WAIT:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Submits with a click and waits for the page it leads to (its URL contains `to`).
+async fn submit(c: &Client, css: &str, to: &str) {
+    click(c, css).await;
+    eventually(WAIT, &format!("a page at {to}"), || async {
+        c.current_url().await.ok().filter(|u| u.as_str().contains(to)).map(|_| ())
+    })
+    .await;
+}
+
+/// Reloads `url` until `css`'s text satisfies `ok`.
+async fn until_page(c: &Client, url: &str, css: &str, what: &str, ok: impl Fn(&str) -> bool) -> String {
+    let started = std::time::Instant::now();
+    loop {
+        c.goto(url).await.unwrap();
+        let found = match c.find(Locator::Css(css)).await {
+            Ok(e) => e.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        if ok(&found) {
+            return found;
+        }
+        assert!(started.elapsed() < WAIT, "{what}: still {found:?} after {WAIT:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Saves what the browser shows as docs/console/NAME.png, for the README.
+async fn screenshot(c: &Client, name: &str) {
+    let png = c.screenshot().await.unwrap();
+    assert!(png.starts_with(b"\x89PNG"), "{name}: a PNG");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/console");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+}
+
+fn failing_subscriptions(ws: &Workspace, receiver: &Receiver) {
+    for name in ["crm", "erp"] {
+        ws.subscription(
+            &format!("{name}.yaml"),
+            &format!(
+                "description: Customer changes into the {name}\ntopics: [customer.updated]\nrequest:\n  url: \"{}/{name}/{{{{ Payload.Id }}}}\"\n  headers:\n    X-Team: loyalty\n  body:\n    id: \"{{{{ Payload.Id }}}}\"\n    name: \"{{{{ Payload.Name }}}}\"\nsignature:\n  scheme: hmac-sha256-hex\n  secret: {name}-secret-value\nretry:\n  schedule: []\n",
+                receiver.url()
+            ),
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_finds_failed_deliveries_and_fixes_them_from_the_console() {
+    let Some(browser) = browser().await else { return };
+    let c = &browser.client;
+    let receiver = Receiver::start().await;
+    receiver.set_status(500);
+    let ws = Workspace::new();
+    failing_subscriptions(&ws, &receiver);
+    let app = TestApp::spawn(with_tokens(ws.config(), "intake-token", "admin-token")).await;
+    let base = app.base.clone();
+    for id in 1..=3 {
+        let event = json!({ "Topic": "customer.updated", "Payload": { "Id": id, "Name": format!("Customer {id}") } });
+        let status = app.http.post(format!("{base}/v1/events")).bearer_auth("intake-token").json(&event).send().await;
+        assert_eq!(status.unwrap().status().as_u16(), 202);
+    }
+    receiver.wait_for(6, WAIT).await;
+
+    // Sign in: a wrong token is refused, the admin token opens the page asked for.
+    c.goto(&format!("{base}/console/deliveries")).await.unwrap();
+    assert!(c.current_url().await.unwrap().as_str().contains("/console/signin"), "no session: sign in first");
+    screenshot(c, "sign-in").await;
+    c.find(Locator::Css("#token")).await.unwrap().send_keys("not-the-token").await.unwrap();
+    click(c, "#sign-in").await;
+    assert!(text(c, ".alert.error").await.contains("not the admin token"));
+    c.find(Locator::Css("#token")).await.unwrap().send_keys("admin-token").await.unwrap();
+    submit(c, "#sign-in", "/console/deliveries").await;
+
+    // Filter by state and subscription with the form: exactly crm's three failed deliveries.
+    let failed =
+        until_page(c, &format!("{base}/console/deliveries?status=failed"), "#deliveries tbody", "failed", |t| {
+            t.matches("failed").count() == 6
+        })
+        .await;
+    assert!(failed.contains("crm") && failed.contains("erp"));
+    c.goto(&format!("{base}/console/deliveries")).await.unwrap();
+    click(c, "input[name=status][value=failed]").await;
+    click(c, "select[name=subscription] option[value=crm]").await;
+    submit(c, "#apply", "subscription=crm").await;
+    let shown = rows(c, "#deliveries tbody tr").await;
+    assert_eq!(shown.len(), 3, "{shown:?}");
+    assert!(shown.iter().all(|r| r.contains("crm") && r.contains("failed") && r.contains("500")), "{shown:?}");
+    let url = c.current_url().await.unwrap();
+    assert!(url.query().unwrap().contains("status=failed") && url.query().unwrap().contains("subscription=crm"));
+    screenshot(c, "deliveries").await;
+
+    // Open one: its attempt and its body; the secret is not on the page.
+    click(c, "#deliveries tbody tr a.mono[href*='/console/deliveries/']").await;
+    assert_eq!(rows(c, "#attempts tbody tr").await.len(), 1);
+    assert!(text(c, "#attempts").await.contains("500"));
+    assert!(text(c, "#body").await.contains("\"name\": \"Customer"), "the body, pretty-printed");
+    assert!(text(c, "table.headers").await.contains("X-Team"));
+    assert!(!c.source().await.unwrap().contains("crm-secret-value"), "no secret in the page");
+    screenshot(c, "delivery").await;
+
+    // Fixed receiver: resend from the page, and the new attempt appears.
+    receiver.set_status(200);
+    let detail = c.current_url().await.unwrap().to_string();
+    click(c, "#resend").await;
+    until_page(c, &detail, "#state", "the resent delivery", |s| s == "succeeded").await;
+    assert_eq!(rows(c, "#attempts tbody tr").await.len(), 2, "the first attempt and the resent one");
+
+    // Recover the rest (2 crm, 3 erp) after a confirmation that counts them.
+    c.goto(&format!("{base}/console/deliveries")).await.unwrap();
+    submit(c, "#recover", "/console/recover").await;
+    assert!(text(c, "#count").await.starts_with("5 failed deliveries"), "{}", text(c, "#count").await);
+    screenshot(c, "recover").await;
+    submit(c, "#confirm", "resent=").await;
+    assert!(text(c, "#resent").await.contains("5 failed deliveries were sent again"));
+    let done = format!("{base}/console/deliveries?status=succeeded");
+    until_page(c, &done, "#deliveries tbody", "recovered", |t| t.matches("succeeded").count() == 6).await;
+
+    // Disable, then enable: the ping's answer is shown, a failing ping is refused.
+    c.goto(&format!("{base}/console/subscriptions/crm")).await.unwrap();
+    click(c, "#disable").await;
+    until_text(c, "#state", |s| s == "disabled").await;
+    receiver.set_status(503);
+    click(c, "#enable").await;
+    until_text(c, "#notice", |n| n.contains("503")).await;
+    assert_eq!(text(c, "#state").await, "disabled", "a failed ping leaves it disabled");
+    receiver.set_status(200);
+    click(c, "#enable").await;
+    until_text(c, "#notice", |n| n.contains("the ping was answered 200")).await;
+    assert_eq!(text(c, "#state").await, "enabled");
+    screenshot(c, "subscription").await;
+    c.goto(&format!("{base}/console/subscriptions")).await.unwrap();
+    assert_eq!(rows(c, "#subscriptions tbody tr").await.len(), 2);
+    screenshot(c, "subscriptions").await;
+
+    // The playground renders an event through a subscription.
+    c.goto(&format!("{base}/console/playground?subscription=erp")).await.unwrap();
+    let area = c.find(Locator::Css("#event")).await.unwrap();
+    area.clear().await.unwrap();
+    area.send_keys(r#"{"Topic": "customer.updated", "Payload": {"Id": 77, "Name": "Ana"}}"#).await.unwrap();
+    click(c, "#render").await;
+    let result = text(c, "#result").await;
+    assert!(!result.contains("render failed"), "{result}");
+    assert_eq!(text(c, "#request-line").await, format!("POST {}/erp/77", receiver.url()));
+    assert!(text(c, "#rendered-body").await.contains("77"));
+    screenshot(c, "playground").await;
+    c.goto(&format!("{base}/console/")).await.unwrap();
+    screenshot(c, "overview").await;
+
+    // A cross-site form post (the session cookie, no CSRF token) is refused.
+    let cookie = c.get_named_cookie("hookshape_session").await.unwrap();
+    let forged = app
+        .http
+        .post(format!("{base}/console/subscriptions/crm/disable"))
+        .header("Cookie", format!("hookshape_session={}", cookie.value()))
+        .header("Origin", "https://evil.example")
+        .form(&[("csrf", "guess")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status().as_u16(), 403);
+    let (_, sub) = app.get_with_token("/v1/subscriptions/crm", "admin-token").await;
+    assert_eq!(sub["state"], "enabled", "the forged post changed nothing");
+
+    // Signing out ends the session.
+    click(c, ".signout button").await;
+    c.goto(&format!("{base}/console/subscriptions")).await.unwrap();
+    assert!(c.current_url().await.unwrap().as_str().contains("/console/signin"));
+    let _ = browser.client.clone().close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn values_from_events_and_receivers_are_shown_as_text_and_run_nothing() {
+    let Some(browser) = browser().await else { return };
+    let c = &browser.client;
+    let receiver = Receiver::start().await;
+    receiver.set_body("<script>window.pwned = 'response'</script><b>answer</b>");
+    let ws = Workspace::new();
+    ws.subscription(
+        "crm.yaml",
+        &format!(
+            "topics: [T]\nrequest:\n  url: \"{}/crm\"\n  body: {{ note: \"{{{{ Payload.Note }}}}\" }}\n",
+            receiver.url()
+        ),
+    );
+    let app = TestApp::spawn(ws.config()).await;
+    let hostile = "<script>window.pwned = 'payload'</script><img src=x onerror=\"window.pwned = 'img'\">";
+    let (status, accepted) = app.post_event(&json!({ "Topic": "T", "Payload": { "Note": hostile } })).await;
+    assert_eq!(status, 202, "{accepted}");
+    receiver.wait_for(1, WAIT).await;
+    let deliveries = app.wait_for_status("succeeded", 1).await;
+    let id = deliveries[0]["id"].as_str().unwrap();
+
+    let pages =
+        [format!("/console/deliveries/{id}"), format!("/console/events/{}", accepted["uuid"].as_str().unwrap())];
+    for page in pages {
+        c.goto(&format!("{}{page}", app.base)).await.unwrap();
+        c.wait().at_most(WAIT).for_element(Locator::Css("h1")).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let pwned: Value = c.execute("return window.pwned === undefined ? null : window.pwned;", vec![]).await.unwrap();
+        assert_eq!(pwned, Value::Null, "{page}: nothing from the event or the receiver ran");
+        let images = c.find_all(Locator::Css("main img")).await.unwrap();
+        assert!(images.is_empty(), "{page}: the payload's <img> is text, not an element");
+        let shown = text(c, "main").await;
+        assert!(shown.contains("<script>window.pwned = 'payload'</script>"), "{page}: shown as text:\n{shown}");
+    }
+    c.goto(&format!("{}/console/deliveries/{id}", app.base)).await.unwrap();
+    assert!(text(c, "#attempts").await.contains("<script>window.pwned = 'response'</script>"));
+    let csp = app.http.get(format!("{}/console/deliveries/{id}", app.base)).send().await.unwrap();
+    assert!(csp.headers()["content-security-policy"].to_str().unwrap().starts_with("default-src 'self'"));
+    let _ = browser.client.clone().close().await;
+}
