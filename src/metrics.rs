@@ -94,6 +94,12 @@ impl Metrics {
         self.deliveries.with_label_values(&[subscription, state]).inc();
     }
 
+    /// Events accepted and deliveries finished since start, every label summed: what the
+    /// console's overview turns into rates.
+    pub fn totals(&self) -> (u64, u64) {
+        (sum(&self.events_accepted), sum(&self.deliveries))
+    }
+
     /// The Prometheus text exposition format.
     pub fn render(&self) -> String {
         let mut out = Vec::new();
@@ -101,4 +107,9 @@ impl Metrics {
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
         String::from_utf8_lossy(&out).into_owned()
     }
+}
+
+fn sum(counters: &IntCounterVec) -> u64 {
+    use prometheus::core::Collector;
+    counters.collect().iter().flat_map(|family| family.get_metric()).map(|m| m.get_counter().get_value() as u64).sum()
 }

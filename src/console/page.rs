@@ -34,6 +34,7 @@ const TEMPLATES: &[(&str, &str)] = &[
 pub struct Console {
     env: Environment<'static>,
     pub sessions: Sessions,
+    pub rates: super::overview::Rates,
 }
 
 impl Console {
@@ -46,7 +47,7 @@ impl Console {
                 tracing::error!(template = name, error = %e, "console template does not parse");
             }
         }
-        Self { env, sessions: Sessions::new(admin_token) }
+        Self { env, sessions: Sessions::new(admin_token), rates: Default::default() }
     }
 
     /// `template` with `ctx`, inside the layout, as a page for `viewer`.

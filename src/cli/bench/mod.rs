@@ -3,6 +3,7 @@
 //! load generator posting to the real intake, waits until every delivery has arrived, and
 //! reports throughput, end-to-end latency and the server's memory and CPU.
 
+mod console;
 mod load;
 mod prefill;
 mod receiver;
@@ -62,6 +63,10 @@ pub struct Args {
     /// (SQLite only).
     #[arg(long, value_name = "DELIVERIES")]
     prefill: Option<u64>,
+    /// After the load, time the console's pages (deliveries with filters, the overview)
+    /// against the store as the run left it; with --prefill, against a long history.
+    #[arg(long)]
+    console: bool,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
@@ -139,6 +144,7 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
     }
     let pending = if a.receiver_down { Some(pending_deliveries(&client, &nodes[0].base).await?) } else { None };
     let usage: Vec<server::Usage> = nodes.iter().map(Node::usage).collect();
+    let console_pages = if a.console { Some(console::time_pages(&client, &nodes[0].base).await?) } else { None };
     drop(nodes);
 
     let deliveries_per_s = run.arrived as f64 / run.delivery_seconds.max(1e-9);
@@ -164,6 +170,7 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
         ceiling_per_s: ceiling,
         ratio_to_ceiling: ceiling.filter(|c| *c > 0.0 && pending.is_none()).map(|c| deliveries_per_s / c),
         seconds: started.elapsed().as_secs_f64(),
+        console_pages,
     };
     if a.json {
         println!("{}", serde_json::to_string(&report)?);

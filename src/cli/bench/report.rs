@@ -61,6 +61,9 @@ pub struct Report {
     /// deliveries_per_s as a share of the ceiling.
     pub ratio_to_ceiling: Option<f64>,
     pub seconds: f64,
+    /// With `--console`: how long each console page took to answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub console_pages: Option<Vec<super::console::PageTiming>>,
 }
 
 impl Report {
@@ -120,6 +123,9 @@ impl Report {
         row("server CPU", format!("{:.2} s over {:.1} s", self.server_cpu_s, self.seconds));
         if let Some(e) = &self.first_error {
             row("first error", e.clone());
+        }
+        for p in self.console_pages.iter().flatten() {
+            row("console page", format!("p50 {:.1} ms  max {:.1} ms  {} rows  {}", p.p50_ms, p.max_ms, p.rows, p.page));
         }
         out
     }

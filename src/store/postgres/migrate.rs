@@ -11,6 +11,7 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
     (1, "initial", include_str!("migrations/0001_initial.sql")),
     (2, "nodes", include_str!("migrations/0002_nodes.sql")),
     (3, "sources", include_str!("migrations/0003_sources.sql")),
+    (4, "history paging", include_str!("migrations/0004_history_paging.sql")),
 ];
 
 /// Key of the advisory lock that serialises migrations (any constant both sides agree on).

@@ -49,7 +49,10 @@ CREATE TABLE IF NOT EXISTS subscription_state (
     consecutive_failures INTEGER NOT NULL DEFAULT 0,
     updated_at           INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS deliveries_subscription ON deliveries (subscription, status);
+-- History pages are newest first by id: a filter on state, or on subscription and state,
+-- reads its page straight off one of these (the console's deliveries page at any size).
+CREATE INDEX IF NOT EXISTS deliveries_subscription_id ON deliveries (subscription, status, id);
+CREATE INDEX IF NOT EXISTS deliveries_status_id ON deliveries (status, id);
 CREATE INDEX IF NOT EXISTS deliveries_finished ON deliveries (status, updated_at);
 
 -- The serving process's last sign of life: a write every second, so readiness fails when

@@ -28,13 +28,29 @@ pub fn upgrade(conn: &Connection) -> StoreResult<()> {
         )
         .map_err(unavailable)?;
     }
-    let has_index: bool = conn
-        .query_row("SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'deliveries_source')", [], |r| r.get(0))
-        .map_err(unavailable)?;
-    if !has_index {
-        conn.execute_batch("CREATE INDEX deliveries_source ON deliveries (source)").map_err(unavailable)?;
+    let indexes = [
+        ("deliveries_source", "CREATE INDEX deliveries_source ON deliveries (source)"),
+        (
+            "deliveries_subscription_id",
+            "CREATE INDEX deliveries_subscription_id ON deliveries (subscription, status, id)",
+        ),
+        ("deliveries_status_id", "CREATE INDEX deliveries_status_id ON deliveries (status, id)"),
+    ];
+    for (name, create) in indexes {
+        if !has_object(conn, name)? {
+            conn.execute_batch(create).map_err(unavailable)?;
+        }
+    }
+    // (subscription, status) is the prefix of deliveries_subscription_id: one index, not two.
+    if has_object(conn, "deliveries_subscription")? {
+        conn.execute_batch("DROP INDEX deliveries_subscription").map_err(unavailable)?;
     }
     Ok(())
+}
+
+fn has_object(conn: &Connection, name: &str) -> StoreResult<bool> {
+    conn.query_row("SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = ?1)", [name], |r| r.get(0))
+        .map_err(unavailable)
 }
 
 /// A write every second (so a full disk shows), and the leases of any other owner made due:
