@@ -149,6 +149,9 @@ async fn a_person_finds_failed_deliveries_and_fixes_them_from_the_console() {
     receiver.set_status(500);
     let ws = Workspace::new();
     failing_subscriptions(&ws, &receiver);
+    std::fs::create_dir_all(ws.path().join("sources")).unwrap();
+    let themembers = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sources/themembers.yaml");
+    std::fs::copy(themembers, ws.path().join("sources/themembers.yaml")).unwrap();
     let app = TestApp::spawn(with_tokens(ws.config(), "intake-token", "admin-token")).await;
     let base = app.base.clone();
     for id in 1..=3 {
@@ -186,6 +189,16 @@ async fn a_person_finds_failed_deliveries_and_fixes_them_from_the_console() {
     assert!(url.query().unwrap().contains("status=failed") && url.query().unwrap().contains("subscription=crm"));
     screenshot(c, "deliveries").await;
 
+    // The unfiltered list updates itself: a new event's deliveries appear without a reload.
+    c.goto(&format!("{base}/console/deliveries")).await.unwrap();
+    let before = rows(c, "#deliveries tbody tr").await.len();
+    let late = json!({ "Topic": "customer.updated", "Payload": { "Id": 4, "Name": "Customer 4" } });
+    app.http.post(format!("{base}/v1/events")).bearer_auth("intake-token").json(&late).send().await.unwrap();
+    eventually(WAIT, "the live list to show the new event", || async {
+        (rows(c, "#deliveries tbody tr").await.len() == before + 2).then_some(())
+    })
+    .await;
+
     // Open one: its attempt and its body; the secret is not on the page.
     click(c, "#deliveries tbody tr a.mono[href*='/console/deliveries/']").await;
     assert_eq!(rows(c, "#attempts tbody tr").await.len(), 1);
@@ -205,12 +218,24 @@ async fn a_person_finds_failed_deliveries_and_fixes_them_from_the_console() {
     // Recover the rest (2 crm, 3 erp) after a confirmation that counts them.
     c.goto(&format!("{base}/console/deliveries")).await.unwrap();
     submit(c, "#recover", "/console/recover").await;
-    assert!(text(c, "#count").await.starts_with("5 failed deliveries"), "{}", text(c, "#count").await);
+    assert!(text(c, "#count").await.starts_with("7 failed deliveries"), "{}", text(c, "#count").await);
     screenshot(c, "recover").await;
     submit(c, "#confirm", "resent=").await;
-    assert!(text(c, "#resent").await.contains("5 failed deliveries were sent again"));
+    assert!(text(c, "#resent").await.contains("7 failed deliveries were sent again"));
     let done = format!("{base}/console/deliveries?status=succeeded");
-    until_page(c, &done, "#deliveries tbody", "recovered", |t| t.matches("succeeded").count() == 6).await;
+    until_page(c, &done, "#deliveries tbody", "recovered", |t| t.matches("succeeded").count() == 8).await;
+
+    // An event: its envelope and deliveries; replay makes new deliveries for it.
+    click(c, "#deliveries tbody tr a[href*='/console/events/']").await;
+    let before = rows(c, "table.list tbody tr").await.len();
+    assert_eq!(before, 2, "the event's delivery to each subscription");
+    assert!(text(c, "#event").await.contains("\"Topic\": \"customer.updated\""));
+    screenshot(c, "event").await;
+    click(c, "#replay").await;
+    until_text(c, "#deliveries-count", |h| h.contains("(4)")).await;
+    c.goto(&format!("{base}/console/sources")).await.unwrap();
+    assert!(text(c, "#source-themembers").await.contains("X-Webhook-Signature"));
+    screenshot(c, "sources").await;
 
     // Disable, then enable: the ping's answer is shown, a failing ping is refused.
     c.goto(&format!("{base}/console/subscriptions/crm")).await.unwrap();
