@@ -3,6 +3,7 @@
 //! under a global concurrency limit; every result goes to the recorder. All state is in
 //! the store; memory holds only leases.
 
+pub mod breaker;
 pub mod ping;
 pub mod queue;
 pub mod recorder;
@@ -47,6 +48,10 @@ const IDLE_POLL: Duration = Duration::from_millis(500);
 /// subscriptions are at `max_in_flight`, or another node holds them): no busy loop.
 const BLOCKED_POLL: Duration = Duration::from_millis(20);
 const LEASE_BATCH: usize = 128;
+/// While a receiver is unreachable its due deliveries stay in the store, and a lease must
+/// read past them to find others': found nothing then, the loop waits this long (woken
+/// by nothing) rather than scan again at every intake.
+const UNREACHABLE_POLL: Duration = Duration::from_millis(500);
 
 impl Dispatcher {
     pub async fn run(self, shutdown: watch::Receiver<bool>) {
@@ -128,13 +133,18 @@ impl Dispatcher {
 
     fn lease_request(&self, limit: usize) -> LeaseRequest {
         let set = self.subscriptions.load();
+        // A receiver being probed after it could not be reached: one delivery at a time.
+        let mut caps = set.caps().clone();
+        for name in self.queue.unreachable.probing(crate::now_ms()) {
+            caps.insert(name, 1);
+        }
         LeaseRequest {
             owner: self.owner.to_string(),
             now: crate::now_ms(),
             lease_ms: set.lease_ms().clone(),
             default_lease_ms: crate::subscription::lease_length(crate::subscription::raw::DEFAULT_TIMEOUT),
             limit,
-            caps: set.caps().clone(),
+            caps,
             exclude: self.queue.full(),
             sweep_held: self.metrics.disabled_subscriptions.get() > 0,
         }
@@ -159,6 +169,13 @@ impl Dispatcher {
 
     async fn idle(&self, shutdown: &mut watch::Receiver<bool>, leased_none: bool) {
         let now = crate::now_ms();
+        if leased_none && !self.queue.unreachable.open(now).is_empty() {
+            tokio::select! {
+                _ = tokio::time::sleep(UNREACHABLE_POLL) => {}
+                _ = shutdown.changed() => {}
+            }
+            return;
+        }
         let mut wait = match self.store.next_due_at().await {
             Ok(Some(at)) => Duration::from_millis(at.saturating_sub(now).max(0) as u64).min(IDLE_POLL),
             _ => IDLE_POLL,
@@ -190,6 +207,7 @@ impl Dispatcher {
             }
             Some(sub) => {
                 let sent = sender::send(&self.client, &d, sub).await;
+                self.queue.unreachable.record(&d.subscription, !sent.unreachable, crate::now_ms());
                 let jitter = rand::thread_rng().gen_range(-1.0..=1.0);
                 let outcome = match retry::decide(d.attempt, &sub.retry, &sent.result, jitter) {
                     Decision::Succeeded => (Outcome::Succeeded, None),

@@ -24,7 +24,12 @@ pub async fn ping(client: &sender::HttpClient, sub: &Subscription) -> Sent {
             Ok(rendered) => crate::accept::stored_request(sub, rendered),
             Err(e) => {
                 let why = sub.secrets.mask(&format!("the ping did not render from ping.payload: {e}"));
-                return Sent { result: AttemptResult::Error(why), response_body: None, duration_ms: 0 };
+                return Sent {
+                    result: AttemptResult::Error(why),
+                    response_body: None,
+                    duration_ms: 0,
+                    unreachable: false,
+                };
             }
         },
         None => canonical_ping(sub, &event, &ctx),

@@ -13,6 +13,9 @@ use crate::store::Leased;
 
 pub struct WorkQueue {
     state: Mutex<State>,
+    /// Subscriptions whose receiver could not be reached just now: neither intake nor the
+    /// lease loop takes their deliveries until their pause is over.
+    pub unreachable: super::breaker::Breakers,
     concurrency: usize,
     /// Deliveries queued, in flight and reserved together, at most.
     capacity: usize,
@@ -63,6 +66,7 @@ impl WorkQueue {
         let concurrency = concurrency.max(1);
         Self {
             state: Mutex::default(),
+            unreachable: Default::default(),
             concurrency,
             capacity: concurrency * 2,
             work: Notify::new(),
@@ -79,11 +83,16 @@ impl WorkQueue {
     /// it; false when the queue is full or `sub` already has its share (intake then stores
     /// it pending, for a later lease).
     pub fn reserve(&self, sub: &str) -> bool {
+        let now = crate::now_ms();
+        if self.unreachable.is_open(sub, now) {
+            return false;
+        }
         let mut st = self.state();
         if st.load >= self.capacity {
             return false;
         }
-        let share = st.share(self.concurrency);
+        // A receiver being probed after it could not be reached takes one at a time.
+        let share = if self.unreachable.is_probing(sub, now) { 1 } else { st.share(self.concurrency) };
         let entry = st.subs.entry(sub.to_string()).or_default();
         if entry.load() >= share {
             return false;
@@ -173,11 +182,17 @@ impl WorkQueue {
         self.room.notify_one();
     }
 
-    /// Subscriptions that may take no more now (their share is full): left out of leases.
+    /// Subscriptions that may take no more now (their share is full, or their receiver
+    /// could not be reached just now): left out of leases.
     pub fn full(&self) -> Vec<String> {
+        let now = crate::now_ms();
+        let mut names = self.unreachable.open(now);
         let st = self.state();
         let share = st.share(self.concurrency);
-        st.subs.iter().filter(|(_, s)| s.load() >= share).map(|(name, _)| name.clone()).collect()
+        names.extend(st.subs.iter().filter(|(_, s)| s.load() >= share).map(|(name, _)| name.clone()));
+        let busy = |name: &String| st.subs.get(name).is_some_and(|s| s.load() > 0);
+        names.extend(self.unreachable.probing(now).into_iter().filter(busy));
+        names
     }
 
     /// How many more deliveries may be leased from the store now.

@@ -43,6 +43,9 @@ pub struct Sent {
     pub result: AttemptResult,
     pub response_body: Option<String>,
     pub duration_ms: i64,
+    /// False when no connection could be made at all (the receiver is down or unknown):
+    /// what opens the subscription's breaker.
+    pub unreachable: bool,
 }
 
 /// The headers of attempt `attempt` of delivery `id`, in the order they are applied
@@ -72,7 +75,12 @@ pub fn headers(
 
 pub async fn send(http: &HttpClient, d: &Leased, sub: &Subscription) -> Sent {
     let started = Instant::now();
-    let refused = |why: String| Sent { result: AttemptResult::Refused(why), response_body: None, duration_ms: 0 };
+    let refused = |why: String| Sent {
+        result: AttemptResult::Refused(why),
+        response_body: None,
+        duration_ms: 0,
+        unreachable: false,
+    };
     let url = match reqwest::Url::parse(&d.request.url) {
         Ok(url) => url,
         Err(e) => return refused(format!("the URL does not parse: {e}")),
@@ -92,10 +100,14 @@ pub async fn send(http: &HttpClient, d: &Leased, sub: &Subscription) -> Sent {
     if let Some(body) = &d.request.body {
         req = req.body(body.clone());
     }
+    let mut unreachable = false;
     let (result, response_body) = match req.send().await {
         Err(e) => match refusal_in(&e) {
             Some(why) => (AttemptResult::Refused(why.to_string()), None),
-            None => (AttemptResult::Error(sub.secrets.mask(&describe(&e))), None),
+            None => {
+                unreachable = e.is_connect();
+                (AttemptResult::Error(sub.secrets.mask(&describe(&e))), None)
+            }
         },
         Ok(mut resp) => {
             let code = resp.status().as_u16();
@@ -127,7 +139,7 @@ pub async fn send(http: &HttpClient, d: &Leased, sub: &Subscription) -> Sent {
             (result, Some(text))
         }
     };
-    Sent { result, response_body, duration_ms: started.elapsed().as_millis() as i64 }
+    Sent { result, response_body, duration_ms: started.elapsed().as_millis() as i64, unreachable }
 }
 
 /// An error in words, without its URL: that may hold secrets (userinfo, a token in the

@@ -272,3 +272,25 @@ async fn custom_delimiters_let_a_body_contain_literal_braces() {
     assert_eq!(got[0].path, "/c/C-5");
     assert_eq!(got[0].json(), json!({ "greeting": "Hi {{name}}, João da Silva", "points": 120, "tier": "gold" }));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_receiver_is_probed_one_delivery_at_a_time_and_nothing_is_lost() {
+    let port = free_port();
+    let ws = Workspace::new();
+    let yaml = format!("topics: [T]\nrequest:\n  url: \"http://127.0.0.1:{port}/down\"\nretry:\n  schedule: [1s, 1s, 1s, 1s, 1s, 1s, 1s, 1s, 1s, 1s, 1s, 1s]\n");
+    ws.subscription("down.yaml", &yaml);
+    let app = TestApp::spawn(ws.config()).await;
+    for n in 0..200 {
+        let (status, _) = app.post_event(&json!({ "Topic": "T", "Payload": { "N": n } })).await;
+        assert_eq!(status, 202);
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (_, page) = app.get("/v1/deliveries?limit=1000").await;
+    let attempted: u64 = page["deliveries"].as_array().unwrap().iter().map(|d| d["attempts"].as_u64().unwrap()).sum();
+    // Without the pause every delivery would have been tried at once, and retried each second.
+    assert!(attempted < 50, "{attempted} attempts on a receiver that refuses connections");
+
+    let receiver = Receiver::start_on(port).await;
+    receiver.wait_for(200, Duration::from_secs(20)).await;
+    app.wait_for_status("succeeded", 200).await;
+}
