@@ -31,9 +31,9 @@ pub async fn page(console: Arc<Console>, viewer: Viewer, state: ApiState, query:
         Ok(q) => state.store.list_deliveries(q).await.map_err(ApiError::store),
         Err(e) => Err(e),
     };
-    let (deliveries, next, error) = match listed {
-        Ok(page) => (page.deliveries, page.next_cursor, None),
-        Err(e) => (Vec::new(), None, Some(e.message)),
+    let (deliveries, next, error, status) = match listed {
+        Ok(page) => (page.deliveries, page.next_cursor, None, StatusCode::OK),
+        Err(e) => (Vec::new(), None, Some(e.message), e.status),
     };
     let without_cursor: Vec<(String, String)> = filters.iter().filter(|(k, _)| k != "cursor").cloned().collect();
     let next_url = next.map(|c| {
@@ -56,8 +56,6 @@ pub async fn page(console: Arc<Console>, viewer: Viewer, state: ApiState, query:
         recover_url => format!("/console/recover?{}", encode(&recover_filters)),
         resent => field(&query, "resent"),
     };
-    let status =
-        if ctx.get_attr("error").is_ok_and(|e| !e.is_none()) { StatusCode::BAD_REQUEST } else { StatusCode::OK };
     console.render(&viewer, status, "deliveries.html", ctx)
 }
 

@@ -327,6 +327,9 @@ async fn values_from_events_and_receivers_are_shown_as_text_and_run_nothing() {
     }
     c.goto(&format!("{}/console/deliveries/{id}", app.base)).await.unwrap();
     assert!(text(c, "#attempts").await.contains("<script>window.pwned = 'response'</script>"));
+    // A filter the history cannot take: the API's error, in the page.
+    c.goto(&format!("{}/console/deliveries?since=yesterday", app.base)).await.unwrap();
+    assert!(text(c, "#error").await.contains("since: must be an RFC 3339 time"), "{}", text(c, "#error").await);
     let csp = app.http.get(format!("{}/console/deliveries/{id}", app.base)).send().await.unwrap();
     assert!(csp.headers()["content-security-policy"].to_str().unwrap().starts_with("default-src 'self'"));
     let _ = browser.client.clone().close().await;
