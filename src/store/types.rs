@@ -50,6 +50,13 @@ pub struct StoredRequest {
     pub masked: Vec<String>,
 }
 
+/// A stored request's URL as people may see it, from the URL and the `masked` values (a
+/// JSON array, as stored) that the SQL stores read without decoding the whole request.
+pub fn shown_url(url: Option<String>, masked: Option<String>) -> String {
+    let masked: Vec<String> = masked.and_then(|m| serde_json::from_str(&m).ok()).unwrap_or_default();
+    Masker::new(&masked).mask(&url.unwrap_or_default())
+}
+
 impl StoredRequest {
     /// The request as people may see it: sensitive header values replaced by `***`, and
     /// the secret values in the URL, the body and other headers masked in every encoding,
@@ -294,6 +301,10 @@ pub struct DeliverySummary {
     pub config_version: String,
     /// The inbound source its event came through, if any.
     pub source: Option<String>,
+    /// Where it is sent, its secrets masked (empty when it could not be rendered).
+    pub url: String,
+    /// How long its last attempt took, if it has had one.
+    pub last_duration_ms: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize, JsonSchema)]

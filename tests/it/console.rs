@@ -185,6 +185,8 @@ async fn a_person_finds_failed_deliveries_and_fixes_them_from_the_console() {
     let shown = rows(c, "#deliveries tbody tr").await;
     assert_eq!(shown.len(), 3, "{shown:?}");
     assert!(shown.iter().all(|r| r.contains("crm") && r.contains("failed") && r.contains("500")), "{shown:?}");
+    let url = format!("{}/crm/", receiver.url());
+    assert!(shown.iter().all(|r| r.contains(&url) && r.contains(" ms")), "URL and duration: {shown:?}");
     let url = c.current_url().await.unwrap();
     assert!(url.query().unwrap().contains("status=failed") && url.query().unwrap().contains("subscription=crm"));
     screenshot(c, "deliveries").await;

@@ -70,6 +70,7 @@ store_suite!(
     retry_now_schedules_anything_but_shadow,
     retry_matching_resends_what_a_filter_finds_and_never_in_flight_or_shadow,
     history_filters_and_pages_newest_first,
+    a_listed_url_never_shows_a_secret,
     prune_removes_only_old_finished_history,
     queue_stats_count_by_status,
 );
@@ -417,6 +418,15 @@ async fn finishing_an_attempt_moves_the_delivery_and_keeps_history(store: Arc<dy
     assert_eq!(detail.attempts[0].response_body.as_deref(), Some("answer 200"));
     assert_eq!(detail.request.headers[0].1, "***", "history never shows a secret header");
     assert!(detail.summary.next_attempt_at.is_none());
+    let listed = deliveries_of(&store, &detail.summary.event).await;
+    let ok = listed.iter().find(|d| d.subscription == "ok").unwrap();
+    assert_eq!(
+        (ok.url.as_str(), ok.last_duration_ms),
+        ("http://127.0.0.1:9/ok", Some(3)),
+        "URL and last duration listed"
+    );
+    let again = listed.iter().find(|d| d.subscription == "again").unwrap();
+    assert_eq!(again.last_duration_ms, None, "not attempted yet");
 
     let soon = hookshape::now_ms() + 60_000;
     store.finish_attempt(report(by_sub["again"], "node-a", Outcome::Retry { at: soon }, 503)).await.unwrap();
@@ -533,6 +543,18 @@ async fn retry_matching_resends_what_a_filter_finds_and_never_in_flight_or_shado
     assert!(rest > 0);
     assert_eq!(held, rest + 1, "a disabled subscription's wait, held (with the one `limit` let through)");
     assert_eq!(status_of(&store, &leased[5].id).await, DeliveryStatus::InFlight, "the one being sent is left alone");
+}
+
+async fn a_listed_url_never_shows_a_secret(store: Arc<dyn Store>) {
+    let uuid = new_uuid();
+    let mut e = event(&uuid, "T", &[]);
+    let mut d = delivery("s", DeliveryStatus::Pending);
+    d.request.url = "http://127.0.0.1:9/hook?token=s3cr3t-value".into();
+    d.request.masked = vec!["s3cr3t-value".into()];
+    e.deliveries.push(d);
+    store.insert_events(vec![e]).await.unwrap();
+    let listed = deliveries_of(&store, &uuid).await;
+    assert_eq!(listed[0].url, "http://127.0.0.1:9/hook?token=***");
 }
 
 async fn history_filters_and_pages_newest_first(store: Arc<dyn Store>) {

@@ -713,7 +713,10 @@ pub async fn queue_stats<C: GenericClient>(c: &C, finished: bool) -> StoreResult
 }
 
 const SUMMARY_COLUMNS: &str = "id, event_uuid, subscription, topic, status, attempts, created_at, updated_at,
-                               next_attempt_at, last_status, last_error, config_version, source";
+                               next_attempt_at, last_status, last_error, config_version, source,
+                               request::json->>'url', (request::json->'masked')::text,
+                               (SELECT a.duration_ms FROM attempts a WHERE a.delivery_id = deliveries.id
+                                 ORDER BY a.attempt DESC LIMIT 1)";
 
 fn summary(r: &Row) -> StoreResult<DeliverySummary> {
     let id: String = get(r, 0)?;
@@ -736,6 +739,8 @@ fn summary(r: &Row) -> StoreResult<DeliverySummary> {
         last_error: get(r, 10)?,
         config_version: get(r, 11)?,
         source: get(r, 12)?,
+        url: crate::store::shown_url(get(r, 13)?, get(r, 14)?),
+        last_duration_ms: get(r, 15)?,
         id,
     })
 }
@@ -774,7 +779,7 @@ pub async fn detail<C: GenericClient>(c: &C, id: &str) -> StoreResult<Option<Del
     let found = rows(c, &format!("SELECT {SUMMARY_COLUMNS}, request FROM deliveries WHERE id = $1"), &[&id]).await?;
     let Some(row) = found.first() else { return Ok(None) };
     let summary = summary(row)?;
-    let request = decode_request(id, get(row, 13)?)?;
+    let request = decode_request(id, get(row, 16)?)?;
     let attempts = rows(
         c,
         "SELECT attempt, started_at, duration_ms, status_code, response_body, error

@@ -514,7 +514,10 @@ pub fn queue_stats(conn: &Connection, finished: bool) -> StoreResult<QueueStats>
 }
 
 const SUMMARY_COLUMNS: &str = "id, event_uuid, subscription, topic, status, attempts, created_at, updated_at,
-                               next_attempt_at, last_status, last_error, config_version, source";
+                               next_attempt_at, last_status, last_error, config_version, source,
+                               json_extract(request, '$.url'), json_extract(request, '$.masked'),
+                               (SELECT a.duration_ms FROM attempts a WHERE a.delivery_id = deliveries.id
+                                 ORDER BY a.attempt DESC LIMIT 1)";
 
 fn summary(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeliverySummary> {
     let status: String = r.get(4)?;
@@ -532,6 +535,8 @@ fn summary(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeliverySummary> {
         last_error: r.get(10)?,
         config_version: r.get(11)?,
         source: r.get(12)?,
+        url: crate::store::shown_url(r.get(13)?, r.get(14)?),
+        last_duration_ms: r.get(15)?,
     })
 }
 
@@ -561,7 +566,7 @@ fn bind(args: Vec<query::Arg>) -> rusqlite::ParamsFromIter<impl Iterator<Item = 
 pub fn detail(conn: &Connection, id: &str) -> StoreResult<Option<DeliveryDetail>> {
     let row = conn
         .query_row(&format!("SELECT {SUMMARY_COLUMNS}, request FROM deliveries WHERE id = ?1"), [id], |r| {
-            Ok((summary(r)?, r.get::<_, String>(13)?))
+            Ok((summary(r)?, r.get::<_, String>(16)?))
         })
         .optional()
         .map_err(unavailable)?;
