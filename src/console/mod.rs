@@ -31,23 +31,37 @@ const MAX_FORM_BYTES: u64 = 1024 * 1024;
 /// Every console route; rejections of its own (no session, a bad form token) become a
 /// redirect to the sign-in page or an error page, others pass on to the API's handling.
 pub fn routes(state: ApiState) -> BoxedFilter<(Response,)> {
-    let console = Arc::new(Console::new(state.admin_token.clone()));
-    let with_state = warp::any().map(move || state.clone());
-    let with_console = {
-        let console = console.clone();
-        warp::any().map(move || console.clone())
-    };
-    let viewer = viewer(console.clone());
-    let form = warp::body::content_length_limit(MAX_FORM_BYTES).and(warp::body::form::<Vec<(String, String)>>());
-    let query = warp::query::<Vec<(String, String)>>();
-    let get = || warp::get().and(with_console.clone()).and(viewer.clone());
-    // Every POST: a session (or an open console), and the form's CSRF token checked first.
-    let post = || {
-        warp::post()
+    let f = Shared::new(state);
+    let static_files = warp::path!("console" / "static" / String).and(warp::get()).map(assets::serve).boxed();
+    static_files.or(pages(&f)).unify().or(actions(&f)).unify().recover(recover_sign_in).unify().boxed()
+}
+
+type Form = Vec<(String, String)>;
+
+/// The filters every route is built from.
+struct Shared {
+    state: BoxedFilter<(ApiState,)>,
+    console: BoxedFilter<(Arc<Console>,)>,
+    query: BoxedFilter<(Form,)>,
+    form: BoxedFilter<(Form,)>,
+    /// A page: the console and its viewer (or a redirect to sign in).
+    get: BoxedFilter<(Arc<Console>, Viewer)>,
+    /// A form: the console, its viewer and the form, whose CSRF token was checked first.
+    post: BoxedFilter<(Arc<Console>, Viewer, Form)>,
+}
+
+impl Shared {
+    fn new(state: ApiState) -> Self {
+        let console = Arc::new(Console::new(state.admin_token.clone()));
+        let viewer = viewer(console.clone());
+        let with_console = warp::any().map(move || console.clone()).boxed();
+        let form = warp::body::content_length_limit(MAX_FORM_BYTES).and(warp::body::form::<Form>()).boxed();
+        let get = warp::get().and(with_console.clone()).and(viewer.clone()).boxed();
+        let post = warp::post()
             .and(with_console.clone())
-            .and(viewer.clone())
-            .and(form)
-            .and_then(|console: Arc<Console>, viewer: Viewer, form: Vec<(String, String)>| async move {
+            .and(viewer)
+            .and(form.clone())
+            .and_then(|console: Arc<Console>, viewer: Viewer, form: Form| async move {
                 if viewer.accepts(field(&form, "csrf")) {
                     Ok((console, viewer, form))
                 } else {
@@ -55,110 +69,82 @@ pub fn routes(state: ApiState) -> BoxedFilter<(Response,)> {
                 }
             })
             .untuple_one()
-    };
+            .boxed();
+        Self {
+            state: warp::any().map(move || state.clone()).boxed(),
+            console: with_console,
+            query: warp::query::<Form>().boxed(),
+            form,
+            get,
+            post,
+        }
+    }
+}
 
-    let static_files = warp::path!("console" / "static" / String).and(warp::get()).map(assets::serve).boxed();
-    let sign_in_form = warp::path!("console" / "signin")
-        .and(warp::get())
-        .and(with_console.clone())
-        .and(query)
+/// The pages (GET), each behind a session.
+fn pages(f: &Shared) -> BoxedFilter<(Response,)> {
+    let sign_in = warp::path!("console" / "signin").and(warp::get()).and(f.console.clone()).and(f.query.clone());
+    // `/console` and `/console/` alike (warp's path end takes either).
+    let overview = warp::path!("console").and(f.get.clone()).and(f.state.clone()).then(overview::page);
+    let list = warp::path!("console" / "deliveries").and(f.get.clone()).and(f.state.clone()).and(f.query.clone());
+    let recover = warp::path!("console" / "recover").and(f.get.clone()).and(f.state.clone()).and(f.query.clone());
+    let delivery = warp::path!("console" / "deliveries" / String).and(f.get.clone()).and(f.state.clone());
+    let event = warp::path!("console" / "events" / String).and(f.get.clone()).and(f.state.clone());
+    let subs = warp::path!("console" / "subscriptions").and(f.get.clone()).and(f.state.clone());
+    let sub = warp::path!("console" / "subscriptions" / String).and(f.get.clone()).and(f.state.clone());
+    let sources = warp::path!("console" / "sources").and(f.get.clone()).and(f.state.clone());
+    let playground = warp::path!("console" / "playground").and(f.get.clone()).and(f.state.clone()).and(f.query.clone());
+    sign_in
         .map(sign_in::form)
-        .boxed();
+        .boxed()
+        .or(overview.boxed())
+        .unify()
+        .or(list.then(deliveries::page).boxed())
+        .unify()
+        .or(recover.then(deliveries::recover_confirm).boxed())
+        .unify()
+        .or(delivery.then(delivery::page).boxed())
+        .unify()
+        .or(event.then(event::page).boxed())
+        .unify()
+        .or(subs.then(subscriptions::list).boxed())
+        .unify()
+        .or(sub.then(subscriptions::show).boxed())
+        .unify()
+        .or(sources.then(subscriptions::sources).boxed())
+        .unify()
+        .or(playground.then(playground::page).boxed())
+        .unify()
+        .boxed()
+}
+
+/// The forms (POST): sign-in, then everything that needs a session and a CSRF token.
+fn actions(f: &Shared) -> BoxedFilter<(Response,)> {
     let sign_in = warp::path!("console" / "signin")
         .and(warp::post())
-        .and(with_console.clone())
+        .and(f.console.clone())
         .and(forwarded_tls())
-        .and(form)
+        .and(f.form.clone());
+    let sign_out = warp::path!("console" / "signout").and(f.post.clone());
+    let recover = warp::path!("console" / "recover").and(f.post.clone()).and(f.state.clone());
+    let resend = warp::path!("console" / "deliveries" / String / "resend").and(f.post.clone()).and(f.state.clone());
+    let replay = warp::path!("console" / "events" / String / "replay").and(f.post.clone()).and(f.state.clone());
+    let switch = warp::path!("console" / "subscriptions" / String / String).and(f.post.clone()).and(f.state.clone());
+    let render = warp::path!("console" / "playground").and(f.post.clone()).and(f.state.clone());
+    sign_in
         .map(sign_in::submit)
-        .boxed();
-    let sign_out = warp::path!("console" / "signout").and(post()).map(sign_in::sign_out).boxed();
-    // `/console` and `/console/` alike (warp's path end takes either).
-    let overview = warp::path!("console").and(get()).and(with_state.clone()).then(overview::page).boxed();
-    let list = warp::path!("console" / "deliveries")
-        .and(get())
-        .and(with_state.clone())
-        .and(query)
-        .then(deliveries::page)
-        .boxed();
-    let recover_ask = warp::path!("console" / "recover")
-        .and(get())
-        .and(with_state.clone())
-        .and(query)
-        .then(deliveries::recover_confirm)
-        .boxed();
-    let recover =
-        warp::path!("console" / "recover").and(post()).and(with_state.clone()).then(deliveries::recover).boxed();
-    let show =
-        warp::path!("console" / "deliveries" / String).and(get()).and(with_state.clone()).then(delivery::page).boxed();
-    let resend = warp::path!("console" / "deliveries" / String / "resend")
-        .and(post())
-        .and(with_state.clone())
-        .then(delivery::resend)
-        .boxed();
-    let event = warp::path!("console" / "events" / String).and(get()).and(with_state.clone()).then(event::page).boxed();
-    let replay = warp::path!("console" / "events" / String / "replay")
-        .and(post())
-        .and(with_state.clone())
-        .then(event::replay)
-        .boxed();
-    let subs =
-        warp::path!("console" / "subscriptions").and(get()).and(with_state.clone()).then(subscriptions::list).boxed();
-    let sub = warp::path!("console" / "subscriptions" / String)
-        .and(get())
-        .and(with_state.clone())
-        .then(subscriptions::show)
-        .boxed();
-    let switch = warp::path!("console" / "subscriptions" / String / String)
-        .and(post())
-        .and(with_state.clone())
-        .then(subscriptions::switch)
-        .boxed();
-    let sources =
-        warp::path!("console" / "sources").and(get()).and(with_state.clone()).then(subscriptions::sources).boxed();
-    let playground = warp::path!("console" / "playground")
-        .and(get())
-        .and(with_state.clone())
-        .and(query)
-        .then(playground::page)
-        .boxed();
-    let try_it = warp::path!("console" / "playground").and(post()).and(with_state).then(playground::render).boxed();
-
-    static_files
-        .or(sign_in_form)
+        .boxed()
+        .or(sign_out.map(sign_in::sign_out).boxed())
         .unify()
-        .or(sign_in)
+        .or(recover.then(deliveries::recover).boxed())
         .unify()
-        .or(sign_out)
+        .or(resend.then(delivery::resend).boxed())
         .unify()
-        .or(overview)
+        .or(replay.then(event::replay).boxed())
         .unify()
-        .or(list)
+        .or(switch.then(subscriptions::switch).boxed())
         .unify()
-        .or(recover_ask)
-        .unify()
-        .or(recover)
-        .unify()
-        .or(resend)
-        .unify()
-        .or(show)
-        .unify()
-        .or(replay)
-        .unify()
-        .or(event)
-        .unify()
-        .or(subs)
-        .unify()
-        .or(switch)
-        .unify()
-        .or(sub)
-        .unify()
-        .or(sources)
-        .unify()
-        .or(playground)
-        .unify()
-        .or(try_it)
-        .unify()
-        .recover(recover_sign_in)
+        .or(render.then(playground::render).boxed())
         .unify()
         .boxed()
 }
