@@ -8,15 +8,13 @@ const CSS: &str = include_str!("static/console.css");
 const JS: &str = include_str!("static/console.js");
 
 pub fn serve(name: String) -> Response {
-    let (body, kind) = match name.as_str() {
-        "console.css" => (CSS, "text/css; charset=utf-8"),
-        "console.js" => (JS, "text/javascript; charset=utf-8"),
-        _ => ("not found", "text/plain; charset=utf-8"),
+    let (status, body, kind) = match name.as_str() {
+        "console.css" => (StatusCode::OK, CSS, "text/css; charset=utf-8"),
+        "console.js" => (StatusCode::OK, JS, "text/javascript; charset=utf-8"),
+        _ => (StatusCode::NOT_FOUND, "not found", "text/plain; charset=utf-8"),
     };
     let mut resp = Response::new(body.into());
-    if body == "not found" {
-        *resp.status_mut() = StatusCode::NOT_FOUND;
-    }
+    *resp.status_mut() = status;
     resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
     resp.headers_mut().insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     resp

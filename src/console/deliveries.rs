@@ -16,7 +16,7 @@ use crate::api::{ApiError, ApiState};
 use crate::store::{DeliveryQuery, DeliveryStatus};
 
 /// Parameters of the page itself, not filters.
-const PAGE_ONLY: &[&str] = &["resent"];
+const PAGE_ONLY: &[&str] = &["resent", "csrf"];
 
 pub async fn page(console: Arc<Console>, viewer: Viewer, state: ApiState, query: Vec<(String, String)>) -> Response {
     let filters = filters_of(&query);
@@ -54,7 +54,7 @@ pub async fn page(console: Arc<Console>, viewer: Viewer, state: ApiState, query:
         filtered => !without_cursor.is_empty(),
         paged => filters.iter().any(|(k, _)| k == "cursor"),
         recover_url => format!("/console/recover?{}", encode(&recover_filters)),
-        resent => field(&query, "resent"),
+        resent => field(&query, "resent").and_then(|n| n.parse::<u64>().ok()),
     };
     console.render(&viewer, status, "deliveries.html", ctx)
 }
@@ -66,9 +66,8 @@ pub async fn recover_confirm(
     state: ApiState,
     query: Vec<(String, String)>,
 ) -> Response {
-    let filters = failed_only(&filters_of(&query));
-    let query = match parse_query(&filters) {
-        Ok(q) => DeliveryQuery { limit: DEFAULT_RETRY_LIMIT, cursor: None, ..q },
+    let (filters, query) = match recover_query(&query) {
+        Ok(found) => found,
         Err(e) => return console.api_error(&viewer, e),
     };
     let matched = match state.store.list_deliveries(query).await {
@@ -87,9 +86,8 @@ pub async fn recover_confirm(
 }
 
 pub async fn recover(console: Arc<Console>, viewer: Viewer, form: Vec<(String, String)>, state: ApiState) -> Response {
-    let filters = failed_only(&filters_of(&form.iter().filter(|(k, _)| k != "csrf").cloned().collect::<Vec<_>>()));
-    let query = match parse_query(&filters) {
-        Ok(q) => DeliveryQuery { limit: DEFAULT_RETRY_LIMIT, cursor: None, ..q },
+    let (filters, query) = match recover_query(&form) {
+        Ok(found) => found,
         Err(e) => return console.api_error(&viewer, e),
     };
     match resend_matching(&state, query).await {
@@ -100,6 +98,14 @@ pub async fn recover(console: Arc<Console>, viewer: Viewer, form: Vec<(String, S
         }
         Err(e) => console.api_error(&viewer, e),
     }
+}
+
+/// What recover acts on: the failed deliveries the page's filters match (as many as one
+/// bulk retry takes), and those filters, `status=failed` first.
+fn recover_query(params: &[(String, String)]) -> Result<(Vec<(String, String)>, DeliveryQuery), ApiError> {
+    let filters = failed_only(&filters_of(params));
+    let query = parse_query(&filters)?;
+    Ok((filters, DeliveryQuery { limit: DEFAULT_RETRY_LIMIT, cursor: None, ..query }))
 }
 
 /// The filters a query string holds: empty fields (an untouched form input) and the

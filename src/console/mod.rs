@@ -17,7 +17,7 @@ mod subscriptions;
 use std::sync::Arc;
 
 use warp::filters::BoxedFilter;
-use warp::http::StatusCode;
+use warp::http::{Method, StatusCode};
 use warp::reply::Response;
 use warp::{Filter, Rejection};
 
@@ -161,15 +161,20 @@ impl warp::reject::Reject for NeedsSignIn {}
 fn viewer(console: Arc<Console>) -> BoxedFilter<(Viewer,)> {
     let query = warp::query::raw().or(warp::any().map(String::new)).unify();
     warp::cookie::optional::<String>(session::COOKIE)
+        .and(warp::method())
         .and(warp::path::full())
         .and(query)
-        .and_then(move |cookie: Option<String>, path: warp::path::FullPath, query: String| {
+        .and_then(move |cookie: Option<String>, method: Method, path: warp::path::FullPath, query: String| {
             let console = console.clone();
             async move {
                 let now = crate::now_ms() / 1000;
                 console.sessions.viewer(cookie.as_deref(), now).ok_or_else(|| {
-                    let next =
-                        if query.is_empty() { path.as_str().to_string() } else { format!("{}?{query}", path.as_str()) };
+                    // Back to the page after signing in; a form's URL has no page, so the overview.
+                    let next = match (method, query.is_empty()) {
+                        (Method::GET, true) => path.as_str().to_string(),
+                        (Method::GET, false) => format!("{}?{query}", path.as_str()),
+                        _ => "/console/".to_string(),
+                    };
                     warp::reject::custom(NeedsSignIn { next })
                 })
             }

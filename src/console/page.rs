@@ -61,7 +61,7 @@ impl Console {
                     StatusCode::INTERNAL_SERVER_ERROR,
                     format!(
                         "<!doctype html><title>hookshape</title><p>This page failed to render: {}",
-                        escape(&e.to_string())
+                        minijinja::HtmlEscape(&e.to_string())
                     ),
                 )
             }
@@ -114,10 +114,6 @@ pub fn redirect(to: &str) -> Response {
     resp
 }
 
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-}
-
 /// Anything serializable as a template value.
 pub fn value<T: serde::Serialize>(v: &T) -> Value {
     Value::from(minijinja::value::Serde(v))
@@ -126,12 +122,17 @@ pub fn value<T: serde::Serialize>(v: &T) -> Value {
 /// A body or payload for display: JSON pretty-printed (numbers keep their digits), other
 /// text as it is; with its line count, so long ones can be folded.
 pub fn shown_json(text: &str) -> Value {
-    let pretty = crate::json::parse(text.as_bytes())
-        .ok()
-        .and_then(|v| serde_json::to_string_pretty(&v).ok())
-        .unwrap_or_else(|| text.to_string());
+    let pretty = pretty_json(text);
     let lines = pretty.lines().count();
     context! { text => pretty, lines, folded => lines > FOLD_LINES }
+}
+
+/// JSON pretty-printed (numbers keep their digits); anything else as it is.
+pub fn pretty_json(text: &str) -> String {
+    crate::json::parse(text.as_bytes())
+        .ok()
+        .and_then(|v| serde_json::to_string_pretty(&v).ok())
+        .unwrap_or_else(|| text.to_string())
 }
 
 /// A request as a curl command a person can paste (its secrets are already `***`).

@@ -8,7 +8,7 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 
 use super::field;
-use super::page::{shown_json, value, Console};
+use super::page::{pretty_json, shown_json, value, Console};
 use super::session::Viewer;
 use crate::api::operations::render_preview;
 use crate::api::{ApiError, ApiState};
@@ -22,7 +22,7 @@ const EXAMPLE: &str = r#"{
 pub async fn page(console: Arc<Console>, viewer: Viewer, state: ApiState, query: Vec<(String, String)>) -> Response {
     let event = match field(&query, "event").filter(|u| !u.is_empty()) {
         Some(uuid) => match state.store.get_event(&uuid.to_ascii_lowercase()).await {
-            Ok(Some(stored)) => pretty(&stored.body),
+            Ok(Some(stored)) => pretty_json(&stored.body),
             Ok(None) => return console.api_error(&viewer, ApiError::not_found(format!("There is no event {uuid}."))),
             Err(e) => return console.api_error(&viewer, ApiError::store(e)),
         },
@@ -60,11 +60,4 @@ fn show(
     let subscriptions: Vec<String> = state.subscriptions.load().iter().map(|s| s.name.clone()).collect();
     let ctx = context! { title => "Playground", nav => "playground", event, chosen, subscriptions, result };
     console.render(viewer, status, "playground.html", ctx)
-}
-
-fn pretty(body: &str) -> String {
-    crate::json::parse(body.as_bytes())
-        .ok()
-        .and_then(|v| serde_json::to_string_pretty(&v).ok())
-        .unwrap_or_else(|| body.to_string())
 }

@@ -43,7 +43,7 @@ pub struct Sent {
     pub result: AttemptResult,
     pub response_body: Option<String>,
     pub duration_ms: i64,
-    /// False when no connection could be made at all (the receiver is down or unknown):
+    /// True when no connection could be made at all (the receiver is down or unknown):
     /// what opens the subscription's breaker.
     pub unreachable: bool,
 }

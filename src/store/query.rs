@@ -62,7 +62,8 @@ impl<P: Fn(usize) -> String> Filters<P> {
 }
 
 /// The statement behind `Store::retry_matching`: due now, `held` where the subscription is
-/// disabled; the last value is the time.
+/// disabled; the last value is the time. The state is checked again on the row updated, as
+/// PostgreSQL does not re-run the subquery for a row another node leased meanwhile.
 pub fn retry_matching(q: &DeliveryQuery, now: i64, placeholder: impl Fn(usize) -> String) -> (String, Vec<Arg>) {
     let (filters, mut args) = delivery_filters(q, &placeholder);
     args.push(Arg::Int(now));
@@ -75,7 +76,8 @@ pub fn retry_matching(q: &DeliveryQuery, now: i64, placeholder: impl Fn(usize) -
                 next_attempt_at = {now}, lease_owner = NULL, updated_at = {now}
           WHERE id IN (SELECT id FROM deliveries
                         WHERE status NOT IN ('in_flight', 'shadow'){filters}
-                        ORDER BY id DESC LIMIT {})",
+                        ORDER BY id DESC LIMIT {})
+            AND status NOT IN ('in_flight', 'shadow')",
         q.limit
     );
     (sql, args)

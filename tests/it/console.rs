@@ -307,9 +307,16 @@ async fn values_from_events_and_receivers_are_shown_as_text_and_run_nothing() {
         ),
     );
     let app = TestApp::spawn(ws.config()).await;
+    // An empty list, open: the first delivery appears in it by itself.
+    c.goto(&format!("{}/console/deliveries", app.base)).await.unwrap();
+    assert!(text(c, "#deliveries").await.contains("No deliveries yet"));
     let hostile = "<script>window.pwned = 'payload'</script><img src=x onerror=\"window.pwned = 'img'\">";
     let (status, accepted) = app.post_event(&json!({ "Topic": "T", "Payload": { "Note": hostile } })).await;
     assert_eq!(status, 202, "{accepted}");
+    eventually(WAIT, "the first delivery in the live list", || async {
+        (rows(c, "#deliveries tbody tr:not(.empty-row)").await.len() == 1).then_some(())
+    })
+    .await;
     receiver.wait_for(1, WAIT).await;
     let deliveries = app.wait_for_status("succeeded", 1).await;
     let id = deliveries[0]["id"].as_str().unwrap();

@@ -27,7 +27,7 @@ async function refresh() {
   const live = document.getElementById("live");
   if (!live || !live.hasAttribute("data-live") || document.hidden) return;
   try {
-    const resp = await fetch(location.href, { credentials: "same-origin", headers: { "X-Console-Refresh": "1" } });
+    const resp = await fetch(location.href, { credentials: "same-origin" });
     if (!resp.ok) return;
     const doc = new DOMParser().parseFromString(await resp.text(), "text/html");
     const fresh = doc.getElementById("live");
