@@ -71,6 +71,7 @@ store_suite!(
     retry_matching_resends_what_a_filter_finds_and_never_in_flight_or_shadow,
     history_filters_and_pages_newest_first,
     a_listed_url_never_shows_a_secret,
+    an_events_source_is_kept_on_its_deliveries_and_filters_them,
     prune_removes_only_old_finished_history,
     queue_stats_count_by_status,
 );
@@ -543,6 +544,24 @@ async fn retry_matching_resends_what_a_filter_finds_and_never_in_flight_or_shado
     assert!(rest > 0);
     assert_eq!(held, rest + 1, "a disabled subscription's wait, held (with the one `limit` let through)");
     assert_eq!(status_of(&store, &leased[5].id).await, DeliveryStatus::InFlight, "the one being sent is left alone");
+}
+
+async fn an_events_source_is_kept_on_its_deliveries_and_filters_them(store: Arc<dyn Store>) {
+    let (from_source, from_intake) = (new_uuid(), new_uuid());
+    let mut e = event(&from_source, "T", &["a", "b"]);
+    e.source = Some("themembers".into());
+    store.insert_events(vec![e, event(&from_intake, "T", &["a"])]).await.unwrap();
+    // A replay adds deliveries to a stored event: they take its source too.
+    store.add_deliveries(&from_source, "T", vec![delivery("c", DeliveryStatus::Pending)]).await.unwrap();
+    let q = DeliveryQuery { source: vec!["themembers".into()], limit: 100, ..DeliveryQuery::default() };
+    let listed = store.list_deliveries(q).await.unwrap().deliveries;
+    let mut subs: Vec<&str> = listed.iter().map(|d| d.subscription.as_str()).collect();
+    subs.sort();
+    assert_eq!(subs, ["a", "b", "c"]);
+    assert!(listed.iter().all(|d| d.event == from_source && d.source.as_deref() == Some("themembers")));
+    let stored = store.get_event(&from_source).await.unwrap().unwrap();
+    assert_eq!(stored.source.as_deref(), Some("themembers"));
+    assert!(deliveries_of(&store, &from_intake).await.iter().all(|d| d.source.is_none()));
 }
 
 async fn a_listed_url_never_shows_a_secret(store: Arc<dyn Store>) {

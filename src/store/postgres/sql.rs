@@ -157,7 +157,7 @@ pub async fn add_deliveries<C: GenericClient>(
 
 /// Inserts the deliveries given as arrays `$1`…`$11` and `activation` (one element per
 /// delivery; `activation` is the parameter holding their `needs_activation`), each with
-/// its event's source read from `events` (a table, or the CTE of events just inserted); a
+/// its event's source joined from `events` (a table, or the CTE of events just inserted); a
 /// pending one for a disabled subscription is held,
 /// and one given a lease (`$10` owner, `$11` expiry) is stored leased.
 fn insert_deliveries(events: &str, activation: &str) -> String {
@@ -171,13 +171,13 @@ fn insert_deliveries(events: &str, activation: &str) -> String {
                  WHEN NOT coalesce(s.disabled, d.activation) AND d.lease_owner IS NOT NULL THEN d.lease_until
                  ELSE d.at END,
             CASE WHEN d.status = 'pending' AND NOT coalesce(s.disabled, d.activation) THEN d.lease_owner END,
-            d.at, d.at, d.config_version, d.request, d.error,
-            (SELECT e.source FROM {events} e WHERE e.uuid = d.event_uuid)
+            d.at, d.at, d.config_version, d.request, d.error, e.source
        FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[],
                    $8::text[], $9::text[], $10::text[], $11::bigint[], {activation}::bool[])
             AS d(id, event_uuid, subscription, topic, status, at, config_version, request, error, lease_owner,
                  lease_until, activation)
-       LEFT JOIN subscription_state s ON s.name = d.subscription"
+       LEFT JOIN subscription_state s ON s.name = d.subscription
+       LEFT JOIN {events} e ON e.uuid = d.event_uuid"
     )
 }
 
