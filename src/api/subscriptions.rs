@@ -94,11 +94,7 @@ fn describe(s: &Subscription, live: Option<&SubscriptionState>) -> SubscriptionV
     } else {
         LiveState::Enabled
     };
-    let disabled_reason = if waiting {
-        Some("activation: ping: waiting for an enable whose ping is answered 2xx".to_string())
-    } else {
-        live.disabled_reason
-    };
+    let disabled_reason = if waiting { Some(crate::store::WAITING_FOR_PING.to_string()) } else { live.disabled_reason };
     let mut counts = crate::store::zero_counts();
     counts.extend(live.counts);
     SubscriptionView {

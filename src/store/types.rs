@@ -50,6 +50,11 @@ pub struct StoredRequest {
     pub masked: Vec<String>,
 }
 
+/// Why an `activation: ping` subscription that was never enabled is disabled: the store
+/// registers it so (in the transaction that first holds one of its deliveries), so that
+/// every path that sends (lease, retry, bulk retry) sees it disabled until enable.
+pub const WAITING_FOR_PING: &str = "activation: ping: waiting for an enable whose ping is answered 2xx";
+
 /// A stored request's URL as people may see it, from the URL and the `masked` values (a
 /// JSON array, as stored) that the SQL stores read without decoding the whole request.
 pub fn shown_url(url: Option<String>, masked: Option<String>) -> String {

@@ -240,6 +240,14 @@ async fn activation_by_ping_holds_deliveries_until_a_ping_is_answered_2xx() {
     let (_, sub) = app.get("/v1/subscriptions/new").await;
     assert_eq!(sub["state"], "disabled", "{sub}");
     app.post_event(&json!({ "Topic": "T", "Payload": {} })).await;
+    let held = app.wait_for_status("held", 1).await;
+    // Retrying it, alone or in bulk, does not send it before the ping: it stays held.
+    let id = held[0]["id"].as_str().unwrap();
+    let (status, answer) = app.post(&format!("/v1/deliveries/{id}/retry")).await;
+    assert_eq!((status, answer["status"].clone()), (202, json!("held")), "{answer}");
+    let body = json!({ "status": "held", "subscription": "new" }).to_string();
+    let (status, answer) = app.post_raw("/v1/deliveries/retry", body, None).await;
+    assert_eq!((status, answer), (200, json!({ "retried": 1 })));
     app.wait_for_status("held", 1).await;
 
     receiver.set_status(500);

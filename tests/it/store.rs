@@ -72,6 +72,7 @@ store_suite!(
     history_filters_and_pages_newest_first,
     a_listed_url_never_shows_a_secret,
     an_events_source_is_kept_on_its_deliveries_and_filters_them,
+    a_subscription_waiting_for_its_ping_sends_nothing_even_when_retried,
     prune_removes_only_old_finished_history,
     queue_stats_count_by_status,
 );
@@ -544,6 +545,32 @@ async fn retry_matching_resends_what_a_filter_finds_and_never_in_flight_or_shado
     assert!(rest > 0);
     assert_eq!(held, rest + 1, "a disabled subscription's wait, held (with the one `limit` let through)");
     assert_eq!(status_of(&store, &leased[5].id).await, DeliveryStatus::InFlight, "the one being sent is left alone");
+}
+
+async fn a_subscription_waiting_for_its_ping_sends_nothing_even_when_retried(store: Arc<dyn Store>) {
+    let uuid = new_uuid();
+    let mut e = event(&uuid, "T", &[]);
+    let mut d = delivery("eduzz", DeliveryStatus::Pending);
+    d.needs_activation = true;
+    e.deliveries.push(d);
+    store.insert_events(vec![e]).await.unwrap();
+    let replayed = DeliveryQuery { subscription: vec!["eduzz".into()], limit: 10, ..DeliveryQuery::default() };
+    let mut again = delivery("eduzz", DeliveryStatus::Pending);
+    again.needs_activation = true;
+    store.add_deliveries(&uuid, "T", vec![again]).await.unwrap();
+    let ids: Vec<String> =
+        store.list_deliveries(replayed.clone()).await.unwrap().deliveries.into_iter().map(|d| d.id).collect();
+    assert_eq!(ids.len(), 2);
+    assert_eq!(store.retry_now(&ids[0]).await.unwrap(), RetryNow::Held);
+    assert_eq!(
+        store.retry_matching(DeliveryQuery { status: vec![DeliveryStatus::Held], ..replayed.clone() }).await.unwrap(),
+        2
+    );
+    assert!(store.lease(lease_req("n", 10, &[])).await.unwrap().is_empty(), "nothing goes before the ping");
+    let state = store.subscription_states().await.unwrap().into_iter().find(|s| s.name == "eduzz").unwrap();
+    assert!(state.disabled && state.disabled_reason.as_deref() == Some(WAITING_FOR_PING));
+    assert_eq!(store.enable("eduzz").await.unwrap(), 2);
+    assert_eq!(store.lease(lease_req("n", 10, &[])).await.unwrap().len(), 2);
 }
 
 async fn an_events_source_is_kept_on_its_deliveries_and_filters_them(store: Arc<dyn Store>) {

@@ -69,9 +69,11 @@ pub async fn insert_events(client: &Client, events: &[NewEvent]) -> StoreResult<
             INSERT INTO events (uuid, topic, date, received_at, body, source)
             SELECT * FROM unnest($12::text[], $13::text[], $14::text[], $15::bigint[], $16::text[], $17::text[])
             ON CONFLICT (uuid) DO NOTHING RETURNING uuid, source),
-         added AS ({} WHERE d.event_uuid IN (SELECT uuid FROM fresh) RETURNING id, status)
+         added AS ({} WHERE d.event_uuid IN (SELECT uuid FROM fresh) RETURNING id, status),
+         waiting AS ({})
          SELECT uuid, NULL::text FROM fresh UNION ALL SELECT NULL, id FROM added WHERE status = 'in_flight'",
-        *INSERT_FRESH_DELIVERIES
+        *INSERT_FRESH_DELIVERIES,
+        register_waiting("$3", "$6", "$18")
     );
     let params: [&(dyn ToSql + Sync); 18] = [
         p1,
@@ -152,7 +154,24 @@ pub async fn add_deliveries<C: GenericClient>(
     let [p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11] = arrays.params();
     let params: [&(dyn ToSql + Sync); 12] = [p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11, &arrays.activations];
     exec(c, &insert_deliveries("events", "$12"), &params).await?;
+    if arrays.activations.contains(&true) {
+        exec(c, &register_waiting("$1", "$2", "$3"), &[p3, p6, &arrays.activations]).await?;
+    }
     Ok(deliveries.len())
+}
+
+/// Registers disabled, waiting for its ping, each `activation: ping` subscription among the
+/// deliveries given as arrays (`names`, their times `at`, their `activation` flags) that
+/// has no state yet, so that retries hold its deliveries as leases do.
+fn register_waiting(names: &str, at: &str, activation: &str) -> String {
+    format!(
+        "INSERT INTO subscription_state (name, disabled, disabled_reason, updated_at)
+         SELECT a.name, TRUE, '{}', max(a.at)
+           FROM unnest({names}::text[], {at}::bigint[], {activation}::bool[]) AS a(name, at, waiting)
+          WHERE a.waiting GROUP BY a.name
+         ON CONFLICT (name) DO NOTHING",
+        crate::store::WAITING_FOR_PING
+    )
 }
 
 /// Inserts the deliveries given as arrays `$1`…`$11` and `activation` (one element per

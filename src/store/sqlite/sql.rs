@@ -167,9 +167,24 @@ pub fn add_deliveries(
                 |r| r.get(0),
             )
             .map_err(unavailable)?;
+        if d.needs_activation {
+            register_waiting(conn, &d.subscription, now)?;
+        }
         leased.push(was_leased);
     }
     Ok(leased)
+}
+
+/// An `activation: ping` subscription the store has no state for is registered disabled,
+/// waiting for its ping, so that retries hold its deliveries as leases do.
+fn register_waiting(conn: &Connection, subscription: &str, now: i64) -> StoreResult<()> {
+    conn.prepare_cached(
+        "INSERT INTO subscription_state (name, disabled, disabled_reason, updated_at) VALUES (?1, 1, ?2, ?3)
+         ON CONFLICT (name) DO NOTHING",
+    )
+    .and_then(|mut s| s.execute(params![subscription, crate::store::WAITING_FOR_PING, now]))
+    .map_err(unavailable)?;
+    Ok(())
 }
 
 /// Leases due deliveries oldest first, skipping subscriptions whose cap of unexpired leases
