@@ -695,6 +695,84 @@ async fn sqlite_heartbeat_makes_every_other_owners_lease_due_and_keeps_its_own()
     assert_eq!(store.heartbeat("this-process", hookshape::now_ms()).await.unwrap(), 0, "its own leases stay");
 }
 
+/// The names of a SQLite file's indexes on `deliveries`.
+fn delivery_indexes(path: &std::path::Path) -> Vec<String> {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'deliveries' AND sql IS NOT NULL")
+        .unwrap();
+    let mut names: Vec<String> = stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
+    names.sort();
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_a_file_with_the_earlier_whole_table_indexes_is_upgraded_and_still_leases() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).unwrap());
+    insert(&store, &["s"]).await;
+    drop(store);
+    // Put the file back the way an earlier version left it.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "DROP INDEX deliveries_live; DROP INDEX deliveries_finished_at; DROP INDEX deliveries_from_source;
+         CREATE INDEX deliveries_due ON deliveries (status, next_attempt_at);
+         CREATE INDEX deliveries_finished ON deliveries (status, updated_at);
+         CREATE INDEX deliveries_source ON deliveries (source);",
+    )
+    .unwrap();
+    drop(conn);
+
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).unwrap());
+    assert_eq!(
+        delivery_indexes(&path),
+        [
+            "deliveries_event",
+            "deliveries_finished_at",
+            "deliveries_from_source",
+            "deliveries_live",
+            "deliveries_status_id",
+            "deliveries_subscription_id"
+        ]
+    );
+    let leased = store.lease(lease_req("n", 10, &[])).await.unwrap();
+    assert_eq!(leased.len(), 1, "the delivery stored before the upgrade is still due");
+    store.finish_attempts(vec![report(&leased[0], "n", Outcome::Succeeded, 200)]).await.unwrap();
+    assert_eq!(status_of(&store, &leased[0].id).await, DeliveryStatus::Succeeded);
+    assert_eq!(store.prune(hookshape::now_ms() + 1, 100).await.unwrap(), 1, "the finished one is found to prune");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_the_wal_stays_bounded_while_writes_never_pause() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).unwrap());
+    // 64 writers keep the SQLite writer busy with ~100 MB of WAL frames: the WAL must be
+    // checkpointed and started over meanwhile, not grow by all of it.
+    let body = "x".repeat(8 * 1024);
+    let writers: Vec<_> = (0..64)
+        .map(|_| {
+            let (store, body) = (store.clone(), body.clone());
+            tokio::spawn(async move {
+                for _ in 0..40 {
+                    let mut e = event(&new_uuid(), "T", &["s"]);
+                    e.body = format!("{{\"pad\":\"{body}\"}}");
+                    store.insert_events(vec![e]).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.await.unwrap();
+    }
+    // A WAL file never shrinks while writes go on, so its size now is the most it held.
+    let wal = std::fs::metadata(dir.path().join("store.db-wal")).unwrap().len();
+    let database = std::fs::metadata(&path).unwrap().len();
+    assert!(database > 20 << 20, "the test wrote too little to tell: {database} bytes");
+    assert!(wal < 24 << 20, "the WAL grew to {wal} bytes");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_a_silent_nodes_leases_stop_counting_and_are_taken_over() {
     let Some(schema) = PgSchema::create().await else { return };

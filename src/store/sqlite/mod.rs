@@ -28,26 +28,10 @@ pub struct SqliteStore {
     path: PathBuf,
     /// Held for the store's life: one process per database file.
     _lock: std::fs::File,
-    /// Tells the checkpoint thread the store is gone.
-    stop: Arc<std::sync::atomic::AtomicBool>,
 }
 
-impl Drop for SqliteStore {
-    fn drop(&mut self) {
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    }
-}
-
-/// How often the WAL is checkpointed (a passive checkpoint never blocks the writer).
-const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
-
-fn checkpoint_loop(conn: &Connection, stop: &std::sync::atomic::AtomicBool) {
-    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-        std::thread::sleep(CHECKPOINT_EVERY);
-        // A failure (disk full) is retried next time; the WAL only grows meanwhile.
-        let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
-    }
-}
+/// WAL pages (4 KiB each) after which the writer checkpoints: 16 MiB.
+const CHECKPOINT_PAGES: u32 = 4000;
 
 pub(crate) fn unavailable(e: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(e.to_string())
@@ -75,23 +59,23 @@ impl SqliteStore {
         let conn = open_connection(path)?;
         conn.execute_batch(include_str!("schema.sql")).map_err(unavailable)?;
         sql::upgrade(&conn)?;
-        // Checkpoints move WAL pages into the database; done by a thread of their own, so
-        // the writer, which every commit waits for, never spends its time on them.
-        conn.execute_batch("PRAGMA wal_autocheckpoint = 0").map_err(unavailable)?;
-        let checkpointer = open_connection(path)?;
-        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let stopped = stop.clone();
-        std::thread::Builder::new()
-            .name("sqlite-checkpoint".into())
-            .spawn(move || checkpoint_loop(&checkpointer, &stopped))
-            .map_err(unavailable)?;
-
+        // The writer checkpoints, right after a commit, once the WAL holds this many pages.
+        // Only then has the checkpoint copied every frame when the next transaction starts,
+        // so that transaction writes the WAL from its beginning again, over pages the OS
+        // already holds; a checkpoint on another thread never catches up with a busy writer,
+        // and the WAL grew by ~25 KB per event (a gigabyte in a minute) into new blocks the
+        // kernel had to zero. The size limit gives the disk back after a burst.
+        conn.execute_batch(&format!(
+            "PRAGMA wal_autocheckpoint = {CHECKPOINT_PAGES}; PRAGMA journal_size_limit = {};",
+            4 * CHECKPOINT_PAGES * 4096
+        ))
+        .map_err(unavailable)?;
         let (writer, rx) = mpsc::channel();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || write_loop(conn, rx))
             .map_err(unavailable)?;
-        Ok(Self { writer, readers: Arc::new(Mutex::new(Vec::new())), path: path.to_path_buf(), _lock: lock, stop })
+        Ok(Self { writer, readers: Arc::new(Mutex::new(Vec::new())), path: path.to_path_buf(), _lock: lock })
     }
 
     /// For `hookshape bench --prefill`: adds `n` succeeded deliveries (each with its event and

@@ -27,7 +27,10 @@ CREATE TABLE IF NOT EXISTS deliveries (
     last_error      TEXT,
     source          TEXT
 );
-CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (status, next_attempt_at);
+-- Partial: only live rows, so the lease query reads a queue-sized index however long the
+-- history, and a finished delivery leaves it instead of moving within it. The lease
+-- queries repeat its WHERE word for word (SQLite uses a partial index only then).
+CREATE INDEX IF NOT EXISTS deliveries_live ON deliveries (status, next_attempt_at) WHERE status IN ('pending', 'in_flight');
 CREATE INDEX IF NOT EXISTS deliveries_event ON deliveries (event_uuid);
 
 CREATE TABLE IF NOT EXISTS attempts (
@@ -53,7 +56,9 @@ CREATE TABLE IF NOT EXISTS subscription_state (
 -- reads its page straight off one of these (the console's deliveries page at any size).
 CREATE INDEX IF NOT EXISTS deliveries_subscription_id ON deliveries (subscription, status, id);
 CREATE INDEX IF NOT EXISTS deliveries_status_id ON deliveries (status, id);
-CREATE INDEX IF NOT EXISTS deliveries_finished ON deliveries (status, updated_at);
+-- For pruning; partial, so a delivery enters it once, when it finishes.
+CREATE INDEX IF NOT EXISTS deliveries_finished_at ON deliveries (status, updated_at)
+    WHERE status IN ('succeeded', 'failed', 'shadow');
 
 -- The serving process's last sign of life: a write every second, so readiness fails when
 -- writes do (a full disk).

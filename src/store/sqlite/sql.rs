@@ -29,7 +29,11 @@ pub fn upgrade(conn: &Connection) -> StoreResult<()> {
         .map_err(unavailable)?;
     }
     let indexes = [
-        ("deliveries_source", "CREATE INDEX deliveries_source ON deliveries (source)"),
+        // Most deliveries come from no source: they need no entry.
+        (
+            "deliveries_from_source",
+            "CREATE INDEX deliveries_from_source ON deliveries (source) WHERE source IS NOT NULL",
+        ),
         (
             "deliveries_subscription_id",
             "CREATE INDEX deliveries_subscription_id ON deliveries (subscription, status, id)",
@@ -41,9 +45,12 @@ pub fn upgrade(conn: &Connection) -> StoreResult<()> {
             conn.execute_batch(create).map_err(unavailable)?;
         }
     }
-    // (subscription, status) is the prefix of deliveries_subscription_id: one index, not two.
-    if has_object(conn, "deliveries_subscription")? {
-        conn.execute_batch("DROP INDEX deliveries_subscription").map_err(unavailable)?;
+    // Replaced: (subscription, status) is the prefix of deliveries_subscription_id, and the
+    // other three by partial indexes of the rows they serve.
+    for old in ["deliveries_subscription", "deliveries_due", "deliveries_finished", "deliveries_source"] {
+        if has_object(conn, old)? {
+            conn.execute_batch(&format!("DROP INDEX {old}")).map_err(unavailable)?;
+        }
     }
     Ok(())
 }
