@@ -64,7 +64,7 @@ async fn metrics_parse_as_prometheus_text_and_their_counters_move() {
     assert_eq!(sample(&after, "hookshape_subscriptions_disabled"), Some(0.0));
     assert_eq!(sample(&after, "hookshape_reload_failures_total"), Some(0.0));
 
-    // The active states' gauges follow the queue every second (finished ones every minute).
+    // The active states' gauges follow the queue every second (finished ones every 5 minutes).
     assert_eq!(app.post("/v1/subscriptions/s/disable").await.0, 200);
     for _ in 0..2 {
         app.post_event(&json!({ "Topic": "T", "Payload": {} })).await;
