@@ -11,16 +11,45 @@ pub enum Arg {
     Int(i64),
 }
 
+/// Where the two SQL stores' statements differ.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+impl Dialect {
+    /// The n-th bound value's marker.
+    pub fn placeholder(self, n: usize) -> String {
+        match self {
+            Dialect::Sqlite => format!("?{n}"),
+            Dialect::Postgres => format!("${n}"),
+        }
+    }
+
+    /// The condition on a `deliveries` row that it belongs to the event whose uuid is bound
+    /// at `uuid`. SQLite finds an event's deliveries by the event's `received_at` first,
+    /// so that its index grows at one end (see `deliveries_by_event` in its schema).
+    fn of_event(self, uuid: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!("rowid IN ({})", crate::store::sqlite::deliveries_of_event(uuid)),
+            Dialect::Postgres => format!("event_uuid = {uuid}"),
+        }
+    }
+}
+
 /// The conditions (each starting ` AND `) and their values for `q`, newest first after
-/// the cursor; `placeholder(n)` writes the n-th value's marker (`?n` or `$n`).
-pub fn delivery_filters(q: &DeliveryQuery, placeholder: impl Fn(usize) -> String) -> (String, Vec<Arg>) {
-    let mut f = Filters { sql: String::new(), args: Vec::new(), placeholder };
+/// the cursor.
+pub fn delivery_filters(q: &DeliveryQuery, dialect: Dialect) -> (String, Vec<Arg>) {
+    let mut f = Filters { sql: String::new(), args: Vec::new(), dialect };
     f.any_of("status", q.status.iter().map(|s| s.as_str()));
     f.any_of("subscription", q.subscription.iter().map(String::as_str));
     f.any_of("topic", q.topic.iter().map(String::as_str));
     f.any_of("source", q.source.iter().map(String::as_str));
     if let Some(e) = &q.event {
-        f.add("event_uuid =", Arg::Text(e.clone()));
+        f.args.push(Arg::Text(e.clone()));
+        let condition = dialect.of_event(&dialect.placeholder(f.args.len()));
+        f.sql.push_str(&format!(" AND {condition}"));
     }
     if let Some(t) = q.since {
         f.add("created_at >=", Arg::Int(t));
@@ -34,16 +63,16 @@ pub fn delivery_filters(q: &DeliveryQuery, placeholder: impl Fn(usize) -> String
     (f.sql, f.args)
 }
 
-struct Filters<P> {
+struct Filters {
     sql: String,
     args: Vec<Arg>,
-    placeholder: P,
+    dialect: Dialect,
 }
 
-impl<P: Fn(usize) -> String> Filters<P> {
+impl Filters {
     fn add(&mut self, column_op: &str, v: Arg) {
         self.args.push(v);
-        self.sql.push_str(&format!(" AND {column_op} {}", (self.placeholder)(self.args.len())));
+        self.sql.push_str(&format!(" AND {column_op} {}", self.dialect.placeholder(self.args.len())));
     }
 
     /// ` AND column = ?` for one value, ` AND column IN (…)` for several, nothing for none.
@@ -51,7 +80,7 @@ impl<P: Fn(usize) -> String> Filters<P> {
         let mut marks = Vec::new();
         for v in values {
             self.args.push(Arg::Text(v.to_string()));
-            marks.push((self.placeholder)(self.args.len()));
+            marks.push(self.dialect.placeholder(self.args.len()));
         }
         match &marks[..] {
             [] => {}
@@ -64,10 +93,10 @@ impl<P: Fn(usize) -> String> Filters<P> {
 /// The statement behind `Store::retry_matching`: due now, `held` where the subscription is
 /// disabled; the last value is the time. The state is checked again on the row updated, as
 /// PostgreSQL does not re-run the subquery for a row another node leased meanwhile.
-pub fn retry_matching(q: &DeliveryQuery, now: i64, placeholder: impl Fn(usize) -> String) -> (String, Vec<Arg>) {
-    let (filters, mut args) = delivery_filters(q, &placeholder);
+pub fn retry_matching(q: &DeliveryQuery, now: i64, dialect: Dialect) -> (String, Vec<Arg>) {
+    let (filters, mut args) = delivery_filters(q, dialect);
     args.push(Arg::Int(now));
-    let now = placeholder(args.len());
+    let now = dialect.placeholder(args.len());
     let sql = format!(
         "UPDATE deliveries
             SET status = CASE WHEN EXISTS (SELECT 1 FROM subscription_state s
@@ -130,7 +159,7 @@ mod tests {
             cursor: Some("dlv_9".into()),
             ..DeliveryQuery::default()
         };
-        let (sql, args) = delivery_filters(&q, |n| format!("${n}"));
+        let (sql, args) = delivery_filters(&q, Dialect::Postgres);
         assert_eq!(sql, " AND status = $1 AND created_at >= $2 AND id < $3");
         assert_eq!(args, vec![Arg::Text("failed".into()), Arg::Int(5), Arg::Text("dlv_9".into())]);
     }
@@ -142,7 +171,7 @@ mod tests {
             topic: vec!["a".into()],
             ..DeliveryQuery::default()
         };
-        let (sql, args) = delivery_filters(&q, |n| format!("?{n}"));
+        let (sql, args) = delivery_filters(&q, Dialect::Sqlite);
         assert_eq!(sql, " AND status IN (?1, ?2) AND topic = ?3");
         assert_eq!(args.len(), 3);
     }

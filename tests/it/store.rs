@@ -711,15 +711,19 @@ async fn sqlite_a_file_with_the_earlier_whole_table_indexes_is_upgraded_and_stil
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("store.db");
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).unwrap());
-    insert(&store, &["s"]).await;
+    let before = insert(&store, &["s"]).await;
     drop(store);
-    // Put the file back the way an earlier version left it.
+    // Put the file back the way an earlier version left it: whole-table indexes, and
+    // deliveries that name their event by its uuid alone.
     let conn = rusqlite::Connection::open(&path).unwrap();
     conn.execute_batch(
         "DROP INDEX deliveries_live; DROP INDEX deliveries_finished_at; DROP INDEX deliveries_from_source;
          CREATE INDEX deliveries_due ON deliveries (status, next_attempt_at);
          CREATE INDEX deliveries_finished ON deliveries (status, updated_at);
-         CREATE INDEX deliveries_source ON deliveries (source);",
+         CREATE INDEX deliveries_source ON deliveries (source);
+         DROP INDEX deliveries_by_event; DROP INDEX deliveries_by_event_uuid;
+         ALTER TABLE deliveries DROP COLUMN event_at;
+         CREATE INDEX deliveries_event ON deliveries (event_uuid);",
     )
     .unwrap();
     drop(conn);
@@ -728,7 +732,8 @@ async fn sqlite_a_file_with_the_earlier_whole_table_indexes_is_upgraded_and_stil
     assert_eq!(
         delivery_indexes(&path),
         [
-            "deliveries_event",
+            "deliveries_by_event",
+            "deliveries_by_event_uuid",
             "deliveries_finished_at",
             "deliveries_from_source",
             "deliveries_live",
@@ -752,11 +757,28 @@ async fn sqlite_a_file_with_the_earlier_whole_table_indexes_is_upgraded_and_stil
         let plan: String = conn.query_row(&format!("EXPLAIN QUERY PLAN {query}"), [], |r| r.get(3)).unwrap();
         assert!(plan.contains(index), "{query} reads {plan}");
     }
+    let stored_at = |uuid: &str| -> Option<i64> {
+        conn.query_row("SELECT event_at FROM deliveries WHERE event_uuid = ?1", [uuid], |r| r.get(0)).unwrap()
+    };
+    assert_eq!(stored_at(&before), None, "rows from before keep no event time");
+
+    // Deliveries from before and after the upgrade are both found by their event.
+    let after = insert(&store, &["s"]).await;
+    assert!(stored_at(&after).is_some());
+    assert_eq!(deliveries_of(&store, &before).await.len(), 1);
+    assert_eq!(deliveries_of(&store, &after).await.len(), 1);
+    let again = store.insert_events(vec![event(&before, "T", &["s", "t"])]).await.unwrap();
+    assert_eq!((again[0].duplicate, again[0].deliveries), (true, 1), "a repeat counts the earlier deliveries");
+    assert_eq!(store.add_deliveries(&before, "T", vec![delivery("t", DeliveryStatus::Pending)]).await.unwrap(), 1);
+    assert_eq!(deliveries_of(&store, &before).await.len(), 2, "a delivery added to an earlier event is found with it");
+
     let leased = store.lease(lease_req("n", 10, &[])).await.unwrap();
-    assert_eq!(leased.len(), 1, "the delivery stored before the upgrade is still due");
-    store.finish_attempts(vec![report(&leased[0], "n", Outcome::Succeeded, 200)]).await.unwrap();
+    assert_eq!(leased.len(), 3, "the delivery stored before the upgrade is still due");
+    store.finish_attempts(leased.iter().map(|d| report(d, "n", Outcome::Succeeded, 200)).collect()).await.unwrap();
     assert_eq!(status_of(&store, &leased[0].id).await, DeliveryStatus::Succeeded);
-    assert_eq!(store.prune(hookshape::now_ms() + 1, 100).await.unwrap(), 1, "the finished one is found to prune");
+    assert_eq!(store.prune(hookshape::now_ms() + 1, 100).await.unwrap(), 3, "the finished ones are found to prune");
+    assert!(store.get_event(&before).await.unwrap().is_none(), "an event from before goes with its last delivery");
+    assert!(store.get_event(&after).await.unwrap().is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -765,7 +765,7 @@ fn summary(r: &Row) -> StoreResult<DeliverySummary> {
 }
 
 pub async fn list<C: GenericClient>(c: &C, q: &DeliveryQuery) -> StoreResult<DeliveryPage> {
-    let (filters, args) = query::delivery_filters(q, |n| format!("${n}"));
+    let (filters, args) = query::delivery_filters(q, query::Dialect::Postgres);
     let sql =
         format!("SELECT {SUMMARY_COLUMNS} FROM deliveries WHERE 1 = 1{filters} ORDER BY id DESC LIMIT {}", q.limit + 1);
     let values = boxed(args);
@@ -777,7 +777,7 @@ pub async fn list<C: GenericClient>(c: &C, q: &DeliveryQuery) -> StoreResult<Del
 }
 
 pub async fn retry_matching<C: GenericClient>(c: &C, q: &DeliveryQuery, now: i64) -> StoreResult<u64> {
-    let (sql, args) = query::retry_matching(q, now, |n| format!("${n}"));
+    let (sql, args) = query::retry_matching(q, now, query::Dialect::Postgres);
     let values = boxed(args);
     let params: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| &**v as &(dyn ToSql + Sync)).collect();
     c.execute(sql.as_str(), &params).await.map_err(pg_error)

@@ -4,6 +4,8 @@
 
 mod sql;
 
+pub(crate) use sql::deliveries_of_event;
+
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex};
 
@@ -89,7 +91,8 @@ impl SqliteStore {
         let conn = open_connection(path)?;
         conn.execute_batch(include_str!("schema.sql")).map_err(unavailable)?;
         sql::upgrade(&conn)?;
-        conn.execute_batch("PRAGMA synchronous = OFF").map_err(unavailable)?;
+        // A large cache: the random uuids' index takes each insert at a random page.
+        conn.execute_batch("PRAGMA synchronous = OFF; PRAGMA cache_size = -262144").map_err(unavailable)?;
         sql::prefill_finished(&conn, n, crate::now_ms())
     }
 
@@ -257,9 +260,13 @@ impl Store for SqliteStore {
     async fn add_deliveries(&self, event_uuid: &str, topic: &str, deliveries: Vec<NewDelivery>) -> StoreResult<usize> {
         let (uuid, topic) = (event_uuid.to_string(), topic.to_string());
         let requests = sql::encode_requests(&deliveries)?;
-        self.write(move |c| sql::add_deliveries(c, &uuid, &topic, &deliveries, &requests, crate::now_ms()))
-            .await
-            .map(|leased| leased.len())
+        self.write(move |c| {
+            let (received_at, source) = sql::arrival_of(c, &uuid)?;
+            let event = sql::EventKey { uuid: &uuid, topic: &topic, received_at, source: source.as_deref() };
+            sql::add_deliveries(c, &event, &deliveries, &requests, crate::now_ms())
+        })
+        .await
+        .map(|leased| leased.len())
     }
 
     async fn lease(&self, lease: LeaseRequest) -> StoreResult<Vec<Leased>> {

@@ -25,13 +25,14 @@ CREATE TABLE IF NOT EXISTS deliveries (
     request         TEXT NOT NULL,
     last_status     INTEGER,
     last_error      TEXT,
-    source          TEXT
+    source          TEXT,
+    -- The event's received_at: an event's deliveries are found by it (see `upgrade`).
+    event_at        INTEGER
 );
 -- Partial: only live rows, so the lease query reads a queue-sized index however long the
 -- history, and a finished delivery leaves it instead of moving within it. The lease
 -- queries repeat its WHERE word for word (SQLite uses a partial index only then).
 CREATE INDEX IF NOT EXISTS deliveries_live ON deliveries (status, next_attempt_at) WHERE status IN ('pending', 'in_flight');
-CREATE INDEX IF NOT EXISTS deliveries_event ON deliveries (event_uuid);
 
 CREATE TABLE IF NOT EXISTS attempts (
     delivery_id   TEXT NOT NULL,

@@ -16,19 +16,29 @@ fn corrupt(id: &str, e: impl std::fmt::Display) -> StoreError {
 /// is missing whole). Writes nothing when there is nothing to do, so a node still starts
 /// on a full disk.
 pub fn upgrade(conn: &Connection) -> StoreResult<()> {
-    let has_source: bool = conn
-        .query_row("SELECT EXISTS (SELECT 1 FROM pragma_table_info('deliveries') WHERE name = 'source')", [], |r| {
-            r.get(0)
-        })
-        .map_err(unavailable)?;
-    if !has_source {
+    if !has_column(conn, "deliveries", "source")? {
         conn.execute_batch(
             "ALTER TABLE events ADD COLUMN source TEXT;
              ALTER TABLE deliveries ADD COLUMN source TEXT;",
         )
         .map_err(unavailable)?;
     }
+    if !has_column(conn, "deliveries", "event_at")? {
+        conn.execute_batch("ALTER TABLE deliveries ADD COLUMN event_at INTEGER").map_err(unavailable)?;
+    }
     let indexes = [
+        // An event's deliveries by the time it arrived, then its uuid: new entries go at
+        // the index's end, where the uuid alone (random) put each on a page of its own, one
+        // more page per event for every commit to write and, in a long history, to read.
+        (
+            "deliveries_by_event",
+            "CREATE INDEX deliveries_by_event ON deliveries (event_at, event_uuid) WHERE event_at IS NOT NULL",
+        ),
+        // Rows stored before `event_at` existed: this index only shrinks, as they are pruned.
+        (
+            "deliveries_by_event_uuid",
+            "CREATE INDEX deliveries_by_event_uuid ON deliveries (event_uuid) WHERE event_at IS NULL",
+        ),
         // Most deliveries come from no source: they need no entry.
         (
             "deliveries_from_source",
@@ -45,14 +55,32 @@ pub fn upgrade(conn: &Connection) -> StoreResult<()> {
             conn.execute_batch(create).map_err(unavailable)?;
         }
     }
-    // Replaced: (subscription, status) is the prefix of deliveries_subscription_id, and the
-    // other three by partial indexes of the rows they serve.
-    for old in ["deliveries_subscription", "deliveries_due", "deliveries_finished", "deliveries_source"] {
+    // Replaced: (subscription, status) is the prefix of deliveries_subscription_id, the
+    // event's uuid by the two indexes above, and the other three by partial indexes of the
+    // rows they serve.
+    for old in
+        ["deliveries_subscription", "deliveries_due", "deliveries_finished", "deliveries_source", "deliveries_event"]
+    {
         if has_object(conn, old)? {
             conn.execute_batch(&format!("DROP INDEX {old}")).map_err(unavailable)?;
         }
     }
     Ok(())
+}
+
+fn has_column(conn: &Connection, table: &str, column: &str) -> StoreResult<bool> {
+    conn.query_row("SELECT EXISTS (SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2)", [table, column], |r| r.get(0))
+        .map_err(unavailable)
+}
+
+/// A query of the rowids of the deliveries of the event whose uuid is bound at `uuid`
+/// (a placeholder such as `?1`), by the index of each kind of row.
+pub fn deliveries_of_event(uuid: &str) -> String {
+    format!(
+        "SELECT d.rowid FROM events e JOIN deliveries d ON d.event_at = e.received_at AND d.event_uuid = e.uuid
+          WHERE e.uuid = {uuid}
+         UNION ALL SELECT rowid FROM deliveries WHERE event_at IS NULL AND event_uuid = {uuid}"
+    )
 }
 
 fn has_object(conn: &Connection, name: &str) -> StoreResult<bool> {
@@ -114,72 +142,108 @@ pub fn insert_events(
             == 1;
         if !fresh {
             let existing: i64 = conn
-                .query_row("SELECT count(*) FROM deliveries WHERE event_uuid = ?1", [&e.uuid], |r| r.get(0))
+                .query_row(&format!("SELECT count(*) FROM ({})", deliveries_of_event("?1")), [&e.uuid], |r| r.get(0))
                 .map_err(unavailable)?;
             out.push(Inserted { uuid: e.uuid.clone(), deliveries: existing as usize, duplicate: true, leased: vec![] });
             leased.push(Vec::new());
             continue;
         }
-        leased.push(add_deliveries(conn, &e.uuid, &e.topic, &e.deliveries, requests, e.received_at)?);
+        let event =
+            EventKey { uuid: &e.uuid, topic: &e.topic, received_at: Some(e.received_at), source: e.source.as_deref() };
+        leased.push(add_deliveries(conn, &event, &e.deliveries, requests, e.received_at)?);
         out.push(Inserted { uuid: e.uuid.clone(), deliveries: e.deliveries.len(), duplicate: false, leased: vec![] });
     }
     Ok((out, leased))
+}
+
+/// The stored event that deliveries are added to: what each of its rows repeats.
+pub struct EventKey<'a> {
+    pub uuid: &'a str,
+    pub topic: &'a str,
+    /// None for an event that is not (or no longer) stored.
+    pub received_at: Option<i64>,
+    pub source: Option<&'a str>,
+}
+
+/// When a stored event arrived and from which source, for deliveries added to it later (a
+/// replay); nothing for an event that is not stored.
+pub fn arrival_of(conn: &Connection, uuid: &str) -> StoreResult<(Option<i64>, Option<String>)> {
+    conn.query_row("SELECT received_at, source FROM events WHERE uuid = ?1", [uuid], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()
+        .map(|row| row.map_or((None, None), |(at, source)| (Some(at), source)))
+        .map_err(unavailable)
 }
 
 /// Inserts deliveries of a stored event; a pending one for a disabled subscription is held,
 /// and one with a lease is stored leased. Returns, per delivery, whether it was leased.
 pub fn add_deliveries(
     conn: &Connection,
-    uuid: &str,
-    topic: &str,
+    event: &EventKey<'_>,
     deliveries: &[NewDelivery],
     requests: &[String],
     now: i64,
 ) -> StoreResult<Vec<bool>> {
-    let mut stmt = conn
+    // Two plain statements rather than one INSERT … RETURNING: SQLite buffers RETURNING
+    // rows in a temporary b-tree that it opens and closes for every row.
+    let mut disabled_stmt = conn
+        .prepare_cached("SELECT coalesce((SELECT disabled = 1 FROM subscription_state WHERE name = ?1), ?2)")
+        .map_err(unavailable)?;
+    let mut insert = conn
         .prepare_cached(
             "INSERT INTO deliveries (id, event_uuid, subscription, topic, status, next_attempt_at, lease_owner,
-                                     created_at, updated_at, config_version, request, last_error, source)
-             SELECT ?1, ?2, ?3, ?4,
-                    CASE WHEN ?5 <> 'pending' THEN ?5 WHEN disabled THEN 'held'
-                         WHEN ?11 IS NOT NULL THEN 'in_flight' ELSE 'pending' END,
-                    CASE WHEN ?5 = 'pending' AND NOT disabled AND ?11 IS NOT NULL THEN ?12 ELSE ?6 END,
-                    CASE WHEN ?5 = 'pending' AND NOT disabled THEN ?11 END,
-                    ?7, ?7, ?8, ?9, ?10, (SELECT source FROM events WHERE uuid = ?2)
-               FROM (SELECT coalesce((SELECT disabled = 1 FROM subscription_state WHERE name = ?3), ?13) AS disabled)
-             RETURNING status = 'in_flight'",
+                                     created_at, updated_at, config_version, request, last_error, source, event_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, ?11, ?12, ?13)",
         )
         .map_err(unavailable)?;
     let mut leased = Vec::with_capacity(deliveries.len());
     for (d, request) in deliveries.iter().zip(requests) {
-        let due = (d.status == DeliveryStatus::Pending).then_some(now);
-        let (owner, until) = d.lease.as_ref().map(|l| (&*l.owner, l.until)).unzip();
-        let was_leased = stmt
-            .query_row(
-                params![
-                    d.id,
-                    uuid,
-                    d.subscription,
-                    topic,
-                    d.status.as_str(),
-                    due,
-                    now,
-                    d.config_version,
-                    request,
-                    d.error,
-                    owner,
-                    until,
-                    d.needs_activation
-                ],
-                |r| r.get(0),
-            )
+        let disabled: bool =
+            disabled_stmt.query_row(params![d.subscription, d.needs_activation], |r| r.get(0)).map_err(unavailable)?;
+        let first = FirstState::of(d, disabled, now);
+        insert
+            .execute(params![
+                d.id,
+                event.uuid,
+                d.subscription,
+                event.topic,
+                first.status.as_str(),
+                first.next_attempt_at,
+                first.lease_owner,
+                now,
+                d.config_version,
+                request,
+                d.error,
+                event.source,
+                event.received_at
+            ])
             .map_err(unavailable)?;
+        let was_leased = first.status == DeliveryStatus::InFlight;
         if d.needs_activation {
             register_waiting(conn, &d.subscription, now)?;
         }
         leased.push(was_leased);
     }
     Ok(leased)
+}
+
+/// How a new delivery is stored: a pending one for a disabled subscription is held, and one
+/// with a lease is stored leased (`in_flight` until the lease's end).
+struct FirstState<'a> {
+    status: DeliveryStatus,
+    next_attempt_at: Option<i64>,
+    lease_owner: Option<&'a str>,
+}
+
+impl<'a> FirstState<'a> {
+    fn of(d: &'a NewDelivery, disabled: bool, now: i64) -> Self {
+        let (status, next_attempt_at, lease_owner) = match (d.status, &d.lease) {
+            (DeliveryStatus::Pending, _) if disabled => (DeliveryStatus::Held, Some(now), None),
+            (DeliveryStatus::Pending, Some(l)) => (DeliveryStatus::InFlight, Some(l.until), Some(&*l.owner)),
+            (DeliveryStatus::Pending, None) => (DeliveryStatus::Pending, Some(now), None),
+            (other, _) => (other, None, None),
+        };
+        Self { status, next_attempt_at, lease_owner }
+    }
 }
 
 /// An `activation: ping` subscription the store has no state for is registered disabled,
@@ -457,7 +521,9 @@ pub fn prune(conn: &Connection, before: i64, limit: usize) -> StoreResult<u64> {
         .map_err(unavailable)?;
     conn.execute(
         "DELETE FROM events WHERE uuid IN (SELECT uuid FROM events e WHERE received_at < ?1
-            AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_uuid = e.uuid) LIMIT ?2)",
+            AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_at = e.received_at AND d.event_uuid = e.uuid)
+            AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_at IS NULL AND d.event_uuid = e.uuid)
+            LIMIT ?2)",
         params![before, limit as i64],
     )
     .map_err(unavailable)?;
@@ -563,7 +629,7 @@ fn summary(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeliverySummary> {
 }
 
 pub fn list(conn: &Connection, q: &DeliveryQuery) -> StoreResult<DeliveryPage> {
-    let (filters, args) = query::delivery_filters(q, |n| format!("?{n}"));
+    let (filters, args) = query::delivery_filters(q, query::Dialect::Sqlite);
     let sql =
         format!("SELECT {SUMMARY_COLUMNS} FROM deliveries WHERE 1 = 1{filters} ORDER BY id DESC LIMIT {}", q.limit + 1);
     let mut stmt = conn.prepare(&sql).map_err(unavailable)?;
@@ -574,7 +640,7 @@ pub fn list(conn: &Connection, q: &DeliveryQuery) -> StoreResult<DeliveryPage> {
 }
 
 pub fn retry_matching(conn: &Connection, q: &DeliveryQuery, now: i64) -> StoreResult<u64> {
-    let (sql, args) = query::retry_matching(q, now, |n| format!("?{n}"));
+    let (sql, args) = query::retry_matching(q, now, query::Dialect::Sqlite);
     conn.execute(&sql, bind(args)).map(|n| n as u64).map_err(unavailable)
 }
 
@@ -629,17 +695,24 @@ pub fn prefill_finished(conn: &Connection, n: u64, now: i64) -> StoreResult<()> 
         let series = "WITH RECURSIVE c(x) AS (SELECT ?1 UNION ALL SELECT x + 1 FROM c WHERE x < ?1 + ?2 - 1)";
         // Ids sort before any live one (dlv_0…), times spread over the last 30 days.
         let at = "?3 - 2592000000 + (x * 2591000000 / (?1 + ?2))";
+        let first: i64 =
+            conn.query_row("SELECT coalesce(max(rowid), 0) + 1 FROM events", [], |r| r.get(0)).map_err(unavailable)?;
+        // Random uuids, as producers send them: an index of them takes each new one at a
+        // random place, wherever the history's own sit.
         rows(&format!(
             "{series} INSERT INTO events (uuid, topic, date, received_at, body)
-             SELECT printf('prefill-%012d', x), 'bench.event', '2026-01-01T00:00:00Z', {at}, '{{}}' || substr(?4, 1, 0)
+             SELECT lower(hex(randomblob(16))), 'bench.event', '2026-01-01T00:00:00Z', {at}, '{{}}' || substr(?4, 1, 0)
                FROM c"
         ))?;
-        rows(&format!(
-            "{series} INSERT INTO deliveries (id, event_uuid, subscription, topic, status, attempts, next_attempt_at,
-                                              created_at, updated_at, config_version, request, last_status)
-             SELECT printf('dlv_0%015d', x), printf('prefill-%012d', x), 'bench-0', 'bench.event', 'succeeded', 1, NULL,
-                    {at}, {at}, 'prefill', ?4, 200 FROM c"
-        ))?;
+        // The events just inserted took the rowids from `first` on, in the order of x.
+        conn.execute(
+            "INSERT INTO deliveries (id, event_uuid, subscription, topic, status, attempts, next_attempt_at,
+                                     created_at, updated_at, config_version, request, last_status, event_at)
+             SELECT printf('dlv_0%015d', ?1 + rowid - ?2), uuid, 'bench-0', 'bench.event', 'succeeded', 1, NULL,
+                    received_at, received_at, 'prefill', ?3, 200, received_at FROM events WHERE rowid >= ?2",
+            params![done, first, request],
+        )
+        .map_err(unavailable)?;
         rows(&format!(
             "{series} INSERT INTO attempts (delivery_id, attempt, started_at, duration_ms, status_code, response_body)
              SELECT printf('dlv_0%015d', x), 1, {at}, 3, 200, substr(?4, 1, 0) FROM c"
