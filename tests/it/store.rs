@@ -782,6 +782,28 @@ async fn sqlite_a_file_with_the_earlier_whole_table_indexes_is_upgraded_and_stil
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_a_prefilled_history_gives_each_delivery_its_own_event_with_a_random_uuid() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    SqliteStore::prefill_finished(&path, 300).unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).unwrap());
+    assert_eq!(store.queue_stats(true).await.unwrap().by_status["succeeded"], 300);
+    let q = DeliveryQuery { limit: 300, ..DeliveryQuery::default() };
+    let page = store.list_deliveries(q).await.unwrap().deliveries;
+    assert_eq!(page.len(), 300);
+    let events: HashSet<&str> = page.iter().map(|d| d.event.as_str()).collect();
+    assert_eq!(events.len(), 300, "one event per delivery");
+    for d in &page[..20] {
+        let found = deliveries_of(&store, &d.event).await;
+        assert_eq!(found.iter().map(|f| f.id.as_str()).collect::<Vec<_>>(), [d.id.as_str()]);
+        assert!(store.get_event(&d.event).await.unwrap().is_some());
+    }
+    // Newest first by id: the events' uuids in that order are not sorted either way.
+    let uuids: Vec<&str> = page.iter().map(|d| d.event.as_str()).collect();
+    assert!(!uuids.is_sorted() && !uuids.iter().rev().is_sorted(), "uuids follow the deliveries' order");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_the_wal_stays_bounded_while_writes_never_pause() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("store.db");
