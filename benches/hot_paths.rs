@@ -14,6 +14,10 @@ use hookshape::secret::Secret;
 use hookshape::sign::{Scheme, Signer};
 use hookshape::subscription::{self, LoadOptions, SubscriptionSet};
 
+// The binary's allocator (src/main.rs), so these measure what the server runs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const RECEIVED_AT: i64 = 1_744_727_400_123;
 
 fn repo(relative: &str) -> PathBuf {
