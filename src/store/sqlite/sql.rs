@@ -34,7 +34,8 @@ pub fn upgrade(conn: &Connection) -> StoreResult<()> {
             "deliveries_by_event",
             "CREATE INDEX deliveries_by_event ON deliveries (event_at, event_uuid) WHERE event_at IS NOT NULL",
         ),
-        // Rows stored before `event_at` existed: this index only shrinks, as they are pruned.
+        // Rows with no `event_at`: those stored before it existed, which are pruned in time,
+        // and any added to an event pruned meanwhile (a replay racing the pruner).
         (
             "deliveries_by_event_uuid",
             "CREATE INDEX deliveries_by_event_uuid ON deliveries (event_uuid) WHERE event_at IS NULL",
