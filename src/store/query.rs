@@ -27,15 +27,42 @@ impl Dialect {
         }
     }
 
-    /// The condition on a `deliveries` row that it belongs to the event whose uuid is bound
-    /// at `uuid`. SQLite finds an event's deliveries by the event's `received_at` first,
-    /// so that its index grows at one end (see `deliveries_by_event` in its schema).
-    fn of_event(self, uuid: &str) -> String {
+    /// The column that names a `deliveries` row in `… IN (subquery)`.
+    fn row_key(self) -> &'static str {
         match self {
-            Dialect::Sqlite => format!("rowid IN ({})", crate::store::sqlite::deliveries_of_event(uuid)),
-            Dialect::Postgres => format!("event_uuid = {uuid}"),
+            Dialect::Sqlite => "rowid",
+            Dialect::Postgres => "id",
         }
     }
+
+    /// The condition on a `deliveries` row that it belongs to the event whose uuid is bound
+    /// at `uuid`.
+    fn of_event(self, uuid: &str) -> String {
+        format!("{} IN ({})", self.row_key(), self.deliveries_of_event(uuid))
+    }
+
+    /// A query of the row keys of the deliveries of the event whose uuid is bound at
+    /// `uuid`. A delivery is found by its event's time and uuid (`deliveries_by_event`,
+    /// which grows at its end, where an index of the random uuid alone took every entry at
+    /// a random page), or, stored without that time, by the uuid alone.
+    pub fn deliveries_of_event(self, uuid: &str) -> String {
+        let key = self.row_key();
+        format!(
+            "SELECT d.{key} FROM events e JOIN deliveries d ON d.event_at = e.received_at AND d.event_uuid = e.uuid
+              WHERE e.uuid = {uuid}
+             UNION ALL SELECT {key} FROM deliveries WHERE event_at IS NULL AND event_uuid = {uuid}"
+        )
+    }
+}
+
+/// PostgreSQL: a query of one row, the event's `uuid`, per delivery of each event whose
+/// uuid is in the array bound at `uuids` (as `Dialect::deliveries_of_event` finds them).
+pub fn deliveries_of_events(uuids: &str) -> String {
+    format!(
+        "SELECT e.uuid FROM events e JOIN deliveries d ON d.event_at = e.received_at AND d.event_uuid = e.uuid
+          WHERE e.uuid = ANY({uuids})
+         UNION ALL SELECT event_uuid FROM deliveries WHERE event_at IS NULL AND event_uuid = ANY({uuids})"
+    )
 }
 
 /// The conditions (each starting ` AND `) and their values for `q`, newest first after

@@ -838,6 +838,35 @@ async fn sqlite_the_wal_stays_bounded_while_writes_never_pause() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_deliveries_stored_before_the_event_time_existed_are_found_by_their_event() {
+    let Some(schema) = PgSchema::create().await else { return };
+    let store: Arc<dyn Store> = Arc::new(PostgresStore::open(&schema.url).await.unwrap());
+    let before = insert(&store, &["s"]).await;
+    // As migration 5 leaves a row stored before it: no event time.
+    let (client, connection) = tokio_postgres::connect(&schema.url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    let forget = "UPDATE deliveries SET event_at = NULL WHERE event_uuid = $1";
+    assert_eq!(client.execute(forget, &[&before]).await.unwrap(), 1);
+    let after = insert(&store, &["s"]).await;
+    let stored_at = "SELECT event_at FROM deliveries WHERE event_uuid = $1";
+    assert!(client.query_one(stored_at, &[&after]).await.unwrap().get::<_, Option<i64>>(0).is_some());
+
+    assert_eq!(deliveries_of(&store, &before).await.len(), 1);
+    assert_eq!(deliveries_of(&store, &after).await.len(), 1);
+    let again = store.insert_events(vec![event(&before, "T", &["s", "t"])]).await.unwrap();
+    assert_eq!((again[0].duplicate, again[0].deliveries), (true, 1), "a repeat counts the earlier deliveries");
+    assert_eq!(store.add_deliveries(&before, "T", vec![delivery("t", DeliveryStatus::Pending)]).await.unwrap(), 1);
+    assert_eq!(deliveries_of(&store, &before).await.len(), 2, "a delivery added to an earlier event is found with it");
+
+    let leased = store.lease(lease_req("n", 10, &[])).await.unwrap();
+    assert_eq!(leased.len(), 3);
+    store.finish_attempts(leased.iter().map(|d| report(d, "n", Outcome::Succeeded, 200)).collect()).await.unwrap();
+    assert_eq!(store.prune(hookshape::now_ms() + 1, 100).await.unwrap(), 3);
+    assert!(store.get_event(&before).await.unwrap().is_none(), "an event from before goes with its last delivery");
+    assert!(store.get_event(&after).await.unwrap().is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_a_silent_nodes_leases_stop_counting_and_are_taken_over() {
     let Some(schema) = PgSchema::create().await else { return };
     let store: Arc<dyn Store> = Arc::new(PostgresStore::open(&schema.url).await.unwrap());

@@ -68,7 +68,7 @@ pub async fn insert_events(client: &Client, events: &[NewEvent]) -> StoreResult<
         "WITH fresh AS (
             INSERT INTO events (uuid, topic, date, received_at, body, source)
             SELECT * FROM unnest($12::text[], $13::text[], $14::text[], $15::bigint[], $16::text[], $17::text[])
-            ON CONFLICT (uuid) DO NOTHING RETURNING uuid, source),
+            ON CONFLICT (uuid) DO NOTHING RETURNING uuid, source, received_at),
          added AS ({} WHERE d.event_uuid IN (SELECT uuid FROM fresh) RETURNING id, status),
          waiting AS ({})
          SELECT uuid, NULL::text FROM fresh UNION ALL SELECT NULL, id FROM added WHERE status = 'in_flight'",
@@ -118,7 +118,7 @@ pub async fn insert_events(client: &Client, events: &[NewEvent]) -> StoreResult<
     if !duplicates.is_empty() {
         let counts = rows(
             client,
-            "SELECT event_uuid, count(*) FROM deliveries WHERE event_uuid = ANY($1) GROUP BY event_uuid",
+            &format!("SELECT uuid, count(*) FROM ({}) AS d GROUP BY uuid", query::deliveries_of_events("$1")),
             &[&duplicates],
         )
         .await?;
@@ -182,7 +182,7 @@ fn register_waiting(names: &str, at: &str, activation: &str) -> String {
 fn insert_deliveries(events: &str, activation: &str) -> String {
     format!(
         "INSERT INTO deliveries (id, event_uuid, subscription, topic, status, next_attempt_at, lease_owner, created_at,
-                             updated_at, config_version, request, last_error, source)
+                             updated_at, config_version, request, last_error, source, event_at)
      SELECT d.id, d.event_uuid, d.subscription, d.topic,
             CASE WHEN d.status <> 'pending' THEN d.status WHEN coalesce(s.disabled, d.activation) THEN 'held'
                  WHEN d.lease_owner IS NOT NULL THEN 'in_flight' ELSE 'pending' END,
@@ -190,7 +190,7 @@ fn insert_deliveries(events: &str, activation: &str) -> String {
                  WHEN NOT coalesce(s.disabled, d.activation) AND d.lease_owner IS NOT NULL THEN d.lease_until
                  ELSE d.at END,
             CASE WHEN d.status = 'pending' AND NOT coalesce(s.disabled, d.activation) THEN d.lease_owner END,
-            d.at, d.at, d.config_version, d.request, d.error, e.source
+            d.at, d.at, d.config_version, d.request, d.error, e.source, e.received_at
        FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[],
                    $8::text[], $9::text[], $10::text[], $11::bigint[], {activation}::bool[])
             AS d(id, event_uuid, subscription, topic, status, at, config_version, request, error, lease_owner,
@@ -654,7 +654,8 @@ pub async fn prune<C: GenericClient>(c: &C, before: i64, limit: usize) -> StoreR
         c,
         "DELETE FROM events WHERE uuid IN (
             SELECT uuid FROM events e WHERE received_at < $1
-               AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_uuid = e.uuid)
+               AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_at = e.received_at AND d.event_uuid = e.uuid)
+               AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_at IS NULL AND d.event_uuid = e.uuid)
              LIMIT $2 FOR UPDATE SKIP LOCKED)",
         &[&before, &limit],
     )

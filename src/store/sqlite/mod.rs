@@ -4,8 +4,6 @@
 
 mod sql;
 
-pub(crate) use sql::deliveries_of_event;
-
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex};
 

@@ -74,16 +74,6 @@ fn has_column(conn: &Connection, table: &str, column: &str) -> StoreResult<bool>
         .map_err(unavailable)
 }
 
-/// A query of the rowids of the deliveries of the event whose uuid is bound at `uuid`
-/// (a placeholder such as `?1`), by the index of each kind of row.
-pub fn deliveries_of_event(uuid: &str) -> String {
-    format!(
-        "SELECT d.rowid FROM events e JOIN deliveries d ON d.event_at = e.received_at AND d.event_uuid = e.uuid
-          WHERE e.uuid = {uuid}
-         UNION ALL SELECT rowid FROM deliveries WHERE event_at IS NULL AND event_uuid = {uuid}"
-    )
-}
-
 fn has_object(conn: &Connection, name: &str) -> StoreResult<bool> {
     conn.query_row("SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = ?1)", [name], |r| r.get(0))
         .map_err(unavailable)
@@ -143,7 +133,11 @@ pub fn insert_events(
             == 1;
         if !fresh {
             let existing: i64 = conn
-                .query_row(&format!("SELECT count(*) FROM ({})", deliveries_of_event("?1")), [&e.uuid], |r| r.get(0))
+                .query_row(
+                    &format!("SELECT count(*) FROM ({})", query::Dialect::Sqlite.deliveries_of_event("?1")),
+                    [&e.uuid],
+                    |r| r.get(0),
+                )
                 .map_err(unavailable)?;
             out.push(Inserted { uuid: e.uuid.clone(), deliveries: existing as usize, duplicate: true, leased: vec![] });
             leased.push(Vec::new());
