@@ -765,20 +765,7 @@ async fn sqlite_a_file_with_the_earlier_whole_table_indexes_is_upgraded_and_stil
     // Deliveries from before and after the upgrade are both found by their event.
     let after = insert(&store, &["s"]).await;
     assert!(stored_at(&after).is_some());
-    assert_eq!(deliveries_of(&store, &before).await.len(), 1);
-    assert_eq!(deliveries_of(&store, &after).await.len(), 1);
-    let again = store.insert_events(vec![event(&before, "T", &["s", "t"])]).await.unwrap();
-    assert_eq!((again[0].duplicate, again[0].deliveries), (true, 1), "a repeat counts the earlier deliveries");
-    assert_eq!(store.add_deliveries(&before, "T", vec![delivery("t", DeliveryStatus::Pending)]).await.unwrap(), 1);
-    assert_eq!(deliveries_of(&store, &before).await.len(), 2, "a delivery added to an earlier event is found with it");
-
-    let leased = store.lease(lease_req("n", 10, &[])).await.unwrap();
-    assert_eq!(leased.len(), 3, "the delivery stored before the upgrade is still due");
-    store.finish_attempts(leased.iter().map(|d| report(d, "n", Outcome::Succeeded, 200)).collect()).await.unwrap();
-    assert_eq!(status_of(&store, &leased[0].id).await, DeliveryStatus::Succeeded);
-    assert_eq!(store.prune(hookshape::now_ms() + 1, 100).await.unwrap(), 3, "the finished ones are found to prune");
-    assert!(store.get_event(&before).await.unwrap().is_none(), "an event from before goes with its last delivery");
-    assert!(store.get_event(&after).await.unwrap().is_none());
+    rows_with_and_without_an_event_time_are_found_by_their_event(&store, &before, &after).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -850,20 +837,31 @@ async fn postgres_deliveries_stored_before_the_event_time_existed_are_found_by_t
     let after = insert(&store, &["s"]).await;
     let stored_at = "SELECT event_at FROM deliveries WHERE event_uuid = $1";
     assert!(client.query_one(stored_at, &[&after]).await.unwrap().get::<_, Option<i64>>(0).is_some());
+    rows_with_and_without_an_event_time_are_found_by_their_event(&store, &before, &after).await;
+}
 
-    assert_eq!(deliveries_of(&store, &before).await.len(), 1);
-    assert_eq!(deliveries_of(&store, &after).await.len(), 1);
-    let again = store.insert_events(vec![event(&before, "T", &["s", "t"])]).await.unwrap();
+/// `before`'s one delivery (to `s`) was stored with no event time, `after`'s with one:
+/// both are found by their event, counted as a duplicate's, replayed onto, leased, and
+/// pruned with their event.
+async fn rows_with_and_without_an_event_time_are_found_by_their_event(
+    store: &Arc<dyn Store>,
+    before: &str,
+    after: &str,
+) {
+    assert_eq!(deliveries_of(store, before).await.len(), 1);
+    assert_eq!(deliveries_of(store, after).await.len(), 1);
+    let again = store.insert_events(vec![event(before, "T", &["s", "t"])]).await.unwrap();
     assert_eq!((again[0].duplicate, again[0].deliveries), (true, 1), "a repeat counts the earlier deliveries");
-    assert_eq!(store.add_deliveries(&before, "T", vec![delivery("t", DeliveryStatus::Pending)]).await.unwrap(), 1);
-    assert_eq!(deliveries_of(&store, &before).await.len(), 2, "a delivery added to an earlier event is found with it");
+    assert_eq!(store.add_deliveries(before, "T", vec![delivery("t", DeliveryStatus::Pending)]).await.unwrap(), 1);
+    assert_eq!(deliveries_of(store, before).await.len(), 2, "a delivery added to an earlier event is found with it");
 
     let leased = store.lease(lease_req("n", 10, &[])).await.unwrap();
-    assert_eq!(leased.len(), 3);
+    assert_eq!(leased.len(), 3, "the deliveries stored without an event time are still due");
     store.finish_attempts(leased.iter().map(|d| report(d, "n", Outcome::Succeeded, 200)).collect()).await.unwrap();
-    assert_eq!(store.prune(hookshape::now_ms() + 1, 100).await.unwrap(), 3);
-    assert!(store.get_event(&before).await.unwrap().is_none(), "an event from before goes with its last delivery");
-    assert!(store.get_event(&after).await.unwrap().is_none());
+    assert_eq!(status_of(store, &leased[0].id).await, DeliveryStatus::Succeeded);
+    assert_eq!(store.prune(hookshape::now_ms() + 1, 100).await.unwrap(), 3, "the finished ones are found to prune");
+    assert!(store.get_event(before).await.unwrap().is_none(), "an event from before goes with its last delivery");
+    assert!(store.get_event(after).await.unwrap().is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
