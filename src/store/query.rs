@@ -1,4 +1,5 @@
-//! What the SQL stores share beside the schema: the delivery-list filter and zeroed counts.
+//! What the SQL stores share beside the schema: the delivery-list filter, how an event's
+//! deliveries are found, and zeroed counts; `Dialect` says where their SQL differs.
 
 use std::collections::BTreeMap;
 
