@@ -718,6 +718,7 @@ async fn sqlite_a_file_with_the_earlier_whole_table_indexes_is_upgraded_and_stil
     let conn = rusqlite::Connection::open(&path).unwrap();
     conn.execute_batch(
         "DROP INDEX deliveries_live; DROP INDEX deliveries_finished_at; DROP INDEX deliveries_from_source;
+         DROP INDEX events_received;
          CREATE INDEX deliveries_due ON deliveries (status, next_attempt_at);
          CREATE INDEX deliveries_finished ON deliveries (status, updated_at);
          CREATE INDEX deliveries_source ON deliveries (source);
@@ -753,6 +754,8 @@ async fn sqlite_a_file_with_the_earlier_whole_table_indexes_is_upgraded_and_stil
             "SELECT id FROM deliveries WHERE status IN ('succeeded', 'failed', 'shadow') AND updated_at < 0 LIMIT 10",
             "deliveries_finished_at",
         ),
+        // The events past the retention, which prune looks at for any left without deliveries.
+        ("SELECT uuid FROM events WHERE received_at < 0 LIMIT 10", "events_received"),
     ] {
         let plan: String = conn.query_row(&format!("EXPLAIN QUERY PLAN {query}"), [], |r| r.get(3)).unwrap();
         assert!(plan.contains(index), "{query} reads {plan}");

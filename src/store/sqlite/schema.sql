@@ -7,6 +7,9 @@ CREATE TABLE IF NOT EXISTS events (
     body        TEXT NOT NULL,
     source      TEXT
 );
+-- For pruning: the events past the retention, found without reading the whole history
+-- (the prune runs on the writer, which every intake waits for).
+CREATE INDEX IF NOT EXISTS events_received ON events (received_at);
 
 -- One row per (event, subscription). For in_flight rows next_attempt_at is the lease
 -- expiry, so one index finds both due pending rows and expired leases.
