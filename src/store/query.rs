@@ -48,23 +48,32 @@ impl Dialect {
     /// a random page), or, stored without that time, by the uuid alone.
     pub fn deliveries_of_event(self, uuid: &str) -> String {
         let key = self.row_key();
-        format!(
-            "SELECT d.{key} FROM events e JOIN deliveries d ON d.event_at = e.received_at AND d.event_uuid = e.uuid
-              WHERE e.uuid = {uuid}
-             UNION ALL SELECT {key} FROM deliveries WHERE event_at IS NULL AND event_uuid = {uuid}"
-        )
+        deliveries_where(&format!("d.{key}"), key, &format!("= {uuid}"))
     }
 }
 
 /// PostgreSQL: a query of one row, the event's `uuid`, per delivery of each event whose
 /// uuid is in the array bound at `uuids` (as `Dialect::deliveries_of_event` finds them).
 pub fn deliveries_of_events(uuids: &str) -> String {
+    deliveries_where("e.uuid", "event_uuid", &format!("= ANY({uuids})"))
+}
+
+/// The deliveries of the events whose uuid passes `test`: those with their event's time
+/// (selecting `by_time`, over `events e` and `deliveries d`), then those without it
+/// (selecting `by_uuid`).
+fn deliveries_where(by_time: &str, by_uuid: &str, test: &str) -> String {
     format!(
-        "SELECT e.uuid FROM events e JOIN deliveries d ON d.event_at = e.received_at AND d.event_uuid = e.uuid
-          WHERE e.uuid = ANY({uuids})
-         UNION ALL SELECT event_uuid FROM deliveries WHERE event_at IS NULL AND event_uuid = ANY({uuids})"
+        "SELECT {by_time} FROM events e JOIN deliveries d ON d.event_at = e.received_at AND d.event_uuid = e.uuid
+          WHERE e.uuid {test}
+         UNION ALL SELECT {by_uuid} FROM deliveries WHERE event_at IS NULL AND event_uuid {test}"
     )
 }
+
+/// The condition on an event `e` that no delivery is left of it (by either index, as in
+/// `deliveries_where`): the prune's test for an event it may delete.
+pub const NO_DELIVERIES_LEFT: &str =
+    "NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_at = e.received_at AND d.event_uuid = e.uuid)
+     AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_at IS NULL AND d.event_uuid = e.uuid)";
 
 /// The conditions (each starting ` AND `) and their values for `q`, newest first after
 /// the cursor.

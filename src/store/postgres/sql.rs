@@ -652,11 +652,12 @@ pub async fn prune<C: GenericClient>(c: &C, before: i64, limit: usize) -> StoreR
     .await?;
     exec(
         c,
-        "DELETE FROM events WHERE uuid IN (
-            SELECT uuid FROM events e WHERE received_at < $1
-               AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_at = e.received_at AND d.event_uuid = e.uuid)
-               AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_at IS NULL AND d.event_uuid = e.uuid)
-             LIMIT $2 FOR UPDATE SKIP LOCKED)",
+        &format!(
+            "DELETE FROM events WHERE uuid IN (
+                SELECT uuid FROM events e WHERE received_at < $1 AND {}
+                 LIMIT $2 FOR UPDATE SKIP LOCKED)",
+            query::NO_DELIVERIES_LEFT
+        ),
         &[&before, &limit],
     )
     .await?;

@@ -515,10 +515,11 @@ pub fn prune(conn: &Connection, before: i64, limit: usize) -> StoreResult<u64> {
         .execute("DELETE FROM deliveries WHERE id IN (SELECT value FROM json_each(?1))", [&batch])
         .map_err(unavailable)?;
     conn.execute(
-        "DELETE FROM events WHERE uuid IN (SELECT uuid FROM events e WHERE received_at < ?1
-            AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_at = e.received_at AND d.event_uuid = e.uuid)
-            AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_at IS NULL AND d.event_uuid = e.uuid)
-            LIMIT ?2)",
+        &format!(
+            "DELETE FROM events WHERE uuid IN (SELECT uuid FROM events e WHERE received_at < ?1
+                AND {} LIMIT ?2)",
+            query::NO_DELIVERIES_LEFT
+        ),
         params![before, limit as i64],
     )
     .map_err(unavailable)?;
