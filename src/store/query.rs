@@ -75,11 +75,21 @@ pub const NO_DELIVERIES_LEFT: &str =
     "NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_at = e.received_at AND d.event_uuid = e.uuid)
      AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_at IS NULL AND d.event_uuid = e.uuid)";
 
+/// The WHERE of SQLite's index of live rows, `deliveries_live`.
+const LIVE: &str = "status IN ('pending', 'in_flight')";
+/// The WHERE of SQLite's indexes of every other row, `deliveries_*_off_queue`.
+const OFF_QUEUE: &str = "status NOT IN ('pending', 'in_flight')";
+
 /// The conditions (each starting ` AND `) and their values for `q`, newest first after
 /// the cursor.
 pub fn delivery_filters(q: &DeliveryQuery, dialect: Dialect) -> (String, Vec<Arg>) {
     let mut f = Filters { sql: String::new(), args: Vec::new(), dialect };
     f.any_of("status", q.status.iter().map(|s| s.as_str()));
+    if dialect == Dialect::Sqlite {
+        if let Some(index_where) = partial_index_of(&q.status) {
+            f.sql.push_str(&format!(" AND {index_where}"));
+        }
+    }
     f.any_of("subscription", q.subscription.iter().map(String::as_str));
     f.any_of("topic", q.topic.iter().map(String::as_str));
     f.any_of("source", q.source.iter().map(String::as_str));
@@ -98,6 +108,22 @@ pub fn delivery_filters(q: &DeliveryQuery, dialect: Dialect) -> (String, Vec<Arg
         f.add("id <", Arg::Text(c.clone()));
     }
     (f.sql, f.args)
+}
+
+/// The WHERE of the SQLite partial index that holds every row in one of `statuses`, to
+/// repeat in a query: SQLite reads a partial index only for a query whose WHERE has the
+/// index's own (a bound status does not prove it).
+fn partial_index_of(statuses: &[DeliveryStatus]) -> Option<&'static str> {
+    let live = |s: &DeliveryStatus| matches!(s, DeliveryStatus::Pending | DeliveryStatus::InFlight);
+    if statuses.is_empty() {
+        None
+    } else if statuses.iter().all(live) {
+        Some(LIVE)
+    } else if !statuses.iter().any(live) {
+        Some(OFF_QUEUE)
+    } else {
+        None
+    }
 }
 
 struct Filters {
@@ -149,16 +175,6 @@ pub fn retry_matching(q: &DeliveryQuery, now: i64, dialect: Dialect) -> (String,
     (sql, args)
 }
 
-/// Counting deliveries by status, for queue statistics. Active statuses are few rows and
-/// indexed; finished ones are the whole history, so they are counted only when asked.
-pub fn status_count_sql(finished: bool) -> &'static str {
-    if finished {
-        "SELECT status, count(*) FROM deliveries GROUP BY status"
-    } else {
-        "SELECT status, count(*) FROM deliveries WHERE status IN ('pending', 'in_flight', 'held') GROUP BY status"
-    }
-}
-
 /// Zeroed counts for the statuses a count covers: all six, or the active three.
 pub fn zero_counts_for(finished: bool) -> BTreeMap<String, u64> {
     let mut counts = zero_counts();
@@ -208,9 +224,22 @@ mod tests {
             topic: vec!["a".into()],
             ..DeliveryQuery::default()
         };
-        let (sql, args) = delivery_filters(&q, Dialect::Sqlite);
-        assert_eq!(sql, " AND status IN (?1, ?2) AND topic = ?3");
+        let (sql, args) = delivery_filters(&q, Dialect::Postgres);
+        assert_eq!(sql, " AND status IN ($1, $2) AND topic = $3");
         assert_eq!(args.len(), 3);
+    }
+
+    #[test]
+    fn sqlite_filters_on_status_repeat_the_where_of_the_partial_index_holding_those_rows() {
+        let sqlite = |status: Vec<DeliveryStatus>| {
+            delivery_filters(&DeliveryQuery { status, ..DeliveryQuery::default() }, Dialect::Sqlite).0
+        };
+        use DeliveryStatus::*;
+        assert_eq!(sqlite(vec![Failed, Held]), format!(" AND status IN (?1, ?2) AND {OFF_QUEUE}"));
+        assert_eq!(sqlite(vec![Succeeded]), format!(" AND status = ?1 AND {OFF_QUEUE}"));
+        assert_eq!(sqlite(vec![Pending, InFlight]), format!(" AND status IN (?1, ?2) AND {LIVE}"));
+        assert_eq!(sqlite(vec![Pending, Failed]), " AND status IN (?1, ?2)", "no one index holds both");
+        assert_eq!(sqlite(vec![]), "");
     }
 
     #[test]

@@ -724,7 +724,10 @@ async fn sqlite_a_file_with_the_earlier_whole_table_indexes_is_upgraded_and_stil
          CREATE INDEX deliveries_source ON deliveries (source);
          DROP INDEX deliveries_by_event; DROP INDEX deliveries_by_event_uuid;
          ALTER TABLE deliveries DROP COLUMN event_at;
-         CREATE INDEX deliveries_event ON deliveries (event_uuid);",
+         CREATE INDEX deliveries_event ON deliveries (event_uuid);
+         DROP INDEX deliveries_status_id_off_queue; DROP INDEX deliveries_subscription_id_off_queue;
+         CREATE INDEX deliveries_status_id ON deliveries (status, id);
+         CREATE INDEX deliveries_subscription_id ON deliveries (subscription, status, id);",
     )
     .unwrap();
     drop(conn);
@@ -738,8 +741,8 @@ async fn sqlite_a_file_with_the_earlier_whole_table_indexes_is_upgraded_and_stil
             "deliveries_finished_at",
             "deliveries_from_source",
             "deliveries_live",
-            "deliveries_status_id",
-            "deliveries_subscription_id"
+            "deliveries_status_id_off_queue",
+            "deliveries_subscription_id_off_queue"
         ]
     );
     // The lease and prune queries' own WHERE terms, which the partial indexes repeat.

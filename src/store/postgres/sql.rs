@@ -680,7 +680,7 @@ pub async fn event<C: GenericClient>(c: &C, uuid: &str) -> StoreResult<Option<St
 
 async fn counts_by_status<C: GenericClient>(c: &C, finished: bool) -> StoreResult<BTreeMap<String, u64>> {
     let mut by_status = query::zero_counts_for(finished);
-    for r in rows(c, query::status_count_sql(finished), &[]).await? {
+    for r in rows(c, status_count_sql(finished), &[]).await? {
         let n: i64 = get(&r, 1)?;
         by_status.insert(get(&r, 0)?, n as u64);
     }
@@ -715,6 +715,16 @@ pub async fn subscription_states<C: GenericClient>(c: &C) -> StoreResult<Vec<Sub
         state.counts.insert(get(&r, 1)?, n as u64);
     }
     Ok(states.into_values().collect())
+}
+
+/// Counting deliveries by status, for queue statistics. Active statuses are few rows and
+/// indexed; finished ones are the whole history, so they are counted only when asked.
+fn status_count_sql(finished: bool) -> &'static str {
+    if finished {
+        "SELECT status, count(*) FROM deliveries GROUP BY status"
+    } else {
+        "SELECT status, count(*) FROM deliveries WHERE status IN ('pending', 'in_flight', 'held') GROUP BY status"
+    }
 }
 
 pub async fn queue_stats<C: GenericClient>(c: &C, finished: bool) -> StoreResult<QueueStats> {

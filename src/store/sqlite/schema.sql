@@ -33,10 +33,14 @@ CREATE TABLE IF NOT EXISTS deliveries (
     event_at        INTEGER
 );
 -- Partial: only live rows, so the lease query reads a queue-sized index however long the
--- history, and a finished delivery leaves it instead of moving within it. The lease
--- queries repeat its WHERE word for word (SQLite uses a partial index only then).
+-- history, and a finished delivery leaves it instead of moving within it. Queries of live
+-- rows repeat its WHERE word for word (SQLite uses a partial index only then;
+-- `query::LIVE`).
 CREATE INDEX IF NOT EXISTS deliveries_live ON deliveries (status, next_attempt_at) WHERE status IN ('pending', 'in_flight');
 
+-- Without rowid: an attempt is stored once, in its key's b-tree, where a rowid table keeps
+-- it twice (the table and its key's index), one more page per commit. Files made before
+-- keep their rowid table; the statements are the same for both.
 CREATE TABLE IF NOT EXISTS attempts (
     delivery_id   TEXT NOT NULL,
     attempt       INTEGER NOT NULL,
@@ -46,7 +50,7 @@ CREATE TABLE IF NOT EXISTS attempts (
     response_body TEXT,
     error         TEXT,
     PRIMARY KEY (delivery_id, attempt)
-);
+) WITHOUT ROWID;
 
 -- Live state of each subscription, shared by every node: auto-disable and its counter.
 CREATE TABLE IF NOT EXISTS subscription_state (
@@ -58,8 +62,14 @@ CREATE TABLE IF NOT EXISTS subscription_state (
 );
 -- History pages are newest first by id: a filter on state, or on subscription and state,
 -- reads its page straight off one of these (the console's deliveries page at any size).
-CREATE INDEX IF NOT EXISTS deliveries_subscription_id ON deliveries (subscription, status, id);
-CREATE INDEX IF NOT EXISTS deliveries_status_id ON deliveries (status, id);
+-- Partial, without the live rows: a fresh delivery enters them once, when it finishes,
+-- instead of entering, leaving and entering again, two pages fewer in each commit; pages
+-- of live rows read `deliveries_live`. Queries repeat the WHERE word for word
+-- (`query::OFF_QUEUE`).
+CREATE INDEX IF NOT EXISTS deliveries_subscription_id_off_queue ON deliveries (subscription, status, id)
+    WHERE status NOT IN ('pending', 'in_flight');
+CREATE INDEX IF NOT EXISTS deliveries_status_id_off_queue ON deliveries (status, id)
+    WHERE status NOT IN ('pending', 'in_flight');
 -- For pruning; partial, so a delivery enters it once, when it finishes.
 CREATE INDEX IF NOT EXISTS deliveries_finished_at ON deliveries (status, updated_at)
     WHERE status IN ('succeeded', 'failed', 'shadow');

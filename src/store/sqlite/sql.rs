@@ -45,23 +45,24 @@ pub fn upgrade(conn: &Connection) -> StoreResult<()> {
             "deliveries_from_source",
             "CREATE INDEX deliveries_from_source ON deliveries (source) WHERE source IS NOT NULL",
         ),
-        (
-            "deliveries_subscription_id",
-            "CREATE INDEX deliveries_subscription_id ON deliveries (subscription, status, id)",
-        ),
-        ("deliveries_status_id", "CREATE INDEX deliveries_status_id ON deliveries (status, id)"),
     ];
     for (name, create) in indexes {
         if !has_object(conn, name)? {
             conn.execute_batch(create).map_err(unavailable)?;
         }
     }
-    // Replaced: (subscription, status) is the prefix of deliveries_subscription_id, the
-    // event's uuid by the two indexes above, and the other three by partial indexes of the
-    // rows they serve.
-    for old in
-        ["deliveries_subscription", "deliveries_due", "deliveries_finished", "deliveries_source", "deliveries_event"]
-    {
+    // Replaced: (subscription, status) is the prefix of deliveries_subscription_id_off_queue,
+    // the event's uuid by the two indexes above, and the others by partial indexes of the
+    // rows they serve (`schema.sql`).
+    for old in [
+        "deliveries_subscription",
+        "deliveries_due",
+        "deliveries_finished",
+        "deliveries_source",
+        "deliveries_event",
+        "deliveries_subscription_id",
+        "deliveries_status_id",
+    ] {
         if has_object(conn, old)? {
             conn.execute_batch(&format!("DROP INDEX {old}")).map_err(unavailable)?;
         }
@@ -258,12 +259,7 @@ fn register_waiting(conn: &Connection, subscription: &str, now: i64) -> StoreRes
 pub fn lease(conn: &Connection, req: &LeaseRequest) -> StoreResult<Vec<RawLease>> {
     let mut in_flight: HashMap<String, u32> = HashMap::new();
     if !req.caps.is_empty() {
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT subscription, count(*) FROM deliveries
-                  WHERE status = 'in_flight' AND next_attempt_at > ?1 GROUP BY subscription",
-            )
-            .map_err(unavailable)?;
+        let mut stmt = conn.prepare_cached(UNEXPIRED_LEASES_BY_SUBSCRIPTION).map_err(unavailable)?;
         // A dead process's leases count only until the heartbeat takes them back (at start).
         let rows =
             stmt.query_map([req.now], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u32>(1)?))).map_err(unavailable)?;
@@ -474,11 +470,7 @@ pub fn disable(conn: &Connection, name: &str, reason: &str, now: i64) -> StoreRe
         params![name, reason, now],
     )
     .map_err(unavailable)?;
-    conn.execute(
-        "UPDATE deliveries SET status = 'held', updated_at = ?2 WHERE subscription = ?1 AND status = 'pending'",
-        params![name, now],
-    )
-    .map_err(unavailable)?;
+    conn.execute(HOLD_PENDING, params![name, now]).map_err(unavailable)?;
     Ok(())
 }
 
@@ -490,13 +482,7 @@ pub fn enable(conn: &Connection, name: &str, now: i64) -> StoreResult<u64> {
     )
     .map_err(unavailable)?;
     // Due at their creation time, so they are leased oldest first.
-    let released = conn
-        .execute(
-            "UPDATE deliveries SET status = 'pending', next_attempt_at = created_at, updated_at = ?2
-              WHERE subscription = ?1 AND status = 'held'",
-            params![name, now],
-        )
-        .map_err(unavailable)?;
+    let released = conn.execute(RELEASE_HELD, params![name, now]).map_err(unavailable)?;
     Ok(released as u64)
 }
 
@@ -562,9 +548,7 @@ pub fn subscription_states(conn: &Connection) -> StoreResult<Vec<SubscriptionSta
         let s = row.map_err(unavailable)?;
         states.insert(s.name.clone(), s);
     }
-    let mut stmt = conn
-        .prepare_cached("SELECT subscription, status, count(*) FROM deliveries GROUP BY subscription, status")
-        .map_err(unavailable)?;
+    let mut stmt = conn.prepare_cached(COUNTS_BY_SUBSCRIPTION).map_err(unavailable)?;
     let rows = stmt
         .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, u64>(2)?)))
         .map_err(unavailable)?;
@@ -582,19 +566,55 @@ pub fn subscription_states(conn: &Connection) -> StoreResult<Vec<SubscriptionSta
 
 pub fn queue_stats(conn: &Connection, finished: bool) -> StoreResult<QueueStats> {
     let mut by_status = query::zero_counts_for(finished);
-    let mut stmt = conn.prepare_cached(query::status_count_sql(finished)).map_err(unavailable)?;
+    let mut stmt = conn.prepare_cached(status_count_sql(finished)).map_err(unavailable)?;
     let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?))).map_err(unavailable)?;
     for row in rows {
         let (status, n) = row.map_err(unavailable)?;
         by_status.insert(status, n);
     }
-    let oldest_pending_created_at = conn
-        .query_row("SELECT min(created_at) FROM deliveries WHERE status = 'pending'", [], |r| r.get(0))
-        .map_err(unavailable)?;
+    let oldest_pending_created_at = conn.query_row(OLDEST_PENDING, [], |r| r.get(0)).map_err(unavailable)?;
     let disabled_subscriptions = conn
         .query_row("SELECT count(*) FROM subscription_state WHERE disabled = 1", [], |r| r.get(0))
         .map_err(unavailable)?;
     Ok(QueueStats { by_status, oldest_pending_created_at, disabled_subscriptions })
+}
+
+// Statements on live rows, or on the others, repeat the WHERE of the partial index that holds
+// them (`schema.sql`), or SQLite reads the whole table.
+
+const UNEXPIRED_LEASES_BY_SUBSCRIPTION: &str = "SELECT subscription, count(*) FROM deliveries
+  WHERE status = 'in_flight' AND status IN ('pending', 'in_flight') AND next_attempt_at > ?1 GROUP BY subscription";
+
+const HOLD_PENDING: &str = "UPDATE deliveries SET status = 'held', updated_at = ?2
+  WHERE subscription = ?1 AND status = 'pending' AND status IN ('pending', 'in_flight')";
+
+const RELEASE_HELD: &str = "UPDATE deliveries SET status = 'pending', next_attempt_at = created_at, updated_at = ?2
+  WHERE subscription = ?1 AND status = 'held' AND status NOT IN ('pending', 'in_flight')";
+
+const COUNTS_BY_SUBSCRIPTION: &str =
+    "SELECT subscription, status, count(*) FROM deliveries WHERE status IN ('pending', 'in_flight')
+      GROUP BY subscription, status
+     UNION ALL
+     SELECT subscription, status, count(*) FROM deliveries WHERE status NOT IN ('pending', 'in_flight')
+      GROUP BY subscription, status";
+
+const OLDEST_PENDING: &str =
+    "SELECT min(created_at) FROM deliveries WHERE status = 'pending' AND status IN ('pending', 'in_flight')";
+
+/// Counting deliveries by status, for queue statistics: the live statuses (few rows) off
+/// `deliveries_live`, then `held`, or every other status (the whole history, counted only
+/// when asked), off `deliveries_status_id_off_queue`.
+fn status_count_sql(finished: bool) -> &'static str {
+    if finished {
+        "SELECT status, count(*) FROM deliveries WHERE status IN ('pending', 'in_flight') GROUP BY status
+         UNION ALL
+         SELECT status, count(*) FROM deliveries WHERE status NOT IN ('pending', 'in_flight') GROUP BY status"
+    } else {
+        "SELECT status, count(*) FROM deliveries WHERE status IN ('pending', 'in_flight') GROUP BY status
+         UNION ALL
+         SELECT status, count(*) FROM deliveries WHERE status = 'held' AND status NOT IN ('pending', 'in_flight')
+          GROUP BY status"
+    }
 }
 
 const SUMMARY_COLUMNS: &str = "id, event_uuid, subscription, topic, status, attempts, created_at, updated_at,
@@ -625,14 +645,19 @@ fn summary(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeliverySummary> {
 }
 
 pub fn list(conn: &Connection, q: &DeliveryQuery) -> StoreResult<DeliveryPage> {
-    let (filters, args) = query::delivery_filters(q, query::Dialect::Sqlite);
-    let sql =
-        format!("SELECT {SUMMARY_COLUMNS} FROM deliveries WHERE 1 = 1{filters} ORDER BY id DESC LIMIT {}", q.limit + 1);
+    let (sql, args) = list_sql(q);
     let mut stmt = conn.prepare(&sql).map_err(unavailable)?;
     let rows: Vec<DeliverySummary> =
         stmt.query_map(bind(args), summary).and_then(|rows| rows.collect()).map_err(unavailable)?;
     let (deliveries, next_cursor) = query::paginate(rows, q.limit, |d| d.id.clone());
     Ok(DeliveryPage { deliveries, next_cursor })
+}
+
+fn list_sql(q: &DeliveryQuery) -> (String, Vec<query::Arg>) {
+    let (filters, args) = query::delivery_filters(q, query::Dialect::Sqlite);
+    let sql =
+        format!("SELECT {SUMMARY_COLUMNS} FROM deliveries WHERE 1 = 1{filters} ORDER BY id DESC LIMIT {}", q.limit + 1);
+    (sql, args)
 }
 
 pub fn retry_matching(conn: &Connection, q: &DeliveryQuery, now: i64) -> StoreResult<u64> {
@@ -717,4 +742,57 @@ pub fn prefill_finished(conn: &Connection, n: u64, now: i64) -> StoreResult<()> 
         done += count;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The plan's lines, for a statement whose parameters are all `?n`.
+    fn plan(conn: &Connection, sql: &str) -> Vec<String> {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let params = vec![rusqlite::types::Value::Null; stmt.parameter_count()];
+        stmt.query_map(rusqlite::params_from_iter(params), |r| r.get::<_, String>(3))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
+
+    #[test]
+    fn statements_on_deliveries_by_status_read_an_index_not_the_table() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(include_str!("schema.sql")).unwrap();
+        upgrade(&conn).unwrap();
+        let page = |status: Vec<DeliveryStatus>, subscription: Vec<String>| {
+            list_sql(&DeliveryQuery { status, subscription, limit: 50, ..DeliveryQuery::default() }).0
+        };
+        let retry = |status: Vec<DeliveryStatus>| {
+            let q = DeliveryQuery { status, limit: 50, ..DeliveryQuery::default() };
+            query::retry_matching(&q, 0, query::Dialect::Sqlite).0
+        };
+        use DeliveryStatus::*;
+        let statements = [
+            (UNEXPIRED_LEASES_BY_SUBSCRIPTION.to_string(), "deliveries_live"),
+            (HOLD_PENDING.to_string(), "deliveries_live"),
+            (RELEASE_HELD.to_string(), "deliveries_subscription_id_off_queue"),
+            (COUNTS_BY_SUBSCRIPTION.to_string(), "deliveries_subscription_id_off_queue"),
+            (OLDEST_PENDING.to_string(), "deliveries_live"),
+            (status_count_sql(false).to_string(), "deliveries_status_id_off_queue"),
+            (status_count_sql(true).to_string(), "deliveries_status_id_off_queue"),
+            (page(vec![Failed], vec![]), "deliveries_status_id_off_queue"),
+            (page(vec![Succeeded, Held], vec![]), "deliveries_status_id_off_queue"),
+            (page(vec![Succeeded], vec!["s".into()]), "deliveries_subscription_id_off_queue"),
+            (page(vec![Pending], vec!["s".into()]), "deliveries_live"),
+            (page(vec![Pending, InFlight], vec![]), "deliveries_live"),
+            (page(vec![], vec![]), "sqlite_autoindex_deliveries_1"),
+            (page(vec![Pending, Failed], vec![]), "sqlite_autoindex_deliveries_1"),
+            (retry(vec![Failed]), "deliveries_status_id_off_queue"),
+        ];
+        for (sql, index) in statements {
+            let lines = plan(&conn, &sql);
+            assert!(lines.iter().any(|l| l.contains(index)), "{sql}\nreads {lines:?}, not {index}");
+            let scans = lines.iter().filter(|l| l.starts_with("SCAN deliveries") && !l.contains("INDEX"));
+            assert_eq!(scans.count(), 0, "{sql}\nreads the whole table: {lines:?}");
+        }
+    }
 }
