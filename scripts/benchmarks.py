@@ -2,11 +2,12 @@
 """Runs the benchmark matrix of BENCHMARKS.md and prints its tables (medians of N runs).
 
 Usage: scripts/benchmarks.py [--runs 3] [--postgres postgres://postgres@127.0.0.1:5432/test]
-                             [--bin target/release/hookshape] [--scale 10000000] [--only-common]
+                             [--bin target/release/hookshape] [--scale 10000000]
+                             [--only-common | --only-scale]
 Needs a release build (`cargo build --release`) and, for the PostgreSQL rows, a server
 where it may create and drop schemas named hs_bench_*. `--bin` runs another build (an
 older commit's, for a before/after in one sitting); `--only-common` leaves out the rows an
-older build cannot run (fairness, scale).
+older build cannot run (fairness, scale); `--only-scale` runs the scale table alone.
 """
 import argparse
 import json
@@ -56,6 +57,7 @@ def main():
     p.add_argument("--bin", default=BIN)
     p.add_argument("--scale", type=int, default=10_000_000)
     p.add_argument("--only-common", action="store_true")
+    p.add_argument("--only-scale", action="store_true")
     a = p.parse_args()
     globals()["BIN"] = a.bin
 
@@ -69,6 +71,14 @@ def main():
     if not a.only_common:
         rows.append(("fairness: 100 events/s beside 300 hanging deliveries, SQLite",
                      ["--rate", "100", "--duration", "30s", "--slow-subscription", "300", "--ceiling"], None))
+    if not a.only_scale:
+        common(a, rows)
+    if not a.only_common:
+        scale(a)
+
+
+def common(a, rows):
+    """The configurations' table, then the queue with the receiver down."""
     print("| configuration | events accepted/s | deliveries/s | ceiling req/s | % of ceiling "
           "| p50 ms | p90 ms | p99 ms | max ms | peak RSS MiB | server CPU s | CPU µs/delivery |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
@@ -94,9 +104,9 @@ def main():
         runs.append(bench(["--events", "100000", "--fan-out", "10", "--receiver-down"]))
     print(f"| 100,000 events × fan-out 10, SQLite | {median(runs, 'events_accepted_per_s'):.0f} "
           f"| {median(runs, 'deliveries_pending'):.0f} | {median(runs, 'server_peak_rss_mib'):.1f} |")
-    if a.only_common:
-        return
 
+
+def scale(a):
     # Scale: the same load on an empty store and on one with a long history, alternately.
     # The long history is filled once and kept: each run adds only its 20,000 deliveries.
     print()

@@ -87,13 +87,10 @@ pub fn heartbeat(conn: &Connection, node: &str, now: i64) -> StoreResult<u64> {
     conn.prepare_cached("INSERT OR REPLACE INTO heartbeat (id, node, at) VALUES (1, ?1, ?2)")
         .and_then(|mut s| s.execute(params![node, now]))
         .map_err(unavailable)?;
-    conn.prepare_cached(
-        "UPDATE deliveries SET status = 'pending', lease_owner = NULL, next_attempt_at = ?2, updated_at = ?2
-          WHERE status = 'in_flight' AND lease_owner IS NOT ?1",
-    )
-    .and_then(|mut s| s.execute(params![node, now]))
-    .map(|n| n as u64)
-    .map_err(unavailable)
+    conn.prepare_cached(TAKE_BACK_OTHERS_LEASES)
+        .and_then(|mut s| s.execute(params![node, now]))
+        .map(|n| n as u64)
+        .map_err(unavailable)
 }
 
 /// Each delivery's request as JSON, per event: encoded by the caller, off the writer thread,
@@ -103,13 +100,7 @@ pub fn encode_requests(deliveries: &[NewDelivery]) -> StoreResult<Vec<String>> {
 }
 
 pub fn release_leases(conn: &Connection, owner: &str, now: i64) -> StoreResult<u64> {
-    conn.execute(
-        "UPDATE deliveries SET status = 'pending', lease_owner = NULL, next_attempt_at = ?2, updated_at = ?2
-          WHERE status = 'in_flight' AND lease_owner = ?1",
-        params![owner, now],
-    )
-    .map(|n| n as u64)
-    .map_err(unavailable)
+    conn.execute(RELEASE_OWN_LEASES, params![owner, now]).map(|n| n as u64).map_err(unavailable)
 }
 
 /// Inserts the events and their deliveries; for each event, which of its deliveries were
@@ -582,6 +573,14 @@ pub fn queue_stats(conn: &Connection, finished: bool) -> StoreResult<QueueStats>
 // Statements on live rows, or on the others, repeat the WHERE of the partial index that holds
 // them (`schema.sql`), or SQLite reads the whole table.
 
+const TAKE_BACK_OTHERS_LEASES: &str =
+    "UPDATE deliveries SET status = 'pending', lease_owner = NULL, next_attempt_at = ?2, updated_at = ?2
+      WHERE status = 'in_flight' AND status IN ('pending', 'in_flight') AND lease_owner IS NOT ?1";
+
+const RELEASE_OWN_LEASES: &str =
+    "UPDATE deliveries SET status = 'pending', lease_owner = NULL, next_attempt_at = ?2, updated_at = ?2
+      WHERE status = 'in_flight' AND status IN ('pending', 'in_flight') AND lease_owner = ?1";
+
 const UNEXPIRED_LEASES_BY_SUBSCRIPTION: &str = "SELECT subscription, count(*) FROM deliveries
   WHERE status = 'in_flight' AND status IN ('pending', 'in_flight') AND next_attempt_at > ?1 GROUP BY subscription";
 
@@ -772,6 +771,8 @@ mod tests {
         };
         use DeliveryStatus::*;
         let statements = [
+            (TAKE_BACK_OTHERS_LEASES.to_string(), "deliveries_live"),
+            (RELEASE_OWN_LEASES.to_string(), "deliveries_live"),
             (UNEXPIRED_LEASES_BY_SUBSCRIPTION.to_string(), "deliveries_live"),
             (HOLD_PENDING.to_string(), "deliveries_live"),
             (RELEASE_HELD.to_string(), "deliveries_subscription_id_off_queue"),
