@@ -75,10 +75,22 @@ pub const NO_DELIVERIES_LEFT: &str =
     "NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_at = e.received_at AND d.event_uuid = e.uuid)
      AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_at IS NULL AND d.event_uuid = e.uuid)";
 
-/// The WHERE of SQLite's index of live rows, `deliveries_live`.
-const LIVE: &str = "status IN ('pending', 'in_flight')";
+/// The WHERE of SQLite's index of live rows, `deliveries_live` (a literal, for `concat!`).
+macro_rules! live_rows {
+    () => {
+        "status IN ('pending', 'in_flight')"
+    };
+}
 /// The WHERE of SQLite's indexes of every other row, `deliveries_*_off_queue`.
-const OFF_QUEUE: &str = "status NOT IN ('pending', 'in_flight')";
+macro_rules! off_queue_rows {
+    () => {
+        "status NOT IN ('pending', 'in_flight')"
+    };
+}
+pub(crate) use {live_rows, off_queue_rows};
+
+const LIVE: &str = live_rows!();
+const OFF_QUEUE: &str = off_queue_rows!();
 
 /// The conditions (each starting ` AND `) and their values for `q`, newest first after
 /// the cursor.

@@ -35,7 +35,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
 -- Partial: only live rows, so the lease query reads a queue-sized index however long the
 -- history, and a finished delivery leaves it instead of moving within it. Queries of live
 -- rows repeat its WHERE word for word (SQLite uses a partial index only then;
--- `query::LIVE`).
+-- `query::live_rows!`).
 CREATE INDEX IF NOT EXISTS deliveries_live ON deliveries (status, next_attempt_at) WHERE status IN ('pending', 'in_flight');
 
 -- Without rowid: an attempt is stored once, in its key's b-tree, where a rowid table keeps
@@ -65,7 +65,7 @@ CREATE TABLE IF NOT EXISTS subscription_state (
 -- Partial, without the live rows: a fresh delivery enters them once, when it finishes,
 -- instead of entering, leaving and entering again, two pages fewer in each commit; pages
 -- of live rows read `deliveries_live`. Queries repeat the WHERE word for word
--- (`query::OFF_QUEUE`).
+-- (`query::off_queue_rows!`).
 CREATE INDEX IF NOT EXISTS deliveries_subscription_id_off_queue ON deliveries (subscription, status, id)
     WHERE status NOT IN ('pending', 'in_flight');
 CREATE INDEX IF NOT EXISTS deliveries_status_id_off_queue ON deliveries (status, id)

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::unavailable;
+use crate::store::query::{live_rows, off_queue_rows};
 use crate::store::{query, *};
 
 fn corrupt(id: &str, e: impl std::fmt::Display) -> StoreError {
@@ -274,11 +275,14 @@ pub fn lease(conn: &Connection, req: &LeaseRequest) -> StoreResult<Vec<RawLease>
         }
         let exclude: Vec<String> = (1..=saturated.len()).map(|i| format!("?{i}")).collect();
         let sql = format!(
-            "SELECT id, subscription FROM deliveries
-              WHERE status IN ('pending', 'in_flight') AND next_attempt_at <= ?{} AND subscription NOT IN ({})
-              ORDER BY next_attempt_at LIMIT {want}",
+            concat!(
+                "SELECT id, subscription FROM deliveries WHERE ",
+                live_rows!(),
+                " AND next_attempt_at <= ?{} AND subscription NOT IN ({}) ORDER BY next_attempt_at LIMIT {}"
+            ),
             saturated.len() + 1,
-            exclude.join(", ")
+            exclude.join(", "),
+            want
         );
         let mut args: Vec<rusqlite::types::Value> = saturated.iter().map(|s| s.clone().into()).collect();
         args.push(req.now.into());
@@ -505,7 +509,7 @@ pub fn prune(conn: &Connection, before: i64, limit: usize) -> StoreResult<u64> {
 
 pub fn next_due_at(conn: &Connection) -> StoreResult<Option<i64>> {
     // Asked after every lease that left the queue empty: keep the statement prepared.
-    conn.prepare_cached("SELECT min(next_attempt_at) FROM deliveries WHERE status IN ('pending', 'in_flight')")
+    conn.prepare_cached(concat!("SELECT min(next_attempt_at) FROM deliveries WHERE ", live_rows!()))
         .and_then(|mut s| s.query_row([], |r| r.get(0)))
         .map_err(unavailable)
 }
@@ -571,48 +575,72 @@ pub fn queue_stats(conn: &Connection, finished: bool) -> StoreResult<QueueStats>
 }
 
 // Statements on live rows, or on the others, repeat the WHERE of the partial index that holds
-// them (`schema.sql`), or SQLite reads the whole table.
+// them (`live_rows!`, `off_queue_rows!`), or SQLite reads the whole table.
 
-const TAKE_BACK_OTHERS_LEASES: &str =
+const TAKE_BACK_OTHERS_LEASES: &str = concat!(
     "UPDATE deliveries SET status = 'pending', lease_owner = NULL, next_attempt_at = ?2, updated_at = ?2
-      WHERE status = 'in_flight' AND status IN ('pending', 'in_flight') AND lease_owner IS NOT ?1";
+      WHERE status = 'in_flight' AND ",
+    live_rows!(),
+    " AND lease_owner IS NOT ?1"
+);
 
-const RELEASE_OWN_LEASES: &str =
+const RELEASE_OWN_LEASES: &str = concat!(
     "UPDATE deliveries SET status = 'pending', lease_owner = NULL, next_attempt_at = ?2, updated_at = ?2
-      WHERE status = 'in_flight' AND status IN ('pending', 'in_flight') AND lease_owner = ?1";
+      WHERE status = 'in_flight' AND ",
+    live_rows!(),
+    " AND lease_owner = ?1"
+);
 
-const UNEXPIRED_LEASES_BY_SUBSCRIPTION: &str = "SELECT subscription, count(*) FROM deliveries
-  WHERE status = 'in_flight' AND status IN ('pending', 'in_flight') AND next_attempt_at > ?1 GROUP BY subscription";
+const UNEXPIRED_LEASES_BY_SUBSCRIPTION: &str = concat!(
+    "SELECT subscription, count(*) FROM deliveries WHERE status = 'in_flight' AND ",
+    live_rows!(),
+    " AND next_attempt_at > ?1 GROUP BY subscription"
+);
 
-const HOLD_PENDING: &str = "UPDATE deliveries SET status = 'held', updated_at = ?2
-  WHERE subscription = ?1 AND status = 'pending' AND status IN ('pending', 'in_flight')";
+const HOLD_PENDING: &str = concat!(
+    "UPDATE deliveries SET status = 'held', updated_at = ?2 WHERE subscription = ?1 AND status = 'pending' AND ",
+    live_rows!()
+);
 
-const RELEASE_HELD: &str = "UPDATE deliveries SET status = 'pending', next_attempt_at = created_at, updated_at = ?2
-  WHERE subscription = ?1 AND status = 'held' AND status NOT IN ('pending', 'in_flight')";
+const RELEASE_HELD: &str = concat!(
+    "UPDATE deliveries SET status = 'pending', next_attempt_at = created_at, updated_at = ?2
+      WHERE subscription = ?1 AND status = 'held' AND ",
+    off_queue_rows!()
+);
 
-const COUNTS_BY_SUBSCRIPTION: &str =
-    "SELECT subscription, status, count(*) FROM deliveries WHERE status IN ('pending', 'in_flight')
-      GROUP BY subscription, status
+const COUNTS_BY_SUBSCRIPTION: &str = concat!(
+    "SELECT subscription, status, count(*) FROM deliveries WHERE ",
+    live_rows!(),
+    " GROUP BY subscription, status
      UNION ALL
-     SELECT subscription, status, count(*) FROM deliveries WHERE status NOT IN ('pending', 'in_flight')
-      GROUP BY subscription, status";
+     SELECT subscription, status, count(*) FROM deliveries WHERE ",
+    off_queue_rows!(),
+    " GROUP BY subscription, status"
+);
 
 const OLDEST_PENDING: &str =
-    "SELECT min(created_at) FROM deliveries WHERE status = 'pending' AND status IN ('pending', 'in_flight')";
+    concat!("SELECT min(created_at) FROM deliveries WHERE status = 'pending' AND ", live_rows!());
 
 /// Counting deliveries by status, for queue statistics: the live statuses (few rows) off
 /// `deliveries_live`, then `held`, or every other status (the whole history, counted only
 /// when asked), off `deliveries_status_id_off_queue`.
 fn status_count_sql(finished: bool) -> &'static str {
     if finished {
-        "SELECT status, count(*) FROM deliveries WHERE status IN ('pending', 'in_flight') GROUP BY status
-         UNION ALL
-         SELECT status, count(*) FROM deliveries WHERE status NOT IN ('pending', 'in_flight') GROUP BY status"
+        concat!(
+            "SELECT status, count(*) FROM deliveries WHERE ",
+            live_rows!(),
+            " GROUP BY status UNION ALL SELECT status, count(*) FROM deliveries WHERE ",
+            off_queue_rows!(),
+            " GROUP BY status"
+        )
     } else {
-        "SELECT status, count(*) FROM deliveries WHERE status IN ('pending', 'in_flight') GROUP BY status
-         UNION ALL
-         SELECT status, count(*) FROM deliveries WHERE status = 'held' AND status NOT IN ('pending', 'in_flight')
-          GROUP BY status"
+        concat!(
+            "SELECT status, count(*) FROM deliveries WHERE ",
+            live_rows!(),
+            " GROUP BY status UNION ALL SELECT status, count(*) FROM deliveries WHERE status = 'held' AND ",
+            off_queue_rows!(),
+            " GROUP BY status"
+        )
     }
 }
 
