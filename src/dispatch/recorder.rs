@@ -24,7 +24,8 @@ const BATCH: usize = 512;
 const RETRY_EVERY: Duration = Duration::from_millis(500);
 
 enum Message {
-    Report(AttemptReport),
+    /// A result, and who to tell once it is committed (or kept).
+    Report(AttemptReport, oneshot::Sender<()>),
     /// Answered once everything sent before it has been offered to the store.
     Flush(oneshot::Sender<()>),
 }
@@ -62,12 +63,21 @@ pub fn recorder(store: Arc<dyn Store>) -> (Recorder, Recording) {
 }
 
 impl Recorder {
-    /// Hands a result over to be recorded (it is committed with whatever else finished).
+    /// Hands a result over to be recorded (it is committed with whatever else finished) and
+    /// waits until it is committed, or kept because the store cannot take it now. An attempt
+    /// holds its concurrency permit until then, so the attempts a node has sent and not
+    /// recorded never outnumber its `--concurrency`: that bounds what a `kill -9` can make
+    /// the cluster send twice.
     pub async fn record(&self, report: AttemptReport) {
         lock(&self.known).ids.insert(report.delivery_id.clone());
-        if let Err(mpsc::error::SendError(Message::Report(report))) = self.tx.send(Message::Report(report)).await {
+        let (done, recorded) = oneshot::channel();
+        if let Err(mpsc::error::SendError(Message::Report(report, _))) =
+            self.tx.send(Message::Report(report, done)).await
+        {
             warn!(delivery = %report.delivery_id, "the recorder has stopped; this result is not recorded");
+            return;
         }
+        let _ = recorded.await;
     }
 
     /// Whether this node knows the result of `delivery` but has not recorded it yet: then
@@ -119,11 +129,15 @@ impl Recording {
     /// Commits `first` and everything else already waiting, together.
     async fn take(&mut self, first: Message) {
         let mut batch = Vec::new();
+        let mut waiting = Vec::new();
         let mut flushes = Vec::new();
         let mut next = Some(first);
         while let Some(message) = next.take() {
             match message {
-                Message::Report(r) => batch.push(r),
+                Message::Report(r, done) => {
+                    batch.push(r);
+                    waiting.push(done);
+                }
                 Message::Flush(done) => flushes.push(done),
             }
             if batch.len() < BATCH {
@@ -132,6 +146,9 @@ impl Recording {
         }
         if !batch.is_empty() {
             self.commit(batch).await;
+        }
+        for done in waiting {
+            let _ = done.send(());
         }
         if !flushes.is_empty() {
             self.retry_kept().await;

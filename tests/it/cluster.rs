@@ -91,7 +91,13 @@ async fn a_node_killed_mid_run_has_its_work_taken_over() {
 
     post_spread(&bases, 0..1000).await; // all 2,000 deliveries acknowledged by both nodes
     receiver.wait_for(1000, Duration::from_secs(60)).await;
+    // Results cannot be recorded for a second (a store slow to commit), so they pile up
+    // unrecorded: a node goes on sending only as far as its concurrency lets it.
+    let db = schema.client().await;
+    db.batch_execute("BEGIN; LOCK TABLE attempts IN EXCLUSIVE MODE").await.unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
     nodes.remove(0).kill9();
+    db.batch_execute("COMMIT").await.unwrap();
     let at_kill = receiver.requests().len();
     assert!(at_kill < 2000, "the kill came before the work was done ({at_kill} sent)");
 
@@ -114,7 +120,10 @@ async fn a_node_killed_mid_run_has_its_work_taken_over() {
     let seen = arrivals(&receiver);
     assert_eq!(seen.len(), 2000, "every delivery arrived");
     let again = seen.values().filter(|n| **n > 1).count();
-    assert!(again <= 8, "only the dead node's attempts in flight may arrive twice, not {again}");
+    assert!(
+        again <= 8,
+        "only the dead node's attempts sent and not recorded (8 at most) may arrive twice, not {again}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

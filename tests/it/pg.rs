@@ -43,6 +43,11 @@ impl PgSchema {
         let url = format!("{server}{separator}options=-c%20search_path%3D{name}");
         Some(Self { url, server, name })
     }
+
+    /// A connection of the test's own to this schema, to do to the tables what no API does.
+    pub async fn client(&self) -> tokio_postgres::Client {
+        connect(&self.url).await
+    }
 }
 
 async fn connect(url: &str) -> tokio_postgres::Client {
