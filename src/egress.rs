@@ -93,13 +93,18 @@ fn classify_v6(ip: Ipv6Addr) -> AddressClass {
 }
 
 /// The IPv4 address an IPv6 address reaches, for the forms whose traffic ends up at that IPv4
-/// address: mapped (`::ffff:a.b.c.d`, dual-stack sockets), compatible (`::a.b.c.d`) and NAT64
-/// (`64:ff9b::a.b.c.d`, translated by the network's gateway).
+/// address: mapped (`::ffff:a.b.c.d`, dual-stack sockets), compatible (`::a.b.c.d`), NAT64
+/// (`64:ff9b::a.b.c.d`, translated by the network's gateway), 6to4 (`2002:AABB:CCDD::/48`,
+/// tunnelled to a.b.c.d by the host's or a relay's 6to4 interface) and Teredo
+/// (`2001:0::/32`, whose last 32 bits are the client's IPv4 address inverted).
 fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
     let [.., a, b, c, d] = ip.octets();
+    let last = Ipv4Addr::new(a, b, c, d);
     match ip.segments() {
-        [0, 0, 0, 0, 0, 0xffff, _, _] | [0x64, 0xff9b, 0, 0, 0, 0, _, _] => Some(Ipv4Addr::new(a, b, c, d)),
-        [0, 0, 0, 0, 0, 0, _, _] if !ip.is_unspecified() && !ip.is_loopback() => Some(Ipv4Addr::new(a, b, c, d)),
+        [0, 0, 0, 0, 0, 0xffff, _, _] | [0x64, 0xff9b, 0, 0, 0, 0, _, _] => Some(last),
+        [0, 0, 0, 0, 0, 0, _, _] if !ip.is_unspecified() && !ip.is_loopback() => Some(last),
+        [0x2002, high, low, ..] => Some(Ipv4Addr::from((u32::from(high) << 16) | u32::from(low))),
+        [0x2001, 0, ..] => Some(Ipv4Addr::from(!u32::from(last))),
         _ => None,
     }
 }
@@ -283,6 +288,14 @@ mod tests {
         ("64:ff9b::a9fe:a9fe", Metadata),
         ("64:ff9b::7f00:1", Loopback),
         ("64:ff9b::808:808", Public),
+        ("2002:7f00:1::", Loopback),
+        ("2002:a9fe:a9fe::1", Metadata),
+        ("2002:c0a8:101:1::1", Private),
+        ("2002:808:808::1", Public),
+        ("2001:0:4136:e378:8000:63bf:80ff:fffe", Loopback), // client 127.0.0.1, inverted
+        ("2001:0:4136:e378:8000:63bf:f5ff:fefe", Private),  // client 10.0.1.1
+        ("2001:0:4136:e378:8000:63bf:3fff:fdd2", Public),   // RFC 4380's example, 192.0.2.45
+        ("2001:db8::1", Public),
         ("8.8.8.8", Public),
         ("2606:4700::1111", Public),
         ("fec0::1", Public),
