@@ -38,6 +38,11 @@ impl StoreHealth {
         Some(why.unwrap_or_else(|| "the store has not taken a write yet".into()))
     }
 
+    /// Whether the last write the store was offered failed (not merely: none yet).
+    fn failing(&self) -> bool {
+        self.last_error.lock().is_ok_and(|e| e.is_some())
+    }
+
     fn set(&self, result: Result<(), String>) {
         self.writable.store(result.is_ok(), Ordering::Relaxed);
         if let Ok(mut last) = self.last_error.lock() {
@@ -82,7 +87,7 @@ impl Housekeeping {
     pub async fn heartbeat(&self) {
         match self.store.heartbeat(&self.node, crate::now_ms()).await {
             Ok(taken_back) => {
-                if self.health.problem().is_some() {
+                if self.health.failing() {
                     info!("the store takes writes again");
                 }
                 self.health.set(Ok(()));
@@ -92,7 +97,7 @@ impl Housekeeping {
                 }
             }
             Err(e) => {
-                if self.health.problem().is_none() {
+                if !self.health.failing() {
                     warn!(error = %e, "the store does not take writes");
                 }
                 self.health.set(Err(e.to_string()));

@@ -213,6 +213,7 @@ async fn a_full_disk_makes_the_node_unready_and_it_recovers_by_itself_losing_not
     };
     let node = serve(free_port());
     node.ready().await;
+    assert!(!node.logs().contains("takes writes again"), "a node that starts well recovers from nothing");
     let mut acknowledged = 0;
     for n in 0..10 {
         assert_eq!(post(&node.base, json!({ "Topic": "T", "Payload": { "N": n } })).await, 202);
@@ -244,6 +245,10 @@ async fn a_full_disk_makes_the_node_unready_and_it_recovers_by_itself_losing_not
     node.ready().await;
     assert_eq!(get(&node.base, "/readyz").await.0, 503);
     assert_eq!(post(&node.base, json!({ "Topic": "T", "Payload": { "N": -1 } })).await, 503);
+    eventually(Duration::from_secs(5), "the restarted node to log why it is not ready", || async {
+        node.logs().contains("the store does not take writes").then_some(())
+    })
+    .await;
 
     std::fs::remove_file(filler).unwrap();
     let freed_at = Instant::now();
@@ -254,8 +259,9 @@ async fn a_full_disk_makes_the_node_unready_and_it_recovers_by_itself_losing_not
     acknowledged += 1;
     eprintln!("intake took events again {:.1?} after space was freed", freed_at.elapsed());
     assert!(freed_at.elapsed() < Duration::from_secs(2), "recovery took {:?}", freed_at.elapsed());
-    eventually(Duration::from_secs(5), "/readyz to be ready again", || async {
-        (get(&node.base, "/readyz").await.0 == 200).then_some(())
+    eventually(Duration::from_secs(5), "/readyz to be ready again, and the node to say so", || async {
+        (get(&node.base, "/readyz").await.0 == 200 && node.logs().contains("the store takes writes again"))
+            .then_some(())
     })
     .await;
     eventually(Duration::from_secs(30), "every acknowledged event to be delivered", || async {

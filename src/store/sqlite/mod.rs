@@ -57,6 +57,7 @@ impl SqliteStore {
         // SQLite gives its -wal and -shm files the database file's permissions.
         drop(owner_only(path)?);
         let conn = open_connection(path)?;
+        sql::announce_index_builds(&conn, path)?;
         conn.execute_batch(include_str!("schema.sql")).map_err(unavailable)?;
         sql::upgrade(&conn)?;
         // The writer checkpoints, right after a commit, once the WAL holds this many pages.
