@@ -87,7 +87,14 @@ macro_rules! off_queue_rows {
         "status NOT IN ('pending', 'in_flight')"
     };
 }
-pub(crate) use {live_rows, off_queue_rows};
+/// The WHERE of SQLite's index of finished rows, `deliveries_finished_by_time`: succeeded,
+/// failed and shadow, spelled without an IN list of three.
+macro_rules! finished_rows {
+    () => {
+        concat!(off_queue_rows!(), " AND status <> 'held'")
+    };
+}
+pub(crate) use {finished_rows, live_rows, off_queue_rows};
 
 const LIVE: &str = live_rows!();
 const OFF_QUEUE: &str = off_queue_rows!();

@@ -717,10 +717,12 @@ async fn sqlite_a_file_with_the_earlier_whole_table_indexes_is_upgraded_and_stil
     // deliveries that name their event by its uuid alone.
     let conn = rusqlite::Connection::open(&path).unwrap();
     conn.execute_batch(
-        "DROP INDEX deliveries_live; DROP INDEX deliveries_finished_at; DROP INDEX deliveries_from_source;
+        "DROP INDEX deliveries_live; DROP INDEX deliveries_finished_by_time; DROP INDEX deliveries_from_source;
          DROP INDEX events_received;
          CREATE INDEX deliveries_due ON deliveries (status, next_attempt_at);
          CREATE INDEX deliveries_finished ON deliveries (status, updated_at);
+         CREATE INDEX deliveries_finished_at ON deliveries (status, updated_at)
+             WHERE status IN ('succeeded', 'failed', 'shadow');
          CREATE INDEX deliveries_source ON deliveries (source);
          DROP INDEX deliveries_by_event; DROP INDEX deliveries_by_event_uuid;
          ALTER TABLE deliveries DROP COLUMN event_at;
@@ -738,7 +740,7 @@ async fn sqlite_a_file_with_the_earlier_whole_table_indexes_is_upgraded_and_stil
         [
             "deliveries_by_event",
             "deliveries_by_event_uuid",
-            "deliveries_finished_at",
+            "deliveries_finished_by_time",
             "deliveries_from_source",
             "deliveries_live",
             "deliveries_status_id_off_queue",
@@ -754,8 +756,9 @@ async fn sqlite_a_file_with_the_earlier_whole_table_indexes_is_upgraded_and_stil
             "deliveries_live",
         ),
         (
-            "SELECT id FROM deliveries WHERE status IN ('succeeded', 'failed', 'shadow') AND updated_at < 0 LIMIT 10",
-            "deliveries_finished_at",
+            "SELECT id FROM deliveries WHERE status NOT IN ('pending', 'in_flight') AND status <> 'held'
+                AND updated_at < 0 LIMIT 10",
+            "deliveries_finished_by_time",
         ),
         // The events past the retention, which prune looks at for any left without deliveries.
         ("SELECT uuid FROM events WHERE received_at < 0 LIMIT 10", "events_received"),

@@ -6,8 +6,29 @@ use std::collections::HashMap;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::unavailable;
-use crate::store::query::{live_rows, off_queue_rows};
+use crate::store::query::{finished_rows, live_rows, off_queue_rows};
 use crate::store::{query, *};
+
+// The statements every delivery runs (the plan test checks they build no temporary b-tree).
+const INSERT_EVENT: &str =
+    "INSERT INTO events (uuid, topic, date, received_at, body, source) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                            ON CONFLICT (uuid) DO NOTHING";
+const INSERT_DELIVERY: &str =
+    "INSERT INTO deliveries (id, event_uuid, subscription, topic, status, next_attempt_at, lease_owner,
+                             created_at, updated_at, config_version, request, last_error, source, event_at)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, ?11, ?12, ?13)";
+const FINISH_DELIVERY: &str =
+    "UPDATE deliveries SET status = ?1, next_attempt_at = ?2, lease_owner = NULL, updated_at = ?3,
+                           last_status = ?4, last_error = ?5, attempts = attempts + 1
+      WHERE id = ?6 AND status = 'in_flight' AND lease_owner = ?7 AND attempts = ?8 - 1";
+const RECORD_ATTEMPT: &str =
+    "INSERT OR REPLACE INTO attempts (delivery_id, attempt, started_at, duration_ms, status_code, response_body, error)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+const RECORD_LATE_ATTEMPT: &str =
+    "INSERT INTO attempts (delivery_id, attempt, started_at, duration_ms, status_code, response_body, error)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING";
+const RESET_FAILURES: &str =
+    "UPDATE subscription_state SET consecutive_failures = 0, updated_at = ?2 WHERE name = ?1 AND consecutive_failures > 0";
 
 fn corrupt(id: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("delivery {id}: {e}"))
@@ -76,6 +97,7 @@ pub fn upgrade(conn: &Connection) -> StoreResult<()> {
         "deliveries_event",
         "deliveries_subscription_id",
         "deliveries_status_id",
+        "deliveries_finished_at",
     ] {
         if has_object(conn, old)? {
             conn.execute_batch(&format!("DROP INDEX {old}")).map_err(unavailable)?;
@@ -126,12 +148,7 @@ pub fn insert_events(
 ) -> StoreResult<(Vec<Inserted>, Vec<Vec<bool>>)> {
     let mut out = Vec::with_capacity(events.len());
     let mut leased = Vec::with_capacity(events.len());
-    let mut event_stmt = conn
-        .prepare_cached(
-            "INSERT INTO events (uuid, topic, date, received_at, body, source) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-             ON CONFLICT (uuid) DO NOTHING",
-        )
-        .map_err(unavailable)?;
+    let mut event_stmt = conn.prepare_cached(INSERT_EVENT).map_err(unavailable)?;
     for (e, requests) in events.iter().zip(requests) {
         let fresh = event_stmt
             .execute(params![e.uuid, e.topic, e.date, e.received_at, e.body, e.source])
@@ -189,13 +206,7 @@ pub fn add_deliveries(
     let mut disabled_stmt = conn
         .prepare_cached("SELECT coalesce((SELECT disabled = 1 FROM subscription_state WHERE name = ?1), ?2)")
         .map_err(unavailable)?;
-    let mut insert = conn
-        .prepare_cached(
-            "INSERT INTO deliveries (id, event_uuid, subscription, topic, status, next_attempt_at, lease_owner,
-                                     created_at, updated_at, config_version, request, last_error, source, event_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, ?11, ?12, ?13)",
-        )
-        .map_err(unavailable)?;
+    let mut insert = conn.prepare_cached(INSERT_DELIVERY).map_err(unavailable)?;
     let mut leased = Vec::with_capacity(deliveries.len());
     for (d, request) in deliveries.iter().zip(requests) {
         let disabled: bool =
@@ -382,23 +393,13 @@ pub fn finish(conn: &Connection, r: &AttemptReport) -> StoreResult<()> {
     };
     // Only the lease's holder, for the attempt it was leased for, moves the delivery on.
     let moved = conn
-        .prepare_cached(
-            "UPDATE deliveries SET status = ?1, next_attempt_at = ?2, lease_owner = NULL, updated_at = ?3,
-                                   last_status = ?4, last_error = ?5, attempts = attempts + 1
-              WHERE id = ?6 AND status = 'in_flight' AND lease_owner = ?7 AND attempts = ?8 - 1",
-        )
+        .prepare_cached(FINISH_DELIVERY)
         .and_then(|mut s| {
             s.execute(params![status.as_str(), next, now, r.status_code, r.error, r.delivery_id, r.owner, r.attempt])
         })
         .map_err(unavailable)?;
     // The holder's record wins; a lost lease's late report is kept only if nothing else is.
-    let record = if moved > 0 {
-        "INSERT OR REPLACE INTO attempts (delivery_id, attempt, started_at, duration_ms, status_code, response_body, error)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
-    } else {
-        "INSERT INTO attempts (delivery_id, attempt, started_at, duration_ms, status_code, response_body, error)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING"
-    };
+    let record = if moved > 0 { RECORD_ATTEMPT } else { RECORD_LATE_ATTEMPT };
     conn.prepare_cached(record)
         .and_then(|mut s| {
             s.execute(params![
@@ -429,12 +430,9 @@ pub fn finish(conn: &Connection, r: &AttemptReport) -> StoreResult<()> {
             .map_err(unavailable)?,
     };
     if failures == 0 {
-        conn.prepare_cached(
-            "UPDATE subscription_state SET consecutive_failures = 0, updated_at = ?2
-              WHERE name = ?1 AND consecutive_failures > 0",
-        )
-        .and_then(|mut s| s.execute(params![r.subscription, now]))
-        .map_err(unavailable)?;
+        conn.prepare_cached(RESET_FAILURES)
+            .and_then(|mut s| s.execute(params![r.subscription, now]))
+            .map_err(unavailable)?;
     } else if r.disable_now {
         disable(conn, &r.subscription, "the receiver answered 410 Gone", now)?;
     } else if r.disable_after > 0 && failures >= i64::from(r.disable_after) {
@@ -494,11 +492,13 @@ pub fn enable(conn: &Connection, name: &str, now: i64) -> StoreResult<u64> {
     Ok(released as u64)
 }
 
+/// The finished deliveries last changed before ?1, at most ?2 of them.
+pub const FINISHED_BEFORE: &str =
+    concat!("SELECT id FROM deliveries WHERE ", finished_rows!(), " AND updated_at < ?1 LIMIT ?2");
+
 pub fn prune(conn: &Connection, before: i64, limit: usize) -> StoreResult<u64> {
     let ids: Vec<String> = conn
-        .prepare_cached(
-            "SELECT id FROM deliveries WHERE status IN ('succeeded', 'failed', 'shadow') AND updated_at < ?1 LIMIT ?2",
-        )
+        .prepare_cached(FINISHED_BEFORE)
         .and_then(|mut s| s.query_map(params![before, limit as i64], |r| r.get(0))?.collect())
         .map_err(unavailable)?;
     // One statement per table for the whole batch, the ids passed as one JSON array.
@@ -799,6 +799,23 @@ mod tests {
     }
 
     #[test]
+    fn the_statements_every_delivery_runs_build_no_temporary_b_tree() {
+        // SQLite evaluates `IN` over three or more values, in a partial index's WHERE too,
+        // through a b-tree it builds and drops at every execution (so does `RETURNING`).
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(include_str!("schema.sql")).unwrap();
+        upgrade(&conn).unwrap();
+        for sql in [INSERT_EVENT, INSERT_DELIVERY, FINISH_DELIVERY, RECORD_ATTEMPT, RECORD_LATE_ATTEMPT, RESET_FAILURES]
+        {
+            let mut explain = conn.prepare(&format!("EXPLAIN {sql}")).unwrap();
+            let unbound =
+                rusqlite::params_from_iter(std::iter::repeat_n(rusqlite::types::Null, explain.parameter_count()));
+            let ops: Vec<String> = explain.query_map(unbound, |r| r.get(1)).unwrap().collect::<Result<_, _>>().unwrap();
+            assert!(ops.iter().all(|op| op != "OpenEphemeral"), "{sql}\nbuilds a temporary b-tree: {ops:?}");
+        }
+    }
+
+    #[test]
     fn statements_on_deliveries_by_status_read_an_index_not_the_table() {
         let conn = Connection::open_in_memory().unwrap();
         conn.execute_batch(include_str!("schema.sql")).unwrap();
@@ -829,6 +846,7 @@ mod tests {
             (page(vec![], vec![]), "sqlite_autoindex_deliveries_1"),
             (page(vec![Pending, Failed], vec![]), "sqlite_autoindex_deliveries_1"),
             (retry(vec![Failed]), "deliveries_status_id_off_queue"),
+            (FINISHED_BEFORE.to_string(), "deliveries_finished_by_time"),
         ];
         for (sql, index) in statements {
             let lines = plan(&conn, &sql);
