@@ -117,7 +117,8 @@ impl Application {
         // Before serving: readiness is known from the start, the leases a previous process
         // left are due again, and this node is alive in the store before it leases anything.
         housekeeping.heartbeat().await;
-        let (recorder, recording) = crate::dispatch::recorder::recorder(store.clone());
+        let max_unrecorded = config.concurrency.saturating_mul(crate::dispatch::recorder::UNRECORDED_PER_PERMIT);
+        let (recorder, recording) = crate::dispatch::recorder::recorder(store.clone(), max_unrecorded);
         let dispatcher = Dispatcher {
             store,
             subscriptions,

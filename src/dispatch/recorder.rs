@@ -8,7 +8,7 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tracing::{info, warn};
 
 use crate::store::{AttemptReport, Store, StoreError};
@@ -16,16 +16,20 @@ use crate::store::{AttemptReport, Store, StoreError};
 /// Results kept at most. Reaching it takes a store that leases but cannot record for long;
 /// past it the oldest is dropped, and its delivery will be sent again (at-least-once).
 const MAX_KEPT: usize = 4096;
-/// Results waiting in the channel at most: past it, attempts wait to hand theirs over.
+/// Results waiting in the channel at most (the room below is the tighter bound).
 const CHANNEL: usize = 4096;
+/// Results handed over and not yet committed, at most, per permit of `--concurrency`:
+/// room to go on sending while the store commits the batch before (at fan-out 10 the
+/// writer's commits are long, and one per permit halved the deliveries sent).
+pub const UNRECORDED_PER_PERMIT: usize = 4;
 /// Results committed together at most.
 const BATCH: usize = 512;
 /// How often kept results are offered to the store again.
 const RETRY_EVERY: Duration = Duration::from_millis(500);
 
 enum Message {
-    /// A result, and who to tell once it is committed (or kept).
-    Report(AttemptReport, oneshot::Sender<()>),
+    /// A result, and its place among the unrecorded, given back once it is committed (or kept).
+    Report(AttemptReport, OwnedSemaphorePermit),
     /// Answered once everything sent before it has been offered to the store.
     Flush(oneshot::Sender<()>),
 }
@@ -35,6 +39,8 @@ enum Message {
 pub struct Recorder {
     tx: mpsc::Sender<Message>,
     known: Arc<Mutex<Known>>,
+    /// Places for results handed over and not committed yet.
+    room: Arc<Semaphore>,
 }
 
 /// Results not recorded yet: in the channel, or kept after the store refused them.
@@ -56,28 +62,29 @@ fn lock(known: &Mutex<Known>) -> MutexGuard<'_, Known> {
     known.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-pub fn recorder(store: Arc<dyn Store>) -> (Recorder, Recording) {
+/// A recorder that holds at most `max_unrecorded` results handed over and not committed.
+pub fn recorder(store: Arc<dyn Store>, max_unrecorded: usize) -> (Recorder, Recording) {
     let (tx, rx) = mpsc::channel(CHANNEL);
     let known = Arc::new(Mutex::new(Known::default()));
-    (Recorder { tx, known: known.clone() }, Recording { store, rx, known })
+    let room = Arc::new(Semaphore::new(max_unrecorded.clamp(1, Semaphore::MAX_PERMITS)));
+    (Recorder { tx, known: known.clone(), room }, Recording { store, rx, known })
 }
 
 impl Recorder {
-    /// Hands a result over to be recorded (it is committed with whatever else finished) and
-    /// waits until it is committed, or kept because the store cannot take it now. An attempt
-    /// holds its concurrency permit until then, so the attempts a node has sent and not
-    /// recorded never outnumber its `--concurrency`: that bounds what a `kill -9` can make
-    /// the cluster send twice.
+    /// Hands a result over to be recorded (it is committed with whatever else finished).
+    /// Waits while `max_unrecorded` results are already waiting for their commit: the
+    /// attempt keeps its concurrency permit meanwhile, so a node never has more than
+    /// `--concurrency` attempts in flight plus `max_unrecorded` results waiting for a commit
+    /// (besides those a failing store made it keep), which bounds what a `kill -9` can make
+    /// the cluster send twice, however slowly the store commits.
     pub async fn record(&self, report: AttemptReport) {
+        let Ok(place) = self.room.clone().acquire_owned().await else { return };
         lock(&self.known).ids.insert(report.delivery_id.clone());
-        let (done, recorded) = oneshot::channel();
         if let Err(mpsc::error::SendError(Message::Report(report, _))) =
-            self.tx.send(Message::Report(report, done)).await
+            self.tx.send(Message::Report(report, place)).await
         {
             warn!(delivery = %report.delivery_id, "the recorder has stopped; this result is not recorded");
-            return;
         }
-        let _ = recorded.await;
     }
 
     /// Whether this node knows the result of `delivery` but has not recorded it yet: then
@@ -129,14 +136,14 @@ impl Recording {
     /// Commits `first` and everything else already waiting, together.
     async fn take(&mut self, first: Message) {
         let mut batch = Vec::new();
-        let mut waiting = Vec::new();
+        let mut places = Vec::new();
         let mut flushes = Vec::new();
         let mut next = Some(first);
         while let Some(message) = next.take() {
             match message {
-                Message::Report(r, done) => {
+                Message::Report(r, place) => {
                     batch.push(r);
-                    waiting.push(done);
+                    places.push(place);
                 }
                 Message::Flush(done) => flushes.push(done),
             }
@@ -147,9 +154,7 @@ impl Recording {
         if !batch.is_empty() {
             self.commit(batch).await;
         }
-        for done in waiting {
-            let _ = done.send(());
-        }
+        drop(places); // committed, or kept: their places are free again
         if !flushes.is_empty() {
             self.retry_kept().await;
             for done in flushes {
