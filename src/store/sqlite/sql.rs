@@ -9,10 +9,10 @@ use super::unavailable;
 use crate::store::query::{finished_rows, live_rows, off_queue_rows};
 use crate::store::{query, *};
 
-// The statements every delivery runs (the plan test checks they build no temporary b-tree).
+// The statements every delivery runs (a unit test checks they build no temporary b-tree).
 const INSERT_EVENT: &str =
     "INSERT INTO events (uuid, topic, date, received_at, body, source) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                            ON CONFLICT (uuid) DO NOTHING";
+     ON CONFLICT (uuid) DO NOTHING";
 const INSERT_DELIVERY: &str =
     "INSERT INTO deliveries (id, event_uuid, subscription, topic, status, next_attempt_at, lease_owner,
                              created_at, updated_at, config_version, request, last_error, source, event_at)
@@ -493,7 +493,7 @@ pub fn enable(conn: &Connection, name: &str, now: i64) -> StoreResult<u64> {
 }
 
 /// The finished deliveries last changed before ?1, at most ?2 of them.
-pub const FINISHED_BEFORE: &str =
+const FINISHED_BEFORE: &str =
     concat!("SELECT id FROM deliveries WHERE ", finished_rows!(), " AND updated_at < ?1 LIMIT ?2");
 
 pub fn prune(conn: &Connection, before: i64, limit: usize) -> StoreResult<u64> {
