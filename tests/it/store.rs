@@ -904,3 +904,41 @@ async fn postgres_a_silent_nodes_leases_stop_counting_and_are_taken_over() {
     assert!(taken.iter().all(|d| d.attempt == 1), "a taken-over attempt is not counted");
     assert_eq!(store.heartbeat("node-b", hookshape::now_ms()).await.unwrap(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_a_node_says_when_it_builds_new_history_indexes_at_start() {
+    use crate::helpers::{free_port, ServeProcess, Workspace};
+    let ws = Workspace::new();
+    let path = ws.path().join("data/hookshape.db");
+    let serve = || {
+        let store = format!("sqlite://{}", path.display());
+        ServeProcess::start(
+            free_port(),
+            &store,
+            &ws.path().join("subscriptions"),
+            &ws.path().join("templates"),
+            &[],
+            &[],
+        )
+    };
+    let announced = "building this version's indexes of the delivery history";
+    let fresh = serve();
+    fresh.ready().await;
+    assert!(!fresh.logs().contains(announced), "a new file builds its indexes empty, unannounced");
+    drop(fresh);
+    // The prune's index as the version before this one made it.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "DROP INDEX deliveries_finished_by_time;
+         CREATE INDEX deliveries_finished_at ON deliveries (status, updated_at)
+             WHERE status IN ('succeeded', 'failed', 'shadow');",
+    )
+    .unwrap();
+    drop(conn);
+    let upgraded = serve();
+    upgraded.ready().await;
+    assert!(upgraded.logs().contains(announced), "{}", upgraded.logs());
+    let indexes = delivery_indexes(&path);
+    assert!(indexes.contains(&"deliveries_finished_by_time".to_string()), "{indexes:?}");
+    assert!(!indexes.contains(&"deliveries_finished_at".to_string()), "{indexes:?}");
+}

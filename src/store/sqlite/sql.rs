@@ -38,7 +38,10 @@ fn corrupt(id: &str, e: impl std::fmt::Display) -> StoreError {
 /// an earlier version made: on a long history that takes a while (4 s for 2 million
 /// deliveries on the bench machine), and the node is not ready until it is done.
 pub fn announce_index_builds(conn: &Connection, path: &std::path::Path) -> StoreResult<()> {
-    if has_object(conn, "deliveries")? && !has_object(conn, "deliveries_status_id_off_queue")? {
+    // The history indexes that versions before this one did not have.
+    let newest = ["deliveries_status_id_off_queue", "deliveries_finished_by_time"];
+    let built = newest.iter().map(|index| has_object(conn, index)).collect::<StoreResult<Vec<bool>>>()?;
+    if has_object(conn, "deliveries")? && built.contains(&false) {
         tracing::info!(
             file = %path.display(),
             "building this version's indexes of the delivery history; on a long history this takes a while"
