@@ -910,17 +910,8 @@ async fn sqlite_a_node_says_when_it_builds_new_history_indexes_at_start() {
     use crate::helpers::{free_port, ServeProcess, Workspace};
     let ws = Workspace::new();
     let path = ws.path().join("data/hookshape.db");
-    let serve = || {
-        let store = format!("sqlite://{}", path.display());
-        ServeProcess::start(
-            free_port(),
-            &store,
-            &ws.path().join("subscriptions"),
-            &ws.path().join("templates"),
-            &[],
-            &[],
-        )
-    };
+    let store = format!("sqlite://{}", path.display());
+    let serve = || ServeProcess::on_store(&ws, &store, free_port(), &[]);
     let announced = "building this version's indexes of the delivery history";
     let fresh = serve();
     fresh.ready().await;

@@ -27,6 +27,7 @@ const RECORD_ATTEMPT: &str =
 const RECORD_LATE_ATTEMPT: &str =
     "INSERT INTO attempts (delivery_id, attempt, started_at, duration_ms, status_code, response_body, error)
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING";
+const DISABLED_OR: &str = "SELECT coalesce((SELECT disabled = 1 FROM subscription_state WHERE name = ?1), ?2)";
 const RESET_FAILURES: &str =
     "UPDATE subscription_state SET consecutive_failures = 0, updated_at = ?2 WHERE name = ?1 AND consecutive_failures > 0";
 
@@ -34,14 +35,15 @@ fn corrupt(id: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("delivery {id}: {e}"))
 }
 
-/// Says so when `schema.sql` is about to build this version's history indexes on a file
-/// an earlier version made: on a long history that takes a while (4 s for 2 million
+/// Says so when opening a file an earlier version made is about to build indexes it lacks
+/// (`schema.sql`'s or `upgrade`'s): on a long history that takes a while (4 s for 2 million
 /// deliveries on the bench machine), and the node is not ready until it is done.
 pub fn announce_index_builds(conn: &Connection, path: &std::path::Path) -> StoreResult<()> {
-    // The history indexes that versions before this one did not have.
-    let newest = ["deliveries_status_id_off_queue", "deliveries_finished_by_time"];
-    let built = newest.iter().map(|index| has_object(conn, index)).collect::<StoreResult<Vec<bool>>>()?;
-    if has_object(conn, "deliveries")? && built.contains(&false) {
+    if !has_object(conn, "deliveries")? {
+        return Ok(()); // a new file: its indexes are built empty
+    }
+    let built = indexes_built_at_open().map(|index| has_object(conn, index)).collect::<StoreResult<Vec<bool>>>()?;
+    if built.contains(&false) {
         tracing::info!(
             file = %path.display(),
             "building this version's indexes of the delivery history; on a long history this takes a while"
@@ -49,6 +51,31 @@ pub fn announce_index_builds(conn: &Connection, path: &std::path::Path) -> Store
     }
     Ok(())
 }
+
+/// Every index that opening a file builds where it is missing: `schema.sql`'s, then `upgrade`'s.
+fn indexes_built_at_open() -> impl Iterator<Item = &'static str> {
+    let schema = include_str!("schema.sql").lines().filter_map(|line| line.strip_prefix("CREATE INDEX IF NOT EXISTS "));
+    schema.filter_map(|rest| rest.split_whitespace().next()).chain(UPGRADE_INDEXES.iter().map(|(name, _)| *name))
+}
+
+/// The indexes `upgrade` adds, by name, to files made before they existed.
+const UPGRADE_INDEXES: [(&str, &str); 3] = [
+    // An event's deliveries by the time it arrived, then its uuid: new entries go at the
+    // index's end, where the uuid alone (random) put each on a page of its own, one more page
+    // per event for every commit to write and, in a long history, to read.
+    (
+        "deliveries_by_event",
+        "CREATE INDEX deliveries_by_event ON deliveries (event_at, event_uuid) WHERE event_at IS NOT NULL",
+    ),
+    // Rows with no `event_at`: those stored before it existed, which are pruned in time, and
+    // any added to an event pruned meanwhile (a replay racing the pruner).
+    (
+        "deliveries_by_event_uuid",
+        "CREATE INDEX deliveries_by_event_uuid ON deliveries (event_uuid) WHERE event_at IS NULL",
+    ),
+    // Most deliveries come from no source: they need no entry.
+    ("deliveries_from_source", "CREATE INDEX deliveries_from_source ON deliveries (source) WHERE source IS NOT NULL"),
+];
 
 /// Brings a database made by an earlier version up to date (`schema.sql` creates only what
 /// is missing whole). Writes nothing when there is nothing to do, so a node still starts
@@ -64,27 +91,7 @@ pub fn upgrade(conn: &Connection) -> StoreResult<()> {
     if !has_column(conn, "deliveries", "event_at")? {
         conn.execute_batch("ALTER TABLE deliveries ADD COLUMN event_at INTEGER").map_err(unavailable)?;
     }
-    let indexes = [
-        // An event's deliveries by the time it arrived, then its uuid: new entries go at
-        // the index's end, where the uuid alone (random) put each on a page of its own, one
-        // more page per event for every commit to write and, in a long history, to read.
-        (
-            "deliveries_by_event",
-            "CREATE INDEX deliveries_by_event ON deliveries (event_at, event_uuid) WHERE event_at IS NOT NULL",
-        ),
-        // Rows with no `event_at`: those stored before it existed, which are pruned in time,
-        // and any added to an event pruned meanwhile (a replay racing the pruner).
-        (
-            "deliveries_by_event_uuid",
-            "CREATE INDEX deliveries_by_event_uuid ON deliveries (event_uuid) WHERE event_at IS NULL",
-        ),
-        // Most deliveries come from no source: they need no entry.
-        (
-            "deliveries_from_source",
-            "CREATE INDEX deliveries_from_source ON deliveries (source) WHERE source IS NOT NULL",
-        ),
-    ];
-    for (name, create) in indexes {
+    for (name, create) in UPGRADE_INDEXES {
         if !has_object(conn, name)? {
             conn.execute_batch(create).map_err(unavailable)?;
         }
@@ -206,9 +213,7 @@ pub fn add_deliveries(
 ) -> StoreResult<Vec<bool>> {
     // Two plain statements rather than one INSERT … RETURNING: SQLite buffers RETURNING
     // rows in a temporary b-tree that it opens and closes for every row.
-    let mut disabled_stmt = conn
-        .prepare_cached("SELECT coalesce((SELECT disabled = 1 FROM subscription_state WHERE name = ?1), ?2)")
-        .map_err(unavailable)?;
+    let mut disabled_stmt = conn.prepare_cached(DISABLED_OR).map_err(unavailable)?;
     let mut insert = conn.prepare_cached(INSERT_DELIVERY).map_err(unavailable)?;
     let mut leased = Vec::with_capacity(deliveries.len());
     for (d, request) in deliveries.iter().zip(requests) {
@@ -802,14 +807,34 @@ mod tests {
     }
 
     #[test]
+    fn the_indexes_announced_when_missing_are_those_a_new_file_gets() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(include_str!("schema.sql")).unwrap();
+        upgrade(&conn).unwrap();
+        let mut stmt = conn.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL").unwrap();
+        let mut made: Vec<String> = stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
+        let mut listed: Vec<String> = indexes_built_at_open().map(String::from).collect();
+        made.sort();
+        listed.sort();
+        assert_eq!(listed, made);
+    }
+
+    #[test]
     fn the_statements_every_delivery_runs_build_no_temporary_b_tree() {
         // SQLite evaluates `IN` over three or more values, in a partial index's WHERE too,
         // through a b-tree it builds and drops at every execution (so does `RETURNING`).
         let conn = Connection::open_in_memory().unwrap();
         conn.execute_batch(include_str!("schema.sql")).unwrap();
         upgrade(&conn).unwrap();
-        for sql in [INSERT_EVENT, INSERT_DELIVERY, FINISH_DELIVERY, RECORD_ATTEMPT, RECORD_LATE_ATTEMPT, RESET_FAILURES]
-        {
+        for sql in [
+            INSERT_EVENT,
+            DISABLED_OR,
+            INSERT_DELIVERY,
+            FINISH_DELIVERY,
+            RECORD_ATTEMPT,
+            RECORD_LATE_ATTEMPT,
+            RESET_FAILURES,
+        ] {
             let mut explain = conn.prepare(&format!("EXPLAIN {sql}")).unwrap();
             let unbound =
                 rusqlite::params_from_iter(std::iter::repeat_n(rusqlite::types::Null, explain.parameter_count()));
