@@ -72,7 +72,7 @@ impl Application {
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let subscriptions = Arc::new(ArcSwap::from_pointee(set));
-        let client = sender::client(&config.egress).context("cannot build the HTTP client")?;
+        let client = sender::client(&config.egress);
         let wake = Arc::new(Notify::new());
         store.wake_on_work(&wake);
         let metrics = Arc::new(Metrics::new().context("cannot register metrics")?);

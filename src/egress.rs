@@ -3,12 +3,15 @@
 
 use std::error::Error;
 use std::fmt;
+use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
+use hyper::Uri;
+use hyper_util::client::legacy::connect::dns::Name;
 use ipnet::IpNet;
-use reqwest::dns::{Addrs, Name, Resolve, Resolving};
-use url::{Host, Url};
 
 /// What an address is, as far as egress is concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -196,54 +199,72 @@ pub fn parse_cidr(text: &str) -> Result<IpNet, String> {
         .map_err(|_| format!("{text:?} is not a CIDR block or an IP address (e.g. 10.0.0.0/8, fd00::/8, 127.0.0.1)"))
 }
 
-/// reqwest connects without consulting the resolver when the URL's host is an IP literal, so those
-/// are checked here, before the request is sent. Names are checked by [`GuardedResolver`].
-pub fn check_url_host(policy: &EgressPolicy, url: &Url) -> Result<(), Refused> {
-    match url.host() {
-        Some(Host::Ipv4(v4)) => policy.check(IpAddr::V4(v4)),
-        Some(Host::Ipv6(v6)) => policy.check(IpAddr::V6(v6)),
-        Some(Host::Domain(_)) | None => Ok(()),
+/// hyper's connector dials a host that parses as an IP address (std's strict forms, IPv6
+/// in brackets) without consulting the resolver, so those are checked here, read the same
+/// way, before the request is sent. Every other host goes through [`GuardedResolver`],
+/// including the forms a browser would read as an address (`0x7f.0.0.1`, `2130706433`):
+/// the system resolver reads them as addresses too, and the resolver checks what it gets.
+pub fn check_uri_host(policy: &EgressPolicy, uri: &Uri) -> Result<(), Refused> {
+    let host = uri.host().unwrap_or_default();
+    let host = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+    match host.parse::<IpAddr>() {
+        Ok(ip) => policy.check(ip),
+        Err(_) => Ok(()),
     }
 }
 
-/// A reqwest resolver that hands the connector only addresses the policy allows: the check is
-/// on what is connected to, so a name that resolves differently on each lookup (DNS rebinding)
-/// cannot slip past a check made earlier.
+/// A resolver that hands the connector only addresses the policy allows: the check is on
+/// what is connected to, so a name that resolves differently on each lookup (DNS
+/// rebinding) cannot slip past a check made earlier.
 #[derive(Debug, Clone)]
 pub struct GuardedResolver {
     policy: Arc<EgressPolicy>,
 }
 
+type BoxError = Box<dyn Error + Send + Sync>;
+
 impl GuardedResolver {
     pub fn new(policy: Arc<EgressPolicy>) -> Self {
         Self { policy }
     }
-}
 
-impl Resolve for GuardedResolver {
-    fn resolve(&self, name: Name) -> Resolving {
-        let policy = Arc::clone(&self.policy);
-        Box::pin(async move {
-            let mut refused = None;
-            let allowed: Vec<SocketAddr> = tokio::net::lookup_host((name.as_str(), 0))
-                .await?
-                .filter(|addr| match policy.check(addr.ip()) {
-                    Ok(()) => true,
-                    Err(refusal) => {
-                        refused.get_or_insert(refusal);
-                        false
-                    }
-                })
-                .collect();
-            match refused {
-                Some(refusal) if allowed.is_empty() => Err(refusal.into()),
-                _ => Ok(Box::new(allowed.into_iter()) as Addrs),
-            }
-        })
+    /// The allowed addresses `host` resolves to, or the first refusal when none is allowed.
+    pub async fn resolve(&self, host: &str) -> Result<std::vec::IntoIter<SocketAddr>, BoxError> {
+        let mut refused = None;
+        let allowed: Vec<SocketAddr> = tokio::net::lookup_host((host, 0))
+            .await?
+            .filter(|addr| match self.policy.check(addr.ip()) {
+                Ok(()) => true,
+                Err(refusal) => {
+                    refused.get_or_insert(refusal);
+                    false
+                }
+            })
+            .collect();
+        match refused {
+            Some(refusal) if allowed.is_empty() => Err(refusal.into()),
+            _ => Ok(allowed.into_iter()),
+        }
     }
 }
 
-/// The refusal behind a failed request, if that is why it failed: reqwest and hyper wrap the
+/// What hyper's connector calls to resolve a name.
+impl tower_service::Service<Name> for GuardedResolver {
+    type Response = std::vec::IntoIter<SocketAddr>;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, name: Name) -> Self::Future {
+        let resolver = self.clone();
+        Box::pin(async move { resolver.resolve(name.as_str()).await })
+    }
+}
+
+/// The refusal behind a failed request, if that is why it failed: hyper wraps the
 /// resolver's error a few levels deep.
 pub fn refusal_in<'a>(error: &'a (dyn Error + 'static)) -> Option<&'a Refused> {
     std::iter::successors(Some(error), |&e| e.source()).find_map(|e| e.downcast_ref::<Refused>())
@@ -393,23 +414,38 @@ mod tests {
     }
 
     #[test]
-    fn url_hosts_are_checked_in_their_normalised_form() {
+    fn literal_addresses_in_uris_are_checked_before_connecting() {
         let strict = EgressPolicy::new(true, vec![]);
         for (url, refused) in [
-            ("http://0x7f.0.0.1/", Some(("127.0.0.1", Loopback))),
-            ("http://2130706433/", Some(("127.0.0.1", Loopback))),
+            ("http://127.0.0.1:8080/", Some(("127.0.0.1", Loopback))),
             ("http://[::ffff:7f00:1]/", Some(("::ffff:127.0.0.1", Loopback))),
+            ("http://[::1]:9/", Some(("::1", Loopback))),
             ("http://169.254.169.254/latest", Some(("169.254.169.254", Metadata))),
             ("https://[fd00:ec2::254]/", Some(("fd00:ec2::254", Metadata))),
             ("http://8.8.8.8/", None),
             ("https://hooks.example.com/x", None),
         ] {
-            let got = check_url_host(&strict, &Url::parse(url).unwrap()).err().map(|r| (r.ip, r.class));
+            let got = check_uri_host(&strict, &url.parse().unwrap()).err().map(|r| (r.ip, r.class));
             assert_eq!(got, refused.map(|(text, class)| (ip(text), class)), "{url}");
         }
-        let metadata = Url::parse("http://169.254.169.254/latest").unwrap();
-        assert!(check_url_host(&EgressPolicy::default(), &metadata).is_err());
-        assert_eq!(check_url_host(&EgressPolicy::default(), &Url::parse("http://0x7f.0.0.1/").unwrap()), Ok(()));
+        let metadata = "http://169.254.169.254/latest".parse().unwrap();
+        assert!(check_uri_host(&EgressPolicy::default(), &metadata).is_err());
+    }
+
+    #[tokio::test]
+    async fn addresses_written_as_names_are_checked_where_they_resolve() {
+        // Not std's literal forms, so the connector hands them to the resolver, which reads
+        // them as the system does: as 127.0.0.1. Nothing is dialled.
+        for host in ["0x7f.0.0.1", "2130706433", "127.1"] {
+            assert_eq!(
+                check_uri_host(&EgressPolicy::new(true, vec![]), &format!("http://{host}/").parse().unwrap()),
+                Ok(())
+            );
+            let resolver = GuardedResolver::new(Arc::new(EgressPolicy::new(true, vec![])));
+            let err = resolver.resolve(host).await.err().unwrap();
+            let refusal = refusal_in(&*err).unwrap();
+            assert_eq!((refusal.ip, refusal.class), (ip("127.0.0.1"), Loopback), "{host}");
+        }
     }
 
     #[test]
@@ -433,25 +469,14 @@ mod tests {
     #[tokio::test]
     async fn resolver_refuses_localhost_unless_allowed() {
         let resolver = GuardedResolver::new(Arc::new(EgressPolicy::new(true, vec![])));
-        let err = resolver.resolve("localhost".parse().unwrap()).await.err().unwrap();
+        let err = resolver.resolve("localhost").await.err().unwrap();
         let refusal = refusal_in(&*err).unwrap();
         assert_eq!(refusal.class, Loopback, "{refusal}");
 
         // Resolution only: the addresses are returned, not dialled. localhost may resolve to ::1 too.
         let resolver = GuardedResolver::new(Arc::new(EgressPolicy::new(true, allow(&["127.0.0.0/8", "::1"]))));
-        let allowed: Vec<SocketAddr> = resolver.resolve("localhost".parse().unwrap()).await.unwrap().collect();
+        let allowed: Vec<SocketAddr> = resolver.resolve("localhost").await.unwrap().collect();
         assert!(!allowed.is_empty());
         assert!(allowed.iter().all(|a| a.ip().is_loopback()), "{allowed:?}");
-    }
-
-    #[tokio::test]
-    async fn a_refused_request_carries_the_refusal_through_reqwest() {
-        let policy = Arc::new(EgressPolicy::new(true, vec![]));
-        let client =
-            reqwest::Client::builder().no_proxy().dns_resolver(Arc::new(GuardedResolver::new(policy))).build().unwrap();
-        // The resolver refuses every address localhost has, so nothing is sent.
-        let err = client.get("http://localhost:9/").send().await.unwrap_err();
-        let refusal = refusal_in(&err).unwrap();
-        assert_eq!(refusal.class, Loopback);
     }
 }

@@ -5,38 +5,52 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::header::{HeaderName, HeaderValue, AUTHORIZATION, RETRY_AFTER};
+use hyper::{Method, Request, Response, Uri};
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use super::retry::{parse_retry_after, AttemptResult};
-use crate::egress::{check_url_host, refusal_in, EgressPolicy, GuardedResolver};
+use crate::egress::{check_uri_host, refusal_in, EgressPolicy, GuardedResolver};
 use crate::store::{Leased, StoredRequest};
 use crate::subscription::Subscription;
 
 /// How much of a response body an attempt keeps.
 pub const RESPONSE_BODY_LIMIT: usize = 16 * 1024;
 
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+
+type Connector = HttpsConnector<HttpConnector<GuardedResolver>>;
+
 /// The one HTTP client and the egress policy it connects under.
 #[derive(Clone)]
 pub struct HttpClient {
-    client: reqwest::Client,
+    client: hyper_util::client::legacy::Client<Connector, Full<Bytes>>,
     egress: Arc<EgressPolicy>,
 }
 
-/// The one HTTP client: connection reuse across deliveries, redirects never followed, and
-/// every address it connects to checked against `egress`: names when they resolve (so a
-/// name cannot resolve to a refused address later), literal addresses before sending.
-/// No proxy: the address connected to must be the receiver's.
-pub fn client(egress: &EgressPolicy) -> reqwest::Result<HttpClient> {
+/// The one HTTP client: connection reuse across deliveries, redirects never followed (hyper
+/// follows none), and every address it connects to checked against `egress`: names when
+/// they resolve (so a name cannot resolve to a refused address later), literal addresses
+/// before sending. No proxy: the address connected to must be the receiver's. HTTP/1.1,
+/// TLS by rustls with the webpki roots.
+pub fn client(egress: &EgressPolicy) -> HttpClient {
     let egress = Arc::new(egress.clone());
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(format!("hookshape/{}", crate::VERSION))
-        .pool_idle_timeout(Duration::from_secs(90))
-        .connect_timeout(Duration::from_secs(10))
-        .no_proxy()
-        .dns_resolver(Arc::new(GuardedResolver::new(egress.clone())))
-        .build()?;
-    Ok(HttpClient { client, egress })
+    let mut http = HttpConnector::new_with_resolver(GuardedResolver::new(egress.clone()));
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    http.set_connect_timeout(Some(CONNECT_TIMEOUT));
+    let https = HttpsConnectorBuilder::new().with_webpki_roots().https_or_http().enable_http1().wrap_connector(http);
+    let client = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+        .pool_timer(TokioTimer::new())
+        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+        .build(https);
+    HttpClient { client, egress }
 }
 
 pub struct Sent {
@@ -73,91 +87,179 @@ pub fn headers(
     out
 }
 
+/// Why an attempt got no response.
+enum Failure {
+    Timeout,
+    Client(hyper_util::client::legacy::Error),
+}
+
 pub async fn send(http: &HttpClient, d: &Leased, sub: &Subscription) -> Sent {
     let started = Instant::now();
-    let refused = |why: String| Sent {
-        result: AttemptResult::Refused(why),
-        response_body: None,
-        duration_ms: 0,
-        unreachable: false,
-    };
-    let url = match reqwest::Url::parse(&d.request.url) {
-        Ok(url) => url,
-        Err(e) => return refused(format!("the URL does not parse: {e}")),
-    };
-    if let Err(why) = check_url_host(&http.egress, &url) {
-        return refused(why.to_string());
-    }
-    let mut map = HeaderMap::new();
-    for (k, v) in headers(&d.id, &d.topic, d.attempt, &d.request, sub, chrono::Utc::now().timestamp()) {
-        // Names and values were validated at load and render; a bad one is skipped, not fatal.
-        if let (Ok(k), Ok(v)) = (HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(&v)) {
-            map.insert(k, v);
+    let deadline = tokio::time::Instant::now() + sub.timeout;
+    let request = match request(http, d, sub) {
+        Ok(request) => request,
+        Err(why) => {
+            return Sent {
+                result: AttemptResult::Refused(why),
+                response_body: None,
+                duration_ms: 0,
+                unreachable: false,
+            }
         }
-    }
-    let method = reqwest::Method::from_bytes(d.request.method.as_bytes()).unwrap_or(reqwest::Method::POST);
-    let mut req = http.client.request(method, url).headers(map).timeout(sub.timeout);
-    if let Some(body) = &d.request.body {
-        req = req.body(body.clone());
-    }
+    };
+    let response = match tokio::time::timeout_at(deadline, http.client.request(request)).await {
+        Err(_) => Err(Failure::Timeout),
+        Ok(result) => result.map_err(Failure::Client),
+    };
     let mut unreachable = false;
-    let (result, response_body) = match req.send().await {
-        Err(e) => match refusal_in(&e) {
+    let (result, response_body) = match response {
+        Err(Failure::Timeout) => (AttemptResult::Error("timeout".into()), None),
+        Err(Failure::Client(e)) => match refusal_in(&e) {
             Some(why) => (AttemptResult::Refused(why.to_string()), None),
             None => {
                 unreachable = e.is_connect();
                 (AttemptResult::Error(sub.secrets.mask(&describe(&e))), None)
             }
         },
-        Ok(mut resp) => {
-            let code = resp.status().as_u16();
-            let retry_after = resp
-                .headers()
-                .get(reqwest::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| parse_retry_after(v, chrono::Utc::now()));
-            let mut body = Vec::new();
-            let mut read_error = None;
-            while body.len() < RESPONSE_BODY_LIMIT {
-                match resp.chunk().await {
-                    Ok(Some(chunk)) => body.extend_from_slice(&chunk),
-                    Ok(None) => break,
-                    Err(e) => {
-                        read_error = Some(describe(&e));
-                        break;
-                    }
-                }
-            }
-            body.truncate(RESPONSE_BODY_LIMIT);
+        Ok(response) => {
+            let (result, body) = read_response(response, deadline).await;
             // A receiver that echoes what it got must not put our secrets into history.
-            let text = sub.secrets.mask(&String::from_utf8_lossy(&body));
-            // A 2xx whose body then timed out still told us the receiver accepted it.
-            let result = match read_error {
-                Some(e) if !(200..300).contains(&code) => AttemptResult::Error(format!("status {code}, then {e}")),
-                _ => AttemptResult::Status { code, retry_after },
-            };
-            (result, Some(text))
+            (result, Some(sub.secrets.mask(&body)))
         }
     };
     Sent { result, response_body, duration_ms: started.elapsed().as_millis() as i64, unreachable }
 }
 
+/// The request for delivery `d`, or why it may not be sent: a URL that does not parse, or
+/// a literal address the egress policy refuses.
+fn request(http: &HttpClient, d: &Leased, sub: &Subscription) -> Result<Request<Full<Bytes>>, String> {
+    let (uri, credentials) = target(&d.request.url)?;
+    check_uri_host(&http.egress, &uri).map_err(|why| why.to_string())?;
+    let method = Method::from_bytes(d.request.method.as_bytes()).unwrap_or(Method::POST);
+    let body = d.request.body.as_ref().map_or_else(Bytes::new, |b| Bytes::copy_from_slice(b.as_bytes()));
+    let mut request = Request::new(Full::new(body));
+    *request.method_mut() = method;
+    *request.uri_mut() = uri;
+    let map = request.headers_mut();
+    if let Some(credentials) = credentials {
+        map.insert(AUTHORIZATION, credentials);
+    }
+    for (k, v) in headers(&d.id, &d.topic, d.attempt, &d.request, sub, chrono::Utc::now().timestamp()) {
+        // Names and values were validated at load and render; a bad one is skipped, not fatal.
+        if let (Ok(k), Ok(v)) = (HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(&v)) {
+            map.insert(k, v);
+        }
+    }
+    Ok(request)
+}
+
+/// The URI a stored URL names, and the Basic credentials of its userinfo, if it has any:
+/// sent as `Authorization` (unless the subscription sets that header), and not in the URI,
+/// as browsers and curl do. Rendering stored the URL normalised (WHATWG, as a browser
+/// reads it), which hyper's stricter parser takes as it is; anything else is normalised
+/// first.
+fn target(url: &str) -> Result<(Uri, Option<HeaderValue>), String> {
+    if let Ok(uri) = url.parse::<Uri>() {
+        if !uri.authority().is_some_and(|a| a.as_str().contains('@')) {
+            return Ok((uri, None));
+        }
+    }
+    let mut url = url::Url::parse(url).map_err(|e| format!("the URL does not parse: {e}"))?;
+    let credentials = match (url.username(), url.password()) {
+        ("", None) => None,
+        (user, password) => Some(basic_credentials(user, password.unwrap_or_default())?),
+    };
+    // Only fails for URLs that cannot have userinfo, which these just had.
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    let uri = url.as_str().parse().map_err(|e| format!("the URL does not parse: {e}"))?;
+    Ok((uri, credentials))
+}
+
+/// `Basic base64(user:password)`, both percent-decoded as they stand in a URL.
+fn basic_credentials(user: &str, password: &str) -> Result<HeaderValue, String> {
+    use base64::Engine as _;
+    let decode = |s: &str| percent_encoding::percent_decode_str(s).collect::<Vec<u8>>();
+    let pair = [decode(user), b":".to_vec(), decode(password)].concat();
+    let value = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair));
+    let mut value =
+        HeaderValue::from_str(&value).map_err(|_| "the URL's userinfo is not a valid credential".to_string())?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+/// The attempt's result from its response, and the first 16 KiB of the body as text. The
+/// body is read until `deadline`, like the rest of the attempt.
+async fn read_response(response: Response<Incoming>, deadline: tokio::time::Instant) -> (AttemptResult, String) {
+    let code = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get(RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| parse_retry_after(v, chrono::Utc::now()));
+    let mut body = response.into_body();
+    let mut kept = Vec::new();
+    let mut read_error = None;
+    while kept.len() < RESPONSE_BODY_LIMIT {
+        match tokio::time::timeout_at(deadline, body.frame()).await {
+            Err(_) => read_error = Some("timeout".to_string()),
+            Ok(None) => {}
+            Ok(Some(Err(e))) => read_error = Some(describe(&e)),
+            Ok(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    kept.extend_from_slice(data);
+                }
+                continue;
+            }
+        }
+        break;
+    }
+    kept.truncate(RESPONSE_BODY_LIMIT);
+    // A 2xx whose body then timed out still told us the receiver accepted it.
+    let result = match read_error {
+        Some(e) if !(200..300).contains(&code) => AttemptResult::Error(format!("status {code}, then {e}")),
+        _ => AttemptResult::Status { code, retry_after },
+    };
+    (result, String::from_utf8_lossy(&kept).into_owned())
+}
+
 /// An error in words, without its URL: that may hold secrets (userinfo, a token in the
 /// query), and the delivery's history shows its URL already, masked.
-fn describe(e: &reqwest::Error) -> String {
-    let kind = if e.is_timeout() {
-        "timeout"
-    } else if e.is_connect() {
-        "connection failed"
-    } else {
-        "request failed"
-    };
-    let mut text = kind.to_string();
-    let mut source = std::error::Error::source(e);
-    // reqwest's own Display repeats the URL; its sources say what went wrong.
-    while let Some(s) = source {
-        text.push_str(&format!(": {s}"));
-        source = s.source();
+fn describe(e: &(dyn std::error::Error + 'static)) -> String {
+    let connect = e.downcast_ref::<hyper_util::client::legacy::Error>().is_some_and(|e| e.is_connect());
+    let mut text = if connect { "connection failed" } else { "request failed" }.to_string();
+    // hyper's errors carry no URL; the chain says what went wrong, outermost first.
+    for cause in std::iter::successors(Some(e), |&e| e.source()) {
+        text.push_str(&format!(": {cause}"));
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::egress::AddressClass;
+
+    #[tokio::test]
+    async fn a_name_the_policy_refuses_fails_with_the_refusal_and_nothing_is_dialled() {
+        let http = client(&EgressPolicy::new(true, vec![]));
+        // The resolver refuses every address localhost has, so nothing is sent.
+        let request = Request::get("http://localhost:9/").body(Full::new(Bytes::new())).unwrap();
+        let err = http.client.request(request).await.unwrap_err();
+        assert_eq!(refusal_in(&err).map(|r| r.class), Some(AddressClass::Loopback), "{err:?}");
+        assert!(err.is_connect());
+    }
+
+    #[test]
+    fn userinfo_leaves_the_uri_for_basic_credentials() {
+        let (uri, credentials) = target("https://a%20b:c@hooks.example.com:8443/x?y=1").unwrap();
+        assert_eq!(uri.to_string(), "https://hooks.example.com:8443/x?y=1");
+        assert_eq!(credentials.unwrap(), "Basic YSBiOmM=");
+        let (uri, credentials) = target("http://user@h/").unwrap();
+        assert_eq!(uri.to_string(), "http://h/");
+        assert_eq!(credentials.unwrap(), "Basic dXNlcjo=");
+        let (uri, credentials) = target("http://h/a?b").unwrap();
+        assert_eq!((uri.to_string(), credentials), ("http://h/a?b".to_string(), None));
+        assert!(target("not a url").unwrap_err().starts_with("the URL does not parse"));
+    }
 }

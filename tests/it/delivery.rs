@@ -210,6 +210,25 @@ async fn a_redirect_is_a_failed_attempt_and_is_never_followed() {
 }
 
 #[tokio::test]
+async fn url_userinfo_is_sent_as_basic_credentials_and_a_set_authorization_wins() {
+    let receiver = Receiver::start().await;
+    let with_userinfo = receiver.url().replace("http://", "http://hook%40ops:p%3Ass@");
+    let yaml = |path: &str, headers: &str| format!("topics: [T]\nrequest:\n  url: {with_userinfo}/{path}\n{headers}");
+    let (_ws, app) = app(&[
+        ("userinfo.yaml", yaml("userinfo", "")),
+        ("own.yaml", yaml("own", "  headers:\n    Authorization: Bearer own-token\n")),
+    ])
+    .await;
+    assert_eq!(app.post_event(&json!({ "Topic": "T", "Payload": {} })).await.0, 202);
+    receiver.wait_for(2, WAIT).await;
+    let userinfo = &receiver.requests_to("/userinfo")[0];
+    // base64("hook@ops:p:ss"): the userinfo percent-decoded.
+    assert_eq!(userinfo.header("authorization").as_deref(), Some("Basic aG9va0BvcHM6cDpzcw=="));
+    let own = &receiver.requests_to("/own")[0];
+    assert_eq!(own.header("authorization").as_deref(), Some("Bearer own-token"));
+}
+
+#[tokio::test]
 async fn give_up_on_ends_the_delivery_at_once() {
     let receiver = Receiver::start().await;
     receiver.set_status(422);
