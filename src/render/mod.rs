@@ -67,7 +67,7 @@ enum BodyKind {
 /// Everything a subscription renders, compiled once per load.
 pub struct RequestTemplate {
     env: Environment<'static>,
-    url_origin: String,
+    url_origin: url::Origin,
     url_rest: Piece,
     /// The origin and the literal path before the first template (for pings).
     url_literal_prefix: String,
@@ -222,13 +222,13 @@ impl RequestTemplate {
 fn literal_prefix(parts: &url::UrlParts, d: &Delimiters) -> String {
     let rest = &parts.rest;
     if !d.has_markup(rest) {
-        return format!("{}{rest}", parts.origin);
+        return format!("{}{rest}", parts.origin.written);
     }
     let path = &rest[..rest.find(['?', '#']).unwrap_or(rest.len())];
     let starts = [d.variable.0.as_str(), d.block.0.as_str(), d.comment.0.as_str()];
     match starts.iter().filter_map(|s| path.find(s)).min() {
-        None => format!("{}{path}", parts.origin),
-        Some(t) => format!("{}{}", parts.origin, path[..t].rfind('/').map_or("", |i| &path[..=i])),
+        None => format!("{}{path}", parts.origin.written),
+        Some(t) => format!("{}{}", parts.origin.written, path[..t].rfind('/').map_or("", |i| &path[..=i])),
     }
 }
 
