@@ -48,7 +48,7 @@ pub fn from_json(value: &Json, exact: &mut ExactNumbers) -> Value {
     match value {
         Json::Null => Value::from(()),
         Json::Bool(b) => Value::from(*b),
-        Json::Number(n) => number(&n.to_string(), exact),
+        Json::Number(n) => number(n.as_str(), exact),
         Json::String(s) => Value::from(s.as_str()),
         Json::Array(items) => Value::from(items.iter().map(|v| from_json(v, exact)).collect::<Vec<_>>()),
         Json::Object(map) => Value::from_pairs(map.iter().map(|(k, v)| (k.as_str(), from_json(v, exact)))),
@@ -58,7 +58,7 @@ pub fn from_json(value: &Json, exact: &mut ExactNumbers) -> Value {
 fn number(text: &str, exact: &mut ExactNumbers) -> Value {
     // An integer is kept as one when its text is the integer's own (not `-0`, not `1e3`).
     if let Ok(i) = text.parse::<i64>() {
-        if i.to_string() == text {
+        if is_canonical_integer(text) {
             return Value::from(i);
         }
     } else if let Ok(u) = text.parse::<u64>() {
@@ -72,6 +72,13 @@ fn number(text: &str, exact: &mut ExactNumbers) -> Value {
         exact.0.insert(f.to_bits(), text.to_string());
     }
     Value::from(f)
+}
+
+/// Whether `text`, which parsed as an i64, is how that integer prints: no `+`, no
+/// leading zero, not `-0` (checked on the text, which is cheaper than printing it).
+fn is_canonical_integer(text: &str) -> bool {
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    !text.starts_with('+') && (digits == "0" && digits.len() == text.len() || !digits.starts_with('0'))
 }
 
 /// How JSON output spells a finite f64 (shortest round-trip digits, as serde_json does).
@@ -123,6 +130,14 @@ pub fn number_text(value: &Value, exact: Option<&ExactNumbers>) -> Option<String
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_integer_is_canonical_exactly_when_it_prints_as_written() {
+        for text in ["0", "-0", "7", "-7", "+7", "007", "-007", "9223372036854775807", "-9223372036854775808", "10"] {
+            let prints_as_written = text.parse::<i64>().is_ok_and(|i| i.to_string() == text);
+            assert_eq!(is_canonical_integer(text), prints_as_written, "{text}");
+        }
+    }
 
     fn round_trip(text: &str) -> String {
         let json = crate::json::parse(text.as_bytes()).unwrap();
