@@ -210,6 +210,24 @@ async fn a_redirect_is_a_failed_attempt_and_is_never_followed() {
 }
 
 #[tokio::test]
+async fn an_https_url_is_sent_over_tls_and_a_failed_handshake_is_a_connection_failure() {
+    // A plain-HTTP receiver answers the TLS handshake with garbage: the attempt fails
+    // while connecting, and no HTTP request reaches it.
+    let receiver = Receiver::start().await;
+    let url = receiver.url().replace("http://", "https://");
+    let yaml = format!("topics: [T]\nrequest:\n  url: {url}/x\nretry:\n  schedule: []\n");
+    let (_ws, app) = app(&[("s.yaml", yaml)]).await;
+    assert_eq!(app.post_event(&json!({ "Topic": "T", "Payload": {} })).await.0, 202);
+    let failed = app.wait_for_status("failed", 1).await;
+    let (_, detail) = app.get(&format!("/v1/deliveries/{}", failed[0]["id"].as_str().unwrap())).await;
+    let error = detail["attempts"][0]["error"].as_str().unwrap_or_default().to_string();
+    assert!(error.starts_with("connection failed"), "{detail}");
+    // rustls's own words for an answer that is not TLS: the handshake was tried.
+    assert!(error.contains("corrupt message"), "{error}");
+    assert!(receiver.requests().is_empty());
+}
+
+#[tokio::test]
 async fn url_userinfo_is_sent_as_basic_credentials_and_a_set_authorization_wins() {
     let receiver = Receiver::start().await;
     let with_userinfo = receiver.url().replace("http://", "http://hook%40ops:p%3Ass@");
