@@ -111,6 +111,24 @@ fn url_query_form(value: &str) -> String {
     url.query().unwrap_or_default().to_string()
 }
 
+/// The credentials a URL's userinfo carries, `user:password` percent-decoded: what a
+/// delivery sends, base64-encoded, as Basic `Authorization`.
+pub fn userinfo_credentials(url: &url::Url) -> Option<String> {
+    if url.username().is_empty() && url.password().is_none() {
+        return None;
+    }
+    let decode = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned();
+    Some(format!("{}:{}", decode(url.username()), decode(url.password().unwrap_or_default())))
+}
+
+/// The values to mask for a URL's userinfo besides the URL form `mask_userinfo` finds:
+/// the credential pair (so its base64, as a receiver may echo the `Authorization` header
+/// back, is masked too) and the password alone.
+pub fn userinfo_secrets(url: &url::Url) -> Vec<String> {
+    let password = url.password().map(|p| percent_encoding::percent_decode_str(p).decode_utf8_lossy().into_owned());
+    userinfo_credentials(url).into_iter().chain(password).collect()
+}
+
 /// `scheme://user:password@host…` → `scheme://***@host…`, wherever it stands in `text`.
 pub fn mask_userinfo(text: &str) -> String {
     let mut out = String::with_capacity(text.len());

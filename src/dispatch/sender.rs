@@ -165,10 +165,7 @@ fn target(url: &str) -> Result<(Uri, Option<HeaderValue>), String> {
         }
     }
     let mut url = url::Url::parse(url).map_err(|e| format!("the URL does not parse: {e}"))?;
-    let credentials = match (url.username(), url.password()) {
-        ("", None) => None,
-        (user, password) => Some(basic_credentials(user, password.unwrap_or_default())?),
-    };
+    let credentials = crate::secret::userinfo_credentials(&url).map(|pair| basic_credentials(&pair));
     // Only fails for URLs that cannot have userinfo, which these just had.
     let _ = url.set_username("");
     let _ = url.set_password(None);
@@ -176,16 +173,14 @@ fn target(url: &str) -> Result<(Uri, Option<HeaderValue>), String> {
     Ok((uri, credentials))
 }
 
-/// `Basic base64(user:password)`, both percent-decoded as they stand in a URL.
-fn basic_credentials(user: &str, password: &str) -> Result<HeaderValue, String> {
+/// `Basic base64(user:password)`, marked sensitive.
+fn basic_credentials(pair: &str) -> HeaderValue {
     use base64::Engine as _;
-    let decode = |s: &str| percent_encoding::percent_decode_str(s).collect::<Vec<u8>>();
-    let pair = [decode(user), b":".to_vec(), decode(password)].concat();
-    let value = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair));
-    let mut value =
-        HeaderValue::from_str(&value).map_err(|_| "the URL's userinfo is not a valid credential".to_string())?;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
+    // base64 is always a valid header value.
+    let mut value = HeaderValue::from_str(&format!("Basic {encoded}")).unwrap_or(HeaderValue::from_static("Basic"));
     value.set_sensitive(true);
-    Ok(value)
+    value
 }
 
 /// The attempt's result from its response, and the first 16 KiB of the body as text. The

@@ -159,6 +159,12 @@ impl RequestTemplate {
         url::finish(&self.url_origin, &rest)
     }
 
+    /// What the URL's userinfo holds that must be masked wherever it could show (the
+    /// receiver's answer included: it may echo the Basic credentials it was sent).
+    pub fn url_secrets(&self) -> Vec<String> {
+        self.url_origin.userinfo_secrets()
+    }
+
     /// The origin and the literal path before the first template: where a ping goes when
     /// the URL cannot be rendered without event data.
     pub fn literal_url_prefix(&self) -> &str {

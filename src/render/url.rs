@@ -60,6 +60,13 @@ pub struct Origin {
     normalised: String,
 }
 
+impl Origin {
+    /// The secret values its userinfo holds, if it has any (`crate::secret::userinfo_secrets`).
+    pub fn userinfo_secrets(&self) -> Vec<String> {
+        url::Url::parse(&self.written).map(|u| crate::secret::userinfo_secrets(&u)).unwrap_or_default()
+    }
+}
+
 /// Splits a URL template at load time, refusing templates in the scheme or host.
 pub fn split(url: &str, delimiters: &Delimiters) -> Result<UrlParts, String> {
     let Some((scheme, after)) = url.split_once("://") else {

@@ -192,6 +192,7 @@ fn compile(cx: &FileContext<'_>, raw: RawSubscription, files: TemplateFiles) -> 
     })
     .map_err(|e| cx.field_error(&e.field, e.message))
     .ok()?;
+    cx.secrets.borrow_mut().extend(template.url_secrets());
     let secrets = Masker::new(cx.secrets.borrow().iter());
     Some(Subscription {
         name,

@@ -230,6 +230,8 @@ async fn an_https_url_is_sent_over_tls_and_a_failed_handshake_is_a_connection_fa
 #[tokio::test]
 async fn url_userinfo_is_sent_as_basic_credentials_and_a_set_authorization_wins() {
     let receiver = Receiver::start().await;
+    // A receiver that echoes the credentials it got: history must not keep them.
+    receiver.set_body("you sent Basic aG9va0BvcHM6cDpzcw==, password p:ss");
     let with_userinfo = receiver.url().replace("http://", "http://hook%40ops:p%3Ass@");
     let yaml = |path: &str, headers: &str| format!("topics: [T]\nrequest:\n  url: {with_userinfo}/{path}\n{headers}");
     let (_ws, app) = app(&[
@@ -244,6 +246,11 @@ async fn url_userinfo_is_sent_as_basic_credentials_and_a_set_authorization_wins(
     assert_eq!(userinfo.header("authorization").as_deref(), Some("Basic aG9va0BvcHM6cDpzcw=="));
     let own = &receiver.requests_to("/own")[0];
     assert_eq!(own.header("authorization").as_deref(), Some("Bearer own-token"));
+    for delivery in app.wait_for_status("succeeded", 2).await {
+        let (_, detail) = app.get(&format!("/v1/deliveries/{}", delivery["id"].as_str().unwrap())).await;
+        let answer = detail["attempts"][0]["response_body"].as_str().unwrap_or_default();
+        assert_eq!(answer, "you sent Basic ***, password ***", "{detail}");
+    }
 }
 
 #[tokio::test]
