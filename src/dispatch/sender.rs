@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::header::{HeaderName, HeaderValue, AUTHORIZATION, RETRY_AFTER};
+use hyper::header::{HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
 use hyper::{Method, Request, Response, Uri};
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -73,18 +73,28 @@ pub fn headers(
     now_secs: i64,
 ) -> Vec<(String, String)> {
     let mut out = Vec::with_capacity(r.headers.len() + 8);
-    if r.body.is_some() {
-        out.push(("Content-Type".to_string(), "application/json".to_string()));
-    }
-    out.push(("User-Agent".into(), format!("hookshape/{}", crate::VERSION)));
-    out.push(("X-Webhook-Event".into(), topic.to_string()));
-    out.push(("X-Webhook-Id".into(), id.to_string()));
-    out.push(("X-Webhook-Attempt".into(), attempt.to_string()));
+    out.extend(always_sent(id, topic, attempt, r.body.is_some()).map(|(shown, _, v)| (shown.to_string(), v)));
     out.extend(r.headers.iter().cloned());
     if let Some(signer) = &sub.signature {
         out.extend(signer.headers(id, now_secs, r.body.as_deref().unwrap_or_default().as_bytes()));
     }
     out
+}
+
+/// The headers hookshape adds to every attempt, as (name as shown, name as sent, value).
+fn always_sent(
+    id: &str,
+    topic: &str,
+    attempt: u32,
+    has_body: bool,
+) -> impl Iterator<Item = (&'static str, HeaderName, String)> {
+    let content_type = has_body.then(|| ("Content-Type", CONTENT_TYPE, "application/json".to_string()));
+    content_type.into_iter().chain([
+        ("User-Agent", USER_AGENT, format!("hookshape/{}", crate::VERSION)),
+        ("X-Webhook-Event", HeaderName::from_static("x-webhook-event"), topic.to_string()),
+        ("X-Webhook-Id", HeaderName::from_static("x-webhook-id"), id.to_string()),
+        ("X-Webhook-Attempt", HeaderName::from_static("x-webhook-attempt"), attempt.to_string()),
+    ])
 }
 
 /// Why an attempt got no response.
@@ -144,9 +154,21 @@ fn request(http: &HttpClient, d: &Leased, sub: &Subscription) -> Result<Request<
     if let Some(credentials) = credentials {
         map.insert(AUTHORIZATION, credentials);
     }
-    for (k, v) in headers(&d.id, &d.topic, d.attempt, &d.request, sub, chrono::Utc::now().timestamp()) {
+    // The same headers as `headers`, in the same order, without spelling the always-sent
+    // names out as text only to parse them again.
+    for (_, k, v) in always_sent(&d.id, &d.topic, d.attempt, d.request.body.is_some()) {
+        // Ids and attempt numbers are ASCII; a topic is free of control characters (intake).
+        if let Ok(v) = HeaderValue::try_from(v) {
+            map.insert(k, v);
+        }
+    }
+    let r = &d.request;
+    let signed = sub.signature.as_ref().map(|signer| {
+        signer.headers(&d.id, chrono::Utc::now().timestamp(), r.body.as_deref().unwrap_or_default().as_bytes())
+    });
+    for (k, v) in r.headers.iter().chain(signed.iter().flatten()) {
         // Names and values were validated at load and render; a bad one is skipped, not fatal.
-        if let (Ok(k), Ok(v)) = (HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(&v)) {
+        if let (Ok(k), Ok(v)) = (HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(v)) {
             map.insert(k, v);
         }
     }

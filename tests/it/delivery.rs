@@ -67,6 +67,27 @@ request:
     );
 }
 
+/// PRODUCT.md: the always-sent headers, "then the subscription's headers and signature":
+/// a header the subscription may set (not `X-Webhook-*`) replaces hookshape's, and the
+/// signature comes last.
+#[tokio::test]
+async fn the_subscriptions_own_headers_replace_the_always_sent_ones() {
+    let receiver = Receiver::start().await;
+    let yaml = format!(
+        "topics: [T]\nrequest:\n  url: {}/x\n  headers:\n    Content-Type: application/vnd.crm+json\n    User-Agent: crm-bridge/2\n    X-Signature: from-the-template\n  body: {{ n: 1 }}\nsignature:\n  scheme: hmac-sha256-hex\n  header: X-Signature\n  secret: s3cret-value\n",
+        receiver.url()
+    );
+    let (_ws, app) = app(&[("s.yaml", yaml)]).await;
+    assert_eq!(app.post_event(&json!({ "Topic": "T", "Payload": {} })).await.0, 202);
+    let got = receiver.wait_for(1, WAIT).await;
+    let r = &got[0];
+    assert_eq!(r.header("content-type").as_deref(), Some("application/vnd.crm+json"));
+    assert_eq!(r.header("user-agent").as_deref(), Some("crm-bridge/2"));
+    assert_eq!(r.header("x-webhook-attempt").as_deref(), Some("1"));
+    let signature = r.header("x-signature").unwrap();
+    assert_eq!(signature.len(), 64, "the signature replaced the template's header: {signature}");
+}
+
 #[tokio::test]
 async fn a_body_template_file_is_rendered_with_json_escaping() {
     let receiver = Receiver::start().await;
