@@ -86,7 +86,7 @@ impl Application {
             metrics: metrics.clone(),
             last_error: Arc::new(std::sync::Mutex::new(None)),
         };
-        let state = ApiState {
+        let state = ApiState::new(crate::api::Shared {
             store: store.clone(),
             subscriptions: subscriptions.clone(),
             wake: wake.clone(),
@@ -104,7 +104,7 @@ impl Application {
             store_health: health.clone(),
             queue: queue.clone(),
             node: node.clone(),
-        };
+        });
         let housekeeping = Housekeeping {
             store: store.clone(),
             node: node.to_string(),

@@ -33,8 +33,27 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 pub const DEFAULT_BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 pub const DEFAULT_MAX_BATCH_ITEMS: usize = 1000;
 
+/// What every request shares, behind one `Arc`: warp clones the state for each request,
+/// and a clone of the fields themselves (a dozen `Arc`s, the client, the tokens) cost more
+/// than the smaller handlers do.
 #[derive(Clone)]
-pub struct ApiState {
+pub struct ApiState(Arc<Shared>);
+
+impl ApiState {
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for ApiState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+pub struct Shared {
     pub store: Arc<dyn Store>,
     pub subscriptions: Arc<ArcSwap<SubscriptionSet>>,
     pub wake: Arc<Notify>,
@@ -61,7 +80,7 @@ pub struct ApiState {
     pub node: Arc<str>,
 }
 
-impl ApiState {
+impl Shared {
     fn check_accepting(&self) -> Result<(), ApiError> {
         if self.accepting.load(Ordering::Relaxed) {
             Ok(())
