@@ -297,6 +297,9 @@ fn compile_signature(cx: &FileContext<'_>, raw: &RawSubscription) -> Option<Sign
     if secrets.len() != texts.len() {
         return None;
     }
+    // A secret written into the file as it is, not through `${VAR}`, is as secret: it is
+    // masked wherever the subscription's secrets are (its file on the console, history).
+    cx.secrets.borrow_mut().extend(secrets.iter().map(|s| s.expose().to_string()));
     Signer::new(s.scheme, s.header.clone(), secrets).map_err(|m| cx.field_error("signature", m)).ok()
 }
 

@@ -241,6 +241,8 @@ async fn a_person_finds_failed_deliveries_and_fixes_them_from_the_console() {
 
     // Disable, then enable: the ping's answer is shown, a failing ping is refused.
     c.goto(&format!("{base}/console/subscriptions/crm")).await.unwrap();
+    let page = c.source().await.unwrap();
+    assert!(page.contains("secret: ***") && !page.contains("crm-secret-value"), "the file's secret is masked");
     click(c, "#disable").await;
     until_text(c, "#state", |s| s == "disabled").await;
     receiver.set_status(503);

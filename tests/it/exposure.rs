@@ -154,6 +154,33 @@ async fn an_injected_secret_never_shows_in_history_render_readyz_validate_or_log
     assert_no_secret(&printed, "validate");
 }
 
+/// PRODUCT.md lists signature secrets among the secrets whether or not they come from
+/// `${VAR}`: one written into the file as it is stays out of history too.
+#[tokio::test]
+async fn a_signature_secret_written_into_the_file_is_masked_in_history() {
+    let receiver = Receiver::start().await;
+    receiver.set_body("echo: literal-signing-key");
+    let ws = Workspace::new();
+    let yaml = format!(
+        "topics: [T]\nrequest:\n  url: {}/hook\nsignature:\n  scheme: hmac-sha256-hex\n  secret: literal-signing-key\n",
+        receiver.url()
+    );
+    ws.subscription("s.yaml", &yaml);
+    let app = TestApp::spawn(ws.config()).await;
+    assert_eq!(app.post_event(&json!({ "Topic": "T", "Payload": {} })).await.0, 202);
+    receiver.wait_for(1, WAIT).await;
+    let (_, list) = app.get("/v1/deliveries").await;
+    let id = list["deliveries"][0]["id"].as_str().unwrap().to_string();
+    let detail = eventually(WAIT, "the attempt to be recorded", || async {
+        let (_, d) = app.get(&format!("/v1/deliveries/{id}")).await;
+        (d["attempts"].as_array().is_some_and(|a| !a.is_empty())).then_some(d)
+    })
+    .await;
+    let text = detail.to_string();
+    assert!(text.contains("echo: ***"), "{text}");
+    assert!(!text.contains("literal-signing-key"), "{text}");
+}
+
 #[tokio::test]
 async fn deny_private_networks_refuses_loopback_at_once_and_egress_allow_lets_it_through() {
     let receiver = Receiver::start().await;
