@@ -91,7 +91,8 @@ fn pages(f: &Shared) -> BoxedFilter<(Response,)> {
     let delivery = warp::path!("console" / "deliveries" / String).and(f.get.clone()).and(f.state.clone());
     let event = warp::path!("console" / "events" / String).and(f.get.clone()).and(f.state.clone());
     let subs = warp::path!("console" / "subscriptions").and(f.get.clone()).and(f.state.clone());
-    let sub = warp::path!("console" / "subscriptions" / String).and(f.get.clone()).and(f.state.clone());
+    let sub =
+        warp::path!("console" / "subscriptions" / String).and(f.get.clone()).and(f.state.clone()).and(f.query.clone());
     let sources = warp::path!("console" / "sources").and(f.get.clone()).and(f.state.clone());
     let playground = warp::path!("console" / "playground").and(f.get.clone()).and(f.state.clone()).and(f.query.clone());
     sign_in

@@ -7,7 +7,7 @@ use minijinja::context;
 use warp::http::StatusCode;
 use warp::reply::Response;
 
-use super::page::{value, Console};
+use super::page::{redirect, value, Console};
 use super::session::Viewer;
 use crate::api::subscriptions::{disable_subscription, enable_subscription, views};
 use crate::api::{ApiError, ApiState};
@@ -34,12 +34,22 @@ pub async fn list(console: Arc<Console>, viewer: Viewer, state: ApiState) -> Res
     console.render(&viewer, StatusCode::OK, "subscriptions.html", ctx)
 }
 
-pub async fn show(name: String, console: Arc<Console>, viewer: Viewer, state: ApiState) -> Response {
-    subscription_page(&name, &console, &viewer, &state, None, StatusCode::OK).await
+/// `GET /console/subscriptions/{name}`; after an enable or a disable, with what happened
+/// (`?enabled=<the ping's status>&released=<n>` or `?disabled`).
+pub async fn show(
+    name: String,
+    console: Arc<Console>,
+    viewer: Viewer,
+    state: ApiState,
+    query: Vec<(String, String)>,
+) -> Response {
+    let notice = done_notice(&query).map(|text| context! { text, ok => true });
+    subscription_page(&name, &console, &viewer, &state, notice, StatusCode::OK).await
 }
 
-/// `POST /console/subscriptions/{name}/enable` or `/disable`; the page again, saying what
-/// happened (the ping's answer, or why it was refused).
+/// `POST /console/subscriptions/{name}/enable` or `/disable`. Done, it redirects (303) to
+/// the subscription's page saying so, where a reload sends nothing again; refused, it
+/// answers the page with why (the ping's answer, or the error) and the error's status.
 pub async fn switch(
     name: String,
     action: String,
@@ -48,20 +58,36 @@ pub async fn switch(
     _form: Vec<(String, String)>,
     state: ApiState,
 ) -> Response {
-    let outcome = match action.as_str() {
-        "enable" => enable_subscription(&state, &name).await.map(|e| {
-            format!("Enabled: the ping was answered {}; {} held deliveries released.", e.ping_status, e.released)
-        }),
-        "disable" => disable_subscription(&state, &name)
+    let done = match action.as_str() {
+        "enable" => enable_subscription(&state, &name)
             .await
-            .map(|_| "Disabled: new deliveries are held until it is enabled again.".to_string()),
+            .map(|e| format!("enabled={}&released={}", e.ping_status, e.released)),
+        "disable" => disable_subscription(&state, &name).await.map(|_| "disabled".to_string()),
         _ => return console.api_error(&viewer, ApiError::not_found(format!("no action {action:?}"))),
     };
-    let (notice, status) = match outcome {
-        Ok(done) => (context! { text => done, ok => true }, StatusCode::OK),
-        Err(e) => (context! { text => e.message, ok => false }, e.status),
-    };
-    subscription_page(&name, &console, &viewer, &state, Some(notice), status).await
+    match done {
+        Ok(query) => redirect(&format!("{}?{query}", page_path(&name))),
+        Err(e) => {
+            let notice = context! { text => e.message, ok => false };
+            subscription_page(&name, &console, &viewer, &state, Some(notice), e.status).await
+        }
+    }
+}
+
+/// The subscription's page, its name encoded as one path segment.
+fn page_path(name: &str) -> String {
+    format!("/console/subscriptions/{}", url::form_urlencoded::byte_serialize(name.as_bytes()).collect::<String>())
+}
+
+/// What an enable or a disable that redirected here did, from the query it left; numbers
+/// only are taken from it, so a crafted link cannot put words on the page.
+fn done_notice(query: &[(String, String)]) -> Option<String> {
+    let get = |key: &str| query.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
+    if let Some(status) = get("enabled").and_then(|s| s.parse::<u16>().ok()) {
+        let released = get("released").and_then(|n| n.parse::<u64>().ok()).unwrap_or(0);
+        return Some(format!("Enabled: the ping was answered {status}; {released} held deliveries released."));
+    }
+    get("disabled").map(|_| "Disabled: new deliveries are held until it is enabled again.".to_string())
 }
 
 async fn subscription_page(
@@ -144,4 +170,24 @@ pub async fn sources(console: Arc<Console>, viewer: Viewer, state: ApiState) -> 
         .collect();
     let ctx = context! { title => "Sources", nav => "sources", sources };
     console.render(&viewer, StatusCode::OK, "sources.html", ctx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn the_notice_after_a_redirect_takes_numbers_only() {
+        let enabled = done_notice(&query(&[("enabled", "200"), ("released", "3")]));
+        assert_eq!(enabled.as_deref(), Some("Enabled: the ping was answered 200; 3 held deliveries released."));
+        assert!(done_notice(&query(&[("disabled", "")])).unwrap().starts_with("Disabled:"));
+        assert_eq!(done_notice(&query(&[("enabled", "<b>pwned</b>")])), None);
+        let crafted = done_notice(&query(&[("enabled", "204"), ("released", "all of them")]));
+        assert_eq!(crafted.as_deref(), Some("Enabled: the ping was answered 204; 0 held deliveries released."));
+        assert_eq!(done_notice(&[]), None);
+    }
 }

@@ -253,6 +253,11 @@ async fn a_person_finds_failed_deliveries_and_fixes_them_from_the_console() {
     click(c, "#enable").await;
     until_text(c, "#notice", |n| n.contains("the ping was answered 200")).await;
     assert_eq!(text(c, "#state").await, "enabled");
+    // Done, the post redirected to a page a reload only reads (303, then GET).
+    let url = c.current_url().await.unwrap();
+    assert_eq!((url.path(), url.query()), ("/console/subscriptions/crm", Some("enabled=200&released=0")));
+    c.refresh().await.unwrap();
+    assert!(text(c, "#notice").await.contains("the ping was answered 200"));
     screenshot(c, "subscription").await;
     c.goto(&format!("{base}/console/subscriptions")).await.unwrap();
     assert_eq!(rows(c, "#subscriptions tbody tr").await.len(), 2);
