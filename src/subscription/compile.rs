@@ -276,6 +276,12 @@ fn expand_request(cx: &FileContext<'_>, raw: &RawSubscription) -> Request {
             if x.used_vars() || name.eq_ignore_ascii_case("authorization") {
                 sensitive.push(name.to_ascii_lowercase());
             }
+            if name.eq_ignore_ascii_case("authorization") {
+                // Credentials written into the file as they are: masked like `${VAR}`s,
+                // whole and without their scheme (`Bearer`), as a receiver may echo either.
+                let credentials = x.text.split_once(' ').map(|(_, c)| c.trim().to_string());
+                cx.secrets.borrow_mut().extend(std::iter::once(x.text.clone()).chain(credentials));
+            }
             headers.push((name.clone(), x.text));
         }
     }

@@ -155,14 +155,15 @@ async fn an_injected_secret_never_shows_in_history_render_readyz_validate_or_log
 }
 
 /// PRODUCT.md lists signature secrets among the secrets whether or not they come from
-/// `${VAR}`: one written into the file as it is stays out of history too.
+/// `${VAR}`: one written into the file as it is stays out of history too, and so do
+/// `Authorization` credentials, which history already shows as `***`.
 #[tokio::test]
-async fn a_signature_secret_written_into_the_file_is_masked_in_history() {
+async fn a_signature_secret_or_credentials_written_into_the_file_are_masked_in_history() {
     let receiver = Receiver::start().await;
-    receiver.set_body("echo: literal-signing-key");
+    receiver.set_body("echo: literal-signing-key, token literal-bearer-token");
     let ws = Workspace::new();
     let yaml = format!(
-        "topics: [T]\nrequest:\n  url: {}/hook\nsignature:\n  scheme: hmac-sha256-hex\n  secret: literal-signing-key\n",
+        "topics: [T]\nrequest:\n  url: {}/hook\n  headers:\n    Authorization: Bearer literal-bearer-token\nsignature:\n  scheme: hmac-sha256-hex\n  secret: literal-signing-key\n",
         receiver.url()
     );
     ws.subscription("s.yaml", &yaml);
@@ -177,8 +178,12 @@ async fn a_signature_secret_written_into_the_file_is_masked_in_history() {
     })
     .await;
     let text = detail.to_string();
-    assert!(text.contains("echo: ***"), "{text}");
-    assert!(!text.contains("literal-signing-key"), "{text}");
+    assert!(text.contains("echo: ***, token ***"), "{text}");
+    assert!(!text.contains("literal-signing-key") && !text.contains("literal-bearer-token"), "{text}");
+    assert_eq!(
+        receiver.wait_for(1, WAIT).await[0].header("authorization").as_deref(),
+        Some("Bearer literal-bearer-token")
+    );
 }
 
 #[tokio::test]
