@@ -74,6 +74,12 @@ pub trait Store: Send + Sync + 'static {
     /// deliveries) last touched before `finished_before`. Returns how many deliveries went.
     async fn prune(&self, finished_before: i64, limit: usize) -> StoreResult<u64>;
 
+    /// Whether a prune batch holds up every other write while it runs (SQLite's one
+    /// writer): housekeeping then keeps each batch to a few milliseconds.
+    fn prune_holds_writes(&self) -> bool {
+        false
+    }
+
     /// When the next pending delivery falls due, if any.
     async fn next_due_at(&self) -> StoreResult<Option<i64>>;
 

@@ -304,6 +304,10 @@ impl Store for SqliteStore {
         self.write(move |c| sql::prune(c, finished_before, limit)).await
     }
 
+    fn prune_holds_writes(&self) -> bool {
+        true
+    }
+
     async fn next_due_at(&self) -> StoreResult<Option<i64>> {
         self.read(sql::next_due_at).await
     }
