@@ -30,8 +30,11 @@ pub struct SqliteStore {
     _lock: std::fs::File,
 }
 
-/// WAL pages (4 KiB each) after which the writer checkpoints: 16 MiB.
-const CHECKPOINT_PAGES: u32 = 4000;
+/// WAL pages (4 KiB each) after which the writer checkpoints: 4 MiB. Intake waits for a
+/// checkpoint (it runs in the commit), and its time is the distinct pages it copies: under
+/// a prune, whose pages no other commit rewrites, 4,000 pages put 15 ms on the p99 of
+/// 1,000 events/s, 1,000 pages 7–8 ms, at no cost in CPU per delivery measured.
+const CHECKPOINT_PAGES: u32 = 1000;
 
 pub(crate) fn unavailable(e: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(e.to_string())
