@@ -21,7 +21,7 @@ const STATS_EVERY: Duration = Duration::from_secs(1);
 const FINISHED_EVERY_TICKS: u64 = 300;
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
 /// A prune batch's deliveries where a batch does not hold up other writes (PostgreSQL),
-/// and the pause after each.
+/// and the most a paced batch grows to; the pause after each unpaced batch.
 const PRUNE_BATCH: usize = 500;
 const PRUNE_PAUSE: Duration = Duration::from_millis(20);
 /// Where it does (SQLite, whose batch runs in the writer's transaction with the intakes
