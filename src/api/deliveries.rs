@@ -91,12 +91,21 @@ pub async fn retry_matching(state: ApiState, body: Result<Bytes, ApiError>) -> R
 }
 
 /// Resends what `query` matches and wakes the dispatcher: the API's and the console's recover.
+/// A task of its own does it (the store goes in batches): a client that hangs up does not
+/// leave a bulk retry half done, nor what it did without a wake.
 pub async fn resend_matching(state: &ApiState, query: DeliveryQuery) -> Result<u64, ApiError> {
-    let retried = state.store.retry_matching(query).await.map_err(ApiError::store)?;
-    if retried > 0 {
-        state.wake.notify_one();
-    }
-    Ok(retried)
+    let state = state.clone();
+    let task = tokio::spawn(async move {
+        let retried = state.store.retry_matching(query).await.map_err(ApiError::store);
+        if retried.as_ref().is_ok_and(|n| *n > 0) {
+            state.wake.notify_one();
+        }
+        retried
+    });
+    task.await.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "a bulk retry's task failed");
+        Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "the bulk retry did not finish; send it again"))
+    })
 }
 
 /// `{"status", "subscription", "topic", "source", "since", "until", "limit"}`, each as its

@@ -50,21 +50,36 @@ fn check(method: &Method, headers: &HeaderMap) -> Result<(), ApiError> {
 }
 
 /// `localhost`, `*.localhost`, a 127.0.0.0/8 address or `[::1]`, with or without a port.
+/// Anything after the host but a `:port` makes it foreign: `[::1]evil.example` is not
+/// `[::1]`, whatever a lenient parser in front might make of it.
 pub fn is_loopback_authority(authority: &str) -> bool {
-    let host = match authority.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or_default(),
-        None => authority.rsplit_once(':').map_or(authority, |(h, port)| {
-            if port.chars().all(|c| c.is_ascii_digit()) {
-                h
-            } else {
-                authority
-            }
-        }),
-    };
-    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    let Some((host, port)) = split_authority(authority) else { return false };
+    if port.is_some_and(|p| p.is_empty() || !p.chars().all(|c| c.is_ascii_digit())) {
+        return false;
+    }
+    if authority.starts_with('[') {
+        return host.parse::<std::net::Ipv6Addr>().is_ok_and(|ip| ip.is_loopback());
+    }
+    let host = host.strip_suffix('.').unwrap_or(host).to_ascii_lowercase();
     host == "localhost"
         || host.ends_with(".localhost")
-        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+        || host.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// An authority's host and port (when there is a `:`): `[v6]` must be followed by nothing
+/// or `:port`; a bare host may hold no `:` but the port's. None when it is neither.
+fn split_authority(authority: &str) -> Option<(&str, Option<&str>)> {
+    if let Some(v6) = authority.strip_prefix('[') {
+        let (host, rest) = v6.split_once(']')?;
+        return match rest {
+            "" => Some((host, None)),
+            _ => Some((host, Some(rest.strip_prefix(':')?))),
+        };
+    }
+    match authority.split_once(':') {
+        None => Some((authority, None)),
+        Some((host, port)) => Some((host, Some(port))),
+    }
 }
 
 /// A JSON endpoint's body must be declared JSON (or not declared at all): a form or
@@ -99,6 +114,34 @@ mod tests {
         }
         for bad in ["evil.example", "evil.example:8080", "localhost.evil.example", "10.0.0.1", "[::2]", "0.0.0.0"] {
             assert!(!is_loopback_authority(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn only_a_port_may_follow_the_host() {
+        let table = [
+            ("[::1]", true),
+            ("[::1]:8080", true),
+            ("localhost.", true),
+            ("127.0.0.1:8080", true),
+            ("[::1]evil.example", false),
+            ("[::1].evil.example", false),
+            ("[::1]:8080evil.example", false),
+            ("[::1]:", false),
+            ("[::1]:80:80", false),
+            ("[::1", false),
+            ("[127.0.0.1]", false),
+            ("[localhost]", false),
+            ("[::ffff:127.0.0.1]x", false),
+            ("127.0.0.1:8080:evil.example", false),
+            ("localhost:", false),
+            ("localhost:80x", false),
+            ("127.0.0.1@evil.example", false),
+            ("::1", false),
+            ("", false),
+        ];
+        for (authority, loopback) in table {
+            assert_eq!(is_loopback_authority(authority), loopback, "{authority:?}");
         }
     }
 

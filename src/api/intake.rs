@@ -83,26 +83,58 @@ fn pre_lease(state: &ApiState, set: &SubscriptionSet, events: &mut [NewEvent]) -
     reserved
 }
 
-/// Stores the events; hands what was leased to the dispatcher, and wakes it for the rest.
+/// Stores the events; hands what was leased to the dispatcher, and wakes it for the rest;
+/// counts what was accepted.
+///
+/// The insert and the settling of the queue run in a task of their own: a producer that
+/// hangs up drops this future, and with it anything it was awaiting. Were the reservations
+/// settled here, a hang-up mid-insert would keep the dispatcher's room taken for good (the
+/// subscription stalled until a restart) and what was committed leased to this node would
+/// never reach the queue. The task finishes whatever happens to the request.
 pub(super) async fn store(
     state: &ApiState,
     mut events: Vec<NewEvent>,
     set: &SubscriptionSet,
+    counted: Vec<Counted>,
 ) -> Result<Vec<crate::store::Inserted>, ApiError> {
     let reserved = pre_lease(state, set, &mut events);
     let stored_pending =
         events.iter().flat_map(|e| &e.deliveries).any(|d| d.status == DeliveryStatus::Pending && d.lease.is_none());
-    match state.store.insert_events(events).await {
+    let state = state.clone();
+    let task = tokio::spawn(async move {
+        let result = state.store.insert_events(events).await;
+        settle(&state, &reserved, result, stored_pending, &counted)
+    });
+    task.await.unwrap_or_else(|e| {
+        // Only a panic gets here (nothing aborts the task); its reservations went with it.
+        tracing::error!(error = %e, "intake's store task failed");
+        Err(ApiError::store(crate::store::StoreError::Corrupt("the insert did not finish".into())))
+    })
+}
+
+/// What intake does once the store has answered, asked or not: the queue takes the leased
+/// deliveries and gives back the other reservations; metrics count what was stored.
+fn settle(
+    state: &ApiState,
+    reserved: &[String],
+    result: crate::store::StoreResult<Vec<Inserted>>,
+    stored_pending: bool,
+    counted: &[Counted],
+) -> Result<Vec<Inserted>, ApiError> {
+    match result {
         Ok(mut inserted) => {
             let leased = inserted.iter_mut().flat_map(|i| std::mem::take(&mut i.leased)).collect();
-            state.queue.settle(&reserved, leased);
+            state.queue.settle(reserved, leased);
             if stored_pending {
                 state.wake.notify_one();
+            }
+            for (c, i) in counted.iter().zip(&inserted) {
+                record(state, c, i);
             }
             Ok(inserted)
         }
         Err(e) => {
-            state.queue.settle(&reserved, Vec::new());
+            state.queue.settle(reserved, Vec::new());
             Err(ApiError::store(e))
         }
     }
@@ -124,14 +156,9 @@ pub(super) async fn accept_one(
     prepared: NewEvent,
     set: &SubscriptionSet,
 ) -> Result<Inserted, ApiError> {
-    let counted = Counted::of(&prepared, set);
-    let inserted = store(state, vec![prepared], set).await?;
-    let i = inserted
-        .into_iter()
-        .next()
-        .ok_or_else(|| ApiError::store(crate::store::StoreError::Corrupt("no insert result".into())))?;
-    record(state, &counted, &i);
-    Ok(i)
+    let counted = vec![Counted::of(&prepared, set)];
+    let inserted = store(state, vec![prepared], set, counted).await?;
+    inserted.into_iter().next().ok_or_else(|| ApiError::store(crate::store::StoreError::Corrupt("no insert result".into())))
 }
 
 async fn batch(state: ApiState, body: Result<Bytes, ApiError>) -> Result<Response, ApiError> {
@@ -143,11 +170,9 @@ async fn batch(state: ApiState, body: Result<Bytes, ApiError>) -> Result<Respons
     let prepared: Vec<_> =
         items.iter().filter_map(|i| i.as_ref().ok()).map(|e| accept::prepare(e, &set, now)).collect();
     let counted: Vec<Counted> = prepared.iter().map(|p| Counted::of(p, &set)).collect();
-    let inserted = store(&state, prepared, &set).await?;
-    for (p, i) in counted.iter().zip(&inserted) {
-        record(&state, p, i);
-    }
-    if inserted.len() != counted.len() {
+    let expected = counted.len();
+    let inserted = store(&state, prepared, &set, counted).await?;
+    if inserted.len() != expected {
         return Err(ApiError::store(crate::store::StoreError::Corrupt("an insert result is missing".into())));
     }
     let mut inserted = inserted.into_iter();

@@ -24,6 +24,17 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// The most deliveries one `retry_batch` makes due (one write transaction on SQLite).
+pub const RETRY_BATCH: usize = 500;
+
+/// What one `Store::retry_batch` did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RetriedBatch {
+    pub retried: u64,
+    /// The smallest id it made due: the next batch starts below it. None when it made none.
+    pub last: Option<String>,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Commits each event with its deliveries atomically; an event whose Uuid is already
@@ -62,7 +73,35 @@ pub trait Store: Send + Sync + 'static {
 
     /// `retry_now` for every delivery `query` matches (newest first, at most `query.limit`),
     /// leaving out `in_flight` (being sent) and `shadow` ones; returns how many.
-    async fn retry_matching(&self, query: DeliveryQuery) -> StoreResult<u64>;
+    ///
+    /// A million rows in one statement would hold SQLite's one writer (and intake behind it)
+    /// for as long as it takes, so this goes by `retry_batch`es of `RETRY_BATCH`, each one
+    /// continuing below the smallest id the last one made due; where a batch holds up other
+    /// writes, each is followed by a pause as long as it took, so intake has the writer at
+    /// least half the time.
+    async fn retry_matching(&self, query: DeliveryQuery) -> StoreResult<u64> {
+        let paced = self.prune_holds_writes();
+        let mut total = 0u64;
+        let mut cursor = query.cursor.clone();
+        while (total as usize) < query.limit {
+            let limit = RETRY_BATCH.min(query.limit - total as usize);
+            let started = std::time::Instant::now();
+            let batch = self.retry_batch(DeliveryQuery { limit, cursor, ..query.clone() }).await?;
+            total += batch.retried;
+            // None: nothing left below. (On PostgreSQL rows another node leased between a
+            // batch's choice and its update are left out; they are being sent anyway.)
+            let Some(last) = batch.last else { break };
+            cursor = Some(last);
+            if paced {
+                tokio::time::sleep(started.elapsed().max(std::time::Duration::from_millis(1))).await;
+            }
+        }
+        Ok(total)
+    }
+
+    /// One batch of `retry_matching`: at most `query.limit` of what `query` matches below
+    /// `query.cursor`, newest first; how many it made due and the smallest id among them.
+    async fn retry_batch(&self, query: DeliveryQuery) -> StoreResult<RetriedBatch>;
 
     /// Disables a subscription: its pending deliveries and new ones are `held`.
     async fn disable(&self, subscription: &str, reason: &str) -> StoreResult<()>;

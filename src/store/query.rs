@@ -194,6 +194,19 @@ pub fn retry_matching(q: &DeliveryQuery, now: i64, dialect: Dialect) -> (String,
     (sql, args)
 }
 
+/// One batch of `Store::retry_matching` (`q.limit` rows below `q.cursor`): the statement
+/// above, returning what it made due. SQLite answers each id (compared bytewise, as Rust
+/// compares them); PostgreSQL the count and the least id under its own collation, the
+/// one its `id < cursor` compares with.
+pub fn retry_batch(q: &DeliveryQuery, now: i64, dialect: Dialect) -> (String, Vec<Arg>) {
+    let (update, args) = retry_matching(q, now, dialect);
+    let sql = match dialect {
+        Dialect::Sqlite => format!("{update} RETURNING id"),
+        Dialect::Postgres => format!("WITH made_due AS ({update} RETURNING id) SELECT count(*), min(id) FROM made_due"),
+    };
+    (sql, args)
+}
+
 /// Zeroed counts for the statuses a count covers: all six, or the active three.
 pub fn zero_counts_for(finished: bool) -> BTreeMap<String, u64> {
     let mut counts = zero_counts();

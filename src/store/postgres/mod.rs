@@ -220,13 +220,13 @@ impl Store for PostgresStore {
         Ok(retried)
     }
 
-    async fn retry_matching(&self, query: DeliveryQuery) -> StoreResult<u64> {
+    async fn retry_batch(&self, query: DeliveryQuery) -> StoreResult<RetriedBatch> {
         let client = self.client().await?;
-        let retried = sql::retry_matching(&client, &query, crate::now_ms()).await?;
-        if retried > 0 {
+        let batch = sql::retry_batch(&client, &query, crate::now_ms()).await?;
+        if batch.retried > 0 {
             notify::work_is_due(&client).await?;
         }
-        Ok(retried)
+        Ok(batch)
     }
 
     async fn disable(&self, subscription: &str, reason: &str) -> StoreResult<()> {

@@ -788,11 +788,14 @@ pub async fn list<C: GenericClient>(c: &C, q: &DeliveryQuery) -> StoreResult<Del
     Ok(DeliveryPage { deliveries, next_cursor })
 }
 
-pub async fn retry_matching<C: GenericClient>(c: &C, q: &DeliveryQuery, now: i64) -> StoreResult<u64> {
-    let (sql, args) = query::retry_matching(q, now, query::Dialect::Postgres);
+pub async fn retry_batch<C: GenericClient>(c: &C, q: &DeliveryQuery, now: i64) -> StoreResult<RetriedBatch> {
+    let (sql, args) = query::retry_batch(q, now, query::Dialect::Postgres);
     let values = boxed(args);
     let params: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| &**v as &(dyn ToSql + Sync)).collect();
-    c.execute(sql.as_str(), &params).await.map_err(pg_error)
+    let row = c.query_one(sql.as_str(), &params).await.map_err(pg_error)?;
+    let retried: i64 = row.try_get(0).map_err(pg_error)?;
+    let last: Option<String> = row.try_get(1).map_err(pg_error)?;
+    Ok(RetriedBatch { retried: retried.max(0) as u64, last })
 }
 
 fn boxed(args: Vec<query::Arg>) -> Vec<Box<dyn ToSql + Sync + Send>> {

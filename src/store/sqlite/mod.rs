@@ -289,8 +289,8 @@ impl Store for SqliteStore {
         self.write(move |c| sql::retry_now(c, &id, crate::now_ms())).await
     }
 
-    async fn retry_matching(&self, query: DeliveryQuery) -> StoreResult<u64> {
-        self.write(move |c| sql::retry_matching(c, &query, crate::now_ms())).await
+    async fn retry_batch(&self, query: DeliveryQuery) -> StoreResult<RetriedBatch> {
+        self.write(move |c| sql::retry_batch(c, &query, crate::now_ms())).await
     }
 
     async fn disable(&self, subscription: &str, reason: &str) -> StoreResult<()> {

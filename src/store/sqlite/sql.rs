@@ -727,9 +727,20 @@ fn list_sql(q: &DeliveryQuery) -> (String, Vec<query::Arg>) {
     (sql, args)
 }
 
-pub fn retry_matching(conn: &Connection, q: &DeliveryQuery, now: i64) -> StoreResult<u64> {
-    let (sql, args) = query::retry_matching(q, now, query::Dialect::Sqlite);
-    conn.execute(&sql, bind(args)).map(|n| n as u64).map_err(unavailable)
+pub fn retry_batch(conn: &Connection, q: &DeliveryQuery, now: i64) -> StoreResult<RetriedBatch> {
+    let (sql, args) = query::retry_batch(q, now, query::Dialect::Sqlite);
+    let mut stmt = conn.prepare(&sql).map_err(unavailable)?;
+    let ids = stmt.query_map(bind(args), |r| r.get::<_, String>(0)).map_err(unavailable)?;
+    let mut batch = RetriedBatch::default();
+    for id in ids {
+        let id = id.map_err(unavailable)?;
+        batch.retried += 1;
+        // SQLite compares text bytewise, as `str` does: this is the id its cursor compares.
+        if batch.last.as_ref().is_none_or(|last| id < *last) {
+            batch.last = Some(id);
+        }
+    }
+    Ok(batch)
 }
 
 fn bind(args: Vec<query::Arg>) -> rusqlite::ParamsFromIter<impl Iterator<Item = rusqlite::types::Value>> {
