@@ -3,7 +3,7 @@
 
 pub(crate) mod answers;
 mod auth;
-mod body;
+pub(crate) mod body;
 pub(crate) mod deliveries;
 pub mod error;
 pub(crate) mod events;
@@ -14,6 +14,7 @@ mod openapi;
 pub(crate) mod operations;
 mod sources;
 pub(crate) mod subscriptions;
+pub(crate) mod throttle;
 
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -109,11 +110,13 @@ impl Shared {
 /// compiler's recursion limit in release builds.
 pub fn routes(state: ApiState) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone {
     let limit = body::Limit { bytes: state.max_body_bytes, within: state.body_read_timeout };
-    let intake_auth = auth::bearer(state.intake_token.clone(), "intake");
-    let admin_auth = auth::bearer(state.admin_token.clone(), "admin");
+    // One count of wrong tokens per client address, for both tokens and the console's sign-in.
+    let throttle = Arc::new(throttle::Throttle::default());
+    let intake_auth = auth::bearer(state.intake_token.clone(), "intake", throttle.clone());
+    let admin_auth = auth::bearer(state.admin_token.clone(), "admin", throttle.clone());
     let open = state.intake_token.is_none() || state.admin_token.is_none();
     let openapi_json = bytes::Bytes::from(openapi::document(state.max_batch_items).to_string());
-    let console = crate::console::routes(state.clone());
+    let console = crate::console::routes(state.clone(), limit, throttle);
     let with_state = warp::any().map(move || state.clone());
 
     let event = warp::path!("v1" / "events")

@@ -21,19 +21,47 @@ use warp::http::{Method, StatusCode};
 use warp::reply::Response;
 use warp::{Filter, Rejection};
 
+use crate::api::body::Limit;
+use crate::api::throttle::Throttle;
 use crate::api::ApiState;
 pub use page::Console;
 use session::Viewer;
 
-/// The largest form the console takes (the playground's event is the big one).
-const MAX_FORM_BYTES: u64 = 1024 * 1024;
-
 /// Every console route; rejections of its own (no session, a bad form token) become a
-/// redirect to the sign-in page or an error page, others pass on to the API's handling.
-pub fn routes(state: ApiState) -> BoxedFilter<(Response,)> {
-    let f = Shared::new(state);
+/// redirect to the sign-in page or an error page, any other answer under `/console` (a
+/// path that is not a page, a form over the size limit) is the API's JSON error with the
+/// console's headers. Forms are read as intake reads bodies (`limit`); `throttle` counts
+/// wrong tokens at sign-in, as the API's bearer checks do.
+pub fn routes(state: ApiState, limit: Limit, throttle: Arc<Throttle>) -> BoxedFilter<(Response,)> {
+    let f = Shared::new(state, limit, throttle);
     let static_files = warp::path!("console" / "static" / String).and(warp::get()).map(assets::serve).boxed();
-    static_files.or(pages(&f)).unify().or(actions(&f)).unify().recover(recover_sign_in).unify().boxed()
+    let all = static_files.or(pages(&f)).unify().or(actions(&f)).unify().recover(recover_console).unify();
+    under_console().and(all).boxed()
+}
+
+/// Passes requests under `/console` only: the others are not the console's to answer.
+fn under_console() -> BoxedFilter<()> {
+    warp::path::peek()
+        .and_then(|path: warp::path::Peek| async move {
+            if path.segments().next() == Some("console") {
+                Ok(())
+            } else {
+                Err(warp::reject::not_found())
+            }
+        })
+        .untuple_one()
+        .boxed()
+}
+
+/// A form's body, read under intake's limits and deadline into one buffer (a client
+/// trickling a form is cut off as intake would cut it off), then decoded.
+fn form(limit: Limit) -> BoxedFilter<(Form,)> {
+    crate::api::body::capped(limit)
+        .and_then(|body: Result<bytes::Bytes, crate::api::ApiError>| async move {
+            let body = body.map_err(warp::reject::custom)?;
+            Ok::<Form, Rejection>(url::form_urlencoded::parse(&body).into_owned().collect())
+        })
+        .boxed()
 }
 
 type Form = Vec<(String, String)>;
@@ -51,11 +79,11 @@ struct Shared {
 }
 
 impl Shared {
-    fn new(state: ApiState) -> Self {
-        let console = Arc::new(Console::new(state.admin_token.clone()));
+    fn new(state: ApiState, limit: Limit, throttle: Arc<Throttle>) -> Self {
+        let console = Arc::new(Console::new(state.admin_token.clone(), throttle));
         let viewer = viewer(console.clone());
         let with_console = warp::any().map(move || console.clone()).boxed();
-        let form = warp::body::content_length_limit(MAX_FORM_BYTES).and(warp::body::form::<Form>()).boxed();
+        let form = form(limit);
         let get = warp::get().and(with_console.clone()).and(viewer.clone()).boxed();
         let post = warp::post()
             .and(with_console.clone())
@@ -126,7 +154,7 @@ fn actions(f: &Shared) -> BoxedFilter<(Response,)> {
         .and(f.console.clone())
         .and(forwarded_tls())
         .and(f.form.clone());
-    let sign_out = warp::path!("console" / "signout").and(f.post.clone());
+    let sign_out = warp::path!("console" / "signout").and(f.post.clone()).and(cookie());
     let recover = warp::path!("console" / "recover").and(f.post.clone()).and(f.state.clone());
     let resend = warp::path!("console" / "deliveries" / String / "resend").and(f.post.clone()).and(f.state.clone());
     let replay = warp::path!("console" / "events" / String / "replay").and(f.post.clone()).and(f.state.clone());
@@ -183,6 +211,11 @@ fn viewer(console: Arc<Console>) -> BoxedFilter<(Viewer,)> {
         .boxed()
 }
 
+/// The session cookie, when the request carries one.
+fn cookie() -> BoxedFilter<(Option<String>,)> {
+    warp::cookie::optional::<String>(session::COOKIE).boxed()
+}
+
 /// Whether a proxy in front says the console is reached over TLS (then the cookie is Secure).
 fn forwarded_tls() -> BoxedFilter<(bool,)> {
     warp::header::optional::<String>("x-forwarded-proto")
@@ -190,8 +223,10 @@ fn forwarded_tls() -> BoxedFilter<(bool,)> {
         .boxed()
 }
 
-/// No session: to the sign-in page (and back after it). A forged form: 403.
-async fn recover_sign_in(rejection: Rejection) -> Result<Response, Rejection> {
+/// No session: to the sign-in page (and back after it). A forged form: 403. Anything else
+/// (no such page, a form too large or too slow): the API's error, with the console's
+/// headers like every answer under `/console`.
+async fn recover_console(rejection: Rejection) -> Result<Response, std::convert::Infallible> {
     if let Some(needs) = rejection.find::<NeedsSignIn>() {
         let next: String = url::form_urlencoded::byte_serialize(needs.next.as_bytes()).collect();
         return Ok(page::redirect(&format!("/console/signin?next={next}")));
@@ -201,7 +236,9 @@ async fn recover_sign_in(rejection: Rejection) -> Result<Response, Rejection> {
                    stale). Reload the page and try again.";
         return Ok(console.error_page(viewer, StatusCode::FORBIDDEN, why));
     }
-    Err(rejection)
+    let mut resp = crate::api::error::recover(rejection).await?;
+    page::secure_headers(resp.headers_mut());
+    Ok(resp)
 }
 
 /// A form without this viewer's CSRF token: a cross-site post, or a stale page.

@@ -35,10 +35,12 @@ pub struct Console {
     env: Environment<'static>,
     pub sessions: Sessions,
     pub rates: super::overview::Rates,
+    /// Wrong tokens by client address, shared with the API's bearer checks.
+    pub throttle: std::sync::Arc<crate::api::throttle::Throttle>,
 }
 
 impl Console {
-    pub fn new(admin_token: Option<Secret>) -> Self {
+    pub fn new(admin_token: Option<Secret>, throttle: std::sync::Arc<crate::api::throttle::Throttle>) -> Self {
         let mut env = Environment::new();
         for (name, source) in TEMPLATES {
             // The templates are part of the binary and covered by tests: a broken one is a
@@ -47,7 +49,7 @@ impl Console {
                 tracing::error!(template = name, error = %e, "console template does not parse");
             }
         }
-        Self { env, sessions: Sessions::new(admin_token), rates: Default::default() }
+        Self { env, sessions: Sessions::new(admin_token), rates: Default::default(), throttle }
     }
 
     /// `template` with `ctx`, inside the layout, as a page for `viewer`.

@@ -1,6 +1,12 @@
 //! Who may use the console: a session cookie given for the admin token, and the CSRF
 //! token every form carries. Both are MACs under a key derived from the admin token, so
 //! they hold across restarts and nodes, and rotating the token signs everyone out.
+//! Signing out revokes the session on the server: its nonce is remembered until the
+//! session would have expired (in this process: another node, or a restart, still takes
+//! the cookie until its expiry).
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
 
 use rand::RngCore;
 use subtle::ConstantTimeEq;
@@ -12,11 +18,16 @@ pub const COOKIE: &str = "hookshape_session";
 /// A session lasts this long; then the console asks for the token again.
 pub const LIFETIME_SECS: i64 = 12 * 3600;
 
-#[derive(Clone)]
+/// Revoked sessions remembered at most; past it the soonest to expire are forgotten first
+/// (only a signed-in person can add one, by signing out).
+const MAX_REVOKED: usize = 10_000;
+
 pub struct Sessions {
     key: Vec<u8>,
     /// The admin token, when there is one: without it the console is open (loopback only).
     token: Option<Secret>,
+    /// Sessions signed out before their expiry: nonce → expiry (seconds).
+    revoked: Mutex<HashMap<String, i64>>,
 }
 
 /// What a request may do: it is signed in (or the console is open), with its form token.
@@ -38,7 +49,7 @@ impl Sessions {
                 k
             }
         };
-        Self { key, token: admin_token }
+        Self { key, token: admin_token, revoked: Mutex::default() }
     }
 
     pub fn needs_sign_in(&self) -> bool {
@@ -51,10 +62,40 @@ impl Sessions {
             return Some(Viewer { csrf: self.mac("csrf:open"), signed_in: false });
         }
         let cookie = cookie?;
+        let (nonce, _) = self.session(cookie, now_secs)?;
+        if self.revoked().contains_key(nonce) {
+            return None;
+        }
+        Some(Viewer { csrf: self.mac(&format!("csrf:{cookie}")), signed_in: true })
+    }
+
+    /// A valid, unexpired cookie's nonce and expiry.
+    fn session<'a>(&self, cookie: &'a str, now_secs: i64) -> Option<(&'a str, i64)> {
         let (body, mac) = cookie.rsplit_once('.')?;
-        let expires: i64 = body.split('.').next()?.parse().ok()?;
+        let (expires, nonce) = body.split_once('.')?;
+        let expires: i64 = expires.parse().ok()?;
         let valid = bool::from(self.mac(&format!("session:{body}")).as_bytes().ct_eq(mac.as_bytes()));
-        (valid && expires > now_secs).then(|| Viewer { csrf: self.mac(&format!("csrf:{cookie}")), signed_in: true })
+        (valid && expires > now_secs).then_some((nonce, expires))
+    }
+
+    /// Ends the session `cookie` stands for: it no longer signs anyone in.
+    pub fn sign_out(&self, cookie: Option<&str>, now_secs: i64) {
+        let Some((nonce, expires)) = cookie.and_then(|c| self.session(c, now_secs)) else { return };
+        let mut revoked = self.revoked();
+        if revoked.len() >= MAX_REVOKED {
+            revoked.retain(|_, until| *until > now_secs);
+        }
+        if revoked.len() >= MAX_REVOKED {
+            if let Some(soonest) = revoked.iter().min_by_key(|(_, until)| **until).map(|(n, _)| n.clone()) {
+                revoked.remove(&soonest);
+            }
+        }
+        revoked.insert(nonce.to_string(), expires);
+    }
+
+    fn revoked(&self) -> MutexGuard<'_, HashMap<String, i64>> {
+        // Nothing panics while holding the lock; a poisoned map still holds valid entries.
+        self.revoked.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// A new session's cookie value when `presented` is the admin token.
@@ -119,6 +160,17 @@ mod tests {
         assert!(s.viewer(Some(&format!("99999999999.00.{mac}")), 1).is_none());
         let other = Sessions::new(Some(Secret::new("rotated")));
         assert!(other.viewer(Some(&cookie), 1).is_none());
+    }
+
+    #[test]
+    fn signing_out_ends_that_session_only() {
+        let s = sessions();
+        let (gone, kept) = (s.sign_in("admin-token", 0).unwrap(), s.sign_in("admin-token", 0).unwrap());
+        s.sign_out(Some(&gone), 1);
+        assert!(s.viewer(Some(&gone), 2).is_none(), "the old cookie no longer works");
+        assert!(s.viewer(Some(&kept), 2).is_some(), "another session goes on");
+        s.sign_out(Some("forged.00.00"), 1);
+        assert_eq!(s.revoked().len(), 1, "only a valid session is remembered");
     }
 
     #[test]

@@ -9,6 +9,7 @@ use warp::reply::Response;
 use super::field;
 use super::page::{redirect, Console};
 use super::session::{Sessions, Viewer};
+use crate::api::throttle::peer;
 
 pub fn form(console: Arc<Console>, query: Vec<(String, String)>) -> Response {
     if !console.sessions.needs_sign_in() {
@@ -18,19 +19,36 @@ pub fn form(console: Arc<Console>, query: Vec<(String, String)>) -> Response {
     console.anonymous(StatusCode::OK, "sign_in.html", context! { next, title => "Sign in" })
 }
 
+/// Signs in with the admin token; an address that gave too many wrong ones waits first
+/// (429 with `Retry-After`, the token not compared), as the API's bearer checks do.
 pub fn submit(console: Arc<Console>, tls: bool, form: Vec<(String, String)>) -> Response {
     let next = safe_next(field(&form, "next"));
+    let (addr, now) = (peer(), std::time::Instant::now());
+    if let Err(wait) = console.throttle.check(addr, now) {
+        let error = format!("Too many wrong tokens from your address: try again in {} s.", wait.retry_after.unwrap_or(1));
+        let mut resp = console.anonymous(wait.status, "sign_in.html", context! { next, error, title => "Sign in" });
+        if let Some(secs) = wait.retry_after {
+            resp.headers_mut().insert(header::RETRY_AFTER, secs.into());
+        }
+        return resp;
+    }
     let presented = field(&form, "token").map(String::as_str).unwrap_or("");
     match console.sessions.sign_in(presented.trim(), crate::now_ms() / 1000) {
-        Some(cookie) => with_cookie(redirect(&next), &Sessions::set_cookie(&cookie, tls)),
+        Some(cookie) => {
+            console.throttle.succeeded(addr);
+            with_cookie(redirect(&next), &Sessions::set_cookie(&cookie, tls))
+        }
         None => {
+            console.throttle.failed(addr, now);
             let error = "That is not the admin token (HOOKSHAPE_ADMIN_TOKEN).";
             console.anonymous(StatusCode::UNAUTHORIZED, "sign_in.html", context! { next, error, title => "Sign in" })
         }
     }
 }
 
-pub fn sign_out(_console: Arc<Console>, _viewer: Viewer, _form: Vec<(String, String)>) -> Response {
+/// Ends the session on the server too: its cookie no longer works, even if kept.
+pub fn sign_out(console: Arc<Console>, _viewer: Viewer, _form: Vec<(String, String)>, cookie: Option<String>) -> Response {
+    console.sessions.sign_out(cookie.as_deref(), crate::now_ms() / 1000);
     with_cookie(redirect("/console/signin"), &Sessions::clear_cookie())
 }
 

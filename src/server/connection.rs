@@ -19,6 +19,7 @@ use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tracing::debug;
 
 use super::Limits;
+use crate::api::throttle::PEER;
 
 /// How often a connection with a request under way looks at its clock again.
 const RECHECK: Duration = Duration::from_secs(1);
@@ -129,10 +130,11 @@ where
     /// a client that is slow on purpose gets no answer), or the server stops.
     pub async fn run(self, mut stop: watch::Receiver<bool>, drain: Duration) {
         let Self { stream, service, limits, slots, permit } = self;
+        let stream_peer = stream.peer_addr().ok();
         let _ = stream.set_nodelay(true);
         let state = Arc::new(ConnState::new());
         let io = TokioIo::new(Watched { inner: stream, state: state.clone(), replacement: None });
-        let service = Tracked { inner: service, state: state.clone() };
+        let service = Tracked { inner: service, state: state.clone(), peer: stream_peer };
         let conn = http1::Builder::new().header_read_timeout(None).serve_connection(io, service);
         tokio::pin!(conn);
         while let Some(wait) = state.until_expiry(&limits, slots.available_permits() == 0) {
@@ -155,10 +157,12 @@ where
     }
 }
 
-/// The API service, noting when each request starts and when its answer is ready.
+/// The API service, noting when each request starts and when its answer is ready, and
+/// telling it the client's address (`api::throttle::PEER`).
 struct Tracked<S> {
     inner: S,
     state: Arc<ConnState>,
+    peer: Option<std::net::SocketAddr>,
 }
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -174,10 +178,17 @@ where
 
     fn call(&self, request: hyper::Request<Incoming>) -> Self::Future {
         self.state.request_started();
-        let answer = self.inner.call(request);
+        let peer = self.peer;
+        let answer = match peer {
+            Some(p) => PEER.sync_scope(p, || self.inner.call(request)),
+            None => self.inner.call(request),
+        };
         let state = self.state.clone();
         Box::pin(async move {
-            let result = answer.await;
+            let result = match peer {
+                Some(p) => PEER.scope(p, answer).await,
+                None => answer.await,
+            };
             state.request_answered();
             result
         })
