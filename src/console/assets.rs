@@ -17,5 +17,9 @@ pub fn serve(name: String) -> Response {
     *resp.status_mut() = status;
     resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
     resp.headers_mut().insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    if status == StatusCode::NOT_FOUND {
+        // Like every other answer under /console that is not an asset (assets stay cacheable).
+        super::page::secure_headers(resp.headers_mut());
+    }
     resp
 }

@@ -7,6 +7,7 @@
 mod helpers;
 mod pg;
 
+mod abuse;
 mod cli;
 mod cluster;
 mod console;

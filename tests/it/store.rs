@@ -69,6 +69,7 @@ store_suite!(
     failures_disable_a_subscription_and_enable_releases_held,
     retry_now_schedules_anything_but_shadow,
     retry_matching_resends_what_a_filter_finds_and_never_in_flight_or_shadow,
+    a_bulk_retry_goes_in_batches_that_others_see_and_still_retries_every_match,
     history_filters_and_pages_newest_first,
     a_listed_url_never_shows_a_secret,
     an_events_source_is_kept_on_its_deliveries_and_filters_them,
@@ -545,6 +546,54 @@ async fn retry_matching_resends_what_a_filter_finds_and_never_in_flight_or_shado
     assert!(rest > 0);
     assert_eq!(held, rest + 1, "a disabled subscription's wait, held (with the one `limit` let through)");
     assert_eq!(status_of(&store, &leased[5].id).await, DeliveryStatus::InFlight, "the one being sent is left alone");
+}
+
+async fn a_bulk_retry_goes_in_batches_that_others_see_and_still_retries_every_match(store: Arc<dyn Store>) {
+    const N: usize = 10 * RETRY_BATCH + 50; // in events of 50
+    let events: Vec<NewEvent> = (0..N / 50)
+        .map(|_| {
+            let mut e = event(&new_uuid(), "T", &[]);
+            e.deliveries = (0..50).map(|_| delivery("bulk", DeliveryStatus::Failed)).collect();
+            e
+        })
+        .collect();
+    store.insert_events(events).await.unwrap();
+    let failed = DeliveryQuery {
+        status: vec![DeliveryStatus::Failed],
+        subscription: vec!["bulk".into()],
+        limit: N - 20,
+        ..DeliveryQuery::default()
+    };
+    let pending = |store: Arc<dyn Store>| async move {
+        store.queue_stats(false).await.unwrap().by_status.get("pending").copied().unwrap_or(0) as usize
+    };
+
+    // One batch is bounded, and says where the next one starts.
+    let first = store.retry_batch(DeliveryQuery { limit: RETRY_BATCH, ..failed.clone() }).await.unwrap();
+    assert_eq!(first.retried as usize, RETRY_BATCH);
+    let newest_left = DeliveryQuery { limit: 1, ..failed.clone() };
+    let below = store.list_deliveries(newest_left).await.unwrap().deliveries[0].id.clone();
+    assert!(below < first.last.clone().unwrap(), "the rest lie below the batch's last id");
+
+    // The rest, as a bulk retry: while it runs, another connection sees it part done (each
+    // batch is its own transaction; one statement over all would show nothing, then all).
+    let rest = DeliveryQuery { limit: N - 20 - RETRY_BATCH, ..failed.clone() };
+    let retry = tokio::spawn({
+        let store = store.clone();
+        async move { store.retry_matching(rest).await.unwrap() }
+    });
+    let mut seen_part_done = false;
+    while !retry.is_finished() {
+        let n = pending(store.clone()).await;
+        seen_part_done |= n > RETRY_BATCH && n < N - 20;
+    }
+    assert_eq!(retry.await.unwrap() as usize, N - 20 - RETRY_BATCH, "every match up to the limit");
+    assert!(seen_part_done, "the bulk retry was one transaction: intake would wait behind all of it");
+    assert_eq!(pending(store.clone()).await, N - 20);
+    let left = store.list_deliveries(DeliveryQuery { limit: 100, ..failed.clone() }).await.unwrap().deliveries;
+    assert_eq!(left.len(), 20, "the limit holds across batches");
+    assert!(left.iter().all(|d| d.id < below), "the newest first: the oldest are left");
+    assert_eq!(store.retry_matching(failed).await.unwrap(), 20);
 }
 
 async fn a_subscription_waiting_for_its_ping_sends_nothing_even_when_retried(store: Arc<dyn Store>) {
