@@ -158,7 +158,10 @@ pub(super) async fn accept_one(
 ) -> Result<Inserted, ApiError> {
     let counted = vec![Counted::of(&prepared, set)];
     let inserted = store(state, vec![prepared], set, counted).await?;
-    inserted.into_iter().next().ok_or_else(|| ApiError::store(crate::store::StoreError::Corrupt("no insert result".into())))
+    inserted
+        .into_iter()
+        .next()
+        .ok_or_else(|| ApiError::store(crate::store::StoreError::Corrupt("no insert result".into())))
 }
 
 async fn batch(state: ApiState, body: Result<Bytes, ApiError>) -> Result<Response, ApiError> {

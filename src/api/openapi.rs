@@ -125,6 +125,7 @@ fn errors(auth: Auth, takes_body: bool, uses_store: bool) -> Vec<(u16, Answer)> 
     let mut out = vec![(421, Answer::Error("without tokens: a Host or an Origin that is not this machine"))];
     if !matches!(auth, Auth::Public) {
         out.push((401, Answer::Error("a missing or wrong bearer token")));
+        out.push((429, Answer::Error("too many wrong tokens from this address; retry after Retry-After")));
     }
     if takes_body {
         out.push((400, Answer::Error("not JSON (with line and column)")));

@@ -25,7 +25,8 @@ pub fn submit(console: Arc<Console>, tls: bool, form: Vec<(String, String)>) -> 
     let next = safe_next(field(&form, "next"));
     let (addr, now) = (peer(), std::time::Instant::now());
     if let Err(wait) = console.throttle.check(addr, now) {
-        let error = format!("Too many wrong tokens from your address: try again in {} s.", wait.retry_after.unwrap_or(1));
+        let error =
+            format!("Too many wrong tokens from your address: try again in {} s.", wait.retry_after.unwrap_or(1));
         let mut resp = console.anonymous(wait.status, "sign_in.html", context! { next, error, title => "Sign in" });
         if let Some(secs) = wait.retry_after {
             resp.headers_mut().insert(header::RETRY_AFTER, secs.into());
@@ -47,7 +48,12 @@ pub fn submit(console: Arc<Console>, tls: bool, form: Vec<(String, String)>) -> 
 }
 
 /// Ends the session on the server too: its cookie no longer works, even if kept.
-pub fn sign_out(console: Arc<Console>, _viewer: Viewer, _form: Vec<(String, String)>, cookie: Option<String>) -> Response {
+pub fn sign_out(
+    console: Arc<Console>,
+    _viewer: Viewer,
+    _form: Vec<(String, String)>,
+    cookie: Option<String>,
+) -> Response {
     console.sessions.sign_out(cookie.as_deref(), crate::now_ms() / 1000);
     with_cookie(redirect("/console/signin"), &Sessions::clear_cookie())
 }
