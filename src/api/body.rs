@@ -30,6 +30,9 @@ pub fn capped(limit: Limit) -> impl Filter<Extract = (Result<Bytes, ApiError>,),
     )
 }
 
+/// The most a body's buffer takes before its bytes arrive (what events usually weigh).
+const UPFRONT: u64 = 64 * 1024;
+
 fn too_large(limit: usize) -> ApiError {
     ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("request body is over the limit of {limit} bytes"))
 }
@@ -42,7 +45,10 @@ where
     if length.is_some_and(|l| l > limit as u64) {
         return Err(too_large(limit));
     }
-    let mut body = BytesMut::with_capacity(length.unwrap_or(0).min(limit as u64) as usize);
+    // Room for what Content-Length announces, up to `UPFRONT`: past it the buffer grows with
+    // what arrives, so a client announcing a large body and trickling it holds no more
+    // memory than it sent (twice, at worst).
+    let mut body = BytesMut::with_capacity(length.unwrap_or(0).min(limit as u64).min(UPFRONT) as usize);
     let mut stream = std::pin::pin!(stream);
     while let Some(chunk) = stream.next().await {
         let mut chunk = chunk.map_err(|e| ApiError::bad_request(format!("could not read the request body: {e}")))?;
