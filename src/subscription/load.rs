@@ -143,3 +143,34 @@ fn read_templates(dir: &Path, hasher: &mut Sha256, errors: &mut Vec<LoadError>) 
     }
     Arc::new(files)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The version of a one-file set whose timeout comes from `${HS_TIMEOUT}`.
+    fn version_with(timeout: &'static str) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let subs = dir.path().join("subscriptions");
+        std::fs::create_dir(&subs).unwrap();
+        let yaml = "topics: [T]\nrequest:\n  url: http://127.0.0.1:9/x\n  timeout: ${HS_TIMEOUT}\n";
+        std::fs::write(subs.join("s.yaml"), yaml).unwrap();
+        let env = move |name: &str| (name == "HS_TIMEOUT").then(|| timeout.to_string());
+        let templates = dir.path().join("templates");
+        let opts = LoadOptions {
+            subscriptions_dir: &subs,
+            templates_dir: &templates,
+            sources_dir: None,
+            env: &env,
+            allow_missing_env: false,
+        };
+        load(&opts).unwrap().version
+    }
+
+    #[test]
+    fn the_version_follows_the_values_variables_took() {
+        assert_ne!(version_with("5s"), version_with("7s"), "two timeouts are two versions");
+        assert_eq!(version_with("5s"), version_with("5s"));
+        assert!(!version_with("5s").contains("5s"));
+    }
+}
