@@ -135,7 +135,7 @@ fn load_event(test_file: &Path, source: &Value) -> Result<crate::event::Event, S
         }
         inline => inline.clone(),
     };
-    crate::event::from_value(value).map_err(|e| format!("event: {e}"))
+    crate::event::from_stored(value).map_err(|e| format!("event: {e}"))
 }
 
 /// The event a case is about: given, or made by a source from a platform's request.
