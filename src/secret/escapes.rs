@@ -28,7 +28,8 @@ impl Decoded {
         if !text.contains(['\\', '&']) {
             return None;
         }
-        let mut units: Vec<Unit> = text.char_indices().map(|(i, c)| Unit { c, start: i, end: i + c.len_utf8() }).collect();
+        let mut units: Vec<Unit> =
+            text.char_indices().map(|(i, c)| Unit { c, start: i, end: i + c.len_utf8() }).collect();
         let mut changed = false;
         for _ in 0..ROUNDS {
             let (next, decoded_any) = decode_round(&units);

@@ -259,9 +259,6 @@ mod tests {
         let refused = e("{{ x | default('${MARKUP}') }}").unwrap_err();
         assert!(refused.contains("${MARKUP}") && refused.contains("inside a template tag"), "{refused}");
         let custom = Delimiters { variable: ("<<".into(), ">>".into()), block: ("<%".into(), "%>".into()), ..d };
-        assert_eq!(
-            expand_template("${X:-<< a >>}", &lookup, &custom).unwrap().text,
-            "<% raw %><<<% endraw %> a >>"
-        );
+        assert_eq!(expand_template("${X:-<< a >>}", &lookup, &custom).unwrap().text, "<% raw %><<<% endraw %> a >>");
     }
 }

@@ -50,10 +50,10 @@ pub fn load(opts: &LoadOptions<'_>) -> Result<SubscriptionSet, Vec<LoadError>> {
     let mut secrets = Vec::new();
     let mut seen: HashMap<String, PathBuf> = HashMap::new();
     for path in subscription_files(opts.subscriptions_dir, &mut errors) {
-        let text = match std::fs::read_to_string(&path) {
+        let text = match crate::yaml_bounds::read(&path) {
             Ok(t) => t,
-            Err(e) => {
-                errors.push(LoadError { file: path, line: None, message: format!("cannot read: {e}") });
+            Err(refused) => {
+                errors.push(LoadError { file: path, line: refused.line, message: refused.message });
                 continue;
             }
         };

@@ -326,7 +326,8 @@ async fn two_sources_sending_the_same_uuid_make_two_events_each_keeping_the_plat
     let receiver = Receiver::start().await;
     let ws = Workspace::new();
     std::fs::create_dir_all(ws.path().join("sources")).unwrap();
-    let source = "verify: {scheme: none}\nevent:\n  Topic: \"{{ type }}\"\n  Uuid: \"{{ id }}\"\n  Payload: \"{{ data }}\"\n";
+    let source =
+        "verify: {scheme: none}\nevent:\n  Topic: \"{{ type }}\"\n  Uuid: \"{{ id }}\"\n  Payload: \"{{ data }}\"\n";
     for name in ["a", "b"] {
         std::fs::write(ws.path().join("sources").join(format!("{name}.yaml")), source).unwrap();
     }
