@@ -134,6 +134,11 @@ impl Scanner<'_> {
                 self.indents.pop();
             }
         }
+        self.node_token(c, col);
+    }
+
+    /// A token that is part of a node: an indicator, or a scalar's start.
+    fn node_token(&mut self, c: u8, col: usize) {
         let indicator = |s: &Self| s.flow > 0 || s.blankz(s.i + 1);
         match c {
             b'[' | b'{' => {
@@ -167,7 +172,10 @@ impl Scanner<'_> {
             }
             b'*' | b'&' | b'!' => {
                 self.node_col.get_or_insert(col);
-                while !self.blankz(self.i) && !(c != b'!' && self.flow > 0 && b",[]{}".contains(&self.b[self.i])) {
+                // An anchor or alias ends at a flow indicator in flow context; a tag only at a blank.
+                let ends_at_flow_indicator = c != b'!' && self.flow > 0;
+                let ends = |s: &Self| s.blankz(s.i) || ends_at_flow_indicator && b",[]{}".contains(&s.b[s.i]);
+                while !ends(self) {
                     self.i += 1;
                 }
             }
