@@ -302,7 +302,8 @@ async fn a_variable_holding_template_markup_arrives_as_written_and_masked() {
             receiver.url()
         ),
     );
-    let markup = "{{ Topic }}-x {% if true %}y{% endif %} }}";
+    // Rendered on its own (`{{ Topic }}`) and unbalanced (`{% 50%`, which broke the file).
+    let markup = "{{ Topic }}-x {% if true %}y{% endif %} }} {% 50%";
     let env = [("HS_PATH_VALUE", "{{Topic}}-p"), ("HS_MARKUP_VALUE", markup)];
     let server = ServeProcess::in_workspace(&ws, free_port(), &[], &env);
     server.ready().await;
