@@ -25,7 +25,7 @@ const ROUNDS: usize = 2;
 impl Decoded {
     /// None when `text` holds nothing to decode, the common case.
     pub fn new(text: &str) -> Option<Self> {
-        if !text.contains(['\\', '&']) {
+        if !has_escape(text.as_bytes()) {
             return None;
         }
         let mut units: Vec<Unit> =
@@ -57,6 +57,16 @@ impl Decoded {
         let last = self.offsets.partition_point(|&o| o < at + len).saturating_sub(1);
         (self.units[first].start, self.units[last].end)
     }
+}
+
+/// Whether `text` may hold an escape at all: a receiver's body is checked on every attempt,
+/// so the common case (none) costs one scan and no allocation.
+fn has_escape(text: &[u8]) -> bool {
+    text.windows(2).any(|w| match w[0] {
+        b'\\' => b"\"\\/bfnrtu".contains(&w[1]),
+        b'&' => w[1] == b'#' || w[1].is_ascii_alphabetic(),
+        _ => false,
+    })
 }
 
 fn decode_round(units: &[Unit]) -> (Vec<Unit>, bool) {
