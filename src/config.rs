@@ -177,7 +177,10 @@ impl ServeConfig {
 }
 
 fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text = crate::yaml_bounds::read(path).map_err(|r| {
+        let line = r.line.map(|l| format!(":{l}")).unwrap_or_default();
+        anyhow::anyhow!("{}{line}: {}", path.display(), r.message)
+    })?;
     let expanded = crate::subscription::expand_env(&text).map_err(|m| anyhow::anyhow!("{}: {m}", path.display()))?;
     serde_yaml::from_str(&expanded).map_err(|e| {
         let line = e.location().map(|l| format!(":{}", l.line())).unwrap_or_default();
@@ -209,6 +212,15 @@ mod tests {
         std::fs::write(&file, "listen: 127.0.0.1:1\nlsten: oops\n").unwrap();
         let e = ServeConfig::resolve(Some(&file), Overrides::default()).unwrap_err().to_string();
         assert!(e.contains("hookshape.yaml:2") && e.contains("lsten"), "{e}");
+    }
+
+    #[test]
+    fn a_deeply_nested_file_is_refused_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("hookshape.yaml");
+        std::fs::write(&file, format!("listen: 127.0.0.1:1\nstore: {}\n", "{a: ".repeat(100_000))).unwrap();
+        let e = ServeConfig::resolve(Some(&file), Overrides::default()).unwrap_err().to_string();
+        assert!(e.contains("hookshape.yaml:2: nested deeper than 64 levels"), "{e}");
     }
 
     #[test]

@@ -29,6 +29,9 @@ pub enum AddressClass {
     SharedCgnat,
     /// IPv6 unique local addresses: fc00::/7.
     UniqueLocal,
+    /// RFC 8215 local-use NAT64, 64:ff9b:1::/48: a private network's own translator, whose
+    /// prefix length (and so where the IPv4 address sits) only that network knows.
+    LocalNat64,
     /// 0.0.0.0/8 and ::, which Linux and macOS treat as "this host" when connecting.
     Unspecified,
     /// Everything else, including multicast and reserved ranges, which simply fail to connect.
@@ -44,6 +47,7 @@ impl AddressClass {
             AddressClass::Private => "a private (RFC 1918) address",
             AddressClass::SharedCgnat => "a shared (CGNAT, RFC 6598) address",
             AddressClass::UniqueLocal => "a unique local (IPv6 ULA) address",
+            AddressClass::LocalNat64 => "a local-use NAT64 (RFC 8215) address",
             AddressClass::Unspecified => "an unspecified address",
             AddressClass::Public => "a public address",
         }
@@ -57,6 +61,17 @@ pub fn classify(ip: IpAddr) -> AddressClass {
     match ip {
         IpAddr::V4(v4) => classify_v4(v4),
         IpAddr::V6(v6) => embedded_v4(v6).map_or_else(|| classify_v6(v6), classify_v4),
+    }
+}
+
+/// 64:ff9b:1::/48 (RFC 8215): private-use, whatever it embeds. Its most common layout is a
+/// /96 with the IPv4 address last, so when that reads as an address refused even without
+/// `--deny-private-networks` (metadata, link-local), that class wins.
+fn classify_local_nat64(ip: Ipv6Addr) -> AddressClass {
+    let [.., a, b, c, d] = ip.octets();
+    match classify_v4(Ipv4Addr::new(a, b, c, d)) {
+        class @ (AddressClass::Metadata | AddressClass::LinkLocal) => class,
+        _ => AddressClass::LocalNat64,
     }
 }
 
@@ -90,21 +105,24 @@ fn classify_v6(ip: Ipv6Addr) -> AddressClass {
         AddressClass::LinkLocal
     } else if ip.is_unique_local() {
         AddressClass::UniqueLocal
+    } else if matches!(ip.segments(), [0x64, 0xff9b, 1, ..]) {
+        classify_local_nat64(ip)
     } else {
         AddressClass::Public
     }
 }
 
 /// The IPv4 address an IPv6 address reaches, for the forms whose traffic ends up at that IPv4
-/// address: mapped (`::ffff:a.b.c.d`, dual-stack sockets), compatible (`::a.b.c.d`), NAT64
-/// (`64:ff9b::a.b.c.d`, translated by the network's gateway), 6to4 (`2002:AABB:CCDD::/48`,
+/// address: mapped (`::ffff:a.b.c.d`, dual-stack sockets), translated (`::ffff:0:a.b.c.d`,
+/// SIIT, RFC 6145), compatible (`::a.b.c.d`), NAT64 (`64:ff9b::a.b.c.d`, RFC 6052's
+/// well-known /96, translated by the network's gateway), 6to4 (`2002:AABB:CCDD::/48`,
 /// tunnelled to a.b.c.d by the host's or a relay's 6to4 interface) and Teredo
 /// (`2001:0::/32`, whose last 32 bits are the client's IPv4 address inverted).
 fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
     let [.., a, b, c, d] = ip.octets();
     let last = Ipv4Addr::new(a, b, c, d);
     match ip.segments() {
-        [0, 0, 0, 0, 0, 0xffff, _, _] | [0x64, 0xff9b, 0, 0, 0, 0, _, _] => Some(last),
+        [0, 0, 0, 0, 0, 0xffff, _, _] | [0, 0, 0, 0, 0xffff, 0, _, _] | [0x64, 0xff9b, 0, 0, 0, 0, _, _] => Some(last),
         [0, 0, 0, 0, 0, 0, _, _] if !ip.is_unspecified() && !ip.is_loopback() => Some(last),
         [0x2002, high, low, ..] => Some(Ipv4Addr::from((u32::from(high) << 16) | u32::from(low))),
         [0x2001, 0, ..] => Some(Ipv4Addr::from(!u32::from(last))),
@@ -183,6 +201,7 @@ fn deny_private_rule(class: AddressClass, ip: IpAddr) -> &'static str {
         (AddressClass::Private, _) => allow_with!("192.168.0.0/16"),
         (AddressClass::SharedCgnat, _) => allow_with!("100.64.0.0/10"),
         (AddressClass::UniqueLocal, _) => allow_with!("fc00::/7"),
+        (AddressClass::LocalNat64, _) => allow_with!("64:ff9b:1::/48"),
         (AddressClass::Unspecified, Some(_)) => allow_with!("0.0.0.0/8"),
         (AddressClass::Unspecified, None) => allow_with!("::/128"),
         (AddressClass::LinkLocal | AddressClass::Metadata | AddressClass::Public, _) => "always refused",
@@ -309,6 +328,18 @@ mod tests {
         ("64:ff9b::a9fe:a9fe", Metadata),
         ("64:ff9b::7f00:1", Loopback),
         ("64:ff9b::808:808", Public),
+        ("64:ff9b::a00:1", Private),
+        ("64:ff9b::6440:1", SharedCgnat),
+        ("::ffff:0:7f00:1", Loopback), // SIIT (IPv4-translated), RFC 6145
+        ("::ffff:0:a00:1", Private),
+        ("::ffff:0:a9fe:a9fe", Metadata),
+        ("::ffff:0:808:808", Public),
+        ("64:ff9b:1::808:808", LocalNat64), // RFC 8215: private-use, whatever it embeds
+        ("64:ff9b:1:ffff:ffff:ffff:ffff:ffff", LocalNat64),
+        ("64:ff9b:1::7f00:1", LocalNat64),
+        ("64:ff9b:1::a9fe:a9fe", Metadata),
+        ("64:ff9b:1::a9fe:101", LinkLocal),
+        ("64:ff9b:2::808:808", Public),
         ("2002:7f00:1::", Loopback),
         ("2002:a9fe:a9fe::1", Metadata),
         ("2002:c0a8:101:1::1", Private),
@@ -394,6 +425,10 @@ mod tests {
             (
                 "::",
                 "egress refused: :: is an unspecified address (--deny-private-networks; allow it with --egress-allow ::/128)",
+            ),
+            (
+                "64:ff9b:1::808:808",
+                "egress refused: 64:ff9b:1::808:808 is a local-use NAT64 (RFC 8215) address (--deny-private-networks; allow it with --egress-allow 64:ff9b:1::/48)",
             ),
         ] {
             let refused = strict.check(ip(text)).unwrap_err();

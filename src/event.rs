@@ -11,6 +11,9 @@ pub struct Event {
     pub date: String,
     pub topic: String,
     pub payload: Map<String, Value>,
+    /// The platform's own id of an event a source made (`SourceId`): kept with the event,
+    /// shown in history and given to templates. None for intake's events.
+    pub source_id: Option<String>,
 }
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq)]
@@ -129,7 +132,24 @@ pub fn from_value(value: Value) -> Result<Event, EventError> {
         }
         Some(other) => return Err(EventError::invalid("Date", format!("must be a string, not {}", kind(&other)))),
     };
-    Ok(Event { uuid, date, topic, payload })
+    Ok(Event { uuid, date, topic, payload, source_id: None })
+}
+
+/// The envelope a source's event carries besides the four fields.
+const SOURCE_ID: &str = "SourceId";
+
+/// An event as the store keeps it (and as a test case may give it): the envelope, with the
+/// `SourceId` a source recorded. Producers cannot set it: `from_value` refuses the key.
+pub fn from_stored(value: Value) -> Result<Event, EventError> {
+    let mut value = value;
+    let source_id = match value.as_object_mut().and_then(|o| o.remove(SOURCE_ID)) {
+        None | Some(Value::Null) => None,
+        Some(Value::String(id)) => Some(id),
+        Some(other) => {
+            return Err(EventError::invalid(SOURCE_ID, format!("must be a string, not {}", kind(&other))));
+        }
+    };
+    Ok(Event { source_id, ..from_value(value)? })
 }
 
 fn is_iso8601(text: &str) -> bool {
@@ -160,17 +180,31 @@ struct EnvelopeRef<'a> {
     topic: &'a str,
     #[serde(rename = "Payload")]
     payload: &'a Map<String, Value>,
+    #[serde(rename = "SourceId", skip_serializing_if = "Option::is_none")]
+    source_id: Option<&'a str>,
 }
 
 impl Event {
-    /// The canonical envelope as a JSON value (`{Uuid, Date, Topic, Payload}`).
+    /// The canonical envelope as a JSON value (`{Uuid, Date, Topic, Payload}`, and the
+    /// `SourceId` of a source's event).
     pub fn envelope_value(&self) -> Value {
-        serde_json::json!({ "Uuid": self.uuid, "Date": self.date, "Topic": self.topic, "Payload": self.payload })
+        let mut envelope =
+            serde_json::json!({ "Uuid": self.uuid, "Date": self.date, "Topic": self.topic, "Payload": self.payload });
+        if let (Some(id), Value::Object(fields)) = (&self.source_id, &mut envelope) {
+            fields.insert(SOURCE_ID.into(), Value::String(id.clone()));
+        }
+        envelope
     }
 
     /// The canonical envelope as JSON text, as the store keeps it (for replay).
     pub fn envelope_json(&self) -> String {
-        let envelope = EnvelopeRef { uuid: &self.uuid, date: &self.date, topic: &self.topic, payload: &self.payload };
+        let envelope = EnvelopeRef {
+            uuid: &self.uuid,
+            date: &self.date,
+            topic: &self.topic,
+            payload: &self.payload,
+            source_id: self.source_id.as_deref(),
+        };
         // Strings and a JSON map always serialize.
         serde_json::to_string(&envelope).unwrap_or_default()
     }

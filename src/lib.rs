@@ -23,6 +23,7 @@ pub mod sign;
 pub mod source;
 pub mod store;
 pub mod subscription;
+pub mod yaml_bounds;
 
 /// Sent as `User-Agent: hookshape/VERSION` on every delivery.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,6 +1,9 @@
 //! Keeping secrets out of what people read: `Secret`, a string whose `Debug` and `Display`
 //! show `***`, and `Masker`, which finds secret values in text in every form they take
-//! when written out (percent-encoded, JSON-escaped, base64, URL userinfo) and masks them.
+//! when written out (percent-encoded, JSON-escaped, base64, URL userinfo, and escaped by a
+//! receiver: `\/`, `\uXXXX`, HTML references) and masks them.
+
+mod escapes;
 
 use std::fmt;
 
@@ -66,7 +69,41 @@ impl Masker {
     /// `text` with every form of every secret, and any URL userinfo, replaced by `***`.
     pub fn mask(&self, text: &str) -> String {
         let masked = self.forms.iter().fold(text.to_string(), |t, form| t.replace(form.as_str(), MASK));
+        let masked = self.mask_escaped(masked);
         mask_userinfo(&masked)
+    }
+
+    /// A receiver's own escaping of what it echoes (PHP's `json_encode` writes `\/` and
+    /// `\u00e9`, HTML `&quot;` and `&#x2F;`, any character, in any mix) cannot be listed
+    /// form by form: the text is decoded, searched, and masked where the match came from.
+    /// Text with no `\` or `&` costs one scan.
+    fn mask_escaped(&self, text: String) -> String {
+        if self.forms.is_empty() {
+            return text;
+        }
+        let Some(decoded) = escapes::Decoded::new(&text) else { return text };
+        let mut spans: Vec<(usize, usize)> = self
+            .forms
+            .iter()
+            .flat_map(|form| decoded.text.match_indices(form.as_str()).map(|(at, m)| decoded.original(at, m.len())))
+            .collect();
+        if spans.is_empty() {
+            return text;
+        }
+        spans.sort_unstable();
+        let mut out = String::with_capacity(text.len());
+        let mut done = 0;
+        for (start, end) in spans {
+            if start >= done {
+                out.push_str(&text[done..start]);
+                out.push_str(MASK);
+                done = end;
+            } else {
+                done = done.max(end); // overlaps the span just masked
+            }
+        }
+        out.push_str(&text[done..]);
+        out
     }
 }
 
@@ -177,6 +214,27 @@ mod tests {
                 assert!(!shown.contains(part), "{text} → {shown}");
             }
         }
+    }
+
+    #[test]
+    fn a_secret_a_receiver_escaped_its_own_way_is_masked() {
+        let secret = "s3cr3t/K+y\"é&<";
+        let base64 = base64::engine::general_purpose::STANDARD.encode(secret);
+        let masker = Masker::new([secret]);
+        for echoed in [
+            r#"s3cr3t\/K+y\"\u00e9&<"#.to_string(),
+            r#"\u0073\u0033cr3t\u002FK+y\u0022\u00E9\u0026\u003c"#.to_string(),
+            "s3cr3t&#x2F;K&#43;y&quot;&eacute;&amp;&lt;".replace("&eacute;", "é"),
+            "s3cr3t&sol;K+y&#34;é&#38;&#60;".to_string(),
+            "s3cr3t&amp;#x2F;K+y&amp;quot;é&amp;amp;&amp;lt;".to_string(),
+            base64.replace('/', "\\/"),
+            base64.replace('/', "&#x2F;").replace('+', "&#43;"),
+        ] {
+            let shown = masker.mask(&format!("<p>echo: {echoed}</p>"));
+            assert_eq!(shown, "<p>echo: ***</p>", "{echoed}");
+        }
+        let around = masker.mask(r#"{"a":"s3cr3t\/K+y\"\u00e9&<","b":"s3cr3t\/K","c":"\u00e9"}"#);
+        assert_eq!(around, r#"{"a":"***","b":"s3cr3t\/K","c":"\u00e9"}"#, "the rest is left as it was");
     }
 
     #[test]

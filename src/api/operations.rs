@@ -49,7 +49,7 @@ pub(crate) async fn replay_event(uuid: String, state: &ApiState) -> Result<Repla
     let stored = stored.ok_or_else(|| ApiError::not_found(format!("no event {uuid}")))?;
     let value: serde_json::Value = serde_json::from_str(&stored.body)
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("stored event {uuid}: {e}")))?;
-    let event = crate::event::from_value(value)?;
+    let event = crate::event::from_stored(value)?;
     let prepared = crate::accept::prepare(&event, &state.subscriptions.load(), crate::now_ms());
     let added =
         state.store.add_deliveries(&stored.uuid, &stored.topic, prepared.deliveries).await.map_err(ApiError::store)?;

@@ -91,7 +91,10 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     files.sort();
     let (mut passed, mut failed) = (0, 0);
     for file in &files {
-        let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+        let text = crate::yaml_bounds::read(file).map_err(|r| {
+            let line = r.line.map(|l| format!(":{l}")).unwrap_or_default();
+            anyhow::anyhow!("{}{line}: {}", file.display(), r.message)
+        })?;
         let tests: TestFile = match serde_yaml::from_str(&text) {
             Ok(t) => t,
             Err(e) => {
@@ -135,7 +138,7 @@ fn load_event(test_file: &Path, source: &Value) -> Result<crate::event::Event, S
         }
         inline => inline.clone(),
     };
-    crate::event::from_value(value).map_err(|e| format!("event: {e}"))
+    crate::event::from_stored(value).map_err(|e| format!("event: {e}"))
 }
 
 /// The event a case is about: given, or made by a source from a platform's request.

@@ -16,6 +16,7 @@ pub async fn ping(client: &sender::HttpClient, sub: &Subscription) -> Sent {
         date: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         topic: PING_TOPIC.into(),
         payload: sub.ping_payload.clone().unwrap_or_default(),
+        source_id: None,
     };
     let ctx = crate::render::context(&event);
     let request = match &sub.ping_payload {

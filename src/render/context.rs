@@ -18,6 +18,7 @@ pub fn context(event: &Event) -> Value {
         uuid: Value::from(event.uuid.as_str()),
         date: Value::from(event.date.as_str()),
         topic: Value::from(event.topic.as_str()),
+        source_id: event.source_id.as_deref().map(Value::from),
         exact: (!exact.is_empty()).then(|| Value::from_object(exact)),
     })
 }
@@ -26,8 +27,12 @@ pub fn context(event: &Event) -> Value {
 /// through `Payload`.
 const OWN: [&str; 5] = ["Uuid", "Date", "Topic", "Payload", "event"];
 
+/// Defined, and winning over a Payload key of the same name, only for a source's event, so
+/// intake events' Payloads keep the name.
+const SOURCE_ID: &str = "SourceId";
+
 /// An event's context: the Payload's top-level keys, then `Uuid`, `Date`, `Topic`,
-/// `Payload` and `event`. Names are looked up in the one Payload map, which is built
+/// `Payload` and `event`, and `SourceId` when a source made the event. Names are looked up in the one Payload map, which is built
 /// once, rather than copied into a second map (that copy was a third of the context's
 /// cost).
 #[derive(Debug)]
@@ -36,6 +41,8 @@ struct EventContext {
     uuid: Value,
     date: Value,
     topic: Value,
+    /// The platform's id, for a source's event: `{{ SourceId }}`.
+    source_id: Option<Value>,
     /// Present only when a number needs its original digits.
     exact: Option<Value>,
 }
@@ -52,6 +59,7 @@ impl Object for EventContext {
             "Topic" => Some(self.topic.clone()),
             "Payload" => Some(self.payload.clone()),
             "event" => Some(Value::from_object(Envelope(Arc::clone(self)))),
+            SOURCE_ID if self.source_id.is_some() => self.source_id.clone(),
             EXACT_KEY => self.exact.clone(),
             field => self.payload.get_attr(field).ok().filter(|v| !v.is_undefined()),
         }
@@ -61,8 +69,10 @@ impl Object for EventContext {
         let fields = self.payload.try_iter().into_iter().flatten();
         let fields = fields.filter(|k| k.as_str().is_none_or(|k| !OWN.contains(&k) && k != EXACT_KEY));
         let own = OWN.iter().map(|&k| Value::from(k));
+        let fields = fields.filter(|k| self.source_id.is_none() || k.as_str() != Some(SOURCE_ID));
+        let source_id = self.source_id.as_ref().map(|_| Value::from(SOURCE_ID));
         let exact = self.exact.as_ref().map(|_| Value::from(EXACT_KEY));
-        Enumerator::Values(fields.chain(own).chain(exact).collect())
+        Enumerator::Values(fields.chain(own).chain(source_id).chain(exact).collect())
     }
 }
 
@@ -104,6 +114,7 @@ mod tests {
             date: "2026-01-01T00:00:00.000Z".into(),
             topic: "T".into(),
             payload: serde_json::from_str(payload).unwrap(),
+            source_id: None,
         }
     }
 
@@ -122,6 +133,17 @@ mod tests {
             render("{% for k in event %}{{ k }},{% endfor %} {{ event | length }} {{ event.Uuid }}"),
             "Uuid,Date,Topic,Payload, 4 u-1"
         );
+    }
+
+    #[test]
+    fn a_sources_event_has_its_source_id_and_an_intake_event_leaves_the_name_to_the_payload() {
+        let mut e = event();
+        e.payload.insert("SourceId".into(), serde_json::json!("from the payload"));
+        let env = minijinja::Environment::new();
+        let render = |e: &Event| env.render_str("{{ SourceId }}|{{ Payload.SourceId }}", context(e)).unwrap();
+        assert_eq!(render(&e), "from the payload|from the payload");
+        e.source_id = Some("evt_123".into());
+        assert_eq!(render(&e), "evt_123|from the payload");
     }
 
     #[test]

@@ -39,10 +39,10 @@ pub fn load_dir(
         let n = f.relative.as_str();
         (n.ends_with(".yaml") || n.ends_with(".yml")) && !n.contains(".test.")
     }) {
-        let text = match std::fs::read_to_string(&f.path) {
+        let text = match crate::yaml_bounds::read(&f.path) {
             Ok(t) => t,
-            Err(e) => {
-                errors.push(LoadError { file: f.path, line: None, message: format!("cannot read: {e}") });
+            Err(refused) => {
+                errors.push(LoadError { file: f.path, line: refused.line, message: refused.message });
                 continue;
             }
         };

@@ -112,26 +112,31 @@ impl Source {
         let Value::Object(mut fields) = mapped else {
             return Err(mapping_error("event", "the mapping must make an object"));
         };
-        let uuid = match fields.remove("Uuid") {
-            Some(Value::String(text)) if !text.trim().is_empty() => self.uuid_for(&text),
-            Some(Value::Number(n)) => self.uuid_for(&n.to_string()),
-            None | Some(Value::Null) | Some(Value::String(_)) => self.uuid_of_body(body),
+        let source_id = match fields.remove("Uuid") {
+            Some(Value::String(text)) if !text.trim().is_empty() => Some(text),
+            Some(Value::Number(n)) => Some(n.to_string()),
+            None | Some(Value::Null) | Some(Value::String(_)) => None,
             Some(_) => return Err(mapping_error("Uuid", "must be a string or a number")),
         };
+        let uuid = source_id.as_deref().map_or_else(|| self.uuid_of_body(body), |id| self.uuid_for(id));
         fields.insert("Uuid".into(), Value::String(uuid));
-        crate::event::from_value(Value::Object(fields)).map_err(|e| match e {
+        let event = crate::event::from_value(Value::Object(fields)).map_err(|e| match e {
             EventError::Invalid { field, message } => Refused::Mapping { field, message },
             other => Refused::Json(other),
-        })
+        })?;
+        Ok(crate::event::Event { source_id, ..event })
     }
 
-    /// A UUID stays itself; any other id (Eduzz's `z154l2pvk6jltotg0xy86glx`) becomes the
-    /// UUIDv5 of this source's name and the id.
-    fn uuid_for(&self, text: &str) -> String {
-        match uuid::Uuid::parse_str(text.trim()) {
+    /// The UUIDv5 of this source's name and the platform's id, a UUID (in its one spelling,
+    /// lowercase and hyphenated) or any other id (Eduzz's `z154l2pvk6jltotg0xy86glx`): a
+    /// UUID is never used as it is, or one source could take another's (or intake's) Uuid
+    /// and have its events dropped as duplicates.
+    fn uuid_for(&self, id: &str) -> String {
+        let id = match uuid::Uuid::parse_str(id.trim()) {
             Ok(u) => u.hyphenated().to_string(),
-            Err(_) => uuid::Uuid::new_v5(&UUID_NAMESPACE, format!("{}\n{}", self.name, text).as_bytes()).to_string(),
-        }
+            Err(_) => id.to_string(),
+        };
+        uuid::Uuid::new_v5(&UUID_NAMESPACE, format!("{}\n{}", self.name, id).as_bytes()).to_string()
     }
 
     /// With no id at all: the UUIDv5 of this source's name and the body's SHA-256.

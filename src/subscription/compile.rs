@@ -61,10 +61,24 @@ impl<'a> FileContext<'a> {
 
     /// Expands `${VAR}`s in `value`, the text of `field`; None (and an error) when it cannot.
     pub fn expand(&self, field: &str, value: &str) -> Option<Expanded> {
+        self.expand_in(field, value, None)
+    }
+
+    /// Like `expand`, for a field that is a template with delimiters `d`: the values arrive
+    /// as text, never as template code.
+    pub fn expand_template(&self, field: &str, value: &str, d: &Delimiters) -> Option<Expanded> {
+        self.expand_in(field, value, Some(d))
+    }
+
+    fn expand_in(&self, field: &str, value: &str, d: Option<&Delimiters>) -> Option<Expanded> {
         let lookup = |name: &str| {
             (self.opts.env)(name).or_else(|| self.opts.allow_missing_env.then(|| placeholder_for(field).to_string()))
         };
-        match env_vars::expand(value, &lookup) {
+        let expanded = match d {
+            Some(d) => env_vars::expand_template(value, &lookup, d),
+            None => env_vars::expand(value, &lookup),
+        };
+        match expanded {
             Ok(x) => {
                 self.secrets.borrow_mut().extend(x.values.iter().cloned());
                 Some(x)
@@ -168,16 +182,16 @@ fn compile(cx: &FileContext<'_>, raw: RawSubscription, files: TemplateFiles) -> 
     let name = raw.name.clone().unwrap_or_else(|| file_stem(cx.path));
     check_name(cx, &name);
     check_topics(cx, &raw.topics);
-    let request = expand_request(cx, &raw);
+    let delimiters = delimiters(&raw).unwrap_or_else(|m| {
+        cx.field_error("delimiters", m);
+        Delimiters::default()
+    });
+    let request = expand_request(cx, &raw, &delimiters);
     let signature = compile_signature(cx, &raw);
     let (timeout, schedule) = timing(cx, &raw);
     if raw.delivery.max_in_flight == Some(0) {
         cx.field_error("delivery.max_in_flight", "must be at least 1".into());
     }
-    let delimiters = delimiters(&raw).unwrap_or_else(|m| {
-        cx.field_error("delimiters", m);
-        Delimiters::default()
-    });
     if cx.has_errors() {
         return None;
     }
@@ -244,10 +258,11 @@ fn check_topics(cx: &FileContext<'_>, topics: &[String]) {
     }
 }
 
-/// `${VAR}` may appear in the URL, header values and body strings.
-fn expand_request(cx: &FileContext<'_>, raw: &RawSubscription) -> Request {
+/// `${VAR}` may appear in the URL, header values and body strings, all templates: the
+/// values arrive as text (`{{` in one is two braces, not an expression).
+fn expand_request(cx: &FileContext<'_>, raw: &RawSubscription, d: &Delimiters) -> Request {
     let mut masked = Vec::new();
-    let url = match cx.expand("request.url", &raw.request.url) {
+    let url = match cx.expand_template("request.url", &raw.request.url, d) {
         Some(x) => {
             // The origin is configuration and stays visible; values in the path or query are masked.
             let origin_end = x.text.find("://").map_or(0, |i| i + 3);
@@ -272,7 +287,7 @@ fn expand_request(cx: &FileContext<'_>, raw: &RawSubscription) -> Request {
         if let Err(m) = check_header_name(name) {
             cx.error(line_of_key(cx.text, name), format!("request.headers: {m}"));
         }
-        if let Some(x) = cx.expand(&field, &value) {
+        if let Some(x) = cx.expand_template(&field, &value, d) {
             if x.used_vars() || name.eq_ignore_ascii_case("authorization") {
                 sensitive.push(name.to_ascii_lowercase());
             }
@@ -287,7 +302,7 @@ fn expand_request(cx: &FileContext<'_>, raw: &RawSubscription) -> Request {
     }
     let body = raw.request.body.as_ref().and_then(|b| {
         expand_json(b, &mut |v| {
-            let x = cx.expand("request.body", v)?;
+            let x = cx.expand_template("request.body", v, d)?;
             masked.extend(x.values.iter().cloned());
             Some(x)
         })

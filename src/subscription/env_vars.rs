@@ -1,6 +1,10 @@
 //! `${VAR}` and `${VAR:-default}` in subscription files, resolved from the environment
-//! when files load. `$${` writes a literal `${`. hookshape's own `HOOKSHAPE_*` settings
-//! (its tokens among them) cannot be read this way.
+//! when files load. `$${` writes a literal `${`; a default may itself hold `${OTHER}`
+//! (`${A:-${B}}`). hookshape's own `HOOKSHAPE_*` settings (its tokens among them) cannot
+//! be read this way. In a template field a value is data, never template code: markup in
+//! it is written so that the template engine prints it as it is.
+
+use crate::render::Delimiters;
 
 /// The result of expanding one string: the text, and the values substituted into it (from
 /// the environment or from a default: all treated as secrets, since a default is often a
@@ -22,52 +26,169 @@ impl Expanded {
 /// Variables a subscription or source may not read.
 const RESERVED_PREFIX: &str = "HOOKSHAPE_";
 
+/// Expands `text` that is not a template (a secret, a duration, `hookshape.yaml`).
 pub fn expand(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Expanded, String> {
-    let mut out = String::with_capacity(text.len());
-    let mut values = Vec::new();
-    let mut used_vars = false;
-    let mut rest = text;
-    while let Some(start) = rest.find('$') {
-        out.push_str(&rest[..start]);
-        let after = &rest[start..];
-        if let Some(escaped) = after.strip_prefix("$${") {
-            out.push_str("${");
-            rest = escaped;
-        } else if let Some(inner) = after.strip_prefix("${") {
-            let end = inner.find('}').ok_or_else(|| format!("unclosed ${{ in {text:?}"))?;
-            let (name, default) = match inner[..end].split_once(":-") {
-                Some((n, d)) => (n, Some(d)),
-                None => (&inner[..end], None),
-            };
-            if !is_name(name) {
-                return Err(format!("${{{name}}} is not a valid variable name"));
+    Expander { lookup, markup: None, values: Vec::new(), used_vars: false }.run(text)
+}
+
+/// Expands `text` that is a template with delimiters `d`: each value arrives as the
+/// characters it holds, `{{`, `{%` and `}}` included.
+pub fn expand_template(
+    text: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    d: &Delimiters,
+) -> Result<Expanded, String> {
+    Expander { lookup, markup: Some(d), values: Vec::new(), used_vars: false }.run(text)
+}
+
+struct Expander<'a> {
+    lookup: &'a dyn Fn(&str) -> Option<String>,
+    markup: Option<&'a Delimiters>,
+    values: Vec<String>,
+    used_vars: bool,
+}
+
+impl Expander<'_> {
+    fn run(mut self, text: &str) -> Result<Expanded, String> {
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        while let Some(start) = rest.find('$') {
+            out.push_str(&rest[..start]);
+            let after = &rest[start..];
+            if let Some(escaped) = after.strip_prefix("$${") {
+                out.push_str("${");
+                rest = escaped;
+            } else if let Some(inner) = after.strip_prefix("${") {
+                let (name, value, tail) = self.variable(inner, text)?;
+                self.write_value(&mut out, &name, &value)?;
+                rest = tail;
+            } else {
+                out.push('$');
+                rest = &after[1..];
             }
-            if name.starts_with(RESERVED_PREFIX) {
-                return Err(format!(
-                    "${{{name}}}: {RESERVED_PREFIX}* variables are hookshape's own settings (its tokens among them) \
-                     and cannot be read by subscriptions or sources; use another name"
-                ));
+        }
+        out.push_str(rest);
+        Ok(Expanded { text: out, values: self.values, used_vars: self.used_vars })
+    }
+
+    /// `inner` follows a `${`: the variable's name, its value and the text after its `}`.
+    fn variable<'t>(&mut self, inner: &'t str, whole: &str) -> Result<(String, String, &'t str), String> {
+        let unclosed = || format!("unclosed ${{ in {whole:?}");
+        let name_end = inner.find(['}', ':']).ok_or_else(unclosed)?;
+        let name = &inner[..name_end];
+        let (default, tail) = match inner[name_end..].strip_prefix(":-") {
+            Some(d) => {
+                let end = default_end(d).ok_or_else(unclosed)?;
+                (Some(&d[..end]), &d[end + 1..])
             }
-            used_vars = true;
-            match (lookup(name), default) {
-                (Some(v), _) => {
-                    out.push_str(&v);
-                    values.push(v);
-                }
-                (None, Some(d)) => {
-                    out.push_str(d);
-                    values.push(d.to_string());
-                }
-                (None, None) => return Err(format!("environment variable {name} is not set")),
+            None if inner[name_end..].starts_with('}') => (None, &inner[name_end + 1..]),
+            None => {
+                let shown = inner.find('}').map_or(inner, |e| &inner[..e]);
+                return Err(format!("${{{shown}}} is not a valid variable name"));
             }
-            rest = &inner[end + 1..];
-        } else {
-            out.push('$');
-            rest = &after[1..];
+        };
+        check_name(name)?;
+        self.used_vars = true;
+        let value = match ((self.lookup)(name), default) {
+            (Some(v), _) => v,
+            // A default is expanded only when it is used: `${A:-${B}}` needs no B when A is set.
+            (None, Some(d)) => self.default_value(d)?,
+            (None, None) => return Err(format!("environment variable {name} is not set")),
+        };
+        self.values.push(value.clone());
+        Ok((name.to_string(), value, tail))
+    }
+
+    /// A default's text with its own `${VAR}`s expanded, as plain text (the whole
+    /// default is written out, escaped if need be, as the outer variable's value).
+    fn default_value(&mut self, default: &str) -> Result<String, String> {
+        let inner = Expander { lookup: self.lookup, markup: None, values: Vec::new(), used_vars: false };
+        let x = inner.run(default)?;
+        self.values.extend(x.values);
+        Ok(x.text)
+    }
+
+    fn write_value(&self, out: &mut String, name: &str, value: &str) -> Result<(), String> {
+        match self.markup {
+            None => {
+                out.push_str(value);
+                Ok(())
+            }
+            Some(d) => write_as_text(out, name, value, d),
         }
     }
+}
+
+/// Where a default that starts `d` ends: its `}`, the first one that closes no `{` of its own
+/// (`${A:-${B}}`, `${A:-{"k": 1}}`).
+fn default_end(d: &str) -> Option<usize> {
+    let mut depth = 0usize;
+    for (i, c) in d.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' if depth == 0 => return Some(i),
+            '}' => depth -= 1,
+            _ => {}
+        }
+    }
+    None
+}
+
+fn check_name(name: &str) -> Result<(), String> {
+    if !is_name(name) {
+        return Err(format!("${{{name}}} is not a valid variable name"));
+    }
+    if name.starts_with(RESERVED_PREFIX) {
+        return Err(format!(
+            "${{{name}}}: {RESERVED_PREFIX}* variables are hookshape's own settings (its tokens among them) \
+             and cannot be read by subscriptions or sources; use another name"
+        ));
+    }
+    Ok(())
+}
+
+/// Writes `value` into template text so that it renders as itself: each opening delimiter
+/// in it goes inside a `raw` block. Inside a tag (`{{ '${X}' }}`) the value is part of an
+/// expression, so markup there cannot be made harmless and is refused, naming the variable.
+fn write_as_text(out: &mut String, name: &str, value: &str, d: &Delimiters) -> Result<(), String> {
+    let opens = [d.variable.0.as_str(), d.block.0.as_str(), d.comment.0.as_str()];
+    if inside_tag(out, d) {
+        let closes = [d.variable.1.as_str(), d.block.1.as_str(), d.comment.1.as_str()];
+        if let Some(found) = opens.iter().chain(&closes).find(|m| value.contains(**m)) {
+            return Err(format!(
+                "${{{name}}}: its value holds {found:?} and stands inside a template tag, where it would be \
+                 template code; write ${{{name}}} outside the tag"
+            ));
+        }
+        out.push_str(value);
+        return Ok(());
+    }
+    let mut rest = value;
+    while let Some((at, open)) = earliest(rest, &opens) {
+        out.push_str(&rest[..at]);
+        out.push_str(&format!("{b0} raw {b1}{open}{b0} endraw {b1}", b0 = d.block.0, b1 = d.block.1));
+        rest = &rest[at + open.len()..];
+    }
     out.push_str(rest);
-    Ok(Expanded { text: out, values, used_vars })
+    Ok(())
+}
+
+/// The first of `marks` in `text`, the longest when several start at the same place.
+fn earliest<'m>(text: &str, marks: &[&'m str]) -> Option<(usize, &'m str)> {
+    marks
+        .iter()
+        .filter_map(|m| text.find(*m).map(|at| (at, *m)))
+        .min_by_key(|(at, m)| (*at, std::cmp::Reverse(m.len())))
+}
+
+/// Whether template text `out` ends inside a tag: its last opening delimiter is not closed.
+fn inside_tag(out: &str, d: &Delimiters) -> bool {
+    let pairs = [&d.variable, &d.block, &d.comment];
+    let last = pairs
+        .iter()
+        .filter_map(|(open, close)| out.rfind(open.as_str()).map(|at| (at, open.len(), close.as_str())))
+        .max_by_key(|(at, len, _)| (*at, *len));
+    last.is_some_and(|(at, len, close)| !out[at + len..].contains(close))
 }
 
 fn is_name(name: &str) -> bool {
@@ -81,7 +202,11 @@ mod tests {
     use super::*;
 
     fn lookup(name: &str) -> Option<String> {
-        (name == "TOKEN").then(|| "s3cret".to_string())
+        match name {
+            "TOKEN" => Some("s3cret".into()),
+            "MARKUP" => Some("{{ Topic }}-x {% if %} }} {# c #}".into()),
+            _ => None,
+        }
     }
 
     #[test]
@@ -101,6 +226,39 @@ mod tests {
         assert!(e("${HOOKSHAPE_ADMIN_TOKEN:-x}").is_err(), "not even with a default");
         assert_eq!(e("${MISSING}").unwrap_err(), "environment variable MISSING is not set");
         assert!(e("${1BAD}").is_err());
+        assert_eq!(e("${A:x}").unwrap_err(), "${A:x} is not a valid variable name");
         assert!(e("${OPEN").is_err());
+    }
+
+    #[test]
+    fn defaults_nest() {
+        let e = |t: &str| expand(t, &lookup).map(|x| x.text);
+        assert_eq!(e("${MISSING:-${TOKEN}}/a").unwrap(), "s3cret/a", "no stray }}");
+        assert_eq!(e("<${A:-${B:-${TOKEN}}}>").unwrap(), "<s3cret>");
+        assert_eq!(e("${A:-${B:-deep}-x}").unwrap(), "deep-x");
+        assert_eq!(e("${TOKEN:-${UNSET}}").unwrap(), "s3cret", "an unused default needs no variable");
+        assert_eq!(e("${A:-{\"k\": 1}}").unwrap(), "{\"k\": 1}", "braces in a default balance");
+        assert_eq!(e("${A:-$${B}}").unwrap(), "${B}");
+        assert_eq!(e("${A:-${B}}").unwrap_err(), "environment variable B is not set");
+        assert!(e("${A:-${B}").unwrap_err().contains("unclosed"));
+        assert_eq!(expand("${A:-${TOKEN}}", &lookup).unwrap().values, ["s3cret", "s3cret"]);
+    }
+
+    #[test]
+    fn in_a_template_a_value_is_text_not_code() {
+        let d = Delimiters::default();
+        let e = |t: &str| expand_template(t, &lookup, &d);
+        let x = e("a ${MARKUP} b").unwrap();
+        assert_eq!(
+            x.text,
+            "a {% raw %}{{{% endraw %} Topic }}-x {% raw %}{%{% endraw %} if %} }} {% raw %}{#{% endraw %} c #} b"
+        );
+        assert_eq!(x.values, ["{{ Topic }}-x {% if %} }} {# c #}"], "the real value is what is masked");
+        assert_eq!(e("{{ Id }}/${TOKEN}").unwrap().text, "{{ Id }}/s3cret", "plain values are untouched");
+        assert_eq!(e("{{ x | default('${TOKEN}') }}").unwrap().text, "{{ x | default('s3cret') }}");
+        let refused = e("{{ x | default('${MARKUP}') }}").unwrap_err();
+        assert!(refused.contains("${MARKUP}") && refused.contains("inside a template tag"), "{refused}");
+        let custom = Delimiters { variable: ("<<".into(), ">>".into()), block: ("<%".into(), "%>".into()), ..d };
+        assert_eq!(expand_template("${X:-<< a >>}", &lookup, &custom).unwrap().text, "<% raw %><<<% endraw %> a >>");
     }
 }

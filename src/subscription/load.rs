@@ -50,10 +50,10 @@ pub fn load(opts: &LoadOptions<'_>) -> Result<SubscriptionSet, Vec<LoadError>> {
     let mut secrets = Vec::new();
     let mut seen: HashMap<String, PathBuf> = HashMap::new();
     for path in subscription_files(opts.subscriptions_dir, &mut errors) {
-        let text = match std::fs::read_to_string(&path) {
+        let text = match crate::yaml_bounds::read(&path) {
             Ok(t) => t,
-            Err(e) => {
-                errors.push(LoadError { file: path, line: None, message: format!("cannot read: {e}") });
+            Err(refused) => {
+                errors.push(LoadError { file: path, line: refused.line, message: refused.message });
                 continue;
             }
         };
@@ -90,6 +90,12 @@ pub fn load(opts: &LoadOptions<'_>) -> Result<SubscriptionSet, Vec<LoadError>> {
             e.message = masker.mask(&e.message);
         }
         return Err(errors);
+    }
+    // The files as they will run: the values their `${VAR}`s took count too (two timeouts
+    // from the environment are two versions). Only a hash of them is ever shown.
+    for value in &secrets {
+        hasher.update((value.len() as u64).to_le_bytes());
+        hasher.update(value.as_bytes());
     }
     let version = hex::encode(&hasher.finalize()[..6]);
     let mut set = SubscriptionSet::new(subscriptions, version);
@@ -136,4 +142,35 @@ fn read_templates(dir: &Path, hasher: &mut Sha256, errors: &mut Vec<LoadError>) 
         }
     }
     Arc::new(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The version of a one-file set whose timeout comes from `${HS_TIMEOUT}`.
+    fn version_with(timeout: &'static str) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let subs = dir.path().join("subscriptions");
+        std::fs::create_dir(&subs).unwrap();
+        let yaml = "topics: [T]\nrequest:\n  url: http://127.0.0.1:9/x\n  timeout: ${HS_TIMEOUT}\n";
+        std::fs::write(subs.join("s.yaml"), yaml).unwrap();
+        let env = move |name: &str| (name == "HS_TIMEOUT").then(|| timeout.to_string());
+        let templates = dir.path().join("templates");
+        let opts = LoadOptions {
+            subscriptions_dir: &subs,
+            templates_dir: &templates,
+            sources_dir: None,
+            env: &env,
+            allow_missing_env: false,
+        };
+        load(&opts).unwrap().version
+    }
+
+    #[test]
+    fn the_version_follows_the_values_variables_took() {
+        assert_ne!(version_with("5s"), version_with("7s"), "two timeouts are two versions");
+        assert_eq!(version_with("5s"), version_with("5s"));
+        assert!(!version_with("5s").contains("5s"));
+    }
 }

@@ -407,3 +407,33 @@ fn an_unreachable_or_malformed_postgres_store_is_named_without_its_password() {
     assert_eq!(malformed.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("unknown option `no_such_option`"), "{stderr}");
 }
+
+/// PRODUCT.md "Edges": configuration files nested deeper than 64 levels or over 1 MiB are a
+/// load error naming the file, found before YAML parses them (a 200 KB subscription nested
+/// 100,000 deep took 35 s to refuse).
+#[test]
+fn deeply_nested_or_oversized_files_are_refused_at_once_naming_the_file() {
+    let ws = Workspace::new();
+    ws.subscription(
+        "deep.yaml",
+        &format!("topics: [T]\nrequest:\n  url: http://h/x\n  body: {}\n", "[".repeat(100_000)),
+    );
+    ws.subscription("big.yaml", &format!("topics: [T]\ndescription: \"{}\"\n", "x".repeat(1_100_000)));
+    ws.subscription("ok.yaml", "topics: [T]\nrequest:\n  url: http://h/x\n");
+    std::fs::create_dir_all(ws.path().join("sources")).unwrap();
+    let deep_source = format!("verify: {{scheme: none}}\nevent:\n  Topic: T\n  Payload:\n    {}x\n", "- ".repeat(70));
+    std::fs::write(ws.path().join("sources").join("deep.yaml"), deep_source).unwrap();
+    let started = std::time::Instant::now();
+    let out = on_workspace("validate", &ws);
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "a generous bound: {:?}", started.elapsed());
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for (file, why) in [
+        ("subscriptions/deep.yaml:4: ", "nested deeper than 64 levels"),
+        ("subscriptions/big.yaml: ", "larger than 1024 KiB"),
+        ("sources/deep.yaml:5: ", "nested deeper than 64 levels"),
+    ] {
+        assert!(stdout.lines().any(|l| l.contains(file) && l.contains(why)), "{file} {why}: {stdout}");
+    }
+    assert!(!stdout.contains("ok.yaml"), "{stdout}");
+}

@@ -235,3 +235,97 @@ async fn deny_private_networks_refuses_loopback_at_once_and_egress_allow_lets_it
     paths.sort();
     assert_eq!(paths, ["/ip", "/name"]);
 }
+
+/// The first attempt of a delivery not in `seen` once one is recorded, with its delivery's id.
+async fn new_attempt(app: &TestApp, seen: &[String]) -> (String, serde_json::Value) {
+    eventually(WAIT, "a new attempt to be recorded", || async {
+        let (_, list) = app.get("/v1/deliveries").await;
+        for d in list["deliveries"].as_array()? {
+            let id = d["id"].as_str()?.to_string();
+            if seen.contains(&id) {
+                continue;
+            }
+            let (_, detail) = app.get(&format!("/v1/deliveries/{id}")).await;
+            if let Some(attempt) = detail["attempts"].as_array().and_then(|a| a.first().cloned()) {
+                return Some((id, attempt));
+            }
+        }
+        None
+    })
+    .await
+}
+
+/// PRODUCT.md "Edges": secrets stay out of history in any encoding a receiver might echo
+/// them in: PHP's `json_encode` (`\/`, `\uXXXX`) and HTML references, mixed as they come.
+#[tokio::test]
+async fn a_secret_echoed_with_the_receivers_own_escaping_is_masked_in_history() {
+    let receiver = Receiver::start().await;
+    let ws = Workspace::new();
+    // A base64 key, as PHP apps store them: json_encode writes its `/` as `\/`.
+    let secret = "c2lnbmluZy1rZXk/dGVzdA+QUJD\"é&=";
+    let yaml = format!(
+        "topics: [T]\nrequest:\n  url: {}/hook\nsignature:\n  scheme: hmac-sha256-hex\n  secret: '{secret}'\n",
+        receiver.url()
+    );
+    ws.subscription("s.yaml", &yaml);
+    let app = TestApp::spawn(ws.config()).await;
+    let echoes = [
+        r#"{"key":"c2lnbmluZy1rZXk\/dGVzdA+QUJD\"\u00e9&="}"#.to_string(),
+        r#"{"key":"\u0063\u0032lnbmluZy1rZXk\u002fdGVzdA\u002BQUJD\u0022\u00E9\u0026\u003d"}"#.to_string(),
+        "<p>c2lnbmluZy1rZXk&#x2F;dGVzdA&#43;QUJD&quot;&eacute;&amp;&#61;</p>".replace("&eacute;", "é"),
+        "<p>c2lnbmluZy1rZXk&#47;dGVzdA+QUJD&#34;é&amp;amp;=</p>".to_string(),
+    ];
+    let mut seen = Vec::new();
+    for (n, echo) in echoes.iter().enumerate() {
+        receiver.set_body(echo);
+        assert_eq!(app.post_event(&json!({ "Topic": "T", "Payload": { "n": n } })).await.0, 202);
+        let (id, attempt) = new_attempt(&app, &seen).await;
+        seen.push(id);
+        let body = attempt["response_body"].as_str().unwrap_or_default();
+        assert!(body.contains("***"), "echo {n} masked: {attempt}");
+        for part in ["c2lnbmluZy1rZXk", "dGVzdA", "QUJD"] {
+            assert!(!body.contains(part), "echo {n} shows the secret: {body}");
+        }
+    }
+}
+
+/// PRODUCT.md "Edges": a `${VAR}` value is data, never template code: `{{`, `{%` and `}}`
+/// in it arrive as those characters, in the URL, a header and the body, and stay masked.
+#[tokio::test]
+async fn a_variable_holding_template_markup_arrives_as_written_and_masked() {
+    let receiver = Receiver::start().await;
+    let ws = Workspace::new();
+    ws.subscription(
+        "s.yaml",
+        &format!(
+            "topics: [T]\nrequest:\n  url: \"{}/hook/${{HS_PATH_VALUE}}\"\n  headers:\n    X-Value: \"${{HS_MARKUP_VALUE}}\"\n  body: {{ v: \"${{HS_MARKUP_VALUE}}\", n: \"{{{{ N }}}}\" }}\n",
+            receiver.url()
+        ),
+    );
+    // Rendered on its own (`{{ Topic }}`) and unbalanced (`{% 50%`, which broke the file).
+    let markup = "{{ Topic }}-x {% if true %}y{% endif %} }} {% 50%";
+    let env = [("HS_PATH_VALUE", "{{Topic}}-p"), ("HS_MARKUP_VALUE", markup)];
+    let server = ServeProcess::in_workspace(&ws, free_port(), &[], &env);
+    server.ready().await;
+    let http = reqwest::Client::new();
+    let resp = http
+        .post(format!("{}/v1/events", server.base))
+        .header("Content-Type", "application/json")
+        .body(json!({ "Topic": "T", "Payload": { "N": 1 } }).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    let got = receiver.wait_for(1, WAIT).await;
+    assert_eq!(got[0].path, "/hook/%7B%7BTopic%7D%7D-p", "not rendered to /hook/T-p");
+    assert_eq!(got[0].header("x-value").as_deref(), Some(markup));
+    assert_eq!(got[0].json(), json!({ "v": markup, "n": 1 }));
+
+    let list: serde_json::Value =
+        http.get(format!("{}/v1/deliveries", server.base)).send().await.unwrap().json().await.unwrap();
+    let id = list["deliveries"][0]["id"].as_str().unwrap();
+    let detail = http.get(format!("{}/v1/deliveries/{id}", server.base)).send().await.unwrap().text().await.unwrap();
+    for shown in ["Topic", "-x", "T-p", "if true"] {
+        assert!(!detail.contains(shown), "history shows the value ({shown}): {detail}");
+    }
+}

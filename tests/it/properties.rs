@@ -71,6 +71,7 @@ fn event_with(payload: Map<String, Value>) -> Event {
         date: "2025-04-15T14:30:00.123Z".into(),
         topic: "T".into(),
         payload,
+        source_id: None,
     }
 }
 

@@ -107,12 +107,14 @@ async fn each_platform_round_trips_through_its_outbound_template_and_its_source(
         assert_eq!(back["Topic"], original["Topic"], "{platform}");
         assert_eq!(back["Payload"], original["Payload"], "{platform}");
         assert_eq!(instant(&back["Date"]), instant(&original["Date"]), "{platform}");
+        // The platform's id is kept as SourceId; the Uuid is the source's own, so the event
+        // posted back is not taken for the intake's event it came from.
         if carries_id {
-            assert_eq!(back["Uuid"], original["Uuid"], "{platform}");
-            assert_eq!((status, &stored["source"]), (200, &Value::Null), "{platform}: the same event, already stored");
-        } else {
-            assert_eq!(stored["source"], platform, "{platform}: the event records its source");
+            assert_eq!(back["SourceId"], original["Uuid"], "{platform}");
+            assert_ne!(back["Uuid"], original["Uuid"], "{platform}");
         }
+        assert_eq!(status, 202, "{platform}: {answer}");
+        assert_eq!(stored["source"], platform, "{platform}: the event records its source");
     }
     let (_, page) = get(&server.base, "/v1/deliveries?source=connectvets").await;
     let from_source = page["deliveries"].as_array().unwrap();
@@ -314,4 +316,52 @@ async fn a_platform_s_signed_webhook_reaches_a_subscription_whose_receiver_verif
     assert_eq!(sent.json(), json!({ "email": "joao@exemplo.com", "at": "2025-01-13T14:30:00.000000Z" }));
     let expected = hookshape::sign::hmac_hex(b"crm-secret", &sent.body);
     assert_eq!(sent.header("x-webhook-signature"), Some(expected), "the CRM verifies what it gets");
+}
+
+/// PRODUCT.md "Inbound sources": a source's Uuid is the UUIDv5 of its name and the
+/// platform's id, even when that id is a UUID, so no source can suppress another's (or
+/// the intake's) events; the platform's id is kept as SourceId, in history and templates.
+#[tokio::test]
+async fn two_sources_sending_the_same_uuid_make_two_events_each_keeping_the_platforms_id() {
+    let receiver = Receiver::start().await;
+    let ws = Workspace::new();
+    std::fs::create_dir_all(ws.path().join("sources")).unwrap();
+    let source =
+        "verify: {scheme: none}\nevent:\n  Topic: \"{{ type }}\"\n  Uuid: \"{{ id }}\"\n  Payload: \"{{ data }}\"\n";
+    for name in ["a", "b"] {
+        std::fs::write(ws.path().join("sources").join(format!("{name}.yaml")), source).unwrap();
+    }
+    ws.subscription(
+        "s.yaml",
+        &format!(
+            "topics: [T]\nrequest:\n  url: \"{}/got/{{{{ SourceId }}}}\"\n  body: {{ platform_id: \"{{{{ SourceId }}}}\", uuid: \"{{{{ Uuid }}}}\" }}\n",
+            receiver.url()
+        ),
+    );
+    let app = TestApp::spawn(ws.config()).await;
+    let id = "F47AC10B-58CC-4372-A567-0E02B2C3D479";
+    let body = json!({ "id": id, "type": "T", "data": { "n": 1 } }).to_string().into_bytes();
+    let (status_a, a) = post(&app.base, "/v1/sources/a", &[], body.clone()).await;
+    let (status_b, b) = post(&app.base, "/v1/sources/b", &[], body.clone()).await;
+    assert_eq!((status_a, status_b), (202, 202), "{a} {b}");
+    assert_ne!(a["uuid"], b["uuid"], "two sources, two events");
+    let intake = json!({ "Uuid": id, "Topic": "T", "Payload": {} });
+    assert_eq!(app.post_event(&intake).await.0, 202, "nor does a source take the intake's Uuid");
+    let (again, dup) = post(&app.base, "/v1/sources/a", &[], body).await;
+    assert_eq!((again, &dup["uuid"]), (200, &a["uuid"]), "a platform's retry is still one event: {dup}");
+
+    for answer in [&a, &b] {
+        let uuid = answer["uuid"].as_str().unwrap();
+        let (_, stored) = app.get(&format!("/v1/events/{uuid}")).await;
+        assert_eq!(stored["event"]["SourceId"], id, "{stored}");
+        assert_eq!(stored["event"]["Uuid"], uuid, "{stored}");
+    }
+    let got = receiver.wait_for(2, WAIT).await;
+    let mut bodies: Vec<Value> = got.iter().filter(|r| r.path.starts_with("/got/")).map(|r| r.json()).collect();
+    bodies.sort_by_key(|b| b["uuid"].as_str().unwrap_or_default().to_string());
+    assert_eq!(bodies.len(), 2, "{got:?}");
+    for body in &bodies {
+        assert_eq!(body["platform_id"], id, "{body}");
+    }
+    assert!(got.iter().filter(|r| r.path.starts_with("/got/")).all(|r| r.path == format!("/got/{id}")));
 }
