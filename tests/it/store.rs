@@ -129,6 +129,7 @@ fn lease_req(owner: &str, limit: usize, caps: &[(&str, u32)]) -> LeaseRequest {
         caps: caps.iter().map(|(s, c)| (s.to_string(), *c)).collect(),
         exclude: Vec::new(),
         sweep_held: true,
+        loaded: None,
     }
 }
 
@@ -202,11 +203,11 @@ async fn concurrent_duplicates_create_one_event(store: Arc<dyn Store>) {
 }
 
 async fn leases_take_due_deliveries_once_and_count_attempts(store: Arc<dyn Store>) {
-    assert_eq!(store.next_due_at().await.unwrap(), None);
+    assert_eq!(store.next_due_at(None).await.unwrap(), None);
     for _ in 0..5 {
         insert(&store, &["s"]).await;
     }
-    assert!(store.next_due_at().await.unwrap().is_some());
+    assert!(store.next_due_at(None).await.unwrap().is_some());
     let a = store.lease(lease_req("node-a", 3, &[])).await.unwrap();
     let b = store.lease(lease_req("node-b", 10, &[])).await.unwrap();
     assert_eq!((a.len(), b.len()), (3, 2));
@@ -436,7 +437,7 @@ async fn finishing_an_attempt_moves_the_delivery_and_keeps_history(store: Arc<dy
     assert_eq!(detail.summary.status, DeliveryStatus::Pending);
     assert_eq!(detail.summary.next_attempt_at, Some(iso(soon)));
     assert!(store.lease(lease_req("node-a", 10, &[])).await.unwrap().is_empty(), "not due before its time");
-    assert_eq!(store.next_due_at().await.unwrap(), Some(soon));
+    assert_eq!(store.next_due_at(None).await.unwrap(), Some(soon));
 }
 
 async fn failures_disable_a_subscription_and_enable_releases_held(store: Arc<dyn Store>) {
