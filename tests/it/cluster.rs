@@ -380,13 +380,21 @@ async fn two_nodes_across_a_database_outage_send_nothing_twice() {
 }
 
 /// One node's clock 30 s ahead, the other's 30 s behind: each keeps to the database's clock,
-/// so neither takes the other's live leases for expired, and nothing is sent twice.
+/// so neither takes the other's live leases for expired (nothing is sent twice), and a
+/// retry the node behind schedules is not sent early by the node ahead.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn nodes_whose_clocks_are_a_minute_apart_send_nothing_twice() {
+async fn nodes_whose_clocks_are_a_minute_apart_send_nothing_twice_and_no_retry_early() {
     let Some(schema) = PgSchema::create().await else { return };
     let receiver = Receiver::start().await;
     receiver.set_delay(Duration::from_millis(300)); // leases stay held while the other node looks
+    let failing = Receiver::start().await;
+    failing.set_status(500);
     let ws = fan_out_workspace(&receiver, "");
+    let retried = format!(
+        "topics: [R]\nrequest:\n  url: \"{}/r/{{{{ N }}}}\"\nretry:\n  schedule: [20s]\ndelivery:\n  disable_after_failures: 0\n",
+        failing.url()
+    );
+    ws.subscription("r.yaml", &retried);
     let nodes: Vec<ServeProcess> = ["30000", "-30000"]
         .iter()
         .map(|skew| ServeProcess::on_store(&ws, &schema.url, free_port(), &["--clock-skew-ms", skew]))
@@ -395,6 +403,15 @@ async fn nodes_whose_clocks_are_a_minute_apart_send_nothing_twice() {
         node.ready().await;
     }
     let bases: Vec<&str> = nodes.iter().map(|n| n.base.as_str()).collect();
+    // Retries scheduled by the node behind: 20 s after the first attempt, less 20% jitter.
+    let http = reqwest::Client::new();
+    for n in 0..20 {
+        let event = json!({ "Topic": "R", "Payload": { "N": n } });
+        assert_eq!(http.post(format!("{}/v1/events", bases[1])).json(&event).send().await.unwrap().status(), 202);
+    }
+    failing.wait_for(20, Duration::from_secs(10)).await;
+    let first_attempts = std::time::Instant::now();
+
     post_spread(&bases, 0..1000).await;
     receiver.wait_for(2000, Duration::from_secs(120)).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -402,4 +419,9 @@ async fn nodes_whose_clocks_are_a_minute_apart_send_nothing_twice() {
     assert_eq!(seen.len(), 2000, "every delivery arrived");
     let twice: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
     assert!(twice.is_empty(), "sent twice: {} deliveries", twice.len());
+
+    tokio::time::sleep(Duration::from_secs(12).saturating_sub(first_attempts.elapsed())).await;
+    assert_eq!(failing.requests().len(), 20, "no retry went out 12 s into its 16-24 s wait");
+    failing.wait_for(40, Duration::from_secs(60)).await;
+    assert!(arrivals(&failing).values().all(|n| *n == 2), "each retried once");
 }
