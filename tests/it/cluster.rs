@@ -324,8 +324,14 @@ async fn a_subscription_only_one_node_has_is_sent_by_that_node_and_never_given_u
     })
     .await;
     tokio::time::sleep(Duration::from_millis(1000)).await; // time for any extra attempt to show up
-    let page: Value =
-        http.get(format!("{}/v1/deliveries?subscription=s2&limit=1000", bases[1])).send().await.unwrap().json().await.unwrap();
+    let page: Value = http
+        .get(format!("{}/v1/deliveries?subscription=s2&limit=1000", bases[1]))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let s2 = page["deliveries"].as_array().unwrap();
     assert_eq!(s2.len(), 200);
     for d in s2 {
@@ -373,7 +379,8 @@ async fn two_nodes_across_a_database_outage_send_nothing_twice() {
     eventually(Duration::from_secs(120), "every delivery to be recorded as succeeded", || async {
         let mut succeeded = 0;
         for name in ["a", "b"] {
-            let sub: Value = http.get(format!("{}/v1/subscriptions/{name}", bases[0])).send().await.ok()?.json().await.ok()?;
+            let sub: Value =
+                http.get(format!("{}/v1/subscriptions/{name}", bases[0])).send().await.ok()?.json().await.ok()?;
             succeeded += sub["counts"]["succeeded"].as_u64()?;
         }
         (succeeded == 800).then_some(())

@@ -152,7 +152,10 @@ async fn retries_due_while_a_subscription_file_is_missing_are_sent_when_it_is_ba
     ws.subscription("s.yaml", &s_yaml);
     wait_for_subscriptions(&app, 2).await;
     let succeeded = app.wait_for_status("succeeded", 5).await;
-    assert!(succeeded.iter().all(|d| d["subscription"] == "s" && d["attempts"] == 2), "each retried once: {succeeded:?}");
+    assert!(
+        succeeded.iter().all(|d| d["subscription"] == "s" && d["attempts"] == 2),
+        "each retried once: {succeeded:?}"
+    );
     assert_eq!(receiver.requests_to("/s").len(), 10, "s's five deliveries, twice each");
 }
 

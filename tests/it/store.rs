@@ -285,7 +285,11 @@ async fn a_node_leases_and_waits_for_only_the_subscriptions_it_has_loaded(store:
     let mut req = lease_req("node-b", 10, &[]);
     req.loaded = Some(names(&["theirs"]));
     let taken = store.lease(req).await.unwrap();
-    assert_eq!(taken.iter().map(|d| d.subscription.as_str()).collect::<Vec<_>>(), ["theirs"], "left to a node that has it");
+    assert_eq!(
+        taken.iter().map(|d| d.subscription.as_str()).collect::<Vec<_>>(),
+        ["theirs"],
+        "left to a node that has it"
+    );
 }
 
 async fn a_batch_of_results_is_recorded_together(store: Arc<dyn Store>) {

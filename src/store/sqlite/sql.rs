@@ -558,7 +558,10 @@ pub fn prune(conn: &Connection, before: i64, limit: usize) -> StoreResult<u64> {
 pub fn next_due_at(conn: &Connection, loaded: Option<&[String]>) -> StoreResult<Option<i64>> {
     // Asked after every lease that left the queue empty: keep the statement prepared (its
     // text changes only with the number of subscriptions loaded).
-    let sql = format!(concat!("SELECT min(next_attempt_at) FROM deliveries WHERE ", live_rows!(), "{}"), only_loaded(loaded, 1));
+    let sql = format!(
+        concat!("SELECT min(next_attempt_at) FROM deliveries WHERE ", live_rows!(), "{}"),
+        only_loaded(loaded, 1)
+    );
     conn.prepare_cached(&sql)
         .and_then(|mut s| s.query_row(rusqlite::params_from_iter(loaded.into_iter().flatten()), |r| r.get(0)))
         .map_err(unavailable)
