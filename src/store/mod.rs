@@ -51,9 +51,10 @@ pub trait Store: Send + Sync + 'static {
     async fn finish_attempts(&self, reports: Vec<AttemptReport>) -> StoreResult<()>;
 
     /// Says `node` is alive (a write, so it fails while the store cannot take writes) and
-    /// makes the leases of nodes silent for `NODE_SILENCE_MS` due at once. Returns how many
-    /// leases were taken back. SQLite has one node: any lease not `node`'s is a dead
-    /// process's.
+    /// makes the leases of nodes silent for `NODE_SILENCE_MS` due at once, once `node` has
+    /// itself been writing for that long since a gap of `HEARTBEAT_GAP_MS` (a store outage
+    /// silences everyone). Returns how many leases were taken back. SQLite has one node:
+    /// any lease not `node`'s is a dead process's.
     async fn heartbeat(&self, node: &str, now: i64) -> StoreResult<u64>;
 
     /// Notes (on the store's clock) that `node` has the `loaded` subscriptions, then fails, as
