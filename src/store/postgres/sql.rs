@@ -298,7 +298,10 @@ pub async fn lease(client: &mut Client, req: &LeaseRequest) -> StoreResult<Vec<L
     }
     let mut leased = Vec::with_capacity(req.limit);
     let excluded = |name: &&str| req.exclude.iter().any(|e| e == name);
-    let capped: Vec<&str> = req.caps.keys().map(String::as_str).filter(|n| !excluded(n)).collect();
+    // A capped subscription this node no longer has loaded (one still probed after it could
+    // not be reached) is left to the nodes that have it.
+    let loaded = |name: &&str| req.loaded.as_ref().is_none_or(|l| l.iter().any(|n| n == name));
+    let capped: Vec<&str> = req.caps.keys().map(String::as_str).filter(|n| !excluded(n) && loaded(n)).collect();
     if !capped.is_empty() {
         lease_capped(&tx, req, &capped, &mut leased).await?;
     }
