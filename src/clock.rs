@@ -1,5 +1,5 @@
 //! The node's clock for everything it stores and compares (lease expiry, retry times,
-//! history): the wall clock read once, advanced by the monotonic clock, plus this node's
+//! history): the wall clock read once, advanced by a steady clock, plus this node's
 //! offset to the store's clock.
 //!
 //! Why not the wall clock each time: a wall-clock step (NTP, an operator) would move every
@@ -11,10 +11,9 @@
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::LazyLock;
-use std::time::Instant;
 
-/// The wall clock at the first reading, and the monotonic instant it was read at.
-static ANCHOR: LazyLock<(i64, Instant)> = LazyLock::new(|| (chrono::Utc::now().timestamp_millis(), Instant::now()));
+/// The wall clock at the first reading, and the steady clock's reading then.
+static ANCHOR: LazyLock<(i64, i64)> = LazyLock::new(|| (chrono::Utc::now().timestamp_millis(), steady_ms()));
 /// Added to the local reading to get the store's clock (0 until measured).
 static STORE_OFFSET: AtomicI64 = AtomicI64::new(0);
 /// A deliberate error in the local reading, for tests of clock skew (`serve --clock-skew-ms`).
@@ -25,11 +24,25 @@ pub fn now_ms() -> i64 {
     local_ms().saturating_add(STORE_OFFSET.load(Ordering::Relaxed))
 }
 
-/// This node's own reading: the anchor advanced by the monotonic clock (plus a test skew).
+/// This node's own reading: the anchor advanced by the steady clock (plus a test skew).
 pub fn local_ms() -> i64 {
     let (wall, at) = *ANCHOR;
-    let elapsed = i64::try_from(at.elapsed().as_millis()).unwrap_or(i64::MAX);
-    wall.saturating_add(elapsed).saturating_add(SKEW.load(Ordering::Relaxed))
+    wall.saturating_add(steady_ms().saturating_sub(at)).saturating_add(SKEW.load(Ordering::Relaxed))
+}
+
+/// A clock no wall-clock step moves: Linux's CLOCK_BOOTTIME, which also counts time
+/// suspended (CLOCK_MONOTONIC, std's `Instant`, does not: after a night suspended, every
+/// time stored would be a night behind).
+#[cfg(target_os = "linux")]
+fn steady_ms() -> i64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::Boottime);
+    t.tv_sec.saturating_mul(1000).saturating_add(t.tv_nsec / 1_000_000)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn steady_ms() -> i64 {
+    static START: LazyLock<std::time::Instant> = LazyLock::new(std::time::Instant::now);
+    i64::try_from(START.elapsed().as_millis()).unwrap_or(i64::MAX)
 }
 
 /// Readings of the store's clock taken over a round trip longer than this are not used:
@@ -70,7 +83,7 @@ mod tests {
     }
 
     #[test]
-    fn the_local_clock_starts_at_the_wall_clock_and_moves_with_the_monotonic_one() {
+    fn the_local_clock_starts_at_the_wall_clock_and_moves_with_the_steady_one() {
         let wall = chrono::Utc::now().timestamp_millis();
         let first = local_ms();
         assert!((first - wall).abs() < 1_000, "{first} vs {wall}");
