@@ -210,6 +210,23 @@ mod tests {
     }
 
     #[test]
+    fn the_orphan_grace_defaults_to_ten_minutes_and_is_read_from_flag_or_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("hookshape.yaml");
+        std::fs::write(&file, "orphan_grace: 30s\n").unwrap();
+        assert_eq!(ServeConfig::resolve(None, Overrides::default()).unwrap().orphan_grace, Duration::from_secs(600));
+        assert_eq!(
+            ServeConfig::resolve(Some(&file), Overrides::default()).unwrap().orphan_grace,
+            Duration::from_secs(30)
+        );
+        let o = Overrides { orphan_grace: Some("1h".into()), ..Overrides::default() };
+        assert_eq!(ServeConfig::resolve(Some(&file), o).unwrap().orphan_grace, Duration::from_secs(3600));
+        let o = Overrides { orphan_grace: Some("soon".into()), ..Overrides::default() };
+        let e = ServeConfig::resolve(Some(&file), o).unwrap_err().to_string();
+        assert!(e.contains("orphan_grace"), "{e}");
+    }
+
+    #[test]
     fn unknown_keys_in_the_file_are_errors_with_a_line() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("hookshape.yaml");
