@@ -62,10 +62,18 @@ pub trait Store: Send + Sync + 'static {
     async fn finish_attempts(&self, reports: Vec<AttemptReport>) -> StoreResult<()>;
 
     /// Says `node` is alive (a write, so it fails while the store cannot take writes) and
-    /// makes the leases of nodes silent for `NODE_SILENCE_MS` due at once. Returns how many
-    /// leases were taken back. SQLite has one node: any lease not `node`'s is a dead
-    /// process's.
+    /// makes the leases of nodes silent for `NODE_SILENCE_MS` due at once, once `node` has
+    /// itself been writing for that long since a gap of `HEARTBEAT_GAP_MS` (a store outage
+    /// silences everyone). Returns how many leases were taken back. SQLite has one node:
+    /// any lease not `node`'s is a dead process's.
     async fn heartbeat(&self, node: &str, now: i64) -> StoreResult<u64>;
+
+    /// Notes (on the store's clock) that `node` has the `loaded` subscriptions, then fails, as
+    /// `SUBSCRIPTION_REMOVED`, the pending and in-flight deliveries of every subscription no
+    /// node has noted for `grace_ms`; returns how many. A subscription noted again sooner
+    /// keeps its deliveries. PostgreSQL judges only once `node` has written for
+    /// `NODE_SILENCE_MS` since a store outage, so the others have noted theirs again.
+    async fn keep_loaded(&self, node: &str, loaded: &[String], grace_ms: i64) -> StoreResult<u64>;
 
     /// Makes a delivery due now, whatever its state (but `shadow`, which is never sent); a
     /// disabled subscription's delivery is `held` instead, to go when it is enabled.
@@ -119,8 +127,9 @@ pub trait Store: Send + Sync + 'static {
         false
     }
 
-    /// When the next pending delivery falls due, if any.
-    async fn next_due_at(&self) -> StoreResult<Option<i64>>;
+    /// When the next pending delivery falls due, if any; of the `loaded` subscriptions only
+    /// when given (what this node may lease).
+    async fn next_due_at(&self, loaded: Option<&[String]>) -> StoreResult<Option<i64>>;
 
     async fn list_deliveries(&self, query: DeliveryQuery) -> StoreResult<DeliveryPage>;
 

@@ -210,6 +210,7 @@ impl Workspace {
             concurrency: 64,
             shutdown_grace: Duration::from_secs(5),
             retention: Duration::from_secs(30 * 86_400),
+            orphan_grace: hookshape::config::DEFAULT_ORPHAN_GRACE,
             max_pending: 1_000_000,
             limits: hookshape::server::Limits::default(),
             body_read_timeout: Duration::from_secs(30),

@@ -249,8 +249,12 @@ impl Store for PostgresStore {
         sql::prune(&self.client().await?, finished_before, limit).await
     }
 
-    async fn next_due_at(&self) -> StoreResult<Option<i64>> {
-        sql::next_due_at(&self.client().await?).await
+    async fn next_due_at(&self, loaded: Option<&[String]>) -> StoreResult<Option<i64>> {
+        sql::next_due_at(&self.client().await?, loaded).await
+    }
+
+    async fn keep_loaded(&self, node: &str, loaded: &[String], grace_ms: i64) -> StoreResult<u64> {
+        sql::keep_loaded(&self.client().await?, node, loaded, grace_ms, crate::now_ms()).await
     }
 
     async fn list_deliveries(&self, query: DeliveryQuery) -> StoreResult<DeliveryPage> {

@@ -311,8 +311,14 @@ impl Store for SqliteStore {
         true
     }
 
-    async fn next_due_at(&self) -> StoreResult<Option<i64>> {
-        self.read(sql::next_due_at).await
+    async fn next_due_at(&self, loaded: Option<&[String]>) -> StoreResult<Option<i64>> {
+        let loaded = loaded.map(<[String]>::to_vec);
+        self.read(move |c| sql::next_due_at(c, loaded.as_deref())).await
+    }
+
+    async fn keep_loaded(&self, _node: &str, loaded: &[String], grace_ms: i64) -> StoreResult<u64> {
+        let loaded = loaded.to_vec();
+        self.write(move |c| sql::keep_loaded(c, &loaded, grace_ms, crate::now_ms())).await
     }
 
     async fn list_deliveries(&self, query: DeliveryQuery) -> StoreResult<DeliveryPage> {
