@@ -515,7 +515,9 @@ pub async fn finish(client: &mut Client, r: &AttemptReport) -> StoreResult<()> {
     }
     // A failure also counts toward auto-disable, in the same transaction.
     let tx = client.transaction().await.map_err(pg_error)?;
-    if record_attempt(&tx, r, now).await? {
+    // Consecutive means no success in between: a failure that finished after a newer
+    // delivery succeeded is not counted (a 410 disables whatever the count).
+    if record_attempt(&tx, r, now).await? && (r.disable_now || !succeeded_since(&tx, r).await?) {
         let counted = rows(
             &tx,
             "INSERT INTO subscription_state (name, consecutive_failures, updated_at) VALUES ($1, 1, $2)
@@ -533,6 +535,19 @@ pub async fn finish(client: &mut Client, r: &AttemptReport) -> StoreResult<()> {
         }
     }
     tx.commit().await.map_err(pg_error)
+}
+
+/// Whether a delivery of the report's subscription made after it (ids are time-ordered)
+/// has succeeded: the receiver answered 2xx while this one was retrying. Run only when a
+/// delivery fails for good, so the hot path writes nothing more per success.
+async fn succeeded_since<C: GenericClient>(c: &C, r: &AttemptReport) -> StoreResult<bool> {
+    let found = rows(
+        c,
+        "SELECT EXISTS (SELECT 1 FROM deliveries WHERE subscription = $1 AND status = 'succeeded' AND id > $2)",
+        &[&r.subscription, &r.delivery_id],
+    )
+    .await?;
+    found.first().map(|row| get(row, 0)).transpose().map(|b| b.unwrap_or(false))
 }
 
 /// Writes `node`'s heartbeat, then makes the leases of nodes silent for `NODE_SILENCE_MS`

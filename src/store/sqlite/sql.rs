@@ -30,6 +30,15 @@ const RECORD_LATE_ATTEMPT: &str =
 const DISABLED_OR: &str = "SELECT coalesce((SELECT disabled = 1 FROM subscription_state WHERE name = ?1), ?2)";
 const RESET_FAILURES: &str =
     "UPDATE subscription_state SET consecutive_failures = 0, updated_at = ?2 WHERE name = ?1 AND consecutive_failures > 0";
+/// Whether a delivery of subscription ?1 made after delivery ?2 (ids are time-ordered) has
+/// succeeded: then the receiver answered 2xx while ?2 was retrying, and ?2's failure is not
+/// a consecutive one. Run only when a delivery fails for good, so the hot path writes
+/// nothing more per success.
+const SUCCEEDED_SINCE: &str = concat!(
+    "SELECT EXISTS (SELECT 1 FROM deliveries WHERE subscription = ?1 AND status = 'succeeded' AND id > ?2 AND ",
+    off_queue_rows!(),
+    ")"
+);
 
 fn corrupt(id: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("delivery {id}: {e}"))
@@ -427,6 +436,9 @@ pub fn finish(conn: &Connection, r: &AttemptReport) -> StoreResult<()> {
     let failures: i64 = match r.outcome {
         Outcome::Retry { .. } => return Ok(()),
         Outcome::Succeeded => 0,
+        // Consecutive means no success in between: a failure that finished after a newer
+        // delivery succeeded is not counted (a 410 disables whatever the count).
+        Outcome::Failed if !r.disable_now && succeeded_since(conn, r)? => return Ok(()),
         Outcome::Failed => conn
             .query_row(
                 "INSERT INTO subscription_state (name, consecutive_failures, updated_at) VALUES (?1, 1, ?2)
@@ -447,6 +459,12 @@ pub fn finish(conn: &Connection, r: &AttemptReport) -> StoreResult<()> {
         disable(conn, &r.subscription, &format!("{failures} consecutive failed deliveries"), now)?;
     }
     Ok(())
+}
+
+fn succeeded_since(conn: &Connection, r: &AttemptReport) -> StoreResult<bool> {
+    conn.prepare_cached(SUCCEEDED_SINCE)
+        .and_then(|mut s| s.query_row(params![r.subscription, r.delivery_id], |row| row.get(0)))
+        .map_err(unavailable)
 }
 
 pub fn retry_now(conn: &Connection, id: &str, now: i64) -> StoreResult<RetryNow> {
@@ -895,6 +913,7 @@ mod tests {
             (page(vec![Pending, Failed], vec![]), "sqlite_autoindex_deliveries_1"),
             (retry(vec![Failed]), "deliveries_status_id_off_queue"),
             (FINISHED_BEFORE.to_string(), "deliveries_finished_by_time"),
+            (SUCCEEDED_SINCE.to_string(), "deliveries_subscription_id_off_queue"),
         ];
         for (sql, index) in statements {
             let lines = plan(&conn, &sql);
