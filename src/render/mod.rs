@@ -356,17 +356,18 @@ mod tests {
         assert_eq!(templated.render_ping_url(&with_id).unwrap(), "https://h/health/a%20b");
         let empty_id = ping(serde_json::json!({ "Id": "" }));
         assert_eq!(templated.render_ping_url(&empty_id).unwrap_err().0, "ping.url");
-        let spec = |ping_url| RequestSpec {
+        let delimiters = Delimiters::default();
+        let spec = RequestSpec {
             url: points,
             headers: &[],
             body: None,
             body_template: None,
             filter: None,
-            ping_url: Some(ping_url),
-            delimiters: &Delimiters::default(),
+            ping_url: Some("https://{{ Host }}/health"),
+            delimiters: &delimiters,
             files: TemplateFiles::default(),
         };
-        let host = RequestTemplate::compile(spec("https://{{ Host }}/health")).unwrap_err();
+        let host = RequestTemplate::compile(spec).unwrap_err();
         assert_eq!(host.field, "ping.url", "{host}");
     }
 }

@@ -83,6 +83,10 @@ impl Receiver {
                         entry.0 += 1;
                         entry.1 = entry.1.max(entry.0);
                     }
+                    let failing = match &*s.status_for.lock().unwrap() {
+                        Some((prefix, code)) if path.starts_with(prefix.as_str()) => Some(*code),
+                        _ => None,
+                    };
                     let delayed = s.delay_prefix.lock().unwrap().as_ref().is_none_or(|p| path.starts_with(p.as_str()));
                     s.requests.lock().unwrap().push(Received { method, path, headers, body });
                     let delay = s.delay_ms.load(Ordering::SeqCst);
@@ -90,10 +94,7 @@ impl Receiver {
                         tokio::time::sleep(Duration::from_millis(delay)).await;
                     }
                     s.concurrency.lock().unwrap().entry(segment).or_default().0 -= 1;
-                    let status = match &*s.status_for.lock().unwrap() {
-                        Some((prefix, code)) if path.starts_with(prefix.as_str()) => *code,
-                        _ => s.status.load(Ordering::SeqCst),
-                    };
+                    let status = failing.unwrap_or_else(|| s.status.load(Ordering::SeqCst));
                     let status = warp::http::StatusCode::from_u16(status).unwrap();
                     let body = s.body.lock().unwrap().clone().unwrap_or_else(|| "received".into());
                     let reply = warp::reply::with_status(body, status);

@@ -84,7 +84,8 @@ async fn failed_deliveries_disable_a_subscription_and_a_good_ping_enables_it() {
     ws.subscription(
         "crm.yaml",
         &format!(
-            "topics: [T]\nrequest:\n  url: \"{}/crm/{{{{ N }}}}\"\n  headers:\n    X-Team: loyalty\nsignature:\n  scheme: hmac-sha256-hex\n  secret: ping-secret\nretry:\n  schedule: []\ndelivery:\n  disable_after_failures: 5\nping:\n  payload: {{ N: 0 }}\n",
+            "topics: [T]\nrequest:\n  url: \"{}/crm/{{{{ N }}}}\"\n  headers:\n    X-Team: loyalty\nsignature:\n  scheme: hmac-sha256-hex\n  secret: ping-secret\nretry:\n  schedule: []\ndelivery:\n  disable_after_failures: 5\nping:\n  url: \"{}/crm/ping\"\n",
+            receiver.url(),
             receiver.url()
         ),
     );
@@ -117,7 +118,7 @@ async fn failed_deliveries_disable_a_subscription_and_a_good_ping_enables_it() {
     assert_eq!(pings.len(), 2);
     let ping = pings[1];
     assert_eq!(ping.header("x-team").as_deref(), Some("loyalty"));
-    assert_eq!(ping.path, "/crm/0", "the ping's URL is rendered from ping.payload");
+    assert_eq!(ping.path, "/crm/ping", "the ping goes to ping.url");
     assert_eq!(ping.header("x-webhook-signature"), Some(hookshape::sign::hmac_hex(b"ping-secret", &ping.body)));
     assert_eq!(ping.json()["Topic"], "hookshape.ping");
     assert_eq!(got.last().unwrap().path, "/crm/6", "the held delivery arrives");
