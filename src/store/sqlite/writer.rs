@@ -144,3 +144,53 @@ fn run_carefully(conn: &mut Connection, batch: &mut [Job]) -> StoreResult<()> {
     }
     tx.commit().map_err(unavailable)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A job that fails when told to, counting its runs.
+    fn job(fail: bool) -> (Job, oneshot::Receiver<StoreResult<(u32, ())>>) {
+        let (reply, answer) = oneshot::channel();
+        let mut runs = 0;
+        let f = move |c: &Connection, _: &()| {
+            runs += 1;
+            c.execute("INSERT INTO t (fail) VALUES (?1)", [fail]).map_err(unavailable)?;
+            if fail {
+                return Err(StoreError::Rejected("this one is refused".into()));
+            }
+            Ok(runs)
+        };
+        (Box::new(Write { state: (), f, result: None, reply }), answer)
+    }
+
+    #[test]
+    fn a_failing_job_fails_alone_and_its_neighbours_commit_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch("CREATE TABLE t (fail INTEGER)").unwrap();
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let mut answers = Vec::new();
+        for fail in [false, true, false] {
+            let (job, answer) = job(fail);
+            tx.try_send(job).ok().unwrap();
+            answers.push(answer);
+        }
+        drop(tx);
+        std::thread::spawn(move || run(conn, None, rx)).join().unwrap();
+        let answers: Vec<_> = answers.into_iter().map(|a| a.blocking_recv().unwrap()).collect();
+        assert_eq!(answers[0].as_ref().ok().map(|a| a.0), Some(2), "run again after its neighbour failed");
+        assert!(matches!(answers[1], Err(StoreError::Rejected(_))), "{:?}", answers[1]);
+        assert!(answers[2].is_ok(), "{:?}", answers[2]);
+        let stored: Vec<bool> = Connection::open(&path)
+            .unwrap()
+            .prepare("SELECT fail FROM t")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(stored, [false, false], "the neighbours' rows, once each; none of the refused job's");
+    }
+}
