@@ -123,6 +123,9 @@ pub(crate) fn pg_error(e: tokio_postgres::Error) -> StoreError {
         Some(db) if matches!(&db.code().code()[..2], "22" | "23") => {
             StoreError::Rejected(format!("PostgreSQL: {} ({})", db.message(), db.code().code()))
         }
+        Some(db) if db.code().code() == "53100" => {
+            StoreError::CannotWrite(format!("PostgreSQL: {} ({})", db.message(), db.code().code()))
+        }
         Some(db) => StoreError::Unavailable(format!("PostgreSQL: {} ({})", db.message(), db.code().code())),
         None => StoreError::Unavailable(format!("PostgreSQL: {}", with_causes(&e))),
     }
