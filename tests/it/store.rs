@@ -67,7 +67,7 @@ store_suite!(
     max_in_flight_caps_unexpired_leases_across_owners,
     finishing_an_attempt_moves_the_delivery_and_keeps_history,
     failures_disable_a_subscription_and_enable_releases_held,
-    a_failure_that_ends_after_a_newer_delivery_succeeded_is_not_consecutive,
+    a_failure_after_a_success_made_since_its_delivery_is_not_consecutive,
     retry_now_schedules_anything_but_shadow,
     retry_matching_resends_what_a_filter_finds_and_never_in_flight_or_shadow,
     history_filters_and_pages_newest_first,
@@ -486,7 +486,7 @@ async fn failures_disable_a_subscription_and_enable_releases_held(store: Arc<dyn
     assert_eq!((other.disabled, other.disabled_reason.as_deref()), (true, Some("by hand")));
 }
 
-async fn a_failure_that_ends_after_a_newer_delivery_succeeded_is_not_consecutive(store: Arc<dyn Store>) {
+async fn a_failure_after_a_success_made_since_its_delivery_is_not_consecutive(store: Arc<dyn Store>) {
     let state = |store: Arc<dyn Store>| async move {
         store.subscription_states().await.unwrap().into_iter().find(|s| s.name == "flaky").unwrap()
     };
@@ -504,6 +504,20 @@ async fn a_failure_that_ends_after_a_newer_delivery_succeeded_is_not_consecutive
     store.finish_attempts(failing.iter().map(fail).collect()).await.unwrap();
     let s = state(store.clone()).await;
     assert_eq!((s.disabled, s.consecutive_failures, s.counts["failed"]), (false, 0, 5), "{s:?}");
+
+    // A backlog: a delivery made before them succeeds after they were made. Not consecutive either.
+    let old = insert(&store, &["flaky"]).await;
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    for _ in 0..3 {
+        insert(&store, &["flaky"]).await;
+    }
+    let backlog = store.lease(lease_req("n", 10, &[])).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let (first, rest): (Vec<Leased>, Vec<Leased>) = backlog.into_iter().partition(|d| d.event_uuid == old);
+    store.finish_attempt(report(&first[0], "n", Outcome::Succeeded, 200)).await.unwrap();
+    store.finish_attempts(rest.iter().map(fail).collect()).await.unwrap();
+    let s = state(store.clone()).await;
+    assert_eq!((s.disabled, s.consecutive_failures, s.counts["failed"]), (false, 0, 8), "{s:?}");
 
     // Deliveries made after the last success that fail do count, and disable it at three.
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;

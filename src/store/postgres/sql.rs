@@ -515,8 +515,8 @@ pub async fn finish(client: &mut Client, r: &AttemptReport) -> StoreResult<()> {
     }
     // A failure also counts toward auto-disable, in the same transaction.
     let tx = client.transaction().await.map_err(pg_error)?;
-    // Consecutive means no success in between: a failure that finished after a newer
-    // delivery succeeded is not counted (a 410 disables whatever the count).
+    // Consecutive means no success in between: a delivery that fails for good after
+    // another succeeded since it was made is not counted (a 410 disables whatever the count).
     if record_attempt(&tx, r, now).await? && (r.disable_now || !succeeded_since(&tx, r).await?) {
         let counted = rows(
             &tx,
@@ -537,13 +537,17 @@ pub async fn finish(client: &mut Client, r: &AttemptReport) -> StoreResult<()> {
     tx.commit().await.map_err(pg_error)
 }
 
-/// Whether a delivery of the report's subscription made after it (ids are time-ordered)
-/// has succeeded: the receiver answered 2xx while this one was retrying. Run only when a
-/// delivery fails for good, so the hot path writes nothing more per success.
+/// Whether the report's subscription had a delivery succeed after the report's delivery was
+/// made: the receiver answered 2xx while this one was retrying. The newest deliveries by id
+/// are the last sent, so the newest few succeeded ones tell (made after it: a burst; before
+/// it: a backlog). Run only when a delivery fails for good, so a success writes nothing more.
 async fn succeeded_since<C: GenericClient>(c: &C, r: &AttemptReport) -> StoreResult<bool> {
     let found = rows(
         c,
-        "SELECT EXISTS (SELECT 1 FROM deliveries WHERE subscription = $1 AND status = 'succeeded' AND id > $2)",
+        "SELECT EXISTS (SELECT 1 FROM (SELECT updated_at FROM deliveries
+                                         WHERE subscription = $1 AND status = 'succeeded'
+                                         ORDER BY id DESC LIMIT 16) s
+                         WHERE s.updated_at > (SELECT created_at FROM deliveries WHERE id = $2))",
         &[&r.subscription, &r.delivery_id],
     )
     .await?;

@@ -30,14 +30,17 @@ const RECORD_LATE_ATTEMPT: &str =
 const DISABLED_OR: &str = "SELECT coalesce((SELECT disabled = 1 FROM subscription_state WHERE name = ?1), ?2)";
 const RESET_FAILURES: &str =
     "UPDATE subscription_state SET consecutive_failures = 0, updated_at = ?2 WHERE name = ?1 AND consecutive_failures > 0";
-/// Whether a delivery of subscription ?1 made after delivery ?2 (ids are time-ordered) has
-/// succeeded: then the receiver answered 2xx while ?2 was retrying, and ?2's failure is not
-/// a consecutive one. Run only when a delivery fails for good, so the hot path writes
-/// nothing more per success.
+/// Whether subscription ?1 had a delivery succeed after delivery ?2 was made: then the
+/// receiver answered 2xx while ?2 was retrying, and ?2's failure is not a consecutive one.
+/// The newest deliveries by id are the last sent (leases go oldest first), so the newest
+/// few succeeded ones tell, whether they were made after ?2 (a burst) or before it (a
+/// backlog). Run only when a delivery fails for good, so a success writes nothing more.
 const SUCCEEDED_SINCE: &str = concat!(
-    "SELECT EXISTS (SELECT 1 FROM deliveries WHERE subscription = ?1 AND status = 'succeeded' AND id > ?2 AND ",
+    "SELECT EXISTS (SELECT 1 FROM (SELECT updated_at FROM deliveries
+                                     WHERE subscription = ?1 AND status = 'succeeded' AND ",
     off_queue_rows!(),
-    ")"
+    " ORDER BY id DESC LIMIT 16)
+        WHERE updated_at > (SELECT created_at FROM deliveries WHERE id = ?2))"
 );
 
 fn corrupt(id: &str, e: impl std::fmt::Display) -> StoreError {
@@ -436,8 +439,8 @@ pub fn finish(conn: &Connection, r: &AttemptReport) -> StoreResult<()> {
     let failures: i64 = match r.outcome {
         Outcome::Retry { .. } => return Ok(()),
         Outcome::Succeeded => 0,
-        // Consecutive means no success in between: a failure that finished after a newer
-        // delivery succeeded is not counted (a 410 disables whatever the count).
+        // Consecutive means no success in between: a delivery that fails for good after
+        // another succeeded since it was made is not counted (a 410 disables whatever the count).
         Outcome::Failed if !r.disable_now && succeeded_since(conn, r)? => return Ok(()),
         Outcome::Failed => conn
             .query_row(
