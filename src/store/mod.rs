@@ -12,14 +12,41 @@ use async_trait::async_trait;
 
 pub use types::*;
 
-#[derive(Debug, thiserror::Error)]
+/// What went wrong, typed by what retrying can do: the first two pass (intake answers 503
+/// with Retry-After, the recorder keeps its results), the others do not.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
-    /// The store cannot take work right now (disk full, locked, gone): intake answers 503.
+    /// The store cannot take work right now (locked, busy, gone): intake answers 503.
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// The store's disk or file takes no writes (full, failing): 503 too, and `/readyz`
+    /// says so at once.
+    #[error("store unavailable: {0}")]
+    CannotWrite(String),
+    /// The store refuses this write whatever the moment (a constraint, a value it cannot
+    /// hold): retrying cannot help, so it is answered, not retried.
+    #[error("the store refused the write: {0}")]
+    Rejected(String),
     /// Stored data that does not decode: a bug or a hand-edited database.
     #[error("store data is corrupt: {0}")]
     Corrupt(String),
+}
+
+impl StoreError {
+    /// Whether the same request may succeed later.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Unavailable(_) | Self::CannotWrite(_))
+    }
+
+    /// The same error, its message preceded by `what` (a file, a host).
+    pub fn context(self, what: &str) -> Self {
+        match self {
+            Self::Unavailable(m) => Self::Unavailable(format!("{what}: {m}")),
+            Self::CannotWrite(m) => Self::CannotWrite(format!("{what}: {m}")),
+            Self::Rejected(m) => Self::Rejected(format!("{what}: {m}")),
+            Self::Corrupt(m) => Self::Corrupt(format!("{what}: {m}")),
+        }
+    }
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -157,4 +184,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// Cheap liveness check.
     async fn ping(&self) -> StoreResult<()>;
+
+    /// Why the last write failed for want of space or a writable file, until a write
+    /// succeeds again: `/readyz` answers from it at once, not at the next heartbeat.
+    fn write_problem(&self) -> Option<String> {
+        None
+    }
 }

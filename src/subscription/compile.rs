@@ -153,6 +153,8 @@ pub(crate) fn parse_yaml<T: serde::de::DeserializeOwned>(path: &Path, text: &str
 /// The request as the file wrote it, with `${VAR}`s expanded.
 struct Request {
     url: String,
+    /// `ping.url`, expanded.
+    ping_url: Option<String>,
     headers: Vec<(String, String)>,
     /// Lowercase names of headers that carry secrets.
     sensitive: Vec<String>,
@@ -201,6 +203,7 @@ fn compile(cx: &FileContext<'_>, raw: RawSubscription, files: TemplateFiles) -> 
         body: request.body.as_ref(),
         body_template: raw.request.body_template.as_deref(),
         filter: raw.filter.as_deref(),
+        ping_url: request.ping_url.as_deref(),
         delimiters: &delimiters,
         files,
     })
@@ -232,7 +235,7 @@ fn compile(cx: &FileContext<'_>, raw: RawSubscription, files: TemplateFiles) -> 
             .filter(|v| v.chars().count() >= crate::secret::MIN_MASKED_LEN)
             .collect(),
         secrets,
-        ping_payload: raw.ping.map(|p| p.payload),
+        ping_payload: raw.ping.and_then(|p| p.payload),
         template,
     })
 }
@@ -262,16 +265,9 @@ fn check_topics(cx: &FileContext<'_>, topics: &[String]) {
 /// values arrive as text (`{{` in one is two braces, not an expression).
 fn expand_request(cx: &FileContext<'_>, raw: &RawSubscription, d: &Delimiters) -> Request {
     let mut masked = Vec::new();
-    let url = match cx.expand_template("request.url", &raw.request.url, d) {
-        Some(x) => {
-            // The origin is configuration and stays visible; values in the path or query are masked.
-            let origin_end = x.text.find("://").map_or(0, |i| i + 3);
-            let origin_end = x.text[origin_end..].find(['/', '?', '#']).map_or(x.text.len(), |i| origin_end + i);
-            masked.extend(x.values.iter().filter(|v| !x.text[..origin_end].contains(v.as_str())).cloned());
-            x.text
-        }
-        None => String::new(),
-    };
+    let url = expand_url(cx, "request.url", &raw.request.url, d, &mut masked).unwrap_or_default();
+    let ping_url = raw.ping.as_ref().and_then(|p| p.url.as_deref());
+    let ping_url = ping_url.and_then(|u| expand_url(cx, "ping.url", u, d, &mut masked));
     let mut headers = Vec::new();
     let mut sensitive = Vec::new();
     for (name, value) in &raw.request.headers {
@@ -307,7 +303,25 @@ fn expand_request(cx: &FileContext<'_>, raw: &RawSubscription, d: &Delimiters) -
             Some(x)
         })
     });
-    Request { url, headers, sensitive, body, masked }
+    Request { url, ping_url, headers, sensitive, body, masked }
+}
+
+/// A URL with its `${VAR}`s expanded; the values in its path or query join `masked` (the
+/// origin is configuration and stays visible).
+/// A URL template with its `${VAR}`s expanded as text. The origin is configuration and stays
+/// visible; values in the path or query are masked.
+fn expand_url(
+    cx: &FileContext<'_>,
+    field: &str,
+    url: &str,
+    d: &Delimiters,
+    masked: &mut Vec<String>,
+) -> Option<String> {
+    let x = cx.expand_template(field, url, d)?;
+    let origin_end = x.text.find("://").map_or(0, |i| i + 3);
+    let origin_end = x.text[origin_end..].find(['/', '?', '#']).map_or(x.text.len(), |i| origin_end + i);
+    masked.extend(x.values.iter().filter(|v| !x.text[..origin_end].contains(v.as_str())).cloned());
+    Some(x.text)
 }
 
 fn compile_signature(cx: &FileContext<'_>, raw: &RawSubscription) -> Option<Signer> {

@@ -229,7 +229,8 @@ async fn the_same_uuid_posted_to_two_nodes_at_once_is_one_event() {
 async fn disable_enable_and_retry_through_one_node_act_for_all() {
     let Some(schema) = PgSchema::create().await else { return };
     let receiver = Receiver::start().await;
-    let ws = fan_out_workspace(&receiver, "");
+    // The URL needs N: the enable's ping is rendered from a Payload that has it.
+    let ws = fan_out_workspace(&receiver, "ping:\n  payload: { N: 0 }\n");
     let nodes = start_nodes(&ws, &schema, 2, &[]).await;
     let (one, two) = (&nodes[0].base, &nodes[1].base);
     let http = reqwest::Client::new();

@@ -134,8 +134,8 @@ fn failing_subscriptions(ws: &Workspace, receiver: &Receiver) {
         ws.subscription(
             &format!("{name}.yaml"),
             &format!(
-                "description: Customer changes into the {name}\ntopics: [customer.updated]\nrequest:\n  url: \"{}/{name}/{{{{ Payload.Id }}}}\"\n  headers:\n    X-Team: loyalty\n  body:\n    id: \"{{{{ Payload.Id }}}}\"\n    name: \"{{{{ Payload.Name }}}}\"\nsignature:\n  scheme: hmac-sha256-hex\n  secret: {name}-secret-value\nretry:\n  schedule: []\n",
-                receiver.url()
+                "description: Customer changes into the {name}\ntopics: [customer.updated]\nrequest:\n  url: \"{base}/{name}/{{{{ Payload.Id }}}}\"\n  headers:\n    X-Team: loyalty\n  body:\n    id: \"{{{{ Payload.Id }}}}\"\n    name: \"{{{{ Payload.Name }}}}\"\nsignature:\n  scheme: hmac-sha256-hex\n  secret: {name}-secret-value\nretry:\n  schedule: []\nping:\n  url: \"{base}/{name}/ping\"\n",
+                base = receiver.url()
             ),
         );
     }

@@ -68,6 +68,7 @@ store_suite!(
     max_in_flight_caps_unexpired_leases_across_owners,
     finishing_an_attempt_moves_the_delivery_and_keeps_history,
     failures_disable_a_subscription_and_enable_releases_held,
+    a_failure_after_a_success_made_since_its_delivery_is_not_consecutive,
     retry_now_schedules_anything_but_shadow,
     retry_matching_resends_what_a_filter_finds_and_never_in_flight_or_shadow,
     a_bulk_retry_goes_in_batches_that_others_see_and_still_retries_every_match,
@@ -505,6 +506,52 @@ async fn failures_disable_a_subscription_and_enable_releases_held(store: Arc<dyn
     store.disable("other", "by hand").await.unwrap();
     let other = store.subscription_states().await.unwrap().into_iter().find(|s| s.name == "other").unwrap();
     assert_eq!((other.disabled, other.disabled_reason.as_deref()), (true, Some("by hand")));
+}
+
+async fn a_failure_after_a_success_made_since_its_delivery_is_not_consecutive(store: Arc<dyn Store>) {
+    let state = |store: Arc<dyn Store>| async move {
+        store.subscription_states().await.unwrap().into_iter().find(|s| s.name == "flaky").unwrap()
+    };
+    let fail = |d: &Leased| AttemptReport { disable_after: 3, ..report(d, "n", Outcome::Failed, 500) };
+    // Five deliveries to a customer that always fails, then one to a customer that does not.
+    for _ in 0..5 {
+        insert(&store, &["flaky"]).await;
+    }
+    let failing = store.lease(lease_req("n", 10, &[])).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    insert(&store, &["flaky"]).await;
+    let ok = store.lease(lease_req("n", 10, &[])).await.unwrap();
+    store.finish_attempt(report(&ok[0], "n", Outcome::Succeeded, 200)).await.unwrap();
+    // The five fail for good together, after the success: none is consecutive.
+    store.finish_attempts(failing.iter().map(fail).collect()).await.unwrap();
+    let s = state(store.clone()).await;
+    assert_eq!((s.disabled, s.consecutive_failures, s.counts["failed"]), (false, 0, 5), "{s:?}");
+
+    // A backlog: a delivery made before them succeeds after they were made. Not consecutive either.
+    let old = insert(&store, &["flaky"]).await;
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    for _ in 0..3 {
+        insert(&store, &["flaky"]).await;
+    }
+    let backlog = store.lease(lease_req("n", 10, &[])).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let (first, rest): (Vec<Leased>, Vec<Leased>) = backlog.into_iter().partition(|d| d.event_uuid == old);
+    store.finish_attempt(report(&first[0], "n", Outcome::Succeeded, 200)).await.unwrap();
+    store.finish_attempts(rest.iter().map(fail).collect()).await.unwrap();
+    let s = state(store.clone()).await;
+    assert_eq!((s.disabled, s.consecutive_failures, s.counts["failed"]), (false, 0, 8), "{s:?}");
+
+    // Deliveries made after the last success that fail do count, and disable it at three.
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    for _ in 0..3 {
+        insert(&store, &["flaky"]).await;
+    }
+    for d in store.lease(lease_req("n", 10, &[])).await.unwrap() {
+        store.finish_attempt(fail(&d)).await.unwrap();
+    }
+    let s = state(store.clone()).await;
+    assert!(s.disabled, "{s:?}");
+    assert_eq!(s.disabled_reason.as_deref(), Some("3 consecutive failed deliveries"));
 }
 
 async fn retry_now_schedules_anything_but_shadow(store: Arc<dyn Store>) {

@@ -530,7 +530,9 @@ pub async fn finish(client: &mut Client, r: &AttemptReport) -> StoreResult<()> {
     }
     // A failure also counts toward auto-disable, in the same transaction.
     let tx = client.transaction().await.map_err(pg_error)?;
-    if record_attempt(&tx, r, now).await? {
+    // Consecutive means no success in between: a delivery that fails for good after
+    // another succeeded since it was made is not counted (a 410 disables whatever the count).
+    if record_attempt(&tx, r, now).await? && (r.disable_now || !succeeded_since(&tx, r).await?) {
         let counted = rows(
             &tx,
             "INSERT INTO subscription_state (name, consecutive_failures, updated_at) VALUES ($1, 1, $2)
@@ -548,6 +550,23 @@ pub async fn finish(client: &mut Client, r: &AttemptReport) -> StoreResult<()> {
         }
     }
     tx.commit().await.map_err(pg_error)
+}
+
+/// Whether the report's subscription had a delivery succeed after the report's delivery was
+/// made: the receiver answered 2xx while this one was retrying. The newest deliveries by id
+/// are the last sent, so the newest few succeeded ones tell (made after it: a burst; before
+/// it: a backlog). Run only when a delivery fails for good, so a success writes nothing more.
+async fn succeeded_since<C: GenericClient>(c: &C, r: &AttemptReport) -> StoreResult<bool> {
+    let found = rows(
+        c,
+        "SELECT EXISTS (SELECT 1 FROM (SELECT updated_at FROM deliveries
+                                         WHERE subscription = $1 AND status = 'succeeded'
+                                         ORDER BY id DESC LIMIT 16) s
+                         WHERE s.updated_at > (SELECT created_at FROM deliveries WHERE id = $2))",
+        &[&r.subscription, &r.delivery_id],
+    )
+    .await?;
+    found.first().map(|row| get(row, 0)).transpose().map(|b| b.unwrap_or(false))
 }
 
 /// Writes `node`'s heartbeat; if it has been writing without a gap of `HEARTBEAT_GAP_MS`

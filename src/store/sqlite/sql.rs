@@ -30,6 +30,18 @@ const RECORD_LATE_ATTEMPT: &str =
 const DISABLED_OR: &str = "SELECT coalesce((SELECT disabled = 1 FROM subscription_state WHERE name = ?1), ?2)";
 const RESET_FAILURES: &str =
     "UPDATE subscription_state SET consecutive_failures = 0, updated_at = ?2 WHERE name = ?1 AND consecutive_failures > 0";
+/// Whether subscription ?1 had a delivery succeed after delivery ?2 was made: then the
+/// receiver answered 2xx while ?2 was retrying, and ?2's failure is not a consecutive one.
+/// The newest deliveries by id are the last sent (leases go oldest first), so the newest
+/// few succeeded ones tell, whether they were made after ?2 (a burst) or before it (a
+/// backlog). Run only when a delivery fails for good, so a success writes nothing more.
+const SUCCEEDED_SINCE: &str = concat!(
+    "SELECT EXISTS (SELECT 1 FROM (SELECT updated_at FROM deliveries
+                                     WHERE subscription = ?1 AND status = 'succeeded' AND ",
+    off_queue_rows!(),
+    " ORDER BY id DESC LIMIT 16)
+        WHERE updated_at > (SELECT created_at FROM deliveries WHERE id = ?2))"
+);
 
 fn corrupt(id: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("delivery {id}: {e}"))
@@ -454,6 +466,9 @@ pub fn finish(conn: &Connection, r: &AttemptReport) -> StoreResult<()> {
     let failures: i64 = match r.outcome {
         Outcome::Retry { .. } => return Ok(()),
         Outcome::Succeeded => 0,
+        // Consecutive means no success in between: a delivery that fails for good after
+        // another succeeded since it was made is not counted (a 410 disables whatever the count).
+        Outcome::Failed if !r.disable_now && succeeded_since(conn, r)? => return Ok(()),
         Outcome::Failed => conn
             .query_row(
                 "INSERT INTO subscription_state (name, consecutive_failures, updated_at) VALUES (?1, 1, ?2)
@@ -474,6 +489,12 @@ pub fn finish(conn: &Connection, r: &AttemptReport) -> StoreResult<()> {
         disable(conn, &r.subscription, &format!("{failures} consecutive failed deliveries"), now)?;
     }
     Ok(())
+}
+
+fn succeeded_since(conn: &Connection, r: &AttemptReport) -> StoreResult<bool> {
+    conn.prepare_cached(SUCCEEDED_SINCE)
+        .and_then(|mut s| s.query_row(params![r.subscription, r.delivery_id], |row| row.get(0)))
+        .map_err(unavailable)
 }
 
 pub fn retry_now(conn: &Connection, id: &str, now: i64) -> StoreResult<RetryNow> {
@@ -975,6 +996,7 @@ mod tests {
             (page(vec![Pending, Failed], vec![]), "sqlite_autoindex_deliveries_1"),
             (retry(vec![Failed]), "deliveries_status_id_off_queue"),
             (FINISHED_BEFORE.to_string(), "deliveries_finished_by_time"),
+            (SUCCEEDED_SINCE.to_string(), "deliveries_subscription_id_off_queue"),
         ];
         for (sql, index) in statements {
             let lines = plan(&conn, &sql);
