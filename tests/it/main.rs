@@ -16,6 +16,7 @@ mod edges;
 mod exposure;
 mod hostile;
 mod intake;
+mod numbers;
 mod openapi;
 mod operations;
 mod platforms;
