@@ -50,7 +50,8 @@ pub fn parse_rendered(bytes: &[u8]) -> Result<Value, JsonError> {
 }
 
 fn parse_with(bytes: &[u8], max_items: usize, last_key_wins: bool) -> Result<Value, JsonError> {
-    let shared = Shared { problem: RefCell::new(None), source: bytes, numbers: Cell::new(0), cursor: Cell::new((0, 0)) };
+    let shared =
+        Shared { problem: RefCell::new(None), source: bytes, numbers: Cell::new(0), cursor: Cell::new((0, 0)) };
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let strict = Strict { shared: &shared, max_items, last_key_wins };
     let parsed = strict.deserialize(&mut de).and_then(|v| de.end().map(|()| v));

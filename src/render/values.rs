@@ -154,7 +154,12 @@ pub fn map_from_json<'a>(fields: impl Iterator<Item = (&'a str, &'a Json)>, exac
 }
 
 /// One item of a list or map; a number with a text of its own has it noted under `key`.
-pub(super) fn item(value: &Json, key: impl FnOnce() -> Value, exact: &mut ExactNumbers, texts: &mut Vec<(Value, Arc<str>)>) -> Value {
+pub(super) fn item(
+    value: &Json,
+    key: impl FnOnce() -> Value,
+    exact: &mut ExactNumbers,
+    texts: &mut Vec<(Value, Arc<str>)>,
+) -> Value {
     let Json::Number(n) = value else { return from_json(value, exact) };
     let (value, text) = number(n.as_str(), exact);
     if let Some(text) = text {
@@ -317,9 +322,18 @@ mod tests {
         let ctx = from_json(&json, &mut ExactNumbers::default());
         let env = minijinja::Environment::new();
         let render = |t: &str| env.render_str(t, &ctx).unwrap();
-        assert_eq!(render("{{ m.a + 1 }} {% if m.a > 1 %}gt{% endif %} {{ m | length }} {{ m | list }}"), "2.5 gt 2 ['a', 'b']");
-        assert_eq!(render("{{ l[0] * 2 }} {{ l[-2] }} {{ l | length }} {% for x in l %}{{ x }},{% endfor %}"), "5.0 3 3 2.5,3,-0.0,");
-        assert_eq!(render("{% if l is sequence and m is mapping and m == {'a': 1.5, 'b': 'x'} %}ok{% endif %} {{ l | sum }}"), "ok 5.5");
+        assert_eq!(
+            render("{{ m.a + 1 }} {% if m.a > 1 %}gt{% endif %} {{ m | length }} {{ m | list }}"),
+            "2.5 gt 2 ['a', 'b']"
+        );
+        assert_eq!(
+            render("{{ l[0] * 2 }} {{ l[-2] }} {{ l | length }} {% for x in l %}{{ x }},{% endfor %}"),
+            "5.0 3 3 2.5,3,-0.0,"
+        );
+        assert_eq!(
+            render("{% if l is sequence and m is mapping and m == {'a': 1.5, 'b': 'x'} %}ok{% endif %} {{ l | sum }}"),
+            "ok 5.5"
+        );
     }
 
     #[test]
