@@ -37,7 +37,8 @@ pub fn compile(
         Json::String(s) if d.has_markup(s) => {
             let single = is_single_expression(s, d);
             let template = format!("{}{path}", if single { JSON_PREFIX } else { TEXT_PREFIX });
-            let source = super::source::prepare(s, d).map_err(|m| super::compile_error(path, m))?;
+            let prepare = if single { super::source::prepare_json } else { super::source::prepare };
+            let source = prepare(s, d).map_err(|m| super::compile_error(path, m))?;
             env.add_template_owned(template.clone(), source)
                 .map_err(|e| super::compile_error(path, super::describe(&e)))?;
             if single {

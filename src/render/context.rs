@@ -14,6 +14,7 @@ pub fn context(event: &Event) -> Value {
     let mut exact = ExactNumbers::default();
     let payload = map_from_json(event.payload.iter().map(|(k, v)| (k.as_str(), v)), &mut exact);
     exact.settle(event.payload.values());
+    exact.set_top(&payload);
     Value::from_object(EventContext {
         payload,
         uuid: Value::from(event.uuid.as_str()),
@@ -94,6 +95,7 @@ pub fn context_of(fields: &serde_json::Map<String, serde_json::Value>) -> Value 
         .collect();
     exact.settle(fields.values());
     if !exact.is_empty() {
+        exact.set_top_texts(&texts);
         pairs.push((Value::from(EXACT_KEY), Value::from_object(exact)));
     }
     values::spelled(Value::from_pairs(pairs), texts)

@@ -7,6 +7,7 @@ mod context;
 pub mod dates;
 pub mod environment;
 mod functions;
+mod positions;
 mod source;
 pub mod url;
 mod value;

@@ -21,9 +21,10 @@ use serde_json::Value as Json;
 pub const EXACT_KEY: &str = "__hookshape_exact_numbers";
 
 /// The original text of numbers carried as f64, by the f64's bits; `None` where the
-/// event spells that value more than one way.
+/// event spells that value more than one way. Also the top-level fields' own texts, by
+/// name, for `positions` (a filter cannot see the context itself).
 #[derive(Debug, Default)]
-pub struct ExactNumbers(HashMap<u64, Option<Arc<str>>>);
+pub struct ExactNumbers(HashMap<u64, Option<Arc<str>>>, Box<[(Value, Arc<str>)]>);
 
 impl Object for ExactNumbers {}
 
@@ -48,6 +49,24 @@ impl ExactNumbers {
 
     pub fn in_context(ctx: &Value) -> Option<Value> {
         ctx.get_attr(EXACT_KEY).ok().filter(|v| v.downcast_object_ref::<ExactNumbers>().is_some())
+    }
+
+    /// The own text of top-level field `name`, if it has one and `value` is its value.
+    pub fn top_text(&self, name: &str, value: &Value) -> Option<Arc<str>> {
+        let (_, text) = self.1.iter().find(|(k, _)| k.as_str() == Some(name))?;
+        let f = f64::try_from(value.clone()).ok()?;
+        (text.parse::<f64>().ok()?.to_bits() == f.to_bits()).then(|| Arc::clone(text))
+    }
+
+    /// Keeps the top-level fields' own texts (those of the context's `Spelled` map).
+    pub fn set_top(&mut self, fields: &Value) {
+        if let Some(spelled) = fields.downcast_object_ref::<Spelled>() {
+            self.set_top_texts(&spelled.texts);
+        }
+    }
+
+    pub(super) fn set_top_texts(&mut self, texts: &[(Value, Arc<str>)]) {
+        self.1 = texts.into();
     }
 
     fn note(&mut self, f: f64, text: &Arc<str>) {
@@ -237,6 +256,9 @@ pub fn to_json(value: &Value, exact: Option<&ExactNumbers>) -> Result<Json, Erro
                 map.insert(key.to_string(), child(&key, &v)?);
             }
             Json::Object(map)
+        }
+        ValueKind::Plain if value.downcast_object_ref::<super::positions::NumberText>().is_some() => {
+            Json::Number(crate::json::exact_number(value.to_string()))
         }
         // Bytes, macros, and other opaque values have no JSON form but their text.
         _ => Json::String(value.to_string()),

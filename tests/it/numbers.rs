@@ -60,7 +60,7 @@ async fn a_body_template_with_tojson_sends_each_number_as_it_was_written() {
     let ws = Workspace::new();
     ws.template(
         "numbers.json.j2",
-        r#"{"payload": {{ Payload | tojson }}, "n": {{ n | tojson }}, "l": {{ l | tojson(true) }}, "e": {{ E | tojson }}, "E": {{ E }}, "big": {{ big | tojson }}}"#,
+        r#"{"payload": {{ Payload | tojson }}, "n": {{ n | tojson }}, "l": {{ l | tojson(true) }}, "e": {{ E | tojson }}, "E": {{ E }}, "big": {{ big | tojson }}, "a": {{ a | tojson }}, "b": {{ b }}, "na": {{ n.a | tojson }}, "nb": {{- n.b -}}, "l0": {{ l | first }}}"#,
     );
     ws.subscription(
         "t.yaml",
@@ -74,7 +74,7 @@ async fn a_body_template_with_tojson_sends_each_number_as_it_was_written() {
     assert_eq!(
         body_of(&receiver, "/t"),
         format!(
-            r#"{{"payload":{PAYLOAD},"n":{n},"l":[1e2,100.0,1E+2,-0.0,0],"e":1.0E-7,"E":1.0E-7,"big":123456789012345678901234567890}}"#
+            r#"{{"payload":{PAYLOAD},"n":{n},"l":[1e2,100.0,1E+2,-0.0,0],"e":1.0E-7,"E":1.0E-7,"big":123456789012345678901234567890,"a":1234.50,"b":1234.5,"na":1234.5,"nb":1234.50,"l0":100.0}}"#
         )
     );
 }
