@@ -1,14 +1,16 @@
 //! A field printed whole by a JSON template keeps its number's own spelling. A template
 //! number is a bare f64 that has lost its position (`1234.50` and `1234.5` are one value),
-//! so `{{ A.b.c }}` and `{{ A.b.c | tojson }}` are compiled as `{{ A.b | __hookshape_at('c') }}`
-//! (and `{{ a }}` as `{{ a | __hookshape_top('a') }}`): the filter sees the list or map
-//! and the key, which is the position, and hands on a number written its own way as a
-//! `NumberText` that JSON output writes as that text. Everything else is left as it is.
+//! so `{{ A.b.c }}` and `{{ A.b.c | tojson }}` are compiled as
+//! `{{ A.b.c | __hookshape_at(A.b, 'c') }}` (and `{{ a }}` as `{{ a | __hookshape_top('a') }}`):
+//! the value is found as before (same errors, same undefined), and the filter also sees
+//! the list or map and the key, which is the position, and hands on a number written its
+//! own way as a `NumberText` that JSON output writes as that text. Everything else is
+//! left as it is.
 
 use std::sync::Arc;
 
 use minijinja::value::{Object, ObjectRepr, ValueKind};
-use minijinja::{Environment, Error, State, Value};
+use minijinja::{Environment, State, Value};
 
 use super::source::{is_name_start, read_chain};
 use super::values::ExactNumbers;
@@ -36,16 +38,15 @@ impl Object for NumberText {
     }
 }
 
-/// `parent | __hookshape_at('key')`: `parent.key`, a number in its own spelling.
-fn at(parent: Value, key: &str) -> Result<Value, Error> {
-    // As `parent.key` would: an error for an undefined parent, undefined for a missing key.
-    let child = parent.get_attr(key)?;
-    if child.kind() == ValueKind::Number {
-        if let Some(text) = super::context::spelling_at(&parent, &Value::from(key)) {
-            return Ok(Value::from_object(NumberText(Arc::from(text))));
-        }
+/// `parent.key | __hookshape_at(parent, 'key')`: the value, or a number in its own spelling.
+fn at(value: Value, parent: Value, key: &str) -> Value {
+    if value.kind() != ValueKind::Number {
+        return value;
     }
-    Ok(child)
+    match super::context::spelling_at(&parent, &Value::from(key)) {
+        Some(text) => Value::from_object(NumberText(Arc::from(text))),
+        None => value,
+    }
 }
 
 /// `a | __hookshape_top('a')`: a top-level field in its own spelling. The context is not
@@ -84,7 +85,7 @@ pub fn whole_field(region: &str) -> String {
         return region.to_string();
     }
     match chain.rsplit_once('.') {
-        Some((parent, key)) => format!("{head}{parent} | {AT}('{key}'){rest}{tail}"),
+        Some((parent, key)) => format!("{head}{chain} | {AT}({parent}, '{key}'){rest}{tail}"),
         None => format!("{head}{chain} | {TOP}('{chain}'){rest}{tail}"),
     }
 }
@@ -103,13 +104,51 @@ fn is_nothing_or_tojson(rest: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::render::{Delimiters, RequestSpec, RequestTemplate, TemplateFiles};
+
+    fn body_template(text: &str) -> Result<RequestTemplate, crate::render::CompileError> {
+        let files: TemplateFiles = Arc::new([("t.j2".to_string(), text.to_string())].into_iter().collect());
+        RequestTemplate::compile(RequestSpec {
+            url: "http://h.example/",
+            headers: &[],
+            body: None,
+            body_template: Some("t.j2"),
+            filter: None,
+            delimiters: &Delimiters::default(),
+            files,
+        })
+    }
+
+    fn event(payload: &str) -> crate::event::Event {
+        crate::event::parse(format!(r#"{{"Topic":"T","Payload":{payload}}}"#).as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn fields_printed_whole_keep_their_spelling_and_everything_else_works_as_before() {
+        let t = body_template(
+            r#"{"a": {{ a }}, "b": {{ b | tojson }}, "c": {{ n.c }}, "d": {{- n.d | tojson -}}, "s": {{ s }}, "x": {{ n.c + 1 }}, "m": {{ n | tojson }}}"#,
+        )
+        .unwrap();
+        let ctx = crate::render::context(&event(r#"{"a":1234.50,"b":1234.5,"n":{"c":1e2,"d":100.0},"s":"q"}"#));
+        let body = t.render(&ctx).unwrap().body.unwrap();
+        assert_eq!(body, r#"{"a":1234.50,"b":1234.5,"c":1e2,"d":100.0,"s":"q","x":101.0,"m":{"c":1e2,"d":100.0}}"#);
+    }
+
+    #[test]
+    fn a_missing_field_is_the_same_error_and_unknown_names_are_still_found_at_load() {
+        let t = body_template(r#"{"p": {{ Customer.Phone }}}"#).unwrap();
+        let error = t.render(&crate::render::context(&event(r#"{"Customer":{"Id":1}}"#))).unwrap_err();
+        assert!(error.contains("undefined"), "{error}");
+        let error = body_template(r#"{"a": {{ A.b }}, "c": {{ c }}, "x": {{ X | no_such_filter }}}"#).unwrap_err();
+        assert!(error.message.contains("no_such_filter"), "{error}");
+    }
 
     #[test]
     fn only_a_field_printed_whole_is_rewritten() {
         let cases = [
-            (" A.b.c ", " A.b | __hookshape_at('c') "),
+            (" A.b.c ", " A.b.c | __hookshape_at(A.b, 'c') "),
             ("- a -", "- a | __hookshape_top('a') -"),
-            (" Payload.Amount | tojson ", " Payload | __hookshape_at('Amount') | tojson "),
+            (" Payload.Amount | tojson ", " Payload.Amount | __hookshape_at(Payload, 'Amount') | tojson "),
             (" n|tojson(true) ", " n | __hookshape_top('n')|tojson(true) "),
             (" A.b + 1 ", " A.b + 1 "),
             (" A.b | default(0) ", " A.b | default(0) "),
