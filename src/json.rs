@@ -39,20 +39,23 @@ pub fn parse(bytes: &[u8]) -> Result<Value, JsonError> {
 /// Parses `bytes`, refusing a top-level array of more than `max_items` as soon as it has read
 /// one item too many.
 pub fn parse_bounded(bytes: &[u8], max_items: usize) -> Result<Value, JsonError> {
-    parse_with(bytes, max_items, false)
+    parse_with(serde_json::Deserializer::from_slice(bytes), bytes, max_items, false)
 }
 
 /// Parses JSON that hookshape's own templates wrote (a `body_template`'s output): numbers
 /// keep their text as `parse` keeps it, and a key given twice keeps its last value, as
-/// serde_json's own parser does.
-pub fn parse_rendered(bytes: &[u8]) -> Result<Value, JsonError> {
-    parse_with(bytes, usize::MAX, true)
+/// serde_json's own parser does. Text, not bytes: its strings need no UTF-8 check.
+pub fn parse_rendered(text: &str) -> Result<Value, JsonError> {
+    parse_with(serde_json::Deserializer::from_str(text), text.as_bytes(), usize::MAX, true)
 }
 
-fn parse_with(bytes: &[u8], max_items: usize, last_key_wins: bool) -> Result<Value, JsonError> {
-    let shared =
-        Shared { problem: RefCell::new(None), source: bytes, numbers: Cell::new(0), cursor: Cell::new((0, 0)) };
-    let mut de = serde_json::Deserializer::from_slice(bytes);
+fn parse_with<'de, R: serde_json::de::Read<'de>>(
+    mut de: serde_json::Deserializer<R>,
+    source: &[u8],
+    max_items: usize,
+    last_key_wins: bool,
+) -> Result<Value, JsonError> {
+    let shared = Shared { problem: RefCell::new(None), source, numbers: Cell::new(0), cursor: Cell::new((0, 0)) };
     let strict = Strict { shared: &shared, max_items, last_key_wins };
     let parsed = strict.deserialize(&mut de).and_then(|v| de.end().map(|()| v));
     parsed.map_err(|e| match shared.problem.into_inner() {
@@ -356,7 +359,7 @@ mod tests {
         ] {
             let value = parse(text.as_bytes()).unwrap();
             assert_eq!(serde_json::to_string(&value).unwrap(), text);
-            assert_eq!(serde_json::to_string(&parse_rendered(text.as_bytes()).unwrap()).unwrap(), text);
+            assert_eq!(serde_json::to_string(&parse_rendered(text).unwrap()).unwrap(), text);
         }
         let nested = r#"{"Payload":{"Amount":1234.50,"Items":[{"Qty":-0}]}}"#;
         assert_eq!(serde_json::to_string(&parse(nested.as_bytes()).unwrap()).unwrap(), nested);
@@ -389,7 +392,7 @@ mod tests {
 
     #[test]
     fn rendered_json_keeps_the_last_of_a_key_given_twice() {
-        assert_eq!(parse_rendered(br#"{"a":1,"a":2E1}"#).unwrap().to_string(), r#"{"a":2E1}"#);
+        assert_eq!(parse_rendered(r#"{"a":1,"a":2E1}"#).unwrap().to_string(), r#"{"a":2E1}"#);
     }
 
     #[test]

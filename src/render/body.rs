@@ -114,7 +114,7 @@ pub fn render(env: &Environment<'static>, node: &Node, ctx: &Value) -> Result<Js
             Some(value) => value,
             None => {
                 let text = render_named(template)?;
-                crate::json::parse_rendered(text.as_bytes()).unwrap_or(Json::String(text))
+                crate::json::parse_rendered(&text).unwrap_or(Json::String(text))
             }
         },
         Node::Array(items) => Json::Array(items.iter().map(|n| render(env, n, ctx)).collect::<Result<_, _>>()?),

@@ -198,7 +198,7 @@ impl RequestTemplate {
             BodyKind::File(name) => {
                 let text = self.render_named(name, ctx)?;
                 // Parsed as intake parses, so numbers keep the text the template wrote.
-                let value = crate::json::parse_rendered(text.as_bytes()).map_err(|e| match e {
+                let value = crate::json::parse_rendered(&text).map_err(|e| match e {
                     crate::json::JsonError::Syntax { line, column, message } => format!(
                         "body_template {name} did not render valid JSON (line {line} column {column}): \
                          {message} at line {line} column {column}"
