@@ -103,3 +103,25 @@ async fn a_source_stores_and_delivers_each_number_as_the_platform_wrote_it() {
     receiver.wait_for(1, WAIT).await;
     assert_eq!(body_of(&receiver, "/leaf-paid"), leaf_body());
 }
+
+#[test]
+fn hookshape_test_renders_an_event_file_with_the_spellings_intake_would_keep() {
+    let ws = Workspace::new();
+    ws.subscription(
+        "s.yaml",
+        "topics: [T]\nrequest:\n  url: \"http://h/x\"\n  body: { a: \"{{ a }}\", b: \"{{ b }}\", e: \"{{ e }}\" }\n",
+    );
+    std::fs::write(
+        ws.path().join("subscriptions/ev.json"),
+        r#"{"Topic":"T","Payload":{"a":1234.50,"b":1234.5,"e":1E2}}"#,
+    )
+    .unwrap();
+    ws.subscription(
+        "s.test.yaml",
+        "cases:\n  - name: spellings\n    event: ev.json\n    expect:\n      s: { body_raw: '{\"a\":1234.50,\"b\":1234.5,\"e\":1E2}' }\n",
+    );
+    let out = on_workspace("test", &ws);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("ok   s.test.yaml: spellings"), "{stdout}");
+}
