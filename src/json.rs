@@ -1,11 +1,10 @@
 //! Strict JSON for what producers send: an object naming a key twice is refused (with the
-//! key's path), numbers keep the digits they came with (serde_json's `arbitrary_precision`),
-//! and a top-level array can be bounded while it is read, so a huge batch is refused
-//! before it is built.
+//! key's path), numbers keep the text they came with (serde_json's `arbitrary_precision`,
+//! and an exponent as written: serde_json would respell `1E2` as `1e+2`), and a top-level
+//! array can be bounded while it is read, so a huge batch is refused before it is built.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
-use std::str::FromStr;
 
 use serde::de::{DeserializeSeed, Error as _, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
@@ -40,10 +39,26 @@ pub fn parse(bytes: &[u8]) -> Result<Value, JsonError> {
 /// Parses `bytes`, refusing a top-level array of more than `max_items` as soon as it has read
 /// one item too many.
 pub fn parse_bounded(bytes: &[u8], max_items: usize) -> Result<Value, JsonError> {
-    let problem = RefCell::new(None);
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let parsed = Strict { problem: &problem, max_items }.deserialize(&mut de).and_then(|v| de.end().map(|()| v));
-    parsed.map_err(|e| match problem.into_inner() {
+    parse_with(serde_json::Deserializer::from_slice(bytes), bytes, max_items, false)
+}
+
+/// Parses JSON that hookshape's own templates wrote (a `body_template`'s output): numbers
+/// keep their text as `parse` keeps it, and a key given twice keeps its last value, as
+/// serde_json's own parser does. Text, not bytes: its strings need no UTF-8 check.
+pub fn parse_rendered(text: &str) -> Result<Value, JsonError> {
+    parse_with(serde_json::Deserializer::from_str(text), text.as_bytes(), usize::MAX, true)
+}
+
+fn parse_with<'de, R: serde_json::de::Read<'de>>(
+    mut de: serde_json::Deserializer<R>,
+    source: &[u8],
+    max_items: usize,
+    last_key_wins: bool,
+) -> Result<Value, JsonError> {
+    let shared = Shared { problem: RefCell::new(None), source, numbers: Cell::new(0), cursor: Cell::new((0, 0)) };
+    let strict = Strict { shared: &shared, max_items, last_key_wins };
+    let parsed = strict.deserialize(&mut de).and_then(|v| de.end().map(|()| v));
+    parsed.map_err(|e| match shared.problem.into_inner() {
         Some(Problem::Duplicate(path)) => JsonError::DuplicateKey { path: render_path(&path) },
         Some(Problem::TooMany(limit)) => JsonError::TooManyItems { limit },
         None => syntax(&e),
@@ -86,11 +101,120 @@ fn render_path(path: &[Segment]) -> String {
 /// serde_json hands an arbitrary-precision number to a visitor as a one-entry map under this key.
 const NUMBER_TOKEN: &str = "$serde_json::private::Number";
 
+/// A JSON number with exactly `text` as its digits. `text` must be one JSON number token
+/// (every caller takes it from JSON that was parsed). serde_json's public constructors
+/// re-scan the text and respell an exponent (`1E2` → `1e+2`); `from_string_unchecked` is
+/// the one that keeps it (hidden, but pinned by Cargo.lock and by this module's tests).
+pub fn exact_number(text: String) -> Number {
+    Number::from_string_unchecked(text)
+}
+
+/// What one parse shares between the visitors of its nested values.
+struct Shared<'p> {
+    problem: RefCell<Option<Problem>>,
+    /// The bytes being parsed: where an exponent's own spelling is read back from.
+    source: &'p [u8],
+    /// Numbers visited so far, in document order.
+    numbers: Cell<usize>,
+    /// Where the last read-back stopped: (byte offset, numbers before it).
+    cursor: Cell<(usize, usize)>,
+}
+
+impl Shared<'_> {
+    /// Counts a number as visited and returns its index in document order.
+    fn count_number(&self) -> usize {
+        let index = self.numbers.get();
+        self.numbers.set(index + 1);
+        index
+    }
+
+    /// The text of number `index` as the source spells it. Only exponents need this
+    /// (rare), so the source is scanned only then, and only onwards from the last one.
+    fn original_number(&self, index: usize) -> Option<String> {
+        let (end, text) = nth_number(self.source, self.cursor.get(), index)?;
+        self.cursor.set((end, index + 1));
+        Some(text.to_string())
+    }
+}
+
+/// Finds number `index` (in document order) in `bytes`, starting from `from` = (offset,
+/// numbers before it); returns the offset after it and its text. Strings are skipped;
+/// outside strings, only numbers contain `-` or digits.
+fn nth_number(bytes: &[u8], from: (usize, usize), index: usize) -> Option<(usize, &str)> {
+    let (mut at, mut seen) = from;
+    while let Some(&byte) = bytes.get(at) {
+        match byte {
+            b'"' => {
+                at += 1;
+                while let Some(&b) = bytes.get(at) {
+                    at += if b == b'\\' { 2 } else { 1 };
+                    if b == b'"' {
+                        break;
+                    }
+                }
+            }
+            b'-' | b'0'..=b'9' => {
+                let start = at;
+                while bytes.get(at).is_some_and(|b| matches!(b, b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-')) {
+                    at += 1;
+                }
+                if seen == index {
+                    return std::str::from_utf8(bytes.get(start..at)?).ok().map(|text| (at, text));
+                }
+                seen += 1;
+            }
+            _ => at += 1,
+        }
+    }
+    None
+}
+
+/// Whether `text` is one JSON number: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
+fn is_number_token(text: &str) -> bool {
+    fn digits(s: &[u8]) -> usize {
+        s.iter().take_while(|b| b.is_ascii_digit()).count()
+    }
+    let mut s = text.as_bytes();
+    s = s.strip_prefix(b"-").unwrap_or(s);
+    let int = digits(s);
+    if int == 0 || (int > 1 && s.first() == Some(&b'0')) {
+        return false;
+    }
+    s = &s[int..];
+    if let Some(rest) = s.strip_prefix(b".") {
+        let frac = digits(rest);
+        if frac == 0 {
+            return false;
+        }
+        s = &rest[frac..];
+    }
+    if let Some(rest) = s.strip_prefix(b"e").or_else(|| s.strip_prefix(b"E")) {
+        let rest = rest.strip_prefix(b"+").or_else(|| rest.strip_prefix(b"-")).unwrap_or(rest);
+        let exp = digits(rest);
+        if exp == 0 {
+            return false;
+        }
+        s = &rest[exp..];
+    }
+    s.is_empty()
+}
+
+/// Whether `original` (the source's text) is the number serde_json read as `digits`: the
+/// same but for the exponent's `E` and `+`. A guard: the two always agree on valid JSON.
+fn same_number(original: &str, digits: &str) -> bool {
+    fn parts(t: &str) -> Option<(&str, &str)> {
+        t.split_once(['e', 'E']).map(|(m, e)| (m, e.strip_prefix('+').unwrap_or(e)))
+    }
+    parts(original) == parts(digits)
+}
+
 #[derive(Clone, Copy)]
 struct Strict<'p> {
-    problem: &'p RefCell<Option<Problem>>,
+    shared: &'p Shared<'p>,
     /// Items allowed in this array (only the top level is bounded).
     max_items: usize,
+    /// For hookshape's own output: a key given twice is not an error.
+    last_key_wins: bool,
 }
 
 impl Strict<'_> {
@@ -100,7 +224,7 @@ impl Strict<'_> {
 
     /// Adds the segment an error passed through to a problem's path.
     fn through(&self, segment: impl FnOnce() -> Segment) {
-        if let Some(Problem::Duplicate(path)) = self.problem.borrow_mut().as_mut() {
+        if let Some(Problem::Duplicate(path)) = self.shared.problem.borrow_mut().as_mut() {
             path.push(segment());
         }
     }
@@ -126,14 +250,17 @@ impl<'de> Visitor<'de> for Strict<'_> {
     }
 
     fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        self.shared.count_number();
         Ok(Value::Number(v.into()))
     }
 
     fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        self.shared.count_number();
         Ok(Value::Number(v.into()))
     }
 
     fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Value, E> {
+        self.shared.count_number();
         Number::from_f64(v).map(Value::Number).ok_or_else(|| E::custom("a number that is not finite"))
     }
 
@@ -156,7 +283,7 @@ impl<'de> Visitor<'de> for Strict<'_> {
             if index == self.max_items {
                 // One more item would be one too many: stop before building it.
                 if seq.next_element::<serde::de::IgnoredAny>()?.is_some() {
-                    *self.problem.borrow_mut() = Some(Problem::TooMany(self.max_items));
+                    *self.shared.problem.borrow_mut() = Some(Problem::TooMany(self.max_items));
                     return Err(A::Error::custom("too many items"));
                 }
                 break;
@@ -177,12 +304,22 @@ impl<'de> Visitor<'de> for Strict<'_> {
         let Some(mut key) = access.next_key::<String>()? else { return Ok(Value::Object(Map::new())) };
         if key == NUMBER_TOKEN {
             let digits: String = access.next_value()?;
-            return Number::from_str(&digits).map(Value::Number).map_err(A::Error::custom);
+            // An object that names this key itself is no number: its text must be one.
+            if !is_number_token(&digits) {
+                return Err(A::Error::custom(format!("{digits:?} is not a number")));
+            }
+            let index = self.shared.count_number();
+            // serde_json writes every exponent as `e` with a sign; the source has the spelling.
+            let text = match digits.contains('e') {
+                true => self.shared.original_number(index).filter(|o| same_number(o, &digits)).unwrap_or(digits),
+                false => digits,
+            };
+            return Ok(Value::Number(exact_number(text)));
         }
         let mut map = Map::new();
         loop {
-            if map.contains_key(&key) {
-                *self.problem.borrow_mut() = Some(Problem::Duplicate(vec![Segment::Key(key)]));
+            if !self.last_key_wins && map.contains_key(&key) {
+                *self.shared.problem.borrow_mut() = Some(Problem::Duplicate(vec![Segment::Key(key)]));
                 return Err(A::Error::custom("duplicate key"));
             }
             match access.next_value_seed(self.nested()) {
@@ -206,14 +343,56 @@ mod tests {
 
     #[test]
     fn numbers_keep_their_digits() {
-        // serde_json writes an exponent's sign out (`1e400` becomes `1e+400`); the digits stay.
-        for text in ["1234.50", "-0", "123456789012345678901234567890", "1e+400", "0.1", "18446744073709551616", "-1.0"]
-        {
+        for text in [
+            "1234.50",
+            "-0",
+            "123456789012345678901234567890",
+            "1e+400",
+            "0.1",
+            "18446744073709551616",
+            "-1.0",
+            "1e2",
+            "1.0E-7",
+            "1E+2",
+            "-2.5e-3",
+            "0e0",
+        ] {
             let value = parse(text.as_bytes()).unwrap();
             assert_eq!(serde_json::to_string(&value).unwrap(), text);
+            assert_eq!(serde_json::to_string(&parse_rendered(text).unwrap()).unwrap(), text);
         }
         let nested = r#"{"Payload":{"Amount":1234.50,"Items":[{"Qty":-0}]}}"#;
         assert_eq!(serde_json::to_string(&parse(nested.as_bytes()).unwrap()).unwrap(), nested);
+    }
+
+    #[test]
+    fn each_exponent_keeps_its_own_spelling_whatever_comes_before_it() {
+        // Strings with digits, escaped quotes and exponent-like text must not shift which
+        // number of the source an exponent is read back from.
+        let text = r#"{"s":"-1 2e3 \"4E5","a":[1,-0,1e2,{"k\\":"\"7"},1E2,1e+2],"b":1.0E-7,"c":[2.50,1e-7]}"#;
+        assert_eq!(serde_json::to_string(&parse(text.as_bytes()).unwrap()).unwrap(), text);
+    }
+
+    #[test]
+    fn an_object_that_names_serdes_number_key_is_no_number() {
+        for text in [r#"{"$serde_json::private::Number":"1,\"x\":2"}"#, r#"{"$serde_json::private::Number":"01"}"#] {
+            assert!(matches!(parse(text.as_bytes()), Err(JsonError::Syntax { .. })), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_number_token_is_what_json_calls_a_number() {
+        for yes in ["0", "-0", "10", "1.5", "1e2", "1E+2", "1.0e-7", "-0.0"] {
+            assert!(is_number_token(yes), "{yes}");
+        }
+        for no in ["", "-", "01", "1.", ".5", "1e", "1e+", "+1", "1x", "1,2", "NaN", "1.5.5"] {
+            assert!(!is_number_token(no), "{no}");
+        }
+    }
+
+    #[test]
+    fn rendered_json_keeps_the_last_of_a_key_given_twice() {
+        assert_eq!(parse_rendered(r#"{"a":1,"a":2E1}"#).unwrap().to_string(), r#"{"a":2E1}"#);
     }
 
     #[test]

@@ -47,7 +47,8 @@ pub(crate) async fn replay_event(uuid: String, state: &ApiState) -> Result<Repla
     let uuid = uuid.to_ascii_lowercase();
     let stored = state.store.get_event(&uuid).await.map_err(ApiError::store)?;
     let stored = stored.ok_or_else(|| ApiError::not_found(format!("no event {uuid}")))?;
-    let value: serde_json::Value = serde_json::from_str(&stored.body)
+    // Parsed as intake parses it, so a replay sends numbers as they were stored (`1E2`).
+    let value = crate::json::parse(stored.body.as_bytes())
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("stored event {uuid}: {e}")))?;
     let event = crate::event::from_stored(value)?;
     let prepared = crate::accept::prepare(&event, &state.subscriptions.load(), crate::now_ms());

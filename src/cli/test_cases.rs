@@ -134,7 +134,8 @@ fn load_event(test_file: &Path, source: &Value) -> Result<crate::event::Event, S
         Value::String(path) => {
             let full = test_file.parent().unwrap_or(Path::new(".")).join(path);
             let text = std::fs::read(&full).map_err(|e| format!("event file {}: {e}", full.display()))?;
-            serde_json::from_slice(&text).map_err(|e| format!("event file {}: {e}", full.display()))?
+            // As intake parses it, so the numbers render as a real event's would (`1E2`).
+            crate::json::parse(&text).map_err(|e| format!("event file {}: {e}", full.display()))?
         }
         inline => inline.clone(),
     };

@@ -1,6 +1,7 @@
 //! Structured bodies: a YAML value whose strings are templates, rendered leaf by leaf.
 //! A string that is exactly one `{{ expr }}` keeps the JSON type of its value.
 
+use minijinja::value::ValueKind;
 use minijinja::{Environment, Value};
 use serde_json::Value as Json;
 
@@ -36,7 +37,8 @@ pub fn compile(
         Json::String(s) if d.has_markup(s) => {
             let single = is_single_expression(s, d);
             let template = format!("{}{path}", if single { JSON_PREFIX } else { TEXT_PREFIX });
-            let source = super::source::prepare(s, d).map_err(|m| super::compile_error(path, m))?;
+            let prepare = if single { super::source::prepare_json } else { super::source::prepare };
+            let source = prepare(s, d).map_err(|m| super::compile_error(path, m))?;
             env.add_template_owned(template.clone(), source)
                 .map_err(|e| super::compile_error(path, super::describe(&e)))?;
             if single {
@@ -85,11 +87,18 @@ fn plain_name(s: &str, d: &Delimiters) -> Option<Vec<String>> {
     (!keyword && segments.iter().all(|seg| identifier(seg))).then_some(segments)
 }
 
-/// The value at a dotted name in the context, if every step of it is defined.
+/// The value at a dotted name in the context, if every step of it is defined. A number
+/// takes its own text from the list or map that holds it: that is its position.
 fn look_up(ctx: &Value, name: &[String]) -> Option<Json> {
-    let mut value = ctx.clone();
+    let (mut parent, mut value) = (ctx.clone(), ctx.clone());
     for segment in name {
-        value = value.get_attr(segment).ok().filter(|v| !v.is_undefined())?;
+        let next = value.get_attr(segment).ok().filter(|v| !v.is_undefined())?;
+        parent = std::mem::replace(&mut value, next);
+    }
+    if let (Some(last), ValueKind::Number) = (name.last(), value.kind()) {
+        if let Some(text) = super::context::spelling_at(&parent, &Value::from(last.as_str())) {
+            return Some(Json::Number(crate::json::exact_number(text.to_string())));
+        }
     }
     let table = ExactNumbers::in_context(ctx);
     to_json(&value, table.as_ref().and_then(|t| t.downcast_object_ref::<ExactNumbers>())).ok()
@@ -105,7 +114,7 @@ pub fn render(env: &Environment<'static>, node: &Node, ctx: &Value) -> Result<Js
             Some(value) => value,
             None => {
                 let text = render_named(template)?;
-                serde_json::from_str(&text).unwrap_or(Json::String(text))
+                crate::json::parse_rendered(&text).unwrap_or(Json::String(text))
             }
         },
         Node::Array(items) => Json::Array(items.iter().map(|n| render(env, n, ctx)).collect::<Result<_, _>>()?),
@@ -143,5 +152,34 @@ mod tests {
         assert_eq!(at(&["Name"]), Some(serde_json::json!("Zoë")));
         assert_eq!(at(&["Customer", "Email"]), None);
         assert_eq!(at(&["Name", "Length"]), None);
+    }
+
+    #[test]
+    fn a_looked_up_number_keeps_the_spelling_of_its_own_position() {
+        let payload = r#"{"a":1234.50,"b":1234.5,"n":{"c":1e2,"d":100.0,"e":[1.0E-7]},"Topic":2.50}"#;
+        let event = crate::event::Event {
+            uuid: "u".into(),
+            date: "2026-01-01T00:00:00Z".into(),
+            topic: "T".into(),
+            payload: match crate::json::parse(payload.as_bytes()).unwrap() {
+                Json::Object(map) => map,
+                _ => unreachable!(),
+            },
+            source_id: None,
+        };
+        let ctx = crate::render::context(&event);
+        let at = |path: &[&str]| {
+            let json = look_up(&ctx, &path.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
+            serde_json::to_string(&json).unwrap()
+        };
+        assert_eq!(at(&["a"]), "1234.50");
+        assert_eq!(at(&["b"]), "1234.5");
+        assert_eq!(at(&["Payload", "a"]), "1234.50");
+        assert_eq!(at(&["event", "Payload", "b"]), "1234.5");
+        assert_eq!(at(&["n", "c"]), "1e2");
+        assert_eq!(at(&["n", "d"]), "100.0");
+        assert_eq!(at(&["n"]), r#"{"c":1e2,"d":100.0,"e":[1.0E-7]}"#);
+        assert_eq!(at(&["Payload", "Topic"]), "2.50");
+        assert_eq!(at(&["Topic"]), r#""T""#, "the envelope's Topic, not the payload's number");
     }
 }

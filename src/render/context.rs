@@ -6,13 +6,15 @@ use std::sync::Arc;
 use minijinja::value::{Enumerator, Object};
 use minijinja::Value;
 
-use super::values::{from_json, ExactNumbers, EXACT_KEY};
+use super::values::{self, map_from_json, ExactNumbers, EXACT_KEY};
 use crate::event::Event;
 
 /// Built once per event and shared by every subscription it is routed to.
 pub fn context(event: &Event) -> Value {
     let mut exact = ExactNumbers::default();
-    let payload = Value::from_pairs(event.payload.iter().map(|(k, v)| (k.as_str(), from_json(v, &mut exact))));
+    let payload = map_from_json(event.payload.iter().map(|(k, v)| (k.as_str(), v)), &mut exact);
+    exact.settle(event.payload.values());
+    exact.set_top(&payload);
     Value::from_object(EventContext {
         payload,
         uuid: Value::from(event.uuid.as_str()),
@@ -96,11 +98,29 @@ impl Object for Envelope {
 /// their digits.
 pub fn context_of(fields: &serde_json::Map<String, serde_json::Value>) -> Value {
     let mut exact = ExactNumbers::default();
-    let mut entries: Vec<(String, Value)> = fields.iter().map(|(k, v)| (k.clone(), from_json(v, &mut exact))).collect();
+    let mut texts = Vec::new();
+    let mut pairs: Vec<(Value, Value)> = fields
+        .iter()
+        .map(|(k, v)| (Value::from(k.as_str()), values::item(v, || Value::from(k.as_str()), &mut exact, &mut texts)))
+        .collect();
+    exact.settle(fields.values());
     if !exact.is_empty() {
-        entries.push((EXACT_KEY.into(), Value::from_object(exact)));
+        exact.set_top_texts(&texts);
+        pairs.push((Value::from(EXACT_KEY), Value::from_object(exact)));
     }
-    Value::from_pairs(entries)
+    values::spelled(Value::from_pairs(pairs), texts)
+}
+
+/// The own text of the number that `parent.key` names (`parent` a context or a list or
+/// map in it), when it has one.
+pub fn spelling_at<'a>(parent: &'a Value, key: &Value) -> Option<&'a str> {
+    match parent.downcast_object_ref::<EventContext>() {
+        Some(ctx) if key.as_str().is_some_and(|k| !OWN.contains(&k) && k != EXACT_KEY) => {
+            values::spelling_at(&ctx.payload, key)
+        }
+        Some(_) => None,
+        None => values::spelling_at(parent, key),
+    }
 }
 
 #[cfg(test)]

@@ -88,7 +88,8 @@ pub fn build_with(
     let d = delimiters.clone();
     env.set_loader(move |name| match files.get(name) {
         None => Ok(None),
-        Some(source) => super::source::prepare(source, &d)
+        // Files under templates/ write JSON bodies (a URL cannot include them).
+        Some(source) => super::source::prepare_json(source, &d)
             .map(Some)
             .map_err(|e| Error::new(ErrorKind::SyntaxError, format!("{name}: {e}"))),
     });

@@ -23,6 +23,7 @@ pub fn register(env: &mut Environment<'static>) {
     env.add_function("uuid", || uuid::Uuid::new_v4().to_string());
     env.add_function("now", now);
     env.add_filter("tojson", tojson);
+    super::positions::register(env);
 }
 
 /// `jsonpath("$.Payload.Items[*].Sku")`: an RFC 9535 query over the whole event

@@ -7,6 +7,7 @@ mod context;
 pub mod dates;
 pub mod environment;
 mod functions;
+mod positions;
 mod source;
 pub mod url;
 mod value;
@@ -199,12 +200,13 @@ impl RequestTemplate {
             BodyKind::Tree(node) => Some(body::render(&self.env, node, ctx)?),
             BodyKind::File(name) => {
                 let text = self.render_named(name, ctx)?;
-                let value: Json = serde_json::from_str(&text).map_err(|e| {
-                    format!(
-                        "body_template {name} did not render valid JSON (line {} column {}): {e}",
-                        e.line(),
-                        e.column()
-                    )
+                // Parsed as intake parses, so numbers keep the text the template wrote.
+                let value = crate::json::parse_rendered(&text).map_err(|e| match e {
+                    crate::json::JsonError::Syntax { line, column, message } => format!(
+                        "body_template {name} did not render valid JSON (line {line} column {column}): \
+                         {message} at line {line} column {column}"
+                    ),
+                    other => format!("body_template {name} did not render valid JSON: {other}"),
                 })?;
                 Some(value)
             }

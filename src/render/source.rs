@@ -7,6 +7,16 @@ use super::environment::Delimiters;
 
 /// The source minijinja should compile, or why it must not be.
 pub fn prepare(source: &str, d: &Delimiters) -> Result<String, String> {
+    prepare_with(source, d, false)
+}
+
+/// `prepare` for a template that writes JSON (a `body_template` file, a typed body leaf):
+/// also a field printed whole keeps its number's own spelling (`super::positions`).
+pub fn prepare_json(source: &str, d: &Delimiters) -> Result<String, String> {
+    prepare_with(source, d, true)
+}
+
+fn prepare_with(source: &str, d: &Delimiters, json: bool) -> Result<String, String> {
     let mut out = String::with_capacity(source.len());
     let mut rest = source;
     while let Some((at, open)) = next_opening(rest, d) {
@@ -34,6 +44,8 @@ pub fn prepare(source: &str, d: &Delimiters) -> Result<String, String> {
             out.push_str(&rest[..body_end]);
             rest = &rest[body_end..];
             continue;
+        } else if json && open == d.variable.0 {
+            out.push_str(&super::positions::whole_field(&expression(region)?));
         } else {
             out.push_str(&expression(region)?);
         }
@@ -149,7 +161,7 @@ fn expression(region: &str) -> Result<String, String> {
     Ok(out)
 }
 
-fn is_name_start(b: u8) -> bool {
+pub(super) fn is_name_start(b: u8) -> bool {
     b.is_ascii_alphabetic() || b == b'_'
 }
 
@@ -158,7 +170,7 @@ fn is_name_char(b: u8) -> bool {
 }
 
 /// `A.b.c` starting at `start` (a single name when no dot follows), and where it ends.
-fn read_chain(text: &str, start: usize) -> (String, usize) {
+pub(super) fn read_chain(text: &str, start: usize) -> (String, usize) {
     let bytes = text.as_bytes();
     let mut end = start;
     loop {

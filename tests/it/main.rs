@@ -17,6 +17,7 @@ mod edges;
 mod exposure;
 mod hostile;
 mod intake;
+mod numbers;
 mod openapi;
 mod operations;
 mod platforms;

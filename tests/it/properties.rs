@@ -137,10 +137,12 @@ proptest! {
                                                               payload in json_value()) {
         let _ = hookshape::event::parse(&bytes);
         let _ = hookshape::event::parse_batch(&bytes, 10);
-        let body = json!({ "Topic": "T.x", "Payload": { "p": payload.clone() } });
-        let event = hookshape::event::parse(body.to_string().as_bytes()).unwrap();
+        // Written out, not through `json!` (serde_json's to_value respells an exponent).
+        let body = format!(r#"{{"Topic":"T.x","Payload":{{"p":{}}}}}"#, serde_json::to_string(&payload).unwrap());
+        let event = hookshape::event::parse(body.as_bytes()).unwrap();
         prop_assert_eq!(&event.payload["p"], &payload);
-        let stored: Value = serde_json::from_str(&event.envelope_json()).unwrap();
+        // Read back as hookshape reads its store (serde_json's own parser respells `1E2`).
+        let stored: Value = hookshape::json::parse(event.envelope_json().as_bytes()).unwrap();
         prop_assert_eq!(&stored["Payload"]["p"], &payload);
     }
 
@@ -151,6 +153,20 @@ proptest! {
         let doubled = format!(r#"{{"outer":{{"{key}":1,"{key}":{text}}}}}"#);
         let err = hookshape::json::parse(doubled.as_bytes()).unwrap_err();
         prop_assert_eq!(err, hookshape::json::JsonError::DuplicateKey { path: format!("outer.{key}") });
+    }
+
+    #[test]
+    fn a_value_carried_whole_keeps_every_number_as_written(a in json_value(), b in json_value()) {
+        // Two generated values in one event: numbers of equal value and different digits
+        // (`1.5` and `1.50`, `1e2` and `100.0`) meet often enough to matter.
+        let payload: Map<String, Value> = [("A".to_string(), a.clone()), ("B".to_string(), b.clone())].into_iter().collect();
+        let body = json!({ "a": "{{ A }}", "b": "{{ Payload.B }}", "both": "{{ Payload | tojson }}", "list": "{{ [A, B] | tojson }}" });
+        let template = compile("http://h.example/", &[], Some(&body), TemplateFiles::default()).unwrap();
+        let rendered = template.render(&hookshape::render::context(&event_with(payload.clone()))).unwrap();
+        let text = |v: &Value| serde_json::to_string(v).unwrap();
+        let whole = format!(r#"{{"a":{},"b":{},"both":{}"#, text(&a), text(&b), text(&Value::Object(payload)));
+        let body = rendered.body.unwrap();
+        prop_assert!(body.starts_with(&whole), "{} does not start with {}", body, whole);
     }
 
     #[test]
