@@ -24,6 +24,7 @@ use warp::{Filter, Rejection};
 use crate::api::body::Limit;
 use crate::api::throttle::Throttle;
 use crate::api::ApiState;
+use crate::store::Store;
 pub use page::Console;
 use session::Viewer;
 
@@ -81,7 +82,7 @@ struct Shared {
 impl Shared {
     fn new(state: ApiState, limit: Limit, throttle: Arc<Throttle>) -> Self {
         let console = Arc::new(Console::new(state.admin_token.clone(), throttle));
-        let viewer = viewer(console.clone());
+        let viewer = viewer(console.clone(), state.store.clone());
         let with_console = warp::any().map(move || console.clone()).boxed();
         let form = form(limit);
         let get = warp::get().and(with_console.clone()).and(viewer.clone()).boxed();
@@ -154,7 +155,7 @@ fn actions(f: &Shared) -> BoxedFilter<(Response,)> {
         .and(f.console.clone())
         .and(forwarded_tls())
         .and(f.form.clone());
-    let sign_out = warp::path!("console" / "signout").and(f.post.clone()).and(cookie());
+    let sign_out = warp::path!("console" / "signout").and(f.post.clone()).and(cookie()).and(f.state.clone());
     let recover = warp::path!("console" / "recover").and(f.post.clone()).and(f.state.clone());
     let resend = warp::path!("console" / "deliveries" / String / "resend").and(f.post.clone()).and(f.state.clone());
     let replay = warp::path!("console" / "events" / String / "replay").and(f.post.clone()).and(f.state.clone());
@@ -163,7 +164,7 @@ fn actions(f: &Shared) -> BoxedFilter<(Response,)> {
     sign_in
         .map(sign_in::submit)
         .boxed()
-        .or(sign_out.map(sign_in::sign_out).boxed())
+        .or(sign_out.then(sign_in::sign_out).boxed())
         .unify()
         .or(recover.then(deliveries::recover).boxed())
         .unify()
@@ -187,15 +188,16 @@ struct NeedsSignIn {
 impl warp::reject::Reject for NeedsSignIn {}
 
 /// The viewer behind a request, or a rejection that sends it to sign in.
-fn viewer(console: Arc<Console>) -> BoxedFilter<(Viewer,)> {
+fn viewer(console: Arc<Console>, store: Arc<dyn Store>) -> BoxedFilter<(Viewer,)> {
     let query = warp::query::raw().or(warp::any().map(String::new)).unify();
     warp::cookie::optional::<String>(session::COOKIE)
         .and(warp::method())
         .and(warp::path::full())
         .and(query)
         .and_then(move |cookie: Option<String>, method: Method, path: warp::path::FullPath, query: String| {
-            let console = console.clone();
+            let (console, store) = (console.clone(), store.clone());
             async move {
+                learn_revoked_sessions(&console, store.as_ref()).await;
                 let now = crate::now_ms() / 1000;
                 console.sessions.viewer(cookie.as_deref(), now).ok_or_else(|| {
                     // Back to the page after signing in; a form's URL has no page, so the overview.
@@ -209,6 +211,19 @@ fn viewer(console: Arc<Console>) -> BoxedFilter<(Viewer,)> {
             }
         })
         .boxed()
+}
+
+/// Reads the sessions signed out on any node, every `session::REFRESH_MS` at most. A store
+/// that cannot answer now leaves what this node knows (it is asked again next time).
+async fn learn_revoked_sessions(console: &Console, store: &dyn Store) {
+    let now_ms = crate::now_ms();
+    if !console.sessions.needs_sign_in() || !console.sessions.refresh_due(now_ms) {
+        return;
+    }
+    match store.revoked_sessions(now_ms / 1000).await {
+        Ok(revoked) => console.sessions.learn(revoked, now_ms / 1000),
+        Err(e) => tracing::warn!(error = %e, "could not read the console's signed-out sessions"),
+    }
 }
 
 /// The session cookie, when the request carries one.

@@ -2,10 +2,11 @@
 //! token every form carries. Both are MACs under a key derived from the admin token, so
 //! they hold across restarts and nodes, and rotating the token signs everyone out.
 //! Signing out revokes the session on the server: its nonce is remembered until the
-//! session would have expired (in this process: another node, or a restart, still takes
-//! the cookie until its expiry).
+//! session would have expired, here at once and in the store (`Store::revoke_session`),
+//! from which every node learns it (`REFRESH_MS`), a restarted one too.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use rand::RngCore;
@@ -22,12 +23,18 @@ pub const LIFETIME_SECS: i64 = 12 * 3600;
 /// (only a signed-in person can add one, by signing out).
 const MAX_REVOKED: usize = 10_000;
 
+/// How often a node reads the store's revoked sessions (milliseconds), at most: the delay
+/// before a cookie signed out on another node stops working here.
+pub const REFRESH_MS: i64 = 2_000;
+
 pub struct Sessions {
     key: Vec<u8>,
     /// The admin token, when there is one: without it the console is open (loopback only).
     token: Option<Secret>,
     /// Sessions signed out before their expiry: nonce → expiry (seconds).
     revoked: Mutex<HashMap<String, i64>>,
+    /// When the store's list was last read (milliseconds; 0: never, so the first request reads it).
+    refreshed_at: AtomicI64,
 }
 
 /// What a request may do: it is signed in (or the console is open), with its form token.
@@ -49,7 +56,7 @@ impl Sessions {
                 k
             }
         };
-        Self { key, token: admin_token, revoked: Mutex::default() }
+        Self { key, token: admin_token, revoked: Mutex::default(), refreshed_at: AtomicI64::new(0) }
     }
 
     pub fn needs_sign_in(&self) -> bool {
@@ -78,10 +85,34 @@ impl Sessions {
         (valid && expires > now_secs).then_some((nonce, expires))
     }
 
-    /// Ends the session `cookie` stands for: it no longer signs anyone in.
-    pub fn sign_out(&self, cookie: Option<&str>, now_secs: i64) {
-        let Some((nonce, expires)) = cookie.and_then(|c| self.session(c, now_secs)) else { return };
+    /// Ends the session `cookie` stands for here: it no longer signs anyone in. Returns its
+    /// nonce and expiry, for the store to remember (the other nodes, the next start).
+    pub fn sign_out(&self, cookie: Option<&str>, now_secs: i64) -> Option<(String, i64)> {
+        let (nonce, expires) = cookie.and_then(|c| self.session(c, now_secs))?;
+        self.remember(nonce.to_string(), expires, now_secs);
+        Some((nonce.to_string(), expires))
+    }
+
+    /// Whether the store's revoked sessions are due to be read again; claims the read, so
+    /// concurrent requests do not all make it.
+    pub fn refresh_due(&self, now_ms: i64) -> bool {
+        let last = self.refreshed_at.load(Ordering::Relaxed);
+        now_ms - last >= REFRESH_MS
+            && self.refreshed_at.compare_exchange(last, now_ms, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+    }
+
+    /// Takes in the sessions the store knows were signed out (on any node).
+    pub fn learn(&self, revoked: Vec<(String, i64)>, now_secs: i64) {
+        for (nonce, until) in revoked {
+            self.remember(nonce, until, now_secs);
+        }
+    }
+
+    fn remember(&self, nonce: String, until: i64, now_secs: i64) {
         let mut revoked = self.revoked();
+        if revoked.contains_key(&nonce) {
+            return;
+        }
         if revoked.len() >= MAX_REVOKED {
             revoked.retain(|_, until| *until > now_secs);
         }
@@ -90,7 +121,7 @@ impl Sessions {
                 revoked.remove(&soonest);
             }
         }
-        revoked.insert(nonce.to_string(), expires);
+        revoked.insert(nonce, until);
     }
 
     fn revoked(&self) -> MutexGuard<'_, HashMap<String, i64>> {

@@ -10,6 +10,7 @@ use super::field;
 use super::page::{redirect, Console};
 use super::session::{Sessions, Viewer};
 use crate::api::throttle::peer;
+use crate::api::ApiState;
 
 pub fn form(console: Arc<Console>, query: Vec<(String, String)>) -> Response {
     if !console.sessions.needs_sign_in() {
@@ -47,14 +48,32 @@ pub fn submit(console: Arc<Console>, tls: bool, form: Vec<(String, String)>) -> 
     }
 }
 
-/// Ends the session on the server too: its cookie no longer works, even if kept.
-pub fn sign_out(
+/// Ends the session on the server too: its cookie no longer works, even if kept, on this
+/// node at once and on the others (and after a restart) once the store has it.
+pub async fn sign_out(
     console: Arc<Console>,
     _viewer: Viewer,
     _form: Vec<(String, String)>,
     cookie: Option<String>,
+    state: ApiState,
 ) -> Response {
-    console.sessions.sign_out(cookie.as_deref(), crate::now_ms() / 1000);
+    let now = crate::now_ms() / 1000;
+    if let Some((nonce, until)) = console.sessions.sign_out(cookie.as_deref(), now) {
+        if let Err(e) = state.store.revoke_session(&nonce, until, now).await {
+            // Signed out here all the same; the page says the other nodes may not know yet.
+            tracing::warn!(error = %e, "could not record a sign-out in the store");
+            let message = "Signed out on this node. The store could not record it, so other nodes \
+                           may still accept the old session until it expires; sign out again later.";
+            return with_cookie(
+                console.anonymous(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "sign_in.html",
+                    context! { error => message, title => "Sign in" },
+                ),
+                &Sessions::clear_cookie(),
+            );
+        }
+    }
     with_cookie(redirect("/console/signin"), &Sessions::clear_cookie())
 }
 

@@ -185,6 +185,14 @@ pub trait Store: Send + Sync + 'static {
     /// Cheap liveness check.
     async fn ping(&self) -> StoreResult<()>;
 
+    /// Records that the console session `nonce` was signed out; it is remembered until
+    /// `until` (seconds, its expiry), so its cookie stops working on every node and after a
+    /// restart. Sessions already expired at `now` are forgotten in the same write.
+    async fn revoke_session(&self, nonce: &str, until: i64, now: i64) -> StoreResult<()>;
+
+    /// The console sessions signed out that have not expired at `now` (seconds).
+    async fn revoked_sessions(&self, now: i64) -> StoreResult<Vec<(String, i64)>>;
+
     /// Why the last write failed for want of space or a writable file, until a write
     /// succeeds again: `/readyz` answers from it at once, not at the next heartbeat.
     fn write_problem(&self) -> Option<String> {

@@ -144,7 +144,7 @@ fn session_cookie(resp: &reqwest::Response) -> String {
 }
 
 #[tokio::test]
-async fn signing_out_ends_the_session_on_the_server() {
+async fn signing_out_ends_the_session_on_the_server_and_after_a_restart() {
     let ws = Workspace::new();
     let app = TestApp::spawn(with_tokens(ws.config(), "in-token", "admin-token")).await;
     let client = client_from("127.0.0.1");
@@ -169,11 +169,22 @@ async fn signing_out_ends_the_session_on_the_server() {
     assert_eq!(out.headers()["location"], "/console/signin");
 
     // The browser forgets the cookie; someone who kept a copy gets no further.
-    let again = overview(cookie).await;
+    let again = overview(cookie.clone()).await;
     assert_eq!(again.status().as_u16(), 303, "the signed-out cookie still opens the console");
     assert!(again.headers()["location"].to_str().unwrap().starts_with("/console/signin"));
     let fresh = session_cookie(&sign_in(&client, &app.base, "admin-token").await);
-    assert_eq!(overview(fresh).await.status().as_u16(), 200, "signing in again works");
+    assert_eq!(overview(fresh.clone()).await.status().as_u16(), 200, "signing in again works");
+
+    // The store remembers it: a restarted node (or another one) refuses the cookie too,
+    // and still takes a session that was not signed out.
+    app.stop().await;
+    let app = TestApp::spawn(with_tokens(ws.config(), "in-token", "admin-token")).await;
+    let open = |cookie: String| {
+        let request = client.get(format!("{}/console/", app.base)).header("Cookie", cookie);
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(open(cookie).await, 303, "the signed-out cookie opens the console after a restart");
+    assert_eq!(open(fresh).await, 200, "a session still signed in survives the restart");
 }
 
 #[tokio::test]

@@ -72,6 +72,7 @@ store_suite!(
     retry_now_schedules_anything_but_shadow,
     retry_matching_resends_what_a_filter_finds_and_never_in_flight_or_shadow,
     a_bulk_retry_goes_in_batches_that_others_see_and_still_retries_every_match,
+    signed_out_sessions_are_remembered_until_they_expire,
     history_filters_and_pages_newest_first,
     a_listed_url_never_shows_a_secret,
     an_events_source_is_kept_on_its_deliveries_and_filters_them,
@@ -1111,4 +1112,20 @@ async fn sqlite_a_node_says_when_it_builds_new_history_indexes_at_start() {
     let indexes = delivery_indexes(&path);
     assert!(indexes.contains(&"deliveries_finished_by_time".to_string()), "{indexes:?}");
     assert!(!indexes.contains(&"deliveries_finished_at".to_string()), "{indexes:?}");
+}
+
+async fn signed_out_sessions_are_remembered_until_they_expire(store: Arc<dyn Store>) {
+    assert!(store.revoked_sessions(100).await.unwrap().is_empty());
+    store.revoke_session("a", 200, 100).await.unwrap();
+    store.revoke_session("b", 300, 100).await.unwrap();
+    store.revoke_session("b", 300, 100).await.unwrap(); // signing out twice is one entry
+    let mut revoked = store.revoked_sessions(100).await.unwrap();
+    revoked.sort();
+    assert_eq!(revoked, vec![("a".to_string(), 200), ("b".to_string(), 300)]);
+    // Past its expiry a session is not listed, and the next sign-out forgets it for good.
+    assert_eq!(store.revoked_sessions(250).await.unwrap(), vec![("b".to_string(), 300)]);
+    store.revoke_session("c", 400, 250).await.unwrap();
+    let mut later = store.revoked_sessions(0).await.unwrap();
+    later.sort();
+    assert_eq!(later, vec![("b".to_string(), 300), ("c".to_string(), 400)], "the expired one is deleted");
 }

@@ -14,6 +14,7 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
     (4, "history paging", include_str!("migrations/0004_history_paging.sql")),
     (5, "event time", include_str!("migrations/0005_event_time.sql")),
     (6, "loaded subscriptions", include_str!("migrations/0006_loaded_subscriptions.sql")),
+    (7, "revoked sessions", include_str!("migrations/0007_revoked_sessions.sql")),
 ];
 
 /// Key of the advisory lock that serialises migrations (any constant both sides agree on).

@@ -322,4 +322,12 @@ impl Store for PostgresStore {
     async fn ping(&self) -> StoreResult<()> {
         self.client().await?.simple_query("SELECT 1").await.map(drop).map_err(pg_error)
     }
+
+    async fn revoke_session(&self, nonce: &str, until: i64, now: i64) -> StoreResult<()> {
+        sql::revoke_session(&self.client().await?, nonce, until, now).await
+    }
+
+    async fn revoked_sessions(&self, now: i64) -> StoreResult<Vec<(String, i64)>> {
+        sql::revoked_sessions(&self.client().await?, now).await
+    }
 }

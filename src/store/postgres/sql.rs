@@ -928,3 +928,25 @@ pub async fn detail<C: GenericClient>(c: &C, id: &str) -> StoreResult<Option<Del
     .collect::<StoreResult<Vec<_>>>()?;
     Ok(Some(DeliveryDetail { summary, request: request.redacted(), attempts }))
 }
+
+/// Remembers a signed-out console session until its expiry; forgets those expired.
+pub async fn revoke_session<C: GenericClient>(c: &C, nonce: &str, until: i64, now: i64) -> StoreResult<()> {
+    exec(c, "DELETE FROM revoked_sessions WHERE until <= $1", &[&now]).await?;
+    exec(
+        c,
+        "INSERT INTO revoked_sessions (nonce, until) VALUES ($1, $2)
+         ON CONFLICT (nonce) DO UPDATE SET until = EXCLUDED.until",
+        &[&nonce, &until],
+    )
+    .await
+    .map(drop)
+}
+
+/// The signed-out console sessions that have not expired at `now`.
+pub async fn revoked_sessions<C: GenericClient>(c: &C, now: i64) -> StoreResult<Vec<(String, i64)>> {
+    rows(c, "SELECT nonce, until FROM revoked_sessions WHERE until > $1", &[&now])
+        .await?
+        .iter()
+        .map(|row| Ok((get(row, 0)?, get(row, 1)?)))
+        .collect()
+}

@@ -348,4 +348,13 @@ impl Store for SqliteStore {
     async fn ping(&self) -> StoreResult<()> {
         self.read(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(unavailable)).await
     }
+
+    async fn revoke_session(&self, nonce: &str, until: i64, now: i64) -> StoreResult<()> {
+        let nonce = nonce.to_string();
+        self.write(move |c| sql::revoke_session(c, &nonce, until, now)).await
+    }
+
+    async fn revoked_sessions(&self, now: i64) -> StoreResult<Vec<(String, i64)>> {
+        self.read(move |c| sql::revoked_sessions(c, now)).await
+    }
 }

@@ -84,3 +84,10 @@ CREATE TABLE IF NOT EXISTS heartbeat (
     node TEXT NOT NULL,
     at   INTEGER NOT NULL
 );
+
+-- Console sessions signed out before their expiry (seconds), so that their cookies stop
+-- working on every node and after a restart; forgotten once they would have expired.
+CREATE TABLE IF NOT EXISTS revoked_sessions (
+    nonce TEXT PRIMARY KEY,
+    until INTEGER NOT NULL
+) WITHOUT ROWID;
