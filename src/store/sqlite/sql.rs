@@ -912,6 +912,25 @@ pub fn prefill_finished(conn: &Connection, n: u64, now: i64) -> StoreResult<()> 
     Ok(())
 }
 
+/// Remembers a signed-out console session until its expiry; forgets those expired.
+pub fn revoke_session(conn: &Connection, nonce: &str, until: i64, now: i64) -> StoreResult<()> {
+    conn.prepare_cached("DELETE FROM revoked_sessions WHERE until <= ?1")
+        .and_then(|mut s| s.execute([now]))
+        .map_err(unavailable)?;
+    conn.prepare_cached("INSERT OR REPLACE INTO revoked_sessions (nonce, until) VALUES (?1, ?2)")
+        .and_then(|mut s| s.execute(rusqlite::params![nonce, until]))
+        .map_err(unavailable)?;
+    Ok(())
+}
+
+/// The signed-out console sessions that have not expired at `now`.
+pub fn revoked_sessions(conn: &Connection, now: i64) -> StoreResult<Vec<(String, i64)>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT nonce, until FROM revoked_sessions WHERE until > ?1").map_err(unavailable)?;
+    let rows = stmt.query_map([now], |r| Ok((r.get(0)?, r.get(1)?))).map_err(unavailable)?;
+    rows.collect::<Result<_, _>>().map_err(unavailable)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1018,23 +1037,4 @@ mod tests {
             assert!(!lines.iter().any(|l| l.contains("TEMP B-TREE")), "{sql}\nsorts: {lines:?}");
         }
     }
-}
-
-/// Remembers a signed-out console session until its expiry; forgets those expired.
-pub fn revoke_session(conn: &Connection, nonce: &str, until: i64, now: i64) -> StoreResult<()> {
-    conn.prepare_cached("DELETE FROM revoked_sessions WHERE until <= ?1")
-        .and_then(|mut s| s.execute([now]))
-        .map_err(unavailable)?;
-    conn.prepare_cached("INSERT OR REPLACE INTO revoked_sessions (nonce, until) VALUES (?1, ?2)")
-        .and_then(|mut s| s.execute(rusqlite::params![nonce, until]))
-        .map_err(unavailable)?;
-    Ok(())
-}
-
-/// The signed-out console sessions that have not expired at `now`.
-pub fn revoked_sessions(conn: &Connection, now: i64) -> StoreResult<Vec<(String, i64)>> {
-    let mut stmt =
-        conn.prepare_cached("SELECT nonce, until FROM revoked_sessions WHERE until > ?1").map_err(unavailable)?;
-    let rows = stmt.query_map([now], |r| Ok((r.get(0)?, r.get(1)?))).map_err(unavailable)?;
-    rows.collect::<Result<_, _>>().map_err(unavailable)
 }
