@@ -3,6 +3,7 @@
 //! load error and a render error only ever concerns one event's data.
 
 mod body;
+pub mod clock;
 mod context;
 pub mod dates;
 pub mod environment;

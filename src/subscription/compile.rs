@@ -71,16 +71,12 @@ impl<'a> FileContext<'a> {
     }
 
     fn expand_in(&self, field: &str, value: &str, d: Option<&Delimiters>) -> Option<Expanded> {
-        let lookup = |name: &str| {
-            (self.opts.env)(name).or_else(|| self.opts.allow_missing_env.then(|| placeholder_for(field).to_string()))
-        };
-        let expanded = match d {
-            Some(d) => env_vars::expand_template(value, &lookup, d),
-            None => env_vars::expand(value, &lookup),
-        };
-        match expanded {
+        let placeholder = |_: &str| placeholder_for(field).to_string();
+        let placeholder: Option<&dyn Fn(&str) -> String> = self.opts.allow_missing_env.then_some(&placeholder);
+        match env_vars::expand_with(value, self.opts.env, d, placeholder) {
             Ok(x) => {
                 self.secrets.borrow_mut().extend(x.values.iter().cloned());
+                self.note_placeholders(&x.placeholders);
                 Some(x)
             }
             Err(m) => {
@@ -88,6 +84,19 @@ impl<'a> FileContext<'a> {
                     .or_else(|| line_of_key(self.text, field));
                 self.error(line, format!("{field}: {m}"));
                 None
+            }
+        }
+    }
+
+    /// Records which variables got a placeholder here, so the command can say so.
+    fn note_placeholders(&self, names: &[String]) {
+        if names.is_empty() {
+            return;
+        }
+        // A poisoned lock only loses this note; loading goes on.
+        if let Ok(mut noted) = self.opts.placeholders.lock() {
+            for name in names {
+                noted.entry(name.clone()).or_default().insert(self.path.display().to_string());
             }
         }
     }
@@ -206,7 +215,8 @@ fn compile(cx: &FileContext<'_>, raw: RawSubscription, files: TemplateFiles) -> 
     })
     .map_err(|e| cx.field_error(&e.field, e.message))
     .ok()?;
-    cx.secrets.borrow_mut().extend(template.url_secrets());
+    let url_secrets = template.url_secrets();
+    cx.secrets.borrow_mut().extend(url_secrets.iter().cloned());
     let secrets = Masker::new(cx.secrets.borrow().iter());
     Some(Subscription {
         name,
@@ -226,9 +236,11 @@ fn compile(cx: &FileContext<'_>, raw: RawSubscription, files: TemplateFiles) -> 
         },
         signature,
         sensitive_headers: request.sensitive,
+        // The URL's userinfo too, written literally or not: `render` and `test` show `***`.
         masked_values: request
             .masked
             .into_iter()
+            .chain(url_secrets)
             .filter(|v| v.chars().count() >= crate::secret::MIN_MASKED_LEN)
             .collect(),
         secrets,
@@ -264,10 +276,12 @@ fn expand_request(cx: &FileContext<'_>, raw: &RawSubscription, d: &Delimiters) -
     let mut masked = Vec::new();
     let url = match cx.expand_template("request.url", &raw.request.url, d) {
         Some(x) => {
-            // The origin is configuration and stays visible; values in the path or query are masked.
-            let origin_end = x.text.find("://").map_or(0, |i| i + 3);
-            let origin_end = x.text[origin_end..].find(['/', '?', '#']).map_or(x.text.len(), |i| origin_end + i);
-            masked.extend(x.values.iter().filter(|v| !x.text[..origin_end].contains(v.as_str())).cloned());
+            // Scheme, host and port are configuration and stay visible; values in the
+            // userinfo, path or query are masked.
+            let host_start = x.text.find("://").map_or(0, |i| i + 3);
+            let origin_end = x.text[host_start..].find(['/', '?', '#']).map_or(x.text.len(), |i| host_start + i);
+            let host_start = x.text[host_start..origin_end].rfind('@').map_or(host_start, |i| host_start + i + 1);
+            masked.extend(x.values.iter().filter(|v| !x.text[host_start..origin_end].contains(v.as_str())).cloned());
             x.text
         }
         None => String::new(),

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use load::{load, LoadError, LoadOptions};
+pub use load::{load, LoadError, LoadOptions, Placeholders};
 pub use raw::{Activation, Method, Mode};
 
 use crate::render::RequestTemplate;
