@@ -82,21 +82,7 @@ struct Expect {
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let Some(set) = load_or_report(&a.files) else { return Ok(ExitCode::FAILURE) };
-    // By default the cases beside the subscriptions and beside the sources.
-    let dirs = match a.dir {
-        Some(dir) => vec![dir],
-        None => [a.files.subscriptions.clone(), a.files.sources.clone()].into_iter().filter(|d| d.is_dir()).collect(),
-    };
-    let mut files: Vec<PathBuf> = Vec::new();
-    for dir in &dirs {
-        let entries = std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))?;
-        files.extend(entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.ends_with(".test.yaml") || n.ends_with(".test.yml"))
-        }));
-    }
-    files.sort();
+    let files = test_files(a.dir, &a.files)?;
     let (mut passed, mut failed) = (0, 0);
     for file in &files {
         let text = crate::yaml_bounds::read(file).map_err(|r| {
@@ -135,6 +121,38 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     }
     println!("\n{passed} passed, {failed} failed");
     Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// The `*.test.yaml` files of `dir`, by default those beside the subscriptions and sources.
+fn test_files(dir: Option<PathBuf>, args: &FileArgs) -> anyhow::Result<Vec<PathBuf>> {
+    let dirs = match dir {
+        Some(dir) => vec![dir],
+        None => [args.subscriptions.clone(), args.sources.clone()].into_iter().filter(|d| d.is_dir()).collect(),
+    };
+    let mut files: Vec<PathBuf> = Vec::new();
+    for dir in &dirs {
+        let entries = std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))?;
+        files.extend(entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.ends_with(".test.yaml") || n.ends_with(".test.yml"))
+        }));
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Every event the test cases beside the subscriptions and sources give or make, for
+/// `validate` to run the templates against. Cases that do not make one are `test`'s to
+/// report, and are skipped here.
+pub(super) fn case_events(set: &SubscriptionSet, args: &FileArgs) -> Vec<crate::event::Event> {
+    let mut events = Vec::new();
+    for file in test_files(None, args).unwrap_or_default() {
+        let Ok(text) = crate::yaml_bounds::read(&file) else { continue };
+        let Ok(tests) = serde_yaml::from_str::<TestFile>(&text) else { continue };
+        events.extend(tests.cases.iter().filter_map(|case| case_event(set, &file, case).ok().flatten()));
+    }
+    events
 }
 
 fn load_event(test_file: &Path, source: &Value) -> Result<crate::event::Event, String> {

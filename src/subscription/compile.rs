@@ -43,6 +43,13 @@ impl<'a> FileContext<'a> {
         self.error(line_of_key(self.text, field), format!("{field}: {message}"));
     }
 
+    /// A template problem: at its line in the file under the templates directory when it is
+    /// in one (naming the field that reaches it), else at the field in this file.
+    pub fn template_error(&self, e: crate::render::CompileError) {
+        let error = template_error_at(self.path, self.text, self.opts.templates_dir, e);
+        self.errors.borrow_mut().push(error);
+    }
+
     pub fn has_errors(&self) -> bool {
         !self.errors.borrow().is_empty()
     }
@@ -117,6 +124,42 @@ impl<'a> FileContext<'a> {
             }
         }
     }
+}
+
+/// A template problem of the subscription in `path` (whose text is `text`): at its line in
+/// the file under `templates_dir` when it is in one, naming the field that reaches it;
+/// else at the field's line in the subscription file.
+pub(crate) fn template_error_at(
+    path: &Path,
+    text: &str,
+    templates_dir: &Path,
+    e: crate::render::CompileError,
+) -> LoadError {
+    match e.at {
+        Some(at) => LoadError {
+            file: templates_dir.join(&at.file),
+            line: Some(at.line),
+            message: format!("{} (reached from {} {})", e.message, path.display(), e.field),
+        },
+        None => LoadError {
+            file: path.to_path_buf(),
+            line: line_of_key(text, &e.field),
+            message: format!("{}: {}", e.field, e.message),
+        },
+    }
+}
+
+/// `template_error_at` for a loaded subscription, its secrets masked out of the message
+/// (a template line may hold a value from `${VAR}`).
+pub fn template_load_error(
+    sub: &Subscription,
+    text: &str,
+    templates_dir: &Path,
+    e: crate::render::CompileError,
+) -> LoadError {
+    let mut error = template_error_at(&sub.file, text, templates_dir, e);
+    error.message = sub.secrets.mask(&error.message);
+    error
 }
 
 fn placeholder_for(field: &str) -> &'static str {
@@ -213,7 +256,7 @@ fn compile(cx: &FileContext<'_>, raw: RawSubscription, files: TemplateFiles) -> 
         delimiters: &delimiters,
         files,
     })
-    .map_err(|e| cx.field_error(&e.field, e.message))
+    .map_err(|e| cx.template_error(e))
     .ok()?;
     let url_secrets = template.url_secrets();
     cx.secrets.borrow_mut().extend(url_secrets.iter().cloned());

@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use compile::template_load_error;
 pub use load::{load, LoadError, LoadOptions, Placeholders};
 pub use raw::{Activation, Method, Mode};
 
