@@ -319,12 +319,7 @@ fn expand_request(cx: &FileContext<'_>, raw: &RawSubscription, d: &Delimiters) -
     let mut masked = Vec::new();
     let url = match cx.expand_template("request.url", &raw.request.url, d) {
         Some(x) => {
-            // Scheme, host and port are configuration and stay visible; values in the
-            // userinfo, path or query are masked.
-            let host_start = x.text.find("://").map_or(0, |i| i + 3);
-            let origin_end = x.text[host_start..].find(['/', '?', '#']).map_or(x.text.len(), |i| host_start + i);
-            let host_start = x.text[host_start..origin_end].rfind('@').map_or(host_start, |i| host_start + i + 1);
-            masked.extend(x.values.iter().filter(|v| !x.text[host_start..origin_end].contains(v.as_str())).cloned());
+            masked.extend(url_masked(&x.text, &x.values));
             x.text
         }
         None => String::new(),
@@ -365,6 +360,40 @@ fn expand_request(cx: &FileContext<'_>, raw: &RawSubscription, d: &Delimiters) -
         })
     });
     Request { url, headers, sensitive, body, masked }
+}
+
+/// What of the `${VAR}` values in a URL is shown as `***`: scheme, host, port and path
+/// are shown even when a variable wrote them (support needs to see where a delivery
+/// went); what a variable wrote into the userinfo or a query parameter's value is not.
+fn url_masked(url: &str, values: &[String]) -> Vec<String> {
+    let scheme_end = url.find("://").map_or(0, |i| i + 3);
+    let authority_end = url[scheme_end..].find(['/', '?', '#']).map_or(url.len(), |i| scheme_end + i);
+    let mut hidden: Vec<std::ops::Range<usize>> = Vec::new();
+    if let Some(at) = url[scheme_end..authority_end].rfind('@') {
+        hidden.push(scheme_end..scheme_end + at);
+    }
+    if let Some(q) = url[authority_end..].find('?').map(|i| authority_end + i + 1) {
+        let end = url[q..].find('#').map_or(url.len(), |i| q + i);
+        let mut start = q;
+        for param in url[q..end].split('&') {
+            if let Some(eq) = param.find('=') {
+                hidden.push(start + eq + 1..start + param.len());
+            }
+            start += param.len() + 1;
+        }
+    }
+    let mut masked = Vec::new();
+    for value in values.iter().filter(|v| !v.is_empty()) {
+        for (at, _) in url.match_indices(value.as_str()) {
+            for h in &hidden {
+                let (from, to) = (at.max(h.start), (at + value.len()).min(h.end));
+                if from < to {
+                    masked.push(url[from..to].to_string());
+                }
+            }
+        }
+    }
+    masked
 }
 
 fn compile_signature(cx: &FileContext<'_>, raw: &RawSubscription) -> Option<Signer> {
@@ -449,4 +478,18 @@ fn delimiters(raw: &RawSubscription) -> Result<Delimiters, String> {
         return Err("delimiters may not be empty".into());
     }
     Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_url_shows_where_it_goes_and_hides_userinfo_and_query_values_from_variables() {
+        let values = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let url = "https://u:pw@crm.example:8443/hooks/abc?token=t0k3n&x=1";
+        assert_eq!(url_masked(url, &values(&["https://u:pw@crm.example:8443/hooks/abc"])), ["u:pw"]);
+        assert_eq!(url_masked(url, &values(&["t0k3n", "abc"])), ["t0k3n"]);
+        assert!(url_masked("http://h/a?id={{ Id }}", &values(&["http://h"])).is_empty());
+    }
 }
