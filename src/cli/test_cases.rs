@@ -267,7 +267,8 @@ fn run_case_now(set: &SubscriptionSet, file: &Path, case: &Case) -> Result<(), V
                 let e = sub.secrets.mask(&e);
                 match &expect.error {
                     Some(want) if e.contains(want.as_str()) => {}
-                    Some(want) => problems.push(format!("{name}: filter failed: {e}\n         expected an error containing {want:?}")),
+                    Some(want) => problems
+                        .push(format!("{name}: filter failed: {e}\n         expected an error containing {want:?}")),
                     None => problems.push(format!("{name}: filter failed: {e}")),
                 }
                 continue;
@@ -297,7 +298,8 @@ fn compare(
     expect: &Expect,
     problems: &mut Vec<String>,
 ) {
-    let request = match (crate::accept::preview(sub, event, ctx, "dlv_test", crate::accept::Shown::Real), &expect.error) {
+    let request = match (crate::accept::preview(sub, event, ctx, "dlv_test", crate::accept::Shown::Real), &expect.error)
+    {
         (Ok(r), None) => r,
         (Ok(_), Some(want)) => {
             return problems.push(format!("{name}: rendered, but the case expects an error containing {want:?}"))

@@ -334,7 +334,10 @@ mod tests {
         let module = "{%- macro name_of(table, value=1) -%}x{%- endmacro -%}\n{% macro tier(v) %}{% endmacro %}";
         assert_eq!(
             macros(module),
-            [("name_of".to_string(), vec!["table".to_string(), "value".to_string()]), ("tier".into(), vec!["v".into()])]
+            [
+                ("name_of".to_string(), vec!["table".to_string(), "value".to_string()]),
+                ("tier".into(), vec!["v".into()])
+            ]
         );
         let source = "{% import 'loyalty/enums.j2' as enums %}{% from \"a.j2\" import x, y as z %}";
         assert_eq!(import_of(source, "enums").as_deref(), Some("loyalty/enums.j2"));

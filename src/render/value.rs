@@ -22,8 +22,7 @@ impl std::fmt::Debug for ValueTemplate {
 impl ValueTemplate {
     /// Compiles `value`; errors name the field under `path` (`event.Topic`).
     pub fn compile(value: &Json, path: &str, d: &Delimiters, files: TemplateFiles) -> Result<Self, CompileError> {
-        let mut env =
-            environment::build(d, files).map_err(|e| compile_error("delimiters", super::describe(&e)))?;
+        let mut env = environment::build(d, files).map_err(|e| compile_error("delimiters", super::describe(&e)))?;
         let root = body::compile(&mut env, value, path, d)?;
         check::at_load(&env)?;
         Ok(Self { env, root })

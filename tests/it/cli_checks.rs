@@ -129,7 +129,10 @@ fn validate_names_a_misspelt_macro_a_missing_import_and_too_many_arguments_with_
         stdout.lines().find(|l| l.contains(prefix)).unwrap_or_else(|| panic!("no {prefix:?} in:\n{stdout}")).to_string()
     };
     let misspelt = line("erp/misspelt.json.j2:3: ");
-    assert!(misspelt.contains("unknown macro `coupon_typ` (loyalty/enums.j2 defines: coupon_type, tier)"), "{misspelt}");
+    assert!(
+        misspelt.contains("unknown macro `coupon_typ` (loyalty/enums.j2 defines: coupon_type, tier)"),
+        "{misspelt}"
+    );
     assert!(misspelt.contains("misspelt.yaml"), "names the subscription that reaches it: {misspelt}");
     assert!(!stdout.contains("map has no method"), "{stdout}");
     let missing = line("erp/missing.json.j2:2: ");
