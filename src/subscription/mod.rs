@@ -52,8 +52,7 @@ pub struct Subscription {
     pub signature: Option<Signer>,
     /// Lowercase names of headers whose values came from `${VAR}`: shown as `***`.
     pub sensitive_headers: Vec<String>,
-    /// What `${VAR}`s wrote into the URL's userinfo or query values, and into the body:
-    /// `***` when shown.
+    /// `${VAR}` values in the URL's userinfo, path or query and in the body: `***` when shown.
     pub masked_values: Vec<String>,
     /// Every value the file took from the environment, signature secrets included: masked
     /// out of anything about this subscription that people read (errors, responses).
