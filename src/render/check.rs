@@ -108,10 +108,18 @@ fn is_inline(name: &str) -> bool {
 fn explain(dry: &Environment<'static>, e: &Error) -> String {
     let source = e.name().and_then(|n| dry.get_template(n).ok()).map(|t| t.source().to_string()).unwrap_or_default();
     let line = e.line().and_then(|l| source.lines().nth(l.saturating_sub(1))).unwrap_or_default().trim();
+    let line = if e.name() == Some(super::FILTER_TEMPLATE) { filter_expression(line) } else { line };
     let detail = e.detail().unwrap_or_default();
-    let generic = || match detail {
-        "" => format!("{}: `{line}`", e.kind()),
-        d => format!("{}: {d}: `{line}`", e.kind()),
+    let generic = || {
+        let what = match detail {
+            "" => e.kind().to_string(),
+            d => format!("{}: {d}", e.kind()),
+        };
+        if line.is_empty() {
+            what
+        } else {
+            format!("{what}: `{line}`")
+        }
     };
     match e.kind() {
         ErrorKind::UnknownMethod => unknown_macro(dry, &source, line, detail).unwrap_or_else(generic),
@@ -123,6 +131,15 @@ fn explain(dry: &Environment<'static>, e: &Error) -> String {
             format!("{detail} (no such file under the templates directory): `{line}`")
         }
         _ => generic(),
+    }
+}
+
+/// The expression a subscription's `filter:` wrote, out of the template that wraps it
+/// (`{% if (EXPR) %}1{% endif %}`).
+fn filter_expression(line: &str) -> &str {
+    match (line.find("if ("), line.rfind(')')) {
+        (Some(start), Some(end)) if start + 4 <= end => &line[start + 4..end],
+        _ => line,
     }
 }
 
