@@ -114,6 +114,8 @@ impl Application {
             pending,
             retention: config.retention,
             wake: wake.clone(),
+            subscriptions: subscriptions.clone(),
+            orphan_grace: config.orphan_grace,
         };
         // Before serving: readiness is known from the start, the leases a previous process
         // left are due again, and this node is alive in the store before it leases anything.

@@ -13,6 +13,8 @@ use crate::secret::Secret;
 pub const DEFAULT_CONFIG_FILE: &str = "hookshape.yaml";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_STORE: &str = "sqlite://data/hookshape.db";
+/// A rolling deploy or a `git pull` mid-reload is over well within this.
+pub const DEFAULT_ORPHAN_GRACE: Duration = Duration::from_secs(600);
 
 /// `hookshape.yaml`. Every key is optional; unknown keys are errors.
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -27,6 +29,7 @@ pub struct FileConfig {
     pub concurrency: Option<usize>,
     pub shutdown_grace: Option<String>,
     pub retention: Option<String>,
+    pub orphan_grace: Option<String>,
     pub max_pending: Option<u64>,
     pub max_connections: Option<usize>,
     pub max_batch_items: Option<usize>,
@@ -56,6 +59,9 @@ pub struct ServeConfig {
     pub shutdown_grace: Duration,
     /// Finished deliveries older than this are pruned.
     pub retention: Duration,
+    /// How long deliveries of a subscription no node has loaded wait for one that does,
+    /// before they are failed as "subscription removed".
+    pub orphan_grace: Duration,
     /// Past this many pending deliveries intake answers 503.
     pub max_pending: u64,
     /// Connections and their timeouts.
@@ -143,6 +149,7 @@ impl ServeConfig {
             concurrency: o.concurrency.or(file.concurrency).unwrap_or(256).max(1),
             shutdown_grace: crate::duration::parse(&grace).map_err(|e| anyhow::anyhow!("shutdown_grace: {e}"))?,
             retention: crate::duration::parse(&retention).map_err(|e| anyhow::anyhow!("retention: {e}"))?,
+            orphan_grace: duration("orphan_grace", o.orphan_grace.or(file.orphan_grace), DEFAULT_ORPHAN_GRACE)?,
             max_pending: o.max_pending.or(file.max_pending).unwrap_or(1_000_000),
             limits,
             body_read_timeout: duration(
@@ -203,6 +210,23 @@ mod tests {
         assert_eq!(c.store, StoreUrl::Sqlite("flag.db".into()));
         assert_eq!(c.max_body_bytes, 10);
         assert_eq!(c.subscriptions_dir, PathBuf::from("subscriptions"));
+    }
+
+    #[test]
+    fn the_orphan_grace_defaults_to_ten_minutes_and_is_read_from_flag_or_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("hookshape.yaml");
+        std::fs::write(&file, "orphan_grace: 30s\n").unwrap();
+        assert_eq!(ServeConfig::resolve(None, Overrides::default()).unwrap().orphan_grace, Duration::from_secs(600));
+        assert_eq!(
+            ServeConfig::resolve(Some(&file), Overrides::default()).unwrap().orphan_grace,
+            Duration::from_secs(30)
+        );
+        let o = Overrides { orphan_grace: Some("1h".into()), ..Overrides::default() };
+        assert_eq!(ServeConfig::resolve(Some(&file), o).unwrap().orphan_grace, Duration::from_secs(3600));
+        let o = Overrides { orphan_grace: Some("soon".into()), ..Overrides::default() };
+        let e = ServeConfig::resolve(Some(&file), o).unwrap_err().to_string();
+        assert!(e.contains("orphan_grace"), "{e}");
     }
 
     #[test]

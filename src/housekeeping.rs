@@ -78,6 +78,10 @@ pub struct Housekeeping {
     pub retention: Duration,
     /// Signalled when leases come back, so they are sent at once.
     pub wake: Arc<tokio::sync::Notify>,
+    /// The subscriptions this node has loaded, noted in the store beside the heartbeat.
+    pub subscriptions: Arc<arc_swap::ArcSwap<crate::subscription::SubscriptionSet>>,
+    /// How long a subscription no node has loaded keeps its deliveries (`--orphan-grace`).
+    pub orphan_grace: Duration,
 }
 
 impl Housekeeping {
@@ -111,6 +115,7 @@ impl Housekeeping {
                     info!(deliveries = taken_back, "took back the leases of a node that stopped answering");
                     self.wake.notify_one();
                 }
+                self.keep_loaded().await;
             }
             Err(e) => {
                 if !self.health.failing() {
@@ -118,6 +123,22 @@ impl Housekeeping {
                 }
                 self.health.set(Err(e.to_string()));
             }
+        }
+    }
+
+    /// Notes in the store which subscriptions this node has loaded, and fails the deliveries
+    /// of those no node has had loaded for the orphan grace.
+    async fn keep_loaded(&self) {
+        let loaded = crate::dispatch::loaded_names(&self.subscriptions.load());
+        let grace = i64::try_from(self.orphan_grace.as_millis()).unwrap_or(i64::MAX);
+        match self.store.keep_loaded(&self.node, &loaded, grace).await {
+            Ok(0) => {}
+            Ok(n) => info!(
+                deliveries = n,
+                grace = ?self.orphan_grace,
+                "failed the deliveries of subscriptions no node has had loaded for the orphan grace"
+            ),
+            Err(e) => warn!(error = %e, "could not note the subscriptions loaded here"),
         }
     }
 
@@ -223,6 +244,8 @@ mod tests {
             pending: Arc::default(),
             retention: Duration::from_secs(86_400),
             wake: Arc::default(),
+            subscriptions: Arc::default(),
+            orphan_grace: Duration::from_secs(600),
         };
         let (_tx, mut shutdown) = watch::channel(false);
         house.prune(&mut shutdown).await;

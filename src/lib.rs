@@ -5,6 +5,7 @@ pub mod accept;
 pub mod api;
 pub mod app;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod console;
 pub mod dispatch;
@@ -28,7 +29,8 @@ pub mod yaml_bounds;
 /// Sent as `User-Agent: hookshape/VERSION` on every delivery.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// Milliseconds since the Unix epoch: the one clock every module stores and compares.
+/// Milliseconds since the Unix epoch: the one clock every module stores and compares
+/// (`clock`: monotonic, on the store's clock).
 pub fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
+    clock::now_ms()
 }

@@ -57,10 +57,12 @@ impl Reloader {
 
     /// Watches the subscriptions and templates directories until shutdown.
     pub async fn watch(self, mut shutdown: watch::Receiver<bool>) {
-        let (tx, mut rx) = mpsc::unbounded_channel();
+        // One pending change at most: it reloads every file, however many changed since, so
+        // a flood of events (a checkout) costs no memory. Full only means one is pending.
+        let (tx, mut rx) = mpsc::channel(1);
         let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
             if event.is_ok_and(|e| !e.kind.is_access()) {
-                let _ = tx.send(());
+                let _ = tx.try_send(());
             }
         });
         let mut watcher = match watcher {

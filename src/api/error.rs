@@ -38,7 +38,9 @@ impl ApiError {
     pub fn store(e: StoreError) -> Self {
         tracing::warn!(error = %e, "store error");
         match e {
-            StoreError::Unavailable(_) => Self::unavailable(e.to_string(), 5),
+            StoreError::Unavailable(_) | StoreError::CannotWrite(_) => Self::unavailable(e.to_string(), 5),
+            // The request's data cannot be stored: sending it again cannot help.
+            StoreError::Rejected(_) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
             StoreError::Corrupt(_) => Self::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
         }
     }

@@ -15,7 +15,8 @@ pub async fn healthz() -> Response {
 pub async fn readyz(state: ApiState) -> Response {
     // The heartbeat writes every second: a store that answers reads but cannot take
     // writes (a full disk) is not ready.
-    if let Some(why) = state.store_health.problem() {
+    // A write that failed for want of space says so at once (intake refuses from then on).
+    if let Some(why) = state.store.write_problem().or_else(|| state.store_health.problem()) {
         return ApiError::unavailable(format!("the store does not take writes: {why}"), 5).into_response();
     }
     if state.check_accepting().is_err() {

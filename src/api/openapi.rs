@@ -157,7 +157,12 @@ fn operations(g: &mut SchemaGenerator, max_batch_items: usize) -> Vec<Operation>
             answers: vec![
                 (202, Answer::Json("accepted: the event and its deliveries are committed", accepted.clone())),
                 (200, Answer::Json("a known Uuid: nothing new was made", accepted)),
-                (422, Answer::Error("not a valid event; names the field")),
+                (
+                    422,
+                    Answer::Error(
+                        "not a valid event (names the field), or one the store refuses for good: not to be sent again",
+                    ),
+                ),
             ],
         },
         Operation {

@@ -38,6 +38,13 @@ pub struct Args {
     /// How long finished deliveries are kept (default 30d).
     #[arg(long, env = "HOOKSHAPE_RETENTION")]
     retention: Option<String>,
+    /// How long deliveries of a subscription no node has loaded wait for one that does,
+    /// before they are failed as "subscription removed" (default 10m).
+    #[arg(long, env = "HOOKSHAPE_ORPHAN_GRACE")]
+    orphan_grace: Option<String>,
+    /// Tests only: this node's clock reads this many milliseconds off.
+    #[arg(long, hide = true, allow_hyphen_values = true)]
+    clock_skew_ms: Option<i64>,
     /// Pending deliveries past which intake answers 503 (default 1000000).
     #[arg(long, env = "HOOKSHAPE_MAX_PENDING")]
     max_pending: Option<u64>,
@@ -76,6 +83,7 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
         concurrency: a.concurrency,
         shutdown_grace: a.shutdown_grace,
         retention: a.retention,
+        orphan_grace: a.orphan_grace,
         max_pending: a.max_pending,
         max_connections: a.max_connections,
         max_batch_items: a.max_batch_items,
@@ -88,6 +96,9 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
         intake_token: std::env::var("HOOKSHAPE_INTAKE_TOKEN").ok(),
         admin_token: std::env::var("HOOKSHAPE_ADMIN_TOKEN").ok(),
     };
+    if let Some(skew) = a.clock_skew_ms {
+        crate::clock::skew_for_tests(skew);
+    }
     let config = ServeConfig::resolve(a.config.as_deref(), overrides)?;
     let app = Application::build(config).await?;
     info!(address = %app.local_addr(), "hookshape is listening");

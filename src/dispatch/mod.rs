@@ -147,6 +147,7 @@ impl Dispatcher {
             caps,
             exclude: self.queue.full(),
             sweep_held: self.metrics.disabled_subscriptions.get() > 0,
+            loaded: Some(loaded_names(&set)),
         }
     }
 
@@ -176,7 +177,8 @@ impl Dispatcher {
             }
             return;
         }
-        let mut wait = match self.store.next_due_at().await {
+        let loaded = loaded_names(&self.subscriptions.load());
+        let mut wait = match self.store.next_due_at(Some(&loaded)).await {
             Ok(Some(at)) => Duration::from_millis(at.saturating_sub(now).max(0) as u64).min(IDLE_POLL),
             _ => IDLE_POLL,
         };
@@ -195,27 +197,28 @@ impl Dispatcher {
         }
     }
 
+    /// Sends one leased delivery and hands its result to the recorder.
     async fn attempt(&self, d: Leased) {
         let started_at = crate::now_ms();
         let set = self.subscriptions.load_full();
-        let sub = set.get(&d.subscription);
-        let disable_after = sub.map_or(0, |s| s.delivery.disable_after_failures);
-        let (result, response_body, duration_ms, outcome) = match sub {
-            None => {
-                let why = format!("subscription {} is no longer configured", d.subscription);
-                (AttemptResult::Error(why.clone()), None, 0, (Outcome::Failed, Some(why)))
-            }
-            Some(sub) => {
-                let sent = sender::send(&self.client, &d, sub).await;
-                self.queue.unreachable.record(&d.subscription, !sent.unreachable, crate::now_ms());
-                let jitter = rand::thread_rng().gen_range(-1.0..=1.0);
-                let outcome = match retry::decide(d.attempt, &sub.retry, &sent.result, jitter) {
-                    Decision::Succeeded => (Outcome::Succeeded, None),
-                    Decision::Retry(wait) => (Outcome::Retry { at: crate::now_ms() + wait.as_millis() as i64 }, None),
-                    Decision::GiveUp(why) => (Outcome::Failed, Some(why)),
-                };
-                (sent.result, sent.response_body, sent.duration_ms, outcome)
-            }
+        let Some(sub) = set.get(&d.subscription) else {
+            // Unloaded since it was leased (a reload mid-deploy): not this node's to send or
+            // to fail. Its lease expires and a node that has it loaded sends it; if none does
+            // for the orphan grace, housekeeping fails it.
+            debug!(delivery = %d.id, subscription = %d.subscription, "not sent: its subscription is not loaded here");
+            return;
+        };
+        let disable_after = sub.delivery.disable_after_failures;
+        let (result, response_body, duration_ms, outcome) = {
+            let sent = sender::send(&self.client, &d, sub).await;
+            self.queue.unreachable.record(&d.subscription, !sent.unreachable, crate::now_ms());
+            let jitter = rand::thread_rng().gen_range(-1.0..=1.0);
+            let outcome = match retry::decide(d.attempt, &sub.retry, &sent.result, jitter) {
+                Decision::Succeeded => (Outcome::Succeeded, None),
+                Decision::Retry(wait) => (Outcome::Retry { at: crate::now_ms() + wait.as_millis() as i64 }, None),
+                Decision::GiveUp(why) => (Outcome::Failed, Some(why)),
+            };
+            (sent.result, sent.response_body, sent.duration_ms, outcome)
         };
         let (status_code, error) = match &result {
             AttemptResult::Status { code, .. } => (Some(*code), None),
@@ -257,4 +260,9 @@ impl Dispatcher {
             self.wake.notify_one();
         }
     }
+}
+
+/// The names of the subscriptions in `set`: what this node may lease and send.
+pub fn loaded_names(set: &SubscriptionSet) -> Vec<String> {
+    set.iter().map(|s| s.name.clone()).collect()
 }

@@ -1,6 +1,8 @@
 //! The signed ping sent before a subscription is enabled: Topic `hookshape.ping`, the
 //! subscription's method, headers and signature; with `ping.payload`, rendered through the
-//! subscription's own templates. Only a 2xx answer enables it.
+//! subscription's own templates; to `ping.url` when it has one. The ping's URL follows the
+//! deliveries' rules: one that does not render from the ping's Payload (an empty path
+//! segment) is refused, never sent to a collection URL. Only a 2xx answer enables it.
 
 use super::retry::AttemptResult;
 use super::sender::{self, Sent};
@@ -18,22 +20,12 @@ pub async fn ping(client: &sender::HttpClient, sub: &Subscription) -> Sent {
         payload: sub.ping_payload.clone().unwrap_or_default(),
         source_id: None,
     };
-    let ctx = crate::render::context(&event);
-    let request = match &sub.ping_payload {
-        // Rendered like any delivery, so it arrives in the receiver's own envelope.
-        Some(_) => match sub.template.render(&ctx) {
-            Ok(rendered) => crate::accept::stored_request(sub, rendered),
-            Err(e) => {
-                let why = sub.secrets.mask(&format!("the ping did not render from ping.payload: {e}"));
-                return Sent {
-                    result: AttemptResult::Error(why),
-                    response_body: None,
-                    duration_ms: 0,
-                    unreachable: false,
-                };
-            }
-        },
-        None => canonical_ping(sub, &event, &ctx),
+    let request = match request(sub, &event) {
+        Ok(request) => request,
+        Err(why) => {
+            let result = AttemptResult::Refused(sub.secrets.mask(&why));
+            return Sent { result, response_body: None, duration_ms: 0, unreachable: false };
+        }
     };
     let leased = Leased {
         id: format!("ping_{}", uuid::Uuid::new_v4().simple()),
@@ -47,10 +39,28 @@ pub async fn ping(client: &sender::HttpClient, sub: &Subscription) -> Sent {
     sender::send(client, &leased, sub).await
 }
 
-/// Without `ping.payload`: the canonical envelope, to the URL as far as it renders without
-/// event data, with the headers that render.
-fn canonical_ping(sub: &Subscription, event: &Event, ctx: &minijinja::Value) -> StoredRequest {
-    let url = sub.template.render_url(ctx).unwrap_or_else(|_| sub.template.literal_url_prefix().to_string());
+/// The ping's request, or why it is not sent (unmasked: the caller masks it).
+fn request(sub: &Subscription, event: &Event) -> Result<StoredRequest, String> {
+    let ctx = crate::render::context(event);
+    let url = sub.template.render_ping_url(&ctx).map_err(|(field, e)| {
+        format!(
+            "not sent: {field} did not render from the ping's Payload ({e}); give ping.payload the fields \
+             {field} uses, or set ping.url to a route the ping can go to"
+        )
+    })?;
+    match &sub.ping_payload {
+        // Rendered like any delivery, so it arrives in the receiver's own envelope.
+        Some(_) => sub
+            .template
+            .render_with_url(url, &ctx)
+            .map(|rendered| crate::accept::stored_request(sub, rendered))
+            .map_err(|e| format!("the ping did not render from ping.payload: {e}")),
+        None => Ok(canonical_ping(sub, event, &ctx, url)),
+    }
+}
+
+/// Without `ping.payload`: the canonical envelope, with the headers that render.
+fn canonical_ping(sub: &Subscription, event: &Event, ctx: &minijinja::Value, url: String) -> StoredRequest {
     StoredRequest {
         method: sub.method.as_str().into(),
         url,

@@ -200,7 +200,7 @@ impl Recording {
         loop {
             let Some(report) = lock(&self.known).kept.front().cloned() else { break };
             let result = self.store.finish_attempt(report.clone()).await;
-            if let Err(StoreError::Unavailable(_)) = result {
+            if result.as_ref().is_err_and(StoreError::is_transient) {
                 break;
             }
             if let Err(e) = result {

@@ -30,6 +30,8 @@ pub struct RequestSpec<'a> {
     pub body: Option<&'a Json>,
     pub body_template: Option<&'a str>,
     pub filter: Option<&'a str>,
+    /// `ping.url`: where the enable ping goes instead of `url` (a health route).
+    pub ping_url: Option<&'a str>,
     pub delimiters: &'a Delimiters,
     pub files: TemplateFiles,
 }
@@ -73,8 +75,8 @@ pub struct RequestTemplate {
     env: Environment<'static>,
     url_origin: url::Origin,
     url_rest: Piece,
-    /// The origin and the literal path before the first template (for pings).
-    url_literal_prefix: String,
+    /// `ping.url`, compiled under the same rules as the URL.
+    ping_url: Option<(url::Origin, Piece)>,
     headers: Vec<(String, Piece)>,
     body: BodyKind,
     filter: Option<String>,
@@ -91,24 +93,12 @@ const FILTER_TEMPLATE: &str = "text:filter";
 impl RequestTemplate {
     pub fn compile(spec: RequestSpec<'_>) -> Result<Self, CompileError> {
         let d = spec.delimiters;
-        let mut env =
-            environment::build(d, spec.files.clone()).map_err(|e| compile_error("delimiters", describe(&e)))?;
-        let add =
-            |env: &mut Environment<'static>, name: String, source: &str, field: &str| -> Result<Piece, CompileError> {
-                if !d.has_markup(source) {
-                    return Ok(Piece::Literal(source.to_string()));
-                }
-                let source = source::prepare(source, d).map_err(|m| compile_error(field, m))?;
-                env.add_template_owned(name.clone(), source).map_err(|e| compile_error(field, describe(&e)))?;
-                Ok(Piece::Template(name))
-            };
-
-        let parts = url::split(spec.url, d).map_err(|m| compile_error("request.url", m))?;
-        if source::uses_other_templates(&parts.rest, d) {
-            // Another template would render under its own name, outside the URL's encoding.
-            return Err(compile_error("request.url", "a URL cannot include, import or extend other templates"));
-        }
-        let url_rest = add(&mut env, format!("{URL_PREFIX}request.url"), &parts.rest, "request.url")?;
+        let mut env = environment::build(d, spec.files).map_err(|e| compile_error("delimiters", describe(&e)))?;
+        let add = |env: &mut Environment<'static>, name: String, source: &str, field: &str| {
+            add_piece(env, d, name, source, field)
+        };
+        let (url_origin, url_rest) = compile_url(&mut env, d, spec.url, "request.url")?;
+        let ping_url = spec.ping_url.map(|u| compile_url(&mut env, d, u, "ping.url")).transpose()?;
         let mut headers = Vec::with_capacity(spec.headers.len());
         for (name, value) in spec.headers {
             let field = format!("request.headers.{name}");
@@ -145,8 +135,7 @@ impl RequestTemplate {
             (None, None) => BodyKind::None,
         };
         check::at_load(&env)?;
-        let url_literal_prefix = literal_prefix(&parts, d);
-        Ok(Self { env, url_origin: parts.origin, url_rest, url_literal_prefix, headers, body, filter })
+        Ok(Self { env, url_origin, url_rest, ping_url, headers, body, filter })
     }
 
     /// What `validate` finds wrong in the templates for this event (test cases' events):
@@ -173,22 +162,30 @@ impl RequestTemplate {
         }
     }
 
-    /// The URL alone; for a ping, whose event lacks the fields a URL may use.
+    /// The URL alone.
     pub fn render_url(&self, ctx: &Value) -> Result<String, String> {
         let rest = self.piece(&self.url_rest, ctx)?;
         url::finish(&self.url_origin, &rest)
     }
 
+    /// Where the enable ping goes: `ping.url` when the subscription has one, else the URL,
+    /// under the same rules (an empty path segment is an error, never a collection URL).
+    /// Errs with the field that did not render.
+    pub fn render_ping_url(&self, ctx: &Value) -> Result<String, (&'static str, String)> {
+        match &self.ping_url {
+            Some((origin, rest)) => {
+                let rest = self.piece(rest, ctx).map_err(|e| ("ping.url", e))?;
+                url::finish(origin, &rest).map_err(|e| ("ping.url", e))
+            }
+            None => self.render_url(ctx).map_err(|e| ("request.url", e)),
+        }
+    }
+
     /// What the URL's userinfo holds that must be masked wherever it could show (the
     /// receiver's answer included: it may echo the Basic credentials it was sent).
     pub fn url_secrets(&self) -> Vec<String> {
-        self.url_origin.userinfo_secrets()
-    }
-
-    /// The origin and the literal path before the first template: where a ping goes when
-    /// the URL cannot be rendered without event data.
-    pub fn literal_url_prefix(&self) -> &str {
-        &self.url_literal_prefix
+        let ping = self.ping_url.iter().flat_map(|(origin, _)| origin.userinfo_secrets());
+        self.url_origin.userinfo_secrets().into_iter().chain(ping).collect()
     }
 
     /// Header values that render for `ctx`; the others are left out.
@@ -205,6 +202,11 @@ impl RequestTemplate {
 
     pub fn render(&self, ctx: &Value) -> Result<Rendered, String> {
         let url = self.render_url(ctx)?;
+        self.render_with_url(url, ctx)
+    }
+
+    /// Headers and body for `ctx`, sent to `url` (already rendered: the ping's may differ).
+    pub fn render_with_url(&self, url: String, ctx: &Value) -> Result<Rendered, String> {
         let mut headers = Vec::with_capacity(self.headers.len());
         for (name, piece) in &self.headers {
             let value = self.piece(piece, ctx)?;
@@ -242,20 +244,37 @@ impl RequestTemplate {
     }
 }
 
-/// Where a ping goes when the URL needs event data: the origin and the path up to the
-/// first templated segment (`https://crm/customers/` for `…/customers/{{ Id }}/points`);
-/// the literal path when only the query is templated; the whole URL without templates.
-fn literal_prefix(parts: &url::UrlParts, d: &Delimiters) -> String {
-    let rest = &parts.rest;
-    if !d.has_markup(rest) {
-        return format!("{}{rest}", parts.origin.written);
+/// A literal piece, or the template it compiles to under `name`.
+fn add_piece(
+    env: &mut Environment<'static>,
+    d: &Delimiters,
+    name: String,
+    source: &str,
+    field: &str,
+) -> Result<Piece, CompileError> {
+    if !d.has_markup(source) {
+        return Ok(Piece::Literal(source.to_string()));
     }
-    let path = &rest[..rest.find(['?', '#']).unwrap_or(rest.len())];
-    let starts = [d.variable.0.as_str(), d.block.0.as_str(), d.comment.0.as_str()];
-    match starts.iter().filter_map(|s| path.find(s)).min() {
-        None => format!("{}{path}", parts.origin.written),
-        Some(t) => format!("{}{}", parts.origin.written, path[..t].rfind('/').map_or("", |i| &path[..=i])),
+    let source = source::prepare(source, d).map_err(|m| compile_error(field, m))?;
+    env.add_template_owned(name.clone(), source).map_err(|e| compile_error(field, describe(&e)))?;
+    Ok(Piece::Template(name))
+}
+
+/// A URL template (`field` names it in errors): the literal origin, and the rest compiled
+/// under the URL prefix, so every value it inserts is percent-encoded.
+fn compile_url(
+    env: &mut Environment<'static>,
+    d: &Delimiters,
+    url: &str,
+    field: &str,
+) -> Result<(url::Origin, Piece), CompileError> {
+    let parts = url::split(url, d).map_err(|m| compile_error(field, m))?;
+    if source::uses_other_templates(&parts.rest, d) {
+        // Another template would render under its own name, outside the URL's encoding.
+        return Err(compile_error(field, "a URL cannot include, import or extend other templates"));
     }
+    let rest = add_piece(env, d, format!("{URL_PREFIX}{field}"), &parts.rest, field)?;
+    Ok((parts.origin, rest))
 }
 
 /// A header value may not smuggle a second header or end the header block.
@@ -287,32 +306,56 @@ pub fn describe(e: &minijinja::Error) -> String {
 mod tests {
     use super::*;
 
-    fn compile(url: &str, delimiters: Delimiters) -> RequestTemplate {
+    fn compile(url: &str, ping_url: Option<&str>) -> RequestTemplate {
         let spec = RequestSpec {
             url,
             headers: &[],
             body: None,
             body_template: None,
             filter: None,
-            delimiters: &delimiters,
+            ping_url,
+            delimiters: &Delimiters::default(),
             files: TemplateFiles::default(),
         };
         RequestTemplate::compile(spec).unwrap()
     }
 
     #[test]
-    fn the_ping_url_is_the_literal_prefix_whatever_the_delimiters() {
-        let angle = Delimiters { variable: ("<<".into(), ">>".into()), ..Delimiters::default() };
-        let cases = [
-            ("https://h/c/{{ Id }}/points?x=1", Delimiters::default(), "https://h/c/"),
-            ("https://h/c/<< Id >>/points", angle.clone(), "https://h/c/"),
-            ("https://h/c/id-{{ Id }}", Delimiters::default(), "https://h/c/"),
-            ("https://h/a?id={{ Id }}", Delimiters::default(), "https://h/a"),
-            ("https://h/fixed?x=1", Delimiters::default(), "https://h/fixed?x=1"),
-            ("https://h/{x}/<< Id >>", angle, "https://h/{x}/"),
-        ];
-        for (url, d, want) in cases {
-            assert_eq!(compile(url, d).literal_url_prefix(), want, "{url}");
-        }
+    fn the_ping_url_follows_the_urls_rules_and_never_falls_back_to_a_collection() {
+        let ping = |payload: serde_json::Value| {
+            context(&crate::event::Event {
+                uuid: "u".into(),
+                date: "2026-12-05T00:00:00Z".into(),
+                topic: "hookshape.ping".into(),
+                payload: payload.as_object().cloned().unwrap_or_default(),
+                source_id: None,
+            })
+        };
+        let (empty, with_id) = (ping(serde_json::json!({})), ping(serde_json::json!({ "Id": "a b" })));
+        let points = "https://h/customers/{{ Id }}/points";
+        // Without ping.url, the subscription's URL: refused when the Payload lacks its data.
+        let err = compile(points, None).render_ping_url(&empty).unwrap_err();
+        assert_eq!(err.0, "request.url", "{err:?}");
+        assert_eq!(compile(points, None).render_ping_url(&with_id).unwrap(), "https://h/customers/a%20b/points");
+        // ping.url: a route of its own, with the same encoding and the same refusals.
+        let health = compile(points, Some("https://h/health"));
+        assert_eq!(health.render_ping_url(&empty).unwrap(), "https://h/health");
+        let templated = compile(points, Some("https://h/health/{{ Id }}"));
+        assert_eq!(templated.render_ping_url(&with_id).unwrap(), "https://h/health/a%20b");
+        let empty_id = ping(serde_json::json!({ "Id": "" }));
+        assert_eq!(templated.render_ping_url(&empty_id).unwrap_err().0, "ping.url");
+        let delimiters = Delimiters::default();
+        let spec = RequestSpec {
+            url: points,
+            headers: &[],
+            body: None,
+            body_template: None,
+            filter: None,
+            ping_url: Some("https://{{ Host }}/health"),
+            delimiters: &delimiters,
+            files: TemplateFiles::default(),
+        };
+        let host = RequestTemplate::compile(spec).unwrap_err();
+        assert_eq!(host.field, "ping.url", "{host}");
     }
 }

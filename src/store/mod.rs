@@ -12,14 +12,41 @@ use async_trait::async_trait;
 
 pub use types::*;
 
-#[derive(Debug, thiserror::Error)]
+/// What went wrong, typed by what retrying can do: the first two pass (intake answers 503
+/// with Retry-After, the recorder keeps its results), the others do not.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
-    /// The store cannot take work right now (disk full, locked, gone): intake answers 503.
+    /// The store cannot take work right now (locked, busy, gone): intake answers 503.
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// The store's disk or file takes no writes (full, failing): 503 too, and `/readyz`
+    /// says so at once.
+    #[error("store unavailable: {0}")]
+    CannotWrite(String),
+    /// The store refuses this write whatever the moment (a constraint, a value it cannot
+    /// hold): retrying cannot help, so it is answered, not retried.
+    #[error("the store refused the write: {0}")]
+    Rejected(String),
     /// Stored data that does not decode: a bug or a hand-edited database.
     #[error("store data is corrupt: {0}")]
     Corrupt(String),
+}
+
+impl StoreError {
+    /// Whether the same request may succeed later.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Unavailable(_) | Self::CannotWrite(_))
+    }
+
+    /// The same error, its message preceded by `what` (a file, a host).
+    pub fn context(self, what: &str) -> Self {
+        match self {
+            Self::Unavailable(m) => Self::Unavailable(format!("{what}: {m}")),
+            Self::CannotWrite(m) => Self::CannotWrite(format!("{what}: {m}")),
+            Self::Rejected(m) => Self::Rejected(format!("{what}: {m}")),
+            Self::Corrupt(m) => Self::Corrupt(format!("{what}: {m}")),
+        }
+    }
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -62,10 +89,18 @@ pub trait Store: Send + Sync + 'static {
     async fn finish_attempts(&self, reports: Vec<AttemptReport>) -> StoreResult<()>;
 
     /// Says `node` is alive (a write, so it fails while the store cannot take writes) and
-    /// makes the leases of nodes silent for `NODE_SILENCE_MS` due at once. Returns how many
-    /// leases were taken back. SQLite has one node: any lease not `node`'s is a dead
-    /// process's.
+    /// makes the leases of nodes silent for `NODE_SILENCE_MS` due at once, once `node` has
+    /// itself been writing for that long since a gap of `HEARTBEAT_GAP_MS` (a store outage
+    /// silences everyone). Returns how many leases were taken back. SQLite has one node:
+    /// any lease not `node`'s is a dead process's.
     async fn heartbeat(&self, node: &str, now: i64) -> StoreResult<u64>;
+
+    /// Notes (on the store's clock) that `node` has the `loaded` subscriptions, then fails, as
+    /// `SUBSCRIPTION_REMOVED`, the pending and in-flight deliveries of every subscription no
+    /// node has noted for `grace_ms`; returns how many. A subscription noted again sooner
+    /// keeps its deliveries. PostgreSQL judges only once `node` has written for
+    /// `NODE_SILENCE_MS` since a store outage, so the others have noted theirs again.
+    async fn keep_loaded(&self, node: &str, loaded: &[String], grace_ms: i64) -> StoreResult<u64>;
 
     /// Makes a delivery due now, whatever its state (but `shadow`, which is never sent); a
     /// disabled subscription's delivery is `held` instead, to go when it is enabled.
@@ -119,8 +154,9 @@ pub trait Store: Send + Sync + 'static {
         false
     }
 
-    /// When the next pending delivery falls due, if any.
-    async fn next_due_at(&self) -> StoreResult<Option<i64>>;
+    /// When the next pending delivery falls due, if any; of the `loaded` subscriptions only
+    /// when given (what this node may lease).
+    async fn next_due_at(&self, loaded: Option<&[String]>) -> StoreResult<Option<i64>>;
 
     async fn list_deliveries(&self, query: DeliveryQuery) -> StoreResult<DeliveryPage>;
 
@@ -148,4 +184,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// Cheap liveness check.
     async fn ping(&self) -> StoreResult<()>;
+
+    /// Why the last write failed for want of space or a writable file, until a write
+    /// succeeds again: `/readyz` answers from it at once, not at the next heartbeat.
+    fn write_problem(&self) -> Option<String> {
+        None
+    }
 }

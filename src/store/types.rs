@@ -176,6 +176,10 @@ pub struct LeaseRequest {
     /// Whether any subscription may be disabled: then PostgreSQL first holds the pending
     /// deliveries a disabling node may have missed (skipped when none is).
     pub sweep_held: bool,
+    /// The subscriptions this node has loaded: it leases only their deliveries, leaving the
+    /// others to nodes that have them (a rolling deploy, a file missing mid-reload). None
+    /// leases every subscription's (tools and tests that stand for no node's files).
+    pub loaded: Option<Vec<String>>,
 }
 
 impl LeaseRequest {
@@ -185,8 +189,25 @@ impl LeaseRequest {
     }
 }
 
-/// How long a node may be silent before its leases are taken over.
+/// How long a node may be silent before its leases are taken over: silent while the store
+/// took the judging node's writes all along (see `HEARTBEAT_GAP_MS`).
 pub const NODE_SILENCE_MS: i64 = 10_000;
+
+/// A gap this long between a node's own heartbeats means the store was out of its reach: it
+/// judges no other node dead until it has written for `NODE_SILENCE_MS` again since, so
+/// after a store outage every node has time to write before anyone is taken for dead.
+pub const HEARTBEAT_GAP_MS: i64 = 3_000;
+
+/// The last error of deliveries failed because no node has had their subscription loaded
+/// for the orphan grace.
+pub const SUBSCRIPTION_REMOVED: &str = "subscription removed";
+
+/// How often a subscription's "last seen loaded" time is written again, at most, for an
+/// orphan grace of `grace_ms`: a quarter of it, and at least once a minute, so keeping it
+/// costs a row write per subscription per minute, not one per node per second.
+pub fn seen_refresh_ms(grace_ms: i64) -> i64 {
+    (grace_ms / 4).min(60_000)
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Leased {

@@ -205,6 +205,8 @@ pub(crate) fn parse_yaml<T: serde::de::DeserializeOwned>(path: &Path, text: &str
 /// The request as the file wrote it, with `${VAR}`s expanded.
 struct Request {
     url: String,
+    /// `ping.url`, expanded.
+    ping_url: Option<String>,
     headers: Vec<(String, String)>,
     /// Lowercase names of headers that carry secrets.
     sensitive: Vec<String>,
@@ -253,6 +255,7 @@ fn compile(cx: &FileContext<'_>, raw: RawSubscription, files: TemplateFiles) -> 
         body: request.body.as_ref(),
         body_template: raw.request.body_template.as_deref(),
         filter: raw.filter.as_deref(),
+        ping_url: request.ping_url.as_deref(),
         delimiters: &delimiters,
         files,
     })
@@ -287,7 +290,7 @@ fn compile(cx: &FileContext<'_>, raw: RawSubscription, files: TemplateFiles) -> 
             .filter(|v| v.chars().count() >= crate::secret::MIN_MASKED_LEN)
             .collect(),
         secrets,
-        ping_payload: raw.ping.map(|p| p.payload),
+        ping_payload: raw.ping.and_then(|p| p.payload),
         template,
     })
 }
@@ -317,13 +320,9 @@ fn check_topics(cx: &FileContext<'_>, topics: &[String]) {
 /// values arrive as text (`{{` in one is two braces, not an expression).
 fn expand_request(cx: &FileContext<'_>, raw: &RawSubscription, d: &Delimiters) -> Request {
     let mut masked = Vec::new();
-    let url = match cx.expand_template("request.url", &raw.request.url, d) {
-        Some(x) => {
-            masked.extend(url_masked(&x.text, &x.values));
-            x.text
-        }
-        None => String::new(),
-    };
+    let url = expand_url(cx, "request.url", &raw.request.url, d, &mut masked).unwrap_or_default();
+    let ping_url = raw.ping.as_ref().and_then(|p| p.url.as_deref());
+    let ping_url = ping_url.and_then(|u| expand_url(cx, "ping.url", u, d, &mut masked));
     let mut headers = Vec::new();
     let mut sensitive = Vec::new();
     for (name, value) in &raw.request.headers {
@@ -359,7 +358,21 @@ fn expand_request(cx: &FileContext<'_>, raw: &RawSubscription, d: &Delimiters) -
             Some(x)
         })
     });
-    Request { url, headers, sensitive, body, masked }
+    Request { url, ping_url, headers, sensitive, body, masked }
+}
+
+/// A URL template with its `${VAR}`s expanded as text; the values `url_masked` hides join
+/// `masked`.
+fn expand_url(
+    cx: &FileContext<'_>,
+    field: &str,
+    url: &str,
+    d: &Delimiters,
+    masked: &mut Vec<String>,
+) -> Option<String> {
+    let x = cx.expand_template(field, url, d)?;
+    masked.extend(url_masked(&x.text, &x.values));
+    Some(x.text)
 }
 
 /// The `${VAR}` values in a URL that are shown as `***`: all but those that only wrote its

@@ -32,13 +32,19 @@ pub struct RawSubscription {
     pub ping: Option<RawPing>,
 }
 
-/// The ping before an enable: rendered through this subscription's own URL, headers and
-/// body, with Topic `hookshape.ping` and this Payload, so a receiver that parses its
-/// platform's envelope accepts it.
+/// The ping before an enable: Topic `hookshape.ping`, with this subscription's headers and
+/// signature.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawPing {
-    pub payload: Map<String, Value>,
+    /// The ping's Payload, rendered through this subscription's own URL, headers and body,
+    /// so a receiver that parses its platform's envelope accepts it. Without it the ping is
+    /// the canonical envelope with an empty Payload.
+    pub payload: Option<Map<String, Value>>,
+    /// Where the ping goes instead of `request.url` (a health route): a template under the
+    /// same rules (literal scheme and host, inserted values percent-encoded, an empty path
+    /// segment refused), rendered from the ping's Payload; `${VAR}` expanded.
+    pub url: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]

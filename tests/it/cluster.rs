@@ -229,7 +229,8 @@ async fn the_same_uuid_posted_to_two_nodes_at_once_is_one_event() {
 async fn disable_enable_and_retry_through_one_node_act_for_all() {
     let Some(schema) = PgSchema::create().await else { return };
     let receiver = Receiver::start().await;
-    let ws = fan_out_workspace(&receiver, "");
+    // The URL needs N: the enable's ping is rendered from a Payload that has it.
+    let ws = fan_out_workspace(&receiver, "ping:\n  payload: { N: 0 }\n");
     let nodes = start_nodes(&ws, &schema, 2, &[]).await;
     let (one, two) = (&nodes[0].base, &nodes[1].base);
     let http = reqwest::Client::new();
@@ -281,5 +282,161 @@ async fn nodes_starting_together_migrate_the_schema_once() {
     tokio::spawn(connection);
     let rows = client.query("SELECT version FROM hookshape_migrations ORDER BY version", &[]).await.unwrap();
     let versions: Vec<i32> = rows.iter().map(|r| r.get(0)).collect();
-    assert_eq!(versions, [1, 2, 3, 4, 5], "each migration, applied once");
+    assert_eq!(versions, [1, 2, 3, 4, 5, 6], "each migration, applied once");
+}
+
+/// A subscription file for `name` on topic T, sent to `receiver`, with `extra` YAML.
+fn subscription_yaml(receiver: &Receiver, name: &str, extra: &str) -> String {
+    format!("topics: [T]\nrequest:\n  url: \"{}/{name}/{{{{ N }}}}\"\n  timeout: 2s\n{extra}", receiver.url())
+}
+
+/// A rolling deploy: one node has the new subscription `s2`, the other not yet. The old
+/// node must leave s2's retries to the new one: every s2 delivery gets all its attempts
+/// from a node that has it, none is given up as "no longer configured".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscription_only_one_node_has_is_sent_by_that_node_and_never_given_up() {
+    let Some(schema) = PgSchema::create().await else { return };
+    let receiver = Receiver::start().await;
+    receiver.set_status(500);
+    let retries = "retry:\n  schedule: [1s, 1s, 1s]\ndelivery:\n  disable_after_failures: 0\n";
+    let (old, new) = (Workspace::new(), Workspace::new());
+    old.subscription("a.yaml", &subscription_yaml(&receiver, "a", retries));
+    for name in ["a", "s2"] {
+        new.subscription(&format!("{name}.yaml"), &subscription_yaml(&receiver, name, retries));
+    }
+    let nodes = [&old, &new].map(|ws| ServeProcess::on_store(ws, &schema.url, free_port(), &[]));
+    for node in &nodes {
+        node.ready().await;
+    }
+    let bases: Vec<&str> = nodes.iter().map(|n| n.base.as_str()).collect();
+    // Batches alternate: 200 events on the old node (a only), 200 on the new (a and s2).
+    post_spread(&bases, 0..400).await;
+
+    // 600 deliveries, 4 attempts each, all answered 500: then all are failed.
+    let http = reqwest::Client::new();
+    eventually(Duration::from_secs(120), "every delivery to be finished", || async {
+        let mut failed = 0;
+        for name in ["a", "s2"] {
+            let sub: Value =
+                http.get(format!("{}/v1/subscriptions/{name}", bases[1])).send().await.ok()?.json().await.ok()?;
+            failed += sub["counts"]["failed"].as_u64()?;
+        }
+        (failed == 600).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1000)).await; // time for any extra attempt to show up
+    let page: Value = http
+        .get(format!("{}/v1/deliveries?subscription=s2&limit=1000", bases[1]))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let s2 = page["deliveries"].as_array().unwrap();
+    assert_eq!(s2.len(), 200);
+    for d in s2 {
+        assert_eq!((d["status"].as_str(), d["attempts"].as_u64()), (Some("failed"), Some(4)), "{d}");
+        assert_eq!(d["last_status_code"], 500, "the last attempt was sent, not given up: {d}");
+    }
+    let seen = arrivals(&receiver);
+    assert_eq!(seen.len(), 600, "every delivery arrived");
+    let wrong: Vec<_> = seen.iter().filter(|(_, n)| **n != 4).collect();
+    assert!(wrong.is_empty(), "each delivery was sent its 4 attempts, no more, no fewer: {wrong:?}");
+}
+
+/// Two nodes across a 15 s outage of their database: neither is taken for dead by the other
+/// for the silence the outage caused, nor are its expired leases taken, so the results each
+/// held through it are recorded and nothing is sent twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_across_a_database_outage_send_nothing_twice() {
+    let Some(pg) = crate::pg::ThrowawayPostgres::start() else { return };
+    let receiver = Receiver::start().await;
+    receiver.set_delay(Duration::from_millis(500)); // attempts are in flight when it stops
+    let ws = Workspace::new();
+    for name in ["a", "b"] {
+        ws.subscription(&format!("{name}.yaml"), &subscription_yaml(&receiver, name, ""));
+    }
+    let nodes: Vec<ServeProcess> =
+        (0..2).map(|_| ServeProcess::on_store(&ws, &pg.url(), free_port(), &["--concurrency", "16"])).collect();
+    for node in &nodes {
+        node.ready().await;
+    }
+    let bases: Vec<&str> = nodes.iter().map(|n| n.base.as_str()).collect();
+    post_spread(&bases, 0..400).await; // 800 deliveries, about 60 a second at most
+    receiver.wait_for(100, Duration::from_secs(30)).await;
+    pg.stop();
+    // The first node holds its results through the outage and comes back 2 s after the
+    // database (paused, as a node slow to reconnect would be): the other, back at once, sees
+    // its heartbeat 17 s old, but must not take it for dead for a silence the outage caused.
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    nodes[0].signal("STOP");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    pg.start_again();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    nodes[0].signal("CONT");
+
+    let http = reqwest::Client::new();
+    eventually(Duration::from_secs(120), "every delivery to be recorded as succeeded", || async {
+        let mut succeeded = 0;
+        for name in ["a", "b"] {
+            let sub: Value =
+                http.get(format!("{}/v1/subscriptions/{name}", bases[0])).send().await.ok()?.json().await.ok()?;
+            succeeded += sub["counts"]["succeeded"].as_u64()?;
+        }
+        (succeeded == 800).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let seen = arrivals(&receiver);
+    assert_eq!(seen.len(), 800, "every delivery arrived");
+    let twice: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "sent again after the outage: {} deliveries: {twice:?}", twice.len());
+}
+
+/// One node's clock 30 s ahead, the other's 30 s behind: each keeps to the database's clock,
+/// so neither takes the other's live leases for expired (nothing is sent twice), and a
+/// retry the node behind schedules is not sent early by the node ahead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_whose_clocks_are_a_minute_apart_send_nothing_twice_and_no_retry_early() {
+    let Some(schema) = PgSchema::create().await else { return };
+    let receiver = Receiver::start().await;
+    receiver.set_delay(Duration::from_millis(300)); // leases stay held while the other node looks
+    let failing = Receiver::start().await;
+    failing.set_status(500);
+    let ws = fan_out_workspace(&receiver, "");
+    let retried = format!(
+        "topics: [R]\nrequest:\n  url: \"{}/r/{{{{ N }}}}\"\nretry:\n  schedule: [20s]\ndelivery:\n  disable_after_failures: 0\n",
+        failing.url()
+    );
+    ws.subscription("r.yaml", &retried);
+    let nodes: Vec<ServeProcess> = ["30000", "-30000"]
+        .iter()
+        .map(|skew| ServeProcess::on_store(&ws, &schema.url, free_port(), &["--clock-skew-ms", skew]))
+        .collect();
+    for node in &nodes {
+        node.ready().await;
+    }
+    let bases: Vec<&str> = nodes.iter().map(|n| n.base.as_str()).collect();
+    // Retries scheduled by the node behind: 20 s after the first attempt, less 20% jitter.
+    let http = reqwest::Client::new();
+    for n in 0..20 {
+        let event = json!({ "Topic": "R", "Payload": { "N": n } });
+        assert_eq!(http.post(format!("{}/v1/events", bases[1])).json(&event).send().await.unwrap().status(), 202);
+    }
+    failing.wait_for(20, Duration::from_secs(10)).await;
+    let first_attempts = std::time::Instant::now();
+
+    post_spread(&bases, 0..1000).await;
+    receiver.wait_for(2000, Duration::from_secs(120)).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let seen = arrivals(&receiver);
+    assert_eq!(seen.len(), 2000, "every delivery arrived");
+    let twice: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "sent twice: {} deliveries", twice.len());
+
+    tokio::time::sleep(Duration::from_secs(12).saturating_sub(first_attempts.elapsed())).await;
+    assert_eq!(failing.requests().len(), 20, "no retry went out 12 s into its 16-24 s wait");
+    failing.wait_for(40, Duration::from_secs(60)).await;
+    assert!(arrivals(&failing).values().all(|n| *n == 2), "each retried once");
 }

@@ -120,10 +120,14 @@ async fn until_page(c: &Client, url: &str, css: &str, what: &str, ok: impl Fn(&s
     }
 }
 
-/// Saves what the browser shows as docs/console/NAME.png, for the README.
+/// Takes what the browser shows; with `HOOKSHAPE_SCREENSHOTS=1` saves it as
+/// docs/console/NAME.png, for the README (only when asked: tests leave the tree clean).
 async fn screenshot(c: &Client, name: &str) {
     let png = c.screenshot().await.unwrap();
     assert!(png.starts_with(b"\x89PNG"), "{name}: a PNG");
+    if std::env::var_os("HOOKSHAPE_SCREENSHOTS").is_none_or(|v| v != "1") {
+        return;
+    }
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/console");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
@@ -134,8 +138,8 @@ fn failing_subscriptions(ws: &Workspace, receiver: &Receiver) {
         ws.subscription(
             &format!("{name}.yaml"),
             &format!(
-                "description: Customer changes into the {name}\ntopics: [customer.updated]\nrequest:\n  url: \"{}/{name}/{{{{ Payload.Id }}}}\"\n  headers:\n    X-Team: loyalty\n  body:\n    id: \"{{{{ Payload.Id }}}}\"\n    name: \"{{{{ Payload.Name }}}}\"\nsignature:\n  scheme: hmac-sha256-hex\n  secret: {name}-secret-value\nretry:\n  schedule: []\n",
-                receiver.url()
+                "description: Customer changes into the {name}\ntopics: [customer.updated]\nrequest:\n  url: \"{base}/{name}/{{{{ Payload.Id }}}}\"\n  headers:\n    X-Team: loyalty\n  body:\n    id: \"{{{{ Payload.Id }}}}\"\n    name: \"{{{{ Payload.Name }}}}\"\nsignature:\n  scheme: hmac-sha256-hex\n  secret: {name}-secret-value\nretry:\n  schedule: []\nping:\n  url: \"{base}/{name}/ping\"\n",
+                base = receiver.url()
             ),
         );
     }

@@ -41,6 +41,8 @@ struct ReceiverState {
     delay_prefix: Mutex<Option<String>>,
     /// What the receiver answers with (default `received`).
     body: Mutex<Option<String>>,
+    /// Paths with this prefix are answered with this status instead (one failing customer).
+    status_for: Mutex<Option<(String, u16)>>,
     /// First path segment → (requests being answered now, the most at once).
     concurrency: Mutex<std::collections::HashMap<String, (u32, u32)>>,
 }
@@ -81,6 +83,10 @@ impl Receiver {
                         entry.0 += 1;
                         entry.1 = entry.1.max(entry.0);
                     }
+                    let failing = match &*s.status_for.lock().unwrap() {
+                        Some((prefix, code)) if path.starts_with(prefix.as_str()) => Some(*code),
+                        _ => None,
+                    };
                     let delayed = s.delay_prefix.lock().unwrap().as_ref().is_none_or(|p| path.starts_with(p.as_str()));
                     s.requests.lock().unwrap().push(Received { method, path, headers, body });
                     let delay = s.delay_ms.load(Ordering::SeqCst);
@@ -88,7 +94,8 @@ impl Receiver {
                         tokio::time::sleep(Duration::from_millis(delay)).await;
                     }
                     s.concurrency.lock().unwrap().entry(segment).or_default().0 -= 1;
-                    let status = warp::http::StatusCode::from_u16(s.status.load(Ordering::SeqCst)).unwrap();
+                    let status = failing.unwrap_or_else(|| s.status.load(Ordering::SeqCst));
+                    let status = warp::http::StatusCode::from_u16(status).unwrap();
                     let body = s.body.lock().unwrap().clone().unwrap_or_else(|| "received".into());
                     let reply = warp::reply::with_status(body, status);
                     warp::reply::with_header(reply, "Location", "http://127.0.0.1:1/elsewhere")
@@ -106,6 +113,11 @@ impl Receiver {
 
     pub fn set_status(&self, status: u16) {
         self.state.status.store(status, Ordering::SeqCst);
+    }
+
+    /// Answers requests whose path starts with `prefix` with `status`, the others as usual.
+    pub fn set_status_for(&self, prefix: &str, status: u16) {
+        *self.state.status_for.lock().unwrap() = Some((prefix.to_string(), status));
     }
 
     /// Answers every request with `body` from now on.
@@ -210,6 +222,7 @@ impl Workspace {
             concurrency: 64,
             shutdown_grace: Duration::from_secs(5),
             retention: Duration::from_secs(30 * 86_400),
+            orphan_grace: hookshape::config::DEFAULT_ORPHAN_GRACE,
             max_pending: 1_000_000,
             limits: hookshape::server::Limits::default(),
             body_read_timeout: Duration::from_secs(30),

@@ -29,3 +29,4 @@ mod reload;
 mod signatures;
 mod sources;
 mod store;
+mod store_errors;

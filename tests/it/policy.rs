@@ -84,7 +84,8 @@ async fn failed_deliveries_disable_a_subscription_and_a_good_ping_enables_it() {
     ws.subscription(
         "crm.yaml",
         &format!(
-            "topics: [T]\nrequest:\n  url: \"{}/crm/{{{{ N }}}}\"\n  headers:\n    X-Team: loyalty\nsignature:\n  scheme: hmac-sha256-hex\n  secret: ping-secret\nretry:\n  schedule: []\ndelivery:\n  disable_after_failures: 5\n",
+            "topics: [T]\nrequest:\n  url: \"{}/crm/{{{{ N }}}}\"\n  headers:\n    X-Team: loyalty\nsignature:\n  scheme: hmac-sha256-hex\n  secret: ping-secret\nretry:\n  schedule: []\ndelivery:\n  disable_after_failures: 5\nping:\n  url: \"{}/crm/ping\"\n",
+            receiver.url(),
             receiver.url()
         ),
     );
@@ -117,7 +118,7 @@ async fn failed_deliveries_disable_a_subscription_and_a_good_ping_enables_it() {
     assert_eq!(pings.len(), 2);
     let ping = pings[1];
     assert_eq!(ping.header("x-team").as_deref(), Some("loyalty"));
-    assert_eq!(ping.path, "/crm/", "a URL that needs event data pings its literal prefix");
+    assert_eq!(ping.path, "/crm/ping", "the ping goes to ping.url");
     assert_eq!(ping.header("x-webhook-signature"), Some(hookshape::sign::hmac_hex(b"ping-secret", &ping.body)));
     assert_eq!(ping.json()["Topic"], "hookshape.ping");
     assert_eq!(got.last().unwrap().path, "/crm/6", "the held delivery arrives");
@@ -130,6 +131,70 @@ async fn failed_deliveries_disable_a_subscription_and_a_good_ping_enables_it() {
     assert_eq!(status, 200);
     assert_eq!(app.get("/v1/subscriptions/crm").await.1["state"], "disabled");
     assert_eq!(app.post("/v1/subscriptions/nope/disable").await.0, 404);
+}
+
+#[tokio::test]
+async fn a_mostly_healthy_receiver_whose_few_failures_finish_together_is_never_disabled() {
+    let receiver = Receiver::start().await;
+    // Two customers in ten always get a 500; the other eight a 200.
+    receiver.set_status_for("/customers/C-3/", 500);
+    let ws = Workspace::new();
+    ws.subscription(
+        "crm.yaml",
+        &format!(
+            "topics: [T]\nrequest:\n  url: \"{}/customers/{{{{ Customer }}}}/points\"\nretry:\n  schedule: [100ms, 200ms]\ndelivery:\n  disable_after_failures: 3\n",
+            receiver.url()
+        ),
+    );
+    let app = TestApp::spawn(ws.config()).await;
+    // One batch: the failing customers' deliveries all end together, after the successes.
+    let customer = |n: u32| if n % 10 == 7 { "C-3".to_string() } else { format!("C-{}", n % 10) };
+    let batch: Vec<_> = (0..40).map(|n| json!({ "Topic": "T", "Payload": { "Customer": customer(n) } })).collect();
+    assert_eq!(app.post_raw("/v1/events/batch", json!(batch).to_string(), None).await.0, 200);
+    app.wait_for_status("failed", 8).await;
+    app.wait_for_status("succeeded", 32).await;
+    let (_, sub) = app.get("/v1/subscriptions/crm").await;
+    assert_eq!(sub["state"], "enabled", "8 failures among 40, each with newer successes, are not consecutive: {sub}");
+    assert_eq!(sub["counts"]["held"], 0, "{sub}");
+
+    // A receiver that fails everything is still disabled after three.
+    receiver.set_status(500);
+    for n in 0..3 {
+        assert_eq!(app.post_event(&json!({ "Topic": "T", "Payload": { "Customer": format!("D-{n}") } })).await.0, 202);
+    }
+    app.wait_for_status("failed", 11).await;
+    let (_, sub) = app.get("/v1/subscriptions/crm").await;
+    assert_eq!(sub["state"], "disabled", "{sub}");
+    assert_eq!(sub["disabled_reason"], "3 consecutive failed deliveries", "{sub}");
+}
+
+#[tokio::test]
+async fn a_ping_is_never_sent_to_a_collection_url_and_ping_url_names_a_health_route() {
+    let receiver = Receiver::start().await;
+    let ws = Workspace::new();
+    let points = format!("{}/customers/{{{{ Customer.Id }}}}/points", receiver.url());
+    ws.subscription("points.yaml", &format!("topics: [T]\nrequest:\n  url: \"{points}\"\n"));
+    ws.subscription(
+        "healthy.yaml",
+        &format!("topics: [T]\nrequest:\n  url: \"{points}\"\nping:\n  url: \"{}/health\"\n", receiver.url()),
+    );
+    let app = TestApp::spawn(ws.config()).await;
+
+    // An empty Payload leaves the customer's segment empty: refused, not `POST /customers/`.
+    let (status, body) = app.post("/v1/subscriptions/points/enable").await;
+    assert_eq!(status, 409, "{body}");
+    let error = body["error"].as_str().unwrap();
+    assert!(error.contains("ping.payload") && error.contains("ping.url"), "{error}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(receiver.requests().is_empty(), "nothing is sent: {:?}", receiver.requests());
+
+    // ping.url receives the ping, and its 2xx enables.
+    let (status, body) = app.post("/v1/subscriptions/healthy/enable").await;
+    assert_eq!(status, 200, "{body}");
+    let got = receiver.requests();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!((got[0].path.as_str(), got[0].json()["Topic"].clone()), ("/health", json!("hookshape.ping")));
+    assert_eq!(app.get("/v1/subscriptions/healthy").await.1["state"], "enabled");
 }
 
 #[tokio::test]

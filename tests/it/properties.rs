@@ -88,6 +88,7 @@ fn compile(
         body,
         body_template: None,
         filter: None,
+        ping_url: None,
         delimiters: &delimiters,
         files,
     })

@@ -108,3 +108,76 @@ async fn a_running_server_picks_up_a_new_file_and_refuses_a_broken_one() {
     assert_eq!(post().await, 2, "the previous set stays in force");
     receiver.wait_for(2, WAIT).await;
 }
+
+/// Subscription `s` (answered 500 first, one retry `retry` later, 1 s timeout) beside `keep`.
+fn gap_workspace(receiver: &Receiver, retry: &str) -> Workspace {
+    let ws = Workspace::new();
+    let yaml = |name: &str| {
+        format!(
+            "topics: [T]\nrequest:\n  url: {}/{name}\n  timeout: 1s\nretry:\n  schedule: [{retry}]\n",
+            receiver.url()
+        )
+    };
+    ws.subscription("s.yaml", &yaml("s")).subscription("keep.yaml", &yaml("keep"));
+    ws
+}
+
+async fn wait_for_subscriptions(app: &TestApp, n: u64) {
+    eventually(WAIT, &format!("{n} subscriptions to be loaded"), || async {
+        (app.get("/readyz").await.1["subscriptions"] == n).then_some(())
+    })
+    .await;
+}
+
+/// A `git pull` mid-reload: `s.yaml` is missing while its retries fall due. They wait for
+/// it, and go out when it is back, rather than being failed as no longer configured.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_due_while_a_subscription_file_is_missing_are_sent_when_it_is_back() {
+    let receiver = Receiver::start().await;
+    receiver.set_status(500);
+    let ws = gap_workspace(&receiver, "1s");
+    let app = TestApp::spawn(ws.config()).await;
+    for n in 0..5 {
+        assert_eq!(app.post_event(&json!({ "Topic": "T", "Payload": { "N": n } })).await.0, 202);
+    }
+    receiver.wait_for(10, WAIT).await; // the first attempts, failed
+    let s_yaml = std::fs::read_to_string(ws.path().join("subscriptions/s.yaml")).unwrap();
+    std::fs::remove_file(ws.path().join("subscriptions/s.yaml")).unwrap();
+    wait_for_subscriptions(&app, 1).await;
+    tokio::time::sleep(Duration::from_secs(3)).await; // every retry of s is due, in the gap
+    let (_, failed) = app.get("/v1/deliveries?subscription=s&status=failed").await;
+    assert_eq!(failed["deliveries"], json!([]), "none given up in the gap");
+
+    receiver.set_status(200);
+    ws.subscription("s.yaml", &s_yaml);
+    wait_for_subscriptions(&app, 2).await;
+    let succeeded = app.wait_for_status("succeeded", 5).await;
+    assert!(
+        succeeded.iter().all(|d| d["subscription"] == "s" && d["attempts"] == 2),
+        "each retried once: {succeeded:?}"
+    );
+    assert_eq!(receiver.requests_to("/s").len(), 10, "s's five deliveries, twice each");
+}
+
+/// A subscription whose file is gone for longer than `--orphan-grace` has its pending
+/// deliveries failed, saying why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_of_a_subscription_gone_past_the_orphan_grace_are_failed_as_removed() {
+    let receiver = Receiver::start().await;
+    receiver.set_status(500);
+    let ws = gap_workspace(&receiver, "1h");
+    let mut config = ws.config();
+    config.orphan_grace = Duration::from_secs(2);
+    let app = TestApp::spawn(config).await;
+    for n in 0..3 {
+        assert_eq!(app.post_event(&json!({ "Topic": "T", "Payload": { "N": n } })).await.0, 202);
+    }
+    receiver.wait_for(6, WAIT).await; // each waits an hour for its retry
+    std::fs::remove_file(ws.path().join("subscriptions/s.yaml")).unwrap();
+    let failed = app.wait_for_status("failed", 3).await;
+    for d in &failed {
+        assert_eq!((d["subscription"].as_str(), d["last_error"].as_str()), (Some("s"), Some("subscription removed")));
+    }
+    let (_, kept) = app.get("/v1/deliveries?subscription=keep&status=pending").await;
+    assert_eq!(kept["deliveries"].as_array().map(Vec::len), Some(3), "a loaded subscription keeps its retries");
+}

@@ -61,12 +61,14 @@ store_suite!(
     leases_last_their_subscriptions_own_length,
     a_fresh_delivery_can_be_stored_leased_to_the_node_that_accepts_it,
     excluded_subscriptions_are_not_leased,
+    a_node_leases_and_waits_for_only_the_subscriptions_it_has_loaded,
     a_batch_of_results_is_recorded_together,
     concurrent_leases_never_share_a_delivery,
     a_stopping_owner_releases_its_leases_to_the_others,
     max_in_flight_caps_unexpired_leases_across_owners,
     finishing_an_attempt_moves_the_delivery_and_keeps_history,
     failures_disable_a_subscription_and_enable_releases_held,
+    a_failure_after_a_success_made_since_its_delivery_is_not_consecutive,
     retry_now_schedules_anything_but_shadow,
     retry_matching_resends_what_a_filter_finds_and_never_in_flight_or_shadow,
     a_bulk_retry_goes_in_batches_that_others_see_and_still_retries_every_match,
@@ -130,6 +132,7 @@ fn lease_req(owner: &str, limit: usize, caps: &[(&str, u32)]) -> LeaseRequest {
         caps: caps.iter().map(|(s, c)| (s.to_string(), *c)).collect(),
         exclude: Vec::new(),
         sweep_held: true,
+        loaded: None,
     }
 }
 
@@ -203,11 +206,11 @@ async fn concurrent_duplicates_create_one_event(store: Arc<dyn Store>) {
 }
 
 async fn leases_take_due_deliveries_once_and_count_attempts(store: Arc<dyn Store>) {
-    assert_eq!(store.next_due_at().await.unwrap(), None);
+    assert_eq!(store.next_due_at(None).await.unwrap(), None);
     for _ in 0..5 {
         insert(&store, &["s"]).await;
     }
-    assert!(store.next_due_at().await.unwrap().is_some());
+    assert!(store.next_due_at(None).await.unwrap().is_some());
     let a = store.lease(lease_req("node-a", 3, &[])).await.unwrap();
     let b = store.lease(lease_req("node-b", 10, &[])).await.unwrap();
     assert_eq!((a.len(), b.len()), (3, 2));
@@ -270,6 +273,25 @@ async fn excluded_subscriptions_are_not_leased(store: Arc<dyn Store>) {
     req.exclude = vec!["busy".into(), "capped".into()];
     let taken = store.lease(req).await.unwrap();
     assert_eq!(taken.iter().map(|d| d.subscription.as_str()).collect::<Vec<_>>(), ["idle"]);
+}
+
+async fn a_node_leases_and_waits_for_only_the_subscriptions_it_has_loaded(store: Arc<dyn Store>) {
+    insert(&store, &["mine", "theirs"]).await;
+    let names = |n: &[&str]| n.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(store.next_due_at(Some(&names(&["other"]))).await.unwrap(), None, "nothing of its own is due");
+    assert!(store.next_due_at(Some(&names(&["theirs"]))).await.unwrap().is_some());
+    let mut req = lease_req("node-a", 10, &[]);
+    req.loaded = Some(names(&["mine", "other"]));
+    let taken = store.lease(req).await.unwrap();
+    assert_eq!(taken.iter().map(|d| d.subscription.as_str()).collect::<Vec<_>>(), ["mine"]);
+    let mut req = lease_req("node-b", 10, &[]);
+    req.loaded = Some(names(&["theirs"]));
+    let taken = store.lease(req).await.unwrap();
+    assert_eq!(
+        taken.iter().map(|d| d.subscription.as_str()).collect::<Vec<_>>(),
+        ["theirs"],
+        "left to a node that has it"
+    );
 }
 
 async fn a_batch_of_results_is_recorded_together(store: Arc<dyn Store>) {
@@ -437,7 +459,7 @@ async fn finishing_an_attempt_moves_the_delivery_and_keeps_history(store: Arc<dy
     assert_eq!(detail.summary.status, DeliveryStatus::Pending);
     assert_eq!(detail.summary.next_attempt_at, Some(iso(soon)));
     assert!(store.lease(lease_req("node-a", 10, &[])).await.unwrap().is_empty(), "not due before its time");
-    assert_eq!(store.next_due_at().await.unwrap(), Some(soon));
+    assert_eq!(store.next_due_at(None).await.unwrap(), Some(soon));
 }
 
 async fn failures_disable_a_subscription_and_enable_releases_held(store: Arc<dyn Store>) {
@@ -484,6 +506,52 @@ async fn failures_disable_a_subscription_and_enable_releases_held(store: Arc<dyn
     store.disable("other", "by hand").await.unwrap();
     let other = store.subscription_states().await.unwrap().into_iter().find(|s| s.name == "other").unwrap();
     assert_eq!((other.disabled, other.disabled_reason.as_deref()), (true, Some("by hand")));
+}
+
+async fn a_failure_after_a_success_made_since_its_delivery_is_not_consecutive(store: Arc<dyn Store>) {
+    let state = |store: Arc<dyn Store>| async move {
+        store.subscription_states().await.unwrap().into_iter().find(|s| s.name == "flaky").unwrap()
+    };
+    let fail = |d: &Leased| AttemptReport { disable_after: 3, ..report(d, "n", Outcome::Failed, 500) };
+    // Five deliveries to a customer that always fails, then one to a customer that does not.
+    for _ in 0..5 {
+        insert(&store, &["flaky"]).await;
+    }
+    let failing = store.lease(lease_req("n", 10, &[])).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    insert(&store, &["flaky"]).await;
+    let ok = store.lease(lease_req("n", 10, &[])).await.unwrap();
+    store.finish_attempt(report(&ok[0], "n", Outcome::Succeeded, 200)).await.unwrap();
+    // The five fail for good together, after the success: none is consecutive.
+    store.finish_attempts(failing.iter().map(fail).collect()).await.unwrap();
+    let s = state(store.clone()).await;
+    assert_eq!((s.disabled, s.consecutive_failures, s.counts["failed"]), (false, 0, 5), "{s:?}");
+
+    // A backlog: a delivery made before them succeeds after they were made. Not consecutive either.
+    let old = insert(&store, &["flaky"]).await;
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    for _ in 0..3 {
+        insert(&store, &["flaky"]).await;
+    }
+    let backlog = store.lease(lease_req("n", 10, &[])).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let (first, rest): (Vec<Leased>, Vec<Leased>) = backlog.into_iter().partition(|d| d.event_uuid == old);
+    store.finish_attempt(report(&first[0], "n", Outcome::Succeeded, 200)).await.unwrap();
+    store.finish_attempts(rest.iter().map(fail).collect()).await.unwrap();
+    let s = state(store.clone()).await;
+    assert_eq!((s.disabled, s.consecutive_failures, s.counts["failed"]), (false, 0, 8), "{s:?}");
+
+    // Deliveries made after the last success that fail do count, and disable it at three.
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    for _ in 0..3 {
+        insert(&store, &["flaky"]).await;
+    }
+    for d in store.lease(lease_req("n", 10, &[])).await.unwrap() {
+        store.finish_attempt(fail(&d)).await.unwrap();
+    }
+    let s = state(store.clone()).await;
+    assert!(s.disabled, "{s:?}");
+    assert_eq!(s.disabled_reason.as_deref(), Some("3 consecutive failed deliveries"));
 }
 
 async fn retry_now_schedules_anything_but_shadow(store: Arc<dyn Store>) {
@@ -945,6 +1013,11 @@ async fn postgres_a_silent_nodes_leases_stop_counting_and_are_taken_over() {
         .execute("UPDATE nodes SET heartbeat_at = heartbeat_at - $1 WHERE id = 'node-a'", &[&silent_ms])
         .await
         .unwrap();
+    // node-b has been writing all along: it may judge node-a dead.
+    client
+        .execute("UPDATE nodes SET writing_since = writing_since - $1 WHERE id = 'node-b'", &[&silent_ms])
+        .await
+        .unwrap();
     let b = store.lease(lease_req("node-b", 10, &caps)).await.unwrap();
     assert_eq!(b.len(), 2, "the cap counts only live nodes' leases");
     assert_eq!(store.heartbeat("node-b", hookshape::now_ms()).await.unwrap(), 2);
@@ -952,6 +1025,63 @@ async fn postgres_a_silent_nodes_leases_stop_counting_and_are_taken_over() {
     assert_eq!(taken.len(), 2);
     assert!(taken.iter().all(|d| d.attempt == 1), "a taken-over attempt is not counted");
     assert_eq!(store.heartbeat("node-b", hookshape::now_ms()).await.unwrap(), 0);
+}
+
+/// A store outage silences every node at once: the first node back judges nobody dead,
+/// and another live node's expired leases stay its own, so it records the results it held.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_after_a_store_outage_no_node_is_taken_for_dead_and_its_leases_stay_its_own() {
+    let Some(schema) = PgSchema::create().await else { return };
+    let store: Arc<dyn Store> = Arc::new(PostgresStore::open(&schema.url).await.unwrap());
+    let client = schema.client().await;
+    for node in ["node-a", "node-b"] {
+        store.heartbeat(node, hookshape::now_ms()).await.unwrap();
+    }
+    // Both have been writing for a minute, and node-a holds two leases.
+    client.execute("UPDATE nodes SET writing_since = writing_since - 60000", &[]).await.unwrap();
+    insert(&store, &["s", "s"]).await;
+    let held = store.lease(lease_req("node-a", 10, &[])).await.unwrap();
+    assert_eq!(held.len(), 2);
+
+    // A 15 s outage: no heartbeat was written, and the leases expired meanwhile.
+    client.execute("UPDATE nodes SET heartbeat_at = heartbeat_at - 15000", &[]).await.unwrap();
+    client.execute("UPDATE deliveries SET next_attempt_at = next_attempt_at - 120000", &[]).await.unwrap();
+    assert_eq!(store.heartbeat("node-b", hookshape::now_ms()).await.unwrap(), 0, "node-b was silenced too");
+    assert!(store.lease(lease_req("node-b", 10, &[])).await.unwrap().is_empty(), "a live node's expired leases");
+    store.heartbeat("node-a", hookshape::now_ms()).await.unwrap();
+    store.finish_attempts(held.iter().map(|d| report(d, "node-a", Outcome::Succeeded, 200)).collect()).await.unwrap();
+    for d in &held {
+        assert_eq!(status_of(&store, &d.id).await, DeliveryStatus::Succeeded, "node-a's results are recorded");
+    }
+    // Its own expired lease a node takes again (a queued lease it let lapse unsent).
+    insert(&store, &["t"]).await;
+    let mine = store.lease(lease_req("node-b", 10, &[])).await.unwrap();
+    client.execute("UPDATE deliveries SET next_attempt_at = next_attempt_at - 120000", &[]).await.unwrap();
+    assert!(store.lease(lease_req("node-a", 10, &[])).await.unwrap().is_empty());
+    assert_eq!(store.lease(lease_req("node-b", 10, &[])).await.unwrap()[0].id, mine[0].id);
+}
+
+/// Deliveries of a subscription no node has had loaded for the grace are failed, by a node
+/// that has been writing for 10 s (after an outage every node has noted its own again).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_orphans_are_failed_past_the_grace_only_by_a_node_writing_for_10_s() {
+    let Some(schema) = PgSchema::create().await else { return };
+    let store: Arc<dyn Store> = Arc::new(PostgresStore::open(&schema.url).await.unwrap());
+    let client = schema.client().await;
+    store.heartbeat("node-a", hookshape::now_ms()).await.unwrap();
+    let uuid = insert(&store, &["kept", "gone"]).await;
+    let (both, kept) = (["kept".to_string(), "gone".to_string()], ["kept".to_string()]);
+    assert_eq!(store.keep_loaded("node-a", &both, 60_000).await.unwrap(), 0);
+    client.execute("UPDATE subscription_seen SET seen_at = seen_at - 120000 WHERE name = 'gone'", &[]).await.unwrap();
+    assert_eq!(store.keep_loaded("node-a", &kept, 60_000).await.unwrap(), 0, "a node just back judges nothing");
+    client.execute("UPDATE nodes SET writing_since = writing_since - 11000", &[]).await.unwrap();
+    assert_eq!(store.keep_loaded("node-a", &kept, 600_000).await.unwrap(), 0, "within a longer grace");
+    assert_eq!(store.keep_loaded("node-a", &kept, 60_000).await.unwrap(), 1);
+    let mut found = deliveries_of(&store, &uuid).await;
+    found.sort_by(|a, b| a.subscription.cmp(&b.subscription));
+    assert_eq!(found[0].subscription, "gone");
+    assert_eq!((found[0].status, found[0].last_error.as_deref()), (DeliveryStatus::Failed, Some(SUBSCRIPTION_REMOVED)));
+    assert_eq!(found[1].status, DeliveryStatus::Pending, "a loaded subscription keeps its deliveries");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -13,6 +13,7 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
     (3, "sources", include_str!("migrations/0003_sources.sql")),
     (4, "history paging", include_str!("migrations/0004_history_paging.sql")),
     (5, "event time", include_str!("migrations/0005_event_time.sql")),
+    (6, "loaded subscriptions", include_str!("migrations/0006_loaded_subscriptions.sql")),
 ];
 
 /// Key of the advisory lock that serialises migrations (any constant both sides agree on).

@@ -73,24 +73,41 @@ async fn insert_batch(pool: &Pool, batch: Vec<InsertJob>) {
                 let _ = reply.send(Ok(results.by_ref().take(size).collect()));
             }
         }
-        Err(e) => {
+        // Another's event the store refuses must not fail the rest: each alone, once.
+        Err((StoreError::Rejected(_), events)) if replies.len() > 1 => {
+            let mut events = events.into_iter();
+            for (size, reply) in sizes.into_iter().zip(replies) {
+                let _ = reply.send(insert_now(pool, events.by_ref().take(size).collect()).await.map_err(|(e, _)| e));
+            }
+        }
+        Err((e, _)) => {
             for reply in replies {
-                let _ = reply.send(Err(StoreError::Unavailable(e.to_string())));
+                let _ = reply.send(Err(e.clone()));
             }
         }
     }
 }
 
-async fn insert_now(pool: &Pool, events: Vec<NewEvent>) -> StoreResult<Vec<Inserted>> {
-    let client = pool.get().await.map_err(pool_error)?;
-    let (mut inserted, leased) = sql::insert_events(&client, &events).await?;
+/// Inserts `events` in one statement; on an error, gives them back with it.
+async fn insert_now(pool: &Pool, events: Vec<NewEvent>) -> Result<Vec<Inserted>, (StoreError, Vec<NewEvent>)> {
+    let client = match pool.get().await {
+        Ok(client) => client,
+        Err(e) => return Err((pool_error(e), events)),
+    };
+    let (mut inserted, leased) = match sql::insert_events(&client, &events).await {
+        Ok(done) => done,
+        Err(e) => return Err((e, events)),
+    };
     // Deliveries stored pending (not leased at insert) are any node's to send.
     let pending = inserted.iter().zip(&events).zip(&leased).any(|((result, event), flags)| {
         !result.duplicate
             && event.deliveries.iter().zip(flags).any(|(d, leased)| d.status == DeliveryStatus::Pending && !leased)
     });
     if pending {
-        notify::work_is_due(&client).await?;
+        // Committed already: a failed NOTIFY only delays other nodes until they poll.
+        if let Err(e) = notify::work_is_due(&client).await {
+            tracing::warn!(error = %e, "could not wake other nodes for new deliveries");
+        }
     }
     for ((result, event), flags) in inserted.iter_mut().zip(events).zip(leased) {
         result.leased = event.take_leased(&flags);
@@ -102,6 +119,13 @@ async fn insert_now(pool: &Pool, events: Vec<NewEvent>) -> StoreResult<Vec<Inser
 /// or with its causes (a refused connection, an unknown URL option) when there is none.
 pub(crate) fn pg_error(e: tokio_postgres::Error) -> StoreError {
     match e.as_db_error() {
+        // Classes 22 (data exception) and 23 (integrity constraint): this write, whenever sent.
+        Some(db) if matches!(&db.code().code()[..2], "22" | "23") => {
+            StoreError::Rejected(format!("PostgreSQL: {} ({})", db.message(), db.code().code()))
+        }
+        Some(db) if db.code().code() == "53100" => {
+            StoreError::CannotWrite(format!("PostgreSQL: {} ({})", db.message(), db.code().code()))
+        }
         Some(db) => StoreError::Unavailable(format!("PostgreSQL: {} ({})", db.message(), db.code().code())),
         None => StoreError::Unavailable(format!("PostgreSQL: {}", with_causes(&e))),
     }
@@ -249,8 +273,12 @@ impl Store for PostgresStore {
         sql::prune(&self.client().await?, finished_before, limit).await
     }
 
-    async fn next_due_at(&self) -> StoreResult<Option<i64>> {
-        sql::next_due_at(&self.client().await?).await
+    async fn next_due_at(&self, loaded: Option<&[String]>) -> StoreResult<Option<i64>> {
+        sql::next_due_at(&self.client().await?, loaded).await
+    }
+
+    async fn keep_loaded(&self, node: &str, loaded: &[String], grace_ms: i64) -> StoreResult<u64> {
+        sql::keep_loaded(&self.client().await?, node, loaded, grace_ms, crate::now_ms()).await
     }
 
     async fn list_deliveries(&self, query: DeliveryQuery) -> StoreResult<DeliveryPage> {

@@ -26,11 +26,11 @@ pub async fn listen(config: tokio_postgres::Config, wake: Weak<Notify>) {
     while wake.strong_count() > 0 {
         match config.connect(NoTls).await {
             Ok((client, mut connection)) => {
-                let (tx, mut rx) = mpsc::unbounded_channel();
+                let (tx, mut rx) = mpsc::channel(1);
                 let driver = tokio::spawn(async move {
                     let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
                     while let Some(Ok(message)) = messages.next().await {
-                        if matches!(message, AsyncMessage::Notification(_)) && tx.send(()).is_err() {
+                        if matches!(message, AsyncMessage::Notification(_)) && !forward(&tx) {
                             return;
                         }
                     }
@@ -50,7 +50,29 @@ pub async fn listen(config: tokio_postgres::Config, wake: Weak<Notify>) {
     }
 }
 
+/// Passes one notification on; false once nobody listens. At most one waits: a wake
+/// already pending covers any number of notifications, so a burst of them (thousands of
+/// nodes' inserts while this one is busy) costs no memory.
+fn forward(tx: &mpsc::Sender<()>) -> bool {
+    !matches!(tx.try_send(()), Err(mpsc::error::TrySendError::Closed(())))
+}
+
 /// Starts listening for `wake`, for as long as it lives.
 pub fn spawn(config: tokio_postgres::Config, wake: &Arc<Notify>) {
     tokio::spawn(listen(config, Arc::downgrade(wake)));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_burst_of_notifications_leaves_one_wake_waiting_and_a_closed_listener_stops_it() {
+        let (tx, mut rx) = mpsc::channel(1);
+        assert!((0..10_000).all(|_| forward(&tx)), "a full channel is not a reason to stop");
+        assert_eq!(rx.try_recv(), Ok(()));
+        assert!(rx.try_recv().is_err(), "one wake covers the whole burst");
+        drop(rx);
+        assert!(!forward(&tx), "nobody listens any more");
+    }
 }

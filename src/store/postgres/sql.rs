@@ -264,6 +264,14 @@ const TAKE_PICKED: &str = "UPDATE deliveries d
 /// The database's clock in milliseconds: node liveness is judged by one clock.
 const DB_NOW: &str = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint";
 
+/// Whether a due row `d` may be leased by owner `$1`: pending, or an expired lease of its own
+/// or of a node no longer alive. A live node's expired lease is not taken: that node has
+/// sent the attempt (a lease outlives any attempt) and holds its result until the store
+/// takes it (after an outage), so sending it again would be a needless duplicate. A dead
+/// node's leases are made due by the heartbeat that finds it dead.
+const LEASE_IS_FREE: &str = "(d.status = 'pending' OR d.lease_owner = $1
+                              OR NOT EXISTS (SELECT 1 FROM nodes n WHERE n.id = d.lease_owner))";
+
 /// Each subscription's lease expiry for a lease taken now, as the two arrays `TAKE_PICKED` takes.
 fn lease_expiries(req: &LeaseRequest) -> (Vec<&str>, Vec<i64>) {
     req.lease_ms.keys().map(|name| (name.as_str(), req.lease_until(name))).unzip()
@@ -290,7 +298,10 @@ pub async fn lease(client: &mut Client, req: &LeaseRequest) -> StoreResult<Vec<L
     }
     let mut leased = Vec::with_capacity(req.limit);
     let excluded = |name: &&str| req.exclude.iter().any(|e| e == name);
-    let capped: Vec<&str> = req.caps.keys().map(String::as_str).filter(|n| !excluded(n)).collect();
+    // A capped subscription this node no longer has loaded (one still probed after it could
+    // not be reached) is left to the nodes that have it.
+    let loaded = |name: &&str| req.loaded.as_ref().is_none_or(|l| l.iter().any(|n| n == name));
+    let capped: Vec<&str> = req.caps.keys().map(String::as_str).filter(|n| !excluded(n) && loaded(n)).collect();
     if !capped.is_empty() {
         lease_capped(&tx, req, &capped, &mut leased).await?;
     }
@@ -303,6 +314,7 @@ pub async fn lease(client: &mut Client, req: &LeaseRequest) -> StoreResult<Vec<L
                 SELECT d.id FROM deliveries d
                  WHERE d.status IN ('pending', 'in_flight') AND d.next_attempt_at <= $3
                    AND d.subscription <> ALL($4::text[])
+                   AND ($8::text[] IS NULL OR d.subscription = ANY($8::text[])) AND {LEASE_IS_FREE}
                    AND NOT EXISTS (SELECT 1 FROM subscription_state s WHERE s.name = d.subscription AND s.disabled)
                  ORDER BY d.next_attempt_at LIMIT $5
                    FOR UPDATE SKIP LOCKED)
@@ -310,7 +322,9 @@ pub async fn lease(client: &mut Client, req: &LeaseRequest) -> StoreResult<Vec<L
         );
         let (names, untils) = lease_expiries(req);
         let default_until = req.now.saturating_add(req.default_lease_ms);
-        let taken = rows(&tx, &sql, &[&req.owner, &default_until, &req.now, &capped, &room, &names, &untils]).await?;
+        let loaded = &req.loaded;
+        let taken =
+            rows(&tx, &sql, &[&req.owner, &default_until, &req.now, &capped, &room, &names, &untils, loaded]).await?;
         leased.extend(taken.iter().map(|r| to_leased(r, req.now)).collect::<StoreResult<Vec<_>>>()?);
     }
     tx.commit().await.map_err(pg_error)?;
@@ -374,6 +388,7 @@ async fn lease_capped(
              CROSS JOIN LATERAL (
                 SELECT d.id FROM deliveries d
                  WHERE d.subscription = r.name AND d.status IN ('pending', 'in_flight') AND d.next_attempt_at <= $3
+                   AND {LEASE_IS_FREE}
                  ORDER BY d.next_attempt_at LIMIT r.room
                    FOR UPDATE SKIP LOCKED) p)
          {TAKE_PICKED}"
@@ -515,7 +530,9 @@ pub async fn finish(client: &mut Client, r: &AttemptReport) -> StoreResult<()> {
     }
     // A failure also counts toward auto-disable, in the same transaction.
     let tx = client.transaction().await.map_err(pg_error)?;
-    if record_attempt(&tx, r, now).await? {
+    // Consecutive means no success in between: a delivery that fails for good after
+    // another succeeded since it was made is not counted (a 410 disables whatever the count).
+    if record_attempt(&tx, r, now).await? && (r.disable_now || !succeeded_since(&tx, r).await?) {
         let counted = rows(
             &tx,
             "INSERT INTO subscription_state (name, consecutive_failures, updated_at) VALUES ($1, 1, $2)
@@ -535,19 +552,52 @@ pub async fn finish(client: &mut Client, r: &AttemptReport) -> StoreResult<()> {
     tx.commit().await.map_err(pg_error)
 }
 
-/// Writes `node`'s heartbeat, then makes the leases of nodes silent for `NODE_SILENCE_MS`
-/// due now and forgets those nodes. Every node runs this every second; the first to see a
-/// node dead takes its leases back, the others find nothing left.
-pub async fn heartbeat<C: GenericClient>(c: &C, node: &str, now: i64) -> StoreResult<u64> {
-    exec(
+/// Whether the report's subscription had a delivery succeed after the report's delivery was
+/// made: the receiver answered 2xx while this one was retrying. The newest deliveries by id
+/// are the last sent, so the newest few succeeded ones tell (made after it: a burst; before
+/// it: a backlog). Run only when a delivery fails for good, so a success writes nothing more.
+async fn succeeded_since<C: GenericClient>(c: &C, r: &AttemptReport) -> StoreResult<bool> {
+    let found = rows(
         c,
-        &format!(
-            "INSERT INTO nodes (id, started_at, heartbeat_at) VALUES ($1, {DB_NOW}, {DB_NOW})
-             ON CONFLICT (id) DO UPDATE SET heartbeat_at = {DB_NOW}"
-        ),
-        &[&node],
+        "SELECT EXISTS (SELECT 1 FROM (SELECT updated_at FROM deliveries
+                                         WHERE subscription = $1 AND status = 'succeeded'
+                                         ORDER BY id DESC LIMIT 16) s
+                         WHERE s.updated_at > (SELECT created_at FROM deliveries WHERE id = $2))",
+        &[&r.subscription, &r.delivery_id],
     )
     .await?;
+    found.first().map(|row| get(row, 0)).transpose().map(|b| b.unwrap_or(false))
+}
+
+/// Writes `node`'s heartbeat; if it has been writing without a gap of `HEARTBEAT_GAP_MS`
+/// for `NODE_SILENCE_MS`, it then makes the leases of nodes silent for `NODE_SILENCE_MS`
+/// due now and forgets those nodes. Every node runs this every second; the first to see a
+/// node dead takes its leases back, the others find nothing left. A node back from a store
+/// outage judges nobody until the others have had as long to write again: their silence
+/// was the store's. Returns the leases taken back.
+///
+/// It also reads the database's clock, which this node then keeps to (`clock`): lease
+/// expiry and retry times are compared across nodes, so they need one clock.
+pub async fn heartbeat<C: GenericClient>(c: &C, node: &str, now: i64) -> StoreResult<u64> {
+    let sent = crate::clock::local_ms();
+    let beat = rows(
+        c,
+        &format!(
+            "INSERT INTO nodes AS n (id, started_at, heartbeat_at, writing_since) VALUES ($1, {DB_NOW}, {DB_NOW}, {DB_NOW})
+             ON CONFLICT (id) DO UPDATE SET heartbeat_at = EXCLUDED.heartbeat_at,
+                writing_since = CASE WHEN n.writing_since IS NULL OR n.heartbeat_at < EXCLUDED.heartbeat_at - $2
+                                     THEN EXCLUDED.heartbeat_at ELSE n.writing_since END
+             RETURNING heartbeat_at, writing_since"
+        ),
+        &[&node, &HEARTBEAT_GAP_MS],
+    )
+    .await?;
+    let Some(beat) = beat.first() else { return Err(StoreError::Corrupt("the heartbeat returned no row".into())) };
+    let (db_now, writing_since): (i64, i64) = (get(beat, 0)?, get(beat, 1)?);
+    crate::clock::measured_against_store(sent, db_now, crate::clock::local_ms());
+    if db_now - writing_since < NODE_SILENCE_MS {
+        return Ok(0);
+    }
     let freed = rows(
         c,
         &format!(
@@ -562,6 +612,42 @@ pub async fn heartbeat<C: GenericClient>(c: &C, node: &str, now: i64) -> StoreRe
     )
     .await?;
     let n: i64 = freed.first().map(|row| get(row, 0)).transpose()?.unwrap_or(0);
+    Ok(n as u64)
+}
+
+/// Notes `node`'s loaded subscriptions and fails the live deliveries of those no node has
+/// noted for `$3` (`keep_loaded`), in one statement. The rows of removed subscriptions
+/// stay, so a delivery of one retried later is failed again, found by its subscription's
+/// index of live rows.
+const KEEP_LOADED: &str = "WITH noted AS (
+        INSERT INTO subscription_seen AS s (name, seen_at)
+        SELECT unnest($1::text[]), (extract(epoch FROM clock_timestamp()) * 1000)::bigint
+        ON CONFLICT (name) DO UPDATE SET seen_at = EXCLUDED.seen_at WHERE s.seen_at < EXCLUDED.seen_at - $2),
+    gone AS (
+        SELECT s.name FROM subscription_seen s
+         WHERE s.seen_at < (extract(epoch FROM clock_timestamp()) * 1000)::bigint - $3
+           AND s.name <> ALL($1::text[])
+           AND EXISTS (SELECT 1 FROM nodes n WHERE n.id = $4
+                          AND n.writing_since <= (extract(epoch FROM clock_timestamp()) * 1000)::bigint - $5)),
+    failed AS (
+        UPDATE deliveries SET status = 'failed', lease_owner = NULL, next_attempt_at = NULL, updated_at = $6,
+                              last_error = $7
+         WHERE status IN ('pending', 'in_flight') AND subscription IN (SELECT name FROM gone)
+        RETURNING 1)
+    SELECT count(*) FROM failed";
+
+pub async fn keep_loaded<C: GenericClient>(
+    c: &C,
+    node: &str,
+    loaded: &[String],
+    grace_ms: i64,
+    now: i64,
+) -> StoreResult<u64> {
+    let refresh = crate::store::seen_refresh_ms(grace_ms);
+    let failed =
+        rows(c, KEEP_LOADED, &[&loaded, &refresh, &grace_ms, &node, &NODE_SILENCE_MS, &now, &SUBSCRIPTION_REMOVED])
+            .await?;
+    let n: i64 = failed.first().map(|row| get(row, 0)).transpose()?.unwrap_or(0);
     Ok(n as u64)
 }
 
@@ -664,9 +750,14 @@ pub async fn prune<C: GenericClient>(c: &C, before: i64, limit: usize) -> StoreR
     Ok(deleted)
 }
 
-pub async fn next_due_at<C: GenericClient>(c: &C) -> StoreResult<Option<i64>> {
-    let row =
-        rows(c, "SELECT min(next_attempt_at) FROM deliveries WHERE status IN ('pending', 'in_flight')", &[]).await?;
+pub async fn next_due_at<C: GenericClient>(c: &C, loaded: Option<&[String]>) -> StoreResult<Option<i64>> {
+    let row = rows(
+        c,
+        "SELECT min(next_attempt_at) FROM deliveries WHERE status IN ('pending', 'in_flight')
+            AND ($1::text[] IS NULL OR subscription = ANY($1::text[]))",
+        &[&loaded],
+    )
+    .await?;
     Ok(row.first().map(|r| get(r, 0)).transpose()?.flatten())
 }
 

@@ -3,28 +3,27 @@
 //! one fsync); readers use their own connections, which WAL lets run beside the writer.
 
 mod sql;
+mod writer;
 
 use std::path::{Path, PathBuf};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use rusqlite::Connection;
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 
 use super::*;
+use writer::Job;
 
-/// How many queued jobs one transaction takes at most.
-const MAX_BATCH: usize = 512;
 const BUSY_TIMEOUT_MS: u64 = 2_000;
-
-/// Sends a job's answer once its transaction has committed (None) or failed (Some).
-type Reply = Box<dyn FnOnce(Option<&str>) + Send>;
-/// A write: runs inside the batch transaction, or is told why it could not run.
-type Job = Box<dyn FnOnce(Result<&Connection, &str>) -> (bool, Reply) + Send>;
 
 pub struct SqliteStore {
     writer: mpsc::Sender<Job>,
     readers: Arc<Mutex<Vec<Connection>>>,
+    /// Why the last write failed for want of space (`Store::write_problem`); the flag
+    /// saves a lock on every successful write.
+    cannot_write: std::sync::atomic::AtomicBool,
+    write_problem: Mutex<Option<String>>,
     path: PathBuf,
     /// Held for the store's life: one process per database file.
     _lock: std::fs::File,
@@ -36,8 +35,18 @@ pub struct SqliteStore {
 /// 1,000 events/s, 1,000 pages 7–8 ms, at no cost in CPU per delivery measured.
 const CHECKPOINT_PAGES: u32 = 1000;
 
-pub(crate) fn unavailable(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Unavailable(e.to_string())
+/// A store error typed by what retrying can do: SQLite's own errors by their code (a full
+/// disk or a failing file: `CannotWrite`; a constraint or a value too big: `Rejected`, which
+/// retrying cannot change), anything else `Unavailable`.
+pub(crate) fn unavailable<E: std::fmt::Display + 'static>(e: E) -> StoreError {
+    use rusqlite::ErrorCode::*;
+    let code =
+        (&e as &dyn std::any::Any).downcast_ref::<rusqlite::Error>().and_then(rusqlite::Error::sqlite_error_code);
+    match code {
+        Some(DiskFull | SystemIoFailure | CannotOpen | ReadOnly) => StoreError::CannotWrite(e.to_string()),
+        Some(ConstraintViolation | TooBig | TypeMismatch) => StoreError::Rejected(e.to_string()),
+        _ => StoreError::Unavailable(e.to_string()),
+    }
 }
 
 impl SqliteStore {
@@ -59,27 +68,56 @@ impl SqliteStore {
         // Created readable by its owner only: it holds rendered requests, secrets included.
         // SQLite gives its -wal and -shm files the database file's permissions.
         drop(owner_only(path)?);
-        let conn = open_connection(path)?;
-        sql::announce_index_builds(&conn, path)?;
-        conn.execute_batch(include_str!("schema.sql")).map_err(unavailable)?;
-        sql::upgrade(&conn)?;
-        // The writer checkpoints, right after a commit, once the WAL holds this many pages.
-        // Only then has the checkpoint copied every frame when the next transaction starts,
-        // so that transaction writes the WAL from its beginning again, over pages the OS
-        // already holds; a checkpoint on another thread never catches up with a busy writer,
-        // and the WAL grew by ~25 KB per event (a gigabyte in a minute) into new blocks the
-        // kernel had to zero. The size limit gives the disk back after a burst.
-        conn.execute_batch(&format!(
-            "PRAGMA wal_autocheckpoint = {CHECKPOINT_PAGES}; PRAGMA journal_size_limit = {};",
-            4 * CHECKPOINT_PAGES * 4096
-        ))
-        .map_err(unavailable)?;
-        let (writer, rx) = mpsc::channel();
+        let conn = Connection::open(path).map_err(|e| unavailable(e).context(&path.display().to_string()))?;
+        let mut init = Self::init(path.to_path_buf());
+        // A file that cannot be written yet (a full disk before it was ever created): the
+        // node starts, unready, and the writer creates it before its first write.
+        let init = match init(&conn) {
+            Ok(()) => None,
+            Err(StoreError::CannotWrite(why)) => {
+                tracing::warn!(file = %path.display(), error = %why, "the SQLite database cannot be written yet; \
+                    intake answers 503 until it can");
+                Some(init)
+            }
+            Err(e) => return Err(e),
+        };
+        let init_pending = init.is_some();
+        let (writer, rx) = mpsc::channel(writer::QUEUE);
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || write_loop(conn, rx))
+            .spawn(move || writer::run(conn, init, rx))
             .map_err(unavailable)?;
-        Ok(Self { writer, readers: Arc::new(Mutex::new(Vec::new())), path: path.to_path_buf(), _lock: lock })
+        Ok(Self {
+            writer,
+            readers: Arc::new(Mutex::new(Vec::new())),
+            cannot_write: (init_pending).into(),
+            write_problem: Mutex::new(None),
+            path: path.to_path_buf(),
+            _lock: lock,
+        })
+    }
+
+    /// What makes a connection the writer's: its settings, the schema and the upgrades.
+    /// Writes nothing to a file that has them already.
+    fn init(path: PathBuf) -> writer::Init {
+        Box::new(move |conn| {
+            configure(conn, &path)?;
+            sql::announce_index_builds(conn, &path)?;
+            conn.execute_batch(include_str!("schema.sql")).map_err(unavailable)?;
+            sql::upgrade(conn)?;
+            // The writer checkpoints, right after a commit, once the WAL holds this many
+            // pages. Only then has the checkpoint copied every frame when the next
+            // transaction starts, so that transaction writes the WAL from its beginning
+            // again, over pages the OS already holds; a checkpoint on another thread never
+            // catches up with a busy writer, and the WAL grew by ~25 KB per event (a gigabyte
+            // in a minute) into new blocks the kernel had to zero. The size limit gives the
+            // disk back after a burst.
+            conn.execute_batch(&format!(
+                "PRAGMA wal_autocheckpoint = {CHECKPOINT_PAGES}; PRAGMA journal_size_limit = {};",
+                4 * CHECKPOINT_PAGES * 4096
+            ))
+            .map_err(unavailable)
+        })
     }
 
     /// For `hookshape bench --prefill`: adds `n` succeeded deliveries (each with its event and
@@ -101,26 +139,44 @@ impl SqliteStore {
     /// Runs `f` in the writer's next batch transaction; answers once that has committed.
     async fn write<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+        mut f: impl FnMut(&Connection) -> StoreResult<T> + Send + 'static,
     ) -> StoreResult<T> {
-        let (tx, rx) = oneshot::channel();
-        let job: Job = Box::new(move |conn| {
-            let result = match conn {
-                Ok(c) => f(c),
-                Err(e) => Err(unavailable(e)),
-            };
-            let ok = result.is_ok();
-            let reply: Reply = Box::new(move |commit_error| {
-                // A caller that went away (a dropped request) no longer needs its answer.
-                let _ = tx.send(match commit_error {
-                    Some(e) => Err(unavailable(e)),
-                    None => result,
-                });
-            });
-            (ok, reply)
-        });
-        self.writer.send(job).map_err(|_| unavailable("the SQLite writer has stopped"))?;
-        rx.await.map_err(|_| unavailable("the SQLite writer has stopped"))?
+        self.write_with((), move |c, _| f(c)).await.map(|(t, ())| t)
+    }
+
+    /// `write` for inputs that go back to the caller with the result (`f` may run twice,
+    /// when a neighbour in its batch failed, so it only borrows them).
+    async fn write_with<S: Send + 'static, T: Send + 'static>(
+        &self,
+        state: S,
+        f: impl FnMut(&Connection, &S) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<(T, S)> {
+        let (reply, answer) = oneshot::channel();
+        let job: Job = Box::new(writer::Write { state, f, result: None, reply });
+        self.writer.send(job).await.map_err(|_| unavailable("the SQLite writer has stopped"))?;
+        let result = answer.await.map_err(|_| unavailable("the SQLite writer has stopped"))?;
+        self.note_write(result.as_ref().err());
+        result
+    }
+
+    /// Keeps why a write failed for want of space until one succeeds.
+    fn note_write(&self, error: Option<&StoreError>) {
+        use std::sync::atomic::Ordering::Relaxed;
+        match error {
+            Some(StoreError::CannotWrite(why)) => {
+                if let Ok(mut problem) = self.write_problem.lock() {
+                    *problem = Some(why.clone());
+                }
+                self.cannot_write.store(true, Relaxed);
+            }
+            None if self.cannot_write.load(Relaxed) => {
+                self.cannot_write.store(false, Relaxed);
+                if let Ok(mut problem) = self.write_problem.lock() {
+                    *problem = None;
+                }
+            }
+            _ => {}
+        }
     }
 
     async fn read<T: Send + 'static>(
@@ -161,88 +217,15 @@ fn owner_only(path: &Path) -> StoreResult<std::fs::File> {
 
 fn open_connection(path: &Path) -> StoreResult<Connection> {
     let conn = Connection::open(path).map_err(|e| unavailable(format!("{}: {e}", path.display())))?;
-    conn.busy_timeout(std::time::Duration::from_millis(BUSY_TIMEOUT_MS)).map_err(unavailable)?;
-    // FULL: a commit is on disk before intake answers 202, even across power loss.
-    conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;").map_err(unavailable)?;
+    configure(&conn, path)?;
     Ok(conn)
 }
 
-/// Batches written carefully (each job in a savepoint) after a job failed.
-const CAREFUL_BATCHES: u32 = 16;
-
-fn write_loop(mut conn: Connection, rx: mpsc::Receiver<Job>) {
-    let mut careful = 0;
-    while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
-        let tx = match conn.transaction() {
-            Ok(tx) => tx,
-            Err(e) => {
-                let message = e.to_string();
-                for job in batch {
-                    job(Err(&message)).1(None);
-                }
-                continue;
-            }
-        };
-        let (replies, failed) = if careful > 0 {
-            careful -= 1;
-            (batch.into_iter().map(|job| run_in_savepoint(&tx, job)).collect::<Vec<_>>(), false)
-        } else {
-            run_optimistically(&tx, batch)
-        };
-        let outcome = if failed {
-            // Some job left half its writes: none of the batch may commit. Its callers are
-            // told so (intake answers 503 and the producer retries); the next batches run
-            // each job in a savepoint, so one failing job cannot fail its neighbours again.
-            careful = CAREFUL_BATCHES;
-            let _ = tx.rollback();
-            Some("the write was rolled back with its batch, because another write in it failed; try again".into())
-        } else {
-            tx.commit().err().map(|e| e.to_string())
-        };
-        for reply in replies {
-            reply(outcome.as_deref());
-        }
-    }
-}
-
-/// Runs every job in the one transaction, without savepoints (which would copy every page
-/// they touch): the common case, where nothing fails. Says whether a job failed.
-fn run_optimistically(tx: &rusqlite::Transaction<'_>, batch: Vec<Job>) -> (Vec<Reply>, bool) {
-    let mut failed = false;
-    let replies = batch
-        .into_iter()
-        .map(|job| {
-            let (ok, reply) = job(Ok(tx));
-            failed |= !ok;
-            reply
-        })
-        .collect();
-    (replies, failed)
-}
-
-/// Each job in a savepoint, so one failing job does not undo its neighbours. The
-/// statements are prepared once: rusqlite's `Savepoint` would parse them for every job.
-fn run_in_savepoint(tx: &rusqlite::Transaction<'_>, job: Job) -> Reply {
-    let step = |sql: &str| tx.prepare_cached(sql).and_then(|mut s| s.execute([])).map(drop);
-    if let Err(e) = step("SAVEPOINT job") {
-        return job(Err(&e.to_string())).1;
-    }
-    let (ok, reply) = job(Ok(tx));
-    let ended = if ok { step("RELEASE job") } else { step("ROLLBACK TO job").and_then(|()| step("RELEASE job")) };
-    match ended {
-        Ok(()) => reply,
-        Err(e) => {
-            let message = e.to_string();
-            Box::new(move |_| reply(Some(&message)))
-        }
-    }
+fn configure(conn: &Connection, path: &Path) -> StoreResult<()> {
+    conn.busy_timeout(std::time::Duration::from_millis(BUSY_TIMEOUT_MS)).map_err(unavailable)?;
+    // FULL: a commit is on disk before intake answers 202, even across power loss.
+    conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")
+        .map_err(|e| unavailable(e).context(&path.display().to_string()))
 }
 
 #[async_trait]
@@ -251,8 +234,9 @@ impl Store for SqliteStore {
         let requests = events.iter().map(|e| sql::encode_requests(&e.deliveries)).collect::<StoreResult<Vec<_>>>()?;
         // The events come back from the writer, so the leased deliveries' requests move into
         // `Leased` here, off the writer thread, without a copy.
-        let (mut inserted, leased, events) =
-            self.write(move |c| sql::insert_events(c, &events, &requests).map(|(i, l)| (i, l, events))).await?;
+        let ((mut inserted, leased), (events, _)) = self
+            .write_with((events, requests), |c, (events, requests)| sql::insert_events(c, events, requests))
+            .await?;
         for ((result, event), flags) in inserted.iter_mut().zip(events).zip(leased) {
             result.leased = event.take_leased(&flags);
         }
@@ -311,8 +295,14 @@ impl Store for SqliteStore {
         true
     }
 
-    async fn next_due_at(&self) -> StoreResult<Option<i64>> {
-        self.read(sql::next_due_at).await
+    async fn next_due_at(&self, loaded: Option<&[String]>) -> StoreResult<Option<i64>> {
+        let loaded = loaded.map(<[String]>::to_vec);
+        self.read(move |c| sql::next_due_at(c, loaded.as_deref())).await
+    }
+
+    async fn keep_loaded(&self, _node: &str, loaded: &[String], grace_ms: i64) -> StoreResult<u64> {
+        let loaded = loaded.to_vec();
+        self.write(move |c| sql::keep_loaded(c, &loaded, grace_ms, crate::now_ms())).await
     }
 
     async fn list_deliveries(&self, query: DeliveryQuery) -> StoreResult<DeliveryPage> {
@@ -345,6 +335,14 @@ impl Store for SqliteStore {
     async fn heartbeat(&self, node: &str, now: i64) -> StoreResult<u64> {
         let node = node.to_string();
         self.write(move |c| sql::heartbeat(c, &node, now)).await
+    }
+
+    fn write_problem(&self) -> Option<String> {
+        if !self.cannot_write.load(std::sync::atomic::Ordering::Relaxed) {
+            return None;
+        }
+        let why = self.write_problem.lock().ok().and_then(|p| p.clone());
+        Some(why.unwrap_or_else(|| "the database cannot be created yet".into()))
     }
 
     async fn ping(&self) -> StoreResult<()> {

@@ -30,6 +30,18 @@ const RECORD_LATE_ATTEMPT: &str =
 const DISABLED_OR: &str = "SELECT coalesce((SELECT disabled = 1 FROM subscription_state WHERE name = ?1), ?2)";
 const RESET_FAILURES: &str =
     "UPDATE subscription_state SET consecutive_failures = 0, updated_at = ?2 WHERE name = ?1 AND consecutive_failures > 0";
+/// Whether subscription ?1 had a delivery succeed after delivery ?2 was made: then the
+/// receiver answered 2xx while ?2 was retrying, and ?2's failure is not a consecutive one.
+/// The newest deliveries by id are the last sent (leases go oldest first), so the newest
+/// few succeeded ones tell, whether they were made after ?2 (a burst) or before it (a
+/// backlog). Run only when a delivery fails for good, so a success writes nothing more.
+const SUCCEEDED_SINCE: &str = concat!(
+    "SELECT EXISTS (SELECT 1 FROM (SELECT updated_at FROM deliveries
+                                     WHERE subscription = ?1 AND status = 'succeeded' AND ",
+    off_queue_rows!(),
+    " ORDER BY id DESC LIMIT 16)
+        WHERE updated_at > (SELECT created_at FROM deliveries WHERE id = ?2))"
+);
 
 fn corrupt(id: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("delivery {id}: {e}"))
@@ -90,6 +102,18 @@ pub fn upgrade(conn: &Connection) -> StoreResult<()> {
     }
     if !has_column(conn, "deliveries", "event_at")? {
         conn.execute_batch("ALTER TABLE deliveries ADD COLUMN event_at INTEGER").map_err(unavailable)?;
+    }
+    if !has_object(conn, "subscription_seen")? {
+        // When this process last had each subscription loaded (`keep_loaded`). Those with
+        // live deliveries count as loaded now, when it first appears: their grace starts here.
+        conn.execute_batch(concat!(
+            "CREATE TABLE subscription_seen (name TEXT PRIMARY KEY, seen_at INTEGER NOT NULL);
+             INSERT INTO subscription_seen (name, seen_at)
+             SELECT DISTINCT subscription, CAST(unixepoch('subsec') * 1000 AS INTEGER) FROM deliveries WHERE ",
+            live_rows!(),
+            ";"
+        ))
+        .map_err(unavailable)?;
     }
     for (name, create) in UPGRADE_INDEXES {
         if !has_object(conn, name)? {
@@ -310,14 +334,16 @@ pub fn lease(conn: &Connection, req: &LeaseRequest) -> StoreResult<Vec<RawLease>
             concat!(
                 "SELECT id, subscription FROM deliveries WHERE ",
                 live_rows!(),
-                " AND next_attempt_at <= ?{} AND subscription NOT IN ({}) ORDER BY next_attempt_at LIMIT {}"
+                " AND next_attempt_at <= ?{} AND subscription NOT IN ({}){} ORDER BY next_attempt_at LIMIT {}"
             ),
             saturated.len() + 1,
             exclude.join(", "),
+            only_loaded(req.loaded.as_deref(), saturated.len() + 2),
             want
         );
         let mut args: Vec<rusqlite::types::Value> = saturated.iter().map(|s| s.clone().into()).collect();
         args.push(req.now.into());
+        args.extend(req.loaded.iter().flatten().map(|name| name.clone().into()));
         let mut stmt = conn.prepare_cached(&sql).map_err(unavailable)?;
         let candidates: Vec<(String, String)> = stmt
             .query_map(rusqlite::params_from_iter(args), |r| Ok((r.get(0)?, r.get(1)?)))
@@ -344,6 +370,19 @@ pub fn lease(conn: &Connection, req: &LeaseRequest) -> StoreResult<Vec<RawLease>
         }
     }
     Ok(leased)
+}
+
+/// ` AND subscription IN (…)` over `loaded`'s names as parameters numbered from `first`
+/// (nothing when every subscription's deliveries may be leased): a node leases only what
+/// it has loaded.
+fn only_loaded(loaded: Option<&[String]>, first: usize) -> String {
+    match loaded {
+        None => String::new(),
+        Some(names) => {
+            let params: Vec<String> = (first..first + names.len()).map(|i| format!("?{i}")).collect();
+            format!(" AND subscription IN ({})", params.join(", "))
+        }
+    }
 }
 
 /// A leased delivery with its request still JSON: decoded by the caller, off the writer.
@@ -427,6 +466,9 @@ pub fn finish(conn: &Connection, r: &AttemptReport) -> StoreResult<()> {
     let failures: i64 = match r.outcome {
         Outcome::Retry { .. } => return Ok(()),
         Outcome::Succeeded => 0,
+        // Consecutive means no success in between: a delivery that fails for good after
+        // another succeeded since it was made is not counted (a 410 disables whatever the count).
+        Outcome::Failed if !r.disable_now && succeeded_since(conn, r)? => return Ok(()),
         Outcome::Failed => conn
             .query_row(
                 "INSERT INTO subscription_state (name, consecutive_failures, updated_at) VALUES (?1, 1, ?2)
@@ -447,6 +489,12 @@ pub fn finish(conn: &Connection, r: &AttemptReport) -> StoreResult<()> {
         disable(conn, &r.subscription, &format!("{failures} consecutive failed deliveries"), now)?;
     }
     Ok(())
+}
+
+fn succeeded_since(conn: &Connection, r: &AttemptReport) -> StoreResult<bool> {
+    conn.prepare_cached(SUCCEEDED_SINCE)
+        .and_then(|mut s| s.query_row(params![r.subscription, r.delivery_id], |row| row.get(0)))
+        .map_err(unavailable)
 }
 
 pub fn retry_now(conn: &Connection, id: &str, now: i64) -> StoreResult<RetryNow> {
@@ -528,11 +576,46 @@ pub fn prune(conn: &Connection, before: i64, limit: usize) -> StoreResult<u64> {
     Ok(deleted as u64)
 }
 
-pub fn next_due_at(conn: &Connection) -> StoreResult<Option<i64>> {
-    // Asked after every lease that left the queue empty: keep the statement prepared.
-    conn.prepare_cached(concat!("SELECT min(next_attempt_at) FROM deliveries WHERE ", live_rows!()))
-        .and_then(|mut s| s.query_row([], |r| r.get(0)))
+pub fn next_due_at(conn: &Connection, loaded: Option<&[String]>) -> StoreResult<Option<i64>> {
+    // Asked after every lease that left the queue empty: keep the statement prepared (its
+    // text changes only with the number of subscriptions loaded).
+    let sql = format!(
+        concat!("SELECT min(next_attempt_at) FROM deliveries WHERE ", live_rows!(), "{}"),
+        only_loaded(loaded, 1)
+    );
+    conn.prepare_cached(&sql)
+        .and_then(|mut s| s.query_row(rusqlite::params_from_iter(loaded.into_iter().flatten()), |r| r.get(0)))
         .map_err(unavailable)
+}
+
+/// Notes that this process has `loaded` (each name's `seen_at` written again at most every
+/// `seen_refresh_ms`), then fails the live deliveries of every subscription not noted for
+/// `grace_ms`, and forgets it (one scan of the live rows per removed subscription, not one
+/// a second). See `Store::keep_loaded`.
+pub fn keep_loaded(conn: &Connection, loaded: &[String], grace_ms: i64, now: i64) -> StoreResult<u64> {
+    let mut note = conn
+        .prepare_cached(
+            "INSERT INTO subscription_seen (name, seen_at) VALUES (?1, ?2)
+             ON CONFLICT (name) DO UPDATE SET seen_at = excluded.seen_at WHERE seen_at < excluded.seen_at - ?3",
+        )
+        .map_err(unavailable)?;
+    let refresh = crate::store::seen_refresh_ms(grace_ms);
+    for name in loaded {
+        note.execute(params![name, now, refresh]).map_err(unavailable)?;
+    }
+    let gone: Vec<String> = conn
+        .prepare_cached("SELECT name FROM subscription_seen WHERE seen_at < ?1")
+        .and_then(|mut s| s.query_map([now.saturating_sub(grace_ms)], |r| r.get(0))?.collect())
+        .map_err(unavailable)?;
+    let mut failed = 0;
+    for name in gone.iter().filter(|n| !loaded.contains(n)) {
+        failed += conn
+            .prepare_cached(FAIL_REMOVED)
+            .and_then(|mut s| s.execute(params![name, now, SUBSCRIPTION_REMOVED]))
+            .map_err(unavailable)? as u64;
+        conn.execute("DELETE FROM subscription_seen WHERE name = ?1", [name]).map_err(unavailable)?;
+    }
+    Ok(failed)
 }
 
 pub fn event(conn: &Connection, uuid: &str) -> StoreResult<Option<StoredEvent>> {
@@ -624,6 +707,13 @@ const TAKE_BACK_OTHERS_LEASES: &str = concat!(
       WHERE status = 'in_flight' AND ",
     live_rows!(),
     " AND lease_owner IS NOT ?1"
+);
+
+const FAIL_REMOVED: &str = concat!(
+    "UPDATE deliveries SET status = 'failed', lease_owner = NULL, next_attempt_at = NULL, updated_at = ?2,
+                           last_error = ?3
+      WHERE subscription = ?1 AND ",
+    live_rows!()
 );
 
 const RELEASE_OWN_LEASES: &str = concat!(
@@ -906,6 +996,7 @@ mod tests {
             (page(vec![Pending, Failed], vec![]), "sqlite_autoindex_deliveries_1"),
             (retry(vec![Failed]), "deliveries_status_id_off_queue"),
             (FINISHED_BEFORE.to_string(), "deliveries_finished_by_time"),
+            (SUCCEEDED_SINCE.to_string(), "deliveries_subscription_id_off_queue"),
         ];
         for (sql, index) in statements {
             let lines = plan(&conn, &sql);
