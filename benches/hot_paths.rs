@@ -38,8 +38,14 @@ fn bench_env(name: &str) -> Option<String> {
 }
 
 fn load(subscriptions_dir: &Path, templates_dir: &Path) -> SubscriptionSet {
-    let opts =
-        LoadOptions { subscriptions_dir, templates_dir, sources_dir: None, env: &bench_env, allow_missing_env: true };
+    let opts = LoadOptions {
+        subscriptions_dir,
+        templates_dir,
+        sources_dir: None,
+        env: &bench_env,
+        allow_missing_env: true,
+        placeholders: Default::default(),
+    };
     subscription::load(&opts).unwrap_or_else(|errors| {
         let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
         panic!("subscriptions did not load:\n{}", lines.join("\n"))

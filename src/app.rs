@@ -39,6 +39,7 @@ pub fn load_subscriptions(config: &ServeConfig) -> anyhow::Result<SubscriptionSe
         sources_dir: Some(&config.sources_dir),
         env: &env,
         allow_missing_env: false,
+        placeholders: Default::default(),
     };
     let set = subscription::load(&opts).map_err(|errors| {
         let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();

@@ -40,7 +40,8 @@ pub struct FileArgs {
     pub templates: PathBuf,
     #[arg(long, env = "HOOKSHAPE_SOURCES", default_value = "sources")]
     pub sources: PathBuf,
-    /// Accept unset ${VAR}s, checking only that they are well-formed (CI without secrets).
+    /// Accept unset ${VAR}s, checking only that they are well-formed (CI without secrets):
+    /// a variable with a default keeps it, one without gets a placeholder (listed on stderr).
     #[arg(long)]
     pub allow_missing_env: bool,
 }
@@ -122,8 +123,11 @@ fn load_or_report(files: &FileArgs) -> Option<crate::subscription::SubscriptionS
         sources_dir: Some(&files.sources),
         env: &env,
         allow_missing_env: files.allow_missing_env,
+        placeholders: Default::default(),
     };
-    match crate::subscription::load(&opts) {
+    let loaded = crate::subscription::load(&opts);
+    note_placeholders(&opts.placeholders);
+    match loaded {
         Ok(set) => Some(set),
         Err(errors) => {
             for e in errors {
@@ -131,5 +135,16 @@ fn load_or_report(files: &FileArgs) -> Option<crate::subscription::SubscriptionS
             }
             None
         }
+    }
+}
+
+/// Says on stderr which variables `--allow-missing-env` gave placeholders (stdout keeps
+/// only `file:line: message` lines and the result): a case that depends on one of them
+/// tests the placeholder, not the real value.
+fn note_placeholders(placeholders: &crate::subscription::Placeholders) {
+    let Ok(noted) = placeholders.lock() else { return };
+    for (name, files) in noted.iter() {
+        let files: Vec<&str> = files.iter().map(String::as_str).collect();
+        eprintln!("note: ${{{name}}} is not set and has no default: a placeholder stands in ({})", files.join(", "));
     }
 }

@@ -31,7 +31,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let Some(name) = &a.subscription else {
         let mut shown = 0;
         for sub in set.routes(&event.topic).filter(|s| s.enabled) {
-            if sub.template.matches(&ctx).map_err(|e| anyhow!("{}: filter: {e}", sub.name))? {
+            if sub.template.matches(&ctx).map_err(|e| anyhow!("{}: filter: {}", sub.name, sub.secrets.mask(&e)))? {
                 println!("{}# {}", if shown > 0 { "\n" } else { "" }, sub.name);
                 print_request(sub, &event, &ctx)?;
                 shown += 1;
@@ -46,7 +46,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     if !set.routes(&event.topic).any(|s| s.name == sub.name) {
         eprintln!("note: topic {:?} does not match this subscription's topics; rendering anyway", event.topic);
     }
-    if !sub.template.matches(&ctx).map_err(|e| anyhow!("filter: {e}"))? {
+    if !sub.template.matches(&ctx).map_err(|e| anyhow!("filter: {}", sub.secrets.mask(&e)))? {
         eprintln!("note: the filter does not let this event through; rendering anyway");
     }
     print_request(sub, &event, &ctx)?;

@@ -1,7 +1,9 @@
 //! `hookshape test [DIR]`: runs every `*.test.yaml` beside the subscriptions. Each case
 //! gives an event and, per subscription, what must come out (method, URL, a subset of
-//! headers, the body as JSON or exact bytes) or `delivered: false`. One line per case,
-//! a readable diff for each failure, a summary; exit 1 on any failure.
+//! headers, the body as JSON or exact bytes), `delivered: false`, or a render error; or
+//! the status a source refuses a request with. `now:` freezes the templates' clock. One
+//! line per case, a readable diff for each failure (secrets as `***`), a summary; exit 1
+//! on any failure.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -38,6 +40,10 @@ struct Case {
     /// An inbound source to send `request` through, instead of giving an event.
     source: Option<String>,
     request: Option<SourceRequest>,
+    /// The status the source must refuse `request` with (401 wrong proof, 422 bad event).
+    status: Option<u16>,
+    /// What `now()` answers in this case's templates (RFC 3339), instead of the clock.
+    now: Option<String>,
     /// Subscription name → what it must produce.
     #[serde(default)]
     expect: BTreeMap<String, Expect>,
@@ -70,25 +76,13 @@ struct Expect {
     body: Option<Value>,
     /// The body, compared byte for byte.
     body_raw: Option<String>,
+    /// The filter or the render must fail with an error containing this text.
+    error: Option<String>,
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let Some(set) = load_or_report(&a.files) else { return Ok(ExitCode::FAILURE) };
-    // By default the cases beside the subscriptions and beside the sources.
-    let dirs = match a.dir {
-        Some(dir) => vec![dir],
-        None => [a.files.subscriptions.clone(), a.files.sources.clone()].into_iter().filter(|d| d.is_dir()).collect(),
-    };
-    let mut files: Vec<PathBuf> = Vec::new();
-    for dir in &dirs {
-        let entries = std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))?;
-        files.extend(entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.ends_with(".test.yaml") || n.ends_with(".test.yml"))
-        }));
-    }
-    files.sort();
+    let files = test_files(a.dir, &a.files)?;
     let (mut passed, mut failed) = (0, 0);
     for file in &files {
         let text = crate::yaml_bounds::read(file).map_err(|r| {
@@ -129,6 +123,38 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
+/// The `*.test.yaml` files of `dir`, by default those beside the subscriptions and sources.
+fn test_files(dir: Option<PathBuf>, args: &FileArgs) -> anyhow::Result<Vec<PathBuf>> {
+    let dirs = match dir {
+        Some(dir) => vec![dir],
+        None => [args.subscriptions.clone(), args.sources.clone()].into_iter().filter(|d| d.is_dir()).collect(),
+    };
+    let mut files: Vec<PathBuf> = Vec::new();
+    for dir in &dirs {
+        let entries = std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))?;
+        files.extend(entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.ends_with(".test.yaml") || n.ends_with(".test.yml"))
+        }));
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Every event the test cases beside the subscriptions and sources give or make, for
+/// `validate` to run the templates against. Cases that do not make one are `test`'s to
+/// report, and are skipped here.
+pub(super) fn case_events(set: &SubscriptionSet, args: &FileArgs) -> Vec<crate::event::Event> {
+    let mut events = Vec::new();
+    for file in test_files(None, args).unwrap_or_default() {
+        let Ok(text) = crate::yaml_bounds::read(&file) else { continue };
+        let Ok(tests) = serde_yaml::from_str::<TestFile>(&text) else { continue };
+        events.extend(tests.cases.iter().filter_map(|case| case_event(set, &file, case).ok().flatten()));
+    }
+    events
+}
+
 fn load_event(test_file: &Path, source: &Value) -> Result<crate::event::Event, String> {
     let value = match source {
         Value::String(path) => {
@@ -142,11 +168,15 @@ fn load_event(test_file: &Path, source: &Value) -> Result<crate::event::Event, S
     crate::event::from_stored(value).map_err(|e| format!("event: {e}"))
 }
 
-/// The event a case is about: given, or made by a source from a platform's request.
-fn case_event(set: &SubscriptionSet, file: &Path, case: &Case) -> Result<crate::event::Event, Vec<String>> {
+/// The event a case is about: given, or made by a source from a platform's request; None
+/// when the source refused the request with the status the case expects.
+fn case_event(set: &SubscriptionSet, file: &Path, case: &Case) -> Result<Option<crate::event::Event>, Vec<String>> {
     let Some(name) = &case.source else {
+        if case.status.is_some() {
+            return Err(vec!["status: is the answer of a source; give source: and request:".to_string()]);
+        }
         let given = case.event.as_ref().ok_or_else(|| vec!["give an event, or a source and a request".to_string()])?;
-        return load_event(file, given).map_err(|e| vec![e]);
+        return load_event(file, given).map(Some).map_err(|e| vec![e]);
     };
     let source = set.sources.get(name).ok_or_else(|| vec![format!("no source named {name:?}")])?;
     let request = case.request.as_ref().ok_or_else(|| vec![format!("source {name}: give the request it gets")])?;
@@ -161,10 +191,19 @@ fn case_event(set: &SubscriptionSet, file: &Path, case: &Case) -> Result<crate::
         headers.extend(sign_as_platform(&source.verifier, &body));
     }
     let lookup = |n: &str| headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(n)).map(|(_, v)| v.clone());
-    let event = source
-        .verify(&lookup, &body)
-        .and_then(|()| source.event(&body, &headers))
-        .map_err(|refused| vec![format!("source {name} refused the request: {refused:?}")])?;
+    let made = source.verify(&lookup, &body).and_then(|()| source.event(&body, &headers));
+    let event = match (made, case.status) {
+        (Err(refused), Some(want)) if refused.status() == want => return Ok(None),
+        (Err(refused), want) => {
+            let expected = want.map(|w| format!("; the case expects {w}")).unwrap_or_default();
+            let (status, why) = (refused.status(), source.secrets.mask(&refused.describe()));
+            return Err(vec![format!("source {name} refused the request with {status} ({why}){expected}")]);
+        }
+        (Ok(_), Some(want)) if !(200..300).contains(&want) => {
+            return Err(vec![format!("source {name} accepted the request; the case expects {want}")])
+        }
+        (Ok(event), _) => event,
+    };
     if let Some(want) = &case.event {
         let want = match want {
             Value::String(_) => load_event(file, want).map(|e| e.envelope_value()).map_err(|e| vec![e])?,
@@ -176,7 +215,7 @@ fn case_event(set: &SubscriptionSet, file: &Path, case: &Case) -> Result<crate::
             return Err(problems);
         }
     }
-    Ok(event)
+    Ok(Some(event))
 }
 
 /// The headers the platform behind a source would send for `body`, signed with its first secret.
@@ -202,7 +241,19 @@ fn sign_as_platform(v: &crate::source::Verifier, body: &[u8]) -> Vec<(String, St
 }
 
 fn run_case(set: &SubscriptionSet, file: &Path, case: &Case) -> Result<(), Vec<String>> {
-    let event = case_event(set, file, case)?;
+    let now = match &case.now {
+        None => None,
+        Some(text) => Some(
+            chrono::DateTime::parse_from_rfc3339(text)
+                .map_err(|e| vec![format!("now: {text:?} is not an RFC 3339 time such as 2026-01-01T00:00:00Z: {e}")])?
+                .with_timezone(&chrono::Utc),
+        ),
+    };
+    crate::render::clock::frozen(now, || run_case_now(set, file, case))
+}
+
+fn run_case_now(set: &SubscriptionSet, file: &Path, case: &Case) -> Result<(), Vec<String>> {
+    let Some(event) = case_event(set, file, case)? else { return Ok(()) };
     let ctx = crate::render::context(&event);
     let mut problems = Vec::new();
     for (name, expect) in &case.expect {
@@ -214,7 +265,13 @@ fn run_case(set: &SubscriptionSet, file: &Path, case: &Case) -> Result<(), Vec<S
         let delivered = match routed.then(|| sub.template.matches(&ctx)).transpose() {
             Ok(d) => d.unwrap_or(false),
             Err(e) => {
-                problems.push(format!("{name}: filter failed: {e}"));
+                let e = sub.secrets.mask(&e);
+                match &expect.error {
+                    Some(want) if e.contains(want.as_str()) => {}
+                    Some(want) => problems
+                        .push(format!("{name}: filter failed: {e}\n         expected an error containing {want:?}")),
+                    None => problems.push(format!("{name}: filter failed: {e}")),
+                }
                 continue;
             }
         };
@@ -242,18 +299,42 @@ fn compare(
     expect: &Expect,
     problems: &mut Vec<String>,
 ) {
-    let request = match crate::accept::preview(sub, event, ctx, "dlv_test", crate::accept::Shown::Real) {
-        Ok(r) => r,
-        Err(e) => return problems.push(format!("{name}: render failed: {e}")),
+    let request = match (crate::accept::preview(sub, event, ctx, "dlv_test", crate::accept::Shown::Real), &expect.error)
+    {
+        (Ok(r), None) => r,
+        (Ok(_), Some(want)) => {
+            return problems.push(format!("{name}: rendered, but the case expects an error containing {want:?}"))
+        }
+        (Err(e), Some(want)) if e.contains(want.as_str()) => return,
+        (Err(e), Some(want)) => {
+            return problems.push(format!("{name}: render failed: {e}\n         expected an error containing {want:?}"))
+        }
+        (Err(e), None) => return problems.push(format!("{name}: render failed: {e}")),
     };
+    // Compared as sent, printed as `render` prints it: every secret as `***`.
+    let shown = request.redacted();
+    let masker = crate::secret::Masker::new(&request.masked);
+    let mut found = Vec::new();
+    compare_request(name, &request, &shown, expect, &mut found);
+    problems.extend(found.iter().map(|p| masker.mask(p)));
+}
+
+fn compare_request(
+    name: &str,
+    request: &crate::store::StoredRequest,
+    shown: &crate::store::StoredRequest,
+    expect: &Expect,
+    problems: &mut Vec<String>,
+) {
     if let Some(m) = &expect.method {
         if !m.eq_ignore_ascii_case(&request.method) {
             problems.push(format!("{name}: method: expected {m}, got {}", request.method));
         }
     }
     if let Some(u) = &expect.url {
-        if *u != request.url {
-            problems.push(format!("{name}: url:\n         expected {u}\n         got      {}", request.url));
+        // A case may write the URL as `render` shows it, `***` for a secret part.
+        if *u != request.url && *u != shown.url {
+            problems.push(format!("{name}: url:\n         expected {u}\n         got      {}", shown.url));
         }
     }
     for (h, want) in expect.headers.iter().flatten() {

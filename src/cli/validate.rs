@@ -1,16 +1,43 @@
 //! `hookshape validate`: exit 0 when every subscription, source and template loads, else 1
-//! with a `file:line: message` line per problem.
+//! with a `file:line: message` line per problem. Beyond what loading checks, each
+//! subscription's templates run once for every test case's event its topics take, so a
+//! misspelt macro in a branch only real data reaches is found before it deploys.
 
 use std::process::ExitCode;
 
 use super::{load_or_report, FileArgs};
+use crate::subscription::{LoadError, SubscriptionSet};
 
 pub fn run(files: FileArgs) -> anyhow::Result<ExitCode> {
-    Ok(match load_or_report(&files) {
-        Some(set) => {
-            println!("{} subscriptions, {} sources OK (version {})", set.len(), set.sources.len(), set.version);
-            ExitCode::SUCCESS
+    let Some(set) = load_or_report(&files) else { return Ok(ExitCode::FAILURE) };
+    let problems = reached_by_cases(&set, &files);
+    for p in &problems {
+        println!("{p}");
+    }
+    if !problems.is_empty() {
+        return Ok(ExitCode::FAILURE);
+    }
+    println!("{} subscriptions, {} sources OK (version {})", set.len(), set.sources.len(), set.version);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The template problems the test cases' events lead to, one line each.
+fn reached_by_cases(set: &SubscriptionSet, files: &FileArgs) -> Vec<LoadError> {
+    let events = super::test_cases::case_events(set, files);
+    let mut problems = Vec::new();
+    for sub in set.iter() {
+        let ctxs: Vec<minijinja::Value> = events
+            .iter()
+            .filter(|e| set.routes(&e.topic).any(|s| s.name == sub.name))
+            .map(crate::render::context)
+            .collect();
+        if ctxs.is_empty() {
+            continue;
         }
-        None => ExitCode::FAILURE,
-    })
+        let text = std::fs::read_to_string(&sub.file).unwrap_or_default();
+        for e in sub.template.check(&ctxs) {
+            problems.push(crate::subscription::template_load_error(sub, &text, &files.templates, e));
+        }
+    }
+    problems
 }

@@ -79,7 +79,7 @@ fn parse_date(value: String, pattern: String, tz: Option<String>) -> Result<Stri
 
 /// `now()`, or `now("America/Sao_Paulo")`: the current time as ISO 8601.
 fn now(tz: Option<String>) -> Result<String, Error> {
-    let utc = chrono::Utc::now();
+    let utc = super::clock::now();
     match tz {
         None => Ok(utc.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
         Some(name) => dates::format(utc.fixed_offset(), "%Y-%m-%dT%H:%M:%S%.3f%:z", Some(&name)).map_err(invalid),

@@ -3,6 +3,8 @@
 //! load error and a render error only ever concerns one event's data.
 
 mod body;
+pub mod check;
+pub mod clock;
 mod context;
 pub mod dates;
 pub mod environment;
@@ -41,10 +43,12 @@ pub struct RequestSpec<'a> {
 pub struct CompileError {
     pub field: String,
     pub message: String,
+    /// Where it is when that is in a file under the templates directory.
+    pub at: Option<check::TemplateAt>,
 }
 
 fn compile_error(field: impl Into<String>, message: impl Into<String>) -> CompileError {
-    CompileError { field: field.into(), message: message.into() }
+    CompileError { field: field.into(), message: message.into(), at: None }
 }
 
 /// The rendered parts of a request (the method is not templated).
@@ -90,8 +94,7 @@ const FILTER_TEMPLATE: &str = "text:filter";
 impl RequestTemplate {
     pub fn compile(spec: RequestSpec<'_>) -> Result<Self, CompileError> {
         let d = spec.delimiters;
-        let mut env =
-            environment::build(d, spec.files.clone()).map_err(|e| compile_error("delimiters", describe(&e)))?;
+        let mut env = environment::build(d, spec.files).map_err(|e| compile_error("delimiters", describe(&e)))?;
         let add = |env: &mut Environment<'static>, name: String, source: &str, field: &str| {
             add_piece(env, d, name, source, field)
         };
@@ -132,8 +135,24 @@ impl RequestTemplate {
             }
             (None, None) => BodyKind::None,
         };
-        check_names(&env, d, spec.files)?;
+        check::at_load(&env)?;
         Ok(Self { env, url_origin, url_rest, ping_url, headers, body, filter })
+    }
+
+    /// What `validate` finds wrong in the templates for this event (test cases' events):
+    /// the checks of `compile`, run where the event's data leads.
+    pub fn check(&self, ctxs: &[Value]) -> Vec<CompileError> {
+        let dry = check::dry(&self.env);
+        let roots = check::roots(&self.env);
+        let mut found: Vec<CompileError> = Vec::new();
+        for ctx in ctxs {
+            for e in check::run(&dry, &roots, ctx) {
+                if !found.iter().any(|f| f.message == e.message && f.at == e.at) {
+                    found.push(e);
+                }
+            }
+        }
+        found
     }
 
     /// Whether the subscription's `filter` lets this event through (true without a filter).
@@ -258,38 +277,6 @@ fn compile_url(
     }
     let rest = add_piece(env, d, format!("{URL_PREFIX}{field}"), &parts.rest, field)?;
     Ok((parts.origin, rest))
-}
-
-/// Finds filters, functions and tests that do not exist. minijinja resolves them only when
-/// a template runs, so each template is run once, against an empty event, in a copy of
-/// the environment where undefined values chain instead of failing. A name used only in a
-/// branch that an empty event does not take is not seen.
-fn check_names(env: &Environment<'static>, d: &Delimiters, files: TemplateFiles) -> Result<(), CompileError> {
-    let mut dry = environment::build_with(d, files, minijinja::UndefinedBehavior::Chainable)
-        .map_err(|e| compile_error("delimiters", describe(&e)))?;
-    let sources: Vec<(String, String)> =
-        env.templates().map(|(n, t)| (n.to_string(), t.source().to_string())).collect();
-    for (name, source) in &sources {
-        // Already compiled once in `env`, so this cannot fail differently here.
-        let _ = dry.add_template_owned(name.clone(), source.clone());
-    }
-    let empty = Value::from_pairs(std::iter::empty::<(&str, Value)>());
-    for (name, _) in &sources {
-        let Err(e) = dry.get_template(name).and_then(|t| t.render(&empty)) else { continue };
-        if matches!(
-            e.kind(),
-            minijinja::ErrorKind::UnknownFilter
-                | minijinja::ErrorKind::UnknownFunction
-                | minijinja::ErrorKind::UnknownTest
-        ) {
-            let field = match name.split_once(':') {
-                Some((_, field)) => field.to_string(),
-                None => "request.body_template".to_string(),
-            };
-            return Err(compile_error(field, describe(&e)));
-        }
-    }
-    Ok(())
 }
 
 /// A header value may not smuggle a second header or end the header block.

@@ -6,7 +6,7 @@
 use minijinja::{Environment, Value};
 use serde_json::Value as Json;
 
-use super::{body, check_names, compile_error, environment, CompileError, Delimiters, TemplateFiles};
+use super::{body, check, compile_error, environment, CompileError, Delimiters, TemplateFiles};
 
 pub struct ValueTemplate {
     env: Environment<'static>,
@@ -22,10 +22,9 @@ impl std::fmt::Debug for ValueTemplate {
 impl ValueTemplate {
     /// Compiles `value`; errors name the field under `path` (`event.Topic`).
     pub fn compile(value: &Json, path: &str, d: &Delimiters, files: TemplateFiles) -> Result<Self, CompileError> {
-        let mut env =
-            environment::build(d, files.clone()).map_err(|e| compile_error("delimiters", super::describe(&e)))?;
+        let mut env = environment::build(d, files).map_err(|e| compile_error("delimiters", super::describe(&e)))?;
         let root = body::compile(&mut env, value, path, d)?;
-        check_names(&env, d, files)?;
+        check::at_load(&env)?;
         Ok(Self { env, root })
     }
 

@@ -103,7 +103,7 @@ fn compile(cx: &FileContext<'_>, raw: RawSource, files: TemplateFiles) -> Option
     }
     mapping.insert("Payload".into(), raw.event.payload.clone());
     let mapping = ValueTemplate::compile(&Value::Object(mapping), "event", &Delimiters::default(), files)
-        .map_err(|e| cx.field_error(&e.field, e.message))
+        .map_err(|e| cx.template_error(e))
         .ok();
     let (verifier, mapping) = (verifier?, mapping?);
     if cx.has_errors() {

@@ -83,6 +83,25 @@ pub enum Refused {
 }
 
 impl Refused {
+    /// The status intake answers the platform with (`hookshape test` cases expect it).
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::Proof(_) => 401,
+            Self::Json(crate::event::EventError::Syntax { .. }) => 400,
+            Self::Json(crate::event::EventError::TooManyItems { .. }) => 413,
+            Self::Json(_) | Self::Mapping { .. } => 422,
+        }
+    }
+
+    /// What was wrong, in a line.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Proof(why) => why.clone(),
+            Self::Json(e) => e.to_string(),
+            Self::Mapping { field, message } => format!("{field}: {message}"),
+        }
+    }
+
     /// For metrics: `signature`, `json` or `mapping`.
     pub fn reason(&self) -> &'static str {
         match self {

@@ -43,6 +43,13 @@ impl<'a> FileContext<'a> {
         self.error(line_of_key(self.text, field), format!("{field}: {message}"));
     }
 
+    /// A template problem: at its line in the file under the templates directory when it is
+    /// in one (naming the field that reaches it), else at the field in this file.
+    pub fn template_error(&self, e: crate::render::CompileError) {
+        let error = template_error_at(self.path, self.text, self.opts.templates_dir, e);
+        self.errors.borrow_mut().push(error);
+    }
+
     pub fn has_errors(&self) -> bool {
         !self.errors.borrow().is_empty()
     }
@@ -71,16 +78,12 @@ impl<'a> FileContext<'a> {
     }
 
     fn expand_in(&self, field: &str, value: &str, d: Option<&Delimiters>) -> Option<Expanded> {
-        let lookup = |name: &str| {
-            (self.opts.env)(name).or_else(|| self.opts.allow_missing_env.then(|| placeholder_for(field).to_string()))
-        };
-        let expanded = match d {
-            Some(d) => env_vars::expand_template(value, &lookup, d),
-            None => env_vars::expand(value, &lookup),
-        };
-        match expanded {
+        let placeholder = |_: &str| placeholder_for(field).to_string();
+        let placeholder: Option<&dyn Fn(&str) -> String> = self.opts.allow_missing_env.then_some(&placeholder);
+        match env_vars::expand_with(value, self.opts.env, d, placeholder) {
             Ok(x) => {
                 self.secrets.borrow_mut().extend(x.values.iter().cloned());
+                self.note_placeholders(&x.placeholders);
                 Some(x)
             }
             Err(m) => {
@@ -88,6 +91,19 @@ impl<'a> FileContext<'a> {
                     .or_else(|| line_of_key(self.text, field));
                 self.error(line, format!("{field}: {m}"));
                 None
+            }
+        }
+    }
+
+    /// Records which variables got a placeholder here, so the command can say so.
+    fn note_placeholders(&self, names: &[String]) {
+        if names.is_empty() {
+            return;
+        }
+        // A poisoned lock only loses this note; loading goes on.
+        if let Ok(mut noted) = self.opts.placeholders.lock() {
+            for name in names {
+                noted.entry(name.clone()).or_default().insert(self.path.display().to_string());
             }
         }
     }
@@ -108,6 +124,42 @@ impl<'a> FileContext<'a> {
             }
         }
     }
+}
+
+/// A template problem of the subscription in `path` (whose text is `text`): at its line in
+/// the file under `templates_dir` when it is in one, naming the field that reaches it;
+/// else at the field's line in the subscription file.
+pub(crate) fn template_error_at(
+    path: &Path,
+    text: &str,
+    templates_dir: &Path,
+    e: crate::render::CompileError,
+) -> LoadError {
+    match e.at {
+        Some(at) => LoadError {
+            file: templates_dir.join(&at.file),
+            line: Some(at.line),
+            message: format!("{} (reached from {} {})", e.message, path.display(), e.field),
+        },
+        None => LoadError {
+            file: path.to_path_buf(),
+            line: line_of_key(text, &e.field),
+            message: format!("{}: {}", e.field, e.message),
+        },
+    }
+}
+
+/// `template_error_at` for a loaded subscription, its secrets masked out of the message
+/// (a template line may hold a value from `${VAR}`).
+pub fn template_load_error(
+    sub: &Subscription,
+    text: &str,
+    templates_dir: &Path,
+    e: crate::render::CompileError,
+) -> LoadError {
+    let mut error = template_error_at(&sub.file, text, templates_dir, e);
+    error.message = sub.secrets.mask(&error.message);
+    error
 }
 
 fn placeholder_for(field: &str) -> &'static str {
@@ -207,9 +259,10 @@ fn compile(cx: &FileContext<'_>, raw: RawSubscription, files: TemplateFiles) -> 
         delimiters: &delimiters,
         files,
     })
-    .map_err(|e| cx.field_error(&e.field, e.message))
+    .map_err(|e| cx.template_error(e))
     .ok()?;
-    cx.secrets.borrow_mut().extend(template.url_secrets());
+    let url_secrets = template.url_secrets();
+    cx.secrets.borrow_mut().extend(url_secrets.iter().cloned());
     let secrets = Masker::new(cx.secrets.borrow().iter());
     Some(Subscription {
         name,
@@ -229,9 +282,11 @@ fn compile(cx: &FileContext<'_>, raw: RawSubscription, files: TemplateFiles) -> 
         },
         signature,
         sensitive_headers: request.sensitive,
+        // The URL's userinfo too, written literally or not: `render` and `test` show `***`.
         masked_values: request
             .masked
             .into_iter()
+            .chain(url_secrets)
             .filter(|v| v.chars().count() >= crate::secret::MIN_MASKED_LEN)
             .collect(),
         secrets,
@@ -306,10 +361,8 @@ fn expand_request(cx: &FileContext<'_>, raw: &RawSubscription, d: &Delimiters) -
     Request { url, ping_url, headers, sensitive, body, masked }
 }
 
-/// A URL with its `${VAR}`s expanded; the values in its path or query join `masked` (the
-/// origin is configuration and stays visible).
-/// A URL template with its `${VAR}`s expanded as text. The origin is configuration and stays
-/// visible; values in the path or query are masked.
+/// A URL template with its `${VAR}`s expanded as text; the values `url_masked` hides join
+/// `masked`.
 fn expand_url(
     cx: &FileContext<'_>,
     field: &str,
@@ -318,10 +371,21 @@ fn expand_url(
     masked: &mut Vec<String>,
 ) -> Option<String> {
     let x = cx.expand_template(field, url, d)?;
-    let origin_end = x.text.find("://").map_or(0, |i| i + 3);
-    let origin_end = x.text[origin_end..].find(['/', '?', '#']).map_or(x.text.len(), |i| origin_end + i);
-    masked.extend(x.values.iter().filter(|v| !x.text[..origin_end].contains(v.as_str())).cloned());
+    masked.extend(url_masked(&x.text, &x.values));
     Some(x.text)
+}
+
+/// The `${VAR}` values in a URL that are shown as `***`: all but those that only wrote its
+/// scheme, host and port (configuration, which support needs to see). A value in the
+/// userinfo is masked even though it stands before the host. Values in the path stay
+/// masked too: until a variable can say it is a secret (`${secret:NAME}`), a chat webhook
+/// whose path is its credential must not show in history.
+fn url_masked(url: &str, values: &[String]) -> Vec<String> {
+    let scheme_end = url.find("://").map_or(0, |i| i + 3);
+    let authority_end = url[scheme_end..].find(['/', '?', '#']).map_or(url.len(), |i| scheme_end + i);
+    let host_start = url[scheme_end..authority_end].rfind('@').map_or(scheme_end, |i| scheme_end + i + 1);
+    let origin = format!("{}{}", &url[..scheme_end], &url[host_start..authority_end]);
+    values.iter().filter(|v| !origin.contains(v.as_str())).cloned().collect()
 }
 
 fn compile_signature(cx: &FileContext<'_>, raw: &RawSubscription) -> Option<Signer> {
@@ -406,4 +470,17 @@ fn delimiters(raw: &RawSubscription) -> Result<Delimiters, String> {
         return Err("delimiters may not be empty".into());
     }
     Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_url_shows_its_host_and_hides_userinfo_path_and_query_values_from_variables() {
+        let values = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let url = "https://u:pw@crm.example:8443/hooks/abc?token=t0k3n&x=1";
+        assert_eq!(url_masked(url, &values(&["crm.example:8443", "pw", "abc", "t0k3n"])), ["pw", "abc", "t0k3n"]);
+        assert!(url_masked("http://h:1/a?id={{ Id }}", &values(&["http://h:1"])).is_empty());
+    }
 }

@@ -15,6 +15,8 @@ pub struct Expanded {
     pub values: Vec<String>,
     /// Whether any `${VAR}` was expanded, from the environment or from its default.
     pub used_vars: bool,
+    /// Variables that were unset, had no default, and got a placeholder instead.
+    pub placeholders: Vec<String>,
 }
 
 impl Expanded {
@@ -28,24 +30,39 @@ const RESERVED_PREFIX: &str = "HOOKSHAPE_";
 
 /// Expands `text` that is not a template (a secret, a duration, `hookshape.yaml`).
 pub fn expand(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Expanded, String> {
-    Expander { lookup, markup: None, values: Vec::new(), used_vars: false }.run(text)
+    expand_with(text, lookup, None, None)
 }
 
 /// Expands `text` that is a template with delimiters `d`: each value arrives as the
 /// characters it holds, `{{`, `{%` and `}}` included.
+#[cfg(test)]
 pub fn expand_template(
     text: &str,
     lookup: &dyn Fn(&str) -> Option<String>,
     d: &Delimiters,
 ) -> Result<Expanded, String> {
-    Expander { lookup, markup: Some(d), values: Vec::new(), used_vars: false }.run(text)
+    expand_with(text, lookup, Some(d), None)
+}
+
+/// Expands `text`, a template with delimiters `markup` or plain text without. A variable
+/// that is unset and has no default takes `placeholder(name)` when given (`validate
+/// --allow-missing-env`), and is named in `placeholders`; a default is always kept.
+pub fn expand_with(
+    text: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    markup: Option<&Delimiters>,
+    placeholder: Option<&dyn Fn(&str) -> String>,
+) -> Result<Expanded, String> {
+    Expander { lookup, placeholder, markup, values: Vec::new(), used_vars: false, placeholders: Vec::new() }.run(text)
 }
 
 struct Expander<'a> {
     lookup: &'a dyn Fn(&str) -> Option<String>,
+    placeholder: Option<&'a dyn Fn(&str) -> String>,
     markup: Option<&'a Delimiters>,
     values: Vec<String>,
     used_vars: bool,
+    placeholders: Vec<String>,
 }
 
 impl Expander<'_> {
@@ -68,7 +85,7 @@ impl Expander<'_> {
             }
         }
         out.push_str(rest);
-        Ok(Expanded { text: out, values: self.values, used_vars: self.used_vars })
+        Ok(Expanded { text: out, values: self.values, used_vars: self.used_vars, placeholders: self.placeholders })
     }
 
     /// `inner` follows a `${`: the variable's name, its value and the text after its `}`.
@@ -93,7 +110,13 @@ impl Expander<'_> {
             (Some(v), _) => v,
             // A default is expanded only when it is used: `${A:-${B}}` needs no B when A is set.
             (None, Some(d)) => self.default_value(d)?,
-            (None, None) => return Err(format!("environment variable {name} is not set")),
+            (None, None) => match self.placeholder {
+                Some(placeholder) => {
+                    self.placeholders.push(name.to_string());
+                    placeholder(name)
+                }
+                None => return Err(format!("environment variable {name} is not set")),
+            },
         };
         self.values.push(value.clone());
         Ok((name.to_string(), value, tail))
@@ -102,9 +125,17 @@ impl Expander<'_> {
     /// A default's text with its own `${VAR}`s expanded, as plain text (the whole
     /// default is written out, escaped if need be, as the outer variable's value).
     fn default_value(&mut self, default: &str) -> Result<String, String> {
-        let inner = Expander { lookup: self.lookup, markup: None, values: Vec::new(), used_vars: false };
+        let inner = Expander {
+            lookup: self.lookup,
+            placeholder: self.placeholder,
+            markup: None,
+            values: Vec::new(),
+            used_vars: false,
+            placeholders: Vec::new(),
+        };
         let x = inner.run(default)?;
         self.values.extend(x.values);
+        self.placeholders.extend(x.placeholders);
         Ok(x.text)
     }
 
@@ -214,13 +245,18 @@ mod tests {
         let e = |t: &str| expand(t, &lookup);
         assert_eq!(
             e("Bearer ${TOKEN}").unwrap(),
-            Expanded { text: "Bearer s3cret".into(), values: vec!["s3cret".into()], used_vars: true }
+            Expanded {
+                text: "Bearer s3cret".into(),
+                values: vec!["s3cret".into()],
+                used_vars: true,
+                placeholders: vec![]
+            }
         );
         assert_eq!(e("${MISSING:-http://x:1}/a").unwrap().text, "http://x:1/a");
         assert_eq!(e("${TOKEN:-dflt}").unwrap().text, "s3cret");
         assert_eq!(
             e("cost $5, $${LITERAL}").unwrap(),
-            Expanded { text: "cost $5, ${LITERAL}".into(), values: vec![], used_vars: false }
+            Expanded { text: "cost $5, ${LITERAL}".into(), values: vec![], used_vars: false, placeholders: vec![] }
         );
         assert!(e("${HOOKSHAPE_ADMIN_TOKEN}").unwrap_err().contains("hookshape's own settings"));
         assert!(e("${HOOKSHAPE_ADMIN_TOKEN:-x}").is_err(), "not even with a default");
@@ -228,6 +264,15 @@ mod tests {
         assert!(e("${1BAD}").is_err());
         assert_eq!(e("${A:x}").unwrap_err(), "${A:x} is not a valid variable name");
         assert!(e("${OPEN").is_err());
+    }
+
+    #[test]
+    fn a_placeholder_stands_in_only_for_a_variable_without_a_default() {
+        let p = |name: &str| format!("<{name}>");
+        let e = |t: &str| expand_with(t, &lookup, None, Some(&p)).unwrap();
+        let x = e("${URL:-http://127.0.0.1:9000}/a ${TOKEN} ${SECRET} ${A:-${B}}");
+        assert_eq!(x.text, "http://127.0.0.1:9000/a s3cret <SECRET> <B>");
+        assert_eq!(x.placeholders, ["SECRET", "B"]);
     }
 
     #[test]

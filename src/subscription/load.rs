@@ -36,9 +36,15 @@ pub struct LoadOptions<'a> {
     /// Looks up `${VAR}`; the process environment in production.
     pub env: &'a dyn Fn(&str) -> Option<String>,
     /// Accept unset `${VAR}`s (checking only that they are well-formed), so CI can validate
-    /// without production secrets. A placeholder that keeps the field valid stands in.
+    /// without production secrets. A variable with a default keeps it; a placeholder that
+    /// keeps the field valid stands in for one without.
     pub allow_missing_env: bool,
+    /// Filled by `load`: each variable that got a placeholder, with the files that use it.
+    pub placeholders: Placeholders,
 }
+
+/// Variable name → the files (shown as given) where a placeholder stood in for it.
+pub type Placeholders = std::sync::Mutex<std::collections::BTreeMap<String, std::collections::BTreeSet<String>>>;
 
 /// Loads and compiles every `*.yaml`/`*.yml` file (not `*.test.yaml`) of the subscriptions
 /// directory, and of the sources directory.
@@ -163,6 +169,7 @@ mod tests {
             sources_dir: None,
             env: &env,
             allow_missing_env: false,
+            placeholders: Default::default(),
         };
         load(&opts).unwrap().version
     }

@@ -12,7 +12,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use load::{load, LoadError, LoadOptions};
+pub use compile::template_load_error;
+pub use load::{load, LoadError, LoadOptions, Placeholders};
 pub use raw::{Activation, Method, Mode};
 
 use crate::render::RequestTemplate;
@@ -51,7 +52,7 @@ pub struct Subscription {
     pub signature: Option<Signer>,
     /// Lowercase names of headers whose values came from `${VAR}`: shown as `***`.
     pub sensitive_headers: Vec<String>,
-    /// `${VAR}` values in the URL's path or query and in the body: `***` when shown.
+    /// `${VAR}` values in the URL's userinfo, path or query and in the body: `***` when shown.
     pub masked_values: Vec<String>,
     /// Every value the file took from the environment, signature secrets included: masked
     /// out of anything about this subscription that people read (errors, responses).

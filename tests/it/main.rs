@@ -9,6 +9,7 @@ mod pg;
 
 mod abuse;
 mod cli;
+mod cli_checks;
 mod cluster;
 mod console;
 mod crash;
