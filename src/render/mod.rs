@@ -3,13 +3,16 @@
 //! load error and a render error only ever concerns one event's data.
 
 mod body;
+mod compare;
 mod context;
 pub mod dates;
 pub mod environment;
 mod functions;
+mod numbers;
 mod positions;
 mod source;
 pub mod url;
+mod undefined;
 mod value;
 pub mod values;
 
@@ -300,8 +303,21 @@ pub fn check_header_value(value: &str) -> Result<(), String> {
     reqwest::header::HeaderValue::from_str(value).map(|_| ()).map_err(|_| "not a valid header value".into())
 }
 
+/// Where `abort(reason)` puts its reason in the error it raises.
+const ABORT_MARK: &str = "hookshape-abort:";
+const ABORTED: &str = "aborted: ";
+
+/// The reason, when a render error is a template's `abort(reason)`: the event is not for
+/// this subscription (no delivery), which is not a failure.
+pub fn aborted(error: &str) -> Option<&str> {
+    error.strip_prefix(ABORTED)
+}
+
 /// A template error as one line, with the template (the subscription field) and line.
 pub fn describe(e: &minijinja::Error) -> String {
+    if let Some(reason) = e.detail().and_then(|d| d.strip_prefix(ABORT_MARK)) {
+        return format!("{ABORTED}{reason}");
+    }
     let mut text = match e.detail() {
         Some(detail) => format!("{}: {detail}", e.kind()),
         None => e.kind().to_string(),
