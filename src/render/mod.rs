@@ -10,6 +10,8 @@ pub mod environment;
 mod functions;
 mod numbers;
 mod positions;
+#[cfg(test)]
+mod reference;
 mod source;
 pub mod url;
 mod undefined;
