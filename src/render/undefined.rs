@@ -84,12 +84,17 @@ pub fn render_error(env: &Environment<'static>, e: &Error, ctx: &Value) -> Strin
     if super::aborted(&described).is_some() {
         return described;
     }
-    let Some(text) = snippet(env, e) else { return described };
     let location = described.rfind(" (in ").map_or("", |at| &described[at..]);
-    if e.kind() == ErrorKind::UndefinedError && e.detail().is_none() {
-        let explained = explain_with(&text, |name| ctx.get_attr(name).ok());
-        return format!("{explained}{location}");
+    let text = snippet(env, e);
+    if e.kind() == ErrorKind::UndefinedError && !e.detail().is_some_and(|d| d.contains(HINT)) {
+        // minijinja's own detail names the path in backticks: "`Customer.Email` is undefined".
+        let named = e.detail().and_then(|d| d.strip_prefix('`')).and_then(|d| d.split_once('`')).map(|(p, _)| p);
+        if let Some(path) = named.map(str::to_string).or(text.clone()) {
+            let explained = explain_with(&path, |name| ctx.get_attr(name).ok());
+            return format!("{explained}{location}");
+        }
     }
+    let Some(text) = text else { return described };
     let head = &described[..described.len() - location.len()];
     format!("{head} (at `{text}`){location}")
 }
