@@ -208,8 +208,8 @@ impl RequestTemplate {
                 // Parsed as intake parses, so numbers keep the text the template wrote.
                 let value = crate::json::parse_rendered(&text).map_err(|e| match e {
                     crate::json::JsonError::Syntax { line, column, message } => format!(
-                        "body_template {name} did not render valid JSON (line {line} column {column}): \
-                         {message} at line {line} column {column}"
+                        "body_template {name} did not render valid JSON: {message}, in the rendered text at {}",
+                        excerpt(&text, line, column)
                     ),
                     other => format!("body_template {name} did not render valid JSON: {other}"),
                 })?;
@@ -295,6 +295,24 @@ fn check_names(env: &Environment<'static>, d: &Delimiters, files: TemplateFiles)
         }
     }
     Ok(())
+}
+
+/// The rendered text around `line`:`column` (what the user never saw), marked `⟨here⟩`.
+fn excerpt(text: &str, line: usize, column: usize) -> String {
+    const BEFORE: usize = 40;
+    const AFTER: usize = 20;
+    let row = text.split('\n').nth(line.saturating_sub(1)).unwrap_or_default();
+    let mut at = column.saturating_sub(1).min(row.len());
+    while !row.is_char_boundary(at) {
+        at -= 1;
+    }
+    let (head, tail) = row.split_at(at);
+    let head_chars = head.chars().count();
+    let head: String = head.chars().skip(head_chars.saturating_sub(BEFORE)).collect();
+    let cut = if head_chars > BEFORE { "…" } else { "" };
+    let more = if tail.chars().count() > AFTER { "…" } else { "" };
+    let tail: String = tail.chars().take(AFTER).collect();
+    format!("`{cut}{head}⟨here⟩{tail}{more}`")
 }
 
 /// A header value may not smuggle a second header or end the header block.

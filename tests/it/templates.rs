@@ -141,3 +141,13 @@ async fn an_aborted_event_is_not_delivered_to_that_subscription_and_nothing_fail
     assert_eq!(receiver.requests_to("/other").len(), 1);
     app.stop().await;
 }
+
+#[test]
+fn a_body_that_is_not_json_shows_the_rendered_text_around_the_error() {
+    let ws = Workspace::new();
+    ws.template("t.json.j2", "{\"name\": {{ Name }}, \"id\": {{ Id }} \"oops\": 1}\n");
+    ws.subscription("s.yaml", "topics: [T]\nrequest:\n  url: http://127.0.0.1:9/x\n  body_template: t.json.j2\n");
+    let (code, _, stderr) = render(&ws, json!({"Name": "Ana", "Id": 7}), Some("s"));
+    assert_ne!(code, Some(0));
+    assert!(stderr.contains(r#"`{"name": "Ana", "id": 7 ⟨here⟩"oops": 1}`"#), "{stderr}");
+}
