@@ -68,9 +68,16 @@ fn keys(map: &Value) -> String {
 
 /// The template text an error points at, when it is worth showing (not our rewrites).
 fn snippet(env: &Environment<'static>, e: &Error) -> Option<String> {
-    let range = e.range()?;
+    let mut range = e.range()?;
     let template = env.get_template(e.name()?).ok()?;
-    let text = template.source().get(range)?.trim();
+    let source = template.source();
+    // A method call's span starts at its dot (`.br_dat(x)`): show whose method it is.
+    while range.start > 0 && source.as_bytes()[range.start - 1].is_ascii_alphanumeric()
+        || range.start > 0 && matches!(source.as_bytes()[range.start - 1], b'_' | b'.')
+    {
+        range.start -= 1;
+    }
+    let text = source.get(range)?.trim();
     let shown = text.trim_start_matches(['{', '%', '-', '+']).trim_end_matches(['}', '%', '-', '+']).trim();
     if shown.is_empty() || shown.contains("__hookshape_") || shown.chars().count() > 120 {
         return None;
@@ -96,6 +103,8 @@ pub fn render_error(env: &Environment<'static>, e: &Error, ctx: &Value) -> Strin
     }
     let Some(text) = text else { return described };
     let head = &described[..described.len() - location.len()];
+    // An imported template is a map to minijinja; to the user it holds macros.
+    let head = head.replace("map has no method named", "no macro named");
     format!("{head} (at `{text}`){location}")
 }
 

@@ -151,3 +151,15 @@ fn a_body_that_is_not_json_shows_the_rendered_text_around_the_error() {
     assert_ne!(code, Some(0));
     assert!(stderr.contains(r#"`{"name": "Ana", "id": 7 ⟨here⟩"oops": 1}`"#), "{stderr}");
 }
+
+#[test]
+fn a_macro_error_names_the_call() {
+    let ws = Workspace::new();
+    ws.template("macros.j2", "{% macro br_date(d) %}{{ d | date('dd/MM/yyyy') }}{% endmacro %}");
+    ws.template("t.json.j2", "{% import 'macros.j2' as m %}\n{\"d\": \"{{ m.br_dat(Created) }}\"}\n");
+    ws.subscription("s.yaml", "topics: [T]\nrequest:\n  url: http://127.0.0.1:9/x\n  body_template: t.json.j2\n");
+    let (code, _, stderr) = render(&ws, json!({"Created": "2025-04-15T14:30:00Z"}), Some("s"));
+    assert_ne!(code, Some(0));
+    assert!(stderr.contains("m.br_dat(Created)"), "{stderr}");
+    assert!(stderr.contains("line 2"), "{stderr}");
+}
