@@ -5,7 +5,7 @@
 //! A chained comparison (`a < b < c`) is left as it is.
 
 use minijinja::value::ValueKind;
-use minijinja::{Environment, Error, ErrorKind, State, Value};
+use minijinja::{Environment, Error, ErrorKind, State, UndefinedBehavior, Value};
 
 use super::positions::NumberText;
 
@@ -191,8 +191,10 @@ fn numeric(value: Value) -> Value {
 /// `__hookshape_cmp(a, op, b, "a's source\u{1}b's source")`.
 fn compare(state: &State, a: Value, op: &str, b: Value, sources: &str) -> Result<bool, Error> {
     let (left, right) = sources.split_once(SEPARATOR).unwrap_or((sources, ""));
+    // The load-time dry run chains undefined values; only the real environment refuses them.
+    let strict = matches!(state.undefined_behavior(), UndefinedBehavior::Strict | UndefinedBehavior::SemiStrict);
     for (value, text) in [(&a, left), (&b, right)] {
-        if value.is_undefined() {
+        if strict && value.is_undefined() {
             return Err(Error::new(ErrorKind::UndefinedError, super::undefined::explain(text, state)));
         }
     }

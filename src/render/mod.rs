@@ -13,8 +13,8 @@ mod positions;
 #[cfg(test)]
 mod reference;
 mod source;
-pub mod url;
 mod undefined;
+pub mod url;
 mod value;
 pub mod values;
 

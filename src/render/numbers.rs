@@ -80,7 +80,9 @@ fn digits_of(state: &State, value: &Value, filter: &str) -> Result<String, Error
                 Some(text) => text,
                 None if value.is_integer() => value.to_string(),
                 // Rust prints an f64 in its shortest round-trip digits, never with an exponent.
-                None => f64::try_from(value.clone()).map(|f| format!("{f}")).map_err(|_| not_a_number(value, filter))?,
+                None => {
+                    f64::try_from(value.clone()).map(|f| format!("{f}")).map_err(|_| not_a_number(value, filter))?
+                }
             })
         }
         ValueKind::Undefined => Err(Error::from(ErrorKind::UndefinedError)),
@@ -112,7 +114,12 @@ fn format_number(
         true => text,
         false => text.parse::<f64>().map(|f| format!("{f}")).map_err(|_| not_a_number(&value, "format_number"))?,
     };
-    Ok(format_digits(&text, decimals.min(30), decimal_point.as_deref().unwrap_or("."), thousands.as_deref().unwrap_or("")))
+    Ok(format_digits(
+        &text,
+        decimals.min(30),
+        decimal_point.as_deref().unwrap_or("."),
+        thousands.as_deref().unwrap_or(""),
+    ))
 }
 
 /// Formats a plain decimal `text`, rounded to `decimals` places, half away from zero.
@@ -122,7 +129,8 @@ fn format_digits(text: &str, decimals: usize, point: &str, thousands: &str) -> S
         None => (false, text),
     };
     let (whole, fraction) = unsigned.split_once('.').unwrap_or((unsigned, ""));
-    let mut digits: Vec<u8> = whole.bytes().chain(fraction.bytes().chain(std::iter::repeat(b'0')).take(decimals)).collect();
+    let mut digits: Vec<u8> =
+        whole.bytes().chain(fraction.bytes().chain(std::iter::repeat(b'0')).take(decimals)).collect();
     if fraction.as_bytes().get(decimals).is_some_and(|&d| d >= b'5') {
         round_up(&mut digits);
     }
@@ -162,7 +170,7 @@ fn group(whole: &str, thousands: &str) -> String {
     }
     let mut out = String::with_capacity(whole.len() * 2);
     for (i, c) in whole.chars().enumerate() {
-        if i > 0 && (whole.len() - i) % 3 == 0 {
+        if i > 0 && (whole.len() - i).is_multiple_of(3) {
             out.push_str(thousands);
         }
         out.push(c);

@@ -13,12 +13,72 @@ const PAYLOAD: &str = r#"{"Customer": {"Id": 42, "Name": "ana souza", "Email": "
 
 /// Every name a template can call: minijinja's built-ins and hookshape's.
 const NAMES: &[&str] = &[
-    "abs", "attr", "batch", "bool", "capitalize", "chain", "count", "d", "default", "dictsort", "e", "escape",
-    "first", "float", "format", "groupby", "indent", "int", "items", "join", "last", "length", "lines", "list",
-    "lower", "map", "max", "min", "pprint", "reject", "rejectattr", "replace", "reverse", "round", "safe", "select",
-    "selectattr", "slice", "sort", "split", "string", "sum", "title", "tojson", "trim", "unique", "upper",
-    "urlencode", "zip", "debug", "dict", "namespace", "range", "decimal", "format_number", "date", "parse_date",
-    "date_add", "now", "digits", "sha256", "hmac_sha256", "base64", "jsonpath", "uuid", "abort",
+    "abs",
+    "attr",
+    "batch",
+    "bool",
+    "capitalize",
+    "chain",
+    "count",
+    "d",
+    "default",
+    "dictsort",
+    "e",
+    "escape",
+    "first",
+    "float",
+    "format",
+    "groupby",
+    "indent",
+    "int",
+    "items",
+    "join",
+    "last",
+    "length",
+    "lines",
+    "list",
+    "lower",
+    "map",
+    "max",
+    "min",
+    "pprint",
+    "reject",
+    "rejectattr",
+    "replace",
+    "reverse",
+    "round",
+    "safe",
+    "select",
+    "selectattr",
+    "slice",
+    "sort",
+    "split",
+    "string",
+    "sum",
+    "title",
+    "tojson",
+    "trim",
+    "unique",
+    "upper",
+    "urlencode",
+    "zip",
+    "debug",
+    "dict",
+    "namespace",
+    "range",
+    "decimal",
+    "format_number",
+    "date",
+    "parse_date",
+    "date_add",
+    "now",
+    "digits",
+    "sha256",
+    "hmac_sha256",
+    "base64",
+    "jsonpath",
+    "uuid",
+    "abort",
 ];
 
 /// `- `template` → `output`` or `- `template` → error: `text``.
@@ -74,7 +134,9 @@ fn every_example_on_the_reference_page_renders_as_documented() {
 
 #[test]
 fn every_filter_and_function_has_an_entry() {
-    let missing: Vec<&&str> =
-        NAMES.iter().filter(|name| !PAGE.contains(&format!("### `{name}`")) && !PAGE.contains(&format!("### `{name}("))).collect();
+    let missing: Vec<&&str> = NAMES
+        .iter()
+        .filter(|name| !PAGE.contains(&format!("### `{name}`")) && !PAGE.contains(&format!("### `{name}(")))
+        .collect();
     assert!(missing.is_empty(), "not on the reference page: {missing:?}");
 }

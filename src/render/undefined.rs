@@ -72,9 +72,9 @@ fn snippet(env: &Environment<'static>, e: &Error) -> Option<String> {
     let template = env.get_template(e.name()?).ok()?;
     let source = template.source();
     // A method call's span starts at its dot (`.br_dat(x)`): show whose method it is.
-    while range.start > 0 && source.as_bytes()[range.start - 1].is_ascii_alphanumeric()
-        || range.start > 0 && matches!(source.as_bytes()[range.start - 1], b'_' | b'.')
-    {
+    let bytes = source.as_bytes();
+    let continues = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'.';
+    while range.start > 0 && bytes.get(range.start - 1).is_some_and(|&b| continues(b)) {
         range.start -= 1;
     }
     let text = source.get(range)?.trim();

@@ -62,11 +62,15 @@ fn an_explicit_conversion_compares_and_a_missing_value_with_a_default_is_not_for
 #[test]
 fn an_undefined_value_is_named_with_what_its_parent_has() {
     let ws = Workspace::new();
-    ws.subscription("s.yaml", "topics: [T]\nrequest:\n  url: http://127.0.0.1:9/x\n  body: { email: \"{{ Customer.Email }}\" }\n");
+    ws.subscription(
+        "s.yaml",
+        "topics: [T]\nrequest:\n  url: http://127.0.0.1:9/x\n  body: { email: \"{{ Customer.Email }}\" }\n",
+    );
     let (code, _, stderr) = render(&ws, json!({"Customer": {"Id": 1, "Name": "Ana"}}), Some("s"));
     assert_ne!(code, Some(0));
     assert!(
-        stderr.contains("Customer.Email is undefined (Customer has Id, Name); use `| default(...)` if it may be missing"),
+        stderr
+            .contains("Customer.Email is undefined (Customer has Id, Name); use `| default(...)` if it may be missing"),
         "{stderr}"
     );
     assert!(stderr.contains("request.body.email"), "the field is still named: {stderr}");
@@ -75,7 +79,10 @@ fn an_undefined_value_is_named_with_what_its_parent_has() {
 #[test]
 fn a_conversion_error_shows_its_input() {
     let ws = Workspace::new();
-    ws.subscription("s.yaml", "topics: [T]\nrequest:\n  url: http://127.0.0.1:9/x\n  body: { n: \"{{ Amount | float }}\" }\n");
+    ws.subscription(
+        "s.yaml",
+        "topics: [T]\nrequest:\n  url: http://127.0.0.1:9/x\n  body: { n: \"{{ Amount | float }}\" }\n",
+    );
     let (code, _, stderr) = render(&ws, json!({"Amount": "abc"}), Some("s"));
     assert_ne!(code, Some(0));
     assert!(stderr.contains(r#""abc" is not a number (| float)"#), "{stderr}");
@@ -133,7 +140,8 @@ async fn an_aborted_event_is_not_delivered_to_that_subscription_and_nothing_fail
     ws.subscription("a.yaml", &ABORTING.replace("URL", &receiver.url()));
     ws.subscription("b.yaml", &format!("topics: [T]\nrequest:\n  url: {}/other\n", receiver.url()));
     let app = TestApp::spawn(ws.config()).await;
-    let event = json!({"Uuid": new_uuid(), "Topic": "T", "Date": "2025-04-15T14:30:00Z", "Payload": {"Customer": {"Id": 1}}});
+    let event =
+        json!({"Uuid": new_uuid(), "Topic": "T", "Date": "2025-04-15T14:30:00Z", "Payload": {"Customer": {"Id": 1}}});
     let (status, body) = app.post_event(&event).await;
     assert_eq!((status, body["deliveries"].clone()), (202, json!(1)), "{body}");
     receiver.wait_for(1, Duration::from_secs(15)).await;
