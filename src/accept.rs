@@ -7,14 +7,17 @@ use crate::store::{DeliveryStatus, NewDelivery, NewEvent, StoredRequest};
 use crate::subscription::{Mode, Subscription, SubscriptionSet};
 
 /// Builds the event and its deliveries for every enabled subscription that takes it.
-/// A render or filter error becomes a `failed` delivery carrying the message.
+/// A render or filter error becomes a `failed` delivery carrying the message; a template's
+/// `abort(reason)` means the event is not for that subscription, as a false filter does.
 pub fn prepare(event: &Event, set: &SubscriptionSet, received_at: i64) -> NewEvent {
     let ctx = render::context(event);
     let mut deliveries = Vec::new();
     for sub in set.routes(&event.topic).filter(|s| s.enabled) {
         let (status, request, error) = match sub.template.matches(&ctx) {
             Ok(false) => continue,
+            Err(e) if render::aborted(&e).is_some() => continue,
             Ok(true) => match sub.template.render(&ctx) {
+                Err(e) if render::aborted(&e).is_some() => continue,
                 Ok(rendered) => {
                     let status =
                         if sub.mode == Mode::Shadow { DeliveryStatus::Shadow } else { DeliveryStatus::Pending };

@@ -31,7 +31,13 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let Some(name) = &a.subscription else {
         let mut shown = 0;
         for sub in set.routes(&event.topic).filter(|s| s.enabled) {
-            if sub.template.matches(&ctx).map_err(|e| anyhow!("{}: filter: {}", sub.name, sub.secrets.mask(&e)))? {
+            let matches = sub.template.matches(&ctx);
+            if let Some(reason) = matches.as_ref().err().and_then(|e| crate::render::aborted(e)) {
+                println!("{}# {}\naborted: {}", if shown > 0 { "\n" } else { "" }, sub.name, sub.secrets.mask(reason));
+                shown += 1;
+                continue;
+            }
+            if matches.map_err(|e| anyhow!("{}: filter: {}", sub.name, sub.secrets.mask(&e)))? {
                 println!("{}# {}", if shown > 0 { "\n" } else { "" }, sub.name);
                 print_request(sub, &event, &ctx)?;
                 shown += 1;
@@ -46,7 +52,12 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     if !set.routes(&event.topic).any(|s| s.name == sub.name) {
         eprintln!("note: topic {:?} does not match this subscription's topics; rendering anyway", event.topic);
     }
-    if !sub.template.matches(&ctx).map_err(|e| anyhow!("filter: {}", sub.secrets.mask(&e)))? {
+    let matches = sub.template.matches(&ctx);
+    if let Some(reason) = matches.as_ref().err().and_then(|e| crate::render::aborted(e)) {
+        println!("aborted: {}", sub.secrets.mask(reason));
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !matches.map_err(|e| anyhow!("filter: {}", sub.secrets.mask(&e)))? {
         eprintln!("note: the filter does not let this event through; rendering anyway");
     }
     print_request(sub, &event, &ctx)?;
@@ -58,9 +69,14 @@ fn print_request(
     event: &crate::event::Event,
     ctx: &minijinja::Value,
 ) -> anyhow::Result<()> {
-    let shown = crate::accept::preview(sub, event, ctx, "dlv_render", crate::accept::Shown::Real)
-        .map_err(|e| anyhow!("{}: render failed: {e}", sub.name))?
-        .redacted();
+    let shown = match crate::accept::preview(sub, event, ctx, "dlv_render", crate::accept::Shown::Real) {
+        // `abort(reason)`: not delivered, which is an answer, not a failure.
+        Err(e) if crate::render::aborted(&e).is_some() => {
+            println!("{e}");
+            return Ok(());
+        }
+        other => other.map_err(|e| anyhow!("{}: render failed: {e}", sub.name))?.redacted(),
+    };
     println!("{} {}", shown.method, shown.url);
     for (k, v) in &shown.headers {
         println!("{k}: {v}");

@@ -264,6 +264,7 @@ fn run_case_now(set: &SubscriptionSet, file: &Path, case: &Case) -> Result<(), V
         let routed = sub.enabled && set.routes(&event.topic).any(|s| s.name == sub.name);
         let delivered = match routed.then(|| sub.template.matches(&ctx)).transpose() {
             Ok(d) => d.unwrap_or(false),
+            Err(e) if crate::render::aborted(&e).is_some() => false,
             Err(e) => {
                 let e = sub.secrets.mask(&e);
                 match &expect.error {
@@ -275,9 +276,15 @@ fn run_case_now(set: &SubscriptionSet, file: &Path, case: &Case) -> Result<(), V
                 continue;
             }
         };
+        let aborted = match delivered {
+            true => aborted_render(sub, &ctx),
+            false => routed.then(|| sub.template.matches(&ctx).err()).flatten(),
+        };
+        let delivered = delivered && aborted.is_none();
         match (expect.delivered, delivered) {
             (Some(false), false) => continue,
             (Some(false), true) => problems.push(format!("{name}: delivered, but the case expects it not to be")),
+            (_, false) if aborted.is_some() => problems.push(format!("{name}: {}", aborted.unwrap_or_default())),
             (_, false) => {
                 problems.push(format!("{name}: not delivered (topic {:?} or the filter does not match)", event.topic))
             }
@@ -289,6 +296,11 @@ fn run_case_now(set: &SubscriptionSet, file: &Path, case: &Case) -> Result<(), V
     } else {
         Err(problems)
     }
+}
+
+/// The render error, when the template ends with `abort(reason)`: not delivered.
+fn aborted_render(sub: &Subscription, ctx: &minijinja::Value) -> Option<String> {
+    sub.template.render(ctx).err().filter(|e| crate::render::aborted(e).is_some())
 }
 
 fn compare(

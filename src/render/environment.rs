@@ -120,7 +120,8 @@ fn format_value(out: &mut Output, state: &mut State, value: &Value) -> Result<()
 /// Renders template `name`, turning a panic anywhere inside (a filter, chrono, minijinja)
 /// into a render error: one event's data must never take a request or a worker down.
 pub fn render_guarded(env: &Environment<'static>, name: &str, ctx: &Value) -> Result<String, String> {
-    let run = || env.get_template(name).and_then(|t| t.render(ctx)).map_err(|e| super::describe(&e));
+    let run =
+        || env.get_template(name).and_then(|t| t.render(ctx)).map_err(|e| super::undefined::render_error(env, &e, ctx));
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).unwrap_or_else(|panic| {
         let why = panic
             .downcast_ref::<&str>()

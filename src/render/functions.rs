@@ -1,5 +1,6 @@
 //! hookshape's template filters and functions beyond minijinja's built-ins:
-//! `jsonpath`, dates, `digits`, `sha256`, `hmac_sha256`, `base64`, `uuid()`, `now()`.
+//! `jsonpath`, dates, `digits`, `sha256`, `hmac_sha256`, `base64`, `uuid()`, `now()`,
+//! `date_add`, `abort()`; numbers are in `super::numbers`.
 
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
@@ -23,7 +24,11 @@ pub fn register(env: &mut Environment<'static>) {
     env.add_function("uuid", || uuid::Uuid::new_v4().to_string());
     env.add_function("now", now);
     env.add_filter("tojson", tojson);
+    env.add_filter("date_add", date_add);
+    env.add_function("abort", abort);
     super::positions::register(env);
+    super::numbers::register(env);
+    super::compare::register(env);
 }
 
 /// `jsonpath("$.Payload.Items[*].Sku")`: an RFC 9535 query over the whole event
@@ -84,6 +89,27 @@ fn now(tz: Option<String>) -> Result<String, Error> {
         None => Ok(utc.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
         Some(name) => dates::format(utc.fixed_offset(), "%Y-%m-%dT%H:%M:%S%.3f%:z", Some(&name)).map_err(invalid),
     }
+}
+
+/// `now() | date_add('7d')`, `Date | date_add('-1h')`: ISO 8601 text, in the input's offset.
+fn date_add(value: Value, duration: String) -> Result<String, Error> {
+    let date = to_date(&value)?;
+    let trimmed = duration.trim();
+    let (negative, unsigned) = match trimmed.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, trimmed),
+    };
+    let span = crate::duration::parse(unsigned).map_err(|e| invalid(format!("date_add: {e}")))?;
+    let span = chrono::Duration::from_std(span).map_err(|e| invalid(format!("date_add: {e}")))?;
+    let moved = if negative { date.checked_sub_signed(span) } else { date.checked_add_signed(span) };
+    let moved = moved.ok_or_else(|| invalid(format!("date_add: {duration:?} moves the date out of range")))?;
+    Ok(moved.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+}
+
+/// `abort('no email')`: this event is not for this subscription; nothing is delivered and
+/// `render` / `test` show "aborted: no email".
+fn abort(reason: String) -> Result<Value, Error> {
+    Err(invalid(format!("{}{reason}", super::ABORT_MARK)))
 }
 
 /// `"123.456.789-99" | digits` → `12345678999` (CPF, CNPJ, phone numbers).

@@ -5,12 +5,17 @@
 mod body;
 pub mod check;
 pub mod clock;
+mod compare;
 mod context;
 pub mod dates;
 pub mod environment;
 mod functions;
+mod numbers;
 mod positions;
+#[cfg(test)]
+mod reference;
 mod source;
+mod undefined;
 pub mod url;
 mod value;
 pub mod values;
@@ -222,8 +227,8 @@ impl RequestTemplate {
                 // Parsed as intake parses, so numbers keep the text the template wrote.
                 let value = crate::json::parse_rendered(&text).map_err(|e| match e {
                     crate::json::JsonError::Syntax { line, column, message } => format!(
-                        "body_template {name} did not render valid JSON (line {line} column {column}): \
-                         {message} at line {line} column {column}"
+                        "body_template {name} did not render valid JSON: {message}, in the rendered text at {}",
+                        excerpt(&text, line, column)
                     ),
                     other => format!("body_template {name} did not render valid JSON: {other}"),
                 })?;
@@ -279,6 +284,24 @@ fn compile_url(
     Ok((parts.origin, rest))
 }
 
+/// The rendered text around `line`:`column` (what the user never saw), marked `⟨here⟩`.
+fn excerpt(text: &str, line: usize, column: usize) -> String {
+    const BEFORE: usize = 40;
+    const AFTER: usize = 20;
+    let row = text.split('\n').nth(line.saturating_sub(1)).unwrap_or_default();
+    let mut at = column.saturating_sub(1).min(row.len());
+    while !row.is_char_boundary(at) {
+        at -= 1;
+    }
+    let (head, tail) = row.split_at(at);
+    let head_chars = head.chars().count();
+    let head: String = head.chars().skip(head_chars.saturating_sub(BEFORE)).collect();
+    let cut = if head_chars > BEFORE { "…" } else { "" };
+    let more = if tail.chars().count() > AFTER { "…" } else { "" };
+    let tail: String = tail.chars().take(AFTER).collect();
+    format!("`{cut}{head}⟨here⟩{tail}{more}`")
+}
+
 /// A header value may not smuggle a second header or end the header block.
 pub fn check_header_value(value: &str) -> Result<(), String> {
     if value.contains(['\r', '\n', '\0']) {
@@ -287,8 +310,21 @@ pub fn check_header_value(value: &str) -> Result<(), String> {
     reqwest::header::HeaderValue::from_str(value).map(|_| ()).map_err(|_| "not a valid header value".into())
 }
 
+/// Where `abort(reason)` puts its reason in the error it raises.
+const ABORT_MARK: &str = "hookshape-abort:";
+const ABORTED: &str = "aborted: ";
+
+/// The reason, when a render error is a template's `abort(reason)`: the event is not for
+/// this subscription (no delivery), which is not a failure.
+pub fn aborted(error: &str) -> Option<&str> {
+    error.strip_prefix(ABORTED)
+}
+
 /// A template error as one line, with the template (the subscription field) and line.
 pub fn describe(e: &minijinja::Error) -> String {
+    if let Some(reason) = e.detail().and_then(|d| d.strip_prefix(ABORT_MARK)) {
+        return format!("{ABORTED}{reason}");
+    }
     let mut text = match e.detail() {
         Some(detail) => format!("{}: {detail}", e.kind()),
         None => e.kind().to_string(),

@@ -45,9 +45,9 @@ fn prepare_with(source: &str, d: &Delimiters, json: bool) -> Result<String, Stri
             rest = &rest[body_end..];
             continue;
         } else if json && open == d.variable.0 {
-            out.push_str(&super::positions::whole_field(&expression(region)?));
+            out.push_str(&super::compare::rewrite(&super::positions::whole_field(&expression(region)?)));
         } else {
-            out.push_str(&expression(region)?);
+            out.push_str(&super::compare::rewrite(&expression(region)?));
         }
         out.push_str(close);
         rest = &rest[end + close.len()..];
@@ -87,7 +87,7 @@ fn closing(text: &str, close: &str) -> Option<usize> {
 }
 
 /// The index just past the string literal that starts at `start`.
-fn string_end(bytes: &[u8], start: usize, quote: u8) -> usize {
+pub(super) fn string_end(bytes: &[u8], start: usize, quote: u8) -> usize {
     let mut i = start + 1;
     while i < bytes.len() {
         match bytes[i] {

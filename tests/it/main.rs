@@ -31,3 +31,4 @@ mod signatures;
 mod sources;
 mod store;
 mod store_errors;
+mod templates;

@@ -1,0 +1,132 @@
+//! Render errors that say which value and how to fix it: an undefined value is named by
+//! its path with what its parent has ("Customer.Email is undefined (Customer has Id,
+//! Name); use `| default(...)` if it may be missing"), and other errors name the
+//! expression that failed (the filter or macro call).
+
+use minijinja::value::ValueKind;
+use minijinja::{Environment, Error, ErrorKind, State, Value};
+
+/// How many of a parent's keys a message lists.
+const KEYS_SHOWN: usize = 12;
+const HINT: &str = "use `| default(...)` if it may be missing";
+
+/// Why `path` (template source, e.g. `Customer.Email`) is undefined, looked up in `state`.
+pub fn explain(path: &str, state: &State) -> String {
+    explain_with(path, |name| state.lookup(name))
+}
+
+fn explain_with(path: &str, lookup: impl Fn(&str) -> Option<Value>) -> String {
+    let segments: Vec<&str> = path.split('.').collect();
+    let is_chain = segments.iter().all(|s| {
+        s.bytes().next().is_some_and(super::source::is_name_start)
+            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    });
+    if !is_chain {
+        return format!("{path} is undefined; {HINT}");
+    }
+    let found = lookup(segments[0]).filter(|v| !v.is_undefined());
+    let Some(mut value) = found else {
+        let payload = lookup("Payload").map(|p| format!(" (the Payload has {})", keys(&p))).unwrap_or_default();
+        return format!("{} is undefined{payload}; {HINT}", segments[0]);
+    };
+    for (i, segment) in segments.iter().enumerate().skip(1) {
+        let child = value.get_attr(segment).ok().filter(|v| !v.is_undefined());
+        match child {
+            Some(child) => value = child,
+            None => {
+                let parent = segments[..i].join(".");
+                let has = match value.kind() {
+                    ValueKind::Map => format!("{parent} has {}", keys(&value)),
+                    _ => format!("{parent} is {} {}", article(&value), value.kind()),
+                };
+                return format!("{parent}.{segment} is undefined ({has}); {HINT}");
+            }
+        }
+    }
+    format!("{path} is undefined; {HINT}")
+}
+
+fn article(value: &Value) -> &'static str {
+    match value.kind() {
+        ValueKind::Undefined | ValueKind::None => "",
+        _ => "a",
+    }
+}
+
+fn keys(map: &Value) -> String {
+    let Ok(iter) = map.try_iter() else { return "no keys".into() };
+    let all: Vec<String> = iter.map(|k| k.to_string()).collect();
+    if all.is_empty() {
+        return "no keys".into();
+    }
+    let mut text = all.iter().take(KEYS_SHOWN).cloned().collect::<Vec<_>>().join(", ");
+    if all.len() > KEYS_SHOWN {
+        text.push_str(&format!(" and {} more", all.len() - KEYS_SHOWN));
+    }
+    text
+}
+
+/// The template text an error points at, when it is worth showing (not our rewrites).
+fn snippet(env: &Environment<'static>, e: &Error) -> Option<String> {
+    let mut range = e.range()?;
+    let template = env.get_template(e.name()?).ok()?;
+    let source = template.source();
+    // A method call's span starts at its dot (`.br_dat(x)`): show whose method it is.
+    let bytes = source.as_bytes();
+    let continues = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'.';
+    while range.start > 0 && bytes.get(range.start - 1).is_some_and(|&b| continues(b)) {
+        range.start -= 1;
+    }
+    let text = source.get(range)?.trim();
+    let shown = text.trim_start_matches(['{', '%', '-', '+']).trim_end_matches(['}', '%', '-', '+']).trim();
+    if shown.is_empty() || shown.contains("__hookshape_") || shown.chars().count() > 120 {
+        return None;
+    }
+    Some(shown.to_string())
+}
+
+/// A render error as one line, naming the value or the call that failed.
+pub fn render_error(env: &Environment<'static>, e: &Error, ctx: &Value) -> String {
+    let described = super::describe(e);
+    if super::aborted(&described).is_some() {
+        return described;
+    }
+    let location = described.rfind(" (in ").map_or("", |at| &described[at..]);
+    let text = snippet(env, e);
+    if e.kind() == ErrorKind::UndefinedError && !e.detail().is_some_and(|d| d.contains(HINT)) {
+        // minijinja's own detail names the path in backticks: "`Customer.Email` is undefined".
+        let named = e.detail().and_then(|d| d.strip_prefix('`')).and_then(|d| d.split_once('`')).map(|(p, _)| p);
+        if let Some(path) = named.map(str::to_string).or(text.clone()) {
+            let explained = explain_with(&path, |name| ctx.get_attr(name).ok());
+            return format!("{explained}{location}");
+        }
+    }
+    let Some(text) = text else { return described };
+    let head = &described[..described.len() - location.len()];
+    // An imported template is a map to minijinja; to the user it holds macros.
+    let head = head.replace("map has no method named", "no macro named");
+    format!("{head} (at `{text}`){location}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_undefined_path_is_named_with_what_its_parent_has() {
+        let json = serde_json::json!({
+            "Customer": {"Id": 1, "Name": "Ana"},
+            "Payload": {"Customer": {}, "Points": 1},
+        });
+        let ctx = super::super::values::from_json(&json, &mut Default::default());
+        let explain = |path: &str| explain_with(path, |name| ctx.get_attr(name).ok());
+        assert_eq!(
+            explain("Customer.Email"),
+            "Customer.Email is undefined (Customer has Id, Name); use `| default(...)` if it may be missing"
+        );
+        assert_eq!(
+            explain("Order.Id"),
+            "Order is undefined (the Payload has Customer, Points); use `| default(...)` if it may be missing"
+        );
+    }
+}
