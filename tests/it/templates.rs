@@ -166,10 +166,11 @@ fn a_macro_error_names_the_call() {
     ws.template("macros.j2", "{% macro br_date(d) %}{{ d | date('dd/MM/yyyy') }}{% endmacro %}");
     ws.template("t.json.j2", "{% import 'macros.j2' as m %}\n{\"d\": \"{{ m.br_dat(Created) }}\"}\n");
     ws.subscription("s.yaml", "topics: [T]\nrequest:\n  url: http://127.0.0.1:9/x\n  body_template: t.json.j2\n");
-    let (code, _, stderr) = render(&ws, json!({"Created": "2025-04-15T14:30:00Z"}), Some("s"));
+    let (code, stdout, stderr) = render(&ws, json!({"Created": "2025-04-15T14:30:00Z"}), Some("s"));
     assert_ne!(code, Some(0));
-    // Found when the files load, before any event: the macro, what its file defines, and
-    // where the call stands.
-    assert!(stderr.contains("unknown macro `br_dat` (macros.j2 defines: br_date)"), "{stderr}");
-    assert!(stderr.contains("t.json.j2:2"), "{stderr}");
+    // Found when the files load, before any event (printed as `file:line: message` lines,
+    // as validate prints them): the macro, what its file defines, where the call stands.
+    let said = format!("{stdout}{stderr}");
+    assert!(said.contains("unknown macro `br_dat` (macros.j2 defines: br_date)"), "{said}");
+    assert!(said.contains("t.json.j2:2"), "{said}");
 }
