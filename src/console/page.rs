@@ -129,6 +129,17 @@ pub fn shown_json(text: &str) -> Value {
     context! { text => pretty, lines, folded => lines > FOLD_LINES }
 }
 
+/// A request body for display: pretty-printed only when it is JSON (no Content-Type of
+/// another kind among `headers`); a text, form or XML body exactly as it is sent.
+pub fn shown_body(text: &str, headers: &[(String, String)]) -> Value {
+    let other = headers.iter().any(|(k, v)| k.eq_ignore_ascii_case("content-type") && !v.to_ascii_lowercase().contains("json"));
+    if !other {
+        return shown_json(text);
+    }
+    let lines = text.lines().count();
+    context! { text => text, lines, folded => lines > FOLD_LINES }
+}
+
 /// JSON pretty-printed (numbers keep their digits); anything else as it is.
 pub fn pretty_json(text: &str) -> String {
     crate::json::parse(text.as_bytes())
