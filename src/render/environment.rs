@@ -121,13 +121,14 @@ pub fn build_for(
     });
     env.set_formatter(format_value);
     let d = delimiters.clone();
+    // Only JSON keeps a printed field's number spelling by position.
+    let prepare = if format == BodyFormat::Json { super::source::prepare_json } else { super::source::prepare };
     env.set_loader(move |name| match files.get(name) {
         None => Ok(None),
-        // Files under templates/ write bodies (a URL cannot include them); only JSON keeps
-        // a printed field's number spelling by position.
-        Some(source) => if format == BodyFormat::Json { super::source::prepare_json(source, &d) } else { super::source::prepare(source, &d) }
-            .map(Some)
-            .map_err(|e| Error::new(ErrorKind::SyntaxError, format!("{name}: {e}"))),
+        // Files under templates/ write bodies (a URL cannot include them).
+        Some(source) => {
+            prepare(source, &d).map(Some).map_err(|e| Error::new(ErrorKind::SyntaxError, format!("{name}: {e}")))
+        }
     });
     super::functions::register(&mut env);
     Ok(env)

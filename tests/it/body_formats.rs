@@ -49,9 +49,7 @@ async fn text_and_xml_bodies_arrive_exactly_with_xml_escaping_only_in_xml() {
     let ws = Workspace::new();
     ws.template("note.txt", "Hi {{ Name }}: {{ Note }}");
     ws.template("note.xml", "<note><to>{{ Name }}</to><body>{{ Note }}</body><n>{{ N }}</n></note>");
-    let sub = |path: &str, rest: &str| {
-        format!("topics: [T]\nrequest:\n  url: {}/{path}\n  {rest}\n", receiver.url())
-    };
+    let sub = |path: &str, rest: &str| format!("topics: [T]\nrequest:\n  url: {}/{path}\n  {rest}\n", receiver.url());
     ws.subscription("text.yaml", &sub("text", "body_format: text\n  body_template: note.txt"));
     ws.subscription("xml.yaml", &sub("xml", "body_format: xml\n  body_template: note.xml"));
     ws.subscription("inline.yaml", &sub("inline", "body_format: xml\n  body: \"<v>{{ Name }}</v>\""));
@@ -105,7 +103,8 @@ fn render_prints_the_exact_form_body_and_one_content_type() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(stdout.lines().last(), Some("a=1&b=x%20y&ok=true"), "{stdout}");
-    let content_types: Vec<&str> = stdout.lines().filter(|l| l.to_ascii_lowercase().starts_with("content-type:")).collect();
+    let content_types: Vec<&str> =
+        stdout.lines().filter(|l| l.to_ascii_lowercase().starts_with("content-type:")).collect();
     assert_eq!(content_types, ["Content-Type: application/x-www-form-urlencoded"], "{stdout}");
 }
 
