@@ -258,7 +258,7 @@ fn compile_body(env: &mut Environment<'static>, spec: &RequestSpec<'_>) -> Resul
         (BodyFormat::Json, None, None) => Ok(BodyKind::None),
         (_, None, None) => Err(compile_error("request.body_format", format!("{name} needs a body or body_template"))),
         (BodyFormat::Json, Some(tree), None) => {
-            check_string_body(tree, spec.headers)?;
+            check_string_body(tree, spec.headers, d)?;
             Ok(BodyKind::Tree(body::compile(env, tree, "request.body", d)?))
         }
         (BodyFormat::Json, None, Some(file)) => check_file(env, file).map(|()| BodyKind::File(file.to_string())),
@@ -291,9 +291,14 @@ fn compile_body(env: &mut Environment<'static>, spec: &RequestSpec<'_>) -> Resul
 
 /// A JSON body that is one string goes out quoted; under a Content-Type that is not JSON
 /// (`code=…` for a form receiver) that is never what was meant.
-fn check_string_body(body: &Json, headers: &[(String, String)]) -> Result<(), CompileError> {
+/// Only a literal Content-Type is known at load; a templated one is left to the file.
+fn check_string_body(body: &Json, headers: &[(String, String)], d: &Delimiters) -> Result<(), CompileError> {
     let Json::String(_) = body else { return Ok(()) };
-    let declared = headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("content-type")).map(|(_, v)| v);
+    let declared = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+        .map(|(_, v)| v)
+        .filter(|v| !d.has_markup(v));
     match declared {
         Some(v) if !v.to_ascii_lowercase().contains("json") => Err(compile_error(
             "request.body",

@@ -91,21 +91,32 @@ fn render_prints_the_exact_form_body_and_one_content_type() {
         "f.yaml",
         "topics: [T]\nrequest:\n  url: http://h/f\n  body_format: form\n  body: { a: \"{{ A }}\", b: \"{{ B }}\", ok: true }\n",
     );
+    ws.subscription(
+        "j.yaml",
+        "topics: [T]\nrequest:\n  url: http://h/j\n  headers: { Content-Type: application/vnd.api+json }\n  body: { a: 1 }\n",
+    );
     let event = ws.path().join("event.json");
     std::fs::write(&event, r#"{"Topic": "T", "Payload": {"A": 1, "B": "x y"}}"#).unwrap();
-    let out = hookshape()
-        .args(["render", "--subscription", "f", "--event"])
-        .arg(&event)
-        .arg("--subscriptions")
-        .arg(ws.path().join("subscriptions"))
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(stdout.lines().last(), Some("a=1&b=x%20y&ok=true"), "{stdout}");
-    let content_types: Vec<&str> =
-        stdout.lines().filter(|l| l.to_ascii_lowercase().starts_with("content-type:")).collect();
-    assert_eq!(content_types, ["Content-Type: application/x-www-form-urlencoded"], "{stdout}");
+    let render = |name: &str| {
+        let out = hookshape()
+            .args(["render", "--subscription", name, "--event"])
+            .arg(&event)
+            .arg("--subscriptions")
+            .arg(ws.path().join("subscriptions"))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let content_types = |stdout: &str| -> Vec<String> {
+        stdout.lines().filter(|l| l.to_ascii_lowercase().starts_with("content-type:")).map(str::to_string).collect()
+    };
+    let form = render("f");
+    assert_eq!(form.lines().last(), Some("a=1&b=x%20y&ok=true"), "{form}");
+    assert_eq!(content_types(&form), ["Content-Type: application/x-www-form-urlencoded"], "{form}");
+    // A header's Content-Type is the one shown, as it is the one sent.
+    let json = render("j");
+    assert_eq!(content_types(&json), ["Content-Type: application/vnd.api+json"], "{json}");
 }
 
 #[test]
