@@ -204,29 +204,39 @@ impl RequestTemplate {
         }
         let body = match &self.body {
             BodyKind::None => None,
-            BodyKind::Tree(node) => Some(to_text(&body::render(&self.env, node, ctx)?)?),
-            BodyKind::File(name) => Some(to_text(&self.render_json_file(name, ctx)?)?),
-            BodyKind::Form(node) => match body::render(&self.env, node, ctx)? {
-                Json::Object(fields) => Some(format::encode_form(&fields)?),
-                // Compiled from a mapping, so it renders one.
-                _ => return Err("request.body: body_format form needs a mapping".into()),
-            },
-            BodyKind::Text(piece) => Some(self.piece(piece, ctx)?),
+            BodyKind::Tree(node) => Some(body::render(&self.env, node, ctx)?),
+            BodyKind::File(name) => {
+                let text = self.render_named(name, ctx)?;
+                // Parsed as intake parses, so numbers keep the text the template wrote.
+                let value = crate::json::parse_rendered(&text).map_err(|e| match e {
+                    crate::json::JsonError::Syntax { line, column, message } => format!(
+                        "body_template {name} did not render valid JSON (line {line} column {column}): \
+                         {message} at line {line} column {column}"
+                    ),
+                    other => format!("body_template {name} did not render valid JSON: {other}"),
+                })?;
+                Some(value)
+            }
+            // Not JSON: the bytes are final as they render.
+            BodyKind::Form(_) | BodyKind::Text(_) => {
+                return Ok(Rendered { url, headers, body: Some(self.render_other_body(ctx)?) })
+            }
         };
+        let body = body.map(|b| serde_json::to_string(&b)).transpose().map_err(|e| e.to_string())?;
         Ok(Rendered { url, headers, body })
     }
 
-    /// A JSON `body_template`'s output, parsed as intake parses, so numbers keep the text
-    /// the template wrote.
-    fn render_json_file(&self, name: &str, ctx: &Value) -> Result<Json, String> {
-        let text = self.render_named(name, ctx)?;
-        crate::json::parse_rendered(&text).map_err(|e| match e {
-            crate::json::JsonError::Syntax { line, column, message } => format!(
-                "body_template {name} did not render valid JSON (line {line} column {column}): \
-                 {message} at line {line} column {column}"
-            ),
-            other => format!("body_template {name} did not render valid JSON: {other}"),
-        })
+    /// A body that is not JSON: a form's fields encoded, or a text or XML template's output.
+    fn render_other_body(&self, ctx: &Value) -> Result<String, String> {
+        match &self.body {
+            BodyKind::Form(node) => match body::render(&self.env, node, ctx)? {
+                Json::Object(fields) => format::encode_form(&fields),
+                // Compiled from a mapping, so it renders one.
+                _ => Err("request.body: body_format form needs a mapping".into()),
+            },
+            BodyKind::Text(piece) => self.piece(piece, ctx),
+            BodyKind::None | BodyKind::Tree(_) | BodyKind::File(_) => Err("not a text body".into()),
+        }
     }
 
     fn piece(&self, piece: &Piece, ctx: &Value) -> Result<String, String> {
@@ -239,11 +249,6 @@ impl RequestTemplate {
     fn render_named(&self, name: &str, ctx: &Value) -> Result<String, String> {
         environment::render_guarded(&self.env, name, ctx)
     }
-}
-
-/// serde_json output: no escaped `/`, no `\u` escapes for non-ASCII.
-fn to_text(body: &Json) -> Result<String, String> {
-    serde_json::to_string(body).map_err(|e| e.to_string())
 }
 
 /// The body as `spec.body_format` wants it. JSON takes `body` or `body_template`; form a
