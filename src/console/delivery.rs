@@ -7,7 +7,7 @@ use minijinja::context;
 use warp::http::StatusCode;
 use warp::reply::Response;
 
-use super::page::{curl, redirect, shown_json, value, Console};
+use super::page::{curl, redirect, shown_body, shown_json, value, Console};
 use super::session::Viewer;
 use crate::api::operations::retry_delivery;
 use crate::api::{ApiError, ApiState};
@@ -20,7 +20,7 @@ pub async fn page(id: String, console: Arc<Console>, viewer: Viewer, state: ApiS
     };
     let r = &detail.request;
     let curl = curl(&r.method, &r.url, &r.headers, r.body.as_deref());
-    let body = r.body.as_deref().map(shown_json);
+    let body = r.body.as_deref().map(|b| shown_body(b, &r.headers));
     let attempts: Vec<minijinja::Value> = detail
         .attempts
         .iter()

@@ -129,6 +129,18 @@ pub fn shown_json(text: &str) -> Value {
     context! { text => pretty, lines, folded => lines > FOLD_LINES }
 }
 
+/// A request body for display: pretty-printed only when it is JSON (no Content-Type of
+/// another kind among `headers`); a text, form or XML body exactly as it is sent.
+pub fn shown_body(text: &str, headers: &[(String, String)]) -> Value {
+    let other =
+        headers.iter().any(|(k, v)| k.eq_ignore_ascii_case("content-type") && !v.to_ascii_lowercase().contains("json"));
+    if !other {
+        return shown_json(text);
+    }
+    let lines = text.lines().count();
+    context! { text => text, lines, folded => lines > FOLD_LINES }
+}
+
 /// JSON pretty-printed (numbers keep their digits); anything else as it is.
 pub fn pretty_json(text: &str) -> String {
     crate::json::parse(text.as_bytes())
@@ -164,6 +176,16 @@ mod tests {
     fn curl_quotes_what_a_shell_would_otherwise_read() {
         let c = curl("POST", "http://h/a?b=1&c", &[("X-A".into(), "it's".into())], Some("{\"a\":1}"));
         assert_eq!(c, "curl -X POST 'http://h/a?b=1&c' \\\n  -H 'X-A: it'\\''s' \\\n  --data-raw '{\"a\":1}'");
+    }
+
+    #[test]
+    fn a_body_of_another_content_type_is_shown_exactly_as_sent() {
+        let text = r#"{"a":1.50}"#;
+        let plain = [("Content-Type".to_string(), "text/plain; charset=utf-8".to_string())];
+        assert_eq!(shown_body(text, &plain).get_attr("text").unwrap().to_string(), text);
+        let json = [("content-type".to_string(), "application/vnd.api+json".to_string())];
+        assert_eq!(shown_body(text, &json).get_attr("text").unwrap().to_string(), "{\n  \"a\": 1.50\n}");
+        assert_eq!(shown_body(text, &[]).get_attr("text").unwrap().to_string(), "{\n  \"a\": 1.50\n}");
     }
 
     #[test]

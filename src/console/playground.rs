@@ -8,7 +8,7 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 
 use super::field;
-use super::page::{pretty_json, shown_json, value, Console};
+use super::page::{pretty_json, shown_body, value, Console};
 use super::session::Viewer;
 use crate::api::operations::render_preview;
 use crate::api::{ApiError, ApiState};
@@ -40,7 +40,7 @@ pub async fn render(console: Arc<Console>, viewer: Viewer, form: Vec<(String, St
         .and_then(|value| render_preview(&state, &name, value));
     let (result, status) = match outcome {
         Ok(r) => {
-            let body = r.request.body.as_deref().map(shown_json);
+            let body = r.request.body.as_deref().map(|b| shown_body(b, &r.request.headers));
             (context! { ok => true, r => value(&r), body }, StatusCode::OK)
         }
         Err(e) => (context! { ok => false, error => e.message }, e.status),

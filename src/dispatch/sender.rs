@@ -73,7 +73,7 @@ pub fn headers(
     now_secs: i64,
 ) -> Vec<(String, String)> {
     let mut out = Vec::with_capacity(r.headers.len() + 8);
-    out.extend(always_sent(id, topic, attempt, r.body.is_some()).map(|(shown, _, v)| (shown.to_string(), v)));
+    out.extend(always_sent(id, topic, attempt, default_content_type(r)).map(|(shown, _, v)| (shown.to_string(), v)));
     out.extend(r.headers.iter().cloned());
     if let Some(signer) = &sub.signature {
         out.extend(signer.headers(id, now_secs, r.body.as_deref().unwrap_or_default().as_bytes()));
@@ -81,14 +81,21 @@ pub fn headers(
     out
 }
 
+/// Whether the request's body goes with the default `Content-Type: application/json`: it
+/// has a body and no Content-Type of its own (a header, or its body format's), so exactly
+/// one is sent and shown.
+fn default_content_type(r: &StoredRequest) -> bool {
+    r.body.is_some() && !r.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+}
+
 /// The headers hookshape adds to every attempt, as (name as shown, name as sent, value).
 fn always_sent(
     id: &str,
     topic: &str,
     attempt: u32,
-    has_body: bool,
+    json_body: bool,
 ) -> impl Iterator<Item = (&'static str, HeaderName, String)> {
-    let content_type = has_body.then(|| ("Content-Type", CONTENT_TYPE, "application/json".to_string()));
+    let content_type = json_body.then(|| ("Content-Type", CONTENT_TYPE, "application/json".to_string()));
     content_type.into_iter().chain([
         ("User-Agent", USER_AGENT, format!("hookshape/{}", crate::VERSION)),
         ("X-Webhook-Event", HeaderName::from_static("x-webhook-event"), topic.to_string()),
@@ -156,7 +163,7 @@ fn request(http: &HttpClient, d: &Leased, sub: &Subscription) -> Result<Request<
     }
     // The same headers as `headers`, in the same order, without spelling the always-sent
     // names out as text only to parse them again.
-    for (_, k, v) in always_sent(&d.id, &d.topic, d.attempt, d.request.body.is_some()) {
+    for (_, k, v) in always_sent(&d.id, &d.topic, d.attempt, default_content_type(&d.request)) {
         // Ids and attempt numbers are ASCII; a topic is free of control characters (intake).
         if let Ok(v) = HeaderValue::try_from(v) {
             map.insert(k, v);

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use minijinja::syntax::SyntaxConfig;
 use minijinja::{AutoEscape, Environment, Error, ErrorKind, Output, State, UndefinedBehavior, Value};
 
+use super::format::BodyFormat;
 use super::values::ExactNumbers;
 
 /// Upper bound on the work one render may do (instructions and bytes); see `Environment::set_fuel`.
@@ -18,7 +19,10 @@ pub const FUEL: u64 = 200_000;
 pub const URL_PREFIX: &str = "url:";
 pub const TEXT_PREFIX: &str = "text:";
 pub const JSON_PREFIX: &str = "json:";
+/// An inline `body:` string under `body_format: xml`: inserted values are XML-escaped.
+pub const XML_PREFIX: &str = "xml:";
 const URL_ESCAPE: &str = "url";
+const XML_ESCAPE: &str = "xml";
 
 /// Files under `templates/`, read once per load so that a reload swaps them atomically.
 pub type TemplateFiles = Arc<HashMap<String, String>>;
@@ -60,7 +64,16 @@ impl Delimiters {
 
 /// The environment deliveries render with: undefined values are errors when printed.
 pub fn build(delimiters: &Delimiters, files: TemplateFiles) -> Result<Environment<'static>, Error> {
-    build_with(delimiters, files, UndefinedBehavior::SemiStrict)
+    build_format(delimiters, files, BodyFormat::Json)
+}
+
+/// `build` for a subscription whose body is written in `format`.
+pub fn build_format(
+    delimiters: &Delimiters,
+    files: TemplateFiles,
+    format: BodyFormat,
+) -> Result<Environment<'static>, Error> {
+    build_for(delimiters, files, UndefinedBehavior::SemiStrict, format)
 }
 
 pub fn build_with(
@@ -68,30 +81,54 @@ pub fn build_with(
     files: TemplateFiles,
     undefined: UndefinedBehavior,
 ) -> Result<Environment<'static>, Error> {
+    build_for(delimiters, files, undefined, BodyFormat::Json)
+}
+
+/// `build_with` for a subscription whose body format is `format`: files under templates/
+/// write that format (JSON values, text as is, or XML-escaped values). One subscription has
+/// one body, so every file it includes or imports renders under the same rule.
+pub fn build_for(
+    delimiters: &Delimiters,
+    files: TemplateFiles,
+    undefined: UndefinedBehavior,
+    format: BodyFormat,
+) -> Result<Environment<'static>, Error> {
     let mut env = Environment::new();
     env.set_undefined_behavior(undefined);
     env.set_fuel(Some(FUEL));
     if *delimiters != Delimiters::default() {
         env.set_syntax(delimiters.syntax()?);
     }
-    env.set_auto_escape_callback(|name| {
+    let file_escape = match format {
+        BodyFormat::Json | BodyFormat::Form => AutoEscape::Json,
+        BodyFormat::Text => AutoEscape::None,
+        BodyFormat::Xml => AutoEscape::Custom(XML_ESCAPE.into()),
+    };
+    env.set_auto_escape_callback(move |name| {
         if name.starts_with(URL_PREFIX) {
             AutoEscape::Custom(URL_ESCAPE.into())
         } else if name.starts_with(TEXT_PREFIX) {
             AutoEscape::None
-        } else {
-            // Inline typed values and every file under templates/ produce JSON.
+        } else if name.starts_with(XML_PREFIX) {
+            AutoEscape::Custom(XML_ESCAPE.into())
+        } else if name.starts_with(JSON_PREFIX) {
+            // Inline typed values produce JSON.
             AutoEscape::Json
+        } else {
+            // Files under templates/ write the subscription's body format.
+            file_escape.clone()
         }
     });
     env.set_formatter(format_value);
     let d = delimiters.clone();
+    // Only JSON keeps a printed field's number spelling by position.
+    let prepare = if format == BodyFormat::Json { super::source::prepare_json } else { super::source::prepare };
     env.set_loader(move |name| match files.get(name) {
         None => Ok(None),
-        // Files under templates/ write JSON bodies (a URL cannot include them).
-        Some(source) => super::source::prepare_json(source, &d)
-            .map(Some)
-            .map_err(|e| Error::new(ErrorKind::SyntaxError, format!("{name}: {e}"))),
+        // Files under templates/ write bodies (a URL cannot include them).
+        Some(source) => {
+            prepare(source, &d).map(Some).map_err(|e| Error::new(ErrorKind::SyntaxError, format!("{name}: {e}")))
+        }
     });
     super::functions::register(&mut env);
     Ok(env)
@@ -111,10 +148,24 @@ fn format_value(out: &mut Output, state: &mut State, value: &Value) -> Result<()
         let json = super::values::to_json(value, exact)?;
         return out.write_str(&json.to_string()).map_err(Error::from);
     }
+    if matches!(state.auto_escape(), AutoEscape::Custom(name) if name == XML_ESCAPE) {
+        return write_xml(out, value, exact);
+    }
     if let Some(text) = super::values::number_text(value, exact) {
         return out.write_str(&text).map_err(Error::from);
     }
     minijinja::escape_formatter(out, state, value)
+}
+
+/// A value printed into XML: escaped unless marked `|safe`, numbers in their own digits.
+fn write_xml(out: &mut Output, value: &Value, exact: Option<&ExactNumbers>) -> Result<(), Error> {
+    let text = super::values::number_text(value, exact).unwrap_or_else(|| value.to_string());
+    if value.is_safe() {
+        return out.write_str(&text).map_err(Error::from);
+    }
+    let mut escaped = String::with_capacity(text.len() + 8);
+    super::format::escape_xml(&text, &mut escaped);
+    out.write_str(&escaped).map_err(Error::from)
 }
 
 /// Renders template `name`, turning a panic anywhere inside (a filter, chrono, minijinja)

@@ -9,6 +9,7 @@ mod compare;
 mod context;
 pub mod dates;
 pub mod environment;
+pub mod format;
 mod functions;
 mod numbers;
 mod positions;
@@ -25,9 +26,10 @@ use serde_json::Value as Json;
 
 pub use context::{context, context_of};
 pub use environment::{Delimiters, TemplateFiles};
+pub use format::BodyFormat;
 pub use value::ValueTemplate;
 
-use environment::{TEXT_PREFIX, URL_PREFIX};
+use environment::{TEXT_PREFIX, URL_PREFIX, XML_PREFIX};
 
 /// What a subscription file says about the request, before compilation.
 pub struct RequestSpec<'a> {
@@ -35,6 +37,8 @@ pub struct RequestSpec<'a> {
     pub headers: &'a [(String, String)],
     pub body: Option<&'a Json>,
     pub body_template: Option<&'a str>,
+    /// `request.body_format`: how the body is written and its Content-Type.
+    pub body_format: BodyFormat,
     pub filter: Option<&'a str>,
     /// `ping.url`: where the enable ping goes instead of `url` (a health route).
     pub ping_url: Option<&'a str>,
@@ -72,8 +76,14 @@ enum Piece {
 
 enum BodyKind {
     None,
+    /// A structured body, sent as JSON.
     Tree(body::Node),
+    /// A `body_template` file that writes JSON.
     File(String),
+    /// A structured body, sent form-encoded.
+    Form(body::Node),
+    /// `body_format: text` or `xml`: the template's output is the body, byte for byte.
+    Text(Piece),
 }
 
 /// Everything a subscription renders, compiled once per load.
@@ -85,6 +95,9 @@ pub struct RequestTemplate {
     ping_url: Option<(url::Origin, Piece)>,
     headers: Vec<(String, Piece)>,
     body: BodyKind,
+    /// The Content-Type the body format adds unless a header sets one (not for JSON:
+    /// the sender adds that one, so stored JSON requests stay as they were).
+    content_type: Option<&'static str>,
     filter: Option<String>,
 }
 
@@ -99,7 +112,8 @@ const FILTER_TEMPLATE: &str = "text:filter";
 impl RequestTemplate {
     pub fn compile(spec: RequestSpec<'_>) -> Result<Self, CompileError> {
         let d = spec.delimiters;
-        let mut env = environment::build(d, spec.files).map_err(|e| compile_error("delimiters", describe(&e)))?;
+        let mut env = environment::build_format(d, spec.files.clone(), spec.body_format)
+            .map_err(|e| compile_error("delimiters", describe(&e)))?;
         let add = |env: &mut Environment<'static>, name: String, source: &str, field: &str| {
             add_piece(env, d, name, source, field)
         };
@@ -124,24 +138,13 @@ impl RequestTemplate {
                 Some(FILTER_TEMPLATE.to_string())
             }
         };
-        let body = match (spec.body, spec.body_template) {
-            (Some(_), Some(_)) => return Err(compile_error("request", "give either body or body_template, not both")),
-            (Some(tree), None) => BodyKind::Tree(body::compile(&mut env, tree, "request.body", d)?),
-            (None, Some(file)) => {
-                env.get_template(file).map_err(|e| {
-                    let message = if e.kind() == minijinja::ErrorKind::TemplateNotFound {
-                        format!("{file:?} is not a file under the templates directory")
-                    } else {
-                        describe(&e)
-                    };
-                    compile_error("request.body_template", message)
-                })?;
-                BodyKind::File(file.to_string())
-            }
-            (None, None) => BodyKind::None,
+        let body = compile_body(&mut env, &spec)?;
+        let content_type = match (&body, spec.body_format) {
+            (BodyKind::None, _) | (_, BodyFormat::Json) => None,
+            (_, format) => Some(format.content_type()),
         };
         check::at_load(&env)?;
-        Ok(Self { env, url_origin, url_rest, ping_url, headers, body, filter })
+        Ok(Self { env, url_origin, url_rest, ping_url, headers, body, content_type, filter })
     }
 
     /// What `validate` finds wrong in the templates for this event (test cases' events):
@@ -219,6 +222,11 @@ impl RequestTemplate {
             check_header_value(&value).map_err(|m| format!("header {name}: {m}"))?;
             headers.push((name.clone(), value));
         }
+        if let Some(content_type) = self.content_type {
+            if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
+                headers.insert(0, ("Content-Type".to_string(), content_type.to_string()));
+            }
+        }
         let body = match &self.body {
             BodyKind::None => None,
             BodyKind::Tree(node) => Some(body::render(&self.env, node, ctx)?),
@@ -234,9 +242,26 @@ impl RequestTemplate {
                 })?;
                 Some(value)
             }
+            // Not JSON: the bytes are final as they render.
+            BodyKind::Form(_) | BodyKind::Text(_) => {
+                return Ok(Rendered { url, headers, body: Some(self.render_other_body(ctx)?) })
+            }
         };
         let body = body.map(|b| serde_json::to_string(&b)).transpose().map_err(|e| e.to_string())?;
         Ok(Rendered { url, headers, body })
+    }
+
+    /// A body that is not JSON: a form's fields encoded, or a text or XML template's output.
+    fn render_other_body(&self, ctx: &Value) -> Result<String, String> {
+        match &self.body {
+            BodyKind::Form(node) => match body::render(&self.env, node, ctx)? {
+                Json::Object(fields) => format::encode_form(&fields),
+                // Compiled from a mapping, so it renders one.
+                _ => Err("request.body: body_format form needs a mapping".into()),
+            },
+            BodyKind::Text(piece) => self.piece(piece, ctx),
+            BodyKind::None | BodyKind::Tree(_) | BodyKind::File(_) => Err("not a text body".into()),
+        }
     }
 
     fn piece(&self, piece: &Piece, ctx: &Value) -> Result<String, String> {
@@ -249,6 +274,83 @@ impl RequestTemplate {
     fn render_named(&self, name: &str, ctx: &Value) -> Result<String, String> {
         environment::render_guarded(&self.env, name, ctx)
     }
+}
+
+/// The body as `spec.body_format` wants it. JSON takes `body` or `body_template`; form a
+/// `body` mapping of flat values; text and XML a `body_template` file or a `body` string.
+/// Any other combination is a compile error, so a body never goes out in a shape the
+/// file did not mean.
+fn compile_body(env: &mut Environment<'static>, spec: &RequestSpec<'_>) -> Result<BodyKind, CompileError> {
+    let (d, format) = (spec.delimiters, spec.body_format);
+    let name = format.as_str();
+    match (format, spec.body, spec.body_template) {
+        (_, Some(_), Some(_)) => Err(compile_error("request", "give either body or body_template, not both")),
+        (BodyFormat::Json, None, None) => Ok(BodyKind::None),
+        (_, None, None) => Err(compile_error("request.body_format", format!("{name} needs a body or body_template"))),
+        (BodyFormat::Json, Some(tree), None) => {
+            check_string_body(tree, spec.headers, d)?;
+            Ok(BodyKind::Tree(body::compile(env, tree, "request.body", d)?))
+        }
+        (BodyFormat::Json, None, Some(file)) => check_file(env, file).map(|()| BodyKind::File(file.to_string())),
+        (BodyFormat::Form, Some(Json::Object(fields)), None) => {
+            for (key, value) in fields {
+                if let Some(what) = format::form_value_problem(value) {
+                    let message = format!("{what} has no form encoding: a form value is text, a number or a boolean");
+                    return Err(compile_error(format!("request.body.{key}"), message));
+                }
+            }
+            Ok(BodyKind::Form(body::compile(env, &Json::Object(fields.clone()), "request.body", d)?))
+        }
+        (BodyFormat::Form, Some(_), None) => Err(compile_error("request.body", "body_format form needs a mapping")),
+        (BodyFormat::Form, None, Some(_)) => Err(compile_error(
+            "request.body_template",
+            "body_format form encodes a body mapping; for a body written by hand use body_format text and a Content-Type header",
+        )),
+        (_, Some(Json::String(text)), None) => {
+            let prefix = if format == BodyFormat::Xml { XML_PREFIX } else { TEXT_PREFIX };
+            let piece = add_piece(env, d, format!("{prefix}request.body"), text, "request.body")?;
+            Ok(BodyKind::Text(piece))
+        }
+        (_, Some(_), None) => Err(compile_error(
+            "request.body",
+            format!("body_format {name} sends text: give body_template, or body as one string"),
+        )),
+        (_, None, Some(file)) => check_file(env, file).map(|()| BodyKind::Text(Piece::Template(file.to_string()))),
+    }
+}
+
+/// A JSON body that is one string goes out quoted; under a Content-Type that is not JSON
+/// (`code=…` for a form receiver) that is never what was meant.
+/// Only a literal Content-Type is known at load; a templated one is left to the file.
+fn check_string_body(body: &Json, headers: &[(String, String)], d: &Delimiters) -> Result<(), CompileError> {
+    let Json::String(_) = body else { return Ok(()) };
+    let declared = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+        .map(|(_, v)| v)
+        .filter(|v| !d.has_markup(v));
+    match declared {
+        Some(v) if !v.to_ascii_lowercase().contains("json") => Err(compile_error(
+            "request.body",
+            format!(
+                "a string body is sent as a JSON string, in quotes, but Content-Type is {v:?}: \
+                 set body_format: text to send it as it is (or form, with a mapping)"
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A `body_template` must name a file under templates/ that compiles.
+fn check_file(env: &Environment<'static>, file: &str) -> Result<(), CompileError> {
+    env.get_template(file).map(|_| ()).map_err(|e| {
+        let message = if e.kind() == minijinja::ErrorKind::TemplateNotFound {
+            format!("{file:?} is not a file under the templates directory")
+        } else {
+            describe(&e)
+        };
+        compile_error("request.body_template", message)
+    })
 }
 
 /// A literal piece, or the template it compiles to under `name`.
@@ -350,6 +452,7 @@ mod tests {
             headers: &[],
             body: None,
             body_template: None,
+            body_format: BodyFormat::Json,
             filter: None,
             ping_url,
             delimiters: &Delimiters::default(),
@@ -388,6 +491,7 @@ mod tests {
             headers: &[],
             body: None,
             body_template: None,
+            body_format: BodyFormat::Json,
             filter: None,
             ping_url: Some("https://{{ Host }}/health"),
             delimiters: &delimiters,

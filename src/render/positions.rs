@@ -114,6 +114,7 @@ mod tests {
             headers: &[],
             body: None,
             body_template: Some("t.j2"),
+            body_format: crate::render::BodyFormat::Json,
             filter: None,
             delimiters: &Delimiters::default(),
             files,

@@ -254,6 +254,7 @@ fn compile(cx: &FileContext<'_>, raw: RawSubscription, files: TemplateFiles) -> 
         headers: &request.headers,
         body: request.body.as_ref(),
         body_template: raw.request.body_template.as_deref(),
+        body_format: raw.request.body_format,
         filter: raw.filter.as_deref(),
         ping_url: request.ping_url.as_deref(),
         delimiters: &delimiters,

@@ -106,6 +106,10 @@ pub struct RawRequest {
     pub headers: Map<String, Value>,
     pub body: Option<Value>,
     pub body_template: Option<String>,
+    /// How the body is written and which Content-Type goes with it (a `Content-Type`
+    /// header overrides that, and is then the only one sent).
+    #[serde(default)]
+    pub body_format: crate::render::BodyFormat,
     /// A duration (`30s`); parsed at compile time so an error can name its line.
     pub timeout: Option<String>,
 }

@@ -87,6 +87,7 @@ fn compile(
         headers,
         body,
         body_template: None,
+        body_format: hookshape::render::BodyFormat::Json,
         filter: None,
         ping_url: None,
         delimiters: &delimiters,
