@@ -327,7 +327,8 @@ mod tests {
 
         // Once no lease is being taken, a recorded delivery leased later (due again) is sent.
         recorder.lease_begins();
-        let ids: Vec<String> = recorder.lease_ends(vec![leased("recorded-meanwhile")]).into_iter().map(|d| d.id).collect();
+        let ids: Vec<String> =
+            recorder.lease_ends(vec![leased("recorded-meanwhile")]).into_iter().map(|d| d.id).collect();
         assert_eq!(ids, ["recorded-meanwhile"]);
         let _ = stop.send(());
         task.await.unwrap();
