@@ -110,9 +110,11 @@ impl Dispatcher {
                 }
                 continue;
             }
+            self.recorder.lease_begins();
             let leased = match self.store.lease(self.lease_request(room)).await {
                 Ok(l) => l,
                 Err(e) => {
+                    self.recorder.lease_ends(Vec::new());
                     warn!(error = %e, "leasing deliveries failed; retrying shortly");
                     tokio::select! {
                         _ = tokio::time::sleep(Duration::from_secs(1)) => {}
@@ -122,9 +124,9 @@ impl Dispatcher {
                 }
             };
             let (full, none) = (leased.len() == room, leased.is_empty());
-            // A delivery whose result this node knows but could not record is not sent
-            // again: it stays leased here until the result is recorded.
-            self.queue.push(leased.into_iter().filter(|d| !self.recorder.knows(&d.id)).collect());
+            // A delivery whose result this node knows (unrecorded, or recorded while this
+            // lease was taken) is not sent again: it stays leased here until it is recorded.
+            self.queue.push(self.recorder.lease_ends(leased));
             if !full {
                 self.idle(&mut shutdown, none).await;
             }

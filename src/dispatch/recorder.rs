@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tracing::{info, warn};
 
-use crate::store::{AttemptReport, Store, StoreError};
+use crate::store::{AttemptReport, Leased, Store, StoreError};
 
 /// Results kept at most. Reaching it takes a store that leases but cannot record for long;
 /// past it the oldest is dropped, and its delivery will be sent again (at-least-once).
@@ -48,6 +48,25 @@ pub struct Recorder {
 struct Known {
     ids: HashSet<String>,
     kept: VecDeque<AttemptReport>,
+    /// Leases being taken from the store now (`lease_begins`, `lease_ends`).
+    leasing: usize,
+    /// Deliveries whose result was recorded while a lease was being taken. That lease may
+    /// have re-leased one (this node's own expired lease: its result waited out an outage)
+    /// just before the record committed, which the record allows (same owner, same
+    /// attempt): by the time the lease returns, the delivery is no longer `ids`', yet it
+    /// must not be sent again.
+    recorded_while_leasing: HashSet<String>,
+}
+
+impl Known {
+    /// `delivery`'s result is in the store now.
+    fn recorded(&mut self, delivery: &str) {
+        if let Some(id) = self.ids.take(delivery) {
+            if self.leasing > 0 {
+                self.recorded_while_leasing.insert(id);
+            }
+        }
+    }
 }
 
 /// The task that commits what `Recorder` hands over.
@@ -78,8 +97,12 @@ impl Recorder {
     /// (besides those a failing store made it keep), which bounds what a `kill -9` can make
     /// the cluster send twice, however slowly the store commits.
     pub async fn record(&self, report: AttemptReport) {
-        let Ok(place) = self.room.clone().acquire_owned().await else { return };
+        // Known before waiting for room: its lease may expire while the store is slow.
         lock(&self.known).ids.insert(report.delivery_id.clone());
+        let Ok(place) = self.room.clone().acquire_owned().await else {
+            lock(&self.known).ids.remove(&report.delivery_id);
+            return;
+        };
         if let Err(mpsc::error::SendError(Message::Report(report, _))) =
             self.tx.send(Message::Report(report, place)).await
         {
@@ -91,6 +114,27 @@ impl Recorder {
     /// it must not be sent again.
     pub fn knows(&self, delivery: &str) -> bool {
         lock(&self.known).ids.contains(delivery)
+    }
+
+    /// Says a lease is about to be asked of the store; `lease_ends` takes what it returned.
+    pub fn lease_begins(&self) {
+        lock(&self.known).leasing += 1;
+    }
+
+    /// What a lease taken since `lease_begins` returned, less the deliveries this node must
+    /// not send again: those whose result it knows and has not recorded, and those whose
+    /// result it recorded while the lease was being taken (it may have re-leased them just
+    /// before; checking `knows` after the lease missed those, and sent them twice).
+    pub fn lease_ends(&self, leased: Vec<Leased>) -> Vec<Leased> {
+        let mut known = lock(&self.known);
+        known.leasing = known.leasing.saturating_sub(1);
+        let sendable =
+            leased.into_iter().filter(|d| !known.ids.contains(&d.id) && !known.recorded_while_leasing.contains(&d.id));
+        let sendable = sendable.collect();
+        if known.leasing == 0 {
+            known.recorded_while_leasing.clear();
+        }
+        sendable
     }
 
     /// Results known and not recorded.
@@ -168,7 +212,7 @@ impl Recording {
             Ok(()) => {
                 let mut known = lock(&self.known);
                 for r in &batch {
-                    known.ids.remove(&r.delivery_id);
+                    known.recorded(&r.delivery_id);
                 }
             }
             Err(e) => {
@@ -203,16 +247,90 @@ impl Recording {
             if result.as_ref().is_err_and(StoreError::is_transient) {
                 break;
             }
-            if let Err(e) = result {
-                warn!(delivery = %report.delivery_id, error = %e, "dropping an attempt that cannot be recorded");
-            }
             let mut known = lock(&self.known);
             known.kept.pop_front();
-            known.ids.remove(&report.delivery_id);
+            if let Err(e) = result {
+                warn!(delivery = %report.delivery_id, error = %e, "dropping an attempt that cannot be recorded");
+                known.ids.remove(&report.delivery_id); // sent again: at-least-once
+            } else {
+                known.recorded(&report.delivery_id);
+            }
             recorded += 1;
         }
         if recorded > 0 {
             info!(recorded, "recorded attempt results kept while the store was unavailable");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::sqlite::SqliteStore;
+    use crate::store::{Outcome, StoredRequest};
+
+    fn leased(id: &str) -> Leased {
+        let request = StoredRequest {
+            method: "POST".into(),
+            url: "http://127.0.0.1:9/".into(),
+            headers: Vec::new(),
+            body: None,
+            sensitive: Vec::new(),
+            masked: Vec::new(),
+        };
+        Leased {
+            id: id.into(),
+            event_uuid: "e".into(),
+            subscription: "s".into(),
+            topic: "T".into(),
+            attempt: 1,
+            send_by: i64::MAX,
+            request,
+        }
+    }
+
+    fn succeeded(id: &str) -> AttemptReport {
+        AttemptReport {
+            delivery_id: id.into(),
+            subscription: "s".into(),
+            owner: "me".into(),
+            attempt: 1,
+            started_at: 0,
+            duration_ms: 1,
+            status_code: Some(200),
+            response_body: None,
+            error: None,
+            outcome: Outcome::Succeeded,
+            disable_after: 0,
+            disable_now: false,
+        }
+    }
+
+    /// After a database outage a node re-leases its own expired leases, whose results it
+    /// holds, while it records them: a lease that took one just before its result committed
+    /// returns it after, when the result is no longer waiting, and it was sent again.
+    #[tokio::test]
+    async fn a_delivery_recorded_while_a_lease_was_taken_is_not_sent_from_that_lease() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(SqliteStore::open(&dir.path().join("t.db")).unwrap());
+        let (recorder, recording) = recorder(store, 8);
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(recording.run(stopped));
+
+        recorder.lease_begins();
+        recorder.record(succeeded("recorded-meanwhile")).await;
+        recorder.flush().await;
+        assert!(!recorder.knows("recorded-meanwhile"), "committed: no longer waiting");
+        let sendable = recorder.lease_ends(vec![leased("recorded-meanwhile"), leased("other")]);
+        let ids: Vec<&str> = sendable.iter().map(|d| d.id.as_str()).collect();
+        assert_eq!(ids, ["other"]);
+
+        // Once no lease is being taken, a recorded delivery leased later (due again) is sent.
+        recorder.lease_begins();
+        let ids: Vec<String> =
+            recorder.lease_ends(vec![leased("recorded-meanwhile")]).into_iter().map(|d| d.id).collect();
+        assert_eq!(ids, ["recorded-meanwhile"]);
+        let _ = stop.send(());
+        task.await.unwrap();
     }
 }
