@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::helpers::*;
-use crate::pg::{running_as_root, PgSchema, ThrowawayPostgres};
+use crate::pg::{PgSchema, ThrowawayPostgres};
 
 /// The most a takeover after `kill -9` may take here (the target is 15 s; CI machines are slow).
 const TAKEOVER_BOUND: Duration = Duration::from_secs(20);
@@ -160,45 +160,6 @@ async fn a_crash_between_lease_and_answer_does_not_use_up_a_retry() {
     let numbers: Vec<String> = receiver.requests().iter().filter_map(|r| r.header("X-Webhook-Attempt")).collect();
     assert_eq!(numbers, ["1", "2", "3"], "every attempt of the schedule, numbered without a gap");
     assert_eq!(failed["attempts"], 3);
-}
-
-/// A small tmpfs of the test's own, unmounted when dropped.
-struct Tmpfs(tempfile::TempDir);
-
-impl Tmpfs {
-    fn mount(size: &str) -> Option<Self> {
-        if !running_as_root() {
-            eprintln!("NOTE: not root, so the full-disk test was SKIPPED (it mounts a tmpfs)");
-            return None;
-        }
-        let dir = tempfile::tempdir().unwrap();
-        let ok = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir.path())
-            .status()
-            .unwrap();
-        assert!(ok.success(), "mount tmpfs");
-        Some(Self(dir))
-    }
-
-    /// Writes a file until the file system is full.
-    fn fill(&self) -> std::path::PathBuf {
-        use std::io::Write;
-        let path = self.0.path().join("filler");
-        let mut file = std::fs::File::create(&path).unwrap();
-        let block = vec![0u8; 64 * 1024];
-        while file.write_all(&block).is_ok() {}
-        let small = [0u8; 512];
-        while file.write_all(&small).is_ok() {}
-        let _ = file.sync_all();
-        path
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount").arg("-l").arg(self.0.path()).status();
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,7 +9,7 @@ use hookshape::config::StoreUrl;
 use serde_json::json;
 
 use crate::helpers::*;
-use crate::pg::{running_as_root, PgSchema};
+use crate::pg::PgSchema;
 
 fn event(topic: &str, n: u32) -> serde_json::Value {
     json!({ "Topic": topic, "Payload": { "N": n } })
@@ -47,48 +47,9 @@ async fn an_event_the_store_refuses_is_answered_once_and_its_neighbours_are_stor
     assert_eq!(status, 202);
 }
 
-/// A small tmpfs of the test's own, unmounted when dropped.
-struct Tmpfs(tempfile::TempDir);
-
-impl Tmpfs {
-    fn mount() -> Option<Self> {
-        if !running_as_root() {
-            eprintln!("NOTE: not root, so the full-disk test was SKIPPED (it mounts a tmpfs)");
-            return None;
-        }
-        let dir = tempfile::tempdir().unwrap();
-        let ok = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "size=4m", "tmpfs"])
-            .arg(dir.path())
-            .status()
-            .unwrap();
-        assert!(ok.success(), "mount tmpfs");
-        Some(Self(dir))
-    }
-
-    /// Writes a file until the file system is full.
-    fn fill(&self) -> std::path::PathBuf {
-        use std::io::Write;
-        let path = self.0.path().join("filler");
-        let mut file = std::fs::File::create(&path).unwrap();
-        let block = vec![0u8; 64 * 1024];
-        while file.write_all(&block).is_ok() {}
-        let small = [0u8; 512];
-        while file.write_all(&small).is_ok() {}
-        let _ = file.sync_all();
-        path
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount").arg("-l").arg(self.0.path()).status();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readyz_turns_unready_with_the_first_write_refused_for_want_of_space() {
-    let Some(disk) = Tmpfs::mount() else { return };
+    let Some(disk) = Tmpfs::mount("4m") else { return };
     let ws = Workspace::new();
     let mut config = ws.config();
     config.store = StoreUrl::Sqlite(disk.0.path().join("hookshape.db"));
@@ -120,7 +81,7 @@ async fn readyz_turns_unready_with_the_first_write_refused_for_want_of_space() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_starts_on_a_full_disk_before_its_database_exists_and_serves_once_there_is_space() {
-    let Some(disk) = Tmpfs::mount() else { return };
+    let Some(disk) = Tmpfs::mount("4m") else { return };
     let filler = disk.fill();
     let receiver = Receiver::start().await;
     let ws = Workspace::new();
