@@ -9,13 +9,6 @@ use tokio::net::TcpStream;
 
 use crate::helpers::*;
 
-const POINTS: &str = r#"
-topics: ["Communication_Earn*"]
-request:
-  url: "RECEIVER/points/{{ Customer.Id }}"
-  body: { points: "{{ Points }}" }
-"#;
-
 fn points(ws: &Workspace, receiver: &Receiver) {
     ws.subscription("points.yaml", &POINTS.replace("RECEIVER", &receiver.url()));
 }

@@ -134,9 +134,6 @@ fn body_and_format_mismatches_are_load_errors_with_file_and_line() {
     ws.subscription("e-none.yaml", &sub("  body_format: xml\n"));
     ws.subscription("f-unknown.yaml", &sub("  body_format: yaml\n  body: x\n"));
     let out = on_workspace("validate", &ws);
-    assert_eq!(out.status.code(), Some(1));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let lines: Vec<&str> = stdout.lines().collect();
     let expect = [
         ("a-nested.yaml:7:", "request.body.tags: a list has no form encoding"),
         ("b-template.yaml:5:", "request.body_template: body_format form encodes a body mapping"),
@@ -145,8 +142,5 @@ fn body_and_format_mismatches_are_load_errors_with_file_and_line() {
         ("e-none.yaml:4:", "request.body_format: xml needs a body or body_template"),
         ("f-unknown.yaml:4:", "unknown variant `yaml`"),
     ];
-    assert_eq!(lines.len(), expect.len(), "one line per mistake:\n{stdout}");
-    for (line, (location, words)) in lines.iter().zip(expect) {
-        assert!(line.contains(location) && line.contains(words), "{line:?} should have {location} and {words:?}");
-    }
+    assert_one_line_per_mistake(&out, &expect);
 }

@@ -33,9 +33,6 @@ fn validate_reports_every_problem_with_file_and_line() {
     ws.subscription("nofile.yaml", "topics: [T]\nrequest:\n  url: http://h/x\n  body_template: missing.json.j2\n");
     ws.subscription("zdup.yaml", "name: ok\ntopics: [T]\nrequest:\n  url: http://h/x\n");
     let out = on_workspace("validate", &ws);
-    assert_eq!(out.status.code(), Some(1));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let lines: Vec<&str> = stdout.lines().collect();
     let expect = [
         ("dur.yaml:4:", "invalid duration"),
         ("filt.yaml:3:", "unknown filter"),
@@ -46,10 +43,7 @@ fn validate_reports_every_problem_with_file_and_line() {
         ("typo.yaml:4:", "methd"),
         ("zdup.yaml:1:", "already used"),
     ];
-    assert_eq!(lines.len(), expect.len(), "one line per mistake:\n{stdout}");
-    for (line, (location, words)) in lines.iter().zip(expect) {
-        assert!(line.contains(location) && line.contains(words), "{line} should name {location} and {words}");
-    }
+    assert_one_line_per_mistake(&out, &expect);
 }
 
 #[tokio::test]

@@ -488,3 +488,24 @@ impl Drop for Tmpfs {
         let _ = std::process::Command::new("umount").arg("-l").arg(self.0.path()).status();
     }
 }
+
+/// A subscription to the loyalty topics posting points to `RECEIVER` (replace it with a
+/// receiver's URL), keyed by customer.
+pub const POINTS: &str = r#"
+topics: ["Communication_Earn*"]
+request:
+  url: "RECEIVER/points/{{ Customer.Id }}"
+  body: { points: "{{ Points }}" }
+"#;
+
+/// Asserts that `validate` printed one line per expected mistake, in order, each naming its
+/// `file:line:` and the words that say what is wrong.
+pub fn assert_one_line_per_mistake(out: &std::process::Output, expect: &[(&str, &str)]) {
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), expect.len(), "one line per mistake:\n{stdout}");
+    for (line, (location, words)) in lines.iter().zip(expect) {
+        assert!(line.contains(location) && line.contains(words), "{line:?} should name {location} and {words:?}");
+    }
+}

@@ -7,13 +7,6 @@ use serde_json::json;
 
 use crate::helpers::*;
 
-const POINTS: &str = r#"
-topics: ["Communication_Earn*"]
-request:
-  url: "RECEIVER/points/{{ Customer.Id }}"
-  body: { points: "{{ Points }}" }
-"#;
-
 async fn app_with(receiver: &Receiver) -> (Workspace, TestApp) {
     let ws = Workspace::new();
     ws.subscription("points.yaml", &POINTS.replace("RECEIVER", &receiver.url()));
