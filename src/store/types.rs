@@ -286,6 +286,16 @@ pub struct SubscriptionState {
     pub consecutive_failures: u32,
     /// Deliveries by status (every status present, zero included).
     pub counts: std::collections::BTreeMap<String, u64>,
+    /// Deliveries that finished in the last 24 hours, counted by the hour (this hour and
+    /// the 24 before it), from counters: never a count over the history.
+    pub last_24h: RecentOutcomes,
+}
+
+/// Succeeded and failed deliveries of a recent window (`SubscriptionState::last_24h`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct RecentOutcomes {
+    pub succeeded: u64,
+    pub failed: u64,
 }
 
 #[derive(Debug, Clone, Default)]

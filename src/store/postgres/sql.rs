@@ -791,6 +791,7 @@ pub async fn subscription_states<C: GenericClient>(c: &C) -> StoreResult<Vec<Sub
             consecutive_failures: failures.max(0) as u32,
             counts: query::zero_counts(),
             registered: true,
+            last_24h: RecentOutcomes::default(),
         };
         states.insert(state.name.clone(), state);
     }

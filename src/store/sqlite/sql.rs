@@ -640,6 +640,7 @@ pub fn subscription_states(conn: &Connection) -> StoreResult<Vec<SubscriptionSta
                 consecutive_failures: r.get(3)?,
                 counts: query::zero_counts(),
                 registered: true,
+                last_24h: RecentOutcomes::default(),
             })
         })
         .map_err(unavailable)?;
