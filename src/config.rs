@@ -189,7 +189,7 @@ fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
         anyhow::anyhow!("{}{line}: {}", path.display(), r.message)
     })?;
     let expanded = crate::subscription::expand_env(&text).map_err(|m| anyhow::anyhow!("{}: {m}", path.display()))?;
-    serde_yaml::from_str(&expanded).map_err(|e| {
+    serde_norway::from_str(&expanded).map_err(|e| {
         let line = e.location().map(|l| format!(":{}", l.line())).unwrap_or_default();
         anyhow::anyhow!("{}{line}: {e}", path.display())
     })

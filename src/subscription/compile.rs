@@ -192,10 +192,10 @@ pub(crate) fn line_of_text(text: &str, needle: &str) -> Option<usize> {
     text.lines().position(|l| l.contains(needle)).map(|i| i + 1)
 }
 
-/// Parses YAML into `T`, as an error with serde_yaml's line when it does not fit.
+/// Parses YAML into `T`, as an error with serde_norway's line when it does not fit.
 pub(crate) fn parse_yaml<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T, LoadError> {
-    serde_yaml::from_str(text).map_err(|e| {
-        // serde_yaml appends "at line L column C"; the line is already in front.
+    serde_norway::from_str(text).map_err(|e| {
+        // serde_norway appends "at line L column C"; the line is already in front.
         let message = e.to_string();
         let message = message.split(" at line ").next().unwrap_or(&message).to_string();
         LoadError { file: path.to_path_buf(), line: e.location().map(|l| l.line()), message }

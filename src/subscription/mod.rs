@@ -2,7 +2,7 @@
 //! (with its topic index and content version) that intake routes events through.
 
 pub(crate) mod compile;
-mod env_vars;
+pub(crate) mod env_vars;
 mod load;
 pub mod raw;
 pub mod topics;
