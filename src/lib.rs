@@ -29,6 +29,9 @@ pub mod yaml_bounds;
 /// Sent as `User-Agent: hookshape/VERSION` on every delivery.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
+/// What `hookshape --version` says: the version and the commit it was built from.
+pub const LONG_VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("HOOKSHAPE_COMMIT"), ")");
+
 /// Milliseconds since the Unix epoch: the one clock every module stores and compares
 /// (`clock`: monotonic, on the store's clock).
 pub fn now_ms() -> i64 {
