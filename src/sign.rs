@@ -122,6 +122,15 @@ fn ct_eq(a: &str, b: &str) -> bool {
 
 /// Verifies a received request the way each scheme's receivers do. `header` looks a
 /// header up by (case-insensitive) name.
+/// The header that carries a request's signature under `scheme` (`header_name` for the
+/// hmac schemes, when the subscription names one): a request without it is unsigned.
+pub fn signature_header(scheme: Scheme, header_name: Option<&str>) -> &str {
+    match scheme {
+        Scheme::HmacSha256Hex | Scheme::HmacSha256Prefixed => header_name.unwrap_or(DEFAULT_HEADER),
+        Scheme::StandardWebhooks => "webhook-signature",
+    }
+}
+
 pub fn verify(
     scheme: Scheme,
     secret: &str,

@@ -27,7 +27,7 @@ pub struct Args {
 }
 
 fn parse_scheme(text: &str) -> Result<Scheme, String> {
-    serde_yaml::from_str(text).map_err(|_| "use hmac-sha256-hex, hmac-sha256-prefixed or standard-webhooks".into())
+    serde_norway::from_str(text).map_err(|_| "use hmac-sha256-hex, hmac-sha256-prefixed or standard-webhooks".into())
 }
 
 pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
@@ -73,6 +73,12 @@ fn describe(
     out.push_str(&format!("\n{pretty}\n"));
     if let Some((scheme, secret, header)) = check {
         let lookup = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+        // No signature header at all is a subscription that signs nothing, not a forgery.
+        let carrier = sign::signature_header(*scheme, header.as_deref());
+        if !headers.contains_key(carrier) {
+            out.push_str(&format!("signature: unsigned (no {carrier} header)\n"));
+            return out;
+        }
         match sign::verify(*scheme, secret, header.as_deref(), &lookup, body) {
             Ok(()) => out.push_str("signature: valid\n"),
             Err(why) => out.push_str(&format!("signature: INVALID ({why})\n")),

@@ -66,25 +66,49 @@ async fn listen_prints_each_request_and_whether_its_signature_verifies() {
     eventually(Duration::from_secs(10), "listen to start", || async { http.get(&url).send().await.ok() }).await;
     let body = r#"{"name":"João"}"#;
     let good = hookshape::sign::hmac_hex(b"k", body.as_bytes());
-    for signature in [good.as_str(), "bad"] {
-        http.post(&url).header("X-Webhook-Signature", signature).body(body).send().await.unwrap();
+    for signature in [Some(good.as_str()), Some("bad"), None] {
+        let post = http.post(&url).body(body);
+        let post = match signature {
+            Some(s) => post.header("X-Webhook-Signature", s),
+            None => post,
+        };
+        post.send().await.unwrap();
     }
     let mut lines = Vec::new();
-    let verdicts = eventually(Duration::from_secs(10), "two signature verdicts", || {
+    let verdicts = eventually(Duration::from_secs(10), "three signature verdicts", || {
         while let Ok(l) = rx.try_recv() {
             lines.push(l);
         }
-        let v: Vec<String> =
-            lines.iter().filter(|l| l.starts_with("signature:") && !l.contains("no X-Webhook")).cloned().collect();
-        std::future::ready((v.len() >= 2).then_some((v, lines.clone())))
+        std::future::ready(Some(posted_verdicts(&lines)).filter(|v| v.len() >= 3).map(|v| (v, lines.clone())))
     })
     .await;
     child.kill().unwrap();
     child.wait().unwrap();
     let (verdicts, all) = verdicts;
-    assert_eq!(verdicts, ["signature: valid", "signature: INVALID (X-Webhook-Signature does not match)"]);
+    assert_eq!(
+        verdicts,
+        [
+            "signature: valid",
+            "signature: INVALID (X-Webhook-Signature does not match)",
+            "signature: unsigned (no X-Webhook-Signature header)"
+        ]
+    );
     assert!(all.iter().any(|l| l.contains("POST /hook?x=1")), "{all:?}");
     assert!(all.iter().any(|l| l.contains("\"name\": \"João\"")), "{all:?}");
+}
+
+/// The signature verdict `listen` printed for each POST (the GETs probed its start).
+fn posted_verdicts(lines: &[String]) -> Vec<String> {
+    let mut posted = false;
+    let mut verdicts = Vec::new();
+    for line in lines {
+        if line.starts_with("── ") {
+            posted = line.starts_with("── POST");
+        } else if posted && line.starts_with("signature:") {
+            verdicts.push(line.clone());
+        }
+    }
+    verdicts
 }
 
 async fn admin_cli(base: &str, args: &[&str]) -> (i32, String, String) {
@@ -168,6 +192,58 @@ fn the_repository_subscriptions_pass_their_own_test_cases() {
     assert_eq!(out.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.lines().last().unwrap().ends_with("passed, 0 failed"), "{stdout}");
     assert!(!stdout.contains("FAIL"), "{stdout}");
+}
+
+/// A deployment's receiver addresses in the environment change no case's outcome: the
+/// cases write URLs with the subscriptions' own `${VAR:-default}`.
+#[test]
+fn the_repository_subscriptions_pass_their_own_test_cases_whatever_urls_are_set() {
+    let mut test = hookshape();
+    test.arg("test").current_dir(env!("CARGO_MANIFEST_DIR"));
+    for var in ["CRM_URL", "THEMEMBERS_URL", "EDUZZ_URL", "TOOLZZ_URL", "LOYALTY_URL", "CONNECTVETS_URL", "ERP_URL"] {
+        test.env(var, format!("http://127.0.0.2:7000/{}", var.to_lowercase()));
+    }
+    let out = test.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.lines().last().unwrap().ends_with("passed, 0 failed"), "{stdout}");
+}
+
+#[test]
+fn version_names_the_commit_it_was_built_from() {
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    let head = String::from_utf8(head.stdout).unwrap();
+    let out = hookshape().arg("--version").output().unwrap();
+    let version = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(version.trim(), format!("hookshape {} (commit {})", env!("CARGO_PKG_VERSION"), head.trim()));
+}
+
+/// Logs written to a file or a pipe carry no terminal colour codes.
+#[test]
+fn logs_to_a_pipe_have_no_colour() {
+    let ws = Workspace::new();
+    let mut serve = hookshape()
+        .args(["serve", "--listen", "127.0.0.1:0", "--store"])
+        .arg(format!("sqlite://{}", ws.db().display()))
+        .arg("--subscriptions")
+        .arg(ws.path().join("subscriptions"))
+        .arg("--templates")
+        .arg(ws.path().join("templates"))
+        .env("HOOKSHAPE_LOG", "info")
+        .env_remove("NO_COLOR")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = serve.stderr.take().unwrap();
+    let first = BufReader::new(stderr).lines().map_while(Result::ok).find(|l| l.contains("INFO"));
+    serve.kill().unwrap();
+    serve.wait().unwrap();
+    let line = first.expect("serve logged no INFO line");
+    assert!(!line.contains('\u{1b}'), "{line:?}");
 }
 
 #[test]
