@@ -50,15 +50,14 @@ fn run(args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-/// The text of one `##`/`###` section whose heading contains `heading`, up to the next
-/// heading of any of those levels.
-fn section<'a>(text: &'a str, heading: &str) -> Option<&'a str> {
-    let start = text.lines().position(|l| l.starts_with('#') && l.contains(heading))?;
-    let rest: Vec<&str> = text.lines().skip(start + 1).collect();
+/// The text of the first `##`/`###` section whose heading contains `heading`, up to the
+/// next heading of either level.
+fn section(text: &str, heading: &str) -> Option<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines.iter().position(|l| l.starts_with('#') && l.contains(heading))?;
+    let rest = &lines[start + 1..];
     let end = rest.iter().position(|l| l.starts_with("## ") || l.starts_with("### ")).unwrap_or(rest.len());
-    let begin = text.find(rest.first().copied().unwrap_or(""))?;
-    let body: usize = rest[..end].iter().map(|l| l.len() + 1).sum();
-    Some(&text[begin..(begin + body).min(text.len())])
+    Some(rest[..end].join("\n"))
 }
 
 // ---- the command line ----
@@ -95,13 +94,14 @@ fn help_entries(help: &str) -> (Vec<String>, Vec<String>) {
 #[test]
 fn every_command_and_flag_the_binary_offers_has_its_entry() {
     let reference = page("docs/reference/cli.md");
-    let globals = section(&reference, "Global options").expect("a Global options section").to_string();
+    let globals = section(&reference, "Global options").expect("a Global options section");
     let mut todo: Vec<Vec<String>> = help_entries(&run(&["--help"])).0.into_iter().map(|c| vec![c]).collect();
     assert!(todo.len() >= 10, "{todo:?}");
     let mut checked = 0;
     while let Some(path) = todo.pop() {
         let name = format!("hookshape {}", path.join(" "));
-        let own = section(&reference, &format!("`{name}`")).unwrap_or_else(|| panic!("no entry for `{name}`: run `{REGENERATE}`"));
+        let own = section(&reference, &format!("`{name}`"))
+            .unwrap_or_else(|| panic!("no entry for `{name}`: run `{REGENERATE}`"));
         let mut args: Vec<&str> = path.iter().map(String::as_str).collect();
         args.push("--help");
         let (subcommands, flags) = help_entries(&run(&args));
@@ -138,7 +138,10 @@ async fn the_committed_openapi_document_is_what_the_server_serves_and_every_rout
     for (path, item) in doc["paths"].as_object().unwrap() {
         for method in item.as_object().unwrap().keys() {
             let heading = format!("### `{} {path}`", method.to_uppercase());
-            assert!(committed.contains(&heading), "{heading} missing from docs/reference/http-api.md: run `{REGENERATE}`");
+            assert!(
+                committed.contains(&heading),
+                "{heading} missing from docs/reference/http-api.md: run `{REGENERATE}`"
+            );
             routes += 1;
         }
     }
@@ -409,7 +412,8 @@ fn serve_flags() -> Vec<(String, Option<String>)> {
 #[test]
 fn every_configuration_setting_has_its_flag_variable_and_key_on_the_page() {
     let reference = page("docs/reference/configuration.md");
-    let row_of = |needle: &str| reference.lines().find(|l| l.starts_with('|') && l.contains(needle)).map(str::to_string);
+    let row_of =
+        |needle: &str| reference.lines().find(|l| l.starts_with('|') && l.contains(needle)).map(str::to_string);
     let flags = serve_flags();
     assert!(flags.len() >= 18, "{flags:?}");
     for key in config_keys() {
@@ -486,7 +490,10 @@ fn every_subscription_file_field_has_its_entry() {
     let paths = field_paths(&schema);
     assert!(paths.len() >= 25, "{paths:?}");
     for path in paths {
-        assert!(reference.contains(&format!("| `{path}`")), "subscription field `{path}` has no row in subscription-file.md");
+        assert!(
+            reference.contains(&format!("| `{path}`")),
+            "subscription field `{path}` has no row in subscription-file.md"
+        );
     }
 }
 
