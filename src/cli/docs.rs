@@ -140,10 +140,9 @@ fn meaning(a: &Arg) -> String {
     if a.is_required_set() && a.get_long().is_some() {
         text.push_str(" Required.");
     }
-    if a.get_long().is_some() && matches!(a.get_action(), clap::ArgAction::Append) {
-        if !text.to_lowercase().contains("repeatable") {
-            text.push_str(" Repeatable.");
-        }
+    let repeatable = a.get_long().is_some() && matches!(a.get_action(), clap::ArgAction::Append);
+    if repeatable && !text.to_lowercase().contains("repeatable") {
+        text.push_str(" Repeatable.");
     }
     text.trim().replace('|', "\\|")
 }
