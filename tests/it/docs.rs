@@ -438,34 +438,50 @@ fn every_configuration_setting_has_its_flag_variable_and_key_on_the_page() {
 }
 
 #[test]
-fn the_example_hookshape_yaml_loads_through_the_real_loader_and_shows_every_key() {
+fn the_example_hookshape_yaml_loads_through_the_real_loader_and_states_the_defaults() {
     let path = root().join("examples/hookshape.yaml");
-    let config = hookshape::config::ServeConfig::resolve(Some(&path), Default::default())
-        .unwrap_or_else(|e| panic!("examples/hookshape.yaml: {e:#}"));
-    // The example states the defaults.
-    assert_eq!(config.listen.to_string(), hookshape::config::DEFAULT_LISTEN);
-    assert_eq!(config.max_batch_items, hookshape::api::DEFAULT_MAX_BATCH_ITEMS);
-    assert_eq!(config.orphan_grace, hookshape::config::DEFAULT_ORPHAN_GRACE);
+    let resolve = |file: &std::path::Path| {
+        hookshape::config::ServeConfig::resolve(Some(file), Default::default())
+            .unwrap_or_else(|e| panic!("{}: {e:#}", file.display()))
+    };
+    let example = resolve(&path);
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("hookshape.yaml");
+    std::fs::write(&empty, "{}\n").unwrap();
+    assert_eq!(
+        format!("{example:?}"),
+        format!("{:?}", resolve(&empty)),
+        "examples/hookshape.yaml should load as the defaults do"
+    );
     let text = std::fs::read_to_string(&path).unwrap();
+    let reference = page("docs/reference/configuration.md");
     for key in config_keys() {
-        let shown = text.lines().any(|l| {
-            let l = l.trim_start_matches(['#', ' ']);
-            l.starts_with(&format!("{key}:"))
-        });
-        assert!(shown, "examples/hookshape.yaml does not show `{key}` (set or commented out)");
+        let line = text.lines().find(|l| l.trim_start_matches(['#', ' ']).starts_with(&format!("{key}:")));
+        let line =
+            line.unwrap_or_else(|| panic!("examples/hookshape.yaml does not show `{key}` (set or commented out)"));
+        if line.starts_with('#') {
+            continue;
+        }
+        // The default the reference states is the value the example sets.
+        let value = line[key.len() + 1..].split(" #").next().unwrap().trim();
+        let row = reference.lines().find(|l| l.starts_with(&format!("| `{key}` |"))).unwrap();
+        let default = row.split(" | ").nth(3).unwrap_or("");
+        let stated = if value == "[]" { default.starts_with("none") } else { default.contains(&format!("`{value}`")) };
+        assert!(stated, "configuration.md gives {key} the default {default:?}; the code's is {value}");
     }
 }
 
 // ---- subscription and source files ----
 
-/// Every field path (`request.body_format`, `verify.secrets`) a JSON Schema allows.
-fn field_paths(schema: &Value) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
+/// Every field path (`request.body_format`, `verify.secrets`) a JSON Schema allows, with
+/// the default the schema states for it.
+fn field_paths(schema: &Value) -> Vec<(String, Option<Value>)> {
+    let mut out = Vec::new();
     walk(schema, schema, "", &mut out, 0);
     out
 }
 
-fn walk(root: &Value, node: &Value, prefix: &str, out: &mut BTreeSet<String>, depth: usize) {
+fn walk(root: &Value, node: &Value, prefix: &str, out: &mut Vec<(String, Option<Value>)>, depth: usize) {
     assert!(depth < 16, "schema nests too deep at {prefix}");
     if let Some(r) = node["$ref"].as_str() {
         let name = r.rsplit('/').next().unwrap();
@@ -478,34 +494,41 @@ fn walk(root: &Value, node: &Value, prefix: &str, out: &mut BTreeSet<String>, de
     }
     for (field, sub) in node["properties"].as_object().into_iter().flatten() {
         let path = if prefix.is_empty() { field.clone() } else { format!("{prefix}.{field}") };
-        out.insert(path.clone());
+        out.push((path.clone(), sub.get("default").cloned()));
         walk(root, sub, &path, out, depth + 1);
     }
 }
 
-#[test]
-fn every_subscription_file_field_has_its_entry() {
-    let schema: Value = serde_json::from_str(&run(&["schema"])).unwrap();
-    let reference = page("docs/reference/subscription-file.md");
-    let paths = field_paths(&schema);
-    assert!(paths.len() >= 25, "{paths:?}");
-    for path in paths {
-        assert!(
-            reference.contains(&format!("| `{path}`")),
-            "subscription field `{path}` has no row in subscription-file.md"
-        );
+/// Each field has its row, and the row's default column says what the schema's default is.
+fn check_fields(schema_args: &[&str], rel: &str) {
+    let schema: Value = serde_json::from_str(&run(schema_args)).unwrap();
+    let reference = page(rel);
+    let fields = field_paths(&schema);
+    assert!(fields.len() >= 10, "{fields:?}");
+    for (path, default) in fields {
+        let row = reference
+            .lines()
+            .find(|l| l.starts_with(&format!("| `{path}` |")))
+            .unwrap_or_else(|| panic!("field `{path}` has no row in {rel}"));
+        let stated = row.split(" | ").nth(2).unwrap_or("");
+        let agrees = match &default {
+            None | Some(Value::Object(_)) => true,
+            Some(Value::Array(a)) if a.is_empty() => stated.contains("`[]`") || stated.starts_with("none"),
+            Some(Value::String(v)) => stated.contains(&format!("`{v}`")),
+            Some(v) => stated.contains(&format!("`{v}`")),
+        };
+        assert!(agrees, "{rel}: `{path}` defaults to {default:?} in the code; its row says {stated:?}");
     }
 }
 
 #[test]
-fn every_source_file_field_has_its_entry() {
-    let schema: Value = serde_json::from_str(&run(&["schema", "--sources"])).unwrap();
-    let reference = page("docs/reference/source-file.md");
-    let paths = field_paths(&schema);
-    assert!(paths.len() >= 10, "{paths:?}");
-    for path in paths {
-        assert!(reference.contains(&format!("| `{path}`")), "source field `{path}` has no row in source-file.md");
-    }
+fn every_subscription_file_field_has_its_entry_with_its_default() {
+    check_fields(&["schema"], "docs/reference/subscription-file.md");
+}
+
+#[test]
+fn every_source_file_field_has_its_entry_with_its_default() {
+    check_fields(&["schema", "--sources"], "docs/reference/source-file.md");
 }
 
 // ---- the repository stands alone ----
