@@ -340,6 +340,13 @@ async fn every_metric_the_server_registers_has_its_entry_with_its_type_and_label
             assert!(row.contains(&format!("`{label}`")), "{name}'s label {label} is not in its row: {row}");
         }
     }
+    let scraped: BTreeSet<String> = types(&text).into_iter().map(|(n, _)| n).collect();
+    for documented in rows(&reference) {
+        assert!(
+            scraped.contains(&documented),
+            "metrics.md has a row for {documented}, which the server does not export"
+        );
+    }
     app.stop().await;
 }
 
@@ -429,6 +436,20 @@ fn every_configuration_setting_has_its_flag_variable_and_key_on_the_page() {
             assert!(row.contains(&format!("`{env}`")), "{key}'s row does not name {env}: {row}");
         }
     }
+    let keys = config_keys();
+    let settings = section(&reference, "Settings").expect("a Settings section");
+    for documented in rows(&settings) {
+        assert!(
+            keys.contains(&documented),
+            "configuration.md has a row for `{documented}`, which the file does not take"
+        );
+    }
+    for line in settings.lines().filter(|l| l.starts_with("| ")) {
+        if let Some(flag) = line.split(" | ").nth(1).and_then(|c| c.strip_prefix("`--")) {
+            let flag = format!("--{}", flag.trim_end_matches('`'));
+            assert!(flags.iter().any(|(f, _)| *f == flag), "configuration.md names {flag}, which serve does not take");
+        }
+    }
     for (flag, env) in flags {
         let row = row_of(&format!("`{flag}`")).unwrap_or_else(|| panic!("serve {flag} has no row in configuration.md"));
         if let Some(env) = env {
@@ -505,6 +526,7 @@ fn check_fields(schema_args: &[&str], rel: &str) {
     let reference = page(rel);
     let fields = field_paths(&schema);
     assert!(fields.len() >= 10, "{fields:?}");
+    let known: BTreeSet<String> = fields.iter().map(|(p, _)| p.clone()).collect();
     for (path, default) in fields {
         let row = reference
             .lines()
@@ -519,6 +541,17 @@ fn check_fields(schema_args: &[&str], rel: &str) {
         };
         assert!(agrees, "{rel}: `{path}` defaults to {default:?} in the code; its row says {stated:?}");
     }
+    for documented in rows(&reference) {
+        assert!(known.contains(&documented), "{rel} has a row for `{documented}`, which the file does not take");
+    }
+}
+
+/// The first cells of the table rows that start with a code span: the names a page lists.
+fn rows(page: &str) -> Vec<String> {
+    page.lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| l.split_once("` |").map(|(name, _)| name.to_string()))
+        .collect()
 }
 
 #[test]
