@@ -128,7 +128,7 @@ fn meaning(a: &Arg) -> String {
     let mut text = a.get_long_help().or(a.get_help()).map(|h| one_paragraph(&h.to_string())).unwrap_or_default();
     let choices: Vec<String> =
         a.get_possible_values().iter().filter(|p| !p.is_hide_set()).map(|p| format!("`{}`", p.get_name())).collect();
-    if !text.is_empty() && !text.ends_with(['.', ')', ':']) {
+    if !text.is_empty() && !text.ends_with(['.', ')', ':', '…']) {
         text.push('.');
     }
     if !choices.is_empty() {
