@@ -253,7 +253,10 @@ fn type_of(schema: &Value) -> String {
         return format!("`{}`", c.as_str().map(str::to_string).unwrap_or_else(|| c.to_string()));
     }
     match &schema["type"] {
-        Value::String(t) if t == "array" => format!("array of {}", type_of(&schema["items"])),
+        Value::String(t) if t == "array" => match schema["maxItems"].as_u64() {
+            Some(max) => format!("array of {} (at most {max})", type_of(&schema["items"])),
+            None => format!("array of {}", type_of(&schema["items"])),
+        },
         Value::String(t) => t.clone(),
         Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(" or "),
         _ => "any JSON".into(),
@@ -684,6 +687,15 @@ fn nothing_points_outside_the_repository_and_the_license_is_the_one_cargo_names(
     assert!(cargo.contains("license = \"MIT\""), "Cargo.toml's license changed: change LICENSE too");
     let license = page("LICENSE");
     assert!(license.starts_with("MIT License") && license.contains("the hookshape authors"), "LICENSE: {license}");
+}
+
+#[test]
+fn every_console_picture_is_on_the_console_page() {
+    let reference = page("docs/reference/console.md");
+    for entry in std::fs::read_dir(root().join("docs/console")).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        assert!(reference.contains(&format!("(../console/{name})")), "docs/reference/console.md does not show {name}");
+    }
 }
 
 #[test]
