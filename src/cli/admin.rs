@@ -32,30 +32,44 @@ pub struct DeliveriesArgs {
 enum DeliveriesCommand {
     /// Newest first, with the API's filters.
     List {
+        /// Only these states (comma-separated): pending, in_flight, succeeded, failed, held, shadow.
         #[arg(long)]
         status: Option<String>,
+        /// Only these subscriptions (comma-separated names).
         #[arg(long)]
         subscription: Option<String>,
+        /// Only these topics (comma-separated).
         #[arg(long)]
         topic: Option<String>,
+        /// Only the deliveries of this event (its Uuid).
         #[arg(long)]
         event: Option<String>,
         /// Only deliveries of events that came in through this inbound source.
         #[arg(long)]
         source: Option<String>,
+        /// Created at or after this time (RFC 3339, or Unix milliseconds).
         #[arg(long)]
         since: Option<String>,
+        /// Created before this time (RFC 3339, or Unix milliseconds).
         #[arg(long)]
         until: Option<String>,
+        /// At most this many rows, 1 to 1000 (default 50).
         #[arg(long)]
         limit: Option<usize>,
+        /// Where the previous page ended (the `next_cursor` of its answer).
         #[arg(long)]
         cursor: Option<String>,
     },
     /// One delivery: its request (secrets as ***) and every attempt.
-    Show { id: String },
+    Show {
+        /// The delivery's id (`dlv_…`).
+        id: String,
+    },
     /// Send a delivery again now.
-    Retry { id: String },
+    Retry {
+        /// The delivery's id (`dlv_…`).
+        id: String,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -71,9 +85,15 @@ enum SubscriptionsCommand {
     /// Every subscription with its live state and counts.
     List,
     /// Ping the receiver; a 2xx enables the subscription and releases held deliveries.
-    Enable { name: String },
+    Enable {
+        /// The subscription's name.
+        name: String,
+    },
     /// Hold new deliveries until enabled again.
-    Disable { name: String },
+    Disable {
+        /// The subscription's name.
+        name: String,
+    },
 }
 
 impl Connection {

@@ -11,11 +11,13 @@ use crate::sign::{self, Scheme};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    /// Port to listen on, on 127.0.0.1.
     #[arg(long, default_value_t = 9000)]
     port: u16,
     /// Signature scheme to verify: hmac-sha256-hex, hmac-sha256-prefixed or standard-webhooks.
     #[arg(long, value_parser = parse_scheme, requires = "secret")]
     scheme: Option<Scheme>,
+    /// The secret the subscription signs with (required with --scheme).
     #[arg(long, env = "HOOKSHAPE_LISTEN_SECRET", hide_env_values = true)]
     secret: Option<String>,
     /// Header holding the signature for the hmac schemes (default X-Webhook-Signature).

@@ -2,6 +2,7 @@
 
 mod admin;
 mod bench;
+mod docs;
 mod listen;
 mod render;
 mod schema;
@@ -34,10 +35,13 @@ enum LogFormat {
 /// Where subscription and template files are.
 #[derive(Debug, clap::Args, Clone)]
 pub struct FileArgs {
+    /// Subscriptions, one YAML file each (and their *.test.yaml cases).
     #[arg(long, env = "HOOKSHAPE_SUBSCRIPTIONS", default_value = "subscriptions")]
     pub subscriptions: PathBuf,
+    /// Body templates and macros the subscriptions use.
     #[arg(long, env = "HOOKSHAPE_TEMPLATES", default_value = "templates")]
     pub templates: PathBuf,
+    /// Inbound sources, one YAML file each (a directory that does not exist means none).
     #[arg(long, env = "HOOKSHAPE_SOURCES", default_value = "sources")]
     pub sources: PathBuf,
     /// Accept unset ${VAR}s, checking only that they are well-formed (CI without secrets):
@@ -69,6 +73,9 @@ enum Command {
     Subscriptions(admin::SubscriptionsArgs),
     /// Load-test a local hookshape: throughput, end-to-end latency, memory and CPU.
     Bench(bench::Args),
+    /// Writes a generated page of the reference (docs/reference/) to stdout.
+    #[command(hide = true)]
+    Docs(docs::Args),
 }
 
 pub fn main() -> ExitCode {
@@ -93,6 +100,7 @@ pub fn main() -> ExitCode {
             Command::Deliveries(a) => admin::deliveries(a).await,
             Command::Subscriptions(a) => admin::subscriptions(a).await,
             Command::Bench(a) => bench::run(a).await,
+            Command::Docs(a) => docs::run(a),
         }
     });
     match result {

@@ -17,6 +17,7 @@ pub struct Args {
     /// Render every subscription whose topics and filter take the event.
     #[arg(long)]
     all: bool,
+    /// A file holding a canonical event as JSON.
     #[arg(long)]
     event: PathBuf,
     #[command(flatten)]

@@ -9,6 +9,7 @@ use anyhow::Context;
 pub struct Args {
     /// A canonical event as JSON (or a JSON array, sent to the batch endpoint).
     file: PathBuf,
+    /// The intake endpoint to post to.
     #[arg(long, default_value = "http://127.0.0.1:8080/v1/events")]
     url: String,
     /// Intake token (default: HOOKSHAPE_INTAKE_TOKEN).

@@ -14,13 +14,16 @@ pub struct Args {
     /// Config file (default: hookshape.yaml when present).
     #[arg(long, env = "HOOKSHAPE_CONFIG")]
     config: Option<PathBuf>,
+    /// Address and port to serve the API and console on (default 127.0.0.1:8080).
     #[arg(long, env = "HOOKSHAPE_LISTEN")]
     listen: Option<String>,
     /// sqlite://PATH (default sqlite://data/hookshape.db) or postgres://…
     #[arg(long, env = "HOOKSHAPE_STORE")]
     store: Option<String>,
+    /// Subscriptions, one YAML file each (default subscriptions/).
     #[arg(long, env = "HOOKSHAPE_SUBSCRIPTIONS")]
     subscriptions: Option<PathBuf>,
+    /// Body templates and macros the subscriptions use (default templates/).
     #[arg(long, env = "HOOKSHAPE_TEMPLATES")]
     templates: Option<PathBuf>,
     /// Inbound sources, one YAML file each (default sources/).

@@ -9,7 +9,7 @@ use super::session::{Sessions, Viewer};
 use crate::api::ApiError;
 use crate::secret::Secret;
 
-/// The policy PRODUCT.md names, tightened: no frames, forms post only here.
+/// The content security policy the product promises, tightened: no frames, forms post only here.
 const CSP: &str = "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'";
 
 /// JSON longer than this many lines is shown folded.

@@ -15,6 +15,7 @@ mod cluster;
 mod console;
 mod crash;
 mod delivery;
+mod docs;
 mod edges;
 mod exposure;
 mod hostile;
