@@ -151,7 +151,7 @@ impl Report {
             row(
                 "postgres server",
                 format!(
-                    "{} ({}): autovacuum {}, synchronous_commit {}, shared_buffers {}, max_connections {}, fsync {}",
+                    "{}, {}; autovacuum {}, synchronous_commit {}, shared_buffers {}, max_connections {}, fsync {}",
                     setting("server_version"),
                     if pg.local { "on this machine" } else { "not local" },
                     setting("autovacuum"),
