@@ -65,7 +65,10 @@ async fn bench_on_postgres_reports_the_server_the_sizes_and_the_costs_per_delive
     // by the run's two subscriptions; then 50 events × 2 subscriptions × 2 runs.
     let c = schema.client().await;
     assert_eq!(count(&c, "SELECT count(*) FROM deliveries WHERE config_version = 'prefill'").await, 300);
-    assert_eq!(count(&c, "SELECT count(DISTINCT subscription) FROM deliveries WHERE config_version = 'prefill'").await, 2);
+    assert_eq!(
+        count(&c, "SELECT count(DISTINCT subscription) FROM deliveries WHERE config_version = 'prefill'").await,
+        2
+    );
     assert_eq!(count(&c, "SELECT count(*) FROM attempts WHERE delivery_id < 'dlv_01'").await, 300);
     assert_eq!(count(&c, "SELECT count(*) FROM events").await, 300 + 100);
     assert_eq!(count(&c, "SELECT count(*) FROM deliveries WHERE status = 'succeeded'").await, 300 + 200);
@@ -88,7 +91,10 @@ async fn a_second_prefill_continues_the_first_and_ends_where_it_is_told() {
     assert_eq!(count(&c, "SELECT count(DISTINCT id) FROM deliveries").await, 36, "no id taken twice");
     assert_eq!(count(&c, "SELECT count(*) FROM deliveries WHERE subscription = 'c'").await, 12);
     assert_eq!(count(&c, "SELECT max(updated_at) FROM deliveries WHERE id <= 'dlv_0000000000000029'").await, newest_at);
-    assert_eq!(count(&c, "SELECT max(updated_at) FROM deliveries WHERE id > 'dlv_0000000000000029'").await, newest_at - SPAN_MS);
+    assert_eq!(
+        count(&c, "SELECT max(updated_at) FROM deliveries WHERE id > 'dlv_0000000000000029'").await,
+        newest_at - SPAN_MS
+    );
     assert!(count(&c, "SELECT min(updated_at) FROM deliveries").await >= newest_at - 2 * SPAN_MS);
     // Every delivery has its own event and its one attempt, at the delivery's time.
     let orphans = "SELECT count(*) FROM deliveries d

@@ -110,8 +110,12 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
         bail!("--rate must be a positive number of events per second");
     }
     let idle = a.idle.as_deref().map(crate::duration::parse).transpose().map_err(|e| anyhow::anyhow!("--idle: {e}"))?;
-    let prefill_age =
-        a.prefill_age.as_deref().map(crate::duration::parse).transpose().map_err(|e| anyhow::anyhow!("--prefill-age: {e}"))?;
+    let prefill_age = a
+        .prefill_age
+        .as_deref()
+        .map(crate::duration::parse)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--prefill-age: {e}"))?;
     if let Some(r) = &a.retention {
         crate::duration::parse(r).map_err(|e| anyhow::anyhow!("--retention: {e}"))?;
     }
@@ -135,7 +139,9 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
             let age = prefill_age.unwrap_or_default();
             prefill::postgres_history(&store, n, a.fan_out, age).await?;
         } else {
-            let Some(path) = store.strip_prefix("sqlite://") else { bail!("--prefill fills a SQLite or PostgreSQL store") };
+            let Some(path) = store.strip_prefix("sqlite://") else {
+                bail!("--prefill fills a SQLite or PostgreSQL store")
+            };
             prefill::finished_history(std::path::Path::new(path), n)?;
         }
     }
@@ -177,8 +183,10 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
         if n > 0 {
             arrivals.reset();
         }
-        let name = if a.repeat == 1 { "hookshape".to_string() } else { format!("hookshape run {}/{}", n + 1, a.repeat) };
-        let (run, row) = measured_run(&client, &name, &mut nodes, &a, limit, expect_per_event, &arrivals, probe.as_ref()).await?;
+        let name =
+            if a.repeat == 1 { "hookshape".to_string() } else { format!("hookshape run {}/{}", n + 1, a.repeat) };
+        let (run, row) =
+            measured_run(&client, &name, &mut nodes, &a, limit, expect_per_event, &arrivals, probe.as_ref()).await?;
         runs.push(row);
         if first.is_none() {
             first = Some((run, arrivals.latencies()));

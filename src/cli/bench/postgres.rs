@@ -76,16 +76,15 @@ pub struct TableSize {
 
 impl Probe {
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
-        let (client, connection) =
-            tokio_postgres::connect(url, NoTls).await.context("bench cannot connect to the store to read its settings")?;
+        let (client, connection) = tokio_postgres::connect(url, NoTls)
+            .await
+            .context("bench cannot connect to the store to read its settings")?;
         tokio::spawn(connection);
         let config: tokio_postgres::Config = url.parse()?;
         let backend: i32 = client.query_one("SELECT pg_backend_pid()", &[]).await?.try_get(0)?;
         let postmaster = if on_this_machine(&config) { postmaster_of(backend as u32) } else { None };
-        let statements = client
-            .query_opt("SELECT 1 FROM pg_extension WHERE extname = 'pg_stat_statements'", &[])
-            .await?
-            .is_some();
+        let statements =
+            client.query_opt("SELECT 1 FROM pg_extension WHERE extname = 'pg_stat_statements'", &[]).await?.is_some();
         Ok(Self { client, postmaster, statements })
     }
 
@@ -195,9 +194,7 @@ impl Costs {
 fn on_this_machine(config: &tokio_postgres::Config) -> bool {
     use tokio_postgres::config::Host;
     config.get_hosts().iter().all(|h| match h {
-        Host::Tcp(name) => {
-            name == "localhost" || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
-        }
+        Host::Tcp(name) => name == "localhost" || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback()),
         Host::Unix(_) => true,
     })
 }

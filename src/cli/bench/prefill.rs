@@ -16,7 +16,12 @@ pub fn finished_history(path: &Path, deliveries: u64) -> anyhow::Result<()> {
 
 /// The PostgreSQL history: `deliveries` spread over the run's `fan_out` subscriptions,
 /// the newest finished `age` ago.
-pub async fn postgres_history(url: &str, deliveries: u64, fan_out: usize, age: std::time::Duration) -> anyhow::Result<()> {
+pub async fn postgres_history(
+    url: &str,
+    deliveries: u64,
+    fan_out: usize,
+    age: std::time::Duration,
+) -> anyhow::Result<()> {
     use crate::store::postgres::{prefill::History, PostgresStore};
     eprintln!("filling the PostgreSQL store with {deliveries} finished deliveries…");
     let started = std::time::Instant::now();
