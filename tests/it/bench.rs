@@ -84,10 +84,12 @@ async fn a_second_prefill_continues_the_first_and_ends_where_it_is_told() {
     let history = History { deliveries: 30, subscriptions: &subscriptions, newest_at };
     store.prefill_finished(&history, &mut |n| heard.push(n)).await.unwrap();
     assert_eq!(heard, [30]);
+    let c = schema.client().await;
+    let live = "SELECT n_live_tup FROM pg_stat_user_tables WHERE schemaname = current_schema() AND relname = 'events'";
+    assert_eq!(count(&c, live).await, 30, "the inserts' statistics are counted once, before the VACUUM's");
     let older = History { deliveries: 6, subscriptions: &subscriptions, newest_at: newest_at - SPAN_MS };
     store.prefill_finished(&older, &mut |_| {}).await.unwrap();
 
-    let c = schema.client().await;
     assert_eq!(count(&c, "SELECT count(DISTINCT id) FROM deliveries").await, 36, "no id taken twice");
     assert_eq!(count(&c, "SELECT count(*) FROM deliveries WHERE subscription = 'c'").await, 12);
     assert_eq!(count(&c, "SELECT max(updated_at) FROM deliveries WHERE id <= 'dlv_0000000000000029'").await, newest_at);

@@ -78,6 +78,15 @@ impl PostgresStore {
             start = end + 1;
             progress((start - first) as u64);
         }
+        // The inserts' statistics go out after the next transaction (PostgreSQL 15 on; before,
+        // the function does not exist and there is nothing to wait for): after VACUUM's,
+        // they would count the rows twice in n_live_tup.
+        client
+            .batch_execute(
+                "DO $$ BEGIN PERFORM pg_stat_force_next_flush(); EXCEPTION WHEN undefined_function THEN NULL; END $$",
+            )
+            .await
+            .map_err(pg_error)?;
         client.batch_execute("VACUUM (ANALYZE) events, deliveries, attempts").await.map_err(pg_error)
     }
 }
