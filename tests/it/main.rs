@@ -8,6 +8,7 @@ mod helpers;
 mod pg;
 
 mod abuse;
+mod bench;
 mod body_formats;
 mod cli;
 mod cli_checks;

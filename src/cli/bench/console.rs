@@ -1,7 +1,8 @@
 //! `bench --console`: after the load, how long the console's pages take to answer against
 //! the store as the run left it (with `--prefill`, a long history): the deliveries page
 //! unfiltered, by state, by subscription and state, a page deep in the history, and the
-//! overview. Server-side time as the client sees it on loopback.
+//! overview, the subscriptions page and the admin API's `/v1/subscriptions` (their counts
+//! must not grow with the history). Server-side time as the client sees it on loopback.
 
 use std::time::Instant;
 
@@ -15,7 +16,8 @@ pub struct PageTiming {
     pub page: String,
     pub p50_ms: f64,
     pub max_ms: f64,
-    /// Table rows on the page (deliveries shown), so a fast empty page cannot pass for a full one.
+    /// Table rows on the page (deliveries shown; subscriptions listed by the API), so a fast
+    /// empty page cannot pass for a full one.
     pub rows: usize,
 }
 
@@ -28,6 +30,8 @@ pub async fn time_pages(client: &reqwest::Client, base: &str) -> anyhow::Result<
         "/console/deliveries?cursor=dlv_0000000000500000",
         "/console/deliveries?topic=bench.event&since=2026-01-01T00:00:00Z",
         "/console/",
+        "/console/subscriptions",
+        "/v1/subscriptions",
     ];
     let mut out = Vec::with_capacity(pages.len());
     for page in pages {
@@ -37,15 +41,32 @@ pub async fn time_pages(client: &reqwest::Client, base: &str) -> anyhow::Result<
             let started = Instant::now();
             let resp = client.get(format!("{base}{page}")).send().await?;
             let status = resp.status();
-            let html = resp.text().await?;
+            let text = resp.text().await?;
             if !status.is_success() {
                 anyhow::bail!("{page} answered {status}");
             }
-            rows = html.matches("<tr>").count();
+            rows = shown_rows(&text);
             times.push(started.elapsed().as_secs_f64() * 1000.0);
         }
         times.sort_by(f64::total_cmp);
         out.push(PageTiming { page: page.to_string(), p50_ms: times[TRIES / 2], max_ms: times[TRIES - 1], rows });
     }
     Ok(out)
+}
+
+/// A page's table rows, or the items of the API's JSON list.
+fn shown_rows(text: &str) -> usize {
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(json) => json["subscriptions"].as_array().or_else(|| json.as_array()).map_or(0, Vec::len),
+        Err(_) => text.matches("<tr>").count(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rows_are_table_rows_or_the_api_list() {
+        assert_eq!(super::shown_rows("<table><tr><td>a</td></tr><tr><td>b</td></tr></table>"), 2);
+        assert_eq!(super::shown_rows(r#"{"subscriptions":[{"name":"a"},{"name":"b"},{"name":"c"}]}"#), 3);
+    }
 }

@@ -5,6 +5,7 @@
 
 mod console;
 mod load;
+mod postgres;
 mod prefill;
 mod receiver;
 mod report;
@@ -60,9 +61,26 @@ pub struct Args {
     #[arg(long, value_name = "DELIVERIES")]
     slow_subscription: Option<u64>,
     /// Scale: before starting, fill the store's history with this many finished deliveries
-    /// (SQLite only).
+    /// (on PostgreSQL spread over the run's subscriptions, each with its event and one
+    /// attempt, finished over the 30 days before now, or before --prefill-age ago).
     #[arg(long, value_name = "DELIVERIES")]
     prefill: Option<u64>,
+    /// PostgreSQL: make the prefilled history this much older (e.g. 31d), so nodes started
+    /// with a shorter --retention prune all of it while the load runs.
+    #[arg(long, value_name = "DURATION", requires = "prefill")]
+    prefill_age: Option<String>,
+    /// Passed on to the nodes: how long finished deliveries are kept (serve's default 30d).
+    #[arg(long, value_name = "DURATION")]
+    retention: Option<String>,
+    /// Measure this many loads one after the other on the same store and nodes (the
+    /// history grows), one row each and their spread against the first; with PostgreSQL
+    /// each row also gives the tables' sizes and the server's costs per delivery.
+    #[arg(long, default_value_t = 1, value_name = "RUNS")]
+    repeat: usize,
+    /// After the load (and --console), leave the nodes with nothing to do for this long
+    /// and report the CPU they and a local PostgreSQL used, as a share of one core.
+    #[arg(long, value_name = "DURATION")]
+    idle: Option<String>,
     /// After the load, time the console's pages (deliveries with filters, the overview)
     /// against the store as the run left it; with --prefill, against a long history.
     #[arg(long)]
@@ -85,16 +103,30 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
         (Some(d), _) => Limit::Duration(crate::duration::parse(d).map_err(|e| anyhow::anyhow!("--duration: {e}"))?),
         (None, n) => Limit::Events(n.unwrap_or(10_000)),
     };
-    if a.concurrency == 0 || a.fan_out == 0 || a.nodes == 0 {
-        bail!("--concurrency, --fan-out and --nodes must be at least 1");
+    if a.concurrency == 0 || a.fan_out == 0 || a.nodes == 0 || a.repeat == 0 {
+        bail!("--concurrency, --fan-out, --nodes and --repeat must be at least 1");
     }
     if a.rate.is_some_and(|r| r.is_nan() || r <= 0.0) {
         bail!("--rate must be a positive number of events per second");
     }
+    let idle = a.idle.as_deref().map(crate::duration::parse).transpose().map_err(|e| anyhow::anyhow!("--idle: {e}"))?;
+    let prefill_age = a
+        .prefill_age
+        .as_deref()
+        .map(crate::duration::parse)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--prefill-age: {e}"))?;
+    if let Some(r) = &a.retention {
+        crate::duration::parse(r).map_err(|e| anyhow::anyhow!("--retention: {e}"))?;
+    }
     let dir = tempfile::Builder::new().prefix("hookshape-bench-").tempdir().context("cannot create a temp dir")?;
     let store = a.store.clone().unwrap_or_else(|| format!("sqlite://{}", dir.path().join("bench.db").display()));
-    if a.nodes > 1 && !store.starts_with("postgres") {
+    let on_postgres = store.starts_with("postgres");
+    if a.nodes > 1 && !on_postgres {
         bail!("--nodes {} needs a shared store: give --store postgres://…", a.nodes);
+    }
+    if prefill_age.is_some() && !(on_postgres && a.prefill.is_some()) {
+        bail!("--prefill-age ages the rows of --prefill on a PostgreSQL store: give both, and --store postgres://…");
     }
     let (receiver_addr, arrivals) = receiver::start().await?;
     let deliver_to = if a.receiver_down { closed_port()? } else { receiver_addr.to_string() };
@@ -103,9 +135,21 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
         write_slow_subscription(dir.path(), &deliver_to)?;
     }
     if let Some(n) = a.prefill {
-        let Some(path) = store.strip_prefix("sqlite://") else { bail!("--prefill fills a SQLite store only") };
-        prefill::finished_history(std::path::Path::new(path), n)?;
+        if on_postgres {
+            let age = prefill_age.unwrap_or_default();
+            prefill::postgres_history(&store, n, a.fan_out, age).await?;
+        } else {
+            let Some(path) = store.strip_prefix("sqlite://") else {
+                bail!("--prefill fills a SQLite or PostgreSQL store")
+            };
+            prefill::finished_history(std::path::Path::new(path), n)?;
+        }
     }
+    let probe = if on_postgres { Some(postgres::Probe::connect(&store).await?) } else { None };
+    let server = match &probe {
+        Some(p) => Some(p.server().await?),
+        None => None,
+    };
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(a.concurrency)
         .timeout(Duration::from_secs(60))
@@ -127,24 +171,35 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
     let max_pending = 100_000_000;
     let mut nodes = Vec::with_capacity(a.nodes);
     for i in 0..a.nodes {
-        nodes.push(Node::start(dir.path(), i, &store, max_pending).await?);
+        nodes.push(Node::start(dir.path(), i, &store, max_pending, a.retention.as_deref()).await?);
     }
     if let Some(n) = a.slow_subscription {
         hang_deliveries(&client, &nodes[0].base, n).await?;
     }
-    let targets = nodes.iter().map(|n| format!("{}/v1/events", n.base)).collect();
     let expect_per_event = if a.receiver_down { 0 } else { a.fan_out as u64 };
-    let pids = nodes.iter().map(Node::pid).collect();
-    let phase = Phase { name: "hookshape", targets, rate: a.rate, per_event: expect_per_event, pids };
-    let run = measure(&client, phase, a.concurrency, limit, &arrivals).await;
-    for node in &mut nodes {
-        if !node.is_running() {
-            bail!("hookshape serve stopped during the run:\n{}", node.log_tail());
+    let mut runs = Vec::with_capacity(a.repeat);
+    let mut first = None;
+    for n in 0..a.repeat {
+        if n > 0 {
+            arrivals.reset();
+        }
+        let name =
+            if a.repeat == 1 { "hookshape".to_string() } else { format!("hookshape run {}/{}", n + 1, a.repeat) };
+        let (run, row) =
+            measured_run(&client, &name, &mut nodes, &a, limit, expect_per_event, &arrivals, probe.as_ref()).await?;
+        runs.push(row);
+        if first.is_none() {
+            first = Some((run, arrivals.latencies()));
         }
     }
+    let Some((run, latencies)) = first else { bail!("no run was measured") };
     let pending = if a.receiver_down { Some(pending_deliveries(&client, &nodes[0].base).await?) } else { None };
     let usage: Vec<server::Usage> = nodes.iter().map(Node::usage).collect();
     let console_pages = if a.console { Some(console::time_pages(&client, &nodes[0].base).await?) } else { None };
+    let idle = match idle {
+        Some(d) => Some(idle_use(&nodes, probe.as_ref(), d).await),
+        None => None,
+    };
     drop(nodes);
 
     let deliveries_per_s = run.arrived as f64 / run.delivery_seconds.max(1e-9);
@@ -163,7 +218,7 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
         deliveries_arrived: run.arrived,
         deliveries_pending: pending,
         deliveries_per_s,
-        latency: Latency::from_micros(arrivals.latencies()),
+        latency: Latency::from_micros(latencies),
         server_peak_rss_mib: usage.iter().map(|u| u.peak_rss_bytes).max().unwrap_or(0) as f64 / (1024.0 * 1024.0),
         server_cpu_s: usage.iter().map(|u| u.cpu_seconds).sum(),
         rss_timeline: run.rss_timeline,
@@ -171,6 +226,10 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
         ratio_to_ceiling: ceiling.filter(|c| *c > 0.0 && pending.is_none()).map(|c| deliveries_per_s / c),
         seconds: started.elapsed().as_secs_f64(),
         console_pages,
+        postgres: server,
+        spread: report::Spread::of(&runs),
+        runs,
+        idle,
     };
     if a.json {
         println!("{}", serde_json::to_string(&report)?);
@@ -185,6 +244,79 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One measured load against the running nodes, with what it cost them and the store.
+#[allow(clippy::too_many_arguments)]
+async fn measured_run(
+    client: &reqwest::Client,
+    name: &str,
+    nodes: &mut [Node],
+    a: &Args,
+    limit: Limit,
+    per_event: u64,
+    arrivals: &Arc<Arrivals>,
+    probe: Option<&postgres::Probe>,
+) -> anyhow::Result<(Measured, report::Run)> {
+    let nodes_cpu = |nodes: &[Node]| nodes.iter().map(|n| n.usage().cpu_seconds).sum::<f64>();
+    let before = match probe {
+        Some(p) => Some((p.counters().await?, p.cpu_seconds())),
+        None => None,
+    };
+    let cpu_before = nodes_cpu(nodes);
+    let targets = nodes.iter().map(|n| format!("{}/v1/events", n.base)).collect();
+    let pids = nodes.iter().map(Node::pid).collect();
+    let phase = Phase { name: "hookshape", targets, rate: a.rate, per_event, pids };
+    if a.repeat > 1 {
+        eprintln!("{name}");
+    }
+    let run = measure(client, phase, a.concurrency, limit, arrivals).await;
+    let hookshape_cpu = nodes_cpu(nodes) - cpu_before;
+    for node in nodes.iter_mut() {
+        if !node.is_running() {
+            bail!("hookshape serve stopped during the run:\n{}", node.log_tail());
+        }
+    }
+    let deliveries = run.arrived;
+    let (costs, sizes) = match (probe, before) {
+        (Some(p), Some((counters, cpu))) => {
+            let pg_cpu = p.cpu_seconds().zip(cpu).map(|(after, before)| after - before);
+            // WAL and CPU are exact now; the statistics counters lag (see STATS_SETTLE).
+            let wal_now = p.counters().await?;
+            tokio::time::sleep(postgres::STATS_SETTLE).await;
+            let settled = p.counters().await?.with_wal_of(&wal_now);
+            let costs = postgres::Costs::between(&counters, &settled, pg_cpu, deliveries);
+            (Some(costs), p.sizes().await?)
+        }
+        _ => (None, Vec::new()),
+    };
+    let row = report::Run {
+        deliveries,
+        deliveries_expected: run.accepted * per_event,
+        events_failed: run.failed,
+        deliveries_per_s: deliveries as f64 / run.delivery_seconds.max(1e-9),
+        p99_ms: Latency::from_micros(arrivals.latencies()).map(|l| l.p99_ms),
+        hookshape_cpu_ms_per_delivery: hookshape_cpu * 1000.0 / deliveries.max(1) as f64,
+        postgres: costs,
+        sizes,
+    };
+    Ok((run, row))
+}
+
+/// Leaves the nodes with nothing to do for `d` and measures the CPU they, and the
+/// PostgreSQL server when it is on this machine, use meanwhile.
+async fn idle_use(nodes: &[Node], probe: Option<&postgres::Probe>, d: Duration) -> report::Idle {
+    let nodes_cpu = || nodes.iter().map(|n| n.usage().cpu_seconds).sum::<f64>();
+    let pg_cpu = || probe.and_then(postgres::Probe::cpu_seconds);
+    eprintln!("idle for {d:?}…");
+    let (nodes_before, pg_before, started) = (nodes_cpu(), pg_cpu(), Instant::now());
+    tokio::time::sleep(d).await;
+    let seconds = started.elapsed().as_secs_f64();
+    report::Idle {
+        seconds,
+        hookshape_core_share: (nodes_cpu() - nodes_before) / seconds,
+        postgres_core_share: pg_cpu().zip(pg_before).map(|(after, before)| (after - before) / seconds),
+    }
 }
 
 struct Measured {

@@ -3,6 +3,8 @@
 
 use serde::Serialize;
 
+use super::postgres::{Costs, Server, TableSize};
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Latency {
     pub p50_ms: f64,
@@ -64,12 +66,72 @@ pub struct Report {
     /// With `--console`: how long each console page took to answer.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub console_pages: Option<Vec<super::console::PageTiming>>,
+    /// With a PostgreSQL store: what the server is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub postgres: Option<Server>,
+    /// Every measured run in order (several with `--repeat`); the fields above are the first's.
+    pub runs: Vec<Run>,
+    /// With `--repeat`: how far the runs strayed from the first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spread: Option<Spread>,
+    /// With `--idle`: CPU used while nothing was posted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idle: Option<Idle>,
+}
+
+/// One measured run of `--repeat`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Run {
+    pub deliveries: u64,
+    pub deliveries_expected: u64,
+    pub events_failed: u64,
+    pub deliveries_per_s: f64,
+    pub p99_ms: Option<f64>,
+    /// All nodes' CPU over the run, per delivery.
+    pub hookshape_cpu_ms_per_delivery: f64,
+    /// With PostgreSQL: the server's costs over the run, per delivery.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub postgres: Option<Costs>,
+    /// With PostgreSQL: the tables as the run left them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sizes: Vec<TableSize>,
+}
+
+/// The slowest and fastest run's deliveries/s as a share of the first's.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Spread {
+    pub min_vs_first: f64,
+    pub max_vs_first: f64,
+}
+
+impl Spread {
+    pub fn of(runs: &[Run]) -> Option<Self> {
+        let first = runs.first()?.deliveries_per_s;
+        if runs.len() < 2 || first <= 0.0 {
+            return None;
+        }
+        let ratios = runs.iter().map(|r| r.deliveries_per_s / first);
+        let min_vs_first = ratios.clone().fold(f64::INFINITY, f64::min);
+        Some(Self { min_vs_first, max_vs_first: ratios.fold(0.0, f64::max) })
+    }
+}
+
+/// CPU used while the nodes had nothing to do, as a share of one core.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Idle {
+    pub seconds: f64,
+    pub hookshape_core_share: f64,
+    /// None when the server is not on this machine.
+    pub postgres_core_share: Option<f64>,
 }
 
 impl Report {
     pub fn complete(&self) -> bool {
-        self.events_failed == 0
-            && (self.deliveries_pending.is_some() || self.deliveries_arrived >= self.deliveries_expected)
+        let arrived = |failed: u64, arrived: u64, expected: u64| {
+            failed == 0 && (self.deliveries_pending.is_some() || arrived >= expected)
+        };
+        arrived(self.events_failed, self.deliveries_arrived, self.deliveries_expected)
+            && self.runs.iter().all(|r| arrived(r.events_failed, r.deliveries, r.deliveries_expected))
     }
 
     pub fn table(&self) -> String {
@@ -84,6 +146,22 @@ impl Report {
             if self.nodes == 1 { "" } else { "s" },
         );
         let mut row = |name: &str, value: String| out.push_str(&format!("  {name:<26} {value}\n"));
+        if let Some(pg) = &self.postgres {
+            let setting = |name: &str| pg.settings.get(name).map_or("?", String::as_str);
+            row(
+                "postgres server",
+                format!(
+                    "{}, {}; autovacuum {}, synchronous_commit {}, shared_buffers {}, max_connections {}, fsync {}",
+                    setting("server_version"),
+                    if pg.local { "on this machine" } else { "not local" },
+                    setting("autovacuum"),
+                    setting("synchronous_commit"),
+                    setting("shared_buffers"),
+                    setting("max_connections"),
+                    setting("fsync"),
+                ),
+            );
+        }
         row(
             "events accepted/s",
             format!(
@@ -124,16 +202,104 @@ impl Report {
         if let Some(e) = &self.first_error {
             row("first error", e.clone());
         }
+        for (i, run) in self.runs.iter().enumerate() {
+            if self.runs.len() > 1 || run.postgres.is_some() {
+                run.rows(i + 1, &mut row);
+            }
+        }
+        if let Some(s) = self.spread {
+            row(
+                "spread over the runs",
+                format!("slowest {:+.1}%, fastest {:+.1}% of the first", pct(s.min_vs_first), pct(s.max_vs_first)),
+            );
+        }
         for p in self.console_pages.iter().flatten() {
             row("console page", format!("p50 {:.1} ms  max {:.1} ms  {} rows  {}", p.p50_ms, p.max_ms, p.rows, p.page));
+        }
+        if let Some(idle) = self.idle {
+            let pg = idle.postgres_core_share.map_or("not local".into(), |s| format!("{:.2}% of a core", s * 100.0));
+            row(
+                "idle",
+                format!(
+                    "over {:.1} s: hookshape {:.2}% of a core, postgres {pg}",
+                    idle.seconds,
+                    idle.hookshape_core_share * 100.0
+                ),
+            );
         }
         out
     }
 }
 
+fn pct(ratio: f64) -> f64 {
+    (ratio - 1.0) * 100.0
+}
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+impl Run {
+    fn rows(&self, n: usize, row: &mut impl FnMut(&str, String)) {
+        row(
+            &format!("run {n}"),
+            format!(
+                "{:.0} deliveries/s ({}), p99 {}, hookshape CPU {:.3} ms/delivery",
+                self.deliveries_per_s,
+                self.deliveries,
+                self.p99_ms.map_or("-".into(), |p| format!("{p:.2} ms")),
+                self.hookshape_cpu_ms_per_delivery
+            ),
+        );
+        if let Some(c) = &self.postgres {
+            row(
+                "  postgres per delivery",
+                format!(
+                    "CPU {}, WAL {:.0} B, {:.2} transactions (whole database), {}tuples +{:.2} ~{:.2} -{:.2}",
+                    c.cpu_ms_per_delivery.map_or("not local".into(), |ms| format!("{ms:.3} ms")),
+                    c.wal_bytes_per_delivery,
+                    c.transactions_per_delivery,
+                    c.statements_per_delivery.map_or(String::new(), |s| format!("{s:.2} statements, ")),
+                    c.tuples_inserted_per_delivery,
+                    c.tuples_updated_per_delivery,
+                    c.tuples_deleted_per_delivery,
+                ),
+            );
+        }
+        for t in &self.sizes {
+            row(
+                &format!("  {}", t.table),
+                format!(
+                    "{:.1} MiB (table {:.1}, indexes {:.1}); {} live, {} dead tuples",
+                    t.total_bytes as f64 / MIB,
+                    t.table_bytes as f64 / MIB,
+                    t.index_bytes as f64 / MIB,
+                    t.live_tuples,
+                    t.dead_tuples
+                ),
+            );
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::Latency;
+    use super::{Latency, Run, Spread};
+
+    #[test]
+    fn the_spread_is_the_slowest_and_fastest_run_against_the_first() {
+        let run = |deliveries_per_s| Run {
+            deliveries: 1,
+            deliveries_expected: 1,
+            events_failed: 0,
+            deliveries_per_s,
+            p99_ms: None,
+            hookshape_cpu_ms_per_delivery: 0.0,
+            postgres: None,
+            sizes: Vec::new(),
+        };
+        let s = Spread::of(&[run(100.0), run(90.0), run(105.0)]).unwrap();
+        assert_eq!((s.min_vs_first, s.max_vs_first), (0.9, 1.05));
+        assert!(Spread::of(&[run(100.0)]).is_none(), "one run has no spread");
+    }
 
     #[test]
     fn percentiles_are_nearest_rank() {

@@ -24,7 +24,14 @@ pub struct Usage {
 impl Node {
     /// Starts `hookshape serve` on a free loopback port, in `dir` (so no stray
     /// hookshape.yaml or environment is picked up), and waits until it answers.
-    pub async fn start(dir: &Path, index: usize, store: &str, max_pending: u64) -> anyhow::Result<Self> {
+    /// `retention`, when given, is passed on as `--retention`.
+    pub async fn start(
+        dir: &Path,
+        index: usize,
+        store: &str,
+        max_pending: u64,
+        retention: Option<&str>,
+    ) -> anyhow::Result<Self> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let log = dir.join(format!("serve-{index}.log"));
         let log_file = std::fs::File::create(&log)?;
@@ -36,6 +43,7 @@ impl Node {
             .arg("--templates")
             .arg(dir.join("templates"))
             .args(["--max-pending", &max_pending.to_string()])
+            .args(retention.map(|r| ["--retention", r]).into_iter().flatten())
             .env("HOOKSHAPE_LOG", "warn")
             .env_remove("HOOKSHAPE_CONFIG")
             .env_remove("HOOKSHAPE_INTAKE_TOKEN")
@@ -106,23 +114,31 @@ pub fn usage_of(pid: u32) -> Usage {
     Usage { rss_bytes: kib("VmRSS:") * 1024, peak_rss_bytes: kib("VmHWM:") * 1024, cpu_seconds: cpu_seconds(&stat) }
 }
 
-/// utime + stime from a /proc/PID/stat line, in seconds (Linux reports clock ticks of
-/// 1/100 s to user space).
+/// Linux reports CPU time to user space in clock ticks of 1/100 s.
+pub const TICKS_PER_SECOND: f64 = 100.0;
+
+/// utime + stime from a /proc/PID/stat line, in seconds.
 fn cpu_seconds(stat: &str) -> f64 {
-    // The command name (field 2) may hold spaces; the fields after its ')' are plain.
-    let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else { return 0.0 };
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // After ')' come field 3 (state) onward, so utime (14) and stime (15) are at 11 and 12.
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-    (ticks(11) + ticks(12)) as f64 / 100.0
+    (stat_field(stat, 14).unwrap_or(0) + stat_field(stat, 15).unwrap_or(0)) as f64 / TICKS_PER_SECOND
+}
+
+/// Numeric field `n` (numbered from 1, as in proc(5): 4 is the parent's pid, 14 utime) of
+/// a /proc/PID/stat line; fields 1 and 2 are not numeric fields here.
+pub fn stat_field(stat: &str, n: usize) -> Option<u64> {
+    // The command name (field 2) may hold spaces; the fields after its ')' are plain,
+    // starting with field 3 (state).
+    let rest = stat.rfind(')').map(|i| &stat[i + 1..])?;
+    rest.split_whitespace().nth(n.checked_sub(3)?)?.parse().ok()
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
     fn cpu_time_is_read_past_a_command_name_with_spaces() {
-        let stat = "42 (hook shape) S 1 42 42 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 4 0 100 0 0";
+        let stat = "42 (hook shape) S 1 42 42 0 -1 4194560 100 0 0 0 250 50 7 9 20 0 4 0 100 0 0";
         assert_eq!(super::cpu_seconds(stat), 3.0);
+        assert_eq!((super::stat_field(stat, 4), super::stat_field(stat, 16)), (Some(1), Some(7)));
+        assert_eq!(super::stat_field(stat, 2), None);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 mod migrate;
 mod notify;
+pub mod prefill;
 mod sql;
 
 use std::time::Duration;
