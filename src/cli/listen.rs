@@ -46,13 +46,7 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
         });
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", a.port)).await?;
     println!("listening on http://{}", listener.local_addr()?);
-    warp::serve(route)
-        .incoming(listener)
-        .graceful(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .run()
-        .await;
+    warp::serve(route).incoming(listener).graceful(stopped()).run().await;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -87,4 +81,20 @@ fn describe(
         }
     }
     out
+}
+
+/// Ctrl-C at a terminal, or SIGTERM from a container runtime or a service manager.
+async fn stopped() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                term.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = term => {}
+    }
 }

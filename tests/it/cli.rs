@@ -97,6 +97,21 @@ async fn listen_prints_each_request_and_whether_its_signature_verifies() {
     assert!(all.iter().any(|l| l.contains("\"name\": \"João\"")), "{all:?}");
 }
 
+/// A container runtime or service manager stops `listen` with SIGTERM: it exits cleanly.
+#[tokio::test]
+async fn listen_stops_cleanly_on_sigterm() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut child = hookshape().args(["listen", "--port", &port.to_string()]).stdout(Stdio::null()).spawn().unwrap();
+    let http = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{port}/");
+    eventually(Duration::from_secs(10), "listen to start", || async { http.get(&url).send().await.ok() }).await;
+    let term = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(term.success());
+    let status =
+        eventually(Duration::from_secs(10), "listen to exit", || std::future::ready(child.try_wait().unwrap())).await;
+    assert!(status.success(), "{status}");
+}
+
 /// The signature verdict `listen` printed for each POST (the GETs probed its start).
 fn posted_verdicts(lines: &[String]) -> Vec<String> {
     let mut posted = false;
