@@ -3,16 +3,9 @@
 //! one query value; a path segment made of an empty value is an error, never a `//`.
 
 use minijinja::{Error, Value};
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use super::environment::Delimiters;
-
-/// Everything but RFC 3986's unreserved characters is encoded: `/ ? # & = +` included.
-pub const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
-
-pub fn encode_component(text: &str) -> String {
-    utf8_percent_encode(text, COMPONENT).to_string()
-}
+use crate::percent::encode_component;
 
 /// Stands where a value rendered to nothing, until `finish` knows whether that was a path
 /// segment (an error: `DELETE /customers/` must never be sent) or a query value (fine).
