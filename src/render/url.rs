@@ -4,7 +4,7 @@
 
 use minijinja::{Error, Value};
 
-use super::environment::Delimiters;
+use super::syntax::Delimiters;
 use crate::percent::encode_component;
 
 /// Stands where a value rendered to nothing, until `finish` knows whether that was a path
@@ -27,11 +27,11 @@ pub fn value_text(value: &Value, exact: Option<&super::values::ExactNumbers>) ->
         return Ok(text);
     }
     if value.is_undefined() {
-        return Err(super::environment::invalid("an undefined value cannot be put in a URL"));
+        return Err(super::syntax::invalid("an undefined value cannot be put in a URL"));
     }
     match value.kind() {
         minijinja::value::ValueKind::Map | minijinja::value::ValueKind::Seq => {
-            Err(super::environment::invalid("a list or object cannot be put in a URL; pick one of its fields"))
+            Err(super::syntax::invalid("a list or object cannot be put in a URL; pick one of its fields"))
         }
         _ if value.is_none() => Ok(String::new()),
         _ => Ok(value.to_string()),
