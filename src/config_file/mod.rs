@@ -10,11 +10,12 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use env_vars::{expand, expand_with, Expanded};
+pub use env_vars::Expanded;
 
 use crate::render::Delimiters;
 use crate::secret::Masker;
 
+/// One problem with one file, shown as `file:line: message`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LoadError {
     pub file: PathBuf,
@@ -31,6 +32,7 @@ impl fmt::Display for LoadError {
     }
 }
 
+/// Where the files are, and how their `${VAR}`s are read.
 pub struct LoadOptions<'a> {
     pub subscriptions_dir: &'a Path,
     pub templates_dir: &'a Path,
