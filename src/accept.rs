@@ -67,7 +67,7 @@ pub fn preview(
     let mut request = stored_request(sub, sub.template.render(ctx).map_err(|e| sub.secrets.mask(&e))?);
     // The templates' clock, so a test case with a frozen `now` gets the same signature each run.
     let now = crate::render::clock::now().timestamp();
-    request.headers = as_sent(crate::dispatch::sender::headers(id, &event.topic, 1, &request, sub, now));
+    request.headers = as_sent(crate::headers::headers(id, &event.topic, 1, &request, sub, now));
     if signature == Shown::Masked {
         if let Some(signer) = &sub.signature {
             request.sensitive.push(signer.signature_header().to_ascii_lowercase());

@@ -6,19 +6,18 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use anyhow::{anyhow, Context};
+use anyhow::Context;
 use arc_swap::ArcSwap;
 use tokio::sync::{watch, Notify};
 use tracing::info;
 
-use crate::api::{self, ApiState};
+use crate::api::ApiState;
 use crate::config::{ServeConfig, StoreUrl};
 use crate::dispatch::{sender, Dispatcher};
 use crate::housekeeping::Housekeeping;
 use crate::metrics::Metrics;
 use crate::reload::Reloader;
 use crate::store::{postgres::PostgresStore, sqlite::SqliteStore, Store};
-use crate::subscription::{self, LoadOptions, SubscriptionSet};
 
 pub struct Application {
     listener: tokio::net::TcpListener,
@@ -28,32 +27,6 @@ pub struct Application {
     dispatcher: Dispatcher,
     housekeeping: Housekeeping,
     reloader: Reloader,
-}
-
-/// Loads subscriptions and sources from the configured directories, naming every problem.
-pub fn load_subscriptions(config: &ServeConfig) -> anyhow::Result<SubscriptionSet> {
-    let env = |name: &str| std::env::var(name).ok();
-    let opts = LoadOptions {
-        subscriptions_dir: &config.subscriptions_dir,
-        templates_dir: &config.templates_dir,
-        sources_dir: Some(&config.sources_dir),
-        env: &env,
-        allow_missing_env: false,
-        placeholders: Default::default(),
-    };
-    let set = subscription::load(&opts).map_err(|errors| {
-        let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
-        anyhow!("subscriptions did not load:\n{}", lines.join("\n"))
-    })?;
-    let unverified = set.sources.unverified();
-    if !config.listen.ip().is_loopback() && !unverified.is_empty() {
-        return Err(anyhow!(
-            "source(s) {} verify nothing (verify.scheme: none), which is allowed only while hookshape listens on \
-             loopback; give them a scheme, or listen on 127.0.0.1",
-            unverified.join(", ")
-        ));
-    }
-    Ok(set)
 }
 
 pub async fn open_store(url: &StoreUrl) -> anyhow::Result<Arc<dyn Store>> {
@@ -66,7 +39,7 @@ pub async fn open_store(url: &StoreUrl) -> anyhow::Result<Arc<dyn Store>> {
 impl Application {
     pub async fn build(config: ServeConfig) -> anyhow::Result<Self> {
         config.check_exposure()?;
-        let set = load_subscriptions(&config)?;
+        let set = crate::reload::load_subscriptions(&config)?;
         info!(subscriptions = set.len(), version = %set.version, "subscriptions loaded");
         let store = open_store(&config.store).await?;
         let listener = tokio::net::TcpListener::bind(config.listen)
@@ -167,8 +140,12 @@ impl Application {
         let dispatcher = tokio::spawn(self.dispatcher.run(work_stopped.clone()));
         let housekeeping = tokio::spawn(self.housekeeping.run(work_stopped.clone()));
         let watcher = tokio::spawn(self.reloader.watch(work_stopped));
-        let server =
-            tokio::spawn(crate::server::serve(self.listener, api::routes(self.state), self.limits, server_stopped));
+        let server = tokio::spawn(crate::server::serve(
+            self.listener,
+            crate::http::routes(self.state),
+            self.limits,
+            server_stopped,
+        ));
         shutdown.await;
         // Intake answers 503 (not a refused connection) while attempts in flight finish.
         info!("shutting down: no new events; attempts in flight may finish");

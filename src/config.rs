@@ -188,7 +188,7 @@ fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
         let line = r.line.map(|l| format!(":{l}")).unwrap_or_default();
         anyhow::anyhow!("{}{line}: {}", path.display(), r.message)
     })?;
-    let expanded = crate::subscription::expand_env(&text).map_err(|m| anyhow::anyhow!("{}: {m}", path.display()))?;
+    let expanded = crate::config_file::expand_env(&text).map_err(|m| anyhow::anyhow!("{}: {m}", path.display()))?;
     serde_norway::from_str(&expanded).map_err(|e| {
         let line = e.location().map(|l| format!(":{}", l.line())).unwrap_or_default();
         anyhow::anyhow!("{}{line}: {e}", path.display())

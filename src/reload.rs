@@ -6,16 +6,44 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use anyhow::anyhow;
 use arc_swap::ArcSwap;
 use tokio::sync::{mpsc, watch};
 use tracing::{error, info, warn};
 
 use crate::config::ServeConfig;
 use crate::metrics::Metrics;
-use crate::subscription::SubscriptionSet;
+use crate::subscription::{self, LoadOptions, SubscriptionSet};
 
 /// Editors write a file in several steps; reload once they have been quiet this long.
 const DEBOUNCE: Duration = Duration::from_millis(300);
+
+/// Loads subscriptions and sources from the configured directories, naming every problem:
+/// at start (`app`) and at each reload.
+pub fn load_subscriptions(config: &ServeConfig) -> anyhow::Result<SubscriptionSet> {
+    let env = |name: &str| std::env::var(name).ok();
+    let opts = LoadOptions {
+        subscriptions_dir: &config.subscriptions_dir,
+        templates_dir: &config.templates_dir,
+        sources_dir: Some(&config.sources_dir),
+        env: &env,
+        allow_missing_env: false,
+        placeholders: Default::default(),
+    };
+    let set = subscription::load(&opts).map_err(|errors| {
+        let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        anyhow!("subscriptions did not load:\n{}", lines.join("\n"))
+    })?;
+    let unverified = set.sources.unverified();
+    if !config.listen.ip().is_loopback() && !unverified.is_empty() {
+        return Err(anyhow!(
+            "source(s) {} verify nothing (verify.scheme: none), which is allowed only while hookshape listens on \
+             loopback; give them a scheme, or listen on 127.0.0.1",
+            unverified.join(", ")
+        ));
+    }
+    Ok(set)
+}
 
 #[derive(Clone)]
 pub struct Reloader {
@@ -29,7 +57,7 @@ pub struct Reloader {
 impl Reloader {
     /// Loads the files again; returns whether a new set is now in force.
     pub fn reload(&self) -> bool {
-        match crate::app::load_subscriptions(&self.config) {
+        match load_subscriptions(&self.config) {
             Ok(set) => {
                 self.set_error(None);
                 if set.version == self.live.load().version {

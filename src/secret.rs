@@ -111,7 +111,7 @@ impl Masker {
 fn forms_of(value: &str) -> Vec<String> {
     let percent = |set| percent_encoding::utf8_percent_encode(value, set).to_string();
     let upper = percent(percent_encoding::NON_ALPHANUMERIC);
-    let component = percent(crate::render::url::COMPONENT);
+    let component = percent(crate::percent::COMPONENT);
     let json = serde_json::to_string(value).unwrap_or_default();
     let json = json.get(1..json.len().saturating_sub(1)).unwrap_or_default().to_string();
     let html_safe_json =
@@ -197,14 +197,12 @@ mod tests {
         let masker = Masker::new([secret]);
         let encodings = [
             secret.to_string(),
-            crate::render::url::encode_component(secret),
-            crate::render::url::encode_component(secret).to_ascii_lowercase(),
+            crate::percent::encode_component(secret),
+            crate::percent::encode_component(secret).to_ascii_lowercase(),
             url::form_urlencoded::byte_serialize(secret.as_bytes()).collect::<String>(),
             serde_json::to_string(secret).unwrap(),
             base64::engine::general_purpose::STANDARD.encode(secret),
-            url::Url::parse(&format!("http://h/a/{}", crate::render::url::encode_component(secret)))
-                .unwrap()
-                .to_string(),
+            url::Url::parse(&format!("http://h/a/{}", crate::percent::encode_component(secret))).unwrap().to_string(),
             url::Url::parse(&format!("http://h/?q={secret}")).unwrap().to_string(),
         ];
         for text in encodings {

@@ -4,11 +4,22 @@
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 use crate::secret::Secret;
-pub use crate::subscription::raw::Scheme;
+
+// The schemes as a subscription or source file names them (a `//` comment: a doc
+// comment would change the published JSON Schemas).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scheme {
+    HmacSha256Hex,
+    HmacSha256Prefixed,
+    StandardWebhooks,
+}
 
 /// A subscription's signing setup, validated at load.
 #[derive(Debug, Clone)]

@@ -1,5 +1,6 @@
 //! The HTTP API: intake, delivery history, health. Handlers parse and answer; the work is
-//! in `accept`, `store` and `dispatch`.
+//! in `accept`, `store` and `dispatch`. `crate::http` composes these routes with the
+//! console's into the one router.
 
 pub(crate) mod answers;
 mod auth;
@@ -106,24 +107,48 @@ impl Shared {
     }
 }
 
-/// Every route is boxed: without it the `or` chain's type is deep enough to overflow the
-/// compiler's recursion limit in release builds.
-pub fn routes(state: ApiState) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone {
-    let limit = body::Limit { bytes: state.max_body_bytes, within: state.body_read_timeout };
-    // One count of wrong tokens per client address, for both tokens and the console's sign-in.
-    let throttle = Arc::new(throttle::Throttle::default());
+/// The API's routes (`crate::http` puts the console's beside them), in the order they are
+/// tried. Every route is boxed: without it the `or` chain's type is deep enough to
+/// overflow the compiler's recursion limit in release builds.
+pub fn routes(
+    state: ApiState,
+    limit: body::Limit,
+    throttle: Arc<throttle::Throttle>,
+) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
     let intake_auth = auth::bearer(state.intake_token.clone(), "intake", throttle.clone());
-    let admin_auth = auth::bearer(state.admin_token.clone(), "admin", throttle.clone());
-    let open = state.intake_token.is_none() || state.admin_token.is_none();
-    let openapi_json = bytes::Bytes::from(openapi::document(state.max_batch_items).to_string());
-    let console = crate::console::routes(state.clone(), limit, throttle);
-    let with_state = warp::any().map(move || state.clone());
+    let admin_auth = auth::bearer(state.admin_token.clone(), "admin", throttle);
+    intake_routes(&state, limit, intake_auth)
+        .or(history_routes(&state, admin_auth.clone()))
+        .unify()
+        .or(operation_routes(&state, limit, admin_auth.clone()))
+        .unify()
+        .or(subscription_routes(&state, admin_auth.clone()))
+        .unify()
+        .or(service_routes(&state, admin_auth))
+        .unify()
+}
 
+/// A token check: passes the request on, or rejects it.
+trait Check: Filter<Extract = (), Error = warp::Rejection> + Clone + Send + Sync + 'static {}
+impl<T: Filter<Extract = (), Error = warp::Rejection> + Clone + Send + Sync + 'static> Check for T {}
+
+/// A filter that hands each request the shared state.
+fn with(state: &ApiState) -> impl Filter<Extract = (ApiState,), Error = Infallible> + Clone {
+    let state = state.clone();
+    warp::any().map(move || state.clone())
+}
+
+/// Events in: one, a batch, or a platform's own format through a source.
+fn intake_routes(
+    state: &ApiState,
+    limit: body::Limit,
+    intake_auth: impl Check,
+) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
     let event = warp::path!("v1" / "events")
         .and(warp::post())
         .and(intake_auth.clone())
         .and(guard::json_body())
-        .and(with_state.clone())
+        .and(with(state))
         .and(body::capped(limit))
         .then(intake::post_event)
         .boxed();
@@ -131,92 +156,125 @@ pub fn routes(state: ApiState) -> impl Filter<Extract = (Response,), Error = Inf
         .and(warp::post())
         .and(intake_auth)
         .and(guard::json_body())
-        .and(with_state.clone())
+        .and(with(state))
         .and(body::capped(limit))
         .then(intake::post_batch)
         .boxed();
     let source = warp::path!("v1" / "sources" / String)
         .and(warp::post())
-        .and(with_state.clone())
+        .and(with(state))
         .and(warp::header::headers_cloned())
         .and(body::capped(limit))
         .then(sources::post)
         .boxed();
+    event.or(batch).unify().or(source).unify()
+}
+
+/// What was received and sent: an event, the deliveries, one delivery.
+fn history_routes(
+    state: &ApiState,
+    admin_auth: impl Check,
+) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
     let event_show = warp::path!("v1" / "events" / String)
         .and(warp::get())
         .and(admin_auth.clone())
-        .and(with_state.clone())
+        .and(with(state))
         .then(events::show)
         .boxed();
     let list = warp::path!("v1" / "deliveries")
         .and(warp::get())
         .and(admin_auth.clone())
-        .and(with_state.clone())
+        .and(with(state))
         .and(warp::query::<Vec<(String, String)>>())
         .then(deliveries::list)
         .boxed();
+    let show = warp::path!("v1" / "deliveries" / String)
+        .and(warp::get())
+        .and(admin_auth)
+        .and(with(state))
+        .then(deliveries::show)
+        .boxed();
+    event_show.or(list).unify().or(show).unify()
+}
+
+/// What an operator does to deliveries and events: retry, replay, render a preview.
+fn operation_routes(
+    state: &ApiState,
+    limit: body::Limit,
+    admin_auth: impl Check,
+) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
     let retry_many = warp::path!("v1" / "deliveries" / "retry")
         .and(warp::post())
         .and(admin_auth.clone())
         .and(guard::json_body())
-        .and(with_state.clone())
+        .and(with(state))
         .and(body::capped(limit))
         .then(deliveries::retry_matching)
-        .boxed();
-    let show = warp::path!("v1" / "deliveries" / String)
-        .and(warp::get())
-        .and(admin_auth.clone())
-        .and(with_state.clone())
-        .then(deliveries::show)
         .boxed();
     let retry = warp::path!("v1" / "deliveries" / String / "retry")
         .and(warp::post())
         .and(admin_auth.clone())
-        .and(with_state.clone())
+        .and(with(state))
         .then(operations::retry)
         .boxed();
     let replay = warp::path!("v1" / "events" / String / "replay")
         .and(warp::post())
         .and(admin_auth.clone())
-        .and(with_state.clone())
+        .and(with(state))
         .then(operations::replay)
         .boxed();
     let render = warp::path!("v1" / "render")
         .and(warp::post())
-        .and(admin_auth.clone())
+        .and(admin_auth)
         .and(guard::json_body())
-        .and(with_state.clone())
+        .and(with(state))
         .and(body::capped(limit))
         .then(operations::render)
         .boxed();
+    retry_many.or(retry).unify().or(replay).unify().or(render).unify()
+}
+
+/// The subscriptions: their state, one of them, enable (after a ping) and disable.
+fn subscription_routes(
+    state: &ApiState,
+    admin_auth: impl Check,
+) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
     let subs = warp::path!("v1" / "subscriptions")
         .and(warp::get())
         .and(admin_auth.clone())
-        .and(with_state.clone())
+        .and(with(state))
         .then(subscriptions::list)
         .boxed();
     let sub = warp::path!("v1" / "subscriptions" / String)
         .and(warp::get())
         .and(admin_auth.clone())
-        .and(with_state.clone())
+        .and(with(state))
         .then(subscriptions::show)
         .boxed();
     let enable = warp::path!("v1" / "subscriptions" / String / "enable")
         .and(warp::post())
         .and(admin_auth.clone())
-        .and(with_state.clone())
+        .and(with(state))
         .then(subscriptions::enable)
         .boxed();
     let disable = warp::path!("v1" / "subscriptions" / String / "disable")
         .and(warp::post())
-        .and(admin_auth.clone())
-        .and(with_state.clone())
+        .and(admin_auth)
+        .and(with(state))
         .then(subscriptions::disable)
         .boxed();
+    subs.or(sub).unify().or(enable).unify().or(disable).unify()
+}
+
+/// The service itself: metrics, the OpenAPI document, liveness and readiness.
+fn service_routes(
+    state: &ApiState,
+    admin_auth: impl Check,
+) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
     let metrics = warp::path!("metrics")
         .and(warp::get())
-        .and(admin_auth.clone())
-        .and(with_state.clone())
+        .and(admin_auth)
+        .and(with(state))
         .then(|state: ApiState| async move {
             let mut resp = warp::reply::Response::new(state.metrics.render().into());
             resp.headers_mut().insert(
@@ -226,6 +284,7 @@ pub fn routes(state: ApiState) -> impl Filter<Extract = (Response,), Error = Inf
             resp
         })
         .boxed();
+    let openapi_json = bytes::Bytes::from(openapi::document(state.max_batch_items).to_string());
     let openapi = warp::path!("v1" / "openapi.json")
         .and(warp::get())
         .map(move || {
@@ -236,48 +295,6 @@ pub fn routes(state: ApiState) -> impl Filter<Extract = (Response,), Error = Inf
         })
         .boxed();
     let healthz = warp::path!("healthz").and(warp::get()).then(health::healthz).boxed();
-    let readyz = warp::path!("readyz").and(warp::get()).and(with_state).then(health::readyz).boxed();
-
-    guard::same_machine(open)
-        .and(
-            event
-                .or(batch)
-                .unify()
-                .or(source)
-                .unify()
-                .or(event_show)
-                .unify()
-                .or(list)
-                .unify()
-                .or(show)
-                .unify()
-                .or(retry_many)
-                .unify()
-                .or(retry)
-                .unify()
-                .or(replay)
-                .unify()
-                .or(render)
-                .unify()
-                .or(subs)
-                .unify()
-                .or(sub)
-                .unify()
-                .or(enable)
-                .unify()
-                .or(disable)
-                .unify()
-                .or(metrics)
-                .unify()
-                .or(openapi)
-                .unify()
-                .or(healthz)
-                .unify()
-                .or(readyz)
-                .unify()
-                .or(console)
-                .unify(),
-        )
-        .recover(error::recover)
-        .unify()
+    let readyz = warp::path!("readyz").and(warp::get()).and(with(state)).then(health::readyz).boxed();
+    metrics.or(openapi).unify().or(healthz).unify().or(readyz).unify()
 }

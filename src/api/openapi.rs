@@ -139,14 +139,30 @@ fn errors(auth: Auth, takes_body: bool, uses_store: bool) -> Vec<(u16, Answer)> 
     out
 }
 
+/// Every operation, in the document's order (the order its schemas are generated in too),
+/// each with the errors every operation of its kind can answer.
 fn operations(g: &mut SchemaGenerator, max_batch_items: usize) -> Vec<Operation> {
+    let mut ops = intake_operations(g, max_batch_items);
+    ops.extend(event_operations(g));
+    ops.extend(history_operations(g));
+    ops.extend(delivery_operations(g));
+    ops.extend(subscription_operations(g));
+    ops.extend(service_operations(g));
+    for op in &mut ops {
+        let takes_body = op.body.is_some();
+        let uses_store = !matches!(op.path, "/healthz" | "/readyz" | "/v1/openapi.json" | "/metrics" | "/v1/render");
+        op.answers.extend(errors(op.auth, takes_body, uses_store));
+    }
+    ops
+}
+
+/// Events in: one, a batch, a platform's own webhook through a source.
+fn intake_operations(g: &mut SchemaGenerator, max_batch_items: usize) -> Vec<Operation> {
     let event = schema::<CanonicalEvent>(g);
     let accepted = schema::<Accepted>(g);
     let mut batch_body = json!({ "type": "array", "items": event.clone(), "maxItems": max_batch_items });
     batch_body["description"] = json!("Events, each validated on its own.");
-    let statuses: Vec<&str> = DeliveryStatus::ALL.iter().map(|s| s.as_str()).collect();
-    let time = json!({ "type": "string", "description": "RFC 3339, or milliseconds since the epoch" });
-    let mut ops = vec![
+    vec![
         Operation {
             method: "post",
             path: "/v1/events",
@@ -192,6 +208,12 @@ fn operations(g: &mut SchemaGenerator, max_batch_items: usize) -> Vec<Operation>
                 (422, Answer::Error("the mapping made no valid event (names the field), or a key is given twice")),
             ],
         },
+    ]
+}
+
+/// A stored event, and its replay.
+fn event_operations(g: &mut SchemaGenerator) -> Vec<Operation> {
+    vec![
         Operation {
             method: "get",
             path: "/v1/events/{uuid}",
@@ -217,32 +239,44 @@ fn operations(g: &mut SchemaGenerator, max_batch_items: usize) -> Vec<Operation>
                 (422, Answer::Error("the stored event is no longer valid")),
             ],
         },
-        Operation {
-            method: "get",
-            path: "/v1/deliveries",
-            summary: "Delivery history, newest first, by filter and cursor",
-            auth: Auth::Admin,
-            parameters: vec![
-                query_param(
-                    "status",
-                    "a delivery state (several: comma-separated or repeated)",
-                    json!({ "type": "string", "enum": statuses }),
-                ),
-                query_param("subscription", "a subscription name", json!({ "type": "string" })),
-                query_param("topic", "an event Topic", json!({ "type": "string" })),
-                query_param("event", "an event Uuid", json!({ "type": "string" })),
-                query_param("source", "the inbound source of its event", json!({ "type": "string" })),
-                query_param("since", "created at or after", time.clone()),
-                query_param("until", "created before", time),
-                query_param("limit", "page size", json!({ "type": "integer", "minimum": 1, "maximum": 1000 })),
-                query_param("cursor", "next_cursor of the previous page", json!({ "type": "string" })),
-            ],
-            body: None,
-            answers: vec![
-                (200, Answer::Json("a page of deliveries", schema::<DeliveryPage>(g))),
-                (400, Answer::Error("a query parameter that is not understood; names it")),
-            ],
-        },
+    ]
+}
+
+/// The delivery history, by filter and cursor.
+fn history_operations(g: &mut SchemaGenerator) -> Vec<Operation> {
+    let statuses: Vec<&str> = DeliveryStatus::ALL.iter().map(|s| s.as_str()).collect();
+    let time = json!({ "type": "string", "description": "RFC 3339, or milliseconds since the epoch" });
+    vec![Operation {
+        method: "get",
+        path: "/v1/deliveries",
+        summary: "Delivery history, newest first, by filter and cursor",
+        auth: Auth::Admin,
+        parameters: vec![
+            query_param(
+                "status",
+                "a delivery state (several: comma-separated or repeated)",
+                json!({ "type": "string", "enum": statuses }),
+            ),
+            query_param("subscription", "a subscription name", json!({ "type": "string" })),
+            query_param("topic", "an event Topic", json!({ "type": "string" })),
+            query_param("event", "an event Uuid", json!({ "type": "string" })),
+            query_param("source", "the inbound source of its event", json!({ "type": "string" })),
+            query_param("since", "created at or after", time.clone()),
+            query_param("until", "created before", time),
+            query_param("limit", "page size", json!({ "type": "integer", "minimum": 1, "maximum": 1000 })),
+            query_param("cursor", "next_cursor of the previous page", json!({ "type": "string" })),
+        ],
+        body: None,
+        answers: vec![
+            (200, Answer::Json("a page of deliveries", schema::<DeliveryPage>(g))),
+            (400, Answer::Error("a query parameter that is not understood; names it")),
+        ],
+    }]
+}
+
+/// One delivery, sending deliveries again, and rendering without sending.
+fn delivery_operations(g: &mut SchemaGenerator) -> Vec<Operation> {
+    vec![
         Operation {
             method: "post",
             path: "/v1/deliveries/retry",
@@ -293,6 +327,12 @@ fn operations(g: &mut SchemaGenerator, max_batch_items: usize) -> Vec<Operation>
                 (422, Answer::Error("not a valid question or event, or the render failed; says why")),
             ],
         },
+    ]
+}
+
+/// The subscriptions: their state, one of them, enable and disable.
+fn subscription_operations(g: &mut SchemaGenerator) -> Vec<Operation> {
+    vec![
         Operation {
             method: "get",
             path: "/v1/subscriptions",
@@ -339,6 +379,12 @@ fn operations(g: &mut SchemaGenerator, max_batch_items: usize) -> Vec<Operation>
                 (404, Answer::Error("no such subscription")),
             ],
         },
+    ]
+}
+
+/// The service itself: metrics, liveness, readiness, this document.
+fn service_operations(g: &mut SchemaGenerator) -> Vec<Operation> {
+    vec![
         Operation {
             method: "get",
             path: "/metrics",
@@ -378,13 +424,7 @@ fn operations(g: &mut SchemaGenerator, max_batch_items: usize) -> Vec<Operation>
             body: None,
             answers: vec![(200, Answer::Json("OpenAPI 3.1", json!({ "type": "object" })))],
         },
-    ];
-    for op in &mut ops {
-        let takes_body = op.body.is_some();
-        let uses_store = !matches!(op.path, "/healthz" | "/readyz" | "/v1/openapi.json" | "/metrics" | "/v1/render");
-        op.answers.extend(errors(op.auth, takes_body, uses_store));
-    }
-    ops
+    ]
 }
 
 #[cfg(test)]

@@ -146,7 +146,7 @@ pub async fn deliveries(a: DeliveriesArgs) -> anyhow::Result<ExitCode> {
             ];
             let query: Vec<String> = params
                 .into_iter()
-                .filter_map(|(k, v)| v.map(|v| format!("{k}={}", crate::render::url::encode_component(&v))))
+                .filter_map(|(k, v)| v.map(|v| format!("{k}={}", crate::percent::encode_component(&v))))
                 .collect();
             let (ok, v) = conn.call(reqwest::Method::GET, &format!("/v1/deliveries?{}", query.join("&"))).await?;
             conn.print(ok, &v, deliveries_table)

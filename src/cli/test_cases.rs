@@ -347,7 +347,7 @@ fn compare_request(
         // A case may write the URL as `render` shows it, `***` for a secret part, and with
         // the subscription's own `${VAR:-default}`, so it holds wherever the variable is set.
         // What differs is shown as written and as rendered (masked): never a variable's value.
-        match crate::subscription::env_vars::expand(written, &|name| std::env::var(name).ok()) {
+        match crate::config_file::env_vars::expand(written, &|name| std::env::var(name).ok()) {
             Err(why) => problems.push(format!("{name}: url: {why}")),
             Ok(u) if u.text != request.url && u.text != shown.url => {
                 problems.push(format!("{name}: url:\n         expected {written}\n         got      {}", shown.url))

@@ -1,5 +1,9 @@
 //! Rendering a console page: the compiled-in templates (one layout, a file per page), the
-//! headers every page carries, and the helpers pages share (pretty JSON, curl, errors).
+//! headers every page carries, and what pages share (pretty JSON, curl, errors, the rates).
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use minijinja::{context, Environment, Value};
 use warp::http::{header, HeaderValue, StatusCode};
@@ -31,10 +35,41 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("playground.html", include_str!("templates/playground.html")),
 ];
 
+/// How far back the rates look, and the shortest span they are given for.
+const WINDOW: Duration = Duration::from_secs(60);
+const SHORTEST: Duration = Duration::from_secs(2);
+
+/// This node's counters as the overview page saw them (it refreshes every few seconds while
+/// open), so it can say how many events and deliveries the last minute brought without
+/// counting rows in the history.
+#[derive(Default)]
+pub struct Rates {
+    samples: Mutex<VecDeque<(Instant, u64, u64)>>,
+}
+
+impl Rates {
+    /// Records `totals` now; returns events and deliveries per minute over the window, once
+    /// there is a span long enough to tell.
+    pub(super) fn per_minute(&self, totals: (u64, u64)) -> Option<(u64, u64, u64)> {
+        let now = Instant::now();
+        let mut samples = self.samples.lock().ok()?;
+        samples.push_back((now, totals.0, totals.1));
+        while samples.len() > 2 && samples.get(1).is_some_and(|(t, _, _)| now - *t >= WINDOW) {
+            samples.pop_front();
+        }
+        let (then, events, deliveries) = *samples.front()?;
+        let span = now - then;
+        (span >= SHORTEST).then(|| {
+            let per_minute = |n: u64| (n as f64 * 60.0 / span.as_secs_f64()).round() as u64;
+            (per_minute(totals.0 - events), per_minute(totals.1 - deliveries), span.as_secs())
+        })
+    }
+}
+
 pub struct Console {
     env: Environment<'static>,
     pub sessions: Sessions,
-    pub rates: super::overview::Rates,
+    pub rates: Rates,
     /// Wrong tokens by client address, shared with the API's bearer checks.
     pub throttle: std::sync::Arc<crate::api::throttle::Throttle>,
 }

@@ -1,5 +1,5 @@
-//! Sending one leased delivery: the always-sent headers, the subscription's headers and
-//! signature, one shared HTTP client that connects only where the egress policy allows,
+//! Sending one leased delivery: the always-sent headers (`crate::headers`), the
+//! subscription's headers and signature, one shared HTTP client that connects only where the egress policy allows,
 //! and a response read no further than 16 KiB.
 
 use std::sync::Arc;
@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::header::{HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
+use hyper::header::{HeaderName, HeaderValue, AUTHORIZATION, RETRY_AFTER};
 use hyper::{Method, Request, Response, Uri};
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -16,7 +16,8 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use super::retry::{parse_retry_after, AttemptResult};
 use crate::egress::{check_uri_host, refusal_in, EgressPolicy, GuardedResolver};
-use crate::store::{Leased, StoredRequest};
+use crate::headers::{always_sent, default_content_type};
+use crate::store::Leased;
 use crate::subscription::Subscription;
 
 /// How much of a response body an attempt keeps.
@@ -60,48 +61,6 @@ pub struct Sent {
     /// True when no connection could be made at all (the receiver is down or unknown):
     /// what opens the subscription's breaker.
     pub unreachable: bool,
-}
-
-/// The headers of attempt `attempt` of delivery `id`, in the order they are applied
-/// (later ones win): the always-sent ones, the request's own, then the signature.
-pub fn headers(
-    id: &str,
-    topic: &str,
-    attempt: u32,
-    r: &StoredRequest,
-    sub: &Subscription,
-    now_secs: i64,
-) -> Vec<(String, String)> {
-    let mut out = Vec::with_capacity(r.headers.len() + 8);
-    out.extend(always_sent(id, topic, attempt, default_content_type(r)).map(|(shown, _, v)| (shown.to_string(), v)));
-    out.extend(r.headers.iter().cloned());
-    if let Some(signer) = &sub.signature {
-        out.extend(signer.headers(id, now_secs, r.body.as_deref().unwrap_or_default().as_bytes()));
-    }
-    out
-}
-
-/// Whether the request's body goes with the default `Content-Type: application/json`: it
-/// has a body and no Content-Type of its own (a header, or its body format's), so exactly
-/// one is sent and shown.
-fn default_content_type(r: &StoredRequest) -> bool {
-    r.body.is_some() && !r.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
-}
-
-/// The headers hookshape adds to every attempt, as (name as shown, name as sent, value).
-fn always_sent(
-    id: &str,
-    topic: &str,
-    attempt: u32,
-    json_body: bool,
-) -> impl Iterator<Item = (&'static str, HeaderName, String)> {
-    let content_type = json_body.then(|| ("Content-Type", CONTENT_TYPE, "application/json".to_string()));
-    content_type.into_iter().chain([
-        ("User-Agent", USER_AGENT, format!("hookshape/{}", crate::VERSION)),
-        ("X-Webhook-Event", HeaderName::from_static("x-webhook-event"), topic.to_string()),
-        ("X-Webhook-Id", HeaderName::from_static("x-webhook-id"), id.to_string()),
-        ("X-Webhook-Attempt", HeaderName::from_static("x-webhook-attempt"), attempt.to_string()),
-    ])
 }
 
 /// Why an attempt got no response.
@@ -161,7 +120,7 @@ fn request(http: &HttpClient, d: &Leased, sub: &Subscription) -> Result<Request<
     if let Some(credentials) = credentials {
         map.insert(AUTHORIZATION, credentials);
     }
-    // The same headers as `headers`, in the same order, without spelling the always-sent
+    // The same headers as `crate::headers::headers`, in the same order, without spelling the always-sent
     // names out as text only to parse them again.
     for (_, k, v) in always_sent(&d.id, &d.topic, d.attempt, default_content_type(&d.request)) {
         // Ids and attempt numbers are ASCII; a topic is free of control characters (intake).

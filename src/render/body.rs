@@ -5,7 +5,8 @@ use minijinja::value::ValueKind;
 use minijinja::{Environment, Value};
 use serde_json::Value as Json;
 
-use super::environment::{Delimiters, JSON_PREFIX, TEXT_PREFIX};
+use super::environment::{JSON_PREFIX, TEXT_PREFIX};
+use super::syntax::Delimiters;
 use super::values::{to_json, ExactNumbers};
 
 /// A compiled body tree. Leaves without markup are kept as literals and cost nothing to render.
@@ -127,7 +128,7 @@ pub fn render(env: &Environment<'static>, node: &Node, ctx: &Value) -> Result<Js
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::render::environment::Delimiters;
+    use crate::render::syntax::Delimiters;
 
     #[test]
     fn only_plain_dotted_names_are_looked_up_directly() {

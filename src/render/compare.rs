@@ -7,7 +7,7 @@
 use minijinja::value::ValueKind;
 use minijinja::{Environment, Error, ErrorKind, State, UndefinedBehavior, Value};
 
-use super::positions::NumberText;
+use super::values::NumberText;
 
 const CMP: &str = "__hookshape_cmp";
 /// Between the two operands' source texts in the call's last argument.
@@ -42,9 +42,9 @@ fn tokens(region: &str) -> Vec<(usize, usize, Tok)> {
             i += 1;
             continue;
         } else if b == b'"' || b == b'\'' {
-            i = super::source::string_end(bytes, i, b);
+            i = super::syntax::string_end(bytes, i, b);
             Tok::Part
-        } else if super::source::is_name_start(b) {
+        } else if super::syntax::is_name_start(b) {
             while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
                 i += 1;
             }

@@ -5,10 +5,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use minijinja::syntax::SyntaxConfig;
 use minijinja::{AutoEscape, Environment, Error, ErrorKind, Output, State, UndefinedBehavior, Value};
 
 use super::format::BodyFormat;
+use super::syntax::Delimiters;
 use super::values::ExactNumbers;
 
 /// Upper bound on the work one render may do (instructions and bytes); see `Environment::set_fuel`.
@@ -26,41 +26,6 @@ const XML_ESCAPE: &str = "xml";
 
 /// Files under `templates/`, read once per load so that a reload swaps them atomically.
 pub type TemplateFiles = Arc<HashMap<String, String>>;
-
-/// Template delimiters; the defaults are Jinja's.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Delimiters {
-    pub variable: (String, String),
-    pub block: (String, String),
-    pub comment: (String, String),
-}
-
-impl Default for Delimiters {
-    fn default() -> Self {
-        Self {
-            variable: ("{{".into(), "}}".into()),
-            block: ("{%".into(), "%}".into()),
-            comment: ("{#".into(), "#}".into()),
-        }
-    }
-}
-
-impl Delimiters {
-    /// True when `text` would be interpreted by the template engine at all.
-    pub fn has_markup(&self, text: &str) -> bool {
-        text.contains(self.variable.0.as_str())
-            || text.contains(self.block.0.as_str())
-            || text.contains(self.comment.0.as_str())
-    }
-
-    fn syntax(&self) -> Result<SyntaxConfig, Error> {
-        SyntaxConfig::builder()
-            .variable_delimiters(self.variable.0.clone(), self.variable.1.clone())
-            .block_delimiters(self.block.0.clone(), self.block.1.clone())
-            .comment_delimiters(self.comment.0.clone(), self.comment.1.clone())
-            .build()
-    }
-}
 
 /// The environment deliveries render with: undefined values are errors when printed.
 pub fn build(delimiters: &Delimiters, files: TemplateFiles) -> Result<Environment<'static>, Error> {
@@ -181,9 +146,4 @@ pub fn render_guarded(env: &Environment<'static>, name: &str, ctx: &Value) -> Re
             .unwrap_or_else(|| "no message".into());
         Err(format!("the template failed unexpectedly ({why})"))
     })
-}
-
-/// An error for our own filters and functions.
-pub fn invalid(message: impl Into<String>) -> Error {
-    Error::new(ErrorKind::InvalidOperation, message.into())
 }

@@ -65,12 +65,12 @@ pub fn encode_form(fields: &Map<String, Json>) -> Result<String, String> {
         if !out.is_empty() {
             out.push('&');
         }
-        out.push_str(&super::url::encode_component(key));
+        out.push_str(&crate::percent::encode_component(key));
         out.push('=');
         match value {
-            Json::String(s) => out.push_str(&super::url::encode_component(s)),
+            Json::String(s) => out.push_str(&crate::percent::encode_component(s)),
             Json::Null => {}
-            other => out.push_str(&super::url::encode_component(&other.to_string())),
+            other => out.push_str(&crate::percent::encode_component(&other.to_string())),
         }
     }
     Ok(out)

@@ -9,7 +9,7 @@ use minijinja::{Environment, Error, State, Value};
 use sha2::{Digest, Sha256};
 
 use super::dates;
-use super::environment::invalid;
+use super::syntax::invalid;
 use super::values::{from_json, to_json, ExactNumbers};
 
 pub fn register(env: &mut Environment<'static>) {

@@ -16,6 +16,7 @@ mod positions;
 #[cfg(test)]
 mod reference;
 mod source;
+pub mod syntax;
 mod undefined;
 pub mod url;
 mod value;
@@ -25,8 +26,9 @@ use minijinja::{Environment, Value};
 use serde_json::Value as Json;
 
 pub use context::{context, context_of};
-pub use environment::{Delimiters, TemplateFiles};
+pub use environment::TemplateFiles;
 pub use format::BodyFormat;
+pub use syntax::Delimiters;
 pub use value::ValueTemplate;
 
 use environment::{TEXT_PREFIX, URL_PREFIX, XML_PREFIX};

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use minijinja::value::{Kwargs, ValueKind};
 use minijinja::{Environment, Error, ErrorKind, State, Value};
 
-use super::positions::NumberText;
 use super::values::ExactNumbers;
+use super::values::NumberText;
 
 pub fn register(env: &mut Environment<'static>) {
     env.add_filter("int", int);

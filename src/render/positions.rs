@@ -9,11 +9,11 @@
 
 use std::sync::Arc;
 
-use minijinja::value::{Object, ObjectRepr, ValueKind};
+use minijinja::value::ValueKind;
 use minijinja::{Environment, State, Value};
 
-use super::source::{is_name_start, read_chain};
-use super::values::ExactNumbers;
+use super::syntax::{is_name_start, read_chain};
+use super::values::{ExactNumbers, NumberText};
 
 const AT: &str = "__hookshape_at";
 const TOP: &str = "__hookshape_top";
@@ -21,21 +21,6 @@ const TOP: &str = "__hookshape_top";
 pub fn register(env: &mut Environment<'static>) {
     env.add_filter(AT, at);
     env.add_filter(TOP, top);
-}
-
-/// A number as the event wrote it, where a template prints it whole. Only JSON templates
-/// make one, and only as the whole of a `{{ … }}` (so no arithmetic ever meets it).
-#[derive(Debug)]
-pub struct NumberText(pub Arc<str>);
-
-impl Object for NumberText {
-    fn repr(self: &Arc<Self>) -> ObjectRepr {
-        ObjectRepr::Plain
-    }
-
-    fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
 }
 
 /// `parent.key | __hookshape_at(parent, 'key')`: the value, or a number in its own spelling.

@@ -2,7 +2,8 @@
 //! checked against the code: every example on it renders to the output it documents, and
 //! every filter and function hookshape offers has an entry.
 
-use super::environment::{self, Delimiters, TemplateFiles, TEXT_PREFIX};
+use super::environment::{self, TemplateFiles, TEXT_PREFIX};
+use super::syntax::Delimiters;
 
 const PAGE: &str = include_str!("../../docs/reference/template-functions.md");
 

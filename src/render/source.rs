@@ -3,7 +3,7 @@
 //! under `| default(…)` is guarded so the default also covers a missing parent
 //! (`{{ Customer.Id | default('none') }}` with no `Customer` renders `none`).
 
-use super::environment::Delimiters;
+use super::syntax::{is_name_char, is_name_start, read_chain, string_end, Delimiters};
 
 /// The source minijinja should compile, or why it must not be.
 pub fn prepare(source: &str, d: &Delimiters) -> Result<String, String> {
@@ -86,19 +86,6 @@ fn closing(text: &str, close: &str) -> Option<usize> {
     None
 }
 
-/// The index just past the string literal that starts at `start`.
-pub(super) fn string_end(bytes: &[u8], start: usize, quote: u8) -> usize {
-    let mut i = start + 1;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'\\' => i += 2,
-            b if b == quote => return i + 1,
-            _ => i += 1,
-        }
-    }
-    bytes.len()
-}
-
 fn is_raw(region: &str) -> bool {
     region.trim_matches(|c: char| c.is_whitespace() || c == '-' || c == '+') == "raw"
 }
@@ -159,30 +146,6 @@ fn expression(region: &str) -> Result<String, String> {
         }
     }
     Ok(out)
-}
-
-pub(super) fn is_name_start(b: u8) -> bool {
-    b.is_ascii_alphabetic() || b == b'_'
-}
-
-fn is_name_char(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_'
-}
-
-/// `A.b.c` starting at `start` (a single name when no dot follows), and where it ends.
-pub(super) fn read_chain(text: &str, start: usize) -> (String, usize) {
-    let bytes = text.as_bytes();
-    let mut end = start;
-    loop {
-        while end < bytes.len() && is_name_char(bytes[end]) {
-            end += 1;
-        }
-        if end + 1 < bytes.len() && bytes[end] == b'.' && is_name_start(bytes[end + 1]) {
-            end += 1;
-        } else {
-            return (text[start..end].to_string(), end);
-        }
-    }
 }
 
 /// Whether what follows a chain applies `default` (or its alias `d`) to it.

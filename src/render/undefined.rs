@@ -18,7 +18,7 @@ pub fn explain(path: &str, state: &State) -> String {
 fn explain_with(path: &str, lookup: impl Fn(&str) -> Option<Value>) -> String {
     let segments: Vec<&str> = path.split('.').collect();
     let is_chain = segments.iter().all(|s| {
-        s.bytes().next().is_some_and(super::source::is_name_start)
+        s.bytes().next().is_some_and(super::syntax::is_name_start)
             && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
     });
     if !is_chain {

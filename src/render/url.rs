@@ -3,16 +3,9 @@
 //! one query value; a path segment made of an empty value is an error, never a `//`.
 
 use minijinja::{Error, Value};
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
-use super::environment::Delimiters;
-
-/// Everything but RFC 3986's unreserved characters is encoded: `/ ? # & = +` included.
-pub const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
-
-pub fn encode_component(text: &str) -> String {
-    utf8_percent_encode(text, COMPONENT).to_string()
-}
+use super::syntax::Delimiters;
+use crate::percent::encode_component;
 
 /// Stands where a value rendered to nothing, until `finish` knows whether that was a path
 /// segment (an error: `DELETE /customers/` must never be sent) or a query value (fine).
@@ -34,11 +27,11 @@ pub fn value_text(value: &Value, exact: Option<&super::values::ExactNumbers>) ->
         return Ok(text);
     }
     if value.is_undefined() {
-        return Err(super::environment::invalid("an undefined value cannot be put in a URL"));
+        return Err(super::syntax::invalid("an undefined value cannot be put in a URL"));
     }
     match value.kind() {
         minijinja::value::ValueKind::Map | minijinja::value::ValueKind::Seq => {
-            Err(super::environment::invalid("a list or object cannot be put in a URL; pick one of its fields"))
+            Err(super::syntax::invalid("a list or object cannot be put in a URL; pick one of its fields"))
         }
         _ if value.is_none() => Ok(String::new()),
         _ => Ok(value.to_string()),

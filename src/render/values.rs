@@ -257,7 +257,7 @@ pub fn to_json(value: &Value, exact: Option<&ExactNumbers>) -> Result<Json, Erro
             }
             Json::Object(map)
         }
-        ValueKind::Plain if value.downcast_object_ref::<super::positions::NumberText>().is_some() => {
+        ValueKind::Plain if value.downcast_object_ref::<NumberText>().is_some() => {
             Json::Number(crate::json::exact_number(value.to_string()))
         }
         // Bytes, macros, and other opaque values have no JSON form but their text.
@@ -284,6 +284,21 @@ fn json_number(value: &Value, exact: Option<&ExactNumbers>) -> Result<serde_json
 /// The text a number prints as: its original digits when it has some.
 pub fn number_text(value: &Value, exact: Option<&ExactNumbers>) -> Option<String> {
     exact.and_then(|e| e.text_of(value)).map(str::to_string)
+}
+
+/// A number as the event wrote it, where a template prints it whole. Only JSON templates
+/// make one, and only as the whole of a `{{ … }}` (so no arithmetic ever meets it).
+#[derive(Debug)]
+pub struct NumberText(pub Arc<str>);
+
+impl Object for NumberText {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Plain
+    }
+
+    fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 #[cfg(test)]

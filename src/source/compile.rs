@@ -11,10 +11,9 @@ use sha2::{Digest, Sha256};
 use super::raw::{RawSource, VerifyScheme};
 use super::verify::{Verifier, DEFAULT_TOLERANCE};
 use super::Source;
+use crate::config_file::{line_of_key, parse_yaml, FileContext, LoadError, LoadOptions};
 use crate::render::{Delimiters, TemplateFiles, ValueTemplate};
 use crate::secret::{Masker, Secret};
-use crate::subscription::compile::{line_of_key, parse_yaml, FileContext};
-use crate::subscription::{LoadError, LoadOptions};
 
 /// The longest `verify.tolerance` (a replay window wider than this protects little).
 const MAX_TOLERANCE: std::time::Duration = std::time::Duration::from_secs(3600);

@@ -2,13 +2,14 @@
 //! checked, templates compiled. Every problem is collected with its line, and no expanded
 //! value ever reaches an error message (they are masked as the file is read).
 
-use std::cell::RefCell;
 use std::path::Path;
 use std::time::Duration;
 
-use super::env_vars::{self, Expanded};
 use super::raw::{RawSubscription, DEFAULT_SCHEDULE, DEFAULT_TIMEOUT};
-use super::{DeliveryPolicy, LoadError, LoadOptions, RetryPolicy, Subscription};
+use super::{DeliveryPolicy, RetryPolicy, Subscription};
+use crate::config_file::{
+    line_of_key, line_of_text, parse_yaml, template_error_at, Expanded, FileContext, LoadError, LoadOptions,
+};
 use crate::render::{Delimiters, RequestSpec, RequestTemplate, TemplateFiles};
 use crate::secret::{Masker, Secret};
 use crate::sign::Signer;
@@ -18,136 +19,6 @@ pub const MAX_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 /// The longest wait before a retry.
 pub const MAX_RETRY_WAIT: Duration = Duration::from_secs(30 * 86_400);
 const MAX_RETRIES: usize = 50;
-
-/// A file being compiled: its text for line numbers, the errors found so far, and the
-/// values its `${VAR}`s took from the environment (secrets, until shown otherwise).
-pub(crate) struct FileContext<'a> {
-    pub path: &'a Path,
-    pub text: &'a str,
-    pub opts: &'a LoadOptions<'a>,
-    errors: RefCell<Vec<LoadError>>,
-    secrets: RefCell<Vec<String>>,
-}
-
-impl<'a> FileContext<'a> {
-    pub fn new(path: &'a Path, text: &'a str, opts: &'a LoadOptions<'a>) -> Self {
-        Self { path, text, opts, errors: RefCell::default(), secrets: RefCell::default() }
-    }
-
-    pub fn error(&self, line: Option<usize>, message: String) {
-        self.errors.borrow_mut().push(LoadError { file: self.path.to_path_buf(), line, message });
-    }
-
-    /// An error about `field` (a dotted path such as `request.timeout`), at its key's line.
-    pub fn field_error(&self, field: &str, message: String) {
-        self.error(line_of_key(self.text, field), format!("{field}: {message}"));
-    }
-
-    /// A template problem: at its line in the file under the templates directory when it is
-    /// in one (naming the field that reaches it), else at the field in this file.
-    pub fn template_error(&self, e: crate::render::CompileError) {
-        let error = template_error_at(self.path, self.text, self.opts.templates_dir, e);
-        self.errors.borrow_mut().push(error);
-    }
-
-    pub fn has_errors(&self) -> bool {
-        !self.errors.borrow().is_empty()
-    }
-
-    /// The errors, with every secret value this file read masked out of them.
-    pub fn finish(self, all_secrets: &mut Vec<String>) -> Vec<LoadError> {
-        let secrets = self.secrets.into_inner();
-        let masker = Masker::new(&secrets);
-        all_secrets.extend(secrets);
-        let mut errors = self.errors.into_inner();
-        for e in &mut errors {
-            e.message = masker.mask(&e.message);
-        }
-        errors
-    }
-
-    /// Expands `${VAR}`s in `value`, the text of `field`; None (and an error) when it cannot.
-    pub fn expand(&self, field: &str, value: &str) -> Option<Expanded> {
-        self.expand_in(field, value, None)
-    }
-
-    /// Like `expand`, for a field that is a template with delimiters `d`: the values arrive
-    /// as text, never as template code.
-    pub fn expand_template(&self, field: &str, value: &str, d: &Delimiters) -> Option<Expanded> {
-        self.expand_in(field, value, Some(d))
-    }
-
-    fn expand_in(&self, field: &str, value: &str, d: Option<&Delimiters>) -> Option<Expanded> {
-        let placeholder = |_: &str| placeholder_for(field).to_string();
-        let placeholder: Option<&dyn Fn(&str) -> String> = self.opts.allow_missing_env.then_some(&placeholder);
-        match env_vars::expand_with(value, self.opts.env, d, placeholder) {
-            Ok(x) => {
-                self.secrets.borrow_mut().extend(x.values.iter().cloned());
-                self.note_placeholders(&x.placeholders);
-                Some(x)
-            }
-            Err(m) => {
-                let line = line_of_text(self.text, value.lines().next().unwrap_or(value))
-                    .or_else(|| line_of_key(self.text, field));
-                self.error(line, format!("{field}: {m}"));
-                None
-            }
-        }
-    }
-
-    /// Records which variables got a placeholder here, so the command can say so.
-    fn note_placeholders(&self, names: &[String]) {
-        if names.is_empty() {
-            return;
-        }
-        // A poisoned lock only loses this note; loading goes on.
-        if let Ok(mut noted) = self.opts.placeholders.lock() {
-            for name in names {
-                noted.entry(name.clone()).or_default().insert(self.path.display().to_string());
-            }
-        }
-    }
-
-    /// A duration (`30s`, or `${VAR}` naming one) no longer than `max`.
-    pub fn duration(&self, field: &str, value: &str, max: Duration) -> Option<Duration> {
-        let text = self.expand(field, value)?.text;
-        let line = || line_of_text(self.text, value).or_else(|| line_of_key(self.text, field));
-        match crate::duration::parse(&text) {
-            Ok(d) if d > max => {
-                self.error(line(), format!("{field}: at most {}", crate::duration::format(max)));
-                None
-            }
-            Ok(d) => Some(d),
-            Err(m) => {
-                self.error(line(), format!("{field}: {m}"));
-                None
-            }
-        }
-    }
-}
-
-/// A template problem of the subscription in `path` (whose text is `text`): at its line in
-/// the file under `templates_dir` when it is in one, naming the field that reaches it;
-/// else at the field's line in the subscription file.
-pub(crate) fn template_error_at(
-    path: &Path,
-    text: &str,
-    templates_dir: &Path,
-    e: crate::render::CompileError,
-) -> LoadError {
-    match e.at {
-        Some(at) => LoadError {
-            file: templates_dir.join(&at.file),
-            line: Some(at.line),
-            message: format!("{} (reached from {} {})", e.message, path.display(), e.field),
-        },
-        None => LoadError {
-            file: path.to_path_buf(),
-            line: line_of_key(text, &e.field),
-            message: format!("{}: {}", e.field, e.message),
-        },
-    }
-}
 
 /// `template_error_at` for a loaded subscription, its secrets masked out of the message
 /// (a template line may hold a value from `${VAR}`).
@@ -160,46 +31,6 @@ pub fn template_load_error(
     let mut error = template_error_at(&sub.file, text, templates_dir, e);
     error.message = sub.secrets.mask(&error.message);
     error
-}
-
-fn placeholder_for(field: &str) -> &'static str {
-    if field == "request.url" {
-        "https://placeholder.invalid"
-    } else if field.starts_with("signature") || field.starts_with("verify") {
-        "whsec_cGxhY2Vob2xkZXI=" // valid for every scheme, standard-webhooks included
-    } else if field.contains("timeout") || field.contains("schedule") {
-        "1s"
-    } else {
-        "placeholder"
-    }
-}
-
-/// The first line that sets `key:` (a best effort at pointing to a field in the file).
-pub(crate) fn line_of_key(text: &str, key: &str) -> Option<usize> {
-    let leaf = key.rsplit('.').next().unwrap_or(key);
-    let starts_line = |l: &str| {
-        let t = l.trim_start().trim_start_matches("- ");
-        t.strip_prefix(leaf).is_some_and(|r| r.starts_with(':'))
-            || t.strip_prefix(&format!("\"{leaf}\"")).is_some_and(|r| r.starts_with(':'))
-    };
-    // Or inside a flow mapping: `body: { d: … }`.
-    let in_flow =
-        |l: &str| [format!("{{ {leaf}:"), format!("{{{leaf}:"), format!(", {leaf}:")].iter().any(|p| l.contains(p));
-    text.lines().position(starts_line).or_else(|| text.lines().position(in_flow)).map(|i| i + 1)
-}
-
-pub(crate) fn line_of_text(text: &str, needle: &str) -> Option<usize> {
-    text.lines().position(|l| l.contains(needle)).map(|i| i + 1)
-}
-
-/// Parses YAML into `T`, as an error with serde_norway's line when it does not fit.
-pub(crate) fn parse_yaml<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T, LoadError> {
-    serde_norway::from_str(text).map_err(|e| {
-        // serde_norway appends "at line L column C"; the line is already in front.
-        let message = e.to_string();
-        let message = message.split(" at line ").next().unwrap_or(&message).to_string();
-        LoadError { file: path.to_path_buf(), line: e.location().map(|l| l.line()), message }
-    })
 }
 
 /// The request as the file wrote it, with `${VAR}`s expanded.

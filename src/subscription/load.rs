@@ -2,49 +2,15 @@
 //! Every problem is collected (not only the first) as `file:line: message`.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
-use super::compile::{compile_file, line_of_key};
+use super::compile::compile_file;
 use super::{Subscription, SubscriptionSet};
+use crate::config_file::{line_of_key, LoadError, LoadOptions};
 use crate::render::TemplateFiles;
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct LoadError {
-    pub file: PathBuf,
-    pub line: Option<usize>,
-    pub message: String,
-}
-
-impl fmt::Display for LoadError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.line {
-            Some(line) => write!(f, "{}:{line}: {}", self.file.display(), self.message),
-            None => write!(f, "{}: {}", self.file.display(), self.message),
-        }
-    }
-}
-
-pub struct LoadOptions<'a> {
-    pub subscriptions_dir: &'a Path,
-    pub templates_dir: &'a Path,
-    /// Inbound sources (`sources/`); a directory that does not exist means none.
-    pub sources_dir: Option<&'a Path>,
-    /// Looks up `${VAR}`; the process environment in production.
-    pub env: &'a dyn Fn(&str) -> Option<String>,
-    /// Accept unset `${VAR}`s (checking only that they are well-formed), so CI can validate
-    /// without production secrets. A variable with a default keeps it; a placeholder that
-    /// keeps the field valid stands in for one without.
-    pub allow_missing_env: bool,
-    /// Filled by `load`: each variable that got a placeholder, with the files that use it.
-    pub placeholders: Placeholders,
-}
-
-/// Variable name → the files (shown as given) where a placeholder stood in for it.
-pub type Placeholders = std::sync::Mutex<std::collections::BTreeMap<String, std::collections::BTreeSet<String>>>;
 
 /// Loads and compiles every `*.yaml`/`*.yml` file (not `*.test.yaml`) of the subscriptions
 /// directory, and of the sources directory.

@@ -2,7 +2,6 @@
 //! (with its topic index and content version) that intake routes events through.
 
 pub(crate) mod compile;
-pub(crate) mod env_vars;
 mod load;
 pub mod raw;
 pub mod topics;
@@ -13,7 +12,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use compile::template_load_error;
-pub use load::{load, LoadError, LoadOptions, Placeholders};
+pub use load::load;
+// The file-reading types, where callers of `load` have always found them.
+pub use crate::config_file::{expand_env, LoadError, LoadOptions, Placeholders};
 pub use raw::{Activation, Method, Mode};
 
 use crate::render::RequestTemplate;
@@ -142,9 +143,4 @@ impl SubscriptionSet {
     pub fn lease_ms(&self) -> &HashMap<String, i64> {
         &self.lease_ms
     }
-}
-
-/// `${VAR}` expansion against the process environment (also used by `hookshape.yaml`).
-pub fn expand_env(text: &str) -> Result<String, String> {
-    env_vars::expand(text, &|name| std::env::var(name).ok()).map(|x| x.text)
 }

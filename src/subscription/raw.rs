@@ -7,6 +7,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+pub use crate::sign::Scheme;
+
 /// A hookshape subscription: one YAML file in the subscriptions directory.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -112,14 +114,6 @@ pub struct RawRequest {
     pub body_format: crate::render::BodyFormat,
     /// A duration (`30s`); parsed at compile time so an error can name its line.
     pub timeout: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum Scheme {
-    HmacSha256Hex,
-    HmacSha256Prefixed,
-    StandardWebhooks,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]

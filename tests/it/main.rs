@@ -21,6 +21,7 @@ mod edges;
 mod exposure;
 mod hostile;
 mod intake;
+mod layers;
 mod numbers;
 mod openapi;
 mod operations;

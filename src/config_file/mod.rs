@@ -1,0 +1,229 @@
+//! Reading one configuration file (a subscription or a source): `${VAR}`s expanded, with
+//! the values they took kept as secrets and masked out of every error; each problem
+//! collected as `file:line: message`. Below `subscription` and `source`, which both
+//! compile their files through a `FileContext`, and `config` (`hookshape.yaml`).
+
+pub(crate) mod env_vars;
+
+use std::cell::RefCell;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use env_vars::Expanded;
+
+use crate::render::Delimiters;
+use crate::secret::Masker;
+
+/// One problem with one file, shown as `file:line: message`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadError {
+    pub file: PathBuf,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{line}: {}", self.file.display(), self.message),
+            None => write!(f, "{}: {}", self.file.display(), self.message),
+        }
+    }
+}
+
+/// Where the files are, and how their `${VAR}`s are read.
+pub struct LoadOptions<'a> {
+    pub subscriptions_dir: &'a Path,
+    pub templates_dir: &'a Path,
+    /// Inbound sources (`sources/`); a directory that does not exist means none.
+    pub sources_dir: Option<&'a Path>,
+    /// Looks up `${VAR}`; the process environment in production.
+    pub env: &'a dyn Fn(&str) -> Option<String>,
+    /// Accept unset `${VAR}`s (checking only that they are well-formed), so CI can validate
+    /// without production secrets. A variable with a default keeps it; a placeholder that
+    /// keeps the field valid stands in for one without.
+    pub allow_missing_env: bool,
+    /// Filled by `load`: each variable that got a placeholder, with the files that use it.
+    pub placeholders: Placeholders,
+}
+
+/// Variable name → the files (shown as given) where a placeholder stood in for it.
+pub type Placeholders = std::sync::Mutex<std::collections::BTreeMap<String, std::collections::BTreeSet<String>>>;
+
+/// A file being compiled: its text for line numbers, the errors found so far, and the
+/// values its `${VAR}`s took from the environment (secrets, until shown otherwise).
+pub(crate) struct FileContext<'a> {
+    pub path: &'a Path,
+    pub text: &'a str,
+    pub opts: &'a LoadOptions<'a>,
+    errors: RefCell<Vec<LoadError>>,
+    /// The values read from the environment so far: the compile steps add what they learn
+    /// is secret (a URL's userinfo, signing keys).
+    pub(crate) secrets: RefCell<Vec<String>>,
+}
+
+impl<'a> FileContext<'a> {
+    pub fn new(path: &'a Path, text: &'a str, opts: &'a LoadOptions<'a>) -> Self {
+        Self { path, text, opts, errors: RefCell::default(), secrets: RefCell::default() }
+    }
+
+    pub fn error(&self, line: Option<usize>, message: String) {
+        self.errors.borrow_mut().push(LoadError { file: self.path.to_path_buf(), line, message });
+    }
+
+    /// An error about `field` (a dotted path such as `request.timeout`), at its key's line.
+    pub fn field_error(&self, field: &str, message: String) {
+        self.error(line_of_key(self.text, field), format!("{field}: {message}"));
+    }
+
+    /// A template problem: at its line in the file under the templates directory when it is
+    /// in one (naming the field that reaches it), else at the field in this file.
+    pub fn template_error(&self, e: crate::render::CompileError) {
+        let error = template_error_at(self.path, self.text, self.opts.templates_dir, e);
+        self.errors.borrow_mut().push(error);
+    }
+
+    pub fn has_errors(&self) -> bool {
+        !self.errors.borrow().is_empty()
+    }
+
+    /// The errors, with every secret value this file read masked out of them.
+    pub fn finish(self, all_secrets: &mut Vec<String>) -> Vec<LoadError> {
+        let secrets = self.secrets.into_inner();
+        let masker = Masker::new(&secrets);
+        all_secrets.extend(secrets);
+        let mut errors = self.errors.into_inner();
+        for e in &mut errors {
+            e.message = masker.mask(&e.message);
+        }
+        errors
+    }
+
+    /// Expands `${VAR}`s in `value`, the text of `field`; None (and an error) when it cannot.
+    pub fn expand(&self, field: &str, value: &str) -> Option<Expanded> {
+        self.expand_in(field, value, None)
+    }
+
+    /// Like `expand`, for a field that is a template with delimiters `d`: the values arrive
+    /// as text, never as template code.
+    pub fn expand_template(&self, field: &str, value: &str, d: &Delimiters) -> Option<Expanded> {
+        self.expand_in(field, value, Some(d))
+    }
+
+    fn expand_in(&self, field: &str, value: &str, d: Option<&Delimiters>) -> Option<Expanded> {
+        let placeholder = |_: &str| placeholder_for(field).to_string();
+        let placeholder: Option<&dyn Fn(&str) -> String> = self.opts.allow_missing_env.then_some(&placeholder);
+        match env_vars::expand_with(value, self.opts.env, d, placeholder) {
+            Ok(x) => {
+                self.secrets.borrow_mut().extend(x.values.iter().cloned());
+                self.note_placeholders(&x.placeholders);
+                Some(x)
+            }
+            Err(m) => {
+                let line = line_of_text(self.text, value.lines().next().unwrap_or(value))
+                    .or_else(|| line_of_key(self.text, field));
+                self.error(line, format!("{field}: {m}"));
+                None
+            }
+        }
+    }
+
+    /// Records which variables got a placeholder here, so the command can say so.
+    fn note_placeholders(&self, names: &[String]) {
+        if names.is_empty() {
+            return;
+        }
+        // A poisoned lock only loses this note; loading goes on.
+        if let Ok(mut noted) = self.opts.placeholders.lock() {
+            for name in names {
+                noted.entry(name.clone()).or_default().insert(self.path.display().to_string());
+            }
+        }
+    }
+
+    /// A duration (`30s`, or `${VAR}` naming one) no longer than `max`.
+    pub fn duration(&self, field: &str, value: &str, max: Duration) -> Option<Duration> {
+        let text = self.expand(field, value)?.text;
+        let line = || line_of_text(self.text, value).or_else(|| line_of_key(self.text, field));
+        match crate::duration::parse(&text) {
+            Ok(d) if d > max => {
+                self.error(line(), format!("{field}: at most {}", crate::duration::format(max)));
+                None
+            }
+            Ok(d) => Some(d),
+            Err(m) => {
+                self.error(line(), format!("{field}: {m}"));
+                None
+            }
+        }
+    }
+}
+
+/// A template problem of the subscription in `path` (whose text is `text`): at its line in
+/// the file under `templates_dir` when it is in one, naming the field that reaches it;
+/// else at the field's line in the subscription file.
+pub(crate) fn template_error_at(
+    path: &Path,
+    text: &str,
+    templates_dir: &Path,
+    e: crate::render::CompileError,
+) -> LoadError {
+    match e.at {
+        Some(at) => LoadError {
+            file: templates_dir.join(&at.file),
+            line: Some(at.line),
+            message: format!("{} (reached from {} {})", e.message, path.display(), e.field),
+        },
+        None => LoadError {
+            file: path.to_path_buf(),
+            line: line_of_key(text, &e.field),
+            message: format!("{}: {}", e.field, e.message),
+        },
+    }
+}
+
+fn placeholder_for(field: &str) -> &'static str {
+    if field == "request.url" {
+        "https://placeholder.invalid"
+    } else if field.starts_with("signature") || field.starts_with("verify") {
+        "whsec_cGxhY2Vob2xkZXI=" // valid for every scheme, standard-webhooks included
+    } else if field.contains("timeout") || field.contains("schedule") {
+        "1s"
+    } else {
+        "placeholder"
+    }
+}
+
+/// The first line that sets `key:` (a best effort at pointing to a field in the file).
+pub(crate) fn line_of_key(text: &str, key: &str) -> Option<usize> {
+    let leaf = key.rsplit('.').next().unwrap_or(key);
+    let starts_line = |l: &str| {
+        let t = l.trim_start().trim_start_matches("- ");
+        t.strip_prefix(leaf).is_some_and(|r| r.starts_with(':'))
+            || t.strip_prefix(&format!("\"{leaf}\"")).is_some_and(|r| r.starts_with(':'))
+    };
+    // Or inside a flow mapping: `body: { d: … }`.
+    let in_flow =
+        |l: &str| [format!("{{ {leaf}:"), format!("{{{leaf}:"), format!(", {leaf}:")].iter().any(|p| l.contains(p));
+    text.lines().position(starts_line).or_else(|| text.lines().position(in_flow)).map(|i| i + 1)
+}
+
+pub(crate) fn line_of_text(text: &str, needle: &str) -> Option<usize> {
+    text.lines().position(|l| l.contains(needle)).map(|i| i + 1)
+}
+
+/// Parses YAML into `T`, as an error with serde_norway's line when it does not fit.
+pub(crate) fn parse_yaml<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T, LoadError> {
+    serde_norway::from_str(text).map_err(|e| {
+        // serde_norway appends "at line L column C"; the line is already in front.
+        let message = e.to_string();
+        let message = message.split(" at line ").next().unwrap_or(&message).to_string();
+        LoadError { file: path.to_path_buf(), line: e.location().map(|l| l.line()), message }
+    })
+}
+
+/// `${VAR}` expansion against the process environment (also used by `hookshape.yaml`).
+pub fn expand_env(text: &str) -> Result<String, String> {
+    env_vars::expand(text, &|name| std::env::var(name).ok()).map(|x| x.text)
+}

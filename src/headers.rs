@@ -1,0 +1,51 @@
+//! The headers every attempt carries (PRODUCT.md "Delivery"): the always-sent ones, the
+//! request's own, then the signature. A rule of the product, not of sending: the preview
+//! (`accept::preview`) and the sender (`dispatch::sender`) both take them from here, so
+//! what `render` shows is what goes on the wire.
+
+use hyper::header::{HeaderName, CONTENT_TYPE, USER_AGENT};
+
+use crate::store::StoredRequest;
+use crate::subscription::Subscription;
+
+/// The headers of attempt `attempt` of delivery `id`, in the order they are applied
+/// (later ones win): the always-sent ones, the request's own, then the signature.
+pub fn headers(
+    id: &str,
+    topic: &str,
+    attempt: u32,
+    r: &StoredRequest,
+    sub: &Subscription,
+    now_secs: i64,
+) -> Vec<(String, String)> {
+    let mut out = Vec::with_capacity(r.headers.len() + 8);
+    out.extend(always_sent(id, topic, attempt, default_content_type(r)).map(|(shown, _, v)| (shown.to_string(), v)));
+    out.extend(r.headers.iter().cloned());
+    if let Some(signer) = &sub.signature {
+        out.extend(signer.headers(id, now_secs, r.body.as_deref().unwrap_or_default().as_bytes()));
+    }
+    out
+}
+
+/// Whether the request's body goes with the default `Content-Type: application/json`: it
+/// has a body and no Content-Type of its own (a header, or its body format's), so exactly
+/// one is sent and shown.
+pub fn default_content_type(r: &StoredRequest) -> bool {
+    r.body.is_some() && !r.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+}
+
+/// The headers hookshape adds to every attempt, as (name as shown, name as sent, value).
+pub fn always_sent(
+    id: &str,
+    topic: &str,
+    attempt: u32,
+    json_body: bool,
+) -> impl Iterator<Item = (&'static str, HeaderName, String)> {
+    let content_type = json_body.then(|| ("Content-Type", CONTENT_TYPE, "application/json".to_string()));
+    content_type.into_iter().chain([
+        ("User-Agent", USER_AGENT, format!("hookshape/{}", crate::VERSION)),
+        ("X-Webhook-Event", HeaderName::from_static("x-webhook-event"), topic.to_string()),
+        ("X-Webhook-Id", HeaderName::from_static("x-webhook-id"), id.to_string()),
+        ("X-Webhook-Attempt", HeaderName::from_static("x-webhook-attempt"), attempt.to_string()),
+    ])
+}
