@@ -1,4 +1,4 @@
-//! The headers every attempt carries (PRODUCT.md "Delivery"): the always-sent ones, the
+//! The headers every attempt carries: the always-sent ones, the
 //! request's own, then the signature. A rule of the product, not of sending: the preview
 //! (`accept::preview`) and the sender (`dispatch::sender`) both take them from here, so
 //! what `render` shows is what goes on the wire.
