@@ -115,6 +115,9 @@ pub fn upgrade(conn: &Connection) -> StoreResult<()> {
         ))
         .map_err(unavailable)?;
     }
+    if !has_object(conn, "delivery_counts")? {
+        super::counts::create(conn, crate::now_ms())?;
+    }
     for (name, create) in UPGRADE_INDEXES {
         if !has_object(conn, name)? {
             conn.execute_batch(create).map_err(unavailable)?;
@@ -153,8 +156,10 @@ fn has_object(conn: &Connection, name: &str) -> StoreResult<bool> {
 /// A write every second (so a full disk shows), and the leases of any other owner made due:
 /// a SQLite file has one serving process, so they are a dead process's. Nothing is written
 /// when the store opens, so a node starts even on a full disk.
+const WRITE_HEARTBEAT: &str = "INSERT OR REPLACE INTO heartbeat (id, node, at) VALUES (1, ?1, ?2)";
+
 pub fn heartbeat(conn: &Connection, node: &str, now: i64) -> StoreResult<u64> {
-    conn.prepare_cached("INSERT OR REPLACE INTO heartbeat (id, node, at) VALUES (1, ?1, ?2)")
+    conn.prepare_cached(WRITE_HEARTBEAT)
         .and_then(|mut s| s.execute(params![node, now]))
         .map_err(unavailable)?;
     conn.prepare_cached(TAKE_BACK_OTHERS_LEASES)
@@ -329,18 +334,7 @@ pub fn lease(conn: &Connection, req: &LeaseRequest) -> StoreResult<Vec<RawLease>
         if want == 0 {
             break;
         }
-        let exclude: Vec<String> = (1..=saturated.len()).map(|i| format!("?{i}")).collect();
-        let sql = format!(
-            concat!(
-                "SELECT id, subscription FROM deliveries WHERE ",
-                live_rows!(),
-                " AND next_attempt_at <= ?{} AND subscription NOT IN ({}){} ORDER BY next_attempt_at LIMIT {}"
-            ),
-            saturated.len() + 1,
-            exclude.join(", "),
-            only_loaded(req.loaded.as_deref(), saturated.len() + 2),
-            want
-        );
+        let sql = due_sql(saturated.len(), req.loaded.as_deref(), want);
         let mut args: Vec<rusqlite::types::Value> = saturated.iter().map(|s| s.clone().into()).collect();
         args.push(req.now.into());
         args.extend(req.loaded.iter().flatten().map(|name| name.clone().into()));
@@ -370,6 +364,23 @@ pub fn lease(conn: &Connection, req: &LeaseRequest) -> StoreResult<Vec<RawLease>
         }
     }
     Ok(leased)
+}
+
+/// The due deliveries, oldest first, at most `want`, but those of the `excluded`
+/// subscriptions (the first parameters), and only of the `loaded` ones (after the time).
+fn due_sql(excluded: usize, loaded: Option<&[String]>, want: usize) -> String {
+    let exclude: Vec<String> = (1..=excluded).map(|i| format!("?{i}")).collect();
+    format!(
+        concat!(
+            "SELECT id, subscription FROM deliveries WHERE ",
+            live_rows!(),
+            " AND next_attempt_at <= ?{} AND subscription NOT IN ({}){} ORDER BY next_attempt_at LIMIT {}"
+        ),
+        excluded + 1,
+        exclude.join(", "),
+        only_loaded(loaded, excluded + 2),
+        want
+    )
 }
 
 /// ` AND subscription IN (…)` over `loaded`'s names as parameters numbered from `first`
@@ -404,15 +415,13 @@ impl RawLease {
     }
 }
 
+const LEASE_ONE: &str = "UPDATE deliveries
+                            SET status = 'in_flight', lease_owner = ?1, next_attempt_at = ?2, updated_at = ?3
+                          WHERE id = ?4
+                      RETURNING id, event_uuid, subscription, topic, attempts + 1, request";
+
 fn lease_one(conn: &Connection, id: &str, subscription: &str, req: &LeaseRequest) -> StoreResult<Option<RawLease>> {
-    let mut stmt = conn
-        .prepare_cached(
-            "UPDATE deliveries
-                SET status = 'in_flight', lease_owner = ?1, next_attempt_at = ?2, updated_at = ?3
-              WHERE id = ?4
-          RETURNING id, event_uuid, subscription, topic, attempts + 1, request",
-        )
-        .map_err(unavailable)?;
+    let mut stmt = conn.prepare_cached(LEASE_ONE).map_err(unavailable)?;
     let row = stmt
         .query_row(params![req.owner, req.lease_until(subscription), req.now, id], |r| {
             let text = |i| r.get::<_, String>(i);
@@ -552,6 +561,17 @@ pub fn enable(conn: &Connection, name: &str, now: i64) -> StoreResult<u64> {
 const FINISHED_BEFORE: &str =
     concat!("SELECT id FROM deliveries WHERE ", finished_rows!(), " AND updated_at < ?1 LIMIT ?2");
 
+const DELETE_ATTEMPTS_OF: &str = "DELETE FROM attempts WHERE delivery_id IN (SELECT value FROM json_each(?1))";
+const DELETE_DELIVERIES: &str = "DELETE FROM deliveries WHERE id IN (SELECT value FROM json_each(?1))";
+
+/// Events received before ?1 with no delivery left, at most ?2 of them.
+fn delete_events_left() -> String {
+    format!(
+        "DELETE FROM events WHERE uuid IN (SELECT uuid FROM events e WHERE received_at < ?1 AND {} LIMIT ?2)",
+        query::NO_DELIVERIES_LEFT
+    )
+}
+
 pub fn prune(conn: &Connection, before: i64, limit: usize) -> StoreResult<u64> {
     let ids: Vec<String> = conn
         .prepare_cached(FINISHED_BEFORE)
@@ -559,31 +579,20 @@ pub fn prune(conn: &Connection, before: i64, limit: usize) -> StoreResult<u64> {
         .map_err(unavailable)?;
     // One statement per table for the whole batch, the ids passed as one JSON array.
     let batch = serde_json::to_string(&ids).map_err(unavailable)?;
-    conn.execute("DELETE FROM attempts WHERE delivery_id IN (SELECT value FROM json_each(?1))", [&batch])
-        .map_err(unavailable)?;
-    let deleted = conn
-        .execute("DELETE FROM deliveries WHERE id IN (SELECT value FROM json_each(?1))", [&batch])
-        .map_err(unavailable)?;
-    conn.execute(
-        &format!(
-            "DELETE FROM events WHERE uuid IN (SELECT uuid FROM events e WHERE received_at < ?1
-                AND {} LIMIT ?2)",
-            query::NO_DELIVERIES_LEFT
-        ),
-        params![before, limit as i64],
-    )
-    .map_err(unavailable)?;
+    conn.execute(DELETE_ATTEMPTS_OF, [&batch]).map_err(unavailable)?;
+    let deleted = conn.execute(DELETE_DELIVERIES, [&batch]).map_err(unavailable)?;
+    conn.execute(&delete_events_left(), params![before, limit as i64]).map_err(unavailable)?;
     Ok(deleted as u64)
+}
+
+fn next_due_sql(loaded: Option<&[String]>) -> String {
+    format!(concat!("SELECT min(next_attempt_at) FROM deliveries WHERE ", live_rows!(), "{}"), only_loaded(loaded, 1))
 }
 
 pub fn next_due_at(conn: &Connection, loaded: Option<&[String]>) -> StoreResult<Option<i64>> {
     // Asked after every lease that left the queue empty: keep the statement prepared (its
     // text changes only with the number of subscriptions loaded).
-    let sql = format!(
-        concat!("SELECT min(next_attempt_at) FROM deliveries WHERE ", live_rows!(), "{}"),
-        only_loaded(loaded, 1)
-    );
-    conn.prepare_cached(&sql)
+    conn.prepare_cached(&next_due_sql(loaded))
         .and_then(|mut s| s.query_row(rusqlite::params_from_iter(loaded.into_iter().flatten()), |r| r.get(0)))
         .map_err(unavailable)
 }
@@ -592,19 +601,19 @@ pub fn next_due_at(conn: &Connection, loaded: Option<&[String]>) -> StoreResult<
 /// `seen_refresh_ms`), then fails the live deliveries of every subscription not noted for
 /// `grace_ms`, and forgets it (one scan of the live rows per removed subscription, not one
 /// a second). See `Store::keep_loaded`.
+const NOTE_SEEN: &str = "INSERT INTO subscription_seen (name, seen_at) VALUES (?1, ?2)
+     ON CONFLICT (name) DO UPDATE SET seen_at = excluded.seen_at WHERE seen_at < excluded.seen_at - ?3";
+const NOT_SEEN_SINCE: &str = "SELECT name FROM subscription_seen WHERE seen_at < ?1";
+const FORGET_SEEN: &str = "DELETE FROM subscription_seen WHERE name = ?1";
+
 pub fn keep_loaded(conn: &Connection, loaded: &[String], grace_ms: i64, now: i64) -> StoreResult<u64> {
-    let mut note = conn
-        .prepare_cached(
-            "INSERT INTO subscription_seen (name, seen_at) VALUES (?1, ?2)
-             ON CONFLICT (name) DO UPDATE SET seen_at = excluded.seen_at WHERE seen_at < excluded.seen_at - ?3",
-        )
-        .map_err(unavailable)?;
+    let mut note = conn.prepare_cached(NOTE_SEEN).map_err(unavailable)?;
     let refresh = crate::store::seen_refresh_ms(grace_ms);
     for name in loaded {
         note.execute(params![name, now, refresh]).map_err(unavailable)?;
     }
     let gone: Vec<String> = conn
-        .prepare_cached("SELECT name FROM subscription_seen WHERE seen_at < ?1")
+        .prepare_cached(NOT_SEEN_SINCE)
         .and_then(|mut s| s.query_map([now.saturating_sub(grace_ms)], |r| r.get(0))?.collect())
         .map_err(unavailable)?;
     let mut failed = 0;
@@ -613,7 +622,7 @@ pub fn keep_loaded(conn: &Connection, loaded: &[String], grace_ms: i64, now: i64
             .prepare_cached(FAIL_REMOVED)
             .and_then(|mut s| s.execute(params![name, now, SUBSCRIPTION_REMOVED]))
             .map_err(unavailable)? as u64;
-        conn.execute("DELETE FROM subscription_seen WHERE name = ?1", [name]).map_err(unavailable)?;
+        conn.execute(FORGET_SEEN, [name]).map_err(unavailable)?;
     }
     Ok(failed)
 }
@@ -626,10 +635,14 @@ pub fn event(conn: &Connection, uuid: &str) -> StoreResult<Option<StoredEvent>> 
     .map_err(unavailable)
 }
 
-pub fn subscription_states(conn: &Connection) -> StoreResult<Vec<SubscriptionState>> {
+const STATE_ROWS: &str = "SELECT name, disabled, disabled_reason, consecutive_failures FROM subscription_state";
+
+/// Every subscription's state and counts: its live rows counted one by one (the queue,
+/// not the history), its finished ones from the counters.
+pub fn subscription_states(conn: &Connection, now: i64) -> StoreResult<Vec<SubscriptionState>> {
     let mut states: BTreeMap<String, SubscriptionState> = BTreeMap::new();
     let mut stmt = conn
-        .prepare_cached("SELECT name, disabled, disabled_reason, consecutive_failures FROM subscription_state")
+        .prepare_cached(STATE_ROWS)
         .map_err(unavailable)?;
     let rows = stmt
         .query_map([], |r| {
@@ -648,22 +661,24 @@ pub fn subscription_states(conn: &Connection) -> StoreResult<Vec<SubscriptionSta
         let s = row.map_err(unavailable)?;
         states.insert(s.name.clone(), s);
     }
-    // Live rows are counted one by one here: a GROUP BY would sort them all in a temporary
-    // b-tree first (with a million pending, 20 MiB on the reading thread, kept after).
-    let mut stmt = conn.prepare_cached(LIVE_SUBSCRIPTION_STATUS).map_err(unavailable)?;
-    let mut rows = stmt.query([]).map_err(unavailable)?;
-    while let Some(row) = rows.next().map_err(unavailable)? {
-        let text = |i: usize| row.get_ref(i).and_then(|v| v.as_str().map_err(rusqlite::Error::from));
-        let (name, status) = (text(0).map_err(unavailable)?, text(1).map_err(unavailable)?);
-        count_in(&mut states, name, status, 1);
+    // Live and held rows are counted one by one here: a GROUP BY would sort them all in a
+    // temporary b-tree first (with a million pending, 20 MiB on the reading thread, kept after).
+    for sql in [LIVE_SUBSCRIPTION_STATUS, HELD_SUBSCRIPTIONS] {
+        let mut stmt = conn.prepare_cached(sql).map_err(unavailable)?;
+        let mut rows = stmt.query([]).map_err(unavailable)?;
+        while let Some(row) = rows.next().map_err(unavailable)? {
+            let text = |i: usize| row.get_ref(i).and_then(|v| v.as_str().map_err(rusqlite::Error::from));
+            let (name, status) = (text(0).map_err(unavailable)?, text(1).map_err(unavailable)?);
+            count_in(&mut states, name, status, 1);
+        }
     }
-    let mut stmt = conn.prepare_cached(OFF_QUEUE_COUNTS_BY_SUBSCRIPTION).map_err(unavailable)?;
-    let rows = stmt
-        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, u64>(2)?)))
-        .map_err(unavailable)?;
-    for row in rows {
-        let (name, status, n) = row.map_err(unavailable)?;
-        count_in(&mut states, &name, &status, n);
+    for (name, finished) in super::counts::by_subscription(conn, now)? {
+        for (status, n) in &finished.by_status {
+            count_in(&mut states, &name, status, *n);
+        }
+        if let Some(state) = states.get_mut(&name) {
+            state.last_24h = finished.last_24h;
+        }
     }
     Ok(states.into_values().collect())
 }
@@ -685,17 +700,24 @@ fn count_in(states: &mut BTreeMap<String, SubscriptionState>, name: &str, status
     }
 }
 
+/// The live statuses counted off their indexes (the queue), the finished ones, when asked,
+/// from the counters: cheap whatever the history.
 pub fn queue_stats(conn: &Connection, finished: bool) -> StoreResult<QueueStats> {
     let mut by_status = query::zero_counts_for(finished);
-    let mut stmt = conn.prepare_cached(status_count_sql(finished)).map_err(unavailable)?;
+    if finished {
+        super::counts::by_status(conn, &mut by_status)?;
+    }
+    let mut stmt = conn.prepare_cached(LIVE_COUNTS_BY_STATUS).map_err(unavailable)?;
     let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?))).map_err(unavailable)?;
     for row in rows {
         let (status, n) = row.map_err(unavailable)?;
         by_status.insert(status, n);
     }
-    let oldest_pending_created_at = conn.query_row(OLDEST_PENDING, [], |r| r.get(0)).map_err(unavailable)?;
+    let oldest_pending_created_at =
+        conn.prepare_cached(OLDEST_PENDING).and_then(|mut s| s.query_row([], |r| r.get(0))).map_err(unavailable)?;
     let disabled_subscriptions = conn
-        .query_row("SELECT count(*) FROM subscription_state WHERE disabled = 1", [], |r| r.get(0))
+        .prepare_cached(DISABLED_COUNT)
+        .and_then(|mut s| s.query_row([], |r| r.get(0)))
         .map_err(unavailable)?;
     Ok(QueueStats { by_status, oldest_pending_created_at, disabled_subscriptions })
 }
@@ -743,37 +765,25 @@ const RELEASE_HELD: &str = concat!(
 
 const LIVE_SUBSCRIPTION_STATUS: &str = concat!("SELECT subscription, status FROM deliveries WHERE ", live_rows!());
 
-const OFF_QUEUE_COUNTS_BY_SUBSCRIPTION: &str = concat!(
-    "SELECT subscription, status, count(*) FROM deliveries WHERE ",
-    off_queue_rows!(),
-    " GROUP BY subscription, status"
-);
+/// Each held delivery's subscription (held rows are the off-queue index's, by status).
+const HELD_SUBSCRIPTIONS: &str =
+    concat!("SELECT subscription, status FROM deliveries WHERE status = 'held' AND ", off_queue_rows!());
 
 const OLDEST_PENDING: &str =
     concat!("SELECT min(created_at) FROM deliveries WHERE status = 'pending' AND ", live_rows!());
 
-/// Counting deliveries by status, for queue statistics: the live statuses (few rows) off
-/// `deliveries_live`, then `held`, or every other status (the whole history, counted only
-/// when asked), off `deliveries_status_id_off_queue`.
-fn status_count_sql(finished: bool) -> &'static str {
-    if finished {
-        concat!(
-            "SELECT status, count(*) FROM deliveries WHERE ",
-            live_rows!(),
-            " GROUP BY status UNION ALL SELECT status, count(*) FROM deliveries WHERE ",
-            off_queue_rows!(),
-            " GROUP BY status"
-        )
-    } else {
-        concat!(
-            "SELECT status, count(*) FROM deliveries WHERE ",
-            live_rows!(),
-            " GROUP BY status UNION ALL SELECT status, count(*) FROM deliveries WHERE status = 'held' AND ",
-            off_queue_rows!(),
-            " GROUP BY status"
-        )
-    }
-}
+const DISABLED_COUNT: &str = "SELECT count(*) FROM subscription_state WHERE disabled = 1";
+
+/// The live statuses' counts, for queue statistics: pending and in_flight off
+/// `deliveries_live`, then `held` off `deliveries_status_id_off_queue`; the finished
+/// ones come from the counters.
+const LIVE_COUNTS_BY_STATUS: &str = concat!(
+    "SELECT status, count(*) FROM deliveries WHERE ",
+    live_rows!(),
+    " GROUP BY status UNION ALL SELECT status, count(*) FROM deliveries WHERE status = 'held' AND ",
+    off_queue_rows!(),
+    " GROUP BY status"
+);
 
 const SUMMARY_COLUMNS: &str = "id, event_uuid, subscription, topic, status, attempts, created_at, updated_at,
                                next_attempt_at, last_status, last_error, config_version, source,
@@ -841,21 +851,23 @@ fn bind(args: Vec<query::Arg>) -> rusqlite::ParamsFromIter<impl Iterator<Item = 
     }))
 }
 
+fn detail_sql() -> String {
+    format!("SELECT {SUMMARY_COLUMNS}, request FROM deliveries WHERE id = ?1")
+}
+
+const ATTEMPTS_OF: &str = "SELECT attempt, started_at, duration_ms, status_code, response_body, error
+                             FROM attempts WHERE delivery_id = ?1 ORDER BY attempt";
+
 pub fn detail(conn: &Connection, id: &str) -> StoreResult<Option<DeliveryDetail>> {
     let row = conn
-        .query_row(&format!("SELECT {SUMMARY_COLUMNS}, request FROM deliveries WHERE id = ?1"), [id], |r| {
+        .query_row(&detail_sql(), [id], |r| {
             Ok((summary(r)?, r.get::<_, String>(16)?))
         })
         .optional()
         .map_err(unavailable)?;
     let Some((summary, request)) = row else { return Ok(None) };
     let request: StoredRequest = serde_json::from_str(&request).map_err(|e| corrupt(id, e))?;
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT attempt, started_at, duration_ms, status_code, response_body, error
-               FROM attempts WHERE delivery_id = ?1 ORDER BY attempt",
-        )
-        .map_err(unavailable)?;
+    let mut stmt = conn.prepare_cached(ATTEMPTS_OF).map_err(unavailable)?;
     let attempts = stmt
         .query_map([id], |r| {
             Ok(Attempt {
@@ -1003,10 +1015,9 @@ mod tests {
             (HOLD_PENDING.to_string(), "deliveries_live"),
             (RELEASE_HELD.to_string(), "deliveries_subscription_id_off_queue"),
             (LIVE_SUBSCRIPTION_STATUS.to_string(), "deliveries_live"),
-            (OFF_QUEUE_COUNTS_BY_SUBSCRIPTION.to_string(), "deliveries_subscription_id_off_queue"),
+            (HELD_SUBSCRIPTIONS.to_string(), "deliveries_status_id_off_queue"),
             (OLDEST_PENDING.to_string(), "deliveries_live"),
-            (status_count_sql(false).to_string(), "deliveries_status_id_off_queue"),
-            (status_count_sql(true).to_string(), "deliveries_status_id_off_queue"),
+            (LIVE_COUNTS_BY_STATUS.to_string(), "deliveries_status_id_off_queue"),
             (page(vec![Failed], vec![]), "deliveries_status_id_off_queue"),
             (page(vec![Succeeded, Held], vec![]), "deliveries_status_id_off_queue"),
             (page(vec![Succeeded], vec!["s".into()]), "deliveries_subscription_id_off_queue"),
@@ -1028,12 +1039,7 @@ mod tests {
         // What counts every live row, or the whole history, must not sort them first: the
         // sort would hold them all (a million with the receiver down). In-flight rows are
         // few, and may be counted by sorting.
-        for sql in [
-            LIVE_SUBSCRIPTION_STATUS,
-            OFF_QUEUE_COUNTS_BY_SUBSCRIPTION,
-            status_count_sql(false),
-            status_count_sql(true),
-        ] {
+        for sql in [LIVE_SUBSCRIPTION_STATUS, HELD_SUBSCRIPTIONS, LIVE_COUNTS_BY_STATUS] {
             let lines = plan(&conn, sql);
             assert!(!lines.iter().any(|l| l.contains("TEMP B-TREE")), "{sql}\nsorts: {lines:?}");
         }
