@@ -947,6 +947,7 @@ pub fn revoked_sessions(conn: &Connection, now: i64) -> StoreResult<Vec<(String,
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::sqlite::counts;
 
     /// The plan's lines, for a statement whose parameters are all `?n`.
     fn plan(conn: &Connection, sql: &str) -> Vec<String> {
@@ -992,6 +993,107 @@ mod tests {
                 rusqlite::params_from_iter(std::iter::repeat_n(rusqlite::types::Null, explain.parameter_count()));
             let ops: Vec<String> = explain.query_map(unbound, |r| r.get(1)).unwrap().collect::<Result<_, _>>().unwrap();
             assert!(ops.iter().all(|op| op != "OpenEphemeral"), "{sql}\nbuilds a temporary b-tree: {ops:?}");
+        }
+    }
+
+    /// Whether a plan line reads `deliveries` or `attempts` (or their aliases) whole: a
+    /// `SCAN` of the table itself, not one along an index.
+    fn reads_history_whole(line: &str) -> bool {
+        let Some(rest) = line.strip_prefix("SCAN ") else { return false };
+        let table = rest.split_whitespace().next().unwrap_or("");
+        ["deliveries", "attempts", "d", "a"].contains(&table) && !rest.contains("INDEX") && !rest.contains("PRIMARY KEY")
+    }
+
+    /// Issue 28: every statement run on a timer (housekeeping's tick and prune, an idle
+    /// dispatcher's lease) or on a page (the subscriptions view, the history, a delivery)
+    /// reads the queue, a batch or a page, never the history whole.
+    #[test]
+    fn statements_run_on_a_timer_or_a_page_never_read_the_whole_history() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(include_str!("schema.sql")).unwrap();
+        upgrade(&conn).unwrap();
+        let loaded = vec!["a".to_string(), "b".to_string()];
+        let page = |q: DeliveryQuery| list_sql(&DeliveryQuery { limit: 50, ..q }).0;
+        let text = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        use DeliveryStatus::*;
+        let pages = [
+            DeliveryQuery::default(),
+            DeliveryQuery { cursor: Some("dlv_9".into()), ..DeliveryQuery::default() },
+            DeliveryQuery { status: vec![Failed], ..DeliveryQuery::default() },
+            DeliveryQuery { status: vec![Pending, InFlight], ..DeliveryQuery::default() },
+            DeliveryQuery { status: vec![Pending, Failed], ..DeliveryQuery::default() },
+            DeliveryQuery { subscription: text(&["s"]), ..DeliveryQuery::default() },
+            DeliveryQuery { subscription: text(&["s"]), status: vec![Succeeded], ..DeliveryQuery::default() },
+            DeliveryQuery { topic: text(&["t"]), source: text(&["x"]), ..DeliveryQuery::default() },
+            DeliveryQuery { event: Some("e".into()), ..DeliveryQuery::default() },
+            DeliveryQuery { since: Some(1), until: Some(2), ..DeliveryQuery::default() },
+        ];
+        let mut statements: Vec<String> = [
+            // queue_stats
+            LIVE_COUNTS_BY_STATUS,
+            OLDEST_PENDING,
+            DISABLED_COUNT,
+            counts::BY_STATUS,
+            // subscription_states
+            STATE_ROWS,
+            LIVE_SUBSCRIPTION_STATUS,
+            HELD_SUBSCRIPTIONS,
+            counts::BY_SUBSCRIPTION,
+            // compact_counts
+            counts::FOLD,
+            counts::DROP_FOLDED,
+            // heartbeat, keep_loaded
+            WRITE_HEARTBEAT,
+            TAKE_BACK_OTHERS_LEASES,
+            NOTE_SEEN,
+            NOT_SEEN_SINCE,
+            FAIL_REMOVED,
+            FORGET_SEEN,
+            // the idle lease
+            UNEXPIRED_LEASES_BY_SUBSCRIPTION,
+            LEASE_ONE,
+            // prune
+            FINISHED_BEFORE,
+            DELETE_ATTEMPTS_OF,
+            DELETE_DELIVERIES,
+            // a delivery's page
+            ATTEMPTS_OF,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        statements.extend([next_due_sql(None), next_due_sql(Some(&loaded)), delete_events_left(), detail_sql()]);
+        statements.extend([due_sql(0, None, 128), due_sql(2, Some(&loaded), 128)]);
+        statements.extend(pages.into_iter().map(page));
+        for sql in statements {
+            let lines = plan(&conn, &sql);
+            assert!(!lines.iter().any(|l| reads_history_whole(l)), "{sql}\nreads the history whole: {lines:?}");
+        }
+        // The check sees a whole scan where there is one.
+        let lines = plan(&conn, "SELECT count(*) FROM deliveries WHERE topic = ?1");
+        assert!(lines.iter().any(|l| reads_history_whole(l)), "{lines:?}");
+    }
+
+    /// The counters' triggers run at every insert, finish and delete: their statements
+    /// build no temporary b-tree, and the counters' reads sort nothing they do not have to.
+    #[test]
+    fn the_counters_triggers_are_part_of_every_delivery_statement_and_build_no_temporary_b_tree() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(include_str!("schema.sql")).unwrap();
+        upgrade(&conn).unwrap();
+        // (The prune's own delete builds one, of the batch's ids, once per batch.)
+        for sql in [INSERT_DELIVERY, FINISH_DELIVERY, "DELETE FROM deliveries WHERE id = ?1"] {
+            let mut explain = conn.prepare(&format!("EXPLAIN {sql}")).unwrap();
+            let unbound =
+                rusqlite::params_from_iter(std::iter::repeat_n(rusqlite::types::Null, explain.parameter_count()));
+            let ops: Vec<String> = explain.query_map(unbound, |r| r.get(1)).unwrap().collect::<Result<_, _>>().unwrap();
+            // EXPLAIN lists each trigger's program after the statement's own.
+            assert!(ops.iter().any(|op| op == "Program"), "{sql}: no trigger");
+            assert!(ops.iter().all(|op| op != "OpenEphemeral"), "{sql}\nbuilds a temporary b-tree: {ops:?}");
+        }
+        for sql in [counts::FOLD, counts::BY_SUBSCRIPTION] {
+            let lines = plan(&conn, sql);
+            assert!(!lines.iter().any(|l| l.contains("TEMP B-TREE")), "{sql}\nsorts: {lines:?}");
         }
     }
 
