@@ -1160,7 +1160,8 @@ async fn assert_counts_match_rows(store: &Arc<dyn Store>, step: &str, folded: bo
         for (status, n) in s.counts.iter().filter(|(_, n)| **n > 0) {
             read.insert((s.name.clone(), status.clone()), *n);
         }
-        let of = |status: &str| if folded { 0 } else { rows.get(&(s.name.clone(), status.into())).copied().unwrap_or(0) };
+        let of =
+            |status: &str| if folded { 0 } else { rows.get(&(s.name.clone(), status.into())).copied().unwrap_or(0) };
         let expected = RecentOutcomes { succeeded: of("succeeded"), failed: of("failed") };
         assert_eq!(s.last_24h, expected, "{step}: {}'s last 24 h", s.name);
     }

@@ -3,6 +3,9 @@
 //! one fsync); readers use their own connections, which WAL lets run beside the writer.
 
 mod counts;
+/// For the scale tests: not part of the store's interface.
+#[doc(hidden)]
+pub mod probe;
 mod sql;
 mod writer;
 
