@@ -918,6 +918,47 @@ async fn sqlite_a_prefilled_history_gives_each_delivery_its_own_event_with_a_ran
     assert!(!uuids.is_sorted() && !uuids.iter().rev().is_sorted(), "uuids follow the deliveries' order");
 }
 
+/// A file made before the counters: opening it counts its history once, by the hour for
+/// the last 24, and from then on the triggers keep them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_a_file_made_before_the_counters_is_counted_once_when_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    SqliteStore::prefill_finished(&path, 3000).unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "DROP TRIGGER delivery_counts_insert; DROP TRIGGER delivery_counts_leave;
+         DROP TRIGGER delivery_counts_enter; DROP TRIGGER delivery_counts_delete;
+         DROP TABLE delivery_counts;
+         UPDATE deliveries SET status = 'failed' WHERE rowid % 3 = 0;",
+    )
+    .unwrap();
+    let first_recent_hour = hookshape::now_ms() / 3_600_000 - 24;
+    let recent = |status: &str| -> u64 {
+        conn.query_row(
+            "SELECT count(*) FROM deliveries WHERE status = ?1 AND updated_at / 3600000 >= ?2",
+            rusqlite::params![status, first_recent_hour],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    let expected = RecentOutcomes { succeeded: recent("succeeded"), failed: recent("failed") };
+    assert!(expected.succeeded > 0 && expected.failed > 0, "a 30th of 30 days is in the last 24 h");
+    drop(conn);
+
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).unwrap());
+    let stats = store.queue_stats(true).await.unwrap().by_status;
+    assert_eq!((stats["succeeded"], stats["failed"]), (2000, 1000));
+    let state = store.subscription_states().await.unwrap().into_iter().find(|s| s.name == "bench-0").unwrap();
+    assert_eq!((state.counts["succeeded"], state.counts["failed"]), (2000, 1000));
+    assert_eq!(state.last_24h, expected);
+    insert(&store, &["bench-0"]).await;
+    let leased = store.lease(lease_req("n", 10, &[])).await.unwrap();
+    store.finish_attempt(report(&leased[0], "n", Outcome::Failed, 500)).await.unwrap();
+    let state = store.subscription_states().await.unwrap().into_iter().find(|s| s.name == "bench-0").unwrap();
+    assert_eq!((state.counts["failed"], state.last_24h.failed), (1001, expected.failed + 1), "kept from then on");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_the_wal_stays_bounded_while_writes_never_pause() {
     let dir = tempfile::tempdir().unwrap();
