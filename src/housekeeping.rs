@@ -2,7 +2,9 @@
 //! whether the store takes writes, and takes over dead nodes' leases), queue statistics
 //! (for backpressure and the metrics gauges), and pruning finished history past its
 //! retention, in batches with pauses between them (on SQLite, where intake waits for a
-//! batch, each sized to take about two milliseconds, then a pause four times as long).
+//! batch, each sized to take about two milliseconds, then a pause four times as long),
+//! then folding the store's counters of finished deliveries. Nothing here reads the
+//! history: every statement's cost grows with the queue or a batch, at any history size.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -15,10 +17,6 @@ use crate::metrics::Metrics;
 use crate::store::Store;
 
 const STATS_EVERY: Duration = Duration::from_secs(1);
-/// Finished deliveries (all of history) are counted this many stats ticks apart, the first
-/// time one interval after start: the count reads the whole history (seconds of CPU at
-/// 10,000,000 deliveries), which a node should not spend the moment it starts.
-const FINISHED_EVERY_TICKS: u64 = 300;
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
 /// A prune batch's deliveries where a batch does not hold up other writes (PostgreSQL),
 /// and the most a paced batch grows to; the pause after each unpaced batch.
@@ -88,15 +86,16 @@ impl Housekeeping {
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let mut stats = tokio::time::interval(STATS_EVERY);
         let mut prune = tokio::time::interval(PRUNE_EVERY);
-        let mut ticks = 0u64;
         loop {
             tokio::select! {
                 _ = stats.tick() => {
                     self.heartbeat().await;
-                    ticks += 1;
-                    self.refresh_stats(ticks.is_multiple_of(FINISHED_EVERY_TICKS)).await;
+                    self.refresh_stats().await;
                 }
-                _ = prune.tick() => self.prune(&mut shutdown).await,
+                _ = prune.tick() => {
+                    self.prune(&mut shutdown).await;
+                    self.compact_counts().await;
+                }
                 _ = shutdown.changed() => return,
             }
         }
@@ -142,9 +141,10 @@ impl Housekeeping {
         }
     }
 
-    /// Updates the gauges and the pending count; `finished` also counts all history.
-    pub async fn refresh_stats(&self, finished: bool) {
-        match self.store.queue_stats(finished).await {
+    /// Updates the gauges (finished deliveries' from the store's counters) and the pending
+    /// count.
+    pub async fn refresh_stats(&self) {
+        match self.store.queue_stats(true).await {
             Ok(stats) => {
                 for (state, n) in &stats.by_status {
                     self.metrics.queue_depth.with_label_values(&[state]).set(*n as i64);
@@ -189,6 +189,14 @@ impl Housekeeping {
         }
         if total > 0 {
             info!(deliveries = total, "pruned history past its retention");
+        }
+    }
+
+    /// Folds the store's counters of finished deliveries, so reading them stays a few rows
+    /// per subscription (`Store::compact_counts`).
+    pub async fn compact_counts(&self) {
+        if let Err(e) = self.store.compact_counts(crate::now_ms()).await {
+            warn!(error = %e, "could not fold the counters of finished deliveries");
         }
     }
 }

@@ -47,7 +47,7 @@ impl Metrics {
             queue_depth: IntGaugeVec::new(
                 Opts::new(
                     "hookshape_queue_depth",
-                    "Deliveries in the store, by state (active states every second, finished ones every 5 minutes)",
+                    "Deliveries in the store, by state (every second; finished ones from the store's counters)",
                 ),
                 &["state"],
             )?,

@@ -37,12 +37,19 @@ fn respond<T: serde::Serialize>(answer: Result<T, ApiError>) -> Response {
     answer.map(|a| json(StatusCode::OK, &a)).unwrap_or_else(ApiError::into_response)
 }
 
-/// Every loaded subscription with its live state: the API's list and the console's.
+/// Every loaded subscription with its live state: the API's list.
 pub(crate) async fn views(state: &ApiState) -> Result<SubscriptionList, ApiError> {
+    views_and_states(state).await.map(|(list, _)| list)
+}
+
+/// `views`, and the store's states they were made from, for the console (which shows
+/// their `last_24h` too): one read of the store's states and counters, which cost the
+/// same at any history size.
+pub(crate) async fn views_and_states(state: &ApiState) -> Result<(SubscriptionList, Vec<SubscriptionState>), ApiError> {
     let set = state.subscriptions.load_full();
     let states = state.store.subscription_states().await.map_err(ApiError::store)?;
     let subscriptions = set.iter().map(|s| describe(s, states.iter().find(|st| st.name == s.name))).collect();
-    Ok(SubscriptionList { version: set.version.clone(), subscriptions })
+    Ok((SubscriptionList { version: set.version.clone(), subscriptions }, states))
 }
 
 /// Enables after a ping answered 2xx; a refusal (the file says `enabled: false`, or the

@@ -9,26 +9,20 @@ use warp::reply::Response;
 
 use super::page::{redirect, value, Console};
 use super::session::Viewer;
-use crate::api::subscriptions::{disable_subscription, enable_subscription, views};
+use crate::api::subscriptions::{disable_subscription, enable_subscription, views_and_states};
 use crate::api::{ApiError, ApiState};
-use crate::store::{DeliveryQuery, DeliveryStatus};
-
-/// Finished deliveries looked at for a subscription's success rate, at most.
-const RATE_SAMPLE: usize = 1000;
+use crate::store::{RecentOutcomes, SubscriptionState};
 
 pub async fn list(console: Arc<Console>, viewer: Viewer, state: ApiState) -> Response {
-    let list = match views(&state).await {
-        Ok(l) => l,
+    let (list, states) = match views_and_states(&state).await {
+        Ok(found) => found,
         Err(e) => return console.api_error(&viewer, e),
     };
-    let mut rows = Vec::new();
-    for view in &list.subscriptions {
-        let rate = match success_rate(&state, &view.name).await {
-            Ok(r) => r,
-            Err(e) => return console.api_error(&viewer, e),
-        };
-        rows.push(context! { rate, ..value(view) });
-    }
+    let rows: Vec<minijinja::Value> = list
+        .subscriptions
+        .iter()
+        .map(|view| context! { rate => success_rate(&states, &view.name), ..value(view) })
+        .collect();
     let ctx =
         context! { title => "Subscriptions", nav => "subscriptions", version => list.version, subscriptions => rows };
     console.render(&viewer, StatusCode::OK, "subscriptions.html", ctx)
@@ -102,15 +96,14 @@ async fn subscription_page(
     let Some(sub) = set.get(name) else {
         return console.api_error(viewer, ApiError::not_found(format!("There is no subscription named {name:?}.")));
     };
-    let view = match views(state).await.map(|l| l.subscriptions.into_iter().find(|s| s.name == name)) {
-        Ok(Some(v)) => v,
-        Ok(None) => return console.api_error(viewer, ApiError::not_found(format!("no subscription {name:?}"))),
+    let (list, states) = match views_and_states(state).await {
+        Ok(found) => found,
         Err(e) => return console.api_error(viewer, e),
     };
-    let rate = match success_rate(state, name).await {
-        Ok(r) => r,
-        Err(e) => return console.api_error(viewer, e),
+    let Some(view) = list.subscriptions.into_iter().find(|s| s.name == name) else {
+        return console.api_error(viewer, ApiError::not_found(format!("no subscription {name:?}")));
     };
+    let rate = success_rate(&states, name);
     let file = std::fs::read_to_string(&sub.file)
         .map(|text| sub.secrets.mask(&text))
         .unwrap_or_else(|e| format!("({} cannot be read now: {e})", sub.file.display()));
@@ -125,26 +118,15 @@ async fn subscription_page(
     console.render(viewer, status, "subscription.html", ctx)
 }
 
-/// Succeeded among the finished deliveries of the last 24 h (the newest `RATE_SAMPLE` of
-/// each kind), or None when there were none.
-async fn success_rate(state: &ApiState, name: &str) -> Result<Option<minijinja::Value>, ApiError> {
-    let since = crate::now_ms() - 86_400_000;
-    let mut counts = [0usize; 2];
-    for (i, status) in [DeliveryStatus::Succeeded, DeliveryStatus::Failed].into_iter().enumerate() {
-        let q = DeliveryQuery {
-            status: vec![status],
-            subscription: vec![name.to_string()],
-            since: Some(since),
-            limit: RATE_SAMPLE,
-            ..DeliveryQuery::default()
-        };
-        counts[i] = state.store.list_deliveries(q).await.map_err(ApiError::store)?.deliveries.len();
-    }
-    let [ok, failed] = counts;
-    Ok((ok + failed > 0).then(|| {
+/// Succeeded among the deliveries that finished in the last 24 h (this hour and the 24
+/// before it, from the store's counters), or None when none did.
+fn success_rate(states: &[SubscriptionState], name: &str) -> Option<minijinja::Value> {
+    let recent = states.iter().find(|s| s.name == name).map_or(RecentOutcomes::default(), |s| s.last_24h);
+    let RecentOutcomes { succeeded: ok, failed } = recent;
+    (ok + failed > 0).then(|| {
         let percent = (100 * ok) as f64 / (ok + failed) as f64;
-        context! { percent => format!("{percent:.1}"), ok, failed, capped => ok.max(failed) >= RATE_SAMPLE }
-    }))
+        context! { percent => format!("{percent:.1}"), ok, failed }
+    })
 }
 
 pub async fn sources(console: Arc<Console>, viewer: Viewer, state: ApiState) -> Response {

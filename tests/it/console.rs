@@ -245,6 +245,9 @@ async fn a_person_finds_failed_deliveries_and_fixes_them_from_the_console() {
 
     // Disable, then enable: the ping's answer is shown, a failing ping is refused.
     c.goto(&format!("{base}/console/subscriptions/crm")).await.unwrap();
+    // From the store's counters: everything here finished within the hour.
+    let rate = text(c, "#rate").await;
+    assert!(rate.contains("% (") && rate.contains(" succeeded, ") && rate.ends_with(" failed)"), "{rate}");
     let page = c.source().await.unwrap();
     assert!(page.contains("secret: ***") && !page.contains("crm-secret-value"), "the file's secret is masked");
     click(c, "#disable").await;

@@ -33,6 +33,7 @@ mod recovery;
 mod reload;
 mod signatures;
 mod sources;
+mod sqlite_scale;
 mod store;
 mod store_errors;
 mod templates;

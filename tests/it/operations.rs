@@ -64,7 +64,7 @@ async fn metrics_parse_as_prometheus_text_and_their_counters_move() {
     assert_eq!(sample(&after, "hookshape_subscriptions_disabled"), Some(0.0));
     assert_eq!(sample(&after, "hookshape_reload_failures_total"), Some(0.0));
 
-    // The active states' gauges follow the queue every second (finished ones every 5 minutes).
+    // The gauges follow the queue every second, finished states too (from the counters).
     assert_eq!(app.post("/v1/subscriptions/s/disable").await.0, 200);
     for _ in 0..2 {
         app.post_event(&json!({ "Topic": "T", "Payload": {} })).await;
@@ -72,7 +72,9 @@ async fn metrics_parse_as_prometheus_text_and_their_counters_move() {
     eventually(Duration::from_secs(10), "the held and disabled gauges to move", || async {
         let s = scrape().await;
         let held = sample(&s, r#"hookshape_queue_depth{state="held"}"#);
-        (held == Some(2.0) && sample(&s, "hookshape_subscriptions_disabled") == Some(1.0)).then_some(())
+        let succeeded = sample(&s, r#"hookshape_queue_depth{state="succeeded"}"#);
+        let disabled = sample(&s, "hookshape_subscriptions_disabled");
+        (held == Some(2.0) && succeeded == Some(3.0) && disabled == Some(1.0)).then_some(())
     })
     .await;
 }

@@ -2,7 +2,7 @@
 //! is a function of `Arc<dyn Store>`, and `store_suite!` makes a SQLite test and a
 //! PostgreSQL test of each.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use hookshape::accept::new_delivery_id;
@@ -79,6 +79,7 @@ store_suite!(
     a_subscription_waiting_for_its_ping_sends_nothing_even_when_retried,
     prune_removes_only_old_finished_history,
     queue_stats_count_by_status,
+    the_counts_read_equal_a_count_of_the_rows_through_every_change,
 );
 
 fn request(sub: &str) -> StoredRequest {
@@ -917,6 +918,47 @@ async fn sqlite_a_prefilled_history_gives_each_delivery_its_own_event_with_a_ran
     assert!(!uuids.is_sorted() && !uuids.iter().rev().is_sorted(), "uuids follow the deliveries' order");
 }
 
+/// A file made before the counters: opening it counts its history once, by the hour for
+/// the last 24, and from then on the triggers keep them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_a_file_made_before_the_counters_is_counted_once_when_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    SqliteStore::prefill_finished(&path, 3000).unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "DROP TRIGGER delivery_counts_insert; DROP TRIGGER delivery_counts_leave;
+         DROP TRIGGER delivery_counts_enter; DROP TRIGGER delivery_counts_delete;
+         DROP TABLE delivery_counts;
+         UPDATE deliveries SET status = 'failed' WHERE rowid % 3 = 0;",
+    )
+    .unwrap();
+    let first_recent_hour = hookshape::now_ms() / 3_600_000 - 24;
+    let recent = |status: &str| -> u64 {
+        conn.query_row(
+            "SELECT count(*) FROM deliveries WHERE status = ?1 AND updated_at / 3600000 >= ?2",
+            rusqlite::params![status, first_recent_hour],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    let expected = RecentOutcomes { succeeded: recent("succeeded"), failed: recent("failed") };
+    assert!(expected.succeeded > 0 && expected.failed > 0, "a 30th of 30 days is in the last 24 h");
+    drop(conn);
+
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).unwrap());
+    let stats = store.queue_stats(true).await.unwrap().by_status;
+    assert_eq!((stats["succeeded"], stats["failed"]), (2000, 1000));
+    let state = store.subscription_states().await.unwrap().into_iter().find(|s| s.name == "bench-0").unwrap();
+    assert_eq!((state.counts["succeeded"], state.counts["failed"]), (2000, 1000));
+    assert_eq!(state.last_24h, expected);
+    insert(&store, &["bench-0"]).await;
+    let leased = store.lease(lease_req("n", 10, &[])).await.unwrap();
+    store.finish_attempt(report(&leased[0], "n", Outcome::Failed, 500)).await.unwrap();
+    let state = store.subscription_states().await.unwrap().into_iter().find(|s| s.name == "bench-0").unwrap();
+    assert_eq!((state.counts["failed"], state.last_24h.failed), (1001, expected.failed + 1), "kept from then on");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_the_wal_stays_bounded_while_writes_never_pause() {
     let dir = tempfile::tempdir().unwrap();
@@ -1128,4 +1170,129 @@ async fn signed_out_sessions_are_remembered_until_they_expire(store: Arc<dyn Sto
     let mut later = store.revoked_sessions(0).await.unwrap();
     later.sort();
     assert_eq!(later, vec![("b".to_string(), 300), ("c".to_string(), 400)], "the expired one is deleted");
+}
+
+/// Every delivery's subscription and status, counted from the rows themselves (every page
+/// of the history): what the store's counters must say.
+async fn counted_from_rows(store: &Arc<dyn Store>) -> BTreeMap<(String, String), u64> {
+    let mut counted = BTreeMap::new();
+    let mut cursor = None;
+    loop {
+        let q = DeliveryQuery { limit: 500, cursor, ..DeliveryQuery::default() };
+        let page = store.list_deliveries(q).await.unwrap();
+        for d in page.deliveries {
+            *counted.entry((d.subscription, d.status.as_str().to_string())).or_insert(0) += 1;
+        }
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => return counted,
+        }
+    }
+}
+
+/// The counts `subscription_states` and `queue_stats` give equal those of the rows, and
+/// (every delivery here finished within the hour, unless `folded`) the last 24 h's succeeded
+/// and failed ones too.
+async fn assert_counts_match_rows(store: &Arc<dyn Store>, step: &str, folded: bool) {
+    let rows = counted_from_rows(store).await;
+    let states = store.subscription_states().await.unwrap();
+    let mut read = BTreeMap::new();
+    for s in &states {
+        for (status, n) in s.counts.iter().filter(|(_, n)| **n > 0) {
+            read.insert((s.name.clone(), status.clone()), *n);
+        }
+        let of =
+            |status: &str| if folded { 0 } else { rows.get(&(s.name.clone(), status.into())).copied().unwrap_or(0) };
+        let expected = RecentOutcomes { succeeded: of("succeeded"), failed: of("failed") };
+        assert_eq!(s.last_24h, expected, "{step}: {}'s last 24 h", s.name);
+    }
+    assert_eq!(read, rows, "{step}: subscription_states");
+    let mut by_status = BTreeMap::new();
+    for ((_, status), n) in &rows {
+        *by_status.entry(status.clone()).or_insert(0) += n;
+    }
+    let stats = store.queue_stats(true).await.unwrap().by_status;
+    let stats: BTreeMap<String, u64> = stats.into_iter().filter(|(_, n)| *n > 0).collect();
+    assert_eq!(stats, by_status, "{step}: queue_stats");
+}
+
+async fn the_counts_read_equal_a_count_of_the_rows_through_every_change(store: Arc<dyn Store>) {
+    // Born finished (a render error, a shadow), and pending.
+    let uuid = new_uuid();
+    let mut e = event(&uuid, "T", &["a", "b", "b"]);
+    e.deliveries.push(delivery("a", DeliveryStatus::Failed));
+    e.deliveries.push(delivery("watch", DeliveryStatus::Shadow));
+    store.insert_events(vec![e]).await.unwrap();
+    insert(&store, &["a", "c"]).await;
+    assert_counts_match_rows(&store, "inserted", false).await;
+
+    // Finished: succeeded, failed for good, and one retried later.
+    let leased = store.lease(lease_req("n", 10, &[])).await.unwrap();
+    assert_eq!(leased.len(), 5);
+    let outcomes = [Outcome::Succeeded, Outcome::Failed, Outcome::Retry { at: 0 }, Outcome::Succeeded, Outcome::Failed];
+    for (d, outcome) in leased.iter().zip(outcomes) {
+        store.finish_attempt(report(d, "n", outcome, 500)).await.unwrap();
+    }
+    assert_counts_match_rows(&store, "finished", false).await;
+
+    // Finished deliveries retried: counted out of their status (one held, its subscription off).
+    let succeeded = leased.iter().find(|d| d.subscription == "a").unwrap();
+    store.retry_now(&succeeded.id).await.unwrap();
+    store.disable("c", "maintenance").await.unwrap();
+    let failed = DeliveryQuery { status: vec![DeliveryStatus::Failed], limit: 100, ..DeliveryQuery::default() };
+    assert!(store.retry_matching(failed).await.unwrap() >= 2);
+    assert_counts_match_rows(&store, "retried", false).await;
+    assert_eq!(store.enable("c").await.unwrap(), 1);
+
+    // Finished again, then folded: the totals stay, the last 24 h as of two days on are empty.
+    let again = store.lease(lease_req("n", 100, &[])).await.unwrap();
+    assert!(!again.is_empty());
+    for d in &again {
+        store.finish_attempt(report(d, "n", Outcome::Succeeded, 200)).await.unwrap();
+    }
+    assert_counts_match_rows(&store, "finished again", false).await;
+    let two_days_on = hookshape::now_ms() + 48 * 3_600_000;
+    store.compact_counts(two_days_on).await.unwrap();
+    assert_counts_match_rows(&store, "folded", true).await;
+
+    // A delivery whose hour was folded, retried and finished again; then the history pruned.
+    let succeeded = DeliveryQuery { status: vec![DeliveryStatus::Succeeded], limit: 1, ..DeliveryQuery::default() };
+    let one = store.list_deliveries(succeeded).await.unwrap();
+    let one = &one.deliveries[0];
+    assert_eq!(store.retry_now(&one.id).await.unwrap(), RetryNow::Scheduled);
+    store.compact_counts(two_days_on).await.unwrap();
+    let rows = counted_from_rows(&store).await;
+    let states = store.subscription_states().await.unwrap();
+    let total = |name: &str| states.iter().find(|s| s.name == name).map_or(0, |s| s.counts.values().sum::<u64>());
+    let of_rows = |name: &str| rows.iter().filter(|((s, _), _)| s == name).map(|(_, n)| *n).sum::<u64>();
+    assert_eq!(total(&one.subscription), of_rows(&one.subscription), "retried after its hour was folded");
+    let live = |status: &str| matches!(status, "pending" | "held" | "in_flight");
+    let finished: u64 = rows.iter().filter(|((_, status), _)| !live(status)).map(|(_, n)| *n).sum();
+    assert_eq!(store.prune(hookshape::now_ms() + 60_000, 1000).await.unwrap(), finished);
+    let after = counted_from_rows(&store).await;
+    assert!(after.keys().all(|(_, status)| live(status)), "only live work is left");
+    let states = store.subscription_states().await.unwrap();
+    for s in &states {
+        for status in ["succeeded", "failed", "shadow"] {
+            assert_eq!(s.counts.get(status).copied().unwrap_or(0), 0, "{}: {status} after the prune", s.name);
+        }
+    }
+    let stats = store.queue_stats(true).await.unwrap().by_status;
+    assert_eq!((stats["succeeded"], stats["failed"], stats["shadow"]), (0, 0, 0), "pruned");
+}
+
+/// SQLite: live deliveries failed as orphans are counted as failed (PostgreSQL judges
+/// orphans only from a node writing for 10 s: see the PostgreSQL test of that).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_the_counts_follow_deliveries_failed_as_orphans() {
+    let opened = sqlite().await;
+    let store = opened.store.clone();
+    insert(&store, &["kept", "gone", "gone"]).await;
+    let both = ["kept".to_string(), "gone".to_string()];
+    assert_eq!(store.keep_loaded("n", &both, 60_000).await.unwrap(), 0);
+    // A negative grace: every subscription not loaded now is past it, with no wait.
+    assert_eq!(store.keep_loaded("n", &both[..1], -60_000).await.unwrap(), 2);
+    assert_counts_match_rows(&store, "orphans failed", false).await;
+    let gone = store.subscription_states().await.unwrap().into_iter().find(|s| s.name == "gone").unwrap();
+    assert_eq!((gone.counts["failed"], gone.last_24h.failed), (2, 2));
 }

@@ -2,6 +2,10 @@
 //! whatever has queued up in one transaction (group commit: under load many events share
 //! one fsync); readers use their own connections, which WAL lets run beside the writer.
 
+mod counts;
+/// For the scale tests: not part of the store's interface.
+#[doc(hidden)]
+pub mod probe;
 mod sql;
 mod writer;
 
@@ -295,6 +299,10 @@ impl Store for SqliteStore {
         true
     }
 
+    async fn compact_counts(&self, now: i64) -> StoreResult<()> {
+        self.write(move |c| counts::compact(c, now)).await
+    }
+
     async fn next_due_at(&self, loaded: Option<&[String]>) -> StoreResult<Option<i64>> {
         let loaded = loaded.map(<[String]>::to_vec);
         self.read(move |c| sql::next_due_at(c, loaded.as_deref())).await
@@ -320,7 +328,7 @@ impl Store for SqliteStore {
     }
 
     async fn subscription_states(&self) -> StoreResult<Vec<SubscriptionState>> {
-        self.read(sql::subscription_states).await
+        self.read(|c| sql::subscription_states(c, crate::now_ms())).await
     }
 
     async fn queue_stats(&self, finished: bool) -> StoreResult<QueueStats> {

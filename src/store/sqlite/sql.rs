@@ -115,6 +115,9 @@ pub fn upgrade(conn: &Connection) -> StoreResult<()> {
         ))
         .map_err(unavailable)?;
     }
+    if !has_object(conn, "delivery_counts")? {
+        super::counts::create(conn, crate::now_ms())?;
+    }
     for (name, create) in UPGRADE_INDEXES {
         if !has_object(conn, name)? {
             conn.execute_batch(create).map_err(unavailable)?;
@@ -153,10 +156,10 @@ fn has_object(conn: &Connection, name: &str) -> StoreResult<bool> {
 /// A write every second (so a full disk shows), and the leases of any other owner made due:
 /// a SQLite file has one serving process, so they are a dead process's. Nothing is written
 /// when the store opens, so a node starts even on a full disk.
+const WRITE_HEARTBEAT: &str = "INSERT OR REPLACE INTO heartbeat (id, node, at) VALUES (1, ?1, ?2)";
+
 pub fn heartbeat(conn: &Connection, node: &str, now: i64) -> StoreResult<u64> {
-    conn.prepare_cached("INSERT OR REPLACE INTO heartbeat (id, node, at) VALUES (1, ?1, ?2)")
-        .and_then(|mut s| s.execute(params![node, now]))
-        .map_err(unavailable)?;
+    conn.prepare_cached(WRITE_HEARTBEAT).and_then(|mut s| s.execute(params![node, now])).map_err(unavailable)?;
     conn.prepare_cached(TAKE_BACK_OTHERS_LEASES)
         .and_then(|mut s| s.execute(params![node, now]))
         .map(|n| n as u64)
@@ -329,18 +332,7 @@ pub fn lease(conn: &Connection, req: &LeaseRequest) -> StoreResult<Vec<RawLease>
         if want == 0 {
             break;
         }
-        let exclude: Vec<String> = (1..=saturated.len()).map(|i| format!("?{i}")).collect();
-        let sql = format!(
-            concat!(
-                "SELECT id, subscription FROM deliveries WHERE ",
-                live_rows!(),
-                " AND next_attempt_at <= ?{} AND subscription NOT IN ({}){} ORDER BY next_attempt_at LIMIT {}"
-            ),
-            saturated.len() + 1,
-            exclude.join(", "),
-            only_loaded(req.loaded.as_deref(), saturated.len() + 2),
-            want
-        );
+        let sql = due_sql(saturated.len(), req.loaded.as_deref(), want);
         let mut args: Vec<rusqlite::types::Value> = saturated.iter().map(|s| s.clone().into()).collect();
         args.push(req.now.into());
         args.extend(req.loaded.iter().flatten().map(|name| name.clone().into()));
@@ -370,6 +362,23 @@ pub fn lease(conn: &Connection, req: &LeaseRequest) -> StoreResult<Vec<RawLease>
         }
     }
     Ok(leased)
+}
+
+/// The due deliveries, oldest first, at most `want`, but those of the `excluded`
+/// subscriptions (the first parameters), and only of the `loaded` ones (after the time).
+fn due_sql(excluded: usize, loaded: Option<&[String]>, want: usize) -> String {
+    let exclude: Vec<String> = (1..=excluded).map(|i| format!("?{i}")).collect();
+    format!(
+        concat!(
+            "SELECT id, subscription FROM deliveries WHERE ",
+            live_rows!(),
+            " AND next_attempt_at <= ?{} AND subscription NOT IN ({}){} ORDER BY next_attempt_at LIMIT {}"
+        ),
+        excluded + 1,
+        exclude.join(", "),
+        only_loaded(loaded, excluded + 2),
+        want
+    )
 }
 
 /// ` AND subscription IN (…)` over `loaded`'s names as parameters numbered from `first`
@@ -404,15 +413,13 @@ impl RawLease {
     }
 }
 
+const LEASE_ONE: &str = "UPDATE deliveries
+                            SET status = 'in_flight', lease_owner = ?1, next_attempt_at = ?2, updated_at = ?3
+                          WHERE id = ?4
+                      RETURNING id, event_uuid, subscription, topic, attempts + 1, request";
+
 fn lease_one(conn: &Connection, id: &str, subscription: &str, req: &LeaseRequest) -> StoreResult<Option<RawLease>> {
-    let mut stmt = conn
-        .prepare_cached(
-            "UPDATE deliveries
-                SET status = 'in_flight', lease_owner = ?1, next_attempt_at = ?2, updated_at = ?3
-              WHERE id = ?4
-          RETURNING id, event_uuid, subscription, topic, attempts + 1, request",
-        )
-        .map_err(unavailable)?;
+    let mut stmt = conn.prepare_cached(LEASE_ONE).map_err(unavailable)?;
     let row = stmt
         .query_row(params![req.owner, req.lease_until(subscription), req.now, id], |r| {
             let text = |i| r.get::<_, String>(i);
@@ -552,6 +559,17 @@ pub fn enable(conn: &Connection, name: &str, now: i64) -> StoreResult<u64> {
 const FINISHED_BEFORE: &str =
     concat!("SELECT id FROM deliveries WHERE ", finished_rows!(), " AND updated_at < ?1 LIMIT ?2");
 
+const DELETE_ATTEMPTS_OF: &str = "DELETE FROM attempts WHERE delivery_id IN (SELECT value FROM json_each(?1))";
+const DELETE_DELIVERIES: &str = "DELETE FROM deliveries WHERE id IN (SELECT value FROM json_each(?1))";
+
+/// Events received before ?1 with no delivery left, at most ?2 of them.
+fn delete_events_left() -> String {
+    format!(
+        "DELETE FROM events WHERE uuid IN (SELECT uuid FROM events e WHERE received_at < ?1 AND {} LIMIT ?2)",
+        query::NO_DELIVERIES_LEFT
+    )
+}
+
 pub fn prune(conn: &Connection, before: i64, limit: usize) -> StoreResult<u64> {
     let ids: Vec<String> = conn
         .prepare_cached(FINISHED_BEFORE)
@@ -559,31 +577,20 @@ pub fn prune(conn: &Connection, before: i64, limit: usize) -> StoreResult<u64> {
         .map_err(unavailable)?;
     // One statement per table for the whole batch, the ids passed as one JSON array.
     let batch = serde_json::to_string(&ids).map_err(unavailable)?;
-    conn.execute("DELETE FROM attempts WHERE delivery_id IN (SELECT value FROM json_each(?1))", [&batch])
-        .map_err(unavailable)?;
-    let deleted = conn
-        .execute("DELETE FROM deliveries WHERE id IN (SELECT value FROM json_each(?1))", [&batch])
-        .map_err(unavailable)?;
-    conn.execute(
-        &format!(
-            "DELETE FROM events WHERE uuid IN (SELECT uuid FROM events e WHERE received_at < ?1
-                AND {} LIMIT ?2)",
-            query::NO_DELIVERIES_LEFT
-        ),
-        params![before, limit as i64],
-    )
-    .map_err(unavailable)?;
+    conn.execute(DELETE_ATTEMPTS_OF, [&batch]).map_err(unavailable)?;
+    let deleted = conn.execute(DELETE_DELIVERIES, [&batch]).map_err(unavailable)?;
+    conn.execute(&delete_events_left(), params![before, limit as i64]).map_err(unavailable)?;
     Ok(deleted as u64)
+}
+
+fn next_due_sql(loaded: Option<&[String]>) -> String {
+    format!(concat!("SELECT min(next_attempt_at) FROM deliveries WHERE ", live_rows!(), "{}"), only_loaded(loaded, 1))
 }
 
 pub fn next_due_at(conn: &Connection, loaded: Option<&[String]>) -> StoreResult<Option<i64>> {
     // Asked after every lease that left the queue empty: keep the statement prepared (its
     // text changes only with the number of subscriptions loaded).
-    let sql = format!(
-        concat!("SELECT min(next_attempt_at) FROM deliveries WHERE ", live_rows!(), "{}"),
-        only_loaded(loaded, 1)
-    );
-    conn.prepare_cached(&sql)
+    conn.prepare_cached(&next_due_sql(loaded))
         .and_then(|mut s| s.query_row(rusqlite::params_from_iter(loaded.into_iter().flatten()), |r| r.get(0)))
         .map_err(unavailable)
 }
@@ -592,19 +599,19 @@ pub fn next_due_at(conn: &Connection, loaded: Option<&[String]>) -> StoreResult<
 /// `seen_refresh_ms`), then fails the live deliveries of every subscription not noted for
 /// `grace_ms`, and forgets it (one scan of the live rows per removed subscription, not one
 /// a second). See `Store::keep_loaded`.
+const NOTE_SEEN: &str = "INSERT INTO subscription_seen (name, seen_at) VALUES (?1, ?2)
+     ON CONFLICT (name) DO UPDATE SET seen_at = excluded.seen_at WHERE seen_at < excluded.seen_at - ?3";
+const NOT_SEEN_SINCE: &str = "SELECT name FROM subscription_seen WHERE seen_at < ?1";
+const FORGET_SEEN: &str = "DELETE FROM subscription_seen WHERE name = ?1";
+
 pub fn keep_loaded(conn: &Connection, loaded: &[String], grace_ms: i64, now: i64) -> StoreResult<u64> {
-    let mut note = conn
-        .prepare_cached(
-            "INSERT INTO subscription_seen (name, seen_at) VALUES (?1, ?2)
-             ON CONFLICT (name) DO UPDATE SET seen_at = excluded.seen_at WHERE seen_at < excluded.seen_at - ?3",
-        )
-        .map_err(unavailable)?;
+    let mut note = conn.prepare_cached(NOTE_SEEN).map_err(unavailable)?;
     let refresh = crate::store::seen_refresh_ms(grace_ms);
     for name in loaded {
         note.execute(params![name, now, refresh]).map_err(unavailable)?;
     }
     let gone: Vec<String> = conn
-        .prepare_cached("SELECT name FROM subscription_seen WHERE seen_at < ?1")
+        .prepare_cached(NOT_SEEN_SINCE)
         .and_then(|mut s| s.query_map([now.saturating_sub(grace_ms)], |r| r.get(0))?.collect())
         .map_err(unavailable)?;
     let mut failed = 0;
@@ -613,7 +620,7 @@ pub fn keep_loaded(conn: &Connection, loaded: &[String], grace_ms: i64, now: i64
             .prepare_cached(FAIL_REMOVED)
             .and_then(|mut s| s.execute(params![name, now, SUBSCRIPTION_REMOVED]))
             .map_err(unavailable)? as u64;
-        conn.execute("DELETE FROM subscription_seen WHERE name = ?1", [name]).map_err(unavailable)?;
+        conn.execute(FORGET_SEEN, [name]).map_err(unavailable)?;
     }
     Ok(failed)
 }
@@ -626,11 +633,13 @@ pub fn event(conn: &Connection, uuid: &str) -> StoreResult<Option<StoredEvent>> 
     .map_err(unavailable)
 }
 
-pub fn subscription_states(conn: &Connection) -> StoreResult<Vec<SubscriptionState>> {
+const STATE_ROWS: &str = "SELECT name, disabled, disabled_reason, consecutive_failures FROM subscription_state";
+
+/// Every subscription's state and counts: its live rows counted one by one (the queue,
+/// not the history), its finished ones from the counters.
+pub fn subscription_states(conn: &Connection, now: i64) -> StoreResult<Vec<SubscriptionState>> {
     let mut states: BTreeMap<String, SubscriptionState> = BTreeMap::new();
-    let mut stmt = conn
-        .prepare_cached("SELECT name, disabled, disabled_reason, consecutive_failures FROM subscription_state")
-        .map_err(unavailable)?;
+    let mut stmt = conn.prepare_cached(STATE_ROWS).map_err(unavailable)?;
     let rows = stmt
         .query_map([], |r| {
             Ok(SubscriptionState {
@@ -648,22 +657,24 @@ pub fn subscription_states(conn: &Connection) -> StoreResult<Vec<SubscriptionSta
         let s = row.map_err(unavailable)?;
         states.insert(s.name.clone(), s);
     }
-    // Live rows are counted one by one here: a GROUP BY would sort them all in a temporary
-    // b-tree first (with a million pending, 20 MiB on the reading thread, kept after).
-    let mut stmt = conn.prepare_cached(LIVE_SUBSCRIPTION_STATUS).map_err(unavailable)?;
-    let mut rows = stmt.query([]).map_err(unavailable)?;
-    while let Some(row) = rows.next().map_err(unavailable)? {
-        let text = |i: usize| row.get_ref(i).and_then(|v| v.as_str().map_err(rusqlite::Error::from));
-        let (name, status) = (text(0).map_err(unavailable)?, text(1).map_err(unavailable)?);
-        count_in(&mut states, name, status, 1);
+    // Live and held rows are counted one by one here: a GROUP BY would sort them all in a
+    // temporary b-tree first (with a million pending, 20 MiB on the reading thread, kept after).
+    for sql in [LIVE_SUBSCRIPTION_STATUS, HELD_SUBSCRIPTIONS] {
+        let mut stmt = conn.prepare_cached(sql).map_err(unavailable)?;
+        let mut rows = stmt.query([]).map_err(unavailable)?;
+        while let Some(row) = rows.next().map_err(unavailable)? {
+            let text = |i: usize| row.get_ref(i).and_then(|v| v.as_str().map_err(rusqlite::Error::from));
+            let (name, status) = (text(0).map_err(unavailable)?, text(1).map_err(unavailable)?);
+            count_in(&mut states, name, status, 1);
+        }
     }
-    let mut stmt = conn.prepare_cached(OFF_QUEUE_COUNTS_BY_SUBSCRIPTION).map_err(unavailable)?;
-    let rows = stmt
-        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, u64>(2)?)))
-        .map_err(unavailable)?;
-    for row in rows {
-        let (name, status, n) = row.map_err(unavailable)?;
-        count_in(&mut states, &name, &status, n);
+    for (name, finished) in super::counts::by_subscription(conn, now)? {
+        for (status, n) in &finished.by_status {
+            count_in(&mut states, &name, status, *n);
+        }
+        if let Some(state) = states.get_mut(&name) {
+            state.last_24h = finished.last_24h;
+        }
     }
     Ok(states.into_values().collect())
 }
@@ -685,18 +696,23 @@ fn count_in(states: &mut BTreeMap<String, SubscriptionState>, name: &str, status
     }
 }
 
+/// The live statuses counted off their indexes (the queue), the finished ones, when asked,
+/// from the counters: cheap whatever the history.
 pub fn queue_stats(conn: &Connection, finished: bool) -> StoreResult<QueueStats> {
     let mut by_status = query::zero_counts_for(finished);
-    let mut stmt = conn.prepare_cached(status_count_sql(finished)).map_err(unavailable)?;
+    if finished {
+        super::counts::by_status(conn, &mut by_status)?;
+    }
+    let mut stmt = conn.prepare_cached(LIVE_COUNTS_BY_STATUS).map_err(unavailable)?;
     let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?))).map_err(unavailable)?;
     for row in rows {
         let (status, n) = row.map_err(unavailable)?;
         by_status.insert(status, n);
     }
-    let oldest_pending_created_at = conn.query_row(OLDEST_PENDING, [], |r| r.get(0)).map_err(unavailable)?;
-    let disabled_subscriptions = conn
-        .query_row("SELECT count(*) FROM subscription_state WHERE disabled = 1", [], |r| r.get(0))
-        .map_err(unavailable)?;
+    let oldest_pending_created_at =
+        conn.prepare_cached(OLDEST_PENDING).and_then(|mut s| s.query_row([], |r| r.get(0))).map_err(unavailable)?;
+    let disabled_subscriptions =
+        conn.prepare_cached(DISABLED_COUNT).and_then(|mut s| s.query_row([], |r| r.get(0))).map_err(unavailable)?;
     Ok(QueueStats { by_status, oldest_pending_created_at, disabled_subscriptions })
 }
 
@@ -743,37 +759,25 @@ const RELEASE_HELD: &str = concat!(
 
 const LIVE_SUBSCRIPTION_STATUS: &str = concat!("SELECT subscription, status FROM deliveries WHERE ", live_rows!());
 
-const OFF_QUEUE_COUNTS_BY_SUBSCRIPTION: &str = concat!(
-    "SELECT subscription, status, count(*) FROM deliveries WHERE ",
-    off_queue_rows!(),
-    " GROUP BY subscription, status"
-);
+/// Each held delivery's subscription (held rows are the off-queue index's, by status).
+const HELD_SUBSCRIPTIONS: &str =
+    concat!("SELECT subscription, status FROM deliveries WHERE status = 'held' AND ", off_queue_rows!());
 
 const OLDEST_PENDING: &str =
     concat!("SELECT min(created_at) FROM deliveries WHERE status = 'pending' AND ", live_rows!());
 
-/// Counting deliveries by status, for queue statistics: the live statuses (few rows) off
-/// `deliveries_live`, then `held`, or every other status (the whole history, counted only
-/// when asked), off `deliveries_status_id_off_queue`.
-fn status_count_sql(finished: bool) -> &'static str {
-    if finished {
-        concat!(
-            "SELECT status, count(*) FROM deliveries WHERE ",
-            live_rows!(),
-            " GROUP BY status UNION ALL SELECT status, count(*) FROM deliveries WHERE ",
-            off_queue_rows!(),
-            " GROUP BY status"
-        )
-    } else {
-        concat!(
-            "SELECT status, count(*) FROM deliveries WHERE ",
-            live_rows!(),
-            " GROUP BY status UNION ALL SELECT status, count(*) FROM deliveries WHERE status = 'held' AND ",
-            off_queue_rows!(),
-            " GROUP BY status"
-        )
-    }
-}
+const DISABLED_COUNT: &str = "SELECT count(*) FROM subscription_state WHERE disabled = 1";
+
+/// The live statuses' counts, for queue statistics: pending and in_flight off
+/// `deliveries_live`, then `held` off `deliveries_status_id_off_queue`; the finished
+/// ones come from the counters.
+const LIVE_COUNTS_BY_STATUS: &str = concat!(
+    "SELECT status, count(*) FROM deliveries WHERE ",
+    live_rows!(),
+    " GROUP BY status UNION ALL SELECT status, count(*) FROM deliveries WHERE status = 'held' AND ",
+    off_queue_rows!(),
+    " GROUP BY status"
+);
 
 const SUMMARY_COLUMNS: &str = "id, event_uuid, subscription, topic, status, attempts, created_at, updated_at,
                                next_attempt_at, last_status, last_error, config_version, source,
@@ -841,21 +845,21 @@ fn bind(args: Vec<query::Arg>) -> rusqlite::ParamsFromIter<impl Iterator<Item = 
     }))
 }
 
+fn detail_sql() -> String {
+    format!("SELECT {SUMMARY_COLUMNS}, request FROM deliveries WHERE id = ?1")
+}
+
+const ATTEMPTS_OF: &str = "SELECT attempt, started_at, duration_ms, status_code, response_body, error
+                             FROM attempts WHERE delivery_id = ?1 ORDER BY attempt";
+
 pub fn detail(conn: &Connection, id: &str) -> StoreResult<Option<DeliveryDetail>> {
     let row = conn
-        .query_row(&format!("SELECT {SUMMARY_COLUMNS}, request FROM deliveries WHERE id = ?1"), [id], |r| {
-            Ok((summary(r)?, r.get::<_, String>(16)?))
-        })
+        .query_row(&detail_sql(), [id], |r| Ok((summary(r)?, r.get::<_, String>(16)?)))
         .optional()
         .map_err(unavailable)?;
     let Some((summary, request)) = row else { return Ok(None) };
     let request: StoredRequest = serde_json::from_str(&request).map_err(|e| corrupt(id, e))?;
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT attempt, started_at, duration_ms, status_code, response_body, error
-               FROM attempts WHERE delivery_id = ?1 ORDER BY attempt",
-        )
-        .map_err(unavailable)?;
+    let mut stmt = conn.prepare_cached(ATTEMPTS_OF).map_err(unavailable)?;
     let attempts = stmt
         .query_map([id], |r| {
             Ok(Attempt {
@@ -910,7 +914,8 @@ pub fn prefill_finished(conn: &Connection, n: u64, now: i64) -> StoreResult<()> 
         conn.execute_batch("COMMIT").map_err(unavailable)?;
         done += count;
     }
-    Ok(())
+    // The triggers counted every row by its hour; fold them as a server's housekeeping would.
+    super::counts::compact(conn, now)
 }
 
 /// Remembers a signed-out console session until its expiry; forgets those expired.
@@ -935,6 +940,7 @@ pub fn revoked_sessions(conn: &Connection, now: i64) -> StoreResult<Vec<(String,
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::sqlite::counts;
 
     /// The plan's lines, for a statement whose parameters are all `?n`.
     fn plan(conn: &Connection, sql: &str) -> Vec<String> {
@@ -983,6 +989,109 @@ mod tests {
         }
     }
 
+    /// Whether a plan line reads `deliveries` or `attempts` (or their aliases) whole: a
+    /// `SCAN` of the table itself, not one along an index.
+    fn reads_history_whole(line: &str) -> bool {
+        let Some(rest) = line.strip_prefix("SCAN ") else { return false };
+        let table = rest.split_whitespace().next().unwrap_or("");
+        ["deliveries", "attempts", "d", "a"].contains(&table)
+            && !rest.contains("INDEX")
+            && !rest.contains("PRIMARY KEY")
+    }
+
+    /// Issue 28: every statement run on a timer (housekeeping's tick and prune, an idle
+    /// dispatcher's lease) or on a page (the subscriptions view, the history, a delivery)
+    /// reads the queue, a batch or a page, never the history whole.
+    #[test]
+    fn statements_run_on_a_timer_or_a_page_never_read_the_whole_history() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(include_str!("schema.sql")).unwrap();
+        upgrade(&conn).unwrap();
+        let loaded = vec!["a".to_string(), "b".to_string()];
+        let page = |q: DeliveryQuery| list_sql(&DeliveryQuery { limit: 50, ..q }).0;
+        let text = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        use DeliveryStatus::*;
+        let pages = [
+            DeliveryQuery::default(),
+            DeliveryQuery { cursor: Some("dlv_9".into()), ..DeliveryQuery::default() },
+            DeliveryQuery { status: vec![Failed], ..DeliveryQuery::default() },
+            DeliveryQuery { status: vec![Pending, InFlight], ..DeliveryQuery::default() },
+            DeliveryQuery { status: vec![Pending, Failed], ..DeliveryQuery::default() },
+            DeliveryQuery { subscription: text(&["s"]), ..DeliveryQuery::default() },
+            DeliveryQuery { subscription: text(&["s"]), status: vec![Succeeded], ..DeliveryQuery::default() },
+            DeliveryQuery { topic: text(&["t"]), source: text(&["x"]), ..DeliveryQuery::default() },
+            DeliveryQuery { event: Some("e".into()), ..DeliveryQuery::default() },
+            DeliveryQuery { since: Some(1), until: Some(2), ..DeliveryQuery::default() },
+        ];
+        let mut statements: Vec<String> = [
+            // queue_stats
+            LIVE_COUNTS_BY_STATUS,
+            OLDEST_PENDING,
+            DISABLED_COUNT,
+            counts::BY_STATUS,
+            // subscription_states
+            STATE_ROWS,
+            LIVE_SUBSCRIPTION_STATUS,
+            HELD_SUBSCRIPTIONS,
+            counts::BY_SUBSCRIPTION,
+            // compact_counts
+            counts::FOLD,
+            counts::DROP_FOLDED,
+            // heartbeat, keep_loaded
+            WRITE_HEARTBEAT,
+            TAKE_BACK_OTHERS_LEASES,
+            NOTE_SEEN,
+            NOT_SEEN_SINCE,
+            FAIL_REMOVED,
+            FORGET_SEEN,
+            // the idle lease
+            UNEXPIRED_LEASES_BY_SUBSCRIPTION,
+            LEASE_ONE,
+            // prune
+            FINISHED_BEFORE,
+            DELETE_ATTEMPTS_OF,
+            DELETE_DELIVERIES,
+            // a delivery's page
+            ATTEMPTS_OF,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        statements.extend([next_due_sql(None), next_due_sql(Some(&loaded)), delete_events_left(), detail_sql()]);
+        statements.extend([due_sql(0, None, 128), due_sql(2, Some(&loaded), 128)]);
+        statements.extend(pages.into_iter().map(page));
+        for sql in statements {
+            let lines = plan(&conn, &sql);
+            assert!(!lines.iter().any(|l| reads_history_whole(l)), "{sql}\nreads the history whole: {lines:?}");
+        }
+        // The check sees a whole scan where there is one.
+        let lines = plan(&conn, "SELECT count(*) FROM deliveries WHERE topic = ?1");
+        assert!(lines.iter().any(|l| reads_history_whole(l)), "{lines:?}");
+    }
+
+    /// The counters' triggers run at every insert, finish and delete: their statements
+    /// build no temporary b-tree, and the counters' reads sort nothing they do not have to.
+    #[test]
+    fn the_counters_triggers_are_part_of_every_delivery_statement_and_build_no_temporary_b_tree() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(include_str!("schema.sql")).unwrap();
+        upgrade(&conn).unwrap();
+        // (The prune's own delete builds one, of the batch's ids, once per batch.)
+        for sql in [INSERT_DELIVERY, FINISH_DELIVERY, "DELETE FROM deliveries WHERE id = ?1"] {
+            let mut explain = conn.prepare(&format!("EXPLAIN {sql}")).unwrap();
+            let unbound =
+                rusqlite::params_from_iter(std::iter::repeat_n(rusqlite::types::Null, explain.parameter_count()));
+            let ops: Vec<String> = explain.query_map(unbound, |r| r.get(1)).unwrap().collect::<Result<_, _>>().unwrap();
+            // EXPLAIN lists each trigger's program after the statement's own.
+            assert!(ops.iter().any(|op| op == "Program"), "{sql}: no trigger");
+            assert!(ops.iter().all(|op| op != "OpenEphemeral"), "{sql}\nbuilds a temporary b-tree: {ops:?}");
+        }
+        for sql in [counts::FOLD, counts::BY_SUBSCRIPTION] {
+            let lines = plan(&conn, sql);
+            assert!(!lines.iter().any(|l| l.contains("TEMP B-TREE")), "{sql}\nsorts: {lines:?}");
+        }
+    }
+
     #[test]
     fn statements_on_deliveries_by_status_read_an_index_not_the_table() {
         let conn = Connection::open_in_memory().unwrap();
@@ -1003,10 +1112,9 @@ mod tests {
             (HOLD_PENDING.to_string(), "deliveries_live"),
             (RELEASE_HELD.to_string(), "deliveries_subscription_id_off_queue"),
             (LIVE_SUBSCRIPTION_STATUS.to_string(), "deliveries_live"),
-            (OFF_QUEUE_COUNTS_BY_SUBSCRIPTION.to_string(), "deliveries_subscription_id_off_queue"),
+            (HELD_SUBSCRIPTIONS.to_string(), "deliveries_status_id_off_queue"),
             (OLDEST_PENDING.to_string(), "deliveries_live"),
-            (status_count_sql(false).to_string(), "deliveries_status_id_off_queue"),
-            (status_count_sql(true).to_string(), "deliveries_status_id_off_queue"),
+            (LIVE_COUNTS_BY_STATUS.to_string(), "deliveries_status_id_off_queue"),
             (page(vec![Failed], vec![]), "deliveries_status_id_off_queue"),
             (page(vec![Succeeded, Held], vec![]), "deliveries_status_id_off_queue"),
             (page(vec![Succeeded], vec!["s".into()]), "deliveries_subscription_id_off_queue"),
@@ -1028,12 +1136,7 @@ mod tests {
         // What counts every live row, or the whole history, must not sort them first: the
         // sort would hold them all (a million with the receiver down). In-flight rows are
         // few, and may be counted by sorting.
-        for sql in [
-            LIVE_SUBSCRIPTION_STATUS,
-            OFF_QUEUE_COUNTS_BY_SUBSCRIPTION,
-            status_count_sql(false),
-            status_count_sql(true),
-        ] {
+        for sql in [LIVE_SUBSCRIPTION_STATUS, HELD_SUBSCRIPTIONS, LIVE_COUNTS_BY_STATUS] {
             let lines = plan(&conn, sql);
             assert!(!lines.iter().any(|l| l.contains("TEMP B-TREE")), "{sql}\nsorts: {lines:?}");
         }
