@@ -273,6 +273,10 @@ impl Store for PostgresStore {
         sql::prune(&self.client().await?, finished_before, limit).await
     }
 
+    async fn compact_counts(&self, now: i64) -> StoreResult<()> {
+        sql::compact_counts(&self.client().await?, now).await
+    }
+
     async fn next_due_at(&self, loaded: Option<&[String]>) -> StoreResult<Option<i64>> {
         sql::next_due_at(&self.client().await?, loaded).await
     }
@@ -294,7 +298,7 @@ impl Store for PostgresStore {
     }
 
     async fn subscription_states(&self) -> StoreResult<Vec<SubscriptionState>> {
-        sql::subscription_states(&self.client().await?).await
+        sql::subscription_states(&self.client().await?, crate::now_ms()).await
     }
 
     async fn queue_stats(&self, finished: bool) -> StoreResult<QueueStats> {
