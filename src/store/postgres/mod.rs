@@ -15,6 +15,9 @@ use tokio_postgres::NoTls;
 
 use super::*;
 
+#[doc(hidden)]
+pub use sql::{timer_and_page_statements, PlanStatement};
+
 /// Connections per node. The dispatcher holds one only to lease or record an attempt, so
 /// a few serve hundreds of requests in flight; size `max_connections` for nodes × this.
 pub const POOL_SIZE: usize = 16;

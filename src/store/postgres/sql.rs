@@ -4,6 +4,8 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use std::sync::LazyLock;
+
 use deadpool_postgres::{Client, GenericClient};
 use tokio_postgres::types::{FromSql, ToSql};
 use tokio_postgres::Row;
@@ -224,7 +226,7 @@ const ALL_COLUMNS: &str = "id, event_uuid, subscription, topic, status, attempts
                            created_at, updated_at, config_version, request, last_status, last_error, source, event_at";
 
 /// The deliveries of the events a statement inserts (its `fresh` CTE).
-static INSERT_FRESH_DELIVERIES: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+static INSERT_FRESH_DELIVERIES: LazyLock<String> = LazyLock::new(|| {
     insert_deliveries("fresh", "$18", " WHERE d.event_uuid IN (SELECT uuid FROM fresh)")
 });
 
@@ -341,11 +343,9 @@ pub async fn lease(client: &mut Client, req: &LeaseRequest) -> StoreResult<Vec<L
     Ok(leased)
 }
 
-/// Leases up to `room` due deliveries of neither capped subscriptions (leased under their
-/// lock) nor excluded ones.
-async fn lease_uncapped<C: GenericClient>(c: &C, req: &LeaseRequest, room: usize) -> StoreResult<Vec<Leased>> {
-    let capped: Vec<&str> = req.caps.keys().map(String::as_str).chain(req.exclude.iter().map(String::as_str)).collect();
-    let sql = format!(
+/// Leases due rows but of the subscriptions in `$4`, of those in `$8` when given, at most `$5`.
+static LEASE: LazyLock<String> = LazyLock::new(|| {
+    format!(
         "WITH picked AS (
             SELECT d.id FROM queue d
              WHERE d.status IN ('pending', 'in_flight') AND d.next_attempt_at <= $3
@@ -355,12 +355,18 @@ async fn lease_uncapped<C: GenericClient>(c: &C, req: &LeaseRequest, room: usize
              ORDER BY d.next_attempt_at LIMIT $5
                FOR UPDATE SKIP LOCKED)
          {TAKE_PICKED}"
-    );
+    )
+});
+
+/// Leases up to `room` due deliveries of neither capped subscriptions (leased under their
+/// lock) nor excluded ones.
+async fn lease_uncapped<C: GenericClient>(c: &C, req: &LeaseRequest, room: usize) -> StoreResult<Vec<Leased>> {
+    let capped: Vec<&str> = req.caps.keys().map(String::as_str).chain(req.exclude.iter().map(String::as_str)).collect();
     let (names, untils) = lease_expiries(req);
     let default_until = req.now.saturating_add(req.default_lease_ms);
     let room = room as i64;
     let taken =
-        rows(c, &sql, &[&req.owner, &default_until, &req.now, &capped, &room, &names, &untils, &req.loaded]).await?;
+        rows(c, &LEASE, &[&req.owner, &default_until, &req.now, &capped, &room, &names, &untils, &req.loaded]).await?;
     taken.iter().map(|r| to_leased(r, req.now)).collect()
 }
 
@@ -591,39 +597,37 @@ async fn succeeded_since<C: GenericClient>(c: &C, r: &AttemptReport) -> StoreRes
 ///
 /// It also reads the database's clock, which this node then keeps to (`clock`): lease
 /// expiry and retry times are compared across nodes, so they need one clock.
+static BEAT: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "INSERT INTO nodes AS n (id, started_at, heartbeat_at, writing_since) VALUES ($1, {DB_NOW}, {DB_NOW}, {DB_NOW})
+         ON CONFLICT (id) DO UPDATE SET heartbeat_at = EXCLUDED.heartbeat_at,
+            writing_since = CASE WHEN n.writing_since IS NULL OR n.heartbeat_at < EXCLUDED.heartbeat_at - $2
+                                 THEN EXCLUDED.heartbeat_at ELSE n.writing_since END
+         RETURNING heartbeat_at, writing_since"
+    )
+});
+
+/// Forgets nodes silent for `$2` and makes their leases due at `$1`.
+static TAKE_BACK: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH dead AS (DELETE FROM nodes WHERE heartbeat_at < {DB_NOW} - $2 RETURNING id),
+              freed AS (UPDATE queue SET status = 'pending', lease_owner = NULL, next_attempt_at = $1, updated_at = $1
+                         WHERE status = 'in_flight' AND lease_owner IN (SELECT id FROM dead)
+                        RETURNING 1)
+         SELECT count(*) FROM freed"
+    )
+});
+
 pub async fn heartbeat<C: GenericClient>(c: &C, node: &str, now: i64) -> StoreResult<u64> {
     let sent = crate::clock::local_ms();
-    let beat = rows(
-        c,
-        &format!(
-            "INSERT INTO nodes AS n (id, started_at, heartbeat_at, writing_since) VALUES ($1, {DB_NOW}, {DB_NOW}, {DB_NOW})
-             ON CONFLICT (id) DO UPDATE SET heartbeat_at = EXCLUDED.heartbeat_at,
-                writing_since = CASE WHEN n.writing_since IS NULL OR n.heartbeat_at < EXCLUDED.heartbeat_at - $2
-                                     THEN EXCLUDED.heartbeat_at ELSE n.writing_since END
-             RETURNING heartbeat_at, writing_since"
-        ),
-        &[&node, &HEARTBEAT_GAP_MS],
-    )
-    .await?;
+    let beat = rows(c, &BEAT, &[&node, &HEARTBEAT_GAP_MS]).await?;
     let Some(beat) = beat.first() else { return Err(StoreError::Corrupt("the heartbeat returned no row".into())) };
     let (db_now, writing_since): (i64, i64) = (get(beat, 0)?, get(beat, 1)?);
     crate::clock::measured_against_store(sent, db_now, crate::clock::local_ms());
     if db_now - writing_since < NODE_SILENCE_MS {
         return Ok(0);
     }
-    let freed = rows(
-        c,
-        &format!(
-            "WITH dead AS (DELETE FROM nodes WHERE heartbeat_at < {DB_NOW} - $2 RETURNING id),
-                  freed AS (UPDATE queue SET status = 'pending', lease_owner = NULL, next_attempt_at = $1,
-                                                  updated_at = $1
-                             WHERE status = 'in_flight' AND lease_owner IN (SELECT id FROM dead)
-                         RETURNING 1)
-             SELECT count(*) FROM freed"
-        ),
-        &[&now, &NODE_SILENCE_MS],
-    )
-    .await?;
+    let freed = rows(c, &TAKE_BACK, &[&now, &NODE_SILENCE_MS]).await?;
     let n: i64 = freed.first().map(|row| get(row, 0)).transpose()?.unwrap_or(0);
     Ok(n as u64)
 }
@@ -766,38 +770,33 @@ pub async fn enable(client: &mut Client, name: &str, now: i64) -> StoreResult<u6
 /// the planner scan the table for rows that are not there).
 pub async fn prune<C: GenericClient>(c: &C, before: i64, limit: usize) -> StoreResult<u64> {
     let limit = limit as i64;
-    let deleted = exec(
-        c,
-        "WITH gone AS (
-            SELECT id FROM deliveries WHERE updated_at < $1 ORDER BY updated_at LIMIT $2 FOR UPDATE SKIP LOCKED),
-         history AS (DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM gone))
-         DELETE FROM deliveries WHERE id IN (SELECT id FROM gone)",
-        &[&before, &limit],
-    )
-    .await?;
-    exec(
-        c,
-        &format!(
-            "DELETE FROM events WHERE uuid IN (
-                SELECT uuid FROM events e WHERE received_at < $1 AND {}
-                   AND NOT EXISTS (SELECT 1 FROM queue q WHERE q.event_uuid = e.uuid)
-                 ORDER BY received_at LIMIT $2 FOR UPDATE SKIP LOCKED)",
-            query::NO_DELIVERIES_LEFT
-        ),
-        &[&before, &limit],
-    )
-    .await?;
+    let deleted = exec(c, PRUNE_DELIVERIES, &[&before, &limit]).await?;
+    exec(c, &PRUNE_EVENTS, &[&before, &limit]).await?;
     Ok(deleted)
 }
 
-pub async fn next_due_at<C: GenericClient>(c: &C, loaded: Option<&[String]>) -> StoreResult<Option<i64>> {
-    let row = rows(
-        c,
-        "SELECT min(next_attempt_at) FROM queue WHERE status IN ('pending', 'in_flight')
-            AND ($1::text[] IS NULL OR subscription = ANY($1::text[]))",
-        &[&loaded],
+/// A batch of the history finished before `$1`, at most `$2`, and its attempts.
+const PRUNE_DELIVERIES: &str = "WITH gone AS (
+        SELECT id FROM deliveries WHERE updated_at < $1 ORDER BY updated_at LIMIT $2 FOR UPDATE SKIP LOCKED),
+     history AS (DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM gone))
+     DELETE FROM deliveries WHERE id IN (SELECT id FROM gone)";
+
+/// A batch of the events received before `$1` that no delivery is left of, at most `$2`.
+static PRUNE_EVENTS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "DELETE FROM events WHERE uuid IN (
+            SELECT uuid FROM events e WHERE received_at < $1 AND {}
+               AND NOT EXISTS (SELECT 1 FROM queue q WHERE q.event_uuid = e.uuid)
+             ORDER BY received_at LIMIT $2 FOR UPDATE SKIP LOCKED)",
+        query::NO_DELIVERIES_LEFT
     )
-    .await?;
+});
+
+const NEXT_DUE: &str = "SELECT min(next_attempt_at) FROM queue WHERE status IN ('pending', 'in_flight')
+    AND ($1::text[] IS NULL OR subscription = ANY($1::text[]))";
+
+pub async fn next_due_at<C: GenericClient>(c: &C, loaded: Option<&[String]>) -> StoreResult<Option<i64>> {
+    let row = rows(c, NEXT_DUE, &[&loaded]).await?;
     Ok(row.first().map(|r| get(r, 0)).transpose()?.flatten())
 }
 
@@ -883,16 +882,13 @@ async fn counts_by_status<C: GenericClient>(c: &C, finished: bool) -> StoreResul
     Ok(by_status)
 }
 
+/// Ids are made in creation order, so the first pending one by id is the oldest.
+const QUEUE_OLDEST: &str = "SELECT (SELECT created_at FROM queue WHERE status = 'pending' ORDER BY id LIMIT 1),
+                                   (SELECT count(*) FROM subscription_state WHERE disabled)";
+
 pub async fn queue_stats<C: GenericClient>(c: &C, finished: bool) -> StoreResult<QueueStats> {
     let by_status = counts_by_status(c, finished).await?;
-    // Ids are made in creation order, so the first pending one by id is the oldest.
-    let row = rows(
-        c,
-        "SELECT (SELECT created_at FROM queue WHERE status = 'pending' ORDER BY id LIMIT 1),
-                (SELECT count(*) FROM subscription_state WHERE disabled)",
-        &[],
-    )
-    .await?;
+    let row = rows(c, QUEUE_OLDEST, &[]).await?;
     let (oldest, disabled): (Option<i64>, i64) = match row.first() {
         Some(r) => (get(r, 0)?, get(r, 1)?),
         None => (None, 0),
@@ -907,25 +903,22 @@ pub async fn queue_stats<C: GenericClient>(c: &C, finished: bool) -> StoreResult
 pub async fn compact_counts<C: GenericClient>(c: &C, now: i64) -> StoreResult<()> {
     let hour = now / HOUR_MS;
     let fold_before = hour - RECENT_HOURS - 1;
-    exec(
-        c,
-        "WITH doomed AS (
-            SELECT subscription, status, hour, shard FROM delivery_counts
-             WHERE (hour > 0 AND hour < $1) OR (shard <> 0 AND hour < $2)
-             ORDER BY subscription, status, hour, shard FOR UPDATE),
-         folded AS (
-            DELETE FROM delivery_counts c USING doomed d
-             WHERE c.subscription = d.subscription AND c.status = d.status AND c.hour = d.hour AND c.shard = d.shard
-            RETURNING c.subscription, c.status, CASE WHEN c.hour < $1 THEN 0 ELSE c.hour END AS hour, c.n)
-         INSERT INTO delivery_counts AS c (subscription, status, hour, shard, n)
-         SELECT subscription, status, hour, 0, sum(n)::bigint FROM folded
-          GROUP BY subscription, status, hour ORDER BY subscription, status, hour
-         ON CONFLICT (subscription, status, hour, shard) DO UPDATE SET n = c.n + EXCLUDED.n",
-        &[&fold_before, &hour],
-    )
-    .await
-    .map(drop)
+    exec(c, COMPACT_COUNTS, &[&fold_before, &hour]).await.map(drop)
 }
+
+/// `compact_counts`: hours before `$1` fold into hour 0, shards of hours before `$2` into 0.
+const COMPACT_COUNTS: &str = "WITH doomed AS (
+        SELECT subscription, status, hour, shard FROM delivery_counts
+         WHERE (hour > 0 AND hour < $1) OR (shard <> 0 AND hour < $2)
+         ORDER BY subscription, status, hour, shard FOR UPDATE),
+     folded AS (
+        DELETE FROM delivery_counts c USING doomed d
+         WHERE c.subscription = d.subscription AND c.status = d.status AND c.hour = d.hour AND c.shard = d.shard
+        RETURNING c.subscription, c.status, CASE WHEN c.hour < $1 THEN 0 ELSE c.hour END AS hour, c.n)
+     INSERT INTO delivery_counts AS c (subscription, status, hour, shard, n)
+     SELECT subscription, status, hour, 0, sum(n)::bigint FROM folded
+      GROUP BY subscription, status, hour ORDER BY subscription, status, hour
+     ON CONFLICT (subscription, status, hour, shard) DO UPDATE SET n = c.n + EXCLUDED.n";
 
 /// A summary's columns of a row `t` of `queue` or `deliveries`.
 const SUMMARY_COLUMNS: &str = "t.id, t.event_uuid, t.subscription, t.topic, t.status, t.attempts, t.created_at,
@@ -964,6 +957,17 @@ fn summary(r: &Row) -> StoreResult<DeliverySummary> {
 /// A history page: the newest of `queue` and of `deliveries`, each read off its own index
 /// newest first and cut at the page's size, then merged.
 pub async fn list<C: GenericClient>(c: &C, q: &DeliveryQuery) -> StoreResult<DeliveryPage> {
+    let (sql, args) = list_sql(q);
+    let values = boxed(args);
+    let params: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| &**v as &(dyn ToSql + Sync)).collect();
+    let found = rows(c, &sql, &params).await?;
+    let summaries = found.iter().map(summary).collect::<StoreResult<Vec<_>>>()?;
+    let (deliveries, next_cursor) = query::paginate(summaries, q.limit, |d| d.id.clone());
+    Ok(DeliveryPage { deliveries, next_cursor })
+}
+
+/// The statement of a history page, one row past its end, and its values.
+fn list_sql(q: &DeliveryQuery) -> (String, Vec<query::Arg>) {
     let (live, args) = query::delivery_filters_in(q, query::Dialect::Postgres, "queue");
     let (finished, _) = query::delivery_filters_in(q, query::Dialect::Postgres, "deliveries");
     let limit = q.limit + 1;
@@ -974,12 +978,7 @@ pub async fn list<C: GenericClient>(c: &C, q: &DeliveryQuery) -> StoreResult<Del
                           ORDER BY id DESC LIMIT {limit})) AS page
           ORDER BY 1 DESC LIMIT {limit}"
     );
-    let values = boxed(args);
-    let params: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| &**v as &(dyn ToSql + Sync)).collect();
-    let found = rows(c, &sql, &params).await?;
-    let summaries = found.iter().map(summary).collect::<StoreResult<Vec<_>>>()?;
-    let (deliveries, next_cursor) = query::paginate(summaries, q.limit, |d| d.id.clone());
-    Ok(DeliveryPage { deliveries, next_cursor })
+    (sql, args)
 }
 
 /// One batch of `retry_matching`: the newest `q.limit` matches of both tables but in-flight
@@ -1021,25 +1020,23 @@ fn boxed(args: Vec<query::Arg>) -> Vec<Box<dyn ToSql + Sync + Send>> {
         .collect()
 }
 
-pub async fn detail<C: GenericClient>(c: &C, id: &str) -> StoreResult<Option<DeliveryDetail>> {
-    let found = rows(
-        c,
-        &format!(
-            "SELECT {SUMMARY_COLUMNS}, t.request FROM queue t WHERE id = $1
-             UNION ALL SELECT {SUMMARY_COLUMNS}, t.request FROM deliveries t WHERE id = $1"
-        ),
-        &[&id],
+/// A delivery, wherever it is now.
+static DETAIL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {SUMMARY_COLUMNS}, t.request FROM queue t WHERE id = $1
+         UNION ALL SELECT {SUMMARY_COLUMNS}, t.request FROM deliveries t WHERE id = $1"
     )
-    .await?;
+});
+
+const ATTEMPTS_OF: &str = "SELECT attempt, started_at, duration_ms, status_code, response_body, error
+                             FROM attempts WHERE delivery_id = $1 ORDER BY attempt";
+
+pub async fn detail<C: GenericClient>(c: &C, id: &str) -> StoreResult<Option<DeliveryDetail>> {
+    let found = rows(c, &DETAIL, &[&id]).await?;
     let Some(row) = found.first() else { return Ok(None) };
     let summary = summary(row)?;
     let request = decode_request(id, get(row, 16)?)?;
-    let attempts = rows(
-        c,
-        "SELECT attempt, started_at, duration_ms, status_code, response_body, error
-           FROM attempts WHERE delivery_id = $1 ORDER BY attempt",
-        &[&id],
-    )
+    let attempts = rows(c, ATTEMPTS_OF, &[&id])
     .await?
     .iter()
     .map(|r| {
@@ -1078,4 +1075,89 @@ pub async fn revoked_sessions<C: GenericClient>(c: &C, now: i64) -> StoreResult<
         .iter()
         .map(|row| Ok((get(row, 0)?, get(row, 1)?)))
         .collect()
+}
+
+/// A statement the store runs on a timer or for a page, with values to run it with: plan
+/// tests EXPLAIN each one to show that none reads more as the history grows.
+pub struct PlanStatement {
+    pub name: &'static str,
+    pub sql: String,
+    pub params: Vec<Box<dyn ToSql + Sync + Send>>,
+}
+
+/// Every statement that runs on a timer (housekeeping, heartbeat, the idle lease) or for a
+/// page (queue statistics, subscriptions, history, a delivery), the very text the store
+/// runs, with values as `node` at `now` would use them; `id` names a delivery to show,
+/// `subscription` one to filter by, `event` an event to filter by.
+pub fn timer_and_page_statements(
+    now: i64,
+    node: &str,
+    id: &str,
+    subscription: &str,
+    event: &str,
+) -> Vec<PlanStatement> {
+    type Values = Vec<Box<dyn ToSql + Sync + Send>>;
+    let one = |name, sql: &str, params: Values| PlanStatement { name, sql: sql.to_string(), params };
+    let loaded = vec![subscription.to_string()];
+    let grace = 60_000i64;
+    let page = |name, q: DeliveryQuery| {
+        let (sql, args) = list_sql(&DeliveryQuery { limit: 50, ..q });
+        PlanStatement { name, sql, params: boxed(args) }
+    };
+    let status = |s: DeliveryStatus| DeliveryQuery { status: vec![s], ..DeliveryQuery::default() };
+    vec![
+        one("queue_stats (active)", status_count_sql(false), vec![]),
+        one("queue_stats (with finished)", status_count_sql(true), vec![]),
+        one("queue_stats (oldest pending)", QUEUE_OLDEST, vec![]),
+        one("subscription_states", SUBSCRIPTION_COUNTS, vec![Box::new(now / HOUR_MS - RECENT_HOURS)]),
+        one(
+            "compact_counts",
+            COMPACT_COUNTS,
+            vec![Box::new(now / HOUR_MS - RECENT_HOURS - 1), Box::new(now / HOUR_MS)],
+        ),
+        one("heartbeat", &BEAT, vec![Box::new(node.to_string()), Box::new(HEARTBEAT_GAP_MS)]),
+        one("heartbeat (take back)", &TAKE_BACK, vec![Box::new(now), Box::new(NODE_SILENCE_MS)]),
+        one(
+            "keep_loaded",
+            KEEP_LOADED,
+            vec![
+                Box::new(loaded.clone()),
+                Box::new(crate::store::seen_refresh_ms(grace)),
+                Box::new(grace),
+                Box::new(node.to_string()),
+                Box::new(NODE_SILENCE_MS),
+                Box::new(now),
+                Box::new(SUBSCRIPTION_REMOVED),
+            ],
+        ),
+        one("next_due_at", NEXT_DUE, vec![Box::new(None::<Vec<String>>)]),
+        one("next_due_at (loaded)", NEXT_DUE, vec![Box::new(Some(loaded.clone()))]),
+        one(
+            "lease (idle)",
+            &LEASE,
+            vec![
+                Box::new(node.to_string()),
+                Box::new(now + 30_000),
+                Box::new(now),
+                Box::new(Vec::<String>::new()),
+                Box::new(100i64),
+                Box::new(Vec::<String>::new()),
+                Box::new(Vec::<i64>::new()),
+                Box::new(Some(loaded.clone())),
+            ],
+        ),
+        one("prune (nothing to prune)", PRUNE_DELIVERIES, vec![Box::new(0i64), Box::new(1000i64)]),
+        one("prune events (nothing to prune)", &PRUNE_EVENTS, vec![Box::new(0i64), Box::new(1000i64)]),
+        page("history page", DeliveryQuery::default()),
+        page("history page after a cursor", DeliveryQuery { cursor: Some(id.to_string()), ..DeliveryQuery::default() }),
+        page("history page of failed", status(DeliveryStatus::Failed)),
+        page("history page of pending", status(DeliveryStatus::Pending)),
+        page(
+            "history page of a subscription's succeeded",
+            DeliveryQuery { subscription: loaded.clone(), ..status(DeliveryStatus::Succeeded) },
+        ),
+        page("history page of an event", DeliveryQuery { event: Some(event.to_string()), ..DeliveryQuery::default() }),
+        one("detail", &DETAIL, vec![Box::new(id.to_string())]),
+        one("detail (attempts)", ATTEMPTS_OF, vec![Box::new(id.to_string())]),
+    ]
 }
