@@ -85,7 +85,6 @@ pub const NO_DELIVERIES_LEFT: &str =
     "NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_at = e.received_at AND d.event_uuid = e.uuid)
      AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_at IS NULL AND d.event_uuid = e.uuid)";
 
-
 /// The WHERE of SQLite's index of live rows, `deliveries_live` (a literal, for `concat!`).
 macro_rules! live_rows {
     () => {

@@ -22,6 +22,7 @@ mod intake;
 mod numbers;
 mod openapi;
 mod operations;
+mod pg_scale;
 mod platforms;
 mod policy;
 mod properties;

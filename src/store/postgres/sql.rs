@@ -226,9 +226,8 @@ const ALL_COLUMNS: &str = "id, event_uuid, subscription, topic, status, attempts
                            created_at, updated_at, config_version, request, last_status, last_error, source, event_at";
 
 /// The deliveries of the events a statement inserts (its `fresh` CTE).
-static INSERT_FRESH_DELIVERIES: LazyLock<String> = LazyLock::new(|| {
-    insert_deliveries("fresh", "$18", " WHERE d.event_uuid IN (SELECT uuid FROM fresh)")
-});
+static INSERT_FRESH_DELIVERIES: LazyLock<String> =
+    LazyLock::new(|| insert_deliveries("fresh", "$18", " WHERE d.event_uuid IN (SELECT uuid FROM fresh)"));
 
 /// Deliveries as the column arrays `insert_deliveries` takes.
 struct DeliveryArrays<'a> {
@@ -1037,21 +1036,21 @@ pub async fn detail<C: GenericClient>(c: &C, id: &str) -> StoreResult<Option<Del
     let summary = summary(row)?;
     let request = decode_request(id, get(row, 16)?)?;
     let attempts = rows(c, ATTEMPTS_OF, &[&id])
-    .await?
-    .iter()
-    .map(|r| {
-        let attempt: i32 = get(r, 0)?;
-        let code: Option<i32> = get(r, 3)?;
-        Ok(Attempt {
-            attempt: attempt.max(0) as u32,
-            started_at: iso(get(r, 1)?),
-            duration_ms: get(r, 2)?,
-            status_code: code.and_then(|s| u16::try_from(s).ok()),
-            response_body: get(r, 4)?,
-            error: get(r, 5)?,
+        .await?
+        .iter()
+        .map(|r| {
+            let attempt: i32 = get(r, 0)?;
+            let code: Option<i32> = get(r, 3)?;
+            Ok(Attempt {
+                attempt: attempt.max(0) as u32,
+                started_at: iso(get(r, 1)?),
+                duration_ms: get(r, 2)?,
+                status_code: code.and_then(|s| u16::try_from(s).ok()),
+                response_body: get(r, 4)?,
+                error: get(r, 5)?,
+            })
         })
-    })
-    .collect::<StoreResult<Vec<_>>>()?;
+        .collect::<StoreResult<Vec<_>>>()?;
     Ok(Some(DeliveryDetail { summary, request: request.redacted(), attempts }))
 }
 
