@@ -689,7 +689,7 @@ pub async fn retry_now<C: GenericClient>(c: &C, id: &str, now: i64) -> StoreResu
             "WITH picked AS (SELECT $1::text AS id),
              {}
              SELECT status FROM back UNION ALL SELECT status FROM again",
-            move_back("$2")
+            move_back("$2", "TRUE")
         ),
         &[&id, &now],
     )
@@ -705,8 +705,10 @@ pub async fn retry_now<C: GenericClient>(c: &C, id: &str, now: i64) -> StoreResu
 /// The CTEs (`back` and `again`, each returning `id, status`) that make the deliveries in
 /// `picked` (a CTE of ids) due at `now`, `held` where their subscription is disabled: a
 /// finished one (but shadow, never sent) moves from the history back to `queue`, a live one
-/// (but in flight, being sent) is updated there.
-fn move_back(now: &str) -> String {
+/// that passes `live` (a condition on its row, checked again on the row updated, as
+/// PostgreSQL does not re-run `picked` for a row another node leased meanwhile) is updated
+/// there.
+fn move_back(now: &str, live: &str) -> String {
     let state = "CASE WHEN EXISTS (SELECT 1 FROM subscription_state s WHERE s.name = subscription AND s.disabled)
                       THEN 'held' ELSE 'pending' END";
     format!(
@@ -719,7 +721,7 @@ fn move_back(now: &str) -> String {
             RETURNING id, status),
          again AS (
             UPDATE queue SET status = {state}, next_attempt_at = {now}, lease_owner = NULL, updated_at = {now}
-             WHERE id IN (SELECT id FROM picked) AND status <> 'in_flight'
+             WHERE id IN (SELECT id FROM picked) AND {live}
             RETURNING id, status)"
     )
 }
@@ -998,7 +1000,7 @@ pub async fn retry_batch<C: GenericClient>(c: &C, q: &DeliveryQuery, now: i64) -
              ORDER BY id DESC LIMIT {limit}),
          {}
          SELECT count(*), min(id) FROM (SELECT id FROM back UNION ALL SELECT id FROM again) AS made_due",
-        move_back(&now)
+        move_back(&now, "status <> 'in_flight'")
     );
     let values = boxed(args);
     let params: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| &**v as &(dyn ToSql + Sync)).collect();
