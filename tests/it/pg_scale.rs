@@ -425,3 +425,28 @@ async fn postgres_migration_8_moves_live_deliveries_to_the_queue_and_counts_the_
     let leased = store.lease(lease_req("n")).await.unwrap();
     assert_eq!(leased.len(), 20, "the pending ones, and the in-flight ones no live node holds");
 }
+
+/// Where autovacuum is off (as on the test server), the store vacuums `queue` itself once
+/// its dead rows outnumber its live ones, so the table's space is reused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_the_store_vacuums_a_queue_whose_dead_rows_outnumber_its_live_ones() {
+    let Some(schema) = PgSchema::create().await else { return };
+    let _store = PostgresStore::open(&schema.url).await.unwrap();
+    let client = schema.client().await;
+    let request = serde_json::to_string(&request("s")).unwrap();
+    client
+        .execute(
+            "INSERT INTO queue (id, event_uuid, subscription, topic, status, created_at, updated_at, config_version,
+                                request)
+             SELECT 'dlv_' || i, 'e', 's', 'T', 'pending', 0, 0, 'v1', $1 FROM generate_series(1, 20000) AS i",
+            &[&request],
+        )
+        .await
+        .unwrap();
+    client.execute("DELETE FROM queue", &[]).await.unwrap();
+    let vacuums = "SELECT vacuum_count + autovacuum_count FROM pg_stat_user_tables WHERE relid = 'queue'::regclass";
+    crate::helpers::eventually(std::time::Duration::from_secs(60), "a VACUUM of queue", || async {
+        (client.query_one(vacuums, &[]).await.unwrap().get::<_, i64>(0) > 0).then_some(())
+    })
+    .await;
+}

@@ -5,6 +5,7 @@
 mod migrate;
 mod notify;
 mod sql;
+mod vacuum;
 
 use std::time::Duration;
 
@@ -29,6 +30,8 @@ pub struct PostgresStore {
     config: tokio_postgres::Config,
     /// Intake's inserts, committed together (see `insert_loop`).
     inserts: mpsc::Sender<InsertJob>,
+    /// While this lives, `vacuum::keep_queue_small` runs.
+    _alive: std::sync::Arc<()>,
 }
 
 /// Events to insert, and where their results go.
@@ -198,7 +201,9 @@ impl PostgresStore {
         drop(client);
         let (inserts, jobs) = mpsc::channel(INSERT_BATCH);
         tokio::spawn(insert_loop(pool.clone(), jobs));
-        Ok(Self { pool, config, inserts })
+        let alive = std::sync::Arc::new(());
+        tokio::spawn(vacuum::keep_queue_small(pool.clone(), std::sync::Arc::downgrade(&alive)));
+        Ok(Self { pool, config, inserts, _alive: alive })
     }
 
     async fn client(&self) -> StoreResult<deadpool_postgres::Client> {
