@@ -682,25 +682,38 @@ pub async fn release_leases<C: GenericClient>(c: &C, owner: &str, now: i64) -> S
 }
 
 pub async fn retry_now<C: GenericClient>(c: &C, id: &str, now: i64) -> StoreResult<RetryNow> {
-    // A disabled subscription sends nothing: its retried delivery waits, held, for enable.
-    let scheduled = rows(
-        c,
-        &format!(
-            "WITH picked AS (SELECT $1::text AS id),
-             {}
-             SELECT status FROM back UNION ALL SELECT status FROM again",
-            move_back("$2", "TRUE")
-        ),
-        &[&id, &now],
-    )
-    .await?;
-    if let Some(row) = scheduled.first() {
-        let status: &str = get(row, 0)?;
-        return Ok(if status == "held" { RetryNow::Held } else { RetryNow::Scheduled });
+    // A delivery that moved between the tables while this ran (finished, or retried by
+    // another request) was in neither snapshot the statement saw: once more finds it.
+    for _ in 0..2 {
+        let scheduled = rows(c, &RETRY_NOW, &[&id, &now]).await?;
+        if let Some(row) = scheduled.first() {
+            let status: &str = get(row, 0)?;
+            return Ok(if status == "held" { RetryNow::Held } else { RetryNow::Scheduled });
+        }
+        let found = rows(
+            c,
+            "SELECT status FROM deliveries WHERE id = $1 UNION ALL SELECT status FROM queue WHERE id = $1",
+            &[&id],
+        )
+        .await?;
+        match found.first().map(|row| get::<&str>(row, 0)).transpose()? {
+            None => return Ok(RetryNow::NotFound),
+            Some("shadow") => return Ok(RetryNow::Shadow),
+            Some(_) => {}
+        }
     }
-    let found = rows(c, "SELECT 1 FROM deliveries WHERE id = $1", &[&id]).await?;
-    Ok(if found.is_empty() { RetryNow::NotFound } else { RetryNow::Shadow })
+    Ok(RetryNow::Scheduled)
 }
+
+/// A disabled subscription sends nothing: its retried delivery waits, held, for enable.
+static RETRY_NOW: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH picked AS (SELECT $1::text AS id),
+         {}
+         SELECT status FROM back UNION ALL SELECT status FROM again",
+        move_back("$2", "TRUE")
+    )
+});
 
 /// The CTEs (`back` and `again`, each returning `id, status`) that make the deliveries in
 /// `picked` (a CTE of ids) due at `now`, `held` where their subscription is disabled: a
