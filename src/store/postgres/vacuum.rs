@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use deadpool_postgres::Pool;
 
-/// How often the store looks at `queue`'s dead rows (one row of `pg_stat_user_tables`).
-const CHECK_EVERY: Duration = Duration::from_secs(10);
+/// How often the store looks at `queue`'s dead rows (two numbers of the statistics
+/// collector). Between two looks a node at 8,000 deliveries/s leaves 40,000 dead rows.
+const CHECK_EVERY: Duration = Duration::from_secs(5);
 
 /// Dead rows past both this and the live ones: `queue` is vacuumed. With autovacuum on it
 /// has usually done so first (its threshold is 50 rows plus a fifth of the live ones).
@@ -36,7 +37,8 @@ async fn vacuum_if_needed(pool: &Pool) -> Result<(), String> {
     let client = pool.get().await.map_err(|e| e.to_string())?;
     let needed: bool = client
         .query_opt(
-            "SELECT n_dead_tup > greatest(n_live_tup, $1) FROM pg_stat_user_tables WHERE relid = 'queue'::regclass",
+            "SELECT pg_stat_get_dead_tuples('queue'::regclass)
+                    > greatest(pg_stat_get_live_tuples('queue'::regclass), $1)",
             &[&DEAD_ROWS],
         )
         .await
