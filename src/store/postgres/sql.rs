@@ -65,6 +65,7 @@ pub async fn insert_events(client: &Client, events: &[NewEvent]) -> StoreResult<
         .collect();
     let arrays = DeliveryArrays::of(&new_rows)?;
     let [p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11] = arrays.params();
+    let finished = new_rows.iter().any(|r| r.d.status != DeliveryStatus::Pending);
     // One row per new event (its uuid), and one per delivery stored leased (its id).
     let sql = format!(
         "WITH fresh AS (
@@ -74,7 +75,7 @@ pub async fn insert_events(client: &Client, events: &[NewEvent]) -> StoreResult<
          {},
          waiting AS ({})
          SELECT uuid, NULL::text FROM fresh UNION ALL SELECT NULL, id FROM queued WHERE status = 'in_flight'",
-        *INSERT_FRESH_DELIVERIES,
+        if finished { &*FRESH_DELIVERIES_SOME_FINISHED } else { &*FRESH_DELIVERIES_ALL_LIVE },
         register_waiting("$3", "$6", "$18")
     );
     let params: [&(dyn ToSql + Sync); 18] = [
@@ -155,7 +156,8 @@ pub async fn add_deliveries<C: GenericClient>(
     let arrays = DeliveryArrays::of(&new_rows)?;
     let [p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11] = arrays.params();
     let params: [&(dyn ToSql + Sync); 12] = [p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11, &arrays.activations];
-    let sql = format!("WITH {} SELECT count(*) FROM queued", insert_deliveries("events", "$12", ""));
+    let finished = new_rows.iter().any(|r| r.d.status != DeliveryStatus::Pending);
+    let sql = format!("WITH {} SELECT count(*) FROM queued", insert_deliveries("events", "$12", "", finished));
     rows(c, &sql, &params).await?;
     if arrays.activations.contains(&true) {
         exec(c, &register_waiting("$1", "$2", "$3"), &[p3, p6, &arrays.activations]).await?;
@@ -177,15 +179,26 @@ fn register_waiting(names: &str, at: &str, activation: &str) -> String {
     )
 }
 
-/// The CTEs (`new_rows`, then `queued` and `finished`, each returning `id, status`) that
+/// The CTEs (`new_rows`, then `queued` and maybe `finished`, each returning `id, status`) that
 /// insert the deliveries given as arrays `$1`…`$11` and `activation` (one element per
 /// delivery; `activation` is the parameter holding their `needs_activation`), each with
 /// its event's source joined from `events` (a table, or the CTE of events just inserted),
 /// keeping those that pass `filter` (a condition on `d`, starting ` WHERE`, or nothing).
 /// A pending one for a disabled subscription is held, and one given a lease (`$10` owner,
 /// `$11` expiry) is stored leased; live ones go to `queue`, those stored finished (shadow,
-/// failed at render) straight to the history.
-fn insert_deliveries(events: &str, activation: &str, filter: &str) -> String {
+/// failed at render) straight to the history. Without `finished` (none is) the statement
+/// does not write to the history at all, so its counting trigger does not run.
+fn insert_deliveries(events: &str, activation: &str, filter: &str, finished: bool) -> String {
+    let to_history = if finished {
+        format!(
+            ",
+     finished AS ({}
+        SELECT {NEW_COLUMNS} FROM new_rows WHERE status NOT IN ('pending', 'in_flight', 'held') RETURNING id, status)",
+            insert_into("deliveries")
+        )
+    } else {
+        String::new()
+    };
     format!(
         "new_rows AS MATERIALIZED (
      SELECT d.id, d.event_uuid, d.subscription, d.topic,
@@ -205,11 +218,8 @@ fn insert_deliveries(events: &str, activation: &str, filter: &str) -> String {
        LEFT JOIN subscription_state s ON s.name = d.subscription
        LEFT JOIN {events} e ON e.uuid = d.event_uuid{filter}),
      queued AS ({}
-        SELECT {NEW_COLUMNS} FROM new_rows WHERE status IN ('pending', 'in_flight', 'held') RETURNING id, status),
-     finished AS ({}
-        SELECT {NEW_COLUMNS} FROM new_rows WHERE status NOT IN ('pending', 'in_flight', 'held') RETURNING id, status)",
+        SELECT {NEW_COLUMNS} FROM new_rows WHERE status IN ('pending', 'in_flight', 'held') RETURNING id, status){to_history}",
         insert_into("queue"),
-        insert_into("deliveries"),
     )
 }
 
@@ -226,8 +236,12 @@ const ALL_COLUMNS: &str = "id, event_uuid, subscription, topic, status, attempts
                            created_at, updated_at, config_version, request, last_status, last_error, source, event_at";
 
 /// The deliveries of the events a statement inserts (its `fresh` CTE).
-static INSERT_FRESH_DELIVERIES: LazyLock<String> =
-    LazyLock::new(|| insert_deliveries("fresh", "$18", " WHERE d.event_uuid IN (SELECT uuid FROM fresh)"));
+static FRESH_DELIVERIES_SOME_FINISHED: LazyLock<String> = LazyLock::new(|| fresh_deliveries(true));
+static FRESH_DELIVERIES_ALL_LIVE: LazyLock<String> = LazyLock::new(|| fresh_deliveries(false));
+
+fn fresh_deliveries(finished: bool) -> String {
+    insert_deliveries("fresh", "$18", " WHERE d.event_uuid IN (SELECT uuid FROM fresh)", finished)
+}
 
 /// Deliveries as the column arrays `insert_deliveries` takes.
 struct DeliveryArrays<'a> {
