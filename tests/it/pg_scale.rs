@@ -403,10 +403,10 @@ async fn postgres_migration_8_moves_live_deliveries_to_the_queue_and_counts_the_
     client
         .execute(
             "INSERT INTO deliveries (id, event_uuid, subscription, topic, status, created_at, updated_at,
-                                     next_attempt_at, config_version, request)
+                                     next_attempt_at, config_version, request, lease_owner)
              SELECT 'dlv_0000' || lpad(i::text, 28, '0'), 'e', 's',  'T',
                     (ARRAY['pending', 'in_flight', 'held', 'succeeded', 'failed', 'shadow'])[i % 6 + 1], $1, $1,
-                    $1, 'v1', $2
+                    $1, 'v1', $2, CASE WHEN i % 6 = 1 THEN 'old-node' END
                FROM generate_series(1, 60) AS i",
             &[&now, &request],
         )

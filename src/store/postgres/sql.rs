@@ -472,15 +472,17 @@ fn to_leased(r: &Row, now: i64) -> StoreResult<Leased> {
 /// and moves the delivery on: a finished one out of `queue` into the history (written there
 /// once, never updated), a retried one in place; on success the failure count is cleared.
 /// The holder's record wins over a lost lease's, which is kept only if nothing else
-/// recorded that attempt, and moves nothing.
+/// recorded that attempt, and moves nothing. A row has a lease owner exactly while it is
+/// in flight (a CHECK of `queue`); the status is not tested as well because that would let
+/// the planner read the whole index of in-flight rows (`queue_lease_owner`, whose WHERE it
+/// proves) for each batch, where the primary key finds each row.
 const RECORD_ATTEMPTS: &str = "WITH r AS (
         SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[], $4::bigint[], $5::int[], $6::text[], $7::text[],
                              $8::text[], $9::bigint[], $10::text[])
             AS r(id, attempt, started_at, duration_ms, status_code, response_body, error, status, next_at, owner)),
     done AS (
         DELETE FROM queue q USING r
-         WHERE q.id = r.id AND r.status <> 'pending'
-           AND q.status = 'in_flight' AND q.lease_owner = r.owner AND q.attempts = r.attempt - 1
+         WHERE q.id = r.id AND r.status <> 'pending' AND q.lease_owner = r.owner AND q.attempts = r.attempt - 1
         RETURNING q.id, q.event_uuid, q.subscription, q.topic, r.status, q.attempts + 1 AS attempts, q.created_at,
                   q.config_version, q.request, r.status_code, r.error, q.source, q.event_at),
     finished AS (
@@ -493,8 +495,7 @@ const RECORD_ATTEMPTS: &str = "WITH r AS (
         UPDATE queue q SET status = 'pending', next_attempt_at = r.next_at, lease_owner = NULL, updated_at = $11,
                            last_status = r.status_code, last_error = r.error, attempts = q.attempts + 1
           FROM r
-         WHERE q.id = r.id AND r.status = 'pending'
-           AND q.status = 'in_flight' AND q.lease_owner = r.owner AND q.attempts = r.attempt - 1
+         WHERE q.id = r.id AND r.status = 'pending' AND q.lease_owner = r.owner AND q.attempts = r.attempt - 1
         RETURNING q.id, q.subscription, r.status),
     moved AS (SELECT * FROM finished UNION ALL SELECT * FROM retried),
     attempt AS (

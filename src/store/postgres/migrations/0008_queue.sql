@@ -31,6 +31,11 @@ SELECT id, event_uuid, subscription, topic, status, attempts, next_attempt_at, l
        config_version, request, last_status, last_error, source, event_at
   FROM deliveries WHERE status IN ('pending', 'in_flight', 'held');
 DELETE FROM deliveries WHERE status IN ('pending', 'in_flight', 'held');
+-- A row has a lease owner exactly while it is in flight: recording a result finds the
+-- holder's row by id and owner alone.
+UPDATE queue SET lease_owner = NULL WHERE status <> 'in_flight' AND lease_owner IS NOT NULL;
+UPDATE queue SET status = 'pending' WHERE status = 'in_flight' AND lease_owner IS NULL;
+ALTER TABLE queue ADD CONSTRAINT queue_owner_while_in_flight CHECK ((status = 'in_flight') = (lease_owner IS NOT NULL));
 
 -- Due rows (pending, and in-flight ones by their lease expiry), oldest first.
 CREATE INDEX queue_due ON queue (next_attempt_at) WHERE status IN ('pending', 'in_flight');
