@@ -53,9 +53,19 @@ impl Dialect {
 }
 
 /// PostgreSQL: a query of one row, the event's `uuid`, per delivery of each event whose
-/// uuid is in the array bound at `uuids` (as `Dialect::deliveries_of_event` finds them).
+/// uuid is in the array bound at `uuids`: those finished (as `Dialect::deliveries_of_event`
+/// finds them in the history) and those live, in `queue`.
 pub fn deliveries_of_events(uuids: &str) -> String {
-    deliveries_where("e.uuid", "event_uuid", &format!("= ANY({uuids})"))
+    format!(
+        "{} UNION ALL SELECT event_uuid FROM queue WHERE event_uuid = ANY({uuids})",
+        deliveries_where("e.uuid", "event_uuid", &format!("= ANY({uuids})"))
+    )
+}
+
+/// PostgreSQL: the condition on a row of `queue` that it belongs to the event whose uuid is
+/// bound at `uuid` (by `queue_event`: live rows are few, so the uuid alone serves).
+fn of_event_in_queue(uuid: &str) -> String {
+    format!("event_uuid = {uuid}")
 }
 
 /// The deliveries of the events whose uuid passes `test`: those with their event's time
@@ -102,6 +112,11 @@ const OFF_QUEUE: &str = off_queue_rows!();
 /// The conditions (each starting ` AND `) and their values for `q`, newest first after
 /// the cursor.
 pub fn delivery_filters(q: &DeliveryQuery, dialect: Dialect) -> (String, Vec<Arg>) {
+    delivery_filters_in(q, dialect, "deliveries")
+}
+
+/// `delivery_filters` on `table`: PostgreSQL's `queue` finds an event's rows its own way.
+pub fn delivery_filters_in(q: &DeliveryQuery, dialect: Dialect, table: &str) -> (String, Vec<Arg>) {
     let mut f = Filters { sql: String::new(), args: Vec::new(), dialect };
     f.any_of("status", q.status.iter().map(|s| s.as_str()));
     if dialect == Dialect::Sqlite {
@@ -114,7 +129,8 @@ pub fn delivery_filters(q: &DeliveryQuery, dialect: Dialect) -> (String, Vec<Arg
     f.any_of("source", q.source.iter().map(String::as_str));
     if let Some(e) = &q.event {
         f.args.push(Arg::Text(e.clone()));
-        let condition = dialect.of_event(&dialect.placeholder(f.args.len()));
+        let uuid = dialect.placeholder(f.args.len());
+        let condition = if table == "queue" { of_event_in_queue(&uuid) } else { dialect.of_event(&uuid) };
         f.sql.push_str(&format!(" AND {condition}"));
     }
     if let Some(t) = q.since {

@@ -1001,10 +1001,10 @@ async fn postgres_deliveries_stored_before_the_event_time_existed_are_found_by_t
     // As migration 5 leaves a row stored before it: no event time.
     let (client, connection) = tokio_postgres::connect(&schema.url, tokio_postgres::NoTls).await.unwrap();
     tokio::spawn(connection);
-    let forget = "UPDATE deliveries SET event_at = NULL WHERE event_uuid = $1";
+    let forget = "UPDATE queue SET event_at = NULL WHERE event_uuid = $1";
     assert_eq!(client.execute(forget, &[&before]).await.unwrap(), 1);
     let after = insert(&store, &["s"]).await;
-    let stored_at = "SELECT event_at FROM deliveries WHERE event_uuid = $1";
+    let stored_at = "SELECT event_at FROM queue WHERE event_uuid = $1";
     assert!(client.query_one(stored_at, &[&after]).await.unwrap().get::<_, Option<i64>>(0).is_some());
     rows_with_and_without_an_event_time_are_found_by_their_event(&store, &before, &after).await;
 }
@@ -1088,7 +1088,7 @@ async fn postgres_after_a_store_outage_no_node_is_taken_for_dead_and_its_leases_
 
     // A 15 s outage: no heartbeat was written, and the leases expired meanwhile.
     client.execute("UPDATE nodes SET heartbeat_at = heartbeat_at - 15000", &[]).await.unwrap();
-    client.execute("UPDATE deliveries SET next_attempt_at = next_attempt_at - 120000", &[]).await.unwrap();
+    client.execute("UPDATE queue SET next_attempt_at = next_attempt_at - 120000", &[]).await.unwrap();
     assert_eq!(store.heartbeat("node-b", hookshape::now_ms()).await.unwrap(), 0, "node-b was silenced too");
     assert!(store.lease(lease_req("node-b", 10, &[])).await.unwrap().is_empty(), "a live node's expired leases");
     store.heartbeat("node-a", hookshape::now_ms()).await.unwrap();
@@ -1099,7 +1099,7 @@ async fn postgres_after_a_store_outage_no_node_is_taken_for_dead_and_its_leases_
     // Its own expired lease a node takes again (a queued lease it let lapse unsent).
     insert(&store, &["t"]).await;
     let mine = store.lease(lease_req("node-b", 10, &[])).await.unwrap();
-    client.execute("UPDATE deliveries SET next_attempt_at = next_attempt_at - 120000", &[]).await.unwrap();
+    client.execute("UPDATE queue SET next_attempt_at = next_attempt_at - 120000", &[]).await.unwrap();
     assert!(store.lease(lease_req("node-a", 10, &[])).await.unwrap().is_empty());
     assert_eq!(store.lease(lease_req("node-b", 10, &[])).await.unwrap()[0].id, mine[0].id);
 }

@@ -6,6 +6,7 @@ mod migrate;
 mod notify;
 pub mod prefill;
 mod sql;
+mod vacuum;
 
 use std::time::Duration;
 
@@ -15,6 +16,9 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::NoTls;
 
 use super::*;
+
+#[doc(hidden)]
+pub use sql::{timer_and_page_statements, PlanStatement};
 
 /// Connections per node. The dispatcher holds one only to lease or record an attempt, so
 /// a few serve hundreds of requests in flight; size `max_connections` for nodes × this.
@@ -27,6 +31,8 @@ pub struct PostgresStore {
     config: tokio_postgres::Config,
     /// Intake's inserts, committed together (see `insert_loop`).
     inserts: mpsc::Sender<InsertJob>,
+    /// While this lives, `vacuum::keep_queue_small` runs.
+    _alive: std::sync::Arc<()>,
 }
 
 /// Events to insert, and where their results go.
@@ -196,7 +202,9 @@ impl PostgresStore {
         drop(client);
         let (inserts, jobs) = mpsc::channel(INSERT_BATCH);
         tokio::spawn(insert_loop(pool.clone(), jobs));
-        Ok(Self { pool, config, inserts })
+        let alive = std::sync::Arc::new(());
+        tokio::spawn(vacuum::keep_queue_small(pool.clone(), std::sync::Arc::downgrade(&alive)));
+        Ok(Self { pool, config, inserts, _alive: alive })
     }
 
     async fn client(&self) -> StoreResult<deadpool_postgres::Client> {
@@ -274,6 +282,10 @@ impl Store for PostgresStore {
         sql::prune(&self.client().await?, finished_before, limit).await
     }
 
+    async fn compact_counts(&self, now: i64) -> StoreResult<()> {
+        sql::compact_counts(&self.client().await?, now).await
+    }
+
     async fn next_due_at(&self, loaded: Option<&[String]>) -> StoreResult<Option<i64>> {
         sql::next_due_at(&self.client().await?, loaded).await
     }
@@ -295,7 +307,7 @@ impl Store for PostgresStore {
     }
 
     async fn subscription_states(&self) -> StoreResult<Vec<SubscriptionState>> {
-        sql::subscription_states(&self.client().await?).await
+        sql::subscription_states(&self.client().await?, crate::now_ms()).await
     }
 
     async fn queue_stats(&self, finished: bool) -> StoreResult<QueueStats> {

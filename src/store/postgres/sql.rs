@@ -4,6 +4,8 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use std::sync::LazyLock;
+
 use deadpool_postgres::{Client, GenericClient};
 use tokio_postgres::types::{FromSql, ToSql};
 use tokio_postgres::Row;
@@ -63,16 +65,17 @@ pub async fn insert_events(client: &Client, events: &[NewEvent]) -> StoreResult<
         .collect();
     let arrays = DeliveryArrays::of(&new_rows)?;
     let [p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11] = arrays.params();
+    let finished = new_rows.iter().any(|r| r.d.status != DeliveryStatus::Pending);
     // One row per new event (its uuid), and one per delivery stored leased (its id).
     let sql = format!(
         "WITH fresh AS (
             INSERT INTO events (uuid, topic, date, received_at, body, source)
             SELECT * FROM unnest($12::text[], $13::text[], $14::text[], $15::bigint[], $16::text[], $17::text[])
             ON CONFLICT (uuid) DO NOTHING RETURNING uuid, source, received_at),
-         added AS ({} WHERE d.event_uuid IN (SELECT uuid FROM fresh) RETURNING id, status),
+         {},
          waiting AS ({})
-         SELECT uuid, NULL::text FROM fresh UNION ALL SELECT NULL, id FROM added WHERE status = 'in_flight'",
-        *INSERT_FRESH_DELIVERIES,
+         SELECT uuid, NULL::text FROM fresh UNION ALL SELECT NULL, id FROM queued WHERE status = 'in_flight'",
+        if finished { &*FRESH_DELIVERIES_SOME_FINISHED } else { &*FRESH_DELIVERIES_ALL_LIVE },
         register_waiting("$3", "$6", "$18")
     );
     let params: [&(dyn ToSql + Sync); 18] = [
@@ -145,15 +148,17 @@ pub async fn add_deliveries<C: GenericClient>(
     deliveries: &[NewDelivery],
     now: i64,
 ) -> StoreResult<usize> {
-    let rows: Vec<DeliveryRow<'_>> =
+    let new_rows: Vec<DeliveryRow<'_>> =
         deliveries.iter().map(|d| DeliveryRow { event: uuid, topic, at: now, d }).collect();
-    if rows.is_empty() {
+    if new_rows.is_empty() {
         return Ok(0);
     }
-    let arrays = DeliveryArrays::of(&rows)?;
+    let arrays = DeliveryArrays::of(&new_rows)?;
     let [p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11] = arrays.params();
     let params: [&(dyn ToSql + Sync); 12] = [p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11, &arrays.activations];
-    exec(c, &insert_deliveries("events", "$12"), &params).await?;
+    let finished = new_rows.iter().any(|r| r.d.status != DeliveryStatus::Pending);
+    let sql = format!("WITH {} SELECT count(*) FROM queued", insert_deliveries("events", "$12", "", finished));
+    rows(c, &sql, &params).await?;
     if arrays.activations.contains(&true) {
         exec(c, &register_waiting("$1", "$2", "$3"), &[p3, p6, &arrays.activations]).await?;
     }
@@ -174,35 +179,69 @@ fn register_waiting(names: &str, at: &str, activation: &str) -> String {
     )
 }
 
-/// Inserts the deliveries given as arrays `$1`…`$11` and `activation` (one element per
+/// The CTEs (`new_rows`, then `queued` and maybe `finished`, each returning `id, status`) that
+/// insert the deliveries given as arrays `$1`…`$11` and `activation` (one element per
 /// delivery; `activation` is the parameter holding their `needs_activation`), each with
-/// its event's source joined from `events` (a table, or the CTE of events just inserted); a
-/// pending one for a disabled subscription is held,
-/// and one given a lease (`$10` owner, `$11` expiry) is stored leased.
-fn insert_deliveries(events: &str, activation: &str) -> String {
+/// its event's source joined from `events` (a table, or the CTE of events just inserted),
+/// keeping those that pass `filter` (a condition on `d`, starting ` WHERE`, or nothing).
+/// A pending one for a disabled subscription is held, and one given a lease (`$10` owner,
+/// `$11` expiry) is stored leased; live ones go to `queue`, those stored finished (shadow,
+/// failed at render) straight to the history. Without `finished` (none is) the statement
+/// does not write to the history at all, so its counting trigger does not run.
+fn insert_deliveries(events: &str, activation: &str, filter: &str, finished: bool) -> String {
+    let to_history = if finished {
+        format!(
+            ",
+     finished AS ({}
+        SELECT {NEW_COLUMNS} FROM new_rows WHERE status NOT IN ('pending', 'in_flight', 'held') RETURNING id, status)",
+            insert_into("deliveries")
+        )
+    } else {
+        String::new()
+    };
     format!(
-        "INSERT INTO deliveries (id, event_uuid, subscription, topic, status, next_attempt_at, lease_owner, created_at,
-                             updated_at, config_version, request, last_error, source, event_at)
+        "new_rows AS MATERIALIZED (
      SELECT d.id, d.event_uuid, d.subscription, d.topic,
             CASE WHEN d.status <> 'pending' THEN d.status WHEN coalesce(s.disabled, d.activation) THEN 'held'
-                 WHEN d.lease_owner IS NOT NULL THEN 'in_flight' ELSE 'pending' END,
+                 WHEN d.lease_owner IS NOT NULL THEN 'in_flight' ELSE 'pending' END AS status,
             CASE WHEN d.status <> 'pending' THEN NULL
                  WHEN NOT coalesce(s.disabled, d.activation) AND d.lease_owner IS NOT NULL THEN d.lease_until
-                 ELSE d.at END,
-            CASE WHEN d.status = 'pending' AND NOT coalesce(s.disabled, d.activation) THEN d.lease_owner END,
-            d.at, d.at, d.config_version, d.request, d.error, e.source, e.received_at
+                 ELSE d.at END AS next_attempt_at,
+            CASE WHEN d.status = 'pending' AND NOT coalesce(s.disabled, d.activation) THEN d.lease_owner END
+                 AS lease_owner,
+            d.at AS created_at, d.at AS updated_at, d.config_version, d.request, d.error AS last_error,
+            e.source, e.received_at AS event_at
        FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[],
                    $8::text[], $9::text[], $10::text[], $11::bigint[], {activation}::bool[])
             AS d(id, event_uuid, subscription, topic, status, at, config_version, request, error, lease_owner,
                  lease_until, activation)
        LEFT JOIN subscription_state s ON s.name = d.subscription
-       LEFT JOIN {events} e ON e.uuid = d.event_uuid"
+       LEFT JOIN {events} e ON e.uuid = d.event_uuid{filter}),
+     queued AS ({}
+        SELECT {NEW_COLUMNS} FROM new_rows WHERE status IN ('pending', 'in_flight', 'held') RETURNING id, status){to_history}",
+        insert_into("queue"),
     )
 }
 
+/// The columns `insert_deliveries` writes, in its order.
+const NEW_COLUMNS: &str = "id, event_uuid, subscription, topic, status, next_attempt_at, lease_owner, created_at,
+                           updated_at, config_version, request, last_error, source, event_at";
+
+fn insert_into(table: &str) -> String {
+    format!("INSERT INTO {table} ({NEW_COLUMNS})")
+}
+
+/// Every column of `queue` and `deliveries` (the same in both), for moving a row between them.
+const ALL_COLUMNS: &str = "id, event_uuid, subscription, topic, status, attempts, next_attempt_at, lease_owner,
+                           created_at, updated_at, config_version, request, last_status, last_error, source, event_at";
+
 /// The deliveries of the events a statement inserts (its `fresh` CTE).
-static INSERT_FRESH_DELIVERIES: std::sync::LazyLock<String> =
-    std::sync::LazyLock::new(|| insert_deliveries("fresh", "$18"));
+static FRESH_DELIVERIES_SOME_FINISHED: LazyLock<String> = LazyLock::new(|| fresh_deliveries(true));
+static FRESH_DELIVERIES_ALL_LIVE: LazyLock<String> = LazyLock::new(|| fresh_deliveries(false));
+
+fn fresh_deliveries(finished: bool) -> String {
+    insert_deliveries("fresh", "$18", " WHERE d.event_uuid IN (SELECT uuid FROM fresh)", finished)
+}
 
 /// Deliveries as the column arrays `insert_deliveries` takes.
 struct DeliveryArrays<'a> {
@@ -253,7 +292,7 @@ impl<'a> DeliveryArrays<'a> {
 /// Leases the picked rows: `$1` owner, `$2` the default expiry, `$3` now, and each
 /// subscription's own expiry in `$6` (names) and `$7` (times). The attempt is not counted
 /// here; it is the recorded attempts plus one.
-const TAKE_PICKED: &str = "UPDATE deliveries d
+const TAKE_PICKED: &str = "UPDATE queue d
         SET status = 'in_flight', lease_owner = $1, updated_at = $3,
             next_attempt_at = COALESCE(
                 (SELECT l.until FROM unnest($6::text[], $7::bigint[]) AS l(name, until) WHERE l.name = d.subscription),
@@ -277,58 +316,71 @@ fn lease_expiries(req: &LeaseRequest) -> (Vec<&str>, Vec<i64>) {
     req.lease_ms.keys().map(|name| (name.as_str(), req.lease_until(name))).unzip()
 }
 
-/// Leases due deliveries in one transaction. Rows are claimed with `FOR UPDATE SKIP
-/// LOCKED`, so nodes leasing at once take different rows and never wait for each other. A
-/// capped subscription is leased only under its advisory lock, taken with `try` (a node
-/// that does not get it leaves that subscription to the node that has it), so the count
-/// of its unexpired leases cannot change between counting and leasing: the cap holds
-/// across the cluster.
+/// Leases due deliveries. Rows are claimed with `FOR UPDATE SKIP LOCKED`, so nodes
+/// leasing at once take different rows and never wait for each other. A capped
+/// subscription is leased only under its advisory lock, taken with `try` (a node that does
+/// not get it leaves that subscription to the node that has it), so the count of its
+/// unexpired leases cannot change between counting and leasing: the cap holds across the
+/// cluster. With no cap to lease under and no held rows to sweep, the lease is one
+/// statement committed on its own: no BEGIN and COMMIT round trips.
 pub async fn lease(client: &mut Client, req: &LeaseRequest) -> StoreResult<Vec<Leased>> {
+    let excluded = |name: &&str| req.exclude.iter().any(|e| e == name);
+    // A capped subscription this node no longer has loaded (one still probed after it could
+    // not be reached) is left to the nodes that have it.
+    let loaded = |name: &&str| req.loaded.as_ref().is_none_or(|l| l.iter().any(|n| n == name));
+    let capped: Vec<&str> = req.caps.keys().map(String::as_str).filter(|n| !excluded(n) && loaded(n)).collect();
+    if capped.is_empty() && !req.sweep_held {
+        return lease_uncapped(&*client, req, req.limit).await;
+    }
     let tx = client.transaction().await.map_err(pg_error)?;
     // A delivery inserted as pending while its subscription was being disabled on another
     // node is held here, before anything is leased: a disabled subscription sends nothing.
     if req.sweep_held {
         exec(
             &tx,
-            "UPDATE deliveries d SET status = 'held', updated_at = $1 FROM subscription_state s
+            "UPDATE queue d SET status = 'held', updated_at = $1 FROM subscription_state s
               WHERE s.disabled AND d.subscription = s.name AND d.status = 'pending'",
             &[&req.now],
         )
         .await?;
     }
     let mut leased = Vec::with_capacity(req.limit);
-    let excluded = |name: &&str| req.exclude.iter().any(|e| e == name);
-    // A capped subscription this node no longer has loaded (one still probed after it could
-    // not be reached) is left to the nodes that have it.
-    let loaded = |name: &&str| req.loaded.as_ref().is_none_or(|l| l.iter().any(|n| n == name));
-    let capped: Vec<&str> = req.caps.keys().map(String::as_str).filter(|n| !excluded(n) && loaded(n)).collect();
     if !capped.is_empty() {
         lease_capped(&tx, req, &capped, &mut leased).await?;
     }
-    // The rest leases neither capped subscriptions (done above) nor excluded ones.
-    let capped: Vec<&str> = req.caps.keys().map(String::as_str).chain(req.exclude.iter().map(String::as_str)).collect();
-    let room = req.limit.saturating_sub(leased.len()) as i64;
+    let room = req.limit.saturating_sub(leased.len());
     if room > 0 {
-        let sql = format!(
-            "WITH picked AS (
-                SELECT d.id FROM deliveries d
-                 WHERE d.status IN ('pending', 'in_flight') AND d.next_attempt_at <= $3
-                   AND d.subscription <> ALL($4::text[])
-                   AND ($8::text[] IS NULL OR d.subscription = ANY($8::text[])) AND {LEASE_IS_FREE}
-                   AND NOT EXISTS (SELECT 1 FROM subscription_state s WHERE s.name = d.subscription AND s.disabled)
-                 ORDER BY d.next_attempt_at LIMIT $5
-                   FOR UPDATE SKIP LOCKED)
-             {TAKE_PICKED}"
-        );
-        let (names, untils) = lease_expiries(req);
-        let default_until = req.now.saturating_add(req.default_lease_ms);
-        let loaded = &req.loaded;
-        let taken =
-            rows(&tx, &sql, &[&req.owner, &default_until, &req.now, &capped, &room, &names, &untils, loaded]).await?;
-        leased.extend(taken.iter().map(|r| to_leased(r, req.now)).collect::<StoreResult<Vec<_>>>()?);
+        leased.extend(lease_uncapped(&tx, req, room).await?);
     }
     tx.commit().await.map_err(pg_error)?;
     Ok(leased)
+}
+
+/// Leases due rows but of the subscriptions in `$4`, of those in `$8` when given, at most `$5`.
+static LEASE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH picked AS (
+            SELECT d.id FROM queue d
+             WHERE d.status IN ('pending', 'in_flight') AND d.next_attempt_at <= $3
+               AND d.subscription <> ALL($4::text[])
+               AND ($8::text[] IS NULL OR d.subscription = ANY($8::text[])) AND {LEASE_IS_FREE}
+               AND NOT EXISTS (SELECT 1 FROM subscription_state s WHERE s.name = d.subscription AND s.disabled)
+             ORDER BY d.next_attempt_at LIMIT $5
+               FOR UPDATE SKIP LOCKED)
+         {TAKE_PICKED}"
+    )
+});
+
+/// Leases up to `room` due deliveries of neither capped subscriptions (leased under their
+/// lock) nor excluded ones.
+async fn lease_uncapped<C: GenericClient>(c: &C, req: &LeaseRequest, room: usize) -> StoreResult<Vec<Leased>> {
+    let capped: Vec<&str> = req.caps.keys().map(String::as_str).chain(req.exclude.iter().map(String::as_str)).collect();
+    let (names, untils) = lease_expiries(req);
+    let default_until = req.now.saturating_add(req.default_lease_ms);
+    let room = room as i64;
+    let taken =
+        rows(c, &LEASE, &[&req.owner, &default_until, &req.now, &capped, &room, &names, &untils, &req.loaded]).await?;
+    taken.iter().map(|r| to_leased(r, req.now)).collect()
 }
 
 async fn lease_capped(
@@ -342,7 +394,7 @@ async fn lease_capped(
         tx,
         "WITH due AS MATERIALIZED (
             SELECT c.name FROM unnest($1::text[]) AS c(name)
-             WHERE EXISTS (SELECT 1 FROM deliveries d WHERE d.subscription = c.name
+             WHERE EXISTS (SELECT 1 FROM queue d WHERE d.subscription = c.name
                               AND d.status IN ('pending', 'in_flight') AND d.next_attempt_at <= $2)
                AND NOT EXISTS (SELECT 1 FROM subscription_state s WHERE s.name = c.name AND s.disabled))
          SELECT name FROM due WHERE pg_try_advisory_xact_lock($3, hashtext(name))",
@@ -359,7 +411,7 @@ async fn lease_capped(
         tx,
         &format!(
             "SELECT c.name, count(d.id) FROM unnest($1::text[]) AS c(name)
-               LEFT JOIN deliveries d ON d.subscription = c.name AND d.status = 'in_flight' AND d.next_attempt_at > $2
+               LEFT JOIN queue d ON d.subscription = c.name AND d.status = 'in_flight' AND d.next_attempt_at > $2
                      AND d.lease_owner NOT IN (SELECT id FROM nodes WHERE heartbeat_at < {DB_NOW} - $3)
               GROUP BY c.name"
         ),
@@ -386,7 +438,7 @@ async fn lease_capped(
         "WITH picked AS (
             SELECT p.id FROM unnest($4::text[], $5::bigint[]) AS r(name, room)
              CROSS JOIN LATERAL (
-                SELECT d.id FROM deliveries d
+                SELECT d.id FROM queue d
                  WHERE d.subscription = r.name AND d.status IN ('pending', 'in_flight') AND d.next_attempt_at <= $3
                    AND {LEASE_IS_FREE}
                  ORDER BY d.next_attempt_at LIMIT r.room
@@ -415,66 +467,37 @@ fn to_leased(r: &Row, now: i64) -> StoreResult<Leased> {
     })
 }
 
-/// Records the attempt and, if this node still holds the lease for this attempt, counts it
-/// and moves the delivery on (and on success clears the failure count); the holder's
-/// record wins over a lost lease's. One statement, so it commits on its own.
-const RECORD_ATTEMPT: &str = "WITH moved AS (
-        UPDATE deliveries SET status = $8, next_attempt_at = $9, lease_owner = NULL, updated_at = $10,
-                              last_status = $5, last_error = $7, attempts = attempts + 1
-         WHERE id = $1 AND status = 'in_flight' AND lease_owner = $11 AND attempts = $2 - 1
-        RETURNING subscription),
-    attempt AS (
-        INSERT INTO attempts (delivery_id, attempt, started_at, duration_ms, status_code, response_body, error)
-        VALUES ($1, $2, $3, $4, $5, $6, $7)
-        ON CONFLICT (delivery_id, attempt) DO UPDATE
-           SET started_at = EXCLUDED.started_at, duration_ms = EXCLUDED.duration_ms,
-               status_code = EXCLUDED.status_code, response_body = EXCLUDED.response_body, error = EXCLUDED.error
-         WHERE EXISTS (SELECT 1 FROM moved)),
-    reset AS (
-        UPDATE subscription_state SET consecutive_failures = 0, updated_at = $10
-         WHERE $8 = 'succeeded' AND consecutive_failures > 0 AND name IN (SELECT subscription FROM moved))
-    SELECT count(*) FROM moved";
-
-async fn record_attempt<C: GenericClient>(c: &C, r: &AttemptReport, now: i64) -> StoreResult<bool> {
-    let (status, next) = match r.outcome {
-        Outcome::Succeeded => (DeliveryStatus::Succeeded, None),
-        Outcome::Retry { at } => (DeliveryStatus::Pending, Some(at)),
-        Outcome::Failed => (DeliveryStatus::Failed, None),
-    };
-    let code = r.status_code.map(int);
-    let moved = rows(
-        c,
-        RECORD_ATTEMPT,
-        &[
-            &r.delivery_id,
-            &int(r.attempt),
-            &r.started_at,
-            &r.duration_ms,
-            &code,
-            &r.response_body,
-            &r.error,
-            &status.as_str(),
-            &next,
-            &now,
-            &r.owner,
-        ],
-    )
-    .await?;
-    let n: i64 = moved.first().map(|row| get(row, 0)).transpose()?.unwrap_or(0);
-    Ok(n > 0)
-}
-
-/// `RECORD_ATTEMPT` for a batch of reports at once (arrays `$1`…`$10`, now in `$11`).
+/// Records a batch of attempts (arrays `$1`…`$10`, now in `$11`) in one statement, so it
+/// commits on its own. Where this node still holds the lease for that attempt, it counts it
+/// and moves the delivery on: a finished one out of `queue` into the history (written there
+/// once, never updated), a retried one in place; on success the failure count is cleared.
+/// The holder's record wins over a lost lease's, which is kept only if nothing else
+/// recorded that attempt, and moves nothing. A row has a lease owner exactly while it is
+/// in flight (a CHECK of `queue`); the status is not tested as well because that would let
+/// the planner read the whole index of in-flight rows (`queue_lease_owner`, whose WHERE it
+/// proves) for each batch, where the primary key finds each row.
 const RECORD_ATTEMPTS: &str = "WITH r AS (
         SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[], $4::bigint[], $5::int[], $6::text[], $7::text[],
                              $8::text[], $9::bigint[], $10::text[])
             AS r(id, attempt, started_at, duration_ms, status_code, response_body, error, status, next_at, owner)),
-    moved AS (
-        UPDATE deliveries d SET status = r.status, next_attempt_at = r.next_at, lease_owner = NULL, updated_at = $11,
-                                last_status = r.status_code, last_error = r.error, attempts = d.attempts + 1
+    done AS (
+        DELETE FROM queue q USING r
+         WHERE q.id = r.id AND r.status <> 'pending' AND q.lease_owner = r.owner AND q.attempts = r.attempt - 1
+        RETURNING q.id, q.event_uuid, q.subscription, q.topic, r.status, q.attempts + 1 AS attempts, q.created_at,
+                  q.config_version, q.request, r.status_code, r.error, q.source, q.event_at),
+    finished AS (
+        INSERT INTO deliveries (id, event_uuid, subscription, topic, status, attempts, created_at, updated_at,
+                                config_version, request, last_status, last_error, source, event_at)
+        SELECT id, event_uuid, subscription, topic, status, attempts, created_at, $11, config_version, request,
+               status_code, error, source, event_at FROM done
+        RETURNING id, subscription, status),
+    retried AS (
+        UPDATE queue q SET status = 'pending', next_attempt_at = r.next_at, lease_owner = NULL, updated_at = $11,
+                           last_status = r.status_code, last_error = r.error, attempts = q.attempts + 1
           FROM r
-         WHERE d.id = r.id AND d.status = 'in_flight' AND d.lease_owner = r.owner AND d.attempts = r.attempt - 1
-        RETURNING d.id, d.subscription, r.status),
+         WHERE q.id = r.id AND r.status = 'pending' AND q.lease_owner = r.owner AND q.attempts = r.attempt - 1
+        RETURNING q.id, q.subscription, r.status),
+    moved AS (SELECT * FROM finished UNION ALL SELECT * FROM retried),
     attempt AS (
         INSERT INTO attempts (delivery_id, attempt, started_at, duration_ms, status_code, response_body, error)
         SELECT id, attempt, started_at, duration_ms, status_code, response_body, error FROM r
@@ -487,34 +510,44 @@ const RECORD_ATTEMPTS: &str = "WITH r AS (
          WHERE consecutive_failures > 0 AND name IN (SELECT subscription FROM moved WHERE status = 'succeeded'))
     SELECT count(*) FROM moved";
 
+/// Runs `RECORD_ATTEMPTS` for `reports`; returns how many deliveries it moved on.
+async fn record_attempts<C: GenericClient>(c: &C, reports: &[&AttemptReport], now: i64) -> StoreResult<i64> {
+    let ids: Vec<&str> = reports.iter().map(|r| r.delivery_id.as_str()).collect();
+    let attempts: Vec<i32> = reports.iter().map(|r| int(r.attempt)).collect();
+    let started: Vec<i64> = reports.iter().map(|r| r.started_at).collect();
+    let durations: Vec<i64> = reports.iter().map(|r| r.duration_ms).collect();
+    let codes: Vec<Option<i32>> = reports.iter().map(|r| r.status_code.map(int)).collect();
+    let bodies: Vec<Option<&str>> = reports.iter().map(|r| r.response_body.as_deref()).collect();
+    let errors: Vec<Option<&str>> = reports.iter().map(|r| r.error.as_deref()).collect();
+    let (statuses, nexts): (Vec<&str>, Vec<Option<i64>>) = reports
+        .iter()
+        .map(|r| match r.outcome {
+            Outcome::Succeeded => (DeliveryStatus::Succeeded.as_str(), None),
+            Outcome::Retry { at } => (DeliveryStatus::Pending.as_str(), Some(at)),
+            Outcome::Failed => (DeliveryStatus::Failed.as_str(), None),
+        })
+        .unzip();
+    let owners: Vec<&str> = reports.iter().map(|r| r.owner.as_str()).collect();
+    let moved = rows(
+        c,
+        RECORD_ATTEMPTS,
+        &[&ids, &attempts, &started, &durations, &codes, &bodies, &errors, &statuses, &nexts, &owners, &now],
+    )
+    .await?;
+    moved.first().map(|row| get(row, 0)).transpose().map(|n| n.unwrap_or(0))
+}
+
+async fn record_attempt<C: GenericClient>(c: &C, r: &AttemptReport, now: i64) -> StoreResult<bool> {
+    Ok(record_attempts(c, &[r], now).await? > 0)
+}
+
 /// Records a batch in one statement; failures, which also count toward auto-disable, each
 /// in a transaction of their own after it.
 pub async fn finish_batch(client: &mut Client, reports: &[AttemptReport]) -> StoreResult<()> {
     let (failed, rest): (Vec<&AttemptReport>, Vec<&AttemptReport>) =
         reports.iter().partition(|r| r.outcome == Outcome::Failed);
     if !rest.is_empty() {
-        let ids: Vec<&str> = rest.iter().map(|r| r.delivery_id.as_str()).collect();
-        let attempts: Vec<i32> = rest.iter().map(|r| int(r.attempt)).collect();
-        let started: Vec<i64> = rest.iter().map(|r| r.started_at).collect();
-        let durations: Vec<i64> = rest.iter().map(|r| r.duration_ms).collect();
-        let codes: Vec<Option<i32>> = rest.iter().map(|r| r.status_code.map(int)).collect();
-        let bodies: Vec<Option<&str>> = rest.iter().map(|r| r.response_body.as_deref()).collect();
-        let errors: Vec<Option<&str>> = rest.iter().map(|r| r.error.as_deref()).collect();
-        let (statuses, nexts): (Vec<&str>, Vec<Option<i64>>) = rest
-            .iter()
-            .map(|r| match r.outcome {
-                Outcome::Retry { at } => (DeliveryStatus::Pending.as_str(), Some(at)),
-                _ => (DeliveryStatus::Succeeded.as_str(), None),
-            })
-            .unzip();
-        let owners: Vec<&str> = rest.iter().map(|r| r.owner.as_str()).collect();
-        let now = crate::now_ms();
-        rows(
-            &*client,
-            RECORD_ATTEMPTS,
-            &[&ids, &attempts, &started, &durations, &codes, &bodies, &errors, &statuses, &nexts, &owners, &now],
-        )
-        .await?;
+        record_attempts(&*client, &rest, crate::now_ms()).await?;
     }
     for r in failed {
         finish(client, r).await?;
@@ -578,47 +611,45 @@ async fn succeeded_since<C: GenericClient>(c: &C, r: &AttemptReport) -> StoreRes
 ///
 /// It also reads the database's clock, which this node then keeps to (`clock`): lease
 /// expiry and retry times are compared across nodes, so they need one clock.
+static BEAT: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "INSERT INTO nodes AS n (id, started_at, heartbeat_at, writing_since) VALUES ($1, {DB_NOW}, {DB_NOW}, {DB_NOW})
+         ON CONFLICT (id) DO UPDATE SET heartbeat_at = EXCLUDED.heartbeat_at,
+            writing_since = CASE WHEN n.writing_since IS NULL OR n.heartbeat_at < EXCLUDED.heartbeat_at - $2
+                                 THEN EXCLUDED.heartbeat_at ELSE n.writing_since END
+         RETURNING heartbeat_at, writing_since"
+    )
+});
+
+/// Forgets nodes silent for `$2` and makes their leases due at `$1`.
+static TAKE_BACK: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH dead AS (DELETE FROM nodes WHERE heartbeat_at < {DB_NOW} - $2 RETURNING id),
+              freed AS (UPDATE queue SET status = 'pending', lease_owner = NULL, next_attempt_at = $1, updated_at = $1
+                         WHERE status = 'in_flight' AND lease_owner IN (SELECT id FROM dead)
+                        RETURNING 1)
+         SELECT count(*) FROM freed"
+    )
+});
+
 pub async fn heartbeat<C: GenericClient>(c: &C, node: &str, now: i64) -> StoreResult<u64> {
     let sent = crate::clock::local_ms();
-    let beat = rows(
-        c,
-        &format!(
-            "INSERT INTO nodes AS n (id, started_at, heartbeat_at, writing_since) VALUES ($1, {DB_NOW}, {DB_NOW}, {DB_NOW})
-             ON CONFLICT (id) DO UPDATE SET heartbeat_at = EXCLUDED.heartbeat_at,
-                writing_since = CASE WHEN n.writing_since IS NULL OR n.heartbeat_at < EXCLUDED.heartbeat_at - $2
-                                     THEN EXCLUDED.heartbeat_at ELSE n.writing_since END
-             RETURNING heartbeat_at, writing_since"
-        ),
-        &[&node, &HEARTBEAT_GAP_MS],
-    )
-    .await?;
+    let beat = rows(c, &BEAT, &[&node, &HEARTBEAT_GAP_MS]).await?;
     let Some(beat) = beat.first() else { return Err(StoreError::Corrupt("the heartbeat returned no row".into())) };
     let (db_now, writing_since): (i64, i64) = (get(beat, 0)?, get(beat, 1)?);
     crate::clock::measured_against_store(sent, db_now, crate::clock::local_ms());
     if db_now - writing_since < NODE_SILENCE_MS {
         return Ok(0);
     }
-    let freed = rows(
-        c,
-        &format!(
-            "WITH dead AS (DELETE FROM nodes WHERE heartbeat_at < {DB_NOW} - $2 RETURNING id),
-                  freed AS (UPDATE deliveries SET status = 'pending', lease_owner = NULL, next_attempt_at = $1,
-                                                  updated_at = $1
-                             WHERE status = 'in_flight' AND lease_owner IN (SELECT id FROM dead)
-                         RETURNING 1)
-             SELECT count(*) FROM freed"
-        ),
-        &[&now, &NODE_SILENCE_MS],
-    )
-    .await?;
+    let freed = rows(c, &TAKE_BACK, &[&now, &NODE_SILENCE_MS]).await?;
     let n: i64 = freed.first().map(|row| get(row, 0)).transpose()?.unwrap_or(0);
     Ok(n as u64)
 }
 
 /// Notes `node`'s loaded subscriptions and fails the live deliveries of those no node has
 /// noted for `$3` (`keep_loaded`), in one statement. The rows of removed subscriptions
-/// stay, so a delivery of one retried later is failed again, found by its subscription's
-/// index of live rows.
+/// go to the history as failed; one retried later is failed again, found by its
+/// subscription's index of `queue`.
 const KEEP_LOADED: &str = "WITH noted AS (
         INSERT INTO subscription_seen AS s (name, seen_at)
         SELECT unnest($1::text[]), (extract(epoch FROM clock_timestamp()) * 1000)::bigint
@@ -629,10 +660,14 @@ const KEEP_LOADED: &str = "WITH noted AS (
            AND s.name <> ALL($1::text[])
            AND EXISTS (SELECT 1 FROM nodes n WHERE n.id = $4
                           AND n.writing_since <= (extract(epoch FROM clock_timestamp()) * 1000)::bigint - $5)),
+    gone_rows AS (
+        DELETE FROM queue WHERE status IN ('pending', 'in_flight') AND subscription IN (SELECT name FROM gone)
+        RETURNING *),
     failed AS (
-        UPDATE deliveries SET status = 'failed', lease_owner = NULL, next_attempt_at = NULL, updated_at = $6,
-                              last_error = $7
-         WHERE status IN ('pending', 'in_flight') AND subscription IN (SELECT name FROM gone)
+        INSERT INTO deliveries (id, event_uuid, subscription, topic, status, attempts, created_at, updated_at,
+                                config_version, request, last_status, last_error, source, event_at)
+        SELECT id, event_uuid, subscription, topic, 'failed', attempts, created_at, $6, config_version, request,
+               last_status, $7, source, event_at FROM gone_rows
         RETURNING 1)
     SELECT count(*) FROM failed";
 
@@ -654,7 +689,7 @@ pub async fn keep_loaded<C: GenericClient>(
 pub async fn release_leases<C: GenericClient>(c: &C, owner: &str, now: i64) -> StoreResult<u64> {
     exec(
         c,
-        "UPDATE deliveries SET status = 'pending', lease_owner = NULL, next_attempt_at = $2, updated_at = $2
+        "UPDATE queue SET status = 'pending', lease_owner = NULL, next_attempt_at = $2, updated_at = $2
           WHERE status = 'in_flight' AND lease_owner = $1",
         &[&owner, &now],
     )
@@ -662,25 +697,61 @@ pub async fn release_leases<C: GenericClient>(c: &C, owner: &str, now: i64) -> S
 }
 
 pub async fn retry_now<C: GenericClient>(c: &C, id: &str, now: i64) -> StoreResult<RetryNow> {
-    // A disabled subscription sends nothing: its retried delivery waits, held, for enable.
-    let scheduled = rows(
-        c,
-        "UPDATE deliveries d
-            SET status = CASE WHEN EXISTS (SELECT 1 FROM subscription_state s
-                                            WHERE s.name = d.subscription AND s.disabled)
-                              THEN 'held' ELSE 'pending' END,
-                next_attempt_at = $2, lease_owner = NULL, updated_at = $2
-          WHERE id = $1 AND status <> 'shadow'
-      RETURNING status",
-        &[&id, &now],
-    )
-    .await?;
-    if let Some(row) = scheduled.first() {
-        let status: &str = get(row, 0)?;
-        return Ok(if status == "held" { RetryNow::Held } else { RetryNow::Scheduled });
+    // A delivery that moved between the tables while this ran (finished, or retried by
+    // another request) was in neither snapshot the statement saw: once more finds it.
+    for _ in 0..2 {
+        let scheduled = rows(c, &RETRY_NOW, &[&id, &now]).await?;
+        if let Some(row) = scheduled.first() {
+            let status: &str = get(row, 0)?;
+            return Ok(if status == "held" { RetryNow::Held } else { RetryNow::Scheduled });
+        }
+        let found = rows(
+            c,
+            "SELECT status FROM deliveries WHERE id = $1 UNION ALL SELECT status FROM queue WHERE id = $1",
+            &[&id],
+        )
+        .await?;
+        match found.first().map(|row| get::<&str>(row, 0)).transpose()? {
+            None => return Ok(RetryNow::NotFound),
+            Some("shadow") => return Ok(RetryNow::Shadow),
+            Some(_) => {}
+        }
     }
-    let found = rows(c, "SELECT 1 FROM deliveries WHERE id = $1", &[&id]).await?;
-    Ok(if found.is_empty() { RetryNow::NotFound } else { RetryNow::Shadow })
+    Ok(RetryNow::Scheduled)
+}
+
+/// A disabled subscription sends nothing: its retried delivery waits, held, for enable.
+static RETRY_NOW: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH picked AS (SELECT $1::text AS id),
+         {}
+         SELECT status FROM back UNION ALL SELECT status FROM again",
+        move_back("$2", "TRUE")
+    )
+});
+
+/// The CTEs (`back` and `again`, each returning `id, status`) that make the deliveries in
+/// `picked` (a CTE of ids) due at `now`, `held` where their subscription is disabled: a
+/// finished one (but shadow, never sent) moves from the history back to `queue`, a live one
+/// that passes `live` (a condition on its row, checked again on the row updated, as
+/// PostgreSQL does not re-run `picked` for a row another node leased meanwhile) is updated
+/// there.
+fn move_back(now: &str, live: &str) -> String {
+    let state = "CASE WHEN EXISTS (SELECT 1 FROM subscription_state s WHERE s.name = subscription AND s.disabled)
+                      THEN 'held' ELSE 'pending' END";
+    format!(
+        "moved AS (
+            DELETE FROM deliveries WHERE id IN (SELECT id FROM picked) AND status <> 'shadow' RETURNING *),
+         back AS (
+            INSERT INTO queue ({ALL_COLUMNS})
+            SELECT id, event_uuid, subscription, topic, {state}, attempts, {now}, NULL, created_at, {now},
+                   config_version, request, last_status, last_error, source, event_at FROM moved
+            RETURNING id, status),
+         again AS (
+            UPDATE queue SET status = {state}, next_attempt_at = {now}, lease_owner = NULL, updated_at = {now}
+             WHERE id IN (SELECT id FROM picked) AND {live}
+            RETURNING id, status)"
+    )
 }
 
 pub async fn disable<C: GenericClient>(c: &C, name: &str, reason: &str, now: i64) -> StoreResult<()> {
@@ -693,7 +764,7 @@ pub async fn disable<C: GenericClient>(c: &C, name: &str, reason: &str, now: i64
     .await?;
     exec(
         c,
-        "UPDATE deliveries SET status = 'held', updated_at = $2 WHERE subscription = $1 AND status = 'pending'",
+        "UPDATE queue SET status = 'held', updated_at = $2 WHERE subscription = $1 AND status = 'pending'",
         &[&name, &now],
     )
     .await?;
@@ -713,7 +784,7 @@ pub async fn enable(client: &mut Client, name: &str, now: i64) -> StoreResult<u6
     // Due at their creation time, so they are leased oldest first.
     let released = exec(
         &tx,
-        "UPDATE deliveries SET status = 'pending', next_attempt_at = created_at, updated_at = $2
+        "UPDATE queue SET status = 'pending', next_attempt_at = created_at, updated_at = $2
           WHERE subscription = $1 AND status = 'held'",
         &[&name, &now],
     )
@@ -723,41 +794,38 @@ pub async fn enable(client: &mut Client, name: &str, now: i64) -> StoreResult<u6
 }
 
 /// Deletes a batch of finished deliveries and their attempts in one statement; rows
-/// another node is pruning are skipped, not waited for.
+/// another node is pruning are skipped, not waited for. Oldest first, by the history's
+/// index of `updated_at`, so a prune that finds nothing reads nothing (a plain LIMIT lets
+/// the planner scan the table for rows that are not there).
 pub async fn prune<C: GenericClient>(c: &C, before: i64, limit: usize) -> StoreResult<u64> {
     let limit = limit as i64;
-    let deleted = exec(
-        c,
-        "WITH gone AS (
-            SELECT id FROM deliveries WHERE status IN ('succeeded', 'failed', 'shadow') AND updated_at < $1
-             LIMIT $2 FOR UPDATE SKIP LOCKED),
-         history AS (DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM gone))
-         DELETE FROM deliveries WHERE id IN (SELECT id FROM gone)",
-        &[&before, &limit],
-    )
-    .await?;
-    exec(
-        c,
-        &format!(
-            "DELETE FROM events WHERE uuid IN (
-                SELECT uuid FROM events e WHERE received_at < $1 AND {}
-                 LIMIT $2 FOR UPDATE SKIP LOCKED)",
-            query::NO_DELIVERIES_LEFT
-        ),
-        &[&before, &limit],
-    )
-    .await?;
+    let deleted = exec(c, PRUNE_DELIVERIES, &[&before, &limit]).await?;
+    exec(c, &PRUNE_EVENTS, &[&before, &limit]).await?;
     Ok(deleted)
 }
 
-pub async fn next_due_at<C: GenericClient>(c: &C, loaded: Option<&[String]>) -> StoreResult<Option<i64>> {
-    let row = rows(
-        c,
-        "SELECT min(next_attempt_at) FROM deliveries WHERE status IN ('pending', 'in_flight')
-            AND ($1::text[] IS NULL OR subscription = ANY($1::text[]))",
-        &[&loaded],
+/// A batch of the history finished before `$1`, at most `$2`, and its attempts.
+const PRUNE_DELIVERIES: &str = "WITH gone AS (
+        SELECT id FROM deliveries WHERE updated_at < $1 ORDER BY updated_at LIMIT $2 FOR UPDATE SKIP LOCKED),
+     history AS (DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM gone))
+     DELETE FROM deliveries WHERE id IN (SELECT id FROM gone)";
+
+/// A batch of the events received before `$1` that no delivery is left of, at most `$2`.
+static PRUNE_EVENTS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "DELETE FROM events WHERE uuid IN (
+            SELECT uuid FROM events e WHERE received_at < $1 AND {}
+               AND NOT EXISTS (SELECT 1 FROM queue q WHERE q.event_uuid = e.uuid)
+             ORDER BY received_at LIMIT $2 FOR UPDATE SKIP LOCKED)",
+        query::NO_DELIVERIES_LEFT
     )
-    .await?;
+});
+
+const NEXT_DUE: &str = "SELECT min(next_attempt_at) FROM queue WHERE status IN ('pending', 'in_flight')
+    AND ($1::text[] IS NULL OR subscription = ANY($1::text[]))";
+
+pub async fn next_due_at<C: GenericClient>(c: &C, loaded: Option<&[String]>) -> StoreResult<Option<i64>> {
+    let row = rows(c, NEXT_DUE, &[&loaded]).await?;
     Ok(row.first().map(|r| get(r, 0)).transpose()?.flatten())
 }
 
@@ -769,16 +837,21 @@ pub async fn event<C: GenericClient>(c: &C, uuid: &str) -> StoreResult<Option<St
         .transpose()
 }
 
-async fn counts_by_status<C: GenericClient>(c: &C, finished: bool) -> StoreResult<BTreeMap<String, u64>> {
-    let mut by_status = query::zero_counts_for(finished);
-    for r in rows(c, status_count_sql(finished), &[]).await? {
-        let n: i64 = get(&r, 1)?;
-        by_status.insert(get(&r, 0)?, n as u64);
-    }
-    Ok(by_status)
-}
+/// Hours since the epoch: the key of `delivery_counts`.
+const HOUR_MS: i64 = 3_600_000;
+/// The hours `SubscriptionState::last_24h` sums: the current one and the 24 before it.
+const RECENT_HOURS: i64 = 24;
 
-pub async fn subscription_states<C: GenericClient>(c: &C) -> StoreResult<Vec<SubscriptionState>> {
+/// Live deliveries of each subscription by status (from `queue`, which holds only those),
+/// then finished ones (from the counters, never the history) with those of hours from
+/// `$1` on beside them.
+const SUBSCRIPTION_COUNTS: &str = "
+    SELECT subscription, status, count(*), 0::bigint FROM queue GROUP BY subscription, status
+    UNION ALL
+    SELECT subscription, status, sum(n)::bigint, (coalesce(sum(n) FILTER (WHERE hour >= $1), 0))::bigint
+      FROM delivery_counts GROUP BY subscription, status";
+
+pub async fn subscription_states<C: GenericClient>(c: &C, now: i64) -> StoreResult<Vec<SubscriptionState>> {
     let mut states: BTreeMap<String, SubscriptionState> = BTreeMap::new();
     for r in
         rows(c, "SELECT name, disabled, disabled_reason, consecutive_failures FROM subscription_state", &[]).await?
@@ -795,39 +868,56 @@ pub async fn subscription_states<C: GenericClient>(c: &C) -> StoreResult<Vec<Sub
         };
         states.insert(state.name.clone(), state);
     }
-    for r in rows(c, "SELECT subscription, status, count(*) FROM deliveries GROUP BY subscription, status", &[]).await?
-    {
+    let since = now / HOUR_MS - RECENT_HOURS;
+    for r in rows(c, SUBSCRIPTION_COUNTS, &[&since]).await? {
         let name: String = get(&r, 0)?;
-        let n: i64 = get(&r, 2)?;
+        let status: String = get(&r, 1)?;
+        let (n, recent): (i64, i64) = (get(&r, 2)?, get(&r, 3)?);
         let state = states.entry(name.clone()).or_insert_with(|| SubscriptionState {
             name,
             counts: query::zero_counts(),
             ..SubscriptionState::default()
         });
-        state.counts.insert(get(&r, 1)?, n as u64);
+        match status.as_str() {
+            "succeeded" => state.last_24h.succeeded = recent.max(0) as u64,
+            "failed" => state.last_24h.failed = recent.max(0) as u64,
+            _ => {}
+        }
+        state.counts.insert(status, n.max(0) as u64);
     }
+    // A subscription whose counters are all zero (its history pruned) and with nothing live
+    // is known no better than one never seen.
+    states.retain(|_, s| s.registered || s.counts.values().any(|n| *n > 0));
     Ok(states.into_values().collect())
 }
 
-/// Counting deliveries by status, for queue statistics. Active statuses are few rows and
-/// indexed; finished ones are the whole history, so they are counted only when asked.
+/// Deliveries by status: the active ones counted in `queue` (live rows only), the finished
+/// ones, when asked, summed from the counters. Neither reads the history.
 fn status_count_sql(finished: bool) -> &'static str {
     if finished {
-        "SELECT status, count(*) FROM deliveries GROUP BY status"
+        "SELECT status, count(*) FROM queue GROUP BY status
+         UNION ALL SELECT status, sum(n)::bigint FROM delivery_counts GROUP BY status"
     } else {
-        "SELECT status, count(*) FROM deliveries WHERE status IN ('pending', 'in_flight', 'held') GROUP BY status"
+        "SELECT status, count(*) FROM queue GROUP BY status"
     }
 }
 
+async fn counts_by_status<C: GenericClient>(c: &C, finished: bool) -> StoreResult<BTreeMap<String, u64>> {
+    let mut by_status = query::zero_counts_for(finished);
+    for r in rows(c, status_count_sql(finished), &[]).await? {
+        let n: i64 = get(&r, 1)?;
+        by_status.insert(get(&r, 0)?, n.max(0) as u64);
+    }
+    Ok(by_status)
+}
+
+/// Ids are made in creation order, so the first pending one by id is the oldest.
+const QUEUE_OLDEST: &str = "SELECT (SELECT created_at FROM queue WHERE status = 'pending' ORDER BY id LIMIT 1),
+                                   (SELECT count(*) FROM subscription_state WHERE disabled)";
+
 pub async fn queue_stats<C: GenericClient>(c: &C, finished: bool) -> StoreResult<QueueStats> {
     let by_status = counts_by_status(c, finished).await?;
-    let row = rows(
-        c,
-        "SELECT (SELECT min(created_at) FROM deliveries WHERE status = 'pending'),
-                (SELECT count(*) FROM subscription_state WHERE disabled)",
-        &[],
-    )
-    .await?;
+    let row = rows(c, QUEUE_OLDEST, &[]).await?;
     let (oldest, disabled): (Option<i64>, i64) = match row.first() {
         Some(r) => (get(r, 0)?, get(r, 1)?),
         None => (None, 0),
@@ -835,10 +925,35 @@ pub async fn queue_stats<C: GenericClient>(c: &C, finished: bool) -> StoreResult
     Ok(QueueStats { by_status, oldest_pending_created_at: oldest, disabled_subscriptions: disabled as u64 })
 }
 
-const SUMMARY_COLUMNS: &str = "id, event_uuid, subscription, topic, status, attempts, created_at, updated_at,
-                               next_attempt_at, last_status, last_error, config_version, source,
-                               request::json->>'url', (request::json->'masked')::text,
-                               (SELECT a.duration_ms FROM attempts a WHERE a.delivery_id = deliveries.id
+/// Folds the counters in one statement: each past hour's shards into shard 0, and hours
+/// before the last `RECENT_HOURS` (+1, so `last_24h` always has its hours whole) into hour
+/// 0. The rows folded are locked in key order first, so two nodes compacting at once take
+/// turns instead of deadlocking; the second finds them gone.
+pub async fn compact_counts<C: GenericClient>(c: &C, now: i64) -> StoreResult<()> {
+    let hour = now / HOUR_MS;
+    let fold_before = hour - RECENT_HOURS - 1;
+    exec(c, COMPACT_COUNTS, &[&fold_before, &hour]).await.map(drop)
+}
+
+/// `compact_counts`: hours before `$1` fold into hour 0, shards of hours before `$2` into 0.
+const COMPACT_COUNTS: &str = "WITH doomed AS (
+        SELECT subscription, status, hour, shard FROM delivery_counts
+         WHERE (hour > 0 AND hour < $1) OR (shard <> 0 AND hour < $2)
+         ORDER BY subscription, status, hour, shard FOR UPDATE),
+     folded AS (
+        DELETE FROM delivery_counts c USING doomed d
+         WHERE c.subscription = d.subscription AND c.status = d.status AND c.hour = d.hour AND c.shard = d.shard
+        RETURNING c.subscription, c.status, CASE WHEN c.hour < $1 THEN 0 ELSE c.hour END AS hour, c.n)
+     INSERT INTO delivery_counts AS c (subscription, status, hour, shard, n)
+     SELECT subscription, status, hour, 0, sum(n)::bigint FROM folded
+      GROUP BY subscription, status, hour ORDER BY subscription, status, hour
+     ON CONFLICT (subscription, status, hour, shard) DO UPDATE SET n = c.n + EXCLUDED.n";
+
+/// A summary's columns of a row `t` of `queue` or `deliveries`.
+const SUMMARY_COLUMNS: &str = "t.id, t.event_uuid, t.subscription, t.topic, t.status, t.attempts, t.created_at,
+                               t.updated_at, t.next_attempt_at, t.last_status, t.last_error, t.config_version,
+                               t.source, t.request::json->>'url', (t.request::json->'masked')::text,
+                               (SELECT a.duration_ms FROM attempts a WHERE a.delivery_id = t.id
                                  ORDER BY a.attempt DESC LIMIT 1)";
 
 fn summary(r: &Row) -> StoreResult<DeliverySummary> {
@@ -868,10 +983,10 @@ fn summary(r: &Row) -> StoreResult<DeliverySummary> {
     })
 }
 
+/// A history page: the newest of `queue` and of `deliveries`, each read off its own index
+/// newest first and cut at the page's size, then merged.
 pub async fn list<C: GenericClient>(c: &C, q: &DeliveryQuery) -> StoreResult<DeliveryPage> {
-    let (filters, args) = query::delivery_filters(q, query::Dialect::Postgres);
-    let sql =
-        format!("SELECT {SUMMARY_COLUMNS} FROM deliveries WHERE 1 = 1{filters} ORDER BY id DESC LIMIT {}", q.limit + 1);
+    let (sql, args) = list_sql(q);
     let values = boxed(args);
     let params: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| &**v as &(dyn ToSql + Sync)).collect();
     let found = rows(c, &sql, &params).await?;
@@ -880,8 +995,41 @@ pub async fn list<C: GenericClient>(c: &C, q: &DeliveryQuery) -> StoreResult<Del
     Ok(DeliveryPage { deliveries, next_cursor })
 }
 
+/// The statement of a history page, one row past its end, and its values.
+fn list_sql(q: &DeliveryQuery) -> (String, Vec<query::Arg>) {
+    let (live, args) = query::delivery_filters_in(q, query::Dialect::Postgres, "queue");
+    let (finished, _) = query::delivery_filters_in(q, query::Dialect::Postgres, "deliveries");
+    let limit = q.limit + 1;
+    let sql = format!(
+        "SELECT * FROM ((SELECT {SUMMARY_COLUMNS} FROM queue t WHERE 1 = 1{live} ORDER BY id DESC LIMIT {limit})
+                        UNION ALL
+                        (SELECT {SUMMARY_COLUMNS} FROM deliveries t WHERE 1 = 1{finished}
+                          ORDER BY id DESC LIMIT {limit})) AS page
+          ORDER BY 1 DESC LIMIT {limit}"
+    );
+    (sql, args)
+}
+
+/// One batch of `retry_matching`: the newest `q.limit` matches of both tables but in-flight
+/// and shadow ones, made due (`move_back`); the count and the least id under PostgreSQL's
+/// own collation, the one its `id < cursor` compares with.
 pub async fn retry_batch<C: GenericClient>(c: &C, q: &DeliveryQuery, now: i64) -> StoreResult<RetriedBatch> {
-    let (sql, args) = query::retry_batch(q, now, query::Dialect::Postgres);
+    let (live, mut args) = query::delivery_filters_in(q, query::Dialect::Postgres, "queue");
+    let (finished, _) = query::delivery_filters_in(q, query::Dialect::Postgres, "deliveries");
+    args.push(query::Arg::Int(now));
+    let now = query::Dialect::Postgres.placeholder(args.len());
+    let limit = q.limit;
+    let sql = format!(
+        "WITH picked AS (
+            SELECT id FROM ((SELECT id FROM queue WHERE status <> 'in_flight'{live} ORDER BY id DESC LIMIT {limit})
+                            UNION ALL
+                            (SELECT id FROM deliveries WHERE status <> 'shadow'{finished}
+                              ORDER BY id DESC LIMIT {limit})) AS m
+             ORDER BY id DESC LIMIT {limit}),
+         {}
+         SELECT count(*), min(id) FROM (SELECT id FROM back UNION ALL SELECT id FROM again) AS made_due",
+        move_back(&now, "status <> 'in_flight'")
+    );
     let values = boxed(args);
     let params: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| &**v as &(dyn ToSql + Sync)).collect();
     let row = c.query_one(sql.as_str(), &params).await.map_err(pg_error)?;
@@ -901,32 +1049,38 @@ fn boxed(args: Vec<query::Arg>) -> Vec<Box<dyn ToSql + Sync + Send>> {
         .collect()
 }
 
+/// A delivery, wherever it is now.
+static DETAIL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {SUMMARY_COLUMNS}, t.request FROM queue t WHERE id = $1
+         UNION ALL SELECT {SUMMARY_COLUMNS}, t.request FROM deliveries t WHERE id = $1"
+    )
+});
+
+const ATTEMPTS_OF: &str = "SELECT attempt, started_at, duration_ms, status_code, response_body, error
+                             FROM attempts WHERE delivery_id = $1 ORDER BY attempt";
+
 pub async fn detail<C: GenericClient>(c: &C, id: &str) -> StoreResult<Option<DeliveryDetail>> {
-    let found = rows(c, &format!("SELECT {SUMMARY_COLUMNS}, request FROM deliveries WHERE id = $1"), &[&id]).await?;
+    let found = rows(c, &DETAIL, &[&id]).await?;
     let Some(row) = found.first() else { return Ok(None) };
     let summary = summary(row)?;
     let request = decode_request(id, get(row, 16)?)?;
-    let attempts = rows(
-        c,
-        "SELECT attempt, started_at, duration_ms, status_code, response_body, error
-           FROM attempts WHERE delivery_id = $1 ORDER BY attempt",
-        &[&id],
-    )
-    .await?
-    .iter()
-    .map(|r| {
-        let attempt: i32 = get(r, 0)?;
-        let code: Option<i32> = get(r, 3)?;
-        Ok(Attempt {
-            attempt: attempt.max(0) as u32,
-            started_at: iso(get(r, 1)?),
-            duration_ms: get(r, 2)?,
-            status_code: code.and_then(|s| u16::try_from(s).ok()),
-            response_body: get(r, 4)?,
-            error: get(r, 5)?,
+    let attempts = rows(c, ATTEMPTS_OF, &[&id])
+        .await?
+        .iter()
+        .map(|r| {
+            let attempt: i32 = get(r, 0)?;
+            let code: Option<i32> = get(r, 3)?;
+            Ok(Attempt {
+                attempt: attempt.max(0) as u32,
+                started_at: iso(get(r, 1)?),
+                duration_ms: get(r, 2)?,
+                status_code: code.and_then(|s| u16::try_from(s).ok()),
+                response_body: get(r, 4)?,
+                error: get(r, 5)?,
+            })
         })
-    })
-    .collect::<StoreResult<Vec<_>>>()?;
+        .collect::<StoreResult<Vec<_>>>()?;
     Ok(Some(DeliveryDetail { summary, request: request.redacted(), attempts }))
 }
 
@@ -950,4 +1104,89 @@ pub async fn revoked_sessions<C: GenericClient>(c: &C, now: i64) -> StoreResult<
         .iter()
         .map(|row| Ok((get(row, 0)?, get(row, 1)?)))
         .collect()
+}
+
+/// A statement the store runs on a timer or for a page, with values to run it with: plan
+/// tests EXPLAIN each one to show that none reads more as the history grows.
+pub struct PlanStatement {
+    pub name: &'static str,
+    pub sql: String,
+    pub params: Vec<Box<dyn ToSql + Sync + Send>>,
+}
+
+/// Every statement that runs on a timer (housekeeping, heartbeat, the idle lease) or for a
+/// page (queue statistics, subscriptions, history, a delivery), the very text the store
+/// runs, with values as `node` at `now` would use them; `id` names a delivery to show,
+/// `subscription` one to filter by, `event` an event to filter by.
+pub fn timer_and_page_statements(
+    now: i64,
+    node: &str,
+    id: &str,
+    subscription: &str,
+    event: &str,
+) -> Vec<PlanStatement> {
+    type Values = Vec<Box<dyn ToSql + Sync + Send>>;
+    let one = |name, sql: &str, params: Values| PlanStatement { name, sql: sql.to_string(), params };
+    let loaded = vec![subscription.to_string()];
+    let grace = 60_000i64;
+    let page = |name, q: DeliveryQuery| {
+        let (sql, args) = list_sql(&DeliveryQuery { limit: 50, ..q });
+        PlanStatement { name, sql, params: boxed(args) }
+    };
+    let status = |s: DeliveryStatus| DeliveryQuery { status: vec![s], ..DeliveryQuery::default() };
+    vec![
+        one("queue_stats (active)", status_count_sql(false), vec![]),
+        one("queue_stats (with finished)", status_count_sql(true), vec![]),
+        one("queue_stats (oldest pending)", QUEUE_OLDEST, vec![]),
+        one("subscription_states", SUBSCRIPTION_COUNTS, vec![Box::new(now / HOUR_MS - RECENT_HOURS)]),
+        one(
+            "compact_counts",
+            COMPACT_COUNTS,
+            vec![Box::new(now / HOUR_MS - RECENT_HOURS - 1), Box::new(now / HOUR_MS)],
+        ),
+        one("heartbeat", &BEAT, vec![Box::new(node.to_string()), Box::new(HEARTBEAT_GAP_MS)]),
+        one("heartbeat (take back)", &TAKE_BACK, vec![Box::new(now), Box::new(NODE_SILENCE_MS)]),
+        one(
+            "keep_loaded",
+            KEEP_LOADED,
+            vec![
+                Box::new(loaded.clone()),
+                Box::new(crate::store::seen_refresh_ms(grace)),
+                Box::new(grace),
+                Box::new(node.to_string()),
+                Box::new(NODE_SILENCE_MS),
+                Box::new(now),
+                Box::new(SUBSCRIPTION_REMOVED),
+            ],
+        ),
+        one("next_due_at", NEXT_DUE, vec![Box::new(None::<Vec<String>>)]),
+        one("next_due_at (loaded)", NEXT_DUE, vec![Box::new(Some(loaded.clone()))]),
+        one(
+            "lease (idle)",
+            &LEASE,
+            vec![
+                Box::new(node.to_string()),
+                Box::new(now + 30_000),
+                Box::new(now),
+                Box::new(Vec::<String>::new()),
+                Box::new(100i64),
+                Box::new(Vec::<String>::new()),
+                Box::new(Vec::<i64>::new()),
+                Box::new(Some(loaded.clone())),
+            ],
+        ),
+        one("prune (nothing to prune)", PRUNE_DELIVERIES, vec![Box::new(0i64), Box::new(1000i64)]),
+        one("prune events (nothing to prune)", &PRUNE_EVENTS, vec![Box::new(0i64), Box::new(1000i64)]),
+        page("history page", DeliveryQuery::default()),
+        page("history page after a cursor", DeliveryQuery { cursor: Some(id.to_string()), ..DeliveryQuery::default() }),
+        page("history page of failed", status(DeliveryStatus::Failed)),
+        page("history page of pending", status(DeliveryStatus::Pending)),
+        page(
+            "history page of a subscription's succeeded",
+            DeliveryQuery { subscription: loaded.clone(), ..status(DeliveryStatus::Succeeded) },
+        ),
+        page("history page of an event", DeliveryQuery { event: Some(event.to_string()), ..DeliveryQuery::default() }),
+        one("detail", &DETAIL, vec![Box::new(id.to_string())]),
+        one("detail (attempts)", ATTEMPTS_OF, vec![Box::new(id.to_string())]),
+    ]
 }

@@ -1,0 +1,452 @@
+//! The PostgreSQL store at scale, measured in rows, not time: over a history of 200,000
+//! finished deliveries, no statement that runs on a timer or for a page scans the history
+//! or reads more than a bounded number of its rows; and the finished-delivery counters
+//! those statements read agree with the history through every kind of change.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use hookshape::accept::new_delivery_id;
+use hookshape::store::postgres::{timer_and_page_statements, PostgresStore};
+use hookshape::store::*;
+use serde_json::Value;
+use tokio_postgres::types::ToSql;
+
+use crate::helpers::new_uuid;
+use crate::pg::PgSchema;
+
+/// Finished deliveries in the history the plan test fills.
+const HISTORY: i64 = 200_000;
+/// The most rows of `deliveries` or `attempts` any one plan node may examine: a page's
+/// worth and then some, and nothing like the history's size.
+const MOST_ROWS: f64 = 1_000.0;
+
+fn request(sub: &str) -> StoredRequest {
+    StoredRequest {
+        method: "POST".into(),
+        url: format!("http://127.0.0.1:9/{sub}"),
+        headers: vec![],
+        body: Some("{}".into()),
+        sensitive: vec![],
+        masked: vec![],
+    }
+}
+
+fn delivery(sub: &str, status: DeliveryStatus) -> NewDelivery {
+    NewDelivery {
+        id: new_delivery_id(),
+        subscription: sub.into(),
+        status,
+        request: request(sub),
+        error: (status == DeliveryStatus::Failed).then(|| "did not render".to_string()),
+        config_version: "v1".into(),
+        lease: None,
+        needs_activation: false,
+    }
+}
+
+async fn insert(store: &Arc<dyn Store>, deliveries: Vec<NewDelivery>) -> String {
+    let uuid = new_uuid();
+    let event = NewEvent {
+        uuid: uuid.clone(),
+        topic: "T".into(),
+        date: "2026-11-23T10:00:00Z".into(),
+        received_at: hookshape::now_ms(),
+        body: "{}".into(),
+        source: None,
+        deliveries,
+    };
+    store.insert_events(vec![event]).await.unwrap();
+    uuid
+}
+
+/// A lease with nothing to sweep and no cap: the one-statement lease.
+fn lease_req(owner: &str) -> LeaseRequest {
+    LeaseRequest {
+        owner: owner.into(),
+        now: hookshape::now_ms(),
+        lease_ms: Default::default(),
+        default_lease_ms: 60_000,
+        limit: 100,
+        caps: Default::default(),
+        exclude: vec![],
+        sweep_held: false,
+        loaded: None,
+    }
+}
+
+fn report(d: &Leased, owner: &str, outcome: Outcome) -> AttemptReport {
+    AttemptReport {
+        delivery_id: d.id.clone(),
+        subscription: d.subscription.clone(),
+        owner: owner.into(),
+        attempt: d.attempt,
+        started_at: hookshape::now_ms(),
+        duration_ms: 3,
+        status_code: Some(if outcome == Outcome::Succeeded { 200 } else { 500 }),
+        response_body: None,
+        error: None,
+        outcome,
+        disable_after: 0,
+        disable_now: false,
+    }
+}
+
+/// Fills the history with `HISTORY` finished deliveries (one a second back from now, so
+/// they span some 55 hours; every seventh failed; ten subscriptions), each with its event
+/// and one attempt, by statements run in the server.
+async fn fill_history(client: &tokio_postgres::Client, now: i64) {
+    let request = serde_json::to_string(&request("s")).unwrap();
+    client
+        .execute(
+            "INSERT INTO events (uuid, topic, date, received_at, body)
+             SELECT 'ev-' || lpad(i::text, 7, '0'), 'T', '2026-11-23T10:00:00Z', $1::bigint - ($2::bigint - i) * 1000, '{}'
+               FROM generate_series(1, $2::bigint) AS i",
+            &[&now, &HISTORY],
+        )
+        .await
+        .unwrap();
+    // Ids below any real one (those are `dlv_` and a UUIDv7, time first), oldest least.
+    client
+        .execute(
+            "INSERT INTO deliveries (id, event_uuid, subscription, topic, status, attempts, created_at, updated_at,
+                                     config_version, request, last_status, event_at)
+             SELECT 'dlv_0000' || lpad(i::text, 28, '0'), 'ev-' || lpad(i::text, 7, '0'), 's' || (i % 10), 'T',
+                    CASE WHEN i % 7 = 0 THEN 'failed' ELSE 'succeeded' END, 1, t, t, 'v1', $3,
+                    CASE WHEN i % 7 = 0 THEN 500 ELSE 200 END, t
+               FROM (SELECT i, $1::bigint - ($2::bigint - i) * 1000 AS t FROM generate_series(1, $2::bigint) AS i) AS g",
+            &[&now, &HISTORY, &request],
+        )
+        .await
+        .unwrap();
+    client
+        .execute(
+            "INSERT INTO attempts (delivery_id, attempt, started_at, duration_ms, status_code)
+             SELECT id, 1, created_at, 5, last_status FROM deliveries",
+            &[],
+        )
+        .await
+        .unwrap();
+    client.batch_execute("ANALYZE").await.unwrap();
+}
+
+/// Each plan node that reads `deliveries` or `attempts`: its type, table and the rows it
+/// examined (returned, and removed by its filter, over all its loops).
+fn history_reads(plan: &Value, found: &mut Vec<(String, String, f64)>) {
+    let number = |key: &str| plan.get(key).and_then(Value::as_f64).unwrap_or(0.0);
+    if let Some(table @ ("deliveries" | "attempts")) = plan.get("Relation Name").and_then(Value::as_str) {
+        let examined =
+            (number("Actual Rows") + number("Rows Removed by Filter") + number("Rows Removed by Index Recheck"))
+                * number("Actual Loops").max(1.0);
+        let kind = plan["Node Type"].as_str().unwrap_or("?").to_string();
+        found.push((kind, table.to_string(), examined));
+    }
+    for child in plan.get("Plans").and_then(Value::as_array).into_iter().flatten() {
+        history_reads(child, found);
+    }
+}
+
+/// EXPLAIN ANALYZE of `sql` (in a transaction rolled back, so each statement sees the same
+/// data): its reads of the history.
+async fn reads_of(
+    client: &mut tokio_postgres::Client,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Vec<(String, String, f64)> {
+    let tx = client.transaction().await.unwrap();
+    let explained = tx
+        .query_one(&format!("EXPLAIN (ANALYZE, FORMAT JSON) {sql}"), params)
+        .await
+        .unwrap_or_else(|e| panic!("EXPLAIN of {sql}: {e}"));
+    tx.rollback().await.unwrap();
+    let JsonText(plan) = explained.get(0);
+    let plan: Value = serde_json::from_str(&plan).unwrap();
+    let mut found = Vec::new();
+    history_reads(&plan[0]["Plan"], &mut found);
+    found
+}
+
+/// A `json` value as its text (EXPLAIN's JSON output is typed `json`).
+struct JsonText(String);
+
+impl<'a> tokio_postgres::types::FromSql<'a> for JsonText {
+    fn from_sql(
+        _: &tokio_postgres::types::Type,
+        raw: &'a [u8],
+    ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(Self(std::str::from_utf8(raw)?.to_string()))
+    }
+
+    fn accepts(ty: &tokio_postgres::types::Type) -> bool {
+        *ty == tokio_postgres::types::Type::JSON
+    }
+}
+
+fn misreads(reads: &[(String, String, f64)]) -> Vec<&(String, String, f64)> {
+    reads.iter().filter(|(kind, _, rows)| kind == "Seq Scan" || *rows > MOST_ROWS).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_no_timer_or_page_statement_reads_more_of_a_larger_history() {
+    let Some(schema) = PgSchema::create().await else { return };
+    let store: Arc<dyn Store> = Arc::new(PostgresStore::open(&schema.url).await.unwrap());
+    let mut client = schema.client().await;
+    let now = hookshape::now_ms();
+    // Some live work beside the history: due, leased, and held.
+    store.heartbeat("node-a", now).await.unwrap();
+    for _ in 0..20 {
+        insert(&store, vec![delivery("s3", DeliveryStatus::Pending)]).await;
+    }
+    assert_eq!(store.lease(LeaseRequest { limit: 10, ..lease_req("node-a") }).await.unwrap().len(), 10);
+    for _ in 0..10 {
+        insert(&store, vec![delivery("live", DeliveryStatus::Pending)]).await;
+    }
+    store.disable("live", "paused").await.unwrap();
+    fill_history(&client, now).await;
+
+    // The check itself sees what it looks for: a whole-history count is flagged.
+    let count_all = reads_of(&mut client, "SELECT count(*) FROM deliveries", &[]).await;
+    assert!(!misreads(&count_all).is_empty(), "{count_all:?}");
+
+    let middle = format!("dlv_0000{:028}", HISTORY / 2);
+    let event = format!("ev-{:07}", HISTORY / 2);
+    let statements = timer_and_page_statements(now, "node-a", &middle, "s3", &event);
+    assert!(statements.len() > 15);
+    let mut report = Vec::new();
+    for s in &statements {
+        let params: Vec<&(dyn ToSql + Sync)> = s.params.iter().map(|p| &**p as &(dyn ToSql + Sync)).collect();
+        let reads = reads_of(&mut client, &s.sql, &params).await;
+        let bad = misreads(&reads);
+        assert!(bad.is_empty(), "{} reads the history as it grows: {bad:?}\n{}", s.name, s.sql);
+        report.push(format!("{}: {reads:?}", s.name));
+    }
+    // The pages read what they show: a history page reads its rows off the history.
+    let page = report.iter().find(|r| r.starts_with("history page:")).unwrap();
+    assert!(page.contains("deliveries"), "{page}");
+
+    // The real store answers from the counters as the history holds them.
+    let stats = store.queue_stats(true).await.unwrap();
+    let failed = (1..=HISTORY).filter(|i| i % 7 == 0).count() as u64;
+    assert_eq!(stats.by_status["failed"], failed);
+    assert_eq!(stats.by_status["succeeded"], HISTORY as u64 - failed);
+    assert_eq!((stats.by_status["pending"], stats.by_status["in_flight"], stats.by_status["held"]), (10, 10, 10));
+    counters_agree_with_the_history(&store, &client).await;
+    store.compact_counts(now).await.unwrap();
+    counters_agree_with_the_history(&store, &client).await;
+    let rows: i64 = client.query_one("SELECT count(*) FROM delivery_counts", &[]).await.unwrap().get(0);
+    // Ten subscriptions, two outcomes, hour 0 and the last 25 hours at most.
+    assert!(rows <= 10 * 2 * 27, "{rows} counter rows after folding");
+}
+
+/// The counters, summed, against a real count of the history; and what
+/// `subscription_states` reports against both tables and the last 24 hours of history.
+async fn counters_agree_with_the_history(store: &Arc<dyn Store>, client: &tokio_postgres::Client) {
+    let counted = |sql: &'static str| async move {
+        client
+            .query(sql, &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| ((r.get::<_, String>(0), r.get::<_, String>(1)), r.get::<_, i64>(2)))
+            .collect::<BTreeMap<_, _>>()
+    };
+    let counters =
+        counted("SELECT subscription, status, sum(n)::bigint FROM delivery_counts GROUP BY 1, 2 HAVING sum(n) <> 0")
+            .await;
+    let history = counted("SELECT subscription, status, count(*) FROM deliveries GROUP BY 1, 2").await;
+    assert_eq!(counters, history, "the counters against the history");
+    let live = counted("SELECT subscription, status, count(*) FROM queue GROUP BY 1, 2").await;
+    let recent = counted(
+        "SELECT subscription, status, count(*) FROM deliveries
+          WHERE updated_at / 3600000 >= (extract(epoch FROM now()) * 1000)::bigint / 3600000 - 24 GROUP BY 1, 2",
+    )
+    .await;
+    let states = store.subscription_states().await.unwrap();
+    for ((sub, status), n) in history.iter().chain(&live) {
+        let state = states.iter().find(|s| &s.name == sub).unwrap_or_else(|| panic!("{sub} not listed"));
+        assert_eq!(state.counts[status], *n as u64, "{sub} {status}");
+    }
+    for state in &states {
+        let of = |status: &str| recent.get(&(state.name.clone(), status.to_string())).copied().unwrap_or(0) as u64;
+        let expected = RecentOutcomes { succeeded: of("succeeded"), failed: of("failed") };
+        assert_eq!(state.last_24h, expected, "{}'s last 24 hours", state.name);
+    }
+}
+
+/// Every change that moves a delivery into or out of the history keeps the counters equal
+/// to a count of it: intake (straight to history when stored finished), results, retries
+/// of finished deliveries, orphans failed, prunes, and compactions, two at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_counters_follow_every_change_to_the_history() {
+    let Some(schema) = PgSchema::create().await else { return };
+    let store: Arc<dyn Store> = Arc::new(PostgresStore::open(&schema.url).await.unwrap());
+    let client = schema.client().await;
+    store.heartbeat("n", hookshape::now_ms()).await.unwrap();
+    let everything = ["a".to_string(), "b".to_string(), "gone".to_string()];
+    store.keep_loaded("n", &everything, 60_000).await.unwrap();
+    for _ in 0..4 {
+        let mut ds: Vec<NewDelivery> =
+            ["a", "b", "gone"].iter().map(|s| delivery(s, DeliveryStatus::Pending)).collect();
+        ds.push(delivery("a", DeliveryStatus::Shadow));
+        ds.push(delivery("b", DeliveryStatus::Failed));
+        insert(&store, ds).await;
+    }
+    counters_agree_with_the_history(&store, &client).await;
+    assert_eq!(store.queue_stats(false).await.unwrap().by_status["pending"], 12);
+
+    // One lease statement takes them all; a's succeed, b's fail or retry.
+    let leased = store.lease(lease_req("n")).await.unwrap();
+    assert_eq!(leased.len(), 12);
+    let (mine, gone): (Vec<&Leased>, Vec<&Leased>) = leased.iter().partition(|d| d.subscription != "gone");
+    let outcome = |i: usize, d: &Leased| match (d.subscription.as_str(), i % 2) {
+        ("a", _) => Outcome::Succeeded,
+        (_, 0) => Outcome::Failed,
+        _ => Outcome::Retry { at: 0 },
+    };
+    let reports: Vec<AttemptReport> = mine.iter().enumerate().map(|(i, d)| report(d, "n", outcome(i, d))).collect();
+    store.finish_attempts(reports.clone()).await.unwrap();
+    counters_agree_with_the_history(&store, &client).await;
+    // A lost lease's result, recorded again, moves nothing.
+    store.finish_attempts(reports).await.unwrap();
+    counters_agree_with_the_history(&store, &client).await;
+    let retried = store.list_deliveries(DeliveryQuery { limit: 100, ..DeliveryQuery::default() }).await.unwrap();
+    let succeeded = retried.deliveries.iter().find(|d| d.status == DeliveryStatus::Succeeded).unwrap();
+    let shadow = retried.deliveries.iter().find(|d| d.status == DeliveryStatus::Shadow).unwrap();
+
+    // Finished deliveries retried move back to the queue; a shadow one stays.
+    assert_eq!(store.retry_now(&succeeded.id).await.unwrap(), RetryNow::Scheduled);
+    assert_eq!(store.retry_now(&shadow.id).await.unwrap(), RetryNow::Shadow);
+    assert_eq!(status_of(&store, &succeeded.id).await, DeliveryStatus::Pending);
+    counters_agree_with_the_history(&store, &client).await;
+    let failed_b = DeliveryQuery {
+        status: vec![DeliveryStatus::Failed],
+        subscription: vec!["b".into()],
+        limit: 100,
+        ..DeliveryQuery::default()
+    };
+    assert!(store.retry_matching(failed_b).await.unwrap() >= 4, "b's failures, at render and sent");
+    counters_agree_with_the_history(&store, &client).await;
+
+    // A delivery being sent may be retried too (it stays in the queue).
+    assert_eq!(gone.len(), 4);
+    assert_eq!(store.retry_now(&gone[0].id).await.unwrap(), RetryNow::Scheduled);
+    assert_eq!(status_of(&store, &gone[0].id).await, DeliveryStatus::Pending);
+    // gone's other leases are its node's; released, then its subscription is no node's for long.
+    store.release_leases("n", hookshape::now_ms()).await.unwrap();
+    client.execute("UPDATE subscription_seen SET seen_at = seen_at - 120000 WHERE name = 'gone'", &[]).await.unwrap();
+    client.execute("UPDATE nodes SET writing_since = writing_since - 11000", &[]).await.unwrap();
+    assert_eq!(store.keep_loaded("n", &everything[..2], 60_000).await.unwrap(), 4);
+    counters_agree_with_the_history(&store, &client).await;
+    let states = store.subscription_states().await.unwrap();
+    let gone_state = states.iter().find(|s| s.name == "gone").unwrap();
+    assert_eq!((gone_state.counts["failed"], gone_state.last_24h.failed), (4, 4));
+
+    // Prunes, a batch at a time, then all; compactions, two at once, change no total.
+    assert_eq!(store.prune(hookshape::now_ms() + 1, 3).await.unwrap(), 3);
+    counters_agree_with_the_history(&store, &client).await;
+    let (one, two) = tokio::join!(store.compact_counts(hookshape::now_ms()), store.compact_counts(hookshape::now_ms()));
+    one.unwrap();
+    two.unwrap();
+    counters_agree_with_the_history(&store, &client).await;
+    // A day and more later, every hour is folded into one row per subscription and status.
+    let later = hookshape::now_ms() + 30 * 3_600_000;
+    store.compact_counts(later).await.unwrap();
+    let hours: Vec<i64> = client
+        .query("SELECT DISTINCT hour FROM delivery_counts", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(hours, [0]);
+    store.prune(hookshape::now_ms() + 1, 1000).await.unwrap();
+    let left: i64 = client.query_one("SELECT count(*) FROM deliveries", &[]).await.unwrap().get(0);
+    assert_eq!(left, 0);
+    let counters: Option<i64> =
+        client.query_one("SELECT sum(n)::bigint FROM delivery_counts", &[]).await.unwrap().get(0);
+    assert_eq!(counters, Some(0), "a pruned history counts nothing");
+}
+
+async fn status_of(store: &Arc<dyn Store>, id: &str) -> DeliveryStatus {
+    store.get_delivery(id).await.unwrap().unwrap().summary.status
+}
+
+/// A database at version 7 with live and finished deliveries: migration 8 moves the live
+/// ones into `queue`, keeps the finished ones as history, and counts them once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_migration_8_moves_live_deliveries_to_the_queue_and_counts_the_history() {
+    let Some(schema) = PgSchema::create().await else { return };
+    let client = schema.client().await;
+    let earlier = [
+        include_str!("../../src/store/postgres/migrations/0001_initial.sql"),
+        include_str!("../../src/store/postgres/migrations/0002_nodes.sql"),
+        include_str!("../../src/store/postgres/migrations/0003_sources.sql"),
+        include_str!("../../src/store/postgres/migrations/0004_history_paging.sql"),
+        include_str!("../../src/store/postgres/migrations/0005_event_time.sql"),
+        include_str!("../../src/store/postgres/migrations/0006_loaded_subscriptions.sql"),
+        include_str!("../../src/store/postgres/migrations/0007_revoked_sessions.sql"),
+    ];
+    client
+        .batch_execute(
+            "CREATE TABLE hookshape_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,
+                                                applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+        )
+        .await
+        .unwrap();
+    for (i, sql) in earlier.iter().enumerate() {
+        client.batch_execute(sql).await.unwrap();
+        let version = i as i32 + 1;
+        client.execute("INSERT INTO hookshape_migrations (version, name) VALUES ($1, 'v')", &[&version]).await.unwrap();
+    }
+    let request = serde_json::to_string(&request("s")).unwrap();
+    let now = hookshape::now_ms();
+    client
+        .execute(
+            "INSERT INTO deliveries (id, event_uuid, subscription, topic, status, created_at, updated_at,
+                                     next_attempt_at, config_version, request, lease_owner)
+             SELECT 'dlv_0000' || lpad(i::text, 28, '0'), 'e', 's',  'T',
+                    (ARRAY['pending', 'in_flight', 'held', 'succeeded', 'failed', 'shadow'])[i % 6 + 1], $1, $1,
+                    $1, 'v1', $2, CASE WHEN i % 6 = 1 THEN 'old-node' END
+               FROM generate_series(1, 60) AS i",
+            &[&now, &request],
+        )
+        .await
+        .unwrap();
+    let store: Arc<dyn Store> = Arc::new(PostgresStore::open(&schema.url).await.unwrap());
+    let count = |sql: &'static str| async { client.query_one(sql, &[]).await.unwrap().get::<_, i64>(0) };
+    assert_eq!(count("SELECT count(*) FROM queue").await, 30);
+    assert_eq!(count("SELECT count(*) FROM deliveries").await, 30);
+    let stats = store.queue_stats(true).await.unwrap();
+    for status in DeliveryStatus::ALL {
+        assert_eq!(stats.by_status[status.as_str()], 10, "{status:?}");
+    }
+    counters_agree_with_the_history(&store, &client).await;
+    // The moved rows are the sender's again.
+    let leased = store.lease(lease_req("n")).await.unwrap();
+    assert_eq!(leased.len(), 20, "the pending ones, and the in-flight ones no live node holds");
+}
+
+/// Where autovacuum is off (as on the test server), the store vacuums `queue` itself once
+/// its dead rows outnumber its live ones, so the table's space is reused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_the_store_vacuums_a_queue_whose_dead_rows_outnumber_its_live_ones() {
+    let Some(schema) = PgSchema::create().await else { return };
+    let _store = PostgresStore::open(&schema.url).await.unwrap();
+    let client = schema.client().await;
+    let request = serde_json::to_string(&request("s")).unwrap();
+    client
+        .execute(
+            "INSERT INTO queue (id, event_uuid, subscription, topic, status, created_at, updated_at, config_version,
+                                request)
+             SELECT 'dlv_' || i, 'e', 's', 'T', 'pending', 0, 0, 'v1', $1 FROM generate_series(1, 20000) AS i",
+            &[&request],
+        )
+        .await
+        .unwrap();
+    client.execute("DELETE FROM queue", &[]).await.unwrap();
+    let vacuums = "SELECT vacuum_count + autovacuum_count FROM pg_stat_user_tables WHERE relid = 'queue'::regclass";
+    crate::helpers::eventually(std::time::Duration::from_secs(60), "a VACUUM of queue", || async {
+        (client.query_one(vacuums, &[]).await.unwrap().get::<_, i64>(0) > 0).then_some(())
+    })
+    .await;
+}
