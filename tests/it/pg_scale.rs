@@ -75,23 +75,6 @@ fn lease_req(owner: &str) -> LeaseRequest {
     }
 }
 
-fn report(d: &Leased, owner: &str, outcome: Outcome) -> AttemptReport {
-    AttemptReport {
-        delivery_id: d.id.clone(),
-        subscription: d.subscription.clone(),
-        owner: owner.into(),
-        attempt: d.attempt,
-        started_at: hookshape::now_ms(),
-        duration_ms: 3,
-        status_code: Some(if outcome == Outcome::Succeeded { 200 } else { 500 }),
-        response_body: None,
-        error: None,
-        outcome,
-        disable_after: 0,
-        disable_now: false,
-    }
-}
-
 /// Fills the history with `HISTORY` finished deliveries (one a second back from now, so
 /// they span some 55 hours; every seventh failed; ten subscriptions), each with its event
 /// and one attempt, by statements run in the server.
@@ -303,7 +286,15 @@ async fn postgres_counters_follow_every_change_to_the_history() {
         (_, 0) => Outcome::Failed,
         _ => Outcome::Retry { at: 0 },
     };
-    let reports: Vec<AttemptReport> = mine.iter().enumerate().map(|(i, d)| report(d, "n", outcome(i, d))).collect();
+    let reports: Vec<AttemptReport> = mine
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let outcome = outcome(i, d);
+            let code = if outcome == Outcome::Succeeded { 200 } else { 500 };
+            crate::store::report(d, "n", outcome, code)
+        })
+        .collect();
     store.finish_attempts(reports.clone()).await.unwrap();
     counters_agree_with_the_history(&store, &client).await;
     // A lost lease's result, recorded again, moves nothing.

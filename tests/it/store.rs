@@ -138,7 +138,8 @@ fn lease_req(owner: &str, limit: usize, caps: &[(&str, u32)]) -> LeaseRequest {
     }
 }
 
-fn report(d: &Leased, owner: &str, outcome: Outcome, code: u16) -> AttemptReport {
+/// The report of one attempt at `d` by `owner`, answered `code` (also used by `pg_scale`).
+pub(crate) fn report(d: &Leased, owner: &str, outcome: Outcome, code: u16) -> AttemptReport {
     AttemptReport {
         delivery_id: d.id.clone(),
         subscription: d.subscription.clone(),
