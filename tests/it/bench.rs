@@ -5,6 +5,7 @@
 use hookshape::store::postgres::prefill::{History, SPAN_MS};
 use hookshape::store::postgres::PostgresStore;
 
+use crate::helpers::bench_json;
 use crate::pg::PgSchema;
 
 async fn count(client: &tokio_postgres::Client, sql: &str) -> i64 {
@@ -14,15 +15,24 @@ async fn count(client: &tokio_postgres::Client, sql: &str) -> i64 {
 #[tokio::test]
 async fn bench_on_postgres_reports_the_server_the_sizes_and_the_costs_per_delivery() {
     let Some(schema) = PgSchema::create().await else { return };
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_hookshape"))
-        .args(["bench", "--store", &schema.url, "--prefill", "300", "--events", "50", "--fan-out", "2"])
-        .args(["--concurrency", "4", "--repeat", "2", "--console", "--idle", "1s", "--json"])
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let report = bench_json(&[
+        "--store",
+        &schema.url,
+        "--prefill",
+        "300",
+        "--events",
+        "50",
+        "--fan-out",
+        "2",
+        "--concurrency",
+        "4",
+        "--repeat",
+        "2",
+        "--console",
+        "--idle",
+        "1s",
+    ])
+    .await;
 
     let server = &report["postgres"];
     for name in ["server_version", "autovacuum", "synchronous_commit", "shared_buffers", "max_connections", "fsync"] {

@@ -443,14 +443,7 @@ async fn send_posts_an_event_file_and_prints_the_answer() {
 #[tokio::test]
 async fn bench_runs_a_real_server_and_reports_every_delivery_arrived() {
     // Correctness only: what arrived and what was measured, never how fast.
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_hookshape"))
-        .args(["bench", "--events", "200", "--fan-out", "2", "--concurrency", "4", "--ceiling", "--json"])
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let report = bench_json(&["--events", "200", "--fan-out", "2", "--concurrency", "4", "--ceiling"]).await;
     assert_eq!((report["events_accepted"].as_u64(), report["events_failed"].as_u64()), (Some(200), Some(0)));
     assert_eq!((report["deliveries_expected"].as_u64(), report["deliveries_arrived"].as_u64()), (Some(400), Some(400)));
     assert_eq!(report["latency"]["samples"], 400, "one latency per delivery: {report}");

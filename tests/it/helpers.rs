@@ -345,6 +345,21 @@ pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// Runs the real binary's `hookshape bench ARGS --json`, fails the test unless it succeeds,
+/// and returns its report.
+pub async fn bench_json(args: &[&str]) -> serde_json::Value {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_hookshape"))
+        .arg("bench")
+        .args(args)
+        .arg("--json")
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_str(&stdout).unwrap()
+}
+
 pub fn hookshape() -> std::process::Command {
     std::process::Command::new(env!("CARGO_BIN_EXE_hookshape"))
 }
