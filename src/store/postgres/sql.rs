@@ -717,7 +717,8 @@ pub async fn retry_now<C: GenericClient>(c: &C, id: &str, now: i64) -> StoreResu
             Some(_) => {}
         }
     }
-    Ok(RetryNow::Scheduled)
+    // Moved under both tries: it is changing state now, so say so rather than claim it due.
+    Err(StoreError::Unavailable(format!("delivery {id} is changing state; try again")))
 }
 
 /// A disabled subscription sends nothing: its retried delivery waits, held, for enable.
