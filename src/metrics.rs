@@ -100,6 +100,24 @@ impl Metrics {
         (sum(&self.events_accepted), sum(&self.deliveries))
     }
 
+    /// Refused requests since start, by source and reason (`signature`, `json`, `mapping`),
+    /// read from `hookshape_source_requests_total` without adding series to it: what the
+    /// console shows. Counted on this node only, like the metric.
+    pub fn source_refusals(&self) -> Vec<(String, String, u64)> {
+        use prometheus::core::Collector;
+        let families = self.source_requests.collect();
+        let mut found = Vec::new();
+        for m in families.iter().flat_map(|family| family.get_metric()) {
+            let label =
+                |name: &str| m.get_label().iter().find(|l| l.name() == name).map(|l| l.value().to_string());
+            let (Some(source), Some(outcome)) = (label("source"), label("outcome")) else { continue };
+            if let Some(reason) = outcome.strip_prefix("refused_") {
+                found.push((source, reason.to_string(), m.get_counter().get_value() as u64));
+            }
+        }
+        found
+    }
+
     /// The Prometheus text exposition format.
     pub fn render(&self) -> String {
         let mut out = Vec::new();

@@ -131,6 +131,7 @@ fn success_rate(states: &[SubscriptionState], name: &str) -> Option<minijinja::V
 
 pub async fn sources(console: Arc<Console>, viewer: Viewer, state: ApiState) -> Response {
     let set = state.subscriptions.load_full();
+    let refused = super::overview::refused_by_source(&state.metrics);
     let sources: Vec<minijinja::Value> = set
         .sources
         .iter()
@@ -141,7 +142,9 @@ pub async fn sources(console: Arc<Console>, viewer: Viewer, state: ApiState) -> 
             context! {
                 name => s.name.clone(),
                 description => s.description.clone(),
-                scheme => format!("{:?}", s.verifier.scheme),
+                // As the files write it (`hmac-sha256-prefixed`), not the Rust name.
+                scheme => serde_json::to_value(s.verifier.scheme).ok().and_then(|v| v.as_str().map(str::to_string)),
+                refused => refused.get(&s.name).cloned().unwrap_or_default(),
                 header => s.verifier.header.clone(),
                 secrets => s.verifier.secrets.len(),
                 file_name => s.file.display().to_string(),

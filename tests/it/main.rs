@@ -14,6 +14,7 @@ mod cli;
 mod cli_checks;
 mod cluster;
 mod console;
+mod console_a11y;
 mod crash;
 mod delivery;
 mod docs;
