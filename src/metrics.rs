@@ -108,8 +108,7 @@ impl Metrics {
         let families = self.source_requests.collect();
         let mut found = Vec::new();
         for m in families.iter().flat_map(|family| family.get_metric()) {
-            let label =
-                |name: &str| m.get_label().iter().find(|l| l.name() == name).map(|l| l.value().to_string());
+            let label = |name: &str| m.get_label().iter().find(|l| l.name() == name).map(|l| l.value().to_string());
             let (Some(source), Some(outcome)) = (label("source"), label("outcome")) else { continue };
             if let Some(reason) = outcome.strip_prefix("refused_") {
                 found.push((source, reason.to_string(), m.get_counter().get_value() as u64));
