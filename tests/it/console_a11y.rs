@@ -165,7 +165,7 @@ async fn every_page_fits_a_phone_and_a_laptop_and_axe_core_finds_no_violation() 
     let (app, _ws) = support_history(&receiver).await;
     let base = app.base.clone();
     let (delivery, event) = one_delivery(&app, "loyalty", "succeeded").await;
-    one_delivery(&app, "crm", "failed").await;
+    let (failed, _) = one_delivery(&app, "crm", "failed").await;
 
     for width in WIDTHS {
         c.set_window_size(width, 1000).await.unwrap();
@@ -184,7 +184,9 @@ async fn every_page_fits_a_phone_and_a_laptop_and_axe_core_finds_no_violation() 
         ("a delivery", format!("/console/deliveries/{delivery}")),
         ("an event", format!("/console/events/{event}")),
         ("subscriptions", "/console/subscriptions".to_string()),
+        ("a failed delivery", format!("/console/deliveries/{failed}")),
         ("a subscription", "/console/subscriptions/loyalty".to_string()),
+        ("a disabled subscription", "/console/subscriptions/erp".to_string()),
         ("sources", "/console/sources".to_string()),
         ("playground", "/console/playground?subscription=loyalty".to_string()),
         ("recover", "/console/recover?status=failed".to_string()),
@@ -220,6 +222,12 @@ async fn every_page_fits_a_phone_and_a_laptop_and_axe_core_finds_no_violation() 
         "const box = document.querySelector('#deliveries').parentElement; return box.scrollWidth <= box.clientWidth;";
     assert_eq!(c.execute(script, vec![]).await.unwrap(), json!(true), "the table fits at 1440 px");
     assert!(text(c, "#deliveries").await.contains("/customers/C-100001/points"), "the customer id whole");
+    // The event's Uuid, shortened in the table, shows whole on focus.
+    let script =
+        "const a = document.querySelector('#deliveries a[data-rest]'); a.focus(); return [a.title, a.innerText];";
+    let shown = c.execute(script, vec![]).await.unwrap();
+    assert_eq!(shown[0].as_str().unwrap().len(), 36, "{shown}");
+    assert_eq!(shown[0], shown[1], "the whole Uuid on focus");
 
     // Phone-sized pictures, only when asked.
     c.set_window_size(390, 1000).await.unwrap();
@@ -347,6 +355,19 @@ async fn live_refresh_adds_new_rows_on_top_and_keeps_focus_selection_and_scroll(
     assert_eq!(found["focus_in_place"], json!(true), "{found}");
     assert!(found["moved"].as_f64().unwrap() < 2.0, "the row being read stays where it was on screen: {found}");
     assert!(text(c, "#deliveries tbody tr").await.contains("/crm/13"), "the newest on top");
+
+    // The overview swaps only the part that changed (the rates, measured after a refresh).
+    c.goto(&format!("{}/console/", app.base)).await.unwrap();
+    text(c, "#failed").await;
+    c.execute("document.querySelectorAll('#live > *').forEach((p) => { p.kept = true; });", vec![]).await.unwrap();
+    eventually(WAIT, "the rates", || async { text(c, "#live").await.contains("deliveries finished").then_some(()) })
+        .await;
+    let script = "return Array.from(document.querySelectorAll('#live > *')).map((p) => [p.querySelector('h2').innerText, p.kept === true]);";
+    let parts = c.execute(script, vec![]).await.unwrap();
+    for part in parts.as_array().unwrap() {
+        let changed = part[0] == json!("Per minute, this node");
+        assert_eq!(part[1], json!(!changed), "only the rates are swapped: {parts}");
+    }
     let _ = browser.client.clone().close().await;
 }
 
