@@ -224,7 +224,7 @@ async fn every_page_fits_a_phone_and_a_laptop_and_axe_core_finds_no_violation() 
     assert!(text(c, "#deliveries").await.contains("/customers/C-100001/points"), "the customer id whole");
     // The event's Uuid, shortened in the table, shows whole on focus.
     let script =
-        "const a = document.querySelector('#deliveries a[data-rest]'); a.focus(); return [a.title, a.innerText];";
+        "const a = document.querySelector('#deliveries a[data-rest]'); a.focus(); return [a.title, a.innerText + JSON.parse(getComputedStyle(a, '::after').content)];";
     let shown = c.execute(script, vec![]).await.unwrap();
     assert_eq!(shown[0].as_str().unwrap().len(), 36, "{shown}");
     assert_eq!(shown[0], shown[1], "the whole Uuid on focus");
