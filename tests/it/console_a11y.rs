@@ -57,8 +57,8 @@ async fn assert_no_sideways_scroll(c: &Client, page: &str, width: u32) {
 }
 
 /// Fails when a table's own box cuts what it holds at this width without letting one
-/// scroll to it (a box that scrolls must be focusable and labelled: axe checks that), or
-/// when a URL cell hides part of its text.
+/// scroll to it (a box that scrolls must be focusable and labelled: axe checks that), when
+/// a URL cell hides part of its text, or when the navigation is cut instead of wrapping.
 async fn assert_nothing_cut(c: &Client, page: &str) {
     let script = r##"
         const cut = [];
@@ -69,6 +69,10 @@ async fn assert_nothing_cut(c: &Client, page: &str) {
           const s = getComputedStyle(box);
           if (!["auto", "scroll"].includes(s.overflowX) || box.getAttribute("tabindex") !== "0" || !box.getAttribute("aria-label"))
             cut.push("a table box that cannot be scrolled by keyboard: " + box.getAttribute("aria-label"));
+        }
+        for (const item of document.querySelectorAll(".top a:not(.skip), .top button")) {
+          const r = item.getBoundingClientRect();
+          if (r.left < 0 || r.right > window.innerWidth) cut.push("a navigation item off screen: " + item.innerText);
         }
         return cut;"##;
     let cut = c.execute(script, vec![]).await.unwrap();
@@ -178,6 +182,7 @@ async fn every_page_fits_a_phone_and_a_laptop_and_axe_core_finds_no_violation() 
     click(c, "#sign-in").await;
     text(c, "#failed").await;
 
+    // Every console page; a new page (the studio's) is checked by adding it here.
     let pages = [
         ("overview", "/console/".to_string()),
         ("deliveries", "/console/deliveries".to_string()),
