@@ -178,18 +178,16 @@ async fn every_page_fits_a_phone_and_a_laptop_and_axe_core_finds_no_violation() 
         assert_no_sideways_scroll(c, &format!("sign-in at {width} px"), width).await;
         assert_accessible(c, &format!("sign-in at {width} px")).await;
     }
-    c.find(Locator::Css("#token")).await.unwrap().send_keys("admin-token").await.unwrap();
-    click(c, "#sign-in").await;
-    text(c, "#failed").await;
+    sign_in(c).await;
 
     // Every console page; a new page (the studio's) is checked by adding it here.
     let pages = [
         ("overview", "/console/".to_string()),
         ("deliveries", "/console/deliveries".to_string()),
         ("a delivery", format!("/console/deliveries/{delivery}")),
+        ("a failed delivery", format!("/console/deliveries/{failed}")),
         ("an event", format!("/console/events/{event}")),
         ("subscriptions", "/console/subscriptions".to_string()),
-        ("a failed delivery", format!("/console/deliveries/{failed}")),
         ("a subscription", "/console/subscriptions/loyalty".to_string()),
         ("a disabled subscription", "/console/subscriptions/erp".to_string()),
         ("sources", "/console/sources".to_string()),
@@ -200,40 +198,11 @@ async fn every_page_fits_a_phone_and_a_laptop_and_axe_core_finds_no_violation() 
     let mut problems = Vec::new();
     for width in WIDTHS {
         c.set_window_size(width, 1000).await.unwrap();
-        for (page, path) in &pages {
-            c.goto(&format!("{base}{path}")).await.unwrap();
-            c.wait().at_most(WAIT).for_element(Locator::Css("h1")).await.unwrap();
-            let page = format!("{page} ({path}) at {width} px");
-            assert_no_sideways_scroll(c, &page, width).await;
-            assert_nothing_cut(c, &page).await;
-            // Every page's violations are gathered, so one run shows them all.
-            problems.extend(axe_violations(c).await.into_iter().map(|v| format!("{page}: {v}")));
-        }
-        // The playground with its answer shown.
-        c.goto(&format!("{base}/console/playground?subscription=loyalty")).await.unwrap();
-        click(c, "#render").await;
-        text(c, "#result").await;
-        assert_no_sideways_scroll(c, &format!("the playground's answer at {width} px"), width).await;
-        problems
-            .extend(axe_violations(c).await.into_iter().map(|v| format!("the playground's answer at {width} px: {v}")));
+        problems.extend(check_pages(c, &base, &pages, width).await);
     }
     assert!(problems.is_empty(), "axe-core found {} violation(s):\n{}", problems.len(), problems.join("\n"));
 
-    // At 1440 px the whole deliveries table shows, the delivery id column included; the
-    // customer id in a URL is shown whole.
-    c.set_window_size(1440, 1000).await.unwrap();
-    c.goto(&format!("{base}/console/deliveries")).await.unwrap();
-    let script =
-        "const box = document.querySelector('#deliveries').parentElement; return box.scrollWidth <= box.clientWidth;";
-    assert_eq!(c.execute(script, vec![]).await.unwrap(), json!(true), "the table fits at 1440 px");
-    assert!(text(c, "#deliveries").await.contains("/customers/C-100001/points"), "the customer id whole");
-    // The event's Uuid, shortened in the table, shows whole on focus.
-    let script =
-        "const a = document.querySelector('#deliveries a[data-rest]'); a.focus(); return [a.title, a.innerText + JSON.parse(getComputedStyle(a, '::after').content)];";
-    let shown = c.execute(script, vec![]).await.unwrap();
-    assert_eq!(shown[0].as_str().unwrap().len(), 36, "{shown}");
-    assert_eq!(shown[0], shown[1], "the whole Uuid on focus");
-
+    ids_are_shown_whole_at_1440(c, &base).await;
     // Phone-sized pictures, only when asked.
     c.set_window_size(390, 1000).await.unwrap();
     for (name, path) in [("overview-390", "/console/"), ("deliveries-390", "/console/deliveries")] {
@@ -242,6 +211,50 @@ async fn every_page_fits_a_phone_and_a_laptop_and_axe_core_finds_no_violation() 
         screenshot(c, name).await;
     }
     let _ = browser.client.clone().close().await;
+}
+
+async fn sign_in(c: &Client) {
+    c.find(Locator::Css("#token")).await.unwrap().send_keys("admin-token").await.unwrap();
+    click(c, "#sign-in").await;
+    text(c, "#failed").await;
+}
+
+/// Opens each page at the window's `width`: fails on sideways scroll or something cut;
+/// returns what axe-core finds (gathered, so one run shows every page's violations). The
+/// playground is checked with its answer shown too.
+async fn check_pages(c: &Client, base: &str, pages: &[(&str, String)], width: u32) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (page, path) in pages {
+        c.goto(&format!("{base}{path}")).await.unwrap();
+        c.wait().at_most(WAIT).for_element(Locator::Css("h1")).await.unwrap();
+        let page = format!("{page} ({path}) at {width} px");
+        assert_no_sideways_scroll(c, &page, width).await;
+        assert_nothing_cut(c, &page).await;
+        problems.extend(axe_violations(c).await.into_iter().map(|v| format!("{page}: {v}")));
+    }
+    c.goto(&format!("{base}/console/playground?subscription=loyalty")).await.unwrap();
+    click(c, "#render").await;
+    text(c, "#result").await;
+    let page = format!("the playground's answer at {width} px");
+    assert_no_sideways_scroll(c, &page, width).await;
+    problems.extend(axe_violations(c).await.into_iter().map(|v| format!("{page}: {v}")));
+    problems
+}
+
+/// At 1440 px the whole deliveries table shows, the delivery id column included; the
+/// customer id in a URL is whole; the event's Uuid, shortened, shows whole on focus.
+async fn ids_are_shown_whole_at_1440(c: &Client, base: &str) {
+    c.set_window_size(1440, 1000).await.unwrap();
+    c.goto(&format!("{base}/console/deliveries")).await.unwrap();
+    let script =
+        "const box = document.querySelector('#deliveries').parentElement; return box.scrollWidth <= box.clientWidth;";
+    assert_eq!(c.execute(script, vec![]).await.unwrap(), json!(true), "the table fits at 1440 px");
+    assert!(text(c, "#deliveries").await.contains("/customers/C-100001/points"), "the customer id whole");
+    let script = "const a = document.querySelector('#deliveries a[data-rest]'); a.focus(); \
+        return [a.title, a.innerText + JSON.parse(getComputedStyle(a, '::after').content)];";
+    let shown = c.execute(script, vec![]).await.unwrap();
+    assert_eq!(shown[0].as_str().unwrap().len(), 36, "{shown}");
+    assert_eq!(shown[0], shown[1], "the whole Uuid on focus");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -256,10 +269,8 @@ async fn the_overview_names_failed_and_disabled_subscriptions_and_sources_count_
         (page["deliveries"].as_array().map_or(0, Vec::len) == 3).then_some(())
     })
     .await;
-    c.goto(&format!("{base}/console/signin")).await.unwrap();
-    c.find(Locator::Css("#token")).await.unwrap().send_keys("admin-token").await.unwrap();
-    click(c, "#sign-in").await;
     c.goto(&format!("{base}/console/")).await.unwrap();
+    sign_in(c).await;
 
     // Failed by subscription: crm's 3 (from the counters), linked to its failed history.
     assert_eq!(text(c, "#failed li").await, "crm: 3 failed");
@@ -287,6 +298,38 @@ async fn the_overview_names_failed_and_disabled_subscriptions_and_sources_count_
     let _ = browser.client.clone().close().await;
 }
 
+/// Someone reading the deliveries list: scrolled down, the text of the 6th row's URL
+/// selected, the 8th row's link focused; every row marked, every change in the list counted.
+const READING: &str = r##"
+        const rows = Array.from(document.querySelectorAll("#live tr"));
+        rows.forEach((r) => { r.kept = true; });
+        window.scrollTo(0, 200);
+        const cell = rows[5].querySelector("td.url");
+        const range = document.createRange();
+        range.selectNodeContents(cell);
+        document.getSelection().removeAllRanges();
+        document.getSelection().addRange(range);
+        rows[7].querySelector("a[href*='/console/deliveries/']").focus();
+        window.changes = 0;
+        new MutationObserver((m) => { window.changes += m.length; })
+          .observe(document.getElementById("live"), { subtree: true, childList: true, characterData: true, attributes: true });
+        window.watched = rows[5];
+        window.watchedTop = rows[5].getBoundingClientRect().top;
+        return [cell.innerText, window.scrollY];"##;
+
+/// Whether the new row came on top and the reading went on undisturbed.
+const AFTER_NEW_ROW: &str = r##"
+        const rows = Array.from(document.querySelectorAll("#live tr"));
+        const sel = document.getSelection();
+        return {
+          first_is_new: rows[0].kept !== true,
+          old_rows_kept: rows.slice(1).every((r) => r.kept === true),
+          selection: sel.toString(),
+          selection_in_place: window.watched.contains(sel.anchorNode),
+          focus_in_place: rows[8].contains(document.activeElement),
+          moved: Math.abs(window.watched.getBoundingClientRect().top - window.watchedTop),
+        };"##;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_refresh_adds_new_rows_on_top_and_keeps_focus_selection_and_scroll() {
     let Some(browser) = browser().await else { return };
@@ -306,25 +349,8 @@ async fn live_refresh_adds_new_rows_on_top_and_keeps_focus_selection_and_scroll(
     c.goto(&format!("{}/console/deliveries", app.base)).await.unwrap();
     assert_eq!(rows(c, "#deliveries tbody tr").await.len(), 12);
 
-    // Someone reading: scrolled down, a cell's text selected, a link focused; every row
-    // and every change in the list is watched.
-    let setup = r##"
-        const rows = Array.from(document.querySelectorAll("#live tr"));
-        rows.forEach((r) => { r.kept = true; });
-        window.scrollTo(0, 200);
-        const cell = rows[5].querySelector("td.url");
-        const range = document.createRange();
-        range.selectNodeContents(cell);
-        document.getSelection().removeAllRanges();
-        document.getSelection().addRange(range);
-        rows[7].querySelector("a[href*='/console/deliveries/']").focus();
-        window.changes = 0;
-        new MutationObserver((m) => { window.changes += m.length; })
-          .observe(document.getElementById("live"), { subtree: true, childList: true, characterData: true, attributes: true });
-        window.watched = rows[5];
-        window.watchedTop = rows[5].getBoundingClientRect().top;
-        return [cell.innerText, window.scrollY];"##;
-    let before = c.execute(setup, vec![]).await.unwrap();
+    // Someone reading: scrolled down, a cell's text selected, a link focused.
+    let before = c.execute(READING, vec![]).await.unwrap();
     let selected = before[0].as_str().unwrap().to_string();
     assert!(before[1].as_f64().unwrap() > 0.0, "the page is scrolled: {before}");
 
@@ -341,18 +367,7 @@ async fn live_refresh_adds_new_rows_on_top_and_keeps_focus_selection_and_scroll(
     assert_eq!(app.post_event(&json!({ "Topic": "T", "Payload": { "Id": 13 } })).await.0, 202);
     eventually(WAIT, "the new row", || async { (rows(c, "#deliveries tbody tr").await.len() == 13).then_some(()) })
         .await;
-    let after = r##"
-        const rows = Array.from(document.querySelectorAll("#live tr"));
-        const sel = document.getSelection();
-        return {
-          first_is_new: rows[0].kept !== true,
-          old_rows_kept: rows.slice(1).every((r) => r.kept === true),
-          selection: sel.toString(),
-          selection_in_place: window.watched.contains(sel.anchorNode),
-          focus_in_place: rows[8].contains(document.activeElement),
-          moved: Math.abs(window.watched.getBoundingClientRect().top - window.watchedTop),
-        };"##;
-    let found = c.execute(after, vec![]).await.unwrap();
+    let found = c.execute(AFTER_NEW_ROW, vec![]).await.unwrap();
     assert_eq!(found["first_is_new"], json!(true), "{found}");
     assert_eq!(found["old_rows_kept"], json!(true), "{found}");
     assert_eq!(found["selection"], json!(selected), "{found}");
@@ -361,18 +376,6 @@ async fn live_refresh_adds_new_rows_on_top_and_keeps_focus_selection_and_scroll(
     assert!(found["moved"].as_f64().unwrap() < 2.0, "the row being read stays where it was on screen: {found}");
     assert!(text(c, "#deliveries tbody tr").await.contains("/crm/13"), "the newest on top");
 
-    // The overview swaps only the part that changed (the rates, measured after a refresh).
-    c.goto(&format!("{}/console/", app.base)).await.unwrap();
-    text(c, "#failed").await;
-    c.execute("document.querySelectorAll('#live > *').forEach((p) => { p.kept = true; });", vec![]).await.unwrap();
-    eventually(WAIT, "the rates", || async { text(c, "#live").await.contains("deliveries finished").then_some(()) })
-        .await;
-    let script = "return Array.from(document.querySelectorAll('#live > *')).map((p) => [p.querySelector('h2').innerText, p.kept === true]);";
-    let parts = c.execute(script, vec![]).await.unwrap();
-    for part in parts.as_array().unwrap() {
-        let changed = part[0] == json!("Per minute, this node");
-        assert_eq!(part[1], json!(!changed), "only the rates are swapped: {parts}");
-    }
     let _ = browser.client.clone().close().await;
 }
 
@@ -420,5 +423,29 @@ async fn a_keyboard_alone_skips_to_the_content_and_resends_a_failed_delivery() {
         (text(c, "#state").await == "succeeded").then_some(())
     })
     .await;
+    let _ = browser.client.clone().close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_overview_refreshes_only_the_part_that_changed() {
+    let Some(browser) = browser().await else { return };
+    let c = &browser.client;
+    let receiver = Receiver::start().await;
+    let ws = Workspace::new();
+    ws.subscription("crm.yaml", &format!("topics: [T]\nrequest:\n  url: \"{}/crm\"\n", receiver.url()));
+    let app = TestApp::spawn(ws.config()).await;
+
+    // The rates are measured from the first refresh on; the other cards stay as they are.
+    c.goto(&format!("{}/console/", app.base)).await.unwrap();
+    text(c, "#failed").await;
+    c.execute("document.querySelectorAll('#live > *').forEach((p) => { p.kept = true; });", vec![]).await.unwrap();
+    eventually(WAIT, "the rates", || async { text(c, "#live").await.contains("deliveries finished").then_some(()) })
+        .await;
+    let script = "return Array.from(document.querySelectorAll('#live > *')).map((p) => [p.querySelector('h2').innerText, p.kept === true]);";
+    let parts = c.execute(script, vec![]).await.unwrap();
+    for part in parts.as_array().unwrap() {
+        let changed = part[0] == json!("Per minute, this node");
+        assert_eq!(part[1], json!(!changed), "only the rates are swapped: {parts}");
+    }
     let _ = browser.client.clone().close().await;
 }
