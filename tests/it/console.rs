@@ -10,11 +10,11 @@ use serde_json::{json, Value};
 
 use crate::helpers::*;
 
-const WAIT: Duration = Duration::from_secs(15);
+pub(crate) const WAIT: Duration = Duration::from_secs(15);
 
 /// A headless Chromium, and the chromedriver behind it (killed when dropped).
-struct Browser {
-    client: Client,
+pub(crate) struct Browser {
+    pub(crate) client: Client,
     driver: std::process::Child,
 }
 
@@ -35,7 +35,7 @@ fn chromedriver() -> Option<PathBuf> {
     found
 }
 
-async fn browser() -> Option<Browser> {
+pub(crate) async fn browser() -> Option<Browser> {
     let driver_path = chromedriver()?;
     let port = free_port();
     let driver = std::process::Command::new(driver_path)
@@ -63,13 +63,13 @@ async fn browser() -> Option<Browser> {
 
 /// The text of the first element `css` selects, once there is one. Read in one script, so
 /// a live refresh of the page between finding and reading cannot make it stale.
-async fn text(c: &Client, css: &str) -> String {
+pub(crate) async fn text(c: &Client, css: &str) -> String {
     c.wait().at_most(WAIT).for_element(Locator::Css(css)).await.unwrap();
     let script = "const e = document.querySelector(arguments[0]); return e ? e.innerText : null;";
     c.execute(script, vec![json!(css)]).await.unwrap().as_str().unwrap_or_default().to_string()
 }
 
-async fn click(c: &Client, css: &str) {
+pub(crate) async fn click(c: &Client, css: &str) {
     c.wait().at_most(WAIT).for_element(Locator::Css(css)).await.unwrap().click().await.unwrap();
 }
 
@@ -80,7 +80,7 @@ async fn rows(c: &Client, css: &str) -> Vec<String> {
 }
 
 /// Waits until the text of `css` satisfies `ok` (a form's answer replacing the page).
-async fn until_text(c: &Client, css: &str, ok: impl Fn(&str) -> bool) -> String {
+pub(crate) async fn until_text(c: &Client, css: &str, ok: impl Fn(&str) -> bool) -> String {
     let started = std::time::Instant::now();
     loop {
         let script = "const e = document.querySelector(arguments[0]); return e ? e.innerText : '';";
@@ -122,7 +122,7 @@ async fn until_page(c: &Client, url: &str, css: &str, what: &str, ok: impl Fn(&s
 
 /// Takes what the browser shows; with `HOOKSHAPE_SCREENSHOTS=1` saves it as
 /// docs/console/NAME.png, for the README (only when asked: tests leave the tree clean).
-async fn screenshot(c: &Client, name: &str) {
+pub(crate) async fn screenshot(c: &Client, name: &str) {
     let png = c.screenshot().await.unwrap();
     assert!(png.starts_with(b"\x89PNG"), "{name}: a PNG");
     if std::env::var_os("HOOKSHAPE_SCREENSHOTS").is_none_or(|v| v != "1") {

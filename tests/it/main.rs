@@ -37,4 +37,5 @@ mod sources;
 mod sqlite_scale;
 mod store;
 mod store_errors;
+mod studio;
 mod templates;

@@ -114,6 +114,7 @@ fn changes(loaded: &Outcome, edited: &Outcome) -> Changes {
         method: pair(m0, m1),
         url: pair(u0, u1),
         headers: header_changes(h0, h1),
+        // The bodies are masked already (`outcome`).
         body: diff::lines(&shown(b0), &shown(b1)),
         any: false,
     };

@@ -43,6 +43,14 @@ pub fn lines(before: &str, after: &str) -> LineDiff {
     LineDiff { changed: true, hunks }
 }
 
+/// `diff` with every secret `masker` knows replaced by `***`, line by line.
+pub fn masked(mut diff: LineDiff, masker: &crate::secret::Masker) -> LineDiff {
+    for line in diff.hunks.iter_mut().flatten() {
+        line.text = masker.mask(&line.text);
+    }
+    diff
+}
+
 fn line(change: similar::Change<&str>) -> Line {
     let op = match change.tag() {
         ChangeTag::Equal => ' ',

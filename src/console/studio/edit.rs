@@ -129,19 +129,33 @@ pub fn body_template(yaml: &str) -> Option<String> {
     raw.request.body_template
 }
 
-/// A loaded file as the editor shows it: the loaded subscription's secret values (written
-/// literally in the file, or equal to what a variable took) are `***`, but `${…}` stays as
-/// written, defaults included, so a download holds the references and never a value.
+/// What a secret written into a subscription file as it is becomes in the editor: a
+/// reference (a YAML file cannot hold `***`, an alias marker, where a value starts), so
+/// the file still parses and compiles here, and a download asks for the value from the
+/// environment instead of carrying it.
+pub const HIDDEN: &str = "${HIDDEN_SECRET}";
+
+/// A subscription file as the editor shows it: the loaded subscription's secret values
+/// (written literally, or equal to what a variable took) become `HIDDEN`, but `${…}` stays
+/// as written, defaults included, so a download holds the references and never a value.
 pub fn shown(text: &str, masker: &Masker) -> String {
+    let hide = |part: &str| {
+        let masked = masker.mask(part);
+        if masked == part {
+            masked
+        } else {
+            masked.replace(crate::secret::MASK, HIDDEN)
+        }
+    };
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(start) = rest.find("${") {
-        out.push_str(&masker.mask(&rest[..start]));
+        out.push_str(&hide(&rest[..start]));
         let end = rest[start..].find('}').map_or(rest.len(), |i| start + i + 1);
         out.push_str(&rest[start..end]);
         rest = &rest[end..];
     }
-    out.push_str(&masker.mask(rest));
+    out.push_str(&hide(rest));
     out
 }
 
@@ -155,7 +169,7 @@ mod tests {
         let text = "url: ${CRM_URL:-http://127.0.0.1:9/x}\nsecret: s3cret-literal-value\ntoken: ${TOKEN}\n";
         assert_eq!(
             shown(text, &masker),
-            "url: ${CRM_URL:-http://127.0.0.1:9/x}\nsecret: ***\ntoken: ${TOKEN}\n"
+            "url: ${CRM_URL:-http://127.0.0.1:9/x}\nsecret: ${HIDDEN_SECRET}\ntoken: ${TOKEN}\n"
         );
         assert_eq!(shown("a ${unclosed", &masker), "a ${unclosed");
     }

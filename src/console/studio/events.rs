@@ -36,6 +36,7 @@ impl Choice {
 }
 
 /// An event to render, and what the page calls it.
+#[derive(Debug)]
 pub struct Sample {
     /// Its uuid (the pasted event's own, or the one filled in for it).
     pub uuid: String,

@@ -68,7 +68,8 @@ impl<'a> Loaded<'a> {
         let text = set.texts.subscriptions.get(name).ok_or_else(missing)?;
         let template = edit::body_template(text).and_then(|path| {
             let text = set.texts.templates.get(&path)?;
-            Some((path, edit::shown(text, &sub.secrets)))
+            // No `${VAR}` in a template: `***` is text there like any other.
+            Some((path, sub.secrets.mask(text)))
         });
         Ok(Self { sub, set, yaml: edit::shown(text, &sub.secrets), template })
     }
@@ -145,11 +146,13 @@ fn answer(loaded: &Loaded<'_>, draft: &Draft<'_>, gathered: Result<Vec<events::S
         problems.extend(edit::reached_by(&files, draft, c, &ctxs));
     }
     let renders = compare::all(base.as_ref(), edited.as_ref(), &samples, masker);
-    let template_diff = loaded.template.as_ref().zip(draft.template).map(|((_, before), (_, after))| diff::lines(before, after));
+    // Masked too: a secret pasted into an editor is not shown back.
+    let lines = |before: &str, after: &str| diff::masked(diff::lines(before, after), masker);
+    let template_diff = loaded.template.as_ref().zip(draft.template).map(|((_, before), (_, after))| lines(before, after));
     Answer {
         valid: problems.is_empty(),
         problems,
-        diff: FileDiffs { yaml: diff::lines(&loaded.yaml, draft.yaml), template: template_diff },
+        diff: FileDiffs { yaml: lines(&loaded.yaml, draft.yaml), template: template_diff },
         events_error,
         renders,
     }
