@@ -63,7 +63,10 @@ async fn the_check_names_a_bad_template_by_file_and_line_and_renders_a_good_one_
     let page = app.http.get(format!("{}/console/studio/crm", app.base)).send().await.unwrap();
     assert_eq!(page.status().as_u16(), 200);
     let html = page.text().await.unwrap();
-    assert!(html.contains("secret: ${HIDDEN_SECRET}") && !html.contains("crm-secret-value"), "the file's secret is hidden");
+    assert!(
+        html.contains("secret: ${HIDDEN_SECRET}") && !html.contains("crm-secret-value"),
+        "the file's secret is hidden"
+    );
     assert!(html.contains("{{ Payload.Name }}"), "the template as written");
     let csrf = csrf_of(&html);
     let yaml = std::fs::read_to_string(ws.path().join("subscriptions/crm.yaml")).unwrap();
@@ -77,7 +80,11 @@ async fn the_check_names_a_bad_template_by_file_and_line_and_renders_a_good_one_
     let answer: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(answer["valid"], false, "{answer}");
     let problem = &answer["problems"][0];
-    assert_eq!((problem["editor"].as_str(), problem["file"].as_str()), (Some("template"), Some("templates/crm/body.json.j2")), "{answer}");
+    assert_eq!(
+        (problem["editor"].as_str(), problem["file"].as_str()),
+        (Some("template"), Some("templates/crm/body.json.j2")),
+        "{answer}"
+    );
     assert_eq!(problem["line"], 3, "{problem}");
     assert!(problem["message"].as_str().unwrap().contains("no_such_filter"), "{problem}");
 
@@ -124,7 +131,10 @@ async fn the_check_names_a_bad_template_by_file_and_line_and_renders_a_good_one_
     let uuid = accepted["uuid"].as_str().unwrap();
     let stored = [&base[..], &[("events", "stored"), ("uuid", uuid)]].concat();
     let answer: Value = serde_json::from_str(&check(&app, &stored).await.1).unwrap();
-    assert_eq!((answer["renders"][0]["uuid"].as_str(), answer["renders"][0]["stored"].as_bool()), (Some(uuid), Some(true)));
+    assert_eq!(
+        (answer["renders"][0]["uuid"].as_str(), answer["renders"][0]["stored"].as_bool()),
+        (Some(uuid), Some(true))
+    );
     assert_eq!(answer["renders"][0]["changes"]["any"], false, "the loaded files, unchanged");
     let recent = [&base[..], &[("events", "recent"), ("last", "5")]].concat();
     let answer: Value = serde_json::from_str(&check(&app, &recent).await.1).unwrap();
@@ -169,7 +179,8 @@ async fn a_person_edits_a_subscription_in_the_studio_and_takes_the_changed_files
     c.goto(&format!("{}/console/subscriptions/crm", app.base)).await.unwrap();
     click(c, "#open-studio").await;
     until_text(c, "#studio-status", |s| s.contains("Valid. 1 event rendered, 0 changed")).await;
-    let yaml: String = serde_json::from_value(value_of(c, "return document.getElementById('yaml').value;").await).unwrap();
+    let yaml: String =
+        serde_json::from_value(value_of(c, "return document.getElementById('yaml').value;").await).unwrap();
     assert!(yaml.contains("secret: ${HIDDEN_SECRET}") && !c.source().await.unwrap().contains("crm-secret-value"));
 
     // A YAML mistake, typed: named on its line, and the editor marked invalid.
@@ -181,7 +192,11 @@ async fn a_person_edits_a_subscription_in_the_studio_and_takes_the_changed_files
     assert!(problem.contains(&format!("Go to line {line}")), "{problem}");
     assert_eq!(value_of(c, "return document.getElementById('yaml').getAttribute('aria-invalid');").await, "true");
     click(c, "#yaml-problems button").await;
-    let selected = value_of(c, "const a = document.getElementById('yaml'); return a.value.slice(a.selectionStart, a.selectionEnd);").await;
+    let selected = value_of(
+        c,
+        "const a = document.getElementById('yaml'); return a.value.slice(a.selectionStart, a.selectionEnd);",
+    )
+    .await;
     assert_eq!(selected, "colour: blue", "Go to line selects the line");
     screenshot(c, "studio-error").await;
     set_editor(c, "yaml", &yaml).await;
@@ -197,6 +212,7 @@ async fn a_person_edits_a_subscription_in_the_studio_and_takes_the_changed_files
     assert!(body_diff.contains("\"name\": \"Ana\"") && body_diff.contains("\"full_name\": \"Ana\""), "{body_diff}");
     assert!(text(c, "#template-diff").await.contains("full_name"));
     assert!(text(c, "#yaml-diff").await.contains("unchanged"));
+    c.execute("document.getElementById('files-diff-title').scrollIntoView();", vec![]).await.unwrap();
     screenshot(c, "studio").await;
 
     // Download and copy hold the edited text exactly.

@@ -68,7 +68,14 @@ fn one(loaded: Option<&Compiled>, edited: Option<&Compiled>, sample: &Sample, ma
         (Some(a), Some(b)) => changes(a, b),
         _ => Changes::default(),
     };
-    Compared { uuid: sample.uuid.clone(), stored: sample.stored, topic: sample.event.topic.clone(), loaded, edited, changes }
+    Compared {
+        uuid: sample.uuid.clone(),
+        stored: sample.stored,
+        topic: sample.event.topic.clone(),
+        loaded,
+        edited,
+        changes,
+    }
 }
 
 /// What `c` does with `event`: as intake would route, filter and render it.
@@ -131,8 +138,11 @@ fn header_changes(before: &[(String, String)], after: &[(String, String)]) -> Ve
         .iter()
         .filter_map(|(name, v)| {
             let now = find(after, name);
-            (now.as_deref() != Some(v.as_str()))
-                .then(|| HeaderChange { name: name.clone(), before: Some(v.clone()), after: now })
+            (now.as_deref() != Some(v.as_str())).then(|| HeaderChange {
+                name: name.clone(),
+                before: Some(v.clone()),
+                after: now,
+            })
         })
         .collect();
     out.extend(after.iter().filter(|(name, _)| find(before, name).is_none()).map(|(name, v)| HeaderChange {

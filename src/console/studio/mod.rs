@@ -121,9 +121,10 @@ pub async fn check(_console: Arc<Console>, _viewer: Viewer, form: Vec<(String, S
         Err(e) => return with_console_headers(e.into_response()),
     };
     let yaml = field(&form, "yaml").cloned().unwrap_or_default();
-    let template = loaded.template.as_ref().map(|(path, text)| {
-        (path.as_str(), field(&form, "template").map_or(text.as_str(), String::as_str))
-    });
+    let template = loaded
+        .template
+        .as_ref()
+        .map(|(path, text)| (path.as_str(), field(&form, "template").map_or(text.as_str(), String::as_str)));
     let draft = Draft { yaml: &yaml, template };
     let answer = answer(&loaded, &draft, gathered);
     with_console_headers(crate::api::error::json(StatusCode::OK, &answer))
@@ -148,7 +149,8 @@ fn answer(loaded: &Loaded<'_>, draft: &Draft<'_>, gathered: Result<Vec<events::S
     let renders = compare::all(base.as_ref(), edited.as_ref(), &samples, masker);
     // Masked too: a secret pasted into an editor is not shown back.
     let lines = |before: &str, after: &str| diff::masked(diff::lines(before, after), masker);
-    let template_diff = loaded.template.as_ref().zip(draft.template).map(|((_, before), (_, after))| lines(before, after));
+    let template_diff =
+        loaded.template.as_ref().zip(draft.template).map(|((_, before), (_, after))| lines(before, after));
     Answer {
         valid: problems.is_empty(),
         problems,
