@@ -111,10 +111,14 @@ struct FileDiffs {
 /// `event`, stored with `uuid`, recent with `last`). Answers JSON; writes nothing.
 pub async fn check(_console: Arc<Console>, _viewer: Viewer, form: Vec<(String, String)>, state: ApiState) -> Response {
     let name = field(&form, "subscription").cloned().unwrap_or_default();
+    if let Err(e) = Loaded::find(&state.subscriptions.load(), &name) {
+        return with_console_headers(e.into_response()); // before reading history for nothing
+    }
     let gathered = match events::Choice::from_form(&form) {
         Ok(choice) => events::gather(state.store.as_ref(), &name, &choice).await,
         Err(e) => Err(e),
     };
+    // The set may have been reloaded meanwhile: then this answers for the new one.
     let set = state.subscriptions.load_full();
     let loaded = match Loaded::find(&set, &name) {
         Ok(found) => found,
