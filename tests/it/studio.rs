@@ -250,3 +250,55 @@ async fn a_person_edits_a_subscription_in_the_studio_and_takes_the_changed_files
     assert_eq!(files(&ws), before, "the studio wrote nothing");
     let _ = browser.client.clone().close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_studio_never_shows_a_value_from_the_servers_environment_whatever_the_edit() {
+    let receiver = Receiver::start().await;
+    let ws = Workspace::new();
+    let yaml = format!(
+        "topics: [T]\nrequest:\n  url: \"{}/v/${{STUDIO_PATH_TOKEN}}/{{{{ Payload.Id }}}}\"\n  headers:\n    Authorization: \"Bearer ${{STUDIO_API_TOKEN}}\"\n  body:\n    id: \"{{{{ Payload.Id }}}}\"\n",
+        receiver.url()
+    );
+    ws.subscription("vault.yaml", &yaml);
+    let (path_token, api_token) = ("path-token-8e1f3c", "api-token-5b2a9d");
+    let envs = [("STUDIO_PATH_TOKEN", path_token), ("STUDIO_API_TOKEN", api_token)];
+    let server = ServeProcess::in_workspace(&ws, free_port(), &[], &envs);
+    server.ready().await;
+    let http = reqwest::Client::new();
+    // The server itself uses the values.
+    let event = json!({ "Topic": "T", "Payload": { "Id": 5 } });
+    http.post(format!("{}/v1/events", server.base)).json(&event).send().await.unwrap();
+    let sent = receiver.wait_for(1, WAIT).await;
+    assert!(sent[0].path.contains(path_token), "the loaded subscription has its variable");
+
+    let html = http.get(format!("{}/console/studio/vault", server.base)).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("${STUDIO_API_TOKEN}"), "the file as written");
+    // An edit that tries to bring the values out through templates and filters.
+    let leaky = yaml.replace(
+        "    id: \"{{ Payload.Id }}\"\n",
+        "    id: \"{{ Payload.Id }}\"\n    a: \"{{ '${STUDIO_API_TOKEN}' | upper }}\"\n    b: \"{{ '${STUDIO_PATH_TOKEN}' | base64 }}\"\n    c: \"${STUDIO_API_TOKEN}\"\n",
+    );
+    let csrf = csrf_of(&html);
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("subscription", "vault"),
+        ("yaml", leaky.as_str()),
+        ("events", "recent"),
+        ("last", "5"),
+    ];
+    let resp = http.post(format!("{}/console/studio/check", server.base)).form(&form).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let body = resp.text().await.unwrap();
+    let answer: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(answer["renders"][0]["edited"]["kind"], "request", "{answer}");
+    assert_eq!(answer["renders"][0]["changes"]["any"], true, "{answer}");
+    let encoded = |t: &str| {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(t)
+    };
+    for secret in [path_token, api_token] {
+        for form in [secret.to_string(), secret.to_uppercase(), encoded(secret)] {
+            assert!(!body.contains(&form) && !html.contains(&form), "{form} reached the studio: {body}");
+        }
+    }
+}
