@@ -12,6 +12,7 @@ mod page;
 mod playground;
 mod session;
 mod sign_in;
+mod studio;
 mod subscriptions;
 
 use std::sync::Arc;
@@ -124,6 +125,8 @@ fn pages(f: &Shared) -> BoxedFilter<(Response,)> {
         warp::path!("console" / "subscriptions" / String).and(f.get.clone()).and(f.state.clone()).and(f.query.clone());
     let sources = warp::path!("console" / "sources").and(f.get.clone()).and(f.state.clone());
     let playground = warp::path!("console" / "playground").and(f.get.clone()).and(f.state.clone()).and(f.query.clone());
+    let studio = warp::path!("console" / "studio").and(f.get.clone()).and(f.state.clone());
+    let studio_open = warp::path!("console" / "studio" / String).and(f.get.clone()).and(f.state.clone());
     sign_in
         .map(sign_in::form)
         .boxed()
@@ -145,6 +148,10 @@ fn pages(f: &Shared) -> BoxedFilter<(Response,)> {
         .unify()
         .or(playground.then(playground::page).boxed())
         .unify()
+        .or(studio.then(studio::index).boxed())
+        .unify()
+        .or(studio_open.then(studio::open).boxed())
+        .unify()
         .boxed()
 }
 
@@ -161,6 +168,7 @@ fn actions(f: &Shared) -> BoxedFilter<(Response,)> {
     let replay = warp::path!("console" / "events" / String / "replay").and(f.post.clone()).and(f.state.clone());
     let switch = warp::path!("console" / "subscriptions" / String / String).and(f.post.clone()).and(f.state.clone());
     let render = warp::path!("console" / "playground").and(f.post.clone()).and(f.state.clone());
+    let studio_check = warp::path!("console" / "studio" / "check").and(f.post.clone()).and(f.state.clone());
     sign_in
         .map(sign_in::submit)
         .boxed()
@@ -175,6 +183,8 @@ fn actions(f: &Shared) -> BoxedFilter<(Response,)> {
         .or(switch.then(subscriptions::switch).boxed())
         .unify()
         .or(render.then(playground::render).boxed())
+        .unify()
+        .or(studio_check.then(studio::check).boxed())
         .unify()
         .boxed()
 }

@@ -33,6 +33,8 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("subscription.html", include_str!("templates/subscription.html")),
     ("sources.html", include_str!("templates/sources.html")),
     ("playground.html", include_str!("templates/playground.html")),
+    ("studio.html", include_str!("templates/studio.html")),
+    ("studio_index.html", include_str!("templates/studio_index.html")),
 ];
 
 /// How far back the rates look, and the shortest span they are given for.

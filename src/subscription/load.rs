@@ -21,6 +21,7 @@ pub fn load(opts: &LoadOptions<'_>) -> Result<SubscriptionSet, Vec<LoadError>> {
     let mut subscriptions: Vec<Subscription> = Vec::new();
     let mut secrets = Vec::new();
     let mut seen: HashMap<String, PathBuf> = HashMap::new();
+    let mut texts = HashMap::new();
     for path in subscription_files(opts.subscriptions_dir, &mut errors) {
         let text = match crate::yaml_bounds::read(&path) {
             Ok(t) => t,
@@ -40,6 +41,7 @@ pub fn load(opts: &LoadOptions<'_>) -> Result<SubscriptionSet, Vec<LoadError>> {
                 }),
                 None => {
                     seen.insert(sub.name.clone(), path);
+                    texts.insert(sub.name.clone(), text);
                     subscriptions.push(sub);
                 }
             },
@@ -72,6 +74,7 @@ pub fn load(opts: &LoadOptions<'_>) -> Result<SubscriptionSet, Vec<LoadError>> {
     let version = hex::encode(&hasher.finalize()[..6]);
     let mut set = SubscriptionSet::new(subscriptions, version);
     set.sources = crate::source::SourceSet::new(sources);
+    set.texts = super::LoadedTexts { subscriptions: texts, templates: files, templates_dir: opts.templates_dir.into() };
     Ok(set)
 }
 

@@ -81,6 +81,19 @@ pub struct SubscriptionSet {
     lease_ms: HashMap<String, i64>,
     /// The inbound sources loaded with them (same reload, same version).
     pub sources: crate::source::SourceSet,
+    /// The files' text as loaded, `${VAR}`s unexpanded: what the console's studio edits.
+    pub texts: LoadedTexts,
+}
+
+/// The text of the files a set was loaded from, as written (no `${VAR}` expanded).
+#[derive(Debug, Default)]
+pub struct LoadedTexts {
+    /// Each subscription's file, by subscription name.
+    pub subscriptions: HashMap<String, String>,
+    /// Every file under the templates directory, by its `/`-separated relative path.
+    pub templates: crate::render::TemplateFiles,
+    /// The templates directory, as errors name its files.
+    pub templates_dir: PathBuf,
 }
 
 /// What a lease adds to its subscription's timeout: room to record the result.

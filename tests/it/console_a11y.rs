@@ -180,7 +180,7 @@ async fn every_page_fits_a_phone_and_a_laptop_and_axe_core_finds_no_violation() 
     }
     sign_in(c).await;
 
-    // Every console page; a new page (the studio's) is checked by adding it here.
+    // Every console page; a new page is checked by adding it here.
     let pages = [
         ("overview", "/console/".to_string()),
         ("deliveries", "/console/deliveries".to_string()),
@@ -194,6 +194,8 @@ async fn every_page_fits_a_phone_and_a_laptop_and_axe_core_finds_no_violation() 
         ("playground", "/console/playground?subscription=loyalty".to_string()),
         ("recover", "/console/recover?status=failed".to_string()),
         ("a message", "/console/deliveries/no-such-delivery".to_string()),
+        ("studio", "/console/studio".to_string()),
+        ("a subscription in the studio", "/console/studio/loyalty".to_string()),
     ];
     let mut problems = Vec::new();
     for width in WIDTHS {

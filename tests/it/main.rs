@@ -38,4 +38,5 @@ mod sources;
 mod sqlite_scale;
 mod store;
 mod store_errors;
+mod studio;
 mod templates;
