@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::raw::{RawAuth, RawOAuth2, RawSubscription};
+use super::raw::{RawOAuth2, RawSubscription};
 use crate::auth::{Auth, Credential};
 use crate::config_file::FileContext;
 use crate::secret::Secret;
@@ -19,14 +19,15 @@ pub(super) fn compile_auth(cx: &FileContext<'_>, raw: &RawSubscription) -> Optio
         cx.field_error("auth", m);
         return None;
     }
-    match auth {
-        RawAuth::Basic { username, password } => {
+    match (&auth.basic, &auth.bearer, &auth.oauth2) {
+        (Some(basic), None, None) => {
+            let (username, password) = (&basic.username, &basic.password);
             let username = secret(cx, "auth.basic.username", username)?;
             let password = secret(cx, "auth.basic.password", password)?;
             cx.secrets.borrow_mut().push(format!("{username}:{password}"));
             Some(Auth::basic(&username, &password))
         }
-        RawAuth::Bearer(token) => {
+        (None, Some(token), None) => {
             let token = secret(cx, "auth.bearer", token)?;
             if token.is_empty() || !token.bytes().all(|b| b.is_ascii_graphic()) {
                 cx.field_error("auth.bearer", "must be a token of visible ASCII characters, without spaces".into());
@@ -34,7 +35,11 @@ pub(super) fn compile_auth(cx: &FileContext<'_>, raw: &RawSubscription) -> Optio
             }
             Some(Auth::bearer(&token))
         }
-        RawAuth::OAuth2(o) => oauth2(cx, o).map(|c| Auth::OAuth2(Arc::new(c))),
+        (None, None, Some(o)) => oauth2(cx, o).map(|c| Auth::OAuth2(Arc::new(c))),
+        _ => {
+            cx.field_error("auth", "set exactly one of basic, bearer and oauth2".into());
+            None
+        }
     }
 }
 

@@ -39,18 +39,25 @@ pub struct RawSubscription {
     pub tls: Option<RawTls>,
 }
 
-/// `auth:`, exactly one of its keys. Every value may use `${VAR}` and is a secret.
+/// `auth:`, exactly one of its keys (checked when compiled). Every value may use `${VAR}`
+/// and is a secret.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "lowercase")]
-pub enum RawAuth {
+#[serde(deny_unknown_fields)]
+pub struct RawAuth {
     /// `Authorization: Basic base64(username:password)`.
-    Basic { username: String, password: String },
+    pub basic: Option<RawBasic>,
     /// `Authorization: Bearer TOKEN`.
-    Bearer(String),
+    pub bearer: Option<String>,
     /// An access token from the OAuth2 client-credentials grant (RFC 6749 section 4.4),
     /// sent as `Authorization: Bearer`.
-    #[serde(rename = "oauth2")]
-    OAuth2(RawOAuth2),
+    pub oauth2: Option<RawOAuth2>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawBasic {
+    pub username: String,
+    pub password: String,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
