@@ -181,7 +181,9 @@ fn lifetime(expires_in: Option<&serde_json::Value>) -> Duration {
 }
 
 fn is_error_code(e: &str) -> bool {
-    !e.is_empty() && e.len() <= 64 && e.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
+    !e.is_empty()
+        && e.len() <= 64
+        && e.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
 }
 
 /// What a body that is not the answer expected was, in a few words.
@@ -227,7 +229,10 @@ mod tests {
         // base64("my+client:s3cr%3At%26"): each part form-encoded first (RFC 6749 2.3.1).
         assert_eq!(basic.headers()[AUTHORIZATION], "Basic bXkrY2xpZW50OnMzY3IlM0F0JTI2");
         let body = format!("{:?}", basic.body());
-        assert!(body.contains("grant_type=client_credentials&scope=contacts.write&audience=https%3A%2F%2Fapi"), "{body}");
+        assert!(
+            body.contains("grant_type=client_credentials&scope=contacts.write&audience=https%3A%2F%2Fapi"),
+            "{body}"
+        );
         assert!(!body.contains("client_secret"), "{body}");
         let post = credential(ClientAuth::Post).request();
         assert!(post.headers().get(AUTHORIZATION).is_none());
@@ -253,17 +258,30 @@ mod tests {
 
     #[test]
     fn answers_become_a_token_or_an_error_worded_for_history() {
-        let token = parse_response(200, r#"{"access_token":"abc.def","token_type":"bearer","expires_in":3600}"#).unwrap();
+        let token =
+            parse_response(200, r#"{"access_token":"abc.def","token_type":"bearer","expires_in":3600}"#).unwrap();
         assert_eq!((token.access_token.expose(), token.lifetime.as_secs()), ("abc.def", 3600));
         let cases = [
-            (400, r#"{"error":"invalid_client","error_description":"bad secret s3cr"}"#, "token endpoint answered 400: invalid_client"),
+            (
+                400,
+                r#"{"error":"invalid_client","error_description":"bad secret s3cr"}"#,
+                "token endpoint answered 400: invalid_client",
+            ),
             (401, "<html><body>Sign in</body></html>", "token endpoint answered 401 with HTML"),
             (200, "<!DOCTYPE html><p>portal</p>", "token endpoint answered 200 with HTML, not a JSON object"),
             (200, "ok", "token endpoint answered 200 with a body that is not JSON, not a JSON object"),
             (200, r#"{"token_type":"bearer"}"#, "token endpoint answered 200 without an access_token"),
             (200, r#"{"access_token":""}"#, "token endpoint answered 200 without an access_token"),
-            (200, r#"{"access_token":"a b"}"#, "token endpoint answered 200 with an access_token that cannot go in a header"),
-            (200, r#"{"access_token":"t","token_type":"mac"}"#, "token endpoint answered 200 with token_type \"mac\", not Bearer"),
+            (
+                200,
+                r#"{"access_token":"a b"}"#,
+                "token endpoint answered 200 with an access_token that cannot go in a header",
+            ),
+            (
+                200,
+                r#"{"access_token":"t","token_type":"mac"}"#,
+                "token endpoint answered 200 with token_type \"mac\", not Bearer",
+            ),
             (503, "", "token endpoint answered 503 with an empty body"),
             (500, r#"{"error":"<script>"}"#, "token endpoint answered 500 (JSON without an error)"),
         ];
@@ -274,7 +292,8 @@ mod tests {
 
     #[test]
     fn absurd_lifetimes_are_clamped_and_renewal_comes_ahead_of_expiry() {
-        let life = |v: &str| parse_response(200, &format!(r#"{{"access_token":"t","expires_in":{v}}}"#)).unwrap().lifetime;
+        let life =
+            |v: &str| parse_response(200, &format!(r#"{{"access_token":"t","expires_in":{v}}}"#)).unwrap().lifetime;
         assert_eq!(life("0"), MIN_LIFETIME);
         assert_eq!(life("-5"), MIN_LIFETIME);
         assert_eq!(life("315360000"), MAX_LIFETIME);

@@ -80,8 +80,9 @@ pub async fn after_refusal(
 
 fn bearer(issued: Issued) -> Result<Authorization, AttemptResult> {
     // Checked when the token came: visible ASCII only.
-    let mut header = HeaderValue::from_str(&format!("Bearer {}", issued.token.expose()))
-        .map_err(|_| AttemptResult::Error("token endpoint answered an access_token that cannot go in a header".into()))?;
+    let mut header = HeaderValue::from_str(&format!("Bearer {}", issued.token.expose())).map_err(|_| {
+        AttemptResult::Error("token endpoint answered an access_token that cannot go in a header".into())
+    })?;
     header.set_sensitive(true);
     let masker = Masker::new([issued.token.expose()]);
     Ok(Authorization { header, issued: Some((issued, masker)) })

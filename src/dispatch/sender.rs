@@ -234,7 +234,10 @@ fn basic_credentials(pair: &str) -> HeaderValue {
 
 /// The attempt's result from its response, and the first 16 KiB of the body as text. The
 /// body is read until `deadline`, like the rest of the attempt.
-pub(super) async fn read_response(response: Response<Incoming>, deadline: tokio::time::Instant) -> (AttemptResult, String) {
+pub(super) async fn read_response(
+    response: Response<Incoming>,
+    deadline: tokio::time::Instant,
+) -> (AttemptResult, String) {
     let code = response.status().as_u16();
     let retry_after = response
         .headers()

@@ -55,21 +55,16 @@ fn oauth2(cx: &FileContext<'_>, o: &RawOAuth2) -> Option<Credential> {
     };
     let scope = optional("auth.oauth2.scope", &o.scope);
     let audience = optional("auth.oauth2.audience", &o.audience);
-    let (Some(client_id), Some(client_secret), Some(scope), Some(audience)) = (client_id, client_secret, scope, audience)
+    let (Some(client_id), Some(client_secret), Some(scope), Some(audience)) =
+        (client_id, client_secret, scope, audience)
     else {
         return None;
     };
     if client_id.is_empty() {
         cx.field_error("auth.oauth2.client_id", "must not be empty".into());
     }
-    let made = Credential::new(
-        &token_url,
-        Secret::new(client_id),
-        Secret::new(client_secret),
-        scope,
-        audience,
-        o.client_auth,
-    );
+    let made =
+        Credential::new(&token_url, Secret::new(client_id), Secret::new(client_secret), scope, audience, o.client_auth);
     made.map_err(|m| cx.field_error("auth.oauth2.token_url", m)).ok()
 }
 

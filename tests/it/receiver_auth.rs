@@ -19,7 +19,9 @@ const CLIENT_SECRET: &str = "crm-secret-Zq81";
 #[derive(Clone, Copy, PartialEq)]
 enum TokenMode {
     /// A JSON token that says it expires in this many seconds.
-    Issue { expires_in: u64 },
+    Issue {
+        expires_in: u64,
+    },
     Html,
     NoAccessToken,
     InvalidClient,
@@ -46,6 +48,11 @@ struct Crm {
 
 impl Crm {
     async fn start(mode: TokenMode) -> Self {
+        Self::start_at("127.0.0.1", mode).await
+    }
+
+    /// On another loopback address (Linux answers on all of 127.0.0.0/8).
+    async fn start_at(ip: &str, mode: TokenMode) -> Self {
         let state = Arc::new(CrmState {
             mode: Mutex::new(mode),
             token_requests: Mutex::default(),
@@ -77,7 +84,7 @@ impl Crm {
                 let status = warp::http::StatusCode::from_u16(code).unwrap();
                 warp::reply::with_status(format!("{{\"you_sent\":\"{authorization}\"}}"), status)
             });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = tokio::net::TcpListener::bind((ip, 0)).await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(warp::serve(token.or(api)).incoming(listener).run());
         Self { base, state }
@@ -128,7 +135,8 @@ async fn token_answer(s: &CrmState, authorization: String, body: bytes::Bytes) -
         TokenMode::Html => reply(200, "<!DOCTYPE html><html><body>Sign in</body></html>".into(), "text/html"),
         TokenMode::NoAccessToken => reply(200, json!({ "token_type": "Bearer" }).to_string(), "application/json"),
         TokenMode::InvalidClient => {
-            let body = json!({ "error": "invalid_client", "error_description": format!("secret {CLIENT_SECRET} revoked") });
+            let body =
+                json!({ "error": "invalid_client", "error_description": format!("secret {CLIENT_SECRET} revoked") });
             reply(400, body.to_string(), "application/json")
         }
         TokenMode::Hang => {
@@ -272,6 +280,26 @@ async fn token_endpoint_failures_are_recorded_on_the_delivery_and_retried() {
 }
 
 #[tokio::test]
+async fn a_token_endpoint_the_egress_rules_refuse_is_never_asked_and_the_delivery_fails_at_once() {
+    // The receiver is on 127.0.0.1, allowed; the token endpoint on 127.0.0.2, refused.
+    let receiver = Receiver::start().await;
+    let crm = Crm::start_at("127.0.0.2", TokenMode::Issue { expires_in: 3600 }).await;
+    let ws = Workspace::new();
+    let yaml = crm.subscription("T", "x", "").replace(&format!("{}/api/x", crm.base), &format!("{}/x", receiver.url()));
+    ws.subscription("s.yaml", &yaml);
+    let mut config = ws.config();
+    config.egress = hookshape::egress::EgressPolicy::new(true, vec!["127.0.0.1/32".parse().unwrap()]);
+    let app = TestApp::spawn(config).await;
+    assert_eq!(app.post_event(&event("T", 1)).await.0, 202);
+    let failed = app.wait_for_status("failed", 1).await;
+    let detail = detail(&app, &failed[0]).await;
+    assert_eq!(detail["attempts"].as_array().unwrap().len(), 1, "refused, not retried: {detail}");
+    let error = detail["attempts"][0]["error"].as_str().unwrap();
+    assert!(error.starts_with("token endpoint: ") && error.contains("loopback"), "{detail}");
+    assert!(crm.token_requests().is_empty() && receiver.requests().is_empty());
+}
+
+#[tokio::test]
 async fn basic_and_bearer_credentials_are_sent_and_masked_where_echoed() {
     // Each receiver echoes the credentials it got: history must not keep them.
     let basic = Receiver::start().await;
@@ -280,7 +308,10 @@ async fn basic_and_bearer_credentials_are_sent_and_masked_where_echoed() {
     bearer.set_body("got Bearer bearer-T0ken-9");
     let ws = Workspace::new();
     let sub = |r: &Receiver, auth: &str| format!("topics: [T]\nrequest:\n  url: {}/x\nauth:\n{auth}", r.url());
-    ws.subscription("basic.yaml", &sub(&basic, "  basic: { username: ops-user, password: \"${PW_UNSET:-pa55-word}\" }\n"));
+    ws.subscription(
+        "basic.yaml",
+        &sub(&basic, "  basic: { username: ops-user, password: \"${PW_UNSET:-pa55-word}\" }\n"),
+    );
     ws.subscription("bearer.yaml", &sub(&bearer, "  bearer: bearer-T0ken-9\n"));
     let app = TestApp::spawn(ws.config()).await;
     assert_eq!(app.post_event(&event("T", 1)).await.0, 202);

@@ -102,7 +102,10 @@ async fn a_client_certificate_is_presented_to_a_receiver_that_requires_one() {
         &sub("with", &format!("  client_cert: {dir}/client.pem\n  client_key: {dir}/client.key\n  ca: {dir}/ca.pem\n")),
     );
     // Relative paths are read from the subscription file's directory.
-    ws.subscription("relative.yaml", &sub("relative", "  client_cert: ../client.pem\n  client_key: ../client.key\n  ca: ../ca.pem\n"));
+    ws.subscription(
+        "relative.yaml",
+        &sub("relative", "  client_cert: ../client.pem\n  client_key: ../client.key\n  ca: ../ca.pem\n"),
+    );
     ws.subscription("no-cert.yaml", &sub("none", &format!("  ca: {dir}/ca.pem\n")));
     let app = TestApp::spawn(ws.config()).await;
     assert_eq!(app.post_event(&json!({ "Topic": "T", "Payload": {} })).await.0, 202);
@@ -146,7 +149,10 @@ fn missing_unreadable_and_mismatched_files_are_load_errors_naming_them() {
     std::fs::write(ws.path().join("garbage.pem"), "not a certificate").unwrap();
     let sub = |tls: String| format!("topics: [T]\nrequest:\n  url: https://127.0.0.1:9/x\ntls:\n{tls}");
     ws.subscription("missing.yaml", &sub(format!("  client_cert: {dir}/nope.pem\n  client_key: {dir}/client.key\n")));
-    ws.subscription("mismatch.yaml", &sub(format!("  client_cert: {dir}/client.pem\n  client_key: {dir}/stranger.key\n")));
+    ws.subscription(
+        "mismatch.yaml",
+        &sub(format!("  client_cert: {dir}/client.pem\n  client_key: {dir}/stranger.key\n")),
+    );
     ws.subscription("garbage.yaml", &sub(format!("  ca: {dir}/garbage.pem\n")));
     ws.subscription("half.yaml", &sub(format!("  client_cert: {dir}/client.pem\n")));
     let out = on_workspace("validate", &ws);
