@@ -189,10 +189,10 @@ async fn one_token_serves_many_deliveries_across_two_subscriptions_and_never_rea
 
 #[tokio::test]
 async fn a_token_is_renewed_ahead_of_its_expiry_without_a_refused_request() {
-    // A 6 s token is renewed after 4 s: the delivery at ~4.5 s fetches a new one before
+    // A 9 s token is renewed after 6 s: the delivery at ~6.5 s fetches a new one before
     // sending, so the API never sees the old one near its end.
-    let crm = Crm::start(TokenMode::Issue { expires_in: 6 }).await;
-    *crm.state.valid_for.lock().unwrap() = Duration::from_secs(6);
+    let crm = Crm::start(TokenMode::Issue { expires_in: 9 }).await;
+    *crm.state.valid_for.lock().unwrap() = Duration::from_secs(9);
     let ws = Workspace::new();
     ws.subscription("contacts.yaml", &crm.subscription("T", "contacts", ""));
     let app = TestApp::spawn(ws.config()).await;
@@ -201,8 +201,8 @@ async fn a_token_is_renewed_ahead_of_its_expiry_without_a_refused_request() {
     let first_fetch = Instant::now();
     assert_eq!(app.post_event(&event("T", 2)).await.0, 202);
     app.wait_for_status("succeeded", 2).await;
-    assert_eq!(crm.token_requests().len(), 1, "the token is still fresh after under 4 s");
-    tokio::time::sleep(Duration::from_millis(4500).saturating_sub(first_fetch.elapsed())).await;
+    assert_eq!(crm.token_requests().len(), 1, "the token is still fresh after under 6 s");
+    tokio::time::sleep(Duration::from_millis(6500).saturating_sub(first_fetch.elapsed())).await;
     assert_eq!(app.post_event(&event("T", 3)).await.0, 202);
     app.wait_for_status("succeeded", 3).await;
     assert_eq!(crm.token_requests().len(), 2, "renewed ahead of expiry");
@@ -331,6 +331,21 @@ async fn basic_and_bearer_credentials_are_sent_and_masked_where_echoed() {
     let (_, answer) = app.post_raw("/v1/render", body.to_string(), None).await;
     assert!(answer["request"]["headers"].as_array().unwrap().contains(&json!(["Authorization", "***"])), "{answer}");
     assert!(!answer.to_string().contains("bearer-T0ken-9"), "{answer}");
+}
+
+#[tokio::test]
+async fn the_ping_before_an_enable_carries_the_token_too() {
+    let crm = Crm::start(TokenMode::Issue { expires_in: 3600 }).await;
+    let ws = Workspace::new();
+    ws.subscription("contacts.yaml", &crm.subscription("T", "contacts", ""));
+    let app = TestApp::spawn(ws.config()).await;
+    assert_eq!(app.post("/v1/subscriptions/contacts/disable").await.0, 200);
+    let (status, answer) = app.post("/v1/subscriptions/contacts/enable").await;
+    assert_eq!(status, 200, "the API took the ping's token: {answer}");
+    let api = crm.api_requests();
+    assert_eq!(api.len(), 1, "{api:?}");
+    assert!(api[0].1.starts_with("Bearer tok-") && api[0].3 == 200, "{api:?}");
+    assert!(!answer.to_string().contains(api[0].1.trim_start_matches("Bearer ")), "{answer}");
 }
 
 #[test]
