@@ -1,5 +1,5 @@
 //! The headers every attempt carries: the always-sent ones, the
-//! request's own, then the signature. A rule of the product, not of sending: the preview
+//! request's own, then the signature and `auth:`'s Authorization. A rule of the product, not of sending: the preview
 //! (`accept::preview`) and the sender (`dispatch::sender`) both take them from here, so
 //! what `render` shows is what goes on the wire.
 
@@ -9,7 +9,9 @@ use crate::store::StoredRequest;
 use crate::subscription::Subscription;
 
 /// The headers of attempt `attempt` of delivery `id`, in the order they are applied
-/// (later ones win): the always-sent ones, the request's own, then the signature.
+/// (later ones win): the always-sent ones, the request's own, then the signature, then
+/// `auth:`'s Authorization, which is never shown: its value is `***` here (the token is
+/// only known to the sender, when it sends).
 pub fn headers(
     id: &str,
     topic: &str,
@@ -23,6 +25,9 @@ pub fn headers(
     out.extend(r.headers.iter().cloned());
     if let Some(signer) = &sub.signature {
         out.extend(signer.headers(id, now_secs, r.body.as_deref().unwrap_or_default().as_bytes()));
+    }
+    if sub.auth.is_some() {
+        out.push(("Authorization".to_string(), crate::secret::MASK.to_string()));
     }
     out
 }

@@ -4,6 +4,7 @@
 pub mod accept;
 pub mod api;
 pub mod app;
+pub mod auth;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -3,6 +3,7 @@
 //! under a global concurrency limit; every result goes to the recorder. All state is in
 //! the store; memory holds only leases.
 
+mod authorize;
 pub mod breaker;
 pub mod ping;
 pub mod queue;

@@ -1,8 +1,10 @@
 //! Sending one leased delivery: the always-sent headers (`crate::headers`), the
-//! subscription's headers and signature, one shared HTTP client that connects only where the egress policy allows,
-//! and a response read no further than 16 KiB.
+//! subscription's headers, signature and `auth:` (`authorize.rs`), one shared HTTP client
+//! (one more per distinct `tls:`) that connects only where the egress policy allows, and a
+//! response read no further than 16 KiB.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -14,6 +16,7 @@ use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
+use super::authorize::{self, Authorization};
 use super::retry::{parse_retry_after, AttemptResult};
 use crate::egress::{check_uri_host, refusal_in, EgressPolicy, GuardedResolver};
 use crate::headers::{always_sent, default_content_type};
@@ -27,12 +30,28 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
 type Connector = HttpsConnector<HttpConnector<GuardedResolver>>;
+pub(super) type Client = hyper_util::client::legacy::Client<Connector, Full<Bytes>>;
 
-/// The one HTTP client and the egress policy it connects under.
+/// The one HTTP client and the egress policy it connects under, the clients of
+/// subscriptions with `tls:` (one per distinct set of files, made when first needed), and
+/// the OAuth2 tokens this node holds.
 #[derive(Clone)]
 pub struct HttpClient {
-    client: hyper_util::client::legacy::Client<Connector, Full<Bytes>>,
-    egress: Arc<EgressPolicy>,
+    client: Client,
+    pub(super) egress: Arc<EgressPolicy>,
+    tls_clients: Arc<Mutex<HashMap<String, Client>>>,
+    pub(super) tokens: Arc<crate::auth::Tokens>,
+}
+
+impl HttpClient {
+    /// The client for `sub`'s deliveries: the shared one, or its `tls:` settings' own.
+    pub(super) fn client_for(&self, sub: &Subscription) -> Client {
+        let Some(tls) = &sub.tls else { return self.client.clone() };
+        // A poisoned map only means a panic elsewhere mid-insert; its entries are whole.
+        let mut clients = self.tls_clients.lock().unwrap_or_else(|p| p.into_inner());
+        let make = || build(&self.egress, Some(tls.config.as_ref().clone()));
+        clients.entry(tls.key.clone()).or_insert_with(make).clone()
+    }
 }
 
 /// The one HTTP client: connection reuse across deliveries, redirects never followed (hyper
@@ -42,16 +61,26 @@ pub struct HttpClient {
 /// TLS by rustls with the webpki roots.
 pub fn client(egress: &EgressPolicy) -> HttpClient {
     let egress = Arc::new(egress.clone());
+    let client = build(&egress, None);
+    HttpClient { client, egress, tls_clients: Arc::default(), tokens: Arc::default() }
+}
+
+/// A pooled client under `egress`, with rustls' web roots or the TLS settings given.
+fn build(egress: &Arc<EgressPolicy>, tls: Option<rustls::ClientConfig>) -> Client {
     let mut http = HttpConnector::new_with_resolver(GuardedResolver::new(egress.clone()));
     http.enforce_http(false);
     http.set_nodelay(true);
     http.set_connect_timeout(Some(CONNECT_TIMEOUT));
-    let https = HttpsConnectorBuilder::new().with_webpki_roots().https_or_http().enable_http1().wrap_connector(http);
-    let client = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+    let builder = HttpsConnectorBuilder::new();
+    let builder = match tls {
+        Some(config) => builder.with_tls_config(config),
+        None => builder.with_webpki_roots(),
+    };
+    let https = builder.https_or_http().enable_http1().wrap_connector(http);
+    hyper_util::client::legacy::Client::builder(TokioExecutor::new())
         .pool_timer(TokioTimer::new())
         .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-        .build(https);
-    HttpClient { client, egress }
+        .build(https)
 }
 
 pub struct Sent {
@@ -69,21 +98,41 @@ enum Failure {
     Client(hyper_util::client::legacy::Error),
 }
 
+/// One attempt. With `auth.oauth2`, the token is fetched first when none is held (within
+/// the same deadline), and a 401 renews it once and sends again: still the same attempt.
 pub async fn send(http: &HttpClient, d: &Leased, sub: &Subscription) -> Sent {
     let started = Instant::now();
     let deadline = tokio::time::Instant::now() + sub.timeout;
-    let request = match request(http, d, sub) {
-        Ok(request) => request,
-        Err(why) => {
-            return Sent {
-                result: AttemptResult::Refused(why),
-                response_body: None,
-                duration_ms: 0,
-                unreachable: false,
+    let client = http.client_for(sub);
+    let (result, response_body, unreachable) = match authorize::authorization(http, &client, sub, deadline).await {
+        Err(result) => (result, None, false),
+        Ok(auth) => {
+            let first = exchange(http, &client, d, sub, auth.as_ref(), deadline).await;
+            match authorize::after_refusal(http, &client, sub, auth.as_ref(), &first.0, deadline).await {
+                None => first,
+                Some(Err(result)) => (result, None, false),
+                Some(Ok(renewed)) => exchange(http, &client, d, sub, Some(&renewed), deadline).await,
             }
         }
     };
-    let response = match tokio::time::timeout_at(deadline, http.client.request(request)).await {
+    Sent { result, response_body, duration_ms: started.elapsed().as_millis() as i64, unreachable }
+}
+
+/// One request and its response: the result, the response body (masked) and whether no
+/// connection could be made.
+async fn exchange(
+    http: &HttpClient,
+    client: &Client,
+    d: &Leased,
+    sub: &Subscription,
+    auth: Option<&Authorization>,
+    deadline: tokio::time::Instant,
+) -> (AttemptResult, Option<String>, bool) {
+    let request = match request(http, d, sub, auth) {
+        Ok(request) => request,
+        Err(why) => return (AttemptResult::Refused(why), None, false),
+    };
+    let response = match tokio::time::timeout_at(deadline, client.request(request)).await {
         Err(_) => Err(Failure::Timeout),
         Ok(result) => result.map_err(Failure::Client),
     };
@@ -99,16 +148,23 @@ pub async fn send(http: &HttpClient, d: &Leased, sub: &Subscription) -> Sent {
         },
         Ok(response) => {
             let (result, body) = read_response(response, deadline).await;
-            // A receiver that echoes what it got must not put our secrets into history.
-            (result, Some(sub.secrets.mask(&body)))
+            // A receiver that echoes what it got must not put our secrets into history,
+            // the access token included.
+            let body = sub.secrets.mask(&body);
+            (result, Some(auth.map_or_else(|| body.clone(), |a| a.mask(&body))))
         }
     };
-    Sent { result, response_body, duration_ms: started.elapsed().as_millis() as i64, unreachable }
+    (result, response_body, unreachable)
 }
 
 /// The request for delivery `d`, or why it may not be sent: a URL that does not parse, or
 /// a literal address the egress policy refuses.
-fn request(http: &HttpClient, d: &Leased, sub: &Subscription) -> Result<Request<Full<Bytes>>, String> {
+fn request(
+    http: &HttpClient,
+    d: &Leased,
+    sub: &Subscription,
+    auth: Option<&Authorization>,
+) -> Result<Request<Full<Bytes>>, String> {
     let (uri, credentials) = target(&d.request.url)?;
     check_uri_host(&http.egress, &uri).map_err(|why| why.to_string())?;
     let method = Method::from_bytes(d.request.method.as_bytes()).unwrap_or(Method::POST);
@@ -137,6 +193,11 @@ fn request(http: &HttpClient, d: &Leased, sub: &Subscription) -> Result<Request<
         if let (Ok(k), Ok(v)) = (HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(v)) {
             map.insert(k, v);
         }
+    }
+    // Last: `auth:` is the subscription's word on Authorization (a header of the same
+    // name is a load error), over URL userinfo.
+    if let Some(auth) = auth {
+        map.insert(AUTHORIZATION, auth.header.clone());
     }
     Ok(request)
 }
@@ -173,7 +234,10 @@ fn basic_credentials(pair: &str) -> HeaderValue {
 
 /// The attempt's result from its response, and the first 16 KiB of the body as text. The
 /// body is read until `deadline`, like the rest of the attempt.
-async fn read_response(response: Response<Incoming>, deadline: tokio::time::Instant) -> (AttemptResult, String) {
+pub(super) async fn read_response(
+    response: Response<Incoming>,
+    deadline: tokio::time::Instant,
+) -> (AttemptResult, String) {
     let code = response.status().as_u16();
     let retry_after = response
         .headers()
@@ -208,7 +272,7 @@ async fn read_response(response: Response<Incoming>, deadline: tokio::time::Inst
 
 /// An error in words, without its URL: that may hold secrets (userinfo, a token in the
 /// query), and the delivery's history shows its URL already, masked.
-fn describe(e: &(dyn std::error::Error + 'static)) -> String {
+pub(super) fn describe(e: &(dyn std::error::Error + 'static)) -> String {
     let connect = e.downcast_ref::<hyper_util::client::legacy::Error>().is_some_and(|e| e.is_connect());
     let mut text = if connect { "connection failed" } else { "request failed" }.to_string();
     // hyper's errors carry no URL; the chain says what went wrong, outermost first.

@@ -73,6 +73,8 @@ fn compile(cx: &FileContext<'_>, raw: RawSubscription, files: TemplateFiles) -> 
     });
     let request = expand_request(cx, &raw, &delimiters);
     let signature = compile_signature(cx, &raw);
+    let auth = super::auth::compile_auth(cx, &raw);
+    let tls = super::tls::compile_tls(cx, &raw);
     let (timeout, schedule) = timing(cx, &raw);
     if raw.delivery.max_in_flight == Some(0) {
         cx.field_error("delivery.max_in_flight", "must be at least 1".into());
@@ -124,6 +126,8 @@ fn compile(cx: &FileContext<'_>, raw: RawSubscription, files: TemplateFiles) -> 
         secrets,
         ping_payload: raw.ping.and_then(|p| p.payload),
         template,
+        auth,
+        tls,
     })
 }
 

@@ -1,9 +1,11 @@
 //! Subscriptions: YAML files loaded, validated and compiled into a `SubscriptionSet`
 //! (with its topic index and content version) that intake routes events through.
 
+mod auth;
 pub(crate) mod compile;
 mod load;
 pub mod raw;
+pub mod tls;
 pub mod topics;
 
 use std::collections::HashMap;
@@ -62,6 +64,10 @@ pub struct Subscription {
     /// the canonical envelope.
     pub ping_payload: Option<serde_json::Map<String, serde_json::Value>>,
     pub template: RequestTemplate,
+    /// `auth:`: the Authorization header the sender adds to every attempt (never stored).
+    pub auth: Option<crate::auth::Auth>,
+    /// `tls:`: the client configuration for this subscription's receiver.
+    pub tls: Option<tls::Tls>,
 }
 
 /// The metrics label of events no subscription's topics match.

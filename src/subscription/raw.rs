@@ -7,6 +7,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+pub use crate::auth::ClientAuth;
 pub use crate::sign::Scheme;
 
 /// A hookshape subscription: one YAML file in the subscriptions directory.
@@ -32,6 +33,60 @@ pub struct RawSubscription {
     pub delimiters: Option<RawDelimiters>,
     /// What the ping sent before enabling carries.
     pub ping: Option<RawPing>,
+    /// How hookshape proves itself to the receiver: one of `basic`, `bearer`, `oauth2`.
+    pub auth: Option<RawAuth>,
+    /// Mutual TLS and a private CA for this subscription's receiver.
+    pub tls: Option<RawTls>,
+}
+
+/// `auth:`, exactly one of its keys (checked when compiled). Every value may use `${VAR}`
+/// and is a secret.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawAuth {
+    /// `Authorization: Basic base64(username:password)`.
+    pub basic: Option<RawBasic>,
+    /// `Authorization: Bearer TOKEN`.
+    pub bearer: Option<String>,
+    /// An access token from the OAuth2 client-credentials grant (RFC 6749 section 4.4),
+    /// sent as `Authorization: Bearer`.
+    pub oauth2: Option<RawOAuth2>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawBasic {
+    pub username: String,
+    pub password: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawOAuth2 {
+    /// The token endpoint (http or https; the egress rules apply to it).
+    pub token_url: String,
+    pub client_id: String,
+    pub client_secret: String,
+    /// Sent as `scope` in the token request.
+    pub scope: Option<String>,
+    /// Sent as `audience` in the token request (Auth0 and others).
+    pub audience: Option<String>,
+    /// How the client authenticates to the token endpoint.
+    #[serde(default)]
+    pub client_auth: ClientAuth,
+}
+
+/// `tls:`: PEM files, read when the subscription loads. A relative path is read from the
+/// subscription file's directory.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    /// The client certificate chain (PEM), for receivers that require mutual TLS.
+    pub client_cert: Option<String>,
+    /// The client certificate's private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub client_key: Option<String>,
+    /// CA certificates (PEM) trusted for this subscription, in addition to the web roots.
+    pub ca: Option<String>,
 }
 
 /// The ping before an enable: Topic `hookshape.ping`, with this subscription's headers and

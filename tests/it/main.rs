@@ -31,6 +31,8 @@ mod platforms;
 mod policy;
 mod properties;
 mod read_side;
+mod receiver_auth;
+mod receiver_tls;
 mod recovery;
 mod reload;
 mod signatures;
