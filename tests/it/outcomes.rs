@@ -247,4 +247,12 @@ async fn a_receiver_that_refuses_connections_shows_as_unreachable_since_probing(
     .await;
     let text = detail["reasons"].as_array().unwrap().iter().find(|r| r["kind"] == "unreachable").unwrap()["text"].clone();
     assert!(text.as_str().unwrap().starts_with(&format!("receiver unreachable since {since}")), "{text}");
+
+    // The console's pages say it too (open on loopback without tokens).
+    for page in ["/console/subscriptions/down", "/console/subscriptions", &format!("/console/deliveries/{id}")] {
+        let html = app.http.get(format!("{}{page}", app.base)).send().await.unwrap().text().await.unwrap();
+        let said = html.contains(&format!("nreachable since <time datetime=\"{since}\">"))
+            || html.contains(&format!("receiver unreachable since {since}"));
+        assert!(said, "{page} does not say the receiver is unreachable:\n{html}");
+    }
 }
