@@ -11,8 +11,11 @@ use crate::subscription::{Mode, Subscription, SubscriptionSet};
 /// `abort(reason)` means the event is not for that subscription, as a false filter does.
 pub fn prepare(event: &Event, set: &SubscriptionSet, received_at: i64) -> NewEvent {
     let ctx = render::context(event);
-    let deliveries =
-        set.routes(&event.topic).filter(|s| s.enabled).filter_map(|sub| delivery_for(sub, &ctx, &set.version)).collect();
+    let deliveries = set
+        .routes(&event.topic)
+        .filter(|s| s.enabled)
+        .filter_map(|sub| delivery_for(sub, &ctx, &set.version))
+        .collect();
     NewEvent {
         uuid: event.uuid.clone(),
         topic: event.topic.clone(),

@@ -99,10 +99,7 @@ pub async fn retry_matching(state: ApiState, body: Result<Bytes, ApiError>) -> R
 
 /// Resends what `query` matches, saying what happened to each (`super::outcomes`): the
 /// API's and the console's recover.
-pub async fn resend_matching(
-    state: &ApiState,
-    query: DeliveryQuery,
-) -> Result<super::answers::RetriedMany, ApiError> {
+pub async fn resend_matching(state: &ApiState, query: DeliveryQuery) -> Result<super::answers::RetriedMany, ApiError> {
     super::outcomes::retry_many(state, query).await
 }
 

@@ -236,7 +236,10 @@ fn event_operations(g: &mut SchemaGenerator) -> Vec<Operation> {
             answers: vec![
                 (202, Answer::Json("the new deliveries, each with its state", schema::<Replayed>(g))),
                 (404, Answer::Error("no such event")),
-                (422, Answer::Error("a body not understood, an unknown subscription, or a stored event no longer valid")),
+                (
+                    422,
+                    Answer::Error("a body not understood, an unknown subscription, or a stored event no longer valid"),
+                ),
             ],
         },
     ]

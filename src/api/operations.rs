@@ -58,17 +58,6 @@ fn replay_choice(body: &[u8]) -> Result<ReplayChoice, ApiError> {
     Ok(choice)
 }
 
-/// A stored event, parsed as intake parsed it (so numbers keep their spelling); None when
-/// it is not stored.
-pub(crate) async fn load_event(state: &ApiState, uuid: &str) -> Result<Option<(StoredEvent, Event)>, ApiError> {
-    let uuid = uuid.to_ascii_lowercase();
-    let Some(stored) = state.store.get_event(&uuid).await.map_err(ApiError::store)? else { return Ok(None) };
-    let value = crate::json::parse(stored.body.as_bytes())
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("stored event {uuid}: {e}")))?;
-    let event = crate::event::from_stored(value)?;
-    Ok(Some((stored, event)))
-}
-
 /// Which subscriptions a replay of `uuid` would render for, by name, and those chosen that
 /// would make nothing (and why): the console's confirmation, and the replay itself.
 pub(crate) async fn replay_plan(
@@ -76,7 +65,8 @@ pub(crate) async fn replay_plan(
     uuid: &str,
     choice: &ReplayChoice,
 ) -> Result<(StoredEvent, Event, Vec<String>, Vec<Skipped>), ApiError> {
-    let (stored, event) = load_event(state, uuid).await?.ok_or_else(|| ApiError::not_found(format!("no event {uuid}")))?;
+    let (stored, event) =
+        super::events::load_event(state, uuid).await?.ok_or_else(|| ApiError::not_found(format!("no event {uuid}")))?;
     let set = state.subscriptions.load_full();
     let taking: Vec<String> = set.routes(&event.topic).filter(|s| s.enabled).map(|s| s.name.clone()).collect();
     let chosen: Vec<String> = match (&choice.subscriptions, choice.failed_only) {
@@ -112,7 +102,8 @@ async fn failed_subscriptions(state: &ApiState, uuid: &str) -> Result<Vec<String
     let deliveries = state.store.list_deliveries(query).await.map_err(ApiError::store)?.deliveries;
     let mut failed: Vec<String> = Vec::new();
     for d in deliveries.iter().filter(|d| d.status == DeliveryStatus::Failed) {
-        let others_fine = deliveries.iter().any(|o| o.subscription == d.subscription && o.status != DeliveryStatus::Failed);
+        let others_fine =
+            deliveries.iter().any(|o| o.subscription == d.subscription && o.status != DeliveryStatus::Failed);
         if !others_fine && !failed.contains(&d.subscription) {
             failed.push(d.subscription.clone());
         }

@@ -75,7 +75,7 @@ fn unsendable_subscription(state: &ApiState, name: &str) -> Option<String> {
 /// A delivery that never rendered: its event rendered again with today's subscription,
 /// into the same delivery, which then goes (or waits, held) as any resent one.
 async fn rerender(state: &ApiState, d: &DeliverySummary) -> Result<Retried, ApiError> {
-    let Some((_, event)) = super::operations::load_event(state, &d.event).await? else {
+    let Some((_, event)) = super::events::load_event(state, &d.event).await? else {
         return Ok(not_sendable(d, format!("its event {} is no longer stored (pruned)", d.event)));
     };
     let set = state.subscriptions.load_full();
@@ -304,4 +304,3 @@ impl Tally {
         self.answer
     }
 }
-

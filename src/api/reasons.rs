@@ -39,11 +39,7 @@ pub(crate) async fn reasons(state: &ApiState, d: &DeliveryDetail) -> Result<Vec<
             },
             (None, error) => Reason {
                 kind: ReasonKind::ConnectionError,
-                text: format!(
-                    "attempt {} got no answer: {}",
-                    last.attempt,
-                    error.as_deref().unwrap_or("no response")
-                ),
+                text: format!("attempt {} got no answer: {}", last.attempt, error.as_deref().unwrap_or("no response")),
                 since: None,
                 body: None,
             },

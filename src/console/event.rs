@@ -32,7 +32,10 @@ pub async fn page(
     let topic = view.event.get("Topic").and_then(|t| t.as_str()).map(str::to_string);
     let takers: Vec<String> = {
         let set = state.subscriptions.load();
-        topic.as_deref().map(|t| set.routes(t).filter(|s| s.enabled).map(|s| s.name.clone()).collect()).unwrap_or_default()
+        topic
+            .as_deref()
+            .map(|t| set.routes(t).filter(|s| s.enabled).map(|s| s.name.clone()).collect())
+            .unwrap_or_default()
     };
     let failed = failed_subscriptions(&view.deliveries);
     let replayed = replayed(&query, &view.deliveries);

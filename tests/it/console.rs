@@ -406,7 +406,9 @@ async fn resend_recover_and_replay_say_per_delivery_what_they_did_and_the_reason
         async move {
             let (_, page) = app.get(&format!("/v1/deliveries?subscription={sub}")).await;
             let list = page["deliveries"].as_array().unwrap().clone();
-            list.iter().map(|d| (d["id"].as_str().unwrap().to_string(), d["event"].as_str().unwrap().to_string())).collect::<Vec<_>>()
+            list.iter()
+                .map(|d| (d["id"].as_str().unwrap().to_string(), d["event"].as_str().unwrap().to_string()))
+                .collect::<Vec<_>>()
         }
     };
 
@@ -486,7 +488,10 @@ async fn resend_recover_and_replay_say_per_delivery_what_they_did_and_the_reason
     assert!(text(c, "#count").await.contains("into 1 new delivery: erp"));
     click(c, "#confirm").await;
     let replayed = until_text(c, "#replayed", |t| t.contains("Replayed: 1 new delivery")).await;
-    assert!(replayed.contains("held, not sent: subscription erp is disabled since") && replayed.contains("Enable erp"), "{replayed}");
+    assert!(
+        replayed.contains("held, not sent: subscription erp is disabled since") && replayed.contains("Enable erp"),
+        "{replayed}"
+    );
     screenshot(c, "replayed").await;
     let _ = browser.client.clone().close().await;
 }

@@ -61,17 +61,29 @@ async fn a_resend_of_a_held_delivery_says_held_with_the_subscriptions_state_and_
         // One: held, with the subscription's state and the way to enable it.
         let id = failed[0]["id"].as_str().unwrap();
         let (status, one) = app.post(&format!("/v1/deliveries/{id}/retry")).await;
-        assert_eq!((status, one["outcome"].as_str(), one["status"].as_str()), (202, Some("held"), Some("held")), "{store}: {one}");
+        assert_eq!(
+            (status, one["outcome"].as_str(), one["status"].as_str()),
+            (202, Some("held"), Some("held")),
+            "{store}: {one}"
+        );
         let by = &one["held_by"];
-        assert_eq!((by["state"].as_str(), by["enable"].as_str()), (Some("disabled"), Some("POST /v1/subscriptions/crm/enable")));
+        assert_eq!(
+            (by["state"].as_str(), by["enable"].as_str()),
+            (Some("disabled"), Some("POST /v1/subscriptions/crm/enable"))
+        );
         let since = by["disabled_since"].as_str().unwrap_or_else(|| panic!("{store}: no disabled_since: {one}"));
         assert!(chrono::DateTime::parse_from_rfc3339(since).is_ok(), "{since}");
         assert_eq!(by["disabled_reason"], "disabled by hand", "{store}: {one}");
 
         // Many: counted held, never sent, the subscription's state given once.
-        let (status, many) = app.post_raw("/v1/deliveries/retry", json!({ "subscription": "crm" }).to_string(), None).await;
+        let (status, many) =
+            app.post_raw("/v1/deliveries/retry", json!({ "subscription": "crm" }).to_string(), None).await;
         assert_eq!(status, 200, "{many}");
-        assert_eq!((many["retried"].clone(), many["sent"].clone(), many["held"].clone()), (json!(1), json!(0), json!(1)), "{store}: {many}");
+        assert_eq!(
+            (many["retried"].clone(), many["sent"].clone(), many["held"].clone()),
+            (json!(1), json!(0), json!(1)),
+            "{store}: {many}"
+        );
         assert_eq!(many["subscriptions"][0]["held_by"]["disabled_since"].as_str(), Some(since), "{store}: {many}");
         assert_eq!(many["deliveries"][0]["outcome"], "held");
 
@@ -80,7 +92,10 @@ async fn a_resend_of_a_held_delivery_says_held_with_the_subscriptions_state_and_
         let held = detail["reasons"].as_array().unwrap().iter().find(|r| r["kind"] == "held").cloned();
         let held = held.unwrap_or_else(|| panic!("{store}: no held reason: {detail}"));
         assert!(held["text"].as_str().unwrap().contains(&format!("disabled since {since}")), "{held}");
-        assert!(detail["reasons"].as_array().unwrap().iter().any(|r| r["kind"] == "response"), "the last answer too: {detail}");
+        assert!(
+            detail["reasons"].as_array().unwrap().iter().any(|r| r["kind"] == "response"),
+            "the last answer too: {detail}"
+        );
         assert_eq!(app.get("/v1/subscriptions/crm").await.1["disabled_since"].as_str(), Some(since));
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert_eq!(receiver.requests().len(), sent_before, "{store}: held means nothing was sent");
@@ -146,7 +161,11 @@ async fn a_delivery_that_never_rendered_is_rendered_again_by_a_resend_once_the_t
         ws.template("c.json.j2", FIXED);
         wait_for_reload(&app, ready["version"].as_str().unwrap()).await;
         let (status, answer) = app.post(&format!("/v1/deliveries/{id}/retry")).await;
-        assert_eq!((status, answer["outcome"].as_str(), answer["status"].as_str()), (202, Some("rerendered"), Some("pending")), "{store}: {answer}");
+        assert_eq!(
+            (status, answer["outcome"].as_str(), answer["status"].as_str()),
+            (202, Some("rerendered"), Some("pending")),
+            "{store}: {answer}"
+        );
         let got = receiver.wait_for(1, WAIT).await;
         assert_eq!(got[0].header("x-webhook-id").as_deref(), Some(id.as_str()), "the same delivery");
         let (_, event) = app.get(&format!("/v1/events/{}", failed[0]["event"].as_str().unwrap())).await;
@@ -160,8 +179,13 @@ async fn a_delivery_that_never_rendered_is_rendered_again_by_a_resend_once_the_t
         assert_eq!((status, again["outcome"].as_str()), (202, Some("sent")), "{again}");
 
         // Recover renders the other one again too.
-        let (status, many) = app.post_raw("/v1/deliveries/retry", json!({ "subscription": "c" }).to_string(), None).await;
-        assert_eq!((status, many["rerendered"].clone(), many["not_sendable"].clone()), (200, json!(1), json!(0)), "{store}: {many}");
+        let (status, many) =
+            app.post_raw("/v1/deliveries/retry", json!({ "subscription": "c" }).to_string(), None).await;
+        assert_eq!(
+            (status, many["rerendered"].clone(), many["not_sendable"].clone()),
+            (200, json!(1), json!(0)),
+            "{store}: {many}"
+        );
         wait_for(&app, "c", "succeeded", 2).await;
         receiver.wait_for(3, WAIT).await;
         app.stop().await;
@@ -245,7 +269,8 @@ async fn a_receiver_that_refuses_connections_shows_as_unreachable_since_probing(
         (kinds.contains(&"unreachable".to_string()) && kinds.contains(&"connection_error".to_string())).then_some(d)
     })
     .await;
-    let text = detail["reasons"].as_array().unwrap().iter().find(|r| r["kind"] == "unreachable").unwrap()["text"].clone();
+    let text =
+        detail["reasons"].as_array().unwrap().iter().find(|r| r["kind"] == "unreachable").unwrap()["text"].clone();
     assert!(text.as_str().unwrap().starts_with(&format!("receiver unreachable since {since}")), "{text}");
 
     // The console's pages say it too (open on loopback without tokens).

@@ -1318,7 +1318,11 @@ async fn a_never_rendered_delivery_takes_its_first_request_once(store: Arc<dyn S
     assert_eq!((d.summary.status, d.summary.config_version.as_str()), (DeliveryStatus::Pending, "v2"));
     assert_eq!((d.request.url.as_str(), d.summary.last_error.clone()), ("http://127.0.0.1:9/rendered", None));
     let leased = store.lease(lease_req("n", 10, &[])).await.unwrap();
-    assert_eq!((leased.len(), leased[0].request.url.as_str()), (1, "http://127.0.0.1:9/rendered"), "it goes as rendered");
+    assert_eq!(
+        (leased.len(), leased[0].request.url.as_str()),
+        (1, "http://127.0.0.1:9/rendered"),
+        "it goes as rendered"
+    );
     // Once rendered, its request never changes again: a second render finds nothing to do.
     assert_eq!(store.render_again(&never.id, request("r"), "v3").await.unwrap(), RetryNow::NotFound);
     assert_eq!(store.get_delivery(&never.id).await.unwrap().unwrap().request.url, "http://127.0.0.1:9/rendered");
