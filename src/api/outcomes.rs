@@ -175,40 +175,68 @@ pub(crate) async fn retry_many(state: &ApiState, query: DeliveryQuery) -> Result
 
 async fn retry_many_now(state: &ApiState, query: DeliveryQuery) -> Result<RetriedMany, ApiError> {
     let mut answer = Tally::default();
-    // First the store's batches, of loaded subscriptions only (others' would wait for no
-    // one), leaving out failures never attempted: resent as they are, they cannot go.
     let (loaded, gone) = split_loaded(state, &query.subscription);
-    if !loaded.is_empty() {
-        let batches =
-            DeliveryQuery { subscription: loaded.clone(), never_attempted_failures: Some(false), ..query.clone() };
-        let made_due = state.store.retry_matching_each(batches).await.map_err(ApiError::store)?;
-        if !made_due.is_empty() {
-            state.wake.notify_one();
-        }
-        made_due.iter().for_each(|m| answer.made_due(m));
-    }
-    // Then those, one by one: rendered again, or not sendable and why.
-    if query.status.contains(&DeliveryStatus::Failed) && !loaded.is_empty() {
-        let never_attempted = DeliveryQuery {
-            status: vec![DeliveryStatus::Failed],
-            subscription: loaded,
-            never_attempted_failures: Some(true),
-            ..query.clone()
-        };
-        for d in list_up_to(state, never_attempted, query.limit - answer.total()).await? {
-            answer.retried(retry_found(state, &d).await?);
+    let none_named = query.subscription.is_empty();
+    if none_named || !loaded.is_empty() {
+        let ours = DeliveryQuery { subscription: loaded, ..query.clone() };
+        in_batches(state, &ours, &mut answer).await?;
+        if query.status.contains(&DeliveryStatus::Failed) {
+            never_attempted(state, &ours, query.limit, &mut answer).await?;
         }
     }
     // The named subscriptions this node has not loaded: their deliveries are left as they are.
     for name in gone {
         let theirs = DeliveryQuery { subscription: vec![name.clone()], ..query.clone() };
         let why = unsendable_subscription(state, &name).unwrap_or_default();
-        for d in list_up_to(state, theirs, (query.limit - answer.total()).min(LISTED)).await? {
+        for d in list_up_to(state, theirs, query.limit.saturating_sub(answer.total()).min(LISTED)).await? {
             answer.retried(not_sendable(&d, why.clone()));
         }
     }
     let states = state.store.subscription_states().await.map_err(ApiError::store)?;
     Ok(answer.finish(&states))
+}
+
+/// The store's batches, leaving out failures never attempted (resent as they are, they
+/// cannot go). With no subscription named the filter stays as asked (an IN list of every
+/// loaded one would cost SQLite a sort of every match per batch), so a delivery of a
+/// subscription no longer loaded may be made due: it is said not sendable (no node with
+/// these files sends it; it fails as `subscription removed` after the orphan grace).
+async fn in_batches(state: &ApiState, query: &DeliveryQuery, answer: &mut Tally) -> Result<(), ApiError> {
+    let batches = DeliveryQuery { never_attempted_failures: Some(false), ..query.clone() };
+    let made_due = state.store.retry_matching_each(batches).await.map_err(ApiError::store)?;
+    if !made_due.is_empty() {
+        state.wake.notify_one();
+    }
+    for m in &made_due {
+        match unsendable_subscription(state, &m.subscription) {
+            Some(why) => answer.retried(Retried {
+                id: m.id.clone(),
+                status: if m.held { DeliveryStatus::Held } else { DeliveryStatus::Pending },
+                outcome: Outcome::NotSendable,
+                subscription: m.subscription.clone(),
+                held_by: None,
+                reason: Some(why),
+            }),
+            None => answer.made_due(m),
+        }
+    }
+    Ok(())
+}
+
+/// The failures never attempted that `query` matches, one by one: rendered again, or not
+/// sendable and why, up to what `limit` leaves.
+async fn never_attempted(
+    state: &ApiState,
+    query: &DeliveryQuery,
+    limit: usize,
+    answer: &mut Tally,
+) -> Result<(), ApiError> {
+    let never =
+        DeliveryQuery { status: vec![DeliveryStatus::Failed], never_attempted_failures: Some(true), ..query.clone() };
+    for d in list_up_to(state, never, limit.saturating_sub(answer.total())).await? {
+        answer.retried(retry_found(state, &d).await?);
+    }
+    Ok(())
 }
 
 /// At most `limit` of what `query` matches, newest first, read a page at a time.
@@ -227,13 +255,10 @@ async fn list_up_to(state: &ApiState, query: DeliveryQuery, limit: usize) -> Res
     Ok(found)
 }
 
-/// The subscriptions a bulk retry's filter names (every loaded one when it names none)
-/// that this node has loaded and enabled in their files, and those it does not.
+/// The subscriptions a bulk retry's filter names that this node has loaded and enabled in
+/// their files, and those it does not (none of either when it names none).
 fn split_loaded(state: &ApiState, named: &[String]) -> (Vec<String>, Vec<String>) {
     let set = state.subscriptions.load();
-    if named.is_empty() {
-        return (set.iter().filter(|s| s.enabled).map(|s| s.name.clone()).collect(), Vec::new());
-    }
     named.iter().cloned().partition(|n| set.get(n).is_some_and(|s| s.enabled))
 }
 

@@ -175,7 +175,10 @@ async fn deliveries_and_subscriptions_commands_show_tables_and_json() {
     assert!(row.contains("disabled"), "{out}");
     let (code, out, _) = admin_cli(&app.base, &["deliveries", "retry", id]).await;
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("held: subscription crm is disabled since ") && out.contains("subscriptions enable crm"), "{out}");
+    assert!(
+        out.contains("held: subscription crm is disabled since ") && out.contains("subscriptions enable crm"),
+        "{out}"
+    );
     let (code, out, _) = admin_cli(&app.base, &["subscriptions", "enable", "crm"]).await;
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("enabled"), "{out}");

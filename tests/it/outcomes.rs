@@ -281,3 +281,37 @@ async fn a_receiver_that_refuses_connections_shows_as_unreachable_since_probing(
         assert!(said, "{page} does not say the receiver is unreachable:\n{html}");
     }
 }
+
+#[tokio::test]
+async fn a_delivery_of_a_subscription_no_longer_loaded_is_not_sendable_and_says_why() {
+    let receiver = Receiver::start().await;
+    receiver.set_status(500);
+    let ws = Workspace::new();
+    failing_subscription(&ws, "stays", &receiver);
+    failing_subscription(&ws, "gone", &receiver);
+    let app = TestApp::spawn(ws.config()).await;
+    app.post_event(&json!({ "Topic": "T", "Payload": {} })).await;
+    let gone = wait_for(&app, "gone", "failed", 1).await;
+    wait_for(&app, "stays", "failed", 1).await;
+    std::fs::remove_file(ws.path().join("subscriptions/gone.yaml")).unwrap();
+    eventually(WAIT, "the file's removal to load", || async {
+        (app.get("/readyz").await.1["subscriptions"] == 1).then_some(())
+    })
+    .await;
+    receiver.set_status(200);
+
+    let id = gone[0]["id"].as_str().unwrap();
+    let (status, one) = app.post(&format!("/v1/deliveries/{id}/retry")).await;
+    assert_eq!((status, one["outcome"].as_str()), (409, Some("not_sendable")), "{one}");
+    assert!(one["reason"].as_str().unwrap().contains("gone is not loaded"), "{one}");
+    assert_eq!(app.get(&format!("/v1/deliveries/{id}")).await.1["status"], "failed", "nothing changed");
+
+    let (status, named) = app.post_raw("/v1/deliveries/retry", json!({ "subscription": "gone" }).to_string(), None).await;
+    assert_eq!((status, named["not_sendable"].clone(), named["retried"].clone()), (200, json!(1), json!(0)), "{named}");
+    let (status, all) = app.post_raw("/v1/deliveries/retry", json!({}).to_string(), None).await;
+    assert_eq!((status, all["sent"].clone(), all["not_sendable"].clone()), (200, json!(1), json!(1)), "{all}");
+    let said = all["deliveries"].as_array().unwrap().iter().find(|d| d["subscription"] == "gone").cloned().unwrap();
+    assert!(said["reason"].as_str().unwrap().contains("not loaded"), "{said}");
+    wait_for(&app, "stays", "succeeded", 1).await;
+    assert!(receiver.requests_to("/gone").len() == 1, "never sent again");
+}
