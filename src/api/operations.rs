@@ -9,7 +9,7 @@ use super::answers::{MadeDelivery, Outcome, Rendered, ReplayChoice, Replayed, Re
 use super::error::{json, ApiError};
 use super::ApiState;
 use crate::event::Event;
-use crate::store::{DeliveryQuery, DeliveryStatus, StoredEvent};
+use crate::store::{DeliveryQuery, DeliveryStatus, DeliverySummary, StoredEvent};
 
 pub async fn retry(id: String, state: ApiState) -> Response {
     match retry_delivery(&state, &id).await {
@@ -100,15 +100,20 @@ pub(crate) async fn replay_plan(
 async fn failed_subscriptions(state: &ApiState, uuid: &str) -> Result<Vec<String>, ApiError> {
     let query = DeliveryQuery { event: Some(uuid.to_string()), limit: 1000, ..DeliveryQuery::default() };
     let deliveries = state.store.list_deliveries(query).await.map_err(ApiError::store)?.deliveries;
+    Ok(failed_among(&deliveries))
+}
+
+/// `failed_only`'s subscriptions among an event's deliveries (the console's event page
+/// shows them from the deliveries it has read).
+pub(crate) fn failed_among(deliveries: &[DeliverySummary]) -> Vec<String> {
     let mut failed: Vec<String> = Vec::new();
     for d in deliveries.iter().filter(|d| d.status == DeliveryStatus::Failed) {
-        let others_fine =
-            deliveries.iter().any(|o| o.subscription == d.subscription && o.status != DeliveryStatus::Failed);
-        if !others_fine && !failed.contains(&d.subscription) {
+        let fine = deliveries.iter().any(|o| o.subscription == d.subscription && o.status != DeliveryStatus::Failed);
+        if !fine && !failed.contains(&d.subscription) {
             failed.push(d.subscription.clone());
         }
     }
-    Ok(failed)
+    failed
 }
 
 /// Renders a stored event again for today's subscriptions (those `choice` names): new deliveries.

@@ -12,7 +12,7 @@ use super::page::{redirect, shown_json, value, Console};
 use super::session::Viewer;
 use crate::api::answers::ReplayChoice;
 use crate::api::events::event_view;
-use crate::api::operations::{replay_event, replay_plan};
+use crate::api::operations::{failed_among, replay_event, replay_plan};
 use crate::api::{ApiError, ApiState};
 use crate::store::{DeliveryStatus, DeliverySummary};
 
@@ -37,7 +37,7 @@ pub async fn page(
             .map(|t| set.routes(t).filter(|s| s.enabled).map(|s| s.name.clone()).collect())
             .unwrap_or_default()
     };
-    let failed = failed_subscriptions(&view.deliveries);
+    let failed = failed_among(&view.deliveries);
     let replayed = replayed(&query, &view.deliveries);
     let states = match replayed.iter().any(|d| d.status == DeliveryStatus::Held) {
         true => state.store.subscription_states().await.unwrap_or_default(),
@@ -66,18 +66,6 @@ pub async fn page(
         asked_replay => query.iter().any(|(k, _)| k == "replayed"),
     };
     console.render(&viewer, StatusCode::OK, "event.html", ctx)
-}
-
-/// The subscriptions whose every delivery of the event failed (what `failed_only` replays).
-fn failed_subscriptions(deliveries: &[DeliverySummary]) -> Vec<String> {
-    let mut failed: Vec<String> = Vec::new();
-    for d in deliveries.iter().filter(|d| d.status == DeliveryStatus::Failed) {
-        let fine = deliveries.iter().any(|o| o.subscription == d.subscription && o.status != DeliveryStatus::Failed);
-        if !fine && !failed.contains(&d.subscription) {
-            failed.push(d.subscription.clone());
-        }
-    }
-    failed
 }
 
 fn replayed<'a>(query: &[(String, String)], deliveries: &'a [DeliverySummary]) -> Vec<&'a DeliverySummary> {

@@ -306,7 +306,8 @@ async fn a_delivery_of_a_subscription_no_longer_loaded_is_not_sendable_and_says_
     assert!(one["reason"].as_str().unwrap().contains("gone is not loaded"), "{one}");
     assert_eq!(app.get(&format!("/v1/deliveries/{id}")).await.1["status"], "failed", "nothing changed");
 
-    let (status, named) = app.post_raw("/v1/deliveries/retry", json!({ "subscription": "gone" }).to_string(), None).await;
+    let (status, named) =
+        app.post_raw("/v1/deliveries/retry", json!({ "subscription": "gone" }).to_string(), None).await;
     assert_eq!((status, named["not_sendable"].clone(), named["retried"].clone()), (200, json!(1), json!(0)), "{named}");
     let (status, all) = app.post_raw("/v1/deliveries/retry", json!({}).to_string(), None).await;
     assert_eq!((status, all["sent"].clone(), all["not_sendable"].clone()), (200, json!(1), json!(1)), "{all}");
