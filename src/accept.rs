@@ -11,35 +11,11 @@ use crate::subscription::{Mode, Subscription, SubscriptionSet};
 /// `abort(reason)` means the event is not for that subscription, as a false filter does.
 pub fn prepare(event: &Event, set: &SubscriptionSet, received_at: i64) -> NewEvent {
     let ctx = render::context(event);
-    let mut deliveries = Vec::new();
-    for sub in set.routes(&event.topic).filter(|s| s.enabled) {
-        let (status, request, error) = match sub.template.matches(&ctx) {
-            Ok(false) => continue,
-            Err(e) if render::aborted(&e).is_some() => continue,
-            Ok(true) => match sub.template.render(&ctx) {
-                Err(e) if render::aborted(&e).is_some() => continue,
-                Ok(rendered) => {
-                    let status =
-                        if sub.mode == Mode::Shadow { DeliveryStatus::Shadow } else { DeliveryStatus::Pending };
-                    (status, stored_request(sub, rendered), None)
-                }
-                Err(e) => {
-                    (DeliveryStatus::Failed, unrendered(sub), Some(sub.secrets.mask(&format!("render failed: {e}"))))
-                }
-            },
-            Err(e) => (DeliveryStatus::Failed, unrendered(sub), Some(sub.secrets.mask(&format!("filter failed: {e}")))),
-        };
-        deliveries.push(NewDelivery {
-            id: new_delivery_id(),
-            subscription: sub.name.clone(),
-            status,
-            request,
-            error,
-            config_version: set.version.clone(),
-            lease: None,
-            needs_activation: sub.delivery.activation == crate::subscription::Activation::Ping,
-        });
-    }
+    let deliveries = set
+        .routes(&event.topic)
+        .filter(|s| s.enabled)
+        .filter_map(|sub| delivery_for(sub, &ctx, &set.version))
+        .collect();
     NewEvent {
         uuid: event.uuid.clone(),
         topic: event.topic.clone(),
@@ -49,6 +25,36 @@ pub fn prepare(event: &Event, set: &SubscriptionSet, received_at: i64) -> NewEve
         source: None,
         deliveries,
     }
+}
+
+/// The delivery `sub` makes of the event in `ctx` (rendered by the subscription set
+/// `version`), or None when the event is not for it (its filter, or `abort`). A render or
+/// filter error is a `failed` delivery carrying the message. `prepare` makes one per
+/// subscription; a resend of a delivery that never rendered makes one again.
+pub fn delivery_for(sub: &Subscription, ctx: &minijinja::Value, version: &str) -> Option<NewDelivery> {
+    let (status, request, error) = match sub.template.matches(ctx) {
+        Ok(false) => return None,
+        Err(e) if render::aborted(&e).is_some() => return None,
+        Ok(true) => match sub.template.render(ctx) {
+            Err(e) if render::aborted(&e).is_some() => return None,
+            Ok(rendered) => {
+                let status = if sub.mode == Mode::Shadow { DeliveryStatus::Shadow } else { DeliveryStatus::Pending };
+                (status, stored_request(sub, rendered), None)
+            }
+            Err(e) => (DeliveryStatus::Failed, unrendered(sub), Some(sub.secrets.mask(&format!("render failed: {e}")))),
+        },
+        Err(e) => (DeliveryStatus::Failed, unrendered(sub), Some(sub.secrets.mask(&format!("filter failed: {e}")))),
+    };
+    Some(NewDelivery {
+        id: new_delivery_id(),
+        subscription: sub.name.clone(),
+        status,
+        request,
+        error,
+        config_version: version.to_string(),
+        lease: None,
+        needs_activation: sub.delivery.activation == crate::subscription::Activation::Ping,
+    })
 }
 
 /// Exactly what delivery `id` of `event` would send on its first attempt: method, URL,

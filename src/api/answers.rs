@@ -69,32 +69,179 @@ impl BatchItem {
     }
 }
 
+/// `POST /v1/events/{uuid}/replay`'s answer.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct Replayed {
     pub uuid: String,
-    /// New deliveries made for today's subscriptions.
+    /// How many new deliveries were made for today's subscriptions.
     pub deliveries: usize,
+    /// Each new delivery: its id, subscription and state (`pending`, `held` with the
+    /// subscription's state, `failed` with its render error, `shadow`).
+    pub new_deliveries: Vec<MadeDelivery>,
+    /// Subscriptions chosen that made no delivery, and why (the Topic, the filter).
+    pub skipped: Vec<Skipped>,
 }
 
-#[derive(Debug, Serialize, JsonSchema)]
+/// `POST /v1/events/{uuid}/replay`'s optional question: which subscriptions. Without it,
+/// every subscription that takes the event today.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayChoice {
+    /// Only these subscriptions (each must be loaded).
+    #[serde(default)]
+    pub subscriptions: Option<Vec<String>>,
+    /// Only the subscriptions whose every delivery of this event failed (none succeeded,
+    /// none is still pending, in flight or held).
+    #[serde(default)]
+    pub failed_only: bool,
+}
+
+/// A delivery a replay or a resend made.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct MadeDelivery {
+    pub id: String,
+    pub subscription: String,
+    pub status: crate::store::DeliveryStatus,
+    /// Why it is `failed` (its render error) or `held` (its subscription is disabled).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// When it is `held`: its subscription's state and how to enable it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub held_by: Option<HeldBy>,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Skipped {
+    pub subscription: String,
+    pub reason: String,
+}
+
+/// What a resend did to one delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
-pub enum RetryState {
-    /// Due now.
-    Pending,
-    /// Its subscription is disabled: it goes when the subscription is enabled.
+pub enum Outcome {
+    /// Due now: it goes at once.
+    Sent,
+    /// Its subscription is disabled: it waits, held, until the subscription is enabled.
     Held,
+    /// It had never rendered (a render error): the event was rendered again with today's
+    /// subscription into this delivery, which is then sent (`status` `pending`) or held.
+    Rerendered,
+    /// It cannot be sent (`reason` says why and what to do); nothing changed.
+    NotSendable,
 }
 
-#[derive(Debug, Serialize, JsonSchema)]
+/// A disabled subscription, as what waits for it is told.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct HeldBy {
+    pub subscription: String,
+    /// Always `disabled`.
+    pub state: String,
+    /// RFC 3339: when it was disabled.
+    pub disabled_since: Option<String>,
+    /// Why it was disabled (failures, by hand, waiting for its first ping).
+    pub disabled_reason: Option<String>,
+    /// How to send what waits: `POST /v1/subscriptions/{name}/enable` (after a 2xx ping).
+    pub enable: String,
+}
+
+/// `POST /v1/deliveries/{id}/retry`'s answer: what happened to that delivery.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct Retried {
     pub id: String,
-    pub status: RetryState,
+    /// Its state now: `pending` or `held` (sent, held or rerendered), or as it was when not sendable.
+    pub status: crate::store::DeliveryStatus,
+    pub outcome: Outcome,
+    pub subscription: String,
+    /// When it waits (`held`, or `rerendered` into `held`): its subscription's state and
+    /// how to enable it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub held_by: Option<HeldBy>,
+    /// For `not_sendable`: why, and what to do instead.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
-/// `POST /v1/deliveries/retry`'s answer: how many deliveries were made due again.
-#[derive(Debug, Serialize, JsonSchema)]
+/// `POST /v1/deliveries/retry`'s answer: what happened, by outcome, by subscription and
+/// by delivery.
+#[derive(Debug, Default, Serialize, JsonSchema)]
 pub struct RetriedMany {
+    /// Deliveries made due again or rendered again (`sent` + `held` + `rerendered`).
     pub retried: u64,
+    pub sent: u64,
+    pub held: u64,
+    pub rerendered: u64,
+    pub not_sendable: u64,
+    /// Per subscription: its counts, and its state when its deliveries wait (`held_by`).
+    pub subscriptions: Vec<SubscriptionOutcome>,
+    /// Each delivery's outcome, the first 1,000 (`truncated` says when there were more).
+    pub deliveries: Vec<Retried>,
+    pub truncated: bool,
+}
+
+#[derive(Debug, Default, Clone, Serialize, JsonSchema)]
+pub struct SubscriptionOutcome {
+    pub subscription: String,
+    pub sent: u64,
+    pub held: u64,
+    pub rerendered: u64,
+    pub not_sendable: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub held_by: Option<HeldBy>,
+}
+
+/// Why a delivery is where it is, one fact each (`GET /v1/deliveries/{id}`'s `reasons`).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Reason {
+    pub kind: ReasonKind,
+    /// In words, secrets masked: the render error (template and line), the connection
+    /// error, "held: subscription … disabled since …", "receiver unreachable since …", or
+    /// the last response's status.
+    pub text: String,
+    /// RFC 3339, for `held` and `unreachable`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
+    /// The last response's body (for `response`), secrets masked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReasonKind {
+    /// It never rendered: the template's error, with the template and line.
+    RenderError,
+    /// It waits for its disabled subscription.
+    Held,
+    /// This node cannot reach the receiver: the subscription is paused, one delivery at a
+    /// time probing. Per node (each node keeps its own, in memory).
+    Unreachable,
+    /// The last attempt got no answer: a connection error, a timeout.
+    ConnectionError,
+    /// The last attempt's answer: its status (and body).
+    Response,
+    /// Failed without an attempt for another reason (the subscription was removed).
+    Failed,
+}
+
+/// `GET /v1/deliveries/{id}`: the delivery, and why it is where it is.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct DeliveryAnswer {
+    #[serde(flatten)]
+    pub detail: crate::store::DeliveryDetail,
+    /// The facts that explain its state, most telling first (may be empty: a succeeded one).
+    pub reasons: Vec<Reason>,
+}
+
+/// A subscription this node cannot reach the receiver of.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct UnreachableView {
+    /// RFC 3339: the first failed connect of this run.
+    pub since: String,
+    /// Past its pause: one delivery at a time is tried.
+    pub probing: bool,
+    /// The node that says so: each node keeps its own view, in memory.
+    pub node: String,
 }
 
 /// `POST /v1/deliveries/retry`'s question: filters as `GET /v1/deliveries` takes them.
@@ -149,7 +296,7 @@ pub struct SubscriptionList {
     pub subscriptions: Vec<SubscriptionView>,
 }
 
-#[derive(Debug, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LiveState {
     Enabled,
@@ -177,6 +324,10 @@ pub struct SubscriptionView {
     pub signature: Option<SignatureView>,
     pub state: LiveState,
     pub disabled_reason: Option<String>,
+    /// RFC 3339: when it was disabled, while it is.
+    pub disabled_since: Option<String>,
+    /// Set while this node cannot reach its receiver (deliveries wait, one probing).
+    pub unreachable: Option<UnreachableView>,
     pub consecutive_failures: u32,
     pub in_flight: u64,
     /// Deliveries by state, every state named.

@@ -30,11 +30,18 @@ pub async fn list(state: ApiState, params: Vec<(String, String)>) -> Response {
 }
 
 pub async fn show(id: String, state: ApiState) -> Response {
-    match state.store.get_delivery(&id).await {
-        Ok(Some(d)) => json(StatusCode::OK, &d),
-        Ok(None) => ApiError::not_found(format!("no delivery {id}")).into_response(),
-        Err(e) => ApiError::store(e).into_response(),
+    match delivery_answer(&state, &id).await {
+        Ok(answer) => json(StatusCode::OK, &answer),
+        Err(e) => e.into_response(),
     }
+}
+
+/// One delivery and why it is where it is: the API's answer and the console's page.
+pub(crate) async fn delivery_answer(state: &ApiState, id: &str) -> Result<super::answers::DeliveryAnswer, ApiError> {
+    let detail = state.store.get_delivery(id).await.map_err(ApiError::store)?;
+    let detail = detail.ok_or_else(|| ApiError::not_found(format!("no delivery {id}")))?;
+    let reasons = super::reasons::reasons(state, &detail).await?;
+    Ok(super::answers::DeliveryAnswer { detail, reasons })
 }
 
 /// A history filter from query parameters. A filter given several times, or with values
@@ -84,28 +91,16 @@ fn parse_limit(text: &str, max: usize) -> Option<usize> {
 pub async fn retry_matching(state: ApiState, body: Result<Bytes, ApiError>) -> Response {
     let run = async {
         let query = retry_query(&body?)?;
-        let retried = resend_matching(&state, query).await?;
-        Ok::<_, ApiError>(json(StatusCode::OK, &super::answers::RetriedMany { retried }))
+        let answer = resend_matching(&state, query).await?;
+        Ok::<_, ApiError>(json(StatusCode::OK, &answer))
     };
     run.await.unwrap_or_else(ApiError::into_response)
 }
 
-/// Resends what `query` matches and wakes the dispatcher: the API's and the console's recover.
-/// A task of its own does it (the store goes in batches): a client that hangs up does not
-/// leave a bulk retry half done, nor what it did without a wake.
-pub async fn resend_matching(state: &ApiState, query: DeliveryQuery) -> Result<u64, ApiError> {
-    let state = state.clone();
-    let task = tokio::spawn(async move {
-        let retried = state.store.retry_matching(query).await.map_err(ApiError::store);
-        if retried.as_ref().is_ok_and(|n| *n > 0) {
-            state.wake.notify_one();
-        }
-        retried
-    });
-    task.await.unwrap_or_else(|e| {
-        tracing::error!(error = %e, "a bulk retry's task failed");
-        Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "the bulk retry did not finish; send it again"))
-    })
+/// Resends what `query` matches, saying what happened to each (`super::outcomes`): the
+/// API's and the console's recover.
+pub async fn resend_matching(state: &ApiState, query: DeliveryQuery) -> Result<super::answers::RetriedMany, ApiError> {
+    super::outcomes::retry_many(state, query).await
 }
 
 /// `{"status", "subscription", "topic", "source", "since", "until", "limit"}`, each as its

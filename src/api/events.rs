@@ -1,5 +1,6 @@
 //! `GET /v1/events/{uuid}`: a stored event as it was accepted (the canonical envelope), the
-//! source it came through, and its deliveries.
+//! source it came through, and its deliveries; and a stored event parsed again (replay,
+//! and the resend of a delivery that never rendered).
 
 use warp::http::StatusCode;
 use warp::reply::Response;
@@ -7,7 +8,8 @@ use warp::reply::Response;
 use super::answers::EventView;
 use super::error::{json, ApiError};
 use super::ApiState;
-use crate::store::DeliveryQuery;
+use crate::event::Event;
+use crate::store::{DeliveryQuery, StoredEvent};
 
 /// Deliveries shown with an event, at most (replays add some; a thousand is plenty).
 const MAX_DELIVERIES: usize = 1000;
@@ -29,4 +31,15 @@ pub(crate) async fn event_view(uuid: String, state: &ApiState) -> Result<EventVi
     let query = DeliveryQuery { event: Some(uuid.clone()), limit: MAX_DELIVERIES, ..DeliveryQuery::default() };
     let page = state.store.list_deliveries(query).await.map_err(ApiError::store)?;
     Ok(EventView { uuid, source: stored.source, event, deliveries: page.deliveries })
+}
+
+/// A stored event, parsed as intake parsed it (so numbers keep their spelling); None when
+/// it is not stored.
+pub(crate) async fn load_event(state: &ApiState, uuid: &str) -> Result<Option<(StoredEvent, Event)>, ApiError> {
+    let uuid = uuid.to_ascii_lowercase();
+    let Some(stored) = state.store.get_event(&uuid).await.map_err(ApiError::store)? else { return Ok(None) };
+    let value = crate::json::parse(stored.body.as_bytes())
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("stored event {uuid}: {e}")))?;
+    let event = crate::event::from_stored(value)?;
+    Ok(Some((stored, event)))
 }

@@ -13,6 +13,8 @@ mod health;
 mod intake;
 mod openapi;
 pub(crate) mod operations;
+pub(crate) mod outcomes;
+pub(crate) mod reasons;
 mod sources;
 pub(crate) mod subscriptions;
 pub(crate) mod throttle;
@@ -220,7 +222,9 @@ fn operation_routes(
     let replay = warp::path!("v1" / "events" / String / "replay")
         .and(warp::post())
         .and(admin_auth.clone())
+        .and(guard::json_body())
         .and(with(state))
+        .and(body::capped(limit))
         .then(operations::replay)
         .boxed();
     let render = warp::path!("v1" / "render")

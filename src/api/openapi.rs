@@ -8,7 +8,7 @@ use schemars::JsonSchema;
 use serde_json::{json, Map, Value};
 
 use super::answers::*;
-use crate::store::{DeliveryDetail, DeliveryPage, DeliveryStatus};
+use crate::store::{DeliveryPage, DeliveryStatus};
 
 /// Who may call an operation.
 #[derive(Clone, Copy)]
@@ -229,14 +229,17 @@ fn event_operations(g: &mut SchemaGenerator) -> Vec<Operation> {
         Operation {
             method: "post",
             path: "/v1/events/{uuid}/replay",
-            summary: "Render a stored event again for today's subscriptions",
+            summary: "Render a stored event again for today's subscriptions (all, those that failed, or named ones)",
             auth: Auth::Admin,
             parameters: vec![path_param("uuid", "the event's Uuid")],
-            body: None,
+            body: Some(schema::<ReplayChoice>(g)),
             answers: vec![
-                (202, Answer::Json("new deliveries were made", schema::<Replayed>(g))),
+                (202, Answer::Json("the new deliveries, each with its state", schema::<Replayed>(g))),
                 (404, Answer::Error("no such event")),
-                (422, Answer::Error("the stored event is no longer valid")),
+                (
+                    422,
+                    Answer::Error("a body not understood, an unknown subscription, or a stored event no longer valid"),
+                ),
             ],
         },
     ]
@@ -285,7 +288,13 @@ fn delivery_operations(g: &mut SchemaGenerator) -> Vec<Operation> {
             parameters: vec![],
             body: Some(schema::<RetryFilter>(g)),
             answers: vec![
-                (200, Answer::Json("how many deliveries were made due (or held)", schema::<RetriedMany>(g))),
+                (
+                    200,
+                    Answer::Json(
+                        "what happened, per delivery and subscription: sent, held, rerendered, not sendable",
+                        schema::<RetriedMany>(g),
+                    ),
+                ),
                 (400, Answer::Error("a filter that is not understood, or in_flight/shadow asked for; names it")),
             ],
         },
@@ -297,7 +306,7 @@ fn delivery_operations(g: &mut SchemaGenerator) -> Vec<Operation> {
             parameters: vec![path_param("id", "the delivery id")],
             body: None,
             answers: vec![
-                (200, Answer::Json("the delivery", schema::<DeliveryDetail>(g))),
+                (200, Answer::Json("the delivery, and the reasons for its state", schema::<DeliveryAnswer>(g))),
                 (404, Answer::Error("no such delivery")),
             ],
         },
@@ -309,9 +318,15 @@ fn delivery_operations(g: &mut SchemaGenerator) -> Vec<Operation> {
             parameters: vec![path_param("id", "the delivery id")],
             body: None,
             answers: vec![
-                (202, Answer::Json("due now, or held until its subscription is enabled", schema::<Retried>(g))),
+                (
+                    202,
+                    Answer::Json(
+                        "sent (due now), held (with its subscription's state), or rerendered (it never rendered)",
+                        schema::<Retried>(g),
+                    ),
+                ),
                 (404, Answer::Error("no such delivery")),
-                (409, Answer::Error("a shadow delivery is never sent")),
+                (409, Answer::Error("not sendable (a shadow delivery, a subscription gone, a render that still fails): says why, with outcome and reason")),
             ],
         },
         Operation {

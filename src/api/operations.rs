@@ -5,57 +5,144 @@ use bytes::Bytes;
 use warp::http::StatusCode;
 use warp::reply::Response;
 
-use super::answers::{Rendered, Replayed, Retried, RetryState, ShownRequest};
+use super::answers::{MadeDelivery, Outcome, Rendered, ReplayChoice, Replayed, Retried, ShownRequest, Skipped};
 use super::error::{json, ApiError};
 use super::ApiState;
-use crate::store::RetryNow;
+use crate::event::Event;
+use crate::store::{DeliveryQuery, DeliveryStatus, DeliverySummary, StoredEvent};
 
 pub async fn retry(id: String, state: ApiState) -> Response {
     match retry_delivery(&state, &id).await {
+        // Nothing was done: a conflict, answered with the outcome (and `error`, as errors are).
+        Ok(retried) if retried.outcome == Outcome::NotSendable => {
+            let mut body = serde_json::to_value(&retried).unwrap_or_default();
+            body["error"] = serde_json::Value::from(retried.reason.clone().unwrap_or_default());
+            json(StatusCode::CONFLICT, &body)
+        }
         Ok(retried) => json(StatusCode::ACCEPTED, &retried),
         Err(e) => e.into_response(),
     }
 }
 
-/// Makes one delivery due now (or held, when its subscription is disabled).
+/// Resends one delivery and says what happened (`super::outcomes`).
 pub(crate) async fn retry_delivery(state: &ApiState, id: &str) -> Result<Retried, ApiError> {
-    let id = id.to_string();
-    match state.store.retry_now(&id).await.map_err(ApiError::store)? {
-        RetryNow::Scheduled => {
-            state.wake.notify_one();
-            Ok(Retried { id, status: RetryState::Pending })
-        }
-        // Accepted: it goes once the subscription is enabled, not before.
-        RetryNow::Held => Ok(Retried { id, status: RetryState::Held }),
-        RetryNow::NotFound => Err(ApiError::not_found(format!("no delivery {id}"))),
-        RetryNow::Shadow => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            format!("{id} is a shadow delivery; shadow deliveries are never sent"),
-        )),
-    }
+    super::outcomes::retry_one(state, id).await
 }
 
-pub async fn replay(uuid: String, state: ApiState) -> Response {
-    match replay_event(uuid, &state).await {
+pub async fn replay(uuid: String, state: ApiState, body: Result<Bytes, ApiError>) -> Response {
+    let run = async {
+        let choice = replay_choice(&body?)?;
+        replay_event(uuid, &state, &choice).await
+    };
+    match run.await {
         Ok(replayed) => json(StatusCode::ACCEPTED, &replayed),
         Err(e) => e.into_response(),
     }
 }
 
-/// Renders a stored event again for today's subscriptions: new deliveries.
-pub(crate) async fn replay_event(uuid: String, state: &ApiState) -> Result<Replayed, ApiError> {
-    let uuid = uuid.to_ascii_lowercase();
-    let stored = state.store.get_event(&uuid).await.map_err(ApiError::store)?;
-    let stored = stored.ok_or_else(|| ApiError::not_found(format!("no event {uuid}")))?;
-    // Parsed as intake parses it, so a replay sends numbers as they were stored (`1E2`).
-    let value = crate::json::parse(stored.body.as_bytes())
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("stored event {uuid}: {e}")))?;
-    let event = crate::event::from_stored(value)?;
-    let prepared = crate::accept::prepare(&event, &state.subscriptions.load(), crate::now_ms());
-    let added =
-        state.store.add_deliveries(&stored.uuid, &stored.topic, prepared.deliveries).await.map_err(ApiError::store)?;
+/// The optional body of a replay: none (or empty) is every subscription.
+fn replay_choice(body: &[u8]) -> Result<ReplayChoice, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(ReplayChoice::default());
+    }
+    crate::json::parse(body).map_err(crate::event::EventError::from)?;
+    let choice: ReplayChoice = serde_json::from_slice(body).map_err(|e| {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, format!("body: {e} (takes subscriptions or failed_only)"))
+    })?;
+    if choice.subscriptions.is_some() && choice.failed_only {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "body: give subscriptions or failed_only, not both",
+        ));
+    }
+    Ok(choice)
+}
+
+/// Which subscriptions a replay of `uuid` would render for, by name, and those chosen that
+/// would make nothing (and why): the console's confirmation, and the replay itself.
+pub(crate) async fn replay_plan(
+    state: &ApiState,
+    uuid: &str,
+    choice: &ReplayChoice,
+) -> Result<(StoredEvent, Event, Vec<String>, Vec<Skipped>), ApiError> {
+    let (stored, event) =
+        super::events::load_event(state, uuid).await?.ok_or_else(|| ApiError::not_found(format!("no event {uuid}")))?;
+    let set = state.subscriptions.load_full();
+    let taking: Vec<String> = set.routes(&event.topic).filter(|s| s.enabled).map(|s| s.name.clone()).collect();
+    let chosen: Vec<String> = match (&choice.subscriptions, choice.failed_only) {
+        (Some(names), _) => {
+            if let Some(unknown) = names.iter().find(|n| set.get(n).is_none()) {
+                let why = format!("subscriptions: no subscription named {unknown:?} is loaded");
+                return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, why));
+            }
+            names.clone()
+        }
+        (None, true) => failed_subscriptions(state, &stored.uuid).await?,
+        (None, false) => taking.clone(),
+    };
+    let (take, skipped): (Vec<String>, Vec<String>) = chosen.into_iter().partition(|n| taking.contains(n));
+    let skipped = skipped
+        .into_iter()
+        .map(|name| {
+            let reason = match set.get(&name) {
+                Some(s) if !s.enabled => "enabled: false in its file".to_string(),
+                Some(_) => format!("it does not take Topic {}", event.topic),
+                None => "it is no longer loaded".to_string(),
+            };
+            Skipped { subscription: name, reason }
+        })
+        .collect();
+    Ok((stored, event, take, skipped))
+}
+
+/// The subscriptions whose every delivery of the event failed: none succeeded, none is
+/// still on its way (pending, in flight, held).
+async fn failed_subscriptions(state: &ApiState, uuid: &str) -> Result<Vec<String>, ApiError> {
+    let query = DeliveryQuery { event: Some(uuid.to_string()), limit: 1000, ..DeliveryQuery::default() };
+    let deliveries = state.store.list_deliveries(query).await.map_err(ApiError::store)?.deliveries;
+    Ok(failed_among(&deliveries))
+}
+
+/// `failed_only`'s subscriptions among an event's deliveries (the console's event page
+/// shows them from the deliveries it has read).
+pub(crate) fn failed_among(deliveries: &[DeliverySummary]) -> Vec<String> {
+    let mut failed: Vec<String> = Vec::new();
+    for d in deliveries.iter().filter(|d| d.status == DeliveryStatus::Failed) {
+        let fine = deliveries.iter().any(|o| o.subscription == d.subscription && o.status != DeliveryStatus::Failed);
+        if !fine && !failed.contains(&d.subscription) {
+            failed.push(d.subscription.clone());
+        }
+    }
+    failed
+}
+
+/// Renders a stored event again for today's subscriptions (those `choice` names): new deliveries.
+pub(crate) async fn replay_event(uuid: String, state: &ApiState, choice: &ReplayChoice) -> Result<Replayed, ApiError> {
+    let (stored, event, take, mut skipped) = replay_plan(state, &uuid, choice).await?;
+    let set = state.subscriptions.load_full();
+    let ctx = crate::render::context(&event);
+    let mut made = Vec::new();
+    for name in take {
+        let Some(sub) = set.get(&name) else { continue };
+        match crate::accept::delivery_for(sub, &ctx, &set.version) {
+            Some(d) => made.push(d),
+            None => skipped.push(Skipped { subscription: name, reason: "its filter leaves the event out".into() }),
+        }
+    }
+    let ids: Vec<(String, String)> = made.iter().map(|d| (d.id.clone(), d.subscription.clone())).collect();
+    let added = state.store.add_deliveries(&stored.uuid, &stored.topic, made).await.map_err(ApiError::store)?;
     state.wake.notify_one();
-    Ok(Replayed { uuid, deliveries: added })
+    let mut new_deliveries: Vec<MadeDelivery> = Vec::new();
+    for (id, sub) in &ids {
+        new_deliveries.push(super::outcomes::made_delivery(state, id, sub).await?);
+    }
+    if new_deliveries.iter().any(|d| d.held_by.is_some()) {
+        let states = state.store.subscription_states().await.map_err(ApiError::store)?;
+        for d in new_deliveries.iter_mut().filter(|d| d.held_by.is_some()) {
+            d.held_by = super::outcomes::held_by(&states, &d.subscription);
+        }
+    }
+    Ok(Replayed { uuid: stored.uuid, deliveries: added, new_deliveries, skipped })
 }
 
 pub async fn render(state: ApiState, body: Result<Bytes, ApiError>) -> Response {

@@ -6,6 +6,7 @@ use warp::reply::Response;
 
 use super::answers::{
     DeliveryView, Disabled, Enabled, LiveState, RetryView, SignatureView, SubscriptionList, SubscriptionView,
+    UnreachableView,
 };
 use super::error::{json, ApiError};
 use super::ApiState;
@@ -48,8 +49,25 @@ pub(crate) async fn views(state: &ApiState) -> Result<SubscriptionList, ApiError
 pub(crate) async fn views_and_states(state: &ApiState) -> Result<(SubscriptionList, Vec<SubscriptionState>), ApiError> {
     let set = state.subscriptions.load_full();
     let states = state.store.subscription_states().await.map_err(ApiError::store)?;
-    let subscriptions = set.iter().map(|s| describe(s, states.iter().find(|st| st.name == s.name))).collect();
+    let now = crate::now_ms();
+    let subscriptions = set
+        .iter()
+        .map(|s| {
+            let mut view = describe(s, states.iter().find(|st| st.name == s.name));
+            view.unreachable = unreachable(state, &s.name, now);
+            view
+        })
+        .collect();
     Ok((SubscriptionList { version: set.version.clone(), subscriptions }, states))
+}
+
+/// Whether this node finds `name`'s receiver unreachable now (its own view, in memory).
+pub(crate) fn unreachable(state: &ApiState, name: &str, now: i64) -> Option<UnreachableView> {
+    state.queue.unreachable.status(name, now).map(|u| UnreachableView {
+        since: crate::store::iso(u.since),
+        probing: u.probing,
+        node: state.node.to_string(),
+    })
 }
 
 /// Enables after a ping answered 2xx; a refusal (the file says `enabled: false`, or the
@@ -130,6 +148,8 @@ fn describe(s: &Subscription, live: Option<&SubscriptionState>) -> SubscriptionV
         }),
         state,
         disabled_reason,
+        disabled_since: live.disabled_since.filter(|_| state == LiveState::Disabled).map(crate::store::iso),
+        unreachable: None,
         consecutive_failures: live.consecutive_failures,
         in_flight: counts.get("in_flight").copied().unwrap_or(0),
         counts,

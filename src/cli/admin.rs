@@ -157,15 +157,24 @@ pub async fn deliveries(a: DeliveriesArgs) -> anyhow::Result<ExitCode> {
         }
         DeliveriesCommand::Retry { id } => {
             let (ok, v) = conn.call(reqwest::Method::POST, &format!("/v1/deliveries/{id}/retry")).await?;
-            conn.print(ok, &v, |v| match v["status"].as_str() {
-                Some("held") => format!(
-                    "{} is held: its subscription is disabled, so it goes when the subscription is enabled\n",
-                    text(&v["id"])
-                ),
-                _ => format!("{} is pending and will be sent now\n", text(&v["id"])),
-            })
+            conn.print(ok, &v, retried_line)
         }
     })
+}
+
+/// What a retry did to one delivery, in a line: sent, held (and how to enable), or rendered again.
+fn retried_line(v: &serde_json::Value) -> String {
+    let (id, sub) = (text(&v["id"]), text(&v["subscription"]));
+    let held = || {
+        let since = v["held_by"]["disabled_since"].as_str().map(|t| format!(" since {t}")).unwrap_or_default();
+        format!("held: subscription {sub} is disabled{since}; `hookshape subscriptions enable {sub}` sends it")
+    };
+    match (v["outcome"].as_str(), v["status"].as_str()) {
+        (Some("rerendered"), Some("held")) => format!("{id} never rendered: rendered again, then {}\n", held()),
+        (Some("rerendered"), _) => format!("{id} never rendered: rendered again and will be sent now\n"),
+        (_, Some("held")) => format!("{id} is {}\n", held()),
+        _ => format!("{id} is pending and will be sent now\n"),
+    }
 }
 
 pub async fn subscriptions(a: SubscriptionsArgs) -> anyhow::Result<ExitCode> {

@@ -9,7 +9,7 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 
 use super::field;
-use super::page::{redirect, value, Console};
+use super::page::{value, Console};
 use super::session::Viewer;
 use crate::api::deliveries::{parse_query, resend_matching, DEFAULT_RETRY_LIMIT};
 use crate::api::{ApiError, ApiState};
@@ -90,11 +90,17 @@ pub async fn recover(console: Arc<Console>, viewer: Viewer, form: Vec<(String, S
         Ok(found) => found,
         Err(e) => return console.api_error(&viewer, e),
     };
+    // What happened to each is answered here (sent, held and why, rendered again, not
+    // sendable and why), not behind a redirect that could carry only numbers.
     match resend_matching(&state, query).await {
-        Ok(n) => {
-            let mut back = filters.clone();
-            back.push(("resent".into(), n.to_string()));
-            redirect(&format!("/console/deliveries?{}", encode(&back)))
+        Ok(done) => {
+            let ctx = context! {
+                title => "Recovered failed deliveries",
+                nav => "deliveries",
+                done => value(&done),
+                back => format!("/console/deliveries?{}", encode(&filters)),
+            };
+            console.render(&viewer, StatusCode::OK, "recover.html", ctx)
         }
         Err(e) => console.api_error(&viewer, e),
     }

@@ -118,8 +118,13 @@ fn pages(f: &Shared) -> BoxedFilter<(Response,)> {
     let overview = warp::path!("console").and(f.get.clone()).and(f.state.clone()).then(overview::page);
     let list = warp::path!("console" / "deliveries").and(f.get.clone()).and(f.state.clone()).and(f.query.clone());
     let recover = warp::path!("console" / "recover").and(f.get.clone()).and(f.state.clone()).and(f.query.clone());
-    let delivery = warp::path!("console" / "deliveries" / String).and(f.get.clone()).and(f.state.clone());
-    let event = warp::path!("console" / "events" / String).and(f.get.clone()).and(f.state.clone());
+    let delivery =
+        warp::path!("console" / "deliveries" / String).and(f.get.clone()).and(f.state.clone()).and(f.query.clone());
+    let event = warp::path!("console" / "events" / String).and(f.get.clone()).and(f.state.clone()).and(f.query.clone());
+    let replay = warp::path!("console" / "events" / String / "replay")
+        .and(f.get.clone())
+        .and(f.state.clone())
+        .and(f.query.clone());
     let subs = warp::path!("console" / "subscriptions").and(f.get.clone()).and(f.state.clone());
     let sub =
         warp::path!("console" / "subscriptions" / String).and(f.get.clone()).and(f.state.clone()).and(f.query.clone());
@@ -139,6 +144,8 @@ fn pages(f: &Shared) -> BoxedFilter<(Response,)> {
         .or(delivery.then(delivery::page).boxed())
         .unify()
         .or(event.then(event::page).boxed())
+        .unify()
+        .or(replay.then(event::replay_confirm).boxed())
         .unify()
         .or(subs.then(subscriptions::list).boxed())
         .unify()

@@ -29,6 +29,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("recover.html", include_str!("templates/recover.html")),
     ("delivery.html", include_str!("templates/delivery.html")),
     ("event.html", include_str!("templates/event.html")),
+    ("replay.html", include_str!("templates/replay.html")),
     ("subscriptions.html", include_str!("templates/subscriptions.html")),
     ("subscription.html", include_str!("templates/subscription.html")),
     ("sources.html", include_str!("templates/sources.html")),

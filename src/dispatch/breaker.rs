@@ -20,6 +20,17 @@ pub struct Breakers {
 struct Open {
     until: i64,
     pause_ms: i64,
+    /// When the first failed connect of this run of them was recorded.
+    since: i64,
+}
+
+/// A subscription whose receiver this node cannot reach, as people are told of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unreachable {
+    /// When its first failed connect (of this run of them) was recorded, in ms.
+    pub since: i64,
+    /// Past its pause: one delivery at a time is tried.
+    pub probing: bool,
 }
 
 impl Breakers {
@@ -35,13 +46,13 @@ impl Breakers {
             open.remove(sub);
             return;
         }
-        let pause_ms = match open.get(sub) {
+        let (pause_ms, since) = match open.get(sub) {
             // Attempts that were already under way when it opened do not lengthen the pause.
             Some(o) if now < o.until => return,
-            Some(o) => (o.pause_ms * 2).min(LONGEST_PAUSE_MS),
-            None => FIRST_PAUSE_MS,
+            Some(o) => ((o.pause_ms * 2).min(LONGEST_PAUSE_MS), o.since),
+            None => (FIRST_PAUSE_MS, now),
         };
-        open.insert(sub.to_string(), Open { until: now + pause_ms, pause_ms });
+        open.insert(sub.to_string(), Open { until: now + pause_ms, pause_ms, since });
     }
 
     /// Whether `sub`'s deliveries should wait at `now`.
@@ -52,6 +63,12 @@ impl Breakers {
     /// Whether `sub` is past its pause but not yet reached: one delivery at a time.
     pub fn is_probing(&self, sub: &str, now: i64) -> bool {
         self.state().get(sub).is_some_and(|o| now >= o.until)
+    }
+
+    /// Whether this node finds `sub`'s receiver unreachable at `now`, since when, and
+    /// whether it is probing: what the console and the API show.
+    pub fn status(&self, sub: &str, now: i64) -> Option<Unreachable> {
+        self.state().get(sub).map(|o| Unreachable { since: o.since, probing: now >= o.until })
     }
 
     /// The subscriptions whose deliveries wait at `now`.
@@ -85,7 +102,10 @@ mod tests {
         assert_eq!(b.open(190_001), vec!["crm".to_string()]);
         assert!(b.probing(190_001).is_empty() && b.probing(195_000) == vec!["crm".to_string()]);
         assert!(b.is_probing("crm", 195_000) && !b.is_probing("erp", 195_000));
+        assert_eq!(b.status("crm", 195_000), Some(Unreachable { since: 0, probing: true }), "since the first");
+        assert_eq!(b.status("crm", 190_001).map(|u| u.probing), Some(false));
         b.record("crm", true, 190_002);
+        assert_eq!(b.status("crm", 190_003), None);
         assert!(!b.is_open("crm", 190_003) && b.open(190_003).is_empty(), "an answer closes it");
     }
 }

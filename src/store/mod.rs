@@ -60,6 +60,16 @@ pub struct RetriedBatch {
     pub retried: u64,
     /// The smallest id it made due: the next batch starts below it. None when it made none.
     pub last: Option<String>,
+    /// Each delivery it made due: `pending`, or `held` (its subscription is disabled).
+    pub made_due: Vec<MadeDue>,
+}
+
+/// One delivery a bulk retry made due, and where it went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MadeDue {
+    pub id: String,
+    pub subscription: String,
+    pub held: bool,
 }
 
 #[async_trait]
@@ -106,6 +116,12 @@ pub trait Store: Send + Sync + 'static {
     /// disabled subscription's delivery is `held` instead, to go when it is enabled.
     async fn retry_now(&self, id: &str) -> StoreResult<RetryNow>;
 
+    /// Gives a delivery that never rendered (`failed`, never attempted) the request it
+    /// renders to now, and makes it due (or `held`, its subscription disabled), as
+    /// `retry_now` does. Its first request: a rendered delivery's never changes. Found
+    /// otherwise (rendered meanwhile by another resend, or gone): `NotFound`, nothing changed.
+    async fn render_again(&self, id: &str, request: StoredRequest, config_version: &str) -> StoreResult<RetryNow>;
+
     /// `retry_now` for every delivery `query` matches (newest first, at most `query.limit`),
     /// leaving out `in_flight` (being sent) and `shadow` ones; returns how many.
     ///
@@ -115,14 +131,19 @@ pub trait Store: Send + Sync + 'static {
     /// writes, each is followed by a pause as long as it took, so intake has the writer at
     /// least half the time.
     async fn retry_matching(&self, query: DeliveryQuery) -> StoreResult<u64> {
+        Ok(self.retry_matching_each(query).await?.len() as u64)
+    }
+
+    /// `retry_matching`, answering each delivery it made due and whether it went `held`.
+    async fn retry_matching_each(&self, query: DeliveryQuery) -> StoreResult<Vec<MadeDue>> {
         let paced = self.prune_holds_writes();
-        let mut total = 0u64;
+        let mut made_due = Vec::new();
         let mut cursor = query.cursor.clone();
-        while (total as usize) < query.limit {
-            let limit = RETRY_BATCH.min(query.limit - total as usize);
+        while made_due.len() < query.limit {
+            let limit = RETRY_BATCH.min(query.limit - made_due.len());
             let started = std::time::Instant::now();
             let batch = self.retry_batch(DeliveryQuery { limit, cursor, ..query.clone() }).await?;
-            total += batch.retried;
+            made_due.extend(batch.made_due);
             // None: nothing left below. (On PostgreSQL rows another node leased between a
             // batch's choice and its update are left out; they are being sent anyway.)
             let Some(last) = batch.last else { break };
@@ -131,7 +152,7 @@ pub trait Store: Send + Sync + 'static {
                 tokio::time::sleep(started.elapsed().max(std::time::Duration::from_millis(1))).await;
             }
         }
-        Ok(total)
+        Ok(made_due)
     }
 
     /// One batch of `retry_matching`: at most `query.limit` of what `query` matches below

@@ -127,6 +127,11 @@ pub fn delivery_filters_in(q: &DeliveryQuery, dialect: Dialect, table: &str) -> 
     f.any_of("subscription", q.subscription.iter().map(String::as_str));
     f.any_of("topic", q.topic.iter().map(String::as_str));
     f.any_of("source", q.source.iter().map(String::as_str));
+    match q.never_attempted_failures {
+        Some(false) => f.sql.push_str(" AND (status <> 'failed' OR attempts > 0)"),
+        Some(true) => f.sql.push_str(" AND status = 'failed' AND attempts = 0"),
+        None => {}
+    }
     if let Some(e) = &q.event {
         f.args.push(Arg::Text(e.clone()));
         let uuid = dialect.placeholder(f.args.len());
@@ -217,7 +222,7 @@ pub fn retry_matching(q: &DeliveryQuery, now: i64, dialect: Dialect) -> (String,
 pub fn retry_batch(q: &DeliveryQuery, now: i64, dialect: Dialect) -> (String, Vec<Arg>) {
     let (update, args) = retry_matching(q, now, dialect);
     let sql = match dialect {
-        Dialect::Sqlite => format!("{update} RETURNING id"),
+        Dialect::Sqlite => format!("{update} RETURNING id, subscription, status"),
         Dialect::Postgres => format!("WITH made_due AS ({update} RETURNING id) SELECT count(*), min(id) FROM made_due"),
     };
     (sql, args)

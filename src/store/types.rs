@@ -283,6 +283,9 @@ pub struct SubscriptionState {
     pub registered: bool,
     pub disabled: bool,
     pub disabled_reason: Option<String>,
+    /// When it was disabled (ms), while it is: the state row's time, which a disabled
+    /// subscription's later failures and disables leave as it was.
+    pub disabled_since: Option<i64>,
     pub consecutive_failures: u32,
     /// Deliveries by status (every status present, zero included).
     pub counts: std::collections::BTreeMap<String, u64>,
@@ -319,6 +322,11 @@ pub struct DeliveryQuery {
     pub limit: usize,
     /// The last id of the previous page; results continue after it (newest first).
     pub cursor: Option<String>,
+    /// `Some(false)` leaves out the failed deliveries never attempted (a render error, or a
+    /// subscription gone before the first attempt), which resending as they are cannot
+    /// send; `Some(true)` keeps only those. A bulk retry takes the first and answers the
+    /// second one by one (rendered again, or not sendable and why).
+    pub never_attempted_failures: Option<bool>,
 }
 
 #[derive(Debug, Clone, Serialize, JsonSchema)]

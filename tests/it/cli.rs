@@ -173,6 +173,12 @@ async fn deliveries_and_subscriptions_commands_show_tables_and_json() {
     assert_eq!(code, 0);
     let row = out.lines().find(|l| l.starts_with("crm")).unwrap();
     assert!(row.contains("disabled"), "{out}");
+    let (code, out, _) = admin_cli(&app.base, &["deliveries", "retry", id]).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("held: subscription crm is disabled since ") && out.contains("subscriptions enable crm"),
+        "{out}"
+    );
     let (code, out, _) = admin_cli(&app.base, &["subscriptions", "enable", "crm"]).await;
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("enabled"), "{out}");

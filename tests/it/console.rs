@@ -226,8 +226,8 @@ async fn a_person_finds_failed_deliveries_and_fixes_them_from_the_console() {
     submit(c, "#recover", "/console/recover").await;
     assert!(text(c, "#count").await.starts_with("7 failed deliveries"), "{}", text(c, "#count").await);
     screenshot(c, "recover").await;
-    submit(c, "#confirm", "resent=").await;
-    assert!(text(c, "#resent").await.contains("7 failed deliveries were sent again"));
+    click(c, "#confirm").await;
+    until_text(c, "#message", |m| m.starts_with("7 sent again.")).await;
     let done = format!("{base}/console/deliveries?status=succeeded");
     until_page(c, &done, "#deliveries tbody", "recovered", |t| t.matches("succeeded").count() == 8).await;
 
@@ -237,8 +237,11 @@ async fn a_person_finds_failed_deliveries_and_fixes_them_from_the_console() {
     assert_eq!(before, 2, "the event's delivery to each subscription");
     assert!(text(c, "#event").await.contains("\"Topic\": \"customer.updated\""));
     screenshot(c, "event").await;
-    click(c, "#replay").await;
+    submit(c, "#replay", "/replay?which=all").await;
+    assert!(text(c, "#count").await.contains("into 2 new deliveries: crm, erp"), "{}", text(c, "#count").await);
+    click(c, "#confirm").await;
     until_text(c, "#deliveries-count", |h| h.contains("(4)")).await;
+    assert_eq!(rows(c, "#replayed li a").await.len(), 2, "the new deliveries, linked");
     c.goto(&format!("{base}/console/sources")).await.unwrap();
     assert!(text(c, "#source-themembers").await.contains("X-Webhook-Signature"));
     screenshot(c, "sources").await;
@@ -355,5 +358,140 @@ async fn values_from_events_and_receivers_are_shown_as_text_and_run_nothing() {
     assert!(text(c, "#error").await.contains("since: must be an RFC 3339 time"), "{}", text(c, "#error").await);
     let csp = app.http.get(format!("{}/console/deliveries/{id}", app.base)).send().await.unwrap();
     assert!(csp.headers()["content-security-policy"].to_str().unwrap().starts_with("default-src 'self'"));
+    let _ = browser.client.clone().close().await;
+}
+
+/// Clicks counted: the support jobs are judged in clicks (issue 25).
+struct Clicks<'a> {
+    c: &'a Client,
+    n: u32,
+}
+
+impl Clicks<'_> {
+    async fn click(&mut self, css: &str) {
+        self.n += 1;
+        click(self.c, css).await;
+    }
+}
+
+/// A body template that fails for an event without `Customer`, on its second line.
+const BROKEN_BODY: &str = "{\n  \"id\": {{ Payload.Customer.Id | tojson }}\n}\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resend_recover_and_replay_say_per_delivery_what_they_did_and_the_reason_is_on_the_page() {
+    let Some(browser) = browser().await else { return };
+    let c = &browser.client;
+    let receiver = Receiver::start().await;
+    receiver.set_status(500);
+    let ws = Workspace::new();
+    for name in ["crm", "erp"] {
+        let yaml = format!("topics: [T]\nrequest:\n  url: \"{}/{name}\"\nretry:\n  schedule: []\n", receiver.url());
+        ws.subscription(&format!("{name}.yaml"), &yaml);
+    }
+    let yaml = format!("topics: [T]\nrequest:\n  url: \"{}/tpl\"\n  body_template: tpl.json.j2\n", receiver.url());
+    ws.subscription("tpl.yaml", &yaml);
+    ws.template("tpl.json.j2", BROKEN_BODY);
+    let app = TestApp::spawn(ws.config()).await;
+    let base = app.base.clone();
+    let mut events = Vec::new();
+    for id in 1..=2 {
+        let (_, accepted) = app.post_event(&json!({ "Topic": "T", "Payload": { "Id": id } })).await;
+        events.push(accepted["uuid"].as_str().unwrap().to_string());
+    }
+    app.wait_for_status("failed", 6).await;
+    assert_eq!(app.post("/v1/subscriptions/erp/disable").await.0, 200);
+    receiver.set_status(200);
+    let ids = |sub: &'static str| {
+        let app = &app;
+        async move {
+            let (_, page) = app.get(&format!("/v1/deliveries?subscription={sub}")).await;
+            let list = page["deliveries"].as_array().unwrap().clone();
+            list.iter()
+                .map(|d| (d["id"].as_str().unwrap().to_string(), d["event"].as_str().unwrap().to_string()))
+                .collect::<Vec<_>>()
+        }
+    };
+
+    // Resend a delivery of a disabled subscription: one click, and the page says held, why,
+    // since when, and links Enable (never "sent" for what stays held).
+    let mut clicks = Clicks { c, n: 0 };
+    let erp = ids("erp").await;
+    c.goto(&format!("{base}/console/deliveries/{}", erp[0].0)).await.unwrap();
+    assert!(text(c, "#why").await.contains("attempt 1 was answered 500"), "the last answer: {}", text(c, "#why").await);
+    clicks.click("#resend").await;
+    let notice = until_text(c, "#notice", |n| n.starts_with("Held, not sent")).await;
+    assert!(notice.contains("Enable erp"), "{notice}");
+    assert_eq!(text(c, "#state").await, "held");
+    let why = text(c, "#why").await;
+    assert!(why.contains("held: subscription erp is disabled since ") && why.contains("(disabled by hand)"), "{why}");
+    c.wait().at_most(WAIT).for_element(Locator::Css("#why-enable")).await.unwrap();
+    assert_eq!(clicks.n, 1, "resend and its answer: one click");
+    screenshot(c, "resend-held").await;
+    clicks.click("#notice-enable").await;
+    assert!(text(c, "#disabled").await.starts_with("Disabled since "), "{}", text(c, "#disabled").await);
+    assert!(receiver.requests_to("/erp").len() == 2, "held: nothing more was sent to erp");
+
+    // Recover: sent, held (with the subscription's state and Enable), not sendable and why.
+    c.goto(&format!("{base}/console/recover?status=failed")).await.unwrap();
+    assert!(text(c, "#count").await.starts_with("5 failed deliveries"), "{}", text(c, "#count").await);
+    clicks.n = 0;
+    clicks.click("#confirm").await;
+    let message = until_text(c, "#message", |m| m.contains("sent again")).await;
+    assert_eq!(message, "2 sent again, 1 held (not sent: subscription disabled), 2 not sendable.");
+    let erp_row = text(c, "#by-subscription tr[data-subscription=erp]").await;
+    assert!(erp_row.contains("disabled since") && erp_row.contains("Enable erp"), "{erp_row}");
+    let each = rows(c, "#each li").await;
+    assert_eq!(each.iter().filter(|l| l.ends_with(": sent")).count(), 2, "{each:?}");
+    assert!(each.iter().any(|l| l.contains("not sendable: it still does not render")), "{each:?}");
+    assert_eq!(clicks.n, 1, "recover from its confirmation: one click");
+    screenshot(c, "recover-done").await;
+
+    // The render error is on the delivery's page, with the template and the line; fixed,
+    // Resend renders it again and it is sent.
+    let tpl = ids("tpl").await;
+    let (tpl_id, tpl_event) = tpl.iter().find(|(_, e)| *e == events[0]).cloned().unwrap();
+    c.goto(&format!("{base}/console/deliveries/{tpl_id}")).await.unwrap();
+    let why = text(c, "#why").await;
+    assert!(why.contains("Render error") && why.contains("tpl.json.j2") && why.contains("line 2"), "{why}");
+    screenshot(c, "render-error").await;
+    let (_, ready) = app.get("/readyz").await;
+    ws.template("tpl.json.j2", "{\n  \"id\": {{ Payload.Id | tojson }}\n}\n");
+    eventually(WAIT, "the fixed template to load", || async {
+        (app.get("/readyz").await.1["version"] != ready["version"]).then_some(())
+    })
+    .await;
+    click(c, "#resend").await;
+    until_text(c, "#notice", |n| n.starts_with("Rendered again with today's subscription, and sent")).await;
+    let detail = format!("{base}/console/deliveries/{tpl_id}");
+    until_page(c, &detail, "#state", "the rendered delivery", |s| s == "succeeded").await;
+    assert_eq!(receiver.requests_to("/tpl")[0].json(), json!({ "id": 1 }));
+    assert_eq!(tpl_event, events[0]);
+
+    // Replay the other event: the failed subscriptions only (tpl), confirmed, then linked.
+    c.goto(&format!("{base}/console/events/{}", events[1])).await.unwrap();
+    assert!(text(c, "#replay-form").await.contains("those whose delivery failed (1: tpl)"));
+    clicks.n = 0;
+    clicks.click("#replay").await;
+    assert!(text(c, "#count").await.contains("into 1 new delivery: tpl"), "{}", text(c, "#count").await);
+    clicks.click("#confirm").await;
+    let replayed = until_text(c, "#replayed", |t| t.contains("Replayed: 1 new delivery")).await;
+    assert!(replayed.contains("to tpl"), "{replayed}");
+    assert_eq!(clicks.n, 2, "replay: choose (the default), confirm");
+    click(c, "#replayed li a").await;
+    until_text(c, "#state", |s| ["pending", "in_flight", "succeeded"].contains(&s)).await;
+
+    // Or picked: erp's replay is held, and says so with the way to enable it.
+    c.goto(&format!("{base}/console/events/{}", events[1])).await.unwrap();
+    click(c, "#which-pick").await;
+    click(c, "input[name=subscription][value=erp]").await;
+    click(c, "#replay").await;
+    assert!(text(c, "#count").await.contains("into 1 new delivery: erp"));
+    click(c, "#confirm").await;
+    let replayed = until_text(c, "#replayed", |t| t.contains("Replayed: 1 new delivery")).await;
+    assert!(
+        replayed.contains("held, not sent: subscription erp is disabled since") && replayed.contains("Enable erp"),
+        "{replayed}"
+    );
+    screenshot(c, "replayed").await;
     let _ = browser.client.clone().close().await;
 }

@@ -187,6 +187,7 @@ async fn every_page_fits_a_phone_and_a_laptop_and_axe_core_finds_no_violation() 
         ("a delivery", format!("/console/deliveries/{delivery}")),
         ("a failed delivery", format!("/console/deliveries/{failed}")),
         ("an event", format!("/console/events/{event}")),
+        ("a replay's confirmation", format!("/console/events/{event}/replay?which=all")),
         ("subscriptions", "/console/subscriptions".to_string()),
         ("a subscription", "/console/subscriptions/loyalty".to_string()),
         ("a disabled subscription", "/console/subscriptions/erp".to_string()),

@@ -26,6 +26,7 @@ mod layers;
 mod numbers;
 mod openapi;
 mod operations;
+mod outcomes;
 mod pg_scale;
 mod platforms;
 mod policy;

@@ -223,12 +223,13 @@ async fn bulk_retry_resends_the_failed_deliveries_a_filter_matches() {
     receiver.set_status(200);
     let retry = |body: Value| app.post_raw("/v1/deliveries/retry", body.to_string(), None);
     let (status, answer) = retry(json!({ "subscription": "a", "limit": 2 })).await;
-    assert_eq!((status, answer), (200, json!({ "retried": 2 })));
+    assert_eq!((status, answer["retried"].clone(), answer["sent"].clone()), (200, json!(2), json!(2)), "{answer}");
     let (status, answer) = retry(json!({ "status": "in_flight" })).await;
     assert_eq!(status, 400, "{answer}");
     assert!(answer["error"].as_str().unwrap().contains("in_flight"), "{answer}");
     let (status, answer) = retry(json!({ "subscription": ["a", "b"] })).await;
-    assert_eq!((status, answer), (200, json!({ "retried": 4 })), "the rest: failed is the default status");
+    assert_eq!((status, answer["retried"].clone()), (200, json!(4)), "the rest: failed is the default status");
+    assert_eq!(answer["deliveries"].as_array().unwrap().len(), 4, "each one: {answer}");
     app.wait_for_status("succeeded", 6).await;
     assert_eq!(receiver.requests().len(), 12);
 }

@@ -249,7 +249,7 @@ async fn activation_by_ping_holds_deliveries_until_a_ping_is_answered_2xx() {
     assert_eq!((status, answer["status"].clone()), (202, json!("held")), "{answer}");
     let body = json!({ "status": "held", "subscription": "new" }).to_string();
     let (status, answer) = app.post_raw("/v1/deliveries/retry", body, None).await;
-    assert_eq!((status, answer), (200, json!({ "retried": 1 })));
+    assert_eq!((status, answer["retried"].clone(), answer["held"].clone()), (200, json!(1), json!(1)), "{answer}");
     app.wait_for_status("held", 1).await;
 
     receiver.set_status(500);

@@ -80,6 +80,9 @@ store_suite!(
     prune_removes_only_old_finished_history,
     queue_stats_count_by_status,
     the_counts_read_equal_a_count_of_the_rows_through_every_change,
+    a_never_rendered_delivery_takes_its_first_request_once,
+    a_bulk_retry_says_which_it_made_due_and_which_held_and_can_leave_out_the_never_attempted,
+    a_disabled_subscription_keeps_the_time_it_was_disabled,
 );
 
 fn request(sub: &str) -> StoredRequest {
@@ -1296,4 +1299,97 @@ async fn sqlite_the_counts_follow_deliveries_failed_as_orphans() {
     assert_counts_match_rows(&store, "orphans failed", false).await;
     let gone = store.subscription_states().await.unwrap().into_iter().find(|s| s.name == "gone").unwrap();
     assert_eq!((gone.counts["failed"], gone.last_24h.failed), (2, 2));
+}
+
+async fn a_never_rendered_delivery_takes_its_first_request_once(store: Arc<dyn Store>) {
+    let uuid = new_uuid();
+    let mut e = event(&uuid, "T", &[]);
+    let mut never = delivery("r", DeliveryStatus::Failed);
+    never.request.url = String::new();
+    never.error = Some("render failed: r.json.j2 line 2: undefined".into());
+    e.deliveries.push(never.clone());
+    e.deliveries.push(delivery("r", DeliveryStatus::Shadow));
+    store.insert_events(vec![e]).await.unwrap();
+
+    let mut rendered = request("r");
+    rendered.url = "http://127.0.0.1:9/rendered".into();
+    assert_eq!(store.render_again(&never.id, rendered.clone(), "v2").await.unwrap(), RetryNow::Scheduled);
+    let d = store.get_delivery(&never.id).await.unwrap().unwrap();
+    assert_eq!((d.summary.status, d.summary.config_version.as_str()), (DeliveryStatus::Pending, "v2"));
+    assert_eq!((d.request.url.as_str(), d.summary.last_error.clone()), ("http://127.0.0.1:9/rendered", None));
+    let leased = store.lease(lease_req("n", 10, &[])).await.unwrap();
+    assert_eq!(
+        (leased.len(), leased[0].request.url.as_str()),
+        (1, "http://127.0.0.1:9/rendered"),
+        "it goes as rendered"
+    );
+    // Once rendered, its request never changes again: a second render finds nothing to do.
+    assert_eq!(store.render_again(&never.id, request("r"), "v3").await.unwrap(), RetryNow::NotFound);
+    assert_eq!(store.get_delivery(&never.id).await.unwrap().unwrap().request.url, "http://127.0.0.1:9/rendered");
+    assert_eq!(store.render_again("dlv_missing", request("r"), "v3").await.unwrap(), RetryNow::NotFound);
+
+    // Held when its subscription is disabled.
+    let mut e = event(&new_uuid(), "T", &[]);
+    let mut held = delivery("off", DeliveryStatus::Failed);
+    held.request.url = String::new();
+    e.deliveries.push(held.clone());
+    store.insert_events(vec![e]).await.unwrap();
+    store.disable("off", "by hand").await.unwrap();
+    assert_eq!(store.render_again(&held.id, request("off"), "v2").await.unwrap(), RetryNow::Held);
+    assert_eq!(status_of(&store, &held.id).await, DeliveryStatus::Held);
+}
+
+async fn a_bulk_retry_says_which_it_made_due_and_which_held_and_can_leave_out_the_never_attempted(
+    store: Arc<dyn Store>,
+) {
+    let uuid = new_uuid();
+    store.insert_events(vec![event(&uuid, "T", &["on", "off", "on"])]).await.unwrap();
+    for d in store.lease(lease_req("n", 10, &[])).await.unwrap() {
+        store.finish_attempt(report(&d, "n", Outcome::Failed, 500)).await.unwrap();
+    }
+    let mut e = event(&new_uuid(), "T", &[]);
+    let never = delivery("on", DeliveryStatus::Failed);
+    e.deliveries.push(never.clone());
+    store.insert_events(vec![e]).await.unwrap();
+    store.disable("off", "by hand").await.unwrap();
+    let failed = DeliveryQuery { status: vec![DeliveryStatus::Failed], limit: 100, ..DeliveryQuery::default() };
+    let only_never = DeliveryQuery { never_attempted_failures: Some(true), ..failed.clone() };
+    let listed = store.list_deliveries(only_never).await.unwrap().deliveries;
+    assert_eq!(listed.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(), vec![never.id.as_str()]);
+
+    let without_never = DeliveryQuery { never_attempted_failures: Some(false), ..failed.clone() };
+    let mut made = store.retry_matching_each(without_never).await.unwrap();
+    made.sort_by(|a, b| a.subscription.cmp(&b.subscription));
+    let shown: Vec<(&str, bool)> = made.iter().map(|m| (m.subscription.as_str(), m.held)).collect();
+    assert_eq!(shown, vec![("off", true), ("on", false), ("on", false)]);
+    assert_eq!(status_of(&store, &never.id).await, DeliveryStatus::Failed, "left out");
+    for m in &made {
+        let expected = if m.held { DeliveryStatus::Held } else { DeliveryStatus::Pending };
+        assert_eq!(status_of(&store, &m.id).await, expected);
+    }
+}
+
+async fn a_disabled_subscription_keeps_the_time_it_was_disabled(store: Arc<dyn Store>) {
+    let since_of = |store: Arc<dyn Store>| async move {
+        let states = store.subscription_states().await.unwrap();
+        states.into_iter().find(|s| s.name == "s").and_then(|s| s.disabled_since)
+    };
+    let before = hookshape::now_ms();
+    store.disable("s", "by hand").await.unwrap();
+    let since = since_of(store.clone()).await.expect("disabled since");
+    assert!(since >= before - 1_000 && since <= hookshape::now_ms() + 1_000, "{since} vs {before}");
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    // A failure recorded while disabled, and a second disable, leave the time alone.
+    insert(&store, &["s"]).await;
+    store.enable("s").await.unwrap();
+    assert_eq!(since_of(store.clone()).await, None, "enabled: not disabled since anything");
+    let leased = store.lease(lease_req("n", 10, &[])).await.unwrap();
+    store.disable("s", "by hand").await.unwrap();
+    let since = since_of(store.clone()).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let mut failing = report(&leased[0], "n", Outcome::Failed, 500);
+    failing.disable_after = 1;
+    store.finish_attempt(failing).await.unwrap();
+    store.disable("s", "again").await.unwrap();
+    assert_eq!(since_of(store.clone()).await, Some(since));
 }

@@ -253,6 +253,16 @@ impl Store for PostgresStore {
         Ok(retried)
     }
 
+    async fn render_again(&self, id: &str, request: StoredRequest, config_version: &str) -> StoreResult<RetryNow> {
+        let request = serde_json::to_string(&request).map_err(|e| StoreError::Rejected(format!("{id}: {e}")))?;
+        let client = self.client().await?;
+        let again = sql::render_again(&client, id, &request, config_version, crate::now_ms()).await?;
+        if again == RetryNow::Scheduled {
+            notify::work_is_due(&client).await?;
+        }
+        Ok(again)
+    }
+
     async fn retry_batch(&self, query: DeliveryQuery) -> StoreResult<RetriedBatch> {
         let client = self.client().await?;
         let batch = sql::retry_batch(&client, &query, crate::now_ms()).await?;

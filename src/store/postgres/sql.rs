@@ -506,7 +506,8 @@ const RECORD_ATTEMPTS: &str = "WITH r AS (
                status_code = EXCLUDED.status_code, response_body = EXCLUDED.response_body, error = EXCLUDED.error
          WHERE EXISTS (SELECT 1 FROM moved m WHERE m.id = EXCLUDED.delivery_id)),
     reset AS (
-        UPDATE subscription_state SET consecutive_failures = 0, updated_at = $11
+        UPDATE subscription_state
+           SET consecutive_failures = 0, updated_at = CASE WHEN disabled THEN updated_at ELSE $11 END
          WHERE consecutive_failures > 0 AND name IN (SELECT subscription FROM moved WHERE status = 'succeeded'))
     SELECT count(*) FROM moved";
 
@@ -570,7 +571,8 @@ pub async fn finish(client: &mut Client, r: &AttemptReport) -> StoreResult<()> {
             &tx,
             "INSERT INTO subscription_state (name, consecutive_failures, updated_at) VALUES ($1, 1, $2)
              ON CONFLICT (name) DO UPDATE SET consecutive_failures = subscription_state.consecutive_failures + 1,
-                                              updated_at = $2
+                                              updated_at = CASE WHEN subscription_state.disabled
+                                                                THEN subscription_state.updated_at ELSE $2 END
              RETURNING consecutive_failures",
             &[&r.subscription, &now],
         )
@@ -747,19 +749,47 @@ fn move_back(now: &str, live: &str) -> String {
             INSERT INTO queue ({ALL_COLUMNS})
             SELECT id, event_uuid, subscription, topic, {state}, attempts, {now}, NULL, created_at, {now},
                    config_version, request, last_status, last_error, source, event_at FROM moved
-            RETURNING id, status),
+            RETURNING id, subscription, status),
          again AS (
             UPDATE queue SET status = {state}, next_attempt_at = {now}, lease_owner = NULL, updated_at = {now}
              WHERE id IN (SELECT id FROM picked) AND {live}
-            RETURNING id, status)"
+            RETURNING id, subscription, status)"
     )
+}
+
+/// `Store::render_again`: a delivery still failed and never attempted moves from the
+/// history back to `queue` with its first request (the history's row is never updated).
+pub async fn render_again<C: GenericClient>(
+    c: &C,
+    id: &str,
+    request: &str,
+    version: &str,
+    now: i64,
+) -> StoreResult<RetryNow> {
+    let state = "CASE WHEN EXISTS (SELECT 1 FROM subscription_state s WHERE s.name = subscription AND s.disabled)
+                      THEN 'held' ELSE 'pending' END";
+    let sql = format!(
+        "WITH moved AS (DELETE FROM deliveries WHERE id = $1 AND status = 'failed' AND attempts = 0 RETURNING *)
+         INSERT INTO queue ({ALL_COLUMNS})
+         SELECT id, event_uuid, subscription, topic, {state}, attempts, $2, NULL, created_at, $2,
+                $4, $3, last_status, NULL, source, event_at FROM moved
+         RETURNING status"
+    );
+    let found = rows(c, &sql, &[&id, &now, &request, &version]).await?;
+    Ok(match found.first().map(|row| get::<&str>(row, 0)).transpose()? {
+        None => RetryNow::NotFound,
+        Some("held") => RetryNow::Held,
+        Some(_) => RetryNow::Scheduled,
+    })
 }
 
 pub async fn disable<C: GenericClient>(c: &C, name: &str, reason: &str, now: i64) -> StoreResult<()> {
     exec(
         c,
         "INSERT INTO subscription_state (name, disabled, disabled_reason, updated_at) VALUES ($1, TRUE, $2, $3)
-         ON CONFLICT (name) DO UPDATE SET disabled = TRUE, disabled_reason = $2, updated_at = $3",
+         ON CONFLICT (name) DO UPDATE SET disabled = TRUE, disabled_reason = $2,
+                                          updated_at = CASE WHEN subscription_state.disabled
+                                                            THEN subscription_state.updated_at ELSE $3 END",
         &[&name, &reason, &now],
     )
     .await?;
@@ -855,13 +885,16 @@ const SUBSCRIPTION_COUNTS: &str = "
 pub async fn subscription_states<C: GenericClient>(c: &C, now: i64) -> StoreResult<Vec<SubscriptionState>> {
     let mut states: BTreeMap<String, SubscriptionState> = BTreeMap::new();
     for r in
-        rows(c, "SELECT name, disabled, disabled_reason, consecutive_failures FROM subscription_state", &[]).await?
+        rows(c, "SELECT name, disabled, disabled_reason, consecutive_failures, updated_at FROM subscription_state", &[])
+            .await?
     {
         let failures: i32 = get(&r, 3)?;
+        let disabled: bool = get(&r, 1)?;
         let state = SubscriptionState {
             name: get(&r, 0)?,
-            disabled: get(&r, 1)?,
+            disabled,
             disabled_reason: get(&r, 2)?,
+            disabled_since: if disabled { Some(get(&r, 4)?) } else { None },
             consecutive_failures: failures.max(0) as u32,
             counts: query::zero_counts(),
             registered: true,
@@ -1028,15 +1061,22 @@ pub async fn retry_batch<C: GenericClient>(c: &C, q: &DeliveryQuery, now: i64) -
                               ORDER BY id DESC LIMIT {limit})) AS m
              ORDER BY id DESC LIMIT {limit}),
          {}
-         SELECT count(*), min(id) FROM (SELECT id FROM back UNION ALL SELECT id FROM again) AS made_due",
+         SELECT id, subscription, status, min(id) OVER () FROM
+                (SELECT id, subscription, status FROM back UNION ALL SELECT id, subscription, status FROM again) AS m",
         move_back(&now, "status <> 'in_flight'")
     );
     let values = boxed(args);
     let params: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| &**v as &(dyn ToSql + Sync)).collect();
-    let row = c.query_one(sql.as_str(), &params).await.map_err(pg_error)?;
-    let retried: i64 = row.try_get(0).map_err(pg_error)?;
-    let last: Option<String> = row.try_get(1).map_err(pg_error)?;
-    Ok(RetriedBatch { retried: retried.max(0) as u64, last })
+    let mut batch = RetriedBatch::default();
+    for row in c.query(sql.as_str(), &params).await.map_err(pg_error)? {
+        let status: &str = get(&row, 2)?;
+        let held = status == "held";
+        batch.made_due.push(MadeDue { id: get(&row, 0)?, subscription: get(&row, 1)?, held });
+        // The least id under PostgreSQL's own collation: the one its `id < cursor` compares.
+        batch.last = get(&row, 3)?;
+    }
+    batch.retried = batch.made_due.len() as u64;
+    Ok(batch)
 }
 
 fn boxed(args: Vec<query::Arg>) -> Vec<Box<dyn ToSql + Sync + Send>> {

@@ -277,6 +277,12 @@ impl Store for SqliteStore {
         self.write(move |c| sql::retry_now(c, &id, crate::now_ms())).await
     }
 
+    async fn render_again(&self, id: &str, request: StoredRequest, config_version: &str) -> StoreResult<RetryNow> {
+        let (id, version) = (id.to_string(), config_version.to_string());
+        let request = serde_json::to_string(&request).map_err(|e| StoreError::Rejected(format!("{id}: {e}")))?;
+        self.write(move |c| sql::render_again(c, &id, &request, &version, crate::now_ms())).await
+    }
+
     async fn retry_batch(&self, query: DeliveryQuery) -> StoreResult<RetriedBatch> {
         self.write(move |c| sql::retry_batch(c, &query, crate::now_ms())).await
     }

@@ -29,7 +29,8 @@ const RECORD_LATE_ATTEMPT: &str =
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING";
 const DISABLED_OR: &str = "SELECT coalesce((SELECT disabled = 1 FROM subscription_state WHERE name = ?1), ?2)";
 const RESET_FAILURES: &str =
-    "UPDATE subscription_state SET consecutive_failures = 0, updated_at = ?2 WHERE name = ?1 AND consecutive_failures > 0";
+    "UPDATE subscription_state SET consecutive_failures = 0, updated_at = CASE WHEN disabled = 1 THEN updated_at ELSE ?2 END
+      WHERE name = ?1 AND consecutive_failures > 0";
 /// Whether subscription ?1 had a delivery succeed after delivery ?2 was made: then the
 /// receiver answered 2xx while ?2 was retrying, and ?2's failure is not a consecutive one.
 /// The newest deliveries by id are the last sent (leases go oldest first), so the newest
@@ -479,7 +480,8 @@ pub fn finish(conn: &Connection, r: &AttemptReport) -> StoreResult<()> {
         Outcome::Failed => conn
             .query_row(
                 "INSERT INTO subscription_state (name, consecutive_failures, updated_at) VALUES (?1, 1, ?2)
-                 ON CONFLICT (name) DO UPDATE SET consecutive_failures = consecutive_failures + 1, updated_at = ?2
+                 ON CONFLICT (name) DO UPDATE SET consecutive_failures = consecutive_failures + 1,
+                                  updated_at = CASE WHEN disabled = 1 THEN updated_at ELSE ?2 END
                  RETURNING consecutive_failures",
                 params![r.subscription, now],
                 |row| row.get(0),
@@ -532,10 +534,35 @@ pub fn retry_now(conn: &Connection, id: &str, now: i64) -> StoreResult<RetryNow>
     }
 }
 
+/// `Store::render_again`: only a delivery still failed and never attempted takes it.
+pub fn render_again(conn: &Connection, id: &str, request: &str, version: &str, now: i64) -> StoreResult<RetryNow> {
+    let status: Option<String> = conn
+        .query_row(
+            "UPDATE deliveries
+                SET status = CASE WHEN EXISTS (SELECT 1 FROM subscription_state s
+                                                WHERE s.name = deliveries.subscription AND s.disabled = 1)
+                                  THEN 'held' ELSE 'pending' END,
+                    next_attempt_at = ?2, lease_owner = NULL, updated_at = ?2, request = ?3, config_version = ?4,
+                    last_error = NULL
+              WHERE id = ?1 AND status = 'failed' AND attempts = 0
+          RETURNING status",
+            params![id, now, request, version],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(unavailable)?;
+    Ok(match status.as_deref() {
+        None => RetryNow::NotFound,
+        Some("held") => RetryNow::Held,
+        Some(_) => RetryNow::Scheduled,
+    })
+}
+
 pub fn disable(conn: &Connection, name: &str, reason: &str, now: i64) -> StoreResult<()> {
     conn.execute(
         "INSERT INTO subscription_state (name, disabled, disabled_reason, updated_at) VALUES (?1, 1, ?2, ?3)
-         ON CONFLICT (name) DO UPDATE SET disabled = 1, disabled_reason = ?2, updated_at = ?3",
+         ON CONFLICT (name) DO UPDATE SET disabled = 1, disabled_reason = ?2,
+                                          updated_at = CASE WHEN disabled = 1 THEN updated_at ELSE ?3 END",
         params![name, reason, now],
     )
     .map_err(unavailable)?;
@@ -633,7 +660,8 @@ pub fn event(conn: &Connection, uuid: &str) -> StoreResult<Option<StoredEvent>> 
     .map_err(unavailable)
 }
 
-const STATE_ROWS: &str = "SELECT name, disabled, disabled_reason, consecutive_failures FROM subscription_state";
+const STATE_ROWS: &str =
+    "SELECT name, disabled, disabled_reason, consecutive_failures, updated_at FROM subscription_state";
 
 /// Every subscription's state and counts: its live rows counted one by one (the queue,
 /// not the history), its finished ones from the counters.
@@ -642,10 +670,12 @@ pub fn subscription_states(conn: &Connection, now: i64) -> StoreResult<Vec<Subsc
     let mut stmt = conn.prepare_cached(STATE_ROWS).map_err(unavailable)?;
     let rows = stmt
         .query_map([], |r| {
+            let disabled: bool = r.get(1)?;
             Ok(SubscriptionState {
                 name: r.get(0)?,
-                disabled: r.get(1)?,
+                disabled,
                 disabled_reason: r.get(2)?,
+                disabled_since: if disabled { Some(r.get(4)?) } else { None },
                 consecutive_failures: r.get(3)?,
                 counts: query::zero_counts(),
                 registered: true,
@@ -825,15 +855,20 @@ fn list_sql(q: &DeliveryQuery) -> (String, Vec<query::Arg>) {
 pub fn retry_batch(conn: &Connection, q: &DeliveryQuery, now: i64) -> StoreResult<RetriedBatch> {
     let (sql, args) = query::retry_batch(q, now, query::Dialect::Sqlite);
     let mut stmt = conn.prepare(&sql).map_err(unavailable)?;
-    let ids = stmt.query_map(bind(args), |r| r.get::<_, String>(0)).map_err(unavailable)?;
+    let rows = stmt
+        .query_map(bind(args), |r| {
+            Ok(MadeDue { id: r.get(0)?, subscription: r.get(1)?, held: r.get::<_, String>(2)? == "held" })
+        })
+        .map_err(unavailable)?;
     let mut batch = RetriedBatch::default();
-    for id in ids {
-        let id = id.map_err(unavailable)?;
+    for row in rows {
+        let row = row.map_err(unavailable)?;
         batch.retried += 1;
         // SQLite compares text bytewise, as `str` does: this is the id its cursor compares.
-        if batch.last.as_ref().is_none_or(|last| id < *last) {
-            batch.last = Some(id);
+        if batch.last.as_ref().is_none_or(|last| row.id < *last) {
+            batch.last = Some(row.id.clone());
         }
+        batch.made_due.push(row);
     }
     Ok(batch)
 }

@@ -1,0 +1,331 @@
+//! What a resend did, per delivery: `sent` (due now), `held` (its subscription is
+//! disabled: since when, and how to enable it), `rerendered` (it never rendered, so the
+//! event was rendered again into a new delivery) or `not_sendable` (and why). The API's
+//! retries and the console's Resend and Recover answer with these; never "sent" for what
+//! stays held.
+
+use std::collections::BTreeMap;
+
+use warp::http::StatusCode;
+
+use super::answers::{HeldBy, MadeDelivery, Outcome, Retried, RetriedMany, SubscriptionOutcome};
+use super::error::ApiError;
+use super::ApiState;
+use crate::store::{DeliveryQuery, DeliveryStatus, DeliverySummary, MadeDue, RetryNow, SubscriptionState};
+
+/// Deliveries listed one by one in a bulk retry's answer, at most.
+const LISTED: usize = 1000;
+
+/// Resends one delivery and says what happened to it.
+pub(crate) async fn retry_one(state: &ApiState, id: &str) -> Result<Retried, ApiError> {
+    let detail = state.store.get_delivery(id).await.map_err(ApiError::store)?;
+    let detail = detail.ok_or_else(|| ApiError::not_found(format!("no delivery {id}")))?;
+    if detail.summary.status == DeliveryStatus::Shadow {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("{id} is a shadow delivery; shadow deliveries are never sent"),
+        ));
+    }
+    let mut retried = retry_found(state, &detail.summary).await?;
+    if retried.status == DeliveryStatus::Held {
+        let states = state.store.subscription_states().await.map_err(ApiError::store)?;
+        retried.held_by = held_by(&states, &retried.subscription);
+    }
+    Ok(retried)
+}
+
+/// Resends a delivery already read: rendered again when it never rendered, not sent when
+/// its subscription is gone, else made due (or held). `held_by` is left for the caller,
+/// which reads the subscriptions' states once for many.
+async fn retry_found(state: &ApiState, d: &DeliverySummary) -> Result<Retried, ApiError> {
+    if let Some(why) = unsendable_subscription(state, &d.subscription) {
+        return Ok(not_sendable(d, why));
+    }
+    if d.status == DeliveryStatus::Failed && d.url.is_empty() {
+        return rerender(state, d).await;
+    }
+    let status = match state.store.retry_now(&d.id).await.map_err(ApiError::store)? {
+        RetryNow::Scheduled => {
+            state.wake.notify_one();
+            DeliveryStatus::Pending
+        }
+        RetryNow::Held => DeliveryStatus::Held,
+        RetryNow::NotFound => return Err(ApiError::not_found(format!("no delivery {}", d.id))),
+        RetryNow::Shadow => return Ok(not_sendable(d, "a shadow delivery is never sent".into())),
+    };
+    let outcome = if status == DeliveryStatus::Held { Outcome::Held } else { Outcome::Sent };
+    Ok(Retried { status, outcome, ..unchanged(d) })
+}
+
+/// Why `name`'s deliveries cannot be sent by this node now, if they cannot.
+fn unsendable_subscription(state: &ApiState, name: &str) -> Option<String> {
+    let set = state.subscriptions.load();
+    match set.get(name) {
+        None => Some(format!(
+            "subscription {name} is not loaded (removed or renamed): nothing would send it; \
+             add it back, or replay the event to today's subscriptions"
+        )),
+        Some(sub) if !sub.enabled => {
+            Some(format!("subscription {name} says enabled: false in {}: change the file first", sub.file.display()))
+        }
+        Some(_) => None,
+    }
+}
+
+/// A delivery that never rendered: its event rendered again with today's subscription,
+/// into the same delivery, which then goes (or waits, held) as any resent one.
+async fn rerender(state: &ApiState, d: &DeliverySummary) -> Result<Retried, ApiError> {
+    let Some((_, event)) = super::events::load_event(state, &d.event).await? else {
+        return Ok(not_sendable(d, format!("its event {} is no longer stored (pruned)", d.event)));
+    };
+    let set = state.subscriptions.load_full();
+    let Some(sub) = set.get(&d.subscription) else {
+        return Ok(not_sendable(d, format!("subscription {} is not loaded", d.subscription)));
+    };
+    if !set.routes(&event.topic).any(|s| s.name == sub.name) {
+        return Ok(not_sendable(d, format!("subscription {} no longer takes Topic {}", sub.name, event.topic)));
+    }
+    let ctx = crate::render::context(&event);
+    let Some(new) = crate::accept::delivery_for(sub, &ctx, &set.version) else {
+        return Ok(not_sendable(d, format!("the event no longer passes subscription {}'s filter", sub.name)));
+    };
+    match new.status {
+        DeliveryStatus::Failed => {
+            let error = new.error.unwrap_or_default();
+            return Ok(not_sendable(d, format!("it still does not render ({error}); fix the template, then resend")));
+        }
+        DeliveryStatus::Shadow => {
+            return Ok(not_sendable(d, format!("subscription {} is in shadow mode: never sent", sub.name)))
+        }
+        _ => {}
+    }
+    let status = match state.store.render_again(&d.id, new.request, &set.version).await.map_err(ApiError::store)? {
+        RetryNow::Scheduled => {
+            state.wake.notify_one();
+            DeliveryStatus::Pending
+        }
+        RetryNow::Held => DeliveryStatus::Held,
+        RetryNow::NotFound | RetryNow::Shadow => {
+            return Ok(not_sendable(d, "it was rendered or removed meanwhile: look at it again".into()))
+        }
+    };
+    Ok(Retried { status, outcome: Outcome::Rerendered, ..unchanged(d) })
+}
+
+/// A delivery just made, as its answer shows it: its state read back (`held` when its
+/// subscription is disabled, with a `held_by` the caller fills in from the states).
+pub(crate) async fn made_delivery(state: &ApiState, id: &str, subscription: &str) -> Result<MadeDelivery, ApiError> {
+    let found = state.store.get_delivery(id).await.map_err(ApiError::store)?;
+    let (status, error) =
+        found.map(|f| (f.summary.status, f.summary.last_error)).unwrap_or((DeliveryStatus::Pending, None));
+    let reason = match status {
+        DeliveryStatus::Held => Some(format!("subscription {subscription} is disabled")),
+        DeliveryStatus::Failed => error,
+        _ => None,
+    };
+    let held_by = (status == DeliveryStatus::Held).then(|| held_by_of(subscription, None));
+    Ok(MadeDelivery { id: id.to_string(), subscription: subscription.to_string(), status, reason, held_by })
+}
+
+fn unchanged(d: &DeliverySummary) -> Retried {
+    Retried {
+        id: d.id.clone(),
+        status: d.status,
+        outcome: Outcome::NotSendable,
+        subscription: d.subscription.clone(),
+        held_by: None,
+        reason: None,
+    }
+}
+
+fn not_sendable(d: &DeliverySummary, reason: String) -> Retried {
+    Retried { reason: Some(reason), ..unchanged(d) }
+}
+
+/// `name`'s state as what waits for it is told; None when it is not disabled.
+pub(crate) fn held_by(states: &[SubscriptionState], name: &str) -> Option<HeldBy> {
+    let state = states.iter().find(|s| s.name == name);
+    match state {
+        Some(s) if !s.disabled => None,
+        other => Some(held_by_of(name, other)),
+    }
+}
+
+fn held_by_of(name: &str, state: Option<&SubscriptionState>) -> HeldBy {
+    HeldBy {
+        subscription: name.to_string(),
+        state: "disabled".into(),
+        disabled_since: state.and_then(|s| s.disabled_since).map(crate::store::iso),
+        disabled_reason: state.and_then(|s| s.disabled_reason.clone()),
+        enable: format!("POST /v1/subscriptions/{name}/enable"),
+    }
+}
+
+/// Resends what `query` matches and says what happened to each: the API's and the
+/// console's recover. A task of its own does it (the store goes in batches): a client that
+/// hangs up does not leave a bulk retry half done, nor what it did without a wake.
+pub(crate) async fn retry_many(state: &ApiState, query: DeliveryQuery) -> Result<RetriedMany, ApiError> {
+    let state = state.clone();
+    let task = tokio::spawn(async move { retry_many_now(&state, query).await });
+    task.await.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "a bulk retry's task failed");
+        Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "the bulk retry did not finish; send it again"))
+    })
+}
+
+async fn retry_many_now(state: &ApiState, query: DeliveryQuery) -> Result<RetriedMany, ApiError> {
+    let mut answer = Tally::default();
+    let (loaded, gone) = split_loaded(state, &query.subscription);
+    let none_named = query.subscription.is_empty();
+    if none_named || !loaded.is_empty() {
+        let ours = DeliveryQuery { subscription: loaded, ..query.clone() };
+        in_batches(state, &ours, &mut answer).await?;
+        if query.status.contains(&DeliveryStatus::Failed) {
+            never_attempted(state, &ours, query.limit, &mut answer).await?;
+        }
+    }
+    // The named subscriptions this node has not loaded: their deliveries are left as they are.
+    for name in gone {
+        let theirs = DeliveryQuery { subscription: vec![name.clone()], ..query.clone() };
+        let why = unsendable_subscription(state, &name).unwrap_or_default();
+        for d in list_up_to(state, theirs, query.limit.saturating_sub(answer.total()).min(LISTED)).await? {
+            answer.retried(not_sendable(&d, why.clone()));
+        }
+    }
+    let states = state.store.subscription_states().await.map_err(ApiError::store)?;
+    Ok(answer.finish(&states))
+}
+
+/// The store's batches, leaving out failures never attempted (resent as they are, they
+/// cannot go). With no subscription named the filter stays as asked (an IN list of every
+/// loaded one would cost SQLite a sort of every match per batch), so a delivery of a
+/// subscription no longer loaded may be made due: it is said not sendable (no node with
+/// these files sends it; it fails as `subscription removed` after the orphan grace).
+async fn in_batches(state: &ApiState, query: &DeliveryQuery, answer: &mut Tally) -> Result<(), ApiError> {
+    let batches = DeliveryQuery { never_attempted_failures: Some(false), ..query.clone() };
+    let made_due = state.store.retry_matching_each(batches).await.map_err(ApiError::store)?;
+    if !made_due.is_empty() {
+        state.wake.notify_one();
+    }
+    for m in &made_due {
+        match unsendable_subscription(state, &m.subscription) {
+            Some(why) => answer.retried(Retried {
+                id: m.id.clone(),
+                status: if m.held { DeliveryStatus::Held } else { DeliveryStatus::Pending },
+                outcome: Outcome::NotSendable,
+                subscription: m.subscription.clone(),
+                held_by: None,
+                reason: Some(why),
+            }),
+            None => answer.made_due(m),
+        }
+    }
+    Ok(())
+}
+
+/// The failures never attempted that `query` matches, one by one: rendered again, or not
+/// sendable and why, up to what `limit` leaves.
+async fn never_attempted(
+    state: &ApiState,
+    query: &DeliveryQuery,
+    limit: usize,
+    answer: &mut Tally,
+) -> Result<(), ApiError> {
+    let never =
+        DeliveryQuery { status: vec![DeliveryStatus::Failed], never_attempted_failures: Some(true), ..query.clone() };
+    for d in list_up_to(state, never, limit.saturating_sub(answer.total())).await? {
+        answer.retried(retry_found(state, &d).await?);
+    }
+    Ok(())
+}
+
+/// At most `limit` of what `query` matches, newest first, read a page at a time.
+async fn list_up_to(state: &ApiState, query: DeliveryQuery, limit: usize) -> Result<Vec<DeliverySummary>, ApiError> {
+    let mut found = Vec::new();
+    let mut cursor = None;
+    while found.len() < limit {
+        let page = DeliveryQuery { limit: (limit - found.len()).min(LISTED), cursor, ..query.clone() };
+        let page = state.store.list_deliveries(page).await.map_err(ApiError::store)?;
+        found.extend(page.deliveries);
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    Ok(found)
+}
+
+/// The subscriptions a bulk retry's filter names that this node has loaded and enabled in
+/// their files, and those it does not (none of either when it names none).
+fn split_loaded(state: &ApiState, named: &[String]) -> (Vec<String>, Vec<String>) {
+    let set = state.subscriptions.load();
+    named.iter().cloned().partition(|n| set.get(n).is_some_and(|s| s.enabled))
+}
+
+/// A bulk retry's answer as it is gathered.
+#[derive(Default)]
+struct Tally {
+    answer: RetriedMany,
+    by_subscription: BTreeMap<String, SubscriptionOutcome>,
+    seen: usize,
+}
+
+impl Tally {
+    fn total(&self) -> usize {
+        self.seen
+    }
+
+    fn subscription(&mut self, name: &str) -> &mut SubscriptionOutcome {
+        self.by_subscription
+            .entry(name.to_string())
+            .or_insert_with(|| SubscriptionOutcome { subscription: name.to_string(), ..Default::default() })
+    }
+
+    fn made_due(&mut self, m: &MadeDue) {
+        let (status, outcome) =
+            if m.held { (DeliveryStatus::Held, Outcome::Held) } else { (DeliveryStatus::Pending, Outcome::Sent) };
+        self.retried(Retried {
+            id: m.id.clone(),
+            status,
+            outcome,
+            subscription: m.subscription.clone(),
+            held_by: None,
+            reason: None,
+        });
+    }
+
+    fn retried(&mut self, r: Retried) {
+        self.seen += 1;
+        let sub = self.subscription(&r.subscription);
+        match r.outcome {
+            Outcome::Sent => sub.sent += 1,
+            Outcome::Held => sub.held += 1,
+            Outcome::Rerendered => sub.rerendered += 1,
+            Outcome::NotSendable => sub.not_sendable += 1,
+        }
+        let a = &mut self.answer;
+        match r.outcome {
+            Outcome::Sent => a.sent += 1,
+            Outcome::Held => a.held += 1,
+            Outcome::Rerendered => a.rerendered += 1,
+            Outcome::NotSendable => a.not_sendable += 1,
+        }
+        if a.deliveries.len() < LISTED {
+            a.deliveries.push(r);
+        } else {
+            a.truncated = true;
+        }
+    }
+
+    /// The answer, each subscription whose deliveries wait with its state.
+    fn finish(mut self, states: &[SubscriptionState]) -> RetriedMany {
+        for (name, mut sub) in self.by_subscription {
+            let waits = sub.held > 0
+                || self.answer.deliveries.iter().any(|d| d.subscription == name && d.status == DeliveryStatus::Held);
+            sub.held_by = if waits { held_by(states, &name) } else { None };
+            self.answer.subscriptions.push(sub);
+        }
+        self.answer.retried = self.answer.sent + self.answer.held + self.answer.rerendered;
+        self.answer
+    }
+}

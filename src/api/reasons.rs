@@ -1,0 +1,68 @@
+//! Why a delivery is where it is, in facts people read: its render error (template and
+//! line), "held: subscription … disabled since …", "receiver unreachable since …, probing"
+//! (this node's pause, `dispatch::breaker`), the last attempt's connection error or
+//! response. `GET /v1/deliveries/{id}` answers them and the console's delivery page shows them.
+
+use super::answers::{Reason, ReasonKind};
+use super::error::ApiError;
+use super::ApiState;
+use crate::store::{iso, DeliveryDetail, DeliveryStatus};
+
+/// The facts that explain `d`'s state, the most telling first. Reads the subscriptions'
+/// states only for a held delivery.
+pub(crate) async fn reasons(state: &ApiState, d: &DeliveryDetail) -> Result<Vec<Reason>, ApiError> {
+    let s = &d.summary;
+    let mut out = Vec::new();
+    if s.status == DeliveryStatus::Failed && s.attempts == 0 {
+        let kind = if s.url.is_empty() { ReasonKind::RenderError } else { ReasonKind::Failed };
+        let text = s.last_error.clone().unwrap_or_else(|| "failed before its first attempt".into());
+        out.push(Reason { kind, text, since: None, body: None });
+    }
+    if s.status == DeliveryStatus::Held {
+        out.push(held(state, &s.subscription).await?);
+    }
+    if matches!(s.status, DeliveryStatus::Pending | DeliveryStatus::InFlight | DeliveryStatus::Held) {
+        if let Some(u) = state.queue.unreachable.status(&s.subscription, crate::now_ms()) {
+            let since = iso(u.since);
+            let doing = if u.probing { "probing (one delivery at a time is tried)" } else { "paused" };
+            let text = format!("receiver unreachable since {since}, {doing}: deliveries wait until it answers");
+            out.push(Reason { kind: ReasonKind::Unreachable, text, since: Some(since), body: None });
+        }
+    }
+    if let Some(last) = d.attempts.last() {
+        out.push(match (last.status_code, &last.error) {
+            (Some(code), _) => Reason {
+                kind: ReasonKind::Response,
+                text: format!("attempt {} was answered {code}", last.attempt),
+                since: None,
+                body: last.response_body.clone(),
+            },
+            (None, error) => Reason {
+                kind: ReasonKind::ConnectionError,
+                text: format!("attempt {} got no answer: {}", last.attempt, error.as_deref().unwrap_or("no response")),
+                since: None,
+                body: None,
+            },
+        });
+    }
+    Ok(out)
+}
+
+/// "held: subscription … disabled since … (why)", from the store's state of it.
+async fn held(state: &ApiState, subscription: &str) -> Result<Reason, ApiError> {
+    let states = state.store.subscription_states().await.map_err(ApiError::store)?;
+    let Some(by) = super::outcomes::held_by(&states, subscription) else {
+        let text = format!("held: subscription {subscription} was enabled since; its held deliveries are released");
+        return Ok(Reason { kind: ReasonKind::Held, text, since: None, body: None });
+    };
+    let since = by.disabled_since.clone();
+    let mut text = format!("held: subscription {subscription} is disabled");
+    if let Some(t) = &since {
+        text.push_str(&format!(" since {t}"));
+    }
+    if let Some(why) = &by.disabled_reason {
+        text.push_str(&format!(" ({why})"));
+    }
+    text.push_str("; enable it to send what waits");
+    Ok(Reason { kind: ReasonKind::Held, text, since, body: None })
+}

@@ -1,0 +1,318 @@
+//! Every action says what it did, per delivery (issue 25 items 2 and 3), on SQLite and on
+//! PostgreSQL: a resend of a held delivery says held with its subscription's state, one
+//! that never rendered is rendered again, replay takes the failed subscriptions or all or
+//! named ones and lists its new deliveries, and the reasons are in the answers.
+
+use std::time::Duration;
+
+use hookshape::config::{ServeConfig, StoreUrl};
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+use crate::pg::PgSchema;
+
+const WAIT: Duration = Duration::from_secs(15);
+
+/// The stores to run a case on: a SQLite file, and a PostgreSQL schema of its own when
+/// the server is configured (kept alive by the returned guard).
+async fn stores(ws: &Workspace) -> Vec<(&'static str, ServeConfig, Option<PgSchema>)> {
+    let mut out = vec![("sqlite", ws.config(), None)];
+    if let Some(schema) = PgSchema::create().await {
+        let mut config = ws.config();
+        config.store = StoreUrl::Postgres(schema.url.clone());
+        out.push(("postgres", config, Some(schema)));
+    }
+    out
+}
+
+/// Waits for `n` deliveries of `sub` in `status`.
+async fn wait_for(app: &TestApp, sub: &str, status: &str, n: usize) -> Vec<Value> {
+    eventually(WAIT, &format!("{n} {status} deliveries of {sub}"), || async {
+        let (_, page) = app.get(&format!("/v1/deliveries?status={status}&subscription={sub}&limit=1000")).await;
+        let list = page["deliveries"].as_array().cloned().unwrap_or_default();
+        (list.len() >= n).then_some(list)
+    })
+    .await
+}
+
+fn failing_subscription(ws: &Workspace, name: &str, receiver: &Receiver) {
+    ws.subscription(
+        &format!("{name}.yaml"),
+        &format!("topics: [T]\nrequest:\n  url: \"{}/{name}\"\nretry:\n  schedule: []\n", receiver.url()),
+    );
+}
+
+#[tokio::test]
+async fn a_resend_of_a_held_delivery_says_held_with_the_subscriptions_state_and_sends_nothing() {
+    let receiver = Receiver::start().await;
+    let ws = Workspace::new();
+    failing_subscription(&ws, "crm", &receiver);
+    for (store, config, _schema) in stores(&ws).await {
+        receiver.set_status(500);
+        let app = TestApp::spawn(config).await;
+        for n in 0..2 {
+            app.post_event(&json!({ "Topic": "T", "Payload": { "N": n } })).await;
+        }
+        let failed = wait_for(&app, "crm", "failed", 2).await;
+        assert_eq!(app.post("/v1/subscriptions/crm/disable").await.0, 200, "{store}");
+        let sent_before = receiver.requests().len();
+        receiver.set_status(200);
+
+        // One: held, with the subscription's state and the way to enable it.
+        let id = failed[0]["id"].as_str().unwrap();
+        let (status, one) = app.post(&format!("/v1/deliveries/{id}/retry")).await;
+        assert_eq!(
+            (status, one["outcome"].as_str(), one["status"].as_str()),
+            (202, Some("held"), Some("held")),
+            "{store}: {one}"
+        );
+        let by = &one["held_by"];
+        assert_eq!(
+            (by["state"].as_str(), by["enable"].as_str()),
+            (Some("disabled"), Some("POST /v1/subscriptions/crm/enable"))
+        );
+        let since = by["disabled_since"].as_str().unwrap_or_else(|| panic!("{store}: no disabled_since: {one}"));
+        assert!(chrono::DateTime::parse_from_rfc3339(since).is_ok(), "{since}");
+        assert_eq!(by["disabled_reason"], "disabled by hand", "{store}: {one}");
+
+        // Many: counted held, never sent, the subscription's state given once.
+        let (status, many) =
+            app.post_raw("/v1/deliveries/retry", json!({ "subscription": "crm" }).to_string(), None).await;
+        assert_eq!(status, 200, "{many}");
+        assert_eq!(
+            (many["retried"].clone(), many["sent"].clone(), many["held"].clone()),
+            (json!(1), json!(0), json!(1)),
+            "{store}: {many}"
+        );
+        assert_eq!(many["subscriptions"][0]["held_by"]["disabled_since"].as_str(), Some(since), "{store}: {many}");
+        assert_eq!(many["deliveries"][0]["outcome"], "held");
+
+        // The reason is in the delivery's answer and the subscription's.
+        let (_, detail) = app.get(&format!("/v1/deliveries/{id}")).await;
+        let held = detail["reasons"].as_array().unwrap().iter().find(|r| r["kind"] == "held").cloned();
+        let held = held.unwrap_or_else(|| panic!("{store}: no held reason: {detail}"));
+        assert!(held["text"].as_str().unwrap().contains(&format!("disabled since {since}")), "{held}");
+        assert!(
+            detail["reasons"].as_array().unwrap().iter().any(|r| r["kind"] == "response"),
+            "the last answer too: {detail}"
+        );
+        assert_eq!(app.get("/v1/subscriptions/crm").await.1["disabled_since"].as_str(), Some(since));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(receiver.requests().len(), sent_before, "{store}: held means nothing was sent");
+
+        // Enabled, they go.
+        assert_eq!(app.post("/v1/subscriptions/crm/enable").await.0, 200);
+        wait_for(&app, "crm", "succeeded", 2).await;
+        assert_eq!(app.get("/v1/subscriptions/crm").await.1["disabled_since"], Value::Null);
+        app.stop().await;
+    }
+}
+
+/// A body template that fails for an event without `Customer`, on its second line.
+const BROKEN: &str = "{\n  \"id\": {{ Payload.Customer.Id | tojson }}\n}\n";
+const FIXED: &str = "{\n  \"id\": {{ Payload.Id | tojson }}\n}\n";
+
+async fn wait_for_reload(app: &TestApp, before: &str) {
+    eventually(WAIT, "the fixed template to load", || async {
+        let (_, r) = app.get("/readyz").await;
+        (r["version"].as_str() != Some(before)).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_delivery_that_never_rendered_is_rendered_again_by_a_resend_once_the_template_is_fixed() {
+    for store in ["sqlite", "postgres"] {
+        let receiver = Receiver::start().await;
+        let ws = Workspace::new();
+        let yaml = format!("topics: [T]\nrequest:\n  url: \"{}/c\"\n  body_template: c.json.j2\n", receiver.url());
+        ws.subscription("c.yaml", &yaml);
+        ws.template("c.json.j2", BROKEN);
+        let mut config = ws.config();
+        let schema = if store == "postgres" {
+            let Some(schema) = PgSchema::create().await else { continue };
+            config.store = StoreUrl::Postgres(schema.url.clone());
+            Some(schema)
+        } else {
+            None
+        };
+        let app = TestApp::spawn(config).await;
+        for n in 0..2 {
+            app.post_event(&json!({ "Topic": "T", "Payload": { "Id": n } })).await;
+        }
+        let failed = wait_for(&app, "c", "failed", 2).await;
+        let id = failed[0]["id"].as_str().unwrap().to_string();
+
+        // The reason names the template and its line.
+        let (_, detail) = app.get(&format!("/v1/deliveries/{id}")).await;
+        let reason = &detail["reasons"][0];
+        assert_eq!(reason["kind"], "render_error", "{store}: {detail}");
+        let text = reason["text"].as_str().unwrap();
+        assert!(text.contains("c.json.j2") && text.contains("line 2"), "{store}: {text}");
+
+        // Not fixed yet: not sendable, and why; nothing changed.
+        let (status, answer) = app.post(&format!("/v1/deliveries/{id}/retry")).await;
+        assert_eq!((status, answer["outcome"].as_str()), (409, Some("not_sendable")), "{store}: {answer}");
+        assert!(answer["reason"].as_str().unwrap().contains("still does not render"), "{answer}");
+        assert!(answer["error"].is_string(), "an error body as every error: {answer}");
+
+        // Fixed: rendered again into the same delivery, and sent.
+        let (_, ready) = app.get("/readyz").await;
+        ws.template("c.json.j2", FIXED);
+        wait_for_reload(&app, ready["version"].as_str().unwrap()).await;
+        let (status, answer) = app.post(&format!("/v1/deliveries/{id}/retry")).await;
+        assert_eq!(
+            (status, answer["outcome"].as_str(), answer["status"].as_str()),
+            (202, Some("rerendered"), Some("pending")),
+            "{store}: {answer}"
+        );
+        let got = receiver.wait_for(1, WAIT).await;
+        assert_eq!(got[0].header("x-webhook-id").as_deref(), Some(id.as_str()), "the same delivery");
+        let (_, event) = app.get(&format!("/v1/events/{}", failed[0]["event"].as_str().unwrap())).await;
+        assert_eq!(got[0].json(), json!({ "id": event["event"]["Payload"]["Id"].clone() }), "rendered with the fix");
+        let done = wait_for(&app, "c", "succeeded", 1).await;
+        assert_eq!(done[0]["id"].as_str(), Some(id.as_str()));
+        assert_ne!(done[0]["url"], "", "it has its request now");
+
+        // A second resend is an ordinary one: it does not render or make anything again.
+        let (status, again) = app.post(&format!("/v1/deliveries/{id}/retry")).await;
+        assert_eq!((status, again["outcome"].as_str()), (202, Some("sent")), "{again}");
+
+        // Recover renders the other one again too.
+        let (status, many) =
+            app.post_raw("/v1/deliveries/retry", json!({ "subscription": "c" }).to_string(), None).await;
+        assert_eq!(
+            (status, many["rerendered"].clone(), many["not_sendable"].clone()),
+            (200, json!(1), json!(0)),
+            "{store}: {many}"
+        );
+        wait_for(&app, "c", "succeeded", 2).await;
+        receiver.wait_for(3, WAIT).await;
+        app.stop().await;
+        drop(schema);
+    }
+}
+
+#[tokio::test]
+async fn replay_takes_the_failed_subscriptions_or_all_or_named_ones_and_lists_its_new_deliveries() {
+    let receiver = Receiver::start().await;
+    receiver.set_status_for("/bad", 500);
+    let ws = Workspace::new();
+    failing_subscription(&ws, "good", &receiver);
+    failing_subscription(&ws, "bad", &receiver);
+    for (store, config, _schema) in stores(&ws).await {
+        let app = TestApp::spawn(config).await;
+        let uuid = new_uuid();
+        app.post_event(&json!({ "Uuid": uuid, "Topic": "T", "Payload": {} })).await;
+        wait_for(&app, "good", "succeeded", 1).await;
+        wait_for(&app, "bad", "failed", 1).await;
+        let path = format!("/v1/events/{uuid}/replay");
+        let replay = |body: Value| app.post_raw(&path, body.to_string(), None);
+
+        let (status, only_failed) = replay(json!({ "failed_only": true })).await;
+        assert_eq!(status, 202, "{store}: {only_failed}");
+        let made = only_failed["new_deliveries"].as_array().unwrap();
+        assert_eq!((only_failed["deliveries"].clone(), made.len()), (json!(1), 1), "{store}: {only_failed}");
+        assert_eq!(made[0]["subscription"], "bad");
+        assert!(made[0]["id"].as_str().unwrap().starts_with("dlv_"));
+        assert!(["pending", "in_flight", "failed"].contains(&made[0]["status"].as_str().unwrap()), "{only_failed}");
+
+        let (status, named) = replay(json!({ "subscriptions": ["good"] })).await;
+        assert_eq!((status, named["new_deliveries"][0]["subscription"].as_str()), (202, Some("good")), "{named}");
+        assert_eq!(named["deliveries"], 1);
+
+        let (status, all) = app.post(&format!("/v1/events/{uuid}/replay")).await;
+        let mut subs: Vec<&str> =
+            all["new_deliveries"].as_array().unwrap().iter().map(|d| d["subscription"].as_str().unwrap()).collect();
+        subs.sort();
+        assert_eq!((status, subs), (202, vec!["bad", "good"]), "without a body: every subscription, as before");
+
+        let (_, event) = app.get(&format!("/v1/events/{uuid}")).await;
+        assert_eq!(event["deliveries"].as_array().unwrap().len(), 2 + 1 + 1 + 2, "{store}");
+
+        let (status, unknown) = replay(json!({ "subscriptions": ["nope"] })).await;
+        assert_eq!(status, 422, "{unknown}");
+        assert!(unknown["error"].as_str().unwrap().contains("nope"), "{unknown}");
+        let (status, both) = replay(json!({ "subscriptions": ["good"], "failed_only": true })).await;
+        assert_eq!(status, 422, "{both}");
+        let (status, _) = replay(json!({ "failed_only": "yes" })).await;
+        assert_eq!(status, 422);
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_receiver_that_refuses_connections_shows_as_unreachable_since_probing() {
+    let ws = Workspace::new();
+    // Nothing listens there: every attempt fails to connect.
+    let port = free_port();
+    ws.subscription(
+        "down.yaml",
+        &format!("topics: [T]\nrequest:\n  url: http://127.0.0.1:{port}/x\n  timeout: 1s\nretry:\n  schedule: [1s, 1s, 1h]\n"),
+    );
+    let app = TestApp::spawn(ws.config()).await;
+    app.post_event(&json!({ "Topic": "T", "Payload": {} })).await;
+    let sub = eventually(WAIT, "the subscription to show the pause", || async {
+        let (_, sub) = app.get("/v1/subscriptions/down").await;
+        sub["unreachable"].is_object().then_some(sub)
+    })
+    .await;
+    let since = sub["unreachable"]["since"].as_str().unwrap();
+    assert!(chrono::DateTime::parse_from_rfc3339(since).is_ok(), "{sub}");
+    assert!(sub["unreachable"]["node"].as_str().unwrap().starts_with("node-"), "per node, and says which: {sub}");
+    let (_, page) = app.get("/v1/deliveries?subscription=down").await;
+    let id = page["deliveries"][0]["id"].as_str().unwrap();
+    let detail = eventually(WAIT, "the delivery to say why it waits", || async {
+        let (_, d) = app.get(&format!("/v1/deliveries/{id}")).await;
+        let kinds: Vec<String> =
+            d["reasons"].as_array().unwrap().iter().map(|r| r["kind"].as_str().unwrap().to_string()).collect();
+        (kinds.contains(&"unreachable".to_string()) && kinds.contains(&"connection_error".to_string())).then_some(d)
+    })
+    .await;
+    let text =
+        detail["reasons"].as_array().unwrap().iter().find(|r| r["kind"] == "unreachable").unwrap()["text"].clone();
+    assert!(text.as_str().unwrap().starts_with(&format!("receiver unreachable since {since}")), "{text}");
+
+    // The console's pages say it too (open on loopback without tokens).
+    for page in ["/console/subscriptions/down", "/console/subscriptions", &format!("/console/deliveries/{id}")] {
+        let html = app.http.get(format!("{}{page}", app.base)).send().await.unwrap().text().await.unwrap();
+        let said = html.contains(&format!("nreachable since <time datetime=\"{since}\">"))
+            || html.contains(&format!("receiver unreachable since {since}"));
+        assert!(said, "{page} does not say the receiver is unreachable:\n{html}");
+    }
+}
+
+#[tokio::test]
+async fn a_delivery_of_a_subscription_no_longer_loaded_is_not_sendable_and_says_why() {
+    let receiver = Receiver::start().await;
+    receiver.set_status(500);
+    let ws = Workspace::new();
+    failing_subscription(&ws, "stays", &receiver);
+    failing_subscription(&ws, "gone", &receiver);
+    let app = TestApp::spawn(ws.config()).await;
+    app.post_event(&json!({ "Topic": "T", "Payload": {} })).await;
+    let gone = wait_for(&app, "gone", "failed", 1).await;
+    wait_for(&app, "stays", "failed", 1).await;
+    std::fs::remove_file(ws.path().join("subscriptions/gone.yaml")).unwrap();
+    eventually(WAIT, "the file's removal to load", || async {
+        (app.get("/readyz").await.1["subscriptions"] == 1).then_some(())
+    })
+    .await;
+    receiver.set_status(200);
+
+    let id = gone[0]["id"].as_str().unwrap();
+    let (status, one) = app.post(&format!("/v1/deliveries/{id}/retry")).await;
+    assert_eq!((status, one["outcome"].as_str()), (409, Some("not_sendable")), "{one}");
+    assert!(one["reason"].as_str().unwrap().contains("gone is not loaded"), "{one}");
+    assert_eq!(app.get(&format!("/v1/deliveries/{id}")).await.1["status"], "failed", "nothing changed");
+
+    let (status, named) =
+        app.post_raw("/v1/deliveries/retry", json!({ "subscription": "gone" }).to_string(), None).await;
+    assert_eq!((status, named["not_sendable"].clone(), named["retried"].clone()), (200, json!(1), json!(0)), "{named}");
+    let (status, all) = app.post_raw("/v1/deliveries/retry", json!({}).to_string(), None).await;
+    assert_eq!((status, all["sent"].clone(), all["not_sendable"].clone()), (200, json!(1), json!(1)), "{all}");
+    let said = all["deliveries"].as_array().unwrap().iter().find(|d| d["subscription"] == "gone").cloned().unwrap();
+    assert!(said["reason"].as_str().unwrap().contains("not loaded"), "{said}");
+    wait_for(&app, "stays", "succeeded", 1).await;
+    assert!(receiver.requests_to("/gone").len() == 1, "never sent again");
+}
