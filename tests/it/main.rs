@@ -38,3 +38,4 @@ mod sqlite_scale;
 mod store;
 mod store_errors;
 mod templates;
+mod url_rule;
