@@ -33,6 +33,7 @@ mod read_side;
 mod recovery;
 mod reload;
 mod signatures;
+mod source_schemes;
 mod sources;
 mod sqlite_scale;
 mod store;

@@ -211,14 +211,8 @@ async fn a_receivers_echo_of_the_url_shows_its_host_and_path_only() {
             http.get(format!("{}/v1/deliveries", server.base)).send().await.unwrap().json().await.unwrap();
         let rows = list["deliveries"].as_array()?.clone();
         let id = rows.iter().find(|d| d["subscription"] == "crm")?["id"].as_str()?.to_string();
-        let detail: serde_json::Value = http
-            .get(format!("{}/v1/deliveries/{id}", server.base))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let detail: serde_json::Value =
+            http.get(format!("{}/v1/deliveries/{id}", server.base)).send().await.unwrap().json().await.unwrap();
         detail["attempts"][0]["response_body"].as_str().map(str::to_string)
     })
     .await;
