@@ -264,12 +264,15 @@ fn timing(cx: &FileContext<'_>, raw: &RawSubscription) -> (Duration, Vec<Duratio
 }
 
 /// Headers hookshape owns, or that would break HTTP framing, cannot be set by a file.
+/// `X-Webhook-Event` can: some platforms' formats define it as their own event name
+/// (TheMembers'), and the subscription's value then replaces the Topic. `X-Webhook-Id` and
+/// `X-Webhook-Attempt` are receivers' idempotency and retry facts: hookshape's alone.
 fn check_header_name(name: &str) -> Result<(), String> {
     reqwest::header::HeaderName::from_bytes(name.as_bytes())
         .map_err(|_| format!("{name:?} is not a valid header name"))?;
     let lower = name.to_ascii_lowercase();
     if ["host", "content-length", "transfer-encoding", "connection"].contains(&lower.as_str())
-        || lower.starts_with("x-webhook-")
+        || (lower.starts_with("x-webhook-") && lower != "x-webhook-event")
     {
         return Err(format!("{name} is set by hookshape and cannot be overridden"));
     }
@@ -309,4 +312,19 @@ fn delimiters(raw: &RawSubscription) -> Result<Delimiters, String> {
         return Err("delimiters may not be empty".into());
     }
     Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_may_set_x_webhook_event_but_not_hookshapes_other_headers() {
+        assert_eq!(check_header_name("X-Webhook-Event"), Ok(()));
+        assert_eq!(check_header_name("x-webhook-event"), Ok(()));
+        for owned in ["X-Webhook-Id", "x-webhook-attempt", "X-Webhook-Anything", "Host", "Content-Length"] {
+            let refused = check_header_name(owned).unwrap_err();
+            assert!(refused.contains("set by hookshape"), "{owned}: {refused}");
+        }
+    }
 }

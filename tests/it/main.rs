@@ -26,6 +26,7 @@ mod numbers;
 mod openapi;
 mod operations;
 mod pg_scale;
+mod platform_headers;
 mod platforms;
 mod policy;
 mod properties;
