@@ -113,9 +113,9 @@ pub fn main() -> ExitCode {
 }
 
 /// Libraries whose traces print parts of a request's URL: capped whatever `HOOKSHAPE_LOG`
-/// asks, since a source's token is a path segment or a query value (PRODUCT.md "Edges":
-/// source tokens never reach logs). warp traces every path segment it matches at `trace`,
-/// and a query it cannot decode at `debug`.
+/// asks, since a source's token is a path segment or a query value, and no log may show
+/// it. warp traces every path segment it matches at `trace`, and a query it cannot decode
+/// at `debug`.
 const SECRET_TRACES: [&str; 2] = ["warp::filters::path=debug", "warp::filters::query=info"];
 
 fn init_logging(format: LogFormat) {

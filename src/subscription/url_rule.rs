@@ -1,7 +1,8 @@
-//! PRODUCT.md "Edges", the URL rule: which parts of the `${VAR}` values in a subscription's
-//! URL are shown and which are `***`. Scheme, host, port and path are shown (support needs
-//! to see where a delivery went); the userinfo and the values of query parameters that came
-//! from a variable are masked, and so is every `${secret:VAR}`, wherever it stands.
+//! The URL rule (docs/reference/subscription-file.md, Secrets): which parts of the `${VAR}`
+//! values in a subscription's URL are shown and which are `***`. Scheme, host, port and
+//! path are shown (support needs to see where a delivery went); the userinfo and the values
+//! of query parameters that came from a variable are masked, and so is every
+//! `${secret:VAR}`, wherever it stands.
 
 use std::ops::Range;
 

@@ -1,4 +1,4 @@
-//! Issue 26 item 5: a subscription may set `X-Webhook-Event` (TheMembers' format uses it for
+//! Platform headers: a subscription may set `X-Webhook-Event` (TheMembers' format uses it for
 //! its own event names), and then exactly one is sent, the subscription's; `X-Webhook-Id`
 //! and `X-Webhook-Attempt` stay hookshape's.
 

@@ -1,4 +1,4 @@
-//! Sources for platforms that sign nothing (issue 26 item 4): `verify.scheme: token`, the
+//! Sources for platforms that sign nothing (docs/reference/source-file.md): `verify.scheme: token`, the
 //! secret in the URL (`/v1/sources/{name}/{token}` or `?token=`), and `basic`. Toolzz's seed
 //! payload, posted as its documentation describes it (a URL, no header of its own), goes
 //! through the shipped `sources/toolzz.yaml`; the token never shows in an answer, the

@@ -1,4 +1,4 @@
-//! PRODUCT.md "Edges", the URL rule: a URL's scheme, host, port and path show even when they
+//! The URL rule (docs/reference/subscription-file.md, Secrets): a URL's scheme, host, port and path show even when they
 //! came from `${VAR}`; its userinfo and the values of query parameters that came from a
 //! variable stay `***`; a `${secret:VAR}` is masked wherever it lands. Checked on the real
 //! binary in history (API and console), `/v1/render`, `hookshape render` and `validate`.
