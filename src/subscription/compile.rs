@@ -98,7 +98,11 @@ fn compile(cx: &FileContext<'_>, raw: RawSubscription, files: TemplateFiles) -> 
     .ok()?;
     let url_secrets = template.url_secrets();
     cx.secrets.borrow_mut().extend(url_secrets.iter().cloned());
-    let secrets = Masker::new(texts_secrets(&cx.secrets.borrow(), &request));
+    let secret_texts = texts_secrets(&cx.secrets.borrow(), &request);
+    // A value the URL shows that is a secret elsewhere (the same key in a header, say) is
+    // masked in the URL too: what is secret in one place is secret in all.
+    let url_also_secret: Vec<String> = request.url_shown.iter().filter(|v| secret_texts.contains(v)).cloned().collect();
+    let secrets = Masker::new(&secret_texts);
     Some(Subscription {
         name,
         file: cx.path.to_path_buf(),
@@ -123,6 +127,7 @@ fn compile(cx: &FileContext<'_>, raw: RawSubscription, files: TemplateFiles) -> 
             .masked
             .into_iter()
             .chain(url_secrets)
+            .chain(url_also_secret)
             .filter(|v| v.chars().count() >= crate::secret::MIN_MASKED_LEN)
             .collect(),
         secrets,
@@ -134,14 +139,15 @@ fn compile(cx: &FileContext<'_>, raw: RawSubscription, files: TemplateFiles) -> 
 /// What the masker of the subscription's texts (errors, responses) hides: every value the
 /// file read, but those only the shown parts of a URL took (a value that also stands in a
 /// header or the body stays a secret), with what the URL rule hides of them.
-fn texts_secrets<'r>(read: &'r [String], request: &'r Request) -> impl Iterator<Item = &'r String> {
-    let mut kept: Vec<&String> = read.iter().collect();
+fn texts_secrets(read: &[String], request: &Request) -> Vec<String> {
+    let mut kept: Vec<String> = read.to_vec();
     for shown in &request.url_shown {
-        if let Some(i) = kept.iter().position(|v| *v == shown) {
+        if let Some(i) = kept.iter().position(|v| v == shown) {
             kept.remove(i);
         }
     }
-    kept.into_iter().chain(&request.masked)
+    kept.extend(request.masked.iter().cloned());
+    kept
 }
 
 fn file_stem(path: &Path) -> String {

@@ -219,3 +219,29 @@ async fn a_receivers_echo_of_the_url_shows_its_host_and_path_only() {
     assert!(body.contains(&format!("@{}/customers/C-1007/points", s.host())), "{body}");
     assert_hidden(&body, "a receiver's answer in history");
 }
+
+/// A value the URL would show that is a secret elsewhere in the subscription (the same key
+/// sent as a header) is masked in the URL too.
+#[tokio::test]
+async fn a_path_value_that_is_also_a_secret_header_is_masked_in_the_url() {
+    let receiver = Receiver::start().await;
+    let ws = Workspace::new();
+    ws.subscription(
+        "k.yaml",
+        &format!(
+            "topics: [T]\nrequest:\n  url: \"{}/keys/${{HS_SHARED_KEY}}/${{HS_SHOWN_SEGMENT}}\"\n  headers:\n    X-Api-Key: \"${{HS_SHARED_KEY}}\"\n",
+            receiver.url()
+        ),
+    );
+    let env = [("HS_SHARED_KEY", "shared-k3y-value"), ("HS_SHOWN_SEGMENT", "tenant-42")];
+    let server = ServeProcess::in_workspace(&ws, free_port(), &[], &env);
+    server.ready().await;
+    let http = reqwest::Client::new();
+    let resp = http.post(format!("{}/v1/events", server.base)).json(&event()).send().await.unwrap();
+    assert_eq!(resp.status(), 202);
+    let got = receiver.wait_for(1, WAIT).await;
+    assert_eq!(got[0].path, "/keys/shared-k3y-value/tenant-42");
+    let list: serde_json::Value =
+        http.get(format!("{}/v1/deliveries", server.base)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(list["deliveries"][0]["url"], format!("{}/keys/***/tenant-42", receiver.url()));
+}
