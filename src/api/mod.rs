@@ -162,14 +162,26 @@ fn intake_routes(
         .and(body::capped(limit))
         .then(intake::post_batch)
         .boxed();
+    let query = warp::query::raw().or(warp::any().map(String::new)).unify().map(sources::UrlToken::Query);
     let source = warp::path!("v1" / "sources" / String)
+        .and(query)
         .and(warp::post())
         .and(with(state))
         .and(warp::header::headers_cloned())
         .and(body::capped(limit))
         .then(sources::post)
         .boxed();
-    event.or(batch).unify().or(source).unify()
+    // Scheme token: the secret as the last segment, for platforms that take only a URL.
+    let source_token = warp::path!("v1" / "sources" / String / String)
+        .and(warp::post())
+        .map(|name, token| (name, sources::UrlToken::Path(token)))
+        .untuple_one()
+        .and(with(state))
+        .and(warp::header::headers_cloned())
+        .and(body::capped(limit))
+        .then(sources::post)
+        .boxed();
+    event.or(batch).unify().or(source).unify().or(source_token).unify()
 }
 
 /// What was received and sent: an event, the deliveries, one delivery.

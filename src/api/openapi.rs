@@ -198,16 +198,45 @@ fn intake_operations(g: &mut SchemaGenerator, max_batch_items: usize) -> Vec<Ope
             path: "/v1/sources/{name}",
             summary: "A platform's own webhook, verified by its signature and mapped to a canonical event",
             auth: Auth::Public,
-            parameters: vec![path_param("name", "the source's name")],
-            body: Some(json!({ "description": "the platform's own JSON body, exactly as it signed it" })),
-            answers: vec![
-                (202, Answer::Json("accepted as a canonical event", schema::<Accepted>(g))),
-                (200, Answer::Json("the same event again: nothing new was made", schema::<Accepted>(g))),
-                (401, Answer::Error("the platform's proof is missing or wrong; nothing was stored")),
-                (404, Answer::Error("no such source")),
-                (422, Answer::Error("the mapping made no valid event (names the field), or a key is given twice")),
+            parameters: vec![
+                path_param("name", "the source's name"),
+                query_param(
+                    "token",
+                    "scheme token: the source's secret, for a platform that can give only a URL",
+                    json!({ "type": "string" }),
+                ),
             ],
+            body: Some(json!({ "description": "the platform's own JSON body, exactly as it signed it" })),
+            answers: source_answers(g, "no such source"),
         },
+        Operation {
+            method: "post",
+            path: "/v1/sources/{name}/{token}",
+            summary: "A platform's own webhook to a source of scheme token, its secret as the last segment",
+            auth: Auth::Public,
+            parameters: vec![
+                path_param("name", "the source's name"),
+                path_param("token", "the source's secret (percent-encoded); never shown or logged"),
+            ],
+            body: Some(json!({ "description": "the platform's own JSON body" })),
+            answers: source_answers(g, "no such source, or its scheme is not token"),
+        },
+    ]
+}
+
+/// What a source answers, with its own reason for a 404.
+fn source_answers(g: &mut SchemaGenerator, not_found: &'static str) -> Vec<(u16, Answer)> {
+    vec![
+        (202, Answer::Json("accepted as a canonical event", schema::<Accepted>(g))),
+        (200, Answer::Json("the same event again: nothing new was made", schema::<Accepted>(g))),
+        (
+            401,
+            Answer::Error(
+                "the platform's proof (signature, token or credentials) is missing or wrong; nothing was stored",
+            ),
+        ),
+        (404, Answer::Error(not_found)),
+        (422, Answer::Error("the mapping made no valid event (names the field), or a key is given twice")),
     ]
 }
 

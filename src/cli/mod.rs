@@ -112,9 +112,16 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Libraries whose traces print parts of a request's URL: capped whatever `HOOKSHAPE_LOG`
+/// asks, since a source's token is a path segment or a query value, and no log may show
+/// it. warp traces every path segment it matches at `trace`, and a query it cannot decode
+/// at `debug`.
+const SECRET_TRACES: [&str; 2] = ["warp::filters::path=debug", "warp::filters::query=info"];
+
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("HOOKSHAPE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter = SECRET_TRACES.iter().filter_map(|d| d.parse().ok()).fold(filter, |f, d| f.add_directive(d));
     // Colour only for a person at a terminal: escape codes in a journal or a log file are noise.
     let colour = std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none();
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(colour);

@@ -58,9 +58,12 @@ struct SourceRequest {
     /// The body as JSON (sent compact), or exactly these bytes with `body_raw`.
     body: Option<Value>,
     body_raw: Option<String>,
-    /// Sign the body with the source's own (first) secret, as the platform would.
+    /// Sign the body with the source's own (first) secret, as the platform would (for
+    /// scheme token: put it in the URL; basic: send it as Basic credentials).
     #[serde(default)]
     sign: bool,
+    /// The token the URL carries (scheme token), when not `sign`.
+    token: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -191,7 +194,11 @@ fn case_event(set: &SubscriptionSet, file: &Path, case: &Case) -> Result<Option<
         headers.extend(sign_as_platform(&source.verifier, &body));
     }
     let lookup = |n: &str| headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(n)).map(|(_, v)| v.clone());
-    let made = source.verify(&lookup, &body).and_then(|()| source.event(&body, &headers));
+    let signed_token = (request.sign && source.verifier.scheme == crate::source::VerifyScheme::Token)
+        .then(|| source.verifier.secrets.first().map(|s| s.expose()))
+        .flatten();
+    let given = crate::source::Given { header: &lookup, token: request.token.as_deref().or(signed_token) };
+    let made = source.verify(&given, &body).and_then(|()| source.event(&body, &headers));
     let event = match (made, case.status) {
         (Err(refused), Some(want)) if refused.status() == want => return Ok(None),
         (Err(refused), want) => {
@@ -236,7 +243,13 @@ fn sign_as_platform(v: &crate::source::Verifier, body: &[u8]) -> Vec<(String, St
             );
             signer.map(|s| s.headers("msg_test", chrono::Utc::now().timestamp(), body)).unwrap_or_default()
         }
-        VerifyScheme::None => Vec::new(),
+        VerifyScheme::Basic => {
+            use base64::Engine as _;
+            let encoded = base64::engine::general_purpose::STANDARD.encode(secret);
+            vec![("authorization".to_string(), format!("Basic {encoded}"))]
+        }
+        // The token goes in the URL, not a header.
+        VerifyScheme::Token | VerifyScheme::None => Vec::new(),
     }
 }
 

@@ -1,6 +1,7 @@
 //! `${VAR}` and `${VAR:-default}` in subscription files, resolved from the environment
 //! when files load. `$${` writes a literal `${`; a default may itself hold `${OTHER}`
-//! (`${A:-${B}}`). hookshape's own `HOOKSHAPE_*` settings (its tokens among them) cannot
+//! (`${A:-${B}}`). `${secret:VAR}` says the value is a secret wherever it lands, even in
+//! the parts of a URL that are otherwise shown. hookshape's own `HOOKSHAPE_*` settings (its tokens among them) cannot
 //! be read this way. In a template field a value is data, never template code: markup in
 //! it is written so that the template engine prints it as it is.
 
@@ -17,6 +18,8 @@ pub struct Expanded {
     pub used_vars: bool,
     /// Variables that were unset, had no default, and got a placeholder instead.
     pub placeholders: Vec<String>,
+    /// The values of `${secret:VAR}`s (also in `values`): masked wherever they land.
+    pub secrets: Vec<String>,
 }
 
 impl Expanded {
@@ -27,6 +30,9 @@ impl Expanded {
 
 /// Variables a subscription or source may not read.
 const RESERVED_PREFIX: &str = "HOOKSHAPE_";
+
+/// `${secret:VAR}`: a variable whose value is a secret wherever it lands.
+const SECRET_PREFIX: &str = "secret:";
 
 /// Expands `text` that is not a template (a secret, a duration, `hookshape.yaml`).
 pub fn expand(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Expanded, String> {
@@ -53,7 +59,16 @@ pub fn expand_with(
     markup: Option<&Delimiters>,
     placeholder: Option<&dyn Fn(&str) -> String>,
 ) -> Result<Expanded, String> {
-    Expander { lookup, placeholder, markup, values: Vec::new(), used_vars: false, placeholders: Vec::new() }.run(text)
+    Expander {
+        lookup,
+        placeholder,
+        markup,
+        values: Vec::new(),
+        used_vars: false,
+        placeholders: Vec::new(),
+        secrets: Vec::new(),
+    }
+    .run(text)
 }
 
 struct Expander<'a> {
@@ -63,6 +78,7 @@ struct Expander<'a> {
     values: Vec<String>,
     used_vars: bool,
     placeholders: Vec<String>,
+    secrets: Vec<String>,
 }
 
 impl Expander<'_> {
@@ -85,14 +101,25 @@ impl Expander<'_> {
             }
         }
         out.push_str(rest);
-        Ok(Expanded { text: out, values: self.values, used_vars: self.used_vars, placeholders: self.placeholders })
+        Ok(Expanded {
+            text: out,
+            values: self.values,
+            used_vars: self.used_vars,
+            placeholders: self.placeholders,
+            secrets: self.secrets,
+        })
     }
 
     /// `inner` follows a `${`: the variable's name, its value and the text after its `}`.
     fn variable<'t>(&mut self, inner: &'t str, whole: &str) -> Result<(String, String, &'t str), String> {
         let unclosed = || format!("unclosed ${{ in {whole:?}");
+        let (secret, inner) = match inner.strip_prefix(SECRET_PREFIX) {
+            Some(rest) => (true, rest),
+            None => (false, inner),
+        };
         let name_end = inner.find(['}', ':']).ok_or_else(unclosed)?;
         let name = &inner[..name_end];
+        let values_before = self.values.len();
         let (default, tail) = match inner[name_end..].strip_prefix(":-") {
             Some(d) => {
                 let end = default_end(d).ok_or_else(unclosed)?;
@@ -118,6 +145,12 @@ impl Expander<'_> {
                 None => return Err(format!("environment variable {name} is not set")),
             },
         };
+        if secret {
+            // A default's own variables are part of the secret value too.
+            let inner_values = self.values[values_before..].to_vec();
+            self.secrets.extend(inner_values);
+            self.secrets.push(value.clone());
+        }
         self.values.push(value.clone());
         Ok((name.to_string(), value, tail))
     }
@@ -132,10 +165,12 @@ impl Expander<'_> {
             values: Vec::new(),
             used_vars: false,
             placeholders: Vec::new(),
+            secrets: Vec::new(),
         };
         let x = inner.run(default)?;
         self.values.extend(x.values);
         self.placeholders.extend(x.placeholders);
+        self.secrets.extend(x.secrets);
         Ok(x.text)
     }
 
@@ -249,14 +284,21 @@ mod tests {
                 text: "Bearer s3cret".into(),
                 values: vec!["s3cret".into()],
                 used_vars: true,
-                placeholders: vec![]
+                placeholders: vec![],
+                secrets: vec![]
             }
         );
         assert_eq!(e("${MISSING:-http://x:1}/a").unwrap().text, "http://x:1/a");
         assert_eq!(e("${TOKEN:-dflt}").unwrap().text, "s3cret");
         assert_eq!(
             e("cost $5, $${LITERAL}").unwrap(),
-            Expanded { text: "cost $5, ${LITERAL}".into(), values: vec![], used_vars: false, placeholders: vec![] }
+            Expanded {
+                text: "cost $5, ${LITERAL}".into(),
+                values: vec![],
+                used_vars: false,
+                placeholders: vec![],
+                secrets: vec![]
+            }
         );
         assert!(e("${HOOKSHAPE_ADMIN_TOKEN}").unwrap_err().contains("hookshape's own settings"));
         assert!(e("${HOOKSHAPE_ADMIN_TOKEN:-x}").is_err(), "not even with a default");
@@ -264,6 +306,22 @@ mod tests {
         assert!(e("${1BAD}").is_err());
         assert_eq!(e("${A:x}").unwrap_err(), "${A:x} is not a valid variable name");
         assert!(e("${OPEN").is_err());
+    }
+
+    #[test]
+    fn a_secret_variable_is_expanded_and_noted_as_secret() {
+        let e = |t: &str| expand(t, &lookup).unwrap();
+        let x = e("https://chat.example/hooks/${secret:TOKEN}?a=${MISSING:-b}");
+        assert_eq!(x.text, "https://chat.example/hooks/s3cret?a=b");
+        assert_eq!(x.values, ["s3cret", "b"]);
+        assert_eq!(x.secrets, ["s3cret"], "only the secret variable's value");
+        let x = e("${secret:MISSING:-${TOKEN}-x}");
+        assert_eq!(x.text, "s3cret-x");
+        assert_eq!(x.secrets, ["s3cret", "s3cret-x"], "a default's own variables are secret too");
+        assert_eq!(e("${MISSING:-${secret:TOKEN}}").secrets, ["s3cret"]);
+        assert!(expand("${secret:HOOKSHAPE_ADMIN_TOKEN}", &lookup).unwrap_err().contains("own settings"));
+        assert_eq!(expand("${secret:}", &lookup).unwrap_err(), "${} is not a valid variable name");
+        assert_eq!(expand("${secret:NOPE}", &lookup).unwrap_err(), "environment variable NOPE is not set");
     }
 
     #[test]

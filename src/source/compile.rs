@@ -108,8 +108,18 @@ fn compile(cx: &FileContext<'_>, raw: RawSource, files: TemplateFiles) -> Option
     if cx.has_errors() {
         return None;
     }
-    let secrets = Masker::new(verifier.secrets.iter().map(Secret::expose));
+    let secrets = Masker::new(verifier.secrets.iter().flat_map(|s| shown_as_secret(verifier.scheme, s)));
     Some(Source { name, file: cx.path.to_path_buf(), description: raw.description, verifier, mapping, secrets })
+}
+
+/// What of a secret is masked: all of it, and a Basic secret's password alone too (a
+/// receiver of the mapped event, or an error, may show it apart from the user).
+fn shown_as_secret(scheme: VerifyScheme, secret: &Secret) -> Vec<String> {
+    let whole = secret.expose().to_string();
+    match (scheme, whole.split_once(':')) {
+        (VerifyScheme::Basic, Some((_, password))) => vec![password.to_string(), whole],
+        _ => vec![whole],
+    }
 }
 
 fn verifier(cx: &FileContext<'_>, raw: &RawSource) -> Option<Verifier> {
@@ -135,6 +145,13 @@ fn verifier(cx: &FileContext<'_>, raw: &RawSource) -> Option<Verifier> {
         }
         VerifyScheme::StandardWebhooks if secrets.iter().any(|s| crate::sign::standard_key(s.expose()).is_err()) => {
             cx.field_error("verify.secrets", "a standard-webhooks secret is whsec_ followed by base64".into());
+        }
+        VerifyScheme::Token | VerifyScheme::Basic if v.header.is_some() => {
+            let reads = if v.scheme == VerifyScheme::Token { "the URL" } else { "Authorization" };
+            cx.field_error("verify.header", format!("this scheme reads {reads}; remove header"));
+        }
+        VerifyScheme::Basic if secrets.iter().any(|s| !s.expose().contains(':')) => {
+            cx.field_error("verify.secrets", "a basic secret is user:password".into());
         }
         VerifyScheme::Header if v.header.is_none() => {
             cx.field_error("verify.header", "scheme header needs the header to compare (e.g. X-Loyalty-Secret)".into());

@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 
 pub use compile::load_dir;
 pub use raw::VerifyScheme;
-pub use verify::Verifier;
+pub use verify::{Given, Verifier};
 
 use crate::event::{Event, EventError};
 use crate::render::ValueTemplate;
@@ -117,8 +117,8 @@ const UUID_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6b8f_1c2e_9d4a_4f0b_a
 
 impl Source {
     /// The request's proof, checked over the exact bytes received.
-    pub fn verify(&self, header: &dyn Fn(&str) -> Option<String>, body: &[u8]) -> Result<(), Refused> {
-        self.verifier.check(header, body, chrono::Utc::now().timestamp()).map_err(Refused::Proof)
+    pub fn verify(&self, given: &Given<'_>, body: &[u8]) -> Result<(), Refused> {
+        self.verifier.check(given, body, chrono::Utc::now().timestamp()).map_err(Refused::Proof)
     }
 
     /// The canonical event the body maps to. `headers` are the request's, lowercase names.

@@ -31,6 +31,11 @@ pub enum VerifyScheme {
     StandardWebhooks,
     /// The header's value must equal one of the secrets (X-Loyalty-Secret).
     Header,
+    /// A secret in the URL, for platforms that sign nothing and can add no header (Toolzz):
+    /// `POST /v1/sources/{name}/{token}` or `POST /v1/sources/{name}?token=…`.
+    Token,
+    /// HTTP Basic credentials; each secret is `user:password`.
+    Basic,
     /// No proof: allowed only while hookshape listens on loopback.
     None,
 }
@@ -39,7 +44,8 @@ pub enum VerifyScheme {
 #[serde(deny_unknown_fields)]
 pub struct RawVerify {
     pub scheme: VerifyScheme,
-    /// The header carrying the proof (default X-Webhook-Signature; not for standard-webhooks).
+    /// The header carrying the proof (default X-Webhook-Signature; not for standard-webhooks,
+    /// token or basic).
     pub header: Option<String>,
     /// Any one of them verifies: rotation, or one key per sender (Eduzz).
     #[serde(default)]

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use base64::Engine as _;
 use subtle::ConstantTimeEq;
 
 use super::raw::VerifyScheme;
@@ -23,12 +24,22 @@ pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(300);
 
 impl Verifier {
     /// Ok, or why the request is refused (said to the sender, so it names no secret).
-    pub fn check(&self, header: &dyn Fn(&str) -> Option<String>, body: &[u8], now_secs: i64) -> Result<(), String> {
+    /// `token` is the one the URL carried, percent-decoded (scheme token).
+    pub fn check(&self, given: &Given<'_>, body: &[u8], now_secs: i64) -> Result<(), String> {
+        let header = given.header;
         match self.scheme {
             VerifyScheme::None => Ok(()),
+            VerifyScheme::Token => {
+                let token = given.token.ok_or("no token in the URL (POST /v1/sources/NAME/TOKEN or ?token=TOKEN)")?;
+                self.one_of_the_secrets(token.as_bytes()).then_some(()).ok_or_else(|| "the token does not match".into())
+            }
+            VerifyScheme::Basic => {
+                let pair = basic_credentials(header("authorization"))?;
+                self.one_of_the_secrets(&pair).then_some(()).ok_or_else(|| "the Basic credentials do not match".into())
+            }
             VerifyScheme::Header => {
                 let given = header(&self.header).ok_or_else(|| format!("no {} header", self.header))?;
-                if self.secrets.iter().any(|s| same_secret(given.as_bytes(), s.expose().as_bytes())) {
+                if self.one_of_the_secrets(given.as_bytes()) {
                     Ok(())
                 } else {
                     Err(format!("{} does not match", self.header))
@@ -59,6 +70,12 @@ impl Verifier {
         }
     }
 
+    /// Whether `given` is one of the secrets, each compared in constant time (all of them,
+    /// so the time taken says nothing of which matched).
+    fn one_of_the_secrets(&self, given: &[u8]) -> bool {
+        self.secrets.iter().fold(false, |found, s| same_secret(given, s.expose().as_bytes()) | found)
+    }
+
     fn any_secret(&self, check: impl Fn(&str) -> Result<(), String>) -> Result<(), String> {
         let mut last = Err("no secret to verify with".to_string());
         for secret in &self.secrets {
@@ -69,6 +86,26 @@ impl Verifier {
         }
         last
     }
+}
+
+/// What a request offers as proof besides its body.
+pub struct Given<'a> {
+    /// Its headers, by name (any case).
+    pub header: &'a dyn Fn(&str) -> Option<String>,
+    /// The token its URL carried (`/v1/sources/{name}/{token}` or `?token=`), decoded.
+    pub token: Option<&'a str>,
+}
+
+/// `Authorization: Basic <base64 of user:password>` → the decoded `user:password`.
+fn basic_credentials(authorization: Option<String>) -> Result<Vec<u8>, String> {
+    let value = authorization.ok_or("no Authorization header (HTTP Basic)")?;
+    let (scheme, encoded) = value.trim().split_once(' ').ok_or("the Authorization header is not HTTP Basic")?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err("the Authorization header is not HTTP Basic".into());
+    }
+    base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .map_err(|_| "the Basic credentials are not base64".to_string())
 }
 
 /// Compares digests, not the values: equal lengths, so the time taken says nothing of the
@@ -95,24 +132,61 @@ mod tests {
         move |name| pairs.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone())
     }
 
+    /// `Verifier::check` with these headers and no token.
+    trait Check {
+        fn check_headers(&self, header: &dyn Fn(&str) -> Option<String>, body: &[u8], now: i64) -> Result<(), String>;
+    }
+
+    impl Check for Verifier {
+        fn check_headers(&self, header: &dyn Fn(&str) -> Option<String>, body: &[u8], now: i64) -> Result<(), String> {
+            self.check(&Given { header, token: None }, body, now)
+        }
+    }
+
+    #[test]
+    fn a_token_or_basic_credentials_must_match_one_of_the_secrets() {
+        let no_headers = headers(&[]);
+        let token = verifier(VerifyScheme::Token, "", &["t0ken-one", "t0ken-two"]);
+        let with = |t: Option<&'static str>| Given { header: &no_headers, token: t };
+        assert_eq!(token.check(&with(Some("t0ken-two")), b"{}", 0), Ok(()), "the second secret");
+        assert_eq!(token.check(&with(Some("t0ken-on")), b"{}", 0).unwrap_err(), "the token does not match");
+        assert!(token.check(&with(None), b"{}", 0).unwrap_err().contains("no token in the URL"));
+
+        let basic = verifier(VerifyScheme::Basic, "", &["toolzz:pa55:word"]);
+        let auth = |v: &str| vec![("Authorization", v.to_string())];
+        let encoded = base64::engine::general_purpose::STANDARD.encode("toolzz:pa55:word");
+        assert_eq!(basic.check_headers(&headers(&auth(&format!("Basic {encoded}"))), b"{}", 0), Ok(()));
+        assert_eq!(basic.check_headers(&headers(&auth(&format!("basic  {encoded}"))), b"{}", 0), Ok(()));
+        let wrong = base64::engine::general_purpose::STANDARD.encode("toolzz:pa55");
+        for (value, why) in [
+            (format!("Basic {wrong}"), "do not match"),
+            (format!("Bearer {encoded}"), "not HTTP Basic"),
+            ("Basic ***".to_string(), "not base64"),
+        ] {
+            let refused = basic.check_headers(&headers(&auth(&value)), b"{}", 0).unwrap_err();
+            assert!(refused.contains(why) && !refused.contains("pa55"), "{value}: {refused}");
+        }
+        assert!(basic.check_headers(&headers(&[]), b"{}", 0).unwrap_err().contains("no Authorization"));
+    }
+
     #[test]
     fn each_scheme_accepts_its_proof_and_refuses_others() {
         let body = br#"{"a":1}"#;
         let hex = sign::hmac_hex(b"k2", body);
         let hmac = verifier(VerifyScheme::HmacSha256Hex, "x-signature", &["k1", "k2"]);
-        assert_eq!(hmac.check(&headers(&[("X-Signature", hex.clone())]), body, 0), Ok(()), "the second key");
-        assert_eq!(hmac.check(&headers(&[("x-signature", hex.to_uppercase())]), body, 0), Ok(()));
-        assert!(hmac.check(&headers(&[("x-signature", hex.clone())]), b"{}", 0).is_err());
-        assert!(hmac.check(&headers(&[]), body, 0).is_err());
+        assert_eq!(hmac.check_headers(&headers(&[("X-Signature", hex.clone())]), body, 0), Ok(()), "the second key");
+        assert_eq!(hmac.check_headers(&headers(&[("x-signature", hex.to_uppercase())]), body, 0), Ok(()));
+        assert!(hmac.check_headers(&headers(&[("x-signature", hex.clone())]), b"{}", 0).is_err());
+        assert!(hmac.check_headers(&headers(&[]), body, 0).is_err());
 
         let prefixed = verifier(VerifyScheme::HmacSha256Prefixed, "X-ConnectVets-Signature", &["k2"]);
         let proof = format!("sha256={hex}");
-        assert_eq!(prefixed.check(&headers(&[("x-connectvets-signature", proof)]), body, 0), Ok(()));
-        assert!(prefixed.check(&headers(&[("x-connectvets-signature", hex)]), body, 0).is_err());
+        assert_eq!(prefixed.check_headers(&headers(&[("x-connectvets-signature", proof)]), body, 0), Ok(()));
+        assert!(prefixed.check_headers(&headers(&[("x-connectvets-signature", hex)]), body, 0).is_err());
 
         let static_secret = verifier(VerifyScheme::Header, "X-Loyalty-Secret", &["s3cret"]);
-        assert_eq!(static_secret.check(&headers(&[("x-loyalty-secret", "s3cret".into())]), body, 0), Ok(()));
-        assert!(static_secret.check(&headers(&[("x-loyalty-secret", "s3cre".into())]), body, 0).is_err());
+        assert_eq!(static_secret.check_headers(&headers(&[("x-loyalty-secret", "s3cret".into())]), body, 0), Ok(()));
+        assert!(static_secret.check_headers(&headers(&[("x-loyalty-secret", "s3cre".into())]), body, 0).is_err());
     }
 
     #[test]
@@ -129,8 +203,8 @@ mod tests {
             ]
         };
         let now = 1_700_000_000;
-        assert_eq!(v.check(&headers(&signed(now - 60)), body, now), Ok(()));
-        let late = v.check(&headers(&signed(now - 600)), body, now).unwrap_err();
+        assert_eq!(v.check_headers(&headers(&signed(now - 60)), body, now), Ok(()));
+        let late = v.check_headers(&headers(&signed(now - 600)), body, now).unwrap_err();
         assert!(late.contains("tolerance"), "{late}");
     }
 }

@@ -42,8 +42,11 @@ struct Request {
     /// Lowercase names of headers that carry secrets.
     sensitive: Vec<String>,
     body: Option<serde_json::Value>,
-    /// `${VAR}` values in the URL's path or query and in the body.
+    /// What is shown as `***`: the body's `${VAR}` values, and what the URL rule hides of
+    /// the URL's (`url_rule`).
     masked: Vec<String>,
+    /// The URL's `${VAR}` values that are not secrets in themselves.
+    url_shown: Vec<String>,
 }
 
 pub(crate) fn compile_file(
@@ -97,7 +100,11 @@ fn compile(cx: &FileContext<'_>, raw: RawSubscription, files: TemplateFiles) -> 
     .ok()?;
     let url_secrets = template.url_secrets();
     cx.secrets.borrow_mut().extend(url_secrets.iter().cloned());
-    let secrets = Masker::new(cx.secrets.borrow().iter());
+    let secret_texts = texts_secrets(&cx.secrets.borrow(), &request);
+    // A value the URL shows that is a secret elsewhere (the same key in a header, say) is
+    // masked in the URL too: what is secret in one place is secret in all.
+    let url_also_secret: Vec<String> = request.url_shown.iter().filter(|v| secret_texts.contains(v)).cloned().collect();
+    let secrets = Masker::new(&secret_texts);
     Some(Subscription {
         name,
         file: cx.path.to_path_buf(),
@@ -117,10 +124,12 @@ fn compile(cx: &FileContext<'_>, raw: RawSubscription, files: TemplateFiles) -> 
         signature,
         sensitive_headers: request.sensitive,
         // The URL's userinfo too, written literally or not: `render` and `test` show `***`.
+        // Values the URL rule shows (its host, its path) are not here.
         masked_values: request
             .masked
             .into_iter()
             .chain(url_secrets)
+            .chain(url_also_secret)
             .filter(|v| v.chars().count() >= crate::secret::MIN_MASKED_LEN)
             .collect(),
         secrets,
@@ -129,6 +138,20 @@ fn compile(cx: &FileContext<'_>, raw: RawSubscription, files: TemplateFiles) -> 
         auth,
         tls,
     })
+}
+
+/// What the masker of the subscription's texts (errors, responses) hides: every value the
+/// file read, but those only the shown parts of a URL took (a value that also stands in a
+/// header or the body stays a secret), with what the URL rule hides of them.
+fn texts_secrets(read: &[String], request: &Request) -> Vec<String> {
+    let mut kept: Vec<String> = read.to_vec();
+    for shown in &request.url_shown {
+        if let Some(i) = kept.iter().position(|v| v == shown) {
+            kept.remove(i);
+        }
+    }
+    kept.extend(request.masked.iter().cloned());
+    kept
 }
 
 fn file_stem(path: &Path) -> String {
@@ -156,9 +179,10 @@ fn check_topics(cx: &FileContext<'_>, topics: &[String]) {
 /// values arrive as text (`{{` in one is two braces, not an expression).
 fn expand_request(cx: &FileContext<'_>, raw: &RawSubscription, d: &Delimiters) -> Request {
     let mut masked = Vec::new();
-    let url = expand_url(cx, "request.url", &raw.request.url, d, &mut masked).unwrap_or_default();
+    let mut url_shown = Vec::new();
+    let url = expand_url(cx, "request.url", &raw.request.url, d, (&mut masked, &mut url_shown)).unwrap_or_default();
     let ping_url = raw.ping.as_ref().and_then(|p| p.url.as_deref());
-    let ping_url = ping_url.and_then(|u| expand_url(cx, "ping.url", u, d, &mut masked));
+    let ping_url = ping_url.and_then(|u| expand_url(cx, "ping.url", u, d, (&mut masked, &mut url_shown)));
     let mut headers = Vec::new();
     let mut sensitive = Vec::new();
     for (name, value) in &raw.request.headers {
@@ -194,34 +218,23 @@ fn expand_request(cx: &FileContext<'_>, raw: &RawSubscription, d: &Delimiters) -
             Some(x)
         })
     });
-    Request { url, ping_url, headers, sensitive, body, masked }
+    Request { url, ping_url, headers, sensitive, body, masked, url_shown }
 }
 
-/// A URL template with its `${VAR}`s expanded as text; the values `url_masked` hides join
-/// `masked`.
+/// A URL template with its `${VAR}`s expanded as text; what the URL rule hides of their
+/// values joins `masked`, the values that are no secret in themselves `shown`.
 fn expand_url(
     cx: &FileContext<'_>,
     field: &str,
     url: &str,
     d: &Delimiters,
-    masked: &mut Vec<String>,
+    (masked, shown): (&mut Vec<String>, &mut Vec<String>),
 ) -> Option<String> {
     let x = cx.expand_template(field, url, d)?;
-    masked.extend(url_masked(&x.text, &x.values));
+    let rule = super::url_rule::url_masking(&x.text, &x);
+    masked.extend(rule.masked);
+    shown.extend(rule.shown);
     Some(x.text)
-}
-
-/// The `${VAR}` values in a URL that are shown as `***`: all but those that only wrote its
-/// scheme, host and port (configuration, which support needs to see). A value in the
-/// userinfo is masked even though it stands before the host. Values in the path stay
-/// masked too: until a variable can say it is a secret (`${secret:NAME}`), a chat webhook
-/// whose path is its credential must not show in history.
-fn url_masked(url: &str, values: &[String]) -> Vec<String> {
-    let scheme_end = url.find("://").map_or(0, |i| i + 3);
-    let authority_end = url[scheme_end..].find(['/', '?', '#']).map_or(url.len(), |i| scheme_end + i);
-    let host_start = url[scheme_end..authority_end].rfind('@').map_or(scheme_end, |i| scheme_end + i + 1);
-    let origin = format!("{}{}", &url[..scheme_end], &url[host_start..authority_end]);
-    values.iter().filter(|v| !origin.contains(v.as_str())).cloned().collect()
 }
 
 fn compile_signature(cx: &FileContext<'_>, raw: &RawSubscription) -> Option<Signer> {
@@ -261,12 +274,15 @@ fn timing(cx: &FileContext<'_>, raw: &RawSubscription) -> (Duration, Vec<Duratio
 }
 
 /// Headers hookshape owns, or that would break HTTP framing, cannot be set by a file.
+/// `X-Webhook-Event` can: some platforms' formats define it as their own event name
+/// (TheMembers'), and the subscription's value then replaces the Topic. `X-Webhook-Id` and
+/// `X-Webhook-Attempt` are receivers' idempotency and retry facts: hookshape's alone.
 fn check_header_name(name: &str) -> Result<(), String> {
     reqwest::header::HeaderName::from_bytes(name.as_bytes())
         .map_err(|_| format!("{name:?} is not a valid header name"))?;
     let lower = name.to_ascii_lowercase();
     if ["host", "content-length", "transfer-encoding", "connection"].contains(&lower.as_str())
-        || lower.starts_with("x-webhook-")
+        || (lower.starts_with("x-webhook-") && lower != "x-webhook-event")
     {
         return Err(format!("{name} is set by hookshape and cannot be overridden"));
     }
@@ -313,10 +329,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_url_shows_its_host_and_hides_userinfo_path_and_query_values_from_variables() {
-        let values = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        let url = "https://u:pw@crm.example:8443/hooks/abc?token=t0k3n&x=1";
-        assert_eq!(url_masked(url, &values(&["crm.example:8443", "pw", "abc", "t0k3n"])), ["pw", "abc", "t0k3n"]);
-        assert!(url_masked("http://h:1/a?id={{ Id }}", &values(&["http://h:1"])).is_empty());
+    fn a_file_may_set_x_webhook_event_but_not_hookshapes_other_headers() {
+        assert_eq!(check_header_name("X-Webhook-Event"), Ok(()));
+        assert_eq!(check_header_name("x-webhook-event"), Ok(()));
+        for owned in ["X-Webhook-Id", "x-webhook-attempt", "X-Webhook-Anything", "Host", "Content-Length"] {
+            let refused = check_header_name(owned).unwrap_err();
+            assert!(refused.contains("set by hookshape"), "{owned}: {refused}");
+        }
     }
 }

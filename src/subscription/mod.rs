@@ -7,6 +7,7 @@ mod load;
 pub mod raw;
 pub mod tls;
 pub mod topics;
+mod url_rule;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -55,7 +56,8 @@ pub struct Subscription {
     pub signature: Option<Signer>,
     /// Lowercase names of headers whose values came from `${VAR}`: shown as `***`.
     pub sensitive_headers: Vec<String>,
-    /// `${VAR}` values in the URL's userinfo, path or query and in the body: `***` when shown.
+    /// What is `***` when shown: `${VAR}` values in the body, the URL's userinfo and the
+    /// values of its query parameters that came from a variable, `${secret:VAR}`s whole.
     pub masked_values: Vec<String>,
     /// Every value the file took from the environment, signature secrets included: masked
     /// out of anything about this subscription that people read (errors, responses).

@@ -236,7 +236,7 @@ fn test_and_render_mask_secrets_in_urls_and_bodies_and_show_headers_as_sent() {
     ws.subscription(
         "s.yaml",
         "topics: [T]\nrequest:\n  url: \"http://hook-user:${HS_MASK_PASS:-pass-word-1}@127.0.0.1:9/hooks/\
-         ${HS_MASK_PATH:-path-key-2}?token=${HS_MASK_Q:-query-key-3}&id={{ Id }}\"\n  headers:\n    \
+         ${HS_MASK_PATH:-path-shown-2}/${secret:HS_MASK_SEG:-seg-key-2}?token=${HS_MASK_Q:-query-key-3}&id={{ Id }}\"\n  headers:\n    \
          Content-Type: application/vnd.api+json\n  body: { id: \"{{ Id }}\", key: \"${HS_MASK_BODY:-body-key-4}\" }\n",
     );
     ws.subscription(
@@ -244,11 +244,13 @@ fn test_and_render_mask_secrets_in_urls_and_bodies_and_show_headers_as_sent() {
         "cases:\n  - name: differs\n    event: { Topic: T, Payload: { Id: x } }\n    expect:\n      \
          s: { url: \"http://127.0.0.1:9/other\", body: { id: y } }\n",
     );
-    let secrets = ["pass-word-1", "path-key-2", "query-key-3", "body-key-4"];
+    let secrets = ["pass-word-1", "seg-key-2", "query-key-3", "body-key-4"];
     let out = on_workspace("test", &ws);
     let (stdout, _) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
-    assert!(stdout.contains("got      http://***@127.0.0.1:9/hooks/***?token=***&id=x"), "{stdout}");
+    // The URL rule: the path shows (support needs to see where it went), even from a
+    // variable; the userinfo, a variable's query value and a `${secret:…}` do not.
+    assert!(stdout.contains("got      http://***@127.0.0.1:9/hooks/path-shown-2/***?token=***&id=x"), "{stdout}");
     assert!(stdout.contains("body.key: unexpected (got \"***\")"), "{stdout}");
     for s in secrets {
         assert!(!stdout.contains(s), "{s} in:\n{stdout}");

@@ -1,0 +1,119 @@
+//! The URL rule (docs/reference/subscription-file.md, Secrets): which parts of the `${VAR}`
+//! values in a subscription's URL are shown and which are `***`. Scheme, host, port and
+//! path are shown (support needs to see where a delivery went); the userinfo and the values
+//! of query parameters that came from a variable are masked, and so is every
+//! `${secret:VAR}`, wherever it stands.
+
+use std::ops::Range;
+
+use crate::config_file::Expanded;
+
+/// What one URL's variables give away.
+#[derive(Debug, Default, PartialEq)]
+pub struct UrlMasking {
+    /// Text to show as `***`: secret values whole, the hidden parts of the others.
+    pub masked: Vec<String>,
+    /// Values that are not secrets in themselves (their hidden parts, if any, are in
+    /// `masked`): kept out of the masker of the subscription's texts, so an error naming
+    /// the URL shows its host and path.
+    pub shown: Vec<String>,
+}
+
+/// Applies the rule to `url`, a URL template whose variables were expanded into `x`.
+pub fn url_masking(url: &str, x: &Expanded) -> UrlMasking {
+    let hidden = hidden_ranges(url);
+    let mut out = UrlMasking::default();
+    for value in &x.values {
+        if x.secrets.contains(value) {
+            out.masked.push(value.clone());
+            continue;
+        }
+        let found: Vec<Range<usize>> = url.match_indices(value.as_str()).map(|(at, v)| at..at + v.len()).collect();
+        if found.is_empty() {
+            // Written otherwise than as itself (markup in it went inside a raw block): where
+            // it stands is unknown, so it stays a secret.
+            out.masked.push(value.clone());
+            continue;
+        }
+        for span in &found {
+            for part in &hidden {
+                let (start, end) = (span.start.max(part.start), span.end.min(part.end));
+                if start < end {
+                    out.masked.push(url[start..end].to_string());
+                }
+            }
+        }
+        out.shown.push(value.clone());
+    }
+    out
+}
+
+/// The byte ranges of `url` that are never shown: the userinfo, each query parameter's
+/// value (a parameter without `=` is all value), and the fragment.
+fn hidden_ranges(url: &str) -> Vec<Range<usize>> {
+    let scheme_end = url.find("://").map_or(0, |i| i + 3);
+    let authority_end = url[scheme_end..].find(['/', '?', '#']).map_or(url.len(), |i| scheme_end + i);
+    let mut hidden = Vec::new();
+    if let Some(at) = url[scheme_end..authority_end].rfind('@') {
+        hidden.push(scheme_end..scheme_end + at);
+    }
+    let fragment = url[authority_end..].find('#').map(|i| authority_end + i);
+    let query_end = fragment.unwrap_or(url.len());
+    if let Some(q) = url[authority_end..query_end].find('?') {
+        let mut start = authority_end + q + 1;
+        for param in url[start..query_end].split('&') {
+            let value_start = param.find('=').map_or(start, |eq| start + eq + 1);
+            hidden.push(value_start..start + param.len());
+            start += param.len() + 1;
+        }
+    }
+    if let Some(f) = fragment {
+        hidden.push(f + 1..url.len());
+    }
+    hidden
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expanded(text: &str, values: &[&str], secrets: &[&str]) -> Expanded {
+        Expanded {
+            text: text.to_string(),
+            values: values.iter().map(|s| s.to_string()).collect(),
+            used_vars: true,
+            placeholders: Vec::new(),
+            secrets: secrets.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    fn check(url: &str, values: &[&str], secrets: &[&str], masked: &[&str], shown: &[&str]) {
+        let got = url_masking(url, &expanded(url, values, secrets));
+        assert_eq!(got.masked, masked, "masked, in {url}");
+        assert_eq!(got.shown, shown, "shown, in {url}");
+    }
+
+    #[test]
+    fn host_port_and_path_show_userinfo_and_query_values_do_not() {
+        let url = "https://u:pw@crm.example:8443/hooks/abc?token=t0k3n&x=1&flag#frag";
+        check(url, &["crm.example:8443", "/hooks/abc"], &[], &[], &["crm.example:8443", "/hooks/abc"]);
+        check(url, &["pw", "t0k3n", "flag"], &[], &["pw", "t0k3n", "flag"], &["pw", "t0k3n", "flag"]);
+        check(url, &["token=t0k3n"], &[], &["t0k3n"], &["token=t0k3n"]);
+        check(url, &["frag"], &[], &["frag"], &["frag"]);
+        // One variable for the whole URL: its userinfo and query values hidden, the rest shown.
+        check(url, &[url], &[], &["u:pw", "t0k3n", "1", "flag", "frag"], &[url]);
+    }
+
+    #[test]
+    fn a_secret_variable_is_masked_whole_and_one_not_found_stays_secret() {
+        let url = "https://chat.example/services/T0/B0/XyZ";
+        check(url, &["/services/T0/B0/XyZ"], &["/services/T0/B0/XyZ"], &["/services/T0/B0/XyZ"], &[]);
+        check("https://h/{% raw %}{{{% endraw %}x", &["{{x"], &[], &["{{x"], &[]);
+    }
+
+    #[test]
+    fn templates_in_the_rest_do_not_move_the_parts() {
+        let url = "http://h:1/a/{{ Id }}?id={{ Id }}&k=v4lue";
+        check(url, &["http://h:1", "v4lue"], &[], &["v4lue"], &["http://h:1", "v4lue"]);
+    }
+}
