@@ -32,6 +32,18 @@ pub struct RawSubscription {
     pub delimiters: Option<RawDelimiters>,
     /// What the ping sent before enabling carries.
     pub ping: Option<RawPing>,
+    /// The receiver's quota: at most `requests` per rolling `per`, across all nodes.
+    pub rate_limit: Option<RawRateLimit>,
+}
+
+/// `rate_limit: {requests: N, per: DURATION}`: requests are spread one every `per / N`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawRateLimit {
+    /// Requests allowed in any interval of length `per` (1 to 1,000,000).
+    pub requests: i64,
+    /// The interval (`10s`, `1m`, `1d`: at most 31 days); parsed at compile time.
+    pub per: String,
 }
 
 /// The ping before an enable: Topic `hookshape.ping`, with this subscription's headers and

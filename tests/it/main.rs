@@ -29,6 +29,7 @@ mod pg_scale;
 mod platforms;
 mod policy;
 mod properties;
+mod rate_limit;
 mod read_side;
 mod recovery;
 mod reload;

@@ -1,0 +1,131 @@
+//! Rate limits and 429 pauses on this node. A rate-limited subscription with queued
+//! deliveries has a pacer task that claims its turns from the store (shared by every node,
+//! `Store::claim_send_slot`), one at a time, and lets one delivery go when each turn comes;
+//! deliveries wait for turns in the queue without a permit. A 429 with `Retry-After` pauses
+//! the subscription here at once and, through the store, on every node.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tracing::warn;
+
+use super::queue::WorkQueue;
+use crate::store::{SendSlot, Store};
+use crate::subscription::SubscriptionSet;
+
+/// How far ahead a turn is claimed: a claimed turn is used even if a pause begins meanwhile,
+/// and a node that dies wastes the turns it claimed, so this is short; long enough that the
+/// claim's round trip does not make the node late for its turn.
+const CLAIM_AHEAD_US: i64 = 200_000;
+/// After a store error, the pacer waits this long before claiming again.
+const STORE_ERROR_WAIT: Duration = Duration::from_millis(500);
+/// The longest a pacer sleeps before it looks again at its queue and its subscription.
+const LONGEST_WAIT: Duration = Duration::from_millis(500);
+/// How often other nodes' pauses are read from the store.
+pub const PAUSES_READ_EVERY_MS: i64 = 1_000;
+
+/// Subscriptions paused until a time (ms), known to this node.
+#[derive(Default)]
+pub struct Pauses {
+    until: Mutex<HashMap<String, i64>>,
+}
+
+impl Pauses {
+    fn until(&self) -> MutexGuard<'_, HashMap<String, i64>> {
+        // Nothing panics while holding the lock; a poisoned map is still a valid map.
+        self.until.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Pauses `sub` until `until` unless it is paused longer already; true if this lengthened it.
+    pub fn pause(&self, sub: &str, until: i64) -> bool {
+        let mut map = self.until();
+        let entry = map.entry(sub.to_string()).or_insert(i64::MIN);
+        let longer = until > *entry;
+        *entry = (*entry).max(until);
+        longer
+    }
+
+    pub fn is_paused(&self, sub: &str, now: i64) -> bool {
+        self.until().get(sub).is_some_and(|&u| now < u)
+    }
+
+    /// The subscriptions paused at `now` (and the ended pauses forgotten).
+    pub fn paused(&self, now: i64) -> Vec<String> {
+        let mut map = self.until();
+        map.retain(|_, u| now < *u);
+        map.keys().cloned().collect()
+    }
+}
+
+/// Pauses `sub` on this node until `until` and, when that lengthens it, wakes the sender
+/// when it ends (nothing else would: its deliveries wait in the queue meanwhile).
+pub fn pause_here(queue: &Arc<WorkQueue>, sub: &str, until: i64) {
+    if queue.paused.pause(sub, until) {
+        let queue = queue.clone();
+        let wait = Duration::from_millis(until.saturating_sub(crate::now_ms()).max(0) as u64);
+        tokio::spawn(async move {
+            tokio::time::sleep(wait).await;
+            queue.nudge();
+        });
+    }
+}
+
+/// Runs while `sub` has queued deliveries: claims a turn for each, in order, and releases
+/// one delivery when its turn comes.
+pub async fn pacer(
+    store: Arc<dyn Store>,
+    queue: Arc<WorkQueue>,
+    set: Arc<arc_swap::ArcSwap<SubscriptionSet>>,
+    sub: String,
+) {
+    while let Some(claim) = queue.pacer_step(&sub) {
+        let Some(limit) = set.load().rate_limits().get(&sub).copied() else {
+            queue.unpace(&sub);
+            return;
+        };
+        if !claim {
+            tokio::time::sleep(
+                Duration::from_millis(limit.interval_us() / 1000).clamp(Duration::from_millis(5), LONGEST_WAIT),
+            )
+            .await;
+            continue;
+        }
+        let now_us = crate::now_ms().saturating_mul(1_000);
+        let wait_us = match store.claim_send_slot(&sub, now_us, limit.interval_us() as i64, CLAIM_AHEAD_US).await {
+            Ok(SendSlot::Granted(at)) => {
+                sleep_us(at - now_us).await;
+                queue.turn_ready(&sub);
+                continue;
+            }
+            Ok(SendSlot::NotBefore(at)) => at - CLAIM_AHEAD_US - now_us,
+            Err(e) => {
+                warn!(subscription = %sub, error = %e, "could not claim a turn of the rate limit; trying again shortly");
+                STORE_ERROR_WAIT.as_micros() as i64
+            }
+        };
+        sleep_us(wait_us.clamp(1_000, LONGEST_WAIT.as_micros() as i64)).await;
+    }
+}
+
+async fn sleep_us(us: i64) {
+    if us > 0 {
+        tokio::time::sleep(Duration::from_micros(us as u64)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pause_lasts_its_longest_and_ends() {
+        let p = Pauses::default();
+        assert!(p.pause("crm", 1_000));
+        assert!(!p.pause("crm", 500), "a shorter pause does not shorten it");
+        assert!(p.is_paused("crm", 999) && !p.is_paused("crm", 1_000) && !p.is_paused("erp", 0));
+        assert_eq!(p.paused(999), vec!["crm".to_string()]);
+        assert!(p.paused(1_000).is_empty());
+        assert!(p.pause("crm", 2_000), "a new pause after one ended");
+    }
+}
