@@ -4,7 +4,7 @@
 //! deliveries wait for turns in the queue without a permit. A 429 with `Retry-After` pauses
 //! the subscription here at once and, through the store, on every node.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -71,6 +71,10 @@ pub fn pause_here(queue: &Arc<WorkQueue>, sub: &str, until: i64) {
     }
 }
 
+/// Turns a pacer holds claimed at most: the next one is claimed while waiting for the
+/// one before, so the claim's round trip and a late wake-up never push the pace back.
+const PIPELINE: usize = 2;
+
 /// Runs while `sub` has queued deliveries: claims a turn for each, in order, and releases
 /// one delivery when its turn comes.
 pub async fn pacer(
@@ -79,31 +83,33 @@ pub async fn pacer(
     set: Arc<arc_swap::ArcSwap<SubscriptionSet>>,
     sub: String,
 ) {
-    while let Some(claim) = queue.pacer_step(&sub) {
+    let mut claimed: VecDeque<i64> = VecDeque::new();
+    let mut claim_from_us = i64::MIN;
+    while let Some(waiting) = queue.pacer_waiting(&sub) {
         let Some(limit) = set.load().rate_limits().get(&sub).copied() else {
             queue.unpace(&sub);
             return;
         };
-        if !claim {
-            tokio::time::sleep(
-                Duration::from_millis(limit.interval_us() / 1000).clamp(Duration::from_millis(5), LONGEST_WAIT),
-            )
-            .await;
+        let now_us = crate::now_ms().saturating_mul(1_000);
+        while claimed.front().is_some_and(|&at| at <= now_us) {
+            claimed.pop_front();
+            queue.turn_ready(&sub);
+        }
+        let wants = waiting > claimed.len() && claimed.len() < PIPELINE;
+        if wants && now_us >= claim_from_us {
+            match store.claim_send_slot(&sub, now_us, limit.interval_us() as i64, CLAIM_AHEAD_US).await {
+                Ok(SendSlot::Granted(at)) => claimed.push_back(at),
+                Ok(SendSlot::NotBefore(at)) => claim_from_us = at - CLAIM_AHEAD_US,
+                Err(e) => {
+                    warn!(subscription = %sub, error = %e, "could not claim a turn of the rate limit; trying again shortly");
+                    claim_from_us = now_us + STORE_ERROR_WAIT.as_micros() as i64;
+                }
+            }
             continue;
         }
-        let now_us = crate::now_ms().saturating_mul(1_000);
-        let wait_us = match store.claim_send_slot(&sub, now_us, limit.interval_us() as i64, CLAIM_AHEAD_US).await {
-            Ok(SendSlot::Granted(at)) => {
-                sleep_us(at - now_us).await;
-                queue.turn_ready(&sub);
-                continue;
-            }
-            Ok(SendSlot::NotBefore(at)) => at - CLAIM_AHEAD_US - now_us,
-            Err(e) => {
-                warn!(subscription = %sub, error = %e, "could not claim a turn of the rate limit; trying again shortly");
-                STORE_ERROR_WAIT.as_micros() as i64
-            }
-        };
+        let next_claim = wants.then_some(claim_from_us);
+        let next = claimed.front().copied().into_iter().chain(next_claim).min();
+        let wait_us = next.map_or(LONGEST_WAIT.as_micros() as i64, |at| at - now_us);
         sleep_us(wait_us.clamp(1_000, LONGEST_WAIT.as_micros() as i64)).await;
     }
 }

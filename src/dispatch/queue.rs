@@ -209,14 +209,16 @@ impl WorkQueue {
         self.room.notify_one();
     }
 
-    /// What a rate-limited subscription's pacer does next: `Some(true)` claim a turn (it has
-    /// deliveries without one), `Some(false)` wait (each has its turn, or it is paused),
-    /// `None` stop (nothing queued: a later push starts a new pacer).
-    pub fn pacer_step(&self, sub: &str) -> Option<bool> {
+    /// How many of a rate-limited subscription's queued deliveries wait for a turn (none
+    /// while it is paused: no turn is claimed then); None when nothing is queued, and its
+    /// pacer stops (a later push starts a new one).
+    pub fn pacer_waiting(&self, sub: &str) -> Option<usize> {
         let paused = self.paused.is_paused(sub, crate::now_ms());
         let mut st = self.state();
         match st.subs.get(sub) {
-            Some(s) if s.paced && !s.queued.is_empty() => Some(!paused && s.queued.len() > s.turns_ready),
+            Some(s) if s.paced && !s.queued.is_empty() => {
+                Some(if paused { 0 } else { s.queued.len().saturating_sub(s.turns_ready) })
+            }
             _ => {
                 st.pacers.remove(sub);
                 st.tidy(sub);
@@ -225,9 +227,11 @@ impl WorkQueue {
         }
     }
 
-    /// A turn `sub`'s pacer claimed has come: one of its deliveries may go.
+    /// A turn `sub`'s pacer claimed has come: one of its deliveries may go (unless it is
+    /// paused: a turn is not kept for after the pause, where it would make a burst).
     pub fn turn_ready(&self, sub: &str) {
-        if let Some(s) = self.state().subs.get_mut(sub).filter(|s| !s.queued.is_empty()) {
+        let paused = self.paused.is_paused(sub, crate::now_ms());
+        if let Some(s) = self.state().subs.get_mut(sub).filter(|s| !s.queued.is_empty() && !paused) {
             s.turns_ready += 1;
         }
         self.work.notify_one();
