@@ -5,6 +5,7 @@
 
 pub mod breaker;
 pub mod pace;
+pub mod pause;
 pub mod ping;
 pub mod queue;
 pub mod recorder;

@@ -1,11 +1,12 @@
-//! Rate limits and 429 pauses on this node. A rate-limited subscription with queued
+//! Rate limits on this node, and 429 pauses begun. A rate-limited subscription with queued
 //! deliveries has a pacer task that claims its turns from the store (shared by every node,
-//! `Store::claim_send_slot`), one at a time, and lets one delivery go when each turn comes;
-//! deliveries wait for turns in the queue without a permit. A 429 with `Retry-After` pauses
-//! the subscription here at once and, through the store, on every node.
+//! `Store::claim_send_slot`), one ahead of the turn it waits for, and lets one delivery go
+//! when each turn comes; deliveries wait for turns in the queue without a permit. A 429
+//! with `Retry-After` pauses the subscription here at once and, through the store, on
+//! every node.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tracing::warn;
@@ -24,39 +25,6 @@ const STORE_ERROR_WAIT: Duration = Duration::from_millis(500);
 const LONGEST_WAIT: Duration = Duration::from_millis(500);
 /// How often other nodes' pauses are read from the store.
 pub const PAUSES_READ_EVERY_MS: i64 = 1_000;
-
-/// Subscriptions paused until a time (ms), known to this node.
-#[derive(Default)]
-pub struct Pauses {
-    until: Mutex<HashMap<String, i64>>,
-}
-
-impl Pauses {
-    fn until(&self) -> MutexGuard<'_, HashMap<String, i64>> {
-        // Nothing panics while holding the lock; a poisoned map is still a valid map.
-        self.until.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// Pauses `sub` until `until` unless it is paused longer already; true if this lengthened it.
-    pub fn pause(&self, sub: &str, until: i64) -> bool {
-        let mut map = self.until();
-        let entry = map.entry(sub.to_string()).or_insert(i64::MIN);
-        let longer = until > *entry;
-        *entry = (*entry).max(until);
-        longer
-    }
-
-    pub fn is_paused(&self, sub: &str, now: i64) -> bool {
-        self.until().get(sub).is_some_and(|&u| now < u)
-    }
-
-    /// The subscriptions paused at `now` (and the ended pauses forgotten).
-    pub fn paused(&self, now: i64) -> Vec<String> {
-        let mut map = self.until();
-        map.retain(|_, u| now < *u);
-        map.keys().cloned().collect()
-    }
-}
 
 /// Pauses `sub` on this node until `until` and, when that lengthens it, wakes the sender
 /// when it ends (nothing else would: its deliveries wait in the queue meanwhile).
@@ -117,21 +85,5 @@ pub async fn pacer(
 async fn sleep_us(us: i64) {
     if us > 0 {
         tokio::time::sleep(Duration::from_micros(us as u64)).await;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_pause_lasts_its_longest_and_ends() {
-        let p = Pauses::default();
-        assert!(p.pause("crm", 1_000));
-        assert!(!p.pause("crm", 500), "a shorter pause does not shorten it");
-        assert!(p.is_paused("crm", 999) && !p.is_paused("crm", 1_000) && !p.is_paused("erp", 0));
-        assert_eq!(p.paused(999), vec!["crm".to_string()]);
-        assert!(p.paused(1_000).is_empty());
-        assert!(p.pause("crm", 2_000), "a new pause after one ended");
     }
 }

@@ -19,7 +19,7 @@ pub struct WorkQueue {
     /// lease loop takes their deliveries until their pause is over.
     pub unreachable: super::breaker::Breakers,
     /// Subscriptions paused by a 429 with `Retry-After`: nothing of theirs is given out.
-    pub paused: super::pace::Pauses,
+    pub paused: super::pause::Pauses,
     concurrency: usize,
     /// Deliveries queued, in flight and reserved together, at most.
     capacity: usize,

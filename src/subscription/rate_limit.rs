@@ -11,9 +11,11 @@ pub const MAX_REQUESTS: i64 = 1_000_000;
 pub const MAX_PER: Duration = Duration::from_secs(31 * 86_400);
 /// The fastest pace: one request per millisecond (the store's clock counts milliseconds).
 pub const MIN_INTERVAL_US: u64 = 1_000;
-/// How far ahead of its turn a delivery may be leased: half of what a lease leaves to start
-/// an attempt (`store::SEND_WITHIN_MS`), so a delivery leased never waits past that.
-pub const LEASE_AHEAD: Duration = Duration::from_secs(2);
+/// How far ahead of its turn a delivery may be leased: a quarter of what a lease leaves to
+/// start an attempt (`store::SEND_WITHIN_MS`), so that a delivery leased does not wait past
+/// that even when the node falls seconds behind (one that does is not sent: its lease
+/// must expire before it is leased again, and meanwhile it holds a place under the cap).
+pub const LEASE_AHEAD: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimit {
@@ -67,11 +69,11 @@ mod tests {
 
     #[test]
     fn the_pace_is_per_divided_by_requests_and_absurd_values_are_refused() {
-        assert_eq!(check(20, "2s"), Ok((100_000, 21)));
-        assert_eq!(check(100, "10s"), Ok((100_000, 21)));
+        assert_eq!(check(20, "2s"), Ok((100_000, 11)));
+        assert_eq!(check(100, "10s"), Ok((100_000, 11)));
         assert_eq!(check(1, "1m"), Ok((60_000_000, 1)));
-        assert_eq!(check(3, "1s"), Ok((333_333, 7)));
-        assert_eq!(check(1000, "1s"), Ok((1_000, 2_001)));
+        assert_eq!(check(3, "1s"), Ok((333_333, 4)));
+        assert_eq!(check(1000, "1s"), Ok((1_000, 1_001)));
         let refused = [
             (0, "1s", "rate_limit.requests: must be between 1 and 1000000, not 0"),
             (-5, "1s", "rate_limit.requests: must be between 1 and 1000000, not -5"),

@@ -41,6 +41,7 @@ pub struct RawSubscription {
 #[serde(deny_unknown_fields)]
 pub struct RawRateLimit {
     /// Requests allowed in any interval of length `per` (1 to 1,000,000).
+    #[schemars(range(min = 1, max = 1_000_000))]
     pub requests: i64,
     /// The interval (`10s`, `1m`, `1d`: at most 31 days); parsed at compile time.
     pub per: String,
