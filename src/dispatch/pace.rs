@@ -19,6 +19,8 @@ use crate::subscription::SubscriptionSet;
 /// and a node that dies wastes the turns it claimed, so this is short; long enough that the
 /// claim's round trip does not make the node late for its turn.
 const CLAIM_AHEAD_US: i64 = 200_000;
+/// How late a turn may still be used, at least (the clock counts milliseconds).
+const LATE_OK_US: i64 = 5_000;
 /// After a store error, the pacer waits this long before claiming again.
 const STORE_ERROR_WAIT: Duration = Duration::from_millis(500);
 /// The longest a pacer sleeps before it looks again at its queue and its subscription.
@@ -59,13 +61,21 @@ pub async fn pacer(
             return;
         };
         let now_us = crate::now_ms().saturating_mul(1_000);
-        while claimed.front().is_some_and(|&at| at <= now_us) {
+        let interval_us = limit.interval_us() as i64;
+        while let Some(at) = claimed.front().copied().filter(|&at| at <= now_us) {
             claimed.pop_front();
-            queue.turn_ready(&sub);
+            // A turn is used within half an interval of its time (or `LATE_OK`, for the
+            // clock's milliseconds) or not at all: however late this node runs, what it
+            // sends in any window of `per` stays about the turns in it, never a burst of
+            // every turn it slept through.
+            let use_by_us = at + (interval_us / 2).max(LATE_OK_US);
+            if now_us <= use_by_us {
+                queue.turn_ready(&sub, use_by_us / 1_000);
+            }
         }
         let wants = waiting > claimed.len() && claimed.len() < PIPELINE;
         if wants && now_us >= claim_from_us {
-            match store.claim_send_slot(&sub, now_us, limit.interval_us() as i64, CLAIM_AHEAD_US).await {
+            match store.claim_send_slot(&sub, now_us, interval_us, CLAIM_AHEAD_US).await {
                 Ok(SendSlot::Granted(at)) => claimed.push_back(at),
                 Ok(SendSlot::NotBefore(at)) => claim_from_us = at - CLAIM_AHEAD_US,
                 Err(e) => {

@@ -47,8 +47,9 @@ struct Sub {
     reserved: usize,
     /// Rate-limited: a delivery is given out only with a turn its pacer claimed.
     paced: bool,
-    /// Turns claimed and come, not yet used.
-    turns_ready: usize,
+    /// Turns claimed and come, not yet used: the time (ms) each must be used by. A turn
+    /// not used by then is let go: used late, it would make a burst with the next.
+    turns_ready: VecDeque<i64>,
 }
 
 impl Sub {
@@ -69,7 +70,7 @@ impl State {
         if self.subs.get(sub).is_some_and(|s| s.load() == 0 && !self.pacers.contains(sub)) {
             self.subs.remove(sub);
         } else if let Some(s) = self.subs.get_mut(sub).filter(|s| s.queued.is_empty()) {
-            s.turns_ready = 0;
+            s.turns_ready.clear();
         }
     }
 }
@@ -178,14 +179,17 @@ impl WorkQueue {
             let sub = st.turns.pop_front()?;
             let paused = self.paused.is_paused(&sub, now);
             let Some(s) = st.subs.get_mut(&sub) else { continue };
-            if s.in_flight >= share || paused || (s.paced && s.turns_ready == 0) {
+            while s.turns_ready.front().is_some_and(|&by| by < now) {
+                s.turns_ready.pop_front();
+            }
+            if s.in_flight >= share || paused || (s.paced && s.turns_ready.is_empty()) {
                 st.turns.push_back(sub);
                 continue;
             }
             let Some(d) = s.queued.pop_front() else { continue };
             s.in_flight += 1;
             if s.paced {
-                s.turns_ready -= 1;
+                s.turns_ready.pop_front();
             }
             if !s.queued.is_empty() {
                 st.turns.push_back(sub);
@@ -217,7 +221,7 @@ impl WorkQueue {
         let mut st = self.state();
         match st.subs.get(sub) {
             Some(s) if s.paced && !s.queued.is_empty() => {
-                Some(if paused { 0 } else { s.queued.len().saturating_sub(s.turns_ready) })
+                Some(if paused { 0 } else { s.queued.len().saturating_sub(s.turns_ready.len()) })
             }
             _ => {
                 st.pacers.remove(sub);
@@ -227,12 +231,13 @@ impl WorkQueue {
         }
     }
 
-    /// A turn `sub`'s pacer claimed has come: one of its deliveries may go (unless it is
-    /// paused: a turn is not kept for after the pause, where it would make a burst).
-    pub fn turn_ready(&self, sub: &str) {
+    /// A turn `sub`'s pacer claimed has come: one of its deliveries may go, until `use_by`
+    /// (ms); not if it is paused: a turn is not kept for after the pause, where it would
+    /// make a burst.
+    pub fn turn_ready(&self, sub: &str, use_by: i64) {
         let paused = self.paused.is_paused(sub, crate::now_ms());
         if let Some(s) = self.state().subs.get_mut(sub).filter(|s| !s.queued.is_empty() && !paused) {
-            s.turns_ready += 1;
+            s.turns_ready.push_back(use_by);
         }
         self.work.notify_one();
     }
@@ -289,7 +294,7 @@ impl WorkQueue {
         let mut all = Vec::new();
         for s in st.subs.values_mut() {
             all.extend(s.queued.drain(..));
-            s.turns_ready = 0;
+            s.turns_ready.clear();
         }
         st.load -= all.len();
         st.turns.clear();
