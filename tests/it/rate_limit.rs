@@ -1,7 +1,7 @@
 //! `rate_limit` and 429 pauses: a real receiver counts requests in every window of the
 //! limit's length, on one node (SQLite) and on two real nodes sharing PostgreSQL; a 429
 //! with `Retry-After` holds back the subscription's other deliveries; bad values are load
-//! errors with their line.
+//! errors with their line; `hookshape bench --rate-limit` reports what arrived per window.
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -234,4 +234,18 @@ async fn a_429_on_one_postgresql_node_pauses_the_subscription_on_the_other() {
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     each_once_but_the_retry(&receiver);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_rate_limit_reports_the_requests_per_window_against_the_limit() {
+    let report = bench_json(&["--rate-limit", "5/1s", "--duration", "4s"]).await;
+    assert_eq!(report["events_failed"], 0, "{report}");
+    assert!(report["events_accepted"].as_u64().unwrap() >= 150, "ten times the limit was posted: {report}");
+    let windows = &report["windows"];
+    assert_eq!((windows["limit_requests"].as_u64(), windows["limit_per_s"].as_f64()), (Some(5), Some(1.0)));
+    let per_window: Vec<u64> = windows["per_window"].as_array().unwrap().iter().map(|n| n.as_u64().unwrap()).collect();
+    assert_eq!(per_window.len(), 4, "{report}");
+    assert!(per_window.iter().all(|n| (3..=7).contains(n)), "about 5 a second, not {per_window:?}");
+    let accuracy = windows["accuracy"].as_f64().unwrap();
+    assert!((0.8..=1.2).contains(&accuracy), "{accuracy}");
 }
