@@ -5,6 +5,8 @@
 
 mod authorize;
 pub mod breaker;
+pub mod pace;
+pub mod pause;
 pub mod ping;
 pub mod queue;
 pub mod recorder;
@@ -102,7 +104,9 @@ impl Dispatcher {
 
     /// Leases due deliveries from the store while the queue has room.
     async fn lease_loop(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let mut pauses_read = i64::MIN;
         while !*shutdown.borrow() {
+            self.read_pauses(&mut pauses_read).await;
             let room = self.queue.room().min(LEASE_BATCH);
             if room == 0 {
                 tokio::select! {
@@ -127,10 +131,35 @@ impl Dispatcher {
             let (full, none) = (leased.len() == room, leased.is_empty());
             // A delivery whose result this node knows (unrecorded, or recorded while this
             // lease was taken) is not sent again: it stays leased here until it is recorded.
-            self.queue.push(self.recorder.lease_ends(leased));
+            self.queue_leased(self.recorder.lease_ends(leased));
             if !full {
                 self.idle(&mut shutdown, none).await;
             }
+        }
+    }
+
+    /// Queues what was leased, starting a pacer for each rate-limited subscription that
+    /// has none running.
+    fn queue_leased(&self, leased: Vec<Leased>) {
+        let set = self.subscriptions.load();
+        let paced = |sub: &str| set.rate_limits().contains_key(sub);
+        for sub in self.queue.push(leased, &paced) {
+            let (store, queue, subs) = (self.store.clone(), self.queue.clone(), self.subscriptions.clone());
+            tokio::spawn(pace::pacer(store, queue, subs, sub));
+        }
+    }
+
+    /// Learns the pauses other nodes were asked for (429 `Retry-After`), at most every
+    /// `PAUSES_READ_EVERY_MS`.
+    async fn read_pauses(&self, last_read: &mut i64) {
+        let now = crate::now_ms();
+        if now.saturating_sub(*last_read) < pace::PAUSES_READ_EVERY_MS {
+            return;
+        }
+        *last_read = now;
+        match self.store.paused_subscriptions(now).await {
+            Ok(paused) => paused.iter().for_each(|(sub, until)| pace::pause_here(&self.queue, sub, *until)),
+            Err(e) => debug!(error = %e, "could not read the subscriptions paused by other nodes"),
         }
     }
 
@@ -215,6 +244,9 @@ impl Dispatcher {
         let (result, response_body, duration_ms, outcome) = {
             let sent = sender::send(&self.client, &d, sub).await;
             self.queue.unreachable.record(&d.subscription, !sent.unreachable, crate::now_ms());
+            if let AttemptResult::Status { code: 429, retry_after: Some(wait) } = &sent.result {
+                self.pause(&d.subscription, *wait).await;
+            }
             let jitter = rand::thread_rng().gen_range(-1.0..=1.0);
             let outcome = match retry::decide(d.attempt, &sub.retry, &sent.result, jitter) {
                 Decision::Succeeded => (Outcome::Succeeded, None),
@@ -264,6 +296,21 @@ impl Dispatcher {
         }
     }
 }
+
+impl Dispatcher {
+    /// A 429 with `Retry-After`: the subscription pauses for that long (at most a day) here
+    /// at once, and on the other nodes when they next read the pauses (within a second).
+    async fn pause(&self, sub: &str, wait: Duration) {
+        let until = crate::now_ms().saturating_add(wait.min(LONGEST_PAUSE).as_millis() as i64);
+        pace::pause_here(&self.queue, sub, until);
+        if let Err(e) = self.store.pause_subscription(sub, until).await {
+            warn!(subscription = %sub, error = %e, "could not share a 429 pause with the other nodes; it holds on this one");
+        }
+    }
+}
+
+/// The longest pause a receiver's `Retry-After` can ask for.
+const LONGEST_PAUSE: Duration = Duration::from_secs(86_400);
 
 /// The names of the subscriptions in `set`: what this node may lease and send.
 pub fn loaded_names(set: &SubscriptionSet) -> Vec<String> {

@@ -3,6 +3,8 @@
 //! concurrency: an eighth is kept for subscriptions that have just got work (in-flight
 //! requests cannot be taken back, so the room must be there before they arrive), and the
 //! rest is divided among the busy ones. So a slow receiver never delays the others.
+//! A rate-limited subscription's deliveries wait here, holding no permit, until its pacer
+//! (`pace.rs`) has claimed their turns; a paused one's (429 `Retry-After`) until the pause ends.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard};
@@ -16,6 +18,8 @@ pub struct WorkQueue {
     /// Subscriptions whose receiver could not be reached just now: neither intake nor the
     /// lease loop takes their deliveries until their pause is over.
     pub unreachable: super::breaker::Breakers,
+    /// Subscriptions paused by a 429 with `Retry-After`: nothing of theirs is given out.
+    pub paused: super::pause::Pauses,
     concurrency: usize,
     /// Deliveries queued, in flight and reserved together, at most.
     capacity: usize,
@@ -32,6 +36,8 @@ struct State {
     turns: VecDeque<String>,
     /// Deliveries queued, in flight, and reserved by intake (about to be queued).
     load: usize,
+    /// Rate-limited subscriptions whose pacer task is running.
+    pacers: std::collections::HashSet<String>,
 }
 
 #[derive(Default)]
@@ -39,6 +45,11 @@ struct Sub {
     queued: VecDeque<Leased>,
     in_flight: usize,
     reserved: usize,
+    /// Rate-limited: a delivery is given out only with a turn its pacer claimed.
+    paced: bool,
+    /// Turns claimed and come, not yet used: the time (ms) each must be used by. A turn
+    /// not used by then is let go: used late, it would make a burst with the next.
+    turns_ready: VecDeque<i64>,
 }
 
 impl Sub {
@@ -53,10 +64,13 @@ impl State {
         (concurrency.saturating_sub(kept_back) / self.subs.len().max(1)).max(1)
     }
 
-    /// Forgets a subscription with nothing left, so it no longer divides the shares.
+    /// Forgets a subscription with nothing left, so it no longer divides the shares (nor
+    /// keeps turns it has no delivery for: they would become a burst later).
     fn tidy(&mut self, sub: &str) {
-        if self.subs.get(sub).is_some_and(|s| s.load() == 0) {
+        if self.subs.get(sub).is_some_and(|s| s.load() == 0 && !self.pacers.contains(sub)) {
             self.subs.remove(sub);
+        } else if let Some(s) = self.subs.get_mut(sub).filter(|s| s.queued.is_empty()) {
+            s.turns_ready.clear();
         }
     }
 }
@@ -67,6 +81,7 @@ impl WorkQueue {
         Self {
             state: Mutex::default(),
             unreachable: Default::default(),
+            paused: Default::default(),
             concurrency,
             capacity: concurrency * 2,
             work: Notify::new(),
@@ -84,7 +99,7 @@ impl WorkQueue {
     /// it pending, for a later lease).
     pub fn reserve(&self, sub: &str) -> bool {
         let now = crate::now_ms();
-        if self.unreachable.is_open(sub, now) {
+        if self.unreachable.is_open(sub, now) || self.paused.is_paused(sub, now) {
             return false;
         }
         let mut st = self.state();
@@ -113,7 +128,7 @@ impl WorkQueue {
                 }
             }
             for d in leased {
-                Self::enqueue(&mut st, d);
+                Self::enqueue(&mut st, d, false);
             }
             for sub in reserved {
                 st.tidy(sub);
@@ -123,22 +138,30 @@ impl WorkQueue {
         self.room.notify_one();
     }
 
-    /// Queues deliveries leased from the store.
-    pub fn push(&self, leased: Vec<Leased>) {
+    /// Queues deliveries leased from the store; those of `paced` subscriptions wait for
+    /// turns. Returns the paced subscriptions that need a pacer started (none running).
+    pub fn push(&self, leased: Vec<Leased>, paced: &dyn Fn(&str) -> bool) -> Vec<String> {
         if leased.is_empty() {
-            return;
+            return Vec::new();
         }
+        let mut start = Vec::new();
         {
             let mut st = self.state();
             for d in leased {
-                Self::enqueue(&mut st, d);
+                let is_paced = paced(&d.subscription);
+                if is_paced && st.pacers.insert(d.subscription.clone()) {
+                    start.push(d.subscription.clone());
+                }
+                Self::enqueue(&mut st, d, is_paced);
             }
         }
         self.work.notify_one();
+        start
     }
 
-    fn enqueue(st: &mut State, d: Leased) {
+    fn enqueue(st: &mut State, d: Leased, paced: bool) {
         let entry = st.subs.entry(d.subscription.clone()).or_default();
+        entry.paced = paced;
         if entry.queued.is_empty() {
             st.turns.push_back(d.subscription.clone());
         }
@@ -149,17 +172,25 @@ impl WorkQueue {
     /// The next delivery to send, from the first subscription in turn that is below its
     /// share (it then goes to the back of the turns), counted in flight; None if there is none.
     pub fn next(&self) -> Option<Leased> {
+        let now = crate::now_ms();
         let mut st = self.state();
         let share = st.share(self.concurrency);
         for _ in 0..st.turns.len() {
             let sub = st.turns.pop_front()?;
+            let paused = self.paused.is_paused(&sub, now);
             let Some(s) = st.subs.get_mut(&sub) else { continue };
-            if s.in_flight >= share {
+            while s.turns_ready.front().is_some_and(|&by| by < now) {
+                s.turns_ready.pop_front();
+            }
+            if s.in_flight >= share || paused || (s.paced && s.turns_ready.is_empty()) {
                 st.turns.push_back(sub);
                 continue;
             }
             let Some(d) = s.queued.pop_front() else { continue };
             s.in_flight += 1;
+            if s.paced {
+                s.turns_ready.pop_front();
+            }
             if !s.queued.is_empty() {
                 st.turns.push_back(sub);
             }
@@ -182,11 +213,58 @@ impl WorkQueue {
         self.room.notify_one();
     }
 
+    /// How many of a rate-limited subscription's queued deliveries wait for a turn (none
+    /// while it is paused: no turn is claimed then); None when nothing is queued, and its
+    /// pacer stops (a later push starts a new one).
+    pub fn pacer_waiting(&self, sub: &str) -> Option<usize> {
+        let paused = self.paused.is_paused(sub, crate::now_ms());
+        let mut st = self.state();
+        match st.subs.get(sub) {
+            Some(s) if s.paced && !s.queued.is_empty() => {
+                Some(if paused { 0 } else { s.queued.len().saturating_sub(s.turns_ready.len()) })
+            }
+            _ => {
+                st.pacers.remove(sub);
+                st.tidy(sub);
+                None
+            }
+        }
+    }
+
+    /// A turn `sub`'s pacer claimed has come: one of its deliveries may go, until `use_by`
+    /// (ms); not if it is paused: a turn is not kept for after the pause, where it would
+    /// make a burst.
+    pub fn turn_ready(&self, sub: &str, use_by: i64) {
+        let paused = self.paused.is_paused(sub, crate::now_ms());
+        if let Some(s) = self.state().subs.get_mut(sub).filter(|s| !s.queued.is_empty() && !paused) {
+            s.turns_ready.push_back(use_by);
+        }
+        self.work.notify_one();
+    }
+
+    /// `sub` is no longer rate-limited (a reload): its deliveries go without turns.
+    pub fn unpace(&self, sub: &str) {
+        {
+            let mut st = self.state();
+            st.pacers.remove(sub);
+            if let Some(s) = st.subs.get_mut(sub) {
+                s.paced = false;
+            }
+        }
+        self.work.notify_one();
+    }
+
+    /// Something may be given out again (a pause ended).
+    pub fn nudge(&self) {
+        self.work.notify_one();
+    }
+
     /// Subscriptions that may take no more now (their share is full, or their receiver
-    /// could not be reached just now): left out of leases.
+    /// could not be reached just now, or it asked for a pause): left out of leases.
     pub fn full(&self) -> Vec<String> {
         let now = crate::now_ms();
         let mut names = self.unreachable.open(now);
+        names.extend(self.paused.paused(now));
         let st = self.state();
         let share = st.share(self.concurrency);
         names.extend(st.subs.iter().filter(|(_, s)| s.load() >= share).map(|(name, _)| name.clone()));
@@ -216,6 +294,7 @@ impl WorkQueue {
         let mut all = Vec::new();
         for s in st.subs.values_mut() {
             all.extend(s.queued.drain(..));
+            s.turns_ready.clear();
         }
         st.load -= all.len();
         st.turns.clear();
@@ -252,13 +331,13 @@ mod tests {
     #[test]
     fn a_busy_subscription_keeps_a_slice_free_for_the_others() {
         let q = WorkQueue::new(16);
-        q.push(leased("slow", 40));
+        q.push(leased("slow", 40), &|_| false);
         let mut slow = 0;
         while q.next().is_some() {
             slow += 1;
         }
         assert_eq!(slow, 14, "alone, it gets all but an eighth");
-        q.push(leased("fast", 3));
+        q.push(leased("fast", 3), &|_| false);
         let fast: Vec<String> = std::iter::from_fn(|| q.next()).map(|d| d.subscription).collect();
         assert_eq!(fast, ["fast", "fast", "fast"], "the newcomer is served at once");
         assert!(!q.reserve("slow"), "a subscription over its share (14 / 2) takes no fresh work");
@@ -274,8 +353,8 @@ mod tests {
     #[test]
     fn subscriptions_take_turns_and_reservations_settle() {
         let q = WorkQueue::new(64);
-        q.push(leased("a", 3));
-        q.push(leased("b", 3));
+        q.push(leased("a", 3), &|_| false);
+        q.push(leased("b", 3), &|_| false);
         let order: Vec<String> = (0..4).filter_map(|_| q.next()).map(|d| d.subscription).collect();
         assert_eq!(order, ["a", "b", "a", "b"]);
         assert!(q.reserve("c"));

@@ -2,6 +2,7 @@
 //! attempts, and each subscription's live state. This is the only module that speaks SQL;
 //! SQLite is the embedded default (one node); PostgreSQL lets several nodes share one queue.
 
+pub mod pacing;
 pub mod postgres;
 mod query;
 pub use query::zero_counts;
@@ -210,6 +211,26 @@ pub trait Store: Send + Sync + 'static {
     fn wake_on_work(&self, wake: &std::sync::Arc<tokio::sync::Notify>) {
         let _ = wake;
     }
+
+    /// Claims the next turn to send of a rate-limited `subscription`, shared by every node:
+    /// the earliest time (µs, the store's clock) at least `interval_us` after the last turn
+    /// any node claimed, not before `now_us` (idle time is not saved up for a burst) and
+    /// not inside a pause. Granted only when it is at most `ahead_us` away; otherwise
+    /// nothing is claimed and the answer says when to ask again.
+    async fn claim_send_slot(
+        &self,
+        subscription: &str,
+        now_us: i64,
+        interval_us: i64,
+        ahead_us: i64,
+    ) -> StoreResult<SendSlot>;
+
+    /// Pauses `subscription` until `until_ms` on every node (a 429 with `Retry-After`); a
+    /// pause already set for longer stays.
+    async fn pause_subscription(&self, subscription: &str, until_ms: i64) -> StoreResult<()>;
+
+    /// The subscriptions paused at `now_ms`, with the end of each pause.
+    async fn paused_subscriptions(&self, now_ms: i64) -> StoreResult<Vec<(String, i64)>>;
 
     /// Cheap liveness check.
     async fn ping(&self) -> StoreResult<()>;

@@ -209,6 +209,15 @@ pub fn seen_refresh_ms(grace_ms: i64) -> i64 {
     (grace_ms / 4).min(60_000)
 }
 
+/// A rate-limited subscription's turn to send (`Store::claim_send_slot`), in µs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendSlot {
+    /// This node's: send at this time.
+    Granted(i64),
+    /// Too far ahead to claim now; ask again before this time.
+    NotBefore(i64),
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Leased {
     pub id: String,

@@ -82,6 +82,10 @@ fn compile(cx: &FileContext<'_>, raw: RawSubscription, files: TemplateFiles) -> 
     if raw.delivery.max_in_flight == Some(0) {
         cx.field_error("delivery.max_in_flight", "must be at least 1".into());
     }
+    let rate_limit = raw
+        .rate_limit
+        .as_ref()
+        .and_then(|r| super::rate_limit::compile(r).map_err(|(field, message)| cx.field_error(field, message)).ok());
     if cx.has_errors() {
         return None;
     }
@@ -121,6 +125,7 @@ fn compile(cx: &FileContext<'_>, raw: RawSubscription, files: TemplateFiles) -> 
             disable_after_failures: raw.delivery.disable_after_failures,
             activation: raw.delivery.activation,
         },
+        rate_limit,
         signature,
         sensitive_headers: request.sensitive,
         // The URL's userinfo too, written literally or not: `render` and `test` show `***`.

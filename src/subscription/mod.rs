@@ -4,6 +4,7 @@
 mod auth;
 pub(crate) mod compile;
 mod load;
+pub mod rate_limit;
 pub mod raw;
 pub mod tls;
 pub mod topics;
@@ -18,6 +19,7 @@ pub use compile::template_load_error;
 pub use load::load;
 // The file-reading types, where callers of `load` have always found them.
 pub use crate::config_file::{expand_env, LoadError, LoadOptions, Placeholders};
+pub use rate_limit::RateLimit;
 pub use raw::{Activation, Method, Mode};
 
 use crate::render::RequestTemplate;
@@ -53,6 +55,8 @@ pub struct Subscription {
     pub timeout: Duration,
     pub retry: RetryPolicy,
     pub delivery: DeliveryPolicy,
+    /// The receiver's quota, shared by every node; None sends as fast as the caps allow.
+    pub rate_limit: Option<RateLimit>,
     pub signature: Option<Signer>,
     /// Lowercase names of headers whose values came from `${VAR}`: shown as `***`.
     pub sensitive_headers: Vec<String>,
@@ -83,8 +87,11 @@ pub struct SubscriptionSet {
     index: topics::TopicIndex,
     /// Content hash of every subscription and template file: recorded on each delivery.
     pub version: String,
-    /// `max_in_flight` by subscription name, for leasing.
+    /// How many deliveries of a subscription may be leased at once, for leasing: its
+    /// `max_in_flight`, or fewer when its rate limit would keep more waiting.
     caps: HashMap<String, u32>,
+    /// The rate limits by subscription name.
+    rate_limits: HashMap<String, RateLimit>,
     /// Lease lengths by subscription name, for leasing.
     lease_ms: HashMap<String, i64>,
     /// The inbound sources loaded with them (same reload, same version).
@@ -120,8 +127,12 @@ impl SubscriptionSet {
                 set.index.insert(pattern, i);
             }
             set.by_name.insert(sub.name.clone(), i);
-            if let Some(cap) = sub.delivery.max_in_flight {
+            let paced = sub.rate_limit.map(|r| r.lease_cap());
+            if let Some(cap) = [sub.delivery.max_in_flight, paced].into_iter().flatten().min() {
                 set.caps.insert(sub.name.clone(), cap);
+            }
+            if let Some(limit) = sub.rate_limit {
+                set.rate_limits.insert(sub.name.clone(), limit);
             }
             set.lease_ms.insert(sub.name.clone(), lease_length(sub.timeout));
             set.subscriptions.push(Arc::new(sub));
@@ -158,6 +169,11 @@ impl SubscriptionSet {
 
     pub fn caps(&self) -> &HashMap<String, u32> {
         &self.caps
+    }
+
+    /// The subscriptions with a `rate_limit`.
+    pub fn rate_limits(&self) -> &HashMap<String, RateLimit> {
+        &self.rate_limits
     }
 
     /// How long a lease of each subscription's deliveries lasts, in milliseconds.

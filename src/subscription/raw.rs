@@ -37,6 +37,8 @@ pub struct RawSubscription {
     pub auth: Option<RawAuth>,
     /// Mutual TLS and a private CA for this subscription's receiver.
     pub tls: Option<RawTls>,
+    /// The receiver's quota: at most `requests` per rolling `per`, across all nodes.
+    pub rate_limit: Option<RawRateLimit>,
 }
 
 /// `auth:`, exactly one of its keys (checked when compiled). Every value may use `${VAR}`
@@ -87,6 +89,17 @@ pub struct RawTls {
     pub client_key: Option<String>,
     /// CA certificates (PEM) trusted for this subscription, in addition to the web roots.
     pub ca: Option<String>,
+}
+
+/// `rate_limit: {requests: N, per: DURATION}`: requests are spread one every `per / N`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawRateLimit {
+    /// Requests allowed in any interval of length `per` (1 to 1,000,000).
+    #[schemars(range(min = 1, max = 1_000_000))]
+    pub requests: i64,
+    /// The interval (`10s`, `1m`, `1d`: at most 31 days); parsed at compile time.
+    pub per: String,
 }
 
 /// The ping before an enable: Topic `hookshape.ping`, with this subscription's headers and

@@ -20,6 +20,8 @@ pub struct Received {
     pub path: String,
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// When it arrived (before any delay).
+    pub at: Instant,
 }
 
 impl Received {
@@ -45,6 +47,8 @@ struct ReceiverState {
     status_for: Mutex<Option<(String, u16)>>,
     /// First path segment → (requests being answered now, the most at once).
     concurrency: Mutex<std::collections::HashMap<String, (u32, u32)>>,
+    /// A `Retry-After` value sent with every answer, when set.
+    retry_after: Mutex<Option<String>>,
 }
 
 fn first_segment(path: &str) -> String {
@@ -88,7 +92,7 @@ impl Receiver {
                         _ => None,
                     };
                     let delayed = s.delay_prefix.lock().unwrap().as_ref().is_none_or(|p| path.starts_with(p.as_str()));
-                    s.requests.lock().unwrap().push(Received { method, path, headers, body });
+                    s.requests.lock().unwrap().push(Received { method, path, headers, body, at: Instant::now() });
                     let delay = s.delay_ms.load(Ordering::SeqCst);
                     if delay > 0 && delayed {
                         tokio::time::sleep(Duration::from_millis(delay)).await;
@@ -98,7 +102,15 @@ impl Receiver {
                     let status = warp::http::StatusCode::from_u16(status).unwrap();
                     let body = s.body.lock().unwrap().clone().unwrap_or_else(|| "received".into());
                     let reply = warp::reply::with_status(body, status);
-                    warp::reply::with_header(reply, "Location", "http://127.0.0.1:1/elsewhere")
+                    let mut reply = warp::Reply::into_response(warp::reply::with_header(
+                        reply,
+                        "Location",
+                        "http://127.0.0.1:1/elsewhere",
+                    ));
+                    if let Some(after) = s.retry_after.lock().unwrap().clone() {
+                        reply.headers_mut().insert("Retry-After", after.parse().unwrap());
+                    }
+                    reply
                 }
             });
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
@@ -118,6 +130,11 @@ impl Receiver {
     /// Answers requests whose path starts with `prefix` with `status`, the others as usual.
     pub fn set_status_for(&self, prefix: &str, status: u16) {
         *self.state.status_for.lock().unwrap() = Some((prefix.to_string(), status));
+    }
+
+    /// Sends `Retry-After: value` with every answer from now on (None: stops).
+    pub fn set_retry_after(&self, value: Option<&str>) {
+        *self.state.retry_after.lock().unwrap() = value.map(str::to_string);
     }
 
     /// Answers every request with `body` from now on.

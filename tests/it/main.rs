@@ -32,6 +32,7 @@ mod platform_headers;
 mod platforms;
 mod policy;
 mod properties;
+mod rate_limit;
 mod read_side;
 mod receiver_auth;
 mod receiver_tls;

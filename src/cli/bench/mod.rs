@@ -7,6 +7,7 @@ mod console;
 mod load;
 mod postgres;
 mod prefill;
+mod rate;
 mod receiver;
 mod report;
 mod server;
@@ -85,6 +86,11 @@ pub struct Args {
     /// against the store as the run left it; with --prefill, against a long history.
     #[arg(long)]
     console: bool,
+    /// Rate limit: give the subscriptions `rate_limit: {requests: N, per: PER}` (as N/PER,
+    /// e.g. 100/10s), post ten times that rate for --duration (default 60s), and report
+    /// the requests the receiver got in every window of PER against N.
+    #[arg(long, value_name = "N/PER", conflicts_with_all = ["events", "ceiling", "receiver_down", "slow_subscription", "rate"])]
+    rate_limit: Option<String>,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
@@ -99,7 +105,9 @@ const SECRET: &str = "bench-secret";
 const STALL: Duration = Duration::from_secs(60);
 
 pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
+    let rate_limit = a.rate_limit.as_deref().map(rate::Limit::parse).transpose()?;
     let limit = match (&a.duration, a.events) {
+        (None, None) if rate_limit.is_some() => Limit::Duration(Duration::from_secs(60)),
         (Some(d), _) => Limit::Duration(crate::duration::parse(d).map_err(|e| anyhow::anyhow!("--duration: {e}"))?),
         (None, n) => Limit::Events(n.unwrap_or(10_000)),
     };
@@ -130,7 +138,8 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
     }
     let (receiver_addr, arrivals) = receiver::start().await?;
     let deliver_to = if a.receiver_down { closed_port()? } else { receiver_addr.to_string() };
-    write_subscriptions(dir.path(), a.fan_out, &deliver_to)?;
+    let extra = rate_limit.map(|r| r.yaml()).unwrap_or_default();
+    write_subscriptions(dir.path(), a.fan_out, &deliver_to, &extra)?;
     if a.slow_subscription.is_some() {
         write_slow_subscription(dir.path(), &deliver_to)?;
     }
@@ -175,6 +184,19 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
     }
     if let Some(n) = a.slow_subscription {
         hang_deliveries(&client, &nodes[0].base, n).await?;
+    }
+    if let (Some(rl), Limit::Duration(d)) = (rate_limit, limit) {
+        let targets = nodes.iter().map(|n| format!("{}/v1/events", n.base)).collect();
+        let load = Load { targets, concurrency: a.concurrency, limit, rate: Some(rl.overload_rate()) };
+        let report = rate::measure(&client, load, rl, d, &arrivals).await;
+        drop(nodes);
+        let report = rate::Report { store: redact_store(&store, a.store.is_none()), nodes: a.nodes, ..report };
+        if a.json {
+            println!("{}", serde_json::to_string(&report)?);
+        } else {
+            print!("{}", report.table());
+        }
+        return Ok(if report.events_failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE });
     }
     let expect_per_event = if a.receiver_down { 0 } else { a.fan_out as u64 };
     let mut runs = Vec::with_capacity(a.repeat);
@@ -450,7 +472,8 @@ impl Progress {
 
 /// `fan_out` subscriptions to the receiver, each with a structured body, a templated URL
 /// carrying the event's send time (for latency) and an HMAC signature: the common case.
-fn write_subscriptions(dir: &std::path::Path, fan_out: usize, host: &str) -> anyhow::Result<()> {
+/// `extra` is added to each (the rate-limit scenario's `rate_limit`).
+fn write_subscriptions(dir: &std::path::Path, fan_out: usize, host: &str, extra: &str) -> anyhow::Result<()> {
     let subs = dir.join("subscriptions");
     std::fs::create_dir_all(&subs)?;
     std::fs::create_dir_all(dir.join("templates"))?;
@@ -461,7 +484,7 @@ fn write_subscriptions(dir: &std::path::Path, fan_out: usize, host: &str) -> any
              customer_id: \"{{{{ Customer.Id }}}}\"\n    name: \"{{{{ Customer.Name }}}}\"\n    points: \"{{{{ Points }}}}\"\n    \
              store: \"{{{{ Store.Id }}}}\"\n    items: \"{{{{ Items | length }}}}\"\n    event_id: \"{{{{ Uuid }}}}\"\n\
              signature:\n  scheme: hmac-sha256-hex\n  secret: {SECRET}\n\
-             retry:\n  schedule: [1s, 5s, 30s]\n"
+             retry:\n  schedule: [1s, 5s, 30s]\n{extra}"
         );
         std::fs::write(subs.join(format!("bench-{k}.yaml")), yaml)?;
     }

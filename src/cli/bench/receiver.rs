@@ -14,6 +14,8 @@ pub struct Arrivals {
     pub last_at: AtomicU64,
     /// End-to-end latency of each request, in microseconds.
     latencies: Mutex<Vec<u32>>,
+    /// When each request arrived (µs since the epoch), for counting them by window.
+    times: Mutex<Vec<u64>>,
 }
 
 impl Arrivals {
@@ -25,8 +27,16 @@ impl Arrivals {
                 l.push(latency);
             }
         }
+        if let Ok(mut t) = self.times.lock() {
+            t.push(now);
+        }
         self.last_at.fetch_max(now, Ordering::Relaxed);
         self.count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// When each request arrived, in microseconds since the epoch.
+    pub fn times(&self) -> Vec<u64> {
+        self.times.lock().map(|t| t.clone()).unwrap_or_default()
     }
 
     pub fn latencies(&self) -> Vec<u32> {
@@ -38,6 +48,9 @@ impl Arrivals {
         self.last_at.store(0, Ordering::Relaxed);
         if let Ok(mut l) = self.latencies.lock() {
             l.clear();
+        }
+        if let Ok(mut t) = self.times.lock() {
+            t.clear();
         }
     }
 }

@@ -4,6 +4,7 @@
 
 mod migrate;
 mod notify;
+mod pacing;
 pub mod prefill;
 mod sql;
 mod vacuum;
@@ -352,5 +353,23 @@ impl Store for PostgresStore {
 
     async fn revoked_sessions(&self, now: i64) -> StoreResult<Vec<(String, i64)>> {
         sql::revoked_sessions(&self.client().await?, now).await
+    }
+
+    async fn claim_send_slot(
+        &self,
+        subscription: &str,
+        now_us: i64,
+        interval_us: i64,
+        ahead_us: i64,
+    ) -> StoreResult<SendSlot> {
+        pacing::claim(&self.client().await?, subscription, now_us, interval_us, ahead_us).await
+    }
+
+    async fn pause_subscription(&self, subscription: &str, until_ms: i64) -> StoreResult<()> {
+        pacing::pause(&self.client().await?, subscription, until_ms).await
+    }
+
+    async fn paused_subscriptions(&self, now_ms: i64) -> StoreResult<Vec<(String, i64)>> {
+        pacing::paused(&self.client().await?, now_ms).await
     }
 }

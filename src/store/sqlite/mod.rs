@@ -29,6 +29,8 @@ pub struct SqliteStore {
     cannot_write: std::sync::atomic::AtomicBool,
     write_problem: Mutex<Option<String>>,
     path: PathBuf,
+    /// Send slots and pauses: one process serves the file, so memory is where they belong.
+    pacing: crate::store::pacing::Pacing,
     /// Held for the store's life: one process per database file.
     _lock: std::fs::File,
 }
@@ -97,6 +99,7 @@ impl SqliteStore {
             cannot_write: (init_pending).into(),
             write_problem: Mutex::new(None),
             path: path.to_path_buf(),
+            pacing: Default::default(),
             _lock: lock,
         })
     }
@@ -370,5 +373,24 @@ impl Store for SqliteStore {
 
     async fn revoked_sessions(&self, now: i64) -> StoreResult<Vec<(String, i64)>> {
         self.read(move |c| sql::revoked_sessions(c, now)).await
+    }
+
+    async fn claim_send_slot(
+        &self,
+        subscription: &str,
+        now_us: i64,
+        interval_us: i64,
+        ahead_us: i64,
+    ) -> StoreResult<SendSlot> {
+        Ok(self.pacing.claim(subscription, now_us, interval_us, ahead_us))
+    }
+
+    async fn pause_subscription(&self, subscription: &str, until_ms: i64) -> StoreResult<()> {
+        self.pacing.pause(subscription, until_ms);
+        Ok(())
+    }
+
+    async fn paused_subscriptions(&self, now_ms: i64) -> StoreResult<Vec<(String, i64)>> {
+        Ok(self.pacing.paused(now_ms))
     }
 }

@@ -1,0 +1,99 @@
+//! Rate limits on this node, and 429 pauses begun. A rate-limited subscription with queued
+//! deliveries has a pacer task that claims its turns from the store (shared by every node,
+//! `Store::claim_send_slot`), one ahead of the turn it waits for, and lets one delivery go
+//! when each turn comes; deliveries wait for turns in the queue without a permit. A 429
+//! with `Retry-After` pauses the subscription here at once and, through the store, on
+//! every node.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tracing::warn;
+
+use super::queue::WorkQueue;
+use crate::store::{SendSlot, Store};
+use crate::subscription::SubscriptionSet;
+
+/// How far ahead a turn is claimed: a claimed turn is used even if a pause begins meanwhile,
+/// and a node that dies wastes the turns it claimed, so this is short; long enough that the
+/// claim's round trip does not make the node late for its turn.
+const CLAIM_AHEAD_US: i64 = 200_000;
+/// How late a turn may still be used, at least (the clock counts milliseconds).
+const LATE_OK_US: i64 = 5_000;
+/// After a store error, the pacer waits this long before claiming again.
+const STORE_ERROR_WAIT: Duration = Duration::from_millis(500);
+/// The longest a pacer sleeps before it looks again at its queue and its subscription.
+const LONGEST_WAIT: Duration = Duration::from_millis(500);
+/// How often other nodes' pauses are read from the store.
+pub const PAUSES_READ_EVERY_MS: i64 = 1_000;
+
+/// Pauses `sub` on this node until `until` and, when that lengthens it, wakes the sender
+/// when it ends (nothing else would: its deliveries wait in the queue meanwhile).
+pub fn pause_here(queue: &Arc<WorkQueue>, sub: &str, until: i64) {
+    if queue.paused.pause(sub, until) {
+        let queue = queue.clone();
+        let wait = Duration::from_millis(until.saturating_sub(crate::now_ms()).max(0) as u64);
+        tokio::spawn(async move {
+            tokio::time::sleep(wait).await;
+            queue.nudge();
+        });
+    }
+}
+
+/// Turns a pacer holds claimed at most: the next one is claimed while waiting for the
+/// one before, so the claim's round trip and a late wake-up never push the pace back.
+const PIPELINE: usize = 2;
+
+/// Runs while `sub` has queued deliveries: claims a turn for each, in order, and releases
+/// one delivery when its turn comes.
+pub async fn pacer(
+    store: Arc<dyn Store>,
+    queue: Arc<WorkQueue>,
+    set: Arc<arc_swap::ArcSwap<SubscriptionSet>>,
+    sub: String,
+) {
+    let mut claimed: VecDeque<i64> = VecDeque::new();
+    let mut claim_from_us = i64::MIN;
+    while let Some(waiting) = queue.pacer_waiting(&sub) {
+        let Some(limit) = set.load().rate_limits().get(&sub).copied() else {
+            queue.unpace(&sub);
+            return;
+        };
+        let now_us = crate::now_ms().saturating_mul(1_000);
+        let interval_us = limit.interval_us() as i64;
+        while let Some(at) = claimed.front().copied().filter(|&at| at <= now_us) {
+            claimed.pop_front();
+            // A turn is used within half an interval of its time (or `LATE_OK`, for the
+            // clock's milliseconds) or not at all: however late this node runs, what it
+            // sends in any window of `per` stays about the turns in it, never a burst of
+            // every turn it slept through.
+            let use_by_us = at + (interval_us / 2).max(LATE_OK_US);
+            if now_us <= use_by_us {
+                queue.turn_ready(&sub, use_by_us / 1_000);
+            }
+        }
+        let wants = waiting > claimed.len() && claimed.len() < PIPELINE;
+        if wants && now_us >= claim_from_us {
+            match store.claim_send_slot(&sub, now_us, interval_us, CLAIM_AHEAD_US).await {
+                Ok(SendSlot::Granted(at)) => claimed.push_back(at),
+                Ok(SendSlot::NotBefore(at)) => claim_from_us = at - CLAIM_AHEAD_US,
+                Err(e) => {
+                    warn!(subscription = %sub, error = %e, "could not claim a turn of the rate limit; trying again shortly");
+                    claim_from_us = now_us + STORE_ERROR_WAIT.as_micros() as i64;
+                }
+            }
+            continue;
+        }
+        let next_claim = wants.then_some(claim_from_us);
+        let next = claimed.front().copied().into_iter().chain(next_claim).min();
+        let wait_us = next.map_or(LONGEST_WAIT.as_micros() as i64, |at| at - now_us);
+        sleep_us(wait_us.clamp(1_000, LONGEST_WAIT.as_micros() as i64)).await;
+    }
+}
+
+async fn sleep_us(us: i64) {
+    if us > 0 {
+        tokio::time::sleep(Duration::from_micros(us as u64)).await;
+    }
+}
