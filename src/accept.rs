@@ -12,6 +12,7 @@ use crate::subscription::{Mode, Subscription, SubscriptionSet};
 pub fn prepare(event: &Event, set: &SubscriptionSet, received_at: i64) -> NewEvent {
     let ctx = render::context(event);
     let mut deliveries = Vec::new();
+    let mut key_paths = std::collections::BTreeSet::new();
     for sub in set.routes(&event.topic).filter(|s| s.enabled) {
         let (status, request, error) = match sub.template.matches(&ctx) {
             Ok(false) => continue,
@@ -29,6 +30,7 @@ pub fn prepare(event: &Event, set: &SubscriptionSet, received_at: i64) -> NewEve
             },
             Err(e) => (DeliveryStatus::Failed, unrendered(sub), Some(sub.secrets.mask(&format!("filter failed: {e}")))),
         };
+        key_paths.extend(sub.search_keys.iter());
         deliveries.push(NewDelivery {
             id: new_delivery_id(),
             subscription: sub.name.clone(),
@@ -40,7 +42,10 @@ pub fn prepare(event: &Event, set: &SubscriptionSet, received_at: i64) -> NewEve
             needs_activation: sub.delivery.activation == crate::subscription::Activation::Ping,
         });
     }
+    let urls = deliveries.iter().map(|d| (d.request.url.as_str(), &d.request.masked[..]));
+    let keys = crate::search::event_keys(&event.payload, key_paths, event.source_id.as_deref(), urls);
     NewEvent {
+        keys,
         uuid: event.uuid.clone(),
         topic: event.topic.clone(),
         date: event.date.clone(),

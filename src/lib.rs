@@ -21,6 +21,7 @@ pub mod json;
 pub mod metrics;
 pub mod percent;
 pub mod reload;
+pub mod search;
 pub mod render;
 pub mod secret;
 pub mod server;

@@ -56,6 +56,15 @@ pub fn parse_query(params: &[(String, String)]) -> Result<DeliveryQuery, ApiErro
             "topic" => q.topic.extend(values()),
             "source" => q.source.extend(values()),
             "event" => q.event = Some(value.clone()).filter(|v| !v.is_empty()),
+            "key" if value.trim().is_empty() => q.key = None,
+            "key" => {
+                q.key = Some(crate::search::Term::parse(value).ok_or_else(|| {
+                    bad(&format!(
+                        "longer than {} characters: no value that long is indexed",
+                        crate::search::MAX_VALUE_CHARS
+                    ))
+                })?)
+            }
             "since" => {
                 q.since = Some(parse_time(value).ok_or_else(|| bad("must be an RFC 3339 time or milliseconds"))?)
             }
@@ -69,7 +78,7 @@ pub fn parse_query(params: &[(String, String)]) -> Result<DeliveryQuery, ApiErro
             "cursor" => q.cursor = Some(value.clone()).filter(|v| !v.is_empty()),
             _ => {
                 return Err(bad(
-                    "unknown; use status, subscription, topic, event, source, since, until, limit or cursor",
+                    "unknown; use status, subscription, topic, event, key, source, since, until, limit or cursor",
                 ))
             }
         }

@@ -98,6 +98,8 @@ pub struct NewEvent {
     /// The inbound source it came through, if any.
     pub source: Option<String>,
     pub deliveries: Vec<NewDelivery>,
+    /// What history search finds it by (`search::event_keys`), stored with it.
+    pub keys: Vec<crate::search::SearchKey>,
 }
 
 #[derive(Debug, Clone)]
@@ -319,6 +321,8 @@ pub struct DeliveryQuery {
     pub limit: usize,
     /// The last id of the previous page; results continue after it (newest first).
     pub cursor: Option<String>,
+    /// A history search (`search::Term`): the deliveries of the events indexed by it.
+    pub key: Option<crate::search::Term>,
 }
 
 #[derive(Debug, Clone, Serialize, JsonSchema)]

@@ -74,6 +74,7 @@ fn compile(cx: &FileContext<'_>, raw: RawSubscription, files: TemplateFiles) -> 
     let request = expand_request(cx, &raw, &delimiters);
     let signature = compile_signature(cx, &raw);
     let (timeout, schedule) = timing(cx, &raw);
+    let search_keys = search_keys(cx, &raw.search_keys);
     if raw.delivery.max_in_flight == Some(0) {
         cx.field_error("delivery.max_in_flight", "must be at least 1".into());
     }
@@ -124,7 +125,21 @@ fn compile(cx: &FileContext<'_>, raw: RawSubscription, files: TemplateFiles) -> 
         secrets,
         ping_payload: raw.ping.and_then(|p| p.payload),
         template,
+        search_keys,
     })
+}
+
+/// `search_keys`, each checked; a bad one is an error on its own line.
+fn search_keys(cx: &FileContext<'_>, paths: &[String]) -> Vec<crate::search::KeyPath> {
+    let mut keys = Vec::new();
+    for p in paths {
+        match crate::search::KeyPath::parse(p) {
+            Ok(k) if !keys.contains(&k) => keys.push(k),
+            Ok(_) => cx.error(line_of_text(cx.text, p), format!("search_keys: {p:?} is listed twice")),
+            Err(m) => cx.error(line_of_text(cx.text, p), format!("search_keys: {m}")),
+        }
+    }
+    keys
 }
 
 fn file_stem(path: &Path) -> String {

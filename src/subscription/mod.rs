@@ -62,6 +62,8 @@ pub struct Subscription {
     /// the canonical envelope.
     pub ping_payload: Option<serde_json::Map<String, serde_json::Value>>,
     pub template: RequestTemplate,
+    /// `search_keys`: indexed with every event this subscription takes.
+    pub search_keys: Vec<crate::search::KeyPath>,
 }
 
 /// The metrics label of events no subscription's topics match.

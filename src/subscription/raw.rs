@@ -32,6 +32,11 @@ pub struct RawSubscription {
     pub delimiters: Option<RawDelimiters>,
     /// What the ping sent before enabling carries.
     pub ping: Option<RawPing>,
+    /// Paths into the Payload (`Customer.Id`, `Customer.Email`) whose values are indexed
+    /// with each event this subscription takes, so that history search finds its
+    /// deliveries by them (`GET /v1/deliveries?key=C-1007`).
+    #[serde(default)]
+    pub search_keys: Vec<String>,
 }
 
 /// The ping before an enable: Topic `hookshape.ping`, with this subscription's headers and

@@ -48,6 +48,7 @@ fn delivery(sub: &str, status: DeliveryStatus) -> NewDelivery {
 async fn insert(store: &Arc<dyn Store>, deliveries: Vec<NewDelivery>) -> String {
     let uuid = new_uuid();
     let event = NewEvent {
+        keys: Vec::new(),
         uuid: uuid.clone(),
         topic: "T".into(),
         date: "2026-11-23T10:00:00Z".into(),

@@ -16,6 +16,7 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
     (6, "loaded subscriptions", include_str!("migrations/0006_loaded_subscriptions.sql")),
     (7, "revoked sessions", include_str!("migrations/0007_revoked_sessions.sql")),
     (8, "queue apart from history", include_str!("migrations/0008_queue.sql")),
+    (9, "search keys", include_str!("migrations/0009_search_keys.sql")),
 ];
 
 /// Key of the advisory lock that serialises migrations (any constant both sides agree on).

@@ -17,6 +17,8 @@ const INSERT_DELIVERY: &str =
     "INSERT INTO deliveries (id, event_uuid, subscription, topic, status, next_attempt_at, lease_owner,
                              created_at, updated_at, config_version, request, last_error, source, event_at)
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, ?11, ?12, ?13)";
+const INSERT_KEY: &str =
+    "INSERT INTO event_keys (value, path, event_at, event_uuid) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING";
 const FINISH_DELIVERY: &str =
     "UPDATE deliveries SET status = ?1, next_attempt_at = ?2, lease_owner = NULL, updated_at = ?3,
                            last_status = ?4, last_error = ?5, attempts = attempts + 1
@@ -202,6 +204,10 @@ pub fn insert_events(
             out.push(Inserted { uuid: e.uuid.clone(), deliveries: existing as usize, duplicate: true, leased: vec![] });
             leased.push(Vec::new());
             continue;
+        }
+        let mut key_stmt = conn.prepare_cached(INSERT_KEY).map_err(unavailable)?;
+        for k in &e.keys {
+            key_stmt.execute(params![k.value, k.path, e.received_at, e.uuid]).map_err(unavailable)?;
         }
         let event =
             EventKey { uuid: &e.uuid, topic: &e.topic, received_at: Some(e.received_at), source: e.source.as_deref() };
@@ -570,6 +576,16 @@ fn delete_events_left() -> String {
     )
 }
 
+/// The search keys of the events `delete_events_left` deletes next (same condition, same
+/// order): run just before it, in its transaction.
+fn delete_keys_of_events_left() -> String {
+    format!(
+        "DELETE FROM event_keys WHERE (event_at, event_uuid) IN
+           (SELECT received_at, uuid FROM events e WHERE received_at < ?1 AND {} LIMIT ?2)",
+        query::NO_DELIVERIES_LEFT
+    )
+}
+
 pub fn prune(conn: &Connection, before: i64, limit: usize) -> StoreResult<u64> {
     let ids: Vec<String> = conn
         .prepare_cached(FINISHED_BEFORE)
@@ -579,6 +595,7 @@ pub fn prune(conn: &Connection, before: i64, limit: usize) -> StoreResult<u64> {
     let batch = serde_json::to_string(&ids).map_err(unavailable)?;
     conn.execute(DELETE_ATTEMPTS_OF, [&batch]).map_err(unavailable)?;
     let deleted = conn.execute(DELETE_DELIVERIES, [&batch]).map_err(unavailable)?;
+    conn.execute(&delete_keys_of_events_left(), params![before, limit as i64]).map_err(unavailable)?;
     conn.execute(&delete_events_left(), params![before, limit as i64]).map_err(unavailable)?;
     Ok(deleted as u64)
 }
