@@ -44,6 +44,11 @@ enum DeliveriesCommand {
         /// Only the deliveries of this event (its Uuid).
         #[arg(long)]
         event: Option<String>,
+        /// Only the deliveries of events indexed by this value (a subscription's
+        /// `search_keys`, the event's SourceId, a URL path or one of its segments), or by
+        /// `Path:value` (`Customer.Email:joao@exemplo.com`); case does not matter.
+        #[arg(long)]
+        key: Option<String>,
         /// Only deliveries of events that came in through this inbound source.
         #[arg(long)]
         source: Option<String>,
@@ -132,12 +137,13 @@ impl Connection {
 pub async fn deliveries(a: DeliveriesArgs) -> anyhow::Result<ExitCode> {
     let conn = &a.conn;
     Ok(match a.command {
-        DeliveriesCommand::List { status, subscription, topic, event, source, since, until, limit, cursor } => {
+        DeliveriesCommand::List { status, subscription, topic, event, key, source, since, until, limit, cursor } => {
             let params: Vec<(&str, Option<String>)> = vec![
                 ("status", status),
                 ("subscription", subscription),
                 ("topic", topic),
                 ("event", event),
+                ("key", key),
                 ("source", source),
                 ("since", since),
                 ("until", until),

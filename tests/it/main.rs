@@ -32,6 +32,7 @@ mod properties;
 mod read_side;
 mod recovery;
 mod reload;
+mod search;
 mod signatures;
 mod sources;
 mod sqlite_scale;

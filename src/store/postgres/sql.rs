@@ -1161,6 +1161,7 @@ pub fn timer_and_page_statements(
     subscription: &str,
     event: &str,
 ) -> Vec<PlanStatement> {
+    use crate::search::Term;
     type Values = Vec<Box<dyn ToSql + Sync + Send>>;
     let one = |name, sql: &str, params: Values| PlanStatement { name, sql: sql.to_string(), params };
     let loaded = vec![subscription.to_string()];
@@ -1222,6 +1223,11 @@ pub fn timer_and_page_statements(
             DeliveryQuery { subscription: loaded.clone(), ..status(DeliveryStatus::Succeeded) },
         ),
         page("history page of an event", DeliveryQuery { event: Some(event.to_string()), ..DeliveryQuery::default() }),
+        page("history search by key", DeliveryQuery { key: Term::parse("C-1007"), ..DeliveryQuery::default() }),
+        page(
+            "history search by path:key, a subscription's succeeded",
+            DeliveryQuery { key: Term::parse("Customer.Id:C-1007"), subscription: loaded.clone(), ..status(DeliveryStatus::Succeeded) },
+        ),
         one("detail", &DETAIL, vec![Box::new(id.to_string())]),
         one("detail (attempts)", ATTEMPTS_OF, vec![Box::new(id.to_string())]),
     ]

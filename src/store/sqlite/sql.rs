@@ -991,6 +991,7 @@ mod tests {
         upgrade(&conn).unwrap();
         for sql in [
             INSERT_EVENT,
+            INSERT_KEY,
             DISABLED_OR,
             INSERT_DELIVERY,
             FINISH_DELIVERY,
@@ -1039,6 +1040,13 @@ mod tests {
             DeliveryQuery { topic: text(&["t"]), source: text(&["x"]), ..DeliveryQuery::default() },
             DeliveryQuery { event: Some("e".into()), ..DeliveryQuery::default() },
             DeliveryQuery { since: Some(1), until: Some(2), ..DeliveryQuery::default() },
+            DeliveryQuery { key: crate::search::Term::parse("C-1007"), ..DeliveryQuery::default() },
+            DeliveryQuery {
+                key: crate::search::Term::parse("Customer.Email:joao@exemplo.com"),
+                subscription: text(&["s"]),
+                status: vec![Succeeded],
+                ..DeliveryQuery::default()
+            },
         ];
         let mut statements: Vec<String> = [
             // queue_stats
@@ -1075,6 +1083,7 @@ mod tests {
         .map(|s| s.to_string())
         .collect();
         statements.extend([next_due_sql(None), next_due_sql(Some(&loaded)), delete_events_left(), detail_sql()]);
+        statements.push(delete_keys_of_events_left());
         statements.extend([due_sql(0, None, 128), due_sql(2, Some(&loaded), 128)]);
         statements.extend(pages.into_iter().map(page));
         for sql in statements {
