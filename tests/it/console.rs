@@ -13,8 +13,8 @@ use crate::helpers::*;
 const WAIT: Duration = Duration::from_secs(15);
 
 /// A headless Chromium, and the chromedriver behind it (killed when dropped).
-struct Browser {
-    client: Client,
+pub(crate) struct Browser {
+    pub(crate) client: Client,
     driver: std::process::Child,
 }
 
@@ -35,7 +35,7 @@ fn chromedriver() -> Option<PathBuf> {
     found
 }
 
-async fn browser() -> Option<Browser> {
+pub(crate) async fn browser() -> Option<Browser> {
     let driver_path = chromedriver()?;
     let port = free_port();
     let driver = std::process::Command::new(driver_path)
@@ -63,7 +63,7 @@ async fn browser() -> Option<Browser> {
 
 /// The text of the first element `css` selects, once there is one. Read in one script, so
 /// a live refresh of the page between finding and reading cannot make it stale.
-async fn text(c: &Client, css: &str) -> String {
+pub(crate) async fn text(c: &Client, css: &str) -> String {
     c.wait().at_most(WAIT).for_element(Locator::Css(css)).await.unwrap();
     let script = "const e = document.querySelector(arguments[0]); return e ? e.innerText : null;";
     c.execute(script, vec![json!(css)]).await.unwrap().as_str().unwrap_or_default().to_string()
@@ -73,7 +73,7 @@ async fn click(c: &Client, css: &str) {
     c.wait().at_most(WAIT).for_element(Locator::Css(css)).await.unwrap().click().await.unwrap();
 }
 
-async fn rows(c: &Client, css: &str) -> Vec<String> {
+pub(crate) async fn rows(c: &Client, css: &str) -> Vec<String> {
     let script = "return Array.from(document.querySelectorAll(arguments[0])).map(e => e.innerText);";
     let found = c.execute(script, vec![json!(css)]).await.unwrap();
     found.as_array().unwrap().iter().map(|v| v.as_str().unwrap_or_default().to_string()).collect()
@@ -95,7 +95,7 @@ async fn until_text(c: &Client, css: &str, ok: impl Fn(&str) -> bool) -> String 
 }
 
 /// Submits with a click and waits for the page it leads to (its URL contains `to`).
-async fn submit(c: &Client, css: &str, to: &str) {
+pub(crate) async fn submit(c: &Client, css: &str, to: &str) {
     click(c, css).await;
     eventually(WAIT, &format!("a page at {to}"), || async {
         c.current_url().await.ok().filter(|u| u.as_str().contains(to)).map(|_| ())

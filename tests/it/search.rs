@@ -162,3 +162,46 @@ fn a_search_key_that_is_not_a_path_is_a_load_error_naming_file_and_line() {
     let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(text.contains("bad.yaml:4: search_keys: \"Customer..Email\" has an empty segment"), "{text}");
 }
+
+/// The support job in a browser: from any page's header, type a customer's id, press
+/// Enter, and see that customer's deliveries only; then narrow with the page's own form
+/// (its search box kept), the dates picked, not typed as RFC 3339.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_types_a_customer_id_in_the_search_box_and_finds_their_deliveries() {
+    use crate::console::{browser, rows, submit, text};
+    use fantoccini::Locator;
+    let Some(browser) = browser().await else { return };
+    let c = &browser.client;
+    let ws = workspace();
+    let app = TestApp::spawn(ws.config()).await;
+    post_batch(&app, (0..200).map(order).collect()).await;
+
+    c.goto(&format!("{}/console/subscriptions", app.base)).await.unwrap();
+    let search = c.find(Locator::Css("header form[role=search] input[name=key]")).await.unwrap();
+    search.send_keys("C-107\u{E007}").await.unwrap();
+    eventually(std::time::Duration::from_secs(15), "the deliveries page", || async {
+        c.current_url().await.ok().filter(|u| u.as_str().contains("/console/deliveries?key=C-107")).map(|_| ())
+    })
+    .await;
+    let found = rows(c, "#deliveries tbody tr").await;
+    assert_eq!(found.len(), 1, "order 107 only: {found:?}");
+    assert!(found[0].contains("/customers/C-107/orders"), "{found:?}");
+
+    // The page's form keeps the search and adds filters; the picker's time is UTC.
+    let kept = c.find(Locator::Css("#key")).await.unwrap().prop("value").await.unwrap();
+    assert_eq!(kept.as_deref(), Some("C-107"));
+    c.find(Locator::Css("input[name=status][value=shadow]")).await.unwrap().click().await.unwrap();
+    submit(c, "#apply", "status=shadow").await;
+    assert_eq!(rows(c, "#deliveries tbody tr").await.len(), 1);
+    assert!(text(c, "#filters").await.contains("UTC"));
+
+    let picked = format!("{}/console/deliveries?key=C-107&since=2000-01-01T00:00", app.base);
+    c.goto(&picked).await.unwrap();
+    assert_eq!(rows(c, "#deliveries tbody tr").await.len(), 1, "since a picked time");
+    let since = c.find(Locator::Css("input[name=since]")).await.unwrap();
+    assert_eq!(since.attr("type").await.unwrap().as_deref(), Some("datetime-local"));
+    assert_eq!(since.prop("value").await.unwrap().as_deref(), Some("2000-01-01T00:00"), "shown in UTC, as picked");
+    c.goto(&format!("{}/console/deliveries?key=C-107&until=2000-01-01T00:00", app.base)).await.unwrap();
+    assert!(text(c, "#deliveries").await.contains("No delivery matches"));
+    app.stop().await;
+}
