@@ -3,9 +3,10 @@
 //!
 //! Paths are into the event's Payload, as templates see it (`Customer.Id` is
 //! `{{ Customer.Id }}`); `Payload.Customer.Id` means the same. Beside the declared keys every
-//! event is indexed by its `SourceId` and by the path of each delivery's URL (whole and by
-//! segment), so support finds `C-1007` in `/customers/C-1007/points` too. Values are
-//! compared without case and surrounding spaces.
+//! event is indexed by its `SourceId` and by the path of each delivery's URL (whole, and
+//! each segment that looks like an id rather than a route word), so support finds `C-1007`
+//! in `/customers/C-1007/points` too. Values are compared without case and surrounding
+//! spaces.
 
 use std::collections::BTreeSet;
 
@@ -128,12 +129,21 @@ pub fn event_keys<'a>(
             continue;
         }
         add(URL_PATH, path);
-        for segment in path.split('/').filter(|s| !s.is_empty()) {
+        for segment in path.split('/') {
             let decoded = percent_encoding::percent_decode_str(segment).decode_utf8_lossy();
-            add(URL_PATH, &decoded);
+            if looks_like_an_id(&decoded) {
+                add(URL_PATH, &decoded);
+            }
         }
     }
     keys.into_iter().take(MAX_KEYS_PER_EVENT).collect()
+}
+
+/// Whether a URL path segment is worth an index entry of its own: what support looks for
+/// (`C-1007`, `12345`, an email), not the route's words (`customers`, `v1`), which every
+/// delivery shares and nobody searches. The whole path is indexed anyway.
+fn looks_like_an_id(segment: &str) -> bool {
+    segment.chars().count() >= 3 && !segment.chars().all(char::is_alphabetic)
 }
 
 /// The path of an absolute URL (`/customers/C-1007` of `https://h/customers/C-1007?x=1`),
@@ -201,7 +211,7 @@ mod tests {
             &["Customer.Id", "Customer.Email", "Items.Sku", "Missing.Path", "Total"],
             r#"{"Customer": {"Id": "C-1007", "Email": " Joao@Exemplo.com "}, "Items": [{"Sku": "A"}, {"Sku": "B"}], "Total": 12.50}"#,
             Some("evt_9"),
-            &["https://crm.test/customers/C-1007/points?x=1", "http://h/"],
+            &["https://crm.test/customers/C-1007/points?x=1", "http://h/", "http://h/r/0/a%40b.co"],
         );
         let want: Vec<(String, String)> = [
             ("customer.email", "joao@exemplo.com"),
@@ -211,9 +221,9 @@ mod tests {
             ("sourceid", "evt_9"),
             ("total", "12.50"),
             ("url", "/customers/c-1007/points"),
+            ("url", "/r/0/a%40b.co"),
+            ("url", "a@b.co"),
             ("url", "c-1007"),
-            ("url", "customers"),
-            ("url", "points"),
         ]
         .iter()
         .map(|(p, v)| (p.to_string(), v.to_string()))

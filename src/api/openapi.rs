@@ -263,7 +263,7 @@ fn history_operations(g: &mut SchemaGenerator) -> Vec<Operation> {
             query_param(
                 "key",
                 "a history search: a value the event is indexed by (its subscriptions' search_keys, its SourceId, \
-                 its deliveries' URL paths and their segments), or Path:value (Customer.Email:joao@exemplo.com); \
+                 its deliveries' URL paths and the ids in them), or Path:value (Customer.Email:joao@exemplo.com); \
                  case and surrounding spaces do not matter",
                 json!({ "type": "string", "maxLength": crate::search::MAX_VALUE_CHARS }),
             ),

@@ -45,7 +45,7 @@ enum DeliveriesCommand {
         #[arg(long)]
         event: Option<String>,
         /// Only the deliveries of events indexed by this value (a subscription's
-        /// `search_keys`, the event's SourceId, a URL path or one of its segments), or by
+        /// `search_keys`, the event's SourceId, a URL path or an id in one), or by
         /// `Path:value` (`Customer.Email:joao@exemplo.com`); case does not matter.
         #[arg(long)]
         key: Option<String>,

@@ -81,10 +81,15 @@ pub struct Args {
     /// and report the CPU they and a local PostgreSQL used, as a share of one core.
     #[arg(long, value_name = "DURATION")]
     idle: Option<String>,
-    /// After the load, time the console's pages (deliveries with filters, the overview)
-    /// against the store as the run left it; with --prefill, against a long history.
+    /// After the load, time the console's pages (deliveries with filters, a history search
+    /// by key, the overview) against the store as the run left it; with --prefill, against
+    /// a long history.
     #[arg(long)]
     console: bool,
+    /// Give the bench subscriptions `search_keys: [Customer.Id, Customer.Email]`: run with
+    /// and without to see what indexing them costs intake.
+    #[arg(long)]
+    search_keys: bool,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
@@ -130,7 +135,7 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
     }
     let (receiver_addr, arrivals) = receiver::start().await?;
     let deliver_to = if a.receiver_down { closed_port()? } else { receiver_addr.to_string() };
-    write_subscriptions(dir.path(), a.fan_out, &deliver_to)?;
+    write_subscriptions(dir.path(), a.fan_out, &deliver_to, a.search_keys)?;
     if a.slow_subscription.is_some() {
         write_slow_subscription(dir.path(), &deliver_to)?;
     }
@@ -207,6 +212,7 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
         store: redact_store(&store, a.store.is_none()),
         nodes: a.nodes,
         fan_out: a.fan_out,
+        search_keys: a.search_keys,
         concurrency: a.concurrency,
         rate: a.rate,
         events_posted: run.posted,
@@ -449,8 +455,9 @@ impl Progress {
 }
 
 /// `fan_out` subscriptions to the receiver, each with a structured body, a templated URL
-/// carrying the event's send time (for latency) and an HMAC signature: the common case.
-fn write_subscriptions(dir: &std::path::Path, fan_out: usize, host: &str) -> anyhow::Result<()> {
+/// carrying the event's send time (for latency) and an HMAC signature: the common case;
+/// with `search_keys`, the customer's id and email indexed too.
+fn write_subscriptions(dir: &std::path::Path, fan_out: usize, host: &str, search_keys: bool) -> anyhow::Result<()> {
     let subs = dir.join("subscriptions");
     std::fs::create_dir_all(&subs)?;
     std::fs::create_dir_all(dir.join("templates"))?;
@@ -463,6 +470,7 @@ fn write_subscriptions(dir: &std::path::Path, fan_out: usize, host: &str) -> any
              signature:\n  scheme: hmac-sha256-hex\n  secret: {SECRET}\n\
              retry:\n  schedule: [1s, 5s, 30s]\n"
         );
+        let yaml = if search_keys { yaml + "search_keys: [Customer.Id, Customer.Email]\n" } else { yaml };
         std::fs::write(subs.join(format!("bench-{k}.yaml")), yaml)?;
     }
     Ok(())

@@ -924,6 +924,14 @@ pub fn prefill_finished(conn: &Connection, n: u64, now: i64) -> StoreResult<()> 
             params![done, first, request],
         )
         .map_err(unavailable)?;
+        // Each event indexed by a customer id of its own (`c-` and its number), as a
+        // subscription's `search_keys: [Customer.Id]` would, for the bench's key search.
+        conn.execute(
+            "INSERT INTO event_keys (value, path, event_at, event_uuid)
+             SELECT 'c-' || (?1 + rowid - ?2), 'customer.id', received_at, uuid FROM events WHERE rowid >= ?2",
+            params![done, first],
+        )
+        .map_err(unavailable)?;
         rows(&format!(
             "{series} INSERT INTO attempts (delivery_id, attempt, started_at, duration_ms, status_code, response_body)
              SELECT printf('dlv_0%015d', x), 1, {at}, 3, 200, substr(?4, 1, 0) FROM c"
