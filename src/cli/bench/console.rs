@@ -29,10 +29,10 @@ pub async fn time_pages(client: &reqwest::Client, base: &str) -> anyhow::Result<
         "/console/deliveries?subscription=bench-0&status=succeeded",
         "/console/deliveries?cursor=dlv_0000000000500000",
         "/console/deliveries?topic=bench.event&since=2026-01-01T00:00:00Z",
-        // History search: the load's customer C-1007 (by its URL, and by its key with
-        // --search-keys) and the prefill's event 1007 (`--prefill` indexes its events so).
-        "/console/deliveries?key=C-1007",
-        "/v1/deliveries?key=Customer.Id:C-1007",
+        // History search: the load's customer C-7 (by its URL, and by its key with
+        // --search-keys) and the prefill's event 7 (`--prefill` indexes its events so).
+        "/console/deliveries?key=C-7",
+        "/v1/deliveries?key=Customer.Id:C-7",
         "/console/",
         "/console/subscriptions",
         "/v1/subscriptions",
