@@ -233,7 +233,7 @@ mod tests {
 
     #[test]
     fn a_url_path_holding_a_secret_is_not_indexed() {
-        let secrets = vec!["s3cr3t-token".to_string()];
+        let secrets = ["s3cr3t-token".to_string()];
         let found = event_keys(&Map::new(), &[], None, [("https://h/hook/s3cr3t-token", &secrets[..])]);
         assert!(found.is_empty(), "{found:?}");
     }
@@ -242,10 +242,7 @@ mod tests {
     fn a_term_with_a_colon_is_searched_as_a_value_and_as_path_and_value() {
         let t = Term::parse("Customer.Email:Joao@Exemplo.com").unwrap();
         assert_eq!(t.any, "customer.email:joao@exemplo.com");
-        assert_eq!(
-            t.qualified,
-            Some(SearchKey { path: "customer.email".into(), value: "joao@exemplo.com".into() })
-        );
+        assert_eq!(t.qualified, Some(SearchKey { path: "customer.email".into(), value: "joao@exemplo.com".into() }));
         assert_eq!(Term::parse(" C-1007 ").unwrap(), Term { any: "c-1007".into(), qualified: None });
         assert_eq!(Term::parse("two words: x").unwrap().qualified, None, "'two words' is no path");
         assert!(Term::parse("  ").is_none());

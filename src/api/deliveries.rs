@@ -140,7 +140,9 @@ fn retry_query(body: &[u8]) -> Result<DeliveryQuery, ApiError> {
                     ApiError::bad_request(format!("limit: must be a number from 1 to {MAX_RETRY_LIMIT}"))
                 })?
             }
-            "cursor" | "event" | "key" => return Err(ApiError::bad_request(format!("{key}: not a filter of this endpoint"))),
+            "cursor" | "event" | "key" => {
+                return Err(ApiError::bad_request(format!("{key}: not a filter of this endpoint")))
+            }
             _ => pairs.push((key.clone(), text)),
         }
     }

@@ -29,6 +29,7 @@ pub struct DeliveriesArgs {
 }
 
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant, reason = "one value per run of the command line, never stored or moved around")]
 enum DeliveriesCommand {
     /// Newest first, with the API's filters.
     List {

@@ -128,9 +128,14 @@ pub fn delivery_filters(q: &DeliveryQuery, dialect: Dialect) -> (String, Vec<Arg
 
 /// `delivery_filters` on `table`: PostgreSQL's `queue` finds an event's rows its own way.
 pub fn delivery_filters_in(q: &DeliveryQuery, dialect: Dialect, table: &str) -> (String, Vec<Arg>) {
-    let mut f = Filters { sql: String::new(), args: Vec::new(), dialect };
+    // A key search finds its few rows by `event_keys`; SQLite, without statistics, would
+    // rather walk an index of another filter's column (a subscription's whole history) and
+    // test each row against the key's matches. `+column` keeps its indexes out of the plan.
+    let searched = dialect == Dialect::Sqlite && q.key.is_some();
+    let column = if searched { "+" } else { "" };
+    let mut f = Filters { sql: String::new(), args: Vec::new(), dialect, column };
     f.any_of("status", q.status.iter().map(|s| s.as_str()));
-    if dialect == Dialect::Sqlite {
+    if dialect == Dialect::Sqlite && !searched {
         if let Some(index_where) = partial_index_of(&q.status) {
             f.sql.push_str(&format!(" AND {index_where}"));
         }
@@ -186,7 +191,8 @@ fn partial_index_of(statuses: &[DeliveryStatus]) -> Option<&'static str> {
 /// Each reads `event_keys`' primary key by its prefix.
 fn keys_matching(term: &Term, f: &mut Filters) -> String {
     f.args.push(Arg::Text(term.any.clone()));
-    let mut sql = format!("SELECT event_at, event_uuid FROM event_keys WHERE value = {}", f.dialect.placeholder(f.args.len()));
+    let mut sql =
+        format!("SELECT event_at, event_uuid FROM event_keys WHERE value = {}", f.dialect.placeholder(f.args.len()));
     if let Some(k) = &term.qualified {
         f.args.push(Arg::Text(k.value.clone()));
         f.args.push(Arg::Text(k.path.clone()));
@@ -202,12 +208,15 @@ struct Filters {
     sql: String,
     args: Vec<Arg>,
     dialect: Dialect,
+    /// Before each column's name: `+` where no index of it may serve.
+    column: &'static str,
 }
 
 impl Filters {
     fn add(&mut self, column_op: &str, v: Arg) {
         self.args.push(v);
-        self.sql.push_str(&format!(" AND {column_op} {}", self.dialect.placeholder(self.args.len())));
+        let mark = self.dialect.placeholder(self.args.len());
+        self.sql.push_str(&format!(" AND {}{column_op} {mark}", self.column));
     }
 
     /// ` AND column = ?` for one value, ` AND column IN (…)` for several, nothing for none.
@@ -217,6 +226,7 @@ impl Filters {
             self.args.push(Arg::Text(v.to_string()));
             marks.push(self.dialect.placeholder(self.args.len()));
         }
+        let column = format!("{}{column}", self.column);
         match &marks[..] {
             [] => {}
             [one] => self.sql.push_str(&format!(" AND {column} = {one}")),

@@ -128,7 +128,8 @@ async fn fill_history(client: &tokio_postgres::Client, now: i64) {
 /// examined (returned, and removed by its filter, over all its loops).
 fn history_reads(plan: &Value, found: &mut Vec<(String, String, f64)>) {
     let number = |key: &str| plan.get(key).and_then(Value::as_f64).unwrap_or(0.0);
-    if let Some(table @ ("deliveries" | "attempts" | "event_keys")) = plan.get("Relation Name").and_then(Value::as_str) {
+    if let Some(table @ ("deliveries" | "attempts" | "event_keys")) = plan.get("Relation Name").and_then(Value::as_str)
+    {
         let examined =
             (number("Actual Rows") + number("Rows Removed by Filter") + number("Rows Removed by Index Recheck"))
                 * number("Actual Loops").max(1.0);

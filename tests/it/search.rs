@@ -107,7 +107,8 @@ async fn a_customers_deliveries_are_found_among_ten_thousand(app: &TestApp) {
     assert!(body["error"].as_str().unwrap().contains("key"), "{body}");
 
     // A source's event, by its platform id (`SourceId`).
-    let shop = json!({ "id": "ord_77", "kind": "order.paid", "data": { "Order": 77777, "Customer": { "Id": "C-77" } } });
+    let shop =
+        json!({ "id": "ord_77", "kind": "order.paid", "data": { "Order": 77777, "Customer": { "Id": "C-77" } } });
     let (status, body) = app.post_raw("/v1/sources/shop", shop.to_string(), None).await;
     assert!(status == 202, "{body}");
     assert_eq!(orders_found(app, "key=SourceId:ord_77").await, vec![77777]);

@@ -64,7 +64,11 @@ pub async fn insert_events(client: &Client, events: &[NewEvent]) -> StoreResult<
         })
         .collect();
     let arrays = DeliveryArrays::of(&new_rows)?;
-    let keys = KeyArrays::of(&order);
+    let firsts: Vec<&NewEvent> = {
+        let mut seen = HashSet::new();
+        events.iter().filter(|e| seen.insert(e.uuid.as_str())).collect()
+    };
+    let keys = KeyArrays::of(&firsts);
     let [p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11] = arrays.params();
     let finished = new_rows.iter().any(|r| r.d.status != DeliveryStatus::Pending);
     // One row per new event (its uuid), and one per delivery stored leased (its id).
@@ -143,7 +147,8 @@ pub async fn insert_events(client: &Client, events: &[NewEvent]) -> StoreResult<
     Ok((out, flags))
 }
 
-/// Every search key of a batch's events as three columns, for `unnest` (`event_keys`).
+/// Every search key of a batch's events as three columns, for `unnest` (`event_keys`):
+/// those of each Uuid's first event in the batch, the one that is inserted.
 #[derive(Default)]
 struct KeyArrays<'a> {
     uuids: Vec<&'a str>,
@@ -1226,7 +1231,11 @@ pub fn timer_and_page_statements(
         page("history search by key", DeliveryQuery { key: Term::parse("C-1007"), ..DeliveryQuery::default() }),
         page(
             "history search by path:key, a subscription's succeeded",
-            DeliveryQuery { key: Term::parse("Customer.Id:C-1007"), subscription: loaded.clone(), ..status(DeliveryStatus::Succeeded) },
+            DeliveryQuery {
+                key: Term::parse("Customer.Id:C-1007"),
+                subscription: loaded.clone(),
+                ..status(DeliveryStatus::Succeeded)
+            },
         ),
         one("detail", &DETAIL, vec![Box::new(id.to_string())]),
         one("detail (attempts)", ATTEMPTS_OF, vec![Box::new(id.to_string())]),
