@@ -30,7 +30,8 @@ pub async fn time_pages(client: &reqwest::Client, base: &str) -> anyhow::Result<
         "/console/deliveries?cursor=dlv_0000000000500000",
         "/console/deliveries?topic=bench.event&since=2026-01-01T00:00:00Z",
         // History search: the load's customer C-7 (by its URL, and by its key with
-        // --search-keys) and the prefill's event 7 (`--prefill` indexes its events so).
+        // --search-keys) and the prefill's event 7 (`--prefill` indexes its events so),
+        // unless the node's retention pruned it: it is the prefill's oldest.
         "/console/deliveries?key=C-7",
         "/v1/deliveries?key=Customer.Id:C-7",
         "/console/",
