@@ -11,12 +11,20 @@ use crate::subscription::{Mode, Subscription, SubscriptionSet};
 /// `abort(reason)` means the event is not for that subscription, as a false filter does.
 pub fn prepare(event: &Event, set: &SubscriptionSet, received_at: i64) -> NewEvent {
     let ctx = render::context(event);
-    let deliveries = set
+    let mut key_paths = std::collections::BTreeSet::new();
+    let deliveries: Vec<NewDelivery> = set
         .routes(&event.topic)
         .filter(|s| s.enabled)
-        .filter_map(|sub| delivery_for(sub, &ctx, &set.version))
+        .filter_map(|sub| {
+            let delivery = delivery_for(sub, &ctx, &set.version)?;
+            key_paths.extend(sub.search_keys.iter());
+            Some(delivery)
+        })
         .collect();
+    let urls = deliveries.iter().map(|d| (d.request.url.as_str(), &d.request.masked[..]));
+    let keys = crate::search::event_keys(&event.payload, key_paths, event.source_id.as_deref(), urls);
     NewEvent {
+        keys,
         uuid: event.uuid.clone(),
         topic: event.topic.clone(),
         date: event.date.clone(),

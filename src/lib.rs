@@ -23,6 +23,7 @@ pub mod metrics;
 pub mod percent;
 pub mod reload;
 pub mod render;
+pub mod search;
 pub mod secret;
 pub mod server;
 pub mod sign;

@@ -63,6 +63,15 @@ pub fn parse_query(params: &[(String, String)]) -> Result<DeliveryQuery, ApiErro
             "topic" => q.topic.extend(values()),
             "source" => q.source.extend(values()),
             "event" => q.event = Some(value.clone()).filter(|v| !v.is_empty()),
+            "key" if value.trim().is_empty() => q.key = None,
+            "key" => {
+                q.key = Some(crate::search::Term::parse(value).ok_or_else(|| {
+                    bad(&format!(
+                        "longer than {} characters: no value that long is indexed",
+                        crate::search::MAX_VALUE_CHARS
+                    ))
+                })?)
+            }
             "since" => {
                 q.since = Some(parse_time(value).ok_or_else(|| bad("must be an RFC 3339 time or milliseconds"))?)
             }
@@ -76,7 +85,7 @@ pub fn parse_query(params: &[(String, String)]) -> Result<DeliveryQuery, ApiErro
             "cursor" => q.cursor = Some(value.clone()).filter(|v| !v.is_empty()),
             _ => {
                 return Err(bad(
-                    "unknown; use status, subscription, topic, event, source, since, until, limit or cursor",
+                    "unknown; use status, subscription, topic, event, key, source, since, until, limit or cursor",
                 ))
             }
         }
@@ -126,7 +135,9 @@ fn retry_query(body: &[u8]) -> Result<DeliveryQuery, ApiError> {
                     ApiError::bad_request(format!("limit: must be a number from 1 to {MAX_RETRY_LIMIT}"))
                 })?
             }
-            "cursor" | "event" => return Err(ApiError::bad_request(format!("{key}: not a filter of this endpoint"))),
+            "cursor" | "event" | "key" => {
+                return Err(ApiError::bad_request(format!("{key}: not a filter of this endpoint")))
+            }
             _ => pairs.push((key.clone(), text)),
         }
     }

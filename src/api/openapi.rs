@@ -292,6 +292,13 @@ fn history_operations(g: &mut SchemaGenerator) -> Vec<Operation> {
             query_param("subscription", "a subscription name", json!({ "type": "string" })),
             query_param("topic", "an event Topic", json!({ "type": "string" })),
             query_param("event", "an event Uuid", json!({ "type": "string" })),
+            query_param(
+                "key",
+                "a history search: a value the event is indexed by (its subscriptions' search_keys, its SourceId, \
+                 its deliveries' URL paths and the ids in them), or Path:value (Customer.Email:joao@exemplo.com); \
+                 case and surrounding spaces do not matter",
+                json!({ "type": "string", "maxLength": crate::search::MAX_VALUE_CHARS }),
+            ),
             query_param("source", "the inbound source of its event", json!({ "type": "string" })),
             query_param("since", "created at or after", time.clone()),
             query_param("until", "created before", time),

@@ -29,6 +29,7 @@ pub struct DeliveriesArgs {
 }
 
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant, reason = "one value per run of the command line, never stored or moved around")]
 enum DeliveriesCommand {
     /// Newest first, with the API's filters.
     List {
@@ -44,6 +45,11 @@ enum DeliveriesCommand {
         /// Only the deliveries of this event (its Uuid).
         #[arg(long)]
         event: Option<String>,
+        /// Only the deliveries of events indexed by this value (a subscription's
+        /// `search_keys`, the event's SourceId, a URL path or an id in one), or by
+        /// `Path:value` (`Customer.Email:joao@exemplo.com`); case does not matter.
+        #[arg(long)]
+        key: Option<String>,
         /// Only deliveries of events that came in through this inbound source.
         #[arg(long)]
         source: Option<String>,
@@ -132,12 +138,13 @@ impl Connection {
 pub async fn deliveries(a: DeliveriesArgs) -> anyhow::Result<ExitCode> {
     let conn = &a.conn;
     Ok(match a.command {
-        DeliveriesCommand::List { status, subscription, topic, event, source, since, until, limit, cursor } => {
+        DeliveriesCommand::List { status, subscription, topic, event, key, source, since, until, limit, cursor } => {
             let params: Vec<(&str, Option<String>)> = vec![
                 ("status", status),
                 ("subscription", subscription),
                 ("topic", topic),
                 ("event", event),
+                ("key", key),
                 ("source", source),
                 ("since", since),
                 ("until", until),

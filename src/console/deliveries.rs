@@ -115,9 +115,16 @@ fn recover_query(params: &[(String, String)]) -> Result<(Vec<(String, String)>, 
 }
 
 /// The filters a query string holds: empty fields (an untouched form input) and the
-/// page's own parameters left out.
+/// page's own parameters left out, the date pickers' times made RFC 3339 (UTC).
 fn filters_of(query: &[(String, String)]) -> Vec<(String, String)> {
-    query.iter().filter(|(k, v)| !v.trim().is_empty() && !PAGE_ONLY.contains(&k.as_str())).cloned().collect()
+    query
+        .iter()
+        .filter(|(k, v)| !v.trim().is_empty() && !PAGE_ONLY.contains(&k.as_str()))
+        .map(|(k, v)| match k.as_str() {
+            "since" | "until" => (k.clone(), super::dates::from_picker(v)),
+            _ => (k.clone(), v.clone()),
+        })
+        .collect()
 }
 
 fn failed_only(filters: &[(String, String)]) -> Vec<(String, String)> {
@@ -143,8 +150,9 @@ fn chosen(filters: &[(String, String)]) -> minijinja::Value {
         source => all("source"),
         topic => all("topic").join(", "),
         event => one("event"),
-        since => one("since"),
-        until => one("until"),
+        key => one("key"),
+        since => super::dates::to_picker(&one("since")),
+        until => super::dates::to_picker(&one("until")),
     }
 }
 

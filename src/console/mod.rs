@@ -4,6 +4,7 @@
 //! token; pages are served with `Content-Security-Policy: default-src 'self'`.
 
 mod assets;
+mod dates;
 mod deliveries;
 mod delivery;
 mod event;

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::{DeliveryQuery, DeliveryStatus};
+use crate::search::Term;
 
 /// One bound value of a delivery-list filter.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,6 +41,16 @@ impl Dialect {
     /// at `uuid`.
     fn of_event(self, uuid: &str) -> String {
         format!("{} IN ({})", self.row_key(), self.deliveries_of_event(uuid))
+    }
+
+    /// The condition on a `deliveries` row that its event is one of `events`, a query of
+    /// `(event_at, event_uuid)` pairs (`keys_matching`), found by `deliveries_by_event`.
+    fn of_events_in(self, events: &str) -> String {
+        let key = self.row_key();
+        format!(
+            "{key} IN (SELECT d.{key} FROM ({events}) k
+                        JOIN deliveries d ON d.event_at = k.event_at AND d.event_uuid = k.event_uuid)"
+        )
     }
 
     /// A query of the row keys of the deliveries of the event whose uuid is bound at
@@ -117,9 +128,14 @@ pub fn delivery_filters(q: &DeliveryQuery, dialect: Dialect) -> (String, Vec<Arg
 
 /// `delivery_filters` on `table`: PostgreSQL's `queue` finds an event's rows its own way.
 pub fn delivery_filters_in(q: &DeliveryQuery, dialect: Dialect, table: &str) -> (String, Vec<Arg>) {
-    let mut f = Filters { sql: String::new(), args: Vec::new(), dialect };
+    // A key search finds its few rows by `event_keys`; SQLite, without statistics, would
+    // rather walk an index of another filter's column (a subscription's whole history) and
+    // test each row against the key's matches. `+column` keeps its indexes out of the plan.
+    let searched = dialect == Dialect::Sqlite && q.key.is_some();
+    let column = if searched { "+" } else { "" };
+    let mut f = Filters { sql: String::new(), args: Vec::new(), dialect, column };
     f.any_of("status", q.status.iter().map(|s| s.as_str()));
-    if dialect == Dialect::Sqlite {
+    if dialect == Dialect::Sqlite && !searched {
         if let Some(index_where) = partial_index_of(&q.status) {
             f.sql.push_str(&format!(" AND {index_where}"));
         }
@@ -136,6 +152,15 @@ pub fn delivery_filters_in(q: &DeliveryQuery, dialect: Dialect, table: &str) -> 
         f.args.push(Arg::Text(e.clone()));
         let uuid = dialect.placeholder(f.args.len());
         let condition = if table == "queue" { of_event_in_queue(&uuid) } else { dialect.of_event(&uuid) };
+        f.sql.push_str(&format!(" AND {condition}"));
+    }
+    if let Some(term) = &q.key {
+        let events = keys_matching(term, &mut f);
+        let condition = if table == "queue" {
+            format!("event_uuid IN (SELECT event_uuid FROM ({events}) k)")
+        } else {
+            dialect.of_events_in(&events)
+        };
         f.sql.push_str(&format!(" AND {condition}"));
     }
     if let Some(t) = q.since {
@@ -166,16 +191,37 @@ fn partial_index_of(statuses: &[DeliveryStatus]) -> Option<&'static str> {
     }
 }
 
+/// A query of the events (`event_at`, `event_uuid`) indexed by `term`: its whole text as
+/// a value under any path, and where it reads as `path:value`, that value under that path.
+/// Each reads `event_keys`' primary key by its prefix.
+fn keys_matching(term: &Term, f: &mut Filters) -> String {
+    f.args.push(Arg::Text(term.any.clone()));
+    let mut sql =
+        format!("SELECT event_at, event_uuid FROM event_keys WHERE value = {}", f.dialect.placeholder(f.args.len()));
+    if let Some(k) = &term.qualified {
+        f.args.push(Arg::Text(k.value.clone()));
+        f.args.push(Arg::Text(k.path.clone()));
+        let (value, path) = (f.dialect.placeholder(f.args.len() - 1), f.dialect.placeholder(f.args.len()));
+        sql.push_str(&format!(
+            " UNION SELECT event_at, event_uuid FROM event_keys WHERE value = {value} AND path = {path}"
+        ));
+    }
+    sql
+}
+
 struct Filters {
     sql: String,
     args: Vec<Arg>,
     dialect: Dialect,
+    /// Before each column's name: `+` where no index of it may serve.
+    column: &'static str,
 }
 
 impl Filters {
     fn add(&mut self, column_op: &str, v: Arg) {
         self.args.push(v);
-        self.sql.push_str(&format!(" AND {column_op} {}", self.dialect.placeholder(self.args.len())));
+        let mark = self.dialect.placeholder(self.args.len());
+        self.sql.push_str(&format!(" AND {}{column_op} {mark}", self.column));
     }
 
     /// ` AND column = ?` for one value, ` AND column IN (…)` for several, nothing for none.
@@ -185,6 +231,7 @@ impl Filters {
             self.args.push(Arg::Text(v.to_string()));
             marks.push(self.dialect.placeholder(self.args.len()));
         }
+        let column = format!("{}{column}", self.column);
         match &marks[..] {
             [] => {}
             [one] => self.sql.push_str(&format!(" AND {column} = {one}")),

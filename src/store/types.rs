@@ -98,6 +98,8 @@ pub struct NewEvent {
     /// The inbound source it came through, if any.
     pub source: Option<String>,
     pub deliveries: Vec<NewDelivery>,
+    /// What history search finds it by (`search::event_keys`), stored with it.
+    pub keys: Vec<crate::search::SearchKey>,
 }
 
 #[derive(Debug, Clone)]
@@ -336,6 +338,8 @@ pub struct DeliveryQuery {
     /// send; `Some(true)` keeps only those. A bulk retry takes the first and answers the
     /// second one by one (rendered again, or not sendable and why).
     pub never_attempted_failures: Option<bool>,
+    /// A history search (`search::Term`): the deliveries of the events indexed by it.
+    pub key: Option<crate::search::Term>,
 }
 
 #[derive(Debug, Clone, Serialize, JsonSchema)]

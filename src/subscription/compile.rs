@@ -79,6 +79,7 @@ fn compile(cx: &FileContext<'_>, raw: RawSubscription, files: TemplateFiles) -> 
     let auth = super::auth::compile_auth(cx, &raw);
     let tls = super::tls::compile_tls(cx, &raw);
     let (timeout, schedule) = timing(cx, &raw);
+    let search_keys = search_keys(cx, &raw.search_keys);
     if raw.delivery.max_in_flight == Some(0) {
         cx.field_error("delivery.max_in_flight", "must be at least 1".into());
     }
@@ -142,6 +143,7 @@ fn compile(cx: &FileContext<'_>, raw: RawSubscription, files: TemplateFiles) -> 
         template,
         auth,
         tls,
+        search_keys,
     })
 }
 
@@ -157,6 +159,19 @@ fn texts_secrets(read: &[String], request: &Request) -> Vec<String> {
     }
     kept.extend(request.masked.iter().cloned());
     kept
+}
+
+/// `search_keys`, each checked; a bad one is an error on its own line.
+fn search_keys(cx: &FileContext<'_>, paths: &[String]) -> Vec<crate::search::KeyPath> {
+    let mut keys = Vec::new();
+    for p in paths {
+        match crate::search::KeyPath::parse(p) {
+            Ok(k) if !keys.contains(&k) => keys.push(k),
+            Ok(_) => cx.error(line_of_text(cx.text, p), format!("search_keys: {p:?} is listed twice")),
+            Err(m) => cx.error(line_of_text(cx.text, p), format!("search_keys: {m}")),
+        }
+    }
+    keys
 }
 
 fn file_stem(path: &Path) -> String {

@@ -74,6 +74,8 @@ pub struct Subscription {
     pub auth: Option<crate::auth::Auth>,
     /// `tls:`: the client configuration for this subscription's receiver.
     pub tls: Option<tls::Tls>,
+    /// `search_keys`: indexed with every event this subscription takes.
+    pub search_keys: Vec<crate::search::KeyPath>,
 }
 
 /// The metrics label of events no subscription's topics match.

@@ -39,6 +39,11 @@ pub struct RawSubscription {
     pub tls: Option<RawTls>,
     /// The receiver's quota: at most `requests` per rolling `per`, across all nodes.
     pub rate_limit: Option<RawRateLimit>,
+    /// Paths into the Payload (`Customer.Id`, `Customer.Email`) whose values are indexed
+    /// with each event this subscription takes, so that history search finds its
+    /// deliveries by them (`GET /v1/deliveries?key=C-1007`).
+    #[serde(default)]
+    pub search_keys: Vec<String>,
 }
 
 /// `auth:`, exactly one of its keys (checked when compiled). Every value may use `${VAR}`

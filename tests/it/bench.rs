@@ -70,6 +70,9 @@ async fn bench_on_postgres_reports_the_server_the_sizes_and_the_costs_per_delive
     let page = |path: &str| pages.iter().find(|p| p["page"] == path).unwrap_or_else(|| panic!("{path} in {pages:?}"));
     assert_eq!(page("/v1/subscriptions")["rows"], 2, "both subscriptions listed");
     assert!(page("/console/subscriptions")["rows"].as_u64().unwrap() >= 2);
+    // The key search finds the load's customer C-7 (by its URL) and the prefill's event 7.
+    assert!(page("/console/deliveries?key=C-7")["rows"].as_u64().unwrap() >= 2, "{pages:?}");
+    assert!(page("/v1/deliveries?key=Customer.Id:C-7")["rows"].as_u64().unwrap() >= 1, "{pages:?}");
 
     // The history the bench made: 300 prefilled, each with its event and attempt, shared
     // by the run's two subscriptions; then 50 events × 2 subscriptions × 2 runs.
@@ -81,6 +84,7 @@ async fn bench_on_postgres_reports_the_server_the_sizes_and_the_costs_per_delive
     );
     assert_eq!(count(&c, "SELECT count(*) FROM attempts WHERE delivery_id < 'dlv_01'").await, 300);
     assert_eq!(count(&c, "SELECT count(*) FROM events").await, 300 + 100);
+    assert_eq!(count(&c, "SELECT count(*) FROM event_keys WHERE path = 'customer.id'").await, 300, "prefill indexed");
     assert_eq!(count(&c, "SELECT count(*) FROM deliveries WHERE status = 'succeeded'").await, 300 + 200);
 }
 

@@ -95,7 +95,7 @@ pub(crate) async fn until_text(c: &Client, css: &str, ok: impl Fn(&str) -> bool)
 }
 
 /// Submits with a click and waits for the page it leads to (its URL contains `to`).
-async fn submit(c: &Client, css: &str, to: &str) {
+pub(crate) async fn submit(c: &Client, css: &str, to: &str) {
     click(c, css).await;
     eventually(WAIT, &format!("a page at {to}"), || async {
         c.current_url().await.ok().filter(|u| u.as_str().contains(to)).map(|_| ())

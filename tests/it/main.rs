@@ -38,6 +38,7 @@ mod receiver_auth;
 mod receiver_tls;
 mod recovery;
 mod reload;
+mod search;
 mod signatures;
 mod source_schemes;
 mod sources;

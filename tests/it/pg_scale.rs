@@ -48,6 +48,7 @@ fn delivery(sub: &str, status: DeliveryStatus) -> NewDelivery {
 async fn insert(store: &Arc<dyn Store>, deliveries: Vec<NewDelivery>) -> String {
     let uuid = new_uuid();
     let event = NewEvent {
+        keys: Vec::new(),
         uuid: uuid.clone(),
         topic: "T".into(),
         date: "2026-11-23T10:00:00Z".into(),
@@ -110,6 +111,16 @@ async fn fill_history(client: &tokio_postgres::Client, now: i64) {
         )
         .await
         .unwrap();
+    // Every event indexed by a customer id that 4 events share (`C-1007` among them).
+    client
+        .execute(
+            "INSERT INTO event_keys (value, path, event_at, event_uuid)
+             SELECT 'c-' || (i % 50000), 'customer.id', $1::bigint - ($2::bigint - i) * 1000, 'ev-' || lpad(i::text, 7, '0')
+               FROM generate_series(1, $2::bigint) AS i",
+            &[&now, &HISTORY],
+        )
+        .await
+        .unwrap();
     client.batch_execute("ANALYZE").await.unwrap();
 }
 
@@ -117,7 +128,8 @@ async fn fill_history(client: &tokio_postgres::Client, now: i64) {
 /// examined (returned, and removed by its filter, over all its loops).
 fn history_reads(plan: &Value, found: &mut Vec<(String, String, f64)>) {
     let number = |key: &str| plan.get(key).and_then(Value::as_f64).unwrap_or(0.0);
-    if let Some(table @ ("deliveries" | "attempts")) = plan.get("Relation Name").and_then(Value::as_str) {
+    if let Some(table @ ("deliveries" | "attempts" | "event_keys")) = plan.get("Relation Name").and_then(Value::as_str)
+    {
         let examined =
             (number("Actual Rows") + number("Rows Removed by Filter") + number("Rows Removed by Index Recheck"))
                 * number("Actual Loops").max(1.0);
@@ -206,6 +218,8 @@ async fn postgres_no_timer_or_page_statement_reads_more_of_a_larger_history() {
     // The pages read what they show: a history page reads its rows off the history.
     let page = report.iter().find(|r| r.starts_with("history page:")).unwrap();
     assert!(page.contains("deliveries"), "{page}");
+    let search = report.iter().find(|r| r.starts_with("history search by key:")).unwrap();
+    assert!(search.contains("event_keys") && search.contains("deliveries"), "{search}");
 
     // The real store answers from the counters as the history holds them.
     let stats = store.queue_stats(true).await.unwrap();

@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use hookshape::search::Term;
 use hookshape::store::sqlite::probe::Probe;
 use hookshape::store::sqlite::SqliteStore;
 use hookshape::store::*;
@@ -22,6 +23,7 @@ const PRUNE_BOUND: u64 = 500 * BATCH as u64;
 
 fn live(uuid: &str, subscription: &str, status: DeliveryStatus) -> NewEvent {
     NewEvent {
+        keys: Vec::new(),
         uuid: uuid.into(),
         topic: "T".into(),
         date: "2026-11-23T10:00:00Z".into(),
@@ -101,11 +103,27 @@ async fn with_a_long_history_timers_and_the_subscriptions_view_examine_the_queue
             "one subscription",
             DeliveryQuery { subscription: vec!["bench-0".into()], limit: 50, ..DeliveryQuery::default() },
         ),
+        // History search: the prefill indexes each event by `c-` and its number.
+        ("a key", DeliveryQuery { key: Term::parse("C-1007"), limit: 50, ..DeliveryQuery::default() }),
+        (
+            "a path:key of one subscription",
+            DeliveryQuery {
+                key: Term::parse("Customer.Id:C-1007"),
+                subscription: vec!["bench-0".into()],
+                status: vec![DeliveryStatus::Succeeded],
+                limit: 50,
+                ..DeliveryQuery::default()
+            },
+        ),
     ] {
         let page = probe.history(&q).unwrap();
         eprintln!("steps: history page of {what} {page}");
         assert!(page < PAGE_BOUND, "the history page of {what} took {page} steps");
     }
+
+    let found =
+        store.list_deliveries(DeliveryQuery { key: Term::parse("c-1007"), limit: 50, ..DeliveryQuery::default() });
+    assert_eq!(found.await.unwrap().deliveries.len(), 1, "the prefill's event 1007, by its key");
 
     // A week's retention: most of the history is past it; one batch goes, and its cost is
     // the batch's. With nothing past the retention, the prune finds that at once.

@@ -2,7 +2,7 @@
 //! the store as the run left it (with `--prefill`, a long history): the deliveries page
 //! unfiltered, by state, by subscription and state, a page deep in the history, and the
 //! overview, the subscriptions page and the admin API's `/v1/subscriptions` (their counts
-//! must not grow with the history). Server-side time as the client sees it on loopback.
+//! must not grow with the history), and a history search by key (page and API). Server-side time as the client sees it on loopback.
 
 use std::time::Instant;
 
@@ -29,6 +29,11 @@ pub async fn time_pages(client: &reqwest::Client, base: &str) -> anyhow::Result<
         "/console/deliveries?subscription=bench-0&status=succeeded",
         "/console/deliveries?cursor=dlv_0000000000500000",
         "/console/deliveries?topic=bench.event&since=2026-01-01T00:00:00Z",
+        // History search: the load's customer C-7 (by its URL, and by its key with
+        // --search-keys) and the prefill's event 7 (`--prefill` indexes its events so),
+        // unless the node's retention pruned it: it is the prefill's oldest.
+        "/console/deliveries?key=C-7",
+        "/v1/deliveries?key=Customer.Id:C-7",
         "/console/",
         "/console/subscriptions",
         "/v1/subscriptions",
@@ -57,7 +62,11 @@ pub async fn time_pages(client: &reqwest::Client, base: &str) -> anyhow::Result<
 /// A page's table rows, or the items of the API's JSON list.
 fn shown_rows(text: &str) -> usize {
     match serde_json::from_str::<serde_json::Value>(text) {
-        Ok(json) => json["subscriptions"].as_array().or_else(|| json.as_array()).map_or(0, Vec::len),
+        Ok(json) => json["subscriptions"]
+            .as_array()
+            .or_else(|| json["deliveries"].as_array())
+            .or_else(|| json.as_array())
+            .map_or(0, Vec::len),
         Err(_) => text.matches("<tr>").count(),
     }
 }

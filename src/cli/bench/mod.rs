@@ -82,8 +82,9 @@ pub struct Args {
     /// and report the CPU they and a local PostgreSQL used, as a share of one core.
     #[arg(long, value_name = "DURATION")]
     idle: Option<String>,
-    /// After the load, time the console's pages (deliveries with filters, the overview)
-    /// against the store as the run left it; with --prefill, against a long history.
+    /// After the load, time the console's pages (deliveries with filters, a history search
+    /// by key, the overview) against the store as the run left it; with --prefill, against
+    /// a long history.
     #[arg(long)]
     console: bool,
     /// Rate limit: give the subscriptions `rate_limit: {requests: N, per: PER}` (as N/PER,
@@ -91,6 +92,10 @@ pub struct Args {
     /// the requests the receiver got in every window of PER against N.
     #[arg(long, value_name = "N/PER", conflicts_with_all = ["events", "ceiling", "receiver_down", "slow_subscription", "rate"])]
     rate_limit: Option<String>,
+    /// Give the bench subscriptions `search_keys: [Customer.Id, Customer.Email]`: run with
+    /// and without to see what indexing them costs intake.
+    #[arg(long)]
+    search_keys: bool,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
@@ -138,7 +143,10 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
     }
     let (receiver_addr, arrivals) = receiver::start().await?;
     let deliver_to = if a.receiver_down { closed_port()? } else { receiver_addr.to_string() };
-    let extra = rate_limit.map(|r| r.yaml()).unwrap_or_default();
+    let mut extra = rate_limit.map(|r| r.yaml()).unwrap_or_default();
+    if a.search_keys {
+        extra.push_str("search_keys: [Customer.Id, Customer.Email]\n");
+    }
     write_subscriptions(dir.path(), a.fan_out, &deliver_to, &extra)?;
     if a.slow_subscription.is_some() {
         write_slow_subscription(dir.path(), &deliver_to)?;
@@ -229,6 +237,7 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
         store: redact_store(&store, a.store.is_none()),
         nodes: a.nodes,
         fan_out: a.fan_out,
+        search_keys: a.search_keys,
         concurrency: a.concurrency,
         rate: a.rate,
         events_posted: run.posted,
@@ -472,7 +481,8 @@ impl Progress {
 
 /// `fan_out` subscriptions to the receiver, each with a structured body, a templated URL
 /// carrying the event's send time (for latency) and an HMAC signature: the common case.
-/// `extra` is added to each (the rate-limit scenario's `rate_limit`).
+/// `extra` is added to each (the rate-limit scenario's `rate_limit`, `--search-keys`'
+/// `search_keys`).
 fn write_subscriptions(dir: &std::path::Path, fan_out: usize, host: &str, extra: &str) -> anyhow::Result<()> {
     let subs = dir.join("subscriptions");
     std::fs::create_dir_all(&subs)?;

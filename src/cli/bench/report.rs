@@ -41,6 +41,8 @@ pub struct Report {
     pub store: String,
     pub nodes: usize,
     pub fan_out: usize,
+    /// Whether the subscriptions had `search_keys` (`--search-keys`).
+    pub search_keys: bool,
     pub concurrency: usize,
     pub rate: Option<f64>,
     pub events_posted: u64,
@@ -136,9 +138,10 @@ impl Report {
 
     pub fn table(&self) -> String {
         let mut out = format!(
-            "hookshape bench: {} events, fan-out {}, {} connections{}, store {}, {} node{}\n",
+            "hookshape bench: {} events, fan-out {}{}, {} connections{}, store {}, {} node{}\n",
             self.events_posted,
             self.fan_out,
+            if self.search_keys { " with search_keys" } else { "" },
             self.concurrency,
             self.rate.map(|r| format!(" at {r} events/s")).unwrap_or_default(),
             self.store,

@@ -17,6 +17,7 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
     (7, "revoked sessions", include_str!("migrations/0007_revoked_sessions.sql")),
     (8, "queue apart from history", include_str!("migrations/0008_queue.sql")),
     (9, "rate slots", include_str!("migrations/0009_rate_slots.sql")),
+    (10, "search keys", include_str!("migrations/0010_search_keys.sql")),
 ];
 
 /// Key of the advisory lock that serialises migrations (any constant both sides agree on).

@@ -25,17 +25,20 @@ const REQUEST: &str = r#"{"method":"POST","url":"http://127.0.0.1:9/prefill","he
 
 /// One chunk: ids `dlv_0` and 15 digits sort before any live one (`dlv_` and a UUIDv7,
 /// `dlv_019…`), and ids, event times and finish times rise together, as in a real history.
-/// Event uuids are random, as producers send them. Counters kept by triggers on
+/// Event uuids are random, as producers send them; each event is indexed by a customer id
+/// of its own (`c-` and its number), as `search_keys: [Customer.Id]` would. Counters kept by triggers on
 /// `deliveries` see plain INSERTs, so they stay right.
 const INSERT_CHUNK: &str = "
 WITH s AS MATERIALIZED (
-    SELECT 'dlv_0' || lpad(x::text, 15, '0') AS id,
+    SELECT x, 'dlv_0' || lpad(x::text, 15, '0') AS id,
            gen_random_uuid()::text AS uuid,
            ($3::text[])[1 + (x % cardinality($3::text[]))::int] AS subscription,
            $5::bigint - $6::bigint + (x - $7::bigint + 1) * $6::bigint / $4::bigint AS at
       FROM generate_series($1::bigint, $2::bigint) AS x),
  e AS (INSERT INTO events (uuid, topic, date, received_at, body)
        SELECT uuid, 'bench.event', '2026-01-01T00:00:00Z', at, '{}' FROM s),
+ k AS (INSERT INTO event_keys (value, path, event_at, event_uuid)
+       SELECT 'c-' || x, 'customer.id', at, uuid FROM s),
  d AS (INSERT INTO deliveries (id, event_uuid, subscription, topic, status, attempts, next_attempt_at,
                                created_at, updated_at, config_version, request, last_status, event_at)
        SELECT id, uuid, subscription, 'bench.event', 'succeeded', 1, NULL, at, at, 'prefill', $8, 200, at FROM s)
@@ -87,6 +90,6 @@ impl PostgresStore {
             )
             .await
             .map_err(pg_error)?;
-        client.batch_execute("VACUUM (ANALYZE) events, deliveries, attempts").await.map_err(pg_error)
+        client.batch_execute("VACUUM (ANALYZE) events, deliveries, attempts, event_keys").await.map_err(pg_error)
     }
 }

@@ -64,6 +64,11 @@ pub async fn insert_events(client: &Client, events: &[NewEvent]) -> StoreResult<
         })
         .collect();
     let arrays = DeliveryArrays::of(&new_rows)?;
+    let firsts: Vec<&NewEvent> = {
+        let mut seen = HashSet::new();
+        events.iter().filter(|e| seen.insert(e.uuid.as_str())).collect()
+    };
+    let keys = KeyArrays::of(&firsts);
     let [p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11] = arrays.params();
     let finished = new_rows.iter().any(|r| r.d.status != DeliveryStatus::Pending);
     // One row per new event (its uuid), and one per delivery stored leased (its id).
@@ -73,12 +78,17 @@ pub async fn insert_events(client: &Client, events: &[NewEvent]) -> StoreResult<
             SELECT * FROM unnest($12::text[], $13::text[], $14::text[], $15::bigint[], $16::text[], $17::text[])
             ON CONFLICT (uuid) DO NOTHING RETURNING uuid, source, received_at),
          {},
-         waiting AS ({})
+         waiting AS ({}),
+         keyed AS (
+            INSERT INTO event_keys (value, path, event_at, event_uuid)
+            SELECT k.value, k.path, f.received_at, f.uuid
+              FROM unnest($19::text[], $20::text[], $21::text[]) AS k(uuid, path, value) JOIN fresh f ON f.uuid = k.uuid
+            ON CONFLICT DO NOTHING)
          SELECT uuid, NULL::text FROM fresh UNION ALL SELECT NULL, id FROM queued WHERE status = 'in_flight'",
         if finished { &*FRESH_DELIVERIES_SOME_FINISHED } else { &*FRESH_DELIVERIES_ALL_LIVE },
         register_waiting("$3", "$6", "$18")
     );
-    let params: [&(dyn ToSql + Sync); 18] = [
+    let params: [&(dyn ToSql + Sync); 21] = [
         p1,
         p2,
         p3,
@@ -97,6 +107,9 @@ pub async fn insert_events(client: &Client, events: &[NewEvent]) -> StoreResult<
         &bodies,
         &sources,
         &arrays.activations,
+        &keys.uuids,
+        &keys.paths,
+        &keys.values,
     ];
     let inserted = rows(client, &sql, &params).await?;
     let mut fresh = HashSet::new();
@@ -132,6 +145,29 @@ pub async fn insert_events(client: &Client, events: &[NewEvent]) -> StoreResult<
         }
     }
     Ok((out, flags))
+}
+
+/// Every search key of a batch's events as three columns, for `unnest` (`event_keys`):
+/// those of each Uuid's first event in the batch, the one that is inserted.
+#[derive(Default)]
+struct KeyArrays<'a> {
+    uuids: Vec<&'a str>,
+    paths: Vec<&'a str>,
+    values: Vec<&'a str>,
+}
+
+impl<'a> KeyArrays<'a> {
+    fn of(events: &[&'a NewEvent]) -> Self {
+        let mut arrays = Self::default();
+        for e in events {
+            for k in &e.keys {
+                arrays.uuids.push(&e.uuid);
+                arrays.paths.push(&k.path);
+                arrays.values.push(&k.value);
+            }
+        }
+        arrays
+    }
 }
 
 struct DeliveryRow<'a> {
@@ -841,13 +877,17 @@ const PRUNE_DELIVERIES: &str = "WITH gone AS (
      history AS (DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM gone))
      DELETE FROM deliveries WHERE id IN (SELECT id FROM gone)";
 
-/// A batch of the events received before `$1` that no delivery is left of, at most `$2`.
+/// A batch of the events received before `$1` that no delivery is left of, at most `$2`,
+/// and their search keys.
 static PRUNE_EVENTS: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "DELETE FROM events WHERE uuid IN (
-            SELECT uuid FROM events e WHERE received_at < $1 AND {}
-               AND NOT EXISTS (SELECT 1 FROM queue q WHERE q.event_uuid = e.uuid)
-             ORDER BY received_at LIMIT $2 FOR UPDATE SKIP LOCKED)",
+        "WITH gone AS (
+            DELETE FROM events WHERE uuid IN (
+              SELECT uuid FROM events e WHERE received_at < $1 AND {}
+                 AND NOT EXISTS (SELECT 1 FROM queue q WHERE q.event_uuid = e.uuid)
+               ORDER BY received_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+            RETURNING uuid, received_at)
+         DELETE FROM event_keys k USING gone WHERE k.event_at = gone.received_at AND k.event_uuid = gone.uuid",
         query::NO_DELIVERIES_LEFT
     )
 });
@@ -1166,6 +1206,7 @@ pub fn timer_and_page_statements(
     subscription: &str,
     event: &str,
 ) -> Vec<PlanStatement> {
+    use crate::search::Term;
     type Values = Vec<Box<dyn ToSql + Sync + Send>>;
     let one = |name, sql: &str, params: Values| PlanStatement { name, sql: sql.to_string(), params };
     let loaded = vec![subscription.to_string()];
@@ -1227,6 +1268,15 @@ pub fn timer_and_page_statements(
             DeliveryQuery { subscription: loaded.clone(), ..status(DeliveryStatus::Succeeded) },
         ),
         page("history page of an event", DeliveryQuery { event: Some(event.to_string()), ..DeliveryQuery::default() }),
+        page("history search by key", DeliveryQuery { key: Term::parse("C-1007"), ..DeliveryQuery::default() }),
+        page(
+            "history search by path:key, a subscription's succeeded",
+            DeliveryQuery {
+                key: Term::parse("Customer.Id:C-1007"),
+                subscription: loaded.clone(),
+                ..status(DeliveryStatus::Succeeded)
+            },
+        ),
         one("detail", &DETAIL, vec![Box::new(id.to_string())]),
         one("detail (attempts)", ATTEMPTS_OF, vec![Box::new(id.to_string())]),
     ]

@@ -77,6 +77,20 @@ CREATE INDEX IF NOT EXISTS deliveries_status_id_off_queue ON deliveries (status,
 CREATE INDEX IF NOT EXISTS deliveries_finished_by_time ON deliveries (updated_at)
     WHERE status NOT IN ('pending', 'in_flight') AND status <> 'held';
 
+-- History search: what each event is indexed by (`search::event_keys`: its subscriptions'
+-- search_keys, its SourceId, its deliveries' URL paths), values and paths lowercase. A
+-- search reads the primary key by its prefix (value, or value and path), then the event's
+-- deliveries by `deliveries_by_event`; the prune finds an event's rows by the second index,
+-- which grows at its end. Written once, with the event; never updated.
+CREATE TABLE IF NOT EXISTS event_keys (
+    value      TEXT NOT NULL,
+    path       TEXT NOT NULL,
+    event_at   INTEGER NOT NULL,
+    event_uuid TEXT NOT NULL,
+    PRIMARY KEY (value, path, event_at, event_uuid)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS event_keys_by_event ON event_keys (event_at, event_uuid);
+
 -- The serving process's last sign of life: a write every second, so readiness fails when
 -- writes do (a full disk).
 CREATE TABLE IF NOT EXISTS heartbeat (

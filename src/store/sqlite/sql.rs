@@ -17,6 +17,8 @@ const INSERT_DELIVERY: &str =
     "INSERT INTO deliveries (id, event_uuid, subscription, topic, status, next_attempt_at, lease_owner,
                              created_at, updated_at, config_version, request, last_error, source, event_at)
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, ?11, ?12, ?13)";
+const INSERT_KEY: &str =
+    "INSERT INTO event_keys (value, path, event_at, event_uuid) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING";
 const FINISH_DELIVERY: &str =
     "UPDATE deliveries SET status = ?1, next_attempt_at = ?2, lease_owner = NULL, updated_at = ?3,
                            last_status = ?4, last_error = ?5, attempts = attempts + 1
@@ -203,6 +205,10 @@ pub fn insert_events(
             out.push(Inserted { uuid: e.uuid.clone(), deliveries: existing as usize, duplicate: true, leased: vec![] });
             leased.push(Vec::new());
             continue;
+        }
+        let mut key_stmt = conn.prepare_cached(INSERT_KEY).map_err(unavailable)?;
+        for k in &e.keys {
+            key_stmt.execute(params![k.value, k.path, e.received_at, e.uuid]).map_err(unavailable)?;
         }
         let event =
             EventKey { uuid: &e.uuid, topic: &e.topic, received_at: Some(e.received_at), source: e.source.as_deref() };
@@ -597,6 +603,16 @@ fn delete_events_left() -> String {
     )
 }
 
+/// The search keys of the events `delete_events_left` deletes next (same condition, same
+/// order): run just before it, in its transaction.
+fn delete_keys_of_events_left() -> String {
+    format!(
+        "DELETE FROM event_keys WHERE (event_at, event_uuid) IN
+           (SELECT received_at, uuid FROM events e WHERE received_at < ?1 AND {} LIMIT ?2)",
+        query::NO_DELIVERIES_LEFT
+    )
+}
+
 pub fn prune(conn: &Connection, before: i64, limit: usize) -> StoreResult<u64> {
     let ids: Vec<String> = conn
         .prepare_cached(FINISHED_BEFORE)
@@ -606,6 +622,7 @@ pub fn prune(conn: &Connection, before: i64, limit: usize) -> StoreResult<u64> {
     let batch = serde_json::to_string(&ids).map_err(unavailable)?;
     conn.execute(DELETE_ATTEMPTS_OF, [&batch]).map_err(unavailable)?;
     let deleted = conn.execute(DELETE_DELIVERIES, [&batch]).map_err(unavailable)?;
+    conn.execute(&delete_keys_of_events_left(), params![before, limit as i64]).map_err(unavailable)?;
     conn.execute(&delete_events_left(), params![before, limit as i64]).map_err(unavailable)?;
     Ok(deleted as u64)
 }
@@ -942,6 +959,14 @@ pub fn prefill_finished(conn: &Connection, n: u64, now: i64) -> StoreResult<()> 
             params![done, first, request],
         )
         .map_err(unavailable)?;
+        // Each event indexed by a customer id of its own (`c-` and its number), as a
+        // subscription's `search_keys: [Customer.Id]` would, for the bench's key search.
+        conn.execute(
+            "INSERT INTO event_keys (value, path, event_at, event_uuid)
+             SELECT 'c-' || (?1 + rowid - ?2), 'customer.id', received_at, uuid FROM events WHERE rowid >= ?2",
+            params![done, first],
+        )
+        .map_err(unavailable)?;
         rows(&format!(
             "{series} INSERT INTO attempts (delivery_id, attempt, started_at, duration_ms, status_code, response_body)
              SELECT printf('dlv_0%015d', x), 1, {at}, 3, 200, substr(?4, 1, 0) FROM c"
@@ -1009,6 +1034,7 @@ mod tests {
         upgrade(&conn).unwrap();
         for sql in [
             INSERT_EVENT,
+            INSERT_KEY,
             DISABLED_OR,
             INSERT_DELIVERY,
             FINISH_DELIVERY,
@@ -1057,6 +1083,13 @@ mod tests {
             DeliveryQuery { topic: text(&["t"]), source: text(&["x"]), ..DeliveryQuery::default() },
             DeliveryQuery { event: Some("e".into()), ..DeliveryQuery::default() },
             DeliveryQuery { since: Some(1), until: Some(2), ..DeliveryQuery::default() },
+            DeliveryQuery { key: crate::search::Term::parse("C-1007"), ..DeliveryQuery::default() },
+            DeliveryQuery {
+                key: crate::search::Term::parse("Customer.Email:joao@exemplo.com"),
+                subscription: text(&["s"]),
+                status: vec![Succeeded],
+                ..DeliveryQuery::default()
+            },
         ];
         let mut statements: Vec<String> = [
             // queue_stats
@@ -1093,6 +1126,7 @@ mod tests {
         .map(|s| s.to_string())
         .collect();
         statements.extend([next_due_sql(None), next_due_sql(Some(&loaded)), delete_events_left(), detail_sql()]);
+        statements.push(delete_keys_of_events_left());
         statements.extend([due_sql(0, None, 128), due_sql(2, Some(&loaded), 128)]);
         statements.extend(pages.into_iter().map(page));
         for sql in statements {
