@@ -67,7 +67,8 @@ fn shown_rows(text: &str) -> usize {
             .or_else(|| json["deliveries"].as_array())
             .or_else(|| json.as_array())
             .map_or(0, Vec::len),
-        Err(_) => text.matches("<tr>").count(),
+        // Rows may carry attributes (`<tr data-id=…>`, for the live refresh).
+        Err(_) => text.matches("<tr>").count() + text.matches("<tr ").count(),
     }
 }
 
@@ -76,6 +77,7 @@ mod tests {
     #[test]
     fn rows_are_table_rows_or_the_api_list() {
         assert_eq!(super::shown_rows("<table><tr><td>a</td></tr><tr><td>b</td></tr></table>"), 2);
+        assert_eq!(super::shown_rows("<table><tr><th>h</th></tr><tr data-id=\"d\"><td>b</td></tr></table>"), 2);
         assert_eq!(super::shown_rows(r#"{"subscriptions":[{"name":"a"},{"name":"b"},{"name":"c"}]}"#), 3);
     }
 }
