@@ -495,3 +495,46 @@ async fn resend_recover_and_replay_say_per_delivery_what_they_did_and_the_reason
     screenshot(c, "replayed").await;
     let _ = browser.client.clone().close().await;
 }
+
+/// The support job that starts from a customer: "why did C-1007's delivery fail?". From
+/// any page, the header's search box (typed, no click), then one click on the delivery: the
+/// page says why, the receiver's answer included. Another customer's failures are not shown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn why_a_customers_delivery_failed_is_one_search_and_one_click_away() {
+    let Some(browser) = browser().await else { return };
+    let c = &browser.client;
+    let receiver = Receiver::start().await;
+    receiver.set_status(500);
+    let ws = Workspace::new();
+    let yaml = format!(
+        "topics: [Loyalty_Points]\nsearch_keys: [Customer.Id]\nrequest:\n  url: \"{}/points\"\n\
+         retry:\n  schedule: []\ndelivery:\n  disable_after_failures: 0\n",
+        receiver.url()
+    );
+    ws.subscription("crm.yaml", &yaml);
+    let app = TestApp::spawn(ws.config()).await;
+    for n in 1001..=1012 {
+        let event =
+            json!({ "Topic": "Loyalty_Points", "Payload": { "Customer": { "Id": format!("C-{n}") }, "Points": n } });
+        assert_eq!(app.post_event(&event).await.0, 202);
+    }
+    app.wait_for_status("failed", 12).await;
+
+    let mut clicks = Clicks { c, n: 0 };
+    c.goto(&format!("{}/console/", app.base)).await.unwrap();
+    let search = c.find(Locator::Css("header form[role=search] input[name=key]")).await.unwrap();
+    search.send_keys("C-1007\u{E007}").await.unwrap();
+    eventually(WAIT, "the search's results", || async {
+        c.current_url().await.ok().filter(|u| u.as_str().contains("/console/deliveries?key=C-1007")).map(|_| ())
+    })
+    .await;
+    let found = until_text(c, "#deliveries tbody tr", |t| t.contains("failed")).await;
+    assert!(found.contains("500"), "the row shows the last status: {found}");
+    assert_eq!(rows(c, "#deliveries tbody tr").await.len(), 1, "C-1007's one delivery, no other customer's");
+    clicks.click("#deliveries tbody tr a[href^='/console/deliveries/']").await;
+    let why = text(c, "#why").await;
+    assert!(why.contains("answered 500"), "the reason is on the page: {why}");
+    assert_eq!(text(c, "#state").await, "failed");
+    assert_eq!(clicks.n, 1, "from the search to the reason: one click");
+    app.stop().await;
+}
