@@ -203,16 +203,7 @@ fn a_token_or_basic_source_with_a_header_or_a_basic_secret_without_a_colon_is_a_
     };
     write("b.yaml", "  scheme: basic\n  secrets: [no-colon-here]\n");
     write("t.yaml", "  scheme: token\n  header: X-Token\n  secrets: [abcdef]\n");
-    let out = hookshape()
-        .arg("validate")
-        .arg("--subscriptions")
-        .arg(ws.path().join("subscriptions"))
-        .arg("--templates")
-        .arg(ws.path().join("templates"))
-        .arg("--sources")
-        .arg(ws.path().join("sources"))
-        .output()
-        .unwrap();
+    let out = on_workspace("validate", &ws);
     assert_one_line_per_mistake(
         &out,
         &[("b.yaml:3:", "a basic secret is user:password"), ("t.yaml:3:", "verify.header: this scheme reads the URL")],
