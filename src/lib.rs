@@ -18,6 +18,7 @@ pub mod files;
 pub mod headers;
 pub mod housekeeping;
 pub mod http;
+pub mod init;
 pub mod json;
 pub mod metrics;
 pub mod percent;

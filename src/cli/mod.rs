@@ -3,6 +3,7 @@
 mod admin;
 mod bench;
 mod docs;
+mod init;
 mod listen;
 mod render;
 mod schema;
@@ -61,6 +62,9 @@ enum Command {
     Schema(schema::Args),
     /// Run the *.test.yaml cases beside the subscriptions.
     Test(test_cases::Args),
+    /// Write a new subscriptions repository: an example subscription, template, source and
+    /// topic with test cases, editor schemas, and CI for GitHub Actions and GitLab CI.
+    Init(init::Args),
     /// Print the request a subscription would send for an event; sends nothing.
     Render(render::Args),
     /// Post an event file to a running intake.
@@ -93,6 +97,7 @@ pub fn main() -> ExitCode {
             Command::Serve(a) => serve::run(a).await,
             Command::Validate(a) => validate::run(a),
             Command::Test(a) => test_cases::run(a),
+            Command::Init(a) => init::run(a),
             Command::Schema(a) => schema::run(a),
             Command::Render(a) => render::run(a),
             Command::Send(a) => send::run(a).await,
