@@ -21,6 +21,7 @@ mod docs;
 mod edges;
 mod exposure;
 mod hostile;
+mod init;
 mod intake;
 mod layers;
 mod numbers;
