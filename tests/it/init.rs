@@ -333,3 +333,104 @@ fn init_into_a_fresh_clone_holding_only_git_is_allowed() {
     assert!(out.status.success(), "{}", show(&out));
     assert!(tmp.path().join(".gitlab-ci.yml").is_file());
 }
+
+/// Every shell script in both workflows parses as bash (the runner's shell for both).
+#[test]
+fn every_workflow_script_is_valid_shell() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = init_repository(tmp.path());
+    let github = yaml(&dir.join(".github/workflows/hookshape.yml"));
+    let gitlab = yaml(&dir.join(".gitlab-ci.yml"));
+    let mut scripts: Vec<String> = github["jobs"]["check"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["run"].as_str().map(str::to_string))
+        .collect();
+    for list in
+        [&gitlab["default"]["before_script"], &gitlab["hookshape-check"]["script"], &gitlab["hookshape-diff"]["script"]]
+    {
+        scripts.extend(list.as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()));
+    }
+    assert!(scripts.len() >= 10, "{scripts:?}");
+    for script in scripts {
+        let out = Command::new("bash").args(["-n", "-c", &script]).output().unwrap();
+        assert!(out.status.success(), "{script}\n{}", show(&out));
+    }
+}
+
+/// A Debian package holding this very binary, as `cargo deb` lays it out (`usr/bin/`).
+fn package_of_this_binary(dir: &Path) -> PathBuf {
+    let root = dir.join("pkg");
+    std::fs::create_dir_all(root.join("DEBIAN")).unwrap();
+    std::fs::create_dir_all(root.join("usr/bin")).unwrap();
+    let control = format!(
+        "Package: hookshape\nVersion: {}\nArchitecture: all\nMaintainer: test\nDescription: test\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    std::fs::write(root.join("DEBIAN/control"), control).unwrap();
+    std::fs::copy(env!("CARGO_BIN_EXE_hookshape"), root.join("usr/bin/hookshape")).unwrap();
+    let deb = dir.join("hookshape.deb");
+    // Uncompressed: the debug binary is large and the test is about the steps, not gzip.
+    let out = Command::new("dpkg-deb")
+        .args(["-Znone", "--root-owner-group", "--build"])
+        .arg(&root)
+        .arg(&deb)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    std::fs::remove_dir_all(&root).unwrap();
+    deb
+}
+
+#[test]
+fn the_github_install_step_unpacks_the_package_checks_it_and_names_a_missing_url() {
+    if Command::new("dpkg-deb").arg("--version").output().is_err() {
+        eprintln!("note: no dpkg-deb here: the install step did not run");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = init_repository(tmp.path());
+    let step = github_step(
+        &yaml(&dir.join(".github/workflows/hookshape.yml")),
+        "Install hookshape ${{ env.HOOKSHAPE_VERSION }}",
+    );
+    let runner_temp = tmp.path().join("runner");
+    std::fs::create_dir(&runner_temp).unwrap();
+    let github_path = tmp.path().join("github_path");
+    let base = [
+        ("HOOKSHAPE_VERSION", env!("CARGO_PKG_VERSION")),
+        ("RUNNER_TEMP", runner_temp.to_str().unwrap()),
+        ("GITHUB_PATH", github_path.to_str().unwrap()),
+    ];
+
+    let out = run_script(&dir, &step, &base);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stdout).contains("::error::set the repository variable HOOKSHAPE_DEB_URL"), "{}", show(&out));
+
+    let deb = package_of_this_binary(tmp.path());
+    let url = format!("file://{}", deb.display());
+    let sum = Command::new("sha256sum").arg(&deb).output().unwrap();
+    let sum = text(&sum.stdout).split_whitespace().next().unwrap().to_string();
+    let wrong = "0".repeat(64);
+    let out = run_script(&dir, &step, &[&base[..], &[("DEB_URL", &url), ("DEB_SHA256", &wrong)]].concat());
+    assert_ne!(out.status.code(), Some(0), "a package with another checksum must not be used: {}", show(&out));
+    assert!(
+        text(&out.stdout).contains("hookshape.deb: FAILED") && !runner_temp.join("hookshape").exists(),
+        "{}",
+        show(&out)
+    );
+
+    let out = run_script(&dir, &step, &[&base[..], &[("DEB_URL", &url), ("DEB_SHA256", &sum)]].concat());
+    assert!(out.status.success(), "{}", show(&out));
+    let bin = runner_temp.join("hookshape/usr/bin");
+    assert_eq!(std::fs::read_to_string(&github_path).unwrap(), format!("{}\n", bin.display()));
+    assert!(bin.join("hookshape").is_file());
+
+    // The step checks the version it installed: another version's package is refused.
+    let out = run_script(&dir, &step, &[("HOOKSHAPE_VERSION", "9.9.9"), base[1], base[2], ("DEB_URL", &url)]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let expected =
+        format!("::error::the package at HOOKSHAPE_DEB_URL is hookshape {} (commit", env!("CARGO_PKG_VERSION"));
+    assert!(text(&out.stdout).contains(&expected) && text(&out.stdout).contains("not 9.9.9"), "{}", show(&out));
+}
