@@ -67,7 +67,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_version_mark_is_replaced_everywhere_and_nothing_else_changes() {
+    fn the_version_mark_is_replaced_by_this_binarys_version_everywhere() {
         let files = files().unwrap();
         assert!(files.iter().all(|f| !f.text.contains(VERSION_MARK)));
         let workflow = files.iter().find(|f| f.path == ".github/workflows/hookshape.yml").map(|f| &f.text);
