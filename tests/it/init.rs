@@ -140,7 +140,14 @@ fn init_writes_a_repository_whose_validate_and_test_pass_as_ci_runs_them() {
     }
     let validate = hookshape_in(&dir, &["validate", "--allow-missing-env"]);
     assert!(validate.status.success(), "{}", show(&validate));
-    assert!(text(&validate.stdout).contains("1 subscriptions, 1 sources OK"), "{}", show(&validate));
+    let summary = text(&validate.stdout);
+    assert!(
+        summary.starts_with("1 subscriptions, 1 sources") && summary.contains(" OK (version"),
+        "{}",
+        show(&validate)
+    );
+    // Once validate reads the event catalog, it must have read the topic file too.
+    assert!(!summary.contains("topics") || summary.contains("1 topics"), "{}", show(&validate));
     let test = hookshape_in(&dir, &["test", "--allow-missing-env"]);
     assert!(test.status.success(), "{}", show(&test));
     assert!(text(&test.stdout).contains("4 passed, 0 failed"), "{}", show(&test));
