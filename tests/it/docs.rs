@@ -525,10 +525,15 @@ fn walk(root: &Value, node: &Value, prefix: &str, out: &mut Vec<(String, Option<
 
 /// Each field has its row, and the row's default column says what the schema's default is.
 fn check_fields(schema_args: &[&str], rel: &str) {
+    check_at_least(schema_args, rel, 10);
+}
+
+/// `check_fields` for a file of at least `fields` fields.
+fn check_at_least(schema_args: &[&str], rel: &str, at_least: usize) {
     let schema: Value = serde_json::from_str(&run(schema_args)).unwrap();
     let reference = page(rel);
     let fields = field_paths(&schema);
-    assert!(fields.len() >= 10, "{fields:?}");
+    assert!(fields.len() >= at_least, "{fields:?}");
     let known: BTreeSet<String> = fields.iter().map(|(p, _)| p.clone()).collect();
     for (path, default) in fields {
         let row = reference
@@ -565,6 +570,11 @@ fn every_subscription_file_field_has_its_entry_with_its_default() {
 #[test]
 fn every_source_file_field_has_its_entry_with_its_default() {
     check_fields(&["schema", "--sources"], "docs/reference/source-file.md");
+}
+
+#[test]
+fn every_topic_file_field_has_its_entry_with_its_default() {
+    check_at_least(&["schema", "--topics"], "docs/reference/topic-file.md", 6);
 }
 
 // ---- the repository stands alone ----
