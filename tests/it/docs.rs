@@ -319,8 +319,11 @@ async fn every_metric_the_server_registers_has_its_entry_with_its_type_and_label
         "verify: {scheme: header, header: X-Secret, secrets: [s3cret]}\nevent: {Topic: T, Payload: \"{{ data }}\"}\n",
     )
     .unwrap();
+    // A catalog topic that warns: the event below lacks its `x`.
+    ws.topic("t.yaml", "name: T\nschema: {required: [x]}\nvalidation: warn\n");
     let app = TestApp::spawn(ws.config()).await;
-    // Something in every labelled family: an event, a delivery that finished, a source refusal.
+    // Something in every labelled family: an event (that does not conform to its topic), a
+    // delivery that finished, a source refusal.
     let (status, _) = app.post_event(&serde_json::json!({"Topic": "T", "Payload": {}})).await;
     assert_eq!(status, 202);
     app.wait_for_status("succeeded", 1).await;
