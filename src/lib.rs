@@ -5,6 +5,7 @@ pub mod accept;
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod catalog;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -31,6 +32,7 @@ pub mod sign;
 pub mod source;
 pub mod store;
 pub mod subscription;
+pub mod topic_pattern;
 pub mod yaml_bounds;
 
 /// Sent as `User-Agent: hookshape/VERSION` on every delivery.

@@ -176,7 +176,8 @@ fn intake_operations(g: &mut SchemaGenerator, max_batch_items: usize) -> Vec<Ope
                 (
                     422,
                     Answer::Error(
-                        "not a valid event (names the field), or one the store refuses for good: not to be sent again",
+                        "not a valid event (names the field), one whose Payload a catalog topic with validation: enforce \
+                         refuses (names the path), or one the store refuses for good: not to be sent again",
                     ),
                 ),
             ],
@@ -236,7 +237,13 @@ fn source_answers(g: &mut SchemaGenerator, not_found: &'static str) -> Vec<(u16,
             ),
         ),
         (404, Answer::Error(not_found)),
-        (422, Answer::Error("the mapping made no valid event (names the field), or a key is given twice")),
+        (
+            422,
+            Answer::Error(
+                "the mapping made no valid event (names the field), a key is given twice, or a catalog topic with \
+                 validation: enforce refuses its Payload (names the path)",
+            ),
+        ),
     ]
 }
 

@@ -37,6 +37,7 @@ pub fn files() -> serde_json::Result<Vec<File>> {
     let mut out: Vec<File> = EMBEDDED.iter().map(|&(path, text)| File { path, text: with_version(text) }).collect();
     out.push(File { path: "schema/subscription.schema.json", text: Cow::Owned(subscription_schema()?) });
     out.push(File { path: "schema/source.schema.json", text: Cow::Owned(source_schema()?) });
+    out.push(File { path: "schema/topic.schema.json", text: Cow::Owned(topic_schema()?) });
     Ok(out)
 }
 
@@ -56,6 +57,11 @@ fn subscription_schema() -> serde_json::Result<String> {
 /// `hookshape schema --sources`' output, for the sources' first line.
 fn source_schema() -> serde_json::Result<String> {
     pretty(&schemars::schema_for!(crate::source::raw::RawSource))
+}
+
+/// `hookshape schema --topics`' output, for the topics' first line.
+fn topic_schema() -> serde_json::Result<String> {
+    pretty(&schemars::schema_for!(crate::catalog::raw::RawTopic))
 }
 
 fn pretty(schema: &schemars::Schema) -> serde_json::Result<String> {

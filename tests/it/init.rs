@@ -162,6 +162,7 @@ fn the_editor_schema_lines_name_schemas_that_are_this_binarys_own() {
     for (file, schema, args) in [
         ("subscriptions/crm-orders.yaml", "schema/subscription.schema.json", &["schema"][..]),
         ("sources/shop.yaml", "schema/source.schema.json", &["schema", "--sources"][..]),
+        ("topics/order.paid.yaml", "schema/topic.schema.json", &["schema", "--topics"][..]),
     ] {
         let first = std::fs::read_to_string(dir.join(file)).unwrap().lines().next().unwrap().to_string();
         let named = first.strip_prefix("# yaml-language-server: $schema=").unwrap_or_else(|| panic!("{file}: {first}"));
