@@ -20,6 +20,7 @@ pub mod housekeeping;
 pub mod http;
 pub mod json;
 pub mod metrics;
+pub mod outcome;
 pub mod percent;
 pub mod reload;
 pub mod render;
