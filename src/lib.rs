@@ -14,6 +14,7 @@ pub mod dispatch;
 pub mod duration;
 pub mod egress;
 pub mod event;
+pub mod export;
 pub mod files;
 pub mod headers;
 pub mod housekeeping;

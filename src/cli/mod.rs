@@ -3,6 +3,7 @@
 mod admin;
 mod bench;
 mod docs;
+mod events;
 mod listen;
 mod render;
 mod schema;
@@ -63,6 +64,8 @@ enum Command {
     Test(test_cases::Args),
     /// Print the request a subscription would send for an event; sends nothing.
     Render(render::Args),
+    /// Stored events out of a node's store, read-only.
+    Events(events::Args),
     /// Post an event file to a running intake.
     Send(send::Args),
     /// A local receiver that prints each request and checks its signature.
@@ -95,6 +98,7 @@ pub fn main() -> ExitCode {
             Command::Test(a) => test_cases::run(a),
             Command::Schema(a) => schema::run(a),
             Command::Render(a) => render::run(a),
+            Command::Events(a) => events::run(a).await,
             Command::Send(a) => send::run(a).await,
             Command::Listen(a) => listen::run(a).await,
             Command::Deliveries(a) => admin::deliveries(a).await,
@@ -129,6 +133,13 @@ fn init_logging(format: LogFormat) {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
     }
+}
+
+/// The exit code of a command that could not do its job (`events export`, `diff`): 2, the
+/// reason on stderr, so a script tells it from `diff`'s 1 (changes found).
+fn failed(reason: &str) -> ExitCode {
+    eprintln!("hookshape: {reason}");
+    ExitCode::from(2)
 }
 
 /// Loads subscriptions for the offline commands, printing every problem.
