@@ -10,6 +10,7 @@ pub mod clock;
 pub mod config;
 pub mod config_file;
 pub mod console;
+pub mod diff;
 pub mod dispatch;
 pub mod duration;
 pub mod egress;

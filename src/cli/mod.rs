@@ -2,6 +2,7 @@
 
 mod admin;
 mod bench;
+mod diff;
 mod docs;
 mod events;
 mod listen;
@@ -66,6 +67,9 @@ enum Command {
     Render(render::Args),
     /// Stored events out of a node's store, read-only.
     Events(events::Args),
+    /// What a change to the files does to real events: each rendered through a base (a
+    /// directory or git ref) and the working files, per subscription. Sends nothing.
+    Diff(diff::Args),
     /// Post an event file to a running intake.
     Send(send::Args),
     /// A local receiver that prints each request and checks its signature.
@@ -99,6 +103,7 @@ pub fn main() -> ExitCode {
             Command::Schema(a) => schema::run(a),
             Command::Render(a) => render::run(a),
             Command::Events(a) => events::run(a).await,
+            Command::Diff(a) => diff::run(a).await,
             Command::Send(a) => send::run(a).await,
             Command::Listen(a) => listen::run(a).await,
             Command::Deliveries(a) => admin::deliveries(a).await,
