@@ -97,8 +97,7 @@ pub fn read_sqlite(
     if !path.is_file() {
         anyhow::bail!("{what}: no such SQLite file");
     }
-    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = rusqlite::Connection::open_with_flags(path, flags).map_err(|e| anyhow::anyhow!("{what}: {e}"))?;
+    let conn = open_read_only(path).map_err(|e| anyhow::anyhow!("{what}: {e}"))?;
     // A running server holds the writer: wait for it a little rather than fail at once.
     let _ = conn.busy_timeout(std::time::Duration::from_secs(5));
     let sql = query(selection, &|i| format!("?{i}"));
@@ -116,6 +115,25 @@ pub fn read_sqlite(
         }
     }
     sink.finish()
+}
+
+/// Opens the file read-only. With no `-wal` beside it nobody has it open (hookshape
+/// checkpoints and removes its WAL when it stops), so it is opened `immutable`: SQLite then
+/// creates no `-wal` or `-shm` file either, and the directory is left exactly as it was.
+/// With a WAL, a server may be writing: a plain read-only connection takes part in WAL's
+/// locking (through the `-shm` file the server has), so it reads a consistent snapshot.
+fn open_read_only(path: &Path) -> Result<rusqlite::Connection, String> {
+    use rusqlite::OpenFlags;
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+    let wal = format!("{}-wal", path.display());
+    if Path::new(&wal).exists() {
+        return rusqlite::Connection::open_with_flags(path, flags - OpenFlags::SQLITE_OPEN_URI)
+            .map_err(|e| e.to_string());
+    }
+    let absolute = std::path::absolute(path).map_err(|e| e.to_string())?;
+    let mut uri = url::Url::from_file_path(&absolute).map_err(|()| "not a file path".to_string())?;
+    uri.set_query(Some("immutable=1"));
+    rusqlite::Connection::open_with_flags(uri.as_str(), flags).map_err(|e| e.to_string())
 }
 
 /// `read_sqlite` for a PostgreSQL store: its own connection (no pool, no migration), one

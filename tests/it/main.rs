@@ -19,6 +19,7 @@ mod crash;
 mod delivery;
 mod docs;
 mod edges;
+mod export;
 mod exposure;
 mod hostile;
 mod intake;
