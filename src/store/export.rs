@@ -92,7 +92,6 @@ pub fn read_sqlite(
     selection: &Selection,
     each: &mut dyn FnMut(String) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    use rusqlite::OpenFlags;
     let what = path.display().to_string();
     if !path.is_file() {
         anyhow::bail!("{what}: no such SQLite file");
