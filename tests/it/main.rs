@@ -17,6 +17,7 @@ mod console;
 mod console_a11y;
 mod crash;
 mod delivery;
+mod diff;
 mod docs;
 mod edges;
 mod export;
