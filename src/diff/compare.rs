@@ -18,10 +18,22 @@ pub struct Sides<'a> {
     pub base: &'a SubscriptionSet,
     pub work: &'a SubscriptionSet,
     pub pairs: &'a [Pair],
+    /// The indexes of the pairs to render (None: all).
+    pub differing: Option<&'a [usize]>,
+}
+
+fn same_texts(sides: &Sides<'_>, pair: &Pair) -> bool {
+    match (&pair.base, &pair.work) {
+        (Some(b), Some(w)) => super::unchanged::same(sides.base, &b.name, sides.work, &w.name),
+        _ => false,
+    }
 }
 
 /// Runs every event of `events` through both sides; the first bad event stops it.
 pub fn run(sides: &Sides<'_>, events: impl Iterator<Item = Result<Event, String>>) -> Result<Report, String> {
+    // Pairs whose texts are all the same render the same: only the others are rendered.
+    let differing: Vec<usize> = (0..sides.pairs.len()).filter(|&i| !same_texts(sides, &sides.pairs[i])).collect();
+    let sides = &Sides { differing: Some(&differing), ..*sides };
     let at = chrono::Utc::now();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
     let mut tallies: Vec<Tally> = sides.pairs.iter().map(Tally::new).collect();
@@ -85,10 +97,17 @@ fn of_event(sides: &Sides<'_>, event: &Event) -> EventFindings {
         Some(s) if !s.enabled => None,
         Some(s) => Some(outcome(set, s, event, &ctx, &masker, "dlv_diff")),
     };
-    sides
-        .pairs
+    let all: Vec<usize>;
+    let indexes = match sides.differing {
+        Some(list) => list,
+        None => {
+            all = (0..sides.pairs.len()).collect();
+            &all
+        }
+    };
+    indexes
         .iter()
-        .enumerate()
+        .map(|&i| (i, &sides.pairs[i]))
         .filter_map(|(i, p)| {
             let found = classify(side(sides.base, &p.base), side(sides.work, &p.work));
             (!found.is_empty()).then_some((i, found))

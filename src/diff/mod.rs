@@ -9,6 +9,7 @@ pub mod compare;
 pub mod pairs;
 pub mod report;
 pub mod text;
+pub mod unchanged;
 
 pub use report::Report;
 
@@ -22,5 +23,5 @@ pub fn diff(
     events: impl Iterator<Item = Result<Event, String>>,
 ) -> Result<Report, String> {
     let pairs = pairs::pair(base, work);
-    compare::run(&compare::Sides { base, work, pairs: &pairs }, events)
+    compare::run(&compare::Sides { base, work, pairs: &pairs, differing: None }, events)
 }
