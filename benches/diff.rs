@@ -32,7 +32,7 @@ fn subscription(i: usize, changed: bool) -> (String, Option<String>) {
     let mut yaml = format!(
         "name: sub-{i}\ntopics: {topics}\nfilter: \"(Points | default(0)) >= {bar} or Order\"\nrequest:\n  url: \"https://receiver-{i}.example.com/hooks/{{{{ Customer.Id }}}}\"\n  headers:\n    X-Tenant: \"{{{{ Customer.StoreId | default('main') }}}}\"\n"
     );
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         yaml.push_str(&format!("  body_template: sub-{i}.json.j2\n"));
         let id = if changed && i == 0 { "Customer.Code | default(none)" } else { "Customer.Id" };
         let template = format!(
