@@ -18,7 +18,8 @@ pub struct Args {
 
 #[derive(Debug, Subcommand)]
 enum EventsCommand {
-    /// Stored events as canonical JSON lines (oldest first) on stdout; the store is only read.
+    /// Stored events as canonical JSON lines (oldest first) on stdout; the store is only
+    /// read. Exit 0, or 2 with the reason on stderr.
     Export(ExportArgs),
 }
 

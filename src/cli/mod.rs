@@ -68,7 +68,8 @@ enum Command {
     /// Stored events out of a node's store, read-only.
     Events(events::Args),
     /// What a change to the files does to real events: each rendered through a base (a
-    /// directory or git ref) and the working files, per subscription. Sends nothing.
+    /// directory or git ref) and the working files, per subscription. Sends nothing; both
+    /// sets load as with --allow-missing-env. Exit 0 no change, 1 changes, 2 an error.
     Diff(diff::Args),
     /// Post an event file to a running intake.
     Send(send::Args),

@@ -1,5 +1,5 @@
 //! What `hookshape diff` found, per subscription, as counts with the first few examples:
-//! the structure the JSON format prints as it is (documented in docs/reference/diff.md)
+//! the structure the JSON format prints as it is (documented in docs/guide/gitops.md, "Review a change against real traffic")
 //! and the text and markdown formats lay out.
 
 use std::collections::BTreeMap;
