@@ -35,3 +35,27 @@ fn reached(text: &str, files: &HashMap<String, String>) -> BTreeSet<String> {
     }
     seen
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_files_a_subscription_reaches_are_followed_through_imports() {
+        let files: HashMap<String, String> = [
+            ("crm/body.json.j2", "{% import \"macros/customer.j2\" as c %}{{ c.id(Customer) }}"),
+            ("macros/customer.j2", "{% include \"macros/deep.j2\" %}"),
+            ("macros/deep.j2", "{{ Customer.Id }}"),
+            ("other.json.j2", "{}"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let reached = reached("request:\n  body_template: crm/body.json.j2\n", &files);
+        assert_eq!(
+            reached.into_iter().collect::<Vec<_>>(),
+            ["crm/body.json.j2", "macros/customer.j2", "macros/deep.j2"]
+        );
+        assert!(super::reached("request:\n  body: {}\n", &files).is_empty());
+    }
+}
