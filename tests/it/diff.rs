@@ -154,6 +154,12 @@ async fn a_filter_change_shows_the_events_no_longer_delivered() {
     assert_eq!(points["changed_requests"]["count"], 0);
     assert_eq!(report["subscriptions"].as_array().unwrap().len(), 1);
 
+    // The same events straight from the store: the same report.
+    let store = format!("sqlite://{}", out.path().join("store.db").display());
+    let from_store = diff(&ws, &["--base", "HEAD~1", "--store", &store, "--last", "6", "--format", "json"]);
+    assert_eq!(from_store.status.code(), Some(1), "{}", String::from_utf8_lossy(&from_store.stderr));
+    assert_eq!(json_report(&from_store), report);
+
     // Against itself: nothing changes, exit 0, in every format.
     for format in ["text", "markdown", "json"] {
         let same = diff(&ws, &["--base", "HEAD", "--events", events.to_str().unwrap(), "--format", format]);
@@ -256,4 +262,43 @@ fn errors_exit_2_print_nothing_on_stdout_and_leave_no_checkout() {
         "{stderr}"
     );
     assert_no_checkout_left(&ws);
+}
+
+#[test]
+fn secrets_are_masked_in_the_report() {
+    let ws = repository();
+    let base = tempfile::tempdir().unwrap();
+    for dir in ["subscriptions", "templates"] {
+        std::fs::create_dir_all(base.path().join(dir)).unwrap();
+    }
+    // The secret is in the body, under a key the change renames.
+    let with_secret = |key: &str| AUDIT.replace("body: { id:", &format!("body: {{ {key}: \"${{DIFF_TOKEN}}\", id:"));
+    std::fs::write(base.path().join("subscriptions/audit.yaml"), with_secret("token")).unwrap();
+    std::fs::remove_file(ws.path().join("subscriptions/points.yaml")).unwrap();
+    ws.subscription("audit.yaml", &with_secret("api_token"));
+    let events = base.path().join("events.jsonl");
+    std::fs::write(&events, "{\"Topic\":\"Communication_X\",\"Payload\":{}}\n").unwrap();
+    for format in ["text", "markdown", "json"] {
+        let run = hookshape()
+            .current_dir(ws.path())
+            .env("DIFF_TOKEN", "hunter2-very-secret")
+            .args([
+                "diff",
+                "--base",
+                base.path().to_str().unwrap(),
+                "--events",
+                events.to_str().unwrap(),
+                "--format",
+                format,
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(run.status.code(), Some(1), "{}", String::from_utf8_lossy(&run.stderr));
+        let out = String::from_utf8_lossy(&run.stdout);
+        assert!(!out.contains("hunter2"), "{format}: {out}");
+        // Markdown escapes its own characters (`_`, `*`).
+        let (field, mask) =
+            if format == "markdown" { ("body api\\_token", "\\*\\*\\*") } else { ("body api_token", "***") };
+        assert!(out.contains(field) && out.contains(mask), "{format}: {out}");
+    }
 }
