@@ -39,33 +39,62 @@ pub fn outcome(
     masker: &Masker,
     id: &str,
 ) -> Outcome {
+    outcome_with_digest(set, sub, event, ctx, masker, id).0
+}
+
+/// `outcome`, with a SHA-256 of the request as it would really be sent (secrets and all)
+/// when there is one: two requests that show the same but digest differently differ in a
+/// secret value, which `diff` can say without showing either.
+pub fn outcome_with_digest(
+    set: &SubscriptionSet,
+    sub: &Subscription,
+    event: &Event,
+    ctx: &minijinja::Value,
+    masker: &Masker,
+    id: &str,
+) -> (Outcome, Option<[u8; 32]>) {
     if !set.routes(&event.topic).any(|s| s.name == sub.name) {
-        return Outcome::Skipped { reason: format!("its topics do not take {:?}", event.topic) };
+        return (Outcome::Skipped { reason: format!("its topics do not take {:?}", event.topic) }, None);
     }
     match sub.template.matches(ctx) {
         Ok(true) => {}
-        Ok(false) => return Outcome::Skipped { reason: "its filter leaves this event out".into() },
+        Ok(false) => return (Outcome::Skipped { reason: "its filter leaves this event out".into() }, None),
         Err(e) => match crate::render::aborted(&e) {
-            Some(reason) => return Outcome::Skipped { reason: format!("abort: {}", masker.mask(reason)) },
-            None => return Outcome::Failed { error: masker.mask(&sub.secrets.mask(&format!("filter: {e}"))) },
+            Some(reason) => return (Outcome::Skipped { reason: format!("abort: {}", masker.mask(reason)) }, None),
+            None => return (Outcome::Failed { error: masker.mask(&sub.secrets.mask(&format!("filter: {e}"))) }, None),
         },
     }
     match crate::accept::preview(sub, event, ctx, id, Shown::Masked) {
         Ok(request) => {
+            let digest = digest(&request);
             let r = request.redacted();
             let headers = r.headers.into_iter().map(|(k, v)| (k, masker.mask(&v))).collect();
-            Outcome::Request {
-                method: r.method,
-                url: masker.mask(&r.url),
-                headers,
-                body: r.body.map(|b| masker.mask(&b)),
-            }
+            let url = masker.mask(&r.url);
+            (Outcome::Request { method: r.method, url, headers, body: r.body.map(|b| masker.mask(&b)) }, Some(digest))
         }
         Err(e) => match crate::render::aborted(&e) {
-            Some(reason) => Outcome::Skipped { reason: format!("abort: {}", masker.mask(reason)) },
-            None => Outcome::Failed { error: masker.mask(&e) },
+            Some(reason) => (Outcome::Skipped { reason: format!("abort: {}", masker.mask(reason)) }, None),
+            None => (Outcome::Failed { error: masker.mask(&e) }, None),
         },
     }
+}
+
+/// Each part of the request, length-prefixed so no two requests run together the same.
+fn digest(r: &crate::store::StoredRequest) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    let mut part = |bytes: &[u8]| {
+        h.update((bytes.len() as u64).to_le_bytes());
+        h.update(bytes);
+    };
+    part(r.method.as_bytes());
+    part(r.url.as_bytes());
+    for (k, v) in &r.headers {
+        part(k.to_ascii_lowercase().as_bytes());
+        part(v.as_bytes());
+    }
+    part(r.body.as_deref().unwrap_or_default().as_bytes());
+    h.finalize().into()
 }
 
 /// A header added, removed or changed.

@@ -6,7 +6,7 @@
 use super::pairs::Pair;
 use super::report::{EventRef, FieldChange, Finding, Report, Tally};
 use crate::event::Event;
-use crate::outcome::{outcome, Outcome};
+use crate::outcome::{outcome_with_digest, Outcome};
 use crate::secret::Masker;
 use crate::subscription::{Subscription, SubscriptionSet};
 
@@ -95,7 +95,7 @@ fn of_event(sides: &Sides<'_>, event: &Event) -> EventFindings {
     let side = |set: &SubscriptionSet, sub: &Option<std::sync::Arc<Subscription>>| match sub {
         None => None,
         Some(s) if !s.enabled => None,
-        Some(s) => Some(outcome(set, s, event, &ctx, &masker, "dlv_diff")),
+        Some(s) => Some(outcome_with_digest(set, s, event, &ctx, &masker, "dlv_diff")),
     };
     let all: Vec<usize>;
     let indexes = match sides.differing {
@@ -109,7 +109,15 @@ fn of_event(sides: &Sides<'_>, event: &Event) -> EventFindings {
         .iter()
         .map(|&i| (i, &sides.pairs[i]))
         .filter_map(|(i, p)| {
-            let found = classify(side(sides.base, &p.base), side(sides.work, &p.work));
+            let (base, work) = (side(sides.base, &p.base), side(sides.work, &p.work));
+            let secret_changed = match (&base, &work) {
+                (Some((_, Some(a))), Some((_, Some(b)))) => a != b,
+                _ => false,
+            };
+            let mut found = classify(base.map(|o| o.0), work.map(|o| o.0));
+            if found.is_empty() && secret_changed {
+                found.push(Finding::Changed(vec![secret_change()]));
+            }
             (!found.is_empty()).then_some((i, found))
         })
         .collect()
@@ -139,6 +147,13 @@ pub fn classify(base: Option<Outcome>, work: Option<Outcome>) -> Vec<Finding> {
             }
         }
     }
+}
+
+/// Requests that show the same but are not: a secret value in them changed (a header's,
+/// the URL's, the signing secret). Which one is not said: that would tell part of it.
+fn secret_change() -> FieldChange {
+    let masked = Some(crate::secret::MASK.to_string());
+    FieldChange { field: "(a secret value)".into(), before: masked.clone(), after: masked }
 }
 
 fn request_changes(a: &Outcome, b: &Outcome) -> Vec<FieldChange> {

@@ -301,4 +301,19 @@ fn secrets_are_masked_in_the_report() {
             if format == "markdown" { ("body api\\_token", "\\*\\*\\*") } else { ("body api_token", "***") };
         assert!(out.contains(field) && out.contains(mask), "{format}: {out}");
     }
+
+    // A change inside a header shown whole as `***`: said, without the value.
+    let with_header =
+        |value: &str| AUDIT.replace("request:\n", &format!("request:\n  headers:\n    X-Client: \"{value}\"\n"));
+    std::fs::write(base.path().join("subscriptions/audit.yaml"), with_header("Bearer ${DIFF_TOKEN}")).unwrap();
+    ws.subscription("audit.yaml", &with_header("Token ${DIFF_TOKEN}"));
+    let run = hookshape()
+        .current_dir(ws.path())
+        .env("DIFF_TOKEN", "hunter2-very-secret")
+        .args(["diff", "--base", base.path().to_str().unwrap(), "--events", events.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(1), "{}", String::from_utf8_lossy(&run.stderr));
+    let out = String::from_utf8_lossy(&run.stdout);
+    assert!(out.contains("(a secret value): *** → ***") && !out.contains("hunter2"), "{out}");
 }
