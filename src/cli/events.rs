@@ -71,5 +71,6 @@ fn export_of(a: ExportArgs) -> Result<Export, String> {
     }
     let since_ms = a.since.as_deref().map(|s| crate::export::since_ms(s, crate::now_ms())).transpose()?;
     let redact = a.redact.iter().map(|p| RedactPath::parse(p)).collect::<Result<Vec<_>, _>>()?;
-    Ok(Export { store, selection: Selection { topic: a.topic, since_ms, last: a.last }, redact })
+    let matches = Some(crate::subscription::topics::glob_match as fn(&str, &str) -> bool);
+    Ok(Export { store, selection: Selection { topic: a.topic, matches, since_ms, last: a.last }, redact })
 }

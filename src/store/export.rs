@@ -7,13 +7,14 @@ use std::path::Path;
 
 use futures_util::StreamExt;
 
-use crate::subscription::topics::glob_match;
-
 /// Which stored events to read.
 #[derive(Debug, Clone, Default)]
 pub struct Selection {
     /// A topic name or a `*` glob.
     pub topic: Option<String>,
+    /// Whether a topic matches `topic` (the routing's own glob match, which lives above the
+    /// store): None takes every topic.
+    pub matches: Option<fn(&str, &str) -> bool>,
     /// Only events received at or after this time (ms since the epoch).
     pub since_ms: Option<i64>,
     /// Only the newest N (still handed over oldest first).
@@ -22,7 +23,11 @@ pub struct Selection {
 
 impl Selection {
     fn takes(&self, topic: &str) -> bool {
-        self.topic.as_deref().is_none_or(|p| glob_match(p, topic))
+        match (self.topic.as_deref(), self.matches) {
+            (Some(pattern), Some(matches)) => matches(pattern, topic),
+            (Some(pattern), None) => pattern == topic,
+            (None, _) => true,
+        }
     }
 
     /// The exact topic SQL can select by, when the pattern has no `*`.
