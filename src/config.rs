@@ -187,6 +187,19 @@ impl ServeConfig {
     }
 }
 
+/// The store `serve` would open with the same `--store` and `--config`: the flag (or
+/// `HOOKSHAPE_STORE`), else the config file's `store:`, else the default. For the commands
+/// that read a node's store without serving it (`events export`, `diff --store`).
+pub fn store_url(config_file: Option<&Path>, flag: Option<String>) -> anyhow::Result<StoreUrl> {
+    let from_file = match (&flag, config_file) {
+        (Some(_), _) => None,
+        (None, Some(path)) => read_file(path)?.store,
+        (None, None) if Path::new(DEFAULT_CONFIG_FILE).exists() => read_file(Path::new(DEFAULT_CONFIG_FILE))?.store,
+        (None, None) => None,
+    };
+    StoreUrl::parse(&flag.or(from_file).unwrap_or_else(|| DEFAULT_STORE.into()))
+}
+
 fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
     let text = crate::yaml_bounds::read(path).map_err(|r| {
         let line = r.line.map(|l| format!(":{l}")).unwrap_or_default();

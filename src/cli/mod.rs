@@ -2,7 +2,9 @@
 
 mod admin;
 mod bench;
+mod diff;
 mod docs;
+mod events;
 mod init;
 mod listen;
 mod render;
@@ -70,6 +72,12 @@ enum Command {
     Init(init::Args),
     /// Print the request a subscription would send for an event; sends nothing.
     Render(render::Args),
+    /// Stored events out of a node's store, read-only.
+    Events(events::Args),
+    /// What a change to the files does to real events: each rendered through a base (a
+    /// directory or git ref) and the working files, per subscription. Sends nothing; both
+    /// sets load as with --allow-missing-env. Exit 0 no change, 1 changes, 2 an error.
+    Diff(diff::Args),
     /// Post an event file to a running intake.
     Send(send::Args),
     /// A local receiver that prints each request and checks its signature.
@@ -103,6 +111,8 @@ pub fn main() -> ExitCode {
             Command::Init(a) => init::run(a),
             Command::Schema(a) => schema::run(a),
             Command::Render(a) => render::run(a),
+            Command::Events(a) => events::run(a).await,
+            Command::Diff(a) => diff::run(a).await,
             Command::Send(a) => send::run(a).await,
             Command::Listen(a) => listen::run(a).await,
             Command::Deliveries(a) => admin::deliveries(a).await,
@@ -137,6 +147,13 @@ fn init_logging(format: LogFormat) {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
     }
+}
+
+/// The exit code of a command that could not do its job (`events export`, `diff`): 2, the
+/// reason on stderr, so a script tells it from `diff`'s 1 (changes found).
+fn failed(reason: &str) -> ExitCode {
+    eprintln!("hookshape: {reason}");
+    ExitCode::from(2)
 }
 
 /// Loads subscriptions for the offline commands, printing every problem.

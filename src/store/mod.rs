@@ -2,6 +2,7 @@
 //! attempts, and each subscription's live state. This is the only module that speaks SQL;
 //! SQLite is the embedded default (one node); PostgreSQL lets several nodes share one queue.
 
+pub mod export;
 pub mod pacing;
 pub mod postgres;
 mod query;

@@ -7,21 +7,9 @@ use serde::Serialize;
 use super::diff::{self, LineDiff};
 use super::edit::Compiled;
 use super::events::Sample;
-use crate::accept::Shown;
-use crate::event::Event;
+use crate::outcome::header_changes;
+pub use crate::outcome::{HeaderChange, Outcome};
 use crate::secret::Masker;
-
-/// What one version does with an event.
-#[derive(Debug, Serialize, PartialEq)]
-#[serde(tag = "kind", rename_all = "lowercase")]
-pub enum Outcome {
-    /// The request it would send.
-    Request { method: String, url: String, headers: Vec<(String, String)>, body: Option<String> },
-    /// Nothing would be sent: its topics or its filter leave the event out, or `abort()`.
-    Skipped { reason: String },
-    /// A delivery would be recorded `failed` with this error.
-    Failed { error: String },
-}
 
 /// One event's two renderings; a side is None when that version does not compile.
 #[derive(Debug, Serialize)]
@@ -46,13 +34,6 @@ pub struct Changes {
     pub body: LineDiff,
 }
 
-#[derive(Debug, Serialize, PartialEq)]
-pub struct HeaderChange {
-    pub name: String,
-    pub before: Option<String>,
-    pub after: Option<String>,
-}
-
 /// Every sample through both versions, on one frozen clock (so `now()` and the signature's
 /// timestamp are no difference).
 pub fn all(loaded: Option<&Compiled>, edited: Option<&Compiled>, samples: &[Sample], masker: &Masker) -> Vec<Compared> {
@@ -62,8 +43,9 @@ pub fn all(loaded: Option<&Compiled>, edited: Option<&Compiled>, samples: &[Samp
 
 fn one(loaded: Option<&Compiled>, edited: Option<&Compiled>, sample: &Sample, masker: &Masker) -> Compared {
     let ctx = crate::render::context(&sample.event);
-    let loaded = loaded.map(|c| outcome(c, &sample.event, &ctx, masker));
-    let edited = edited.map(|c| outcome(c, &sample.event, &ctx, masker));
+    let outcome = |c: &Compiled| crate::outcome::outcome(&c.set, &c.sub, &sample.event, &ctx, masker, "dlv_studio");
+    let loaded = loaded.map(outcome);
+    let edited = edited.map(outcome);
     let changes = match (&loaded, &edited) {
         (Some(a), Some(b)) => changes(a, b),
         _ => Changes::default(),
@@ -75,35 +57,6 @@ fn one(loaded: Option<&Compiled>, edited: Option<&Compiled>, sample: &Sample, ma
         loaded,
         edited,
         changes,
-    }
-}
-
-/// What `c` does with `event`: as intake would route, filter and render it.
-fn outcome(c: &Compiled, event: &Event, ctx: &minijinja::Value, masker: &Masker) -> Outcome {
-    let sub = &c.sub;
-    if !c.set.routes(&event.topic).any(|s| s.name == sub.name) {
-        return Outcome::Skipped { reason: format!("its topics do not take {:?}", event.topic) };
-    }
-    match sub.template.matches(ctx) {
-        Ok(true) => {}
-        Ok(false) => return Outcome::Skipped { reason: "its filter leaves this event out".into() },
-        Err(e) => return Outcome::Failed { error: masker.mask(&sub.secrets.mask(&format!("filter: {e}"))) },
-    }
-    match crate::accept::preview(sub, event, ctx, "dlv_studio", Shown::Masked) {
-        Ok(request) => {
-            let r = request.redacted();
-            let headers = r.headers.into_iter().map(|(k, v)| (k, masker.mask(&v))).collect();
-            Outcome::Request {
-                method: r.method,
-                url: masker.mask(&r.url),
-                headers,
-                body: r.body.map(|b| masker.mask(&b)),
-            }
-        }
-        Err(e) => match crate::render::aborted(&e) {
-            Some(reason) => Outcome::Skipped { reason: format!("abort: {}", masker.mask(reason)) },
-            None => Outcome::Failed { error: masker.mask(&e) },
-        },
     }
 }
 
@@ -127,30 +80,6 @@ fn changes(loaded: &Outcome, edited: &Outcome) -> Changes {
     };
     c.any = c.method.is_some() || c.url.is_some() || !c.headers.is_empty() || c.body.changed;
     c
-}
-
-/// Headers added, removed or changed, by name (case-insensitive), in the order sent.
-fn header_changes(before: &[(String, String)], after: &[(String, String)]) -> Vec<HeaderChange> {
-    let find = |list: &[(String, String)], name: &str| {
-        list.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone())
-    };
-    let mut out: Vec<HeaderChange> = before
-        .iter()
-        .filter_map(|(name, v)| {
-            let now = find(after, name);
-            (now.as_deref() != Some(v.as_str())).then(|| HeaderChange {
-                name: name.clone(),
-                before: Some(v.clone()),
-                after: now,
-            })
-        })
-        .collect();
-    out.extend(after.iter().filter(|(name, _)| find(before, name).is_none()).map(|(name, v)| HeaderChange {
-        name: name.clone(),
-        before: None,
-        after: Some(v.clone()),
-    }));
-    out
 }
 
 #[cfg(test)]

@@ -1,0 +1,155 @@
+//! The two file sets `hookshape diff` compares: the working files as given, and the same
+//! paths under `--base`, a directory (standing for the current directory) or a git ref
+//! checked out by `git worktree add --detach` into a temporary directory that is removed
+//! again whatever happens (the `Worktree` guard's drop).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::subscription::SubscriptionSet;
+
+/// Where one set's subscriptions, templates, sources and topics are.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    pub subscriptions: PathBuf,
+    pub templates: PathBuf,
+    pub sources: PathBuf,
+    pub topics: PathBuf,
+}
+
+/// Loads a file set as `validate --allow-missing-env` does (so CI needs no secrets), or
+/// gives every problem as `file:line: message`, with `shown` put for `hidden` in the paths.
+pub fn load(paths: &Paths, hidden: Option<(&Path, &str)>) -> Result<SubscriptionSet, Vec<String>> {
+    let env = |name: &str| std::env::var(name).ok();
+    let opts = crate::subscription::LoadOptions {
+        subscriptions_dir: &paths.subscriptions,
+        templates_dir: &paths.templates,
+        sources_dir: Some(&paths.sources),
+        topics_dir: Some(&paths.topics),
+        env: &env,
+        allow_missing_env: true,
+        placeholders: Default::default(),
+    };
+    crate::subscription::load(&opts).map_err(|errors| {
+        let shown = |text: String| match hidden {
+            Some((dir, name)) => text.replace(&format!("{}/", dir.display()), name),
+            None => text,
+        };
+        errors.into_iter().map(|e| shown(e.to_string())).collect()
+    })
+}
+
+/// The base's files, and the checkout that holds them while they are read.
+pub struct Base {
+    pub paths: Paths,
+    /// The git checkout, removed on drop; None for a directory.
+    pub worktree: Option<Worktree>,
+}
+
+/// `--base`: an existing directory, else a git ref of the repository holding the working files.
+pub fn resolve(base: &str, work: &Paths) -> Result<Base, String> {
+    let dir = Path::new(base);
+    if dir.is_dir() {
+        let root = std::env::current_dir().map_err(|e| format!("the current directory: {e}"))?;
+        return Ok(Base { paths: moved(work, &root, dir)?, worktree: None });
+    }
+    let repo = toplevel(&work.subscriptions)?;
+    let worktree = Worktree::add(&repo, base)?;
+    Ok(Base { paths: moved(work, &repo, &worktree.dir)?, worktree: Some(worktree) })
+}
+
+/// `work`'s paths, taken relative to `root`, under `to`.
+fn moved(work: &Paths, root: &Path, to: &Path) -> Result<Paths, String> {
+    let root = absolute(root)?;
+    let one = |p: &Path| -> Result<PathBuf, String> {
+        let full = absolute(p)?;
+        let rel = full.strip_prefix(&root).map_err(|_| {
+            format!("--base: {} is not inside {}, so it has no place in the base", p.display(), root.display())
+        })?;
+        Ok(to.join(rel))
+    };
+    Ok(Paths {
+        subscriptions: one(&work.subscriptions)?,
+        templates: one(&work.templates)?,
+        sources: one(&work.sources)?,
+        topics: one(&work.topics)?,
+    })
+}
+
+/// `p` made absolute with symbolic links resolved (of its nearest existing ancestor, for a
+/// path that does not exist, such as an absent sources/).
+fn absolute(p: &Path) -> Result<PathBuf, String> {
+    let p = std::path::absolute(p).map_err(|e| format!("{}: {e}", p.display()))?;
+    let mut missing = Vec::new();
+    let mut at = p.as_path();
+    loop {
+        if let Ok(real) = at.canonicalize() {
+            return Ok(missing.iter().rev().fold(real, |acc: PathBuf, part| acc.join(part)));
+        }
+        match (at.parent(), at.file_name()) {
+            (Some(parent), Some(name)) => {
+                missing.push(name.to_os_string());
+                at = parent;
+            }
+            _ => return Ok(p.clone()),
+        }
+    }
+}
+
+fn git(dir: &Path, args: &[&str]) -> Result<String, String> {
+    let out = Command::new("git").arg("-C").arg(dir).args(args).output().map_err(|e| format!("cannot run git: {e}"))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+    }
+}
+
+/// The repository holding the working subscriptions.
+fn toplevel(subscriptions: &Path) -> Result<PathBuf, String> {
+    let from = absolute(subscriptions)?;
+    let dir = if from.is_dir() { from.clone() } else { from.parent().map_or(from.clone(), Path::to_path_buf) };
+    git(&dir, &["rev-parse", "--show-toplevel"])
+        .map(PathBuf::from)
+        .map_err(|e| format!("--base: not a directory, and {} is not in a git repository ({e})", dir.display()))
+}
+
+/// A detached checkout of a ref in a temporary directory, removed on drop.
+pub struct Worktree {
+    repo: PathBuf,
+    pub dir: PathBuf,
+    pub name: String,
+    _parent: tempfile::TempDir,
+}
+
+impl Worktree {
+    fn add(repo: &Path, reference: &str) -> Result<Self, String> {
+        let spec = format!("{reference}^{{commit}}");
+        if reference.starts_with('-') || git(repo, &["rev-parse", "--verify", "--quiet", &spec]).is_err() {
+            return Err(format!(
+                "--base {reference:?}: not a directory, nor a commit the git repository {} knows",
+                repo.display()
+            ));
+        }
+        let parent = tempfile::Builder::new()
+            .prefix("hookshape-diff-")
+            .tempdir()
+            .map_err(|e| format!("a temporary directory: {e}"))?;
+        let dir = parent.path().join("base");
+        let shown = dir.to_string_lossy().into_owned();
+        git(repo, &["worktree", "add", "--quiet", "--detach", &shown, &spec])
+            .map_err(|e| format!("--base {reference:?}: git worktree add failed: {e}"))?;
+        Ok(Self { repo: repo.to_path_buf(), dir, name: format!("{reference}:"), _parent: parent })
+    }
+}
+
+impl Drop for Worktree {
+    fn drop(&mut self) {
+        let shown = self.dir.to_string_lossy().into_owned();
+        if let Err(e) = git(&self.repo, &["worktree", "remove", "--force", &shown]) {
+            eprintln!("hookshape: could not remove the base checkout {shown}: {e}");
+        }
+        // The temporary directory goes with `_parent`; prune forgets a checkout git could not remove.
+        let _ = git(&self.repo, &["worktree", "prune"]);
+    }
+}

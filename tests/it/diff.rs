@@ -1,0 +1,319 @@
+//! `hookshape diff` on a real git repository (two commits) over events exported by the
+//! real binary from a real store: exactly the affected subscriptions, paths and events,
+//! in all three formats; exit codes 0, 1 and 2; the git checkout always removed.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use hookshape::config::StoreUrl;
+use serde_json::{json, Value};
+
+use crate::helpers::{hookshape, new_uuid, TestApp, Workspace};
+
+const POINTS: &str = "name: points\nmode: shadow\ntopics: [Communication_EarnPurchasePoints]\nfilter: \"Points >= 100\"\nrequest:\n  url: http://127.0.0.1:9/points\n  body_template: points.json.j2\n";
+const AUDIT: &str = "name: audit\nmode: shadow\ntopics: [\"Communication_*\"]\nrequest:\n  url: http://127.0.0.1:9/audit\n  body: { id: \"{{ Uuid }}\" }\n";
+const TEMPLATE: &str = "{\"customer\": {{ Customer.Id }}, \"points\": {{ Points }}}\n";
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git").arg("-C").arg(dir).args(args).output().unwrap();
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A subscriptions repository with its first commit: `points` (filter, body template) and `audit`.
+fn repository() -> Workspace {
+    let ws = Workspace::new();
+    ws.subscription("points.yaml", POINTS).subscription("audit.yaml", AUDIT).template("points.json.j2", TEMPLATE);
+    git(ws.path(), &["init", "-q"]);
+    git(ws.path(), &["config", "user.email", "t@example.com"]);
+    git(ws.path(), &["config", "user.name", "t"]);
+    commit(&ws, "first");
+    ws
+}
+
+fn commit(ws: &Workspace, message: &str) {
+    git(ws.path(), &["add", "-A"]);
+    git(ws.path(), &["commit", "-q", "-m", message]);
+}
+
+/// (points, has a Customer.Code) of each event.
+const EVENTS: [(u32, bool); 6] = [(120, true), (50, true), (200, false), (130, false), (300, true), (90, false)];
+
+/// The events posted to a real intake serving the repository's files, then exported by
+/// the real binary to a file outside the repository. Returns the file and the uuids.
+async fn exported(ws: &Workspace, out: &Path) -> (PathBuf, Vec<String>) {
+    let db = out.join("store.db");
+    let mut config = ws.config();
+    config.store = StoreUrl::Sqlite(db.clone());
+    let app = TestApp::spawn(config).await;
+    let mut uuids = Vec::new();
+    for (i, (points, code)) in EVENTS.iter().enumerate() {
+        let mut customer = json!({ "Id": format!("C-{i}") });
+        if *code {
+            customer["Code"] = json!(format!("K-{i}"));
+        }
+        let uuid = new_uuid();
+        let event = json!({ "Uuid": uuid, "Topic": "Communication_EarnPurchasePoints", "Payload": { "Customer": customer, "Points": points } });
+        let (status, body) = app.post_event(&event).await;
+        assert_eq!(status, 202, "{body}");
+        uuids.push(uuid);
+        tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+    }
+    app.stop().await;
+    let export =
+        hookshape().args(["events", "export", "--store", &format!("sqlite://{}", db.display())]).output().unwrap();
+    assert!(export.status.success(), "{}", String::from_utf8_lossy(&export.stderr));
+    let file = out.join("events.jsonl");
+    std::fs::write(&file, &export.stdout).unwrap();
+    (file, uuids)
+}
+
+fn diff(ws: &Workspace, args: &[&str]) -> Output {
+    hookshape().current_dir(ws.path()).arg("diff").args(args).output().unwrap()
+}
+
+fn json_report(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+fn uuids_of(examples: &Value) -> Vec<String> {
+    examples["examples"].as_array().unwrap().iter().map(|e| e["uuid"].as_str().unwrap().to_string()).collect()
+}
+
+/// Only the repository's own checkout: diff's temporary one is gone.
+fn assert_no_checkout_left(ws: &Workspace) {
+    assert_eq!(git(ws.path(), &["worktree", "list"]).lines().count(), 1, "{}", git(ws.path(), &["worktree", "list"]));
+}
+
+#[tokio::test]
+async fn a_renamed_payload_field_shows_the_changed_path_and_the_events_that_now_fail() {
+    let ws = repository();
+    let out = tempfile::tempdir().unwrap();
+    let (events, uuids) = exported(&ws, out.path()).await;
+    ws.template("points.json.j2", "{\"customer\": {{ Customer.Code }}, \"points\": {{ Points }}}\n");
+    commit(&ws, "second: Customer.Code");
+    let file = events.to_str().unwrap();
+
+    let run = diff(&ws, &["--base", "HEAD~1", "--events", file, "--format", "json"]);
+    assert_eq!(run.status.code(), Some(1), "{}", String::from_utf8_lossy(&run.stderr));
+    let report = json_report(&run);
+    assert_eq!(report["events"], 6);
+    let subs = report["subscriptions"].as_array().unwrap();
+    assert_eq!(subs.len(), 1, "only points changes: {report:#}");
+    let points = &subs[0];
+    assert_eq!((points["name"].as_str(), points["change"].as_str()), (Some("points"), Some("changed")));
+    // Delivered (Points >= 100) with a Code: 0 and 4, whose body changes at `customer`.
+    assert_eq!(uuids_of(&points["changed_requests"]), [uuids[0].clone(), uuids[4].clone()]);
+    assert_eq!(points["changed_fields"], json!([{ "text": "body customer", "events": 2 }]));
+    assert_eq!(
+        points["changed_requests"]["examples"][0]["changes"],
+        json!([{ "field": "body customer", "before": "\"C-0\"", "after": "\"K-0\"" }])
+    );
+    // Delivered without a Code: 2 and 3 now fail to render, the template's file and line named.
+    assert_eq!(uuids_of(&points["new_errors"]), [uuids[2].clone(), uuids[3].clone()]);
+    let message = points["error_messages"][0]["text"].as_str().unwrap();
+    assert!(message.contains("Customer.Code is undefined") && message.contains("points.json.j2 line 1"), "{message}");
+    assert_eq!(points["error_messages"][0]["events"], 2);
+    assert_eq!(report["counts"]["changed_requests"], 2);
+    assert_eq!(report["counts"]["new_errors"], 2);
+    assert_eq!(report["counts"]["no_longer_delivered"], 0);
+
+    let text = diff(&ws, &["--base", "HEAD~1", "--events", file]);
+    assert_eq!(text.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.starts_with("6 events; subscriptions: 1 changed, 0 added"), "{text}");
+    assert!(text.contains("points (changed)") && !text.contains("audit"), "{text}");
+    assert!(text.contains(r#"body customer: "C-0" → "K-0""#), "{text}");
+    assert!(text.contains("new errors: 2 events"), "{text}");
+
+    let md = diff(&ws, &["--base", "HEAD~1", "--events", file, "--format", "markdown"]);
+    assert_eq!(md.status.code(), Some(1));
+    let md = String::from_utf8_lossy(&md.stdout);
+    let table = md.find("| events | newly delivered").unwrap();
+    let section = md.find("<details><summary><b>points</b> (changed)</summary>").unwrap();
+    assert!(table < section, "counts first: {md}");
+    assert!(md.contains("| 6 | 0 | 0 | 2 | 2 | 0 |"), "{md}");
+    assert!(md.contains("</details>"), "{md}");
+    assert_no_checkout_left(&ws);
+    assert_eq!(git(ws.path(), &["status", "--porcelain"]), "", "diff wrote into the repository");
+}
+
+#[tokio::test]
+async fn a_filter_change_shows_the_events_no_longer_delivered() {
+    let ws = repository();
+    let out = tempfile::tempdir().unwrap();
+    let (events, uuids) = exported(&ws, out.path()).await;
+    ws.subscription("points.yaml", &POINTS.replace("Points >= 100", "Points >= 150"));
+    commit(&ws, "second: a higher bar");
+    let run = diff(&ws, &["--base", "HEAD~1", "--events", events.to_str().unwrap(), "--format", "json"]);
+    assert_eq!(run.status.code(), Some(1), "{}", String::from_utf8_lossy(&run.stderr));
+    let report = json_report(&run);
+    let points = &report["subscriptions"][0];
+    assert_eq!(points["name"], "points");
+    assert_eq!(uuids_of(&points["no_longer_delivered"]), [uuids[0].clone(), uuids[3].clone()]);
+    assert_eq!(points["changed_requests"]["count"], 0);
+    assert_eq!(report["subscriptions"].as_array().unwrap().len(), 1);
+
+    // The same events straight from the store: the same report.
+    let store = format!("sqlite://{}", out.path().join("store.db").display());
+    let from_store = diff(&ws, &["--base", "HEAD~1", "--store", &store, "--last", "6", "--format", "json"]);
+    assert_eq!(from_store.status.code(), Some(1), "{}", String::from_utf8_lossy(&from_store.stderr));
+    assert_eq!(json_report(&from_store), report);
+
+    // Against itself: nothing changes, exit 0, in every format.
+    for format in ["text", "markdown", "json"] {
+        let same = diff(&ws, &["--base", "HEAD", "--events", events.to_str().unwrap(), "--format", format]);
+        assert_eq!(same.status.code(), Some(0), "{format}: {}", String::from_utf8_lossy(&same.stdout));
+    }
+    let same = diff(&ws, &["--base", "HEAD", "--events", events.to_str().unwrap(), "--format", "json"]);
+    assert_eq!(json_report(&same)["subscriptions"], json!([]));
+    assert_no_checkout_left(&ws);
+}
+
+#[test]
+fn renamed_added_and_removed_subscriptions_against_a_directory() {
+    let ws = repository();
+    let base = tempfile::tempdir().unwrap();
+    for dir in ["subscriptions", "templates"] {
+        std::fs::create_dir_all(base.path().join(dir)).unwrap();
+    }
+    std::fs::write(base.path().join("subscriptions/points.yaml"), POINTS).unwrap();
+    std::fs::write(base.path().join("subscriptions/audit.yaml"), AUDIT).unwrap();
+    std::fs::write(base.path().join("templates/points.json.j2"), TEMPLATE).unwrap();
+    ws.subscription("points.yaml", &POINTS.replace("name: points", "name: loyalty-points"));
+    std::fs::remove_file(ws.path().join("subscriptions/audit.yaml")).unwrap();
+    ws.subscription("new.yaml", &AUDIT.replace("name: audit", "name: fresh"));
+    let events = base.path().join("events.jsonl");
+    let event = json!({ "Topic": "Communication_EarnPurchasePoints", "Payload": { "Customer": { "Id": "C-1" }, "Points": 120 } });
+    std::fs::write(&events, format!("{event}\n")).unwrap();
+
+    let run =
+        diff(&ws, &["--base", base.path().to_str().unwrap(), "--events", events.to_str().unwrap(), "--format", "json"]);
+    assert_eq!(run.status.code(), Some(1), "{}", String::from_utf8_lossy(&run.stderr));
+    let report = json_report(&run);
+    let kinds: Vec<(String, String, Value)> = report["subscriptions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["name"].as_str().unwrap().into(), s["change"].as_str().unwrap().into(), s["renamed_from"].clone()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("fresh".into(), "added".into(), Value::Null),
+            ("loyalty-points".into(), "renamed".into(), json!("points")),
+            ("audit".into(), "removed".into(), Value::Null),
+        ]
+    );
+    let counts = &report["counts"];
+    assert_eq!(
+        (counts["added"].as_u64(), counts["removed"].as_u64(), counts["renamed"].as_u64()),
+        (Some(1), Some(1), Some(1))
+    );
+    // The added one delivers the event, the removed one no longer does; the rename alone changes no request.
+    assert_eq!(report["subscriptions"][0]["newly_delivered"]["count"], 1);
+    assert_eq!(report["subscriptions"][2]["no_longer_delivered"]["count"], 1);
+    assert_eq!(report["subscriptions"][1]["changed_requests"]["count"], 0);
+}
+
+#[test]
+fn errors_exit_2_print_nothing_on_stdout_and_leave_no_checkout() {
+    let ws = repository();
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("events.jsonl");
+    let good = json!({ "Topic": "Communication_EarnPurchasePoints", "Payload": { "Points": 120 } });
+    std::fs::write(&events, format!("{good}\n{good}\n{{\"Topic\": oops}}\n")).unwrap();
+    let events = events.to_str().unwrap();
+
+    let bad_ref = diff(&ws, &["--base", "no-such-branch", "--events", events]);
+    assert_eq!((bad_ref.status.code(), bad_ref.stdout.as_slice()), (Some(2), &b""[..]));
+    let stderr = String::from_utf8_lossy(&bad_ref.stderr);
+    assert!(stderr.contains("--base \"no-such-branch\": not a directory, nor a commit"), "{stderr}");
+
+    let bad_line = diff(&ws, &["--base", "HEAD", "--events", events]);
+    assert_eq!((bad_line.status.code(), bad_line.stdout.as_slice()), (Some(2), &b""[..]));
+    let stderr = String::from_utf8_lossy(&bad_line.stderr);
+    assert!(stderr.contains(&format!("{events}:3: column 11: invalid JSON")), "{stderr}");
+
+    // A base commit whose files do not load: its file:line, as the ref names it.
+    ws.subscription("points.yaml", &POINTS.replace("filter: \"Points >= 100\"", "filter: \"Points >=\""));
+    commit(&ws, "broken");
+    ws.subscription("points.yaml", POINTS);
+    commit(&ws, "fixed");
+    std::fs::write(dir.path().join("ok.jsonl"), format!("{good}\n")).unwrap();
+    let ok = dir.path().join("ok.jsonl");
+    let broken_base = diff(&ws, &["--base", "HEAD~1", "--events", ok.to_str().unwrap()]);
+    assert_eq!((broken_base.status.code(), broken_base.stdout.as_slice()), (Some(2), &b""[..]));
+    let stderr = String::from_utf8_lossy(&broken_base.stderr);
+    assert!(
+        stderr.contains("the base files (HEAD~1) do not load")
+            && stderr.contains("HEAD~1:subscriptions/points.yaml:4:"),
+        "{stderr}"
+    );
+    assert_no_checkout_left(&ws);
+
+    // Working files that do not load.
+    ws.subscription("audit.yaml", "name: audit\ntopics: 5\n");
+    let broken_work = diff(&ws, &["--base", "HEAD", "--events", ok.to_str().unwrap()]);
+    assert_eq!((broken_work.status.code(), broken_work.stdout.as_slice()), (Some(2), &b""[..]));
+    let stderr = String::from_utf8_lossy(&broken_work.stderr);
+    assert!(
+        stderr.contains("the working files do not load") && stderr.contains("subscriptions/audit.yaml:"),
+        "{stderr}"
+    );
+    assert_no_checkout_left(&ws);
+}
+
+#[test]
+fn secrets_are_masked_in_the_report() {
+    let ws = repository();
+    let base = tempfile::tempdir().unwrap();
+    for dir in ["subscriptions", "templates"] {
+        std::fs::create_dir_all(base.path().join(dir)).unwrap();
+    }
+    // The secret is in the body, under a key the change renames.
+    let with_secret = |key: &str| AUDIT.replace("body: { id:", &format!("body: {{ {key}: \"${{DIFF_TOKEN}}\", id:"));
+    std::fs::write(base.path().join("subscriptions/audit.yaml"), with_secret("token")).unwrap();
+    std::fs::remove_file(ws.path().join("subscriptions/points.yaml")).unwrap();
+    ws.subscription("audit.yaml", &with_secret("api_token"));
+    let events = base.path().join("events.jsonl");
+    std::fs::write(&events, "{\"Topic\":\"Communication_X\",\"Payload\":{}}\n").unwrap();
+    for format in ["text", "markdown", "json"] {
+        let run = hookshape()
+            .current_dir(ws.path())
+            .env("DIFF_TOKEN", "hunter2-very-secret")
+            .args([
+                "diff",
+                "--base",
+                base.path().to_str().unwrap(),
+                "--events",
+                events.to_str().unwrap(),
+                "--format",
+                format,
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(run.status.code(), Some(1), "{}", String::from_utf8_lossy(&run.stderr));
+        let out = String::from_utf8_lossy(&run.stdout);
+        assert!(!out.contains("hunter2"), "{format}: {out}");
+        // Markdown escapes its own characters (`_`, `*`).
+        let (field, mask) =
+            if format == "markdown" { ("body api\\_token", "\\*\\*\\*") } else { ("body api_token", "***") };
+        assert!(out.contains(field) && out.contains(mask), "{format}: {out}");
+    }
+
+    // A change inside a header shown whole as `***`: said, without the value.
+    let with_header =
+        |value: &str| AUDIT.replace("request:\n", &format!("request:\n  headers:\n    X-Client: \"{value}\"\n"));
+    std::fs::write(base.path().join("subscriptions/audit.yaml"), with_header("Bearer ${DIFF_TOKEN}")).unwrap();
+    ws.subscription("audit.yaml", &with_header("Token ${DIFF_TOKEN}"));
+    let run = hookshape()
+        .current_dir(ws.path())
+        .env("DIFF_TOKEN", "hunter2-very-secret")
+        .args(["diff", "--base", base.path().to_str().unwrap(), "--events", events.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(1), "{}", String::from_utf8_lossy(&run.stderr));
+    let out = String::from_utf8_lossy(&run.stdout);
+    assert!(out.contains("(a secret value): *** → ***") && !out.contains("hunter2"), "{out}");
+}
