@@ -1,0 +1,3 @@
+//! The event catalog (until the catalog branch lands: the schema path check only).
+
+pub mod paths;
