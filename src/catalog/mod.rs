@@ -8,6 +8,7 @@ mod locate;
 pub mod paths;
 pub mod raw;
 mod schema;
+pub mod template_paths;
 
 use std::path::PathBuf;
 use std::sync::Arc;
