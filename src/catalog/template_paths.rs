@@ -1,15 +1,26 @@
 //! `validate`'s check of templates against the catalog: every Payload path a
-//! subscription's templates read (`crate::render::variables`) must be one that the schema
-//! of every catalog topic its `topics:` reach allows (`super::paths`), since the template
-//! renders for every event of each of them. Topics without a schema are not checked, nor a
-//! subscription that reaches no topic with one. Not run by `serve`: a topic file that
-//! tightens a schema must not stop subscriptions from reloading; this is a review-time check.
+//! subscription's templates read (`crate::render::variables`) must be one the schemas of
+//! the topics it takes allow (`super::paths`).
+//!
+//! The unit is an event topic the subscription takes: each named catalog topic its
+//! `topics:` reach, described by the schemas of every catalog topic matching it (a glob
+//! such as `Communication_*` describes what a family has in common, the named topic adds
+//! its own fields), so a path is allowed for it when any of those schemas allows it. A
+//! glob is a unit of its own only when the subscription reaches no named topic. A template
+//! renders for every event of every unit, so a plain read must be allowed in each; a read
+//! that expects absence (`| default`, `is defined`, inside an `if` that tested it) only in
+//! one, since a name no topic has is a typo whatever guards it. Topics without a schema are
+//! not checked, nor a subscription that reaches no topic with one.
+//!
+//! Not run by `serve`: a topic file that tightens a schema must not stop subscriptions from
+//! reloading; this is a review-time check.
 
 use std::path::Path;
-use std::sync::Arc;
+
+use serde_json::Value;
 
 use super::paths::{self, Miss};
-use super::{Catalog, Topic};
+use super::Catalog;
 use crate::config_file::{line_of_key, LoadError};
 use crate::render::variables::{path_text, Read, Segment};
 use crate::subscription::Subscription;
@@ -17,30 +28,79 @@ use crate::subscription::Subscription;
 /// How many of a schema's names a message lists when none is near the one written.
 const LISTED_NAMES: usize = 8;
 
-/// One `file:line: message` per path a reached topic's schema does not allow.
+/// An event topic a subscription takes, and the schemas that describe its events.
+struct Unit<'a> {
+    name: &'a str,
+    schemas: Vec<&'a Value>,
+}
+
+/// One `file:line: message` per path the schemas of the topics `sub` takes do not allow.
 pub fn problems(catalog: &Catalog, sub: &Subscription, templates_dir: &Path) -> Vec<LoadError> {
-    let topics: Vec<&Arc<Topic>> =
-        catalog.for_patterns(&sub.topics).into_iter().filter(|t| t.schema.is_some()).collect();
-    if topics.is_empty() {
+    let units = units(catalog, sub);
+    if units.is_empty() {
         return Vec::new();
     }
     let text = std::fs::read_to_string(&sub.file).unwrap_or_default();
     let mut seen: Vec<(Option<String>, usize, Vec<Segment>)> = Vec::new();
     let mut out = Vec::new();
     for read in sub.template.reads() {
-        let misses: Vec<(&Arc<Topic>, Miss)> =
-            topics.iter().filter_map(|t| paths::check(t.schema.as_ref()?, &read.path).err().map(|m| (*t, m))).collect();
-        let Some((_, first)) = misses.first() else { continue };
+        let misses: Vec<(&str, Miss)> =
+            units.iter().filter_map(|u| unit_miss(u, &read.path).map(|m| (u.name, m))).collect();
+        let wrong = if read.guarded { misses.len() == units.len() } else { !misses.is_empty() };
+        let Some((_, first)) = misses.first().filter(|_| wrong) else { continue };
         // `Customer.Id` and the `Customer` it also reads fail at the same name: said once.
         let key = (read.file.clone(), read.line, read.path[..=first.at].to_vec());
         if seen.contains(&key) {
             continue;
         }
         seen.push(key);
-        let message = sub.secrets.mask(&message(&read, &misses, &topics));
+        let message = sub.secrets.mask(&message(&read, &misses, &units));
         out.push(place(sub, &text, templates_dir, &read, message));
     }
     out
+}
+
+/// The units `sub` renders for (see the module's comment).
+fn units<'a>(catalog: &'a Catalog, sub: &Subscription) -> Vec<Unit<'a>> {
+    let reached = catalog.for_patterns(&sub.topics);
+    let named: Vec<&str> = reached.iter().map(|t| t.name.as_str()).filter(|n| !n.contains('*')).collect();
+    let units: Vec<Unit<'a>> = if named.is_empty() {
+        reached.iter().map(|t| Unit { name: &t.name, schemas: t.schema.iter().collect() }).collect()
+    } else {
+        reached
+            .iter()
+            .filter(|t| !t.name.contains('*'))
+            .map(|t| Unit {
+                name: &t.name,
+                schemas: catalog.for_event_topic(&t.name).filter_map(|m| m.schema.as_ref()).collect(),
+            })
+            .collect()
+    };
+    units.into_iter().filter(|u| !u.schemas.is_empty()).collect()
+}
+
+/// None when one of the unit's schemas allows `path`; else what they have there, the
+/// names of all of them together.
+fn unit_miss(unit: &Unit<'_>, path: &[Segment]) -> Option<Miss> {
+    let mut misses = Vec::new();
+    for schema in &unit.schemas {
+        misses.push(paths::check(schema, path).err()?);
+    }
+    // The schema that followed the path furthest says the most.
+    let at = misses.iter().map(|m| m.at).max()?;
+    let furthest: Vec<Miss> = misses.into_iter().filter(|m| m.at == at).collect();
+    let mut names: Vec<String> = Vec::new();
+    for name in furthest.iter().flat_map(|m| &m.names) {
+        if !names.contains(name) {
+            names.push(name.clone());
+        }
+    }
+    let suggestion = match path.get(at) {
+        Some(Segment::Key(key)) => paths::nearest(key, &names),
+        _ => None,
+    };
+    let not_object = if names.is_empty() { furthest.iter().find_map(|m| m.not_object.clone()) } else { None };
+    Some(Miss { at, names, suggestion, not_object })
 }
 
 /// Where `read` is: its file under the templates directory, or the line of the
@@ -65,10 +125,9 @@ fn place(sub: &Subscription, text: &str, templates_dir: &Path, read: &Read, mess
     }
 }
 
-/// `Custmer.Id (Payload.Custmer.Id): topic T's schema has no field `Custmer` in Payload
-/// (did you mean `Customer`?)`, naming every reached topic that lacks it and those that
-/// have it.
-fn message(read: &Read, misses: &[(&Arc<Topic>, Miss)], reached: &[&Arc<Topic>]) -> String {
+/// `Payload.Custmer.Id: topic T has no field `Custmer` in Payload (did you mean
+/// `Customer`?)`, naming every unit that lacks it and, for a plain read, those that have it.
+fn message(read: &Read, misses: &[(&str, Miss)], units: &[Unit<'_>]) -> String {
     let full = path_text(&read.path);
     let shown = if read.written == full || format!("Payload.{}", read.written) == full {
         full.clone()
@@ -76,17 +135,19 @@ fn message(read: &Read, misses: &[(&Arc<Topic>, Miss)], reached: &[&Arc<Topic>])
         format!("{} ({full})", read.written)
     };
     let (_, miss) = &misses[0];
-    let lacking: Vec<&str> = misses.iter().map(|(t, _)| t.name.as_str()).collect();
+    let lacking: Vec<&str> = misses.iter().map(|(t, _)| *t).collect();
     let whose = match lacking.as_slice() {
-        [one] => format!("topic {one}'s schema"),
-        many => format!("the schemas of topics {}", many.join(", ")),
+        [one] => format!("topic {one} has"),
+        many => format!("topics {} have", many.join(", ")),
     };
     let mut text = format!("{shown}: {whose} {}", what_is_missing(&read.path, miss));
-    let having: Vec<&str> = reached.iter().map(|t| t.name.as_str()).filter(|n| !lacking.contains(n)).collect();
+    let having: Vec<&str> = units.iter().map(|u| u.name).filter(|n| !lacking.contains(n)).collect();
     if !having.is_empty() {
         text.push_str(&format!(
-            "; only {} has it, and the template renders for every event of each topic the subscription takes",
-            having.join(", ")
+            "; {} {} it, but the template renders for every topic the subscription takes \
+             (guard it with `| default(…)` or `is defined` if it is optional)",
+            having.join(", "),
+            if having.len() == 1 { "has" } else { "have" },
         ));
     }
     text
@@ -95,15 +156,15 @@ fn message(read: &Read, misses: &[(&Arc<Topic>, Miss)], reached: &[&Arc<Topic>])
 /// What the schema says at the segment it does not allow.
 fn what_is_missing(path: &[Segment], miss: &Miss) -> String {
     let parent = path_text(&path[..miss.at]);
-    let Some(segment) = path.get(miss.at) else { return "does not allow it".into() };
+    let Some(segment) = path.get(miss.at) else { return "no such path".into() };
     if let Some(kind) = &miss.not_object {
         return match segment {
-            Segment::Key(key) => format!("says {parent} is {}, which has no field `{key}`", article(kind)),
-            Segment::Item => format!("says {parent} is {}, not a list", article(kind)),
+            Segment::Key(key) => format!("{parent} as {}, which has no field `{key}`", article(kind)),
+            Segment::Item => format!("{parent} as {}, not a list", article(kind)),
         };
     }
-    let Segment::Key(key) = segment else { return format!("allows no items in {parent}") };
-    let mut text = format!("has no field `{key}` in {parent}");
+    let Segment::Key(key) = segment else { return format!("no items in {parent}") };
+    let mut text = format!("no field `{key}` in {parent}");
     match (&miss.suggestion, miss.names.len()) {
         (Some(near), _) => text.push_str(&format!(" (did you mean `{near}`?)")),
         (None, 1..=LISTED_NAMES) => text.push_str(&format!(" (it has: {})", miss.names.join(", "))),

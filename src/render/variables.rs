@@ -53,6 +53,9 @@ pub struct Read {
     pub file: Option<String>,
     /// The line in that template (an inline template's lines count from its first).
     pub line: usize,
+    /// Read where its absence is expected: under `| default(…)`, tested (`is defined`, an
+    /// `if` condition), or inside an `if` that tested it or a field above it.
+    pub guarded: bool,
 }
 
 impl fmt::Display for Read {

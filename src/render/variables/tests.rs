@@ -49,7 +49,9 @@ fn shown(reads: &[Read]) -> Vec<String> {
     reads
         .iter()
         .map(|r| {
-            format!("{}:{} {} => {}", r.file.as_deref().unwrap_or(&r.field), r.line, r.written, path_text(&r.path))
+            let guarded = if r.guarded { " (guarded)" } else { "" };
+            let place = r.file.as_deref().unwrap_or(&r.field);
+            format!("{place}:{} {} => {}{guarded}", r.line, r.written, path_text(&r.path))
         })
         .collect()
 }
@@ -75,8 +77,8 @@ fn every_part_of_a_request_is_read_with_its_field_and_line() {
             "request.headers.X-Email:1 Payload.Customer.Email => Payload.Customer.Email",
             "request.body.points:1 Points => Payload.Points",
             "request.body.note:1 event.Payload.Note => Payload.Note",
-            "filter:1 Points => Payload.Points",
-            "filter:1 Tier => Payload.Tier",
+            "filter:1 Points => Payload.Points (guarded)",
+            "filter:1 Tier => Payload.Tier (guarded)",
         ]
     );
 }
@@ -131,7 +133,7 @@ fn subscripts_get_and_filter_arguments_are_paths_too() {
             "b.j2:1 Items[0].Sku => Payload.Items[].Sku",
             "b.j2:1 Customer.get('Email') => Payload.Customer.Email",
             "b.j2:1 B.C => Payload.B.C",
-            "b.j2:1 A => Payload.A",
+            "b.j2:1 A => Payload.A (guarded)",
             "b.j2:1 Customer.Name => Payload.Customer.Name",
             "b.j2:1 M => Payload.M",
             "b.j2:1 key => Payload.key",
@@ -153,5 +155,27 @@ fn the_envelope_macro_arguments_and_imports_are_not_payload_paths() {
 fn an_include_cycle_ends() {
     let files = [("b.j2", "{{ A }}{% if A %}{% include 'c.j2' %}{% endif %}"), ("c.j2", "{{ C }}{% include 'b.j2' %}")];
     let found = shown(&reads(Spec { body_template: Some("b.j2"), files: &files, ..Spec::default() }));
-    assert_eq!(found, ["b.j2:1 A => Payload.A", "c.j2:1 C => Payload.C"]);
+    assert_eq!(found, ["b.j2:1 A => Payload.A", "b.j2:1 A => Payload.A (guarded)", "c.j2:1 C => Payload.C"]);
+}
+
+#[test]
+fn reads_that_expect_absence_are_guarded() {
+    let found = body_file(
+        "{{ Customer.Name | default('') }}{% if Coupon %}{{ Coupon.Code }}{% endif %}{{ Coupon.Kind }}\
+         {{ Voucher.Id if Voucher is defined else '' }}{{ Points }}",
+    );
+    assert_eq!(
+        found,
+        [
+            // hookshape guards a `default`'s parents (`Customer is defined`): read too.
+            "b.j2:1 Customer => Payload.Customer (guarded)",
+            "b.j2:1 Customer.Name => Payload.Customer.Name (guarded)",
+            "b.j2:1 Coupon => Payload.Coupon (guarded)",
+            "b.j2:1 Coupon.Code => Payload.Coupon.Code (guarded)",
+            "b.j2:1 Coupon.Kind => Payload.Coupon.Kind",
+            "b.j2:1 Voucher => Payload.Voucher (guarded)",
+            "b.j2:1 Voucher.Id => Payload.Voucher.Id (guarded)",
+            "b.j2:1 Points => Payload.Points",
+        ]
+    );
 }

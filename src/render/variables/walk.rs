@@ -42,6 +42,9 @@ pub fn template(env: &Environment<'static>, root: &str, field: &str) -> Vec<Read
         source: String::new(),
         stack: Vec::new(),
         scope: vec![HashMap::new()],
+        guarded: 0,
+        guards: Vec::new(),
+        recent: Vec::new(),
         found: Vec::new(),
     };
     walker.file(root);
@@ -58,6 +61,13 @@ struct Walker<'e> {
     stack: Vec<String>,
     /// Names bound by `set`, `with`, `for`, macros and imports, innermost frame last.
     scope: Vec<HashMap<String, Meaning>>,
+    /// Above zero while walking an expression that tests for a value (`default`'s input,
+    /// `is defined`, an `if` condition): what it reads may be missing.
+    guarded: usize,
+    /// The paths enclosing `if`s tested: what is read below them may be missing elsewhere.
+    guards: Vec<Vec<Segment>>,
+    /// Every path recorded, repeats included, in order (what a condition read).
+    recent: Vec<Vec<Segment>>,
     found: Vec<Read>,
 }
 
@@ -91,8 +101,10 @@ impl Walker<'_> {
             S::EmitRaw(_) => {}
             S::ForLoop(f) => self.for_loop(f),
             S::IfCond(c) => {
-                self.visit(&c.expr);
+                let tested = self.condition(&c.expr);
+                self.guards.extend(tested.iter().cloned());
                 self.stmts(&c.true_body);
+                self.guards.truncate(self.guards.len() - tested.len());
                 self.stmts(&c.false_body);
             }
             S::WithBlock(w) => {
@@ -272,7 +284,10 @@ impl Walker<'_> {
             E::Call(c) => self.call(c),
             E::Filter(f) => self.filter(f),
             E::Test(t) => {
+                let existence = ["defined", "undefined", "none"].contains(&t.name);
+                self.guarded += usize::from(existence);
                 self.visit(&t.expr);
+                self.guarded -= usize::from(existence);
                 self.args(&t.args);
                 Meaning::Unknown
             }
@@ -285,8 +300,10 @@ impl Walker<'_> {
                 Meaning::Unknown
             }
             E::IfExpr(i) => {
-                self.visit(&i.test_expr);
+                let tested = self.condition(&i.test_expr);
+                self.guards.extend(tested.iter().cloned());
                 self.visit(&i.true_expr);
+                self.guards.truncate(self.guards.len() - tested.len());
                 i.false_expr.iter().for_each(|e| self.visit(e));
                 Meaning::Unknown
             }
@@ -294,6 +311,16 @@ impl Walker<'_> {
             E::Tuple(t) => self.unknown(&t.items.iter().collect::<Vec<_>>()),
             E::Map(m) => self.unknown(&m.keys.iter().chain(&m.values).collect::<Vec<_>>()),
         }
+    }
+
+    /// Walks an `if` condition, whose reads are guarded; returns the paths it read, which
+    /// guard what the true branch reads below them.
+    fn condition(&mut self, expr: &ast::Expr<'_>) -> Vec<Vec<Segment>> {
+        let before = self.recent.len();
+        self.guarded += 1;
+        self.visit(expr);
+        self.guarded -= 1;
+        self.recent.split_off(before)
     }
 
     fn unknown(&mut self, parts: &[&ast::Expr<'_>]) -> Meaning {
@@ -358,6 +385,12 @@ impl Walker<'_> {
             self.args(&f.args);
         }
         let Some(input) = &f.expr else { return Meaning::Unknown };
+        if ["default", "d"].contains(&f.name) {
+            self.guarded += 1;
+            let meaning = self.value(input);
+            self.guarded -= 1;
+            return if matches!(meaning, Meaning::Payload(_)) { Meaning::Unknown } else { meaning };
+        }
         if passes_through(f.name) {
             return self.meaning(input);
         }
@@ -385,6 +418,7 @@ impl Walker<'_> {
         if path.is_empty() {
             return;
         }
+        self.recent.push(path.to_vec());
         // A step's span starts at its `.` or `[`: the expression starts at its base's.
         let span = leftmost(expr);
         let (start, end) = (span.start_offset as usize, expr.span().end_offset as usize);
@@ -395,6 +429,7 @@ impl Walker<'_> {
             field: self.field.clone(),
             file: (!super::is_inline(&self.file)).then(|| self.file.clone()),
             line: usize::from(span.start_line),
+            guarded: self.guarded > 0 || self.guards.iter().any(|g| path.starts_with(g)),
         };
         if !self.found.contains(&read) {
             self.found.push(read);
@@ -404,7 +439,7 @@ impl Walker<'_> {
 
 /// Whether a filter's result points where its input does.
 fn passes_through(name: &str) -> bool {
-    SAME_ITEMS.contains(&name) || name == "default" || name.starts_with("__hookshape")
+    SAME_ITEMS.contains(&name) || name.starts_with("__hookshape")
 }
 
 /// The path itself in `expr`, without the filters that pass it through (so the place
