@@ -47,9 +47,9 @@ pub fn problems(catalog: &Catalog, sub: &Subscription, templates_dir: &Path) -> 
         let misses: Vec<(&str, Miss)> =
             units.iter().filter_map(|u| unit_miss(u, &read.path).map(|m| (u.name, m))).collect();
         let wrong = if read.guarded { misses.len() == units.len() } else { !misses.is_empty() };
-        let Some((_, first)) = misses.first().filter(|_| wrong) else { continue };
+        let Some(at) = misses.iter().map(|(_, m)| m.at).max().filter(|_| wrong) else { continue };
         // `Customer.Id` and the `Customer` it also reads fail at the same name: said once.
-        let key = (read.file.clone(), read.line, read.path[..=first.at].to_vec());
+        let key = (read.file.clone(), read.line, read.path[..=at].to_vec());
         if seen.contains(&key) {
             continue;
         }
@@ -134,13 +134,21 @@ fn message(read: &Read, misses: &[(&str, Miss)], units: &[Unit<'_>]) -> String {
     } else {
         format!("{} ({full})", read.written)
     };
-    let (_, miss) = &misses[0];
-    let lacking: Vec<&str> = misses.iter().map(|(t, _)| *t).collect();
-    let whose = match lacking.as_slice() {
+    // The topic whose schema followed the path furthest says the most about it.
+    let Some(at) = misses.iter().map(|(_, m)| m.at).max() else { return shown };
+    let Some((_, miss)) = misses.iter().find(|(_, m)| m.at == at) else { return shown };
+    let furthest: Vec<&str> = misses.iter().filter(|(_, m)| m.at == at).map(|(t, _)| *t).collect();
+    let whose = match furthest.as_slice() {
         [one] => format!("topic {one} has"),
         many => format!("topics {} have", many.join(", ")),
     };
     let mut text = format!("{shown}: {whose} {}", what_is_missing(&read.path, miss));
+    let sooner: Vec<&str> = misses.iter().filter(|(_, m)| m.at < at).map(|(t, _)| *t).collect();
+    if !sooner.is_empty() {
+        let verb = if sooner.len() == 1 { "has" } else { "have" };
+        text.push_str(&format!(" ({} {verb} no {} at all)", sooner.join(", "), path_text(&read.path[..at])));
+    }
+    let lacking: Vec<&str> = misses.iter().map(|(t, _)| *t).collect();
     let having: Vec<&str> = units.iter().map(|u| u.name).filter(|n| !lacking.contains(n)).collect();
     if !having.is_empty() {
         text.push_str(&format!(
