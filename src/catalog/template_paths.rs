@@ -88,19 +88,28 @@ fn unit_miss(unit: &Unit<'_>, path: &[Segment]) -> Option<Miss> {
     }
     // The schema that followed the path furthest says the most.
     let at = misses.iter().map(|m| m.at).max()?;
-    let furthest: Vec<Miss> = misses.into_iter().filter(|m| m.at == at).collect();
-    let mut names: Vec<String> = Vec::new();
-    for name in furthest.iter().flat_map(|m| &m.names) {
-        if !names.contains(name) {
-            names.push(name.clone());
+    Some(merged(misses.iter().filter(|m| m.at == at), path))
+}
+
+/// Misses at the same segment as one: every name they have there, the nearest of them.
+fn merged<'a>(misses: impl Iterator<Item = &'a Miss>, path: &[Segment]) -> Miss {
+    let mut out = Miss { at: 0, names: Vec::new(), suggestion: None, not_object: None };
+    for miss in misses {
+        out.at = miss.at;
+        out.not_object = out.not_object.or(miss.not_object.clone());
+        for name in &miss.names {
+            if !out.names.contains(name) {
+                out.names.push(name.clone());
+            }
         }
     }
-    let suggestion = match path.get(at) {
-        Some(Segment::Key(key)) => paths::nearest(key, &names),
-        _ => None,
-    };
-    let not_object = if names.is_empty() { furthest.iter().find_map(|m| m.not_object.clone()) } else { None };
-    Some(Miss { at, names, suggestion, not_object })
+    if let Some(Segment::Key(key)) = path.get(out.at) {
+        out.suggestion = paths::nearest(key, &out.names);
+    }
+    if !out.names.is_empty() {
+        out.not_object = None;
+    }
+    out
 }
 
 /// Where `read` is: its file under the templates directory, or the line of the
@@ -136,13 +145,13 @@ fn message(read: &Read, misses: &[(&str, Miss)], units: &[Unit<'_>]) -> String {
     };
     // The topic whose schema followed the path furthest says the most about it.
     let Some(at) = misses.iter().map(|(_, m)| m.at).max() else { return shown };
-    let Some((_, miss)) = misses.iter().find(|(_, m)| m.at == at) else { return shown };
     let furthest: Vec<&str> = misses.iter().filter(|(_, m)| m.at == at).map(|(t, _)| *t).collect();
+    let miss = merged(misses.iter().map(|(_, m)| m).filter(|m| m.at == at), &read.path);
     let whose = match furthest.as_slice() {
         [one] => format!("topic {one} has"),
         many => format!("topics {} have", many.join(", ")),
     };
-    let mut text = format!("{shown}: {whose} {}", what_is_missing(&read.path, miss));
+    let mut text = format!("{shown}: {whose} {}", what_is_missing(&read.path, &miss));
     let sooner: Vec<&str> = misses.iter().filter(|(_, m)| m.at < at).map(|(t, _)| *t).collect();
     if !sooner.is_empty() {
         let verb = if sooner.len() == 1 { "has" } else { "have" };
