@@ -179,3 +179,25 @@ fn reads_that_expect_absence_are_guarded() {
         ]
     );
 }
+
+#[test]
+fn a_subscriptions_own_delimiters_are_read_with() {
+    let delimiters = Delimiters {
+        variable: ("[[".into(), "]]".into()),
+        block: ("[%".into(), "%]".into()),
+        comment: ("[#".into(), "#]".into()),
+    };
+    let t = RequestTemplate::compile(RequestSpec {
+        url: "https://h.example/[[ Customer.Id ]]/{{ literal }}",
+        headers: &[],
+        body: None,
+        body_template: None,
+        body_format: BodyFormat::Json,
+        filter: None,
+        ping_url: None,
+        delimiters: &delimiters,
+        files: TemplateFiles::default(),
+    })
+    .unwrap();
+    assert_eq!(shown(&t.reads()), ["request.url:1 Customer.Id => Payload.Customer.Id"]);
+}
