@@ -6,8 +6,10 @@
 pub mod check;
 mod load;
 mod locate;
+pub mod paths;
 pub mod raw;
 mod schema;
+pub mod template_paths;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -60,7 +60,8 @@ pub struct FileArgs {
 enum Command {
     /// Run the intake API and the delivery workers.
     Serve(serve::Args),
-    /// Check every subscription and template; print file:line: message for each problem.
+    /// Check every subscription, template and topic, and every event field the templates read
+    /// against the topics' schemas; print file:line: message for each problem.
     Validate(FileArgs),
     /// Print the JSON Schema of a subscription file, with --sources of a source file, with
     /// --topics of a topic file (for editors' YAML language server).

@@ -1,7 +1,9 @@
 //! `hookshape validate`: exit 0 when every subscription, source and template loads, else 1
 //! with a `file:line: message` line per problem. Beyond what loading checks, each
 //! subscription's templates run once for every test case's event its topics take, so a
-//! misspelt macro in a branch only real data reaches is found before it deploys.
+//! misspelt macro in a branch only real data reaches is found before it deploys. With an
+//! event catalog, every Payload path the templates read is checked against the schemas of
+//! the topics each subscription takes (`crate::catalog::template_paths`).
 
 use std::process::ExitCode;
 
@@ -10,7 +12,10 @@ use crate::subscription::{LoadError, SubscriptionSet};
 
 pub fn run(files: FileArgs) -> anyhow::Result<ExitCode> {
     let Some(set) = load_or_report(&files) else { return Ok(ExitCode::FAILURE) };
-    let problems = reached_by_cases(&set, &files);
+    let mut problems = reached_by_cases(&set, &files);
+    for sub in set.iter() {
+        problems.extend(crate::catalog::template_paths::problems(&set.catalog, sub, &files.templates));
+    }
     for p in &problems {
         println!("{p}");
     }

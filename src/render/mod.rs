@@ -21,6 +21,7 @@ mod undefined;
 pub mod url;
 mod value;
 pub mod values;
+pub mod variables;
 
 use minijinja::{Environment, Value};
 use serde_json::Value as Json;

@@ -11,6 +11,7 @@ mod abuse;
 mod bench;
 mod body_formats;
 mod catalog;
+mod catalog_paths;
 mod cli;
 mod cli_checks;
 mod cluster;
