@@ -42,6 +42,7 @@ fn load(subscriptions_dir: &Path, templates_dir: &Path) -> SubscriptionSet {
         subscriptions_dir,
         templates_dir,
         sources_dir: None,
+        topics_dir: None,
         env: &bench_env,
         allow_missing_env: true,
         placeholders: Default::default(),

@@ -25,6 +25,7 @@ pub struct FileConfig {
     pub subscriptions: Option<PathBuf>,
     pub templates: Option<PathBuf>,
     pub sources: Option<PathBuf>,
+    pub topics: Option<PathBuf>,
     pub max_body_bytes: Option<usize>,
     pub concurrency: Option<usize>,
     pub shutdown_grace: Option<String>,
@@ -54,6 +55,8 @@ pub struct ServeConfig {
     pub templates_dir: PathBuf,
     /// Inbound sources; a directory that does not exist means none.
     pub sources_dir: PathBuf,
+    /// The event catalog; a directory that does not exist means none.
+    pub topics_dir: PathBuf,
     pub max_body_bytes: usize,
     pub concurrency: usize,
     pub shutdown_grace: Duration,
@@ -145,6 +148,7 @@ impl ServeConfig {
             subscriptions_dir: o.subscriptions.or(file.subscriptions).unwrap_or_else(|| "subscriptions".into()),
             templates_dir: o.templates.or(file.templates).unwrap_or_else(|| "templates".into()),
             sources_dir: o.sources.or(file.sources).unwrap_or_else(|| "sources".into()),
+            topics_dir: o.topics.or(file.topics).unwrap_or_else(|| "topics".into()),
             max_body_bytes: o.max_body_bytes.or(file.max_body_bytes).unwrap_or(crate::api::DEFAULT_MAX_BODY_BYTES),
             concurrency: o.concurrency.or(file.concurrency).unwrap_or(256).max(1),
             shutdown_grace: crate::duration::parse(&grace).map_err(|e| anyhow::anyhow!("shutdown_grace: {e}"))?,

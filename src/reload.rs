@@ -1,4 +1,4 @@
-//! Reloading subscriptions, sources and templates, on SIGHUP and when their files change
+//! Reloading subscriptions, sources, topics and templates, on SIGHUP and when their files change
 //! (debounced). A valid set replaces the old one atomically; an invalid set is refused
 //! whole, logged with `file:line`, and the old set stays in force.
 
@@ -26,6 +26,7 @@ pub fn load_subscriptions(config: &ServeConfig) -> anyhow::Result<SubscriptionSe
         subscriptions_dir: &config.subscriptions_dir,
         templates_dir: &config.templates_dir,
         sources_dir: Some(&config.sources_dir),
+        topics_dir: Some(&config.topics_dir),
         env: &env,
         allow_missing_env: false,
         placeholders: Default::default(),
@@ -83,7 +84,7 @@ impl Reloader {
         }
     }
 
-    /// Watches the subscriptions and templates directories until shutdown.
+    /// Watches the subscriptions, templates, sources and topics directories until shutdown.
     pub async fn watch(self, mut shutdown: watch::Receiver<bool>) {
         // One pending change at most: it reloads every file, however many changed since, so
         // a flood of events (a checkout) costs no memory. Full only means one is pending.
@@ -100,8 +101,12 @@ impl Reloader {
                 return;
             }
         };
-        let dirs: [PathBuf; 3] =
-            [self.config.subscriptions_dir.clone(), self.config.templates_dir.clone(), self.config.sources_dir.clone()];
+        let dirs: [PathBuf; 4] = [
+            self.config.subscriptions_dir.clone(),
+            self.config.templates_dir.clone(),
+            self.config.sources_dir.clone(),
+            self.config.topics_dir.clone(),
+        ];
         for dir in dirs.iter().filter(|d| d.is_dir()) {
             if let Err(e) = notify::Watcher::watch(&mut watcher, dir, notify::RecursiveMode::Recursive) {
                 warn!(error = %e, dir = %dir.display(), "cannot watch directory; reload with SIGHUP instead");

@@ -45,6 +45,9 @@ pub struct FileArgs {
     /// Inbound sources, one YAML file each (a directory that does not exist means none).
     #[arg(long, env = "HOOKSHAPE_SOURCES", default_value = "sources")]
     pub sources: PathBuf,
+    /// The event catalog, one topic per YAML file (a directory that does not exist means none).
+    #[arg(long, env = "HOOKSHAPE_TOPICS", default_value = "topics")]
+    pub topics: PathBuf,
     /// Accept unset ${VAR}s, checking only that they are well-formed (CI without secrets):
     /// a variable with a default keeps it, one without gets a placeholder (listed on stderr).
     #[arg(long)]
@@ -139,6 +142,7 @@ fn load_or_report(files: &FileArgs) -> Option<crate::subscription::SubscriptionS
         subscriptions_dir: &files.subscriptions,
         templates_dir: &files.templates,
         sources_dir: Some(&files.sources),
+        topics_dir: Some(&files.topics),
         env: &env,
         allow_missing_env: files.allow_missing_env,
         placeholders: Default::default(),

@@ -29,6 +29,9 @@ pub struct Args {
     /// Inbound sources, one YAML file each (default sources/).
     #[arg(long, env = "HOOKSHAPE_SOURCES")]
     sources: Option<PathBuf>,
+    /// The event catalog, one topic per YAML file (default topics/).
+    #[arg(long, env = "HOOKSHAPE_TOPICS")]
+    topics: Option<PathBuf>,
     /// Largest accepted request body, in bytes (default 1 MiB).
     #[arg(long, env = "HOOKSHAPE_MAX_BODY_BYTES")]
     max_body_bytes: Option<usize>,
@@ -82,6 +85,7 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
         subscriptions: a.subscriptions,
         templates: a.templates,
         sources: a.sources,
+        topics: a.topics,
         max_body_bytes: a.max_body_bytes,
         concurrency: a.concurrency,
         shutdown_grace: a.shutdown_grace,

@@ -38,6 +38,8 @@ pub struct LoadOptions<'a> {
     pub templates_dir: &'a Path,
     /// Inbound sources (`sources/`); a directory that does not exist means none.
     pub sources_dir: Option<&'a Path>,
+    /// The event catalog (`topics/`); a directory that does not exist means none.
+    pub topics_dir: Option<&'a Path>,
     /// Looks up `${VAR}`; the process environment in production.
     pub env: &'a dyn Fn(&str) -> Option<String>,
     /// Accept unset `${VAR}`s (checking only that they are well-formed), so CI can validate

@@ -57,6 +57,14 @@ pub fn load(opts: &LoadOptions<'_>) -> Result<SubscriptionSet, Vec<LoadError>> {
         }
         None => Vec::new(),
     };
+    let catalog = match opts.topics_dir {
+        Some(dir) => {
+            let (catalog, mut topic_errors) = crate::catalog::load_dir(dir, &mut hasher);
+            errors.append(&mut topic_errors);
+            catalog
+        }
+        None => crate::catalog::Catalog::default(),
+    };
     if !errors.is_empty() {
         // A value one file read could surface in another's error (a shared template, say).
         let masker = crate::secret::Masker::new(&secrets);
@@ -74,6 +82,7 @@ pub fn load(opts: &LoadOptions<'_>) -> Result<SubscriptionSet, Vec<LoadError>> {
     let version = hex::encode(&hasher.finalize()[..6]);
     let mut set = SubscriptionSet::new(subscriptions, version);
     set.sources = crate::source::SourceSet::new(sources);
+    set.catalog = Arc::new(catalog);
     set.texts = super::LoadedTexts { subscriptions: texts, templates: files, templates_dir: opts.templates_dir.into() };
     Ok(set)
 }
@@ -136,6 +145,7 @@ mod tests {
             subscriptions_dir: &subs,
             templates_dir: &templates,
             sources_dir: None,
+            topics_dir: None,
             env: &env,
             allow_missing_env: false,
             placeholders: Default::default(),

@@ -98,6 +98,8 @@ pub struct SubscriptionSet {
     lease_ms: HashMap<String, i64>,
     /// The inbound sources loaded with them (same reload, same version).
     pub sources: crate::source::SourceSet,
+    /// The event catalog loaded with them (same reload, same version).
+    pub catalog: Arc<crate::catalog::Catalog>,
     /// The files' text as loaded, `${VAR}`s unexpanded: what the console's studio edits.
     pub texts: LoadedTexts,
 }

@@ -217,6 +217,13 @@ impl Workspace {
         self
     }
 
+    /// A topic file of the event catalog (`topics/FILE`).
+    pub fn topic(&self, file: &str, yaml: &str) -> &Self {
+        std::fs::create_dir_all(self.path().join("topics")).unwrap();
+        std::fs::write(self.path().join("topics").join(file), yaml).unwrap();
+        self
+    }
+
     pub fn template(&self, file: &str, text: &str) -> &Self {
         let path = self.path().join("templates").join(file);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -235,6 +242,7 @@ impl Workspace {
             subscriptions_dir: self.path().join("subscriptions"),
             templates_dir: self.path().join("templates"),
             sources_dir: self.path().join("sources"),
+            topics_dir: self.path().join("topics"),
             max_body_bytes: 1024 * 1024,
             concurrency: 64,
             shutdown_grace: Duration::from_secs(5),

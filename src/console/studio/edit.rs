@@ -67,6 +67,7 @@ pub fn compile(files: &Files<'_>, draft: &Draft<'_>) -> Result<Compiled, Vec<Pro
         subscriptions_dir: dir,
         templates_dir: &files.texts.templates_dir,
         sources_dir: None,
+        topics_dir: None,
         env: &no_env,
         allow_missing_env: true,
         placeholders: Default::default(),
