@@ -3,6 +3,7 @@
 //! intake checks events against the schema (`validation: off|warn|enforce`). Loaded and
 //! reloaded with the subscriptions, as part of their set.
 
+pub mod examples;
 mod load;
 mod locate;
 pub mod raw;
