@@ -2,7 +2,6 @@
 //! `hookshape test --examples`: how an example is named (`TOPIC #n`), which topic its event
 //! carries when the catalog names a glob, and the line of the file it is written on.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use serde_json::{json, Value};
@@ -76,71 +75,16 @@ pub fn event_topic(topic_name: &str, patterns: &[String]) -> String {
     concrete.map_or_else(|| topic_name.to_string(), Clone::clone)
 }
 
-/// The line each example of the topic file `text` starts on (1-based), in order: the items
-/// of its top-level `examples:` list, one line each in block style (`- {...}`), or the
-/// `examples:` line for every one of a flow list (`examples: [{...}, {...}]`). Empty when
-/// the file has no such key. Read from the text because the YAML parser keeps no positions
-/// for values.
-pub fn lines(text: &str) -> Vec<usize> {
-    let all: Vec<&str> = text.lines().collect();
-    let Some(at) = all.iter().position(|l| l.starts_with("examples:")) else { return Vec::new() };
-    let rest = all[at].trim_start_matches("examples:").trim();
-    if !rest.is_empty() && !rest.starts_with('#') {
-        return vec![at + 1; flow_items(rest)];
-    }
-    let mut found = Vec::new();
-    let mut item_indent = None;
-    for (i, line) in all.iter().enumerate().skip(at + 1) {
-        let body = line.trim_start();
-        if body.is_empty() || body.starts_with('#') {
-            continue;
-        }
-        let indent = line.len() - body.len();
-        let is_item = body == "-" || body.starts_with("- ");
-        match item_indent {
-            None if is_item => item_indent = Some(indent),
-            None => break,
-            Some(want) if indent < want || (indent == want && !is_item) => break,
-            Some(_) => {}
-        }
-        if is_item && Some(indent) == item_indent {
-            found.push(i + 1);
-        }
-    }
-    found
-}
-
-/// How many items a one-line flow list holds (commas at its top level, plus one).
-fn flow_items(text: &str) -> usize {
-    let (mut depth, mut items, mut quote) = (0i32, 0usize, None::<char>);
-    let mut any = false;
-    for c in text.chars() {
-        match (quote, c) {
-            (Some(q), c) if c == q => quote = None,
-            (Some(_), _) => {}
-            (None, '"' | '\'') => quote = Some(c),
-            (None, '[' | '{') => depth += 1,
-            (None, ']' | '}') => depth -= 1,
-            (None, ',') if depth == 1 => items += 1,
-            (None, c) if depth >= 1 && !c.is_whitespace() => any = true,
-            _ => {}
-        }
-    }
-    if any {
-        items + 1
-    } else {
-        0
-    }
-}
-
-/// The line of example `number` (from 1) of `topic`, read from its file: that item's
-/// line, or the topic's own line when the file cannot be read or the item not found.
+/// The line of example `number` (from 1) in its topic file, read from the file as it is
+/// now: that item's line (the `examples:` line for a flow list), or the topic's own line
+/// when the file cannot be read.
 pub fn line_of(topic: &Topic, number: usize) -> usize {
-    read_lines(&topic.file).get(number.wrapping_sub(1)).copied().unwrap_or(topic.line)
+    let Ok(text) = crate::yaml_bounds::read(&topic.file) else { return topic.line };
+    line_in(&text, number).unwrap_or(topic.line)
 }
 
-fn read_lines(file: &Path) -> Vec<usize> {
-    crate::yaml_bounds::read(file).map(|text| lines(&text)).unwrap_or_default()
+fn line_in(text: &str, number: usize) -> Option<usize> {
+    super::locate::line_of_path(text, "examples", &[number.checked_sub(1)?.to_string()])
 }
 
 #[cfg(test)]
@@ -148,18 +92,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn block_examples_are_found_on_their_own_lines() {
-        let text = "name: T\nexamples:\n  - Customer:\n      Id: C-1\n  # a comment\n  - {Points: 1}\n\n  -\n    A: 1\nsearch_keys: [A]\n";
-        assert_eq!(lines(text), vec![3, 6, 8]);
-        let unindented = "examples:\n- {A: 1}\n- {A: 2}\nvalidation: warn\n";
-        assert_eq!(lines(unindented), vec![2, 3]);
-    }
-
-    #[test]
-    fn flow_examples_share_the_line_of_their_key() {
-        assert_eq!(lines("name: T\nexamples: [{A: 1, B: [1, 2]}, {A: \"x, y\"}]\n"), vec![2, 2]);
-        assert_eq!(lines("examples: []\n"), Vec::<usize>::new());
-        assert_eq!(lines("name: T\n"), Vec::<usize>::new());
+    fn an_example_is_found_on_its_own_line_or_its_lists() {
+        let text = "name: T\nexamples:\n  - Customer:\n      Id: C-1\n  # a comment\n  - {Points: 1}\nsearch_keys: [A]\n";
+        assert_eq!((line_in(text, 1), line_in(text, 2)), (Some(3), Some(6)));
+        let flow = "name: T\nexamples: [{A: 1}, {A: 2}]\n";
+        assert_eq!(line_in(flow, 2), Some(2));
+        assert_eq!(line_in("name: T\n", 1), None);
     }
 
     #[test]

@@ -21,10 +21,9 @@ pub struct Tally {
 pub fn run(set: &SubscriptionSet) -> Tally {
     let mut tally = Tally::default();
     for topic in &set.catalog.topics {
-        let lines = examples::lines(&crate::yaml_bounds::read(&topic.file).unwrap_or_default());
         let takers = takers(set, topic);
         for example in examples::of_topic(topic) {
-            let line = lines.get(example.number - 1).copied().unwrap_or(topic.line);
+            let line = examples::line_of(topic, example.number);
             let at = format!("{}:{line}: {}", topic.file.display(), example.label());
             run_example(&example, &takers, &at, &mut tally);
         }

@@ -6,13 +6,6 @@ use std::process::Output;
 
 use crate::helpers::*;
 
-/// Writes `topics/FILE` in the workspace.
-fn topic(ws: &Workspace, file: &str, yaml: &str) {
-    let dir = ws.path().join("topics");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join(file), yaml).unwrap();
-}
-
 fn test_examples(ws: &Workspace, extra: &[&str]) -> (Option<i32>, String) {
     let out: Output = hookshape()
         .arg("test")
@@ -70,8 +63,8 @@ fn workspace(loyalty_body: &str) -> Workspace {
         "orders.yaml",
         "topics: [order.paid]\nrequest:\n  url: \"http://127.0.0.1:9/orders\"\n  body:\n    id: \"{{ Payload.Id }}\"\n",
     );
-    topic(&ws, "points.yaml", POINTS);
-    topic(&ws, "refund.yaml", "name: order.refunded\nexamples:\n  - {Id: R-1}\n");
+    ws.topic("points.yaml", POINTS);
+    ws.topic("refund.yaml", "name: order.refunded\nexamples:\n  - {Id: R-1}\n");
     ws
 }
 

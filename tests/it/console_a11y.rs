@@ -125,12 +125,10 @@ async fn support_history(receiver: &Receiver) -> (TestApp, Workspace) {
     }
     // A catalog topic for its events, so the catalog, the playground and the studio show
     // their examples to axe-core too.
-    std::fs::create_dir_all(ws.path().join("topics")).unwrap();
-    std::fs::write(
-        ws.path().join("topics/customer.yaml"),
+    ws.topic(
+        "customer.yaml",
         "name: customer.updated\ndescription: A customer's record changed\nschema:\n  type: object\n  properties:\n    Id: {type: integer}\nexamples:\n  - {Id: 1}\n  - {Id: 2}\nsearch_keys: [Id]\nvalidation: off\n",
-    )
-    .unwrap();
+    );
     std::fs::create_dir_all(ws.path().join("sources")).unwrap();
     let themembers = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sources/themembers.yaml");
     std::fs::copy(themembers, ws.path().join("sources/themembers.yaml")).unwrap();

@@ -53,10 +53,7 @@ fn catalog_workspace(receiver: &Receiver) -> Workspace {
         "audit.yaml",
         &format!("topics: [\"Communication_*\"]\nrequest:\n  url: \"{}/audit\"\n", receiver.url()),
     );
-    let topics = ws.path().join("topics");
-    std::fs::create_dir_all(&topics).unwrap();
-    std::fs::write(topics.join("points.yaml"), POINTS).unwrap();
-    std::fs::write(topics.join("refund.yaml"), REFUND).unwrap();
+    ws.topic("points.yaml", POINTS).topic("refund.yaml", REFUND);
     ws
 }
 
