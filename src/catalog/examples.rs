@@ -40,7 +40,7 @@ impl Example<'_> {
 
 /// Every example of every topic, in the catalog's order.
 pub fn all(catalog: &Catalog) -> Vec<Example<'_>> {
-    catalog.topics.iter().flat_map(|t| of_topic(t)).collect()
+    catalog.topics.iter().flat_map(of_topic).collect()
 }
 
 /// The examples of one topic.
@@ -50,7 +50,7 @@ pub fn of_topic(topic: &Arc<Topic>) -> impl Iterator<Item = Example<'_>> {
 
 /// The examples of the topics a subscription's `topics:` patterns reach.
 pub fn for_patterns<'a>(catalog: &'a Catalog, patterns: &[String]) -> Vec<Example<'a>> {
-    catalog.for_patterns(patterns).into_iter().flat_map(|t| of_topic(t)).collect()
+    catalog.for_patterns(patterns).into_iter().flat_map(of_topic).collect()
 }
 
 /// The example a form named with [`Example::key`]; None when the catalog has no such one
@@ -93,7 +93,8 @@ mod tests {
 
     #[test]
     fn an_example_is_found_on_its_own_line_or_its_lists() {
-        let text = "name: T\nexamples:\n  - Customer:\n      Id: C-1\n  # a comment\n  - {Points: 1}\nsearch_keys: [A]\n";
+        let text =
+            "name: T\nexamples:\n  - Customer:\n      Id: C-1\n  # a comment\n  - {Points: 1}\nsearch_keys: [A]\n";
         assert_eq!((line_in(text, 1), line_in(text, 2)), (Some(3), Some(6)));
         let flow = "name: T\nexamples: [{A: 1}, {A: 2}]\n";
         assert_eq!(line_in(flow, 2), Some(2));

@@ -43,7 +43,8 @@ fn run_example(example: &Example<'_>, takers: &[&Arc<Subscription>], at: &str, t
         return;
     }
     for sub in takers {
-        let outcome = example.event(&examples::event_topic(&example.topic.name, &sub.topics)).and_then(|e| render(sub, &e));
+        let outcome =
+            example.event(&examples::event_topic(&example.topic.name, &sub.topics)).and_then(|e| render(sub, &e));
         match outcome {
             Ok(note) => {
                 tally.passed += 1;

@@ -47,7 +47,8 @@ fn example_event(state: &ApiState, key: &str, subscription: Option<&str>) -> Res
     let example = examples::find(&set.catalog, key)
         .ok_or_else(|| ApiError::not_found(format!("The catalog has no example {key:?}.")))?;
     let patterns = subscription.and_then(|name| set.get(name)).map(|s| s.topics.clone()).unwrap_or_default();
-    let envelope = json!({ "Topic": examples::event_topic(&example.topic.name, &patterns), "Payload": example.payload });
+    let envelope =
+        json!({ "Topic": examples::event_topic(&example.topic.name, &patterns), "Payload": example.payload });
     Ok(serde_json::to_string_pretty(&envelope).unwrap_or_default())
 }
 

@@ -68,7 +68,10 @@ pub fn anchor(name: &str) -> String {
 /// The catalog topics a subscription's `topics:` reach, as links for its page.
 pub fn links(set: &SubscriptionSet, patterns: &[String]) -> Vec<minijinja::Value> {
     let found = set.catalog.for_patterns(patterns);
-    found.iter().map(|t| context! { name => t.name.clone(), href => format!("/console/topics#{}", anchor(&t.name)) }).collect()
+    found
+        .iter()
+        .map(|t| context! { name => t.name.clone(), href => format!("/console/topics#{}", anchor(&t.name)) })
+        .collect()
 }
 
 #[cfg(test)]

@@ -48,7 +48,10 @@ fn catalog_workspace(receiver: &Receiver) -> Workspace {
             receiver.url()
         ),
     );
-    ws.template("loyalty/body.json.j2", "{\n  \"customer\": {{ Payload.Customer.Id }},\n  \"points\": {{ Payload.Points }}\n}\n");
+    ws.template(
+        "loyalty/body.json.j2",
+        "{\n  \"customer\": {{ Payload.Customer.Id }},\n  \"points\": {{ Payload.Points }}\n}\n",
+    );
     ws.subscription(
         "audit.yaml",
         &format!("topics: [\"Communication_*\"]\nrequest:\n  url: \"{}/audit\"\n", receiver.url()),
@@ -87,6 +90,7 @@ async fn the_catalog_page_shows_each_topic_and_links_its_subscriptions_both_ways
     ] {
         assert!(points.contains(part), "{part:?} not in the topic's section:\n{points}");
     }
+    screenshot(c, "topics").await;
     // The schema is there, folded until asked for.
     let schema = "#topic-Communication_EarnPurchasePoints details.schema";
     assert_eq!(value_of(c, &format!("return document.querySelector(\"{schema}\").open;")).await, false);
@@ -95,11 +99,14 @@ async fn the_catalog_page_shows_each_topic_and_links_its_subscriptions_both_ways
     let refund = text(c, "#topic-order\\.refunded").await;
     assert!(refund.contains("no subscription") && refund.contains("off: not checked at intake"), "{refund}");
     assert!(refund.contains("No schema"), "{refund}");
-    screenshot(c, "topics").await;
 
     // To a subscription's page, and back to the topic by the subscription's own link.
-    submit(c, "#topic-Communication_EarnPurchasePoints a[href='/console/subscriptions/loyalty']", "/subscriptions/loyalty")
-        .await;
+    submit(
+        c,
+        "#topic-Communication_EarnPurchasePoints a[href='/console/subscriptions/loyalty']",
+        "/subscriptions/loyalty",
+    )
+    .await;
     let linked = text(c, "#catalog-topics").await;
     assert_eq!(linked, "Communication_EarnPurchasePoints");
     submit(c, "#catalog-topics a", "/console/topics#topic-Communication_EarnPurchasePoints").await;
@@ -170,7 +177,8 @@ async fn the_studio_renders_a_catalog_example_of_the_subscriptions_topics() {
 
     c.goto(&format!("{}/console/studio/loyalty", app.base)).await.unwrap();
     // Only the examples of the topics it takes.
-    let offered = value_of(c, "return Array.from(document.querySelectorAll('#example option')).map(o => o.value);").await;
+    let offered =
+        value_of(c, "return Array.from(document.querySelectorAll('#example option')).map(o => o.value);").await;
     assert_eq!(offered, json!(["Communication_EarnPurchasePoints#1", "Communication_EarnPurchasePoints#2"]));
     click(c, "#example option[value='Communication_EarnPurchasePoints#2']").await;
     assert_eq!(value_of(c, "return document.getElementById('events-example').checked;").await, true);
