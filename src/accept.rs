@@ -21,6 +21,10 @@ pub fn prepare(event: &Event, set: &SubscriptionSet, received_at: i64) -> NewEve
             Some(delivery)
         })
         .collect();
+    // The catalog's topics index their events too, whoever takes them.
+    for topic in set.catalog.for_event_topic(&event.topic) {
+        key_paths.extend(topic.key_paths());
+    }
     let urls = deliveries.iter().map(|d| (d.request.url.as_str(), &d.request.masked[..]));
     let keys = crate::search::event_keys(&event.payload, key_paths, event.source_id.as_deref(), urls);
     NewEvent {

@@ -31,6 +31,7 @@ pub mod sign;
 pub mod source;
 pub mod store;
 pub mod subscription;
+pub mod topic_pattern;
 pub mod yaml_bounds;
 
 /// Sent as `User-Agent: hookshape/VERSION` on every delivery.

@@ -16,6 +16,7 @@ pub struct Metrics {
     pub disabled_subscriptions: IntGauge,
     pub reload_failures: IntCounter,
     pub source_requests: IntCounterVec,
+    pub schema_mismatch: IntCounterVec,
 }
 
 impl Metrics {
@@ -64,9 +65,17 @@ impl Metrics {
                 Opts::new(
                     "hookshape_source_requests_total",
                     "Requests to inbound sources, by source and outcome (accepted, duplicate, \
-                     refused_signature, refused_json, refused_mapping)",
+                     refused_signature, refused_json, refused_mapping, refused_schema)",
                 ),
                 &["source", "outcome"],
+            )?,
+            schema_mismatch: IntCounterVec::new(
+                Opts::new(
+                    "hookshape_events_schema_mismatch_total",
+                    "Events accepted although their Payload does not conform to a catalog topic with \
+                     validation: warn, by catalog topic",
+                ),
+                &["topic"],
             )?,
             registry,
         };
@@ -78,6 +87,7 @@ impl Metrics {
         m.registry.register(Box::new(m.disabled_subscriptions.clone()))?;
         m.registry.register(Box::new(m.reload_failures.clone()))?;
         m.registry.register(Box::new(m.source_requests.clone()))?;
+        m.registry.register(Box::new(m.schema_mismatch.clone()))?;
         Ok(m)
     }
 

@@ -9,7 +9,7 @@ use super::answers::{Accepted, BatchAnswer, BatchItem};
 use super::error::{json, ApiError};
 use super::ApiState;
 use crate::accept;
-use crate::event;
+use crate::event::{self, Event};
 use crate::store::{DeliveryStatus, Inserted, NewEvent, PreLease, SEND_WITHIN_MS};
 use crate::subscription::SubscriptionSet;
 
@@ -140,11 +140,24 @@ fn settle(
     }
 }
 
+/// The catalog's check of an event (`validation: warn|enforce` topics): an `enforce`
+/// topic's mismatch refuses it (422 naming the path); a `warn` topic's is counted and logged
+/// (the paths only: values stay out of logs).
+pub(super) fn check_schema(state: &ApiState, set: &SubscriptionSet, e: &mut Event) -> Result<(), event::EventError> {
+    for m in crate::catalog::check(&set.catalog, e)? {
+        state.metrics.schema_mismatch.with_label_values(&[&m.topic]).inc();
+        let paths: Vec<&str> = m.problems.iter().filter_map(|p| p.split(": ").next()).collect();
+        tracing::warn!(event = %e.uuid, topic = %m.topic, paths = %paths.join(", "), "event does not conform to its topic's schema");
+    }
+    Ok(())
+}
+
 async fn one(state: ApiState, body: Result<Bytes, ApiError>) -> Result<Response, ApiError> {
     state.check_accepting()?;
     state.check_capacity()?;
-    let event = event::parse(&body?)?;
+    let mut event = event::parse(&body?)?;
     let set = state.subscriptions.load_full();
+    check_schema(&state, &set, &mut event)?;
     let prepared = accept::prepare(&event, &set, crate::now_ms());
     let i = accept_one(&state, prepared, &set).await?;
     Ok(json(status_of(&i), &answer(&i)))
@@ -169,6 +182,15 @@ async fn batch(state: ApiState, body: Result<Bytes, ApiError>) -> Result<Respons
     state.check_capacity()?;
     let items = event::parse_batch(&body?, state.max_batch_items)?;
     let set = state.subscriptions.load_full();
+    let items: Vec<Result<Event, event::EventError>> = items
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let mut e = item?;
+            check_schema(&state, &set, &mut e).map_err(|refused| refused.in_item(i))?;
+            Ok(e)
+        })
+        .collect();
     let now = crate::now_ms();
     let prepared: Vec<_> =
         items.iter().filter_map(|i| i.as_ref().ok()).map(|e| accept::prepare(e, &set, now)).collect();

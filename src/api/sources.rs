@@ -74,6 +74,11 @@ async fn receive(
             }
         }
     })?;
+    let mut event = event;
+    super::intake::check_schema(&state, &set, &mut event).map_err(|e| {
+        state.metrics.source_refused(&source.name, "schema");
+        ApiError::from(e)
+    })?;
     let mut prepared = crate::accept::prepare(&event, &set, crate::now_ms());
     prepared.source = Some(source.name.clone());
     let i = accept_one(&state, prepared, &set).await?;

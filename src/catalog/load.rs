@@ -68,7 +68,7 @@ fn compile_file(path: &Path, text: &str) -> Result<Topic, Vec<LoadError>> {
         errors.push(LoadError { file: path.to_path_buf(), line, message });
     };
     let line = line_of_key(text, "name").unwrap_or(1);
-    if let Err(m) = crate::subscription::topics::validate(&raw.name) {
+    if let Err(m) = crate::topic_pattern::validate(&raw.name) {
         error(Some(line), format!("name: {m}"));
     }
     let key_paths = search_keys(text, &raw.search_keys, &mut error);

@@ -48,7 +48,7 @@ fn key_below(lines: &[&str], at: usize, key: &str) -> Option<usize> {
     // The rest of line `at` itself: a flow mapping (`schema: {properties: …}`) or a
     // sequence item's first key (`- Customer: …`).
     let own = lines[at].trim_start();
-    let rest = own.strip_prefix("- ").map_or_else(|| own.split_once(':').map_or("", |(_, r)| r), |r| r);
+    let rest = own.strip_prefix("- ").unwrap_or_else(|| own.split_once(':').map_or("", |(_, r)| r));
     if key_at_start(rest, key) || key_in_flow(rest, key) {
         return Some(at);
     }

@@ -3,6 +3,7 @@
 //! intake checks events against the schema (`validation: off|warn|enforce`). Loaded and
 //! reloaded with the subscriptions, as part of their set.
 
+pub mod check;
 pub mod examples;
 mod load;
 mod locate;
@@ -14,12 +15,13 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+pub use check::{check, Mismatch};
 pub use load::load_dir;
 pub use raw::Validation;
 pub use schema::{payload_path, MAX_PROBLEMS};
 
 use crate::search::KeyPath;
-use crate::subscription::topics::glob_match;
+use crate::topic_pattern::{glob_match, patterns_overlap};
 use schema::CompiledSchema;
 
 /// The topics in force, in file-name order. Empty when there is no topics directory.
@@ -85,66 +87,6 @@ impl Topic {
         match &self.compiled {
             Some(s) if !s.is_valid(payload) => s.problems(payload),
             _ => Vec::new(),
-        }
-    }
-}
-
-/// Whether some topic matches both patterns (`*` globs, or exact names).
-pub fn patterns_overlap(a: &str, b: &str) -> bool {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    // A search over (a[i..], b[j..]) states with a stack of its own: a long pattern in a
-    // file must not overflow the thread's stack.
-    let mut seen = std::collections::HashSet::new();
-    let mut todo = vec![(0, 0)];
-    while let Some((i, j)) = todo.pop() {
-        if !seen.insert((i, j)) {
-            continue;
-        }
-        match (a.get(i), b.get(j)) {
-            (None, None) => return true,
-            // A star matches nothing, or takes the other side's next character (or star).
-            (Some('*'), other) => {
-                todo.push((i + 1, j));
-                if other.is_some() {
-                    todo.push((i, j + 1));
-                }
-            }
-            (other, Some('*')) => {
-                todo.push((i, j + 1));
-                if other.is_some() {
-                    todo.push((i + 1, j));
-                }
-            }
-            (Some(x), Some(y)) if x == y => todo.push((i + 1, j + 1)),
-            _ => {}
-        }
-    }
-    false
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn patterns_overlap_when_some_topic_matches_both() {
-        let cases = [
-            ("note.*", "note.completed", true),
-            ("note.completed", "note.*", true),
-            ("note.*", "*.completed", true),
-            ("note.*", "order.*", false),
-            ("a*", "*b", true),
-            ("a*c", "ab*", true),
-            ("a*c", "b*", false),
-            ("*", "anything", true),
-            ("exact", "exact", true),
-            ("exact", "exactly", false),
-            ("ab*ba", "aba", false),
-            ("ab*ba", "ab*", true),
-        ];
-        for (a, b, want) in cases {
-            assert_eq!(patterns_overlap(a, b), want, "{a} ~ {b}");
         }
     }
 }

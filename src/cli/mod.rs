@@ -60,8 +60,8 @@ enum Command {
     Serve(serve::Args),
     /// Check every subscription and template; print file:line: message for each problem.
     Validate(FileArgs),
-    /// Print the JSON Schema of a subscription file, or with --sources of a source file
-    /// (for editors' YAML language server).
+    /// Print the JSON Schema of a subscription file, with --sources of a source file, with
+    /// --topics of a topic file (for editors' YAML language server).
     Schema(schema::Args),
     /// Run the *.test.yaml cases beside the subscriptions.
     Test(test_cases::Args),

@@ -17,7 +17,8 @@ pub fn run(files: FileArgs) -> anyhow::Result<ExitCode> {
     if !problems.is_empty() {
         return Ok(ExitCode::FAILURE);
     }
-    println!("{} subscriptions, {} sources OK (version {})", set.len(), set.sources.len(), set.version);
+    let (subs, sources, topics) = (set.len(), set.sources.len(), set.catalog.topics.len());
+    println!("{subs} subscriptions, {sources} sources, {topics} topics OK (version {})", set.version);
     Ok(ExitCode::SUCCESS)
 }
 

@@ -3,6 +3,8 @@
 
 use std::collections::HashMap;
 
+pub use crate::topic_pattern::{glob_match, validate};
+
 #[derive(Debug, Default)]
 pub struct TopicIndex {
     exact: HashMap<String, Vec<usize>>,
@@ -10,16 +12,6 @@ pub struct TopicIndex {
     globs: HashMap<String, Vec<(String, usize)>>,
     /// Lengths of the prefixes present, so lookup probes only those.
     prefix_lengths: Vec<usize>,
-}
-
-pub fn validate(pattern: &str) -> Result<(), String> {
-    if pattern.is_empty() {
-        return Err("a topic pattern may not be empty".into());
-    }
-    if pattern.contains(['?', '[', ']', '{', '}']) {
-        return Err(format!("topic pattern {pattern:?}: only * is a wildcard"));
-    }
-    Ok(())
 }
 
 impl TopicIndex {
@@ -66,26 +58,6 @@ impl TopicIndex {
             self.globs.get(prefix)?.iter().find(|(pattern, _)| glob_match(pattern, topic)).map(|(p, _)| p.as_str())
         })
     }
-}
-
-/// `*` matches any run of characters, including none.
-pub fn glob_match(pattern: &str, text: &str) -> bool {
-    let parts: Vec<&str> = pattern.split('*').collect();
-    let (first, last) = (parts[0], parts[parts.len() - 1]);
-    if parts.len() == 1 {
-        return pattern == text;
-    }
-    if !text.starts_with(first) || !text[first.len()..].ends_with(last) || text.len() < first.len() + last.len() {
-        return false;
-    }
-    let mut middle = &text[first.len()..text.len() - last.len()];
-    for part in &parts[1..parts.len() - 1] {
-        match middle.find(part) {
-            Some(at) => middle = &middle[at + part.len()..],
-            None => return false,
-        }
-    }
-    true
 }
 
 #[cfg(test)]

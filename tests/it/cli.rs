@@ -360,6 +360,21 @@ fn the_committed_schema_is_the_one_the_binary_generates_and_refuses_unknown_keys
 }
 
 #[test]
+fn the_committed_topic_schema_is_the_one_the_binary_generates() {
+    let out = hookshape().args(["schema", "--topics"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let generated: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let committed: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema/topic.schema.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(generated, committed, "run `hookshape schema --topics > schema/topic.schema.json`");
+    assert_eq!(generated["additionalProperties"], false);
+    assert_eq!(generated["required"], serde_json::json!(["name"]));
+    assert!(generated["$defs"].to_string().contains("\"enforce\""));
+}
+
+#[test]
 fn the_committed_source_schema_is_the_one_the_binary_generates() {
     let out = hookshape().args(["schema", "--sources"]).output().unwrap();
     assert_eq!(out.status.code(), Some(0));

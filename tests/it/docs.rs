@@ -319,8 +319,11 @@ async fn every_metric_the_server_registers_has_its_entry_with_its_type_and_label
         "verify: {scheme: header, header: X-Secret, secrets: [s3cret]}\nevent: {Topic: T, Payload: \"{{ data }}\"}\n",
     )
     .unwrap();
+    // A catalog topic that warns: the event below lacks its `x`.
+    ws.topic("t.yaml", "name: T\nschema: {required: [x]}\nvalidation: warn\n");
     let app = TestApp::spawn(ws.config()).await;
-    // Something in every labelled family: an event, a delivery that finished, a source refusal.
+    // Something in every labelled family: an event (that does not conform to its topic), a
+    // delivery that finished, a source refusal.
     let (status, _) = app.post_event(&serde_json::json!({"Topic": "T", "Payload": {}})).await;
     assert_eq!(status, 202);
     app.wait_for_status("succeeded", 1).await;
@@ -525,10 +528,15 @@ fn walk(root: &Value, node: &Value, prefix: &str, out: &mut Vec<(String, Option<
 
 /// Each field has its row, and the row's default column says what the schema's default is.
 fn check_fields(schema_args: &[&str], rel: &str) {
+    check_at_least(schema_args, rel, 10);
+}
+
+/// `check_fields` for a file of at least `fields` fields.
+fn check_at_least(schema_args: &[&str], rel: &str, at_least: usize) {
     let schema: Value = serde_json::from_str(&run(schema_args)).unwrap();
     let reference = page(rel);
     let fields = field_paths(&schema);
-    assert!(fields.len() >= 10, "{fields:?}");
+    assert!(fields.len() >= at_least, "{fields:?}");
     let known: BTreeSet<String> = fields.iter().map(|(p, _)| p.clone()).collect();
     for (path, default) in fields {
         let row = reference
@@ -565,6 +573,11 @@ fn every_subscription_file_field_has_its_entry_with_its_default() {
 #[test]
 fn every_source_file_field_has_its_entry_with_its_default() {
     check_fields(&["schema", "--sources"], "docs/reference/source-file.md");
+}
+
+#[test]
+fn every_topic_file_field_has_its_entry_with_its_default() {
+    check_at_least(&["schema", "--topics"], "docs/reference/topic-file.md", 6);
 }
 
 // ---- the repository stands alone ----

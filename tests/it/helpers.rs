@@ -399,6 +399,8 @@ pub fn on_workspace(command: &str, ws: &Workspace) -> std::process::Output {
         .arg(ws.path().join("templates"))
         .arg("--sources")
         .arg(ws.path().join("sources"))
+        .arg("--topics")
+        .arg(ws.path().join("topics"))
         .output()
         .unwrap()
 }
@@ -430,6 +432,9 @@ impl ServeProcess {
             .arg(subscriptions)
             .arg("--templates")
             .arg(templates)
+            // The workspace's own catalog (none unless a test writes one), not the repository's.
+            .arg("--topics")
+            .arg(subscriptions.with_file_name("topics"))
             .args(args)
             .envs(envs.iter().copied())
             .env_remove("HOOKSHAPE_INTAKE_TOKEN")

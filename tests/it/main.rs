@@ -10,6 +10,7 @@ mod pg;
 mod abuse;
 mod bench;
 mod body_formats;
+mod catalog;
 mod cli;
 mod cli_checks;
 mod cli_examples;
