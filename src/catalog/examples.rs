@@ -63,16 +63,37 @@ pub fn find<'a>(catalog: &'a Catalog, key: &str) -> Option<Example<'a>> {
     Some(Example { topic, number, payload })
 }
 
-/// The topic an example's event carries: the catalog topic's name when it is a concrete
-/// name; for a glob (`Communication_*`), the first of `patterns` (a subscription's) that
-/// is a concrete topic the glob matches, so the subscription takes the event; else the
-/// glob itself, written as it is.
-pub fn event_topic(topic_name: &str, patterns: &[String]) -> String {
-    if !topic_name.contains('*') {
-        return topic_name.to_string();
+/// The topic an example's event is sent as, through a subscription whose `topics:` are
+/// `patterns`. A concrete topic's example is sent as that topic. A glob's (`Communication_*`)
+/// is sent as the first of the subscription's concrete topics the glob matches, or as the
+/// glob itself when a pattern of the subscription takes the whole family; and only as a
+/// topic whose catalog topics all accept the example (a family's example may lack a field
+/// that one topic of the family requires: that topic never carries such an event). Err
+/// says why no topic fits.
+pub fn event_topic(catalog: &Catalog, example: &Example<'_>, patterns: &[String]) -> Result<String, String> {
+    let name = &example.topic.name;
+    if !name.contains('*') {
+        return Ok(name.clone());
     }
-    let concrete = patterns.iter().find(|p| !p.contains('*') && glob_match(topic_name, p));
-    concrete.map_or_else(|| topic_name.to_string(), Clone::clone)
+    let concrete = patterns.iter().filter(|p| !p.contains('*') && glob_match(name, p)).cloned();
+    let family = patterns.iter().any(|p| glob_match(p, name)).then(|| name.clone());
+    let mut misfits = Vec::new();
+    for candidate in concrete.chain(family) {
+        match misfit(catalog, example.payload, &candidate) {
+            None => return Ok(candidate),
+            Some(problem) => misfits.push(format!("as {candidate}, {problem}")),
+        }
+    }
+    if misfits.is_empty() {
+        let taken = patterns.join(", ");
+        return Err(format!("it takes only some topics of {name} ({taken}) and names none of them"));
+    }
+    Err(format!("the example fits no topic it takes: {}", misfits.join("; ")))
+}
+
+/// The first thing a catalog topic describing `topic` finds wrong with `payload`.
+fn misfit(catalog: &Catalog, payload: &Value, topic: &str) -> Option<String> {
+    catalog.for_event_topic(topic).find_map(|t| t.problems(payload).into_iter().next())
 }
 
 /// The line of example `number` (from 1) in its topic file, read from the file as it is
@@ -89,6 +110,8 @@ fn line_in(text: &str, number: usize) -> Option<usize> {
 
 #[cfg(test)]
 mod tests {
+    use sha2::{Digest, Sha256};
+
     use super::*;
 
     #[test]
@@ -101,11 +124,35 @@ mod tests {
         assert_eq!(line_in("name: T\n", 1), None);
     }
 
+    fn catalog(files: &[(&str, &str)]) -> Catalog {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        let (catalog, errors) = super::super::load_dir(dir.path(), &mut Sha256::new());
+        assert!(errors.is_empty(), "{errors:?}");
+        catalog
+    }
+
     #[test]
-    fn a_glob_topic_is_sent_as_the_concrete_topic_a_subscription_names() {
-        let patterns = vec!["Other".to_string(), "Communication_*".to_string(), "Communication_Earn".to_string()];
-        assert_eq!(event_topic("Communication_*", &patterns), "Communication_Earn");
-        assert_eq!(event_topic("Communication_*", &[]), "Communication_*");
-        assert_eq!(event_topic("order.paid", &patterns), "order.paid");
+    fn a_glob_topic_is_sent_as_a_topic_the_subscription_takes_that_its_example_fits() {
+        let family = "name: \"Communication_*\"\nexamples: [{Customer: {Id: C-1}}]\n";
+        let earn = "name: Communication_Earn\nschema: {type: object, required: [Points]}\nexamples: [{Points: 1}]\n";
+        let catalog = catalog(&[("family.yaml", family), ("earn.yaml", earn), ("paid.yaml", "name: order.paid\n")]);
+        let family = find(&catalog, "Communication_*#1").unwrap();
+        let topic = |patterns: &[&str]| {
+            let patterns: Vec<String> = patterns.iter().map(|p| p.to_string()).collect();
+            event_topic(&catalog, &family, &patterns)
+        };
+        assert_eq!(topic(&["Other", "Communication_Coupon"]), Ok("Communication_Coupon".to_string()));
+        assert_eq!(topic(&["Communication_*"]), Ok("Communication_*".to_string()));
+        assert_eq!(topic(&["*"]), Ok("Communication_*".to_string()));
+        // The one topic it names requires Points, which the family's example lacks.
+        let misfit = topic(&["Communication_Earn"]).unwrap_err();
+        assert!(misfit.starts_with("the example fits no topic it takes: as Communication_Earn, Payload"), "{misfit}");
+        assert!(topic(&["Communication_Ea*"]).unwrap_err().contains("names none of them"));
+        let earn = find(&catalog, "Communication_Earn#1").unwrap();
+        assert_eq!(event_topic(&catalog, &earn, &[]), Ok("Communication_Earn".to_string()));
+        assert!(find(&catalog, "Communication_Earn#2").is_none() && find(&catalog, "order.paid#1").is_none());
     }
 }

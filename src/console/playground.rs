@@ -41,14 +41,15 @@ pub async fn page(console: Arc<Console>, viewer: Viewer, state: ApiState, query:
 }
 
 /// The catalog's example `key` (`TOPIC#n`) as a canonical event, pretty-printed; a glob
-/// topic is sent as the chosen subscription's concrete topic it matches, when there is one.
+/// topic is sent as a topic the chosen subscription takes, when one fits (`event_topic`).
 fn example_event(state: &ApiState, key: &str, subscription: Option<&str>) -> Result<String, ApiError> {
     let set = state.subscriptions.load();
     let example = examples::find(&set.catalog, key)
         .ok_or_else(|| ApiError::not_found(format!("The catalog has no example {key:?}.")))?;
-    let patterns = subscription.and_then(|name| set.get(name)).map(|s| s.topics.clone()).unwrap_or_default();
-    let envelope =
-        json!({ "Topic": examples::event_topic(&example.topic.name, &patterns), "Payload": example.payload });
+    // Without a subscription that takes it as one of its topics, a glob's example keeps the glob.
+    let patterns = subscription.and_then(|name| set.get(name)).map(|s| s.topics.as_slice()).unwrap_or_default();
+    let topic = examples::event_topic(&set.catalog, &example, patterns).unwrap_or_else(|_| example.topic.name.clone());
+    let envelope = json!({ "Topic": topic, "Payload": example.payload });
     Ok(serde_json::to_string_pretty(&envelope).unwrap_or_default())
 }
 

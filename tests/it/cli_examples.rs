@@ -132,3 +132,24 @@ fn a_filter_that_fails_on_an_example_is_a_failure_and_abort_is_not() {
     assert!(out.contains(&aborted), "{aborted:?} missing from:\n{out}");
     assert!(out.trim_end().ends_with("3 passed, 1 failed"), "{out}");
 }
+
+/// The catalog shipped in this repository: every example renders through every
+/// subscription that takes it, and a family's example goes only where it fits.
+#[test]
+fn the_repository_catalog_examples_render_through_its_subscriptions() {
+    let out = hookshape()
+        .args(["test", "--examples", "--allow-missing-env"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.lines().last().unwrap().ends_with("passed, 0 failed"), "{stdout}");
+    let earn = "topics/Communication_EarnPurchasePoints.yaml:21: example: Communication_EarnPurchasePoints #1";
+    for sub in ["crm-activity", "crm-points", "erp-points", "loyalty"] {
+        assert!(stdout.contains(&format!("ok   {earn} → {sub}\n")), "{sub}: {stdout}");
+    }
+    // The family's example lacks the Points that erp-points' one topic requires.
+    let skipped = "--   topics/Communication.yaml:17: example: Communication_* #1 → erp-points: skipped: the example fits no topic it takes: as Communication_EarnPurchasePoints, Payload: \"Points\" is a required property";
+    assert!(stdout.contains(skipped), "{stdout}");
+}

@@ -85,8 +85,10 @@ fn pasted(text: &str) -> Result<Sample, String> {
 fn example(set: &SubscriptionSet, subscription: &str, key: &str) -> Result<Sample, String> {
     let example =
         examples::find(&set.catalog, key).ok_or_else(|| format!("example: the catalog has no example {key:?}"))?;
-    let patterns = set.get(subscription).map(|s| s.topics.clone()).unwrap_or_default();
-    let event = example.event(&examples::event_topic(&example.topic.name, &patterns))?;
+    let patterns = set.get(subscription).map(|s| s.topics.as_slice()).unwrap_or_default();
+    let topic = examples::event_topic(&set.catalog, &example, patterns)
+        .map_err(|why| format!("example: {} does not reach {subscription}: {why}", example.label()))?;
+    let event = example.event(&topic)?;
     Ok(Sample { uuid: event.uuid.clone(), stored: false, label: Some(example.label()), event })
 }
 

@@ -53,10 +53,13 @@ pub async fn open(name: String, console: Arc<Console>, viewer: Viewer, state: Ap
     console.render(&viewer, StatusCode::OK, "studio.html", ctx)
 }
 
-/// The catalog's examples of the topics `sub` takes, for the page's choice of events.
+/// The catalog's examples `sub` can receive, for the page's choice of events.
 fn examples_of(set: &SubscriptionSet, sub: &Subscription) -> Vec<minijinja::Value> {
-    let found = crate::catalog::examples::for_patterns(&set.catalog, &sub.topics);
-    found.iter().map(|e| context! { key => e.key(), label => e.label() }).collect()
+    use crate::catalog::examples;
+    let found = examples::for_patterns(&set.catalog, &sub.topics);
+    // Those it can receive: a family's example may fit none of the topics it names.
+    let receivable = found.iter().filter(|e| examples::event_topic(&set.catalog, e, &sub.topics).is_ok());
+    receivable.map(|e| context! { key => e.key(), label => e.label() }).collect()
 }
 
 /// A subscription's files as the studio shows them (secrets `***`, `${VAR}` as written).
