@@ -29,6 +29,7 @@ pub fn prepare(event: &Event, set: &SubscriptionSet, received_at: i64) -> NewEve
     let keys = crate::search::event_keys(&event.payload, key_paths, event.source_id.as_deref(), urls);
     NewEvent {
         keys,
+        schema_problems: Vec::new(),
         uuid: event.uuid.clone(),
         topic: event.topic.clone(),
         date: event.date.clone(),

@@ -396,6 +396,10 @@ pub struct EventView {
     pub source: Option<String>,
     /// `{Uuid, Date, Topic, Payload}`.
     pub event: Value,
+    /// What the event's catalog topics with `validation: warn` found wrong with its Payload
+    /// when it was accepted (`Payload.Customer.Id: 7 is not of type "string"`); empty when
+    /// it conformed or nothing checked it.
+    pub schema_problems: Vec<String>,
     /// Newest first.
     pub deliveries: Vec<crate::store::DeliverySummary>,
 }

@@ -30,7 +30,8 @@ pub(crate) async fn event_view(uuid: String, state: &ApiState) -> Result<EventVi
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("stored event {uuid}: {e}")))?;
     let query = DeliveryQuery { event: Some(uuid.clone()), limit: MAX_DELIVERIES, ..DeliveryQuery::default() };
     let page = state.store.list_deliveries(query).await.map_err(ApiError::store)?;
-    Ok(EventView { uuid, source: stored.source, event, deliveries: page.deliveries })
+    let schema_problems = stored.schema_problems;
+    Ok(EventView { uuid, source: stored.source, event, schema_problems, deliveries: page.deliveries })
 }
 
 /// A stored event, parsed as intake parsed it (so numbers keep their spelling); None when

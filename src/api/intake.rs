@@ -142,14 +142,30 @@ fn settle(
 
 /// The catalog's check of an event (`validation: warn|enforce` topics): an `enforce`
 /// topic's mismatch refuses it (422 naming the path); a `warn` topic's is counted and logged
-/// (the paths only: values stay out of logs).
-pub(super) fn check_schema(state: &ApiState, set: &SubscriptionSet, e: &mut Event) -> Result<(), event::EventError> {
+/// (the paths only: values stay out of logs). Returns the `warn` problems, which mark the
+/// stored event.
+pub(super) fn check_schema(
+    state: &ApiState,
+    set: &SubscriptionSet,
+    e: &mut Event,
+) -> Result<Vec<String>, event::EventError> {
+    let mut problems = Vec::new();
     for m in crate::catalog::check(&set.catalog, e)? {
         state.metrics.schema_mismatch.with_label_values(&[&m.topic]).inc();
         let paths: Vec<&str> = m.problems.iter().filter_map(|p| p.split(": ").next()).collect();
         tracing::warn!(event = %e.uuid, topic = %m.topic, paths = %paths.join(", "), "event does not conform to its topic's schema");
+        for p in m.problems {
+            if !problems.contains(&p) {
+                problems.push(p);
+            }
+        }
     }
-    Ok(())
+    Ok(problems)
+}
+
+/// The event prepared, marked with what its `warn` topics found.
+fn prepared(e: &Event, schema_problems: &[String], set: &SubscriptionSet, now: i64) -> NewEvent {
+    NewEvent { schema_problems: schema_problems.to_vec(), ..accept::prepare(e, set, now) }
 }
 
 async fn one(state: ApiState, body: Result<Bytes, ApiError>) -> Result<Response, ApiError> {
@@ -157,8 +173,8 @@ async fn one(state: ApiState, body: Result<Bytes, ApiError>) -> Result<Response,
     state.check_capacity()?;
     let mut event = event::parse(&body?)?;
     let set = state.subscriptions.load_full();
-    check_schema(&state, &set, &mut event)?;
-    let prepared = accept::prepare(&event, &set, crate::now_ms());
+    let schema_problems = check_schema(&state, &set, &mut event)?;
+    let prepared = NewEvent { schema_problems, ..accept::prepare(&event, &set, crate::now_ms()) };
     let i = accept_one(&state, prepared, &set).await?;
     Ok(json(status_of(&i), &answer(&i)))
 }
@@ -182,18 +198,18 @@ async fn batch(state: ApiState, body: Result<Bytes, ApiError>) -> Result<Respons
     state.check_capacity()?;
     let items = event::parse_batch(&body?, state.max_batch_items)?;
     let set = state.subscriptions.load_full();
-    let items: Vec<Result<Event, event::EventError>> = items
+    let items: Vec<Result<(Event, Vec<String>), event::EventError>> = items
         .into_iter()
         .enumerate()
         .map(|(i, item)| {
             let mut e = item?;
-            check_schema(&state, &set, &mut e).map_err(|refused| refused.in_item(i))?;
-            Ok(e)
+            let problems = check_schema(&state, &set, &mut e).map_err(|refused| refused.in_item(i))?;
+            Ok((e, problems))
         })
         .collect();
     let now = crate::now_ms();
     let prepared: Vec<_> =
-        items.iter().filter_map(|i| i.as_ref().ok()).map(|e| accept::prepare(e, &set, now)).collect();
+        items.iter().filter_map(|i| i.as_ref().ok()).map(|(e, problems)| prepared(e, problems, &set, now)).collect();
     let counted: Vec<Counted> = prepared.iter().map(|p| Counted::of(p, &set)).collect();
     let expected = counted.len();
     let inserted = store(&state, prepared, &set, counted).await?;

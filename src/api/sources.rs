@@ -75,11 +75,12 @@ async fn receive(
         }
     })?;
     let mut event = event;
-    super::intake::check_schema(&state, &set, &mut event).map_err(|e| {
+    let schema_problems = super::intake::check_schema(&state, &set, &mut event).map_err(|e| {
         state.metrics.source_refused(&source.name, "schema");
         ApiError::from(e)
     })?;
     let mut prepared = crate::accept::prepare(&event, &set, crate::now_ms());
+    prepared.schema_problems = schema_problems;
     prepared.source = Some(source.name.clone());
     let i = accept_one(&state, prepared, &set).await?;
     state.metrics.source_accepted(&source.name, i.duplicate);

@@ -57,6 +57,7 @@ pub async fn page(
         nav => "deliveries",
         uuid => view.uuid,
         source => view.source,
+        schema_problems => view.schema_problems,
         topic,
         event => shown_json(&view.event.to_string()),
         deliveries => value(&view.deliveries),

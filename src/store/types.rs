@@ -100,6 +100,9 @@ pub struct NewEvent {
     pub deliveries: Vec<NewDelivery>,
     /// What history search finds it by (`search::event_keys`), stored with it.
     pub keys: Vec<crate::search::SearchKey>,
+    /// What its catalog topics with `validation: warn` found wrong with its Payload
+    /// (`Payload.path: message`); empty when it conforms or nothing checked it.
+    pub schema_problems: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -284,6 +287,8 @@ pub struct StoredEvent {
     pub source: Option<String>,
     /// The canonical envelope as JSON.
     pub body: String,
+    /// As `NewEvent::schema_problems`.
+    pub schema_problems: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -394,4 +399,19 @@ pub fn iso(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
         .unwrap_or_default()
+}
+
+/// `schema_problems` as both stores keep it: a JSON array of text, NULL when empty (most
+/// events), so a conforming event costs nothing.
+pub fn problems_column(problems: &[String]) -> Option<String> {
+    (!problems.is_empty()).then(|| serde_json::Value::from(problems.to_vec()).to_string())
+}
+
+/// `problems_column` read back; a column that is not a list of text reads as one problem
+/// saying so, rather than failing the whole event.
+pub fn problems_from_column(text: Option<String>) -> Vec<String> {
+    match text {
+        None => Vec::new(),
+        Some(text) => serde_json::from_str(&text).unwrap_or_else(|e| vec![format!("(unreadable: {e})")]),
+    }
 }

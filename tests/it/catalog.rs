@@ -92,28 +92,61 @@ async fn enforce_refuses_a_nonconforming_event_with_422_naming_the_path_on_every
 }
 
 #[tokio::test]
-async fn warn_accepts_a_nonconforming_event_and_counts_it_by_topic() {
+async fn warn_accepts_a_nonconforming_event_counts_it_and_marks_it_on_sqlite() {
     let ws = workspace("warn");
-    let app = TestApp::spawn(ws.config()).await;
-    let (status, body) = app.post_event(&points(json!(7))).await;
-    assert_eq!((status, body["deliveries"].clone()), (202, json!(1)), "{body}");
-    assert_eq!(app.post_event(&points(json!("C-1"))).await.0, 202);
+    warn_accepts_counts_and_marks(&TestApp::spawn(ws.config()).await).await;
+}
+
+#[tokio::test]
+async fn warn_marks_the_event_on_postgresql_too() {
+    let Some(schema) = crate::pg::PgSchema::create().await else { return };
+    let ws = workspace("warn");
+    let mut config = ws.config();
+    config.store = hookshape::config::StoreUrl::parse(&schema.url).unwrap();
+    warn_accepts_counts_and_marks(&TestApp::spawn(config).await).await;
+}
+
+async fn warn_accepts_counts_and_marks(app: &TestApp) {
+    let (status, bad) = app.post_event(&points(json!(7))).await;
+    assert_eq!((status, bad["deliveries"].clone()), (202, json!(1)), "{bad}");
+    let (_, good) = app.post_event(&points(json!("C-1"))).await;
     let from_source = json!({"kind": "Communication_EarnPurchasePoints", "data": {"Points": 1}});
-    assert_eq!(app.post_raw("/v1/sources/shop", from_source.to_string(), None).await.0, 202);
-    let text = metrics(&app).await;
+    let (status, sourced) = app.post_raw("/v1/sources/shop", from_source.to_string(), None).await;
+    assert_eq!(status, 202, "{sourced}");
+    let text = metrics(app).await;
     assert!(
         text.contains(r#"hookshape_events_schema_mismatch_total{topic="Communication_EarnPurchasePoints"} 2"#),
         "two events did not conform, one did:\n{text}"
     );
-    app.stop().await;
+    let problems = |answer: &Value| {
+        let uuid = answer["uuid"].as_str().unwrap().to_string();
+        async move { app.get(&format!("/v1/events/{uuid}")).await.1["schema_problems"].clone() }
+    };
+    assert_eq!(problems(&bad).await, json!([r#"Payload.Customer.Id: 7 is not of type "string""#]));
+    assert_eq!(problems(&good).await, json!([]));
+    let sourced_problems = problems(&sourced).await;
+    assert!(
+        sourced_problems[0].as_str().unwrap().contains(r#""Customer" is a required property"#),
+        "{sourced_problems}"
+    );
+    let page =
+        app.http.get(format!("{}/console/events/{}", app.base, bad["uuid"].as_str().unwrap())).send().await.unwrap();
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("id=\"schema-problems\"") && html.contains("Payload.Customer.Id: 7 is not of type"),
+        "{html}"
+    );
 }
 
 #[tokio::test]
 async fn off_checks_nothing_and_adds_no_series() {
     let ws = workspace("off");
     let app = TestApp::spawn(ws.config()).await;
-    assert_eq!(app.post_event(&points(json!(7))).await.0, 202);
+    let (status, answer) = app.post_event(&points(json!(7))).await;
+    assert_eq!(status, 202);
     assert!(!metrics(&app).await.contains("hookshape_events_schema_mismatch_total{"));
+    let (_, shown) = app.get(&format!("/v1/events/{}", answer["uuid"].as_str().unwrap())).await;
+    assert_eq!(shown["schema_problems"], json!([]));
     app.stop().await;
 }
 

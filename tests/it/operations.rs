@@ -105,6 +105,7 @@ async fn intake_answers_503_once_pending_deliveries_pass_the_bound() {
 fn shadow_event(uuid: &str) -> NewEvent {
     NewEvent {
         keys: Vec::new(),
+        schema_problems: Vec::new(),
         uuid: uuid.into(),
         topic: "T".into(),
         date: "2025-01-01T00:00:00Z".into(),

@@ -49,6 +49,7 @@ async fn insert(store: &Arc<dyn Store>, deliveries: Vec<NewDelivery>) -> String 
     let uuid = new_uuid();
     let event = NewEvent {
         keys: Vec::new(),
+        schema_problems: Vec::new(),
         uuid: uuid.clone(),
         topic: "T".into(),
         date: "2026-11-23T10:00:00Z".into(),

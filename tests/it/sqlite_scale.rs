@@ -24,6 +24,7 @@ const PRUNE_BOUND: u64 = 500 * BATCH as u64;
 fn live(uuid: &str, subscription: &str, status: DeliveryStatus) -> NewEvent {
     NewEvent {
         keys: Vec::new(),
+        schema_problems: Vec::new(),
         uuid: uuid.into(),
         topic: "T".into(),
         date: "2026-11-23T10:00:00Z".into(),

@@ -112,6 +112,7 @@ fn delivery(sub: &str, status: DeliveryStatus) -> NewDelivery {
 fn event(uuid: &str, topic: &str, subs: &[&str]) -> NewEvent {
     NewEvent {
         keys: Vec::new(),
+        schema_problems: Vec::new(),
         uuid: uuid.into(),
         topic: topic.into(),
         date: "2026-11-23T10:00:00Z".into(),

@@ -3,6 +3,7 @@
 //! load generator posting to the real intake, waits until every delivery has arrived, and
 //! reports throughput, end-to-end latency and the server's memory and CPU.
 
+mod catalog;
 mod console;
 mod load;
 mod postgres;
@@ -96,6 +97,10 @@ pub struct Args {
     /// and without to see what indexing them costs intake.
     #[arg(long)]
     search_keys: bool,
+    /// Give the bench's topic a catalog entry (topics/bench.yaml, a JSON Schema of its
+    /// Payload) with this validation: run with and without to see what checking costs intake.
+    #[arg(long, value_name = "VALIDATION", value_parser = ["off", "warn", "enforce"])]
+    catalog: Option<String>,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
@@ -148,6 +153,9 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
         extra.push_str("search_keys: [Customer.Id, Customer.Email]\n");
     }
     write_subscriptions(dir.path(), a.fan_out, &deliver_to, &extra)?;
+    if let Some(validation) = &a.catalog {
+        catalog::write_topic(dir.path(), validation)?;
+    }
     if a.slow_subscription.is_some() {
         write_slow_subscription(dir.path(), &deliver_to)?;
     }

@@ -52,6 +52,7 @@ pub async fn insert_events(client: &Client, events: &[NewEvent]) -> StoreResult<
     let (uuids, topics, dates, bodies) =
         (column(|e| &e.uuid), column(|e| &e.topic), column(|e| &e.date), column(|e| &e.body));
     let sources: Vec<Option<&str>> = order.iter().map(|e| e.source.as_deref()).collect();
+    let problems: Vec<Option<String>> = order.iter().map(|e| problems_column(&e.schema_problems)).collect();
     let received: Vec<i64> = order.iter().map(|e| e.received_at).collect();
     // Deliveries of each Uuid's first event in the batch; the statement keeps those whose
     // event turned out new.
@@ -74,8 +75,9 @@ pub async fn insert_events(client: &Client, events: &[NewEvent]) -> StoreResult<
     // One row per new event (its uuid), and one per delivery stored leased (its id).
     let sql = format!(
         "WITH fresh AS (
-            INSERT INTO events (uuid, topic, date, received_at, body, source)
-            SELECT * FROM unnest($12::text[], $13::text[], $14::text[], $15::bigint[], $16::text[], $17::text[])
+            INSERT INTO events (uuid, topic, date, received_at, body, source, schema_problems)
+            SELECT * FROM unnest($12::text[], $13::text[], $14::text[], $15::bigint[], $16::text[], $17::text[],
+                                 $22::text[])
             ON CONFLICT (uuid) DO NOTHING RETURNING uuid, source, received_at),
          {},
          waiting AS ({}),
@@ -88,7 +90,7 @@ pub async fn insert_events(client: &Client, events: &[NewEvent]) -> StoreResult<
         if finished { &*FRESH_DELIVERIES_SOME_FINISHED } else { &*FRESH_DELIVERIES_ALL_LIVE },
         register_waiting("$3", "$6", "$18")
     );
-    let params: [&(dyn ToSql + Sync); 21] = [
+    let params: [&(dyn ToSql + Sync); 22] = [
         p1,
         p2,
         p3,
@@ -110,6 +112,7 @@ pub async fn insert_events(client: &Client, events: &[NewEvent]) -> StoreResult<
         &keys.uuids,
         &keys.paths,
         &keys.values,
+        &problems,
     ];
     let inserted = rows(client, &sql, &params).await?;
     let mut fresh = HashSet::new();
@@ -901,10 +904,20 @@ pub async fn next_due_at<C: GenericClient>(c: &C, loaded: Option<&[String]>) -> 
 }
 
 pub async fn event<C: GenericClient>(c: &C, uuid: &str) -> StoreResult<Option<StoredEvent>> {
-    let found = rows(c, "SELECT uuid, topic, body, source FROM events WHERE uuid = $1", &[&uuid]).await?;
+    let found =
+        rows(c, "SELECT uuid, topic, body, source, schema_problems FROM events WHERE uuid = $1", &[&uuid]).await?;
     found
         .first()
-        .map(|r| Ok(StoredEvent { uuid: get(r, 0)?, topic: get(r, 1)?, body: get(r, 2)?, source: get(r, 3)? }))
+        .map(|r| {
+            let schema_problems = problems_from_column(get(r, 4)?);
+            Ok(StoredEvent {
+                uuid: get(r, 0)?,
+                topic: get(r, 1)?,
+                body: get(r, 2)?,
+                source: get(r, 3)?,
+                schema_problems,
+            })
+        })
         .transpose()
 }
 

@@ -5,7 +5,9 @@ CREATE TABLE IF NOT EXISTS events (
     date        TEXT NOT NULL,
     received_at INTEGER NOT NULL,
     body        TEXT NOT NULL,
-    source      TEXT
+    source      TEXT,
+    -- What its catalog topics with `validation: warn` found wrong (a JSON array), or NULL.
+    schema_problems TEXT
 );
 -- For pruning: the events past the retention, found without reading the whole history
 -- (the prune runs on the writer, which every intake waits for).

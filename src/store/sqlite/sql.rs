@@ -10,8 +10,8 @@ use crate::store::query::{finished_rows, live_rows, off_queue_rows};
 use crate::store::{query, *};
 
 // The statements every delivery runs (a unit test checks they build no temporary b-tree).
-const INSERT_EVENT: &str =
-    "INSERT INTO events (uuid, topic, date, received_at, body, source) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+const INSERT_EVENT: &str = "INSERT INTO events (uuid, topic, date, received_at, body, source, schema_problems)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
      ON CONFLICT (uuid) DO NOTHING";
 const INSERT_DELIVERY: &str =
     "INSERT INTO deliveries (id, event_uuid, subscription, topic, status, next_attempt_at, lease_owner,
@@ -103,6 +103,9 @@ pub fn upgrade(conn: &Connection) -> StoreResult<()> {
         )
         .map_err(unavailable)?;
     }
+    if !has_column(conn, "events", "schema_problems")? {
+        conn.execute_batch("ALTER TABLE events ADD COLUMN schema_problems TEXT").map_err(unavailable)?;
+    }
     if !has_column(conn, "deliveries", "event_at")? {
         conn.execute_batch("ALTER TABLE deliveries ADD COLUMN event_at INTEGER").map_err(unavailable)?;
     }
@@ -191,7 +194,15 @@ pub fn insert_events(
     let mut event_stmt = conn.prepare_cached(INSERT_EVENT).map_err(unavailable)?;
     for (e, requests) in events.iter().zip(requests) {
         let fresh = event_stmt
-            .execute(params![e.uuid, e.topic, e.date, e.received_at, e.body, e.source])
+            .execute(params![
+                e.uuid,
+                e.topic,
+                e.date,
+                e.received_at,
+                e.body,
+                e.source,
+                problems_column(&e.schema_problems)
+            ])
             .map_err(unavailable)?
             == 1;
         if !fresh {
@@ -670,8 +681,9 @@ pub fn keep_loaded(conn: &Connection, loaded: &[String], grace_ms: i64, now: i64
 }
 
 pub fn event(conn: &Connection, uuid: &str) -> StoreResult<Option<StoredEvent>> {
-    conn.query_row("SELECT uuid, topic, body, source FROM events WHERE uuid = ?1", [uuid], |r| {
-        Ok(StoredEvent { uuid: r.get(0)?, topic: r.get(1)?, body: r.get(2)?, source: r.get(3)? })
+    conn.query_row("SELECT uuid, topic, body, source, schema_problems FROM events WHERE uuid = ?1", [uuid], |r| {
+        let schema_problems = problems_from_column(r.get(4)?);
+        Ok(StoredEvent { uuid: r.get(0)?, topic: r.get(1)?, body: r.get(2)?, source: r.get(3)?, schema_problems })
     })
     .optional()
     .map_err(unavailable)
