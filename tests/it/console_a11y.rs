@@ -79,7 +79,7 @@ async fn assert_nothing_cut(c: &Client, page: &str) {
     assert_eq!(cut, json!([]), "{page}: something is cut");
 }
 
-async fn press(c: &Client, key: Key) {
+pub(crate) async fn press(c: &Client, key: Key) {
     let keys = KeyActions::new("keyboard".into())
         .then(KeyAction::Down { value: key.into() })
         .then(KeyAction::Up { value: key.into() });
@@ -93,7 +93,7 @@ async fn focused(c: &Client) -> String {
 }
 
 /// Presses Tab until the focused element matches `css` (at most 60 times).
-async fn tab_to(c: &Client, css: &str) {
+pub(crate) async fn tab_to(c: &Client, css: &str) {
     for _ in 0..60 {
         let script = "return document.activeElement.matches(arguments[0]);";
         if c.execute(script, vec![json!(css)]).await.unwrap() == json!(true) {

@@ -6,7 +6,10 @@
 use fantoccini::{Client, Locator};
 use serde_json::json;
 
+use fantoccini::key::Key;
+
 use crate::console::{browser, click, screenshot, submit, text, until_text};
+use crate::console_a11y::{press, tab_to};
 use crate::helpers::*;
 
 const POINTS: &str = "name: Communication_EarnPurchasePoints
@@ -94,7 +97,10 @@ async fn the_catalog_page_shows_each_topic_and_links_its_subscriptions_both_ways
     // The schema is there, folded until asked for.
     let schema = "#topic-Communication_EarnPurchasePoints details.schema";
     assert_eq!(value_of(c, &format!("return document.querySelector(\"{schema}\").open;")).await, false);
-    click(c, &format!("{schema} summary")).await;
+    // By keyboard: Tab to it, Enter unfolds it.
+    tab_to(c, &format!("{schema} summary")).await;
+    press(c, Key::Enter).await;
+    assert_eq!(value_of(c, &format!("return document.querySelector(\"{schema}\").open;")).await, true);
     assert!(text(c, &format!("{schema} pre")).await.contains("\"required\": ["));
     let refund = text(c, "#topic-order\\.refunded").await;
     assert!(refund.contains("no subscription") && refund.contains("off: not checked at intake"), "{refund}");
