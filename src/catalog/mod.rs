@@ -4,6 +4,7 @@
 //! reloaded with the subscriptions, as part of their set.
 
 pub mod check;
+pub mod examples;
 mod load;
 mod locate;
 pub mod paths;

@@ -12,6 +12,7 @@ mod schema;
 mod send;
 mod serve;
 mod test_cases;
+mod test_examples;
 mod validate;
 
 use std::path::PathBuf;

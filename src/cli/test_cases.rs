@@ -3,7 +3,7 @@
 //! headers, the body as JSON or exact bytes), `delivered: false`, or a render error; or
 //! the status a source refuses a request with. `now:` freezes the templates' clock. One
 //! line per case, a readable diff for each failure (secrets as `***`), a summary; exit 1
-//! on any failure.
+//! on any failure. With `--examples`, the catalog's examples too (`test_examples`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -20,6 +20,12 @@ use crate::subscription::{Subscription, SubscriptionSet};
 pub struct Args {
     /// Where the *.test.yaml files are (default: the subscriptions directory).
     dir: Option<PathBuf>,
+    /// Also run every example of the topic catalog (--topics) as a case, through each
+    /// subscription whose topics reach its topic: it passes when the filter evaluates and the
+    /// request renders without error (abort() and a filter leaving it out pass too); a
+    /// failure names the topic file and the example's line.
+    #[arg(long)]
+    examples: bool,
     #[command(flatten)]
     files: FileArgs,
 }
@@ -121,6 +127,10 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
                 }
             }
         }
+    }
+    if a.examples {
+        let tally = super::test_examples::run(&set);
+        (passed, failed) = (passed + tally.passed, failed + tally.failed);
     }
     println!("\n{passed} passed, {failed} failed");
     Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })

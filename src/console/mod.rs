@@ -15,6 +15,7 @@ mod session;
 mod sign_in;
 mod studio;
 mod subscriptions;
+mod topics;
 
 use std::sync::Arc;
 
@@ -130,6 +131,7 @@ fn pages(f: &Shared) -> BoxedFilter<(Response,)> {
     let sub =
         warp::path!("console" / "subscriptions" / String).and(f.get.clone()).and(f.state.clone()).and(f.query.clone());
     let sources = warp::path!("console" / "sources").and(f.get.clone()).and(f.state.clone());
+    let topics = warp::path!("console" / "topics").and(f.get.clone()).and(f.state.clone());
     let playground = warp::path!("console" / "playground").and(f.get.clone()).and(f.state.clone()).and(f.query.clone());
     let studio = warp::path!("console" / "studio").and(f.get.clone()).and(f.state.clone());
     let studio_open = warp::path!("console" / "studio" / String).and(f.get.clone()).and(f.state.clone());
@@ -153,6 +155,8 @@ fn pages(f: &Shared) -> BoxedFilter<(Response,)> {
         .or(sub.then(subscriptions::show).boxed())
         .unify()
         .or(sources.then(subscriptions::sources).boxed())
+        .unify()
+        .or(topics.then(topics::list).boxed())
         .unify()
         .or(playground.then(playground::page).boxed())
         .unify()

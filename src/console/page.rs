@@ -33,6 +33,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("subscriptions.html", include_str!("templates/subscriptions.html")),
     ("subscription.html", include_str!("templates/subscription.html")),
     ("sources.html", include_str!("templates/sources.html")),
+    ("topics.html", include_str!("templates/topics.html")),
     ("playground.html", include_str!("templates/playground.html")),
     ("studio.html", include_str!("templates/studio.html")),
     ("studio_index.html", include_str!("templates/studio_index.html")),

@@ -114,6 +114,7 @@ async fn subscription_page(
         rate,
         file,
         notice,
+        catalog => super::topics::links(&set, &sub.topics),
     };
     console.render(viewer, status, "subscription.html", ctx)
 }

@@ -79,7 +79,7 @@ async fn assert_nothing_cut(c: &Client, page: &str) {
     assert_eq!(cut, json!([]), "{page}: something is cut");
 }
 
-async fn press(c: &Client, key: Key) {
+pub(crate) async fn press(c: &Client, key: Key) {
     let keys = KeyActions::new("keyboard".into())
         .then(KeyAction::Down { value: key.into() })
         .then(KeyAction::Up { value: key.into() });
@@ -93,7 +93,7 @@ async fn focused(c: &Client) -> String {
 }
 
 /// Presses Tab until the focused element matches `css` (at most 60 times).
-async fn tab_to(c: &Client, css: &str) {
+pub(crate) async fn tab_to(c: &Client, css: &str) {
     for _ in 0..60 {
         let script = "return document.activeElement.matches(arguments[0]);";
         if c.execute(script, vec![json!(css)]).await.unwrap() == json!(true) {
@@ -123,6 +123,12 @@ async fn support_history(receiver: &Receiver) -> (TestApp, Workspace) {
             ),
         );
     }
+    // A catalog topic for its events, so the catalog, the playground and the studio show
+    // their examples to axe-core too.
+    ws.topic(
+        "customer.yaml",
+        "name: customer.updated\ndescription: A customer's record changed\nschema:\n  type: object\n  properties:\n    Id: {type: integer}\nexamples:\n  - {Id: 1}\n  - {Id: 2}\nsearch_keys: [Id]\nvalidation: off\n",
+    );
     std::fs::create_dir_all(ws.path().join("sources")).unwrap();
     let themembers = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sources/themembers.yaml");
     std::fs::copy(themembers, ws.path().join("sources/themembers.yaml")).unwrap();
@@ -192,6 +198,8 @@ async fn every_page_fits_a_phone_and_a_laptop_and_axe_core_finds_no_violation() 
         ("a subscription", "/console/subscriptions/loyalty".to_string()),
         ("a disabled subscription", "/console/subscriptions/erp".to_string()),
         ("sources", "/console/sources".to_string()),
+        ("the event catalog", "/console/topics".to_string()),
+        ("playground with a catalog example", "/console/playground?example=customer.updated%232".to_string()),
         ("playground", "/console/playground?subscription=loyalty".to_string()),
         ("recover", "/console/recover?status=failed".to_string()),
         ("a message", "/console/deliveries/no-such-delivery".to_string()),

@@ -212,7 +212,7 @@ fn the_workflows_parse_and_run_validate_test_and_diff_on_a_pull_request() {
     let install = github_step(&github, "Install hookshape ${{ env.HOOKSHAPE_VERSION }}");
     assert!(install.contains("dpkg-deb -x") && install.contains("sha256sum -c"), "{install}");
     assert_eq!(github_step(&github, "Validate"), "hookshape validate --allow-missing-env");
-    assert_eq!(github_step(&github, "Test"), "hookshape test --allow-missing-env");
+    assert_eq!(github_step(&github, "Test"), "hookshape test --examples --allow-missing-env");
     let diff = github_step(&github, "Diff against ${{ github.base_ref }}");
     assert!(diff.contains("hookshape diff --base \"origin/${GITHUB_BASE_REF}\"") && diff.contains("--format markdown"));
     let comment = github_step(&github, "Comment the diff on the pull request");
@@ -225,7 +225,7 @@ fn the_workflows_parse_and_run_validate_test_and_diff_on_a_pull_request() {
     assert!(installs.iter().any(|s| s.as_str().unwrap().contains("dpkg-deb -x")), "{gitlab}");
     assert_eq!(
         gitlab_script(&gitlab, "hookshape-check"),
-        "hookshape validate --allow-missing-env\nhookshape test --allow-missing-env"
+        "hookshape validate --allow-missing-env\nhookshape test --examples --allow-missing-env"
     );
     assert_eq!(gitlab["hookshape-diff"]["rules"][0]["if"], "$CI_PIPELINE_SOURCE == \"merge_request_event\"");
     let script = gitlab_script(&gitlab, "hookshape-diff");

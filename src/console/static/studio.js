@@ -115,7 +115,7 @@ function showRenders(answer) {
   const box = document.getElementById("renders");
   box.replaceChildren(...answer.renders.map((r, i) => {
     const title = r.stored
-      ? el("a", { href: `/console/events/${encodeURIComponent(r.uuid)}` }, r.uuid) : el("span", {}, r.uuid);
+      ? el("a", { href: `/console/events/${encodeURIComponent(r.uuid)}` }, r.uuid) : el("span", {}, r.label || r.uuid);
     const what = r.changes.any ? "changed" : "no change";
     const article = el("article", { class: "studio-render", id: `render-${i}`, "data-changed": String(r.changes.any) },
       el("h3", {}, "Event ", title, ` (${r.topic}): ${what}`));
@@ -199,6 +199,9 @@ if (form) {
     if (area) area.addEventListener("input", () => { refreshDownloads(); schedule(); });
   }
   for (const radio of form.querySelectorAll("input[name=events]")) radio.addEventListener("change", schedule);
+  // Choosing an example means rendering it: the radio follows the list.
+  const example = document.getElementById("example");
+  if (example) example.addEventListener("change", () => { document.getElementById("events-example").checked = true; schedule(); });
   for (const button of form.querySelectorAll("[data-copy-editor]")) button.addEventListener("click", () => copy(button));
   refreshDownloads();
   check();

@@ -16,6 +16,8 @@ use crate::secret::Masker;
 pub struct Compared {
     pub uuid: String,
     pub stored: bool,
+    /// `example: TOPIC #n` for an example of the catalog.
+    pub label: Option<String>,
     pub topic: String,
     pub loaded: Option<Outcome>,
     pub edited: Option<Outcome>,
@@ -53,6 +55,7 @@ fn one(loaded: Option<&Compiled>, edited: Option<&Compiled>, sample: &Sample, ma
     Compared {
         uuid: sample.uuid.clone(),
         stored: sample.stored,
+        label: sample.label.clone(),
         topic: sample.event.topic.clone(),
         loaded,
         edited,

@@ -1,8 +1,11 @@
-//! The events the studio renders: one pasted, one from history by its uuid, or the last N
-//! that reached the subscription (read from the store; nothing is written).
+//! The events the studio renders: one pasted, one from history by its uuid, the last N
+//! that reached the subscription (read from the store; nothing is written), or an example
+//! of the topic catalog.
 
+use crate::catalog::examples;
 use crate::event::Event;
 use crate::store::{DeliveryQuery, Store};
+use crate::subscription::SubscriptionSet;
 
 /// The most recent events the studio renders at once.
 pub const MAX_RECENT: usize = 20;
@@ -15,10 +18,12 @@ pub enum Choice {
     Pasted(String),
     Stored(String),
     Recent(usize),
+    /// The catalog's example `TOPIC#n`.
+    Example(String),
 }
 
 impl Choice {
-    /// From the form's `events` (`none`, `pasted`, `stored`, `recent`) and its fields.
+    /// From the form's `events` (`none`, `pasted`, `stored`, `recent`, `example`) and its fields.
     pub fn from_form(form: &[(String, String)]) -> Result<Self, String> {
         let get = |k: &str| super::super::field(form, k).map(|v| v.trim().to_string()).unwrap_or_default();
         match get("events").as_str() {
@@ -30,7 +35,9 @@ impl Choice {
                 Ok(n) if (1..=MAX_RECENT).contains(&n) => Ok(Choice::Recent(n)),
                 _ => Err(format!("last: a number of events from 1 to {MAX_RECENT}")),
             },
-            other => Err(format!("events: {other:?} is not none, pasted, stored or recent")),
+            "example" if get("example").is_empty() => Err("example: choose an example of the catalog".into()),
+            "example" => Ok(Choice::Example(get("example"))),
+            other => Err(format!("events: {other:?} is not none, pasted, stored, recent or example")),
         }
     }
 }
@@ -42,12 +49,21 @@ pub struct Sample {
     pub uuid: String,
     /// Whether it came from history (the page links it).
     pub stored: bool,
+    /// What the page calls an example of the catalog (`example: TOPIC #n`).
+    pub label: Option<String>,
     pub event: Event,
 }
 
 /// The events `choice` names; an error says which field is wrong or why none was found.
-pub async fn gather(store: &dyn Store, subscription: &str, choice: &Choice) -> Result<Vec<Sample>, String> {
+/// An example is looked up in `set`'s catalog.
+pub async fn gather(
+    store: &dyn Store,
+    set: &SubscriptionSet,
+    subscription: &str,
+    choice: &Choice,
+) -> Result<Vec<Sample>, String> {
     match choice {
+        Choice::Example(key) => example(set, subscription, key).map(|e| vec![e]),
         Choice::None => Ok(Vec::new()),
         Choice::Pasted(text) => pasted(text).map(|e| vec![e]),
         Choice::Stored(uuid) => match stored(store, uuid).await? {
@@ -61,7 +77,19 @@ pub async fn gather(store: &dyn Store, subscription: &str, choice: &Choice) -> R
 fn pasted(text: &str) -> Result<Sample, String> {
     let value = crate::json::parse(text.as_bytes()).map_err(|e| format!("event: not JSON: {e}"))?;
     let event = crate::event::from_value(value).map_err(|e| format!("event: {e}"))?;
-    Ok(Sample { uuid: event.uuid.clone(), stored: false, event })
+    Ok(Sample { uuid: event.uuid.clone(), stored: false, label: None, event })
+}
+
+/// The catalog's example `key` as an event, sent as a topic the subscription takes (see
+/// `examples::event_topic`).
+fn example(set: &SubscriptionSet, subscription: &str, key: &str) -> Result<Sample, String> {
+    let example =
+        examples::find(&set.catalog, key).ok_or_else(|| format!("example: the catalog has no example {key:?}"))?;
+    let patterns = set.get(subscription).map(|s| s.topics.as_slice()).unwrap_or_default();
+    let topic = examples::event_topic(&set.catalog, &example, patterns)
+        .map_err(|why| format!("example: {} does not reach {subscription}: {why}", example.label()))?;
+    let event = example.event(&topic)?;
+    Ok(Sample { uuid: event.uuid.clone(), stored: false, label: Some(example.label()), event })
 }
 
 async fn stored(store: &dyn Store, uuid: &str) -> Result<Option<Sample>, String> {
@@ -71,7 +99,7 @@ async fn stored(store: &dyn Store, uuid: &str) -> Result<Option<Sample>, String>
     // Parsed as replay parses it, so numbers render as they were stored.
     let value = crate::json::parse(found.body.as_bytes()).map_err(|e| format!("stored event {uuid}: {e}"))?;
     let event = crate::event::from_stored(value).map_err(|e| format!("stored event {uuid}: {e}"))?;
-    Ok(Some(Sample { uuid: found.uuid, stored: true, event }))
+    Ok(Some(Sample { uuid: found.uuid, stored: true, label: None, event }))
 }
 
 /// The newest `n` events delivered to `subscription` (by its newest deliveries: an event
@@ -115,6 +143,11 @@ mod tests {
         );
         assert!(Choice::from_form(&form(&[("events", "stored")])).unwrap_err().starts_with("uuid:"));
         assert!(Choice::from_form(&form(&[("events", "x")])).is_err());
+        assert_eq!(
+            Choice::from_form(&form(&[("events", "example"), ("example", "order.paid#2")])),
+            Ok(Choice::Example("order.paid#2".into()))
+        );
+        assert!(Choice::from_form(&form(&[("events", "example")])).unwrap_err().starts_with("example:"));
     }
 
     #[test]

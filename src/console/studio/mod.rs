@@ -48,8 +48,18 @@ pub async fn open(name: String, console: Arc<Console>, viewer: Viewer, state: Ap
         template_path => loaded.template.as_ref().map(|t| t.0.clone()),
         template => loaded.template.as_ref().map(|t| t.1.clone()),
         max_recent => events::MAX_RECENT,
+        examples => examples_of(&set, loaded.sub),
     };
     console.render(&viewer, StatusCode::OK, "studio.html", ctx)
+}
+
+/// The catalog's examples `sub` can receive, for the page's choice of events.
+fn examples_of(set: &SubscriptionSet, sub: &Subscription) -> Vec<minijinja::Value> {
+    use crate::catalog::examples;
+    let found = examples::for_patterns(&set.catalog, &sub.topics);
+    // Those it can receive: a family's example may fit none of the topics it names.
+    let receivable = found.iter().filter(|e| examples::event_topic(&set.catalog, e, &sub.topics).is_ok());
+    receivable.map(|e| context! { key => e.key(), label => e.label() }).collect()
 }
 
 /// A subscription's files as the studio shows them (secrets `***`, `${VAR}` as written).
@@ -115,7 +125,7 @@ pub async fn check(_console: Arc<Console>, _viewer: Viewer, form: Vec<(String, S
         return with_console_headers(e.into_response()); // before reading history for nothing
     }
     let gathered = match events::Choice::from_form(&form) {
-        Ok(choice) => events::gather(state.store.as_ref(), &name, &choice).await,
+        Ok(choice) => events::gather(state.store.as_ref(), &state.subscriptions.load_full(), &name, &choice).await,
         Err(e) => Err(e),
     };
     // The set may have been reloaded meanwhile: then this answers for the new one.
