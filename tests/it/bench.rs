@@ -47,8 +47,14 @@ async fn bench_on_postgres_reports_the_server_the_sizes_and_the_costs_per_delive
         let costs = &run["postgres"];
         assert!(costs["wal_bytes_per_delivery"].as_f64().unwrap() > 0.0, "{costs}");
         assert!(costs["transactions_per_delivery"].as_f64().unwrap() > 0.0, "{costs}");
-        // Each delivery inserts at least its row and its attempt.
+        // Each delivery inserts at least its queue row and its history row.
         assert!(costs["tuples_inserted_per_delivery"].as_f64().unwrap() >= 2.0, "{costs}");
+        // Lock waits were sampled while the run went: some samples, no more waiting than active.
+        let locks = &costs["lock_waits"];
+        assert!(locks["samples"].as_u64().unwrap() > 0, "{costs}");
+        let active = locks["active"].as_u64().unwrap();
+        assert!(locks["waiting_lock"].as_u64().unwrap() <= active, "{costs}");
+        assert!(locks["most_waiting_lock"].as_u64().unwrap() <= locks["waiting_lock"].as_u64().unwrap(), "{costs}");
         assert_eq!(costs["cpu_ms_per_delivery"].is_number(), local, "CPU is measured exactly when local: {costs}");
         assert!(run["hookshape_cpu_ms_per_delivery"].as_f64().unwrap() > 0.0, "{run}");
         let tables: Vec<&str> = run["sizes"].as_array().unwrap().iter().map(|t| t["table"].as_str().unwrap()).collect();

@@ -456,3 +456,157 @@ async fn postgres_the_store_vacuums_a_queue_whose_dead_rows_outnumber_its_live_o
     })
     .await;
 }
+
+/// The outcome `report` records for a leased delivery.
+fn report(leased: &Leased, owner: &str, code: u16, outcome: Outcome) -> AttemptReport {
+    AttemptReport {
+        delivery_id: leased.id.clone(),
+        subscription: leased.subscription.clone(),
+        owner: owner.into(),
+        attempt: leased.attempt,
+        started_at: hookshape::now_ms(),
+        duration_ms: i64::from(code),
+        status_code: Some(code),
+        response_body: Some(format!("answer {code}")),
+        error: None,
+        outcome,
+        disable_after: 0,
+        disable_now: false,
+    }
+}
+
+/// A delivery's attempts as (number, status code), as the API shows them.
+async fn attempts_of(store: &Arc<dyn Store>, id: &str) -> Vec<(u32, Option<u16>)> {
+    let detail = store.get_delivery(id).await.unwrap().unwrap_or_else(|| panic!("{id} is gone"));
+    detail.attempts.iter().map(|a| (a.attempt, a.status_code)).collect()
+}
+
+/// Migration 12 keeps a delivery's final attempt in its history row. A store at version 11
+/// with rows in every state migrates with nothing to move: old rows still show their
+/// attempts, new ones write no `attempts` row when they finish, a lost lease's record of
+/// the same attempt loses to the holder's, and a finished delivery retried takes its final
+/// attempt back to `attempts` so that its next one follows it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_migration_12_keeps_the_final_attempt_in_the_history_row() {
+    let Some(schema) = PgSchema::create().await else { return };
+    let client = schema.client().await;
+    client
+        .batch_execute(
+            "CREATE TABLE hookshape_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,
+                                                applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+        )
+        .await
+        .unwrap();
+    let migrations = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/src/store/postgres/migrations")).unwrap();
+    let mut files: Vec<_> = migrations.map(|f| f.unwrap().path()).collect();
+    files.sort();
+    for (i, file) in files.iter().take(11).enumerate() {
+        client.batch_execute(&std::fs::read_to_string(file).unwrap()).await.unwrap();
+        let version = i as i32 + 1;
+        client.execute("INSERT INTO hookshape_migrations (version, name) VALUES ($1, 'v')", &[&version]).await.unwrap();
+    }
+    // At version 11: an event, its live deliveries in `queue` (pending, in flight for a node
+    // that is gone, held), finished ones in the history, each attempt a row of `attempts`.
+    let request = serde_json::to_string(&request("s")).unwrap();
+    let now = hookshape::now_ms();
+    client
+        .batch_execute(&format!(
+            "INSERT INTO events (uuid, topic, date, received_at, body) VALUES ('e', 'T', 'd', {now}, '{{}}');
+             INSERT INTO subscription_state (name, disabled, updated_at) VALUES ('h', TRUE, {now});"
+        ))
+        .await
+        .unwrap();
+    client
+        .execute(
+            "INSERT INTO queue (id, event_uuid, subscription, topic, status, attempts, next_attempt_at, lease_owner,
+                                created_at, updated_at, config_version, request, event_at)
+             VALUES ('dlv_00pending', 'e', 's', 'T', 'pending', 0, $1, NULL, $1, $1, 'v1', $2, $1),
+                    ('dlv_01in_flight', 'e', 's', 'T', 'in_flight', 0, $1, 'gone-node', $1, $1, 'v1', $2, $1),
+                    ('dlv_02held', 'e', 'h', 'T', 'held', 0, $1, NULL, $1, $1, 'v1', $2, $1)",
+            &[&now, &request],
+        )
+        .await
+        .unwrap();
+    client
+        .execute(
+            "INSERT INTO deliveries (id, event_uuid, subscription, topic, status, attempts, created_at, updated_at,
+                                     config_version, request, last_status, event_at)
+             VALUES ('dlv_03succeeded', 'e', 's', 'T', 'succeeded', 1, $1, $1, 'v1', $2, 200, $1),
+                    ('dlv_04failed', 'e', 's', 'T', 'failed', 2, $1, $1, 'v1', $2, 500, $1),
+                    ('dlv_05shadow', 'e', 's', 'T', 'shadow', 0, $1, $1, 'v1', $2, NULL, $1);
+             ",
+            &[&now, &request],
+        )
+        .await
+        .unwrap();
+    client
+        .execute(
+            "INSERT INTO attempts (delivery_id, attempt, started_at, duration_ms, status_code)
+             VALUES ('dlv_03succeeded', 1, $1, 7, 200), ('dlv_04failed', 1, $1, 8, 500), ('dlv_04failed', 2, $1, 9, 500)",
+            &[&now],
+        )
+        .await
+        .unwrap();
+
+    let store: Arc<dyn Store> = Arc::new(PostgresStore::open(&schema.url).await.unwrap());
+    let count = |sql: &'static str| async { client.query_one(sql, &[]).await.unwrap().get::<_, i64>(0) };
+    assert_eq!(count("SELECT max(version)::bigint FROM hookshape_migrations").await, 12);
+    // The rows from before read as they did.
+    assert_eq!(attempts_of(&store, "dlv_03succeeded").await, [(1, Some(200))]);
+    assert_eq!(attempts_of(&store, "dlv_04failed").await, [(1, Some(500)), (2, Some(500))]);
+    assert_eq!(attempts_of(&store, "dlv_05shadow").await, []);
+    let page = store.list_deliveries(DeliveryQuery { limit: 10, ..DeliveryQuery::default() }).await.unwrap();
+    let durations: Vec<(&str, Option<i64>)> =
+        page.deliveries.iter().map(|d| (d.id.as_str(), d.last_duration_ms)).collect();
+    assert_eq!(
+        durations,
+        [
+            ("dlv_05shadow", None),
+            ("dlv_04failed", Some(9)),
+            ("dlv_03succeeded", Some(7)),
+            ("dlv_02held", None),
+            ("dlv_01in_flight", None),
+            ("dlv_00pending", None)
+        ]
+    );
+
+    // The live ones are the sender's again; each finishes at its first attempt.
+    let leased = store.lease(lease_req("n")).await.unwrap();
+    let ids: Vec<&str> = leased.iter().map(|l| l.id.as_str()).collect();
+    assert_eq!(ids, ["dlv_00pending", "dlv_01in_flight"], "the held one waits");
+    // A lease lost to this node recorded the in-flight one's attempt first; the holder's wins.
+    let lost = report(&leased[1], "gone-node", 503, Outcome::Failed);
+    store.finish_attempts(vec![report(&leased[0], "n", 201, Outcome::Succeeded), lost]).await.unwrap();
+    store.finish_attempt(report(&leased[1], "n", 202, Outcome::Succeeded)).await.unwrap();
+    assert_eq!(attempts_of(&store, "dlv_00pending").await, [(1, Some(201))]);
+    assert_eq!(attempts_of(&store, "dlv_01in_flight").await, [(1, Some(202))]);
+    assert_eq!(count("SELECT count(*) FROM attempts WHERE delivery_id = 'dlv_00pending'").await, 0, "none written");
+    let shown = store.get_delivery("dlv_00pending").await.unwrap().unwrap();
+    assert_eq!(shown.summary.last_duration_ms, Some(201));
+    assert_eq!(shown.attempts[0].response_body.as_deref(), Some("answer 201"));
+
+    // Retried, a finished delivery's final attempt goes back to `attempts`; the next follows.
+    for id in ["dlv_00pending", "dlv_04failed"] {
+        assert_eq!(store.retry_now(id).await.unwrap(), RetryNow::Scheduled);
+    }
+    assert_eq!(attempts_of(&store, "dlv_00pending").await, [(1, Some(201))], "live again, its attempt kept");
+    let again = store.lease(lease_req("n")).await.unwrap();
+    assert_eq!(
+        again.iter().map(|l| (l.id.as_str(), l.attempt)).collect::<Vec<_>>(),
+        [("dlv_00pending", 2), ("dlv_04failed", 3)]
+    );
+    let retry = Outcome::Retry { at: hookshape::now_ms() };
+    store
+        .finish_attempts(vec![report(&again[0], "n", 203, Outcome::Succeeded), report(&again[1], "n", 502, retry)])
+        .await
+        .unwrap();
+    assert_eq!(attempts_of(&store, "dlv_00pending").await, [(1, Some(201)), (2, Some(203))]);
+    assert_eq!(attempts_of(&store, "dlv_04failed").await, [(1, Some(500)), (2, Some(500)), (3, Some(502))]);
+    let last = store.lease(lease_req("n")).await.unwrap();
+    store.finish_attempt(report(&last[0], "n", 504, Outcome::Failed)).await.unwrap();
+    assert_eq!(
+        attempts_of(&store, "dlv_04failed").await,
+        [(1, Some(500)), (2, Some(500)), (3, Some(502)), (4, Some(504))]
+    );
+    counters_agree_with_the_history(&store, &client).await;
+}

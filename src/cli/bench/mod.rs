@@ -6,6 +6,7 @@
 mod catalog;
 mod console;
 mod load;
+mod locks;
 mod postgres;
 mod prefill;
 mod rate;
@@ -309,7 +310,20 @@ async fn measured_run(
     if a.repeat > 1 {
         eprintln!("{name}");
     }
-    let run = measure(client, phase, a.concurrency, limit, arrivals).await;
+    // With PostgreSQL, lock waits are sampled while the load runs.
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let load = async {
+        let run = measure(client, phase, a.concurrency, limit, arrivals).await;
+        done.store(true, Ordering::Relaxed);
+        run
+    };
+    let sampling = async {
+        match probe {
+            Some(p) => Some(locks::sample_until(p.client(), &done).await),
+            None => None,
+        }
+    };
+    let (run, lock_waits) = tokio::join!(load, sampling);
     let hookshape_cpu = nodes_cpu(nodes) - cpu_before;
     for node in nodes.iter_mut() {
         if !node.is_running() {
@@ -324,7 +338,8 @@ async fn measured_run(
             let wal_now = p.counters().await?;
             tokio::time::sleep(postgres::STATS_SETTLE).await;
             let settled = p.counters().await?.with_wal_of(&wal_now);
-            let costs = postgres::Costs::between(&counters, &settled, pg_cpu, deliveries);
+            let costs =
+                postgres::Costs { lock_waits, ..postgres::Costs::between(&counters, &settled, pg_cpu, deliveries) };
             (Some(costs), p.sizes().await?)
         }
         _ => (None, Vec::new()),

@@ -62,6 +62,8 @@ pub struct Costs {
     pub tuples_deleted_per_delivery: f64,
     /// Statements run in the database, with pg_stat_statements.
     pub statements_per_delivery: Option<f64>,
+    /// Lock waits sampled over the run.
+    pub lock_waits: Option<super::locks::LockWaits>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -130,6 +132,11 @@ impl Probe {
         })
     }
 
+    /// The probe's connection, for the lock sampler running beside a run.
+    pub fn client(&self) -> &tokio_postgres::Client {
+        &self.client
+    }
+
     /// CPU seconds the server's processes have used so far, or None if it is not local.
     pub fn cpu_seconds(&self) -> Option<f64> {
         self.postmaster.map(server_cpu_seconds)
@@ -186,6 +193,7 @@ impl Costs {
             tuples_updated_per_delivery: per((after.tup_updated - before.tup_updated) as f64),
             tuples_deleted_per_delivery: per((after.tup_deleted - before.tup_deleted) as f64),
             statements_per_delivery: after.statements.zip(before.statements).map(|(a, b)| per((a - b) as f64)),
+            lock_waits: None,
         }
     }
 }

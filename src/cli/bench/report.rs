@@ -266,6 +266,18 @@ impl Run {
                     c.tuples_deleted_per_delivery,
                 ),
             );
+            if let Some(w) = &c.lock_waits {
+                row(
+                    "  postgres lock waits",
+                    format!(
+                        "{:.2}% of active backends' samples on a lock (at most {} at once), {:.2}% on an LWLock; {} samples",
+                        w.lock_share() * 100.0,
+                        w.most_waiting_lock,
+                        w.lwlock_share() * 100.0,
+                        w.samples
+                    ),
+                );
+            }
         }
         for t in &self.sizes {
             row(

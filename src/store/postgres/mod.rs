@@ -42,7 +42,11 @@ type InsertJob = (Vec<NewEvent>, oneshot::Sender<StoreResult<Vec<Inserted>>>);
 /// Events inserted by one statement at most.
 const INSERT_BATCH: usize = 1000;
 /// Inserts running at once: each is a statement, so concurrent requests share commits.
-const INSERTERS: usize = 4;
+/// Two, so that one runs while the other waits for its commit's WAL flush: each commit
+/// costs PostgreSQL its fsync (some 180 µs of its CPU on the benchmark machine) whatever
+/// it carries, and with four the batches were smaller and the commits more (0.28 WAL syncs
+/// per delivery at fan-out 1 against 0.21 with two, BENCHMARKS.md "What one delivery costs").
+const INSERTERS: usize = 2;
 
 /// Group commit for intake: every insert waiting when one finishes goes into the next
 /// statement together, so a commit (PostgreSQL's fsync) serves many requests. A few run at

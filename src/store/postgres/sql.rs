@@ -509,9 +509,11 @@ fn to_leased(r: &Row, now: i64) -> StoreResult<Leased> {
 /// Records a batch of attempts (arrays `$1`…`$10`, now in `$11`) in one statement, so it
 /// commits on its own. Where this node still holds the lease for that attempt, it counts it
 /// and moves the delivery on: a finished one out of `queue` into the history (written there
-/// once, never updated), a retried one in place; on success the failure count is cleared.
-/// The holder's record wins over a lost lease's, which is kept only if nothing else
-/// recorded that attempt, and moves nothing. A row has a lease owner exactly while it is
+/// once, never updated, with the attempt that finished it in its own columns, so most
+/// deliveries never write a row of `attempts`), a retried one in place; on success the
+/// failure count is cleared. The holder's record wins over a lost lease's, which is kept
+/// in `attempts` only if nothing else recorded that attempt, and moves nothing (readers
+/// prefer a history row's final attempt to an `attempts` row of the same number). A row has a lease owner exactly while it is
 /// in flight (a CHECK of `queue`); the status is not tested as well because that would let
 /// the planner read the whole index of in-flight rows (`queue_lease_owner`, whose WHERE it
 /// proves) for each batch, where the primary key finds each row.
@@ -523,27 +525,30 @@ const RECORD_ATTEMPTS: &str = "WITH r AS (
         DELETE FROM queue q USING r
          WHERE q.id = r.id AND r.status <> 'pending' AND q.lease_owner = r.owner AND q.attempts = r.attempt - 1
         RETURNING q.id, q.event_uuid, q.subscription, q.topic, r.status, q.attempts + 1 AS attempts, q.created_at,
-                  q.config_version, q.request, r.status_code, r.error, q.source, q.event_at),
+                  q.config_version, q.request, r.status_code, r.error, q.source, q.event_at, r.started_at,
+                  r.duration_ms, r.response_body),
     finished AS (
         INSERT INTO deliveries (id, event_uuid, subscription, topic, status, attempts, created_at, updated_at,
-                                config_version, request, last_status, last_error, source, event_at)
+                                config_version, request, last_status, last_error, source, event_at,
+                                final_started_at, final_duration_ms, final_response_body)
         SELECT id, event_uuid, subscription, topic, status, attempts, created_at, $11, config_version, request,
-               status_code, error, source, event_at FROM done
-        RETURNING id, subscription, status),
+               status_code, error, source, event_at, started_at, duration_ms, response_body FROM done
+        RETURNING id, subscription, status, attempts),
     retried AS (
         UPDATE queue q SET status = 'pending', next_attempt_at = r.next_at, lease_owner = NULL, updated_at = $11,
                            last_status = r.status_code, last_error = r.error, attempts = q.attempts + 1
           FROM r
          WHERE q.id = r.id AND r.status = 'pending' AND q.lease_owner = r.owner AND q.attempts = r.attempt - 1
         RETURNING q.id, q.subscription, r.status),
-    moved AS (SELECT * FROM finished UNION ALL SELECT * FROM retried),
+    moved AS (SELECT id, subscription, status FROM finished UNION ALL SELECT * FROM retried),
     attempt AS (
         INSERT INTO attempts (delivery_id, attempt, started_at, duration_ms, status_code, response_body, error)
         SELECT id, attempt, started_at, duration_ms, status_code, response_body, error FROM r
+         WHERE NOT EXISTS (SELECT 1 FROM finished f WHERE f.id = r.id AND f.attempts = r.attempt)
         ON CONFLICT (delivery_id, attempt) DO UPDATE
            SET started_at = EXCLUDED.started_at, duration_ms = EXCLUDED.duration_ms,
                status_code = EXCLUDED.status_code, response_body = EXCLUDED.response_body, error = EXCLUDED.error
-         WHERE EXISTS (SELECT 1 FROM moved m WHERE m.id = EXCLUDED.delivery_id)),
+         WHERE EXISTS (SELECT 1 FROM retried m WHERE m.id = EXCLUDED.delivery_id)),
     reset AS (
         UPDATE subscription_state
            SET consecutive_failures = 0, updated_at = CASE WHEN disabled THEN updated_at ELSE $11 END
@@ -774,7 +779,8 @@ static RETRY_NOW: LazyLock<String> = LazyLock::new(|| {
 
 /// The CTEs (`back` and `again`, each returning `id, status`) that make the deliveries in
 /// `picked` (a CTE of ids) due at `now`, `held` where their subscription is disabled: a
-/// finished one (but shadow, never sent) moves from the history back to `queue`, a live one
+/// finished one (but shadow, never sent) moves from the history back to `queue`, the
+/// attempt that had finished it back to `attempts` (`queue` has no columns for it), a live one
 /// that passes `live` (a condition on its row, checked again on the row updated, as
 /// PostgreSQL does not re-run `picked` for a row another node leased meanwhile) is updated
 /// there.
@@ -784,6 +790,7 @@ fn move_back(now: &str, live: &str) -> String {
     format!(
         "moved AS (
             DELETE FROM deliveries WHERE id IN (SELECT id FROM picked) AND status <> 'shadow' RETURNING *),
+         unfolded AS ({UNFOLD_FINAL_ATTEMPT}),
          back AS (
             INSERT INTO queue ({ALL_COLUMNS})
             SELECT id, event_uuid, subscription, topic, {state}, attempts, {now}, NULL, created_at, {now},
@@ -795,6 +802,16 @@ fn move_back(now: &str, live: &str) -> String {
             RETURNING id, subscription, status)"
     )
 }
+
+/// The final attempts of the history rows in `moved` (a CTE of deleted rows) as rows of
+/// `attempts`, where they win over a lost lease's record of the same attempt.
+const UNFOLD_FINAL_ATTEMPT: &str =
+    "INSERT INTO attempts (delivery_id, attempt, started_at, duration_ms, status_code, response_body, error)
+     SELECT id, attempts, final_started_at, final_duration_ms, last_status, final_response_body, last_error
+       FROM moved WHERE final_started_at IS NOT NULL
+     ON CONFLICT (delivery_id, attempt) DO UPDATE
+        SET started_at = EXCLUDED.started_at, duration_ms = EXCLUDED.duration_ms, status_code = EXCLUDED.status_code,
+            response_body = EXCLUDED.response_body, error = EXCLUDED.error";
 
 /// `Store::render_again`: a delivery still failed and never attempted moves from the
 /// history back to `queue` with its first request (the history's row is never updated).
@@ -1036,12 +1053,20 @@ const COMPACT_COUNTS: &str = "WITH doomed AS (
       GROUP BY subscription, status, hour ORDER BY subscription, status, hour
      ON CONFLICT (subscription, status, hour, shard) DO UPDATE SET n = c.n + EXCLUDED.n";
 
-/// A summary's columns of a row `t` of `queue` or `deliveries`.
+/// A summary's columns of a row `t` of `queue` or `deliveries`, then its last attempt's
+/// duration (`LIVE_DURATION` or `FINISHED_DURATION`).
 const SUMMARY_COLUMNS: &str = "t.id, t.event_uuid, t.subscription, t.topic, t.status, t.attempts, t.created_at,
                                t.updated_at, t.next_attempt_at, t.last_status, t.last_error, t.config_version,
-                               t.source, t.request::json->>'url', (t.request::json->'masked')::text,
-                               (SELECT a.duration_ms FROM attempts a WHERE a.delivery_id = t.id
-                                 ORDER BY a.attempt DESC LIMIT 1)";
+                               t.source, t.request::json->>'url', (t.request::json->'masked')::text";
+
+/// The last attempt's duration of a row `t` of `queue`.
+const LIVE_DURATION: &str =
+    "(SELECT a.duration_ms FROM attempts a WHERE a.delivery_id = t.id ORDER BY a.attempt DESC LIMIT 1)";
+
+/// The last attempt's duration of a row `t` of `deliveries`: its final attempt's, or, for a
+/// row finished before version 11 or never attempted, the last in `attempts`.
+static FINISHED_DURATION: LazyLock<String> =
+    LazyLock::new(|| format!("coalesce(t.final_duration_ms, {LIVE_DURATION})"));
 
 fn summary(r: &Row) -> StoreResult<DeliverySummary> {
     let id: String = get(r, 0)?;
@@ -1088,11 +1113,13 @@ fn list_sql(q: &DeliveryQuery) -> (String, Vec<query::Arg>) {
     let (finished, _) = query::delivery_filters_in(q, query::Dialect::Postgres, "deliveries");
     let limit = q.limit + 1;
     let sql = format!(
-        "SELECT * FROM ((SELECT {SUMMARY_COLUMNS} FROM queue t WHERE 1 = 1{live} ORDER BY id DESC LIMIT {limit})
+        "SELECT * FROM ((SELECT {SUMMARY_COLUMNS}, {LIVE_DURATION} FROM queue t WHERE 1 = 1{live}
+                          ORDER BY id DESC LIMIT {limit})
                         UNION ALL
-                        (SELECT {SUMMARY_COLUMNS} FROM deliveries t WHERE 1 = 1{finished}
+                        (SELECT {SUMMARY_COLUMNS}, {} FROM deliveries t WHERE 1 = 1{finished}
                           ORDER BY id DESC LIMIT {limit})) AS page
-          ORDER BY 1 DESC LIMIT {limit}"
+          ORDER BY 1 DESC LIMIT {limit}",
+        *FINISHED_DURATION
     );
     (sql, args)
 }
@@ -1146,13 +1173,22 @@ fn boxed(args: Vec<query::Arg>) -> Vec<Box<dyn ToSql + Sync + Send>> {
 /// A delivery, wherever it is now.
 static DETAIL: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "SELECT {SUMMARY_COLUMNS}, t.request FROM queue t WHERE id = $1
-         UNION ALL SELECT {SUMMARY_COLUMNS}, t.request FROM deliveries t WHERE id = $1"
+        "SELECT {SUMMARY_COLUMNS}, {LIVE_DURATION}, t.request FROM queue t WHERE id = $1
+         UNION ALL SELECT {SUMMARY_COLUMNS}, {}, t.request FROM deliveries t WHERE id = $1",
+        *FINISHED_DURATION
     )
 });
 
-const ATTEMPTS_OF: &str = "SELECT attempt, started_at, duration_ms, status_code, response_body, error
-                             FROM attempts WHERE delivery_id = $1 ORDER BY attempt";
+/// A delivery's attempts: those in `attempts` and the one that finished it, kept in its
+/// history row (which wins over a lost lease's record of the same attempt).
+const ATTEMPTS_OF: &str = "SELECT attempt, started_at, duration_ms, status_code, response_body, error FROM attempts a
+     WHERE a.delivery_id = $1
+       AND NOT EXISTS (SELECT 1 FROM deliveries d
+                        WHERE d.id = $1 AND d.final_started_at IS NOT NULL AND d.attempts = a.attempt)
+    UNION ALL
+    SELECT attempts, final_started_at, final_duration_ms, last_status, final_response_body, last_error
+      FROM deliveries WHERE id = $1 AND final_started_at IS NOT NULL
+     ORDER BY 1";
 
 pub async fn detail<C: GenericClient>(c: &C, id: &str) -> StoreResult<Option<DeliveryDetail>> {
     let found = rows(c, &DETAIL, &[&id]).await?;
