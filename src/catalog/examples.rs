@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use super::{Catalog, Topic};
 use crate::event::Event;
-use crate::subscription::topics::glob_match;
+use crate::topic_pattern::glob_match;
 
 /// One example of a catalog topic.
 #[derive(Debug, Clone)]

@@ -10,7 +10,6 @@ mod locate;
 pub mod paths;
 pub mod raw;
 mod schema;
-pub mod template_paths;
 
 use std::path::PathBuf;
 use std::sync::Arc;

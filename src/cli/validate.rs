@@ -3,7 +3,7 @@
 //! subscription's templates run once for every test case's event its topics take, so a
 //! misspelt macro in a branch only real data reaches is found before it deploys. With an
 //! event catalog, every Payload path the templates read is checked against the schemas of
-//! the topics each subscription takes (`crate::catalog::template_paths`).
+//! the topics each subscription takes (`crate::subscription::template_paths`).
 
 use std::process::ExitCode;
 
@@ -14,7 +14,7 @@ pub fn run(files: FileArgs) -> anyhow::Result<ExitCode> {
     let Some(set) = load_or_report(&files) else { return Ok(ExitCode::FAILURE) };
     let mut problems = reached_by_cases(&set, &files);
     for sub in set.iter() {
-        problems.extend(crate::catalog::template_paths::problems(&set.catalog, sub, &files.templates));
+        problems.extend(crate::subscription::template_paths::problems(&set.catalog, sub, &files.templates));
     }
     for p in &problems {
         println!("{p}");

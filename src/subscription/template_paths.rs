@@ -1,6 +1,7 @@
 //! `validate`'s check of templates against the catalog: every Payload path a
 //! subscription's templates read (`crate::render::variables`) must be one the schemas of
-//! the topics it takes allow (`super::paths`).
+//! the topics it takes allow (`crate::catalog::paths`). It lives here, above the catalog, because it
+//! reads subscriptions, which already know the catalog.
 //!
 //! The unit is an event topic the subscription takes: each named catalog topic its
 //! `topics:` reach, described by the schemas of every catalog topic matching it (a glob
@@ -19,11 +20,11 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::paths::{self, Miss};
-use super::Catalog;
+use super::Subscription;
+use crate::catalog::paths::{self, Miss};
+use crate::catalog::Catalog;
 use crate::config_file::{line_of_key, LoadError};
 use crate::render::variables::{path_text, Read, Segment};
-use crate::subscription::Subscription;
 
 /// How many of a schema's names a message lists when none is near the one written.
 const LISTED_NAMES: usize = 8;
