@@ -14,35 +14,20 @@ use super::locate::line_of_path;
 use super::raw::{RawTopic, Validation};
 use super::schema::{payload_path, CompiledSchema};
 use super::{Catalog, Topic};
-use crate::config_file::{line_of_key, line_of_text, parse_yaml, LoadError};
+use crate::config_file::{line_of_key, line_of_text, parse_yaml, read_yaml_dir, LoadError};
 use crate::search::KeyPath;
 
 /// Every topic file of `dir` (not `*.test.yaml`); an empty catalog when `dir` does not
 /// exist. The files' texts go into `hasher` (the set's version).
 pub fn load_dir(dir: &Path, hasher: &mut Sha256) -> (Catalog, Vec<LoadError>) {
     let mut errors = Vec::new();
-    if !dir.exists() {
-        return (Catalog::default(), errors);
-    }
-    let (found, refused) = crate::files::list(dir, false);
-    errors.extend(refused.into_iter().map(|r| LoadError { file: r.path, line: None, message: r.why }));
     let mut topics: Vec<Arc<Topic>> = Vec::new();
     let mut seen: HashMap<String, PathBuf> = HashMap::new();
-    for f in found.into_iter().filter(|f| {
-        let n = f.relative.as_str();
-        (n.ends_with(".yaml") || n.ends_with(".yml")) && !n.contains(".test.")
-    }) {
-        let text = match crate::yaml_bounds::read(&f.path) {
-            Ok(t) => t,
-            Err(refused) => {
-                errors.push(LoadError { file: f.path, line: refused.line, message: refused.message });
-                continue;
-            }
-        };
+    for f in read_yaml_dir(dir, &mut errors) {
         hasher.update(b"topic:");
         hasher.update(f.relative.as_bytes());
-        hasher.update(text.as_bytes());
-        match compile_file(&f.path, &text) {
+        hasher.update(f.text.as_bytes());
+        match compile_file(&f.path, &f.text) {
             Ok(topic) => match seen.get(&topic.name) {
                 Some(first) => errors.push(LoadError {
                     line: Some(topic.line),

@@ -226,6 +226,38 @@ pub(crate) fn parse_yaml<T: serde::de::DeserializeOwned>(path: &Path, text: &str
 }
 
 /// `${VAR}` expansion against the process environment (also used by `hookshape.yaml`).
+/// A YAML file of a directory, read within the YAML bounds.
+pub struct YamlFile {
+    pub path: PathBuf,
+    /// Its `/`-separated name under the directory (for the set's version hash).
+    pub relative: String,
+    pub text: String,
+}
+
+/// The `*.yaml`/`*.yml` files directly in `dir` (not `*.test.yaml`): none when `dir` does
+/// not exist. One that cannot be listed or read is an error in `errors`, and left out.
+pub fn read_yaml_dir(dir: &Path, errors: &mut Vec<LoadError>) -> Vec<YamlFile> {
+    if !dir.exists() {
+        return Vec::new();
+    }
+    let (found, refused) = crate::files::list(dir, false);
+    errors.extend(refused.into_iter().map(|r| LoadError { file: r.path, line: None, message: r.why }));
+    found
+        .into_iter()
+        .filter(|f| {
+            let n = f.relative.as_str();
+            (n.ends_with(".yaml") || n.ends_with(".yml")) && !n.contains(".test.")
+        })
+        .filter_map(|f| match crate::yaml_bounds::read(&f.path) {
+            Ok(text) => Some(YamlFile { path: f.path, relative: f.relative, text }),
+            Err(refused) => {
+                errors.push(LoadError { file: f.path, line: refused.line, message: refused.message });
+                None
+            }
+        })
+        .collect()
+}
+
 pub fn expand_env(text: &str) -> Result<String, String> {
     env_vars::expand(text, &|name| std::env::var(name).ok()).map(|x| x.text)
 }

@@ -27,31 +27,16 @@ pub fn load_dir(
     hasher: &mut Sha256,
 ) -> (Vec<Source>, Vec<LoadError>) {
     let mut errors = Vec::new();
-    if !dir.exists() {
-        return (Vec::new(), errors);
-    }
-    let (found, refused) = crate::files::list(dir, false);
-    errors.extend(refused.into_iter().map(|r| LoadError { file: r.path, line: None, message: r.why }));
     let mut sources: Vec<Source> = Vec::new();
     let mut seen: HashMap<String, std::path::PathBuf> = HashMap::new();
-    for f in found.into_iter().filter(|f| {
-        let n = f.relative.as_str();
-        (n.ends_with(".yaml") || n.ends_with(".yml")) && !n.contains(".test.")
-    }) {
-        let text = match crate::yaml_bounds::read(&f.path) {
-            Ok(t) => t,
-            Err(refused) => {
-                errors.push(LoadError { file: f.path, line: refused.line, message: refused.message });
-                continue;
-            }
-        };
+    for f in crate::config_file::read_yaml_dir(dir, &mut errors) {
         hasher.update(b"source:");
         hasher.update(f.relative.as_bytes());
-        hasher.update(text.as_bytes());
-        match compile_file(&f.path, &text, files.clone(), opts, secrets) {
+        hasher.update(f.text.as_bytes());
+        match compile_file(&f.path, &f.text, files.clone(), opts, secrets) {
             Ok(source) => match seen.get(&source.name) {
                 Some(first) => errors.push(LoadError {
-                    line: line_of_key(&text, "name"),
+                    line: line_of_key(&f.text, "name"),
                     message: format!("source name {:?} is already used by {}", source.name, first.display()),
                     file: f.path,
                 }),

@@ -7,19 +7,7 @@ use std::process::Output;
 use crate::helpers::*;
 
 fn test_examples(ws: &Workspace, extra: &[&str]) -> (Option<i32>, String) {
-    let out: Output = hookshape()
-        .arg("test")
-        .args(extra)
-        .arg("--subscriptions")
-        .arg(ws.path().join("subscriptions"))
-        .arg("--templates")
-        .arg(ws.path().join("templates"))
-        .arg("--sources")
-        .arg(ws.path().join("sources"))
-        .arg("--topics")
-        .arg(ws.path().join("topics"))
-        .output()
-        .unwrap();
+    let out: Output = on_workspace_with("test", extra, ws);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     (out.status.code(), format!("{stdout}{}", String::from_utf8_lossy(&out.stderr)))
 }

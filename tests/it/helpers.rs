@@ -391,8 +391,14 @@ pub fn hookshape() -> std::process::Command {
 
 /// Runs an offline command (`validate`, `test`) on a workspace's files.
 pub fn on_workspace(command: &str, ws: &Workspace) -> std::process::Output {
+    on_workspace_with(command, &[], ws)
+}
+
+/// `on_workspace` with more arguments after the command's name.
+pub fn on_workspace_with(command: &str, extra: &[&str], ws: &Workspace) -> std::process::Output {
     hookshape()
         .arg(command)
+        .args(extra)
         .arg("--subscriptions")
         .arg(ws.path().join("subscriptions"))
         .arg("--templates")
