@@ -610,3 +610,65 @@ async fn postgres_migration_12_keeps_the_final_attempt_in_the_history_row() {
     );
     counters_agree_with_the_history(&store, &client).await;
 }
+
+/// The generic plan (the one a prepared statement keeps from its sixth execution) of `sql`,
+/// made now on `client`, as EXPLAIN prints it; with `INDEX_ONLY` when `guarded`.
+async fn generic_plan(client: &tokio_postgres::Client, sql: &str, guarded: bool) -> String {
+    client.batch_execute(&format!("PREPARE planned AS {sql}")).await.unwrap();
+    let params: i32 = client
+        .query_one("SELECT cardinality(parameter_types) FROM pg_prepared_statements WHERE name = 'planned'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let nulls = vec!["NULL"; params as usize].join(", ");
+    let guard = if guarded { hookshape::store::postgres::INDEX_ONLY } else { "SELECT 1" };
+    let messages = client
+        .simple_query(&format!(
+            "BEGIN; SET LOCAL plan_cache_mode = force_generic_plan; {guard}; EXPLAIN EXECUTE planned({nulls}); ROLLBACK"
+        ))
+        .await
+        .unwrap();
+    client.batch_execute("DEALLOCATE planned").await.unwrap();
+    messages
+        .iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_string),
+            _ => None,
+        })
+        .filter(|line| line.contains("->") || line.contains("Scan"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A plan made while `queue` was small keeps being used once it is large: the statements
+/// that join a batch to `queue` by id must find its rows by key whatever its size then.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_statements_joining_a_batch_to_the_queue_plan_by_its_key_at_any_size() {
+    let Some(schema) = PgSchema::create().await else { return };
+    let _store = PostgresStore::open(&schema.url).await.unwrap();
+    let client = schema.client().await;
+    let request = serde_json::to_string(&request("s")).unwrap();
+    client
+        .execute(
+            "INSERT INTO queue (id, event_uuid, subscription, topic, status, next_attempt_at, created_at, updated_at,
+                                config_version, request)
+             SELECT 'dlv_' || i, 'e' || i, 's', 'T', 'pending', 0, 0, 0, 'v1', $1 FROM generate_series(1, 300) AS i",
+            &[&request],
+        )
+        .await
+        .unwrap();
+    client.batch_execute("VACUUM ANALYZE queue").await.unwrap();
+    let statements = hookshape::store::postgres::queue_by_id_statements();
+    assert!(!statements.is_empty());
+    for (name, sql) in statements {
+        // The hazard is real: unguarded, a small queue is planned as a whole-table scan.
+        let unguarded = generic_plan(&client, &sql, false).await;
+        assert!(unguarded.contains("Seq Scan on queue"), "{name}, unguarded:\n{unguarded}");
+        let guarded = generic_plan(&client, &sql, true).await;
+        assert!(!guarded.contains("Seq Scan on queue"), "{name}, planned by key:\n{guarded}");
+        assert!(guarded.contains("on queue"), "{name} reads queue:\n{guarded}");
+    }
+    // The lease's join needs no guard: it expects one picked row and probes the key.
+    let lease = generic_plan(&client, &hookshape::store::postgres::lease_statement(), false).await;
+    assert!(lease.contains("Index Scan using queue_pkey") && !lease.contains("Seq Scan on queue"), "lease:\n{lease}");
+}

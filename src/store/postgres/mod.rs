@@ -2,6 +2,7 @@
 //! statement or one short transaction on a pooled connection; nodes coordinate only
 //! through row locks (`FOR UPDATE SKIP LOCKED`) and advisory locks, never through memory.
 
+mod by_index;
 mod migrate;
 mod notify;
 mod pacing;
@@ -19,7 +20,9 @@ use tokio_postgres::NoTls;
 use super::*;
 
 #[doc(hidden)]
-pub use sql::{timer_and_page_statements, PlanStatement};
+pub use by_index::INDEX_ONLY;
+#[doc(hidden)]
+pub use sql::{lease_statement, queue_by_id_statements, timer_and_page_statements, PlanStatement};
 
 /// Connections per node. The dispatcher holds one only to lease or record an attempt, so
 /// a few serve hundreds of requests in flight; size `max_connections` for nodes × this.

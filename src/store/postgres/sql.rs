@@ -10,6 +10,7 @@ use deadpool_postgres::{Client, GenericClient};
 use tokio_postgres::types::{FromSql, ToSql};
 use tokio_postgres::Row;
 
+use super::by_index::{by_index, INDEX_ONLY};
 use super::pg_error;
 use crate::store::{query, *};
 
@@ -73,6 +74,9 @@ pub async fn insert_events(client: &Client, events: &[NewEvent]) -> StoreResult<
     let [p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11] = arrays.params();
     let finished = new_rows.iter().any(|r| r.d.status != DeliveryStatus::Pending);
     // One row per new event (its uuid), and one per delivery stored leased (its id).
+    // `keyed` needs no ON CONFLICT (whose check and confirmation cost each key row a lookup
+    // and a WAL record): only events inserted now get keys, an event's keys are a set, and
+    // a key row names its event's uuid and arrival, which no other event has.
     let sql = format!(
         "WITH fresh AS (
             INSERT INTO events (uuid, topic, date, received_at, body, source, schema_problems)
@@ -84,8 +88,7 @@ pub async fn insert_events(client: &Client, events: &[NewEvent]) -> StoreResult<
          keyed AS (
             INSERT INTO event_keys (value, path, event_at, event_uuid)
             SELECT k.value, k.path, f.received_at, f.uuid
-              FROM unnest($19::text[], $20::text[], $21::text[]) AS k(uuid, path, value) JOIN fresh f ON f.uuid = k.uuid
-            ON CONFLICT DO NOTHING)
+              FROM unnest($19::text[], $20::text[], $21::text[]) AS k(uuid, path, value) JOIN fresh f ON f.uuid = k.uuid)
          SELECT uuid, NULL::text FROM fresh UNION ALL SELECT NULL, id FROM queued WHERE status = 'in_flight'",
         if finished { &*FRESH_DELIVERIES_SOME_FINISHED } else { &*FRESH_DELIVERIES_ALL_LIVE },
         register_waiting("$3", "$6", "$18")
@@ -586,13 +589,18 @@ async fn record_attempt<C: GenericClient>(c: &C, r: &AttemptReport, now: i64) ->
     Ok(record_attempts(c, &[r], now).await? > 0)
 }
 
+/// `record_attempts` in a transaction of its own, planned by index (`by_index`).
+async fn record_attempts_alone(client: &Client, reports: &[&AttemptReport], now: i64) -> StoreResult<i64> {
+    by_index(client, RECORD_ATTEMPTS, record_attempts(client, reports, now)).await
+}
+
 /// Records a batch in one statement; failures, which also count toward auto-disable, each
 /// in a transaction of their own after it.
 pub async fn finish_batch(client: &mut Client, reports: &[AttemptReport]) -> StoreResult<()> {
     let (failed, rest): (Vec<&AttemptReport>, Vec<&AttemptReport>) =
         reports.iter().partition(|r| r.outcome == Outcome::Failed);
     if !rest.is_empty() {
-        record_attempts(&*client, &rest, crate::now_ms()).await?;
+        record_attempts_alone(client, &rest, crate::now_ms()).await?;
     }
     for r in failed {
         finish(client, r).await?;
@@ -603,11 +611,12 @@ pub async fn finish_batch(client: &mut Client, reports: &[AttemptReport]) -> Sto
 pub async fn finish(client: &mut Client, r: &AttemptReport) -> StoreResult<()> {
     let now = crate::now_ms();
     if r.outcome != Outcome::Failed {
-        record_attempt(&*client, r, now).await?;
+        record_attempts_alone(client, &[r], now).await?;
         return Ok(());
     }
     // A failure also counts toward auto-disable, in the same transaction.
     let tx = client.transaction().await.map_err(pg_error)?;
+    tx.batch_execute(INDEX_ONLY).await.map_err(pg_error)?;
     // Consecutive means no success in between: a delivery that fails for good after
     // another succeeded since it was made is not counted (a 410 disables whatever the count).
     if record_attempt(&tx, r, now).await? && (r.disable_now || !succeeded_since(&tx, r).await?) {
@@ -1242,6 +1251,19 @@ pub struct PlanStatement {
     pub name: &'static str,
     pub sql: String,
     pub params: Vec<Box<dyn ToSql + Sync + Send>>,
+}
+
+/// The statements that join a batch to `queue` by id, run through `by_index`, for a plan
+/// test: whatever size `queue` had when their plan was made, they must find rows by its key.
+/// (The lease's `UPDATE … FROM picked` needs no guard: its generic plan expects one picked
+/// row, so it always probes the key; the plan test checks that too.)
+pub fn queue_by_id_statements() -> Vec<(&'static str, String)> {
+    vec![("record attempts", RECORD_ATTEMPTS.to_string())]
+}
+
+/// The lease, for the plan test's check that it probes `queue`'s key unguarded.
+pub fn lease_statement() -> String {
+    LEASE.clone()
 }
 
 /// Every statement that runs on a timer (housekeeping, heartbeat, the idle lease) or for a
