@@ -56,6 +56,8 @@ async fn bench_on_postgres_reports_the_server_the_sizes_and_the_costs_per_delive
         assert!(locks["waiting_lock"].as_u64().unwrap() <= active, "{costs}");
         assert!(locks["most_waiting_lock"].as_u64().unwrap() <= locks["waiting_lock"].as_u64().unwrap(), "{costs}");
         assert_eq!(costs["cpu_ms_per_delivery"].is_number(), local, "CPU is measured exactly when local: {costs}");
+        // SKIP LOCKED misses, read from the node's /metrics around the run (one node: few or none).
+        assert!(costs["lease_skipped"].is_u64() && costs["lease_skipped_per_delivery"].is_number(), "{costs}");
         assert!(run["hookshape_cpu_ms_per_delivery"].as_f64().unwrap() > 0.0, "{run}");
         let tables: Vec<&str> = run["sizes"].as_array().unwrap().iter().map(|t| t["table"].as_str().unwrap()).collect();
         for table in ["deliveries", "attempts", "events"] {

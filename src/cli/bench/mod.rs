@@ -300,7 +300,7 @@ async fn measured_run(
 ) -> anyhow::Result<(Measured, report::Run)> {
     let nodes_cpu = |nodes: &[Node]| nodes.iter().map(|n| n.usage().cpu_seconds).sum::<f64>();
     let before = match probe {
-        Some(p) => Some((p.counters().await?, p.cpu_seconds())),
+        Some(p) => Some((p.counters().await?, p.cpu_seconds(), server::lease_skipped(nodes, client).await)),
         None => None,
     };
     let cpu_before = nodes_cpu(nodes);
@@ -332,14 +332,19 @@ async fn measured_run(
     }
     let deliveries = run.arrived;
     let (costs, sizes) = match (probe, before) {
-        (Some(p), Some((counters, cpu))) => {
+        (Some(p), Some((counters, cpu, skipped))) => {
             let pg_cpu = p.cpu_seconds().zip(cpu).map(|(after, before)| after - before);
             // WAL and CPU are exact now; the statistics counters lag (see STATS_SETTLE).
             let wal_now = p.counters().await?;
+            let skipped = server::lease_skipped(nodes, client).await.zip(skipped).map(|(a, b)| a.saturating_sub(b));
             tokio::time::sleep(postgres::STATS_SETTLE).await;
             let settled = p.counters().await?.with_wal_of(&wal_now);
-            let costs =
-                postgres::Costs { lock_waits, ..postgres::Costs::between(&counters, &settled, pg_cpu, deliveries) };
+            let costs = postgres::Costs {
+                lock_waits,
+                lease_skipped: skipped,
+                lease_skipped_per_delivery: skipped.map(|n| n as f64 / deliveries.max(1) as f64),
+                ..postgres::Costs::between(&counters, &settled, pg_cpu, deliveries)
+            };
             (Some(costs), p.sizes().await?)
         }
         _ => (None, Vec::new()),

@@ -278,6 +278,12 @@ impl Run {
                     ),
                 );
             }
+            if let (Some(n), Some(per)) = (c.lease_skipped, c.lease_skipped_per_delivery) {
+                row(
+                    "  postgres SKIP LOCKED",
+                    format!("{per:.4} misses per delivery ({n} due rows leases wanted and another node held)"),
+                );
+            }
         }
         for t in &self.sizes {
             row(
