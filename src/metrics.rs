@@ -17,6 +17,7 @@ pub struct Metrics {
     pub reload_failures: IntCounter,
     pub source_requests: IntCounterVec,
     pub schema_mismatch: IntCounterVec,
+    pub lease_skipped: IntCounter,
 }
 
 impl Metrics {
@@ -77,6 +78,11 @@ impl Metrics {
                 ),
                 &["topic"],
             )?,
+            lease_skipped: IntCounter::new(
+                "hookshape_lease_skipped_total",
+                "Due deliveries this node's leases wanted and did not get because another node held \
+                 them (PostgreSQL SKIP LOCKED; always 0 with SQLite)",
+            )?,
             registry,
         };
         m.registry.register(Box::new(m.events_accepted.clone()))?;
@@ -88,6 +94,7 @@ impl Metrics {
         m.registry.register(Box::new(m.reload_failures.clone()))?;
         m.registry.register(Box::new(m.source_requests.clone()))?;
         m.registry.register(Box::new(m.schema_mismatch.clone()))?;
+        m.registry.register(Box::new(m.lease_skipped.clone()))?;
         Ok(m)
     }
 

@@ -91,6 +91,13 @@ pub trait Store: Send + Sync + 'static {
     /// not count an attempt: only a recorded result does.
     async fn lease(&self, lease: LeaseRequest) -> StoreResult<Vec<Leased>>;
 
+    /// Due rows this store's leases have missed since it opened because another transaction
+    /// held them (PostgreSQL's `SKIP LOCKED`; see `hookshape_lease_skipped_total`). SQLite
+    /// has one writer, so its leases never miss a row: 0.
+    fn lease_skipped(&self) -> u64 {
+        0
+    }
+
     /// Records an attempt, counts it, moves its delivery to the outcome's state and keeps
     /// the subscription's consecutive-failure count (disabling it when the report says so).
     /// An outcome for a lease that was lost (taken over by another) is kept in history only

@@ -13,7 +13,7 @@ async fn count(client: &tokio_postgres::Client, sql: &str) -> i64 {
 }
 
 #[tokio::test]
-async fn bench_on_postgres_reports_the_server_the_sizes_and_the_costs_per_delivery() {
+async fn bench_on_postgres_reports_the_server_the_sizes_the_costs_per_delivery_and_each_runs_ceiling() {
     let Some(schema) = PgSchema::create().await else { return };
     let report = bench_json(&[
         "--store",
@@ -29,6 +29,7 @@ async fn bench_on_postgres_reports_the_server_the_sizes_and_the_costs_per_delive
         "--repeat",
         "2",
         "--console",
+        "--ceiling",
         "--idle",
         "1s",
     ])
@@ -56,6 +57,8 @@ async fn bench_on_postgres_reports_the_server_the_sizes_and_the_costs_per_delive
         assert!(locks["waiting_lock"].as_u64().unwrap() <= active, "{costs}");
         assert!(locks["most_waiting_lock"].as_u64().unwrap() <= locks["waiting_lock"].as_u64().unwrap(), "{costs}");
         assert_eq!(costs["cpu_ms_per_delivery"].is_number(), local, "CPU is measured exactly when local: {costs}");
+        // SKIP LOCKED misses, read from the node's /metrics around the run (one node: few or none).
+        assert!(costs["lease_skipped"].is_u64() && costs["lease_skipped_per_delivery"].is_number(), "{costs}");
         assert!(run["hookshape_cpu_ms_per_delivery"].as_f64().unwrap() > 0.0, "{run}");
         let tables: Vec<&str> = run["sizes"].as_array().unwrap().iter().map(|t| t["table"].as_str().unwrap()).collect();
         for table in ["deliveries", "attempts", "events"] {
@@ -69,6 +72,18 @@ async fn bench_on_postgres_reports_the_server_the_sizes_and_the_costs_per_delive
     };
     assert!(deliveries_bytes(&runs[0]) > 0 && deliveries_bytes(&runs[1]) >= deliveries_bytes(&runs[0]));
     assert!(report["spread"]["min_vs_first"].as_f64().unwrap() > 0.0, "{report}");
+    // --ceiling with --repeat: each run has a ceiling of its own, measured just before it
+    // (two timings of a loopback load never come out equal to the bit), and its share of it;
+    // the report's ceiling is the first run's.
+    let ceilings: Vec<f64> = runs.iter().map(|r| r["ceiling_per_s"].as_f64().unwrap()).collect();
+    assert!(ceilings.iter().all(|c| *c > 0.0), "{ceilings:?}");
+    assert_ne!(ceilings[0], ceilings[1], "the second run's ceiling was measured again");
+    assert_eq!(report["ceiling_per_s"].as_f64(), Some(ceilings[0]));
+    for run in runs {
+        let share = run["deliveries_per_s"].as_f64().unwrap() / run["ceiling_per_s"].as_f64().unwrap();
+        assert!((run["ratio_to_ceiling"].as_f64().unwrap() - share).abs() < 1e-9, "{run}");
+    }
+    assert!(report["spread"]["ceiling_share_max_vs_first"].as_f64().unwrap() > 0.0, "{report}");
     assert!(report["idle"]["seconds"].as_f64().unwrap() >= 1.0, "{report}");
     assert_eq!(report["idle"]["postgres_core_share"].is_number(), local);
 

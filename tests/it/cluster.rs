@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use hookshape::store::postgres::PostgresStore;
+use hookshape::store::{DeliveryStatus, NewDelivery, NewEvent, Store, StoredRequest};
 use serde_json::{json, Value};
 
 use crate::helpers::*;
@@ -439,4 +440,74 @@ async fn nodes_whose_clocks_are_a_minute_apart_send_nothing_twice_and_no_retry_e
     assert_eq!(failing.requests().len(), 20, "no retry went out 12 s into its 16-24 s wait");
     failing.wait_for(40, Duration::from_secs(60)).await;
     assert!(arrivals(&failing).values().all(|n| *n == 2), "each retried once");
+}
+
+/// A node's `hookshape_lease_skipped_total`, once its /metrics can be read.
+async fn lease_skipped(http: &reqwest::Client, base: &str) -> Option<u64> {
+    let text = http.get(format!("{base}/metrics")).send().await.ok()?.text().await.ok()?;
+    let line = text.lines().find(|l| l.starts_with("hookshape_lease_skipped_total "))?;
+    line.split_whitespace().nth(1)?.parse::<f64>().ok().map(|v| v as u64)
+}
+
+/// An event on topic T with one pending delivery, due now, of `subscription` to `url`.
+fn one_pending_event(subscription: &str, url: &str) -> NewEvent {
+    let request = StoredRequest {
+        method: "POST".into(),
+        url: url.into(),
+        headers: Vec::new(),
+        body: Some("{}".into()),
+        sensitive: Vec::new(),
+        masked: Vec::new(),
+    };
+    let delivery = NewDelivery {
+        id: hookshape::accept::new_delivery_id(),
+        subscription: subscription.into(),
+        status: DeliveryStatus::Pending,
+        request,
+        error: None,
+        config_version: "v1".into(),
+        lease: None,
+        needs_activation: false,
+    };
+    let uuid = new_uuid();
+    NewEvent {
+        body: format!("{{\"Uuid\":\"{uuid}\"}}"),
+        uuid,
+        topic: "T".into(),
+        date: "2026-11-23T10:00:00Z".into(),
+        received_at: hookshape::now_ms(),
+        source: None,
+        deliveries: vec![delivery],
+        keys: Vec::new(),
+        schema_problems: Vec::new(),
+    }
+}
+
+/// A due delivery whose row another transaction holds is passed over by `SKIP LOCKED`: the
+/// node counts the miss in `hookshape_lease_skipped_total`, and sends it once the lock goes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_due_delivery_held_by_another_transaction_is_counted_as_skipped_then_sent() {
+    let Some(schema) = PgSchema::create().await else { return };
+    let receiver = Receiver::start().await;
+    let ws = fan_out_workspace(&receiver, "");
+    // Stored before any node runs, so the test holds its row before anything can lease it.
+    let store = PostgresStore::open(&schema.url).await.unwrap();
+    let event = one_pending_event("a", &format!("{}/a/locked", receiver.url()));
+    store.insert_events(vec![event]).await.unwrap();
+    drop(store);
+    let holder = schema.client().await;
+    holder.batch_execute("BEGIN; SELECT id FROM queue WHERE subscription = 'a' FOR UPDATE").await.unwrap();
+
+    let nodes = start_nodes(&ws, &schema, 1, &[]).await;
+    let http = reqwest::Client::new();
+    let base = nodes[0].base.as_str();
+    eventually(Duration::from_secs(20), "a lease to count the held row as skipped", || async {
+        lease_skipped(&http, base).await.filter(|n| *n >= 1)
+    })
+    .await;
+    assert!(receiver.requests().is_empty(), "a held row is not sent");
+
+    holder.batch_execute("ROLLBACK").await.unwrap();
+    let got = receiver.wait_for(1, Duration::from_secs(20)).await;
+    assert_eq!(got[0].path, "/a/locked");
 }

@@ -1395,3 +1395,33 @@ async fn a_disabled_subscription_keeps_the_time_it_was_disabled(store: Arc<dyn S
     store.disable("s", "again").await.unwrap();
     assert_eq!(since_of(store.clone()).await, Some(since));
 }
+
+/// Both PostgreSQL lease statements (a capped subscription's, under its lock, and the
+/// others') count the due rows another transaction holds, which `SKIP LOCKED` passes
+/// over, and lease the rest; once the lock goes those rows are leased and nothing more is
+/// counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_leases_count_the_due_rows_another_transaction_holds() {
+    let Some(schema) = PgSchema::create().await else { return };
+    let store: Arc<dyn Store> = Arc::new(PostgresStore::open(&schema.url).await.unwrap());
+    insert(&store, &["capped", "free"]).await;
+    insert(&store, &["capped", "free"]).await;
+    let holder = schema.client().await;
+    holder
+        .batch_execute(
+            "BEGIN; SELECT id FROM queue WHERE id IN (SELECT min(id) FROM queue GROUP BY subscription) FOR UPDATE",
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.lease_skipped(), 0);
+
+    let taken = store.lease(lease_req("node-a", 10, &[("capped", 5)])).await.unwrap();
+    let mut subs: Vec<&str> = taken.iter().map(|d| d.subscription.as_str()).collect();
+    subs.sort_unstable();
+    assert_eq!(subs, ["capped", "free"], "the rows not held are leased");
+    assert_eq!(store.lease_skipped(), 2, "one held row of each subscription passed over");
+
+    holder.batch_execute("ROLLBACK").await.unwrap();
+    assert_eq!(store.lease(lease_req("node-a", 10, &[("capped", 5)])).await.unwrap().len(), 2);
+    assert_eq!(store.lease_skipped(), 2, "nothing held, nothing more missed");
+}

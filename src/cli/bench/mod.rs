@@ -53,6 +53,8 @@ pub struct Args {
     nodes: usize,
     /// First measure the same load (as fast as the connections allow, whatever --rate)
     /// sent straight to the receiver, and report hookshape's deliveries/s as a share of it.
+    /// With --repeat, measured again before every run: each run's share is of its own
+    /// ceiling, so runs compare even while the machine's speed drifts.
     #[arg(long)]
     ceiling: bool,
     /// Point deliveries at a closed port: intake and memory while the queue only grows.
@@ -183,12 +185,7 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
         .context("cannot build the HTTP client")?;
 
     let ceiling = if a.ceiling {
-        let target = format!("http://{receiver_addr}/ceiling");
-        // Always as fast as the connections allow: a ceiling at --rate would just be the rate.
-        let phase = Phase { name: "ceiling", targets: vec![target], rate: None, per_event: 1, pids: Vec::new() };
-        let run = measure(&client, phase, a.concurrency, limit, &arrivals).await;
-        arrivals.reset();
-        Some(run.arrived as f64 / run.delivery_seconds.max(1e-9))
+        Some(measure_ceiling(&client, receiver_addr, a.concurrency, limit, &arrivals).await)
     } else {
         None
     };
@@ -222,11 +219,18 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
         if n > 0 {
             arrivals.reset();
         }
+        // The first run's ceiling was measured before the nodes started; every later one
+        // gets its own, measured just before it (the nodes idle meanwhile).
+        let run_ceiling = match ceiling {
+            Some(c) if n == 0 => Some(c),
+            Some(_) => Some(measure_ceiling(&client, receiver_addr, a.concurrency, limit, &arrivals).await),
+            None => None,
+        };
         let name =
             if a.repeat == 1 { "hookshape".to_string() } else { format!("hookshape run {}/{}", n + 1, a.repeat) };
         let (run, row) =
             measured_run(&client, &name, &mut nodes, &a, limit, expect_per_event, &arrivals, probe.as_ref()).await?;
-        runs.push(row);
+        runs.push(row.against(run_ceiling.filter(|_| !a.receiver_down)));
         if first.is_none() {
             first = Some((run, arrivals.latencies()));
         }
@@ -286,6 +290,22 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The same load posted straight to the receiver, as fast as the connections allow (a
+/// ceiling at --rate would just be the rate): requests/s with nothing in between.
+async fn measure_ceiling(
+    client: &reqwest::Client,
+    receiver: std::net::SocketAddr,
+    concurrency: usize,
+    limit: Limit,
+    arrivals: &Arc<Arrivals>,
+) -> f64 {
+    let target = format!("http://{receiver}/ceiling");
+    let phase = Phase { name: "ceiling", targets: vec![target], rate: None, per_event: 1, pids: Vec::new() };
+    let run = measure(client, phase, concurrency, limit, arrivals).await;
+    arrivals.reset();
+    run.arrived as f64 / run.delivery_seconds.max(1e-9)
+}
+
 /// One measured load against the running nodes, with what it cost them and the store.
 #[allow(clippy::too_many_arguments)]
 async fn measured_run(
@@ -300,7 +320,7 @@ async fn measured_run(
 ) -> anyhow::Result<(Measured, report::Run)> {
     let nodes_cpu = |nodes: &[Node]| nodes.iter().map(|n| n.usage().cpu_seconds).sum::<f64>();
     let before = match probe {
-        Some(p) => Some((p.counters().await?, p.cpu_seconds())),
+        Some(p) => Some((p.counters().await?, p.cpu_seconds(), server::lease_skipped(nodes, client).await)),
         None => None,
     };
     let cpu_before = nodes_cpu(nodes);
@@ -332,14 +352,19 @@ async fn measured_run(
     }
     let deliveries = run.arrived;
     let (costs, sizes) = match (probe, before) {
-        (Some(p), Some((counters, cpu))) => {
+        (Some(p), Some((counters, cpu, skipped))) => {
             let pg_cpu = p.cpu_seconds().zip(cpu).map(|(after, before)| after - before);
             // WAL and CPU are exact now; the statistics counters lag (see STATS_SETTLE).
             let wal_now = p.counters().await?;
+            let skipped = server::lease_skipped(nodes, client).await.zip(skipped).map(|(a, b)| a.saturating_sub(b));
             tokio::time::sleep(postgres::STATS_SETTLE).await;
             let settled = p.counters().await?.with_wal_of(&wal_now);
-            let costs =
-                postgres::Costs { lock_waits, ..postgres::Costs::between(&counters, &settled, pg_cpu, deliveries) };
+            let costs = postgres::Costs {
+                lock_waits,
+                lease_skipped: skipped,
+                lease_skipped_per_delivery: skipped.map(|n| n as f64 / deliveries.max(1) as f64),
+                ..postgres::Costs::between(&counters, &settled, pg_cpu, deliveries)
+            };
             (Some(costs), p.sizes().await?)
         }
         _ => (None, Vec::new()),
@@ -353,6 +378,8 @@ async fn measured_run(
         hookshape_cpu_ms_per_delivery: hookshape_cpu * 1000.0 / deliveries.max(1) as f64,
         postgres: costs,
         sizes,
+        ceiling_per_s: None,
+        ratio_to_ceiling: None,
     };
     Ok((run, row))
 }

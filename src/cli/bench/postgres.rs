@@ -64,6 +64,11 @@ pub struct Costs {
     pub statements_per_delivery: Option<f64>,
     /// Lock waits sampled over the run.
     pub lock_waits: Option<super::locks::LockWaits>,
+    /// Due rows the nodes' leases wanted and did not get, another transaction holding them
+    /// (`SKIP LOCKED`): `hookshape_lease_skipped_total` over the run, summed over the nodes.
+    /// None when a node's /metrics could not be read.
+    pub lease_skipped: Option<u64>,
+    pub lease_skipped_per_delivery: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -194,6 +199,8 @@ impl Costs {
             tuples_deleted_per_delivery: per((after.tup_deleted - before.tup_deleted) as f64),
             statements_per_delivery: after.statements.zip(before.statements).map(|(a, b)| per((a - b) as f64)),
             lock_waits: None,
+            lease_skipped: None,
+            lease_skipped_per_delivery: None,
         }
     }
 }

@@ -97,25 +97,59 @@ pub struct Run {
     /// With PostgreSQL: the tables as the run left them.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub sizes: Vec<TableSize>,
+    /// With `--ceiling`: the ceiling measured just before this run (the first run's is the
+    /// report's `ceiling_per_s`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ceiling_per_s: Option<f64>,
+    /// deliveries_per_s as a share of this run's own ceiling: what compares across runs
+    /// while the machine's speed drifts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ratio_to_ceiling: Option<f64>,
 }
 
-/// The slowest and fastest run's deliveries/s as a share of the first's.
+impl Run {
+    /// This run with its own ceiling, and its share of it (none for a ceiling of 0).
+    pub fn against(self, ceiling: Option<f64>) -> Self {
+        let ratio = ceiling.filter(|c| *c > 0.0).map(|c| self.deliveries_per_s / c);
+        Self { ceiling_per_s: ceiling, ratio_to_ceiling: ratio, ..self }
+    }
+}
+
+/// The slowest and fastest run's deliveries/s as a share of the first's; with `--ceiling`,
+/// the lowest and highest share of its own ceiling, also against the first's.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct Spread {
     pub min_vs_first: f64,
     pub max_vs_first: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ceiling_share_min_vs_first: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ceiling_share_max_vs_first: Option<f64>,
 }
 
 impl Spread {
     pub fn of(runs: &[Run]) -> Option<Self> {
-        let first = runs.first()?.deliveries_per_s;
-        if runs.len() < 2 || first <= 0.0 {
-            return None;
-        }
-        let ratios = runs.iter().map(|r| r.deliveries_per_s / first);
-        let min_vs_first = ratios.clone().fold(f64::INFINITY, f64::min);
-        Some(Self { min_vs_first, max_vs_first: ratios.fold(0.0, f64::max) })
+        let (min_vs_first, max_vs_first) = min_max_vs_first(runs.iter().map(|r| Some(r.deliveries_per_s)))?;
+        let shares = min_max_vs_first(runs.iter().map(|r| r.ratio_to_ceiling));
+        Some(Self {
+            min_vs_first,
+            max_vs_first,
+            ceiling_share_min_vs_first: shares.map(|s| s.0),
+            ceiling_share_max_vs_first: shares.map(|s| s.1),
+        })
     }
+}
+
+/// The smallest and largest value as a share of the first; None with fewer than two
+/// values, any missing, or a first of 0.
+fn min_max_vs_first(values: impl Iterator<Item = Option<f64>>) -> Option<(f64, f64)> {
+    let values: Vec<f64> = values.collect::<Option<_>>()?;
+    let first = *values.first()?;
+    if values.len() < 2 || first <= 0.0 {
+        return None;
+    }
+    let ratios = values.iter().map(|v| v / first);
+    Some((ratios.clone().fold(f64::INFINITY, f64::min), ratios.fold(0.0, f64::max)))
 }
 
 /// CPU used while the nodes had nothing to do, as a share of one core.
@@ -211,9 +245,21 @@ impl Report {
             }
         }
         if let Some(s) = self.spread {
+            let shares =
+                s.ceiling_share_min_vs_first.zip(s.ceiling_share_max_vs_first).map_or(String::new(), |(lo, hi)| {
+                    format!(
+                        "; share of its own ceiling: lowest {:+.1}%, highest {:+.1}% of the first's",
+                        pct(lo),
+                        pct(hi)
+                    )
+                });
             row(
                 "spread over the runs",
-                format!("slowest {:+.1}%, fastest {:+.1}% of the first", pct(s.min_vs_first), pct(s.max_vs_first)),
+                format!(
+                    "slowest {:+.1}%, fastest {:+.1}% of the first{shares}",
+                    pct(s.min_vs_first),
+                    pct(s.max_vs_first)
+                ),
             );
         }
         for p in self.console_pages.iter().flatten() {
@@ -245,11 +291,14 @@ impl Run {
         row(
             &format!("run {n}"),
             format!(
-                "{:.0} deliveries/s ({}), p99 {}, hookshape CPU {:.3} ms/delivery",
+                "{:.0} deliveries/s ({}), p99 {}, hookshape CPU {:.3} ms/delivery{}",
                 self.deliveries_per_s,
                 self.deliveries,
                 self.p99_ms.map_or("-".into(), |p| format!("{p:.2} ms")),
-                self.hookshape_cpu_ms_per_delivery
+                self.hookshape_cpu_ms_per_delivery,
+                self.ceiling_per_s
+                    .zip(self.ratio_to_ceiling)
+                    .map_or(String::new(), |(c, r)| format!(", {:.1}% of its ceiling of {c:.0} requests/s", r * 100.0)),
             ),
         );
         if let Some(c) = &self.postgres {
@@ -276,6 +325,12 @@ impl Run {
                         w.lwlock_share() * 100.0,
                         w.samples
                     ),
+                );
+            }
+            if let (Some(n), Some(per)) = (c.lease_skipped, c.lease_skipped_per_delivery) {
+                row(
+                    "  postgres SKIP LOCKED",
+                    format!("{per:.4} misses per delivery ({n} due rows leases wanted and another node held)"),
                 );
             }
         }
@@ -310,10 +365,19 @@ mod tests {
             hookshape_cpu_ms_per_delivery: 0.0,
             postgres: None,
             sizes: Vec::new(),
+            ceiling_per_s: None,
+            ratio_to_ceiling: None,
         };
         let s = Spread::of(&[run(100.0), run(90.0), run(105.0)]).unwrap();
         assert_eq!((s.min_vs_first, s.max_vs_first), (0.9, 1.05));
+        assert_eq!(s.ceiling_share_min_vs_first, None, "no ceiling, no spread of shares");
         assert!(Spread::of(&[run(100.0)]).is_none(), "one run has no spread");
+
+        // Each run against its own ceiling: 100 of 400 (25%), 90 of 180 (50%), 105 of 420 (25%).
+        let runs = [run(100.0).against(Some(400.0)), run(90.0).against(Some(180.0)), run(105.0).against(Some(420.0))];
+        let s = Spread::of(&runs).unwrap();
+        assert_eq!((s.ceiling_share_min_vs_first, s.ceiling_share_max_vs_first), (Some(1.0), Some(2.0)));
+        assert!(runs[1].clone().against(Some(0.0)).ratio_to_ceiling.is_none(), "no share of a ceiling of 0");
     }
 
     #[test]

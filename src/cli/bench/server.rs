@@ -90,6 +90,29 @@ impl Node {
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
+
+    /// This node's `hookshape_lease_skipped_total` (its leases' `SKIP LOCKED` misses so
+    /// far), from its /metrics; None when it cannot be read.
+    pub async fn lease_skipped(&self, client: &reqwest::Client) -> Option<u64> {
+        let resp = client.get(format!("{}/metrics", self.base)).send().await.ok()?;
+        counter_value(&resp.text().await.ok()?, "hookshape_lease_skipped_total")
+    }
+}
+
+/// The `lease_skipped` of every node summed; None when any cannot be read.
+pub async fn lease_skipped(nodes: &[Node], client: &reqwest::Client) -> Option<u64> {
+    let mut total = 0;
+    for node in nodes {
+        total += node.lease_skipped(client).await?;
+    }
+    Some(total)
+}
+
+/// The value of an unlabelled counter in Prometheus' text format.
+fn counter_value(text: &str, name: &str) -> Option<u64> {
+    let line = text.lines().find(|l| l.split_whitespace().next() == Some(name))?;
+    let value: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(value.max(0.0) as u64)
 }
 
 impl Drop for Node {
@@ -139,6 +162,14 @@ mod tests {
         assert_eq!(super::cpu_seconds(stat), 3.0);
         assert_eq!((super::stat_field(stat, 4), super::stat_field(stat, 16)), (Some(1), Some(7)));
         assert_eq!(super::stat_field(stat, 2), None);
+    }
+
+    #[test]
+    fn a_counter_is_read_by_its_exact_name() {
+        let text = "# TYPE hookshape_lease_skipped_total counter\nhookshape_lease_skipped_total_x 9\n\
+                    hookshape_lease_skipped_total 42\n";
+        assert_eq!(super::counter_value(text, "hookshape_lease_skipped_total"), Some(42));
+        assert_eq!(super::counter_value(text, "hookshape_other_total"), None);
     }
 
     #[test]

@@ -37,6 +37,8 @@ pub struct PostgresStore {
     inserts: mpsc::Sender<InsertJob>,
     /// While this lives, `vacuum::keep_queue_small` runs.
     _alive: std::sync::Arc<()>,
+    /// Due rows leases missed since start, held by other transactions (`Store::lease_skipped`).
+    lease_skipped: std::sync::atomic::AtomicU64,
 }
 
 /// Events to insert, and where their results go.
@@ -212,7 +214,7 @@ impl PostgresStore {
         tokio::spawn(insert_loop(pool.clone(), jobs));
         let alive = std::sync::Arc::new(());
         tokio::spawn(vacuum::keep_queue_small(pool.clone(), std::sync::Arc::downgrade(&alive)));
-        Ok(Self { pool, config, inserts, _alive: alive })
+        Ok(Self { pool, config, inserts, _alive: alive, lease_skipped: Default::default() })
     }
 
     async fn client(&self) -> StoreResult<deadpool_postgres::Client> {
@@ -241,7 +243,13 @@ impl Store for PostgresStore {
     }
 
     async fn lease(&self, lease: LeaseRequest) -> StoreResult<Vec<Leased>> {
-        sql::lease(&mut self.client().await?, &lease).await
+        let (leased, missed) = sql::lease(&mut self.client().await?, &lease).await?;
+        self.lease_skipped.fetch_add(missed, std::sync::atomic::Ordering::Relaxed);
+        Ok(leased)
+    }
+
+    fn lease_skipped(&self) -> u64 {
+        self.lease_skipped.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     async fn finish_attempt(&self, report: AttemptReport) -> StoreResult<()> {

@@ -364,8 +364,9 @@ fn lease_expiries(req: &LeaseRequest) -> (Vec<&str>, Vec<i64>) {
 /// not get it leaves that subscription to the node that has it), so the count of its
 /// unexpired leases cannot change between counting and leasing: the cap holds across the
 /// cluster. With no cap to lease under and no held rows to sweep, the lease is one
-/// statement committed on its own: no BEGIN and COMMIT round trips.
-pub async fn lease(client: &mut Client, req: &LeaseRequest) -> StoreResult<Vec<Leased>> {
+/// statement committed on its own: no BEGIN and COMMIT round trips. Also answers how many
+/// due rows the lease missed, held by others (`hookshape_lease_skipped_total`).
+pub async fn lease(client: &mut Client, req: &LeaseRequest) -> StoreResult<(Vec<Leased>, u64)> {
     let excluded = |name: &&str| req.exclude.iter().any(|e| e == name);
     // A capped subscription this node no longer has loaded (one still probed after it could
     // not be reached) is left to the nodes that have it.
@@ -387,42 +388,87 @@ pub async fn lease(client: &mut Client, req: &LeaseRequest) -> StoreResult<Vec<L
         .await?;
     }
     let mut leased = Vec::with_capacity(req.limit);
+    let mut missed = 0;
     if !capped.is_empty() {
-        lease_capped(&tx, req, &capped, &mut leased).await?;
+        missed += lease_capped(&tx, req, &capped, &mut leased).await?;
     }
     let room = req.limit.saturating_sub(leased.len());
     if room > 0 {
-        leased.extend(lease_uncapped(&tx, req, room).await?);
+        let (more, more_missed) = lease_uncapped(&tx, req, room).await?;
+        leased.extend(more);
+        missed += more_missed;
     }
     tx.commit().await.map_err(pg_error)?;
-    Ok(leased)
+    Ok((leased, missed))
+}
+
+/// Which rows `LEASE` may take: due rows but of the subscriptions in `$4`, of those in `$8`
+/// when given. Its counting CTE (`seen`) reads the same rows without locking them.
+static LEASE_DUE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "d.status IN ('pending', 'in_flight') AND d.next_attempt_at <= $3
+               AND d.subscription <> ALL($4::text[])
+               AND ($8::text[] IS NULL OR d.subscription = ANY($8::text[])) AND {LEASE_IS_FREE}
+               AND NOT EXISTS (SELECT 1 FROM subscription_state s WHERE s.name = d.subscription AND s.disabled)"
+    )
+});
+
+/// Leases `picked` (`TAKE_PICKED`, unchanged, as the CTE `taken`) and counts the rows it
+/// missed: its rows, then one more row with no id whose last column is the due rows seen
+/// (`seen`, up to the same limit, in the statement's snapshot, unlocked) less those leased,
+/// never below 0. A due row is seen but not leased when another transaction holds its lock
+/// (`SKIP LOCKED` passed it over) or has just leased it. A skipped row that rows further
+/// on made up for (the batch was still filled) is not counted: what is counted is the
+/// work a lease wanted and did not get. Same statement, so the lease costs no round trip more.
+fn take_and_count_missed() -> String {
+    format!(
+        "taken (id, event_uuid, subscription, topic, attempt, request) AS ({TAKE_PICKED})
+         SELECT t.*, NULL::bigint FROM taken t
+         UNION ALL
+         SELECT NULL, NULL, NULL, NULL, NULL, NULL, GREATEST(seen.n - (SELECT count(*) FROM taken), 0) FROM seen"
+    )
 }
 
 /// Leases due rows but of the subscriptions in `$4`, of those in `$8` when given, at most `$5`.
 static LEASE: LazyLock<String> = LazyLock::new(|| {
+    let due = &*LEASE_DUE;
     format!(
-        "WITH picked AS (
+        "WITH seen AS (
+            SELECT count(*) AS n FROM (
+                SELECT 1 FROM queue d WHERE {due} ORDER BY d.next_attempt_at LIMIT $5) s),
+         picked AS (
             SELECT d.id FROM queue d
-             WHERE d.status IN ('pending', 'in_flight') AND d.next_attempt_at <= $3
-               AND d.subscription <> ALL($4::text[])
-               AND ($8::text[] IS NULL OR d.subscription = ANY($8::text[])) AND {LEASE_IS_FREE}
-               AND NOT EXISTS (SELECT 1 FROM subscription_state s WHERE s.name = d.subscription AND s.disabled)
+             WHERE {due}
              ORDER BY d.next_attempt_at LIMIT $5
-               FOR UPDATE SKIP LOCKED)
-         {TAKE_PICKED}"
+               FOR UPDATE SKIP LOCKED),
+         {}",
+        take_and_count_missed()
     )
 });
 
 /// Leases up to `room` due deliveries of neither capped subscriptions (leased under their
-/// lock) nor excluded ones.
-async fn lease_uncapped<C: GenericClient>(c: &C, req: &LeaseRequest, room: usize) -> StoreResult<Vec<Leased>> {
+/// lock) nor excluded ones; also answers how many due rows it missed (see `take_and_count_missed`).
+async fn lease_uncapped<C: GenericClient>(c: &C, req: &LeaseRequest, room: usize) -> StoreResult<(Vec<Leased>, u64)> {
     let capped: Vec<&str> = req.caps.keys().map(String::as_str).chain(req.exclude.iter().map(String::as_str)).collect();
     let (names, untils) = lease_expiries(req);
-    let default_until = req.now.saturating_add(req.default_lease_ms);
     let room = room as i64;
     let taken =
-        rows(c, &LEASE, &[&req.owner, &default_until, &req.now, &capped, &room, &names, &untils, &req.loaded]).await?;
-    taken.iter().map(|r| to_leased(r, req.now)).collect()
+        rows(c, &LEASE, &[&req.owner, &default_until(req), &req.now, &capped, &room, &names, &untils, &req.loaded])
+            .await?;
+    split_missed(&taken, req.now)
+}
+
+/// The leased rows of a statement made by `take_and_count_missed`, and its count of missed rows.
+fn split_missed(taken: &[Row], now: i64) -> StoreResult<(Vec<Leased>, u64)> {
+    let mut leased = Vec::with_capacity(taken.len());
+    let mut missed = 0u64;
+    for r in taken {
+        match get::<Option<i64>>(r, 6)? {
+            Some(n) => missed += n.max(0) as u64,
+            None => leased.push(to_leased(r, now)?),
+        }
+    }
+    Ok((leased, missed))
 }
 
 async fn lease_capped(
@@ -430,7 +476,7 @@ async fn lease_capped(
     req: &LeaseRequest,
     capped: &[&str],
     leased: &mut Vec<Leased>,
-) -> StoreResult<()> {
+) -> StoreResult<u64> {
     // Only subscriptions with due work are locked; MATERIALIZED keeps that test first.
     let locked = rows(
         tx,
@@ -445,7 +491,7 @@ async fn lease_capped(
     .await?;
     let locked: Vec<String> = locked.iter().map(|r| get(r, 0)).collect::<StoreResult<_>>()?;
     if locked.is_empty() {
-        return Ok(());
+        return Ok(0);
     }
     // A statement of its own, so its snapshot includes leases committed before the lock.
     // A silent node's leases do not count: they are about to be taken back.
@@ -474,24 +520,45 @@ async fn lease_capped(
         }
     }
     if names.is_empty() {
-        return Ok(());
+        return Ok(0);
     }
-    let sql = format!(
-        "WITH picked AS (
+    let (lease_names, untils) = lease_expiries(req);
+    let params: [&(dyn ToSql + Sync); 7] =
+        [&req.owner, &default_until(req), &req.now, &names, &rooms, &lease_names, &untils];
+    let taken = rows(tx, &LEASE_CAPPED, &params).await?;
+    let (taken, missed) = split_missed(&taken, req.now)?;
+    leased.extend(taken);
+    Ok(missed)
+}
+
+/// Leases up to `$5` due rows of each capped subscription in `$4` (its room under its cap),
+/// and counts, as `LEASE` does, the due rows seen up to that room and not leased.
+static LEASE_CAPPED: LazyLock<String> = LazyLock::new(|| {
+    let due = format!(
+        "d.subscription = r.name AND d.status IN ('pending', 'in_flight') AND d.next_attempt_at <= $3
+                   AND {LEASE_IS_FREE}"
+    );
+    format!(
+        "WITH seen AS (
+            SELECT coalesce(sum(s.n), 0)::bigint AS n FROM unnest($4::text[], $5::bigint[]) AS r(name, room)
+             CROSS JOIN LATERAL (
+                SELECT count(*) AS n FROM (
+                    SELECT 1 FROM queue d WHERE {due} ORDER BY d.next_attempt_at LIMIT r.room) x) s),
+         picked AS (
             SELECT p.id FROM unnest($4::text[], $5::bigint[]) AS r(name, room)
              CROSS JOIN LATERAL (
                 SELECT d.id FROM queue d
-                 WHERE d.subscription = r.name AND d.status IN ('pending', 'in_flight') AND d.next_attempt_at <= $3
-                   AND {LEASE_IS_FREE}
+                 WHERE {due}
                  ORDER BY d.next_attempt_at LIMIT r.room
-                   FOR UPDATE SKIP LOCKED) p)
-         {TAKE_PICKED}"
-    );
-    let (lease_names, untils) = lease_expiries(req);
-    let default_until = req.now.saturating_add(req.default_lease_ms);
-    let taken = rows(tx, &sql, &[&req.owner, &default_until, &req.now, &names, &rooms, &lease_names, &untils]).await?;
-    leased.extend(taken.iter().map(|r| to_leased(r, req.now)).collect::<StoreResult<Vec<_>>>()?);
-    Ok(())
+                   FOR UPDATE SKIP LOCKED) p),
+         {}",
+        take_and_count_missed()
+    )
+});
+
+/// A lease's expiry for a subscription not in its `lease_ms`.
+fn default_until(req: &LeaseRequest) -> i64 {
+    req.now.saturating_add(req.default_lease_ms)
 }
 
 fn to_leased(r: &Row, now: i64) -> StoreResult<Leased> {
