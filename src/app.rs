@@ -106,6 +106,7 @@ impl Application {
             metrics,
             recorder,
             queue,
+            unsent: Default::default(),
         };
         let mut limits = config.limits;
         crate::server::fit_to_file_limit(&mut limits, config.concurrency);

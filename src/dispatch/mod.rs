@@ -12,6 +12,7 @@ pub mod queue;
 pub mod recorder;
 pub mod retry;
 pub mod sender;
+pub mod unsent;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,6 +44,8 @@ pub struct Dispatcher {
     pub recorder: recorder::Recorder,
     /// What this node has leased and not sent yet; intake adds fresh deliveries to it.
     pub queue: Arc<WorkQueue>,
+    /// Leases queued past their `send_by`, on their way back to the store.
+    pub unsent: Arc<unsent::Unsent>,
 }
 
 /// The longest an idle loop sleeps before looking at the store again.
@@ -87,9 +90,10 @@ impl Dispatcher {
             };
             if crate::now_ms() > d.send_by {
                 // Queued too long: its lease could expire mid-attempt and another node send it
-                // too. It falls due when the lease expires, and is leased afresh then.
+                // too. It goes back to the store, due now, and is leased afresh.
                 debug!(delivery = %d.id, "a queued delivery's lease is too old to send on");
                 self.queue.done(&d.subscription);
+                self.unsent.give_back(d.id, &self.store, &self.owner, &self.wake);
                 continue;
             }
             let me = self.clone();

@@ -359,3 +359,32 @@ async fn an_unreachable_receiver_is_probed_one_delivery_at_a_time_and_nothing_is
     receiver.wait_for(200, Duration::from_secs(20)).await;
     app.wait_for_status("succeeded", 200).await;
 }
+
+/// Deliveries that waited in the node's queue past the time they may start (receivers
+/// held every permit longer than that) go back to the store and are sent as soon as there
+/// is room, not when their leases expire (35 s here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_queued_too_long_to_send_are_sent_without_waiting_for_their_lease() {
+    let receiver = Receiver::start().await;
+    let ws = Workspace::new();
+    ws.subscription("points.yaml", &POINTS.replace("RECEIVER", &receiver.url()));
+    let mut config = ws.config();
+    config.concurrency = 2;
+    let app = TestApp::spawn(config).await;
+    // Longer than a queued delivery may wait to start (4 s).
+    receiver.set_delay_for("/points/slow", Duration::from_millis(5_500));
+    let started = std::time::Instant::now();
+    // Two hold both permits; the node's queue (twice the permits) takes the next ones,
+    // which wait there past their time to start; the rest are stored due.
+    let customers = ["slow-0", "slow-1", "C-2", "C-3", "C-4", "C-5"];
+    for customer in customers {
+        assert_eq!(app.post_event(&loyalty_event(&new_uuid(), customer)).await.0, 202);
+    }
+    let got = receiver.wait_for(customers.len(), Duration::from_secs(20)).await;
+    assert!(started.elapsed() >= Duration::from_millis(5_500), "the slow ones held the permits");
+    let mut paths: Vec<String> = got.into_iter().map(|r| r.path).collect();
+    paths.sort();
+    let mut expected: Vec<String> = customers.iter().map(|c| format!("/points/{c}")).collect();
+    expected.sort();
+    assert_eq!(paths, expected);
+}

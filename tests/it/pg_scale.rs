@@ -635,7 +635,6 @@ async fn generic_plan(client: &tokio_postgres::Client, sql: &str, guarded: bool)
             tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_string),
             _ => None,
         })
-        .filter(|line| line.contains("->") || line.contains("Scan"))
         .collect::<Vec<_>>()
         .join("\n")
 }

@@ -65,6 +65,7 @@ store_suite!(
     a_batch_of_results_is_recorded_together,
     concurrent_leases_never_share_a_delivery,
     a_stopping_owner_releases_its_leases_to_the_others,
+    leases_queued_too_long_to_send_go_back_due_at_once,
     max_in_flight_caps_unexpired_leases_across_owners,
     finishing_an_attempt_moves_the_delivery_and_keeps_history,
     failures_disable_a_subscription_and_enable_releases_held,
@@ -392,6 +393,26 @@ async fn a_stopping_owner_releases_its_leases_to_the_others(store: Arc<dyn Store
     assert_eq!(ids, expected, "only the stopping owner's leases came back, at once");
     assert!(taken.iter().all(|d| d.attempt == 1), "nothing was recorded: still the first attempt");
     assert_eq!(store.release_leases("nobody", hookshape::now_ms()).await.unwrap(), 0);
+}
+
+async fn leases_queued_too_long_to_send_go_back_due_at_once(store: Arc<dyn Store>) {
+    for _ in 0..3 {
+        insert(&store, &["s"]).await;
+    }
+    let mine = store.lease(lease_req("queued", 3, &[])).await.unwrap();
+    assert_eq!(mine.len(), 3);
+    let (unsent, kept) = (vec![mine[0].id.clone(), mine[1].id.clone()], &mine[2]);
+    // Another owner cannot give back leases it does not hold.
+    assert_eq!(store.release_unsent("other", &unsent, hookshape::now_ms()).await.unwrap(), 0);
+    assert_eq!(store.release_unsent("queued", &unsent, hookshape::now_ms()).await.unwrap(), 2);
+    let again = store.lease(lease_req("other", 10, &[])).await.unwrap();
+    let mut ids: Vec<&str> = again.iter().map(|d| d.id.as_str()).collect();
+    ids.sort_unstable();
+    let mut expected: Vec<&str> = unsent.iter().map(String::as_str).collect();
+    expected.sort_unstable();
+    assert_eq!(ids, expected, "the two given back are due at once; the third stays leased");
+    assert!(again.iter().all(|d| d.attempt == 1), "nothing was attempted: still the first attempt");
+    assert_eq!(status_of(&store, &kept.id).await, DeliveryStatus::InFlight);
 }
 
 async fn max_in_flight_caps_unexpired_leases_across_owners(store: Arc<dyn Store>) {

@@ -349,6 +349,15 @@ impl Store for PostgresStore {
         Ok(released)
     }
 
+    async fn release_unsent(&self, owner: &str, ids: &[String], now: i64) -> StoreResult<u64> {
+        let client = self.client().await?;
+        let released = sql::release_unsent(&client, owner, ids, now).await?;
+        if released > 0 {
+            notify::work_is_due(&client).await?;
+        }
+        Ok(released)
+    }
+
     async fn heartbeat(&self, node: &str, now: i64) -> StoreResult<u64> {
         let client = self.client().await?;
         let taken_back = sql::heartbeat(&client, node, now).await?;

@@ -818,6 +818,16 @@ pub async fn release_leases<C: GenericClient>(c: &C, owner: &str, now: i64) -> S
     .await
 }
 
+/// Finds its rows by id in `queue`, so it runs planned by key (`by_index`). A row has a
+/// lease owner exactly while it is in flight (a CHECK of `queue`).
+const RELEASE_UNSENT: &str =
+    "UPDATE queue SET status = 'pending', lease_owner = NULL, next_attempt_at = $3, updated_at = $3
+      WHERE id = ANY($2::text[]) AND lease_owner = $1";
+
+pub async fn release_unsent(client: &Client, owner: &str, ids: &[String], now: i64) -> StoreResult<u64> {
+    by_index(client, RELEASE_UNSENT, exec(client, RELEASE_UNSENT, &[&owner, &ids, &now])).await
+}
+
 pub async fn retry_now<C: GenericClient>(c: &C, id: &str, now: i64) -> StoreResult<RetryNow> {
     // A delivery that moved between the tables while this ran (finished, or retried by
     // another request) was in neither snapshot the statement saw: once more finds it.
@@ -1325,7 +1335,7 @@ pub struct PlanStatement {
 /// (The lease's `UPDATE … FROM picked` needs no guard: its generic plan expects one picked
 /// row, so it always probes the key; the plan test checks that too.)
 pub fn queue_by_id_statements() -> Vec<(&'static str, String)> {
-    vec![("record attempts", RECORD_ATTEMPTS.to_string())]
+    vec![("record attempts", RECORD_ATTEMPTS.to_string()), ("release unsent", RELEASE_UNSENT.to_string())]
 }
 
 /// The lease, for the plan test's check that it probes `queue`'s key unguarded.

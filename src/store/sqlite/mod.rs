@@ -349,6 +349,12 @@ impl Store for SqliteStore {
         self.write(move |c| sql::release_leases(c, &owner, now)).await
     }
 
+    async fn release_unsent(&self, owner: &str, ids: &[String], now: i64) -> StoreResult<u64> {
+        let owner = owner.to_string();
+        let ids = serde_json::to_string(ids).map_err(|e| StoreError::Corrupt(format!("ids to release: {e}")))?;
+        self.write(move |c| sql::release_unsent(c, &owner, &ids, now)).await
+    }
+
     async fn heartbeat(&self, node: &str, now: i64) -> StoreResult<u64> {
         let node = node.to_string();
         self.write(move |c| sql::heartbeat(c, &node, now)).await

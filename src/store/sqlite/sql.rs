@@ -182,6 +182,11 @@ pub fn release_leases(conn: &Connection, owner: &str, now: i64) -> StoreResult<u
     conn.execute(RELEASE_OWN_LEASES, params![owner, now]).map(|n| n as u64).map_err(unavailable)
 }
 
+/// `ids` is a JSON array of delivery ids.
+pub fn release_unsent(conn: &Connection, owner: &str, ids: &str, now: i64) -> StoreResult<u64> {
+    conn.execute(RELEASE_UNSENT, params![owner, now, ids]).map(|n| n as u64).map_err(unavailable)
+}
+
 /// Inserts the events and their deliveries; for each event, which of its deliveries were
 /// stored leased (see `NewDelivery::lease`), for the caller to hand to its dispatcher.
 pub fn insert_events(
@@ -795,6 +800,13 @@ const FAIL_REMOVED: &str = concat!(
 const RELEASE_OWN_LEASES: &str = concat!(
     "UPDATE deliveries SET status = 'pending', lease_owner = NULL, next_attempt_at = ?2, updated_at = ?2
       WHERE status = 'in_flight' AND ",
+    live_rows!(),
+    " AND lease_owner = ?1"
+);
+
+const RELEASE_UNSENT: &str = concat!(
+    "UPDATE deliveries SET status = 'pending', lease_owner = NULL, next_attempt_at = ?2, updated_at = ?2
+      WHERE id IN (SELECT value FROM json_each(?3)) AND status = 'in_flight' AND ",
     live_rows!(),
     " AND lease_owner = ?1"
 );
