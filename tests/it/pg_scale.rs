@@ -439,16 +439,7 @@ async fn postgres_the_store_vacuums_a_queue_whose_dead_rows_outnumber_its_live_o
     let Some(schema) = PgSchema::create().await else { return };
     let _store = PostgresStore::open(&schema.url).await.unwrap();
     let client = schema.client().await;
-    let request = serde_json::to_string(&request("s")).unwrap();
-    client
-        .execute(
-            "INSERT INTO queue (id, event_uuid, subscription, topic, status, created_at, updated_at, config_version,
-                                request)
-             SELECT 'dlv_' || i, 'e', 's', 'T', 'pending', 0, 0, 'v1', $1 FROM generate_series(1, 20000) AS i",
-            &[&request],
-        )
-        .await
-        .unwrap();
+    fill_queue(&client, 20_000).await;
     client.execute("DELETE FROM queue", &[]).await.unwrap();
     let vacuums = "SELECT vacuum_count + autovacuum_count FROM pg_stat_user_tables WHERE relid = 'queue'::regclass";
     crate::helpers::eventually(std::time::Duration::from_secs(60), "a VACUUM of queue", || async {
@@ -611,6 +602,20 @@ async fn postgres_migration_12_keeps_the_final_attempt_in_the_history_row() {
     counters_agree_with_the_history(&store, &client).await;
 }
 
+/// `n` pending deliveries written straight into `queue`, due since 0.
+async fn fill_queue(client: &tokio_postgres::Client, n: i32) {
+    let request = serde_json::to_string(&request("s")).unwrap();
+    client
+        .execute(
+            "INSERT INTO queue (id, event_uuid, subscription, topic, status, next_attempt_at, created_at, updated_at,
+                                config_version, request)
+             SELECT 'dlv_' || i, 'e' || i, 's', 'T', 'pending', 0, 0, 0, 'v1', $1 FROM generate_series(1, $2) AS i",
+            &[&request, &n],
+        )
+        .await
+        .unwrap();
+}
+
 /// The generic plan (the one a prepared statement keeps from its sixth execution) of `sql`,
 /// made now on `client`, as EXPLAIN prints it; with `INDEX_ONLY` when `guarded`.
 async fn generic_plan(client: &tokio_postgres::Client, sql: &str, guarded: bool) -> String {
@@ -646,16 +651,7 @@ async fn postgres_statements_joining_a_batch_to_the_queue_plan_by_its_key_at_any
     let Some(schema) = PgSchema::create().await else { return };
     let _store = PostgresStore::open(&schema.url).await.unwrap();
     let client = schema.client().await;
-    let request = serde_json::to_string(&request("s")).unwrap();
-    client
-        .execute(
-            "INSERT INTO queue (id, event_uuid, subscription, topic, status, next_attempt_at, created_at, updated_at,
-                                config_version, request)
-             SELECT 'dlv_' || i, 'e' || i, 's', 'T', 'pending', 0, 0, 0, 'v1', $1 FROM generate_series(1, 300) AS i",
-            &[&request],
-        )
-        .await
-        .unwrap();
+    fill_queue(&client, 300).await;
     client.batch_execute("VACUUM ANALYZE queue").await.unwrap();
     let statements = hookshape::store::postgres::queue_by_id_statements();
     assert!(!statements.is_empty());
