@@ -3,11 +3,11 @@
 //! leased to nobody who will send them, until their lease expires.
 //!
 //! Why: a delivery may not start after `send_by` (its lease could expire mid-attempt and
-//! another node send it too). When sending stalls for a few seconds (the store slow to take
-//! results, so every permit waits), everything queued meanwhile passes `send_by` at once.
-//! Left to expire, those leases (twice the receiver's timeout: 60 s by default) stopped a
-//! whole fan-out 10 run for a minute on PostgreSQL while its queue held tens of thousands
-//! of them; returned, they are leased again as soon as there is room.
+//! another node send it too). When every permit is held longer than that (slow receivers,
+//! or the store slow to take results), what waited in the queue meanwhile passes `send_by`.
+//! Left to expire, each such lease (the receiver's timeout plus 5 s: 35 s by default) kept
+//! its delivery from being sent by anyone; returned, it is leased again as soon as there
+//! is room (`delivery::deliveries_queued_too_long_to_send_are_sent_without_waiting_for_their_lease`).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
