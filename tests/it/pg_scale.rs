@@ -451,6 +451,41 @@ async fn postgres_the_store_vacuums_a_queue_whose_dead_rows_are_a_fifth_of_its_l
     .await;
 }
 
+/// A VACUUM that truncates a table's empty end takes the table's exclusive lock, which
+/// `queue` (never without a lease, insert or result under load) made every VACUUM of it
+/// wait up to five seconds for: the store's own vacuum of `queue` keeps its pages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_vacuuming_the_queue_never_truncates_it() {
+    let Some(schema) = PgSchema::create().await else { return };
+    let _store = PostgresStore::open(&schema.url).await.unwrap();
+    let client = schema.client().await;
+    let size = |table: &'static str| {
+        let client = &client;
+        async move {
+            client.query_one("SELECT pg_relation_size($1::text::regclass)", &[&table]).await.unwrap().get::<_, i64>(0)
+        }
+    };
+    // The control: the same rows in a table of the same shape, left to truncate.
+    client
+        .batch_execute("CREATE TABLE control (LIKE queue); ALTER TABLE control RESET (vacuum_truncate)")
+        .await
+        .unwrap();
+    fill_queue(&client, 20_000).await;
+    client.batch_execute("INSERT INTO control SELECT * FROM queue; DELETE FROM control").await.unwrap();
+    client.batch_execute("VACUUM control").await.unwrap();
+    assert_eq!(size("control").await, 0, "an emptied table of the same shape is truncated");
+
+    let before = size("queue").await;
+    assert!(before > 0);
+    client.execute("DELETE FROM queue", &[]).await.unwrap();
+    let vacuums = "SELECT vacuum_count + autovacuum_count FROM pg_stat_user_tables WHERE relid = 'queue'::regclass";
+    crate::helpers::eventually(std::time::Duration::from_secs(60), "the store's VACUUM of queue", || async {
+        (client.query_one(vacuums, &[]).await.unwrap().get::<_, i64>(0) > 0).then_some(())
+    })
+    .await;
+    assert_eq!(size("queue").await, before, "vacuumed, its pages kept");
+}
+
 /// The outcome `report` records for a leased delivery.
 fn report(leased: &Leased, owner: &str, code: u16, outcome: Outcome) -> AttemptReport {
     AttemptReport {
@@ -544,7 +579,7 @@ async fn postgres_migration_12_keeps_the_final_attempt_in_the_history_row() {
 
     let store: Arc<dyn Store> = Arc::new(PostgresStore::open(&schema.url).await.unwrap());
     let count = |sql: &'static str| async { client.query_one(sql, &[]).await.unwrap().get::<_, i64>(0) };
-    assert_eq!(count("SELECT max(version)::bigint FROM hookshape_migrations").await, 12);
+    assert_eq!(count("SELECT max(version)::bigint FROM hookshape_migrations").await, 13);
     // The rows from before read as they did.
     assert_eq!(attempts_of(&store, "dlv_03succeeded").await, [(1, Some(200))]);
     assert_eq!(attempts_of(&store, "dlv_04failed").await, [(1, Some(500)), (2, Some(500))]);
@@ -670,4 +705,44 @@ async fn postgres_statements_joining_a_batch_to_the_queue_plan_by_its_key_at_any
     // The lease's join needs no guard: it expects one picked row and probes the key.
     let lease = generic_plan(&client, &hookshape::store::postgres::lease_statement(), false).await;
     assert!(lease.contains("Index Scan using queue_pkey") && !lease.contains("Seq Scan on queue"), "lease:\n{lease}");
+}
+
+/// The scans of the due index (`queue_due`) in a lease of at most `limit` rows, as EXPLAIN
+/// ANALYZE prints them (in a transaction rolled back, so nothing is leased): the lease's
+/// own (`picked`), and its count of the due rows it missed (`seen`).
+async fn due_index_scans_in_lease_of(client: &tokio_postgres::Client, limit: i64) -> Vec<String> {
+    let lease = hookshape::store::postgres::lease_statement();
+    let messages = client
+        .simple_query(&format!(
+            "BEGIN; PREPARE lease AS {lease};
+             EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF)
+                EXECUTE lease('n', 99999999999999, 1, '{{}}', {limit}, '{{}}', '{{}}', NULL);
+             ROLLBACK; DEALLOCATE lease"
+        ))
+        .await
+        .unwrap();
+    messages
+        .iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_string),
+            _ => None,
+        })
+        .filter(|line| line.contains("using queue_due"))
+        .map(|line| line.trim().to_string())
+        .collect()
+}
+
+/// A backlog's leases all come back full; counting the due rows they missed would scan
+/// the due index a second time, for a count that is 0 whenever the lease is full.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_full_lease_does_not_count_the_rows_it_missed() {
+    let Some(schema) = PgSchema::create().await else { return };
+    let _store = PostgresStore::open(&schema.url).await.unwrap();
+    let client = schema.client().await;
+    fill_queue(&client, 300).await;
+    let full = due_index_scans_in_lease_of(&client, 10).await;
+    let never = |scans: &[String]| scans.iter().filter(|s| s.ends_with("(never executed)")).count();
+    assert_eq!((full.len(), never(&full)), (2, 1), "a full lease scans the due index once: {full:#?}");
+    let short = due_index_scans_in_lease_of(&client, 500).await;
+    assert_eq!((short.len(), never(&short)), (2, 0), "one that came back short counts what it missed: {short:#?}");
 }

@@ -415,17 +415,24 @@ static LEASE_DUE: LazyLock<String> = LazyLock::new(|| {
 
 /// Leases `picked` (`TAKE_PICKED`, unchanged, as the CTE `taken`) and counts the rows it
 /// missed: its rows, then one more row with no id whose last column is the due rows seen
-/// (`seen`, up to the same limit, in the statement's snapshot, unlocked) less those leased,
-/// never below 0. A due row is seen but not leased when another transaction holds its lock
-/// (`SKIP LOCKED` passed it over) or has just leased it. A skipped row that rows further
-/// on made up for (the batch was still filled) is not counted: what is counted is the
-/// work a lease wanted and did not get. Same statement, so the lease costs no round trip more.
-fn take_and_count_missed() -> String {
+/// (`seen`, up to the same `limit`, in the statement's snapshot, unlocked) less those
+/// leased, never below 0. A due row is seen but not leased when another transaction holds
+/// its lock (`SKIP LOCKED` passed it over) or has just leased it. A skipped row that rows
+/// further on made up for (the batch was still filled) is not counted: what is counted is
+/// the work a lease wanted and did not get. Same statement, so the lease costs no round
+/// trip more.
+///
+/// `seen` is read only when the lease came back short: it counts at most `limit` rows, so
+/// a full lease missed none, and a backlog's leases (all full) do not scan the due index a
+/// second time for a statistic.
+fn take_and_count_missed(limit: &str) -> String {
     format!(
         "taken (id, event_uuid, subscription, topic, attempt, request) AS ({TAKE_PICKED})
          SELECT t.*, NULL::bigint FROM taken t
          UNION ALL
-         SELECT NULL, NULL, NULL, NULL, NULL, NULL, GREATEST(seen.n - (SELECT count(*) FROM taken), 0) FROM seen"
+         SELECT NULL, NULL, NULL, NULL, NULL, NULL,
+                CASE WHEN t.n < {limit} THEN GREATEST((SELECT n FROM seen) - t.n, 0) ELSE 0 END
+           FROM (SELECT count(*) AS n FROM taken) t"
     )
 }
 
@@ -442,7 +449,7 @@ static LEASE: LazyLock<String> = LazyLock::new(|| {
              ORDER BY d.next_attempt_at LIMIT $5
                FOR UPDATE SKIP LOCKED),
          {}",
-        take_and_count_missed()
+        take_and_count_missed("$5")
     )
 });
 
@@ -552,7 +559,7 @@ static LEASE_CAPPED: LazyLock<String> = LazyLock::new(|| {
                  ORDER BY d.next_attempt_at LIMIT r.room
                    FOR UPDATE SKIP LOCKED) p),
          {}",
-        take_and_count_missed()
+        take_and_count_missed("(SELECT sum(room) FROM unnest($5::bigint[]) AS room)")
     )
 });
 
