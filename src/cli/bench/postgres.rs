@@ -47,6 +47,8 @@ pub struct Counters {
     tup_updated: i64,
     tup_deleted: i64,
     statements: Option<i64>,
+    /// Whole pages written to the WAL (`pg_stat_wal`, PostgreSQL 14 on; the whole server's).
+    wal_full_pages: Option<i64>,
 }
 
 /// Per delivery over one run.
@@ -62,6 +64,11 @@ pub struct Costs {
     pub tuples_deleted_per_delivery: f64,
     /// Statements run in the database, with pg_stat_statements.
     pub statements_per_delivery: Option<f64>,
+    /// Pages written whole to the WAL (the first change to a page after a checkpoint), the
+    /// whole server's; None before PostgreSQL 14. What makes the WAL per delivery grow
+    /// with the history: the larger an index that takes entries all over, the more of its
+    /// pages each checkpoint interval touches for the first time.
+    pub wal_full_pages_per_delivery: Option<f64>,
     /// Lock waits sampled over the run.
     pub lock_waits: Option<super::locks::LockWaits>,
     /// Due rows the nodes' leases wanted and did not get, another transaction holding them
@@ -127,6 +134,11 @@ impl Probe {
         } else {
             None
         };
+        // Settled like the others: backends add their WAL statistics when they report.
+        let wal_full_pages = match self.client.query_one("SELECT wal_fpi FROM pg_stat_wal", &[]).await {
+            Ok(row) => Some(row.try_get(0)?),
+            Err(_) => None,
+        };
         Ok(Counters {
             wal_bytes: row.try_get(0)?,
             xact_commit: row.try_get(1)?,
@@ -134,6 +146,7 @@ impl Probe {
             tup_updated: row.try_get(3)?,
             tup_deleted: row.try_get(4)?,
             statements,
+            wal_full_pages,
         })
     }
 
@@ -198,6 +211,10 @@ impl Costs {
             tuples_updated_per_delivery: per((after.tup_updated - before.tup_updated) as f64),
             tuples_deleted_per_delivery: per((after.tup_deleted - before.tup_deleted) as f64),
             statements_per_delivery: after.statements.zip(before.statements).map(|(a, b)| per((a - b) as f64)),
+            wal_full_pages_per_delivery: after
+                .wal_full_pages
+                .zip(before.wal_full_pages)
+                .map(|(a, b)| per((a - b) as f64)),
             lock_waits: None,
             lease_skipped: None,
             lease_skipped_per_delivery: None,
@@ -261,12 +278,19 @@ mod tests {
 
     #[test]
     fn costs_are_shared_out_over_the_deliveries() {
-        let before = super::Counters { wal_bytes: 1000.0, xact_commit: 10, statements: Some(5), ..Default::default() };
+        let before = super::Counters {
+            wal_bytes: 1000.0,
+            xact_commit: 10,
+            statements: Some(5),
+            wal_full_pages: Some(7),
+            ..Default::default()
+        };
         let after = super::Counters {
             wal_bytes: 5000.0,
             xact_commit: 30,
             tup_inserted: 40,
             statements: Some(45),
+            wal_full_pages: Some(12),
             ..Default::default()
         };
         let c = super::Costs::between(&before, &after, Some(0.5), 20);
@@ -274,6 +298,7 @@ mod tests {
         assert_eq!(c.transactions_per_delivery, 1.0);
         assert_eq!(c.tuples_inserted_per_delivery, 2.0);
         assert_eq!(c.statements_per_delivery, Some(2.0));
+        assert_eq!(c.wal_full_pages_per_delivery, Some(0.25));
         assert_eq!(c.cpu_ms_per_delivery, Some(25.0));
     }
 }

@@ -305,9 +305,10 @@ impl Run {
             row(
                 "  postgres per delivery",
                 format!(
-                    "CPU {}, WAL {:.0} B, {:.2} transactions (whole database), {}tuples +{:.2} ~{:.2} -{:.2}",
+                    "CPU {}, WAL {:.0} B{}, {:.2} transactions (whole database), {}tuples +{:.2} ~{:.2} -{:.2}",
                     c.cpu_ms_per_delivery.map_or("not local".into(), |ms| format!("{ms:.3} ms")),
                     c.wal_bytes_per_delivery,
+                    c.wal_full_pages_per_delivery.map_or(String::new(), |p| format!(" ({p:.3} full pages)")),
                     c.transactions_per_delivery,
                     c.statements_per_delivery.map_or(String::new(), |s| format!("{s:.2} statements, ")),
                     c.tuples_inserted_per_delivery,
