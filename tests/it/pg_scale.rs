@@ -436,10 +436,7 @@ async fn postgres_migration_8_moves_live_deliveries_to_the_queue_and_counts_the_
 /// its dead rows outnumber its live ones, so the table's space is reused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_the_store_vacuums_a_queue_whose_dead_rows_are_a_fifth_of_its_live_ones() {
-    let Some(schema) = PgSchema::create().await else { return };
-    let _store = PostgresStore::open(&schema.url).await.unwrap();
-    let client = schema.client().await;
-    fill_queue(&client, 60_000).await;
+    let Some((_schema, _store, client)) = store_with_queue(60_000).await else { return };
     // A backlog: far more live rows than dead ones, yet the dead ones are enough to slow
     // every lease (they lie where its scan of due rows starts).
     // 11,111 dead beside 48,889 live: past 10,000 and a fifth of the live ones.
@@ -456,9 +453,7 @@ async fn postgres_the_store_vacuums_a_queue_whose_dead_rows_are_a_fifth_of_its_l
 /// wait up to five seconds for: no VACUUM of `queue` gives its pages back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_vacuuming_the_queue_never_truncates_it() {
-    let Some(schema) = PgSchema::create().await else { return };
-    let _store = PostgresStore::open(&schema.url).await.unwrap();
-    let client = schema.client().await;
+    let Some((_schema, _store, client)) = store_with_queue(20_000).await else { return };
     let size = |table: &'static str| {
         let client = &client;
         async move {
@@ -470,7 +465,6 @@ async fn postgres_vacuuming_the_queue_never_truncates_it() {
         .batch_execute("CREATE TABLE control (LIKE queue); ALTER TABLE control RESET (vacuum_truncate)")
         .await
         .unwrap();
-    fill_queue(&client, 20_000).await;
     client.batch_execute("INSERT INTO control SELECT * FROM queue").await.unwrap();
     let before = size("queue").await;
     assert!(before > 0);
@@ -655,6 +649,17 @@ async fn fill_queue(client: &tokio_postgres::Client, n: i32) {
         .unwrap();
 }
 
+/// A store on a schema of its own (dropped with the `PgSchema`), with `n` pending
+/// deliveries in `queue` (`fill_queue`), and a client of that schema; None without a
+/// test server.
+async fn store_with_queue(n: i32) -> Option<(PgSchema, PostgresStore, tokio_postgres::Client)> {
+    let schema = PgSchema::create().await?;
+    let store = PostgresStore::open(&schema.url).await.unwrap();
+    let client = schema.client().await;
+    fill_queue(&client, n).await;
+    Some((schema, store, client))
+}
+
 /// The generic plan (the one a prepared statement keeps from its sixth execution) of `sql`,
 /// made now on `client`, as EXPLAIN prints it; with `INDEX_ONLY` when `guarded`.
 async fn generic_plan(client: &tokio_postgres::Client, sql: &str, guarded: bool) -> String {
@@ -687,10 +692,7 @@ async fn generic_plan(client: &tokio_postgres::Client, sql: &str, guarded: bool)
 /// that join a batch to `queue` by id must find its rows by key whatever its size then.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_statements_joining_a_batch_to_the_queue_plan_by_its_key_at_any_size() {
-    let Some(schema) = PgSchema::create().await else { return };
-    let _store = PostgresStore::open(&schema.url).await.unwrap();
-    let client = schema.client().await;
-    fill_queue(&client, 300).await;
+    let Some((_schema, _store, client)) = store_with_queue(300).await else { return };
     client.batch_execute("VACUUM ANALYZE queue").await.unwrap();
     let statements = hookshape::store::postgres::queue_by_id_statements();
     assert!(!statements.is_empty());
@@ -737,10 +739,7 @@ async fn due_index_scans_in_lease_of(client: &tokio_postgres::Client, limit: i64
 /// the due index a second time, for a count that is 0 whenever the lease is full.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_a_full_lease_does_not_count_the_rows_it_missed() {
-    let Some(schema) = PgSchema::create().await else { return };
-    let _store = PostgresStore::open(&schema.url).await.unwrap();
-    let client = schema.client().await;
-    fill_queue(&client, 300).await;
+    let Some((_schema, _store, client)) = store_with_queue(300).await else { return };
     let full = due_index_scans_in_lease_of(&client, 10).await;
     let never = |scans: &[String]| scans.iter().filter(|s| s.ends_with("(never executed)")).count();
     assert_eq!((full.len(), never(&full)), (2, 1), "a full lease scans the due index once: {full:#?}");
