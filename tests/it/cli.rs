@@ -475,6 +475,19 @@ async fn bench_runs_a_real_server_and_reports_every_delivery_arrived() {
     assert!(report["server_cpu_s"].as_f64().unwrap() > 0.0);
 }
 
+/// A run to investigate afterwards: each node's log, at info, outlives the bench's scratch
+/// directory.
+#[tokio::test]
+async fn bench_keeps_each_nodes_log_where_it_is_told() {
+    let kept = tempfile::tempdir().unwrap();
+    let logs = kept.path().join("logs");
+    let report = bench_json(&["--events", "20", "--concurrency", "2", "--keep-logs", logs.to_str().unwrap()]).await;
+    assert_eq!(report["deliveries_arrived"].as_u64(), Some(20), "{report}");
+    let log = std::fs::read_to_string(logs.join("serve-0.log")).unwrap();
+    // At info: its start, which warnings alone would not show.
+    assert!(log.contains("subscriptions loaded") && log.contains("accepting connections"), "{log}");
+}
+
 #[test]
 fn bench_refuses_several_nodes_on_sqlite() {
     let out = hookshape().args(["bench", "--nodes", "2", "--events", "1"]).output().unwrap();

@@ -25,7 +25,7 @@ use anyhow::{bail, Context};
 use load::{Limit, Load, Posted};
 use receiver::Arrivals;
 use report::{Latency, Report};
-use server::Node;
+use server::{Node, NodeLog};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -104,6 +104,11 @@ pub struct Args {
     /// Payload) with this validation: run with and without to see what checking costs intake.
     #[arg(long, value_name = "VALIDATION", value_parser = ["off", "warn", "enforce"])]
     catalog: Option<String>,
+    /// Write each node's log (serve-N.log, at `info`) into this directory and keep it, to
+    /// read after a run that stalled or failed; without it the nodes log warnings only, into
+    /// the temporary directory the bench removes.
+    #[arg(long, value_name = "DIR")]
+    keep_logs: Option<std::path::PathBuf>,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
@@ -193,8 +198,12 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let max_pending = 100_000_000;
     let mut nodes = Vec::with_capacity(a.nodes);
+    if let Some(logs) = &a.keep_logs {
+        std::fs::create_dir_all(logs).with_context(|| format!("cannot create {}", logs.display()))?;
+    }
     for i in 0..a.nodes {
-        nodes.push(Node::start(dir.path(), i, &store, max_pending, a.retention.as_deref()).await?);
+        let log = a.keep_logs.as_deref().map_or(NodeLog::Scratch, NodeLog::KeptIn);
+        nodes.push(Node::start(dir.path(), i, &store, max_pending, a.retention.as_deref(), log).await?);
     }
     if let Some(n) = a.slow_subscription {
         hang_deliveries(&client, &nodes[0].base, n).await?;

@@ -21,6 +21,15 @@ pub struct Usage {
     pub cpu_seconds: f64,
 }
 
+/// Where a node's log goes, and how much of it.
+#[derive(Debug, Clone, Copy)]
+pub enum NodeLog<'a> {
+    /// Warnings only, beside the bench's scratch files (removed with them).
+    Scratch,
+    /// Everything at `info`, into a directory that outlives the run (`bench --keep-logs`).
+    KeptIn(&'a Path),
+}
+
 impl Node {
     /// Starts `hookshape serve` on a free loopback port, in `dir` (so no stray
     /// hookshape.yaml or environment is picked up), and waits until it answers.
@@ -31,10 +40,15 @@ impl Node {
         store: &str,
         max_pending: u64,
         retention: Option<&str>,
+        log_to: NodeLog<'_>,
     ) -> anyhow::Result<Self> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let log = dir.join(format!("serve-{index}.log"));
-        let log_file = std::fs::File::create(&log)?;
+        let (log_dir, level) = match log_to {
+            NodeLog::Scratch => (dir, "warn"),
+            NodeLog::KeptIn(kept) => (kept, "info"),
+        };
+        let log = log_dir.join(format!("serve-{index}.log"));
+        let log_file = std::fs::File::create(&log).with_context(|| format!("cannot create {}", log.display()))?;
         let child = Command::new(std::env::current_exe()?)
             .current_dir(dir)
             .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--store", store])
@@ -44,7 +58,7 @@ impl Node {
             .arg(dir.join("templates"))
             .args(["--max-pending", &max_pending.to_string()])
             .args(retention.map(|r| ["--retention", r]).into_iter().flatten())
-            .env("HOOKSHAPE_LOG", "warn")
+            .env("HOOKSHAPE_LOG", level)
             .env_remove("HOOKSHAPE_CONFIG")
             .env_remove("HOOKSHAPE_INTAKE_TOKEN")
             .env_remove("HOOKSHAPE_ADMIN_TOKEN")
