@@ -2,6 +2,7 @@
 //! (debounced). A valid set replaces the old one atomically; an invalid set is refused
 //! whole, logged with `file:line`, and the old set stays in force.
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -85,12 +86,28 @@ impl Reloader {
     }
 
     /// Watches the subscriptions, templates, sources and topics directories until shutdown.
+    /// One that does not exist yet (a catalog started after the node) is watched for in its
+    /// parent, and itself once it appears.
     pub async fn watch(self, mut shutdown: watch::Receiver<bool>) {
+        let dirs: Vec<PathBuf> = [
+            &self.config.subscriptions_dir,
+            &self.config.templates_dir,
+            &self.config.sources_dir,
+            &self.config.topics_dir,
+        ]
+        .into_iter()
+        .map(|d| std::path::absolute(d).unwrap_or_else(|_| d.clone()))
+        .collect();
         // One pending change at most: it reloads every file, however many changed since, so
         // a flood of events (a checkout) costs no memory. Full only means one is pending.
+        // A parent watched for a missing directory reports its other files too: only what
+        // touches one of the directories counts.
         let (tx, mut rx) = mpsc::channel(1);
+        let relevant: Vec<PathBuf> = dirs.iter().flat_map(|d| [d.clone(), resolved(d)]).collect();
         let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-            if event.is_ok_and(|e| !e.kind.is_access()) {
+            if event
+                .is_ok_and(|e| !e.kind.is_access() && e.paths.iter().any(|p| relevant.iter().any(|d| p.starts_with(d))))
+            {
                 let _ = tx.try_send(());
             }
         });
@@ -101,17 +118,8 @@ impl Reloader {
                 return;
             }
         };
-        let dirs: [PathBuf; 4] = [
-            self.config.subscriptions_dir.clone(),
-            self.config.templates_dir.clone(),
-            self.config.sources_dir.clone(),
-            self.config.topics_dir.clone(),
-        ];
-        for dir in dirs.iter().filter(|d| d.is_dir()) {
-            if let Err(e) = notify::Watcher::watch(&mut watcher, dir, notify::RecursiveMode::Recursive) {
-                warn!(error = %e, dir = %dir.display(), "cannot watch directory; reload with SIGHUP instead");
-            }
-        }
+        let mut watching = Watching::default();
+        watching.update(&mut watcher, &dirs);
         loop {
             tokio::select! {
                 changed = rx.recv() => if changed.is_none() { return },
@@ -124,8 +132,49 @@ impl Reloader {
                     _ = tokio::time::sleep(DEBOUNCE) => break,
                 }
             }
+            watching.update(&mut watcher, &dirs);
             let me = self.clone();
             let _ = tokio::task::spawn_blocking(move || me.reload()).await;
+        }
+    }
+}
+
+/// `dir` with its symbolic links resolved, as some platforms' watchers name what changed
+/// (macOS: /private/var for /var); for one that does not exist yet, its parent's.
+fn resolved(dir: &std::path::Path) -> PathBuf {
+    dir.canonicalize().unwrap_or_else(|_| match (dir.parent().map(std::path::Path::canonicalize), dir.file_name()) {
+        (Some(Ok(parent)), Some(name)) => parent.join(name),
+        _ => dir.to_path_buf(),
+    })
+}
+
+/// What the watcher has been given: each directory that exists, whole, and for one that
+/// does not, its parent alone (to see it appear).
+#[derive(Default)]
+struct Watching {
+    dirs: HashSet<PathBuf>,
+    parents: HashSet<PathBuf>,
+}
+
+impl Watching {
+    fn update(&mut self, watcher: &mut impl notify::Watcher, dirs: &[PathBuf]) {
+        for dir in dirs {
+            if self.dirs.contains(dir) {
+                continue;
+            }
+            if dir.is_dir() {
+                match watcher.watch(dir, notify::RecursiveMode::Recursive) {
+                    Ok(()) => _ = self.dirs.insert(dir.clone()),
+                    Err(e) => {
+                        warn!(error = %e, dir = %dir.display(), "cannot watch directory; reload with SIGHUP instead")
+                    }
+                }
+            } else if let Some(parent) = dir.parent().filter(|p| p.is_dir() && !self.parents.contains(*p)) {
+                // A parent that cannot be watched leaves that directory to SIGHUP.
+                if watcher.watch(parent, notify::RecursiveMode::NonRecursive).is_ok() {
+                    self.parents.insert(parent.to_path_buf());
+                }
+            }
         }
     }
 }

@@ -173,6 +173,22 @@ async fn a_topic_change_is_picked_up_by_reload() {
     app.stop().await;
 }
 
+/// A catalog begun after the node started: its directory did not exist to be watched.
+#[tokio::test]
+async fn a_topics_directory_created_after_start_is_picked_up_by_reload() {
+    let ws = Workspace::new();
+    ws.subscription("points.yaml", SHADOW);
+    assert!(!ws.path().join("topics").exists());
+    let app = TestApp::spawn(ws.config()).await;
+    assert_eq!(app.post_event(&points(json!(7))).await.0, 202, "no catalog yet");
+    ws.topic("points.yaml", &points_topic("enforce"));
+    eventually(WAIT, "the new catalog's enforce to be loaded", || async {
+        (app.post_event(&points(json!(7))).await.0 == 422).then_some(())
+    })
+    .await;
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn a_topics_search_keys_find_its_events_deliveries() {
     let ws = workspace("off");
