@@ -105,9 +105,7 @@ impl Reloader {
         let (tx, mut rx) = mpsc::channel(1);
         let relevant: Vec<PathBuf> = dirs.iter().flat_map(|d| [d.clone(), resolved(d)]).collect();
         let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-            if event
-                .is_ok_and(|e| !e.kind.is_access() && e.paths.iter().any(|p| relevant.iter().any(|d| p.starts_with(d))))
-            {
+            if event.is_ok_and(|e| calls_for_reload(&e, &relevant)) {
                 let _ = tx.try_send(());
             }
         });
@@ -137,6 +135,16 @@ impl Reloader {
             let _ = tokio::task::spawn_blocking(move || me.reload()).await;
         }
     }
+}
+
+/// Whether a watcher's event may have changed the files under `dirs`: not a mere read, and
+/// naming a path under one of them, or none (a rescan: events were lost, say on a large
+/// checkout, and anything may have changed).
+fn calls_for_reload(event: &notify::Event, dirs: &[PathBuf]) -> bool {
+    !event.kind.is_access()
+        && (event.need_rescan()
+            || event.paths.is_empty()
+            || event.paths.iter().any(|p| dirs.iter().any(|d| p.starts_with(d))))
 }
 
 /// `dir` with its symbolic links resolved, as some platforms' watchers name what changed
@@ -176,5 +184,25 @@ impl Watching {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use notify::event::{AccessKind, CreateKind, Event, EventKind, Flag};
+
+    #[test]
+    fn a_change_under_a_directory_or_a_rescan_reloads_and_the_parents_other_files_do_not() {
+        let dirs = [PathBuf::from("/repo/topics"), PathBuf::from("/repo/subscriptions")];
+        let created = |path: &str| Event::new(EventKind::Create(CreateKind::Any)).add_path(path.into());
+        assert!(calls_for_reload(&created("/repo/topics"), &dirs), "the missing directory appears");
+        assert!(calls_for_reload(&created("/repo/subscriptions/a.yaml"), &dirs));
+        assert!(!calls_for_reload(&created("/repo/README.md"), &dirs), "a sibling in the watched parent");
+        assert!(!calls_for_reload(&created("/repo/topics-old/x.yaml"), &dirs), "a path, not a prefix of text");
+        let read = Event::new(EventKind::Access(AccessKind::Any)).add_path("/repo/topics/a.yaml".into());
+        assert!(!calls_for_reload(&read, &dirs));
+        assert!(calls_for_reload(&Event::new(EventKind::Other).set_flag(Flag::Rescan), &dirs), "events were lost");
+        assert!(calls_for_reload(&Event::new(EventKind::Any), &dirs), "no path named");
     }
 }
