@@ -22,7 +22,7 @@ use rand::Rng;
 use tokio::sync::{watch, Notify, Semaphore};
 use tracing::{debug, warn};
 
-use crate::store::{AttemptReport, LeaseRequest, Leased, Outcome, Store};
+use crate::store::{AttemptReport, LeaseRequest, Leased, Outcome, Store, UnsentLease};
 use crate::subscription::SubscriptionSet;
 use queue::WorkQueue;
 use retry::{AttemptResult, Decision};
@@ -93,7 +93,7 @@ impl Dispatcher {
                 // too. It goes back to the store, due now, and is leased afresh.
                 debug!(delivery = %d.id, "a queued delivery's lease is too old to send on");
                 self.queue.done(&d.subscription);
-                self.unsent.give_back(d.id, &self.store, &self.owner, &self.wake);
+                self.unsent.give_back(UnsentLease::from(&d), &self.store, &self.owner, &self.wake);
                 continue;
             }
             let me = self.clone();

@@ -34,6 +34,7 @@ pub async fn ping(client: &sender::HttpClient, sub: &Subscription) -> Sent {
         topic: PING_TOPIC.into(),
         attempt: 1,
         send_by: i64::MAX,
+        lease_until: i64::MAX,
         request,
     };
     sender::send(client, &leased, sub).await

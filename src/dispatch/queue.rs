@@ -316,6 +316,7 @@ mod tests {
                 topic: "T".into(),
                 attempt: 1,
                 send_by: i64::MAX,
+                lease_until: i64::MAX,
                 request: StoredRequest {
                     method: "POST".into(),
                     url: "http://h/".into(),

@@ -285,6 +285,7 @@ mod tests {
             topic: "T".into(),
             attempt: 1,
             send_by: i64::MAX,
+            lease_until: i64::MAX,
             request,
         }
     }

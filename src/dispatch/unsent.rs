@@ -15,24 +15,32 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tracing::{debug, warn};
 
-use crate::store::Store;
+use crate::store::{Store, UnsentLease};
 
 /// How long the first unsent delivery waits for others to go back with it (one statement).
 const GATHER: Duration = Duration::from_millis(20);
 
-/// Deliveries to give back, gathered so that many go back in one statement.
+/// Leases to give back, gathered so that many go back in one statement. Each names its
+/// expiry: one the store has renewed meanwhile (the lease expired, or a Resend made the
+/// delivery due, and this node leased it again) may already be on its way, and stays.
 #[derive(Default)]
 pub struct Unsent {
-    ids: Mutex<Vec<String>>,
+    leases: Mutex<Vec<UnsentLease>>,
 }
 
 impl Unsent {
-    /// Gives `id` back to the store soon; `wake` is signalled once it is due again.
-    pub fn give_back(self: &Arc<Self>, id: String, store: &Arc<dyn Store>, owner: &Arc<str>, wake: &Arc<Notify>) {
+    /// Gives `lease` back to the store soon; `wake` is signalled once it is due again.
+    pub fn give_back(
+        self: &Arc<Self>,
+        lease: UnsentLease,
+        store: &Arc<dyn Store>,
+        owner: &Arc<str>,
+        wake: &Arc<Notify>,
+    ) {
         let first = {
-            let mut ids = self.ids.lock().unwrap_or_else(|e| e.into_inner());
-            ids.push(id);
-            ids.len() == 1
+            let mut leases = self.leases.lock().unwrap_or_else(|e| e.into_inner());
+            leases.push(lease);
+            leases.len() == 1
         };
         if !first {
             return;
@@ -40,14 +48,16 @@ impl Unsent {
         let (me, store, owner, wake) = (self.clone(), store.clone(), owner.clone(), wake.clone());
         tokio::spawn(async move {
             tokio::time::sleep(GATHER).await;
-            let ids = std::mem::take(&mut *me.ids.lock().unwrap_or_else(|e| e.into_inner()));
-            match store.release_unsent(&owner, &ids, crate::now_ms()).await {
+            let leases = std::mem::take(&mut *me.leases.lock().unwrap_or_else(|e| e.into_inner()));
+            match store.release_unsent(&owner, &leases, crate::now_ms()).await {
                 Ok(n) => {
                     debug!(deliveries = n, "queued too long to send: given back to the store, due now");
                     wake.notify_one();
                 }
                 // They fall due when their leases expire, as before this existed.
-                Err(e) => warn!(error = %e, deliveries = ids.len(), "could not give back deliveries queued too long"),
+                Err(e) => {
+                    warn!(error = %e, deliveries = leases.len(), "could not give back deliveries queued too long")
+                }
             }
         });
     }

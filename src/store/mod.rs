@@ -214,10 +214,11 @@ pub trait Store: Send + Sync + 'static {
     /// hands its work to the others instead of leaving it until the leases expire.
     async fn release_leases(&self, owner: &str, now: i64) -> StoreResult<u64>;
 
-    /// Returns the deliveries `ids` that `owner` leased and will not send (they waited past
-    /// their `send_by`) to the queue, due at `now`, so they are leased again at once rather
-    /// than when their leases expire. Those no longer leased to `owner` are left alone.
-    async fn release_unsent(&self, owner: &str, ids: &[String], now: i64) -> StoreResult<u64>;
+    /// Returns the `leases` that `owner` took and will not send (they waited past their
+    /// `send_by`) to the queue, due at `now`, so they are leased again at once rather than
+    /// when they expire. A delivery no longer held under that very lease (leased since by
+    /// anyone, `owner` included) is left alone: it may be on its way.
+    async fn release_unsent(&self, owner: &str, leases: &[UnsentLease], now: i64) -> StoreResult<u64>;
 
     /// Signals `wake` whenever another node makes deliveries due, for as long as `wake`
     /// lives (PostgreSQL: LISTEN/NOTIFY). A single-node store has nobody to hear from.

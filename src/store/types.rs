@@ -140,7 +140,7 @@ impl NewEvent {
             .zip(flags)
             .filter(|(_, leased)| **leased)
             .filter_map(|(d, _)| {
-                let send_by = d.lease.as_ref()?.send_by;
+                let (send_by, lease_until) = d.lease.as_ref().map(|l| (l.send_by, l.until))?;
                 Some(Leased {
                     id: d.id,
                     event_uuid: uuid.clone(),
@@ -148,6 +148,7 @@ impl NewEvent {
                     topic: topic.clone(),
                     attempt: 1,
                     send_by,
+                    lease_until,
                     request: d.request,
                 })
             })
@@ -234,7 +235,25 @@ pub struct Leased {
     /// Past this time the attempt must not start: its lease could expire before it ends
     /// (a lease is the timeout plus `LEASE_MARGIN`; this leaves `SEND_WITHIN_MS` to start).
     pub send_by: i64,
+    /// When its lease expires. With `id` and the owner it names this lease: the same
+    /// delivery leased again by the same owner (after a Resend, or once this lease expired)
+    /// has another expiry, so giving this one back cannot release that one.
+    pub lease_until: i64,
     pub request: StoredRequest,
+}
+
+/// A lease its owner gives back unsent (`Store::release_unsent`): the delivery and the
+/// expiry it was leased with (`Leased::lease_until`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnsentLease {
+    pub id: String,
+    pub until: i64,
+}
+
+impl From<&Leased> for UnsentLease {
+    fn from(d: &Leased) -> Self {
+        Self { id: d.id.clone(), until: d.lease_until }
+    }
 }
 
 /// How long after leasing an attempt may still start.

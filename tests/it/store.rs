@@ -66,6 +66,7 @@ store_suite!(
     concurrent_leases_never_share_a_delivery,
     a_stopping_owner_releases_its_leases_to_the_others,
     leases_queued_too_long_to_send_go_back_due_at_once,
+    a_lease_taken_again_before_the_old_one_goes_back_stays,
     max_in_flight_caps_unexpired_leases_across_owners,
     finishing_an_attempt_moves_the_delivery_and_keeps_history,
     failures_disable_a_subscription_and_enable_releases_held,
@@ -265,6 +266,7 @@ async fn a_fresh_delivery_can_be_stored_leased_to_the_node_that_accepts_it(store
     assert_eq!(leased.len(), 1, "a disabled subscription's delivery is held, not leased: {leased:?}");
     assert_eq!((leased[0].id.as_str(), leased[0].attempt), (ids["on"].as_str(), 1));
     assert_eq!(leased[0].request, request("on"), "handed over whole, ready to send");
+    assert_eq!((leased[0].send_by, leased[0].lease_until), (lease.send_by, lease.until));
     assert_eq!(status_of(&store, &ids["on"]).await, DeliveryStatus::InFlight);
     assert_eq!(status_of(&store, &ids["off"]).await, DeliveryStatus::Held);
     assert_eq!(status_of(&store, &ids["plain"]).await, DeliveryStatus::Pending);
@@ -401,18 +403,51 @@ async fn leases_queued_too_long_to_send_go_back_due_at_once(store: Arc<dyn Store
     }
     let mine = store.lease(lease_req("queued", 3, &[])).await.unwrap();
     assert_eq!(mine.len(), 3);
-    let (unsent, kept) = (vec![mine[0].id.clone(), mine[1].id.clone()], &mine[2]);
+    let (unsent, kept) = (vec![UnsentLease::from(&mine[0]), UnsentLease::from(&mine[1])], &mine[2]);
     // Another owner cannot give back leases it does not hold.
     assert_eq!(store.release_unsent("other", &unsent, hookshape::now_ms()).await.unwrap(), 0);
     assert_eq!(store.release_unsent("queued", &unsent, hookshape::now_ms()).await.unwrap(), 2);
     let again = store.lease(lease_req("other", 10, &[])).await.unwrap();
     let mut ids: Vec<&str> = again.iter().map(|d| d.id.as_str()).collect();
     ids.sort_unstable();
-    let mut expected: Vec<&str> = unsent.iter().map(String::as_str).collect();
+    let mut expected: Vec<&str> = unsent.iter().map(|l| l.id.as_str()).collect();
     expected.sort_unstable();
     assert_eq!(ids, expected, "the two given back are due at once; the third stays leased");
     assert!(again.iter().all(|d| d.attempt == 1), "nothing was attempted: still the first attempt");
     assert_eq!(status_of(&store, &kept.id).await, DeliveryStatus::InFlight);
+}
+
+/// The dispatcher gathers leases to give back for a moment before one statement returns
+/// them. A delivery its owner leased again meanwhile (its lease expired, or a Resend made it
+/// due) may be on its way: giving back the old lease must not release the new one.
+async fn a_lease_taken_again_before_the_old_one_goes_back_stays(store: Arc<dyn Store>) {
+    for _ in 0..2 {
+        insert(&store, &["s"]).await;
+    }
+    let first = store.lease(lease_req("queued", 2, &[])).await.unwrap();
+    assert_eq!(first.len(), 2);
+    let (expired, resent) = (&first[0], &first[1]);
+    assert_eq!(store.retry_now(&resent.id).await.unwrap(), RetryNow::Scheduled);
+    // Later than the first lease's expiry: that lease has expired, and the new ones differ.
+    let later = LeaseRequest { now: expired.lease_until + 1, ..lease_req("queued", 10, &[]) };
+    let second = store.lease(later).await.unwrap();
+    let mut ids: Vec<&str> = second.iter().map(|d| d.id.as_str()).collect();
+    ids.sort_unstable();
+    let mut expected = vec![expired.id.as_str(), resent.id.as_str()];
+    expected.sort_unstable();
+    assert_eq!(ids, expected, "the same owner leased both again");
+    assert!(second.iter().all(|d| d.lease_until > expired.lease_until));
+
+    let old: Vec<UnsentLease> = first.iter().map(UnsentLease::from).collect();
+    assert_eq!(store.release_unsent("queued", &old, hookshape::now_ms()).await.unwrap(), 0);
+    for d in &first {
+        assert_eq!(status_of(&store, &d.id).await, DeliveryStatus::InFlight, "{} still leased", d.id);
+    }
+    let new: Vec<UnsentLease> = second.iter().map(UnsentLease::from).collect();
+    assert_eq!(store.release_unsent("queued", &new, hookshape::now_ms()).await.unwrap(), 2);
+    for d in &first {
+        assert_eq!(status_of(&store, &d.id).await, DeliveryStatus::Pending, "{} given back", d.id);
+    }
 }
 
 async fn max_in_flight_caps_unexpired_leases_across_owners(store: Arc<dyn Store>) {

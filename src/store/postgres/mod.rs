@@ -349,9 +349,9 @@ impl Store for PostgresStore {
         Ok(released)
     }
 
-    async fn release_unsent(&self, owner: &str, ids: &[String], now: i64) -> StoreResult<u64> {
+    async fn release_unsent(&self, owner: &str, leases: &[UnsentLease], now: i64) -> StoreResult<u64> {
         let client = self.client().await?;
-        let released = sql::release_unsent(&client, owner, ids, now).await?;
+        let released = sql::release_unsent(&client, owner, leases, now).await?;
         if released > 0 {
             notify::work_is_due(&client).await?;
         }

@@ -340,7 +340,7 @@ const TAKE_PICKED: &str = "UPDATE queue d
                 (SELECT l.until FROM unnest($6::text[], $7::bigint[]) AS l(name, until) WHERE l.name = d.subscription),
                 $2)
        FROM picked WHERE d.id = picked.id
-  RETURNING d.id, d.event_uuid, d.subscription, d.topic, d.attempts + 1, d.request";
+  RETURNING d.id, d.event_uuid, d.subscription, d.topic, d.attempts + 1, d.request, d.next_attempt_at";
 
 /// The database's clock in milliseconds: node liveness is judged by one clock.
 const DB_NOW: &str = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint";
@@ -427,10 +427,10 @@ static LEASE_DUE: LazyLock<String> = LazyLock::new(|| {
 /// second time for a statistic.
 fn take_and_count_missed(limit: &str) -> String {
     format!(
-        "taken (id, event_uuid, subscription, topic, attempt, request) AS ({TAKE_PICKED})
+        "taken (id, event_uuid, subscription, topic, attempt, request, until) AS ({TAKE_PICKED})
          SELECT t.*, NULL::bigint FROM taken t
          UNION ALL
-         SELECT NULL, NULL, NULL, NULL, NULL, NULL,
+         SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL,
                 CASE WHEN t.n < {limit} THEN GREATEST((SELECT n FROM seen) - t.n, 0) ELSE 0 END
            FROM (SELECT count(*) AS n FROM taken) t"
     )
@@ -470,7 +470,7 @@ fn split_missed(taken: &[Row], now: i64) -> StoreResult<(Vec<Leased>, u64)> {
     let mut leased = Vec::with_capacity(taken.len());
     let mut missed = 0u64;
     for r in taken {
-        match get::<Option<i64>>(r, 6)? {
+        match get::<Option<i64>>(r, 7)? {
             Some(n) => missed += n.max(0) as u64,
             None => leased.push(to_leased(r, now)?),
         }
@@ -578,6 +578,7 @@ fn to_leased(r: &Row, now: i64) -> StoreResult<Leased> {
         topic: get(r, 3)?,
         attempt: attempts.max(0) as u32,
         send_by: now + SEND_WITHIN_MS,
+        lease_until: get(r, 6)?,
         request,
         id,
     })
@@ -826,13 +827,17 @@ pub async fn release_leases<C: GenericClient>(c: &C, owner: &str, now: i64) -> S
 }
 
 /// Finds its rows by id in `queue`, so it runs planned by key (`by_index`). A row has a
-/// lease owner exactly while it is in flight (a CHECK of `queue`).
+/// lease owner exactly while it is in flight (a CHECK of `queue`), and an in-flight row's
+/// `next_attempt_at` is its lease's expiry: owner and expiry name the lease given back.
 const RELEASE_UNSENT: &str =
-    "UPDATE queue SET status = 'pending', lease_owner = NULL, next_attempt_at = $3, updated_at = $3
-      WHERE id = ANY($2::text[]) AND lease_owner = $1";
+    "UPDATE queue q SET status = 'pending', lease_owner = NULL, next_attempt_at = $3, updated_at = $3
+       FROM unnest($2::text[], $4::bigint[]) AS u(id, until)
+      WHERE q.id = u.id AND q.lease_owner = $1 AND q.next_attempt_at = u.until";
 
-pub async fn release_unsent(client: &Client, owner: &str, ids: &[String], now: i64) -> StoreResult<u64> {
-    by_index(client, RELEASE_UNSENT, exec(client, RELEASE_UNSENT, &[&owner, &ids, &now])).await
+pub async fn release_unsent(client: &Client, owner: &str, leases: &[UnsentLease], now: i64) -> StoreResult<u64> {
+    let ids: Vec<&str> = leases.iter().map(|l| l.id.as_str()).collect();
+    let untils: Vec<i64> = leases.iter().map(|l| l.until).collect();
+    by_index(client, RELEASE_UNSENT, exec(client, RELEASE_UNSENT, &[&owner, &ids, &now, &untils])).await
 }
 
 pub async fn retry_now<C: GenericClient>(c: &C, id: &str, now: i64) -> StoreResult<RetryNow> {

@@ -349,10 +349,12 @@ impl Store for SqliteStore {
         self.write(move |c| sql::release_leases(c, &owner, now)).await
     }
 
-    async fn release_unsent(&self, owner: &str, ids: &[String], now: i64) -> StoreResult<u64> {
+    async fn release_unsent(&self, owner: &str, leases: &[UnsentLease], now: i64) -> StoreResult<u64> {
         let owner = owner.to_string();
-        let ids = serde_json::to_string(ids).map_err(|e| StoreError::Corrupt(format!("ids to release: {e}")))?;
-        self.write(move |c| sql::release_unsent(c, &owner, &ids, now)).await
+        let pairs: Vec<(&str, i64)> = leases.iter().map(|l| (l.id.as_str(), l.until)).collect();
+        let leases =
+            serde_json::to_string(&pairs).map_err(|e| StoreError::Corrupt(format!("leases to release: {e}")))?;
+        self.write(move |c| sql::release_unsent(c, &owner, &leases, now)).await
     }
 
     async fn heartbeat(&self, node: &str, now: i64) -> StoreResult<u64> {

@@ -182,9 +182,9 @@ pub fn release_leases(conn: &Connection, owner: &str, now: i64) -> StoreResult<u
     conn.execute(RELEASE_OWN_LEASES, params![owner, now]).map(|n| n as u64).map_err(unavailable)
 }
 
-/// `ids` is a JSON array of delivery ids.
-pub fn release_unsent(conn: &Connection, owner: &str, ids: &str, now: i64) -> StoreResult<u64> {
-    conn.execute(RELEASE_UNSENT, params![owner, now, ids]).map(|n| n as u64).map_err(unavailable)
+/// `leases` is a JSON array of `[id, until]` pairs.
+pub fn release_unsent(conn: &Connection, owner: &str, leases: &str, now: i64) -> StoreResult<u64> {
+    conn.execute(RELEASE_UNSENT, params![owner, now, leases]).map(|n| n as u64).map_err(unavailable)
 }
 
 /// Inserts the events and their deliveries; for each event, which of its deliveries were
@@ -425,14 +425,15 @@ pub struct RawLease {
     topic: String,
     attempt: u32,
     send_by: i64,
+    lease_until: i64,
     request: String,
 }
 
 impl RawLease {
     pub fn decode(self) -> StoreResult<Leased> {
         let request = serde_json::from_str(&self.request).map_err(|e| corrupt(&self.id, e))?;
-        let Self { id, event_uuid, subscription, topic, attempt, send_by, .. } = self;
-        Ok(Leased { id, event_uuid, subscription, topic, attempt, send_by, request })
+        let Self { id, event_uuid, subscription, topic, attempt, send_by, lease_until, .. } = self;
+        Ok(Leased { id, event_uuid, subscription, topic, attempt, send_by, lease_until, request })
     }
 }
 
@@ -443,8 +444,9 @@ const LEASE_ONE: &str = "UPDATE deliveries
 
 fn lease_one(conn: &Connection, id: &str, subscription: &str, req: &LeaseRequest) -> StoreResult<Option<RawLease>> {
     let mut stmt = conn.prepare_cached(LEASE_ONE).map_err(unavailable)?;
+    let lease_until = req.lease_until(subscription);
     let row = stmt
-        .query_row(params![req.owner, req.lease_until(subscription), req.now, id], |r| {
+        .query_row(params![req.owner, lease_until, req.now, id], |r| {
             let text = |i| r.get::<_, String>(i);
             Ok((text(0)?, text(1)?, text(2)?, text(3)?, r.get::<_, u32>(4)?, text(5)?))
         })
@@ -457,6 +459,7 @@ fn lease_one(conn: &Connection, id: &str, subscription: &str, req: &LeaseRequest
         topic,
         attempt,
         send_by: req.now + SEND_WITHIN_MS,
+        lease_until,
         request,
     }))
 }
@@ -804,9 +807,12 @@ const RELEASE_OWN_LEASES: &str = concat!(
     " AND lease_owner = ?1"
 );
 
+/// An in-flight row's `next_attempt_at` is its lease's expiry: with the owner, it names the
+/// lease given back (`?3`, a JSON array of `[id, until]` pairs).
 const RELEASE_UNSENT: &str = concat!(
     "UPDATE deliveries SET status = 'pending', lease_owner = NULL, next_attempt_at = ?2, updated_at = ?2
-      WHERE id IN (SELECT value FROM json_each(?3)) AND status = 'in_flight' AND ",
+      WHERE (id, next_attempt_at) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?3))
+        AND status = 'in_flight' AND ",
     live_rows!(),
     " AND lease_owner = ?1"
 );
