@@ -1,7 +1,7 @@
 //! `hookshape diff`: what a change to the files does to real events, per subscription.
 //! Loads both file sets fully before it prints anything. Exit 0 no change, 1 changes,
 //! 2 an error (a base or working file set that does not load, a bad events file, a ref
-//! git does not know).
+//! git does not know); 130 or 143 on Ctrl-C or SIGTERM, once the base's checkout is removed.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -44,6 +44,7 @@ enum Format {
 }
 
 pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
+    base::remove_checkout_on_interrupt();
     match report(&a).await {
         Ok(report) => {
             let shown = match a.format {

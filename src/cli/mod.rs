@@ -78,7 +78,8 @@ enum Command {
     Events(events::Args),
     /// What a change to the files does to real events: each rendered through a base (a
     /// directory or git ref) and the working files, per subscription. Sends nothing; both
-    /// sets load as with --allow-missing-env. Exit 0 no change, 1 changes, 2 an error.
+    /// sets load as with --allow-missing-env. Exit 0 no change, 1 changes, 2 an error;
+    /// 130 on Ctrl-C (143 on SIGTERM), once the base's git checkout is removed.
     Diff(diff::Args),
     /// Post an event file to a running intake.
     Send(send::Args),

@@ -1,10 +1,12 @@
 //! The two file sets `hookshape diff` compares: the working files as given, and the same
 //! paths under `--base`, a directory (standing for the current directory) or a git ref
 //! checked out by `git worktree add --detach` into a temporary directory that is removed
-//! again whatever happens (the `Worktree` guard's drop).
+//! again whatever happens: the `Worktree` guard's drop, or, on Ctrl-C or SIGTERM (which
+//! would end the process with no destructor run), `remove_checkout_on_interrupt`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::{Mutex, MutexGuard};
 
 use crate::subscription::SubscriptionSet;
 
@@ -116,10 +118,65 @@ fn toplevel(subscriptions: &Path) -> Result<PathBuf, String> {
 
 /// A detached checkout of a ref in a temporary directory, removed on drop.
 pub struct Worktree {
-    repo: PathBuf,
     pub dir: PathBuf,
     pub name: String,
-    _parent: tempfile::TempDir,
+}
+
+/// The checkout that exists now, if any: whoever takes it out (the guard's drop, or an
+/// interrupt) removes it. Held while `git worktree add` runs, so an interrupt then waits
+/// for the checkout to be whole before removing it.
+static CHECKOUT: Mutex<Option<Checkout>> = Mutex::new(None);
+
+fn checkout() -> MutexGuard<'static, Option<Checkout>> {
+    // Nothing panics while holding it; a poisoned one still holds valid data.
+    CHECKOUT.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// What removing a checkout takes: its repository, and the temporary directory holding it.
+struct Checkout {
+    repo: PathBuf,
+    dir: PathBuf,
+    parent: tempfile::TempDir,
+}
+
+impl Checkout {
+    fn remove(self) {
+        let shown = self.dir.to_string_lossy().into_owned();
+        if let Err(e) = git(&self.repo, &["worktree", "remove", "--force", &shown]) {
+            eprintln!("hookshape: could not remove the base checkout {shown}: {e}");
+        }
+        // Prune forgets a checkout git could not remove; the directory goes with `parent`.
+        let _ = git(&self.repo, &["worktree", "prune"]);
+        drop(self.parent);
+    }
+}
+
+/// From now on, Ctrl-C (SIGINT) or SIGTERM removes the base checkout, if one exists, then
+/// ends the process (exit 130 or 143, as a shell reports those signals). Without this, the
+/// signal would end the process at once and leave the checkout in the repository's
+/// `git worktree list` and in the temporary directory.
+pub fn remove_checkout_on_interrupt() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut interrupt), Ok(mut terminate)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
+    else {
+        // Signals keep their default: the process ends as before.
+        return;
+    };
+    tokio::spawn(async move {
+        let code = tokio::select! {
+            _ = interrupt.recv() => 130,
+            _ = terminate.recv() => 143,
+        };
+        // The main thread may be inside `git worktree add`: wait for it, off the runtime.
+        let _ = tokio::task::spawn_blocking(move || {
+            let mut active = checkout();
+            if let Some(c) = active.take() {
+                c.remove();
+            }
+            std::process::exit(code)
+        })
+        .await;
+    });
 }
 
 impl Worktree {
@@ -131,25 +188,32 @@ impl Worktree {
                 repo.display()
             ));
         }
+        // Taken first, so it is released last, after any failure below is cleaned up.
+        let mut active = checkout();
         let parent = tempfile::Builder::new()
             .prefix("hookshape-diff-")
             .tempdir()
             .map_err(|e| format!("a temporary directory: {e}"))?;
         let dir = parent.path().join("base");
         let shown = dir.to_string_lossy().into_owned();
-        git(repo, &["worktree", "add", "--quiet", "--detach", &shown, &spec])
-            .map_err(|e| format!("--base {reference:?}: git worktree add failed: {e}"))?;
-        Ok(Self { repo: repo.to_path_buf(), dir, name: format!("{reference}:"), _parent: parent })
+        if let Err(e) = git(repo, &["worktree", "add", "--quiet", "--detach", &shown, &spec]) {
+            // A checkout begun and not finished (git was interrupted too) is forgotten once
+            // its directory is gone.
+            drop(parent);
+            let _ = git(repo, &["worktree", "prune"]);
+            return Err(format!("--base {reference:?}: git worktree add failed: {e}"));
+        }
+        *active = Some(Checkout { repo: repo.to_path_buf(), dir: dir.clone(), parent });
+        Ok(Self { dir, name: format!("{reference}:") })
     }
 }
 
 impl Drop for Worktree {
     fn drop(&mut self) {
-        let shown = self.dir.to_string_lossy().into_owned();
-        if let Err(e) = git(&self.repo, &["worktree", "remove", "--force", &shown]) {
-            eprintln!("hookshape: could not remove the base checkout {shown}: {e}");
+        // Held while removing, so an interrupt meanwhile finds nothing left to remove.
+        let mut active = checkout();
+        if let Some(c) = active.take() {
+            c.remove();
         }
-        // The temporary directory goes with `_parent`; prune forgets a checkout git could not remove.
-        let _ = git(&self.repo, &["worktree", "prune"]);
     }
 }

@@ -317,3 +317,49 @@ fn secrets_are_masked_in_the_report() {
     let out = String::from_utf8_lossy(&run.stdout);
     assert!(out.contains("(a secret value): *** → ***") && !out.contains("hunter2"), "{out}");
 }
+
+/// The checkout `diff` made under `tmp` (its TMPDIR), once git has begun writing it.
+fn checkout_under(tmp: &Path) -> Option<PathBuf> {
+    std::fs::read_dir(tmp).ok()?.flatten().map(|e| e.path().join("base")).find(|base| base.join(".git").exists())
+}
+
+/// Ctrl-C while the base is checked out (here while its 400 subscriptions are checked out
+/// and loaded) removes the checkout, then ends the process with 130. Before, the signal
+/// ended the process at once, and the checkout stayed in `git worktree list` and in the
+/// temporary directory.
+#[test]
+fn an_interrupt_while_the_base_is_checked_out_removes_the_checkout() {
+    let ws = repository();
+    for i in 0..400 {
+        ws.subscription(&format!("audit-{i}.yaml"), &AUDIT.replace("name: audit", &format!("name: audit-{i}")));
+    }
+    commit(&ws, "many subscriptions");
+    let out = tempfile::tempdir().unwrap();
+    let (tmp, events) = (out.path().join("tmp"), out.path().join("events.jsonl"));
+    std::fs::create_dir(&tmp).unwrap();
+    std::fs::write(&events, "").unwrap();
+    let mut child = hookshape()
+        .current_dir(ws.path())
+        .env("TMPDIR", &tmp)
+        .args(["diff", "--base", "HEAD", "--events", events.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let checkout = loop {
+        if let Some(base) = checkout_under(&tmp) {
+            break base;
+        }
+        assert!(child.try_wait().unwrap().is_none(), "diff ended before its checkout was seen");
+        assert!(started.elapsed() < std::time::Duration::from_secs(30), "no checkout appeared");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    };
+    let pid = child.id().to_string();
+    assert!(std::process::Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    let ended = child.wait_with_output().unwrap();
+    assert_eq!(ended.status.code(), Some(130), "{:?}: {}", ended.status, String::from_utf8_lossy(&ended.stderr));
+    assert!(!checkout.exists(), "{} is still there", checkout.display());
+    assert_no_checkout_left(&ws);
+    assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0, "the temporary directory is left behind");
+}
