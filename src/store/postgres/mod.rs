@@ -47,15 +47,17 @@ type InsertJob = (Vec<NewEvent>, oneshot::Sender<StoreResult<Vec<Inserted>>>);
 /// Events inserted by one statement at most.
 const INSERT_BATCH: usize = 1000;
 /// Inserts running at once: each is a statement, so concurrent requests share commits.
-/// Two, so that one runs while the other waits for its commit's WAL flush: each commit
-/// costs PostgreSQL its fsync (some 180 µs of its CPU on the benchmark machine) whatever
-/// it carries, and with four the batches were smaller and the commits more (0.28 WAL syncs
-/// per delivery at fan-out 1 against 0.21 with two, BENCHMARKS.md "What one delivery costs").
-const INSERTERS: usize = 2;
+/// One: each commit costs PostgreSQL its WAL flush and a statement's set-up whatever it
+/// carries, so the fewer and fuller the better. With four the batches were smaller and the
+/// commits more (0.28 WAL syncs per delivery at fan-out 1 against 0.21 with two); with one
+/// against two, 0.15 transactions per delivery against 0.20 and PostgreSQL's CPU per
+/// delivery −11% at fan-out 1 (nine alternating pairs), fan-out 10 and a prune's p99 beside
+/// intake unchanged (BENCHMARKS.md "One intake statement at a time").
+const INSERTERS: usize = 1;
 
 /// Group commit for intake: every insert waiting when one finishes goes into the next
-/// statement together, so a commit (PostgreSQL's fsync) serves many requests. A few run at
-/// once, so one slow statement does not hold the others up.
+/// statement together, so a commit (PostgreSQL's fsync) serves many requests; the batch
+/// grows with the load while the statement before it runs.
 async fn insert_loop(pool: Pool, mut jobs: mpsc::Receiver<InsertJob>) {
     let running = std::sync::Arc::new(tokio::sync::Semaphore::new(INSERTERS));
     while let Some(first) = jobs.recv().await {
