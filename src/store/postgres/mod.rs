@@ -51,8 +51,8 @@ const INSERT_BATCH: usize = 1000;
 /// carries, so the fewer and fuller the better. With four the batches were smaller and the
 /// commits more (0.28 WAL syncs per delivery at fan-out 1 against 0.21 with two); with one
 /// against two, 0.15 transactions per delivery against 0.20 and PostgreSQL's CPU per
-/// delivery −11% at fan-out 1 (nine alternating pairs), fan-out 10 and a prune's p99 beside
-/// intake unchanged (BENCHMARKS.md "One intake statement at a time").
+/// delivery at fan-out 1 a median 135 µs against 155 (eleven alternating pairs), fan-out 10
+/// and a prune's p99 beside intake unchanged (BENCHMARKS.md "One intake statement at a time").
 const INSERTERS: usize = 1;
 
 /// Group commit for intake: every insert waiting when one finishes goes into the next
