@@ -1,6 +1,7 @@
 //! Reading configuration directories (subscriptions, templates, sources) strictly from
 //! inside: a symlink that leads out of its directory, or loops, is a load error rather
-//! than a way to render `/etc/passwd` into a body or to hang a reload.
+//! than a way to render `/etc/passwd` into a body or to hang a reload; and the real path of
+//! a directory that may not exist yet.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -89,6 +90,27 @@ fn classify(path: &Path, root: &Path, visited: &mut HashSet<PathBuf>) -> Result<
         return Ok(Kind::Dir);
     }
     Ok(Kind::File)
+}
+
+/// `p` made absolute with symbolic links resolved (of its nearest existing ancestor, for a
+/// path that does not exist, such as an absent sources/): how the file system names it,
+/// whatever way it was given (`diff`'s base paths, the directories a reload watches).
+pub fn real_path(p: &Path) -> Result<PathBuf, String> {
+    let p = std::path::absolute(p).map_err(|e| format!("{}: {e}", p.display()))?;
+    let mut missing = Vec::new();
+    let mut at = p.as_path();
+    loop {
+        if let Ok(real) = at.canonicalize() {
+            return Ok(missing.iter().rev().fold(real, |acc: PathBuf, part| acc.join(part)));
+        }
+        match (at.parent(), at.file_name()) {
+            (Some(parent), Some(name)) => {
+                missing.push(name.to_os_string());
+                at = parent;
+            }
+            _ => return Ok(p.clone()),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -103,7 +103,10 @@ impl Reloader {
         // A parent watched for a missing directory reports its other files too: only what
         // touches one of the directories counts.
         let (tx, mut rx) = mpsc::channel(1);
-        let relevant: Vec<PathBuf> = dirs.iter().flat_map(|d| [d.clone(), resolved(d)]).collect();
+        // Each also with its symbolic links resolved, as some platforms' watchers name what
+        // changed (macOS: /private/var for /var).
+        let relevant: Vec<PathBuf> =
+            dirs.iter().flat_map(|d| [d.clone(), crate::files::real_path(d).unwrap_or_else(|_| d.clone())]).collect();
         let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
             if event.is_ok_and(|e| calls_for_reload(&e, &relevant)) {
                 let _ = tx.try_send(());
@@ -145,15 +148,6 @@ fn calls_for_reload(event: &notify::Event, dirs: &[PathBuf]) -> bool {
         && (event.need_rescan()
             || event.paths.is_empty()
             || event.paths.iter().any(|p| dirs.iter().any(|d| p.starts_with(d))))
-}
-
-/// `dir` with its symbolic links resolved, as some platforms' watchers name what changed
-/// (macOS: /private/var for /var); for one that does not exist yet, its parent's.
-fn resolved(dir: &std::path::Path) -> PathBuf {
-    dir.canonicalize().unwrap_or_else(|_| match (dir.parent().map(std::path::Path::canonicalize), dir.file_name()) {
-        (Some(Ok(parent)), Some(name)) => parent.join(name),
-        _ => dir.to_path_buf(),
-    })
 }
 
 /// What the watcher has been given: each directory that exists, whole, and for one that

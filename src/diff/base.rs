@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, MutexGuard};
 
+use crate::files::real_path;
 use crate::subscription::SubscriptionSet;
 
 /// Where one set's subscriptions, templates, sources and topics are.
@@ -62,9 +63,9 @@ pub fn resolve(base: &str, work: &Paths) -> Result<Base, String> {
 
 /// `work`'s paths, taken relative to `root`, under `to`.
 fn moved(work: &Paths, root: &Path, to: &Path) -> Result<Paths, String> {
-    let root = absolute(root)?;
+    let root = real_path(root)?;
     let one = |p: &Path| -> Result<PathBuf, String> {
-        let full = absolute(p)?;
+        let full = real_path(p)?;
         let rel = full.strip_prefix(&root).map_err(|_| {
             format!("--base: {} is not inside {}, so it has no place in the base", p.display(), root.display())
         })?;
@@ -78,26 +79,6 @@ fn moved(work: &Paths, root: &Path, to: &Path) -> Result<Paths, String> {
     })
 }
 
-/// `p` made absolute with symbolic links resolved (of its nearest existing ancestor, for a
-/// path that does not exist, such as an absent sources/).
-fn absolute(p: &Path) -> Result<PathBuf, String> {
-    let p = std::path::absolute(p).map_err(|e| format!("{}: {e}", p.display()))?;
-    let mut missing = Vec::new();
-    let mut at = p.as_path();
-    loop {
-        if let Ok(real) = at.canonicalize() {
-            return Ok(missing.iter().rev().fold(real, |acc: PathBuf, part| acc.join(part)));
-        }
-        match (at.parent(), at.file_name()) {
-            (Some(parent), Some(name)) => {
-                missing.push(name.to_os_string());
-                at = parent;
-            }
-            _ => return Ok(p.clone()),
-        }
-    }
-}
-
 fn git(dir: &Path, args: &[&str]) -> Result<String, String> {
     let out = Command::new("git").arg("-C").arg(dir).args(args).output().map_err(|e| format!("cannot run git: {e}"))?;
     if out.status.success() {
@@ -109,7 +90,7 @@ fn git(dir: &Path, args: &[&str]) -> Result<String, String> {
 
 /// The repository holding the working subscriptions.
 fn toplevel(subscriptions: &Path) -> Result<PathBuf, String> {
-    let from = absolute(subscriptions)?;
+    let from = real_path(subscriptions)?;
     let dir = if from.is_dir() { from.clone() } else { from.parent().map_or(from.clone(), Path::to_path_buf) };
     git(&dir, &["rev-parse", "--show-toplevel"])
         .map(PathBuf::from)
