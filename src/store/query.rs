@@ -193,7 +193,8 @@ fn partial_index_of(statuses: &[DeliveryStatus]) -> Option<&'static str> {
 
 /// A query of the events (`event_at`, `event_uuid`) indexed by `term`: its whole text as
 /// a value under any path, and where it reads as `path:value`, that value under that path.
-/// Each reads `event_keys`' primary key by its prefix.
+/// Each reads `event_keys` by value: SQLite's primary key by its prefix, PostgreSQL's
+/// `event_keys_by_value`, the path checked on the row.
 fn keys_matching(term: &Term, f: &mut Filters) -> String {
     f.args.push(Arg::Text(term.any.clone()));
     let mut sql =

@@ -505,6 +505,33 @@ async fn attempts_of(store: &Arc<dyn Store>, id: &str) -> Vec<(u32, Option<u16>)
     detail.attempts.iter().map(|a| (a.attempt, a.status_code)).collect()
 }
 
+/// The schema as migrations 1 to `version` left it, as an older hookshape wrote it.
+async fn schema_at_version(client: &tokio_postgres::Client, version: usize) {
+    client
+        .batch_execute(
+            "CREATE TABLE hookshape_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,
+                                                applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+        )
+        .await
+        .unwrap();
+    for (i, file) in migration_files().iter().take(version).enumerate() {
+        client.batch_execute(&std::fs::read_to_string(file).unwrap()).await.unwrap();
+        let version = i as i32 + 1;
+        client.execute("INSERT INTO hookshape_migrations (version, name) VALUES ($1, 'v')", &[&version]).await.unwrap();
+    }
+}
+
+fn migration_files() -> Vec<std::path::PathBuf> {
+    let migrations = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/src/store/postgres/migrations")).unwrap();
+    let mut files: Vec<_> = migrations.map(|f| f.unwrap().path()).collect();
+    files.sort();
+    files
+}
+
+fn latest_version() -> i64 {
+    migration_files().len() as i64
+}
+
 /// Migration 12 keeps a delivery's final attempt in its history row. A store at version 11
 /// with rows in every state migrates with nothing to move: old rows still show their
 /// attempts, new ones write no `attempts` row when they finish, a lost lease's record of
@@ -514,21 +541,7 @@ async fn attempts_of(store: &Arc<dyn Store>, id: &str) -> Vec<(u32, Option<u16>)
 async fn postgres_migration_12_keeps_the_final_attempt_in_the_history_row() {
     let Some(schema) = PgSchema::create().await else { return };
     let client = schema.client().await;
-    client
-        .batch_execute(
-            "CREATE TABLE hookshape_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,
-                                                applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
-        )
-        .await
-        .unwrap();
-    let migrations = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/src/store/postgres/migrations")).unwrap();
-    let mut files: Vec<_> = migrations.map(|f| f.unwrap().path()).collect();
-    files.sort();
-    for (i, file) in files.iter().take(11).enumerate() {
-        client.batch_execute(&std::fs::read_to_string(file).unwrap()).await.unwrap();
-        let version = i as i32 + 1;
-        client.execute("INSERT INTO hookshape_migrations (version, name) VALUES ($1, 'v')", &[&version]).await.unwrap();
-    }
+    schema_at_version(&client, 11).await;
     // At version 11: an event, its live deliveries in `queue` (pending, in flight for a node
     // that is gone, held), finished ones in the history, each attempt a row of `attempts`.
     let request = serde_json::to_string(&request("s")).unwrap();
@@ -574,7 +587,7 @@ async fn postgres_migration_12_keeps_the_final_attempt_in_the_history_row() {
 
     let store: Arc<dyn Store> = Arc::new(PostgresStore::open(&schema.url).await.unwrap());
     let count = |sql: &'static str| async { client.query_one(sql, &[]).await.unwrap().get::<_, i64>(0) };
-    assert_eq!(count("SELECT max(version)::bigint FROM hookshape_migrations").await, 13);
+    assert_eq!(count("SELECT max(version)::bigint FROM hookshape_migrations").await, latest_version());
     // The rows from before read as they did.
     assert_eq!(attempts_of(&store, "dlv_03succeeded").await, [(1, Some(200))]);
     assert_eq!(attempts_of(&store, "dlv_04failed").await, [(1, Some(500)), (2, Some(500))]);
@@ -633,6 +646,89 @@ async fn postgres_migration_12_keeps_the_final_attempt_in_the_history_row() {
         [(1, Some(500)), (2, Some(500)), (3, Some(502)), (4, Some(504))]
     );
     counters_agree_with_the_history(&store, &client).await;
+}
+
+/// Migration 14 narrows `event_keys`' indexes to what a search and the prune look up. Keys
+/// written before it are still found, by value alone or with its path, through the new
+/// index; the prune still takes them with their event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_migration_14_still_finds_the_keys_written_before_it() {
+    let Some(schema) = PgSchema::create().await else { return };
+    let client = schema.client().await;
+    schema_at_version(&client, 13).await;
+    let request = serde_json::to_string(&request("s")).unwrap();
+    let now = hookshape::now_ms();
+    let old = now - 40 * 86_400_000;
+    client
+        .execute(
+            "INSERT INTO events (uuid, topic, date, received_at, body)
+             VALUES ('e1', 'T', 'd', $1, '{}'), ('e2', 'T', 'd', $1, '{}'), ('e3', 'T', 'd', $2, '{}')",
+            &[&now, &old],
+        )
+        .await
+        .unwrap();
+    client
+        .execute(
+            "INSERT INTO deliveries (id, event_uuid, subscription, topic, status, attempts, created_at, updated_at,
+                                     config_version, request, last_status, event_at)
+             VALUES ('dlv_1', 'e1', 's', 'T', 'succeeded', 1, $1, $1, 'v1', $3, 200, $1),
+                    ('dlv_2', 'e2', 's', 'T', 'succeeded', 1, $1, $1, 'v1', $3, 200, $1),
+                    ('dlv_3', 'e3', 's', 'T', 'succeeded', 1, $2, $2, 'v1', $3, 200, $2)",
+            &[&now, &old, &request],
+        )
+        .await
+        .unwrap();
+    client
+        .execute(
+            "INSERT INTO event_keys (value, path, event_at, event_uuid)
+             VALUES ('c-1007', 'customer.id', $1, 'e1'), ('c-1007', 'customer.email', $1, 'e2'),
+                    ('c-2000', 'customer.id', $1, 'e2'), ('c-1007', 'customer.id', $2, 'e3')",
+            &[&now, &old],
+        )
+        .await
+        .unwrap();
+
+    let store = PostgresStore::open(&schema.url).await.unwrap();
+    let version = client.query_one("SELECT max(version)::bigint FROM hookshape_migrations", &[]).await.unwrap();
+    assert_eq!(version.get::<_, i64>(0), latest_version());
+    let found = |text: &str| {
+        let q = DeliveryQuery { key: hookshape::search::Term::parse(text), limit: 10, ..DeliveryQuery::default() };
+        let store = &store;
+        async move {
+            let page = store.list_deliveries(q).await.unwrap();
+            page.deliveries.into_iter().map(|d| d.id).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(found("C-1007").await, ["dlv_3", "dlv_2", "dlv_1"]);
+    assert_eq!(found("Customer.Id:C-1007").await, ["dlv_3", "dlv_1"]);
+    assert_eq!(found("customer.id:c-2000").await, ["dlv_2"]);
+    assert_eq!(found("C-3000").await, Vec::<String>::new());
+
+    let plan = client
+        .query("EXPLAIN SELECT event_at, event_uuid FROM event_keys WHERE value = 'c-1007'", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get::<_, String>(0))
+        .collect::<Vec<_>>()
+        .join("\n");
+    client.batch_execute("SET enable_seqscan = off").await.unwrap();
+    let forced = client
+        .query("EXPLAIN SELECT event_at, event_uuid FROM event_keys WHERE value = 'c-1007'", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get::<_, String>(0))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(forced.contains("event_keys_by_value"), "{forced}\n(unforced: {plan})");
+
+    // The old event's keys go with it.
+    let pruned = store.prune(now - 30 * 86_400_000, 100).await.unwrap();
+    assert!(pruned > 0);
+    let left = client.query_one("SELECT count(*) FROM event_keys WHERE event_uuid = 'e3'", &[]).await.unwrap();
+    assert_eq!(left.get::<_, i64>(0), 0);
+    assert_eq!(found("C-1007").await, ["dlv_2", "dlv_1"]);
 }
 
 /// `n` pending deliveries written straight into `queue`, due since 0.

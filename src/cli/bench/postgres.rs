@@ -13,9 +13,9 @@ use tokio_postgres::NoTls;
 const SETTINGS: [&str; 6] =
     ["server_version", "autovacuum", "synchronous_commit", "shared_buffers", "max_connections", "fsync"];
 
-/// The tables whose sizes are shown after each run (`queue` and `delivery_counts` only
-/// where the schema has them).
-const TABLES: [&str; 5] = ["deliveries", "queue", "attempts", "events", "delivery_counts"];
+/// The tables whose sizes are shown after each run (`queue`, `delivery_counts` and
+/// `event_keys` only where the schema has them).
+const TABLES: [&str; 6] = ["deliveries", "queue", "attempts", "events", "event_keys", "delivery_counts"];
 
 /// PostgreSQL 15 flushes an idle backend's statistics up to 10 s after its last
 /// transaction: the counters are read this long after a run so they hold all of it.

@@ -21,6 +21,7 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
     (11, "schema problems", include_str!("migrations/0011_schema_problems.sql")),
     (12, "final attempt in the history row", include_str!("migrations/0012_final_attempt.sql")),
     (13, "queue not truncated", include_str!("migrations/0013_queue_not_truncated.sql")),
+    (14, "narrow search key indexes", include_str!("migrations/0014_narrow_event_keys.sql")),
 ];
 
 /// Key of the advisory lock that serialises migrations (any constant both sides agree on).
