@@ -704,6 +704,9 @@ async fn postgres_migration_14_still_finds_the_keys_written_before_it() {
     assert_eq!(found("customer.id:c-2000").await, ["dlv_2"]);
     assert_eq!(found("C-3000").await, Vec::<String>::new());
 
+    // A table of four rows is read whole whatever its indexes: the plan says which one a
+    // search would use once reading it whole costs more.
+    client.batch_execute("SET enable_seqscan = off").await.unwrap();
     let plan = client
         .query("EXPLAIN SELECT event_at, event_uuid FROM event_keys WHERE value = 'c-1007'", &[])
         .await
@@ -712,16 +715,7 @@ async fn postgres_migration_14_still_finds_the_keys_written_before_it() {
         .map(|r| r.get::<_, String>(0))
         .collect::<Vec<_>>()
         .join("\n");
-    client.batch_execute("SET enable_seqscan = off").await.unwrap();
-    let forced = client
-        .query("EXPLAIN SELECT event_at, event_uuid FROM event_keys WHERE value = 'c-1007'", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get::<_, String>(0))
-        .collect::<Vec<_>>()
-        .join("\n");
-    assert!(forced.contains("event_keys_by_value"), "{forced}\n(unforced: {plan})");
+    assert!(plan.contains("event_keys_by_value"), "{plan}");
 
     // The old event's keys go with it.
     let pruned = store.prune(now - 30 * 86_400_000, 100).await.unwrap();
