@@ -94,7 +94,8 @@ impl Application {
         // left are due again, and this node is alive in the store before it leases anything.
         housekeeping.heartbeat().await;
         let max_unrecorded = config.concurrency.saturating_mul(crate::dispatch::recorder::UNRECORDED_PER_PERMIT);
-        let (recorder, recording) = crate::dispatch::recorder::recorder(store.clone(), max_unrecorded);
+        let (recorder, recording) =
+            crate::dispatch::recorder::recorder(store.clone(), max_unrecorded, store.results_linger());
         let dispatcher = Dispatcher {
             store,
             subscriptions,

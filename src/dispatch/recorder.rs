@@ -24,6 +24,9 @@ const CHANNEL: usize = 4096;
 pub const UNRECORDED_PER_PERMIT: usize = 4;
 /// Results committed together at most.
 const BATCH: usize = 512;
+/// Results a lingering batch waits for at most (`Store::results_linger`): past this the
+/// statement's own cost is a small share of the batch's.
+const LINGER_UNTIL: usize = 64;
 /// How often kept results are offered to the store again.
 const RETRY_EVERY: Duration = Duration::from_millis(500);
 
@@ -69,11 +72,34 @@ impl Known {
     }
 }
 
+/// What one commit takes: results, their places among the unrecorded, and the flushes
+/// answered after it.
+#[derive(Default)]
+struct Batch {
+    reports: Vec<AttemptReport>,
+    places: Vec<OwnedSemaphorePermit>,
+    flushes: Vec<oneshot::Sender<()>>,
+}
+
+impl Batch {
+    fn add(&mut self, message: Message) {
+        match message {
+            Message::Report(r, place) => {
+                self.reports.push(r);
+                self.places.push(place);
+            }
+            Message::Flush(done) => self.flushes.push(done),
+        }
+    }
+}
+
 /// The task that commits what `Recorder` hands over.
 pub struct Recording {
     store: Arc<dyn Store>,
     rx: mpsc::Receiver<Message>,
     known: Arc<Mutex<Known>>,
+    /// How long a small batch waits for more (`Store::results_linger`).
+    linger: Duration,
 }
 
 fn lock(known: &Mutex<Known>) -> MutexGuard<'_, Known> {
@@ -81,12 +107,13 @@ fn lock(known: &Mutex<Known>) -> MutexGuard<'_, Known> {
     known.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// A recorder that holds at most `max_unrecorded` results handed over and not committed.
-pub fn recorder(store: Arc<dyn Store>, max_unrecorded: usize) -> (Recorder, Recording) {
+/// A recorder that holds at most `max_unrecorded` results handed over and not committed,
+/// and waits up to `linger` for more to fill a small batch.
+pub fn recorder(store: Arc<dyn Store>, max_unrecorded: usize, linger: Duration) -> (Recorder, Recording) {
     let (tx, rx) = mpsc::channel(CHANNEL);
     let known = Arc::new(Mutex::new(Known::default()));
     let room = Arc::new(Semaphore::new(max_unrecorded.clamp(1, Semaphore::MAX_PERMITS)));
-    (Recorder { tx, known: known.clone(), room }, Recording { store, rx, known })
+    (Recorder { tx, known: known.clone(), room }, Recording { store, rx, known, linger })
 }
 
 impl Recorder {
@@ -167,6 +194,7 @@ impl Recording {
                 _ = &mut stop => break,
             }
         }
+        self.linger = Duration::ZERO; // nothing more is coming
         while let Ok(message) = self.rx.try_recv() {
             self.take(message).await;
         }
@@ -177,26 +205,27 @@ impl Recording {
         }
     }
 
-    /// Commits `first` and everything else already waiting, together.
+    /// Commits `first` and everything else already waiting, together; with a `linger`,
+    /// first waits up to that long for more to fill a small batch, unless a flush waits.
     async fn take(&mut self, first: Message) {
-        let mut batch = Vec::new();
-        let mut places = Vec::new();
-        let mut flushes = Vec::new();
-        let mut next = Some(first);
-        while let Some(message) = next.take() {
-            match message {
-                Message::Report(r, place) => {
-                    batch.push(r);
-                    places.push(place);
+        let mut batch = Batch::default();
+        batch.add(first);
+        while batch.reports.len() < BATCH {
+            let Ok(message) = self.rx.try_recv() else { break };
+            batch.add(message);
+        }
+        if !self.linger.is_zero() {
+            let deadline = tokio::time::Instant::now() + self.linger;
+            while batch.reports.len() < LINGER_UNTIL && batch.flushes.is_empty() {
+                match tokio::time::timeout_at(deadline, self.rx.recv()).await {
+                    Ok(Some(message)) => batch.add(message),
+                    Ok(None) | Err(_) => break,
                 }
-                Message::Flush(done) => flushes.push(done),
-            }
-            if batch.len() < BATCH {
-                next = self.rx.try_recv().ok();
             }
         }
-        if !batch.is_empty() {
-            self.commit(batch).await;
+        let Batch { reports, places, flushes } = batch;
+        if !reports.is_empty() {
+            self.commit(reports).await;
         }
         drop(places); // committed, or kept: their places are free again
         if !flushes.is_empty() {
@@ -314,7 +343,7 @@ mod tests {
     async fn a_delivery_recorded_while_a_lease_was_taken_is_not_sent_from_that_lease() {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(SqliteStore::open(&dir.path().join("t.db")).unwrap());
-        let (recorder, recording) = recorder(store, 8);
+        let (recorder, recording) = recorder(store, 8, Duration::ZERO);
         let (stop, stopped) = oneshot::channel();
         let task = tokio::spawn(recording.run(stopped));
 
@@ -331,6 +360,36 @@ mod tests {
         let ids: Vec<String> =
             recorder.lease_ends(vec![leased("recorded-meanwhile")]).into_iter().map(|d| d.id).collect();
         assert_eq!(ids, ["recorded-meanwhile"]);
+        let _ = stop.send(());
+        task.await.unwrap();
+    }
+
+    /// With a linger, a lone result waits for more; a full batch, or a flush (a stopping
+    /// node's, before it gives its leases back), is committed at once.
+    #[tokio::test]
+    async fn a_lingering_batch_is_committed_once_full_or_flushed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(SqliteStore::open(&dir.path().join("t.db")).unwrap());
+        let (recorder, recording) = recorder(store, 4 * LINGER_UNTIL, Duration::from_secs(600));
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(recording.run(stopped));
+
+        recorder.record(succeeded("alone")).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(recorder.knows("alone"), "waits for more");
+        for i in 1..LINGER_UNTIL {
+            recorder.record(succeeded(&format!("d{i}"))).await;
+        }
+        let all_committed = async {
+            while recorder.unrecorded() > 0 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(30), all_committed).await.expect("a full batch waits no longer");
+
+        recorder.record(succeeded("before a flush")).await;
+        tokio::time::timeout(Duration::from_secs(30), recorder.flush()).await.expect("a flush waits no longer");
+        assert!(!recorder.knows("before a flush"));
         let _ = stop.send(());
         task.await.unwrap();
     }

@@ -192,6 +192,14 @@ pub trait Store: Send + Sync + 'static {
         false
     }
 
+    /// How long the recorder may wait for more attempt results before it commits a small
+    /// batch (`dispatch::recorder`). Worth it where each commit costs the store much more
+    /// than each result it carries (PostgreSQL's statement and WAL flush); nothing where
+    /// the store batches its writes itself (SQLite's writer).
+    fn results_linger(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
+
     /// When the next pending delivery falls due, if any; of the `loaded` subscriptions only
     /// when given (what this node may lease).
     async fn next_due_at(&self, loaded: Option<&[String]>) -> StoreResult<Option<i64>>;

@@ -54,6 +54,11 @@ const INSERT_BATCH: usize = 1000;
 /// delivery at fan-out 1 a median 135 µs against 155 (eleven alternating pairs), fan-out 10
 /// and a prune's p99 beside intake unchanged (BENCHMARKS.md "One intake statement at a time").
 const INSERTERS: usize = 1;
+/// How long the recorder waits to fill a results statement (`Store::results_linger`).
+/// The statement's set-up, round trip and commit cost PostgreSQL far more than a result's
+/// rows: committing what finished during the last commit alone gave about 5 results a
+/// statement at fan-out 1. Only the history waits: the delivery was sent already.
+const RESULTS_LINGER: Duration = Duration::from_millis(5);
 
 /// Group commit for intake: every insert waiting when one finishes goes into the next
 /// statement together, so a commit (PostgreSQL's fsync) serves many requests; the batch
@@ -304,6 +309,10 @@ impl Store for PostgresStore {
             notify::work_is_due(&client).await?;
         }
         Ok(released)
+    }
+
+    fn results_linger(&self) -> Duration {
+        RESULTS_LINGER
     }
 
     async fn prune(&self, finished_before: i64, limit: usize) -> StoreResult<u64> {
