@@ -148,4 +148,15 @@ mod tests {
         assert!(refused.is_empty());
         assert_eq!(list(&dir.path().join("none"), false).1.len(), 1);
     }
+
+    #[test]
+    fn a_real_path_resolves_links_and_keeps_what_does_not_exist_yet() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().canonicalize().unwrap().join("repo");
+        std::fs::create_dir(&real).unwrap();
+        symlink(&real, dir.path().join("link")).unwrap();
+        assert_eq!(real_path(&dir.path().join("link")).unwrap(), real);
+        assert_eq!(real_path(&dir.path().join("link/sources/new")).unwrap(), real.join("sources/new"));
+        assert_eq!(real_path(&dir.path().join("link/../repo")).unwrap(), real);
+    }
 }
