@@ -50,6 +50,9 @@ async fn bench_on_postgres_reports_the_server_the_sizes_the_costs_per_delivery_a
         assert!(costs["transactions_per_delivery"].as_f64().unwrap() > 0.0, "{costs}");
         // Whole pages in the WAL: the test server is PostgreSQL 14 or later, which counts them.
         assert!(costs["wal_full_pages_per_delivery"].as_f64().is_some_and(|p| p >= 0.0), "{costs}");
+        // Every delivery's rows are written into pages looked up in the buffers; reads are some of them.
+        let buffers = costs["buffers_per_delivery"].as_f64().unwrap();
+        assert!(buffers > 0.0 && costs["buffers_read_per_delivery"].as_f64().unwrap() <= buffers, "{costs}");
         // Each delivery inserts at least its queue row and its history row.
         assert!(costs["tuples_inserted_per_delivery"].as_f64().unwrap() >= 2.0, "{costs}");
         // Lock waits were sampled while the run went: some samples, no more waiting than active.
@@ -74,6 +77,7 @@ async fn bench_on_postgres_reports_the_server_the_sizes_the_costs_per_delivery_a
     };
     assert!(deliveries_bytes(&runs[0]) > 0 && deliveries_bytes(&runs[1]) >= deliveries_bytes(&runs[0]));
     assert!(report["spread"]["min_vs_first"].as_f64().unwrap() > 0.0, "{report}");
+    assert!(report["spread"]["postgres_buffers_max_vs_first"].as_f64().unwrap() > 0.0, "{report}");
     // --ceiling with --repeat: each run has a ceiling of its own, measured just before it
     // (two timings of a loopback load never come out equal to the bit), and its share of it;
     // the report's ceiling is the first run's.

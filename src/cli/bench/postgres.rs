@@ -46,6 +46,9 @@ pub struct Counters {
     tup_inserted: i64,
     tup_updated: i64,
     tup_deleted: i64,
+    /// Shared buffers the database's processes looked up: found in `shared_buffers`, and read in.
+    blks_hit: i64,
+    blks_read: i64,
     statements: Option<i64>,
     /// Whole pages written to the WAL (`pg_stat_wal`, PostgreSQL 14 on; the whole server's).
     wal_full_pages: Option<i64>,
@@ -62,6 +65,13 @@ pub struct Costs {
     pub tuples_inserted_per_delivery: f64,
     pub tuples_updated_per_delivery: f64,
     pub tuples_deleted_per_delivery: f64,
+    /// Pages of tables and indexes the database's processes looked at (found in
+    /// `shared_buffers` or read in): the server's work in a unit the machine's speed does
+    /// not change, so a run on a growing history can be told apart from a slower machine.
+    pub buffers_per_delivery: f64,
+    /// Of those, the ones not in `shared_buffers` (read from the operating system's cache
+    /// or the disk): what grows when the hot part of an index outgrows the buffers.
+    pub buffers_read_per_delivery: f64,
     /// Statements run in the database, with pg_stat_statements.
     pub statements_per_delivery: Option<f64>,
     /// Pages written whole to the WAL (the first change to a page after a checkpoint), the
@@ -116,7 +126,7 @@ impl Probe {
             .client
             .query_one(
                 "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::float8, xact_commit, tup_inserted,
-                        tup_updated, tup_deleted
+                        tup_updated, tup_deleted, blks_hit, blks_read
                    FROM pg_stat_database WHERE datname = current_database()",
                 &[],
             )
@@ -145,6 +155,8 @@ impl Probe {
             tup_inserted: row.try_get(2)?,
             tup_updated: row.try_get(3)?,
             tup_deleted: row.try_get(4)?,
+            blks_hit: row.try_get(5)?,
+            blks_read: row.try_get(6)?,
             statements,
             wal_full_pages,
         })
@@ -210,6 +222,10 @@ impl Costs {
             tuples_inserted_per_delivery: per((after.tup_inserted - before.tup_inserted) as f64),
             tuples_updated_per_delivery: per((after.tup_updated - before.tup_updated) as f64),
             tuples_deleted_per_delivery: per((after.tup_deleted - before.tup_deleted) as f64),
+            buffers_per_delivery: per(
+                ((after.blks_hit + after.blks_read) - (before.blks_hit + before.blks_read)) as f64
+            ),
+            buffers_read_per_delivery: per((after.blks_read - before.blks_read) as f64),
             statements_per_delivery: after.statements.zip(before.statements).map(|(a, b)| per((a - b) as f64)),
             wal_full_pages_per_delivery: after
                 .wal_full_pages
@@ -281,6 +297,8 @@ mod tests {
         let before = super::Counters {
             wal_bytes: 1000.0,
             xact_commit: 10,
+            blks_hit: 100,
+            blks_read: 20,
             statements: Some(5),
             wal_full_pages: Some(7),
             ..Default::default()
@@ -289,6 +307,8 @@ mod tests {
             wal_bytes: 5000.0,
             xact_commit: 30,
             tup_inserted: 40,
+            blks_hit: 260,
+            blks_read: 60,
             statements: Some(45),
             wal_full_pages: Some(12),
             ..Default::default()
@@ -298,6 +318,7 @@ mod tests {
         assert_eq!(c.transactions_per_delivery, 1.0);
         assert_eq!(c.tuples_inserted_per_delivery, 2.0);
         assert_eq!(c.statements_per_delivery, Some(2.0));
+        assert_eq!((c.buffers_per_delivery, c.buffers_read_per_delivery), (10.0, 2.0), "hits and reads, then reads");
         assert_eq!(c.wal_full_pages_per_delivery, Some(0.25));
         assert_eq!(c.cpu_ms_per_delivery, Some(25.0));
     }

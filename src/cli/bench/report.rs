@@ -116,7 +116,9 @@ impl Run {
 }
 
 /// The slowest and fastest run's deliveries/s as a share of the first's; with `--ceiling`,
-/// the lowest and highest share of its own ceiling, also against the first's.
+/// the lowest and highest share of its own ceiling, also against the first's; on
+/// PostgreSQL, the fewest and most buffers per delivery against the first's (work that
+/// grows with bloat or an index outgrowing its cache, whatever the machine's speed).
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct Spread {
     pub min_vs_first: f64,
@@ -125,17 +127,24 @@ pub struct Spread {
     pub ceiling_share_min_vs_first: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ceiling_share_max_vs_first: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub postgres_buffers_min_vs_first: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub postgres_buffers_max_vs_first: Option<f64>,
 }
 
 impl Spread {
     pub fn of(runs: &[Run]) -> Option<Self> {
         let (min_vs_first, max_vs_first) = min_max_vs_first(runs.iter().map(|r| Some(r.deliveries_per_s)))?;
         let shares = min_max_vs_first(runs.iter().map(|r| r.ratio_to_ceiling));
+        let buffers = min_max_vs_first(runs.iter().map(|r| r.postgres.as_ref().map(|c| c.buffers_per_delivery)));
         Some(Self {
             min_vs_first,
             max_vs_first,
             ceiling_share_min_vs_first: shares.map(|s| s.0),
             ceiling_share_max_vs_first: shares.map(|s| s.1),
+            postgres_buffers_min_vs_first: buffers.map(|b| b.0),
+            postgres_buffers_max_vs_first: buffers.map(|b| b.1),
         })
     }
 }
@@ -253,10 +262,20 @@ impl Report {
                         pct(hi)
                     )
                 });
+            let buffers = s.postgres_buffers_min_vs_first.zip(s.postgres_buffers_max_vs_first).map_or(
+                String::new(),
+                |(lo, hi)| {
+                    format!(
+                        "; postgres buffers per delivery: fewest {:+.1}%, most {:+.1}% of the first's",
+                        pct(lo),
+                        pct(hi)
+                    )
+                },
+            );
             row(
                 "spread over the runs",
                 format!(
-                    "slowest {:+.1}%, fastest {:+.1}% of the first{shares}",
+                    "slowest {:+.1}%, fastest {:+.1}% of the first{shares}{buffers}",
                     pct(s.min_vs_first),
                     pct(s.max_vs_first)
                 ),
@@ -305,10 +324,13 @@ impl Run {
             row(
                 "  postgres per delivery",
                 format!(
-                    "CPU {}, WAL {:.0} B{}, {:.2} transactions (whole database), {}tuples +{:.2} ~{:.2} -{:.2}",
+                    "CPU {}, WAL {:.0} B{}, {:.1} buffers ({:.2} read), {:.2} transactions (whole database), \
+                     {}tuples +{:.2} ~{:.2} -{:.2}",
                     c.cpu_ms_per_delivery.map_or("not local".into(), |ms| format!("{ms:.3} ms")),
                     c.wal_bytes_per_delivery,
                     c.wal_full_pages_per_delivery.map_or(String::new(), |p| format!(" ({p:.3} full pages)")),
+                    c.buffers_per_delivery,
+                    c.buffers_read_per_delivery,
                     c.transactions_per_delivery,
                     c.statements_per_delivery.map_or(String::new(), |s| format!("{s:.2} statements, ")),
                     c.tuples_inserted_per_delivery,
@@ -379,6 +401,19 @@ mod tests {
         let s = Spread::of(&runs).unwrap();
         assert_eq!((s.ceiling_share_min_vs_first, s.ceiling_share_max_vs_first), (Some(1.0), Some(2.0)));
         assert!(runs[1].clone().against(Some(0.0)).ratio_to_ceiling.is_none(), "no share of a ceiling of 0");
+        assert_eq!(s.postgres_buffers_min_vs_first, None, "no PostgreSQL, no spread of its buffers");
+
+        // On PostgreSQL: the buffers per delivery of each run against the first's, whatever
+        // the deliveries/s did meanwhile.
+        let on_postgres = |deliveries_per_s, buffers| {
+            let none = crate::cli::bench::postgres::Counters::default();
+            let mut costs = crate::cli::bench::postgres::Costs::between(&none, &none, None, 1);
+            costs.buffers_per_delivery = buffers;
+            Run { postgres: Some(costs), ..run(deliveries_per_s) }
+        };
+        let s = Spread::of(&[on_postgres(100.0, 40.0), on_postgres(130.0, 38.0), on_postgres(80.0, 44.0)]).unwrap();
+        assert_eq!((s.min_vs_first, s.max_vs_first), (0.8, 1.3));
+        assert_eq!((s.postgres_buffers_min_vs_first, s.postgres_buffers_max_vs_first), (Some(0.95), Some(1.1)));
     }
 
     #[test]
