@@ -828,3 +828,47 @@ async fn postgres_a_full_lease_does_not_count_the_rows_it_missed() {
     let short = due_index_scans_in_lease_of(&client, 500).await;
     assert_eq!((short.len(), never(&short)), (2, 0), "one that came back short counts what it missed: {short:#?}");
 }
+
+/// A statement PostgreSQL plans again keeps one identity in `pg_stat_statements`, so an
+/// operator reading it finds each of hookshape's statements once, its calls and time whole.
+/// Every VACUUM of `queue` (the store's own, every few seconds under load) makes each
+/// connection analyse its prepared statements again, now with the parameters' types known:
+/// a parameter whose type was inferred from where it stands can come out as another tree,
+/// so another query id (the results statement was counted under two, ~3:1).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_statements_planned_again_keep_one_identity_in_pg_stat_statements() {
+    let Some(pg) = crate::pg::ThrowawayPostgres::start() else { return };
+    let (client, connection) = tokio_postgres::connect(&pg.url(), tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    client.batch_execute("ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'").await.unwrap();
+    drop(client);
+    pg.stop();
+    pg.start_again();
+    let (client, connection) = tokio_postgres::connect(&pg.url(), tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    client.batch_execute("CREATE EXTENSION pg_stat_statements").await.unwrap();
+
+    let store: Arc<dyn Store> = Arc::new(PostgresStore::open(&pg.url()).await.unwrap());
+    let results = "SELECT count(*) FROM pg_stat_statements WHERE query LIKE 'WITH r AS (%'";
+    for round in 0..4 {
+        insert(&store, vec![delivery("a", DeliveryStatus::Pending), delivery("b", DeliveryStatus::Pending)]).await;
+        let leased = store.lease(lease_req("n1")).await.unwrap();
+        assert_eq!(leased.len(), 2, "round {round}");
+        let reports = leased.iter().map(|l| report(l, "n1", 200, Outcome::Succeeded)).collect();
+        store.finish_attempts(reports).await.unwrap();
+        client.batch_execute("VACUUM queue").await.unwrap();
+    }
+    assert!(client.query_one(results, &[]).await.unwrap().get::<_, i64>(0) >= 1, "the results statement ran");
+    let split: Vec<(String, i64)> = client
+        .query(
+            "SELECT left(query, 60), count(DISTINCT queryid) FROM pg_stat_statements
+              GROUP BY query HAVING count(DISTINCT queryid) > 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert!(split.is_empty(), "statements counted under more than one query id: {split:?}");
+}

@@ -594,7 +594,10 @@ fn to_leased(r: &Row, now: i64) -> StoreResult<Leased> {
 /// prefer a history row's final attempt to an `attempts` row of the same number). A row has a lease owner exactly while it is
 /// in flight (a CHECK of `queue`); the status is not tested as well because that would let
 /// the planner read the whole index of in-flight rows (`queue_lease_owner`, whose WHERE it
-/// proves) for each batch, where the primary key finds each row.
+/// proves) for each batch, where the primary key finds each row. Every parameter is cast:
+/// one whose type PostgreSQL infers from where it stands analyses to another tree when the
+/// statement is analysed again with the types known (after each VACUUM of `queue`), which
+/// `pg_stat_statements` counted as a second statement.
 const RECORD_ATTEMPTS: &str = "WITH r AS (
         SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[], $4::bigint[], $5::int[], $6::text[], $7::text[],
                              $8::text[], $9::bigint[], $10::text[])
@@ -609,11 +612,11 @@ const RECORD_ATTEMPTS: &str = "WITH r AS (
         INSERT INTO deliveries (id, event_uuid, subscription, topic, status, attempts, created_at, updated_at,
                                 config_version, request, last_status, last_error, source, event_at,
                                 final_started_at, final_duration_ms, final_response_body)
-        SELECT id, event_uuid, subscription, topic, status, attempts, created_at, $11, config_version, request,
+        SELECT id, event_uuid, subscription, topic, status, attempts, created_at, $11::bigint, config_version, request,
                status_code, error, source, event_at, started_at, duration_ms, response_body FROM done
         RETURNING id, subscription, status, attempts),
     retried AS (
-        UPDATE queue q SET status = 'pending', next_attempt_at = r.next_at, lease_owner = NULL, updated_at = $11,
+        UPDATE queue q SET status = 'pending', next_attempt_at = r.next_at, lease_owner = NULL, updated_at = $11::bigint,
                            last_status = r.status_code, last_error = r.error, attempts = q.attempts + 1
           FROM r
          WHERE q.id = r.id AND r.status = 'pending' AND q.lease_owner = r.owner AND q.attempts = r.attempt - 1
@@ -629,7 +632,7 @@ const RECORD_ATTEMPTS: &str = "WITH r AS (
          WHERE EXISTS (SELECT 1 FROM retried m WHERE m.id = EXCLUDED.delivery_id)),
     reset AS (
         UPDATE subscription_state
-           SET consecutive_failures = 0, updated_at = CASE WHEN disabled THEN updated_at ELSE $11 END
+           SET consecutive_failures = 0, updated_at = CASE WHEN disabled THEN updated_at ELSE $11::bigint END
          WHERE consecutive_failures > 0 AND name IN (SELECT subscription FROM moved WHERE status = 'succeeded'))
     SELECT count(*) FROM moved";
 
