@@ -831,10 +831,11 @@ async fn postgres_a_full_lease_does_not_count_the_rows_it_missed() {
 
 /// A statement PostgreSQL plans again keeps one identity in `pg_stat_statements`, so an
 /// operator reading it finds each of hookshape's statements once, its calls and time whole.
-/// Every VACUUM of `queue` (the store's own, every few seconds under load) makes each
-/// connection analyse its prepared statements again, now with the parameters' types known:
-/// a parameter whose type was inferred from where it stands can come out as another tree,
-/// so another query id (the results statement was counted under two, ~3:1).
+/// A connection analyses its prepared statements again, now with the parameters' types
+/// known, after an invalidation of any table they touch (each VACUUM of `queue`, the
+/// store's own every few seconds under load, is one): a parameter whose type was inferred
+/// from where it stands can come out as another tree, so another query id (the results
+/// statement was counted under two, ~3:1).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_statements_planned_again_keep_one_identity_in_pg_stat_statements() {
     let Some(pg) = crate::pg::ThrowawayPostgres::start() else { return };
@@ -847,18 +848,59 @@ async fn postgres_statements_planned_again_keep_one_identity_in_pg_stat_statemen
     let (client, connection) = tokio_postgres::connect(&pg.url(), tokio_postgres::NoTls).await.unwrap();
     tokio::spawn(connection);
     client.batch_execute("CREATE EXTENSION pg_stat_statements").await.unwrap();
-
     let store: Arc<dyn Store> = Arc::new(PostgresStore::open(&pg.url()).await.unwrap());
-    let results = "SELECT count(*) FROM pg_stat_statements WHERE query LIKE 'WITH r AS (%'";
+
+    // Each statement that joins a batch to `queue`, run on one connection before and after
+    // an invalidation of `queue`; the control is the results statement as it was, its time
+    // uncast. A VACUUM invalidates only when it changes the table's statistics, which it
+    // does under load and not on this empty table; setting a storage option to the value it
+    // has invalidates every time.
+    let invalidate = "ALTER TABLE queue SET (fillfactor = 70)";
+    let results = hookshape::store::postgres::queue_by_id_statements()[0].1.clone();
+    let uncast = results.replace("$11::bigint", "$11");
+    assert_ne!(uncast, results, "the control differs from the statement");
+    let mut statements = hookshape::store::postgres::queue_by_id_statements();
+    statements.push(("uncast control", uncast));
+    let mut ids = BTreeMap::new();
+    for (name, sql) in &statements {
+        client.batch_execute("SELECT pg_stat_statements_reset()").await.unwrap();
+        let nulls = vec!["NULL"; highest_parameter(sql)].join(", ");
+        client.batch_execute(&format!("PREPARE p AS {sql}")).await.unwrap();
+        client.batch_execute(&format!("EXECUTE p({nulls})")).await.unwrap();
+        client.batch_execute(invalidate).await.unwrap();
+        client.batch_execute(&format!("EXECUTE p({nulls}); DEALLOCATE p")).await.unwrap();
+        let row = client
+            .query_one(
+                "SELECT count(DISTINCT queryid), sum(calls)::bigint FROM pg_stat_statements WHERE query LIKE 'PREPARE p AS%'",
+                &[],
+            )
+            .await
+            .unwrap();
+        let (distinct, calls): (i64, i64) = (row.get(0), row.get(1));
+        assert_eq!(calls, 2, "{name}: both executions counted");
+        ids.insert(*name, distinct);
+    }
+    assert_eq!(ids.remove("uncast control"), Some(2), "the hazard is real: uncast, it is counted twice");
+    assert!(ids.values().all(|n| *n == 1), "one query id each: {ids:?}");
+
+    // And through the store: intake, a lease and the results, four times, invalidated between.
+    client.batch_execute("SELECT pg_stat_statements_reset()").await.unwrap();
     for round in 0..4 {
         insert(&store, vec![delivery("a", DeliveryStatus::Pending), delivery("b", DeliveryStatus::Pending)]).await;
         let leased = store.lease(lease_req("n1")).await.unwrap();
         assert_eq!(leased.len(), 2, "round {round}");
         let reports = leased.iter().map(|l| report(l, "n1", 200, Outcome::Succeeded)).collect();
         store.finish_attempts(reports).await.unwrap();
-        client.batch_execute("VACUUM queue").await.unwrap();
+        client.batch_execute(invalidate).await.unwrap();
     }
-    assert!(client.query_one(results, &[]).await.unwrap().get::<_, i64>(0) >= 1, "the results statement ran");
+    let recorded: Vec<i64> = client
+        .query("SELECT calls FROM pg_stat_statements WHERE query LIKE 'WITH r AS (%'", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(recorded, [4], "the results statement: one query id, every batch counted");
     let split: Vec<(String, i64)> = client
         .query(
             "SELECT left(query, 60), count(DISTINCT queryid) FROM pg_stat_statements
@@ -871,4 +913,13 @@ async fn postgres_statements_planned_again_keep_one_identity_in_pg_stat_statemen
         .map(|r| (r.get(0), r.get(1)))
         .collect();
     assert!(split.is_empty(), "statements counted under more than one query id: {split:?}");
+}
+
+/// The highest `$n` a statement names: how many parameters it takes.
+fn highest_parameter(sql: &str) -> usize {
+    sql.split('$')
+        .skip(1)
+        .filter_map(|rest| rest.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok())
+        .max()
+        .unwrap_or(0)
 }

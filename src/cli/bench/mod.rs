@@ -80,7 +80,7 @@ pub struct Args {
     /// Measure this many loads one after the other on the same store and nodes (the
     /// history grows), one row each and their spread against the first; with PostgreSQL
     /// each row also gives the tables' sizes and the server's costs per delivery, and the
-    /// spread also compares its buffers per delivery, work the machine's speed does not change.
+    /// spread also compares its buffers per delivery, work the machine's speed changes little.
     #[arg(long, default_value_t = 1, value_name = "RUNS")]
     repeat: usize,
     /// After the load (and --console), leave the nodes with nothing to do for this long

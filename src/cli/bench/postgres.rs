@@ -46,7 +46,8 @@ pub struct Counters {
     tup_inserted: i64,
     tup_updated: i64,
     tup_deleted: i64,
-    /// Shared buffers the database's processes looked up: found in `shared_buffers`, and read in.
+    /// Buffer lookups by the database's processes: found in `shared_buffers`, and not
+    /// (read in, or a new page added to a growing table or index).
     blks_hit: i64,
     blks_read: i64,
     statements: Option<i64>,
@@ -65,12 +66,13 @@ pub struct Costs {
     pub tuples_inserted_per_delivery: f64,
     pub tuples_updated_per_delivery: f64,
     pub tuples_deleted_per_delivery: f64,
-    /// Pages of tables and indexes the database's processes looked at (found in
-    /// `shared_buffers` or read in): the server's work in a unit the machine's speed does
-    /// not change, so a run on a growing history can be told apart from a slower machine.
+    /// Lookups of pages (tables, indexes, catalogs) by the database's processes, the whole
+    /// database's as with the other counters: the server's work counted in a unit the
+    /// machine's speed changes little, so a run on a growing history can be told apart from
+    /// a slower machine; bloat (dead rows stepped over) and deeper indexes make it grow.
     pub buffers_per_delivery: f64,
-    /// Of those, the ones not in `shared_buffers` (read from the operating system's cache
-    /// or the disk): what grows when the hot part of an index outgrows the buffers.
+    /// Of those, the ones not found in `shared_buffers`: read in (from the operating
+    /// system's cache or the disk), or new pages added as tables and indexes grow.
     pub buffers_read_per_delivery: f64,
     /// Statements run in the database, with pg_stat_statements.
     pub statements_per_delivery: Option<f64>,

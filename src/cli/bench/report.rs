@@ -118,7 +118,7 @@ impl Run {
 /// The slowest and fastest run's deliveries/s as a share of the first's; with `--ceiling`,
 /// the lowest and highest share of its own ceiling, also against the first's; on
 /// PostgreSQL, the fewest and most buffers per delivery against the first's (work that
-/// grows with bloat or an index outgrowing its cache, whatever the machine's speed).
+/// grows with bloat or deeper indexes and changes little with the machine's speed).
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct Spread {
     pub min_vs_first: f64,

@@ -596,8 +596,9 @@ fn to_leased(r: &Row, now: i64) -> StoreResult<Leased> {
 /// the planner read the whole index of in-flight rows (`queue_lease_owner`, whose WHERE it
 /// proves) for each batch, where the primary key finds each row. Every parameter is cast:
 /// one whose type PostgreSQL infers from where it stands analyses to another tree when the
-/// statement is analysed again with the types known (after each VACUUM of `queue`), which
-/// `pg_stat_statements` counted as a second statement.
+/// statement is analysed again with the types known (after an invalidation of any table it
+/// touches, such as each VACUUM of `queue`), which `pg_stat_statements` counted as a second
+/// statement.
 const RECORD_ATTEMPTS: &str = "WITH r AS (
         SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[], $4::bigint[], $5::int[], $6::text[], $7::text[],
                              $8::text[], $9::bigint[], $10::text[])
