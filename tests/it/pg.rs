@@ -25,6 +25,14 @@ pub fn server_url() -> Option<String> {
     url
 }
 
+/// hookshape's PostgreSQL migration files, in the order they are applied.
+pub fn migration_files() -> Vec<std::path::PathBuf> {
+    let migrations = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/src/store/postgres/migrations")).unwrap();
+    let mut files: Vec<_> = migrations.map(|f| f.unwrap().path()).collect();
+    files.sort();
+    files
+}
+
 /// A fresh schema on the test server; `url` points hookshape at it through `search_path`.
 pub struct PgSchema {
     pub url: String,
@@ -50,7 +58,8 @@ impl PgSchema {
     }
 }
 
-async fn connect(url: &str) -> tokio_postgres::Client {
+/// A connection to `url` with its driver running; panics, naming the URL, if it cannot.
+pub async fn connect(url: &str) -> tokio_postgres::Client {
     let (client, connection) =
         tokio_postgres::connect(url, NoTls).await.unwrap_or_else(|e| panic!("{URL_VAR}={url} does not connect: {e}"));
     tokio::spawn(connection);

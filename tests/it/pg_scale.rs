@@ -13,7 +13,7 @@ use serde_json::Value;
 use tokio_postgres::types::ToSql;
 
 use crate::helpers::new_uuid;
-use crate::pg::PgSchema;
+use crate::pg::{migration_files, PgSchema};
 
 /// Finished deliveries in the history the plan test fills.
 const HISTORY: i64 = 200_000;
@@ -521,13 +521,6 @@ async fn schema_at_version(client: &tokio_postgres::Client, version: usize) {
     }
 }
 
-fn migration_files() -> Vec<std::path::PathBuf> {
-    let migrations = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/src/store/postgres/migrations")).unwrap();
-    let mut files: Vec<_> = migrations.map(|f| f.unwrap().path()).collect();
-    files.sort();
-    files
-}
-
 fn latest_version() -> i64 {
     migration_files().len() as i64
 }
@@ -839,14 +832,12 @@ async fn postgres_a_full_lease_does_not_count_the_rows_it_missed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_statements_planned_again_keep_one_identity_in_pg_stat_statements() {
     let Some(pg) = crate::pg::ThrowawayPostgres::start() else { return };
-    let (client, connection) = tokio_postgres::connect(&pg.url(), tokio_postgres::NoTls).await.unwrap();
-    tokio::spawn(connection);
+    let client = crate::pg::connect(&pg.url()).await;
     client.batch_execute("ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'").await.unwrap();
     drop(client);
     pg.stop();
     pg.start_again();
-    let (client, connection) = tokio_postgres::connect(&pg.url(), tokio_postgres::NoTls).await.unwrap();
-    tokio::spawn(connection);
+    let client = crate::pg::connect(&pg.url()).await;
     client.batch_execute("CREATE EXTENSION pg_stat_statements").await.unwrap();
     let store: Arc<dyn Store> = Arc::new(PostgresStore::open(&pg.url()).await.unwrap());
 

@@ -254,23 +254,15 @@ impl Report {
             }
         }
         if let Some(s) = self.spread {
-            let shares =
-                s.ceiling_share_min_vs_first.zip(s.ceiling_share_max_vs_first).map_or(String::new(), |(lo, hi)| {
-                    format!(
-                        "; share of its own ceiling: lowest {:+.1}%, highest {:+.1}% of the first's",
-                        pct(lo),
-                        pct(hi)
-                    )
-                });
-            let buffers = s.postgres_buffers_min_vs_first.zip(s.postgres_buffers_max_vs_first).map_or(
-                String::new(),
-                |(lo, hi)| {
-                    format!(
-                        "; postgres buffers per delivery: fewest {:+.1}%, most {:+.1}% of the first's",
-                        pct(lo),
-                        pct(hi)
-                    )
-                },
+            let shares = against_first(
+                "share of its own ceiling",
+                ("lowest", "highest"),
+                s.ceiling_share_min_vs_first.zip(s.ceiling_share_max_vs_first),
+            );
+            let buffers = against_first(
+                "postgres buffers per delivery",
+                ("fewest", "most"),
+                s.postgres_buffers_min_vs_first.zip(s.postgres_buffers_max_vs_first),
             );
             row(
                 "spread over the runs",
@@ -297,6 +289,13 @@ impl Report {
         }
         out
     }
+}
+
+/// `; what: low …%, high …% of the first's`, for a spread that was measured (else nothing).
+fn against_first(what: &str, (low, high): (&str, &str), spread: Option<(f64, f64)>) -> String {
+    spread.map_or(String::new(), |(lo, hi)| {
+        format!("; {what}: {low} {:+.1}%, {high} {:+.1}% of the first's", pct(lo), pct(hi))
+    })
 }
 
 fn pct(ratio: f64) -> f64 {
@@ -375,7 +374,7 @@ impl Run {
 
 #[cfg(test)]
 mod tests {
-    use super::{Latency, Run, Spread};
+    use super::{against_first, Latency, Run, Spread};
 
     #[test]
     fn the_spread_is_the_slowest_and_fastest_run_against_the_first() {
@@ -414,6 +413,13 @@ mod tests {
         let s = Spread::of(&[on_postgres(100.0, 40.0), on_postgres(130.0, 38.0), on_postgres(80.0, 44.0)]).unwrap();
         assert_eq!((s.min_vs_first, s.max_vs_first), (0.8, 1.3));
         assert_eq!((s.postgres_buffers_min_vs_first, s.postgres_buffers_max_vs_first), (Some(0.95), Some(1.1)));
+    }
+
+    #[test]
+    fn a_spread_reads_against_the_first_and_is_left_out_when_not_measured() {
+        let said = against_first("buffers", ("fewest", "most"), Some((0.9, 1.05)));
+        assert_eq!(said, "; buffers: fewest -10.0%, most +5.0% of the first's");
+        assert_eq!(against_first("buffers", ("fewest", "most"), None), "");
     }
 
     #[test]
