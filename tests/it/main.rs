@@ -35,6 +35,7 @@ mod openapi;
 mod operations;
 mod outcomes;
 mod pg_scale;
+mod pg_writes;
 mod platform_headers;
 mod platforms;
 mod policy;

@@ -1,0 +1,14 @@
+-- Models "queue" and "full", results: the next 54 queue rows by id moved into the history, as
+-- hookshape's results statement moves the rows its batch names (run with sequential scans off, as it is).
+WITH r AS (SELECT lpad(g::text, 36, '0') AS id FROM generate_series(:last + 1, :last + 54) g),
+ done AS (
+  DELETE FROM queue q USING r WHERE q.id = r.id AND q.lease_owner = 'node-1'
+  RETURNING q.id, q.event_uuid, q.subscription, q.topic, q.created_at, q.config_version, q.request, q.source, q.event_at),
+ finished AS (
+  INSERT INTO deliveries (id, event_uuid, subscription, topic, status, attempts, created_at, updated_at, config_version,
+                          request, last_status, last_error, source, event_at, final_started_at, final_duration_ms,
+                          final_response_body)
+  SELECT id, event_uuid, subscription, topic, 'succeeded', 1, created_at, model_now(), config_version, request, 200, NULL,
+         source, event_at, model_now(), 1, NULL FROM done RETURNING id)
+SELECT count(*) FROM finished;
+\set last :last + 54

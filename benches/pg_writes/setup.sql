@@ -1,0 +1,8 @@
+-- The models' ids and clock, applied after hookshape's migrations (run.sh, and the test
+-- tests/it/pg_writes.rs that keeps these scripts true to the schema). Ids are ordered, as
+-- hookshape's time-ordered uuids and delivery ids are, and 36 characters long as they are.
+CREATE SEQUENCE model_event_ids;
+CREATE SEQUENCE model_queue_ids;
+CREATE SEQUENCE model_delivery_ids;
+CREATE FUNCTION model_id(seq regclass) RETURNS text LANGUAGE sql AS $$ SELECT lpad(nextval(seq)::text, 36, '0') $$;
+CREATE FUNCTION model_now() RETURNS bigint LANGUAGE sql AS $$ SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint $$;
