@@ -1,6 +1,7 @@
 -- Models "queue" and "full", results: the next 54 queue rows by id moved into the history, as
--- hookshape's results statement moves the rows its batch names (run with sequential scans off, as it is).
-WITH r AS (SELECT lpad(g::text, 36, '0') AS id FROM generate_series(:last + 1, :last + 54) g),
+-- hookshape's results statement moves the rows its batch names (run with sequential scans off,
+-- as it is). `last` is the highest id moved so far, so a batch never looks below it.
+WITH r AS (SELECT id FROM queue WHERE id > :last ORDER BY id LIMIT 54),
  done AS (
   DELETE FROM queue q USING r WHERE q.id = r.id AND q.lease_owner = 'node-1'
   RETURNING q.id, q.event_uuid, q.subscription, q.topic, q.created_at, q.config_version, q.request, q.source, q.event_at),
@@ -10,5 +11,5 @@ WITH r AS (SELECT lpad(g::text, 36, '0') AS id FROM generate_series(:last + 1, :
                           final_response_body)
   SELECT id, event_uuid, subscription, topic, 'succeeded', 1, created_at, model_now(), config_version, request, 200, NULL,
          source, event_at, model_now(), 1, NULL FROM done RETURNING id)
-SELECT count(*) FROM finished;
-\set last :last + 54
+SELECT coalesce(max(id), :last) AS last FROM finished
+\gset

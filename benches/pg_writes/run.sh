@@ -5,7 +5,8 @@
 #   benches/pg_writes/run.sh MODEL [SECONDS] [DELIVERIES_PER_S]
 #
 # MODEL: floor (events and history rows only), keys (+ search keys), queue (+ a queue row
-# leased at intake and moved into the history), full (keys and queue: today's writes).
+# leased at intake and moved into the history), full (keys and queue: today's writes), lean
+# (keys, and the request kept with its event instead of a queue row: a sketch of a change).
 # Two pgbench clients at a fixed rate, as hookshape's one inserter (15 events a statement)
 # and one recorder (54 results a statement) run at fan-out 1. Each run makes a new database
 # `pg_writes` on the server PGURL (default postgres://postgres@127.0.0.1:5433), which must
@@ -18,7 +19,8 @@ model=$1; secs=${2:-15}; rate=${3:-5400}
 case $model in
   floor | keys) results=history ;;
   queue | full) results=queue ;;
-  *) echo "run.sh: MODEL is floor, keys, queue or full, not $model" >&2; exit 2 ;;
+  lean) results=lean ;;
+  *) echo "run.sh: MODEL is floor, keys, queue, full or lean, not $model" >&2; exit 2 ;;
 esac
 here=$(cd "$(dirname "$0")" && pwd)
 server=${PGURL:-postgres://postgres@127.0.0.1:5433}

@@ -6,3 +6,8 @@ CREATE SEQUENCE model_queue_ids;
 CREATE SEQUENCE model_delivery_ids;
 CREATE FUNCTION model_id(seq regclass) RETURNS text LANGUAGE sql AS $$ SELECT lpad(nextval(seq)::text, 36, '0') $$;
 CREATE FUNCTION model_now() RETURNS bigint LANGUAGE sql AS $$ SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint $$;
+-- Model "lean" (a sketch of a delivery leased at intake with no queue row): its request is
+-- kept with its event, and each recorder batch moves its node's watermark.
+ALTER TABLE events ADD COLUMN model_requests text;
+ALTER TABLE nodes ADD COLUMN model_recorded_before bigint;
+INSERT INTO nodes (id, started_at, heartbeat_at) VALUES ('node-1', 0, 0);
