@@ -11,3 +11,6 @@ CREATE FUNCTION model_now() RETURNS bigint LANGUAGE sql AS $$ SELECT (extract(ep
 ALTER TABLE events ADD COLUMN model_requests text;
 ALTER TABLE nodes ADD COLUMN model_recorded_before bigint;
 INSERT INTO nodes (id, started_at, heartbeat_at) VALUES ('node-1', 0, 0);
+-- Model "leased" (a sketch of another change): a delivery leased at intake gets a row in a
+-- table of its own with the queue's columns and only a primary key.
+CREATE TABLE model_leased (LIKE queue INCLUDING DEFAULTS INCLUDING CONSTRAINTS, PRIMARY KEY (id));

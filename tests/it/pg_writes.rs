@@ -21,7 +21,7 @@ fn script(name: &str) -> String {
 }
 
 /// Rows in each table a model writes, after one intake and one results script.
-async fn rows_after(intake: &str, results: &str) -> Option<[i64; 4]> {
+async fn rows_after(intake: &str, results: &str) -> Option<[i64; 5]> {
     let schema = PgSchema::create().await?;
     let client = schema.client().await;
     for file in migration_files() {
@@ -30,30 +30,31 @@ async fn rows_after(intake: &str, results: &str) -> Option<[i64; 4]> {
     client.batch_execute(&script("setup.sql")).await.unwrap();
     client.batch_execute(&script(intake)).await.unwrap();
     client.batch_execute(&script(results)).await.unwrap();
-    let mut counts = [0; 4];
-    for (count, table) in counts.iter_mut().zip(["events", "event_keys", "queue", "deliveries"]) {
+    let mut counts = [0; 5];
+    for (count, table) in counts.iter_mut().zip(["events", "event_keys", "queue", "model_leased", "deliveries"]) {
         *count = client.query_one(&format!("SELECT count(*) FROM {table}"), &[]).await.unwrap().get(0);
     }
     // The counters' trigger saw every history row, as it does in hookshape.
     let counted: Option<i64> =
         client.query_one("SELECT sum(n)::bigint FROM delivery_counts", &[]).await.unwrap().get(0);
-    assert_eq!(counted.unwrap_or(0), counts[3], "{intake} + {results}: delivery_counts disagrees with the history");
+    assert_eq!(counted.unwrap_or(0), counts[4], "{intake} + {results}: delivery_counts disagrees with the history");
     Some(counts)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_write_models_write_what_they_claim_on_the_current_schema() {
-    // [events, event_keys, queue, deliveries] after 15 events in, one batch of results out.
+    // [events, event_keys, queue, model_leased, deliveries] after 15 events in, one batch of results out.
     let expected = [
-        ("intake_floor.sql", "results_history.sql", [15, 0, 0, 54]),
-        ("intake_keys.sql", "results_history.sql", [15, 30, 0, 54]),
+        ("intake_floor.sql", "results_history.sql", [15, 0, 0, 0, 54]),
+        ("intake_keys.sql", "results_history.sql", [15, 30, 0, 0, 54]),
         // A queue row per event, leased at intake; the results move all 15 into the history.
-        ("intake_queue.sql", "results_queue.sql", [15, 0, 0, 15]),
-        ("intake_full.sql", "results_queue.sql", [15, 30, 0, 15]),
-        ("intake_lean.sql", "results_lean.sql", [15, 30, 0, 54]),
+        ("intake_queue.sql", "results_queue.sql", [15, 0, 0, 0, 15]),
+        ("intake_full.sql", "results_queue.sql", [15, 30, 0, 0, 15]),
+        ("intake_lean.sql", "results_lean.sql", [15, 30, 0, 0, 54]),
+        ("intake_leased.sql", "results_leased.sql", [15, 30, 0, 0, 15]),
     ];
     for (intake, results, want) in expected {
         let Some(counts) = rows_after(intake, results).await else { return };
-        assert_eq!(counts, want, "{intake} + {results}: rows in events, event_keys, queue, deliveries");
+        assert_eq!(counts, want, "{intake} + {results}: rows in events, event_keys, queue, model_leased, deliveries");
     }
 }
