@@ -7,7 +7,8 @@
 # MODEL: floor (events and history rows only), keys (+ search keys), queue (+ a queue row
 # leased at intake and moved into the history), full (keys and queue: today's writes), lean
 # (keys, and the request kept with its event instead of a queue row: a sketch of a change),
-# leased (full, but the row leased at intake in a table with only a primary key: another).
+# leased (full, but the row leased at intake in a table with only a primary key: another),
+# logged (leased, but its rows never deleted; the history written as lean writes it).
 # Two pgbench clients at a fixed rate, as hookshape's one inserter (15 events a statement)
 # and one recorder (54 results a statement) run at fan-out 1. Each run makes a new database
 # `pg_writes` on the server PGURL (default postgres://postgres@127.0.0.1:5433), which must
@@ -20,8 +21,8 @@ model=$1; secs=${2:-15}; rate=${3:-5400}
 case $model in
   floor | keys) results=history ;;
   queue | full) results=queue ;;
-  lean | leased) results=$model ;;
-  *) echo "run.sh: MODEL is floor, keys, queue, full, lean or leased, not $model" >&2; exit 2 ;;
+  lean | leased | logged) results=$model ;;
+  *) echo "run.sh: MODEL is floor, keys, queue, full, lean, leased or logged, not $model" >&2; exit 2 ;;
 esac
 here=$(cd "$(dirname "$0")" && pwd)
 server=${PGURL:-postgres://postgres@127.0.0.1:5433}

@@ -52,6 +52,7 @@ async fn postgres_write_models_write_what_they_claim_on_the_current_schema() {
         ("intake_full.sql", "results_queue.sql", [15, 30, 0, 0, 15]),
         ("intake_lean.sql", "results_lean.sql", [15, 30, 0, 0, 54]),
         ("intake_leased.sql", "results_leased.sql", [15, 30, 0, 0, 15]),
+        ("intake_logged.sql", "results_logged.sql", [15, 30, 0, 15, 54]),
     ];
     for (intake, results, want) in expected {
         let Some(counts) = rows_after(intake, results).await else { return };

@@ -1,0 +1,12 @@
+-- Model "logged", results: as "lean" (the history row from what the node holds, the watermark moved);
+-- the lease rows stay, to be dropped with their time partition.
+WITH node AS (UPDATE nodes SET model_recorded_before = model_now() WHERE id = 'node-1' RETURNING id),
+ finished AS (
+  INSERT INTO deliveries (id, event_uuid, subscription, topic, status, attempts, created_at, updated_at, config_version,
+                          request, last_status, last_error, source, event_at, final_started_at, final_duration_ms,
+                          final_response_body)
+  SELECT model_id('model_delivery_ids'), model_id('model_delivery_ids'), 'bench-0', 'bench.event', 'succeeded', 1,
+         model_now(), model_now(), :version, :request, 200, NULL, NULL, model_now(), model_now(), 1, NULL
+    FROM generate_series(1, 54), node
+  ON CONFLICT (id) DO NOTHING RETURNING id)
+SELECT count(*) FROM finished;
