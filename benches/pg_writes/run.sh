@@ -14,7 +14,7 @@
 # `pg_writes` on the server PGURL (default postgres://postgres@127.0.0.1:5433), which must
 # be on this machine (its processes' CPU is read from /proc) and let us read
 # data_directory (a superuser). Prints one line:
-#   model|PostgreSQL CPU µs per delivery|deliveries in the window|per s|WAL B|buffers|transactions per delivery|history rows|queue rows left
+#   model|PostgreSQL CPU µs per delivery|deliveries in the window|per s|WAL B|buffers|transactions per delivery|history rows|queue rows left|vacuums
 # measured from 2 s after the start to 1 s before the end.
 set -euo pipefail
 model=$1; secs=${2:-15}; rate=${3:-5400}
@@ -32,6 +32,10 @@ db="$server/pg_writes"
 for f in "$here"/../../src/store/postgres/migrations/*.sql "$here/setup.sql"; do "${P[@]}" -d "$db" -f "$f"; done
 "${P[@]}" -d "$db" -c "CHECKPOINT"
 postmaster=$(head -1 "$("${P[@]}" -d "$db" -c "SHOW data_directory")/postmaster.pid")
+if [ "$(cat "/proc/$postmaster/comm" 2>/dev/null)" != postgres ] || [ -z "$(ps -o pid= --ppid "$postmaster")" ]; then
+  echo "run.sh: the server's postmaster ($postmaster) is not a process of this machine with children" >&2
+  exit 2
+fi
 
 # CPU ticks of the server: the postmaster, its children, and the children it has reaped.
 cpu() {
@@ -50,17 +54,36 @@ body='{"Topic":"bench.event","Payload":{"SentAt":1796612908215454,"N":31,"Points
 request='{"method":"POST","url":"http://127.0.0.1:43695/r/0/C-31?t=1796612908215454","headers":[],"body":"{\"customer_id\":\"C-31\",\"name\":\"Bench Customer 31\",\"points\":31,\"store\":\"S-31\",\"items\":2,\"event_id\":\"01a24e79-64b9-74f7-8079-c8ae9c76d98e\"}","sensitive":[]}'
 vars=(-D "body=$body" -D "request=$request" -D "version=v1-3b8f0c2a1d" -D last=0)
 out=$(mktemp -d)
-pgbench -n -M prepared -c 1 -T "$secs" -R $((rate / 15)) "${vars[@]}" -f "$here/intake_$model.sql" "$db" >"$out/intake" 2>&1 &
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$out"' EXIT
+pgbench -n -M prepared -c 1 -T "$secs" -R "$(echo "$rate / 15" | bc -l)" "${vars[@]}" -f "$here/intake_$model.sql" "$db" \
+  >"$out/intake" 2>&1 &
+intake=$!
 # The recorder starts a little after intake, so it never looks for rows not yet written, and
 # plans by index as hookshape's results statement does (store/postgres/by_index.rs).
 sleep 0.3
-PGOPTIONS="-c enable_seqscan=off" pgbench -n -M prepared -c 1 -T "$secs" -R $((rate / 54)) "${vars[@]}" \
+PGOPTIONS="-c enable_seqscan=off" pgbench -n -M prepared -c 1 -T "$secs" -R "$(echo "$rate / 54" | bc -l)" "${vars[@]}" \
   -f "$here/results_$results.sql" "$db" >"$out/results" 2>&1 &
-sleep 2
+recorder=$!
+# The queue tables vacuumed as the store vacuums `queue` (store/postgres/vacuum.rs): looked at
+# every second, vacuumed past 10,000 dead rows and a fifth of the live ones.
+(
+  while kill -0 $recorder 2>/dev/null; do
+    sleep 1
+    for table in queue model_leased; do
+      if [ "$("${P[@]}" -d "$db" -c "SELECT pg_stat_get_dead_tuples('$table'::regclass)
+                > greatest(pg_stat_get_live_tuples('$table'::regclass) / 5, 10000)")" = t ]; then
+        "${P[@]}" -d "$db" -c "VACUUM (SKIP_LOCKED) $table" && echo "$table" >>"$out/vacuums"
+      fi
+    done
+  done
+) &
 before=$("${P[@]}" -d "$db" -c "$stats"); cpu0=$(cpu); t0=$(date +%s.%N)
 sleep $((secs - 3))
 after=$("${P[@]}" -d "$db" -c "$stats"); cpu1=$(cpu); t1=$(date +%s.%N)
-wait
+wait $intake || { cat "$out/intake" >&2; exit 1; }
+wait $recorder || { cat "$out/results" >&2; exit 1; }
+vacuums=0
+[ -f "$out/vacuums" ] && vacuums=$(wc -l <"$out/vacuums")
 "${P[@]}" -d "$db" -c "
   WITH s(at, lsn, blks, xacts, events) AS (
          SELECT at, split_part(t, '|', 1)::pg_lsn, split_part(t, '|', 2)::bigint, split_part(t, '|', 3)::bigint,
@@ -70,7 +93,6 @@ wait
   SELECT '$model', round(($cpu1 - $cpu0) * 1000000.0 / $(getconf CLK_TCK) / (a.events - b.events), 1),
          a.events - b.events, round((a.events - b.events) / ($t1 - $t0)),
          round(pg_wal_lsn_diff(a.lsn, b.lsn) / (a.events - b.events)), round((a.blks - b.blks) / (a.events - b.events), 1),
-         round((a.xacts - b.xacts) / (a.events - b.events), 3), (SELECT count(*) FROM deliveries), (SELECT count(*) FROM queue)
+         round((a.xacts - b.xacts) / (a.events - b.events), 3), (SELECT count(*) FROM deliveries), (SELECT count(*) FROM queue), $vacuums
     FROM a, b"
-grep -h "^latency average" "$out/intake" "$out/results" >&2 || cat "$out/intake" "$out/results" >&2
-rm -r "$out"
+grep -h "^latency average" "$out/intake" "$out/results" >&2
