@@ -1,7 +1,15 @@
-//! The pgbench models of `benches/pg_writes/` (BENCHMARKS.md, "What each row costs") stay
-//! true to hookshape's schema: each model's intake and results scripts run on a freshly
-//! migrated schema and write exactly the rows the model claims.
+//! The pgbench models of `benches/pg_writes/` (BENCHMARKS.md, "Against the issue's own
+//! build, and what each row costs") stay true to hookshape's schema: each model's intake and
+//! results scripts run on a freshly migrated schema and write exactly the rows the model
+//! claims; and the "full" model writes, table by table, the rows hookshape's own store
+//! writes for the same deliveries.
 
+use hookshape::accept::new_delivery_id;
+use hookshape::search::SearchKey;
+use hookshape::store::postgres::PostgresStore;
+use hookshape::store::*;
+
+use crate::helpers::new_uuid;
 use crate::pg::{migration_files, PgSchema};
 
 const MODELS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/pg_writes");
@@ -28,18 +36,27 @@ const LEASED_REQUESTS: &str = "SELECT (SELECT count(*) FROM queue WHERE status =
                                                                              AND lease_owner = 'node-1' AND request LIKE '{%')
                                     + (SELECT count(*) FROM events WHERE model_requests LIKE '{%')";
 
-/// Leased requests after intake, then the rows in each table a model writes after one
-/// intake and one results script.
-async fn rows_after(intake: &str, results: &str) -> Option<[i64; 6]> {
+/// A model run once on a fresh schema whose writes are counted (`COUNT_WRITES`): its
+/// intake script, then its results script. Returns the schema (dropped with it), a client
+/// of it, and `LEASED_REQUESTS` as it stood between the two scripts.
+async fn run_model(intake: &str, results: &str) -> Option<(PgSchema, tokio_postgres::Client, i64)> {
     let schema = PgSchema::create().await?;
     let client = schema.client().await;
     for file in migration_files() {
         client.batch_execute(&std::fs::read_to_string(file).unwrap()).await.unwrap();
     }
+    client.batch_execute(COUNT_WRITES).await.unwrap();
     client.batch_execute(&script("setup.sql")).await.unwrap();
     client.batch_execute(&script(intake)).await.unwrap();
     let leased: i64 = client.query_one(LEASED_REQUESTS, &[]).await.unwrap().get(0);
     client.batch_execute(&script(results)).await.unwrap();
+    Some((schema, client, leased))
+}
+
+/// Leased requests after intake, then the rows in each table a model writes after one
+/// intake and one results script.
+async fn rows_after(intake: &str, results: &str) -> Option<[i64; 6]> {
+    let (_schema, client, leased) = run_model(intake, results).await?;
     let mut counts = [0; 6];
     counts[0] = leased;
     for (count, table) in counts[1..].iter_mut().zip(["events", "event_keys", "queue", "model_leased", "deliveries"]) {
@@ -73,4 +90,108 @@ async fn postgres_write_models_write_what_they_claim_on_the_current_schema() {
             "{intake} + {results}: leased requests; rows in events, event_keys, queue, model_leased, deliveries"
         );
     }
+}
+
+/// Row triggers, in a test's schema only, that count each row inserted, updated or deleted
+/// in the tables a delivery can touch.
+const COUNT_WRITES: &str = "
+    CREATE TABLE model_writes (tbl text, op text, n bigint NOT NULL, PRIMARY KEY (tbl, op));
+    CREATE FUNCTION model_count() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        INSERT INTO model_writes VALUES (TG_TABLE_NAME, TG_OP, 1)
+        ON CONFLICT (tbl, op) DO UPDATE SET n = model_writes.n + 1;
+        RETURN NULL;
+    END $$;
+    DO $$ DECLARE t text; BEGIN
+        FOREACH t IN ARRAY ARRAY['events', 'event_keys', 'queue', 'deliveries', 'attempts', 'subscription_state',
+                                 'rate_slots'] LOOP
+            EXECUTE format('CREATE TRIGGER model_count AFTER INSERT OR UPDATE OR DELETE ON %I
+                            FOR EACH ROW EXECUTE FUNCTION model_count()', t);
+        END LOOP;
+    END $$;";
+
+async fn writes(client: &tokio_postgres::Client) -> Vec<(String, String, i64)> {
+    let rows = client.query("SELECT tbl, op, n FROM model_writes ORDER BY tbl, op", &[]).await.unwrap();
+    rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect()
+}
+
+/// What hookshape's store writes for 15 events at fan-out 1, each with two search keys and
+/// its delivery leased at intake, sent with success.
+async fn store_writes() -> Option<Vec<(String, String, i64)>> {
+    let schema = PgSchema::create().await?;
+    let store = PostgresStore::open(&schema.url).await.unwrap();
+    let client = schema.client().await;
+    client.batch_execute(COUNT_WRITES).await.unwrap();
+    let now = hookshape::now_ms();
+    let owner: std::sync::Arc<str> = "node-1".into();
+    let events: Vec<NewEvent> = (0..15)
+        .map(|n| NewEvent {
+            keys: ["c-", "/r/0/c-"].map(|v| SearchKey { path: "url".into(), value: format!("{v}{n}") }).into(),
+            schema_problems: Vec::new(),
+            uuid: new_uuid(),
+            topic: "bench.event".into(),
+            date: "2026-12-07T03:00:00Z".into(),
+            received_at: now,
+            body: "{}".into(),
+            source: None,
+            deliveries: vec![NewDelivery {
+                id: new_delivery_id(),
+                subscription: "bench-0".into(),
+                status: DeliveryStatus::Pending,
+                request: StoredRequest {
+                    method: "POST".into(),
+                    url: format!("http://127.0.0.1:9/r/0/c-{n}"),
+                    headers: vec![],
+                    body: Some("{}".into()),
+                    sensitive: vec![],
+                    masked: vec![],
+                },
+                error: None,
+                config_version: "v1".into(),
+                lease: Some(PreLease { owner: owner.clone(), until: now + 60_000, send_by: now + 30_000 }),
+                needs_activation: false,
+            }],
+        })
+        .collect();
+    let inserted = store.insert_events(events).await.unwrap();
+    let reports: Vec<AttemptReport> = inserted
+        .iter()
+        .flat_map(|i| &i.leased)
+        .map(|leased| AttemptReport {
+            delivery_id: leased.id.clone(),
+            subscription: leased.subscription.clone(),
+            owner: owner.to_string(),
+            attempt: leased.attempt,
+            started_at: now,
+            duration_ms: 1,
+            status_code: Some(200),
+            response_body: None,
+            error: None,
+            outcome: Outcome::Succeeded,
+            disable_after: 0,
+            disable_now: false,
+        })
+        .collect();
+    assert_eq!(reports.len(), 15, "every delivery leased at intake");
+    store.finish_attempts(reports).await.unwrap();
+    Some(writes(&client).await)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_the_full_model_writes_the_rows_hookshape_writes_per_delivery() {
+    let Some(store) = store_writes().await else { return };
+    let Some((_schema, client, _)) = run_model("intake_full.sql", "results_queue.sql").await else { return };
+    let model = writes(&client).await;
+    // Today: the event, its keys, a queue row inserted and deleted, the history row.
+    let want: Vec<(String, String, i64)> = [
+        ("deliveries", "INSERT", 15),
+        ("event_keys", "INSERT", 30),
+        ("events", "INSERT", 15),
+        ("queue", "DELETE", 15),
+        ("queue", "INSERT", 15),
+    ]
+    .map(|(t, o, n)| (t.to_string(), o.to_string(), n))
+    .into();
+    assert_eq!(store, want, "what hookshape's store writes for 15 deliveries leased at intake and sent");
+    assert_eq!(model, store, "the full model (intake_full.sql + results_queue.sql) against hookshape's store");
 }
