@@ -77,6 +77,8 @@ recorder=$!
     done
   done
 ) &
+# The window: from 2 s after the start to 1 s before the end, as hookshape bench's progress lines.
+sleep 2
 before=$("${P[@]}" -d "$db" -c "$stats"); cpu0=$(cpu); t0=$(date +%s.%N)
 sleep $((secs - 3))
 after=$("${P[@]}" -d "$db" -c "$stats"); cpu1=$(cpu); t1=$(date +%s.%N)
