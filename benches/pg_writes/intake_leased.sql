@@ -1,4 +1,5 @@
 -- Model "leased", intake: as "full", but the row leased at intake goes to a table with only a primary key.
+-- Model "logged" runs it too, with results_lean.sql: its lease rows are never deleted.
 WITH fresh AS (
   INSERT INTO events (uuid, topic, date, received_at, body, source, schema_problems)
   SELECT model_id('model_event_ids'), 'bench.event', '2026-12-07T03:00:00.000Z', model_now(), :body, NULL, NULL

@@ -1,4 +1,4 @@
--- Model "lean", results: 54 history rows from what the node holds (insert-if-absent, so a
+-- Models "lean" and "logged", results: 54 history rows from what the node holds (insert-if-absent, so a
 -- takeover's copy and the node's never both land), and the node's watermark moved in the same
 -- statement (which also refuses a node whose row a takeover deleted).
 WITH node AS (UPDATE nodes SET model_recorded_before = model_now() WHERE id = 'node-1' RETURNING id),

@@ -18,10 +18,12 @@
 # measured from 2 s after the start to 1 s before the end.
 set -euo pipefail
 model=$1; secs=${2:-15}; rate=${3:-5400}
+# Each model's intake and results scripts; "logged" is leased's intake with lean's results.
 case $model in
-  floor | keys) results=history ;;
-  queue | full) results=queue ;;
-  lean | leased | logged) results=$model ;;
+  floor | keys) intake=$model results=history ;;
+  queue | full) intake=$model results=queue ;;
+  lean | leased) intake=$model results=$model ;;
+  logged) intake=leased results=lean ;;
   *) echo "run.sh: MODEL is floor, keys, queue, full, lean, leased or logged, not $model" >&2; exit 2 ;;
 esac
 here=$(cd "$(dirname "$0")" && pwd)
@@ -55,9 +57,9 @@ request='{"method":"POST","url":"http://127.0.0.1:43695/r/0/C-31?t=1796612908215
 vars=(-D "body=$body" -D "request=$request" -D "version=v1-3b8f0c2a1d" -D last=0)
 out=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$out"' EXIT
-pgbench -n -M prepared -c 1 -T "$secs" -R "$(echo "$rate / 15" | bc -l)" "${vars[@]}" -f "$here/intake_$model.sql" "$db" \
+pgbench -n -M prepared -c 1 -T "$secs" -R "$(echo "$rate / 15" | bc -l)" "${vars[@]}" -f "$here/intake_$intake.sql" "$db" \
   >"$out/intake" 2>&1 &
-intake=$!
+inserter=$!
 # The recorder starts a little after intake, so it never looks for rows not yet written, and
 # plans by index as hookshape's results statement does (store/postgres/by_index.rs).
 sleep 0.3
@@ -82,7 +84,7 @@ sleep 2
 before=$("${P[@]}" -d "$db" -c "$stats"); cpu0=$(cpu); t0=$(date +%s.%N)
 sleep $((secs - 3))
 after=$("${P[@]}" -d "$db" -c "$stats"); cpu1=$(cpu); t1=$(date +%s.%N)
-wait $intake || { cat "$out/intake" >&2; exit 1; }
+wait $inserter || { cat "$out/intake" >&2; exit 1; }
 wait $recorder || { cat "$out/results" >&2; exit 1; }
 vacuums=0
 [ -f "$out/vacuums" ] && vacuums=$(wc -l <"$out/vacuums")

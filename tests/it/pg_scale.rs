@@ -32,7 +32,7 @@ fn request(sub: &str) -> StoredRequest {
     }
 }
 
-fn delivery(sub: &str, status: DeliveryStatus) -> NewDelivery {
+pub(crate) fn delivery(sub: &str, status: DeliveryStatus) -> NewDelivery {
     NewDelivery {
         id: new_delivery_id(),
         subscription: sub.into(),
@@ -482,7 +482,7 @@ async fn postgres_vacuuming_the_queue_never_truncates_it() {
 }
 
 /// The outcome `report` records for a leased delivery.
-fn report(leased: &Leased, owner: &str, code: u16, outcome: Outcome) -> AttemptReport {
+pub(crate) fn report(leased: &Leased, owner: &str, code: u16, outcome: Outcome) -> AttemptReport {
     AttemptReport {
         delivery_id: leased.id.clone(),
         subscription: leased.subscription.clone(),

@@ -4,13 +4,13 @@
 //! claims; and the "full" model writes, table by table, the rows hookshape's own store
 //! writes for the same deliveries.
 
-use hookshape::accept::new_delivery_id;
 use hookshape::search::SearchKey;
 use hookshape::store::postgres::PostgresStore;
 use hookshape::store::*;
 
 use crate::helpers::new_uuid;
 use crate::pg::{migration_files, PgSchema};
+use crate::pg_scale::{delivery, report};
 
 const MODELS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/pg_writes");
 
@@ -81,7 +81,7 @@ async fn postgres_write_models_write_what_they_claim_on_the_current_schema() {
         ("intake_full.sql", "results_queue.sql", [15, 15, 30, 0, 0, 15]),
         ("intake_lean.sql", "results_lean.sql", [15, 15, 30, 0, 0, 54]),
         ("intake_leased.sql", "results_leased.sql", [15, 15, 30, 0, 0, 15]),
-        ("intake_logged.sql", "results_logged.sql", [15, 15, 30, 0, 15, 54]),
+        ("intake_leased.sql", "results_lean.sql", [15, 15, 30, 0, 15, 54]),
     ];
     for (intake, results, want) in expected {
         let Some(counts) = rows_after(intake, results).await else { return };
@@ -135,43 +135,14 @@ async fn store_writes() -> Option<Vec<(String, String, i64)>> {
             body: "{}".into(),
             source: None,
             deliveries: vec![NewDelivery {
-                id: new_delivery_id(),
-                subscription: "bench-0".into(),
-                status: DeliveryStatus::Pending,
-                request: StoredRequest {
-                    method: "POST".into(),
-                    url: format!("http://127.0.0.1:9/r/0/c-{n}"),
-                    headers: vec![],
-                    body: Some("{}".into()),
-                    sensitive: vec![],
-                    masked: vec![],
-                },
-                error: None,
-                config_version: "v1".into(),
                 lease: Some(PreLease { owner: owner.clone(), until: now + 60_000, send_by: now + 30_000 }),
-                needs_activation: false,
+                ..delivery("bench-0", DeliveryStatus::Pending)
             }],
         })
         .collect();
     let inserted = store.insert_events(events).await.unwrap();
-    let reports: Vec<AttemptReport> = inserted
-        .iter()
-        .flat_map(|i| &i.leased)
-        .map(|leased| AttemptReport {
-            delivery_id: leased.id.clone(),
-            subscription: leased.subscription.clone(),
-            owner: owner.to_string(),
-            attempt: leased.attempt,
-            started_at: now,
-            duration_ms: 1,
-            status_code: Some(200),
-            response_body: None,
-            error: None,
-            outcome: Outcome::Succeeded,
-            disable_after: 0,
-            disable_now: false,
-        })
-        .collect();
+    let reports: Vec<AttemptReport> =
+        inserted.iter().flat_map(|i| &i.leased).map(|leased| report(leased, &owner, 200, Outcome::Succeeded)).collect();
     assert_eq!(reports.len(), 15, "every delivery leased at intake");
     store.finish_attempts(reports).await.unwrap();
     Some(writes(&client).await)
