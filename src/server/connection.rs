@@ -23,7 +23,10 @@ use crate::api::throttle::PEER;
 
 /// How often a connection with a request under way looks at its clock again.
 const RECHECK: Duration = Duration::from_secs(1);
-/// At the connection cap, an idle connection gets this long before it makes room.
+/// At the connection cap, an idle connection gets this long before it makes room, and so
+/// does a request head that is still arriving: a client sending it a line at a time
+/// would otherwise hold its slot for the whole header timeout, and a few hundred such
+/// sockets would take intake away from everyone (a head fits in one packet).
 const PRESSURE_IDLE: Duration = Duration::from_secs(1);
 
 /// What the watchdog needs to know about a connection, updated by its reads, its writes
@@ -73,8 +76,9 @@ impl ConnState {
         t.idle_since = Instant::now();
     }
 
-    /// Whether a response head about to be written is hyper's own (for a request that never
-    /// reached the API) rather than the answer to a request the API took.
+    /// Whether a final response head about to be written is hyper's own (for a request that
+    /// never reached the API) rather than the answer to a request the API took. Interim
+    /// heads (`100 Continue`) are not asked about: they precede the API's answer.
     fn head_is_hypers_own(&self) -> bool {
         let mut t = self.times();
         if t.heads_written < t.started {
@@ -93,6 +97,7 @@ impl ConnState {
         }
         let idle = if at_capacity { PRESSURE_IDLE } else { limits.idle_timeout };
         let (since, allowed) = match t.head_started {
+            Some(at) if at_capacity => (at, PRESSURE_IDLE.min(limits.header_read_timeout)),
             Some(at) => (at, limits.header_read_timeout),
             None if t.started == 0 => (t.idle_since, idle.min(limits.header_read_timeout)),
             None => (t.idle_since, idle),
@@ -220,7 +225,7 @@ impl Watched {
 
     /// When `first` starts hyper's own answer, queues the JSON one instead; true if it did.
     fn replace_hypers_answer(&mut self, first: &[u8]) -> bool {
-        if !first.starts_with(b"HTTP/1.") || !self.state.head_is_hypers_own() {
+        if !first.starts_with(b"HTTP/1.") || is_interim(first) || !self.state.head_is_hypers_own() {
             return false;
         }
         self.replacement = Some(json_error_answer(first));
@@ -288,6 +293,12 @@ impl AsyncWrite for Watched {
     }
 }
 
+/// Whether `head` is an interim answer (1xx), which hyper writes for `Expect: 100-continue`
+/// before the request's own answer.
+fn is_interim(head: &[u8]) -> bool {
+    head.get(8..10) == Some(b" 1")
+}
+
 /// The JSON answer standing in for hyper's bodiless one (`HTTP/1.1 400 Bad Request`…).
 fn json_error_answer(hypers_head: &[u8]) -> Bytes {
     let status = hypers_head.get(9..12).and_then(|s| std::str::from_utf8(s).ok()).unwrap_or("400");
@@ -335,6 +346,14 @@ mod tests {
     }
 
     #[test]
+    fn only_1xx_heads_are_interim() {
+        assert!(is_interim(b"HTTP/1.1 100 Continue\r\n\r\n"));
+        for head in [&b"HTTP/1.1 202 Accepted\r\n"[..], b"HTTP/1.1 400 Bad Request\r\n", b"HTTP/1.1 ", b"{}"] {
+            assert!(!is_interim(head), "{}", String::from_utf8_lossy(head));
+        }
+    }
+
+    #[test]
     fn timeouts_follow_the_connection_phase() {
         let limits = Limits {
             max_connections: 1,
@@ -352,6 +371,7 @@ mod tests {
         assert!(state.until_expiry(&limits, true).unwrap() <= PRESSURE_IDLE, "at the cap idle ones make room");
         state.bytes_arrived();
         let left = state.until_expiry(&limits, false).unwrap();
-        assert!(left <= Duration::from_secs(10), "a head under way: {left:?}");
+        assert!(left <= Duration::from_secs(10) && left > PRESSURE_IDLE, "a head under way: {left:?}");
+        assert!(state.until_expiry(&limits, true).unwrap() <= PRESSURE_IDLE, "at the cap a slow head makes room");
     }
 }

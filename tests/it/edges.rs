@@ -1,6 +1,7 @@
 //! The server's edges against hostile clients, through the real binary: sockets that idle
 //! or trickle are closed within the timeouts while others are served, the connection cap
-//! makes room by closing idle connections, slow bodies and unparseable requests get JSON.
+//! makes room by closing idle connections and slow heads, slow bodies and unparseable
+//! requests get JSON, and `Expect: 100-continue` gets the API's own answer.
 
 use std::time::{Duration, Instant};
 
@@ -114,6 +115,80 @@ async fn at_the_connection_cap_idle_connections_make_room_for_new_clients() {
         }
     }
     assert!(closed >= 1, "no idle connection was closed to make room");
+}
+
+#[tokio::test]
+async fn at_the_connection_cap_heads_sent_a_line_at_a_time_make_room_for_new_clients() {
+    let ws = Workspace::new();
+    let server = serve(&ws, &["--max-connections", "10"]);
+    server.ready().await;
+    let addr = server.base.trim_start_matches("http://").to_string();
+    // Thirty sockets that each start a head and add a header line every 300 ms, coming back
+    // whenever they are closed: every slot always held by a head "in progress".
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut lorises = Vec::new();
+    for _ in 0..30 {
+        let (addr, stop) = (addr.clone(), stop.clone());
+        lorises.push(tokio::spawn(async move {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let Ok(mut s) = TcpStream::connect(&addr).await else { continue };
+                if s.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n").await.is_err() {
+                    continue;
+                }
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) && s.write_all(b"X-Slow: 1\r\n").await.is_ok() {
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(8)).build().unwrap();
+    let mut served = 0;
+    for _ in 0..5 {
+        if http.get(format!("{}/healthz", server.base)).send().await.is_ok_and(|r| r.status() == 200) {
+            served += 1;
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for l in lorises {
+        l.abort();
+    }
+    // With the full 10 s header timeout for a head in progress, none got a slot within 8 s.
+    assert_eq!(served, 5, "of 5 well-behaved requests, {served} were served within 8 s each");
+}
+
+#[tokio::test]
+async fn a_request_that_expects_100_continue_gets_the_apis_own_answer() {
+    let ws = Workspace::new();
+    let server = serve(&ws, &[]);
+    server.ready().await;
+    for (body, status, field) in [
+        (&br#"{"Topic":"t.a","Payload":{"Customer":{"Id":"c1"}}}"#[..], 202, "uuid"),
+        (br#"{"Topic":"t.a","Payload":{"Customer":{"Id":"c1"}},}"#, 400, "error"),
+    ] {
+        let mut socket = TcpStream::connect(server.base.trim_start_matches("http://")).await.unwrap();
+        let head = format!(
+            "POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+             Expect: 100-continue\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        socket.write_all(head.as_bytes()).await.unwrap();
+        // The body goes only once the server asked for it, as clients that send the header do.
+        let mut interim = [0u8; 25];
+        tokio::time::timeout(Duration::from_secs(5), socket.read_exact(&mut interim)).await.unwrap().unwrap();
+        assert_eq!(&interim[..], b"HTTP/1.1 100 Continue\r\n\r\n");
+        socket.write_all(body).await.unwrap();
+        let mut answer = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), socket.read_to_end(&mut answer)).await.unwrap().unwrap();
+        let text = String::from_utf8_lossy(&answer);
+        assert!(text.starts_with(&format!("HTTP/1.1 {status} ")), "{text}");
+        let json: serde_json::Value = serde_json::from_str(text.split_once("\r\n\r\n").unwrap().1).unwrap();
+        assert!(json[field].is_string(), "{json}");
+        assert!(!text.contains("not valid HTTP"), "{text}");
+        if status == 400 {
+            assert!(json["error"].as_str().unwrap().contains("column"), "the JSON error says where: {json}");
+        }
+    }
 }
 
 #[tokio::test]
