@@ -121,6 +121,12 @@ pub fn new_delivery_id() -> String {
     format!("dlv_{}", uuid::Uuid::now_v7().simple())
 }
 
+/// Whether `text` has the shape of a delivery id (`new_delivery_id`'s, or a fixed one such
+/// as `dlv_render`): a paging cursor that is not one would silently page through nothing.
+pub fn is_delivery_id(text: &str) -> bool {
+    text.strip_prefix("dlv_").is_some_and(|rest| !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
 pub fn stored_request(sub: &Subscription, r: Rendered) -> StoredRequest {
     StoredRequest {
         method: sub.method.as_str().to_string(),

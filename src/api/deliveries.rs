@@ -82,7 +82,9 @@ pub fn parse_query(params: &[(String, String)]) -> Result<DeliveryQuery, ApiErro
                 q.limit = parse_limit(value, MAX_LIMIT)
                     .ok_or_else(|| bad(&format!("must be a number from 1 to {MAX_LIMIT}")))?
             }
-            "cursor" => q.cursor = Some(value.clone()).filter(|v| !v.is_empty()),
+            "cursor" if value.is_empty() => q.cursor = None,
+            "cursor" if crate::accept::is_delivery_id(value) => q.cursor = Some(value.clone()),
+            "cursor" => return Err(bad("must be the next_cursor of a previous page (a delivery id, dlv_…)")),
             _ => {
                 return Err(bad(
                     "unknown; use status, subscription, topic, event, key, source, since, until, limit or cursor",

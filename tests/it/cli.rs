@@ -459,6 +459,12 @@ async fn send_posts_an_event_file_and_prints_the_answer() {
     let refused = send("wrong").await;
     assert_eq!(refused.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&refused.stdout).starts_with("401"));
+    // A JSON array goes to the batch endpoint, as the command's help says.
+    std::fs::write(&file, r#"[{"Topic": "T", "Payload": {"N": 2}}, {"Topic": "T", "Payload": {"N": 3}}]"#).unwrap();
+    let batch = send("in-token").await;
+    let stdout = String::from_utf8_lossy(&batch.stdout);
+    assert_eq!(batch.status.code(), Some(0), "{stdout}");
+    assert_eq!(stdout.matches(r#""deliveries":1"#).count(), 2, "{stdout}");
 }
 
 #[tokio::test]

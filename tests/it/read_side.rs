@@ -57,6 +57,11 @@ async fn deliveries_can_be_filtered_and_paged_with_a_cursor() {
     assert_eq!(status, 400);
     assert!(body["error"].as_str().unwrap().contains("colour"));
     assert_eq!(app.get("/v1/deliveries?status=lost").await.0, 400);
+    // A cursor that is no delivery id is an error, not an empty last page.
+    let (status, body) = app.get("/v1/deliveries?cursor=bogus").await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("cursor"), "{body}");
+    assert_eq!(app.get("/v1/deliveries?cursor=").await.0, 200, "an empty cursor is the first page");
     assert_eq!(app.get("/v1/deliveries/dlv_nope").await.0, 404);
 }
 
