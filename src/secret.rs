@@ -129,9 +129,44 @@ fn forms_of(value: &str) -> Vec<String> {
         component,
         json,
         html_safe_json,
+        percent(TEMPLATE_URLENCODE),
+        percent(TEMPLATE_URLENCODE).to_ascii_lowercase(),
+        hex::encode(value),
+        hex::encode_upper(value),
     ];
+    forms.extend(base64_cores(value));
     forms.retain(|f| !f.is_empty());
     forms
+}
+
+/// What the templates' `urlencode` filter (minijinja's) leaves as it is: `/` among them,
+/// which the URL component form encodes.
+const TEMPLATE_URLENCODE: &percent_encoding::AsciiSet =
+    &percent_encoding::NON_ALPHANUMERIC.remove(b'/').remove(b'.').remove(b'-').remove(b'_');
+
+/// A core shorter than this could match base64 text by chance.
+const MIN_BASE64_CORE: usize = 8;
+
+/// The characters every base64 text holding `value` contains, wherever `value` starts in
+/// what was encoded (`'api:' ~ token | base64`, a Basic credential built by a template):
+/// for each of the three byte alignments, the characters made of `value`'s bits alone.
+/// The one or two characters at each end that share bits with the text around it stay
+/// shown; they give away less than a byte of it each.
+fn base64_cores(value: &str) -> Vec<String> {
+    use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+    let mut cores = Vec::new();
+    for engine in [STANDARD_NO_PAD, URL_SAFE_NO_PAD] {
+        for offset in 0..3usize {
+            let mut bytes = vec![0u8; offset];
+            bytes.extend_from_slice(value.as_bytes());
+            let encoded = engine.encode(&bytes);
+            let (start, end) = ((8 * offset).div_ceil(6), 8 * (offset + value.len()) / 6);
+            if let Some(core) = encoded.get(start..end).filter(|c| c.len() >= MIN_BASE64_CORE) {
+                cores.push(core.to_string());
+            }
+        }
+    }
+    cores
 }
 
 /// How the `url` crate writes `value` in a path, which is how a rendered URL is stored.
@@ -212,6 +247,33 @@ mod tests {
                 assert!(!shown.contains(part), "{text} → {shown}");
             }
         }
+    }
+
+    #[test]
+    fn a_secret_is_masked_in_hex_in_the_templates_urlencode_and_inside_longer_base64() {
+        use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+        let secret = "slack-S3CRET/iiii?";
+        let masker = Masker::new([secret]);
+        let mut texts = vec![
+            hex::encode(secret),
+            hex::encode_upper(secret),
+            "slack-S3CRET/iiii%3F".to_string(), // minijinja's urlencode keeps '/'
+        ];
+        for prefix in ["", "a", "ap", "api:", "Basic user:", "x\u{e9}"] {
+            let joined = format!("{prefix}{secret}");
+            texts.push(STANDARD.encode(&joined));
+            texts.push(URL_SAFE_NO_PAD.encode(format!("{joined} and more")));
+        }
+        for text in texts {
+            let shown = masker.mask(&format!("before {text} after"));
+            assert!(shown.contains(MASK), "{text} → {shown}");
+            // No run of 8 characters of the secret's own base64 (any alignment) is left.
+            for core in base64_cores(secret) {
+                assert!(!shown.contains(&core[..8]), "{text} → {shown}");
+            }
+        }
+        // Short secrets get no cores: eight characters of base64 could match by chance.
+        assert!(base64_cores("abc").is_empty());
     }
 
     #[test]
