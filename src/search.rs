@@ -125,7 +125,7 @@ pub fn event_keys<'a>(
     }
     for (url, secrets) in urls {
         let Some(path) = url_path(url) else { continue };
-        if secrets.iter().any(|s| !s.is_empty() && path.contains(s.as_str())) {
+        if secrets.iter().any(|s| s.chars().count() >= crate::secret::MIN_MASKED_LEN && path.contains(s.as_str())) {
             continue;
         }
         add(URL_PATH, path);

@@ -201,6 +201,38 @@ pub fn userinfo_secrets(url: &url::Url) -> Vec<String> {
     userinfo_credentials(url).into_iter().chain(password).collect()
 }
 
+/// `url` with each query parameter's value, and the fragment, that is exactly one of the
+/// `values` shorter than `MIN_MASKED_LEN` shown as `***`: the URL rule hides a query value
+/// that came from a variable however short (`?pin=42`), where masking it as text would
+/// mangle everything else that holds those characters.
+pub fn mask_short_url_values(url: &str, values: &[String]) -> String {
+    let short: Vec<&str> =
+        values.iter().map(String::as_str).filter(|v| !v.is_empty() && v.chars().count() < MIN_MASKED_LEN).collect();
+    let Some(query_at) = url.find('?').filter(|_| !short.is_empty()) else { return url.to_string() };
+    let is_short = |text: &str| {
+        let decoded = percent_encoding::percent_decode_str(text).decode_utf8_lossy();
+        short.iter().any(|v| *v == text || *v == decoded)
+    };
+    let (query, fragment) = match url[query_at + 1..].split_once('#') {
+        Some((q, f)) => (q, Some(f)),
+        None => (&url[query_at + 1..], None),
+    };
+    let params: Vec<String> = query
+        .split('&')
+        .map(|param| match param.split_once('=') {
+            Some((name, value)) if is_short(value) => format!("{name}={MASK}"),
+            None if is_short(param) => MASK.to_string(),
+            _ => param.to_string(),
+        })
+        .collect();
+    let mut out = format!("{}?{}", &url[..query_at], params.join("&"));
+    if let Some(f) = fragment {
+        out.push('#');
+        out.push_str(if is_short(f) { MASK } else { f });
+    }
+    out
+}
+
 /// `scheme://user:password@host…` → `scheme://***@host…`, wherever it stands in `text`.
 pub fn mask_userinfo(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -274,6 +306,16 @@ mod tests {
         }
         // Short secrets get no cores: eight characters of base64 could match by chance.
         assert!(base64_cores("abc").is_empty());
+    }
+
+    #[test]
+    fn short_url_values_are_masked_where_they_stand_in_the_query_only() {
+        let values = ["qq".to_string(), "7".to_string(), "long-enough".to_string()];
+        let url = "https://h7.example/qq/7?pin=qq&n=7&page=17&qq=x&flag#7";
+        assert_eq!(mask_short_url_values(url, &values), "https://h7.example/qq/7?pin=***&n=***&page=17&qq=x&flag#***");
+        assert_eq!(mask_short_url_values("https://h/?a=q%71", &values), "https://h/?a=***", "percent-encoded");
+        assert_eq!(mask_short_url_values("https://h/qq", &values), "https://h/qq", "no query");
+        assert_eq!(mask_short_url_values(url, &[]), url);
     }
 
     #[test]

@@ -130,14 +130,9 @@ fn compile(cx: &FileContext<'_>, raw: RawSubscription, files: TemplateFiles) -> 
         signature,
         sensitive_headers: request.sensitive,
         // The URL's userinfo too, written literally or not: `render` and `test` show `***`.
-        // Values the URL rule shows (its host, its path) are not here.
-        masked_values: request
-            .masked
-            .into_iter()
-            .chain(url_secrets)
-            .chain(url_also_secret)
-            .filter(|v| v.chars().count() >= crate::secret::MIN_MASKED_LEN)
-            .collect(),
+        // Values the URL rule shows (its host, its path) are not here. Those shorter than
+        // `MIN_MASKED_LEN` are kept: they are masked in the URL by position only.
+        masked_values: request.masked.into_iter().chain(url_secrets).chain(url_also_secret).collect(),
         secrets,
         ping_payload: raw.ping.and_then(|p| p.payload),
         template,
@@ -234,7 +229,9 @@ fn expand_request(cx: &FileContext<'_>, raw: &RawSubscription, d: &Delimiters) -
     let body = raw.request.body.as_ref().and_then(|b| {
         expand_json(b, &mut |v| {
             let x = cx.expand_template("request.body", v, d)?;
-            masked.extend(x.values.iter().cloned());
+            // Short values would be masked by position in the URL (query values equal to
+            // them), where a body's value has nothing to do.
+            masked.extend(x.values.iter().filter(|v| v.chars().count() >= crate::secret::MIN_MASKED_LEN).cloned());
             Some(x)
         })
     });
@@ -251,6 +248,19 @@ fn expand_url(
     (masked, shown): (&mut Vec<String>, &mut Vec<String>),
 ) -> Option<String> {
     let x = cx.expand_template(field, url, d)?;
+    if let Some(c) = super::url_rule::shape_breaker(&x.text, &x) {
+        let encoded =
+            percent_encoding::utf8_percent_encode(&c.to_string(), percent_encoding::NON_ALPHANUMERIC).to_string();
+        cx.field_error(
+            field,
+            format!(
+                "a ${{VAR}} value in it holds {c:?}, which would move where the URL's parts begin and end \
+                 (a request sent to another host, a query value split in two); percent-encode it in the variable \
+                 ({encoded})"
+            ),
+        );
+        return None;
+    }
     let rule = super::url_rule::url_masking(&x.text, &x);
     masked.extend(rule.masked);
     shown.extend(rule.shown);

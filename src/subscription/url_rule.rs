@@ -48,6 +48,47 @@ pub fn url_masking(url: &str, x: &Expanded) -> UrlMasking {
     out
 }
 
+/// A character of a `${VAR}` value that moves where the URL's parts begin or end (`@` in a
+/// password sends the request to another host, `&` in a query value splits it), or None.
+/// What a value is meant to hold is exempt: a URL (it holds `://`), whole query parameters
+/// (it starts a parameter: `?${QUERY}`), and the delimiters at its ends (`/hooks/`).
+pub fn shape_breaker(url: &str, x: &Expanded) -> Option<char> {
+    let starts_parameter = |v: &str| url.find(v).is_some_and(|at| url[..at].ends_with(['?', '&']));
+    let parts: Vec<&str> = x
+        .values
+        .iter()
+        .map(|v| v.trim_matches(DELIMITERS))
+        .filter(|v| !v.is_empty() && !v.contains("://") && !starts_parameter(v))
+        .collect();
+    // The URL as its author wrote it: each value's inside as opaque text of the same length.
+    let mut intended = url.to_string();
+    for inside in &parts {
+        intended = intended.replace(inside, &"x".repeat(inside.len()));
+    }
+    if shape(&intended) == shape(url) {
+        return None;
+    }
+    parts.iter().flat_map(|v| v.chars()).find(|c| DELIMITERS.contains(c))
+}
+
+/// The characters that end a URL's parts.
+const DELIMITERS: &[char] = &['@', '/', '?', '#', '&'];
+
+/// Where a URL's parts begin and end: its authority, userinfo, each query parameter
+/// (whole: a `=` inside a value moves nothing), and its fragment.
+fn shape(url: &str) -> (usize, Option<usize>, Vec<usize>, Option<usize>) {
+    let scheme_end = url.find("://").map_or(0, |i| i + 3);
+    let authority_end = url[scheme_end..].find(['/', '?', '#']).map_or(url.len(), |i| scheme_end + i);
+    let userinfo_end = url[scheme_end..authority_end].rfind('@');
+    let fragment = url[authority_end..].find('#').map(|i| authority_end + i);
+    let query = &url[authority_end..fragment.unwrap_or(url.len())];
+    let params = match query.find('?') {
+        Some(q) => query[q..].match_indices('&').map(|(i, _)| authority_end + q + i).collect(),
+        None => Vec::new(),
+    };
+    (authority_end, userinfo_end, params, fragment)
+}
+
 /// The byte ranges of `url` that are never shown: the userinfo, each query parameter's
 /// value (a parameter without `=` is all value), and the fragment.
 fn hidden_ranges(url: &str) -> Vec<Range<usize>> {
@@ -109,6 +150,24 @@ mod tests {
         let url = "https://chat.example/services/T0/B0/XyZ";
         check(url, &["/services/T0/B0/XyZ"], &["/services/T0/B0/XyZ"], &["/services/T0/B0/XyZ"], &[]);
         check("https://h/{% raw %}{{{% endraw %}x", &["{{x"], &[], &["{{x"], &[]);
+    }
+
+    #[test]
+    fn a_value_that_moves_the_urls_parts_is_found_and_one_that_fits_is_not() {
+        let breaker = |url: &str, values: &[&str]| shape_breaker(url, &expanded(url, values, &[]));
+        // The password's '@' and '/' would send the request to host "ss".
+        assert_eq!(breaker("http://user:Rp@ss/w0rd@127.0.0.1:1/p?k=v", &["Rp@ss/w0rd"]), Some('@'));
+        // A query value's '&' would split it into two parameters.
+        assert_eq!(breaker("http://h/p?k=qk v&al&z=1", &["qk v&al"]), Some('&'));
+        assert_eq!(breaker("http://h/p/a#b", &["a#b"]), Some('#'));
+        // What fits: a host and a path, a path of several segments, a query's "k=v", a
+        // whole URL, a value beside a template.
+        assert_eq!(breaker("https://crm.example:8443/hooks/abc", &["crm.example:8443", "/hooks/abc"]), None);
+        assert_eq!(breaker("http://h/?token=t0k3n&x=1", &["token=t0k3n"]), None);
+        assert_eq!(breaker("https://u:pw@h/p?a=1&b=2#f", &["https://u:pw@h/p?a=1&b=2#f"]), None);
+        assert_eq!(breaker("http://h/a/{{ Id }}?id={{ Id }}&k=v4lue", &["v4lue"]), None);
+        assert_eq!(breaker("http://h/p?a=1&b=2", &["a=1&b=2"]), None, "whole parameters");
+        assert_eq!(breaker("https://h/hooks/v1/x", &["/hooks/v1/"]), None, "a path's own slashes");
     }
 
     #[test]

@@ -245,3 +245,47 @@ async fn a_path_value_that_is_also_a_secret_header_is_masked_in_the_url() {
         http.get(format!("{}/v1/deliveries", server.base)).send().await.unwrap().json().await.unwrap();
     assert_eq!(list["deliveries"][0]["url"], format!("{}/keys/***/tenant-42", receiver.url()));
 }
+
+/// A `${VAR}` value whose characters would move the URL's parts (an `@` in a password
+/// sends the request to another host, with part of the password as its user) is refused
+/// when the files load, without showing it; a short query value that came from a
+/// variable is `***` where it stands.
+#[tokio::test]
+async fn a_value_that_would_move_the_urls_parts_is_a_load_error_and_a_short_query_value_is_masked() {
+    let ws = Workspace::new();
+    ws.subscription("pw.yaml", "topics: [T]\nrequest:\n  url: \"http://user:${HS_PW}@127.0.0.1:9/p?k=v\"\n");
+    ws.subscription("q.yaml", "topics: [T]\nrequest:\n  url: \"http://127.0.0.1:9/p?k=${HS_QK}&z=1\"\n");
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let out = hookshape()
+            .args(args)
+            .arg("--subscriptions")
+            .arg(ws.path().join("subscriptions"))
+            .arg("--templates")
+            .arg(ws.path().join("templates"))
+            .arg("--sources")
+            .arg(ws.path().join("sources"))
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        (out.status.code(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    };
+    let (code, text) = run(&["validate"], &[("HS_PW", "Rp@ss/w0rd+x"), ("HS_QK", "qk v&al")]);
+    assert_ne!(code, Some(0), "{text}");
+    assert!(text.contains("pw.yaml:3") && text.contains("'@'") && text.contains("%40"), "{text}");
+    assert!(text.contains("q.yaml:3") && text.contains("'&'") && text.contains("%26"), "{text}");
+    for part in ["Rp@ss", "w0rd", "qk v", "&al"] {
+        assert!(!text.contains(part), "the error shows the value ({part}): {text}");
+    }
+
+    // Encoded as the error says, both load, and a short query value is hidden where it stands.
+    let env = [("HS_PW", "Rp%40ss%2Fw0rd+x"), ("HS_QK", "qq")];
+    let (code, text) = run(&["validate"], &env);
+    assert_eq!(code, Some(0), "{text}");
+    let event_file = ws.path().join("event.json");
+    std::fs::write(&event_file, event().to_string()).unwrap();
+    let (code, text) = run(&["render", "--all", "--event", event_file.to_str().unwrap()], &env);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("http://***@127.0.0.1:9/p?k=v"), "{text}");
+    assert!(text.contains("http://127.0.0.1:9/p?k=***&z=1"), "{text}");
+    assert!(!text.contains("w0rd") && !text.contains("k=qq"), "{text}");
+}
