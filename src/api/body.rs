@@ -17,8 +17,12 @@ pub struct Limit {
 }
 
 pub fn capped(limit: Limit) -> impl Filter<Extract = (Result<Bytes, ApiError>,), Error = warp::Rejection> + Clone {
-    warp::header::optional::<u64>("content-length").and(warp::body::stream()).then(
-        move |length: Option<u64>, stream| async move {
+    let encoding = warp::header::optional::<String>("content-encoding");
+    warp::header::optional::<u64>("content-length").and(encoding).and(warp::body::stream()).then(
+        move |length: Option<u64>, encoding: Option<String>, stream| async move {
+            if let Some(refused) = encoding.as_deref().and_then(encoding_refused) {
+                return Err(refused);
+            }
             match tokio::time::timeout(limit.within, read(length, stream, limit.bytes)).await {
                 Ok(body) => body,
                 Err(_) => Err(ApiError::new(
@@ -28,6 +32,19 @@ pub fn capped(limit: Limit) -> impl Filter<Extract = (Result<Bytes, ApiError>,),
             }
         },
     )
+}
+
+/// A body is read as it was sent: one declared compressed (`Content-Encoding: gzip`) would
+/// be parsed as the compressed bytes, or, when a client labels plain text so, stored as if
+/// it had been compressed. Refused by name instead.
+fn encoding_refused(encoding: &str) -> Option<ApiError> {
+    let encoding = encoding.trim();
+    (!encoding.is_empty() && !encoding.eq_ignore_ascii_case("identity")).then(|| {
+        ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("Content-Encoding {encoding:?}: request bodies are read as sent; send this one uncompressed"),
+        )
+    })
 }
 
 /// The most a body's buffer takes before its bytes arrive (what events usually weigh).

@@ -131,7 +131,10 @@ fn errors(auth: Auth, takes_body: bool, uses_store: bool) -> Vec<(u16, Answer)> 
         out.push((400, Answer::Error("not JSON (with line and column)")));
         out.push((408, Answer::Error("the body did not arrive in time")));
         out.push((413, Answer::Error("the body is over the size limit")));
-        out.push((415, Answer::Error("a body declared as something other than JSON")));
+        out.push((
+            415,
+            Answer::Error("a body declared as something other than JSON, or compressed (Content-Encoding)"),
+        ));
     }
     if uses_store {
         out.push((503, Answer::Error("the store cannot take the request now; retry after Retry-After")));

@@ -176,3 +176,31 @@ async fn a_batch_answers_per_item_and_stores_the_good_ones() {
     assert_eq!((results[2]["status"].clone(), results[2]["duplicate"].clone()), (json!(200), json!(true)));
     receiver.wait_for(2, Duration::from_secs(10)).await;
 }
+
+/// A body declared compressed is refused by name, not parsed as its bytes or stored as if
+/// it had been compressed; nothing is stored, and the same event sent plain is taken.
+#[tokio::test]
+async fn a_body_with_a_content_encoding_is_refused_by_name_and_nothing_is_stored() {
+    let receiver = Receiver::start().await;
+    let (_ws, app) = app_with(&receiver).await;
+    let uuid = new_uuid();
+    let event = loyalty_event(&uuid, "C-1");
+    let http = reqwest::Client::new();
+    for (path, encoding) in [("/v1/events", "gzip"), ("/v1/events/batch", "br")] {
+        let body = if path.ends_with("batch") { json!([event.clone()]) } else { event.clone() };
+        let resp = http
+            .post(format!("{}{path}", app.base))
+            .header("Content-Type", "application/json")
+            .header("Content-Encoding", encoding)
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 415, "{path}");
+        let error: serde_json::Value = resp.json().await.unwrap();
+        assert!(error["error"].as_str().unwrap().contains(&format!("Content-Encoding \"{encoding}\"")), "{error}");
+    }
+    let (status, body) = app.post_event(&event).await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["duplicate"], false, "the refused ones stored nothing: {body}");
+}
