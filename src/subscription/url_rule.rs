@@ -53,6 +53,9 @@ pub fn url_masking(url: &str, x: &Expanded) -> UrlMasking {
 /// What a value is meant to hold is exempt: a URL (it holds `://`), whole query parameters
 /// (it starts a parameter: `?${QUERY}`), and the delimiters at its ends (`/hooks/`).
 pub fn shape_breaker(url: &str, x: &Expanded) -> Option<char> {
+    if !url.contains("://") {
+        return None; // not a URL at all: the scheme's own check says so
+    }
     let starts_parameter = |v: &str| url.find(v).is_some_and(|at| url[..at].ends_with(['?', '&']));
     let parts: Vec<&str> = x
         .values
@@ -168,6 +171,7 @@ mod tests {
         assert_eq!(breaker("http://h/a/{{ Id }}?id={{ Id }}&k=v4lue", &["v4lue"]), None);
         assert_eq!(breaker("http://h/p?a=1&b=2", &["a=1&b=2"]), None, "whole parameters");
         assert_eq!(breaker("https://h/hooks/v1/x", &["/hooks/v1/"]), None, "a path's own slashes");
+        assert_eq!(breaker("tok/en&x=1", &["tok/en&x=1"]), None, "no URL at all: the scheme check's to say");
     }
 
     #[test]

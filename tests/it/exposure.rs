@@ -86,11 +86,13 @@ async fn an_injected_secret_never_shows_in_history_render_readyz_validate_or_log
     ws.subscription(
         "s.yaml",
         &format!(
-            "topics: [T]\nrequest:\n  url: \"{}/hook?k=${{HS_EXPOSURE_SECRET}}\"\n  body: {{ token: \"${{HS_EXPOSURE_SECRET}}\", id: \"{{{{ Id }}}}\" }}\nsignature:\n  scheme: hmac-sha256-hex\n  secret: \"${{HS_EXPOSURE_SECRET}}\"\n",
+            "topics: [T]\nrequest:\n  url: \"{}/hook?k=${{HS_EXPOSURE_QUERY}}\"\n  body: {{ token: \"${{HS_EXPOSURE_SECRET}}\", id: \"{{{{ Id }}}}\" }}\nsignature:\n  scheme: hmac-sha256-hex\n  secret: \"${{HS_EXPOSURE_SECRET}}\"\n",
             receiver.url()
         ),
     );
-    let env = [("HS_EXPOSURE_SECRET", SECRET)];
+    // In the URL's query the secret is percent-encoded, as a value holding '&' must be there.
+    let query = hookshape::percent::encode_component(SECRET);
+    let env = [("HS_EXPOSURE_SECRET", SECRET), ("HS_EXPOSURE_QUERY", query.as_str())];
     let server = ServeProcess::in_workspace(&ws, free_port(), &[], &env);
     server.ready().await;
     let http = reqwest::Client::new();
