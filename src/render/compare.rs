@@ -1,18 +1,21 @@
 //! Comparisons without silent coercion. minijinja orders a string and a number by their
 //! kinds (`"9" >= 50` is quietly true), so every comparison in a template is rewritten,
 //! before it compiles, into a call that refuses a string against a number and names both:
-//! `Points >= 50` → `__hookshape_cmp(Points, ">=", 50, "Points\u{1}50")`.
-//! A chained comparison (`a < b < c`) is left as it is.
+//! `Points >= 50` → `__hookshape_cmp(Points, ">=", 50, "Points\u{1}50")`. A chain
+//! (`0 < Points < 50`) becomes one call with every operand and operator, and `in` /
+//! `not in` are rewritten the same way (`Points in [9, 10]` compares with each item).
+//! The same check serves the tests and filters that compare (`super::ordering`).
 
-use minijinja::value::ValueKind;
+use minijinja::value::{Rest, ValueKind};
 use minijinja::{Environment, Error, ErrorKind, State, UndefinedBehavior, Value};
 
 use super::values::NumberText;
 
 const CMP: &str = "__hookshape_cmp";
-/// Between the two operands' source texts in the call's last argument.
+/// Between the operands' source texts in the call's last argument.
 const SEPARATOR: char = '\u{1}';
 const OPERATORS: [&str; 6] = ["==", "!=", "<=", ">=", "<", ">"];
+const NOT_IN: &str = "not in";
 
 pub fn register(env: &mut Environment<'static>) {
     env.add_function(CMP, compare);
@@ -29,12 +32,35 @@ enum Tok {
     Part,
 }
 
+/// What the words before the current one say about an `in`.
+#[derive(Default)]
+struct Words<'a> {
+    previous: &'a str,
+    before_previous: &'a str,
+    /// `{% for x in … %}` before its own `in`: that `in` is the loop's, not a test.
+    for_target: bool,
+}
+
+impl Words<'_> {
+    /// `in` is the loop's (a stop), a test name after `is` / `is not` (part), or an operator.
+    fn kind_of_in(&mut self) -> Tok {
+        if self.previous == "is" || (self.previous == "not" && self.before_previous == "is") {
+            Tok::Part
+        } else if self.for_target {
+            self.for_target = false;
+            Tok::Stop
+        } else {
+            Tok::Op
+        }
+    }
+}
+
 /// The region's tokens as (start, end, kind); strings are single `Part`s.
 fn tokens(region: &str) -> Vec<(usize, usize, Tok)> {
     let bytes = region.as_bytes();
-    let mut out = Vec::new();
+    let mut out: Vec<(usize, usize, Tok)> = Vec::new();
+    let mut words = Words::default();
     let mut i = 0;
-    let mut previous_word = "";
     while i < bytes.len() {
         let b = bytes[i];
         let start = i;
@@ -50,13 +76,25 @@ fn tokens(region: &str) -> Vec<(usize, usize, Tok)> {
             }
             let word = &region[start..i];
             let kind = match word {
+                "for" if out.is_empty() => {
+                    words.for_target = true;
+                    Tok::Stop
+                }
                 // `is not none` and `not in` keep `not` inside the operand.
-                "not" if previous_word == "is" => Tok::Part,
-                "and" | "or" | "not" | "if" | "elif" | "else" | "in" | "recursive" | "for" | "set" | "with"
-                | "print" => Tok::Stop,
+                "not" if words.previous == "is" => Tok::Part,
+                "in" => words.kind_of_in(),
+                "and" | "or" | "not" | "if" | "elif" | "else" | "recursive" | "for" | "set" | "with" | "print" => {
+                    Tok::Stop
+                }
                 _ => Tok::Part,
             };
-            previous_word = word;
+            // `a not in b`: one operator from `not` to `in`.
+            let not_in = kind == Tok::Op && words.previous == "not";
+            let start = match not_in {
+                true => out.pop().map_or(start, |(s, _, _)| s),
+                false => start,
+            };
+            (words.before_previous, words.previous) = (words.previous, word);
             out.push((start, i, kind));
             continue;
         } else if let Some(op) = OPERATORS.iter().find(|op| bytes[i..].starts_with(op.as_bytes())) {
@@ -71,33 +109,33 @@ fn tokens(region: &str) -> Vec<(usize, usize, Tok)> {
                 _ => Tok::Part,
             }
         };
-        previous_word = "";
+        (words.before_previous, words.previous) = (words.previous, "");
         out.push((start, i, kind));
     }
     out
 }
 
-/// The token index where the operand left of `op` starts, or `None` for a chain.
-fn left_start(toks: &[(usize, usize, Tok)], op: usize) -> Option<usize> {
+/// The token index where the operand left of `op` starts, and whether an operator ends
+/// it there (then `op` continues a chain that started further left).
+fn left_start(toks: &[(usize, usize, Tok)], op: usize) -> (usize, bool) {
     let mut depth = 0i32;
     let mut i = op;
     while i > 0 {
-        let kind = toks[i - 1].2;
-        match kind {
+        match toks[i - 1].2 {
             Tok::Close => depth += 1,
             Tok::Open if depth == 0 => break,
             Tok::Open => depth -= 1,
-            Tok::Op if depth == 0 => return None,
+            Tok::Op if depth == 0 => return (i, true),
             Tok::Stop if depth == 0 => break,
             _ => {}
         }
         i -= 1;
     }
-    (i < op).then_some(i)
+    (i, false)
 }
 
-/// The token index just past the operand right of `op`, or `None` for a chain.
-fn right_end(toks: &[(usize, usize, Tok)], op: usize) -> Option<usize> {
+/// The token index just past the operand right of `op` (an operator there continues the chain).
+fn right_end(toks: &[(usize, usize, Tok)], op: usize) -> usize {
     let mut depth = 0i32;
     let mut i = op + 1;
     while i < toks.len() {
@@ -105,13 +143,12 @@ fn right_end(toks: &[(usize, usize, Tok)], op: usize) -> Option<usize> {
             Tok::Open => depth += 1,
             Tok::Close if depth == 0 => break,
             Tok::Close => depth -= 1,
-            Tok::Op if depth == 0 => return None,
-            Tok::Stop if depth == 0 => break,
+            Tok::Op | Tok::Stop if depth == 0 => break,
             _ => {}
         }
         i += 1;
     }
-    (i > op + 1).then_some(i)
+    i
 }
 
 /// A string literal minijinja reads back as `text`.
@@ -131,24 +168,53 @@ pub fn rewrite(region: &str) -> String {
     format!("{}{}{}", &region[..head], rewrite_inner(&region[head..tail]), &region[tail..])
 }
 
+/// (offset, order, text, end of the text replaced): at one offset, closing parentheses
+/// (inner first) go before openings (outer first).
+type Edit = (usize, i64, String, usize);
+
+/// The edits that turn the chain whose first operator is token `first` into one call, or
+/// `None` when an operand is empty (not a comparison minijinja would compile).
+fn chain_edits(region: &str, toks: &[(usize, usize, Tok)], l: usize, first: usize) -> Option<Vec<Edit>> {
+    let mut ops = vec![first];
+    let mut r = right_end(toks, first);
+    while r < toks.len() && toks[r].2 == Tok::Op {
+        (r > ops[ops.len() - 1] + 1).then_some(())?;
+        ops.push(r);
+        r = right_end(toks, r);
+    }
+    (l < first && r > ops[ops.len() - 1] + 1).then_some(())?;
+    let (start, end) = (toks[l].0, toks[r - 1].1);
+    let span = (end - start) as i64;
+    let mut edits = vec![(start, i64::MAX / 2 - span, format!("{CMP}("), start)];
+    let mut sources = Vec::with_capacity(ops.len() + 1);
+    let mut from = start;
+    for &op in &ops {
+        let (op_start, op_end, _) = toks[op];
+        sources.push(region[from..op_start].trim());
+        let operator = &region[op_start..op_end];
+        let operator = if operator.starts_with("not") { NOT_IN } else { operator };
+        edits.push((op_start, 0, format!(", {}, ", literal(operator)), op_end));
+        from = op_end;
+    }
+    sources.push(region[from..end].trim());
+    let sources = sources.join(&SEPARATOR.to_string());
+    edits.push((end, span - i64::MAX / 2, format!(", {})", literal(&sources)), end));
+    Some(edits)
+}
+
 fn rewrite_inner(region: &str) -> String {
     let toks = tokens(region);
-    // (offset, order, text, end of the text replaced): at one offset, closing parentheses
-    // (inner first) go before openings (outer first).
-    let mut edits: Vec<(usize, i64, String, usize)> = Vec::new();
-    for (op, &(op_start, op_end, kind)) in toks.iter().enumerate() {
+    let mut edits: Vec<Edit> = Vec::new();
+    for (op, &(_, _, kind)) in toks.iter().enumerate() {
         if kind != Tok::Op {
             continue;
         }
-        let (Some(l), Some(r)) = (left_start(&toks, op), right_end(&toks, op)) else { return region.to_string() };
-        let (start, end) = (toks[l].0, toks[r - 1].1);
-        let span = (end - start) as i64;
-        let (left, right) = (region[start..op_start].trim(), region[op_end..end].trim());
-        let operator = &region[op_start..op_end];
-        edits.push((start, i64::MAX / 2 - span, format!("{CMP}("), start));
-        edits.push((op_start, 0, format!(", {}, ", literal(operator)), op_end));
-        let sources = format!("{left}{SEPARATOR}{right}");
-        edits.push((end, span - i64::MAX / 2, format!(", {})", literal(&sources)), end));
+        let (l, continues) = left_start(&toks, op);
+        if continues {
+            continue;
+        }
+        let Some(chain) = chain_edits(region, &toks, l, op) else { return region.to_string() };
+        edits.extend(chain);
     }
     edits.sort_by_key(|(at, order, _, _)| (*at, *order));
     let mut out = String::with_capacity(region.len() + edits.len() * 16);
@@ -169,11 +235,13 @@ fn kind_name(value: &Value) -> &'static str {
     match value.kind() {
         ValueKind::String => "a string",
         ValueKind::Number => "a number",
+        ValueKind::Seq => "a list",
+        ValueKind::Map => "a map",
         _ => "a value",
     }
 }
 
-fn shown(value: &Value) -> String {
+pub(super) fn shown(value: &Value) -> String {
     match value.as_str() {
         Some(s) => format!("{s:?}"),
         None => value.to_string(),
@@ -181,39 +249,82 @@ fn shown(value: &Value) -> String {
 }
 
 /// A number for comparing: plain numbers as they are, `| decimal` values by their digits.
-fn numeric(value: Value) -> Value {
+pub(super) fn numeric(value: Value) -> Value {
     match value.downcast_object_ref::<NumberText>() {
         Some(text) => text.0.parse::<f64>().map(Value::from).unwrap_or(value),
         None => value,
     }
 }
 
-/// `__hookshape_cmp(a, op, b, "a's source\u{1}b's source")`.
-fn compare(state: &State, a: Value, op: &str, b: Value, sources: &str) -> Result<bool, Error> {
-    let (left, right) = sources.split_once(SEPARATOR).unwrap_or((sources, ""));
-    // The load-time dry run chains undefined values; only the real environment refuses them.
-    let strict = matches!(state.undefined_behavior(), UndefinedBehavior::Strict | UndefinedBehavior::SemiStrict);
-    for (value, text) in [(&a, left), (&b, right)] {
-        if strict && value.is_undefined() {
-            return Err(Error::new(ErrorKind::UndefinedError, super::undefined::explain(text, state)));
+fn is_mixed(a: &Value, b: &Value) -> bool {
+    let kinds = (a.kind(), b.kind());
+    kinds == (ValueKind::String, ValueKind::Number) || kinds == (ValueKind::Number, ValueKind::String)
+}
+
+/// The first string and number that comparing `a` with `b` would set against each other:
+/// the values themselves, or items at the same place in two lists or two maps
+/// (`[Points] == [9]`, `(Points, 1) >= (50, 1)`).
+fn mixed_pair(a: &Value, b: &Value) -> Option<(Value, Value)> {
+    let (a, b) = (numeric(a.clone()), numeric(b.clone()));
+    if is_mixed(&a, &b) {
+        return Some((a, b));
+    }
+    match (a.kind(), b.kind()) {
+        (ValueKind::Seq, ValueKind::Seq) => {
+            a.try_iter().ok()?.zip(b.try_iter().ok()?).find_map(|(x, y)| mixed_pair(&x, &y))
         }
+        (ValueKind::Map, ValueKind::Map) => a.try_iter().ok()?.find_map(|key| {
+            let (x, y) = (a.get_item(&key).ok()?, b.get_item(&key).ok()?);
+            (!x.is_undefined() && !y.is_undefined()).then(|| mixed_pair(&x, &y)).flatten()
+        }),
+        _ => None,
     }
-    let (a, b) = (numeric(a), numeric(b));
-    let mixed = |x: &Value, y: &Value| x.kind() == ValueKind::String && y.kind() == ValueKind::Number;
-    if mixed(&a, &b) || mixed(&b, &a) {
-        let name = |text: &str, v: &Value| match text == shown(v) {
-            true => format!("{} ({})", shown(v), kind_name(v)),
-            false => format!("{text} = {} ({})", shown(v), kind_name(v)),
-        };
-        return Err(Error::new(
-            ErrorKind::InvalidOperation,
-            format!(
-                "cannot compare {} with {} using {op}; convert explicitly: `| int`, `| float` or `| decimal`",
-                name(left, &a),
-                name(right, &b)
-            ),
-        ));
+}
+
+/// The render error for comparing `a` (written `left`) with `b` (written `right`) by `op`,
+/// where `pair` is the string and the number that met; `within` says where `b` was found
+/// (` in [9, 10]` for an item of a list).
+fn refusal(
+    op: &str,
+    within: &str,
+    (left, a): (&str, &Value),
+    (right, b): (&str, &Value),
+    pair: &(Value, Value),
+) -> Error {
+    let name = |text: &str, v: &Value| match text == shown(v) {
+        true => format!("{} ({})", shown(v), kind_name(v)),
+        false => format!("{text} = {} ({})", shown(v), kind_name(v)),
+    };
+    let (a, b) = (numeric(a.clone()), numeric(b.clone()));
+    let inner = match is_mixed(&a, &b) {
+        true => String::new(),
+        false => format!(" ({} against {})", name(&shown(&pair.0), &pair.0), name(&shown(&pair.1), &pair.1)),
+    };
+    Error::new(
+        ErrorKind::InvalidOperation,
+        format!(
+            "cannot compare {} with {}{within} using {op}{inner}; convert explicitly: `| int`, `| float` or `| decimal`",
+            name(left, &a),
+            name(right, &b)
+        ),
+    )
+}
+
+/// `a op b` with a string never set against a number; `in` and `not in` look at each item
+/// of a list (or key of a map) that `b` is.
+pub(super) fn check(
+    state: &State,
+    op: &str,
+    (left, a): (&str, &Value),
+    (right, b): (&str, &Value),
+) -> Result<bool, Error> {
+    if op == "in" || op == NOT_IN {
+        return contains(state, op, (left, a), (right, b));
     }
+    if let Some(pair) = mixed_pair(a, b) {
+        return Err(refusal(op, "", (left, a), (right, b), &pair));
+    }
+    let (a, b) = (numeric(a.clone()), numeric(b.clone()));
     Ok(match op {
         "==" => a == b,
         "!=" => a != b,
@@ -222,6 +333,61 @@ fn compare(state: &State, a: Value, op: &str, b: Value, sources: &str) -> Result
         ">" => a > b,
         _ => a >= b,
     })
+}
+
+/// `needle in haystack` (or `not in`): minijinja's answer, after each item that would be
+/// compared with the needle is checked for a string against a number.
+fn contains(
+    state: &State,
+    op: &str,
+    (left, needle): (&str, &Value),
+    (right, haystack): (&str, &Value),
+) -> Result<bool, Error> {
+    let needle = numeric(needle.clone());
+    // `9 in "19"` would look for the number's digits in the text.
+    if is_mixed(&needle, haystack) {
+        return Err(refusal(op, "", (left, &needle), (right, haystack), &(needle.clone(), haystack.clone())));
+    }
+    if matches!(haystack.kind(), ValueKind::Seq | ValueKind::Map | ValueKind::Iterable) {
+        for item in haystack.try_iter()? {
+            if let Some(pair) = mixed_pair(&needle, &item) {
+                return Err(refusal(op, &format!(" in {right}"), (left, &needle), (&shown(&item), &item), &pair));
+            }
+        }
+    } else if matches!(haystack.kind(), ValueKind::Number | ValueKind::Bool | ValueKind::None | ValueKind::Bytes) {
+        return Err(Error::new(
+            ErrorKind::InvalidOperation,
+            format!("cannot look for a value in {right} ({})", kind_name(haystack)),
+        ));
+    }
+    let found = minijinja::tests::is_in(state, &needle, haystack)?;
+    Ok(found != (op == NOT_IN))
+}
+
+/// `__hookshape_cmp(a, op, b, "a's source\u{1}b's source")`, or a whole chain:
+/// `__hookshape_cmp(a, op, b, op, c, "…")` is `a op b and b op c`, in that order.
+fn compare(state: &State, args: Rest<Value>) -> Result<bool, Error> {
+    let mut args = args.0;
+    let sources = args.pop().unwrap_or_default();
+    let texts: Vec<&str> = sources.as_str().unwrap_or_default().split(SEPARATOR).collect();
+    if args.len() < 3 || args.len().is_multiple_of(2) {
+        return Err(Error::new(ErrorKind::InvalidOperation, format!("{CMP}: operands and operators do not pair up")));
+    }
+    // The load-time dry run chains undefined values; only the real environment refuses them.
+    let strict = matches!(state.undefined_behavior(), UndefinedBehavior::Strict | UndefinedBehavior::SemiStrict);
+    let text = |i: usize| texts.get(i / 2).copied().unwrap_or_default();
+    for i in (1..args.len()).step_by(2) {
+        let (a, b, op) = (&args[i - 1], &args[i + 1], args[i].as_str().unwrap_or_default());
+        for (value, at) in [(a, i - 1), (b, i + 1)] {
+            if strict && value.is_undefined() {
+                return Err(Error::new(ErrorKind::UndefinedError, super::undefined::explain(text(at), state)));
+            }
+        }
+        if !check(state, op, (text(i - 1), a), (text(i + 1), b))? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 #[cfg(test)]
@@ -235,7 +401,17 @@ mod tests {
             (" if (Points | int) >= 50 ", r#" if __hookshape_cmp((Points | int) , ">=",  50, "(Points | int)|50") "#),
             (" a == 'x' and b ", r#" __hookshape_cmp(a , "==",  'x', "a|'x'") and b "#),
             (" f(a < 1) ", r#" f(__hookshape_cmp(a , "<",  1, "a|1")) "#),
-            (" a < b < c ", " a < b < c "),
+            (" a < b < c ", r#" __hookshape_cmp(a , "<",  b , "<",  c, "a|b|c") "#),
+            (
+                " x > 1 and 0 < y < 5 ",
+                r#" __hookshape_cmp(x , ">",  1, "x|1") and __hookshape_cmp(0 , "<",  y , "<",  5, "0|y|5") "#,
+            ),
+            (" a in [1, 2] ", r#" __hookshape_cmp(a , "in",  [1, 2], "a|[1, 2]") "#),
+            (" a not in b ", r#" __hookshape_cmp(a , "not in",  b, "a|b") "#),
+            (" a is in([1]) ", " a is in([1]) "),
+            (" a is not in([1]) ", " a is not in([1]) "),
+            ("for x in items if x in y", r#"for x in items if __hookshape_cmp(x , "in",  y, "x|y")"#),
+            (" a == ", " a == "),
             (" x is not none ", " x is not none "),
             (" Customer.Name ", " Customer.Name "),
             ("- a > 1 -", r#"- __hookshape_cmp(a , ">",  1, "a|1") -"#),
@@ -243,5 +419,74 @@ mod tests {
         for (region, want) in cases {
             assert_eq!(rewrite(region).replace(SEPARATOR, "|"), want, "{region}");
         }
+    }
+
+    fn render(template: &str, payload: serde_json::Value) -> Result<String, String> {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::SemiStrict);
+        super::super::functions::register(&mut env);
+        let source = super::super::source::prepare(template, &Default::default())?;
+        let ctx = super::super::values::from_json(&payload, &mut Default::default());
+        // minijinja prints booleans as Python does (`True`).
+        env.render_str(&source, ctx).map(|s| s.to_lowercase()).map_err(|e| e.detail().unwrap_or_default().to_string())
+    }
+
+    #[test]
+    fn a_string_against_a_number_is_refused_however_it_is_compared() {
+        let payload = serde_json::json!({"Points": "9", "Items": [{"n": 1}, {"n": "2"}]});
+        let cases = [
+            ("{{ Points >= 50 }}", "Points = \"9\" (a string) with 50 (a number) using >="),
+            ("{{ Points is ge(50) }}", "\"9\" (a string) with 50 (a number) using >="),
+            ("{{ Points is gt(5) }}", "using >"),
+            ("{{ Points is eq(9) }}", "using =="),
+            ("{{ Points is equalto 9 }}", "using =="),
+            ("{{ Points is lessthan(9) }}", "using <"),
+            ("{{ [Points] | select('==', 9) | list }}", "using =="),
+            ("{{ Points in [9, 10] }}", "Points = \"9\" (a string) with 9 (a number) in [9, 10] using in"),
+            ("{{ Points not in [9, 10] }}", "using not in"),
+            ("{{ Points is in([9]) }}", "\"9\" (a string) with 9 (a number) in [9] using in"),
+            ("{{ 0 < Points < 50 }}", "0 (a number) with Points = \"9\" (a string) using <"),
+            ("{{ (Points, 1) >= (50, 1) }}", "(\"9\" (a string) against 50 (a number))"),
+            ("{{ [Points] == [9] }}", "using =="),
+            ("{{ [Points, 50] | max }}", "\"9\" (a string) with 50 (a number) in | max"),
+            ("{{ [Points, 50] | min }}", "in | min"),
+            ("{{ [50, Points] | sort }}", "in | sort"),
+            ("{{ Items | sort(attribute='n') }}", "in | sort by n"),
+            ("{{ 9 in Points }}", "9 (a number) with Points = \"9\" (a string) using in"),
+            ("{{ 9 in {'9': 1} }}", "9 (a number) with \"9\" (a string) in {'9': 1} using in"),
+        ];
+        for (template, want) in cases {
+            let error = render(template, payload.clone()).expect_err(template);
+            assert!(error.contains("cannot compare") && error.contains(want), "{template}: {error}");
+        }
+    }
+
+    #[test]
+    fn comparisons_of_one_kind_answer_as_minijinja_does() {
+        let payload = serde_json::json!({"Points": 9, "Name": "ana", "Tags": ["a", "b"], "M": {"k": 1}});
+        let cases = [
+            ("{{ Points >= 5 }}", "true"),
+            ("{{ Points is ge(50) }}", "false"),
+            ("{{ Points is eq(9) }}", "true"),
+            ("{{ Points in [9, 10] }}", "true"),
+            ("{{ Points not in [9, 10] }}", "false"),
+            ("{{ 'a' in Tags }}", "true"),
+            ("{{ 'n' in Name }}", "true"),
+            ("{{ 'k' in M }}", "true"),
+            ("{{ Points is in([1]) }}", "false"),
+            ("{{ 0 < Points < 50 }}", "true"),
+            ("{{ 0 < Points < 5 }}", "false"),
+            ("{{ 10 < Points < Missing }}", "false"),
+            ("{{ (Points, 1) >= (9, 2) }}", "false"),
+            ("{{ [Points, 50] | max }}", "50"),
+            ("{{ Tags | sort(reverse=true) | join }}", "ba"),
+            ("{% for t in Tags if t in ['b'] %}{{ t }}{% endfor %}", "b"),
+            ("{{ Name is none }}", "false"),
+        ];
+        for (template, want) in cases {
+            assert_eq!(render(template, payload.clone()).as_deref(), Ok(want), "{template}");
+        }
+        let error = render("{{ Points < 50 < Missing }}", payload).unwrap_err();
+        assert!(error.starts_with("Missing is undefined"), "{error}");
     }
 }

@@ -29,6 +29,7 @@ pub fn register(env: &mut Environment<'static>) {
     super::positions::register(env);
     super::numbers::register(env);
     super::compare::register(env);
+    super::ordering::register(env);
 }
 
 /// `jsonpath("$.Payload.Items[*].Sku")`: an RFC 9535 query over the whole event

@@ -12,6 +12,7 @@ pub mod environment;
 pub mod format;
 mod functions;
 mod numbers;
+mod ordering;
 mod positions;
 #[cfg(test)]
 mod reference;

@@ -46,6 +46,29 @@ fn a_string_compared_with_a_number_is_an_error_naming_both_values() {
 }
 
 #[test]
+fn comparison_tests_chains_in_and_ordering_filters_refuse_a_string_against_a_number_too() {
+    for filter in [
+        "Points is ge(50)",
+        "Points is gt(5)",
+        "Points is eq(9)",
+        "Points in [9, 10]",
+        "Points is in([9])",
+        "0 < Points < 50",
+        "(Points, 1) >= (50, 1)",
+        "[Points] == [9]",
+        "([Points, 50] | max) == 50",
+    ] {
+        let ws = with_filter(filter);
+        let (code, stdout, stderr) = render(&ws, json!({"Points": "9"}), None);
+        assert_ne!(code, Some(0), "{filter}: {stdout}");
+        assert!(stderr.contains("cannot compare") && stderr.contains(r#""9" (a string)"#), "{filter}: {stderr}");
+        // Numbers on both sides answer as before.
+        let (code, _, stderr) = render(&ws, json!({"Points": 9}), None);
+        assert_eq!(code, Some(0), "{filter}: {stderr}");
+    }
+}
+
+#[test]
 fn an_explicit_conversion_compares_and_a_missing_value_with_a_default_is_not_for_this_subscription() {
     let ws = with_filter("(Points | default(0) | int) >= 50");
     for (payload, delivered) in [(json!({"Points": "9"}), false), (json!({"Points": "60"}), true), (json!({}), false)] {
