@@ -85,6 +85,47 @@ fn snippet(env: &Environment<'static>, e: &Error) -> Option<String> {
     Some(shown.to_string())
 }
 
+/// The dotted name an undefined error is about, read from the template's source where
+/// minijinja's span does not show it: a field printed whole is spanned with its rewrite
+/// (`Customer.Email | __hookshape_at(Customer, 'Email')`), and an undefined value handed
+/// to a filter is spanned at the filter (`Amount | decimal` points at `decimal`).
+fn undefined_path(env: &Environment<'static>, e: &Error) -> Option<String> {
+    let range = e.range()?;
+    let template = env.get_template(e.name()?).ok()?;
+    let source = template.source();
+    let spanned = source.get(range.clone())?;
+    if let Some(at) = spanned.find(" | __hookshape_") {
+        let chain = spanned[..at].trim().trim_start_matches(['{', '-', '+']).trim();
+        return is_dotted(chain).then(|| chain.to_string());
+    }
+    // A filter's name: the chain before its `|`.
+    let before = source.get(..range.start)?.trim_end().strip_suffix('|')?.trim_end();
+    let start = before.rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.')).map_or(0, |i| i + 1);
+    let chain = &before[start..];
+    is_dotted(chain).then(|| chain.to_string())
+}
+
+/// `Customer.Email`, `Amount`: names joined by dots, nothing else.
+fn is_dotted(text: &str) -> bool {
+    !text.is_empty()
+        && text.split('.').all(|s| {
+            s.bytes().next().is_some_and(super::syntax::is_name_start)
+                && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        })
+}
+
+/// Whether `path` really is undefined in the event (so an error may be blamed on it).
+fn is_missing(path: &str, ctx: &Value) -> bool {
+    let mut value = ctx.clone();
+    for segment in path.split('.') {
+        match value.get_attr(segment) {
+            Ok(child) if !child.is_undefined() => value = child,
+            _ => return true,
+        }
+    }
+    false
+}
+
 /// A render error as one line, naming the value or the call that failed.
 pub fn render_error(env: &Environment<'static>, e: &Error, ctx: &Value) -> String {
     let described = super::describe(e);
@@ -96,7 +137,8 @@ pub fn render_error(env: &Environment<'static>, e: &Error, ctx: &Value) -> Strin
     if e.kind() == ErrorKind::UndefinedError && !e.detail().is_some_and(|d| d.contains(HINT)) {
         // minijinja's own detail names the path in backticks: "`Customer.Email` is undefined".
         let named = e.detail().and_then(|d| d.strip_prefix('`')).and_then(|d| d.split_once('`')).map(|(p, _)| p);
-        if let Some(path) = named.map(str::to_string).or(text.clone()) {
+        let source = undefined_path(env, e).filter(|path| is_missing(path, ctx));
+        if let Some(path) = named.map(str::to_string).or(source).or(text.clone()) {
             let explained = explain_with(&path, |name| ctx.get_attr(name).ok());
             return format!("{explained}{location}");
         }
@@ -128,5 +170,56 @@ mod tests {
             explain("Order.Id"),
             "Order is undefined (the Payload has Customer, Points); use `| default(...)` if it may be missing"
         );
+    }
+
+    /// The render error of a subscription whose body is `body` (or the file `t.j2`).
+    fn body_error(body: Option<serde_json::Value>, file: Option<&str>, payload: serde_json::Value) -> String {
+        use crate::render::{BodyFormat, Delimiters, RequestSpec, RequestTemplate, TemplateFiles};
+        let files: TemplateFiles =
+            std::sync::Arc::new(file.map(|f| ("t.j2".to_string(), f.to_string())).into_iter().collect());
+        let template = RequestTemplate::compile(RequestSpec {
+            url: "http://h.example/",
+            ping_url: None,
+            headers: &[],
+            body: body.as_ref(),
+            body_template: file.map(|_| "t.j2"),
+            body_format: BodyFormat::Json,
+            filter: None,
+            delimiters: &Delimiters::default(),
+            files,
+        })
+        .unwrap();
+        let event = crate::event::parse(serde_json::json!({"Topic": "T", "Payload": payload}).to_string().as_bytes());
+        template.render(&crate::render::context(&event.unwrap())).unwrap_err()
+    }
+
+    #[test]
+    fn a_field_printed_whole_or_handed_to_a_filter_is_named_when_undefined() {
+        let payload = serde_json::json!({"Customer": {"Id": 1, "Name": "Ana"}, "Order": {"Id": 2}});
+        let email = "Customer.Email is undefined (Customer has Id, Name); use `| default(...)` if it may be missing";
+        let cases = [
+            (serde_json::json!({"email": "{{ Customer.Email }}"}), email, "request.body.email"),
+            (
+                serde_json::json!({"a": "{{ Amount | decimal }}"}),
+                "Amount is undefined (the Payload has",
+                "request.body.a",
+            ),
+            (serde_json::json!({"a": "{{ Amount | int }}"}), "Amount is undefined (the Payload has", "request.body.a"),
+            (serde_json::json!({"a": "{{ Amount }}"}), "Amount is undefined (the Payload has", "request.body.a"),
+            (
+                serde_json::json!({"u": "{{ Order.Amount | upper }}"}),
+                "Order.Amount is undefined (Order has Id)",
+                "request.body.u",
+            ),
+            (serde_json::json!({"m": "x {{ Customer.Email }}"}), email, "request.body.m"),
+        ];
+        for (body, want, field) in cases {
+            let error = body_error(Some(body.clone()), None, payload.clone());
+            assert!(error.starts_with(want) && error.contains(field), "{body}: {error}");
+        }
+        let error = body_error(None, Some(r#"{"e": {{ Customer.Email }}}"#), payload.clone());
+        assert!(error.starts_with(email) && error.contains("t.j2 line 1"), "{error}");
+        let error = body_error(None, Some("{\"a\": 1,\n \"u\": {{ Order.Amount | upper }}}"), payload);
+        assert!(error.starts_with("Order.Amount is undefined (Order has Id)") && error.contains("line 2"), "{error}");
     }
 }

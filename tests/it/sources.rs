@@ -167,6 +167,11 @@ async fn a_body_that_is_not_json_is_a_400_and_a_mapping_without_topic_a_422() {
         post(&server.base, "/v1/sources/eduzz", &[("x-signature", &sign(&not_object))], not_object).await;
     assert_eq!(status, 422, "{answer}");
     assert!(answer["error"].as_str().unwrap().starts_with("Payload"), "{answer}");
+
+    let no_date = br#"{"id":"a","event":"e","data":{}}"#.to_vec();
+    let (status, answer) = post(&server.base, "/v1/sources/eduzz", &[("x-signature", &sign(&no_date))], no_date).await;
+    assert_eq!(status, 422, "{answer}");
+    assert!(answer["error"].as_str().unwrap().contains("sentDate is undefined"), "the field is named: {answer}");
 }
 
 #[tokio::test]

@@ -100,6 +100,23 @@ fn an_undefined_value_is_named_with_what_its_parent_has() {
 }
 
 #[test]
+fn an_undefined_value_printed_by_a_template_or_handed_to_a_filter_is_named() {
+    let ws = Workspace::new();
+    ws.template("t.json.j2", r#"{"e": {{ Customer.Email }}}"#);
+    ws.subscription("file.yaml", "topics: [T]\nrequest:\n  url: http://127.0.0.1:9/x\n  body_template: t.json.j2\n");
+    let leaf = "topics: [T]\nrequest:\n  url: http://127.0.0.1:9/x\n  body: { a: \"{{ Order.Amount | upper }}\" }\n";
+    ws.subscription("filtered.yaml", leaf);
+    let payload = json!({"Customer": {"Id": 1, "Name": "Ana"}, "Order": {"Id": 2}});
+    let (code, _, stderr) = render(&ws, payload.clone(), Some("file"));
+    assert_ne!(code, Some(0));
+    assert!(stderr.contains("Customer.Email is undefined (Customer has Id, Name)"), "{stderr}");
+    assert!(stderr.contains("t.json.j2 line 1"), "{stderr}");
+    let (code, _, stderr) = render(&ws, payload, Some("filtered"));
+    assert_ne!(code, Some(0));
+    assert!(stderr.contains("Order.Amount is undefined (Order has Id)"), "not the filter's name: {stderr}");
+}
+
+#[test]
 fn a_conversion_error_shows_its_input() {
     let ws = Workspace::new();
     ws.subscription(
