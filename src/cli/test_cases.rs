@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::{load_or_report, FileArgs};
-use crate::subscription::{Subscription, SubscriptionSet};
+use crate::subscription::{LoadError, Subscription, SubscriptionSet};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -156,16 +156,30 @@ fn test_files(dir: Option<PathBuf>, args: &FileArgs) -> anyhow::Result<Vec<PathB
 }
 
 /// Every event the test cases beside the subscriptions and sources give or make, for
-/// `validate` to run the templates against. Cases that do not make one are `test`'s to
-/// report, and are skipped here.
-pub(super) fn case_events(set: &SubscriptionSet, args: &FileArgs) -> Vec<crate::event::Event> {
-    let mut events = Vec::new();
+/// `validate` to run the templates against, and each test file that cannot be read as one
+/// (`file:line`: a misspelt key would otherwise pass `validate` unseen). Cases that do not
+/// make an event are `test`'s to report, and are skipped here.
+pub(super) fn case_events(set: &SubscriptionSet, args: &FileArgs) -> (Vec<crate::event::Event>, Vec<LoadError>) {
+    let (mut events, mut unreadable) = (Vec::new(), Vec::new());
     for file in test_files(None, args).unwrap_or_default() {
-        let Ok(text) = crate::yaml_bounds::read(&file) else { continue };
-        let Ok(tests) = serde_norway::from_str::<TestFile>(&text) else { continue };
+        let text = match crate::yaml_bounds::read(&file) {
+            Ok(text) => text,
+            Err(r) => {
+                unreadable.push(LoadError { file, line: r.line, message: r.message });
+                continue;
+            }
+        };
+        let tests = match serde_norway::from_str::<TestFile>(&text) {
+            Ok(tests) => tests,
+            Err(e) => {
+                let message = e.to_string().split(" at line ").next().unwrap_or_default().to_string();
+                unreadable.push(LoadError { file, line: e.location().map(|l| l.line()), message });
+                continue;
+            }
+        };
         events.extend(tests.cases.iter().filter_map(|case| case_event(set, &file, case).ok().flatten()));
     }
-    events
+    (events, unreadable)
 }
 
 fn load_event(test_file: &Path, source: &Value) -> Result<crate::event::Event, String> {

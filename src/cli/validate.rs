@@ -27,10 +27,10 @@ pub fn run(files: FileArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The template problems the test cases' events lead to, one line each.
+/// The test files that cannot be read, and the template problems the test cases' events
+/// lead to, one line each.
 fn reached_by_cases(set: &SubscriptionSet, files: &FileArgs) -> Vec<LoadError> {
-    let events = super::test_cases::case_events(set, files);
-    let mut problems = Vec::new();
+    let (events, mut problems) = super::test_cases::case_events(set, files);
     for sub in set.iter() {
         let ctxs: Vec<minijinja::Value> = events
             .iter()

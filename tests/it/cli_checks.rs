@@ -168,6 +168,21 @@ fn validate_runs_the_templates_against_the_test_cases_events_to_reach_every_bran
 }
 
 #[test]
+fn validate_names_a_test_file_it_cannot_read_with_file_and_line() {
+    let ws = Workspace::new();
+    with_body_template(&ws, "branch", "{\"tier\": 0}\n");
+    ws.subscription(
+        "branch.test.yaml",
+        "cases:\n  - name: big\n    event: { Topic: T, Payload: { Points: 50 } }\n    expct:\n      branch: { body: { tier: 0 } }\n",
+    );
+    let out = on_workspace("validate", &ws);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "a misspelt key passed: {stdout}{stderr}");
+    assert!(stdout.contains("branch.test.yaml:4:") && stdout.contains("expct"), "{stdout}");
+    assert!(!stdout.contains("OK"), "{stdout}");
+}
+
+#[test]
 fn test_cases_expect_a_render_error_a_source_refusal_and_a_frozen_clock() {
     let ws = Workspace::new();
     ws.subscription(
