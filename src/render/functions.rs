@@ -50,8 +50,18 @@ fn jsonpath_filter(state: &State, value: Value, query: String) -> Result<Value, 
     Ok(from_json(&serde_json::Value::Array(found), &mut ExactNumbers::default()))
 }
 
-/// `value | tojson`: minijinja's, but numbers keep their original digits.
+/// `value | tojson`: minijinja's, but numbers keep their original digits, and an undefined
+/// value is an error as it is when printed (minijinja writes `null` for it: a missing field
+/// would reach the receiver as a null nobody asked for).
 fn tojson(state: &State, value: Value, indent: Option<Value>) -> Result<Value, Error> {
+    // The load-time dry run chains undefined values; only the real environment refuses them.
+    let strict = matches!(
+        state.undefined_behavior(),
+        minijinja::UndefinedBehavior::Strict | minijinja::UndefinedBehavior::SemiStrict
+    );
+    if strict && value.is_undefined() {
+        return Err(Error::from(minijinja::ErrorKind::UndefinedError));
+    }
     let table = ExactNumbers::in_state(state);
     let json = to_json(&value, table.as_ref().and_then(|t| t.downcast_ref::<ExactNumbers>()))?;
     let text = match indent.filter(|i| i.is_true()) {

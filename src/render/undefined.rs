@@ -98,8 +98,12 @@ fn undefined_path(env: &Environment<'static>, e: &Error) -> Option<String> {
         let chain = spanned[..at].trim().trim_start_matches(['{', '-', '+']).trim();
         return is_dotted(chain).then(|| chain.to_string());
     }
-    // A filter's name: the chain before its `|`.
-    let before = source.get(..range.start)?.trim_end().strip_suffix('|')?.trim_end();
+    // A filter's name: the chain before its `|` (and before the rewrite's own filter,
+    // `Customer.Email | __hookshape_at(Customer, 'Email') | tojson`).
+    let mut before = source.get(..range.start)?.trim_end().strip_suffix('|')?.trim_end();
+    if let Some(at) = before.rfind(" | __hookshape_").filter(|&at| !before[at + 3..].contains('|')) {
+        before = before[..at].trim_end();
+    }
     let start = before.rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.')).map_or(0, |i| i + 1);
     let chain = &before[start..];
     is_dotted(chain).then(|| chain.to_string())
@@ -212,6 +216,8 @@ mod tests {
                 "request.body.u",
             ),
             (serde_json::json!({"m": "x {{ Customer.Email }}"}), email, "request.body.m"),
+            (serde_json::json!({"j": "{{ Customer.Email | tojson }}"}), email, "request.body.j"),
+            (serde_json::json!({"j": "x {{ Customer.Email | tojson }}"}), email, "request.body.j"),
         ];
         for (body, want, field) in cases {
             let error = body_error(Some(body.clone()), None, payload.clone());
@@ -219,6 +225,8 @@ mod tests {
         }
         let error = body_error(None, Some(r#"{"e": {{ Customer.Email }}}"#), payload.clone());
         assert!(error.starts_with(email) && error.contains("t.j2 line 1"), "{error}");
+        let error = body_error(None, Some(r#"{"e": {{ Customer.Email | tojson(2) }}}"#), payload.clone());
+        assert!(error.starts_with(email) && error.contains("t.j2 line 1"), "tojson refuses undefined: {error}");
         let error = body_error(None, Some("{\"a\": 1,\n \"u\": {{ Order.Amount | upper }}}"), payload);
         assert!(error.starts_with("Order.Amount is undefined (Order has Id)") && error.contains("line 2"), "{error}");
     }
