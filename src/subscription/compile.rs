@@ -248,15 +248,16 @@ fn expand_url(
     (masked, shown): (&mut Vec<String>, &mut Vec<String>),
 ) -> Option<String> {
     let x = cx.expand_template(field, url, d)?;
-    if let Some(c) = super::url_rule::shape_breaker(&x.text, &x) {
-        let encoded =
-            percent_encoding::utf8_percent_encode(&c.to_string(), percent_encoding::NON_ALPHANUMERIC).to_string();
+    if let Some(chars) = super::url_rule::shape_breaker(&x.text, &x) {
+        let list = |f: fn(char) -> String| chars.iter().map(|c| f(*c)).collect::<Vec<_>>().join(", ");
         cx.field_error(
             field,
             format!(
-                "a ${{VAR}} value in it holds {c:?}, which would move where the URL's parts begin and end \
-                 (a request sent to another host, a query value split in two); percent-encode it in the variable \
-                 ({encoded})"
+                "a ${{VAR}} value in it holds {}, which would move where the URL's parts begin and end \
+                 (a request sent to another host, a query value split in two); percent-encode them in the \
+                 variable ({})",
+                list(|c| format!("{c:?}")),
+                list(|c| format!("%{:02X}", c as u32))
             ),
         );
         return None;

@@ -48,11 +48,12 @@ pub fn url_masking(url: &str, x: &Expanded) -> UrlMasking {
     out
 }
 
-/// A character of a `${VAR}` value that moves where the URL's parts begin or end (`@` in a
-/// password sends the request to another host, `&` in a query value splits it), or None.
+/// The URL delimiters a `${VAR}` value holds when it moves where the URL's parts begin or
+/// end (`/` in a password sends the request to another host, `&` in a query value splits
+/// it), or None.
 /// What a value is meant to hold is exempt: a URL (it holds `://`), whole query parameters
 /// (it starts a parameter: `?${QUERY}`), and the delimiters at its ends (`/hooks/`).
-pub fn shape_breaker(url: &str, x: &Expanded) -> Option<char> {
+pub fn shape_breaker(url: &str, x: &Expanded) -> Option<Vec<char>> {
     if !url.contains("://") {
         return None; // not a URL at all: the scheme's own check says so
     }
@@ -63,15 +64,11 @@ pub fn shape_breaker(url: &str, x: &Expanded) -> Option<char> {
         .map(|v| v.trim_matches(DELIMITERS))
         .filter(|v| !v.is_empty() && !v.contains("://") && !starts_parameter(v))
         .collect();
-    // The URL as its author wrote it: each value's inside as opaque text of the same length.
-    let mut intended = url.to_string();
-    for inside in &parts {
-        intended = intended.replace(inside, &"x".repeat(inside.len()));
-    }
-    if shape(&intended) == shape(url) {
-        return None;
-    }
-    parts.iter().flat_map(|v| v.chars()).find(|c| DELIMITERS.contains(c))
+    // The URL as its author wrote it: the value's inside as opaque text of the same length.
+    let actual = shape(url);
+    let moves = |inside: &str| shape(&url.replace(inside, &"x".repeat(inside.len()))) != actual;
+    let culprit = parts.into_iter().find(|inside| moves(inside))?;
+    Some(DELIMITERS.iter().copied().filter(|c| culprit.contains(*c)).collect())
 }
 
 /// The characters that end a URL's parts.
@@ -159,10 +156,14 @@ mod tests {
     fn a_value_that_moves_the_urls_parts_is_found_and_one_that_fits_is_not() {
         let breaker = |url: &str, values: &[&str]| shape_breaker(url, &expanded(url, values, &[]));
         // The password's '@' and '/' would send the request to host "ss".
-        assert_eq!(breaker("http://user:Rp@ss/w0rd@127.0.0.1:1/p?k=v", &["Rp@ss/w0rd"]), Some('@'));
+        assert_eq!(breaker("http://user:Rp@ss/w0rd@127.0.0.1:1/p?k=v", &["Rp@ss/w0rd"]), Some(vec!['@', '/']));
         // A query value's '&' would split it into two parameters.
-        assert_eq!(breaker("http://h/p?k=qk v&al&z=1", &["qk v&al"]), Some('&'));
-        assert_eq!(breaker("http://h/p/a#b", &["a#b"]), Some('#'));
+        assert_eq!(breaker("http://h/p?k=qk v&al&z=1", &["qk v&al"]), Some(vec!['&']));
+        assert_eq!(breaker("http://h/p/a#b", &["a#b"]), Some(vec!['#']));
+        // The value that moves them is the one named, not another with a harmless '/'; an
+        // '@' alone in a password moves nothing (the last '@' ends the userinfo).
+        assert_eq!(breaker("http://u:p/ss@h/a/b", &["a/b", "p/ss"]), Some(vec!['/']));
+        assert_eq!(breaker("http://u:p@ss@h/a/b", &["a/b", "p@ss"]), None);
         // What fits: a host and a path, a path of several segments, a query's "k=v", a
         // whole URL, a value beside a template.
         assert_eq!(breaker("https://crm.example:8443/hooks/abc", &["crm.example:8443", "/hooks/abc"]), None);
