@@ -4,7 +4,7 @@
 
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
-use minijinja::value::ValueKind;
+use minijinja::value::{Kwargs, ValueKind};
 use minijinja::{Environment, Error, State, Value};
 use sha2::{Digest, Sha256};
 
@@ -53,7 +53,13 @@ fn jsonpath_filter(state: &State, value: Value, query: String) -> Result<Value, 
 /// `value | tojson`: minijinja's, but numbers keep their original digits, and an undefined
 /// value is an error as it is when printed (minijinja writes `null` for it: a missing field
 /// would reach the receiver as a null nobody asked for).
-fn tojson(state: &State, value: Value, indent: Option<Value>) -> Result<Value, Error> {
+fn tojson(state: &State, value: Value, indent: Option<Value>, kwargs: Kwargs) -> Result<Value, Error> {
+    // `tojson(2)` or, as Jinja writes it, `tojson(indent=2)`.
+    let indent = match indent {
+        Some(i) => Some(i),
+        None => kwargs.get::<Option<Value>>("indent")?,
+    };
+    kwargs.assert_all_used()?;
     // The load-time dry run chains undefined values; only the real environment refuses them.
     let strict = matches!(
         state.undefined_behavior(),
@@ -183,5 +189,15 @@ mod tests {
         assert_eq!(eval("{{ uuid() }}", ctx.clone()).unwrap().len(), 36);
         assert!(eval("{{ now() }}", ctx.clone()).unwrap().ends_with('Z'));
         assert!(eval("{{ Date | date('yyyy', 'Nowhere/Land') }}", ctx).is_err());
+    }
+
+    #[test]
+    fn tojson_indents_as_jinja_writes_it_too() {
+        let ctx = serde_json::json!({"A": {"b": 1}});
+        let indented = "{\n  \"b\": 1\n}";
+        assert_eq!(eval("{{ A | tojson(indent=2) }}", ctx.clone()).unwrap(), indented);
+        assert_eq!(eval("{{ A | tojson(2) }}", ctx.clone()).unwrap(), indented);
+        assert_eq!(eval("{{ A | tojson }}", ctx.clone()).unwrap(), "{\"b\":1}");
+        assert!(eval("{{ A | tojson(width=2) }}", ctx).is_err(), "an unknown argument is an error");
     }
 }

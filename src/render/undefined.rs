@@ -225,7 +225,7 @@ mod tests {
         }
         let error = body_error(None, Some(r#"{"e": {{ Customer.Email }}}"#), payload.clone());
         assert!(error.starts_with(email) && error.contains("t.j2 line 1"), "{error}");
-        let error = body_error(None, Some(r#"{"e": {{ Customer.Email | tojson(2) }}}"#), payload.clone());
+        let error = body_error(None, Some(r#"{"e": {{ Customer.Email | tojson(indent=2) }}}"#), payload.clone());
         assert!(error.starts_with(email) && error.contains("t.j2 line 1"), "tojson refuses undefined: {error}");
         let error = body_error(None, Some("{\"a\": 1,\n \"u\": {{ Order.Amount | upper }}}"), payload);
         assert!(error.starts_with("Order.Amount is undefined (Order has Id)") && error.contains("line 2"), "{error}");
