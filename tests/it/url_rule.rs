@@ -93,6 +93,22 @@ impl Setup {
     }
 }
 
+/// `hookshape ARGS` on the workspace's files with `env` set: its exit code and what it printed.
+fn cli(ws: &Workspace, args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let out = hookshape()
+        .args(args)
+        .arg("--subscriptions")
+        .arg(ws.path().join("subscriptions"))
+        .arg("--templates")
+        .arg(ws.path().join("templates"))
+        .arg("--sources")
+        .arg(ws.path().join("sources"))
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    (out.status.code(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
 fn event() -> serde_json::Value {
     json!({ "Topic": "T", "Payload": { "Customer": { "Id": "C-1007" } } })
 }
@@ -165,20 +181,7 @@ async fn the_cli_shows_a_urls_host_and_path_and_hides_its_credentials_and_secret
     );
     let event_file = s.ws.path().join("event.json");
     std::fs::write(&event_file, event().to_string()).unwrap();
-    let run = |args: &[&str]| {
-        let out = hookshape()
-            .args(args)
-            .arg("--subscriptions")
-            .arg(s.ws.path().join("subscriptions"))
-            .arg("--templates")
-            .arg(s.ws.path().join("templates"))
-            .arg("--sources")
-            .arg(s.ws.path().join("sources"))
-            .envs(s.env())
-            .output()
-            .unwrap();
-        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
-    };
+    let run = |args: &[&str]| cli(&s.ws, args, &s.env()).1;
     let event_arg = event_file.to_str().unwrap();
     let rendered = run(&["render", "--all", "--event", event_arg]);
     assert!(rendered.contains(&s.crm_shown()), "{rendered}");
@@ -255,20 +258,7 @@ async fn a_value_that_would_move_the_urls_parts_is_a_load_error_and_a_short_quer
     let ws = Workspace::new();
     ws.subscription("pw.yaml", "topics: [T]\nrequest:\n  url: \"http://user:${HS_PW}@127.0.0.1:9/p?k=v\"\n");
     ws.subscription("q.yaml", "topics: [T]\nrequest:\n  url: \"http://127.0.0.1:9/p?k=${HS_QK}&z=1\"\n");
-    let run = |args: &[&str], env: &[(&str, &str)]| {
-        let out = hookshape()
-            .args(args)
-            .arg("--subscriptions")
-            .arg(ws.path().join("subscriptions"))
-            .arg("--templates")
-            .arg(ws.path().join("templates"))
-            .arg("--sources")
-            .arg(ws.path().join("sources"))
-            .envs(env.iter().copied())
-            .output()
-            .unwrap();
-        (out.status.code(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
-    };
+    let run = |args: &[&str], env: &[(&str, &str)]| cli(&ws, args, env);
     let (code, text) = run(&["validate"], &[("HS_PW", "Rp@ss/w0rd+x"), ("HS_QK", "qk v&al")]);
     assert_ne!(code, Some(0), "{text}");
     assert!(text.contains("pw.yaml:3") && text.contains("'@'") && text.contains("%40"), "{text}");
