@@ -204,28 +204,37 @@ pub fn userinfo_secrets(url: &url::Url) -> Vec<String> {
 /// `url` with each query parameter's value, and the fragment, that is exactly one of the
 /// `values` shorter than `MIN_MASKED_LEN` shown as `***`: the URL rule hides a query value
 /// that came from a variable however short (`?pin=42`), where masking it as text would
-/// mangle everything else that holds those characters.
+/// mangle everything else that holds those characters. By value, not by the parameter
+/// that came from the variable: another parameter with the same short value shows `***`
+/// too (erring toward hiding).
 pub fn mask_short_url_values(url: &str, values: &[String]) -> String {
     let short: Vec<&str> =
         values.iter().map(String::as_str).filter(|v| !v.is_empty() && v.chars().count() < MIN_MASKED_LEN).collect();
-    let Some(query_at) = url.find('?').filter(|_| !short.is_empty()) else { return url.to_string() };
+    if short.is_empty() {
+        return url.to_string();
+    }
     let is_short = |text: &str| {
         let decoded = percent_encoding::percent_decode_str(text).decode_utf8_lossy();
         short.iter().any(|v| *v == text || *v == decoded)
     };
-    let (query, fragment) = match url[query_at + 1..].split_once('#') {
-        Some((q, f)) => (q, Some(f)),
-        None => (&url[query_at + 1..], None),
+    let (rest, fragment) = match url.split_once('#') {
+        Some((r, f)) => (r, Some(f)),
+        None => (url, None),
     };
-    let params: Vec<String> = query
-        .split('&')
-        .map(|param| match param.split_once('=') {
-            Some((name, value)) if is_short(value) => format!("{name}={MASK}"),
-            None if is_short(param) => MASK.to_string(),
-            _ => param.to_string(),
-        })
-        .collect();
-    let mut out = format!("{}?{}", &url[..query_at], params.join("&"));
+    let mut out = match rest.split_once('?') {
+        Some((head, query)) => {
+            let params: Vec<String> = query
+                .split('&')
+                .map(|param| match param.split_once('=') {
+                    Some((name, value)) if is_short(value) => format!("{name}={MASK}"),
+                    None if is_short(param) => MASK.to_string(),
+                    _ => param.to_string(),
+                })
+                .collect();
+            format!("{head}?{}", params.join("&"))
+        }
+        None => rest.to_string(),
+    };
     if let Some(f) = fragment {
         out.push('#');
         out.push_str(if is_short(f) { MASK } else { f });
@@ -315,6 +324,7 @@ mod tests {
         assert_eq!(mask_short_url_values(url, &values), "https://h7.example/qq/7?pin=***&n=***&page=17&qq=x&flag#***");
         assert_eq!(mask_short_url_values("https://h/?a=q%71", &values), "https://h/?a=***", "percent-encoded");
         assert_eq!(mask_short_url_values("https://h/qq", &values), "https://h/qq", "no query");
+        assert_eq!(mask_short_url_values("https://h/qq#qq", &values), "https://h/qq#***", "a fragment alone");
         assert_eq!(mask_short_url_values(url, &[]), url);
     }
 

@@ -17,10 +17,12 @@ pub struct Limit {
 }
 
 pub fn capped(limit: Limit) -> impl Filter<Extract = (Result<Bytes, ApiError>,), Error = warp::Rejection> + Clone {
-    let encoding = warp::header::optional::<String>("content-encoding");
+    let encoding = warp::header::headers_cloned().map(|headers: warp::http::HeaderMap| {
+        headers.get("content-encoding").and_then(|v| v.to_str().ok()).and_then(encoding_refused)
+    });
     warp::header::optional::<u64>("content-length").and(encoding).and(warp::body::stream()).then(
-        move |length: Option<u64>, encoding: Option<String>, stream| async move {
-            if let Some(refused) = encoding.as_deref().and_then(encoding_refused) {
+        move |length: Option<u64>, refused: Option<ApiError>, stream| async move {
+            if let Some(refused) = refused {
                 return Err(refused);
             }
             match tokio::time::timeout(limit.within, read(length, stream, limit.bytes)).await {
@@ -34,12 +36,17 @@ pub fn capped(limit: Limit) -> impl Filter<Extract = (Result<Bytes, ApiError>,),
     )
 }
 
+/// The compressions HTTP names (RFC 9110's registry, and what clients send).
+const COMPRESSIONS: [&str; 7] = ["gzip", "x-gzip", "deflate", "br", "zstd", "compress", "x-compress"];
+
 /// A body is read as it was sent: one declared compressed (`Content-Encoding: gzip`) would
 /// be parsed as the compressed bytes, or, when a client labels plain text so, stored as if
-/// it had been compressed. Refused by name instead.
+/// it had been compressed. Refused by name instead. Anything else in the header
+/// (`identity`, a client's `utf-8`) is no compression and is let through, as it always was.
 fn encoding_refused(encoding: &str) -> Option<ApiError> {
+    let compressed = encoding.split(',').any(|c| COMPRESSIONS.iter().any(|k| c.trim().eq_ignore_ascii_case(k)));
     let encoding = encoding.trim();
-    (!encoding.is_empty() && !encoding.eq_ignore_ascii_case("identity")).then(|| {
+    compressed.then(|| {
         ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             format!("Content-Encoding {encoding:?}: request bodies are read as sent; send this one uncompressed"),

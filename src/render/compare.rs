@@ -335,7 +335,7 @@ pub(super) fn check(
     })
 }
 
-/// `needle in haystack` (or `not in`): minijinja's answer, after each item that would be
+/// `needle in haystack` (or `not in`): minijinja's answer; a miss, after each item that was
 /// compared with the needle is checked for a string against a number.
 fn contains(
     state: &State,
@@ -348,20 +348,25 @@ fn contains(
     if is_mixed(&needle, haystack) {
         return Err(refusal(op, "", (left, &needle), (right, haystack), &(needle.clone(), haystack.clone())));
     }
+    if matches!(haystack.kind(), ValueKind::Number | ValueKind::Bool | ValueKind::None | ValueKind::Bytes) {
+        return Err(Error::new(
+            ErrorKind::InvalidOperation,
+            format!("cannot look for a value in {right} ({})", kind_name(haystack)),
+        ));
+    }
+    // Found, the answer is right whatever else the haystack holds; a map's lookup and a
+    // list's early exit stay as they were. Only a miss may hide a string set against a number.
+    if minijinja::tests::is_in(state, &needle, haystack)? {
+        return Ok(op != NOT_IN);
+    }
     if matches!(haystack.kind(), ValueKind::Seq | ValueKind::Map | ValueKind::Iterable) {
         for item in haystack.try_iter()? {
             if let Some(pair) = mixed_pair(&needle, &item) {
                 return Err(refusal(op, &format!(" in {right}"), (left, &needle), (&shown(&item), &item), &pair));
             }
         }
-    } else if matches!(haystack.kind(), ValueKind::Number | ValueKind::Bool | ValueKind::None | ValueKind::Bytes) {
-        return Err(Error::new(
-            ErrorKind::InvalidOperation,
-            format!("cannot look for a value in {right} ({})", kind_name(haystack)),
-        ));
     }
-    let found = minijinja::tests::is_in(state, &needle, haystack)?;
-    Ok(found != (op == NOT_IN))
+    Ok(op == NOT_IN)
 }
 
 /// `__hookshape_cmp(a, op, b, "a's source\u{1}b's source")`, or a whole chain:

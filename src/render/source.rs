@@ -250,7 +250,9 @@ mod tests {
             source in "(\\{\\{|\\}\\}|\\{%|%\\}|\\{#|#\\}|[a-z.|() '\"é中]){0,40}"
         ) {
             if let Ok(out) = prep(&source) {
-                if !source.contains("| d") && !source.contains("|d") {
+                // `in` between two operands is rewritten into a checked comparison (compare.rs).
+                let compares = source.split(|c: char| !c.is_ascii_alphanumeric() && c != '_').any(|w| w == "in");
+                if !source.contains("| d") && !source.contains("|d") && !compares {
                     proptest::prop_assert_eq!(out, source);
                 }
             }

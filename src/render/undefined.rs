@@ -104,7 +104,8 @@ fn undefined_path(env: &Environment<'static>, e: &Error) -> Option<String> {
     if let Some(at) = before.rfind(" | __hookshape_").filter(|&at| !before[at + 3..].contains('|')) {
         before = before[..at].trim_end();
     }
-    let start = before.rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.')).map_or(0, |i| i + 1);
+    let not_in_chain = |c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.');
+    let start = before.rfind(not_in_chain).map_or(0, |i| i + before[i..].chars().next().map_or(1, char::len_utf8));
     let chain = &before[start..];
     is_dotted(chain).then(|| chain.to_string())
 }

@@ -225,7 +225,16 @@ impl Watched {
 
     /// When `first` starts hyper's own answer, queues the JSON one instead; true if it did.
     fn replace_hypers_answer(&mut self, first: &[u8]) -> bool {
-        if !first.starts_with(b"HTTP/1.") || is_interim(first) || !self.state.head_is_hypers_own() {
+        if is_interim(first) {
+            // hyper may write the answer's head in the same buffer, after the interim one:
+            // it is the answer to the request that asked to continue, counted as such.
+            let end = first.windows(4).position(|w| w == b"\r\n\r\n").map_or(first.len(), |i| i + 4);
+            if first[end..].starts_with(b"HTTP/1.") {
+                self.state.head_is_hypers_own();
+            }
+            return false;
+        }
+        if !first.starts_with(b"HTTP/1.") || !self.state.head_is_hypers_own() {
             return false;
         }
         self.replacement = Some(json_error_answer(first));

@@ -50,43 +50,48 @@ pub fn url_masking(url: &str, x: &Expanded) -> UrlMasking {
 
 /// The URL delimiters a `${VAR}` value holds when it moves where the URL's parts begin or
 /// end (`/` in a password sends the request to another host, `&` in a query value splits
-/// it), or None.
-/// What a value is meant to hold is exempt: a URL (it holds `://`), whole query parameters
-/// (it starts a parameter: `?${QUERY}`), and the delimiters at its ends (`/hooks/`).
+/// it, `#` makes the rest a fragment), or None. A value that begins a part is the
+/// operator's own structure and is exempt: one that starts the authority
+/// (`https://${ENDPOINT}`, host and path together), starts with a delimiter (`${PATH}` as
+/// `/hooks?key=K`), starts a query parameter (`?${QUERY}`), or is a URL itself. A value
+/// that starts inside a part (a password, a path segment, a query value) must not end it.
 pub fn shape_breaker(url: &str, x: &Expanded) -> Option<Vec<char>> {
     if !url.contains("://") {
         return None; // not a URL at all: the scheme's own check says so
     }
-    let starts_parameter = |v: &str| url.find(v).is_some_and(|at| url[..at].ends_with(['?', '&']));
-    let parts: Vec<&str> = x
-        .values
-        .iter()
-        .map(|v| v.trim_matches(DELIMITERS))
-        .filter(|v| !v.is_empty() && !v.contains("://") && !starts_parameter(v))
-        .collect();
-    // The URL as its author wrote it: the value's inside as opaque text of the same length.
+    let begins_a_part = |v: &str| {
+        let Some(before) = url.find(v).map(|at| &url[..at]) else { return false };
+        v.contains("://")
+            || before.ends_with("://")
+            || before.ends_with(['?', '&'])
+            // A leading delimiter starts a part, but not right after a password's or a query
+            // value's own start (`?channel=${CH}` with `#alerts` would empty the value).
+            || (v.starts_with(DELIMITERS) && !before.ends_with(['=', ':']))
+    };
     let actual = shape(url);
-    let moves = |inside: &str| shape(&url.replace(inside, &"x".repeat(inside.len()))) != actual;
-    let culprit = parts.into_iter().find(|inside| moves(inside))?;
+    // The URL as its author wrote it: the value as opaque text of the same length.
+    let moves = |v: &str| shape(&url.replace(v, &"x".repeat(v.len()))) != actual;
+    let culprit = x.values.iter().find(|v| !v.is_empty() && !begins_a_part(v) && moves(v))?;
     Some(DELIMITERS.iter().copied().filter(|c| culprit.contains(*c)).collect())
 }
 
 /// The characters that end a URL's parts.
 const DELIMITERS: &[char] = &['@', '/', '?', '#', '&'];
 
-/// Where a URL's parts begin and end: its authority, userinfo, each query parameter
+/// Where a URL's parts begin and end: its authority, userinfo, query, each query parameter
 /// (whole: a `=` inside a value moves nothing), and its fragment.
-fn shape(url: &str) -> (usize, Option<usize>, Vec<usize>, Option<usize>) {
+fn shape(url: &str) -> (usize, Option<usize>, Option<usize>, Vec<usize>, Option<usize>) {
     let scheme_end = url.find("://").map_or(0, |i| i + 3);
     let authority_end = url[scheme_end..].find(['/', '?', '#']).map_or(url.len(), |i| scheme_end + i);
     let userinfo_end = url[scheme_end..authority_end].rfind('@');
     let fragment = url[authority_end..].find('#').map(|i| authority_end + i);
     let query = &url[authority_end..fragment.unwrap_or(url.len())];
-    let params = match query.find('?') {
+    let query_start = query.find('?');
+    let params = match query_start {
         Some(q) => query[q..].match_indices('&').map(|(i, _)| authority_end + q + i).collect(),
         None => Vec::new(),
     };
-    (authority_end, userinfo_end, params, fragment)
+    (authority_end, userinfo_end, query_start.map(|q| authority_end + q), params, fragment)
 }
 
 /// The byte ranges of `url` that are never shown: the userinfo, each query parameter's
@@ -164,6 +169,17 @@ mod tests {
         // '@' alone in a password moves nothing (the last '@' ends the userinfo).
         assert_eq!(breaker("http://u:p/ss@h/a/b", &["a/b", "p/ss"]), Some(vec!['/']));
         assert_eq!(breaker("http://u:p@ss@h/a/b", &["a/b", "p@ss"]), None);
+        // Delimiters at a value's end move the parts too.
+        assert_eq!(breaker("https://svc:8080/@api.example.com/hook", &["8080/"]), Some(vec!['/']));
+        assert_eq!(breaker("https://svc:s3cret#@api.example.com/hook", &["s3cret#"]), Some(vec!['#']));
+        assert_eq!(breaker("http://h/p?channel=#alerts", &["#alerts"]), Some(vec!['#']));
+        assert_eq!(breaker("http://h/p?q=a&&x=1", &["a&"]), Some(vec!['&']));
+        // A value that begins a part is the operator's structure: host and path, host with
+        // its userinfo, a path with its query.
+        assert_eq!(breaker("https://crm.example.com/api/hooks", &["crm.example.com/api/hooks"]), None);
+        assert_eq!(breaker("https://svc:pw@crm.example/hooks", &["svc:pw@crm.example"]), None);
+        assert_eq!(breaker("https://h/hooks?key=K&token=T", &["/hooks?key=K&token=T"]), None);
+        assert_eq!(breaker("https://h/keys/a?b/x", &["a?b"]), Some(vec!['?']), "inside a path segment");
         // What fits: a host and a path, a path of several segments, a query's "k=v", a
         // whole URL, a value beside a template.
         assert_eq!(breaker("https://crm.example:8443/hooks/abc", &["crm.example:8443", "/hooks/abc"]), None);
