@@ -396,9 +396,15 @@ pub fn on_workspace(command: &str, ws: &Workspace) -> std::process::Output {
 
 /// `on_workspace` with more arguments after the command's name.
 pub fn on_workspace_with(command: &str, extra: &[&str], ws: &Workspace) -> std::process::Output {
+    on_workspace_env(command, extra, &[], ws)
+}
+
+/// `on_workspace_with`, with environment variables set (`${VAR}`s of the files).
+pub fn on_workspace_env(command: &str, extra: &[&str], env: &[(&str, &str)], ws: &Workspace) -> std::process::Output {
     hookshape()
         .arg(command)
         .args(extra)
+        .envs(env.iter().copied())
         .arg("--subscriptions")
         .arg(ws.path().join("subscriptions"))
         .arg("--templates")

@@ -95,17 +95,7 @@ impl Setup {
 
 /// `hookshape ARGS` on the workspace's files with `env` set: its exit code and what it printed.
 fn cli(ws: &Workspace, args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
-    let out = hookshape()
-        .args(args)
-        .arg("--subscriptions")
-        .arg(ws.path().join("subscriptions"))
-        .arg("--templates")
-        .arg(ws.path().join("templates"))
-        .arg("--sources")
-        .arg(ws.path().join("sources"))
-        .envs(env.iter().copied())
-        .output()
-        .unwrap();
+    let out = on_workspace_env(args[0], &args[1..], env, ws);
     (out.status.code(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
 }
 
