@@ -110,6 +110,22 @@ fn undefined_path(env: &Environment<'static>, e: &Error) -> Option<String> {
     is_dotted(chain).then(|| chain.to_string())
 }
 
+/// The source of the template the error happened in.
+fn source_of(env: &Environment<'static>, e: &Error) -> Option<String> {
+    env.get_template(e.name()?).ok().map(|t| t.source().to_string())
+}
+
+/// Whether `source` binds `name` itself: a `for` loop's target, a `set` or a `with`.
+fn binds(source: &str, name: &str) -> bool {
+    let words: Vec<&str> =
+        source.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).filter(|w| !w.is_empty()).collect();
+    words.iter().enumerate().any(|(i, word)| match *word {
+        "for" => words[i + 1..].iter().take_while(|w| **w != "in").any(|w| *w == name),
+        "set" | "with" => words.get(i + 1) == Some(&name),
+        _ => false,
+    })
+}
+
 /// `Customer.Email`, `Amount`: names joined by dots, nothing else.
 fn is_dotted(text: &str) -> bool {
     !text.is_empty()
@@ -144,7 +160,14 @@ pub fn render_error(env: &Environment<'static>, e: &Error, ctx: &Value) -> Strin
         let named = e.detail().and_then(|d| d.strip_prefix('`')).and_then(|d| d.split_once('`')).map(|(p, _)| p);
         let source = undefined_path(env, e).filter(|path| is_missing(path, ctx));
         if let Some(path) = named.map(str::to_string).or(source).or(text.clone()) {
-            let explained = explain_with(&path, |name| ctx.get_attr(name).ok());
+            let first = path.split('.').next().unwrap_or_default();
+            let local = is_missing(first, ctx) && source_of(env, e).is_some_and(|src| binds(&src, first));
+            // A loop's or a `set`'s variable is the template's own: what the event has says
+            // nothing about it (`i.Sku` in a loop is not "i is undefined (the Payload has …)").
+            let explained = match local {
+                true => format!("{path} is undefined; {HINT}"),
+                false => explain_with(&path, |name| ctx.get_attr(name).ok()),
+            };
             return format!("{explained}{location}");
         }
     }
@@ -228,6 +251,14 @@ mod tests {
         assert!(error.starts_with(email) && error.contains("t.j2 line 1"), "{error}");
         let error = body_error(None, Some(r#"{"e": {{ Customer.Email | tojson(indent=2) }}}"#), payload.clone());
         assert!(error.starts_with(email) && error.contains("t.j2 line 1"), "tojson refuses undefined: {error}");
+        let error = body_error(
+            None,
+            Some("[{% for i in Items %}{{ i.Sku | upper | tojson }},{% endfor %}0]"),
+            serde_json::json!({"Items": [{"Sku": "a"}, {"Qty": 1}]}),
+        );
+        assert!(error.starts_with("i.Sku is undefined; use `| default"), "a loop's variable: {error}");
+        let error = body_error(None, Some("{% set c = Customer %}{{ c.Email | tojson }}"), payload.clone());
+        assert!(error.starts_with("c.Email is undefined; use"), "a set variable: {error}");
         let error = body_error(None, Some("{\"a\": 1,\n \"u\": {{ Order.Amount | upper }}}"), payload);
         assert!(error.starts_with("Order.Amount is undefined (Order has Id)") && error.contains("line 2"), "{error}");
     }
