@@ -48,18 +48,25 @@ pub const MIN_MASKED_LEN: usize = 4;
 pub struct Masker {
     /// Every form of every value, longest first, so a longer form is masked whole.
     forms: Vec<String>,
+    /// The values shorter than `MIN_MASKED_LEN`: masked only where they stand in a URL.
+    short: Vec<String>,
 }
 
 impl Masker {
     pub fn new<S: AsRef<str>>(values: impl IntoIterator<Item = S>) -> Self {
-        let mut forms: Vec<String> = values
-            .into_iter()
-            .filter(|v| v.as_ref().chars().count() >= MIN_MASKED_LEN)
-            .flat_map(|v| forms_of(v.as_ref()))
-            .collect();
+        let (long, short): (Vec<S>, Vec<S>) =
+            values.into_iter().partition(|v| v.as_ref().chars().count() >= MIN_MASKED_LEN);
+        let mut forms: Vec<String> = long.iter().flat_map(|v| forms_of(v.as_ref())).collect();
         forms.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
         forms.dedup();
-        Self { forms }
+        let short = short.iter().map(|v| v.as_ref().to_string()).filter(|v| !v.is_empty()).collect();
+        Self { forms, short }
+    }
+
+    /// A URL as people may see it: `mask`, and the short values where they stand as a
+    /// query value or the fragment (`mask_short_url_values`).
+    pub fn mask_url(&self, url: &str) -> String {
+        mask_short_url_values(&self.mask(url), &self.short)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -202,14 +209,12 @@ pub fn userinfo_secrets(url: &url::Url) -> Vec<String> {
 }
 
 /// `url` with each query parameter's value, and the fragment, that is exactly one of the
-/// `values` shorter than `MIN_MASKED_LEN` shown as `***`: the URL rule hides a query value
+/// `short` values (shorter than `MIN_MASKED_LEN`) shown as `***`: the URL rule hides a query value
 /// that came from a variable however short (`?pin=42`), where masking it as text would
 /// mangle everything else that holds those characters. By value, not by the parameter
 /// that came from the variable: another parameter with the same short value shows `***`
 /// too (erring toward hiding).
-pub fn mask_short_url_values(url: &str, values: &[String]) -> String {
-    let short: Vec<&str> =
-        values.iter().map(String::as_str).filter(|v| !v.is_empty() && v.chars().count() < MIN_MASKED_LEN).collect();
+fn mask_short_url_values(url: &str, short: &[String]) -> String {
     if short.is_empty() {
         return url.to_string();
     }
@@ -319,13 +324,14 @@ mod tests {
 
     #[test]
     fn short_url_values_are_masked_where_they_stand_in_the_query_only() {
-        let values = ["qq".to_string(), "7".to_string(), "long-enough".to_string()];
-        let url = "https://h7.example/qq/7?pin=qq&n=7&page=17&qq=x&flag#7";
-        assert_eq!(mask_short_url_values(url, &values), "https://h7.example/qq/7?pin=***&n=***&page=17&qq=x&flag#***");
-        assert_eq!(mask_short_url_values("https://h/?a=q%71", &values), "https://h/?a=***", "percent-encoded");
-        assert_eq!(mask_short_url_values("https://h/qq", &values), "https://h/qq", "no query");
-        assert_eq!(mask_short_url_values("https://h/qq#qq", &values), "https://h/qq#***", "a fragment alone");
-        assert_eq!(mask_short_url_values(url, &[]), url);
+        let masker = Masker::new(["qq", "7", "long-enough"]);
+        let url = "https://h7.example/qq/7?pin=qq&n=7&page=17&qq=x&flag&k=long-enough#7";
+        assert_eq!(masker.mask_url(url), "https://h7.example/qq/7?pin=***&n=***&page=17&qq=x&flag&k=***#***");
+        assert_eq!(masker.mask("?pin=qq"), "?pin=qq", "as text elsewhere, a short value is left alone");
+        assert_eq!(masker.mask_url("https://h/?a=q%71"), "https://h/?a=***", "percent-encoded");
+        assert_eq!(masker.mask_url("https://h/qq"), "https://h/qq", "no query");
+        assert_eq!(masker.mask_url("https://h/qq#qq"), "https://h/qq#***", "a fragment alone");
+        assert_eq!(Masker::new([""; 0]).mask_url(url), url);
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! The same check serves the tests and filters that compare (`super::ordering`).
 
 use minijinja::value::{Rest, ValueKind};
-use minijinja::{Environment, Error, ErrorKind, State, UndefinedBehavior, Value};
+use minijinja::{Environment, Error, ErrorKind, State, Value};
 
 use super::values::NumberText;
 
@@ -378,8 +378,7 @@ fn compare(state: &State, args: Rest<Value>) -> Result<bool, Error> {
     if args.len() < 3 || args.len().is_multiple_of(2) {
         return Err(Error::new(ErrorKind::InvalidOperation, format!("{CMP}: operands and operators do not pair up")));
     }
-    // The load-time dry run chains undefined values; only the real environment refuses them.
-    let strict = matches!(state.undefined_behavior(), UndefinedBehavior::Strict | UndefinedBehavior::SemiStrict);
+    let strict = super::undefined::refused(state);
     let text = |i: usize| texts.get(i / 2).copied().unwrap_or_default();
     for i in (1..args.len()).step_by(2) {
         let (a, b, op) = (&args[i - 1], &args[i + 1], args[i].as_str().unwrap_or_default());
@@ -428,7 +427,7 @@ mod tests {
 
     fn render(template: &str, payload: serde_json::Value) -> Result<String, String> {
         let mut env = Environment::new();
-        env.set_undefined_behavior(UndefinedBehavior::SemiStrict);
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::SemiStrict);
         super::super::functions::register(&mut env);
         let source = super::super::source::prepare(template, &Default::default())?;
         let ctx = super::super::values::from_json(&payload, &mut Default::default());

@@ -60,12 +60,7 @@ fn tojson(state: &State, value: Value, indent: Option<Value>, kwargs: Kwargs) ->
         None => kwargs.get::<Option<Value>>("indent")?,
     };
     kwargs.assert_all_used()?;
-    // The load-time dry run chains undefined values; only the real environment refuses them.
-    let strict = matches!(
-        state.undefined_behavior(),
-        minijinja::UndefinedBehavior::Strict | minijinja::UndefinedBehavior::SemiStrict
-    );
-    if strict && value.is_undefined() {
+    if super::undefined::refused(state) && value.is_undefined() {
         return Err(Error::from(minijinja::ErrorKind::UndefinedError));
     }
     let table = ExactNumbers::in_state(state);

@@ -10,6 +10,16 @@ use minijinja::{Environment, Error, ErrorKind, State, Value};
 const KEYS_SHOWN: usize = 12;
 const HINT: &str = "use `| default(...)` if it may be missing";
 
+/// Whether rendering in `state` refuses undefined values. The load-time dry run chains
+/// them (it checks templates against events that lack fields); only the real environment
+/// refuses, so helpers that check for themselves ask this first.
+pub fn refused(state: &State) -> bool {
+    matches!(
+        state.undefined_behavior(),
+        minijinja::UndefinedBehavior::Strict | minijinja::UndefinedBehavior::SemiStrict
+    )
+}
+
 /// Why `path` (template source, e.g. `Customer.Email`) is undefined, looked up in `state`.
 pub fn explain(path: &str, state: &State) -> String {
     explain_with(path, |name| state.lookup(name))

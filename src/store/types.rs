@@ -59,8 +59,7 @@ pub const WAITING_FOR_PING: &str = "activation: ping: waiting for an enable whos
 /// JSON array, as stored) that the SQL stores read without decoding the whole request.
 pub fn shown_url(url: Option<String>, masked: Option<String>) -> String {
     let masked: Vec<String> = masked.and_then(|m| serde_json::from_str(&m).ok()).unwrap_or_default();
-    let url = Masker::new(&masked).mask(&url.unwrap_or_default());
-    crate::secret::mask_short_url_values(&url, &masked)
+    Masker::new(&masked).mask_url(&url.unwrap_or_default())
 }
 
 impl StoredRequest {
@@ -79,7 +78,7 @@ impl StoredRequest {
             .collect();
         Self {
             method: self.method.clone(),
-            url: crate::secret::mask_short_url_values(&masker.mask(&self.url), &self.masked),
+            url: masker.mask_url(&self.url),
             headers,
             body: self.body.as_deref().map(|b| masker.mask(b)),
             sensitive: Vec::new(),

@@ -78,42 +78,58 @@ pub fn shape_breaker(url: &str, x: &Expanded) -> Option<Vec<char>> {
 /// The characters that end a URL's parts.
 const DELIMITERS: &[char] = &['@', '/', '?', '#', '&'];
 
+/// Where a URL's parts are, by byte offset: after the scheme's `://`, the authority's end,
+/// the `@` ending the userinfo, the query (after its `?`) and the fragment's `#`.
+struct Parts {
+    scheme_end: usize,
+    authority_end: usize,
+    userinfo_end: Option<usize>,
+    query: Option<Range<usize>>,
+    fragment: Option<usize>,
+}
+
+impl Parts {
+    fn of(url: &str) -> Self {
+        let scheme_end = url.find("://").map_or(0, |i| i + 3);
+        let authority_end = url[scheme_end..].find(['/', '?', '#']).map_or(url.len(), |i| scheme_end + i);
+        let userinfo_end = url[scheme_end..authority_end].rfind('@').map(|at| scheme_end + at);
+        let fragment = url[authority_end..].find('#').map(|i| authority_end + i);
+        let query_end = fragment.unwrap_or(url.len());
+        let query = url[authority_end..query_end].find('?').map(|q| authority_end + q + 1..query_end);
+        Self { scheme_end, authority_end, userinfo_end, query, fragment }
+    }
+
+    /// Each query parameter's whole range.
+    fn params<'u>(&self, url: &'u str) -> impl Iterator<Item = Range<usize>> + 'u {
+        self.query.clone().into_iter().flat_map(move |query| {
+            let mut start = query.start;
+            url[query].split('&').map(move |param| {
+                let range = start..start + param.len();
+                start += param.len() + 1;
+                range
+            })
+        })
+    }
+}
+
 /// Where a URL's parts begin and end: its authority, userinfo, query, each query parameter
 /// (whole: a `=` inside a value moves nothing), and its fragment.
 fn shape(url: &str) -> (usize, Option<usize>, Option<usize>, Vec<usize>, Option<usize>) {
-    let scheme_end = url.find("://").map_or(0, |i| i + 3);
-    let authority_end = url[scheme_end..].find(['/', '?', '#']).map_or(url.len(), |i| scheme_end + i);
-    let userinfo_end = url[scheme_end..authority_end].rfind('@');
-    let fragment = url[authority_end..].find('#').map(|i| authority_end + i);
-    let query = &url[authority_end..fragment.unwrap_or(url.len())];
-    let query_start = query.find('?');
-    let params = match query_start {
-        Some(q) => query[q..].match_indices('&').map(|(i, _)| authority_end + q + i).collect(),
-        None => Vec::new(),
-    };
-    (authority_end, userinfo_end, query_start.map(|q| authority_end + q), params, fragment)
+    let parts = Parts::of(url);
+    let params = parts.params(url).map(|p| p.start).collect();
+    (parts.authority_end, parts.userinfo_end, parts.query.as_ref().map(|q| q.start), params, parts.fragment)
 }
 
 /// The byte ranges of `url` that are never shown: the userinfo, each query parameter's
 /// value (a parameter without `=` is all value), and the fragment.
 fn hidden_ranges(url: &str) -> Vec<Range<usize>> {
-    let scheme_end = url.find("://").map_or(0, |i| i + 3);
-    let authority_end = url[scheme_end..].find(['/', '?', '#']).map_or(url.len(), |i| scheme_end + i);
-    let mut hidden = Vec::new();
-    if let Some(at) = url[scheme_end..authority_end].rfind('@') {
-        hidden.push(scheme_end..scheme_end + at);
+    let parts = Parts::of(url);
+    let mut hidden: Vec<Range<usize>> = parts.userinfo_end.map(|at| parts.scheme_end..at).into_iter().collect();
+    for param in parts.params(url) {
+        let value_start = url[param.clone()].find('=').map_or(param.start, |eq| param.start + eq + 1);
+        hidden.push(value_start..param.end);
     }
-    let fragment = url[authority_end..].find('#').map(|i| authority_end + i);
-    let query_end = fragment.unwrap_or(url.len());
-    if let Some(q) = url[authority_end..query_end].find('?') {
-        let mut start = authority_end + q + 1;
-        for param in url[start..query_end].split('&') {
-            let value_start = param.find('=').map_or(start, |eq| start + eq + 1);
-            hidden.push(value_start..start + param.len());
-            start += param.len() + 1;
-        }
-    }
-    if let Some(f) = fragment {
+    if let Some(f) = parts.fragment {
         hidden.push(f + 1..url.len());
     }
     hidden

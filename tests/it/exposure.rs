@@ -95,6 +95,10 @@ async fn an_injected_secret_never_shows_in_history_render_readyz_validate_or_log
     let env = [("HS_EXPOSURE_SECRET", SECRET), ("HS_EXPOSURE_QUERY", query.as_str())];
     let server = ServeProcess::in_workspace(&ws, free_port(), &[], &env);
     server.ready().await;
+    // A receiver echoing the secret in hex, and in the base64 of a Basic credential built
+    // around it, as its own debugging output might.
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("user:{SECRET}"));
+    receiver.set_body(&format!("echo: {} {basic}", hex::encode_upper(SECRET)));
     let http = reqwest::Client::new();
     let get = |path: String| {
         let http = http.clone();
@@ -113,9 +117,20 @@ async fn an_injected_secret_never_shows_in_history_render_readyz_validate_or_log
 
     let list: serde_json::Value = serde_json::from_str(&get(format!("{}/v1/deliveries", server.base)).await).unwrap();
     let id = list["deliveries"][0]["id"].as_str().unwrap().to_string();
-    let detail = get(format!("{}/v1/deliveries/{id}", server.base)).await;
+    let detail = eventually(WAIT, "the attempt's answer to be recorded", || {
+        let path = format!("{}/v1/deliveries/{id}", server.base);
+        async move { Some(get(path).await).filter(|d| d.contains("echo: ")) }
+    })
+    .await;
     assert!(detail.contains("***"), "{detail}");
     assert_no_secret(&detail, "the delivery's history");
+    // Eight characters in a row of either, made of the secret's bits alone, would show it
+    // (the base64's first 8 characters hold "user:", its last 2 the padding).
+    let hex = hex::encode_upper(SECRET);
+    for (form, own) in [("hex", &hex[..]), ("base64 of user:secret", &basic[8..basic.len() - 3])] {
+        let leaked = (0..=own.len() - 8).map(|i| &own[i..i + 8]).find(|w| detail.contains(*w));
+        assert!(leaked.is_none(), "the history shows the secret's {form} ({leaked:?}): {detail}");
+    }
 
     let render = http
         .post(format!("{}/v1/render", server.base))
