@@ -195,12 +195,15 @@ pub struct SubscriptionOutcome {
 pub struct Reason {
     pub kind: ReasonKind,
     /// In words, secrets masked: the render error (template and line), the connection
-    /// error, "held: subscription … disabled since …", "receiver unreachable since …", or
+    /// error, "held: subscription … disabled since …", "receiver unreachable since …", "paused until …", or
     /// the last response's status.
     pub text: String,
     /// RFC 3339, for `held` and `unreachable`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub since: Option<String>,
+    /// RFC 3339, for `paused`: when the pause ends.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
     /// The last response's body (for `response`), secrets masked.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
@@ -216,6 +219,8 @@ pub enum ReasonKind {
     /// This node cannot reach the receiver: the subscription is paused, one delivery at a
     /// time probing. Per node (each node keeps its own, in memory).
     Unreachable,
+    /// The receiver answered 429 with `Retry-After`: the whole subscription waits until then.
+    Paused,
     /// The last attempt got no answer: a connection error, a timeout.
     ConnectionError,
     /// The last attempt's answer: its status (and body).
@@ -328,6 +333,9 @@ pub struct SubscriptionView {
     pub disabled_since: Option<String>,
     /// Set while this node cannot reach its receiver (deliveries wait, one probing).
     pub unreachable: Option<UnreachableView>,
+    /// RFC 3339: while the receiver's 429 with `Retry-After` pauses it, when the pause ends
+    /// (on every node; nothing is sent to it before then).
+    pub paused_until: Option<String>,
     pub consecutive_failures: u32,
     pub in_flight: u64,
     /// Deliveries by state, every state named.

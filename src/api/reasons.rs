@@ -1,7 +1,7 @@
 //! Why a delivery is where it is, in facts people read: its render error (template and
 //! line), "held: subscription … disabled since …", "receiver unreachable since …, probing"
-//! (this node's pause, `dispatch::breaker`), the last attempt's connection error or
-//! response. `GET /v1/deliveries/{id}` answers them and the console's delivery page shows them.
+//! (this node's pause, `dispatch::breaker`), "paused until …" (the receiver's 429 with
+//! `Retry-After`), the last attempt's connection error or response. `GET /v1/deliveries/{id}` answers them and the console's delivery page shows them.
 
 use super::answers::{Reason, ReasonKind};
 use super::error::ApiError;
@@ -16,7 +16,7 @@ pub(crate) async fn reasons(state: &ApiState, d: &DeliveryDetail) -> Result<Vec<
     if s.status == DeliveryStatus::Failed && s.attempts == 0 {
         let kind = if s.url.is_empty() { ReasonKind::RenderError } else { ReasonKind::Failed };
         let text = s.last_error.clone().unwrap_or_else(|| "failed before its first attempt".into());
-        out.push(Reason { kind, text, since: None, body: None });
+        out.push(reason(kind, text));
     }
     if s.status == DeliveryStatus::Held {
         out.push(held(state, &s.subscription).await?);
@@ -26,23 +26,28 @@ pub(crate) async fn reasons(state: &ApiState, d: &DeliveryDetail) -> Result<Vec<
             let since = iso(u.since);
             let doing = if u.probing { "probing (one delivery at a time is tried)" } else { "paused" };
             let text = format!("receiver unreachable since {since}, {doing}: deliveries wait until it answers");
-            out.push(Reason { kind: ReasonKind::Unreachable, text, since: Some(since), body: None });
+            out.push(Reason { since: Some(since), ..reason(ReasonKind::Unreachable, text) });
+        }
+        if let Some(until) = state.queue.paused.paused_until(&s.subscription, crate::now_ms()) {
+            let until = iso(until);
+            let text = format!(
+                "paused until {until}: the receiver answered 429 with Retry-After; \
+                 nothing is sent to subscription {} before then",
+                s.subscription
+            );
+            out.push(Reason { until: Some(until), ..reason(ReasonKind::Paused, text) });
         }
     }
     if let Some(last) = d.attempts.last() {
         out.push(match (last.status_code, &last.error) {
             (Some(code), _) => Reason {
-                kind: ReasonKind::Response,
-                text: format!("attempt {} was answered {code}", last.attempt),
-                since: None,
                 body: last.response_body.clone(),
+                ..reason(ReasonKind::Response, format!("attempt {} was answered {code}", last.attempt))
             },
-            (None, error) => Reason {
-                kind: ReasonKind::ConnectionError,
-                text: format!("attempt {} got no answer: {}", last.attempt, error.as_deref().unwrap_or("no response")),
-                since: None,
-                body: None,
-            },
+            (None, error) => reason(
+                ReasonKind::ConnectionError,
+                format!("attempt {} got no answer: {}", last.attempt, error.as_deref().unwrap_or("no response")),
+            ),
         });
     }
     Ok(out)
@@ -53,7 +58,7 @@ async fn held(state: &ApiState, subscription: &str) -> Result<Reason, ApiError> 
     let states = state.store.subscription_states().await.map_err(ApiError::store)?;
     let Some(by) = super::outcomes::held_by(&states, subscription) else {
         let text = format!("held: subscription {subscription} was enabled since; its held deliveries are released");
-        return Ok(Reason { kind: ReasonKind::Held, text, since: None, body: None });
+        return Ok(reason(ReasonKind::Held, text));
     };
     let since = by.disabled_since.clone();
     let mut text = format!("held: subscription {subscription} is disabled");
@@ -64,5 +69,10 @@ async fn held(state: &ApiState, subscription: &str) -> Result<Reason, ApiError> 
         text.push_str(&format!(" ({why})"));
     }
     text.push_str("; enable it to send what waits");
-    Ok(Reason { kind: ReasonKind::Held, text, since, body: None })
+    Ok(Reason { since, ..reason(ReasonKind::Held, text) })
+}
+
+/// A reason with only its kind and words.
+fn reason(kind: ReasonKind, text: String) -> Reason {
+    Reason { kind, text, since: None, until: None, body: None }
 }

@@ -55,6 +55,7 @@ pub(crate) async fn views_and_states(state: &ApiState) -> Result<(SubscriptionLi
         .map(|s| {
             let mut view = describe(s, states.iter().find(|st| st.name == s.name));
             view.unreachable = unreachable(state, &s.name, now);
+            view.paused_until = state.queue.paused.paused_until(&s.name, now).map(crate::store::iso);
             view
         })
         .collect();
@@ -150,6 +151,7 @@ fn describe(s: &Subscription, live: Option<&SubscriptionState>) -> SubscriptionV
         disabled_reason,
         disabled_since: live.disabled_since.filter(|_| state == LiveState::Disabled).map(crate::store::iso),
         unreachable: None,
+        paused_until: None,
         consecutive_failures: live.consecutive_failures,
         in_flight: counts.get("in_flight").copied().unwrap_or(0),
         counts,

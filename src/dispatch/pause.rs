@@ -27,7 +27,12 @@ impl Pauses {
     }
 
     pub fn is_paused(&self, sub: &str, now: i64) -> bool {
-        self.until().get(sub).is_some_and(|&u| now < u)
+        self.paused_until(sub, now).is_some()
+    }
+
+    /// When `sub`'s pause ends (ms), while it lasts.
+    pub fn paused_until(&self, sub: &str, now: i64) -> Option<i64> {
+        self.until().get(sub).copied().filter(|&u| now < u)
     }
 
     /// The subscriptions paused at `now` (and the ended pauses forgotten).
@@ -48,6 +53,7 @@ mod tests {
         assert!(p.pause("crm", 1_000));
         assert!(!p.pause("crm", 500), "a shorter pause does not shorten it");
         assert!(p.is_paused("crm", 999) && !p.is_paused("crm", 1_000) && !p.is_paused("erp", 0));
+        assert_eq!((p.paused_until("crm", 999), p.paused_until("crm", 1_000)), (Some(1_000), None));
         assert_eq!(p.paused(999), vec!["crm".to_string()]);
         assert!(p.paused(1_000).is_empty());
         assert!(p.pause("crm", 2_000), "a new pause after one ended");

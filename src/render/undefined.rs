@@ -125,7 +125,8 @@ fn source_of(env: &Environment<'static>, e: &Error) -> Option<String> {
     env.get_template(e.name()?).ok().map(|t| t.source().to_string())
 }
 
-/// Whether `source` binds `name` itself: a `for` loop's target, a `set` or a `with`.
+/// Whether `source` binds `name` itself: a `for` loop's target, a `set`, a `with` or a
+/// macro's argument.
 fn binds(source: &str, name: &str) -> bool {
     let words: Vec<&str> =
         source.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).filter(|w| !w.is_empty()).collect();
@@ -133,7 +134,26 @@ fn binds(source: &str, name: &str) -> bool {
         "for" => words[i + 1..].iter().take_while(|w| **w != "in").any(|w| *w == name),
         "set" | "with" => words.get(i + 1) == Some(&name),
         _ => false,
-    })
+    }) || macro_arguments(source).any(|arg| arg == name)
+}
+
+/// The argument names of the macros `source` defines (`{% macro tier(points, scale=10) %}`
+/// gives `points`, `scale`): read from the text up to the first `)`, enough to tell a
+/// macro's own variable from the event's.
+fn macro_arguments(source: &str) -> impl Iterator<Item = &str> {
+    source
+        .match_indices("macro")
+        .filter_map(|(at, _)| {
+            let after_keyword = at == 0 || source[..at].ends_with(|c: char| c.is_whitespace() || c == '%' || c == '-');
+            let rest = &source[at + "macro".len()..];
+            let open = rest.find('(')?;
+            let name = rest[..open].trim();
+            let named = !name.is_empty() && !name.contains('.') && is_dotted(name);
+            let close = open + rest[open..].find(')')?;
+            (after_keyword && named)
+                .then(|| rest[open + 1..close].split(',').map(|arg| arg.split('=').next().unwrap_or("").trim()))
+        })
+        .flatten()
 }
 
 /// `Customer.Email`, `Amount`: names joined by dots, nothing else.
@@ -191,6 +211,14 @@ pub fn render_error(env: &Environment<'static>, e: &Error, ctx: &Value) -> Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn macro_arguments_are_read_from_each_definition() {
+        let source =
+            "{%- macro tier(points, scale=10) -%}x{% endmacro %}{% macro  email( c ) %}{% endmacro %}macros(y)";
+        assert_eq!(macro_arguments(source).collect::<Vec<_>>(), ["points", "scale", "c"]);
+        assert!(binds(source, "scale") && !binds(source, "y") && !binds(source, "tier"));
+    }
 
     #[test]
     fn an_undefined_path_is_named_with_what_its_parent_has() {
@@ -269,6 +297,9 @@ mod tests {
         assert!(error.starts_with("i.Sku is undefined; use `| default"), "a loop's variable: {error}");
         let error = body_error(None, Some("{% set c = Customer %}{{ c.Email | tojson }}"), payload.clone());
         assert!(error.starts_with("c.Email is undefined; use"), "a set variable: {error}");
+        let macro_call = "{% macro email(c, fallback=none) %}{{ c.Email | tojson }}{% endmacro %}{{ email(Customer) }}";
+        let error = body_error(None, Some(macro_call), payload.clone());
+        assert!(error.starts_with("c.Email is undefined; use"), "a macro's argument: {error}");
         let error = body_error(None, Some("{\"a\": 1,\n \"u\": {{ Order.Amount | upper }}}"), payload);
         assert!(error.starts_with("Order.Amount is undefined (Order has Id)") && error.contains("line 2"), "{error}");
     }

@@ -242,6 +242,44 @@ async fn replay_takes_the_failed_subscriptions_or_all_or_named_ones_and_lists_it
 }
 
 #[tokio::test]
+async fn a_receiver_asking_for_a_pause_shows_as_paused_until_its_end() {
+    let receiver = Receiver::start().await;
+    receiver.set_status(429);
+    receiver.set_retry_after(Some("60"));
+    let ws = Workspace::new();
+    let yaml = format!("topics: [T]\nrequest:\n  url: {}/crm\nretry:\n  schedule: [1s, 1h]\n", receiver.url());
+    ws.subscription("crm.yaml", &yaml);
+    let app = TestApp::spawn(ws.config()).await;
+    let asked = chrono::Utc::now();
+    app.post_event(&json!({ "Topic": "T", "Payload": {} })).await;
+    let sub = eventually(WAIT, "the subscription to show its pause", || async {
+        let (_, sub) = app.get("/v1/subscriptions/crm").await;
+        sub["paused_until"].is_string().then_some(sub)
+    })
+    .await;
+    let until = sub["paused_until"].as_str().unwrap().to_string();
+    let ends = chrono::DateTime::parse_from_rfc3339(&until).unwrap().with_timezone(&chrono::Utc);
+    let after = (ends - asked).num_seconds();
+    assert!((55..=65).contains(&after), "the pause ends 60 s after the 429, not {after} s: {sub}");
+
+    let (_, page) = app.get("/v1/deliveries?subscription=crm").await;
+    let id = page["deliveries"][0]["id"].as_str().unwrap().to_string();
+    let (_, detail) = app.get(&format!("/v1/deliveries/{id}")).await;
+    let paused = detail["reasons"].as_array().unwrap().iter().find(|r| r["kind"] == "paused");
+    let paused = paused.unwrap_or_else(|| panic!("no paused reason: {detail}"));
+    assert_eq!(paused["until"], until.as_str(), "{detail}");
+    assert!(paused["text"].as_str().unwrap().starts_with(&format!("paused until {until}: the receiver answered 429")));
+
+    for page in ["/console/subscriptions/crm", "/console/subscriptions", &format!("/console/deliveries/{id}")] {
+        let html = app.http.get(format!("{}{page}", app.base)).send().await.unwrap().text().await.unwrap();
+        let said = html.contains(&format!("aused until <time datetime=\"{until}\">"))
+            || html.contains(&format!("paused until {until}"));
+        assert!(said, "{page} does not say the subscription is paused:\n{html}");
+    }
+    assert_eq!(receiver.requests().len(), 1, "nothing more is sent during the pause");
+}
+
+#[tokio::test]
 async fn a_receiver_that_refuses_connections_shows_as_unreachable_since_probing() {
     let ws = Workspace::new();
     // Nothing listens there: every attempt fails to connect.
