@@ -1,6 +1,7 @@
 //! `hookshape deliveries …` and `hookshape subscriptions …`: the admin API from the
 //! terminal, as readable tables or, with `--json`, the API's own answers.
 
+use crate::cli::output::{out, outln};
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -121,9 +122,9 @@ impl Connection {
     /// Prints an answer: JSON, the given table, or the API's error; exit 1 on an error.
     fn print(&self, ok: bool, value: &Value, table: impl FnOnce(&Value) -> String) -> ExitCode {
         if self.json {
-            println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+            outln!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
         } else if ok {
-            print!("{}", table(value));
+            out!("{}", table(value));
         } else {
             eprintln!("hookshape: {}", value["error"].as_str().unwrap_or("request failed"));
         }

@@ -3,6 +3,7 @@
 //! 2 an error (a base or working file set that does not load, a bad events file, a ref
 //! git does not know); 130 or 143 on Ctrl-C or SIGTERM, once the base's checkout is removed.
 
+use crate::cli::output::out;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -52,7 +53,7 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
                 Format::Markdown => crate::diff::text::markdown(&report),
                 Format::Json => serde_json::to_string_pretty(&report)? + "\n",
             };
-            print!("{shown}");
+            out!("{shown}");
             Ok(if report.any() { ExitCode::from(1) } else { ExitCode::SUCCESS })
         }
         Err(problems) => Ok(super::failed(&problems)),

@@ -2,6 +2,7 @@
 //! written from the same clap definitions that parse the arguments, so it cannot drift
 //! (tests/it/docs.rs compares the committed page with this output).
 
+use crate::cli::output::out;
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
@@ -21,7 +22,7 @@ enum Page {
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     match a.page {
-        Page::Cli => print!("{}", cli_page()),
+        Page::Cli => out!("{}", cli_page()),
     }
     Ok(ExitCode::SUCCESS)
 }

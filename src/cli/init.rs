@@ -1,6 +1,7 @@
 //! `hookshape init DIR [--force]`: a new subscriptions repository (src/init/ has the files
 //! and the rules for writing them); this prints what was written and what to do next.
 
+use crate::cli::output::outln;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -24,12 +25,12 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     };
     let dir = a.dir.display();
     for path in &outcome.written {
-        println!("wrote {dir}/{path}");
+        outln!("wrote {dir}/{path}");
     }
     for path in &outcome.kept {
-        println!("kept  {dir}/{path} (already there; not overwritten)");
+        outln!("kept  {dir}/{path} (already there; not overwritten)");
     }
-    println!(
+    outln!(
         "\nNext, in {dir}: `hookshape validate` and `hookshape test`, then `git init` and a first commit.\n\
          For CI, set HOOKSHAPE_DEB_URL (README.md, section CI) and delete the workflow file you do not use."
     );

@@ -1,6 +1,7 @@
 //! `hookshape listen`: a local receiver for trying subscriptions. Prints each request
 //! (method, URL, headers, pretty body) and whether its signature verifies.
 
+use crate::cli::output::outln;
 use std::process::ExitCode;
 
 use bytes::Bytes;
@@ -41,11 +42,11 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
         .and(warp::header::headers_cloned())
         .and(warp::body::bytes())
         .map(move |method: Method, path: warp::path::FullPath, query: String, headers: HeaderMap, body: Bytes| {
-            println!("{}", describe(&method, path.as_str(), &query, &headers, &body, check.as_ref()));
+            outln!("{}", describe(&method, path.as_str(), &query, &headers, &body, check.as_ref()));
             warp::reply::with_status("ok", status)
         });
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", a.port)).await?;
-    println!("listening on http://{}", listener.local_addr()?);
+    outln!("listening on http://{}", listener.local_addr()?);
     warp::serve(route).incoming(listener).graceful(stopped()).run().await;
     Ok(ExitCode::SUCCESS)
 }

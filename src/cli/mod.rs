@@ -1,5 +1,6 @@
 //! The command line: one file per subcommand; this one parses arguments and sets up logging.
 
+use crate::cli::output::outln;
 mod admin;
 mod bench;
 mod diff;
@@ -7,6 +8,7 @@ mod docs;
 mod events;
 mod init;
 mod listen;
+mod output;
 mod render;
 mod schema;
 mod send;
@@ -177,7 +179,7 @@ fn load_or_report(files: &FileArgs) -> Option<crate::subscription::SubscriptionS
         Ok(set) => Some(set),
         Err(errors) => {
             for e in errors {
-                println!("{e}");
+                outln!("{e}");
             }
             None
         }

@@ -1,6 +1,7 @@
 //! `hookshape render`: the exact request a subscription would send for an event file,
 //! with secrets shown as `***`. Sends nothing.
 
+use crate::cli::output::outln;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -34,12 +35,12 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         for sub in set.routes(&event.topic).filter(|s| s.enabled) {
             let matches = sub.template.matches(&ctx);
             if let Some(reason) = matches.as_ref().err().and_then(|e| crate::render::aborted(e)) {
-                println!("{}# {}\naborted: {}", if shown > 0 { "\n" } else { "" }, sub.name, sub.secrets.mask(reason));
+                outln!("{}# {}\naborted: {}", if shown > 0 { "\n" } else { "" }, sub.name, sub.secrets.mask(reason));
                 shown += 1;
                 continue;
             }
             if matches.map_err(|e| anyhow!("{}: filter: {}", sub.name, sub.secrets.mask(&e)))? {
-                println!("{}# {}", if shown > 0 { "\n" } else { "" }, sub.name);
+                outln!("{}# {}", if shown > 0 { "\n" } else { "" }, sub.name);
                 print_request(sub, &event, &ctx)?;
                 shown += 1;
             }
@@ -55,7 +56,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     }
     let matches = sub.template.matches(&ctx);
     if let Some(reason) = matches.as_ref().err().and_then(|e| crate::render::aborted(e)) {
-        println!("aborted: {}", sub.secrets.mask(reason));
+        outln!("aborted: {}", sub.secrets.mask(reason));
         return Ok(ExitCode::SUCCESS);
     }
     if !matches.map_err(|e| anyhow!("filter: {}", sub.secrets.mask(&e)))? {
@@ -73,17 +74,17 @@ fn print_request(
     let shown = match crate::accept::preview(sub, event, ctx, "dlv_render", crate::accept::Shown::Real) {
         // `abort(reason)`: not delivered, which is an answer, not a failure.
         Err(e) if crate::render::aborted(&e).is_some() => {
-            println!("{e}");
+            outln!("{e}");
             return Ok(());
         }
         other => other.map_err(|e| anyhow!("{}: render failed: {e}", sub.name))?.redacted(),
     };
-    println!("{} {}", shown.method, shown.url);
+    outln!("{} {}", shown.method, shown.url);
     for (k, v) in &shown.headers {
-        println!("{k}: {v}");
+        outln!("{k}: {v}");
     }
     if let Some(body) = &shown.body {
-        println!("\n{body}");
+        outln!("\n{body}");
     }
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! source file, or of a topic file), generated from the same types the loader
 //! deserializes, for editors running the YAML language server.
 
+use crate::cli::output::outln;
 use std::process::ExitCode;
 
 #[derive(Debug, clap::Args)]
@@ -22,6 +23,6 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     } else {
         schemars::schema_for!(crate::subscription::raw::RawSubscription)
     };
-    println!("{}", serde_json::to_string_pretty(&schema)?);
+    outln!("{}", serde_json::to_string_pretty(&schema)?);
     Ok(ExitCode::SUCCESS)
 }

@@ -1,5 +1,6 @@
 //! `hookshape send`: posts an event file to a running intake and prints the answer.
 
+use crate::cli::output::outln;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -27,7 +28,7 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
     let resp = req.send().await.with_context(|| format!("cannot reach {url}"))?;
     let status = resp.status();
     let text = resp.text().await.unwrap_or_default();
-    println!("{status}\n{text}");
+    outln!("{status}\n{text}");
     Ok(if status.is_success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 

@@ -5,6 +5,7 @@
 //! line per case, a readable diff for each failure (secrets as `***`), a summary; exit 1
 //! on any failure. With `--examples`, the catalog's examples too (`test_examples`).
 
+use crate::cli::output::outln;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -102,7 +103,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             Ok(t) => t,
             Err(e) => {
                 let line = e.location().map(|l| format!(":{}", l.line())).unwrap_or_default();
-                println!(
+                outln!(
                     "FAIL {}{line}: {}",
                     file.display(),
                     e.to_string().split(" at line ").next().unwrap_or_default()
@@ -116,13 +117,13 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             match run_case(&set, file, case) {
                 Ok(()) => {
                     passed += 1;
-                    println!("ok   {name}: {}", case.name);
+                    outln!("ok   {name}: {}", case.name);
                 }
                 Err(problems) => {
                     failed += 1;
-                    println!("FAIL {name}: {}", case.name);
+                    outln!("FAIL {name}: {}", case.name);
                     for p in problems {
-                        println!("       {p}");
+                        outln!("       {p}");
                     }
                 }
             }
@@ -132,7 +133,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         let tally = super::test_examples::run(&set);
         (passed, failed) = (passed + tally.passed, failed + tally.failed);
     }
-    println!("\n{passed} passed, {failed} failed");
+    outln!("\n{passed} passed, {failed} failed");
     Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 

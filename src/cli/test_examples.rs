@@ -5,6 +5,7 @@
 //! a pass, said on the line). Each line names the topic file and the example's line. A glob
 //! topic's example goes only where some topic it fits is taken (`examples::event_topic`).
 
+use crate::cli::output::outln;
 use std::sync::Arc;
 
 use crate::catalog::examples::{self, Example};
@@ -40,7 +41,7 @@ fn takers<'a>(set: &'a SubscriptionSet, topic: &Arc<Topic>) -> Vec<&'a Arc<Subsc
 
 fn run_example(catalog: &Catalog, example: &Example<'_>, takers: &[&Arc<Subscription>], at: &str, tally: &mut Tally) {
     if takers.is_empty() {
-        println!("--   {at}: no subscription takes topic {}", example.topic.name);
+        outln!("--   {at}: no subscription takes topic {}", example.topic.name);
         return;
     }
     for sub in takers {
@@ -48,19 +49,19 @@ fn run_example(catalog: &Catalog, example: &Example<'_>, takers: &[&Arc<Subscrip
         let topic = match examples::event_topic(catalog, example, &sub.topics) {
             Ok(topic) => topic,
             Err(why) => {
-                println!("--   {at} → {}: skipped: {why}", sub.name);
+                outln!("--   {at} → {}: skipped: {why}", sub.name);
                 continue;
             }
         };
         match example.event(&topic).and_then(|e| render(sub, &e)) {
             Ok(note) => {
                 tally.passed += 1;
-                println!("ok   {at} → {}{note}", sub.name);
+                outln!("ok   {at} → {}{note}", sub.name);
             }
             Err(problem) => {
                 tally.failed += 1;
-                println!("FAIL {at} → {}", sub.name);
-                println!("       {problem}");
+                outln!("FAIL {at} → {}", sub.name);
+                outln!("       {problem}");
             }
         }
     }

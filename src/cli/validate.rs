@@ -5,6 +5,7 @@
 //! event catalog, every Payload path the templates read is checked against the schemas of
 //! the topics each subscription takes (`crate::subscription::template_paths`).
 
+use crate::cli::output::outln;
 use std::process::ExitCode;
 
 use super::{load_or_report, FileArgs};
@@ -17,13 +18,13 @@ pub fn run(files: FileArgs) -> anyhow::Result<ExitCode> {
         problems.extend(crate::subscription::template_paths::problems(&set.catalog, sub, &files.templates));
     }
     for p in &problems {
-        println!("{p}");
+        outln!("{p}");
     }
     if !problems.is_empty() {
         return Ok(ExitCode::FAILURE);
     }
     let (subs, sources, topics) = (set.len(), set.sources.len(), set.catalog.topics.len());
-    println!("{subs} subscriptions, {sources} sources, {topics} topics OK (version {})", set.version);
+    outln!("{subs} subscriptions, {sources} sources, {topics} topics OK (version {})", set.version);
     Ok(ExitCode::SUCCESS)
 }
 

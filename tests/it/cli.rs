@@ -432,6 +432,27 @@ fn render_prints_the_exact_request_with_secrets_masked() {
     assert!(all.contains("DELETE http://h/b"), "{all}");
 }
 
+#[test]
+fn a_reader_that_goes_away_ends_a_command_quietly() {
+    let ws = Workspace::new();
+    ws.subscription("a.yaml", "topics: [T]\nrequest:\n  url: http://h/a\n  body: { a: 1 }\n");
+    let event = ws.path().join("event.json");
+    std::fs::write(&event, r#"{"Topic": "T", "Payload": {}}"#).unwrap();
+    let mut render = hookshape();
+    render.args(["render", "--all", "--event"]).arg(&event).arg("--subscriptions").arg(ws.path().join("subscriptions"));
+    let mut schema = hookshape();
+    schema.arg("schema");
+    for mut command in [render, schema] {
+        // `| head -0`: the pipe's reading end is closed before anything is written.
+        let mut child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(141), "{command:?}: as a process SIGPIPE ended: {stderr}");
+        assert!(!stderr.contains("panicked"), "{command:?}: {stderr}");
+    }
+}
+
 #[tokio::test]
 async fn send_posts_an_event_file_and_prints_the_answer() {
     let ws = Workspace::new();

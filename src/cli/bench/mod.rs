@@ -3,6 +3,7 @@
 //! load generator posting to the real intake, waits until every delivery has arrived, and
 //! reports throughput, end-to-end latency and the server's memory and CPU.
 
+use crate::cli::output::{out, outln};
 mod catalog;
 mod console;
 mod load;
@@ -216,9 +217,9 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
         drop(nodes);
         let report = rate::Report { store: redact_store(&store, a.store.is_none()), nodes: a.nodes, ..report };
         if a.json {
-            println!("{}", serde_json::to_string(&report)?);
+            outln!("{}", serde_json::to_string(&report)?);
         } else {
-            print!("{}", report.table());
+            out!("{}", report.table());
         }
         return Ok(if report.events_failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE });
     }
@@ -286,9 +287,9 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
         idle,
     };
     if a.json {
-        println!("{}", serde_json::to_string(&report)?);
+        outln!("{}", serde_json::to_string(&report)?);
     } else {
-        print!("{}", report.table());
+        out!("{}", report.table());
     }
     if !report.complete() {
         eprintln!(
