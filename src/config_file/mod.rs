@@ -114,7 +114,8 @@ impl<'a> FileContext<'a> {
     }
 
     fn expand_in(&self, field: &str, value: &str, d: Option<&Delimiters>) -> Option<Expanded> {
-        let placeholder = |_: &str| placeholder_for(field).to_string();
+        let leading = leading_variable(value);
+        let placeholder = |name: &str| placeholder_for(field, leading == Some(name)).to_string();
         let placeholder: Option<&dyn Fn(&str) -> String> = self.opts.allow_missing_env.then_some(&placeholder);
         match env_vars::expand_with(value, self.opts.env, d, placeholder) {
             Ok(x) => {
@@ -185,16 +186,25 @@ pub(crate) fn template_error_at(
     }
 }
 
-fn placeholder_for(field: &str) -> &'static str {
-    if field == "request.url" {
+/// What stands in for an unset variable under `--allow-missing-env`: a URL for one that
+/// begins `request.url` (so its host is shown as hosts are), else a value none of the
+/// others contains (a masked query value of "placeholder" would hide the URL's host).
+fn placeholder_for(field: &str, begins_value: bool) -> &'static str {
+    if field == "request.url" && begins_value {
         "https://placeholder.invalid"
     } else if field.starts_with("signature") || field.starts_with("verify") {
         "whsec_cGxhY2Vob2xkZXI=" // valid for every scheme, standard-webhooks included
     } else if field.contains("timeout") || field.contains("schedule") {
         "1s"
     } else {
-        "placeholder"
+        "placeholder-value"
     }
+}
+
+/// The name of the `${VAR}` a value begins with, if it does.
+fn leading_variable(value: &str) -> Option<&str> {
+    let inner = value.trim_start().strip_prefix("${")?;
+    inner.split([':', '}']).next().filter(|name| !name.is_empty())
 }
 
 /// The first line that sets `key:` (a best effort at pointing to a field in the file).

@@ -90,6 +90,33 @@ fn allow_missing_env_keeps_defaults_and_names_the_variables_given_placeholders()
     }
 }
 
+#[test]
+fn allow_missing_env_shows_the_host_of_a_url_whose_base_is_unset() {
+    let ws = Workspace::new();
+    ws.subscription(
+        "erp.yaml",
+        "topics: [T]\nrequest:\n  url: \"${HS_AME_BASE}/orders/{{ Id }}?k=${HS_AME_KEY}\"\n  headers:\n    \
+         Authorization: \"Bearer ${HS_AME_SECRET}\"\n",
+    );
+    let event = ws.path().join("event.json");
+    std::fs::write(&event, r#"{"Topic": "T", "Payload": {"Id": 7}}"#).unwrap();
+    let out = hookshape()
+        .args(["render", "--allow-missing-env", "--subscription", "erp", "--event"])
+        .arg(&event)
+        .arg("--subscriptions")
+        .arg(ws.path().join("subscriptions"))
+        .env_remove("HS_AME_BASE")
+        .env_remove("HS_AME_KEY")
+        .env_remove("HS_AME_SECRET")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    // Only the query value and the header are secrets: the placeholder host shows, as a real one would.
+    assert_eq!(stdout.lines().next(), Some("POST https://placeholder.invalid/orders/7?k=***"), "{stdout}");
+    assert!(stdout.contains("Authorization: ***"), "{stdout}");
+}
+
 /// A workspace whose subscription `name` renders `erp/NAME.json.j2`.
 fn with_body_template(ws: &Workspace, name: &str, template: &str) {
     ws.subscription(
