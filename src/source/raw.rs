@@ -60,8 +60,9 @@ pub struct RawVerify {
 pub struct RawMapping {
     #[serde(rename = "Topic")]
     pub topic: String,
-    /// Optional: a UUID is used as is, anything else becomes the UUIDv5 of the source's name
-    /// and that value; without it, the UUIDv5 of the source's name and the body's SHA-256.
+    /// Optional: the platform's id; the event's Uuid is the UUIDv5 of the source's name and
+    /// that id (a UUID too, so no source can collide with another's or intake's events);
+    /// without it, the UUIDv5 of the source's name and the body's SHA-256.
     #[serde(rename = "Uuid")]
     pub uuid: Option<String>,
     /// Optional ISO 8601; the time of receipt when absent.

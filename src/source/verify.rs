@@ -58,10 +58,14 @@ impl Verifier {
             VerifyScheme::StandardWebhooks => {
                 let ts = header("webhook-timestamp").ok_or("no webhook-timestamp header")?;
                 let ts: i64 = ts.trim().parse().map_err(|_| "webhook-timestamp is not a number")?;
-                if (now_secs - ts).unsigned_abs() > self.tolerance.as_secs() {
+                let off = now_secs - ts;
+                if off.unsigned_abs() > self.tolerance.as_secs() {
+                    let when = match off > 0 {
+                        true => format!("{off} s ago"),
+                        false => format!("{} s ahead of this server's clock", -off),
+                    };
                     return Err(format!(
-                        "webhook-timestamp is {} s from now, past the tolerance of {} s (a replay?)",
-                        now_secs - ts,
+                        "webhook-timestamp is {when}, past the tolerance of {} s (a replay, or a clock that is off?)",
                         self.tolerance.as_secs()
                     ));
                 }
@@ -205,6 +209,8 @@ mod tests {
         let now = 1_700_000_000;
         assert_eq!(v.check_headers(&headers(&signed(now - 60)), body, now), Ok(()));
         let late = v.check_headers(&headers(&signed(now - 600)), body, now).unwrap_err();
-        assert!(late.contains("tolerance"), "{late}");
+        assert!(late.starts_with("webhook-timestamp is 600 s ago, past the tolerance of 300 s"), "{late}");
+        let early = v.check_headers(&headers(&signed(now + 400)), body, now).unwrap_err();
+        assert!(early.starts_with("webhook-timestamp is 400 s ahead of this server's clock"), "{early}");
     }
 }

@@ -115,6 +115,20 @@ async fn each_platform_round_trips_through_its_outbound_template_and_its_source(
         }
         assert_eq!(status, 202, "{platform}: {answer}");
         assert_eq!(stored["source"], platform, "{platform}: the event records its source");
+
+        // The source's event goes out too; posted back once more, it is the same event (a
+        // platform's retry of a webhook hookshape sent on is not a new event).
+        let again = eventually(WAIT, &format!("{platform}'s request for its source's event"), || async {
+            receiver.requests_to(&format!("/{platform}")).into_iter().find(|r| {
+                r.header("x-webhook-event") == original["Topic"].as_str().map(String::from)
+                    && r.header("x-webhook-id") != sent.header("x-webhook-id")
+            })
+        })
+        .await;
+        let headers: Vec<(String, String)> = proof.iter().map(|h| (h.to_string(), again.header(h).unwrap())).collect();
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let (status, repeated) = post(&server.base, &path, &headers, again.body.to_vec()).await;
+        assert_eq!((status, &repeated["uuid"]), (200, &answer["uuid"]), "{platform}: {repeated}");
     }
     let (_, page) = get(&server.base, "/v1/deliveries?source=connectvets").await;
     let from_source = page["deliveries"].as_array().unwrap();
