@@ -80,7 +80,9 @@ impl Dispatcher {
                 if *shutdown.borrow() {
                     return;
                 }
-                if let Some(d) = self.queue.next() {
+                let next = self.queue.next();
+                self.give_back_stale();
+                if let Some(d) = next {
                     break d;
                 }
                 tokio::select! {
@@ -89,11 +91,7 @@ impl Dispatcher {
                 }
             };
             if crate::now_ms() > d.send_by {
-                // Queued too long: its lease could expire mid-attempt and another node send it
-                // too. It goes back to the store, due now, and is leased afresh.
-                debug!(delivery = %d.id, "a queued delivery's lease is too old to send on");
-                self.queue.done(&d.subscription);
-                self.unsent.give_back(UnsentLease::from(&d), &self.store, &self.owner, &self.wake);
+                self.give_back(&d);
                 continue;
             }
             let me = self.clone();
@@ -103,6 +101,21 @@ impl Dispatcher {
                 me.queue.done(&sub);
                 drop(permit);
             });
+        }
+    }
+
+    /// Queued too long: a delivery's lease could expire mid-attempt and another node send
+    /// it too. It goes back to the store, due now, and is leased afresh.
+    fn give_back(&self, d: &Leased) {
+        debug!(delivery = %d.id, "a queued delivery's lease is too old to send on");
+        self.queue.done(&d.subscription);
+        self.unsent.give_back(UnsentLease::from(d), &self.store, &self.owner, &self.wake);
+    }
+
+    /// Gives back what the queue set aside as queued too long.
+    fn give_back_stale(&self) {
+        for d in self.queue.take_stale() {
+            self.give_back(&d);
         }
     }
 

@@ -1,7 +1,8 @@
 //! Rate limits on this node, and 429 pauses begun. A rate-limited subscription with queued
 //! deliveries has a pacer task that claims its turns from the store (shared by every node,
 //! `Store::claim_send_slot`), one ahead of the turn it waits for, and lets one delivery go
-//! when each turn comes; deliveries wait for turns in the queue without a permit. A 429
+//! when each turn comes; deliveries wait for turns in the queue without a permit, and are
+//! leased only when their turn nears (the queue learns when the next turn is). A 429
 //! with `Retry-After` pauses the subscription here at once and, through the store, on
 //! every node.
 
@@ -76,8 +77,14 @@ pub async fn pacer(
         let wants = waiting > claimed.len() && claimed.len() < PIPELINE;
         if wants && now_us >= claim_from_us {
             match store.claim_send_slot(&sub, now_us, interval_us, CLAIM_AHEAD_US).await {
-                Ok(SendSlot::Granted(at)) => claimed.push_back(at),
-                Ok(SendSlot::NotBefore(at)) => claim_from_us = at - CLAIM_AHEAD_US,
+                Ok(SendSlot::Granted(at)) => {
+                    claimed.push_back(at);
+                    queue.next_turn_not_before(&sub, (at + interval_us) / 1_000);
+                }
+                Ok(SendSlot::NotBefore(at)) => {
+                    claim_from_us = at - CLAIM_AHEAD_US;
+                    queue.next_turn_not_before(&sub, at / 1_000);
+                }
                 Err(e) => {
                     warn!(subscription = %sub, error = %e, "could not claim a turn of the rate limit; trying again shortly");
                     claim_from_us = now_us + STORE_ERROR_WAIT.as_micros() as i64;

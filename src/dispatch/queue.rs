@@ -38,6 +38,12 @@ struct State {
     load: usize,
     /// Rate-limited subscriptions whose pacer task is running.
     pacers: std::collections::HashSet<String>,
+    /// Rate-limited subscriptions whose next turn is not before a time (ms), as their
+    /// pacers learnt from the store: nothing more of theirs is leased until it nears.
+    next_turns: HashMap<String, i64>,
+    /// Deliveries queued past their `send_by`, set aside by `next` for the send loop to
+    /// give back (counted in flight meanwhile).
+    stale: Vec<Leased>,
 }
 
 #[derive(Default)]
@@ -171,6 +177,8 @@ impl WorkQueue {
 
     /// The next delivery to send, from the first subscription in turn that is below its
     /// share (it then goes to the back of the turns), counted in flight; None if there is none.
+    /// Deliveries queued past their `send_by` are set aside on the way (`take_stale`): they
+    /// use no turn of a rate limit.
     pub fn next(&self) -> Option<Leased> {
         let now = crate::now_ms();
         let mut st = self.state();
@@ -178,7 +186,15 @@ impl WorkQueue {
         for _ in 0..st.turns.len() {
             let sub = st.turns.pop_front()?;
             let paused = self.paused.is_paused(&sub, now);
-            let Some(s) = st.subs.get_mut(&sub) else { continue };
+            let State { subs, stale, .. } = &mut *st;
+            let Some(s) = subs.get_mut(&sub) else { continue };
+            while let Some(d) = s.queued.pop_front_if(|d| now > d.send_by) {
+                s.in_flight += 1;
+                stale.push(d);
+            }
+            if s.queued.is_empty() {
+                continue;
+            }
             while s.turns_ready.front().is_some_and(|&by| by < now) {
                 s.turns_ready.pop_front();
             }
@@ -197,6 +213,19 @@ impl WorkQueue {
             return Some(d);
         }
         None
+    }
+
+    /// The deliveries `next` set aside as queued past their `send_by`: each goes back to the
+    /// store, then is `done`.
+    pub fn take_stale(&self) -> Vec<Leased> {
+        std::mem::take(&mut self.state().stale)
+    }
+
+    /// `sub`'s next turn of its rate limit is not before `at` (ms): until `lease_ahead_ms`
+    /// before it, nothing more of it is leased (it would wait for that turn past its
+    /// `send_by`, and be given back unsent, its turn lost).
+    pub fn next_turn_not_before(&self, sub: &str, at: i64) {
+        self.state().next_turns.insert(sub.to_string(), at);
     }
 
     /// A delivery of `sub` that `next` gave out is finished (or was not sent).
@@ -265,7 +294,10 @@ impl WorkQueue {
         let now = crate::now_ms();
         let mut names = self.unreachable.open(now);
         names.extend(self.paused.paused(now));
-        let st = self.state();
+        let mut st = self.state();
+        let ahead_ms = crate::subscription::rate_limit::LEASE_AHEAD.as_millis() as i64;
+        st.next_turns.retain(|_, at| *at > now);
+        names.extend(st.next_turns.iter().filter(|(_, at)| **at - ahead_ms > now).map(|(name, _)| name.clone()));
         let share = st.share(self.concurrency);
         names.extend(st.subs.iter().filter(|(_, s)| s.load() >= share).map(|(name, _)| name.clone()));
         let busy = |name: &String| st.subs.get(name).is_some_and(|s| s.load() > 0);

@@ -116,6 +116,25 @@ async fn a_rate_limit_holds_in_every_window_and_the_excess_waits_without_slowing
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pace_slower_than_a_lease_leaves_to_start_still_drains() {
+    // One request every 5 s, longer than a lease leaves to start an attempt (4 s): a
+    // delivery leased as soon as the one before went would wait past that for its turn and
+    // be given back unsent, its turn lost, again and again (only the first was ever sent).
+    let receiver = Receiver::start().await;
+    let ws = paced_workspace(&receiver, "{requests: 1, per: 5s}", "");
+    let app = TestApp::spawn(ws.config()).await;
+    post_all(&[&app.base], 0..3).await;
+    let requests = receiver.wait_for(3, Duration::from_secs(20)).await;
+    for pair in requests.windows(2) {
+        let apart = pair[1].at.duration_since(pair[0].at);
+        assert!(apart >= Duration::from_millis(4_900), "{apart:?} apart, at one a 5 s");
+        assert!(apart < Duration::from_millis(7_500), "{apart:?} apart: a turn was lost");
+    }
+    app.wait_for_status("succeeded", 3).await;
+    assert_eq!(receiver.requests().len(), 3, "each sent once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_429_with_retry_after_pauses_the_whole_subscription() {
     let receiver = Receiver::start().await;
     let ws = Workspace::new();
