@@ -188,9 +188,9 @@ impl WorkQueue {
             let paused = self.paused.is_paused(&sub, now);
             let State { subs, stale, .. } = &mut *st;
             let Some(s) = subs.get_mut(&sub) else { continue };
-            while let Some(d) = s.queued.pop_front_if(|d| now > d.send_by) {
+            while s.queued.front().is_some_and(|d| now > d.send_by) {
+                stale.extend(s.queued.pop_front());
                 s.in_flight += 1;
-                stale.push(d);
             }
             if s.queued.is_empty() {
                 continue;
