@@ -138,9 +138,13 @@ impl Application {
         let (stop_server, server_stopped) = watch::channel(false);
         let accepting = self.state.accepting.clone();
         let (stop_recording, recording_stopped) = tokio::sync::oneshot::channel();
+        // The heartbeat goes on until the attempts in flight are finished and recorded: a
+        // node that went silent at SIGTERM was taken for dead 10 s into its grace, and its
+        // attempts still under way were sent again by the others.
+        let (stop_upkeep, upkeep_stopped) = watch::channel(false);
         let recorder = tokio::spawn(self.recording.run(recording_stopped));
         let dispatcher = tokio::spawn(self.dispatcher.run(work_stopped.clone()));
-        let housekeeping = tokio::spawn(self.housekeeping.run(work_stopped.clone()));
+        let housekeeping = tokio::spawn(self.housekeeping.run(upkeep_stopped));
         let watcher = tokio::spawn(self.reloader.watch(work_stopped));
         let server = tokio::spawn(crate::server::serve(
             self.listener,
@@ -156,6 +160,7 @@ impl Application {
         dispatcher.await.context("dispatcher task failed")?;
         let _ = stop_recording.send(());
         recorder.await.context("recorder task failed")?;
+        let _ = stop_upkeep.send(true);
         housekeeping.await.context("housekeeping task failed")?;
         watcher.await.context("file watcher task failed")?;
         let _ = stop_server.send(true);

@@ -164,6 +164,40 @@ async fn a_node_stopping_hands_its_unfinished_attempts_to_the_others_at_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_finishing_its_attempts_within_its_grace_is_not_taken_for_dead() {
+    let Some(schema) = PgSchema::create().await else { return };
+    let receiver = Receiver::start().await;
+    // Longer than a node may be silent (10 s), shorter than the grace: the stopping node
+    // finishes them, and nobody else may send them meanwhile.
+    receiver.set_delay(Duration::from_secs(13));
+    let ws = Workspace::new();
+    let yaml = format!("topics: [T]\nrequest:\n  url: \"{}/g/{{{{ N }}}}\"\n  timeout: 30s\n", receiver.url());
+    ws.subscription("g.yaml", &yaml);
+    let stopping = ServeProcess::on_store(&ws, &schema.url, free_port(), &["--shutdown-grace", "30s"]);
+    stopping.ready().await;
+    let staying = ServeProcess::on_store(&ws, &schema.url, free_port(), &[]);
+    staying.ready().await;
+    let http = reqwest::Client::new();
+    for n in 0..3 {
+        let resp =
+            http.post(format!("{}/v1/events", stopping.base)).json(&json!({ "Topic": "T", "Payload": { "N": n } }));
+        assert_eq!(resp.send().await.unwrap().status().as_u16(), 202);
+    }
+    receiver.wait_for(3, Duration::from_secs(10)).await;
+    stopping.signal("TERM");
+    assert_eq!(stopping.exit_code().await, Some(0));
+    let sub = eventually(Duration::from_secs(10), "the three recorded as succeeded", || async {
+        let sub: Value =
+            http.get(format!("{}/v1/subscriptions/g", staying.base)).send().await.ok()?.json().await.ok()?;
+        (sub["counts"]["succeeded"] == 3).then_some(sub)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let paths: Vec<String> = receiver.requests_to("/g/").into_iter().map(|r| r.path).collect();
+    assert_eq!(paths.len(), 3, "each sent once, by the node that was finishing them: {paths:?} {sub}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_in_flight_holds_across_nodes() {
     let Some(schema) = PgSchema::create().await else { return };
     let receiver = Receiver::start().await;
