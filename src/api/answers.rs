@@ -127,7 +127,8 @@ pub enum Outcome {
     /// It had never rendered (a render error): the event was rendered again with today's
     /// subscription into this delivery, which is then sent (`status` `pending`) or held.
     Rerendered,
-    /// It cannot be sent (`reason` says why and what to do); nothing changed.
+    /// It cannot be sent (`reason` says why and what to do: its subscription is gone, it still
+    /// does not render, an attempt of it is under way now); nothing changed.
     NotSendable,
 }
 

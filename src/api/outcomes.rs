@@ -13,6 +13,10 @@ use super::error::ApiError;
 use super::ApiState;
 use crate::store::{DeliveryQuery, DeliveryStatus, DeliverySummary, MadeDue, RetryNow, SubscriptionState};
 
+/// Why a delivery in flight is not sent again.
+const IN_FLIGHT: &str =
+    "an attempt is under way now; its result decides what comes next (resend it after, if it fails)";
+
 /// Deliveries listed one by one in a bulk retry's answer, at most.
 const LISTED: usize = 1000;
 
@@ -52,6 +56,7 @@ async fn retry_found(state: &ApiState, d: &DeliverySummary) -> Result<Retried, A
         RetryNow::Held => DeliveryStatus::Held,
         RetryNow::NotFound => return Err(ApiError::not_found(format!("no delivery {}", d.id))),
         RetryNow::Shadow => return Ok(not_sendable(d, "a shadow delivery is never sent".into())),
+        RetryNow::InFlight => return Ok(not_sendable(d, IN_FLIGHT.into())),
     };
     let outcome = if status == DeliveryStatus::Held { Outcome::Held } else { Outcome::Sent };
     Ok(Retried { status, outcome, ..unchanged(d) })
@@ -105,7 +110,7 @@ async fn rerender(state: &ApiState, d: &DeliverySummary) -> Result<Retried, ApiE
             DeliveryStatus::Pending
         }
         RetryNow::Held => DeliveryStatus::Held,
-        RetryNow::NotFound | RetryNow::Shadow => {
+        RetryNow::NotFound | RetryNow::Shadow | RetryNow::InFlight => {
             return Ok(not_sendable(d, "it was rendered or removed meanwhile: look at it again".into()))
         }
     };

@@ -296,6 +296,9 @@ pub enum RetryNow {
     NotFound,
     /// Shadow deliveries are recorded, never sent.
     Shadow,
+    /// An attempt is under way: its result decides what comes next; nothing was changed
+    /// (made due now, it would be sent again beside it, and its result not recorded).
+    InFlight,
 }
 
 #[derive(Debug, Clone)]

@@ -321,6 +321,37 @@ async fn a_receiver_that_refuses_connections_shows_as_unreachable_since_probing(
 }
 
 #[tokio::test]
+async fn a_resend_of_a_delivery_in_flight_leaves_it_to_its_attempt() {
+    for store in ["sqlite", "postgres"] {
+        let receiver = Receiver::start().await;
+        receiver.set_delay(Duration::from_secs(2));
+        let ws = Workspace::new();
+        ws.subscription("slow.yaml", &format!("topics: [T]\nrequest:\n  url: \"{}/slow\"\n", receiver.url()));
+        let mut config = ws.config();
+        let _schema = if store == "postgres" {
+            let Some(schema) = PgSchema::create().await else { continue };
+            config.store = StoreUrl::Postgres(schema.url.clone());
+            Some(schema)
+        } else {
+            None
+        };
+        let app = TestApp::spawn(config).await;
+        app.post_event(&json!({ "Topic": "T", "Payload": {} })).await;
+        receiver.wait_for(1, WAIT).await; // under way, for two seconds
+        let (_, page) = app.get("/v1/deliveries?subscription=slow").await;
+        let id = page["deliveries"][0]["id"].as_str().unwrap().to_string();
+        let (status, answer) = app.post(&format!("/v1/deliveries/{id}/retry")).await;
+        assert_eq!((status, answer["outcome"].as_str()), (409, Some("not_sendable")), "{store}: {answer}");
+        assert!(answer["reason"].as_str().unwrap().contains("an attempt is under way"), "{store}: {answer}");
+
+        let done = wait_for(&app, "slow", "succeeded", 1).await;
+        assert_eq!(done[0]["attempts"], 1, "{store}: its one attempt recorded: {done:?}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(receiver.requests().len(), 1, "{store}: sent once");
+    }
+}
+
+#[tokio::test]
 async fn a_delivery_of_a_subscription_no_longer_loaded_is_not_sendable_and_says_why() {
     let receiver = Receiver::start().await;
     receiver.set_status(500);

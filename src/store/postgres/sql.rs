@@ -862,6 +862,7 @@ pub async fn retry_now<C: GenericClient>(c: &C, id: &str, now: i64) -> StoreResu
         match found.first().map(|row| get::<&str>(row, 0)).transpose()? {
             None => return Ok(RetryNow::NotFound),
             Some("shadow") => return Ok(RetryNow::Shadow),
+            Some("in_flight") => return Ok(RetryNow::InFlight),
             Some(_) => {}
         }
     }
@@ -869,13 +870,14 @@ pub async fn retry_now<C: GenericClient>(c: &C, id: &str, now: i64) -> StoreResu
     Err(StoreError::Unavailable(format!("delivery {id} is changing state; try again")))
 }
 
-/// A disabled subscription sends nothing: its retried delivery waits, held, for enable.
+/// A disabled subscription sends nothing: its retried delivery waits, held, for enable. One
+/// in flight is left to its attempt.
 static RETRY_NOW: LazyLock<String> = LazyLock::new(|| {
     format!(
         "WITH picked AS (SELECT $1::text AS id),
          {}
          SELECT status FROM back UNION ALL SELECT status FROM again",
-        move_back("$2", "TRUE")
+        move_back("$2", "status <> 'in_flight'")
     )
 });
 

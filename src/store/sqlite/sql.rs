@@ -539,6 +539,7 @@ pub fn retry_now(conn: &Connection, id: &str, now: i64) -> StoreResult<RetryNow>
     match status.as_deref() {
         None => Ok(RetryNow::NotFound),
         Some("shadow") => Ok(RetryNow::Shadow),
+        Some("in_flight") => Ok(RetryNow::InFlight),
         Some(_) => {
             // A disabled subscription sends nothing: its retried delivery waits, held, for enable.
             let status: String = conn
