@@ -215,6 +215,14 @@ pub fn seen_refresh_ms(grace_ms: i64) -> i64 {
     (grace_ms / 4).min(60_000)
 }
 
+/// How long a subscription's "last seen loaded" time must be old before its deliveries are
+/// failed: the grace, and the refresh on top, since a node may have had it loaded for up
+/// to a refresh after the time it last wrote (failing at the grace alone failed them up to
+/// a refresh early).
+pub fn unseen_for_ms(grace_ms: i64) -> i64 {
+    grace_ms.saturating_add(seen_refresh_ms(grace_ms))
+}
+
 /// A rate-limited subscription's turn to send (`Store::claim_send_slot`), in µs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SendSlot {

@@ -813,8 +813,9 @@ pub async fn keep_loaded<C: GenericClient>(
     now: i64,
 ) -> StoreResult<u64> {
     let refresh = crate::store::seen_refresh_ms(grace_ms);
+    let unseen = crate::store::unseen_for_ms(grace_ms);
     let failed =
-        rows(c, KEEP_LOADED, &[&loaded, &refresh, &grace_ms, &node, &NODE_SILENCE_MS, &now, &SUBSCRIPTION_REMOVED])
+        rows(c, KEEP_LOADED, &[&loaded, &refresh, &unseen, &node, &NODE_SILENCE_MS, &now, &SUBSCRIPTION_REMOVED])
             .await?;
     let n: i64 = failed.first().map(|row| get(row, 0)).transpose()?.unwrap_or(0);
     Ok(n as u64)

@@ -676,7 +676,9 @@ pub fn keep_loaded(conn: &Connection, loaded: &[String], grace_ms: i64, now: i64
     }
     let gone: Vec<String> = conn
         .prepare_cached(NOT_SEEN_SINCE)
-        .and_then(|mut s| s.query_map([now.saturating_sub(grace_ms)], |r| r.get(0))?.collect())
+        .and_then(|mut s| {
+            s.query_map([now.saturating_sub(crate::store::unseen_for_ms(grace_ms))], |r| r.get(0))?.collect()
+        })
         .map_err(unavailable)?;
     let mut failed = 0;
     for name in gone.iter().filter(|n| !loaded.contains(n)) {
