@@ -121,6 +121,10 @@ impl Reloader {
         };
         let mut watching = Watching::default();
         watching.update(&mut watcher, &dirs);
+        // What changed between the first load and the watch beginning (a `git pull` while
+        // the node started) would otherwise wait for the next change.
+        let me = self.clone();
+        let _ = tokio::task::spawn_blocking(move || me.reload()).await;
         loop {
             tokio::select! {
                 changed = rx.recv() => if changed.is_none() { return },
@@ -159,10 +163,15 @@ struct Watching {
 }
 
 impl Watching {
+    /// Watches each directory afresh (before each reload): one deleted and made again
+    /// (`rm -r subscriptions && git checkout subscriptions`) or swapped for another (`mv
+    /// new subscriptions`, a symbolic link pointed elsewhere) is another directory, which
+    /// the old watch, following the old one, would never report. (Its device and inode do
+    /// not tell: a directory made again may get the inode just freed.)
     fn update(&mut self, watcher: &mut impl notify::Watcher, dirs: &[PathBuf]) {
         for dir in dirs {
-            if self.dirs.contains(dir) {
-                continue;
+            if self.dirs.remove(dir) {
+                let _ = watcher.unwatch(dir);
             }
             if dir.is_dir() {
                 match watcher.watch(dir, notify::RecursiveMode::Recursive) {

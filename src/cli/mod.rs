@@ -142,8 +142,10 @@ pub fn main() -> ExitCode {
 const SECRET_TRACES: [&str; 2] = ["warp::filters::path=debug", "warp::filters::query=info"];
 
 fn init_logging(format: LogFormat) {
+    // notify warns of every watch the kernel dropped with its directory (a directory made
+    // again or swapped, which the reloader then watches afresh): noise in a node's log.
     let filter = tracing_subscriber::EnvFilter::try_from_env("HOOKSHAPE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,notify=error"));
     let filter = SECRET_TRACES.iter().filter_map(|d| d.parse().ok()).fold(filter, |f, d| f.add_directive(d));
     // Colour only for a person at a terminal: escape codes in a journal or a log file are noise.
     let colour = std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none();

@@ -48,6 +48,49 @@ async fn file_changes_are_picked_up_and_a_broken_set_is_refused_while_the_old_on
     .await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_are_still_picked_up_after_the_directory_is_made_again_or_swapped() {
+    let receiver = Receiver::start().await;
+    let ws = Workspace::new();
+    let subs = ws.path().join("subscriptions");
+    let sub = |name: &str| format!("topics: [T]\nrequest:\n  url: {}/{name}\n", receiver.url());
+    ws.subscription("a.yaml", &sub("a"));
+    let app = TestApp::spawn(ws.config()).await;
+    let loaded = |n: u64, what: &'static str| {
+        let app = &app;
+        async move {
+            eventually(WAIT, what, || async { (app.get("/readyz").await.1["subscriptions"] == n).then_some(()) }).await
+        }
+    };
+    // The watcher watches once its task has started: a file changed meanwhile is noticed.
+    std::fs::write(subs.join("z.yaml"), sub("z")).unwrap();
+    loaded(2, "a file added to be loaded").await;
+    std::fs::remove_file(subs.join("z.yaml")).unwrap();
+    loaded(1, "the file removed to be unloaded").await;
+
+    // Deleted and made again, as `rm -r subscriptions && git checkout subscriptions` does.
+    std::fs::remove_dir_all(&subs).unwrap();
+    std::fs::create_dir(&subs).unwrap();
+    std::fs::write(subs.join("a.yaml"), sub("a")).unwrap();
+    std::fs::write(subs.join("b.yaml"), sub("b")).unwrap();
+    loaded(2, "the directory made again to be loaded").await;
+    std::fs::write(subs.join("c.yaml"), sub("c")).unwrap();
+    loaded(3, "a file added to the new directory to be loaded").await;
+
+    // Swapped for another, as a deploy that renames a fresh copy into place does.
+    let fresh = ws.path().join("subscriptions.new");
+    std::fs::create_dir(&fresh).unwrap();
+    std::fs::write(fresh.join("a.yaml"), sub("a")).unwrap();
+    std::fs::rename(&subs, ws.path().join("subscriptions.old")).unwrap();
+    std::fs::rename(&fresh, &subs).unwrap();
+    loaded(1, "the swapped-in directory to be loaded").await;
+    std::fs::write(subs.join("d.yaml"), sub("d")).unwrap();
+    loaded(2, "a file added to the swapped-in directory to be loaded").await;
+    std::fs::write(ws.path().join("subscriptions.old/e.yaml"), sub("e")).unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(app.get("/readyz").await.1["subscriptions"], 2, "the old directory's files are not the set");
+}
+
 #[tokio::test]
 async fn a_template_change_is_picked_up_and_deliveries_already_made_keep_their_bytes() {
     let receiver = Receiver::start().await;
