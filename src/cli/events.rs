@@ -41,8 +41,8 @@ pub struct ExportArgs {
     /// Only the newest N events (still printed oldest first).
     #[arg(long, value_name = "N")]
     last: Option<usize>,
-    /// Replace the value at this payload path (Customer.Email) with a stable placeholder
-    /// (redacted-<hash>; numbers become strings); repeatable.
+    /// Replace the value at this payload path (Customer.Email, Items[].Sku, Items[0].Sku) with a
+    /// stable placeholder (redacted-<hash>; numbers become strings); repeatable.
     #[arg(long, value_name = "PATH")]
     redact: Vec<String>,
 }

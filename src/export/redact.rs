@@ -10,30 +10,90 @@ use sha2::{Digest, Sha256};
 /// one export holds.
 const KEPT_HEX: usize = 12;
 
-/// A payload path as templates see it: `Customer.Email` (or `Payload.Customer.Email`).
+/// A payload path as templates write it: `Customer.Email` (or `Payload.Customer.Email`),
+/// `Payload["Customer"].Email`, `Items[0].Sku` (one item), `Items[].Sku` or `Items.Sku`
+/// (every item).
 #[derive(Debug, Clone, PartialEq)]
 pub struct RedactPath {
+    /// The keys alone, joined by dots: what a placeholder is hashed with, so the same value
+    /// gets the same placeholder however the path was written.
     text: String,
-    keys: Vec<String>,
+    steps: Vec<Step>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Step {
+    Key(String),
+    /// `[N]`: that item of a list.
+    Item(usize),
+    /// `[]`: every item of a list (a key does that too when it meets a list).
+    EachItem,
 }
 
 impl RedactPath {
     pub fn parse(text: &str) -> Result<Self, String> {
+        let refuse = |why: &str| {
+            format!("--redact {text:?}: {why}; give a payload path such as Customer.Email, Items[].Sku or Items[0].Sku")
+        };
         let trimmed = text.trim();
-        let inner = trimmed.strip_prefix("Payload.").unwrap_or(trimmed);
-        let keys: Vec<String> = inner.split('.').map(str::to_string).collect();
-        if inner.is_empty() || keys.iter().any(String::is_empty) {
-            return Err(format!("--redact {text:?}: give a payload path such as Customer.Email"));
+        let inner = ["event.Payload", "Payload"]
+            .iter()
+            .find_map(|p| trimmed.strip_prefix(p).filter(|r| r.starts_with(['.', '['])))
+            .map_or(trimmed, |r| r.strip_prefix('.').unwrap_or(r));
+        let steps = steps(inner).map_err(|why| refuse(&why))?;
+        if !matches!(steps.first(), Some(Step::Key(_))) {
+            return Err(refuse("it names no field"));
         }
-        Ok(Self { text: inner.to_string(), keys })
+        let keys: Vec<&str> =
+            steps.iter().filter_map(|s| if let Step::Key(k) = s { Some(k.as_str()) } else { None }).collect();
+        Ok(Self { text: keys.join("."), steps })
     }
 }
 
-/// Replaces the value at each path of `payload`; a path through an array applies to each
+/// The steps of `path`: names between dots, and bracketed keys (`["a b"]`, `['x']`),
+/// item numbers (`[0]`) or `[]`.
+fn steps(path: &str) -> Result<Vec<Step>, String> {
+    let mut steps = Vec::new();
+    let mut rest = path;
+    let mut expect_name = true;
+    while !rest.is_empty() {
+        if let Some(inside) = rest.strip_prefix('[') {
+            let close = inside.find(']').ok_or("a `[` is not closed")?;
+            let (within, after) = (&inside[..close], &inside[close + 1..]);
+            let quoted = ['"', '\''].iter().find_map(|q| within.strip_prefix(*q)?.strip_suffix(*q));
+            steps.push(match (quoted, within) {
+                (Some(key), _) => Step::Key(key.to_string()),
+                (None, "") => Step::EachItem,
+                (None, n) => {
+                    Step::Item(n.parse().map_err(|_| format!("`[{n}]` is neither an item number nor a quoted key"))?)
+                }
+            });
+            rest = after;
+            expect_name = false;
+        } else if let Some(after) = rest.strip_prefix('.').filter(|_| !expect_name) {
+            rest = after;
+            expect_name = true;
+        } else {
+            let end = rest.find(['.', '[']).unwrap_or(rest.len());
+            if end == 0 || !expect_name {
+                return Err("a name is missing".into());
+            }
+            steps.push(Step::Key(rest[..end].to_string()));
+            rest = &rest[end..];
+            expect_name = false;
+        }
+    }
+    if expect_name && !steps.is_empty() {
+        return Err("it ends with a dot".into());
+    }
+    Ok(steps)
+}
+
+/// Replaces the value at each path of `payload`; a key that meets a list applies to each
 /// item. A path the payload does not have is left alone (events of a topic differ).
 pub fn redact(payload: &mut Map<String, Value>, paths: &[RedactPath]) {
     for path in paths {
-        if let Some((first, rest)) = path.keys.split_first() {
+        if let Some((Step::Key(first), rest)) = path.steps.split_first() {
             if let Some(value) = payload.get_mut(first) {
                 walk(value, rest, &path.text);
             }
@@ -41,12 +101,18 @@ pub fn redact(payload: &mut Map<String, Value>, paths: &[RedactPath]) {
     }
 }
 
-fn walk(value: &mut Value, rest: &[String], path: &str) {
+fn walk(value: &mut Value, rest: &[Step], path: &str) {
     match (value, rest.split_first()) {
+        (Value::Array(items), Some((Step::EachItem, rest))) => items.iter_mut().for_each(|item| walk(item, rest, path)),
+        (Value::Array(items), Some((Step::Item(n), rest))) => {
+            if let Some(item) = items.get_mut(*n) {
+                walk(item, rest, path);
+            }
+        }
         (Value::Array(items), _) => items.iter_mut().for_each(|item| walk(item, rest, path)),
         (Value::Null, None) => {}
         (value, None) => *value = Value::String(placeholder(path, value)),
-        (Value::Object(fields), Some((key, rest))) => {
+        (Value::Object(fields), Some((Step::Key(key), rest))) => {
             if let Some(inner) = fields.get_mut(key) {
                 walk(inner, rest, path);
             }
@@ -106,9 +172,23 @@ mod tests {
     }
 
     #[test]
-    fn an_empty_path_is_refused() {
-        for bad in ["", "Customer.", ".Email", "Payload."] {
+    fn an_empty_or_malformed_path_is_refused() {
+        for bad in ["", "Customer.", ".Email", "Payload.", "Items[0", "Items[x].Sku", "[0]", "a..b", "Items[0]Sku"] {
             assert!(RedactPath::parse(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn paths_are_read_as_templates_write_them() {
+        let payload = json!({"Items": [{"Sku": "A1"}, {"Sku": "B2"}], "Doc": {"a b": 1, "c": 2}});
+        let each = redacted(payload.clone(), &["Items[].Sku"]);
+        assert_eq!(each, redacted(payload.clone(), &["Items.Sku"]), "[] and a key through a list are the same");
+        assert!(each["Items"][1]["Sku"].as_str().unwrap().starts_with("redacted-"));
+        let first = redacted(payload.clone(), &["Payload.Items[0].Sku"]);
+        assert_eq!(first["Items"][0]["Sku"], each["Items"][0]["Sku"], "the same placeholder however written");
+        assert_eq!(first["Items"][1]["Sku"], json!("B2"), "only that item");
+        let quoted = redacted(payload, &[r#"Payload["Doc"]['a b']"#, "event.Payload.Doc.c"]);
+        assert!(quoted["Doc"]["a b"].as_str().unwrap().starts_with("redacted-"), "{quoted}");
+        assert!(quoted["Doc"]["c"].as_str().unwrap().starts_with("redacted-"), "{quoted}");
     }
 }
