@@ -82,10 +82,12 @@ pub fn from_value(value: Value) -> Result<Event, EventError> {
         return Err(EventError::invalid("(event)", "an event must be a JSON object"));
     };
     if let Some(unknown) = object.keys().find(|k| !FIELDS.iter().any(|(a, b)| k == a || k == b)) {
-        return Err(EventError::invalid(
-            unknown,
-            "unknown field; an event has Uuid, Date, Topic and Payload (or their lowercase aliases)",
-        ));
+        let why = match unknown.as_str() {
+            // A line `events export` wrote for a source's event carries it.
+            SOURCE_ID => "only a source sets the platform's id; remove SourceId to post this event here",
+            _ => "unknown field; an event has Uuid, Date, Topic and Payload (or their lowercase aliases)",
+        };
+        return Err(EventError::invalid(unknown, why));
     }
     let mut take = |name: &str, alias: &str| -> Result<Option<Value>, EventError> {
         match (object.remove(name), object.remove(alias)) {
@@ -269,6 +271,8 @@ mod tests {
         for (body, field) in cases {
             assert_eq!(invalid_field(body), field, "{body}");
         }
+        let exported = parse(br#"{"Topic":"t","Payload":{},"SourceId":"evt_1"}"#).unwrap_err().to_string();
+        assert!(exported.starts_with("SourceId: only a source sets"), "an exported source event: {exported}");
     }
 
     #[test]
