@@ -251,6 +251,24 @@ async fn a_person_edits_a_subscription_in_the_studio_and_takes_the_changed_files
     let _ = browser.client.clone().close().await;
 }
 
+#[tokio::test]
+async fn a_default_that_is_the_secret_in_force_is_hidden_in_the_studio() {
+    let receiver = Receiver::start().await;
+    let ws = Workspace::new();
+    let yaml = format!(
+        "topics: [T]\nrequest:\n  url: \"${{HS_STUDIO_URL:-{}/d}}\"\nsignature:\n  scheme: hmac-sha256-hex\n  \
+         secret: \"${{HS_STUDIO_UNSET_SECRET:-studio-dev-secret-1}}\"\n",
+        receiver.url()
+    );
+    ws.subscription("dflt.yaml", &yaml);
+    let app = TestApp::spawn(ws.config()).await;
+    let html = app.http.get(format!("{}/console/studio/dflt", app.base)).send().await.unwrap().text().await.unwrap();
+    assert!(!html.contains("studio-dev-secret-1"), "the secret in force, as a default:\n{html}");
+    assert!(html.contains("${HS_STUDIO_UNSET_SECRET:-${HIDDEN_SECRET}}"), "{html}");
+    let url_default = format!("${{HS_STUDIO_URL:-{}/d}}", receiver.url()).replace('/', "&#x2f;");
+    assert!(html.contains(&url_default), "a URL's default stays: {html}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_studio_never_shows_a_value_from_the_servers_environment_whatever_the_edit() {
     let receiver = Receiver::start().await;

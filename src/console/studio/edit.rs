@@ -138,7 +138,8 @@ pub const HIDDEN: &str = "${HIDDEN_SECRET}";
 
 /// A subscription file as the editor shows it: the loaded subscription's secret values
 /// (written literally, or equal to what a variable took) become `HIDDEN`, but `${…}` stays
-/// as written, defaults included, so a download holds the references and never a value.
+/// as written, so a download holds the references and never a value; a default that is a
+/// secret in force (`${TOKEN:-dev-secret}` with TOKEN unset) becomes `HIDDEN` too.
 pub fn shown(text: &str, masker: &Masker) -> String {
     let hide = |part: &str| {
         let masked = masker.mask(part);
@@ -152,12 +153,33 @@ pub fn shown(text: &str, masker: &Masker) -> String {
     let mut rest = text;
     while let Some(start) = rest.find("${") {
         out.push_str(&hide(&rest[..start]));
-        let end = rest[start..].find('}').map_or(rest.len(), |i| start + i + 1);
-        out.push_str(&rest[start..end]);
+        let end = reference_end(&rest[start..]).map_or(rest.len(), |i| start + i);
+        let reference = &rest[start..end];
+        match reference.split_once(":-") {
+            Some((name, default)) if masker.mask(default) != default => {
+                out.push_str(&format!("{name}:-{HIDDEN}}}"));
+            }
+            _ => out.push_str(reference),
+        }
         rest = &rest[end..];
     }
     out.push_str(&hide(rest));
     out
+}
+
+/// Where the `${…}` that `text` begins with ends (after its `}`), defaults' own `${…}`
+/// included.
+fn reference_end(text: &str) -> Option<usize> {
+    let mut depth = 0usize;
+    for (i, c) in text.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' if depth == 1 => return Some(i + 1),
+            '}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -166,13 +188,21 @@ mod tests {
 
     #[test]
     fn the_editor_shows_variables_as_written_and_literal_secrets_masked() {
-        let masker = Masker::new(["s3cret-literal-value", "http://127.0.0.1:9/x"]);
+        // A URL's host and path are not secrets: the subscription's masker never holds them.
+        let masker = Masker::new(["s3cret-literal-value"]);
         let text = "url: ${CRM_URL:-http://127.0.0.1:9/x}\nsecret: s3cret-literal-value\ntoken: ${TOKEN}\n";
         assert_eq!(
             shown(text, &masker),
             "url: ${CRM_URL:-http://127.0.0.1:9/x}\nsecret: ${HIDDEN_SECRET}\ntoken: ${TOKEN}\n"
         );
         assert_eq!(shown("a ${unclosed", &masker), "a ${unclosed");
+        // A default in force that is a secret: hidden as a literal one is.
+        let masker = Masker::new(["mySecretKey123"]);
+        let text = "secret: ${TOKEN:-mySecretKey123}\nurl: ${U:-${V:-http://127.0.0.1:9/x}}\nenv: ${ENV:-staging}\n";
+        assert_eq!(
+            shown(text, &masker),
+            "secret: ${TOKEN:-${HIDDEN_SECRET}}\nurl: ${U:-${V:-http://127.0.0.1:9/x}}\nenv: ${ENV:-staging}\n"
+        );
     }
 
     #[test]
