@@ -86,27 +86,13 @@ pub fn preview(
     let mut request = stored_request(sub, sub.template.render(ctx).map_err(|e| sub.secrets.mask(&e))?);
     // The templates' clock, so a test case with a frozen `now` gets the same signature each run.
     let now = crate::render::clock::now().timestamp();
-    request.headers = as_sent(crate::headers::headers(id, &event.topic, 1, &request, sub, now));
+    request.headers = crate::headers::as_sent(crate::headers::headers(id, &event.topic, 1, &request, sub, now));
     if signature == Shown::Masked {
         if let Some(signer) = &sub.signature {
             request.sensitive.push(signer.signature_header().to_ascii_lowercase());
         }
     }
     Ok(request)
-}
-
-/// The headers as they go on the wire: the sender inserts them in order into a header map,
-/// so a later one replaces an earlier one of the same name (a subscription's own
-/// `Content-Type` replaces the default) where the first one stood.
-fn as_sent(headers: Vec<(String, String)>) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = Vec::with_capacity(headers.len());
-    for (name, value) in headers {
-        match out.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(&name)) {
-            Some(existing) => existing.1 = value,
-            None => out.push((name, value)),
-        }
-    }
-    out
 }
 
 /// Whether a preview's signature headers are shown or masked.

@@ -32,6 +32,44 @@ pub fn headers(
     out
 }
 
+/// The headers as they go on the wire: the sender inserts them in order into a header map,
+/// so a later one replaces an earlier one of the same name (a subscription's own
+/// `Content-Type` replaces the default) where the first one stood.
+pub fn as_sent(headers: Vec<(String, String)>) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::with_capacity(headers.len());
+    for (name, value) in headers {
+        match out.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(&name)) {
+            Some(existing) => existing.1 = value,
+            None => out.push((name, value)),
+        }
+    }
+    out
+}
+
+/// A stored delivery's headers as history shows them (the API, the console and its copy
+/// as curl): those of its attempt `attempt` as sent, the signature's `***` (computed anew
+/// at each attempt); without its subscription (no longer loaded), the always-sent ones
+/// and the request's own. `r` is already redacted.
+pub fn recorded(
+    id: &str,
+    topic: &str,
+    attempt: u32,
+    r: &StoredRequest,
+    sub: Option<&Subscription>,
+) -> Vec<(String, String)> {
+    let Some(sub) = sub else {
+        let always =
+            always_sent(id, topic, attempt, default_content_type(r)).map(|(shown, _, v)| (shown.to_string(), v));
+        return as_sent(always.chain(r.headers.iter().cloned()).collect());
+    };
+    let signed: Vec<String> = sub.signature.iter().flat_map(|s| s.headers(id, 0, b"")).map(|(k, _)| k).collect();
+    let shown = headers(id, topic, attempt, r, sub, 0).into_iter().map(|(k, v)| match signed.contains(&k) {
+        true => (k, crate::secret::MASK.to_string()),
+        false => (k, v),
+    });
+    as_sent(shown.collect())
+}
+
 /// Whether the request's body goes with the default `Content-Type: application/json`: it
 /// has a body and no Content-Type of its own (a header, or its body format's), so exactly
 /// one is sent and shown.

@@ -39,7 +39,13 @@ pub async fn show(id: String, state: ApiState) -> Response {
 /// One delivery and why it is where it is: the API's answer and the console's page.
 pub(crate) async fn delivery_answer(state: &ApiState, id: &str) -> Result<super::answers::DeliveryAnswer, ApiError> {
     let detail = state.store.get_delivery(id).await.map_err(ApiError::store)?;
-    let detail = detail.ok_or_else(|| ApiError::not_found(format!("no delivery {id}")))?;
+    let mut detail = detail.ok_or_else(|| ApiError::not_found(format!("no delivery {id}")))?;
+    // A delivery that never rendered has no request to show headers of.
+    if !detail.request.url.is_empty() {
+        let (s, set) = (&detail.summary, state.subscriptions.load());
+        let sub = set.get(&s.subscription).map(|sub| &**sub);
+        detail.request.headers = crate::headers::recorded(&s.id, &s.topic, s.attempts.max(1), &detail.request, sub);
+    }
     let reasons = super::reasons::reasons(state, &detail).await?;
     Ok(super::answers::DeliveryAnswer { detail, reasons })
 }

@@ -40,6 +40,8 @@ impl DeliveryStatus {
 pub struct StoredRequest {
     pub method: String,
     pub url: String,
+    /// In a delivery's detail (`GET /v1/deliveries/{id}`), every header its attempt carried:
+    /// the always-sent ones, the request's own, the signature's and `Authorization` as `***`.
     pub headers: Vec<(String, String)>,
     pub body: Option<String>,
     /// Lowercase names of headers that carry secrets.

@@ -321,6 +321,46 @@ async fn a_receiver_that_refuses_connections_shows_as_unreachable_since_probing(
 }
 
 #[tokio::test]
+async fn a_deliverys_request_shows_every_header_it_was_sent_with() {
+    let receiver = Receiver::start().await;
+    let ws = Workspace::new();
+    let yaml = format!(
+        "topics: [T]\nrequest:\n  url: \"{}/hdr\"\n  headers:\n    X-Tenant: \"t-{{{{ Id }}}}\"\n  body: {{ id: \"{{{{ Id }}}}\" }}\n\
+         signature:\n  scheme: hmac-sha256-hex\n  secret: hdr-signing-secret\nauth:\n  bearer: hdr-bearer-token\n",
+        receiver.url()
+    );
+    ws.subscription("hdr.yaml", &yaml);
+    let app = TestApp::spawn(ws.config()).await;
+    app.post_event(&json!({ "Topic": "T", "Payload": { "Id": "h1" } })).await;
+    let done = wait_for(&app, "hdr", "succeeded", 1).await;
+    let id = done[0]["id"].as_str().unwrap();
+    let sent = &receiver.requests()[0];
+    let (_, detail) = app.get(&format!("/v1/deliveries/{id}")).await;
+    let headers: Vec<(String, String)> = serde_json::from_value(detail["request"]["headers"].clone()).unwrap();
+    let expect = [
+        ("Content-Type", "application/json".to_string()),
+        ("User-Agent", sent.header("user-agent").unwrap()),
+        ("X-Webhook-Event", "T".to_string()),
+        ("X-Webhook-Id", id.to_string()),
+        ("X-Webhook-Attempt", "1".to_string()),
+        ("X-Tenant", "t-h1".to_string()),
+        ("X-Webhook-Signature", "***".to_string()),
+        ("Authorization", "***".to_string()),
+    ];
+    for (name, value) in expect {
+        assert!(headers.contains(&(name.to_string(), value.clone())), "{name}: {value} is not in {headers:?}");
+        assert!(sent.header(name).is_some(), "the receiver got {name}");
+    }
+    let html =
+        app.http.get(format!("{}/console/deliveries/{id}", app.base)).send().await.unwrap().text().await.unwrap();
+    assert!(
+        html.contains("-H &#x27;Content-Type: application&#x2f;json&#x27;"),
+        "copy as curl sends the body as JSON: {html}"
+    );
+    assert!(!html.contains("hdr-signing-secret") && !html.contains("hdr-bearer-token"), "{html}");
+}
+
+#[tokio::test]
 async fn a_resend_of_a_delivery_in_flight_leaves_it_to_its_attempt() {
     for store in ["sqlite", "postgres"] {
         let receiver = Receiver::start().await;
