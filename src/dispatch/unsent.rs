@@ -21,8 +21,8 @@ use crate::store::{Store, UnsentLease};
 const GATHER: Duration = Duration::from_millis(20);
 
 /// Leases to give back, gathered so that many go back in one statement. Each names its
-/// expiry: one the store has renewed meanwhile (the lease expired, or a Resend made the
-/// delivery due, and this node leased it again) may already be on its way, and stays.
+/// expiry: one the store has renewed meanwhile (the lease expired, and this node leased it
+/// again) may already be on its way, and stays.
 #[derive(Default)]
 pub struct Unsent {
     leases: Mutex<Vec<UnsentLease>>,

@@ -418,8 +418,9 @@ async fn leases_queued_too_long_to_send_go_back_due_at_once(store: Arc<dyn Store
 }
 
 /// The dispatcher gathers leases to give back for a moment before one statement returns
-/// them. A delivery its owner leased again meanwhile (its lease expired, or a Resend made it
-/// due) may be on its way: giving back the old lease must not release the new one.
+/// them. A delivery its owner leased again meanwhile (its lease expired) may be on its way:
+/// giving back the old lease must not release the new one. (A Resend leaves a delivery in
+/// flight alone.)
 async fn a_lease_taken_again_before_the_old_one_goes_back_stays(store: Arc<dyn Store>) {
     for _ in 0..2 {
         insert(&store, &["s"]).await;
@@ -427,7 +428,7 @@ async fn a_lease_taken_again_before_the_old_one_goes_back_stays(store: Arc<dyn S
     let first = store.lease(lease_req("queued", 2, &[])).await.unwrap();
     assert_eq!(first.len(), 2);
     let (expired, resent) = (&first[0], &first[1]);
-    assert_eq!(store.retry_now(&resent.id).await.unwrap(), RetryNow::Scheduled);
+    assert_eq!(store.retry_now(&resent.id).await.unwrap(), RetryNow::InFlight);
     // Later than the first lease's expiry: that lease has expired, and the new ones differ.
     let later = LeaseRequest { now: expired.lease_until + 1, ..lease_req("queued", 10, &[]) };
     let second = store.lease(later).await.unwrap();
