@@ -20,8 +20,6 @@ use crate::subscription::SubscriptionSet;
 /// and a node that dies wastes the turns it claimed, so this is short; long enough that the
 /// claim's round trip does not make the node late for its turn.
 const CLAIM_AHEAD_US: i64 = 200_000;
-/// How late a turn may still be used, at least (the clock counts milliseconds).
-const LATE_OK_US: i64 = 5_000;
 /// After a store error, the pacer waits this long before claiming again.
 const STORE_ERROR_WAIT: Duration = Duration::from_millis(500);
 /// The longest a pacer sleeps before it looks again at its queue and its subscription.
@@ -63,13 +61,14 @@ pub async fn pacer(
         };
         let now_us = crate::now_ms().saturating_mul(1_000);
         let interval_us = limit.interval_us() as i64;
+        let late_ok_us = limit.late_ok_us() as i64;
         while let Some(at) = claimed.front().copied().filter(|&at| at <= now_us) {
             claimed.pop_front();
-            // A turn is used within half an interval of its time (or `LATE_OK`, for the
-            // clock's milliseconds) or not at all: however late this node runs, what it
-            // sends in any window of `per` stays about the turns in it, never a burst of
-            // every turn it slept through.
-            let use_by_us = at + (interval_us / 2).max(LATE_OK_US);
+            // A turn is used within `late_ok_us` of its time or not at all: however late
+            // this node runs, what it sends in any window of `per` stays within the limit
+            // (the interval leaves room for that lateness), never a burst of every turn
+            // it slept through.
+            let use_by_us = at + late_ok_us;
             if now_us <= use_by_us {
                 queue.turn_ready(&sub, use_by_us / 1_000);
             }

@@ -16,6 +16,10 @@ pub const MIN_INTERVAL_US: u64 = 1_000;
 /// that even when the node falls seconds behind (one that does is not sent: its lease
 /// must expire before it is leased again, and meanwhile it holds a place under the cap).
 pub const LEASE_AHEAD: Duration = Duration::from_secs(1);
+/// How late a turn may still be used, at most (a node that wakes later lets it go) and at
+/// least (the clock counts milliseconds).
+pub const LATE_OK_MAX_US: u64 = 50_000;
+pub const LATE_OK_MIN_US: u64 = 5_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimit {
@@ -24,11 +28,23 @@ pub struct RateLimit {
 }
 
 impl RateLimit {
-    /// The spacing between two requests: `per / requests`, in microseconds. Requests are
-    /// spread at this pace, never sent in a burst, so any window of length `per` holds at
-    /// most `requests` of them, wherever it starts.
+    /// The spacing between two turns, in microseconds: `per / requests`, and the lateness
+    /// a turn may be used with (`late_ok_us`) spread over them, so that `requests + 1` sends
+    /// span at least `per` even when the first is late and the last is not: any window of
+    /// length `per` holds at most `requests` of them, wherever it starts. (Spaced exactly
+    /// `per / requests`, a late turn then an on-time one fitted one too many into a window
+    /// a few milliseconds short of `per`.)
     pub fn interval_us(&self) -> u64 {
-        (self.per.as_micros() as u64 / u64::from(self.requests.max(1))).max(MIN_INTERVAL_US)
+        let spread = self.per.as_micros() as u64 + self.late_ok_us();
+        spread.div_ceil(u64::from(self.requests.max(1))).max(MIN_INTERVAL_US)
+    }
+
+    /// How late a turn may still be used: half the plain pace, within
+    /// `LATE_OK_MIN_US..=LATE_OK_MAX_US`; later, it is let go (never used in a burst with
+    /// the next).
+    pub fn late_ok_us(&self) -> u64 {
+        let pace = self.per.as_micros() as u64 / u64::from(self.requests.max(1));
+        (pace / 2).clamp(LATE_OK_MIN_US, LATE_OK_MAX_US)
     }
 
     /// How many of its deliveries may be leased at once, across all nodes: those sent within
@@ -68,12 +84,23 @@ mod tests {
     }
 
     #[test]
+    fn one_more_than_the_limit_spans_at_least_per_however_late_the_first_turn_is_used() {
+        for (requests, per) in [(5, "5s"), (12, "1m"), (20, "2s"), (1000, "1s"), (1, "5s"), (3, "1s"), (7, "31d")] {
+            let l = compile(&RawRateLimit { requests, per: per.into() }).unwrap();
+            // The first of requests + 1 turns used as late as allowed, the last on time.
+            let span = u64::from(l.requests) * l.interval_us() - l.late_ok_us();
+            assert!(span >= l.per.as_micros() as u64, "{requests} per {per}: {span} µs");
+        }
+    }
+
+    #[test]
     fn the_pace_is_per_divided_by_requests_and_absurd_values_are_refused() {
-        assert_eq!(check(20, "2s"), Ok((100_000, 11)));
-        assert_eq!(check(100, "10s"), Ok((100_000, 11)));
-        assert_eq!(check(1, "1m"), Ok((60_000_000, 1)));
-        assert_eq!(check(3, "1s"), Ok((333_333, 4)));
-        assert_eq!(check(1000, "1s"), Ok((1_000, 1_001)));
+        // The pace, and the lateness a turn may be used with (at most 50 ms) spread over it.
+        assert_eq!(check(20, "2s"), Ok((102_500, 10)));
+        assert_eq!(check(100, "10s"), Ok((100_500, 10)));
+        assert_eq!(check(1, "1m"), Ok((60_050_000, 1)));
+        assert_eq!(check(3, "1s"), Ok((350_000, 3)));
+        assert_eq!(check(1000, "1s"), Ok((1_005, 996)));
         let refused = [
             (0, "1s", "rate_limit.requests: must be between 1 and 1000000, not 0"),
             (-5, "1s", "rate_limit.requests: must be between 1 and 1000000, not -5"),
