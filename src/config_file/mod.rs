@@ -114,8 +114,8 @@ impl<'a> FileContext<'a> {
     }
 
     fn expand_in(&self, field: &str, value: &str, d: Option<&Delimiters>) -> Option<Expanded> {
-        let leading = leading_variable(value);
-        let placeholder = |name: &str| placeholder_for(field, leading == Some(name)).to_string();
+        let leading = leading_variables(value);
+        let placeholder = |name: &str| placeholder_for(field, leading.contains(&name)).to_string();
         let placeholder: Option<&dyn Fn(&str) -> String> = self.opts.allow_missing_env.then_some(&placeholder);
         match env_vars::expand_with(value, self.opts.env, d, placeholder) {
             Ok(x) => {
@@ -201,10 +201,19 @@ fn placeholder_for(field: &str, begins_value: bool) -> &'static str {
     }
 }
 
-/// The name of the `${VAR}` a value begins with, if it does.
-fn leading_variable(value: &str) -> Option<&str> {
-    let inner = value.trim_start().strip_prefix("${")?;
-    inner.split([':', '}']).next().filter(|name| !name.is_empty())
+/// The names of the `${VAR}`s a value may begin with: the first, and the one its default
+/// begins with, and so on (`${secret:URL:-${FALLBACK_URL}}` gives URL and FALLBACK_URL).
+fn leading_variables(value: &str) -> Vec<&str> {
+    let mut names = Vec::new();
+    let mut rest = value.trim_start();
+    while let Some(inner) = rest.strip_prefix("${") {
+        let inner = inner.strip_prefix("secret:").unwrap_or(inner);
+        let end = inner.find([':', '}']).unwrap_or(inner.len());
+        names.push(&inner[..end]);
+        let Some(default) = inner[end..].strip_prefix(":-") else { break };
+        rest = default;
+    }
+    names
 }
 
 /// The first line that sets `key:` (a best effort at pointing to a field in the file).
@@ -270,4 +279,18 @@ pub fn read_yaml_dir(dir: &Path, errors: &mut Vec<LoadError>) -> Vec<YamlFile> {
 
 pub fn expand_env(text: &str) -> Result<String, String> {
     env_vars::expand(text, &|name| std::env::var(name).ok()).map(|x| x.text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_variables_a_value_may_begin_with_are_read_through_secret_and_defaults() {
+        assert_eq!(leading_variables("${ERP_URL}/orders?k=${KEY}"), ["ERP_URL"]);
+        assert_eq!(leading_variables("${secret:CHAT_URL}"), ["CHAT_URL"]);
+        assert_eq!(leading_variables("${CRM_URL:-${FALLBACK_URL}}/x"), ["CRM_URL", "FALLBACK_URL"]);
+        assert_eq!(leading_variables("${A:-http://h}"), ["A"]);
+        assert!(leading_variables("https://${HOST}/x").is_empty());
+    }
 }
