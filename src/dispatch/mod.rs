@@ -201,6 +201,7 @@ impl Dispatcher {
         for name in self.queue.unreachable.probing(crate::now_ms()) {
             caps.insert(name, 1);
         }
+        self.queue.forget_turns_of_old_paces(&|sub| set.rate_limits().get(sub).map(|l| l.interval_us()));
         LeaseRequest {
             owner: self.owner.to_string(),
             now: crate::now_ms(),

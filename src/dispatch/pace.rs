@@ -78,11 +78,11 @@ pub async fn pacer(
             match store.claim_send_slot(&sub, now_us, interval_us, CLAIM_AHEAD_US).await {
                 Ok(SendSlot::Granted(at)) => {
                     claimed.push_back(at);
-                    queue.next_turn_not_before(&sub, (at + interval_us) / 1_000);
+                    queue.next_turn_not_before(&sub, (at + interval_us) / 1_000, interval_us as u64);
                 }
                 Ok(SendSlot::NotBefore(at)) => {
                     claim_from_us = at - CLAIM_AHEAD_US;
-                    queue.next_turn_not_before(&sub, at / 1_000);
+                    queue.next_turn_not_before(&sub, at / 1_000, interval_us as u64);
                 }
                 Err(e) => {
                     warn!(subscription = %sub, error = %e, "could not claim a turn of the rate limit; trying again shortly");

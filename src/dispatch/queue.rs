@@ -39,8 +39,9 @@ struct State {
     /// Rate-limited subscriptions whose pacer task is running.
     pacers: std::collections::HashSet<String>,
     /// Rate-limited subscriptions whose next turn is not before a time (ms), as their
-    /// pacers learnt from the store: nothing more of theirs is leased until it nears.
-    next_turns: HashMap<String, i64>,
+    /// pacers learnt from the store at a pace (µs): nothing more of theirs is leased until
+    /// it nears.
+    next_turns: HashMap<String, (i64, u64)>,
     /// Deliveries queued past their `send_by`, set aside by `next` for the send loop to
     /// give back (counted in flight meanwhile).
     stale: Vec<Leased>,
@@ -224,8 +225,15 @@ impl WorkQueue {
     /// `sub`'s next turn of its rate limit is not before `at` (ms): until `lease_ahead_ms`
     /// before it, nothing more of it is leased (it would wait for that turn past its
     /// `send_by`, and be given back unsent, its turn lost).
-    pub fn next_turn_not_before(&self, sub: &str, at: i64) {
-        self.state().next_turns.insert(sub.to_string(), at);
+    pub fn next_turn_not_before(&self, sub: &str, at: i64, interval_us: u64) {
+        self.state().next_turns.insert(sub.to_string(), (at, interval_us));
+    }
+
+    /// Forgets the next turns learnt at a pace a subscription no longer has (`pace` gives
+    /// each one's now; a reload removed or changed its limit): its next lease asks afresh,
+    /// rather than wait for a turn of the old pace, an hour away for `per: 1h`.
+    pub fn forget_turns_of_old_paces(&self, pace: &dyn Fn(&str) -> Option<u64>) {
+        self.state().next_turns.retain(|sub, (_, interval)| pace(sub) == Some(*interval));
     }
 
     /// A delivery of `sub` that `next` gave out is finished (or was not sent).
@@ -276,6 +284,7 @@ impl WorkQueue {
         {
             let mut st = self.state();
             st.pacers.remove(sub);
+            st.next_turns.remove(sub);
             if let Some(s) = st.subs.get_mut(sub) {
                 s.paced = false;
             }
@@ -296,8 +305,8 @@ impl WorkQueue {
         names.extend(self.paused.paused(now));
         let mut st = self.state();
         let ahead_ms = crate::subscription::rate_limit::LEASE_AHEAD.as_millis() as i64;
-        st.next_turns.retain(|_, at| *at > now);
-        names.extend(st.next_turns.iter().filter(|(_, at)| **at - ahead_ms > now).map(|(name, _)| name.clone()));
+        st.next_turns.retain(|_, (at, _)| *at > now);
+        names.extend(st.next_turns.iter().filter(|(_, (at, _))| *at - ahead_ms > now).map(|(name, _)| name.clone()));
         let share = st.share(self.concurrency);
         names.extend(st.subs.iter().filter(|(_, s)| s.load() >= share).map(|(name, _)| name.clone()));
         let busy = |name: &String| st.subs.get(name).is_some_and(|s| s.load() > 0);

@@ -20,6 +20,9 @@ pub const LEASE_AHEAD: Duration = Duration::from_secs(1);
 /// least (the clock counts milliseconds).
 pub const LATE_OK_MAX_US: u64 = 50_000;
 pub const LATE_OK_MIN_US: u64 = 5_000;
+/// What a turn's use may add to its lateness: the queue keeps a turn to the end of the
+/// millisecond it must be used by.
+pub const ROUNDING_US: u64 = 1_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimit {
@@ -35,22 +38,28 @@ impl RateLimit {
     /// `per / requests`, a late turn then an on-time one fitted one too many into a window
     /// a few milliseconds short of `per`.)
     pub fn interval_us(&self) -> u64 {
-        let spread = self.per.as_micros() as u64 + self.late_ok_us();
+        let spread = self.per.as_micros() as u64 + self.late_ok_us() + ROUNDING_US;
         spread.div_ceil(u64::from(self.requests.max(1))).max(MIN_INTERVAL_US)
+    }
+
+    /// `per / requests`, in microseconds.
+    fn pace_us(&self) -> u64 {
+        self.per.as_micros() as u64 / u64::from(self.requests.max(1))
     }
 
     /// How late a turn may still be used: half the plain pace, within
     /// `LATE_OK_MIN_US..=LATE_OK_MAX_US`; later, it is let go (never used in a burst with
     /// the next).
     pub fn late_ok_us(&self) -> u64 {
-        let pace = self.per.as_micros() as u64 / u64::from(self.requests.max(1));
-        (pace / 2).clamp(LATE_OK_MIN_US, LATE_OK_MAX_US)
+        (self.pace_us() / 2).clamp(LATE_OK_MIN_US, LATE_OK_MAX_US)
     }
 
     /// How many of its deliveries may be leased at once, across all nodes: those sent within
     /// `LEASE_AHEAD` at this pace. More would wait for their turn while their leases ran out.
+    /// (Counted at the plain pace: the few milliseconds a turn's lateness adds to the
+    /// interval would halve the cap of a limit of one a second.)
     pub fn lease_cap(&self) -> u32 {
-        let ahead = LEASE_AHEAD.as_micros() as u64 / self.interval_us();
+        let ahead = LEASE_AHEAD.as_micros() as u64 / self.pace_us().max(MIN_INTERVAL_US);
         u32::try_from(ahead.saturating_add(1)).unwrap_or(u32::MAX)
     }
 }
@@ -87,8 +96,9 @@ mod tests {
     fn one_more_than_the_limit_spans_at_least_per_however_late_the_first_turn_is_used() {
         for (requests, per) in [(5, "5s"), (12, "1m"), (20, "2s"), (1000, "1s"), (1, "5s"), (3, "1s"), (7, "31d")] {
             let l = compile(&RawRateLimit { requests, per: per.into() }).unwrap();
-            // The first of requests + 1 turns used as late as allowed, the last on time.
-            let span = u64::from(l.requests) * l.interval_us() - l.late_ok_us();
+            // The first of requests + 1 turns used as late as allowed (to the end of its last
+            // millisecond), the last on time.
+            let span = u64::from(l.requests) * l.interval_us() - l.late_ok_us() - ROUNDING_US;
             assert!(span >= l.per.as_micros() as u64, "{requests} per {per}: {span} µs");
         }
     }
@@ -96,11 +106,12 @@ mod tests {
     #[test]
     fn the_pace_is_per_divided_by_requests_and_absurd_values_are_refused() {
         // The pace, and the lateness a turn may be used with (at most 50 ms) spread over it.
-        assert_eq!(check(20, "2s"), Ok((102_500, 10)));
-        assert_eq!(check(100, "10s"), Ok((100_500, 10)));
-        assert_eq!(check(1, "1m"), Ok((60_050_000, 1)));
-        assert_eq!(check(3, "1s"), Ok((350_000, 3)));
-        assert_eq!(check(1000, "1s"), Ok((1_005, 996)));
+        assert_eq!(check(20, "2s"), Ok((102_550, 11)));
+        assert_eq!(check(100, "10s"), Ok((100_510, 11)));
+        assert_eq!(check(1, "1m"), Ok((60_051_000, 1)));
+        assert_eq!(check(3, "1s"), Ok((350_334, 4)));
+        assert_eq!(check(1000, "1s"), Ok((1_006, 1_001)));
+        assert_eq!(check(60, "1m"), Ok((1_000_850, 2)), "one a second keeps the next leased ahead");
         let refused = [
             (0, "1s", "rate_limit.requests: must be between 1 and 1000000, not 0"),
             (-5, "1s", "rate_limit.requests: must be between 1 and 1000000, not -5"),
