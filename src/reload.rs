@@ -167,7 +167,9 @@ impl Watching {
     /// (`rm -r subscriptions && git checkout subscriptions`) or swapped for another (`mv
     /// new subscriptions`, a symbolic link pointed elsewhere) is another directory, which
     /// the old watch, following the old one, would never report. (Its device and inode do
-    /// not tell: a directory made again may get the inode just freed.)
+    /// not tell: a directory made again may get the inode just freed.) Each parent is
+    /// watched too, for the change that touches nothing inside the directory: a directory
+    /// that appears, or a symbolic link pointed at another (`ln -sfn v2 subscriptions`).
     fn update(&mut self, watcher: &mut impl notify::Watcher, dirs: &[PathBuf]) {
         for dir in dirs {
             if self.dirs.remove(dir) {
@@ -180,8 +182,12 @@ impl Watching {
                         warn!(error = %e, dir = %dir.display(), "cannot watch directory; reload with SIGHUP instead")
                     }
                 }
-            } else if let Some(parent) = dir.parent().filter(|p| p.is_dir() && !self.parents.contains(*p)) {
-                // A parent that cannot be watched leaves that directory to SIGHUP.
+            }
+            // Not a parent that is (or is under) a watched directory: its recursive watch
+            // covers it, and a second, flat one would replace it.
+            let parent = dir.parent().filter(|p| p.is_dir() && !self.parents.contains(*p));
+            if let Some(parent) = parent.filter(|p| !dirs.iter().any(|d| p.starts_with(d))) {
+                // A parent that cannot be watched leaves such changes to SIGHUP.
                 if watcher.watch(parent, notify::RecursiveMode::NonRecursive).is_ok() {
                     self.parents.insert(parent.to_path_buf());
                 }

@@ -89,6 +89,25 @@ async fn changes_are_still_picked_up_after_the_directory_is_made_again_or_swappe
     std::fs::write(ws.path().join("subscriptions.old/e.yaml"), sub("e")).unwrap();
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(app.get("/readyz").await.1["subscriptions"], 2, "the old directory's files are not the set");
+
+    // A symbolic link pointed at another version (`ln -sfn v2 subscriptions`, a Kubernetes
+    // ConfigMap): nothing inside either directory changes.
+    let (v1, v2) = (ws.path().join("v1"), ws.path().join("v2"));
+    for (dir, names) in [(&v1, &["a"][..]), (&v2, &["a", "b", "c"][..])] {
+        std::fs::create_dir(dir).unwrap();
+        for name in names {
+            std::fs::write(dir.join(format!("{name}.yaml")), sub(name)).unwrap();
+        }
+    }
+    std::fs::rename(&subs, ws.path().join("subscriptions.older")).unwrap();
+    std::os::unix::fs::symlink(&v1, &subs).unwrap();
+    loaded(1, "the link's first version to be loaded").await;
+    let next = ws.path().join("subscriptions.next");
+    std::os::unix::fs::symlink(&v2, &next).unwrap();
+    std::fs::rename(&next, &subs).unwrap();
+    loaded(3, "the version the link points at now to be loaded").await;
+    std::fs::write(v2.join("d.yaml"), sub("d")).unwrap();
+    loaded(4, "a file added to it to be loaded").await;
 }
 
 #[tokio::test]
