@@ -128,7 +128,7 @@ pub enum Outcome {
     /// subscription into this delivery, which is then sent (`status` `pending`) or held.
     Rerendered,
     /// It cannot be sent (`reason` says why and what to do: its subscription is gone, it still
-    /// does not render, an attempt of it is under way now); nothing changed.
+    /// does not render, it is in flight); nothing changed.
     NotSendable,
 }
 

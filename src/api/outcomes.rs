@@ -14,8 +14,8 @@ use super::ApiState;
 use crate::store::{DeliveryQuery, DeliveryStatus, DeliverySummary, MadeDue, RetryNow, SubscriptionState};
 
 /// Why a delivery in flight is not sent again.
-const IN_FLIGHT: &str =
-    "an attempt is under way now; its result decides what comes next (resend it after, if it fails)";
+const IN_FLIGHT: &str = "it is in flight (leased to a node, which sends it now or in its turn): that attempt goes \
+     first and its result decides what comes next; resend it after, if it fails";
 
 /// Deliveries listed one by one in a bulk retry's answer, at most.
 const LISTED: usize = 1000;

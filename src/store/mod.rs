@@ -121,8 +121,9 @@ pub trait Store: Send + Sync + 'static {
     /// `NODE_SILENCE_MS` since a store outage, so the others have noted theirs again.
     async fn keep_loaded(&self, node: &str, loaded: &[String], grace_ms: i64) -> StoreResult<u64>;
 
-    /// Makes a delivery due now, whatever its state (but `shadow`, which is never sent); a
-    /// disabled subscription's delivery is `held` instead, to go when it is enabled.
+    /// Makes a delivery due now, whatever its state but `shadow` (never sent) and
+    /// `in_flight` (leased to a node: its attempt goes first); a disabled subscription's
+    /// delivery is `held` instead, to go when it is enabled.
     async fn retry_now(&self, id: &str) -> StoreResult<RetryNow>;
 
     /// Gives a delivery that never rendered (`failed`, never attempted) the request it

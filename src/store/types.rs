@@ -220,10 +220,14 @@ pub fn seen_refresh_ms(grace_ms: i64) -> i64 {
 /// How long a subscription's "last seen loaded" time must be old before its deliveries are
 /// failed: the grace, and the refresh on top, since a node may have had it loaded for up
 /// to a refresh after the time it last wrote (failing at the grace alone failed them up to
-/// a refresh early).
+/// a refresh early), and the housekeeping tick that writes it (once a second) with room.
 pub fn unseen_for_ms(grace_ms: i64) -> i64 {
-    grace_ms.saturating_add(seen_refresh_ms(grace_ms))
+    grace_ms.saturating_add(seen_refresh_ms(grace_ms)).saturating_add(SEEN_TICK_MS)
 }
+
+/// How late after its refresh is due "last seen loaded" may be written, at most: the
+/// housekeeping tick that writes it, with room.
+const SEEN_TICK_MS: i64 = 2_000;
 
 /// A rate-limited subscription's turn to send (`Store::claim_send_slot`), in µs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

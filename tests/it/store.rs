@@ -1190,14 +1190,14 @@ async fn postgres_orphans_are_failed_past_the_grace_only_by_a_node_writing_for_1
     assert_eq!(found[1].status, DeliveryStatus::Pending, "a loaded subscription keeps its deliveries");
 
     // "Last seen loaded" is written again only every quarter of the grace (at most a
-    // minute): a subscription noted 70 s ago may have been loaded until 55 s ago, so with
-    // a 60 s grace it is failed only once 75 s have passed.
+    // minute), on a tick: a subscription noted 70 s ago may have been loaded until 55 s
+    // ago, so with a 60 s grace it is failed only once 77 s have passed.
     insert(&store, &["late"]).await;
     let with_late = ["kept".to_string(), "late".to_string()];
     assert_eq!(store.keep_loaded("node-a", &with_late, 60_000).await.unwrap(), 0);
     client.execute("UPDATE subscription_seen SET seen_at = seen_at - 70000 WHERE name = 'late'", &[]).await.unwrap();
     assert_eq!(store.keep_loaded("node-a", &kept, 60_000).await.unwrap(), 0, "not before the grace and a refresh");
-    client.execute("UPDATE subscription_seen SET seen_at = seen_at - 6000 WHERE name = 'late'", &[]).await.unwrap();
+    client.execute("UPDATE subscription_seen SET seen_at = seen_at - 8000 WHERE name = 'late'", &[]).await.unwrap();
     assert_eq!(store.keep_loaded("node-a", &kept, 60_000).await.unwrap(), 1);
 }
 
