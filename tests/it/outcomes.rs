@@ -13,6 +13,17 @@ use crate::pg::PgSchema;
 
 const WAIT: Duration = Duration::from_secs(15);
 
+/// `config` set to run on `store` ("sqlite" as it is, or "postgres" on a schema of its own,
+/// returned to keep it alive); None when PostgreSQL is not there to test on.
+async fn on_store(store: &str, config: &mut ServeConfig) -> Option<Option<PgSchema>> {
+    if store != "postgres" {
+        return Some(None);
+    }
+    let schema = PgSchema::create().await?;
+    config.store = StoreUrl::Postgres(schema.url.clone());
+    Some(Some(schema))
+}
+
 /// The stores to run a case on: a SQLite file, and a PostgreSQL schema of its own when
 /// the server is configured (kept alive by the returned guard).
 async fn stores(ws: &Workspace) -> Vec<(&'static str, ServeConfig, Option<PgSchema>)> {
@@ -129,13 +140,7 @@ async fn a_delivery_that_never_rendered_is_rendered_again_by_a_resend_once_the_t
         ws.subscription("c.yaml", &yaml);
         ws.template("c.json.j2", BROKEN);
         let mut config = ws.config();
-        let schema = if store == "postgres" {
-            let Some(schema) = PgSchema::create().await else { continue };
-            config.store = StoreUrl::Postgres(schema.url.clone());
-            Some(schema)
-        } else {
-            None
-        };
+        let Some(schema) = on_store(store, &mut config).await else { continue };
         let app = TestApp::spawn(config).await;
         for n in 0..2 {
             app.post_event(&json!({ "Topic": "T", "Payload": { "Id": n } })).await;
@@ -368,13 +373,7 @@ async fn a_resend_of_a_delivery_in_flight_leaves_it_to_its_attempt() {
         let ws = Workspace::new();
         ws.subscription("slow.yaml", &format!("topics: [T]\nrequest:\n  url: \"{}/slow\"\n", receiver.url()));
         let mut config = ws.config();
-        let _schema = if store == "postgres" {
-            let Some(schema) = PgSchema::create().await else { continue };
-            config.store = StoreUrl::Postgres(schema.url.clone());
-            Some(schema)
-        } else {
-            None
-        };
+        let Some(_schema) = on_store(store, &mut config).await else { continue };
         let app = TestApp::spawn(config).await;
         app.post_event(&json!({ "Topic": "T", "Payload": {} })).await;
         receiver.wait_for(1, WAIT).await; // under way, for two seconds
