@@ -42,7 +42,7 @@ pub(crate) async fn retry_one(state: &ApiState, id: &str) -> Result<Retried, Api
 /// its subscription is gone, else made due (or held). `held_by` is left for the caller,
 /// which reads the subscriptions' states once for many.
 async fn retry_found(state: &ApiState, d: &DeliverySummary) -> Result<Retried, ApiError> {
-    if let Some(why) = unsendable_subscription(state, &d.subscription) {
+    if let Some(why) = unsendable(state, &d.subscription).await? {
         return Ok(not_sendable(d, why));
     }
     if d.status == DeliveryStatus::Failed && d.url.is_empty() {
@@ -62,18 +62,36 @@ async fn retry_found(state: &ApiState, d: &DeliverySummary) -> Result<Retried, A
     Ok(Retried { status, outcome, ..unchanged(d) })
 }
 
-/// Why `name`'s deliveries cannot be sent by this node now, if they cannot.
-fn unsendable_subscription(state: &ApiState, name: &str) -> Option<String> {
-    let set = state.subscriptions.load();
-    match set.get(name) {
-        None => Some(format!(
+/// Why `name`'s deliveries cannot be sent now, if they cannot: `enabled: false` in its
+/// file, or loaded neither here nor by another live node (in a rolling deploy, a node that
+/// has it sends what this one makes due).
+async fn unsendable(state: &ApiState, name: &str) -> Result<Option<String>, ApiError> {
+    let here = state.subscriptions.load().get(name).map(|sub| (sub.enabled, sub.file.display().to_string()));
+    match here {
+        Some((false, file)) => {
+            Ok(Some(format!("subscription {name} says enabled: false in {file}: change the file first")))
+        }
+        Some((true, _)) => Ok(None),
+        None if state.store.loaded_elsewhere(name).await.map_err(ApiError::store)? => Ok(None),
+        None => Ok(Some(format!(
             "subscription {name} is not loaded (removed or renamed): nothing would send it; \
              add it back, or replay the event to today's subscriptions"
-        )),
-        Some(sub) if !sub.enabled => {
-            Some(format!("subscription {name} says enabled: false in {}: change the file first", sub.file.display()))
+        ))),
+    }
+}
+
+/// `unsendable`, asked once per subscription in a bulk retry.
+#[derive(Default)]
+struct Sendability(std::collections::HashMap<String, Option<String>>);
+
+impl Sendability {
+    async fn why(&mut self, state: &ApiState, name: &str) -> Result<Option<String>, ApiError> {
+        if let Some(known) = self.0.get(name) {
+            return Ok(known.clone());
         }
-        Some(_) => None,
+        let why = unsendable(state, name).await?;
+        self.0.insert(name.to_string(), why.clone());
+        Ok(why)
     }
 }
 
@@ -180,19 +198,20 @@ pub(crate) async fn retry_many(state: &ApiState, query: DeliveryQuery) -> Result
 
 async fn retry_many_now(state: &ApiState, query: DeliveryQuery) -> Result<RetriedMany, ApiError> {
     let mut answer = Tally::default();
-    let (loaded, gone) = split_loaded(state, &query.subscription);
+    let mut sendable = Sendability::default();
+    let (loaded, gone) = split_sendable(state, &query.subscription, &mut sendable).await?;
     let none_named = query.subscription.is_empty();
     if none_named || !loaded.is_empty() {
         let ours = DeliveryQuery { subscription: loaded, ..query.clone() };
-        in_batches(state, &ours, &mut answer).await?;
+        in_batches(state, &ours, &mut answer, &mut sendable).await?;
         if query.status.contains(&DeliveryStatus::Failed) {
             never_attempted(state, &ours, query.limit, &mut answer).await?;
         }
     }
-    // The named subscriptions this node has not loaded: their deliveries are left as they are.
+    // The named subscriptions no node would send: their deliveries are left as they are.
     for name in gone {
         let theirs = DeliveryQuery { subscription: vec![name.clone()], ..query.clone() };
-        let why = unsendable_subscription(state, &name).unwrap_or_default();
+        let why = sendable.why(state, &name).await?.unwrap_or_default();
         for d in list_up_to(state, theirs, query.limit.saturating_sub(answer.total()).min(LISTED)).await? {
             answer.retried(not_sendable(&d, why.clone()));
         }
@@ -206,14 +225,19 @@ async fn retry_many_now(state: &ApiState, query: DeliveryQuery) -> Result<Retrie
 /// loaded one would cost SQLite a sort of every match per batch), so a delivery of a
 /// subscription no longer loaded may be made due: it is said not sendable (no node with
 /// these files sends it; it fails as `subscription removed` after the orphan grace).
-async fn in_batches(state: &ApiState, query: &DeliveryQuery, answer: &mut Tally) -> Result<(), ApiError> {
+async fn in_batches(
+    state: &ApiState,
+    query: &DeliveryQuery,
+    answer: &mut Tally,
+    sendable: &mut Sendability,
+) -> Result<(), ApiError> {
     let batches = DeliveryQuery { never_attempted_failures: Some(false), ..query.clone() };
     let made_due = state.store.retry_matching_each(batches).await.map_err(ApiError::store)?;
     if !made_due.is_empty() {
         state.wake.notify_one();
     }
     for m in &made_due {
-        match unsendable_subscription(state, &m.subscription) {
+        match sendable.why(state, &m.subscription).await? {
             Some(why) => answer.retried(Retried {
                 id: m.id.clone(),
                 status: if m.held { DeliveryStatus::Held } else { DeliveryStatus::Pending },
@@ -260,11 +284,22 @@ async fn list_up_to(state: &ApiState, query: DeliveryQuery, limit: usize) -> Res
     Ok(found)
 }
 
-/// The subscriptions a bulk retry's filter names that this node has loaded and enabled in
-/// their files, and those it does not (none of either when it names none).
-fn split_loaded(state: &ApiState, named: &[String]) -> (Vec<String>, Vec<String>) {
-    let set = state.subscriptions.load();
-    named.iter().cloned().partition(|n| set.get(n).is_some_and(|s| s.enabled))
+/// The subscriptions a bulk retry's filter names that a node would send (loaded here or by
+/// another live node, and enabled in the file), and those none would (none of either when
+/// it names none).
+async fn split_sendable(
+    state: &ApiState,
+    named: &[String],
+    sendable: &mut Sendability,
+) -> Result<(Vec<String>, Vec<String>), ApiError> {
+    let (mut yes, mut no) = (Vec::new(), Vec::new());
+    for name in named {
+        match sendable.why(state, name).await? {
+            None => yes.push(name.clone()),
+            Some(_) => no.push(name.clone()),
+        }
+    }
+    Ok((yes, no))
 }
 
 /// A bulk retry's answer as it is gathered.

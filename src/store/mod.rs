@@ -121,6 +121,13 @@ pub trait Store: Send + Sync + 'static {
     /// `NODE_SILENCE_MS` since a store outage, so the others have noted theirs again.
     async fn keep_loaded(&self, node: &str, loaded: &[String], grace_ms: i64) -> StoreResult<u64>;
 
+    /// Whether a live node other than this one has `subscription` loaded (it noted it in
+    /// the last `LOADED_LATELY_MS`): a resend asked of a node without it (a rolling deploy)
+    /// is then made due for that node. One process serves a SQLite file: never.
+    async fn loaded_elsewhere(&self, _subscription: &str) -> StoreResult<bool> {
+        Ok(false)
+    }
+
     /// Makes a delivery due now, whatever its state but `shadow` (never sent) and
     /// `in_flight` (leased to a node: its attempt goes first); a disabled subscription's
     /// delivery is `held` instead, to go when it is enabled.

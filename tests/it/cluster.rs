@@ -198,6 +198,51 @@ async fn a_node_finishing_its_attempts_within_its_grace_is_not_taken_for_dead() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resend_asked_of_a_node_without_the_subscription_is_sent_by_one_with_it() {
+    let Some(schema) = PgSchema::create().await else { return };
+    let receiver = Receiver::start().await;
+    receiver.set_status_for("/extra", 500);
+    // A rolling deploy: the new node has `extra`, the old one does not yet.
+    let ws = Workspace::new();
+    let yaml = format!("topics: [T]\nrequest:\n  url: \"{}/extra\"\nretry:\n  schedule: [1h]\n", receiver.url());
+    ws.subscription("extra.yaml", &yaml);
+    let old_files = Workspace::new();
+    old_files.subscription("other.yaml", &format!("topics: [U]\nrequest:\n  url: \"{}/other\"\n", receiver.url()));
+    let new = ServeProcess::on_store(&ws, &schema.url, free_port(), &[]);
+    let old = ServeProcess::on_store(&old_files, &schema.url, free_port(), &[]);
+    new.ready().await;
+    old.ready().await;
+    let http = reqwest::Client::new();
+    let resp = http.post(format!("{}/v1/events", new.base)).json(&json!({ "Topic": "T", "Payload": {} }));
+    assert_eq!(resp.send().await.unwrap().status().as_u16(), 202);
+    receiver.wait_for(1, Duration::from_secs(10)).await; // failed once; next attempt in an hour
+    let page: Value = http.get(format!("{}/v1/deliveries", old.base)).send().await.unwrap().json().await.unwrap();
+    let id = page["deliveries"][0]["id"].as_str().unwrap().to_string();
+    eventually(Duration::from_secs(10), "the first attempt to be recorded", || async {
+        let page: Value = http.get(format!("{}/v1/deliveries", old.base)).send().await.ok()?.json().await.ok()?;
+        let d = &page["deliveries"][0];
+        (d["attempts"] == 1 && d["status"] == "pending").then_some(())
+    })
+    .await;
+
+    receiver.set_status_for("/extra", 200);
+    let resp = http.post(format!("{}/v1/deliveries/{id}/retry", old.base)).send().await.unwrap();
+    let status = resp.status().as_u16();
+    let answer: Value = resp.json().await.unwrap();
+    assert_eq!((status, answer["outcome"].as_str()), (202, Some("sent")), "{answer}");
+    eventually(Duration::from_secs(10), "the node that has it to send it", || async {
+        let d: Value = http.get(format!("{}/v1/deliveries/{id}", old.base)).send().await.ok()?.json().await.ok()?;
+        (d["status"] == "succeeded").then_some(())
+    })
+    .await;
+    let bulk = http
+        .post(format!("{}/v1/deliveries/retry", old.base))
+        .json(&json!({ "subscription": "extra", "status": "succeeded" }));
+    let bulk: Value = bulk.send().await.unwrap().json().await.unwrap();
+    assert_eq!((bulk["retried"].clone(), bulk["not_sendable"].clone()), (json!(1), json!(0)), "{bulk}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_in_flight_holds_across_nodes() {
     let Some(schema) = PgSchema::create().await else { return };
     let receiver = Receiver::start().await;

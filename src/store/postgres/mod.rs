@@ -331,6 +331,10 @@ impl Store for PostgresStore {
         sql::keep_loaded(&self.client().await?, node, loaded, grace_ms, crate::now_ms()).await
     }
 
+    async fn loaded_elsewhere(&self, subscription: &str) -> StoreResult<bool> {
+        sql::loaded_lately(&self.client().await?, subscription).await
+    }
+
     async fn list_deliveries(&self, query: DeliveryQuery) -> StoreResult<DeliveryPage> {
         sql::list(&self.client().await?, &query).await
     }

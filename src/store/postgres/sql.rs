@@ -821,6 +821,19 @@ pub async fn keep_loaded<C: GenericClient>(
     Ok(n as u64)
 }
 
+/// Whether some node noted `subscription` loaded in the last `LOADED_LATELY_MS`, on the
+/// store's clock.
+pub async fn loaded_lately<C: GenericClient>(c: &C, subscription: &str) -> StoreResult<bool> {
+    let found = rows(
+        c,
+        "SELECT EXISTS (SELECT 1 FROM subscription_seen WHERE name = $1
+                           AND seen_at > (extract(epoch FROM clock_timestamp()) * 1000)::bigint - $2)",
+        &[&subscription, &crate::store::LOADED_LATELY_MS],
+    )
+    .await?;
+    found.first().map(|row| get(row, 0)).transpose().map(|b| b.unwrap_or(false))
+}
+
 pub async fn release_leases<C: GenericClient>(c: &C, owner: &str, now: i64) -> StoreResult<u64> {
     exec(
         c,
