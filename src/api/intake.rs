@@ -98,12 +98,17 @@ pub(super) async fn store(
     counted: Vec<Counted>,
 ) -> Result<Vec<crate::store::Inserted>, ApiError> {
     let reserved = pre_lease(state, set, &mut events);
-    let stored_pending =
-        events.iter().flat_map(|e| &e.deliveries).any(|d| d.status == DeliveryStatus::Pending && d.lease.is_none());
+    // Per event, the deliveries stored pending (not leased as they are stored).
+    let pending: Vec<u64> = events
+        .iter()
+        .map(|e| {
+            e.deliveries.iter().filter(|d| d.status == DeliveryStatus::Pending && d.lease.is_none()).count() as u64
+        })
+        .collect();
     let state = state.clone();
     let task = tokio::spawn(async move {
         let result = state.store.insert_events(events).await;
-        settle(&state, &reserved, result, stored_pending, &counted)
+        settle(&state, &reserved, result, &pending, &counted)
     });
     task.await.unwrap_or_else(|e| {
         // Only a panic gets here (nothing aborts the task); its reservations went with it.
@@ -118,14 +123,18 @@ fn settle(
     state: &ApiState,
     reserved: &[String],
     result: crate::store::StoreResult<Vec<Inserted>>,
-    stored_pending: bool,
+    pending: &[u64],
     counted: &[Counted],
 ) -> Result<Vec<Inserted>, ApiError> {
     match result {
         Ok(mut inserted) => {
             let leased = inserted.iter_mut().flat_map(|i| std::mem::take(&mut i.leased)).collect();
             state.queue.settle(reserved, leased);
-            if stored_pending {
+            let stored_pending: u64 = inserted.iter().zip(pending).filter(|(i, _)| !i.duplicate).map(|(_, n)| n).sum();
+            if stored_pending > 0 {
+                // Counted at once, so `--max-pending` holds between the store's counts (each
+                // refresh sets it to the store's own).
+                state.pending.fetch_add(stored_pending, std::sync::atomic::Ordering::Relaxed);
                 state.wake.notify_one();
             }
             for (c, i) in counted.iter().zip(&inserted) {

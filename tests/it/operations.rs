@@ -102,6 +102,29 @@ async fn intake_answers_503_once_pending_deliveries_pass_the_bound() {
     assert!(body["error"].as_str().unwrap().contains("pending"), "{body}");
 }
 
+#[tokio::test]
+async fn the_pending_bound_holds_between_the_stores_counts() {
+    // A capped subscription's fresh deliveries are stored pending; the receiver holds the
+    // one in flight, so they stay pending. Posted back to back, faster than the counts are
+    // read again (once a second), the bound must still hold.
+    let receiver = Receiver::start().await;
+    receiver.set_delay(Duration::from_secs(5));
+    let ws = Workspace::new();
+    let yaml = format!("topics: [T]\nrequest:\n  url: {}/x\ndelivery:\n  max_in_flight: 1\n", receiver.url());
+    ws.subscription("s.yaml", &yaml);
+    let mut config = ws.config();
+    config.max_pending = 3;
+    let app = TestApp::spawn(config).await;
+    let mut statuses = Vec::new();
+    for _ in 0..8 {
+        statuses.push(app.post_event(&json!({ "Topic": "T", "Payload": {} })).await.0);
+    }
+    let accepted = statuses.iter().filter(|s| **s == 202).count();
+    // Three pending, and one more if a count read meanwhile saw one of them leased.
+    assert!((3..=4).contains(&accepted), "{statuses:?}");
+    assert!(statuses.contains(&503), "{statuses:?}");
+}
+
 fn shadow_event(uuid: &str) -> NewEvent {
     NewEvent {
         keys: Vec::new(),
