@@ -83,6 +83,7 @@ pub async fn pacer(
                 Ok(SendSlot::NotBefore(at)) => {
                     claim_from_us = at - CLAIM_AHEAD_US;
                     queue.next_turn_not_before(&sub, at / 1_000, interval_us as u64);
+                    queue.set_aside_if_stale_by(&sub, at / 1_000, claimed.len());
                 }
                 Err(e) => {
                     warn!(subscription = %sub, error = %e, "could not claim a turn of the rate limit; trying again shortly");

@@ -229,6 +229,26 @@ impl WorkQueue {
         self.state().next_turns.insert(sub.to_string(), (at, interval_us));
     }
 
+    /// Sets aside `sub`'s queued deliveries that must start before `at` (ms), the earliest
+    /// its next turn can be, but the first `claimed` and those with a turn come (they have
+    /// theirs): they would wait for it past their `send_by`. The send loop gives them back,
+    /// for whichever node leases them when the turn nears (another node may have taken the
+    /// turn this one's lease was made for, before it knew the pace).
+    pub fn set_aside_if_stale_by(&self, sub: &str, at: i64, claimed: usize) {
+        {
+            let mut st = self.state();
+            let State { subs, stale, .. } = &mut *st;
+            let Some(s) = subs.get_mut(sub) else { return };
+            let with_turns = (s.turns_ready.len() + claimed).min(s.queued.len());
+            let waiting = s.queued.split_off(with_turns);
+            let (late, kept): (VecDeque<Leased>, VecDeque<Leased>) = waiting.into_iter().partition(|d| d.send_by < at);
+            s.queued.extend(kept);
+            s.in_flight += late.len();
+            stale.extend(late);
+        }
+        self.work.notify_one();
+    }
+
     /// Forgets the next turns learnt at a pace a subscription no longer has (`pace` gives
     /// each one's now; a reload removed or changed its limit): its next lease asks afresh,
     /// rather than wait for a turn of the old pace, an hour away for `per: 1h`.
@@ -390,6 +410,28 @@ mod tests {
         assert_eq!(q.next(), None, "at its share of two busy subscriptions (7), with 7 in flight");
         q.done("slow");
         assert_eq!(q.next().map(|d| d.subscription), Some("slow".into()), "below it again");
+    }
+
+    #[test]
+    fn deliveries_that_would_wait_past_their_send_by_are_set_aside_for_giving_back() {
+        let q = WorkQueue::new(16);
+        let mut two = leased("crm", 2);
+        two[0].send_by = 1_000;
+        two[1].send_by = 9_000;
+        q.push(two, &|_| true);
+        let room = q.room();
+        q.set_aside_if_stale_by("crm", 5_000, 0);
+        let late: Vec<String> = q.take_stale().into_iter().map(|d| d.id).collect();
+        assert_eq!(late, ["crm-0"], "only the one that must start before the turn");
+        assert_eq!(q.room(), room, "counted until it is done");
+        q.done("crm");
+        assert_eq!(q.room(), room + 1);
+        assert_eq!(q.pacer_waiting("crm"), Some(1), "the other still waits for its turn");
+        let mut early = leased("crm", 1);
+        early[0].send_by = 1_000;
+        q.push(early, &|_| true);
+        q.set_aside_if_stale_by("crm", 20_000, 1);
+        assert_eq!(q.take_stale().len(), 1, "the first has the turn claimed: only the one after it goes");
     }
 
     #[test]

@@ -135,6 +135,28 @@ async fn a_pace_slower_than_a_lease_leaves_to_start_still_drains() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_pace_drains_when_events_arrive_at_two_postgresql_nodes() {
+    // Each node leases a delivery before it knows the shared pace; the turn the other took
+    // first leaves it waiting past its send_by. It must give it back at once (for whichever
+    // node's turn nears), not hold it, claim a turn for it and waste that turn.
+    let Some(schema) = PgSchema::create().await else { return };
+    let receiver = Receiver::start().await;
+    let ws = paced_workspace(&receiver, "{requests: 1, per: 5s}", "");
+    let a = ServeProcess::on_store(&ws, &schema.url, free_port(), &[]);
+    let b = ServeProcess::on_store(&ws, &schema.url, free_port(), &[]);
+    a.ready().await;
+    b.ready().await;
+    post_all(&[&a.base, &b.base], 0..2).await;
+    post_all(&[&b.base, &a.base], 2..4).await;
+    let requests = receiver.wait_for(4, Duration::from_secs(30)).await;
+    for pair in requests.windows(2) {
+        let apart = pair[1].at.duration_since(pair[0].at);
+        assert!(apart >= Duration::from_millis(4_900), "{apart:?} apart, at one a 5 s");
+        assert!(apart < Duration::from_millis(8_000), "{apart:?} apart: a turn was lost");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_429_with_retry_after_pauses_the_whole_subscription() {
     let receiver = Receiver::start().await;
     let ws = Workspace::new();
