@@ -64,11 +64,34 @@ pub fn parse(body: &[u8]) -> Result<Event, EventError> {
 /// Parses the body of `POST /v1/events/batch`: a JSON array of at most `max_items` events,
 /// each validated on its own, so one bad item does not reject the others.
 pub fn parse_batch(body: &[u8], max_items: usize) -> Result<Vec<Result<Event, EventError>>, EventError> {
-    let value = crate::json::parse_bounded(body, max_items)?;
+    let value = match crate::json::parse_bounded(body, max_items) {
+        Ok(value) => value,
+        // A key given twice refuses its own item, not the whole batch: the items are read
+        // again one by one (only then, so a good batch is read once).
+        Err(crate::json::JsonError::DuplicateKey { path }) => {
+            return each_on_its_own(body, max_items)
+                .unwrap_or_else(|| Err(crate::json::JsonError::DuplicateKey { path }.into()))
+        }
+        Err(e) => return Err(e.into()),
+    };
     let Value::Array(items) = value else {
         return Err(EventError::invalid("(body)", "a batch must be a JSON array of events"));
     };
     Ok(items.into_iter().enumerate().map(|(i, item)| from_value(item).map_err(|e| e.in_item(i))).collect())
+}
+
+/// A batch's items parsed each on its own (more than `max_items` refuse the batch); None
+/// when the body is not an array.
+fn each_on_its_own(body: &[u8], max_items: usize) -> Option<Result<Vec<Result<Event, EventError>>, EventError>> {
+    let items = match crate::json::array_items(body, max_items)? {
+        Ok(items) => items,
+        Err(e) => return Some(Err(e.into())),
+    };
+    let parsed = items.iter().enumerate().map(|(i, raw)| {
+        let value = crate::json::parse(raw.get().as_bytes()).map_err(EventError::from);
+        value.and_then(from_value).map_err(|e| e.in_item(i))
+    });
+    Some(Ok(parsed.collect()))
 }
 
 /// Longest Topic, in characters.
@@ -289,5 +312,26 @@ mod tests {
             items[1].clone().unwrap_err(),
             EventError::Invalid { field: "[1].Payload".into(), message: "is required".into() }
         );
+    }
+
+    #[test]
+    fn a_key_given_twice_refuses_its_item_only() {
+        let body =
+            br#"[{"Topic":"a","Payload":{"n":1.50}},{"Topic":"b","Payload":{"x":1,"x":2}},{"Topic":"c","Payload":{}}]"#;
+        let items = parse_batch(body, 10).unwrap();
+        assert_eq!(items.len(), 3);
+        assert_eq!(items[0].as_ref().unwrap().payload["n"].to_string(), "1.50", "numbers keep their digits");
+        assert_eq!(
+            items[1].clone().unwrap_err(),
+            EventError::Invalid {
+                field: "[1].Payload.x".into(),
+                message: "the key is given twice in one object".into()
+            }
+        );
+        assert_eq!(items[2].as_ref().unwrap().topic, "c");
+        // Not an array, or too many items: refused whole, as before.
+        assert!(parse_batch(br#"{"a":1,"a":2}"#, 10).is_err());
+        let many = br#"[{"Topic":"a","Payload":{"x":1,"x":2}},{},{}]"#;
+        assert_eq!(parse_batch(many, 2).unwrap_err(), EventError::TooManyItems { limit: 2 });
     }
 }

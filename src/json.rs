@@ -36,6 +36,37 @@ pub fn parse(bytes: &[u8]) -> Result<Value, JsonError> {
     parse_bounded(bytes, usize::MAX)
 }
 
+/// The items of a top-level array, each as its own text (to be parsed on its own), at most
+/// `max_items` of them (else `TooManyItems`); None when `bytes` is not an array. Only for a
+/// body already read whole as JSON; the text is not checked for keys given twice.
+pub fn array_items(bytes: &[u8], max_items: usize) -> Option<Result<Vec<&serde_json::value::RawValue>, JsonError>> {
+    struct Items(usize);
+    impl<'de> serde::de::Visitor<'de> for Items {
+        type Value = Vec<&'de serde_json::value::RawValue>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an array")
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut items = Vec::new();
+            while let Some(item) = seq.next_element()? {
+                if items.len() == self.0 {
+                    return Err(serde::de::Error::custom("too many items"));
+                }
+                items.push(item);
+            }
+            Ok(items)
+        }
+    }
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    match serde::Deserializer::deserialize_seq(&mut de, Items(max_items)) {
+        Ok(items) => Some(Ok(items)),
+        Err(e) if e.to_string().starts_with("too many items") => {
+            Some(Err(JsonError::TooManyItems { limit: max_items }))
+        }
+        Err(_) => None,
+    }
+}
+
 /// Parses `bytes`, refusing a top-level array of more than `max_items` as soon as it has read
 /// one item too many.
 pub fn parse_bounded(bytes: &[u8], max_items: usize) -> Result<Value, JsonError> {

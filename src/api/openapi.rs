@@ -194,7 +194,7 @@ fn intake_operations(g: &mut SchemaGenerator, max_batch_items: usize) -> Vec<Ope
             body: Some(batch_body),
             answers: vec![
                 (200, Answer::Json("a result per item", schema::<BatchAnswer>(g))),
-                (422, Answer::Error("not an array, or a key given twice; names where")),
+                (422, Answer::Error("not an array (a key given twice in one item refuses only that item: its result is a 422 naming the key)")),
             ],
         },
         Operation {

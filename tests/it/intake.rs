@@ -175,6 +175,17 @@ async fn a_batch_answers_per_item_and_stores_the_good_ones() {
     assert!(results[1]["error"].as_str().unwrap().starts_with("[1].Payload"), "{body}");
     assert_eq!((results[2]["status"].clone(), results[2]["duplicate"].clone()), (json!(200), json!(true)));
     receiver.wait_for(2, Duration::from_secs(10)).await;
+
+    // A key given twice refuses its own item, not the batch.
+    let good = loyalty_event(&new_uuid(), "C-2").to_string();
+    let twice = r#"{"Topic": "x", "Payload": {"a": 1, "a": 2}}"#;
+    let (status, body) = app.post_raw("/v1/events/batch", format!("[{good}, {twice}]"), None).await;
+    assert_eq!(status, 200, "{body}");
+    let results = body["results"].as_array().unwrap();
+    assert_eq!(results[0]["status"], 202, "{body}");
+    assert_eq!(results[1]["status"], 422, "{body}");
+    assert!(results[1]["error"].as_str().unwrap().starts_with("[1].Payload.a"), "{body}");
+    receiver.wait_for(3, Duration::from_secs(10)).await;
 }
 
 /// A body declared compressed is refused by name, not parsed as its bytes or stored as if
