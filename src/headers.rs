@@ -57,17 +57,17 @@ pub fn recorded(
     r: &StoredRequest,
     sub: Option<&Subscription>,
 ) -> Vec<(String, String)> {
-    let Some(sub) = sub else {
-        let always =
-            always_sent(id, topic, attempt, default_content_type(r)).map(|(shown, _, v)| (shown.to_string(), v));
-        return as_sent(always.chain(r.headers.iter().cloned()).collect());
-    };
-    let signed: Vec<String> = sub.signature.iter().flat_map(|s| s.headers(id, 0, b"")).map(|(k, _)| k).collect();
-    let shown = headers(id, topic, attempt, r, sub, 0).into_iter().map(|(k, v)| match signed.contains(&k) {
-        true => (k, crate::secret::MASK.to_string()),
-        false => (k, v),
-    });
-    as_sent(shown.collect())
+    let mut shown = Vec::with_capacity(r.headers.len() + 8);
+    shown.extend(always_sent(id, topic, attempt, default_content_type(r)).map(|(shown, _, v)| (shown.to_string(), v)));
+    shown.extend(r.headers.iter().cloned());
+    if let Some(sub) = sub {
+        let signed = sub.signature.iter().flat_map(|s| s.header_names());
+        shown.extend(signed.map(|name| (name.to_string(), crate::secret::MASK.to_string())));
+        if sub.auth.is_some() {
+            shown.push(("Authorization".to_string(), crate::secret::MASK.to_string()));
+        }
+    }
+    as_sent(shown)
 }
 
 /// Whether the request's body goes with the default `Content-Type: application/json`: it

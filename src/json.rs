@@ -40,8 +40,13 @@ pub fn parse(bytes: &[u8]) -> Result<Value, JsonError> {
 /// `max_items` of them (else `TooManyItems`); None when `bytes` is not an array. Only for a
 /// body already read whole as JSON; the text is not checked for keys given twice.
 pub fn array_items(bytes: &[u8], max_items: usize) -> Option<Result<Vec<&serde_json::value::RawValue>, JsonError>> {
-    struct Items(usize);
-    impl<'de> serde::de::Visitor<'de> for Items {
+    // Set by the visitor, so that "too many" is told from "not an array" without reading
+    // serde's wording of the error.
+    struct Items<'a> {
+        max_items: usize,
+        too_many: &'a Cell<bool>,
+    }
+    impl<'de> serde::de::Visitor<'de> for Items<'_> {
         type Value = Vec<&'de serde_json::value::RawValue>;
         fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             f.write_str("an array")
@@ -49,7 +54,8 @@ pub fn array_items(bytes: &[u8], max_items: usize) -> Option<Result<Vec<&serde_j
         fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
             let mut items = Vec::new();
             while let Some(item) = seq.next_element()? {
-                if items.len() == self.0 {
+                if items.len() == self.max_items {
+                    self.too_many.set(true);
                     return Err(serde::de::Error::custom("too many items"));
                 }
                 items.push(item);
@@ -57,12 +63,11 @@ pub fn array_items(bytes: &[u8], max_items: usize) -> Option<Result<Vec<&serde_j
             Ok(items)
         }
     }
+    let too_many = Cell::new(false);
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    match serde::Deserializer::deserialize_seq(&mut de, Items(max_items)) {
+    match serde::Deserializer::deserialize_seq(&mut de, Items { max_items, too_many: &too_many }) {
         Ok(items) => Some(Ok(items)),
-        Err(e) if e.to_string().starts_with("too many items") => {
-            Some(Err(JsonError::TooManyItems { limit: max_items }))
-        }
+        Err(_) if too_many.get() => Some(Err(JsonError::TooManyItems { limit: max_items })),
         Err(_) => None,
     }
 }
@@ -201,6 +206,44 @@ fn nth_number(bytes: &[u8], from: (usize, usize), index: usize) -> Option<(usize
 }
 
 /// Whether `text` is one JSON number: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
+/// One spelling for every JSON number of the same value (`1`, `1.0`, `1e0`, `10E-1` are
+/// all `1`; `-0` is `0`; `1.50` is `1.5`), exactly, whatever its size: an integer or a
+/// plain decimal when that takes at most 40 digits, else `<digits>e<exponent>`. Where a
+/// number is an identity (a platform's event id), not a value to carry.
+pub fn number_identity(text: &str) -> Option<String> {
+    if !is_number_token(text) {
+        return None;
+    }
+    let (negative, unsigned) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let (mantissa, exponent) = match unsigned.find(['e', 'E']) {
+        Some(at) => (&unsigned[..at], unsigned[at + 1..].parse::<i64>().ok()?),
+        None => (unsigned, 0),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let all = format!("{int}{frac}");
+    let significant = all.trim_start_matches('0');
+    let trimmed = significant.trim_end_matches('0');
+    if trimmed.is_empty() {
+        return Some("0".into());
+    }
+    // The value is trimmed × 10^scale.
+    let scale = exponent.checked_sub(frac.len() as i64)?.checked_add((significant.len() - trimmed.len()) as i64)?;
+    let sign = if negative { "-" } else { "" };
+    let width = trimmed.len() as i64;
+    Some(match scale {
+        0.. if width + scale <= 40 => format!("{sign}{trimmed}{}", "0".repeat(scale as usize)),
+        ..0 if -scale < width => {
+            let (whole, part) = trimmed.split_at((width + scale) as usize);
+            format!("{sign}{whole}.{part}")
+        }
+        ..0 if -scale <= 40 => format!("{sign}0.{}{trimmed}", "0".repeat((-scale - width) as usize)),
+        _ => format!("{sign}{trimmed}e{scale}"),
+    })
+}
+
 fn is_number_token(text: &str) -> bool {
     fn digits(s: &[u8]) -> usize {
         s.iter().take_while(|b| b.is_ascii_digit()).count()
@@ -371,6 +414,32 @@ impl<'de> Visitor<'de> for Strict<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_number_identity_is_the_same_for_the_same_value() {
+        let same = |texts: &[&str], want: &str| {
+            for t in texts {
+                assert_eq!(number_identity(t).as_deref(), Some(want), "{t}");
+            }
+        };
+        same(&["1", "1.0", "1e0", "10E-1", "0.1e1", "1.000"], "1");
+        same(&["0", "-0", "0.0", "0e5", "-0.0E-3"], "0");
+        same(&["1.5", "1.50", "15e-1", "0.15E1"], "1.5");
+        same(&["-12", "-1.2e1", "-120e-1"], "-12");
+        same(&["1e2", "100", "100.00"], "100");
+        same(&["0.001", "1e-3", "10e-4"], "0.001");
+        same(
+            &["123456789012345678901234567890", "1.23456789012345678901234567890e29"],
+            "123456789012345678901234567890",
+        );
+        same(&["1e100", "10e99"], "1e100");
+        same(&["1e-100", "0.1e-99"], "1e-100");
+        assert_ne!(number_identity("1.5"), number_identity("15"));
+        assert_ne!(number_identity("-1"), number_identity("1"));
+        assert_eq!(number_identity("1e99999999999999999999"), None, "an exponent past i64 has no identity");
+        assert_eq!(number_identity("01"), None);
+        assert_eq!(number_identity("abc"), None);
+    }
 
     #[test]
     fn numbers_keep_their_digits() {

@@ -83,6 +83,15 @@ impl Signer {
         }
     }
 
+    /// The names of the headers `headers` writes, without signing anything (history shows
+    /// them masked: their values are computed anew at each attempt).
+    pub fn header_names(&self) -> Vec<&str> {
+        match self.scheme {
+            Scheme::StandardWebhooks => vec!["webhook-id", "webhook-timestamp", "webhook-signature"],
+            _ => vec![&self.header],
+        }
+    }
+
     /// The header that carries the signature itself.
     pub fn signature_header(&self) -> &str {
         match self.scheme {

@@ -131,13 +131,19 @@ impl Source {
         let Value::Object(mut fields) = mapped else {
             return Err(mapping_error("event", "the mapping must make an object"));
         };
-        let source_id = match fields.remove("Uuid") {
-            Some(Value::String(text)) if !text.trim().is_empty() => Some(text),
-            Some(Value::Number(n)) => Some(n.to_string()),
-            None | Some(Value::Null) | Some(Value::String(_)) => None,
+        // The id as the platform wrote it (templates send it back), and what makes the
+        // event's Uuid: a number by its value, so `1`, `1.0` and `1e0` are one event.
+        let (source_id, identity) = match fields.remove("Uuid") {
+            Some(Value::String(text)) if !text.trim().is_empty() => (Some(text.clone()), Some(text)),
+            Some(Value::Number(n)) => {
+                let text = n.to_string();
+                let identity = crate::json::number_identity(&text).unwrap_or_else(|| text.clone());
+                (Some(text), Some(identity))
+            }
+            None | Some(Value::Null) | Some(Value::String(_)) => (None, None),
             Some(_) => return Err(mapping_error("Uuid", "must be a string or a number")),
         };
-        let uuid = source_id.as_deref().map_or_else(|| self.uuid_of_body(body), |id| self.uuid_for(id));
+        let uuid = identity.as_deref().map_or_else(|| self.uuid_of_body(body), |id| self.uuid_for(id));
         fields.insert("Uuid".into(), Value::String(uuid));
         let event = crate::event::from_value(Value::Object(fields)).map_err(|e| match e {
             EventError::Invalid { field, message } => Refused::Mapping { field, message },

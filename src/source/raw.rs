@@ -61,8 +61,8 @@ pub struct RawMapping {
     #[serde(rename = "Topic")]
     pub topic: String,
     /// Optional: the platform's id; the event's Uuid is the UUIDv5 of the source's name and
-    /// that id (a UUID too, so no source can collide with another's or intake's events);
-    /// without it, the UUIDv5 of the source's name and the body's SHA-256.
+    /// that id (a UUID too, so no source can collide with another's or intake's events; a
+    /// number by its value); without it, the UUIDv5 of the source's name and the body's SHA-256.
     #[serde(rename = "Uuid")]
     pub uuid: Option<String>,
     /// Optional ISO 8601; the time of receipt when absent.

@@ -384,3 +384,36 @@ async fn two_sources_sending_the_same_uuid_make_two_events_each_keeping_the_plat
     }
     assert!(got.iter().filter(|r| r.path.starts_with("/got/")).all(|r| r.path == format!("/got/{id}")));
 }
+
+/// A platform's numeric id is one event by its value: its retry may spell the number
+/// otherwise (`1`, `1.0`, `1e0`, as a serializer rewritten between the two sends would),
+/// and the id is kept as the platform first wrote it.
+#[tokio::test]
+async fn a_numeric_platform_id_is_one_event_however_the_number_is_spelt() {
+    let ws = Workspace::new();
+    std::fs::create_dir_all(ws.path().join("sources")).unwrap();
+    std::fs::write(
+        ws.path().join("sources/numbers.yaml"),
+        "verify: {scheme: none}\nevent:\n  Topic: \"{{ type }}\"\n  Uuid: \"{{ id }}\"\n  Payload: \"{{ data }}\"\n",
+    )
+    .unwrap();
+    let app = TestApp::spawn(ws.config()).await;
+    let send = |id: &'static str| {
+        let base = app.base.clone();
+        async move {
+            let body = format!(r#"{{"id": {id}, "type": "T", "data": {{}}}}"#).into_bytes();
+            post(&base, "/v1/sources/numbers", &[], body).await
+        }
+    };
+    let (status, first) = send("1").await;
+    assert_eq!(status, 202, "{first}");
+    for same in ["1.0", "1e0", "10E-1", "1.000"] {
+        let (status, answer) = send(same).await;
+        assert_eq!((status, &answer["uuid"]), (200, &first["uuid"]), "{same} is the same id: {answer}");
+    }
+    let (status, other) = send("1.5").await;
+    assert_eq!(status, 202, "another value, another event: {other}");
+    assert_ne!(other["uuid"], first["uuid"]);
+    let (_, stored) = app.get(&format!("/v1/events/{}", first["uuid"].as_str().unwrap())).await;
+    assert_eq!(stored["event"]["SourceId"], "1", "kept as first written: {stored}");
+}
