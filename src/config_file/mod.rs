@@ -124,8 +124,7 @@ impl<'a> FileContext<'a> {
                 Some(x)
             }
             Err(m) => {
-                let line = line_of_text(self.text, value.lines().next().unwrap_or(value))
-                    .or_else(|| line_of_key(self.text, field));
+                let line = line_of_value(self.text, field, value.lines().next().unwrap_or(value));
                 self.error(line, format!("{field}: {m}"));
                 None
             }
@@ -148,7 +147,7 @@ impl<'a> FileContext<'a> {
     /// A duration (`30s`, or `${VAR}` naming one) no longer than `max`.
     pub fn duration(&self, field: &str, value: &str, max: Duration) -> Option<Duration> {
         let text = self.expand(field, value)?.text;
-        let line = || line_of_text(self.text, value).or_else(|| line_of_key(self.text, field));
+        let line = || line_of_value(self.text, field, value);
         match crate::duration::parse(&text) {
             Ok(d) if d > max => {
                 self.error(line(), format!("{field}: at most {}", crate::duration::format(max)));
@@ -230,6 +229,26 @@ pub(crate) fn line_of_key(text: &str, key: &str) -> Option<usize> {
     text.lines().position(starts_line).or_else(|| text.lines().position(in_flow)).map(|i| i + 1)
 }
 
+/// The line of `field`'s `value`: the first line from the field's key on that holds the
+/// value as a whole word (`timeout: 10`, or a list item under `schedule:`), else the first
+/// such line anywhere, else the key's line. Not merely the first line holding the text:
+/// `90` is in `url: http://host:9000` too.
+pub(crate) fn line_of_value(text: &str, field: &str, value: &str) -> Option<usize> {
+    let holds = |l: &&str| holds_word(l, value);
+    let key = line_of_key(text, field);
+    let from_key = key.and_then(|k| text.lines().skip(k - 1).position(|l| holds(&l)).map(|i| k + i));
+    from_key.or_else(|| text.lines().position(|l| holds(&l)).map(|i| i + 1)).or(key)
+}
+
+/// Whether `word` occurs in `line` with no letter, digit, `_` or `.` right before or after it.
+fn holds_word(line: &str, word: &str) -> bool {
+    let part_of_word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '.');
+    !word.is_empty()
+        && line.match_indices(word).any(|(at, _)| {
+            !part_of_word(line[..at].chars().next_back()) && !part_of_word(line[at + word.len()..].chars().next())
+        })
+}
+
 pub(crate) fn line_of_text(text: &str, needle: &str) -> Option<usize> {
     text.lines().position(|l| l.contains(needle)).map(|i| i + 1)
 }
@@ -237,11 +256,24 @@ pub(crate) fn line_of_text(text: &str, needle: &str) -> Option<usize> {
 /// Parses YAML into `T`, as an error with serde_norway's line when it does not fit.
 pub(crate) fn parse_yaml<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T, LoadError> {
     serde_norway::from_str(text).map_err(|e| {
-        // serde_norway appends "at line L column C"; the line is already in front.
-        let message = e.to_string();
-        let message = message.split(" at line ").next().unwrap_or(&message).to_string();
-        LoadError { file: path.to_path_buf(), line: e.location().map(|l| l.line()), message }
+        let (line, message) = yaml_error_at(&e.to_string(), e.location().map(|l| l.line()));
+        LoadError { file: path.to_path_buf(), line, message }
     })
+}
+
+/// serde_norway's message without the "at line L column C" the file's line already says,
+/// keeping the context a syntax error adds ("while scanning a quoted scalar at line 4
+/// column 8"): there the problem began (a quote never closed), so that line is the one
+/// given, and where the scanner gave up stays in the message.
+fn yaml_error_at(message: &str, line: Option<usize>) -> (Option<usize>, String) {
+    let Some((found, context)) = message.split_once(", while ") else {
+        return (line, message.split(" at line ").next().unwrap_or(message).to_string());
+    };
+    let began = context.rsplit_once(" at line ").and_then(|(_, at)| at.split(' ').next()?.parse().ok());
+    match began {
+        Some(began) if Some(began) != line => (Some(began), format!("{found}, while {context}")),
+        _ => (line, format!("{}, while {context}", found.split(" at line ").next().unwrap_or(found))),
+    }
 }
 
 /// `${VAR}` expansion against the process environment (also used by `hookshape.yaml`).
@@ -292,5 +324,37 @@ mod tests {
         assert_eq!(leading_variables("${CRM_URL:-${FALLBACK_URL}}/x"), ["CRM_URL", "FALLBACK_URL"]);
         assert_eq!(leading_variables("${A:-http://h}"), ["A"]);
         assert!(leading_variables("https://${HOST}/x").is_empty());
+    }
+
+    #[test]
+    fn a_yaml_syntax_error_is_given_where_the_construct_began() {
+        let unclosed =
+            "found unexpected end of stream at line 8 column 1, while scanning a quoted scalar at line 4 column 8";
+        assert_eq!(
+            yaml_error_at(unclosed, Some(8)),
+            (Some(4), format!("found unexpected end of stream at line 8 column 1, while scanning a quoted scalar at line 4 column 8"))
+        );
+        let plain = "unknown field `methd`, expected one of `url`, `method` at line 3 column 3";
+        assert_eq!(
+            yaml_error_at(plain, Some(3)),
+            (Some(3), "unknown field `methd`, expected one of `url`, `method`".to_string())
+        );
+        let same_line =
+            "did not find expected ',' or ']' at line 1 column 13, while parsing a flow sequence at line 1 column 9";
+        assert_eq!(
+            yaml_error_at(same_line, Some(1)),
+            (Some(1), "did not find expected ',' or ']', while parsing a flow sequence at line 1 column 9".to_string())
+        );
+    }
+
+    #[test]
+    fn a_value_is_found_on_its_own_line_not_inside_another_value() {
+        let text = "topics: [T]\nfilter: \"Points >= 10\"\nrequest:\n  url: http://127.0.0.1:9000/x\n  timeout: 10\nretry: {schedule: [30s, 90]}\n";
+        assert_eq!(line_of_value(text, "request.timeout", "10"), Some(5), "not the filter's 10");
+        assert_eq!(line_of_value(text, "retry.schedule", "90"), Some(6), "not the port's 90");
+        let listed = "retry:\n  schedule:\n    - 30s\n    - 90\nrequest:\n  url: http://h:90/x\n";
+        assert_eq!(line_of_value(listed, "retry.schedule", "90"), Some(4));
+        assert_eq!(line_of_value(listed, "request.timeout", "5m"), None, "neither key nor value");
+        assert_eq!(line_of_value("a: 1\nb: x90\n", "retry.schedule", "90"), None);
     }
 }
