@@ -131,7 +131,8 @@ fn describe(s: &Subscription, live: Option<&SubscriptionState>) -> SubscriptionV
         mode: s.mode,
         topics: s.topics.clone(),
         method: s.method.as_str().to_string(),
-        url: crate::secret::mask_userinfo(&s.url_source),
+        // The file's text: a `${VAR:-default}` whose default is in force shows it masked.
+        url: s.secrets.mask_url(&s.url_source),
         timeout: crate::duration::format(s.timeout),
         retry: RetryView {
             schedule: s.retry.schedule.iter().map(|d| crate::duration::format(*d)).collect(),

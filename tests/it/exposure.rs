@@ -346,3 +346,34 @@ async fn a_variable_holding_template_markup_arrives_as_written_and_masked() {
         assert!(!detail.contains(shown), "history shows the value ({shown}): {detail}");
     }
 }
+
+/// A default in force (`${VAR:-value}` with VAR unset) is the secret's value: the
+/// subscription's own views (the API's `url`, the console's request line) show it masked,
+/// as its file and its history do.
+#[tokio::test]
+async fn a_default_in_force_in_a_url_is_masked_in_the_subscription_views() {
+    let ws = Workspace::new();
+    ws.subscription(
+        "s.yaml",
+        "topics: [T]\nrequest:\n  url: \"http://127.0.0.1:9/c/{{ Id }}?k=${secret:HS_NEVER_SET_Q:-querysecretvalue}&p=${HS_NEVER_SET_P:-plainsecretvalue}\"\n",
+    );
+    let app = TestApp::spawn(ws.config()).await;
+    let (status, one) = app.get("/v1/subscriptions/s").await;
+    assert_eq!(status, 200, "{one}");
+    let url = one["url"].as_str().unwrap();
+    assert!(url.starts_with("http://127.0.0.1:9/c/{{ Id }}?k="), "the URL as the file writes it: {url}");
+    let (_, all) = app.get("/v1/subscriptions").await;
+    let page = app.http.get(format!("{}/console/subscriptions/s", app.base)).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.unwrap();
+    for (what, text) in [
+        ("GET /v1/subscriptions/s", one.to_string()),
+        ("GET /v1/subscriptions", all.to_string()),
+        ("the console", page),
+    ] {
+        assert!(
+            !text.contains("querysecretvalue") && !text.contains("plainsecretvalue"),
+            "{what} shows a default in force: {text}"
+        );
+    }
+}
