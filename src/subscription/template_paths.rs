@@ -6,8 +6,9 @@
 //! The unit is an event topic the subscription takes: each named catalog topic its
 //! `topics:` reach, described by the schemas of every catalog topic matching it (a glob
 //! such as `Communication_*` describes what a family has in common, the named topic adds
-//! its own fields), so a path is allowed for it when any of those schemas allows it. A
-//! glob is a unit of its own only when the subscription reaches no named topic. A template
+//! its own fields), so a path is allowed for it when any of those schemas allows it; a topic
+//! the subscription names counts whether the catalog names it or only a glob describes it.
+//! A glob is a unit of its own only when the subscription's glob reaches no named topic. A template
 //! renders for every event of every unit, so a plain read must be allowed in each; a read
 //! that expects absence (`| default`, `is defined`, inside an `if` that tested it) only in
 //! one, since a name no topic has is a typo whatever guards it. Topics without a schema are
@@ -61,22 +62,32 @@ pub fn problems(catalog: &Catalog, sub: &Subscription, templates_dir: &Path) -> 
     out
 }
 
-/// The units `sub` renders for (see the module's comment).
-fn units<'a>(catalog: &'a Catalog, sub: &Subscription) -> Vec<Unit<'a>> {
-    let reached = catalog.for_patterns(&sub.topics);
-    let named: Vec<&str> = reached.iter().map(|t| t.name.as_str()).filter(|n| !n.contains('*')).collect();
-    let units: Vec<Unit<'a>> = if named.is_empty() {
-        reached.iter().map(|t| Unit { name: &t.name, schemas: t.schema.iter().collect() }).collect()
-    } else {
-        reached
-            .iter()
-            .filter(|t| !t.name.contains('*'))
-            .map(|t| Unit {
-                name: &t.name,
-                schemas: catalog.for_event_topic(&t.name).filter_map(|m| m.schema.as_ref()).collect(),
-            })
-            .collect()
+/// The units `sub` renders for (see the module's comment), one per event topic: each topic
+/// its `topics:` name itself, and each named catalog topic a glob of it reaches; a glob of
+/// it that reaches no named topic, the catalog's globs it reaches.
+fn units<'a>(catalog: &'a Catalog, sub: &'a Subscription) -> Vec<Unit<'a>> {
+    let described = |name: &'a str| Unit {
+        name,
+        schemas: catalog.for_event_topic(name).filter_map(|m| m.schema.as_ref()).collect(),
     };
+    let mut units: Vec<Unit<'a>> = Vec::new();
+    for pattern in &sub.topics {
+        let found: Vec<Unit<'a>> = if !pattern.contains('*') {
+            vec![described(pattern)]
+        } else {
+            let reached = catalog.for_patterns(std::slice::from_ref(pattern));
+            let named: Vec<&'a str> = reached.iter().map(|t| t.name.as_str()).filter(|n| !n.contains('*')).collect();
+            match named.is_empty() {
+                true => reached.iter().map(|t| Unit { name: &t.name, schemas: t.schema.iter().collect() }).collect(),
+                false => named.into_iter().map(described).collect(),
+            }
+        };
+        for unit in found {
+            if !units.iter().any(|u| u.name == unit.name) {
+                units.push(unit);
+            }
+        }
+    }
     units.into_iter().filter(|u| !u.schemas.is_empty()).collect()
 }
 

@@ -150,6 +150,31 @@ fn a_glob_topic_describes_the_family_with_each_named_topic() {
     assert_eq!(code, Some(0), "the glob adds Store, the named topic the rest: {lines:?}");
 }
 
+/// A topic the subscription names is checked against what describes it whether the catalog
+/// names it or only a glob does, with another named topic beside it or not: one listed
+/// beside a named topic was left out (a typo passed), and a guarded read of a field only
+/// it has failed as if the named topic were the only one.
+#[test]
+fn a_named_topic_only_a_glob_describes_counts_beside_a_topic_the_catalog_names() {
+    let family = "name: Communication_*\nschema: {type: object, properties: {Customer: {type: object}, Store: {type: string}}}\n";
+    let ws = workspace(
+        "topics: [Communication_EarnPurchasePoints, Communication_PointsExpired]\nrequest:\n  url: http://127.0.0.1:9/x\n  \
+         body: {points: \"{{ Points }}\"}\n",
+    );
+    ws.topic("family.yaml", family);
+    let (code, lines) = validate(&ws);
+    assert_eq!(code, Some(1), "Points is not a field of Communication_PointsExpired: {lines:?}");
+    assert!(lines[0].contains("topic Communication_PointsExpired has no field `Points`"), "{lines:?}");
+
+    let ws = workspace(
+        "topics: [Communication_EarnPurchasePoints, Web_Visit]\nrequest:\n  url: http://127.0.0.1:9/x\n  \
+         body: {page: \"{{ Page | default('') }}\", known: \"{{ Page is defined }}\"}\n",
+    );
+    ws.topic("web.yaml", "name: Web_*\nschema: {type: object, properties: {Page: {type: string}}}\n");
+    let (code, lines) = validate(&ws);
+    assert_eq!(code, Some(0), "a guarded read of a field one of the two has: {lines:?}");
+}
+
 #[test]
 fn topics_without_a_schema_and_subscriptions_reaching_no_topic_are_not_checked() {
     let ws = Workspace::new();
