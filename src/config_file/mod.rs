@@ -330,10 +330,7 @@ mod tests {
     fn a_yaml_syntax_error_is_given_where_the_construct_began() {
         let unclosed =
             "found unexpected end of stream at line 8 column 1, while scanning a quoted scalar at line 4 column 8";
-        assert_eq!(
-            yaml_error_at(unclosed, Some(8)),
-            (Some(4), format!("found unexpected end of stream at line 8 column 1, while scanning a quoted scalar at line 4 column 8"))
-        );
+        assert_eq!(yaml_error_at(unclosed, Some(8)), (Some(4), unclosed.to_string()));
         let plain = "unknown field `methd`, expected one of `url`, `method` at line 3 column 3";
         assert_eq!(
             yaml_error_at(plain, Some(3)),

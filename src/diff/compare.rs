@@ -95,7 +95,9 @@ fn of_event(sides: &Sides<'_>, event: &Event) -> EventFindings {
     let side = |set: &SubscriptionSet, sub: &Option<std::sync::Arc<Subscription>>| match sub {
         None => None,
         Some(s) if !s.enabled => None,
-        Some(s) => Some(outcome_with_digest(set, s, event, &ctx, &masker, "dlv_diff")),
+        Some(s) => {
+            Some(crate::render::clock::repeatable(|| outcome_with_digest(set, s, event, &ctx, &masker, "dlv_diff")))
+        }
     };
     let all: Vec<usize>;
     let indexes = match sides.differing {
@@ -114,9 +116,20 @@ fn of_event(sides: &Sides<'_>, event: &Event) -> EventFindings {
                 (Some((_, Some(a))), Some((_, Some(b)))) => a != b,
                 _ => false,
             };
+            let shown = (base.as_ref().map(|o| o.0.clone()), work.as_ref().map(|o| o.0.clone()));
             let mut found = classify(base.map(|o| o.0), work.map(|o| o.0));
-            if found.is_empty() && secret_changed {
-                found.push(Finding::Changed(vec![secret_change()]));
+            if found.is_empty() {
+                // The same fields, shown differently: their order changed. Shown the same
+                // and sent differently: a secret value changed.
+                let reordered = match &shown {
+                    (Some(a), Some(b)) if a != b => order_changes(a, b),
+                    _ => Vec::new(),
+                };
+                if !reordered.is_empty() {
+                    found.push(Finding::Changed(reordered));
+                } else if secret_changed {
+                    found.push(Finding::Changed(vec![secret_change()]));
+                }
             }
             (!found.is_empty()).then_some((i, found))
         })
@@ -154,6 +167,24 @@ pub fn classify(base: Option<Outcome>, work: Option<Outcome>) -> Vec<Finding> {
 fn secret_change() -> FieldChange {
     let masked = Some(crate::secret::MASK.to_string());
     FieldChange { field: "(a secret value)".into(), before: masked.clone(), after: masked }
+}
+
+/// Two requests with the same fields and values, in another order: the headers' (their
+/// names in each order) or the body's keys (each body as shown).
+fn order_changes(a: &Outcome, b: &Outcome) -> Vec<FieldChange> {
+    let (Outcome::Request { headers: h0, body: b0, .. }, Outcome::Request { headers: h1, body: b1, .. }) = (a, b)
+    else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    if h0 != h1 {
+        let names = |h: &[(String, String)]| h.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>().join(", ");
+        out.push(FieldChange { field: "header order".into(), before: Some(names(h0)), after: Some(names(h1)) });
+    }
+    if b0 != b1 {
+        out.push(FieldChange { field: "body key order".into(), before: b0.clone(), after: b1.clone() });
+    }
+    out
 }
 
 fn request_changes(a: &Outcome, b: &Outcome) -> Vec<FieldChange> {

@@ -56,6 +56,9 @@ pub struct SubscriptionReport {
     pub error_messages: Vec<Counted>,
     /// Events that failed to render through the base and render now.
     pub fixed_errors: Examples<EventRef>,
+    /// Delivery settings that change, which no request shows (`mode`, `retry.schedule`,
+    /// `rate_limit`, …): the field as a subscription file writes it, before and after.
+    pub settings: Vec<FieldChange>,
 }
 
 #[derive(Debug, Serialize)]
@@ -152,6 +155,7 @@ impl Tally {
             new_errors: Examples::default(),
             error_messages: Vec::new(),
             fixed_errors: Examples::default(),
+            settings: super::settings::changes(pair),
         };
         Self { report, fields: BTreeMap::new(), messages: BTreeMap::new() }
     }
@@ -195,7 +199,7 @@ impl Tally {
             + r.changed_requests.count
             + r.new_errors.count
             + r.fixed_errors.count;
-        (r.change != Kind::Kept || events > 0).then_some(r)
+        (r.change != Kind::Kept || events > 0 || !r.settings.is_empty()).then_some(r)
     }
 }
 

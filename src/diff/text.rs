@@ -84,6 +84,9 @@ fn sections(s: &SubscriptionReport) -> Vec<(String, Vec<String>)> {
     if s.fixed_errors.count > 0 {
         out.push(events("fixed errors", &s.fixed_errors));
     }
+    if !s.settings.is_empty() {
+        out.push(("settings".to_string(), s.settings.iter().map(field_change).collect()));
+    }
     out
 }
 

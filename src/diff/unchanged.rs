@@ -18,7 +18,47 @@ pub fn same(base: &SubscriptionSet, base_name: &str, work: &SubscriptionSet, wor
         return false;
     }
     let (bt, wt) = (&base.texts.templates, &work.texts.templates);
-    reached(w, wt).union(&reached(b, bt)).all(|path| bt.get(path) == wt.get(path))
+    let (from_base, from_work) = (reached(b, bt), reached(w, wt));
+    // A template name computed when rendering (`include "parts/" ~ kind`) can reach any
+    // file: only rendering tells.
+    let computes = |reached: &BTreeSet<String>, files: &HashMap<String, String>| {
+        names_a_template_it_computes(b)
+            || reached.iter().filter_map(|p| files.get(p)).any(|t| names_a_template_it_computes(t))
+    };
+    if computes(&from_base, bt) || computes(&from_work, wt) {
+        return false;
+    }
+    from_work.union(&from_base).all(|path| bt.get(path) == wt.get(path))
+}
+
+/// Whether `text` includes, imports or extends a template by a name it computes rather than
+/// writes as one string (`include "parts/" ~ kind ~ ".j2"`, `include [a, b]`,
+/// `import name`). Plain words count too (`to include the…` in a description): a false
+/// alarm only costs rendering what was the same.
+fn names_a_template_it_computes(text: &str) -> bool {
+    ["include", "import", "extends"].iter().any(|keyword| {
+        text.match_indices(keyword).any(|(at, _)| {
+            let before = text[..at].trim_end();
+            let after = &text[at + keyword.len()..];
+            let word_before = text[..at].chars().next_back().is_some_and(|c| c.is_alphanumeric() || c == '_');
+            if word_before || !after.starts_with(char::is_whitespace) {
+                return false;
+            }
+            // `from "x.j2" import name`: the name imported, not a template's.
+            if *keyword == "import" && (before.ends_with('"') || before.ends_with('\'')) {
+                return false;
+            }
+            !one_string_literal(after.trim_start())
+        })
+    })
+}
+
+/// Whether `text` begins with a string literal that is the whole name (nothing joined to it).
+fn one_string_literal(text: &str) -> bool {
+    let Some(quote) = text.chars().next().filter(|c| *c == '"' || *c == '\'') else { return false };
+    let Some(end) = text[1..].find(quote) else { return false };
+    let rest = text[1 + end + 1..].trim_start();
+    !rest.starts_with(['~', '+', '[', '|', '.', '%']) || rest.starts_with("%}")
 }
 
 /// The template files `text` names, and those they name, and so on.
@@ -39,6 +79,31 @@ fn reached(text: &str, files: &HashMap<String, String>) -> BTreeSet<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_template_name_computed_when_rendering_is_told_from_a_written_one() {
+        for computed in [
+            r#"{% include "parts/" ~ kind ~ ".j2" %}"#,
+            "{% include name %}",
+            r#"{% include ["a.j2", "b.j2"] %}"#,
+            "{% import macros_file as m %}",
+            "{% extends layout %}",
+            r#"{% include "a" + "b" %}"#,
+        ] {
+            assert!(names_a_template_it_computes(computed), "{computed}");
+        }
+        for written in [
+            r#"{% include "parts/a.j2" %}"#,
+            r#"{% include 'parts/a.j2' ignore missing %}"#,
+            r#"{% import "macros/c.j2" as c %}"#,
+            r#"{% from "macros/c.j2" import id, name %}"#,
+            r#"{% extends "base.j2" %}"#,
+            r#"{%- include "a.j2" -%}"#,
+            "{{ Customer.Id }} includes",
+        ] {
+            assert!(!names_a_template_it_computes(written), "{written}");
+        }
+    }
 
     #[test]
     fn the_files_a_subscription_reaches_are_followed_through_imports() {

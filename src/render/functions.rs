@@ -21,7 +21,7 @@ pub fn register(env: &mut Environment<'static>) {
     env.add_filter("sha256", sha256);
     env.add_filter("hmac_sha256", hmac_sha256);
     env.add_filter("base64", base64);
-    env.add_function("uuid", || uuid::Uuid::new_v4().to_string());
+    env.add_function("uuid", super::clock::uuid);
     env.add_function("now", now);
     env.add_filter("tojson", tojson);
     env.add_filter("date_add", date_add);

@@ -432,6 +432,31 @@ fn render_prints_the_exact_request_with_secrets_masked() {
     assert!(all.contains("DELETE http://h/b"), "{all}");
 }
 
+/// `render --all` shows every subscription that takes the event even when one's filter or
+/// template fails (as `serve` still delivers the others): the failure on stderr, exit 1.
+#[test]
+fn render_all_goes_on_past_a_subscription_that_fails() {
+    let ws = Workspace::new();
+    ws.subscription("a.yaml", "topics: [T]\nrequest:\n  url: http://h/a\n");
+    ws.subscription("b.yaml", "topics: [T]\nfilter: \"Customer.Tier in ['gold']\"\nrequest:\n  url: http://h/b\n");
+    ws.subscription("c.yaml", "topics: [T]\nrequest:\n  url: \"http://h/c/{{ Missing }}\"\n");
+    ws.subscription("d.yaml", "topics: [T]\nrequest:\n  url: http://h/d\n");
+    let event = ws.path().join("event.json");
+    std::fs::write(&event, r#"{"Topic": "T", "Payload": {}}"#).unwrap();
+    let out = hookshape()
+        .args(["render", "--all", "--event"])
+        .arg(&event)
+        .arg("--subscriptions")
+        .arg(ws.path().join("subscriptions"))
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(stdout.contains("POST http://h/a") && stdout.contains("POST http://h/d"), "both shown: {stdout}");
+    assert!(stderr.contains("b: filter:") && stderr.contains("Customer"), "{stderr}");
+    assert!(stderr.contains("c: render failed") && stderr.contains("Missing"), "{stderr}");
+}
+
 #[test]
 fn a_reader_that_goes_away_ends_a_command_quietly() {
     let ws = Workspace::new();

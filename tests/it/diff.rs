@@ -318,6 +318,54 @@ fn secrets_are_masked_in_the_report() {
     assert!(out.contains("(a secret value): *** → ***") && !out.contains("hunter2"), "{out}");
 }
 
+/// What a review must not miss or misname: a template reached through a name computed
+/// when rendering, a reorder (not a secret), going live from `mode: shadow` and other
+/// settings no request shows; and a template's `uuid()` is no difference.
+#[test]
+fn computed_includes_reorders_settings_and_uuids_are_reported_as_what_they_are() {
+    const SUB: &str = "topics: [T]\nrequest:\n  url: http://127.0.0.1:9/t\n  headers: {A: \"1\", B: \"2\"}\n  body_template: t.json.j2\n";
+    const BODY: &str =
+        r#"{% set kind = "a" %}{"part": {% include "parts/" ~ kind ~ ".j2" %}, "x": 1, "id": {{ uuid() }}}"#;
+    const REORDERED: &str =
+        r#"{% set kind = "a" %}{"x": 1, "part": {% include "parts/" ~ kind ~ ".j2" %}, "id": {{ uuid() }}}"#;
+    let write = |root: &Path, sub: &str, body: &str, part: &str| {
+        for (file, text) in
+            [("subscriptions/t.yaml", sub), ("templates/t.json.j2", body), ("templates/parts/a.j2", part)]
+        {
+            let path = root.join(file);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+    };
+    let base = tempfile::tempdir().unwrap();
+    write(base.path(), SUB, BODY, "\"A\"");
+    let ws = Workspace::new();
+    let events = base.path().join("events.jsonl");
+    std::fs::write(&events, "{\"Topic\":\"T\",\"Payload\":{}}\n").unwrap();
+    let run = |sub: &str, body: &str, part: &str| {
+        write(ws.path(), sub, body, part);
+        let out = diff(&ws, &["--base", base.path().to_str().unwrap(), "--events", events.to_str().unwrap()]);
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+
+    let (code, out) = run(SUB, BODY, "\"A\"");
+    assert_eq!(code, Some(0), "the same files, uuid() and all: {out}");
+    let (code, out) = run(SUB, BODY, "\"B\"");
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains(r#"body part: "A" → "B""#), "{out}");
+    let (code, out) = run(SUB, REORDERED, "\"A\"");
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("body key order") && !out.contains("secret"), "{out}");
+    let (code, out) = run(&SUB.replace(r#"{A: "1", B: "2"}"#, r#"{B: "2", A: "1"}"#), BODY, "\"A\"");
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("header order") && out.contains("A, B → ") && !out.contains("secret"), "{out}");
+    let live_to_shadow = format!("{SUB}mode: shadow\nretry: {{schedule: [1m]}}\n");
+    let (code, out) = run(&live_to_shadow, BODY, "\"A\"");
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("settings") && out.contains("mode: live → shadow"), "{out}");
+    assert!(out.contains("retry.schedule: [") && out.contains("] → [1m]"), "{out}");
+}
+
 /// The checkout `diff` made under `tmp` (its TMPDIR), once git has begun writing it.
 fn checkout_under(tmp: &Path) -> Option<PathBuf> {
     std::fs::read_dir(tmp).ok()?.flatten().map(|e| e.path().join("base")).find(|base| base.join(".git").exists())
