@@ -17,6 +17,10 @@ use crate::store::{DeliveryQuery, DeliveryStatus, DeliverySummary, MadeDue, Retr
 const IN_FLIGHT: &str = "it is in flight (leased to a node, which sends it now or in its turn): that attempt goes \
      first and its result decides what comes next; resend it after, if it fails";
 
+/// Why a shadow delivery is not sent.
+const SHADOW: &str = "it is a shadow delivery: its subscription (mode: shadow) records what it would send and never \
+     sends it; remove mode: shadow from the file to send new events";
+
 /// Deliveries listed one by one in a bulk retry's answer, at most.
 const LISTED: usize = 1000;
 
@@ -25,10 +29,7 @@ pub(crate) async fn retry_one(state: &ApiState, id: &str) -> Result<Retried, Api
     let detail = state.store.get_delivery(id).await.map_err(ApiError::store)?;
     let detail = detail.ok_or_else(|| ApiError::not_found(format!("no delivery {id}")))?;
     if detail.summary.status == DeliveryStatus::Shadow {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            format!("{id} is a shadow delivery; shadow deliveries are never sent"),
-        ));
+        return Ok(not_sendable(&detail.summary, SHADOW.into()));
     }
     let mut retried = retry_found(state, &detail.summary).await?;
     if retried.status == DeliveryStatus::Held {
@@ -55,7 +56,7 @@ async fn retry_found(state: &ApiState, d: &DeliverySummary) -> Result<Retried, A
         }
         RetryNow::Held => DeliveryStatus::Held,
         RetryNow::NotFound => return Err(ApiError::not_found(format!("no delivery {}", d.id))),
-        RetryNow::Shadow => return Ok(not_sendable(d, "a shadow delivery is never sent".into())),
+        RetryNow::Shadow => return Ok(not_sendable(d, SHADOW.into())),
         RetryNow::InFlight => return Ok(not_sendable(d, IN_FLIGHT.into())),
     };
     let outcome = if status == DeliveryStatus::Held { Outcome::Held } else { Outcome::Sent };

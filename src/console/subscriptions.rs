@@ -23,8 +23,11 @@ pub async fn list(console: Arc<Console>, viewer: Viewer, state: ApiState) -> Res
         .iter()
         .map(|view| context! { rate => success_rate(&states, &view.name), ..value(view) })
         .collect();
-    let ctx =
-        context! { title => "Subscriptions", nav => "subscriptions", version => list.version, subscriptions => rows };
+    // The directory as `serve` was given it (`--subscriptions`), read off a file loaded from it.
+    let dir = state.subscriptions.load().iter().next().and_then(|s| s.file.parent().map(|d| d.display().to_string()));
+    let ctx = context! {
+        title => "Subscriptions", nav => "subscriptions", version => list.version, subscriptions => rows, dir,
+    };
     console.render(&viewer, StatusCode::OK, "subscriptions.html", ctx)
 }
 

@@ -320,6 +320,11 @@ async fn shadow_mode_records_the_request_without_sending_it() {
     let shadow = app.wait_for_status("shadow", 1).await;
     let (_, detail) = app.get(&format!("/v1/deliveries/{}", shadow[0]["id"].as_str().unwrap())).await;
     assert_eq!(detail["request"]["body"], r#"{"a":1}"#);
+    // A resend is refused as every not-sendable one is: 409 with the outcome and why.
+    let (status, resend) = app.post(&format!("/v1/deliveries/{}/retry", shadow[0]["id"].as_str().unwrap())).await;
+    assert_eq!((status, resend["outcome"].as_str()), (409, Some("not_sendable")), "{resend}");
+    assert!(resend["reason"].as_str().unwrap().contains("mode: shadow"), "{resend}");
+    assert_eq!(resend["error"], resend["reason"], "{resend}");
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert!(receiver.requests().is_empty());
 }

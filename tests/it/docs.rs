@@ -160,8 +160,8 @@ Every route of `hookshape serve`, from the OpenAPI 3.1 document the server itsel
 API tools). Errors are JSON: `{\"error\": \"what and where\"}`.
 
 **Tokens.** *intake* routes take `Authorization: Bearer <HOOKSHAPE_INTAKE_TOKEN>`, *admin*
-routes `Authorization: Bearer <HOOKSHAPE_ADMIN_TOKEN>` (or the console's session cookie);
-*public* routes take none. Without tokens hookshape listens on loopback only and every route
+routes `Authorization: Bearer <HOOKSHAPE_ADMIN_TOKEN>` (the console's session cookie is for
+its own pages under `/console/`, not these routes); *public* routes take none. Without tokens hookshape listens on loopback only and every route
 is open to this machine (see [configuration](configuration.md)).
 ";
 

@@ -377,3 +377,19 @@ async fn a_default_in_force_in_a_url_is_masked_in_the_subscription_views() {
         );
     }
 }
+
+/// The subscriptions page names the directory `serve` was given, not always `subscriptions/`.
+#[tokio::test]
+async fn the_subscriptions_page_names_the_directory_it_loaded() {
+    let ws = Workspace::new();
+    let dir = ws.path().join("elsewhere");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("s.yaml"), "topics: [T]\nrequest:\n  url: http://127.0.0.1:9/x\n").unwrap();
+    let mut config = ws.config();
+    config.subscriptions_dir = dir.clone();
+    let app = TestApp::spawn(config).await;
+    let page = app.http.get(format!("{}/console/subscriptions", app.base)).send().await.unwrap().text().await.unwrap();
+    // minijinja escapes `/` in HTML as `&#x2f;`.
+    let shown = dir.display().to_string().replace('/', "&#x2f;");
+    assert!(page.contains(&format!("loaded from <code>{shown}/</code>")), "{page}");
+}
