@@ -50,8 +50,12 @@ pub(crate) async fn delivery_answer(state: &ApiState, id: &str) -> Result<super:
     Ok(super::answers::DeliveryAnswer { detail, reasons })
 }
 
+/// Events one history filter names at most (`event=A,B,…`).
+const MAX_EVENTS: usize = 100;
+
 /// A history filter from query parameters. A filter given several times, or with values
-/// separated by commas (`status=failed,held`), matches any of them.
+/// separated by commas (`status=failed,held`, `event=A,B`), matches any of them; `key`,
+/// a search, is given once.
 pub fn parse_query(params: &[(String, String)]) -> Result<DeliveryQuery, ApiError> {
     let mut q = DeliveryQuery { limit: DEFAULT_LIMIT, ..DeliveryQuery::default() };
     for (key, value) in params {
@@ -68,8 +72,16 @@ pub fn parse_query(params: &[(String, String)]) -> Result<DeliveryQuery, ApiErro
             "subscription" => q.subscription.extend(values()),
             "topic" => q.topic.extend(values()),
             "source" => q.source.extend(values()),
-            "event" => q.event = Some(value.clone()).filter(|v| !v.is_empty()),
+            "event" => {
+                q.event.extend(values());
+                if q.event.len() > MAX_EVENTS {
+                    return Err(bad(&format!("at most {MAX_EVENTS} events at once")));
+                }
+            }
             "key" if value.trim().is_empty() => q.key = None,
+            // A search reads its own index per value: one at a time, said rather than
+            // the last one taken quietly.
+            "key" if q.key.is_some() => return Err(bad("one search at a time: give key once")),
             "key" => {
                 q.key = Some(crate::search::Term::parse(value).ok_or_else(|| {
                     bad(&format!(

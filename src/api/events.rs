@@ -28,7 +28,7 @@ pub(crate) async fn event_view(uuid: String, state: &ApiState) -> Result<EventVi
     let stored = stored.ok_or_else(|| ApiError::not_found(format!("no event {uuid}")))?;
     let event: serde_json::Value = crate::json::parse(stored.body.as_bytes())
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("stored event {uuid}: {e}")))?;
-    let query = DeliveryQuery { event: Some(uuid.clone()), limit: MAX_DELIVERIES, ..DeliveryQuery::default() };
+    let query = DeliveryQuery { event: vec![uuid.clone()], limit: MAX_DELIVERIES, ..DeliveryQuery::default() };
     let page = state.store.list_deliveries(query).await.map_err(ApiError::store)?;
     let schema_problems = stored.schema_problems;
     Ok(EventView { uuid, source: stored.source, event, schema_problems, deliveries: page.deliveries })

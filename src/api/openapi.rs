@@ -299,17 +299,29 @@ fn history_operations(g: &mut SchemaGenerator) -> Vec<Operation> {
                 "a delivery state (several: comma-separated or repeated)",
                 json!({ "type": "string", "enum": statuses }),
             ),
-            query_param("subscription", "a subscription name", json!({ "type": "string" })),
-            query_param("topic", "an event Topic", json!({ "type": "string" })),
-            query_param("event", "an event Uuid", json!({ "type": "string" })),
+            query_param(
+                "subscription",
+                "a subscription name (several: comma-separated or repeated)",
+                json!({ "type": "string" }),
+            ),
+            query_param("topic", "an event Topic (several: comma-separated or repeated)", json!({ "type": "string" })),
+            query_param(
+                "event",
+                "an event Uuid (several, at most 100: comma-separated or repeated)",
+                json!({ "type": "string" }),
+            ),
             query_param(
                 "key",
                 "a history search: a value the event is indexed by (its subscriptions' search_keys, its SourceId, \
                  its deliveries' URL paths and the ids in them), or Path:value (Customer.Email:joao@exemplo.com); \
-                 case and surrounding spaces do not matter",
+                 case and surrounding spaces do not matter; one search at a time",
                 json!({ "type": "string", "maxLength": crate::search::MAX_VALUE_CHARS }),
             ),
-            query_param("source", "the inbound source of its event", json!({ "type": "string" })),
+            query_param(
+                "source",
+                "the inbound source of its event (several: comma-separated or repeated)",
+                json!({ "type": "string" }),
+            ),
             query_param("since", "created at or after", time.clone()),
             query_param("until", "created before", time),
             query_param("limit", "page size", json!({ "type": "integer", "minimum": 1, "maximum": 1000 })),

@@ -98,7 +98,7 @@ pub(crate) async fn replay_plan(
 /// The subscriptions whose every delivery of the event failed: none succeeded, none is
 /// still on its way (pending, in flight, held).
 async fn failed_subscriptions(state: &ApiState, uuid: &str) -> Result<Vec<String>, ApiError> {
-    let query = DeliveryQuery { event: Some(uuid.to_string()), limit: 1000, ..DeliveryQuery::default() };
+    let query = DeliveryQuery { event: vec![uuid.to_string()], limit: 1000, ..DeliveryQuery::default() };
     let deliveries = state.store.list_deliveries(query).await.map_err(ApiError::store)?.deliveries;
     Ok(failed_among(&deliveries))
 }

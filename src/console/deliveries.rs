@@ -149,7 +149,7 @@ fn chosen(filters: &[(String, String)]) -> minijinja::Value {
         subscription => all("subscription"),
         source => all("source"),
         topic => all("topic").join(", "),
-        event => one("event"),
+        event => all("event").join(", "),
         key => one("key"),
         since => super::dates::to_picker(&one("since")),
         until => super::dates::to_picker(&one("until")),

@@ -148,11 +148,14 @@ pub fn delivery_filters_in(q: &DeliveryQuery, dialect: Dialect, table: &str) -> 
         Some(true) => f.sql.push_str(" AND status = 'failed' AND attempts = 0"),
         None => {}
     }
-    if let Some(e) = &q.event {
-        f.args.push(Arg::Text(e.clone()));
-        let uuid = dialect.placeholder(f.args.len());
-        let condition = if table == "queue" { of_event_in_queue(&uuid) } else { dialect.of_event(&uuid) };
-        f.sql.push_str(&format!(" AND {condition}"));
+    if !q.event.is_empty() {
+        let mut any = Vec::with_capacity(q.event.len());
+        for e in &q.event {
+            f.args.push(Arg::Text(e.clone()));
+            let uuid = dialect.placeholder(f.args.len());
+            any.push(if table == "queue" { of_event_in_queue(&uuid) } else { dialect.of_event(&uuid) });
+        }
+        f.sql.push_str(&format!(" AND ({})", any.join(" OR ")));
     }
     if let Some(term) = &q.key {
         let events = keys_matching(term, &mut f);

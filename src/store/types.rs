@@ -370,7 +370,8 @@ pub struct DeliveryQuery {
     pub status: Vec<DeliveryStatus>,
     pub subscription: Vec<String>,
     pub topic: Vec<String>,
-    pub event: Option<String>,
+    /// The deliveries of any of these events.
+    pub event: Vec<String>,
     /// The inbound source its event came through.
     pub source: Vec<String>,
     pub since: Option<i64>,

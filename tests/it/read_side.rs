@@ -29,6 +29,12 @@ async fn deliveries_can_be_filtered_and_paged_with_a_cursor() {
     assert_eq!(count("/v1/deliveries?subscription=b".into()).await, 2);
     assert_eq!(count("/v1/deliveries?topic=Other".into()).await, 3);
     assert_eq!(count(format!("/v1/deliveries?event={}", events[0])).await, 2);
+    // Several events at once, as every other filter takes several values.
+    assert_eq!(count(format!("/v1/deliveries?event={},{}", events[0], events[2])).await, 3);
+    assert_eq!(count(format!("/v1/deliveries?event={}&event={}", events[0], events[2])).await, 3);
+    let (status, body) = app.get("/v1/deliveries?key=a&key=b").await;
+    assert_eq!(status, 400, "a second search is said, not the first dropped: {body}");
+    assert!(body["error"].as_str().unwrap().contains("give key once"), "{body}");
     assert_eq!(count("/v1/deliveries?status=failed".into()).await, 0);
     assert_eq!(count("/v1/deliveries?since=2000-01-01T00:00:00Z&until=2100-01-01T00:00:00Z".into()).await, 7);
     assert_eq!(count("/v1/deliveries?until=2000-01-01T00:00:00Z".into()).await, 0);

@@ -168,7 +168,7 @@ async fn status_of(store: &Arc<dyn Store>, id: &str) -> DeliveryStatus {
 }
 
 async fn deliveries_of(store: &Arc<dyn Store>, event: &str) -> Vec<DeliverySummary> {
-    let q = DeliveryQuery { event: Some(event.into()), limit: 100, ..DeliveryQuery::default() };
+    let q = DeliveryQuery { event: vec![event.into()], limit: 100, ..DeliveryQuery::default() };
     store.list_deliveries(q).await.unwrap().deliveries
 }
 
@@ -790,7 +790,7 @@ async fn history_filters_and_pages_newest_first(store: Arc<dyn Store>) {
     let mut sale = event(&new_uuid(), "Sale", &["a"]);
     sale.received_at += 1;
     store.insert_events(vec![sale]).await.unwrap();
-    insert(&store, &["b"]).await;
+    let last = insert(&store, &["b"]).await;
 
     let list = |q: DeliveryQuery| {
         let store = store.clone();
@@ -806,7 +806,9 @@ async fn history_filters_and_pages_newest_first(store: Arc<dyn Store>) {
     let only = |q: DeliveryQuery| async { list(q).await.deliveries.len() };
     assert_eq!(only(DeliveryQuery { subscription: vec!["a".into()], ..Default::default() }).await, 2);
     assert_eq!(only(DeliveryQuery { topic: vec!["Sale".into()], ..Default::default() }).await, 1);
-    assert_eq!(only(DeliveryQuery { event: Some(first), ..Default::default() }).await, 2);
+    assert_eq!(only(DeliveryQuery { event: vec![first.clone()], ..Default::default() }).await, 2);
+    let two = vec![first, last];
+    assert_eq!(only(DeliveryQuery { event: two, ..Default::default() }).await, 3, "several events: any of them");
     assert_eq!(only(DeliveryQuery { status: vec![DeliveryStatus::Pending], ..Default::default() }).await, 4);
     assert_eq!(only(DeliveryQuery { status: vec![DeliveryStatus::Failed], ..Default::default() }).await, 0);
     let either = vec![DeliveryStatus::Failed, DeliveryStatus::Pending];

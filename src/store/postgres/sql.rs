@@ -1447,7 +1447,7 @@ pub fn timer_and_page_statements(
             "history page of a subscription's succeeded",
             DeliveryQuery { subscription: loaded.clone(), ..status(DeliveryStatus::Succeeded) },
         ),
-        page("history page of an event", DeliveryQuery { event: Some(event.to_string()), ..DeliveryQuery::default() }),
+        page("history page of an event", DeliveryQuery { event: vec![event.to_string()], ..DeliveryQuery::default() }),
         page("history search by key", DeliveryQuery { key: Term::parse("C-1007"), ..DeliveryQuery::default() }),
         page(
             "history search by path:key, a subscription's succeeded",
