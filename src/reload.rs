@@ -30,6 +30,7 @@ pub fn load_subscriptions(config: &ServeConfig) -> anyhow::Result<SubscriptionSe
         topics_dir: Some(&config.topics_dir),
         env: &env,
         allow_missing_env: false,
+        read_files: true,
         placeholders: Default::default(),
     };
     let set = subscription::load(&opts).map_err(|errors| {

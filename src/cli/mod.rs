@@ -173,6 +173,7 @@ fn load_or_report(files: &FileArgs) -> Option<crate::subscription::SubscriptionS
         topics_dir: Some(&files.topics),
         env: &env,
         allow_missing_env: files.allow_missing_env,
+        read_files: true,
         placeholders: Default::default(),
     };
     let loaded = crate::subscription::load(&opts);

@@ -46,6 +46,9 @@ pub struct LoadOptions<'a> {
     /// without production secrets. A variable with a default keeps it; a placeholder that
     /// keeps the field valid stands in for one without.
     pub allow_missing_env: bool,
+    /// Read the files a subscription names (`tls:`'s PEM files). The console's studio does
+    /// not: a draft could name any file on the server.
+    pub read_files: bool,
     /// Filled by `load`: each variable that got a placeholder, with the files that use it.
     pub placeholders: Placeholders,
 }

@@ -31,6 +31,7 @@ pub fn load(paths: &Paths, hidden: Option<(&Path, &str)>) -> Result<Subscription
         topics_dir: Some(&paths.topics),
         env: &env,
         allow_missing_env: true,
+        read_files: true,
         placeholders: Default::default(),
     };
     crate::subscription::load(&opts).map_err(|errors| {

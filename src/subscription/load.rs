@@ -148,6 +148,7 @@ mod tests {
             topics_dir: None,
             env: &env,
             allow_missing_env: false,
+            read_files: true,
             placeholders: Default::default(),
         };
         load(&opts).unwrap().version

@@ -37,6 +37,9 @@ pub(super) fn compile_tls(cx: &FileContext<'_>, raw: &RawSubscription) -> Option
         cx.field_error("tls", "set client_cert and client_key, ca, or all three".into());
         return None;
     }
+    if !cx.opts.read_files {
+        return None;
+    }
     let files = read_all(cx, t)?;
     let [cert, key, ca] = files;
     let mut hash = Sha256::new();
@@ -62,7 +65,7 @@ fn read_all(cx: &FileContext<'_>, t: &RawTls) -> Option<[Option<File>; 3]> {
         };
         let full = resolve(cx.path, &x.text);
         let shown = full.display().to_string();
-        match std::fs::read(&full) {
+        match read_pem(&full) {
             Ok(bytes) => Some(File { shown, bytes }),
             Err(e) => {
                 cx.field_error(field, format!("cannot read {shown}: {e}"));
@@ -73,6 +76,31 @@ fn read_all(cx: &FileContext<'_>, t: &RawTls) -> Option<[Option<File>; 3]> {
     };
     let files = [read("tls.client_cert", &t.client_cert), read("tls.client_key", &t.client_key), read("tls.ca", &t.ca)];
     ok.then_some(files)
+}
+
+/// A PEM file is small (a bundle of every public root CA is about 250 KiB): a larger one is
+/// refused before it is read, and so is anything but a regular file (a FIFO would hold the
+/// load until something wrote to it; a device has no end).
+const MAX_PEM_BYTES: u64 = 1024 * 1024;
+
+fn read_pem(path: &Path) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    let too_large = || format!("it is larger than {} KiB, which no PEM file is", MAX_PEM_BYTES / 1024);
+    if !meta.is_file() {
+        return Err("it is not a regular file".into());
+    }
+    if meta.len() > MAX_PEM_BYTES {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::new();
+    // `take` bounds the read even if the file grew since.
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    file.take(MAX_PEM_BYTES + 1).read_to_end(&mut bytes).map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > MAX_PEM_BYTES {
+        return Err(too_large());
+    }
+    Ok(bytes)
 }
 
 /// A relative path is read from the subscription file's directory, wherever the server

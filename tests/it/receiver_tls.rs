@@ -155,12 +155,20 @@ fn missing_unreadable_and_mismatched_files_are_load_errors_naming_them() {
     );
     ws.subscription("garbage.yaml", &sub(format!("  ca: {dir}/garbage.pem\n")));
     ws.subscription("half.yaml", &sub(format!("  client_cert: {dir}/client.pem\n")));
+    // Neither a FIFO (which would hold the load until written to) nor a file no PEM is as
+    // large as is read.
+    assert!(std::process::Command::new("mkfifo").arg(ws.path().join("fifo.pem")).status().unwrap().success());
+    std::fs::write(ws.path().join("huge.pem"), vec![b'A'; 2 * 1024 * 1024]).unwrap();
+    ws.subscription("fifo.yaml", &sub(format!("  ca: {dir}/fifo.pem\n")));
+    ws.subscription("huge.yaml", &sub(format!("  ca: {dir}/huge.pem\n")));
     let out = on_workspace("validate", &ws);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     let expect = [
         ("garbage.yaml:5: tls.ca:", "garbage.pem holds no PEM certificate"),
         ("half.yaml:4: tls:", "client_cert and client_key go together"),
+        ("fifo.yaml:5: tls.ca:", "it is not a regular file"),
+        ("huge.yaml:5: tls.ca:", "larger than 1024 KiB"),
         ("missing.yaml:5: tls.client_cert:", "cannot read"),
         ("mismatch.yaml:6: tls.client_key:", "stranger.key does not match the certificate in"),
     ];

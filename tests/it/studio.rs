@@ -320,3 +320,30 @@ async fn the_studio_never_shows_a_value_from_the_servers_environment_whatever_th
         }
     }
 }
+
+/// A draft's `tls:` may name any file on the server: the studio reads none of them (a FIFO
+/// held the server, a huge file took its memory, and the errors told which files exist).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_studio_reads_no_file_a_draft_names() {
+    let receiver = Receiver::start().await;
+    let ws = studio_workspace(&receiver);
+    let fifo = ws.path().join("fifo");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let app = TestApp::spawn(ws.config()).await;
+    let html = app.http.get(format!("{}/console/studio/crm", app.base)).send().await.unwrap().text().await.unwrap();
+    let csrf = csrf_of(&html);
+    let yaml = std::fs::read_to_string(ws.path().join("subscriptions/crm.yaml")).unwrap();
+    let yaml = yaml.replace("crm-secret-value", "${HIDDEN_SECRET}");
+    for path in [fifo.display().to_string(), "/etc/passwd".into(), "/nonexistent/ca.pem".into()] {
+        let draft = format!("{yaml}tls: {{ca: \"{path}\"}}\n");
+        let form = [("csrf", csrf.as_str()), ("subscription", "crm"), ("yaml", draft.as_str())];
+        let answer = tokio::time::timeout(Duration::from_secs(10), check(&app, &form)).await;
+        let (status, body) = answer.unwrap_or_else(|_| panic!("the check of a draft naming {path} never answered"));
+        assert_eq!(status, 200, "{body}");
+        let answer: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(answer["problems"], json!([]), "nothing is told of {path} (the draft is echoed as written): {body}");
+    }
+    let (status, _) = app.get("/healthz").await;
+    assert_eq!(status, 200, "the server still answers");
+}

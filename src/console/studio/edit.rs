@@ -70,6 +70,7 @@ pub fn compile(files: &Files<'_>, draft: &Draft<'_>) -> Result<Compiled, Vec<Pro
         topics_dir: None,
         env: &no_env,
         allow_missing_env: true,
+        read_files: false,
         placeholders: Default::default(),
     };
     let mut secrets = Vec::new();
