@@ -71,6 +71,7 @@ fn write_files(dir: &Path, changed: bool, touch_all: bool) -> SubscriptionSet {
         topics_dir: None,
         env: &env,
         allow_missing_env: true,
+        read_files: true,
         placeholders: Default::default(),
     };
     subscription::load(&opts).unwrap()

@@ -45,6 +45,7 @@ fn load(subscriptions_dir: &Path, templates_dir: &Path) -> SubscriptionSet {
         topics_dir: None,
         env: &bench_env,
         allow_missing_env: true,
+        read_files: true,
         placeholders: Default::default(),
     };
     subscription::load(&opts).unwrap_or_else(|errors| {
