@@ -125,7 +125,11 @@ pub fn event_keys<'a>(
     }
     for (url, secrets) in urls {
         let Some(path) = url_path(url) else { continue };
-        if secrets.iter().any(|s| s.chars().count() >= crate::secret::MIN_MASKED_LEN && path.contains(s.as_str())) {
+        let holds = |s: &String| {
+            (s.chars().count() >= crate::secret::MIN_MASKED_LEN && path.contains(s.as_str()))
+                || crate::secret::secret_path(s).is_some_and(|p| path.contains(p))
+        };
+        if secrets.iter().any(holds) {
             continue;
         }
         add(URL_PATH, path);
@@ -229,6 +233,20 @@ mod tests {
         .map(|(p, v)| (p.to_string(), v.to_string()))
         .collect();
         assert_eq!(found, want);
+    }
+
+    #[test]
+    fn a_url_path_from_a_secret_url_is_not_indexed() {
+        let secrets = ["https://hooks.example/services/T000/SlackPathSecret123".to_string()];
+        for url in [
+            "https://hooks.example/services/T000/SlackPathSecret123",
+            "https://hooks.example/services/T000/SlackPathSecret123/c/C-1",
+        ] {
+            let found = event_keys(&Map::new(), &[], None, [(url, &secrets[..])]);
+            assert!(found.is_empty(), "{url}: {found:?}");
+        }
+        let found = event_keys(&Map::new(), &[], None, [("https://other.example/orders/ORD-12345", &secrets[..])]);
+        assert!(!found.is_empty(), "a path the secret does not hold is indexed");
     }
 
     #[test]

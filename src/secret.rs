@@ -57,6 +57,9 @@ impl Masker {
         let (long, short): (Vec<S>, Vec<S>) =
             values.into_iter().partition(|v| v.as_ref().chars().count() >= MIN_MASKED_LEN);
         let mut forms: Vec<String> = long.iter().flat_map(|v| forms_of(v.as_ref())).collect();
+        // A secret URL (`${secret:SLACK_URL}`) travels without its scheme and host too: a
+        // receiver echoes the path it was asked for.
+        forms.extend(long.iter().filter_map(|v| secret_path(v.as_ref())).flat_map(forms_of));
         forms.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
         forms.dedup();
         let short = short.iter().map(|v| v.as_ref().to_string()).filter(|v| !v.is_empty()).collect();
@@ -115,6 +118,16 @@ impl Masker {
 }
 
 /// The ways a value can appear in a URL, a JSON document, a form or a header.
+/// The path of a secret that is a URL, when it is long enough to be its own secret (a
+/// webhook URL's token path, `/services/T000/B000/XXXX`): None for `/` and short ones.
+pub fn secret_path(value: &str) -> Option<&str> {
+    const MIN_PATH: usize = 8;
+    let rest = value.split_once("://")?.1;
+    let path = &rest[rest.find('/')?..];
+    let path = path.split(['?', '#']).next().unwrap_or(path).trim_end_matches('/');
+    (path.chars().count() >= MIN_PATH).then_some(path)
+}
+
 fn forms_of(value: &str) -> Vec<String> {
     let percent = |set| percent_encoding::utf8_percent_encode(value, set).to_string();
     let upper = percent(percent_encoding::NON_ALPHANUMERIC);
@@ -202,10 +215,13 @@ pub fn userinfo_credentials(url: &url::Url) -> Option<String> {
 
 /// The values to mask for a URL's userinfo besides the URL form `mask_userinfo` finds:
 /// the credential pair (so its base64, as a receiver may echo the `Authorization` header
-/// back, is masked too) and the password alone.
+/// back, is masked too), that base64 as a value of its own (echoed in hex, or base64
+/// again), and the password alone.
 pub fn userinfo_secrets(url: &url::Url) -> Vec<String> {
     let password = url.password().map(|p| percent_encoding::percent_decode_str(p).decode_utf8_lossy().into_owned());
-    userinfo_credentials(url).into_iter().chain(password).collect()
+    let pair = userinfo_credentials(url);
+    let wire = pair.as_ref().map(|p| base64::engine::general_purpose::STANDARD.encode(p));
+    pair.into_iter().chain(wire).chain(password).collect()
 }
 
 /// `url` with each query parameter's value, and the fragment, that is exactly one of the
@@ -271,6 +287,29 @@ pub fn mask_userinfo(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_secret_urls_path_is_masked_where_a_receiver_echoes_it() {
+        let masker = Masker::new(["http://127.0.0.1:47311/fail/T000/SlackPathSecret123"]);
+        assert_eq!(masker.mask(r#"{"path": "/fail/T000/SlackPathSecret123"}"#), r#"{"path": "***"}"#);
+        assert_eq!(masker.mask("GET /fail/T000/SlackPathSecret123/x?y=1"), "GET ***/x?y=1");
+        assert_eq!(secret_path("https://h/"), None, "a bare host has no path of its own");
+        assert_eq!(secret_path("https://h/hook?k=1"), None, "too short to be a secret alone");
+        assert_eq!(secret_path("not a url"), None);
+    }
+
+    #[test]
+    fn a_basic_credential_is_masked_as_sent_and_in_the_receivers_encodings_of_it() {
+        let url = url::Url::parse("https://basicuser:BasicP%40ss%2Fw+rd%3D7x@127.0.0.1/x").unwrap();
+        let masker = Masker::new(userinfo_secrets(&url));
+        let header =
+            format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("basicuser:BasicP@ss/w+rd=7x"));
+        for echoed in [header.clone(), hex::encode(&header), base64::engine::general_purpose::STANDARD.encode(&header)]
+        {
+            let masked = masker.mask(&format!("auth: {echoed}"));
+            assert!(masked.contains("***") && !masked.contains(&echoed), "{echoed} → {masked}");
+        }
+    }
 
     #[test]
     fn a_secret_is_masked_in_every_form_it_is_written_in() {

@@ -24,7 +24,11 @@ pub(super) fn compile_auth(cx: &FileContext<'_>, raw: &RawSubscription) -> Optio
             let (username, password) = (&basic.username, &basic.password);
             let username = secret(cx, "auth.basic.username", username)?;
             let password = secret(cx, "auth.basic.password", password)?;
-            cx.secrets.borrow_mut().push(format!("{username}:{password}"));
+            let pair = format!("{username}:{password}");
+            // And as it goes on the wire, base64: a receiver may echo that in its own
+            // encodings (hex, base64 again).
+            let wire = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &pair);
+            cx.secrets.borrow_mut().extend([pair, wire]);
             Some(Auth::basic(&username, &password))
         }
         (None, Some(token), None) => {
