@@ -34,7 +34,12 @@ pub enum AddressClass {
     LocalNat64,
     /// 0.0.0.0/8 and ::, which Linux and macOS treat as "this host" when connecting.
     Unspecified,
-    /// Everything else, including multicast and reserved ranges, which simply fail to connect.
+    /// Special-purpose ranges no public receiver lives in, some used inside networks:
+    /// 198.18.0.0/15 (benchmarking), 192.0.0.0/24 (protocol assignments), 240.0.0.0/4
+    /// (reserved, the broadcast address among them), multicast (224.0.0.0/4, ff00::/8) and
+    /// IPv6 site-local (fec0::/10, deprecated but still routed inside some networks).
+    Reserved,
+    /// Everything else.
     Public,
 }
 
@@ -49,6 +54,7 @@ impl AddressClass {
             AddressClass::UniqueLocal => "a unique local (IPv6 ULA) address",
             AddressClass::LocalNat64 => "a local-use NAT64 (RFC 8215) address",
             AddressClass::Unspecified => "an unspecified address",
+            AddressClass::Reserved => "a reserved (special-purpose) address",
             AddressClass::Public => "a public address",
         }
     }
@@ -89,6 +95,8 @@ fn classify_v4(ip: Ipv4Addr) -> AddressClass {
         AddressClass::SharedCgnat
     } else if a == 0 {
         AddressClass::Unspecified
+    } else if (a == 198 && b & 0xfe == 18) || (a == 192 && b == 0 && ip.octets()[2] == 0) || a >= 224 {
+        AddressClass::Reserved
     } else {
         AddressClass::Public
     }
@@ -107,6 +115,8 @@ fn classify_v6(ip: Ipv6Addr) -> AddressClass {
         AddressClass::UniqueLocal
     } else if matches!(ip.segments(), [0x64, 0xff9b, 1, ..]) {
         classify_local_nat64(ip)
+    } else if ip.is_multicast() || ip.segments()[0] & 0xffc0 == 0xfec0 {
+        AddressClass::Reserved
     } else {
         AddressClass::Public
     }
@@ -172,13 +182,35 @@ impl EgressPolicy {
     }
 
     /// An operator writes `--egress-allow 127.0.0.0/8` meaning the IPv4 loopback however it is
-    /// spelled, so the embedded IPv4 address of `::ffff:127.0.0.1` is matched too.
+    /// spelled, so the IPv4 address of `::ffff:127.0.0.1` (the same host's socket) is matched
+    /// too; not that of a NAT64, 6to4 or Teredo address, which goes to a translator or relay
+    /// first: those are allowed by their own IPv6 prefix.
     fn allows(&self, ip: IpAddr) -> bool {
-        let embedded = match ip {
-            IpAddr::V6(v6) => embedded_v4(v6).map(IpAddr::V4),
+        let same_host = match ip {
+            IpAddr::V6(v6) => spelt_v4(v6).map(IpAddr::V4),
             IpAddr::V4(_) => None,
         };
-        self.allow.iter().any(|net| net.contains(&ip) || embedded.is_some_and(|v4| net.contains(&v4)))
+        self.allow.iter().any(|net| net.contains(&ip) || same_host.is_some_and(|v4| net.contains(&v4)))
+    }
+}
+
+/// The IPv4 address an IPv6 address merely spells (mapped `::ffff:a.b.c.d`, translated
+/// `::ffff:0:a.b.c.d`, compatible `::a.b.c.d`): a connection to it is one to that address.
+fn spelt_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
+    match ip.segments() {
+        [0, 0, 0, 0, 0, 0xffff, _, _] | [0, 0, 0, 0, 0xffff, 0, _, _] | [0, 0, 0, 0, 0, 0, _, _] => embedded_v4(ip),
+        _ => None,
+    }
+}
+
+/// The IPv6 prefix a tunnelled or translated form goes through (NAT64's, 6to4's, Teredo's),
+/// which is what allows it.
+fn tunnel_prefix(ip: Ipv6Addr) -> Option<&'static str> {
+    match ip.segments() {
+        [0x64, 0xff9b, 0, 0, 0, 0, _, _] => Some("64:ff9b::/96"),
+        [0x2002, ..] => Some("2002::/16"),
+        [0x2001, 0, ..] => Some("2001::/32"),
+        _ => None,
     }
 }
 
@@ -189,6 +221,15 @@ fn deny_private_rule(class: AddressClass, ip: IpAddr) -> &'static str {
             concat!("--deny-private-networks; allow it with --egress-allow ", $cidr)
         };
     }
+    macro_rules! tunnel {
+        ($($cidr:literal),*) => {
+            match ip {
+                $(IpAddr::V6(v6) if tunnel_prefix(v6) == Some($cidr) => return allow_with!($cidr),)*
+                _ => {}
+            }
+        };
+    }
+    tunnel!("64:ff9b::/96", "2002::/16", "2001::/32");
     let v4 = match ip {
         IpAddr::V4(v4) => Some(v4),
         IpAddr::V6(v6) => embedded_v4(v6),
@@ -204,6 +245,12 @@ fn deny_private_rule(class: AddressClass, ip: IpAddr) -> &'static str {
         (AddressClass::LocalNat64, _) => allow_with!("64:ff9b:1::/48"),
         (AddressClass::Unspecified, Some(_)) => allow_with!("0.0.0.0/8"),
         (AddressClass::Unspecified, None) => allow_with!("::/128"),
+        (AddressClass::Reserved, Some(198)) => allow_with!("198.18.0.0/15"),
+        (AddressClass::Reserved, Some(192)) => allow_with!("192.0.0.0/24"),
+        (AddressClass::Reserved, Some(224..=239)) => allow_with!("224.0.0.0/4"),
+        (AddressClass::Reserved, Some(_)) => allow_with!("240.0.0.0/4"),
+        (AddressClass::Reserved, None) if matches!(ip, IpAddr::V6(v6) if v6.is_multicast()) => allow_with!("ff00::/8"),
+        (AddressClass::Reserved, None) => allow_with!("fec0::/10"),
         (AddressClass::LinkLocal | AddressClass::Metadata | AddressClass::Public, _) => "always refused",
     }
 }
@@ -350,7 +397,18 @@ mod tests {
         ("2001:db8::1", Public),
         ("8.8.8.8", Public),
         ("2606:4700::1111", Public),
-        ("fec0::1", Public),
+        ("fec0::1", Reserved),
+        ("feff::1", Reserved),
+        ("198.18.0.1", Reserved),
+        ("198.19.255.255", Reserved),
+        ("198.20.0.1", Public),
+        ("192.0.0.9", Reserved),
+        ("192.0.1.1", Public),
+        ("240.0.0.1", Reserved),
+        ("255.255.255.255", Reserved),
+        ("224.0.0.1", Reserved),
+        ("ff02::1", Reserved),
+        ("::ffff:198.18.0.1", Reserved),
     ];
 
     fn ip(text: &str) -> IpAddr {
@@ -386,7 +444,11 @@ mod tests {
             ("127.0.0.1", true),
             ("127.255.255.254", true),
             ("::ffff:127.0.0.1", true),
-            ("64:ff9b::7f00:1", true),
+            ("::127.0.0.1", true),
+            // Through a translator or relay: not this host's loopback, allowed by its prefix.
+            ("64:ff9b::7f00:1", false),
+            ("2002:7f00:1::", false),
+            ("2001:0:4136:e378:8000:63bf:80ff:fffe", false),
             ("::1", false),
             ("fd12::1", true),
             ("10.9.9.9", true),
