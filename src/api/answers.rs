@@ -258,6 +258,10 @@ pub struct RetryFilter {
     pub status: Option<String>,
     pub subscription: Option<String>,
     pub topic: Option<String>,
+    /// Event Uuids, one or several.
+    pub event: Option<String>,
+    /// A history search, as `GET /v1/deliveries` takes it.
+    pub key: Option<String>,
     pub source: Option<String>,
     /// RFC 3339 or milliseconds since the epoch.
     pub since: Option<String>,

@@ -132,8 +132,8 @@ pub async fn resend_matching(state: &ApiState, query: DeliveryQuery) -> Result<s
     super::outcomes::retry_many(state, query).await
 }
 
-/// `{"status", "subscription", "topic", "source", "since", "until", "limit"}`, each as its
-/// query parameter takes it; `status` defaults to `failed`. Deliveries being sent
+/// `{"status", "subscription", "topic", "event", "key", "source", "since", "until",
+/// "limit"}`, each as its query parameter takes it (what the console's recover takes); `status` defaults to `failed`. Deliveries being sent
 /// (`in_flight`) and `shadow` ones are never resent, so asking for them is an error.
 fn retry_query(body: &[u8]) -> Result<DeliveryQuery, ApiError> {
     let value = crate::json::parse(body).map_err(crate::event::EventError::from)?;
@@ -155,10 +155,14 @@ fn retry_query(body: &[u8]) -> Result<DeliveryQuery, ApiError> {
                     ApiError::bad_request(format!("limit: must be a number from 1 to {MAX_RETRY_LIMIT}"))
                 })?
             }
-            "cursor" | "event" | "key" => {
-                return Err(ApiError::bad_request(format!("{key}: not a filter of this endpoint")))
+            "status" | "subscription" | "topic" | "event" | "key" | "source" | "since" | "until" => {
+                pairs.push((key.clone(), text))
             }
-            _ => pairs.push((key.clone(), text)),
+            _ => {
+                return Err(ApiError::bad_request(format!(
+                    "{key}: unknown; use status, subscription, topic, event, key, source, since, until or limit"
+                )))
+            }
         }
     }
     let mut query =

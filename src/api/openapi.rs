@@ -354,6 +354,7 @@ fn delivery_operations(g: &mut SchemaGenerator) -> Vec<Operation> {
                     ),
                 ),
                 (400, Answer::Error("a filter that is not understood, or in_flight/shadow asked for; names it")),
+                (422, Answer::Error("a key given twice in the body; names it")),
             ],
         },
         Operation {

@@ -424,3 +424,42 @@ async fn a_delivery_of_a_subscription_no_longer_loaded_is_not_sendable_and_says_
     wait_for(&app, "stays", "succeeded", 1).await;
     assert!(receiver.requests_to("/gone").len() == 1, "never sent again");
 }
+
+/// The API's bulk resend takes the filters the console's recover takes: events and a
+/// history search too (both were refused by the API while the console used them).
+#[tokio::test]
+async fn a_bulk_resend_takes_events_and_a_search_as_the_console_does() {
+    let receiver = Receiver::start().await;
+    receiver.set_status(500);
+    let ws = Workspace::new();
+    ws.subscription(
+        "s.yaml",
+        &format!(
+            "topics: [T]\nsearch_keys: [Customer.Id]\nrequest:\n  url: \"{}/s\"\nretry:\n  schedule: []\n",
+            receiver.url()
+        ),
+    );
+    let app = TestApp::spawn(ws.config()).await;
+    let mut uuids = Vec::new();
+    for customer in ["C-1", "C-2", "C-3"] {
+        let uuid = new_uuid();
+        app.post_event(&json!({ "Uuid": uuid, "Topic": "T", "Payload": { "Customer": { "Id": customer } } })).await;
+        uuids.push(uuid);
+    }
+    wait_for(&app, "s", "failed", 3).await;
+    receiver.set_status(200);
+    let by_event = json!({ "event": [uuids[0].clone(), uuids[1].clone()] }).to_string();
+    let (status, answer) = app.post_raw("/v1/deliveries/retry", by_event, None).await;
+    assert_eq!((status, answer["sent"].clone()), (200, json!(2)), "{answer}");
+    let (status, answer) = app.post_raw("/v1/deliveries/retry", json!({ "key": "C-3" }).to_string(), None).await;
+    assert_eq!((status, answer["sent"].clone()), (200, json!(1)), "{answer}");
+    let (status, answer) = app.post_raw("/v1/deliveries/retry", json!({ "cursor": "dlv_x" }).to_string(), None).await;
+    assert_eq!(status, 400, "{answer}");
+    let error = answer["error"].as_str().unwrap();
+    assert!(
+        error.starts_with("cursor: unknown")
+            && !error.contains("use status, subscription, topic, event, key, source, since, until, limit or cursor"),
+        "{error}"
+    );
+    wait_for(&app, "s", "succeeded", 3).await;
+}
