@@ -42,14 +42,18 @@ pub(super) struct Counted {
 
 impl Counted {
     pub(super) fn of(prepared: &crate::store::NewEvent, set: &crate::subscription::SubscriptionSet) -> Self {
-        let finished = prepared
-            .deliveries
-            .iter()
-            .filter(|d| matches!(d.status, crate::store::DeliveryStatus::Failed | crate::store::DeliveryStatus::Shadow))
-            .map(|d| (d.subscription.clone(), d.status.as_str()))
-            .collect();
-        Self { topic: set.topic_label(&prepared.topic).to_string(), finished }
+        Self { topic: set.topic_label(&prepared.topic).to_string(), finished: finished_at_once(&prepared.deliveries) }
     }
+}
+
+/// The deliveries final from the start (a render failure, a shadow subscription's), as
+/// (subscription, state) for `hookshape_deliveries_total`: intake's and a replay's.
+pub(super) fn finished_at_once(deliveries: &[crate::store::NewDelivery]) -> Vec<(String, &'static str)> {
+    deliveries
+        .iter()
+        .filter(|d| matches!(d.status, crate::store::DeliveryStatus::Failed | crate::store::DeliveryStatus::Shadow))
+        .map(|d| (d.subscription.clone(), d.status.as_str()))
+        .collect()
 }
 
 /// Counts what was accepted: events by topic, deliveries that are final from the start.

@@ -130,7 +130,11 @@ pub(crate) async fn replay_event(uuid: String, state: &ApiState, choice: &Replay
         }
     }
     let ids: Vec<(String, String)> = made.iter().map(|d| (d.id.clone(), d.subscription.clone())).collect();
+    let finished = super::intake::finished_at_once(&made);
     let added = state.store.add_deliveries(&stored.uuid, &stored.topic, made).await.map_err(ApiError::store)?;
+    if added == ids.len() {
+        finished.iter().for_each(|(sub, status)| state.metrics.delivery_finished(sub, status));
+    }
     state.wake.notify_one();
     let mut new_deliveries: Vec<MadeDelivery> = Vec::new();
     for (id, sub) in &ids {

@@ -79,6 +79,24 @@ async fn metrics_parse_as_prometheus_text_and_their_counters_move() {
     .await;
 }
 
+/// A replay's deliveries final at once (a shadow subscription's, a render failure) are
+/// counted in `hookshape_deliveries_total` as intake's are (the console's rates read it).
+#[tokio::test]
+async fn a_replays_deliveries_final_at_once_are_counted() {
+    let ws = Workspace::new();
+    ws.subscription("shadowy.yaml", "mode: shadow\ntopics: [T]\nrequest:\n  url: http://127.0.0.1:9/x\n");
+    ws.subscription("broken.yaml", "topics: [T]\nrequest:\n  url: \"http://127.0.0.1:9/{{ Missing }}\"\n");
+    let app = TestApp::spawn(ws.config()).await;
+    let uuid = new_uuid();
+    assert_eq!(app.post_event(&json!({ "Uuid": uuid, "Topic": "T", "Payload": {} })).await.0, 202);
+    let (status, replayed) = app.post(&format!("/v1/events/{uuid}/replay")).await;
+    assert_eq!(status, 202, "{replayed}");
+    let text = app.http.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
+    let samples = parse_prometheus(&text);
+    assert_eq!(sample(&samples, r#"hookshape_deliveries_total{state="shadow",subscription="shadowy"}"#), Some(2.0));
+    assert_eq!(sample(&samples, r#"hookshape_deliveries_total{state="failed",subscription="broken"}"#), Some(2.0));
+}
+
 #[tokio::test]
 async fn intake_answers_503_once_pending_deliveries_pass_the_bound() {
     let ws = Workspace::new();
