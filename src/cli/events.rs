@@ -42,7 +42,8 @@ pub struct ExportArgs {
     #[arg(long, value_name = "N")]
     last: Option<usize>,
     /// Replace the value at this payload path (Customer.Email, Items[].Sku, Items[0].Sku) with a
-    /// stable placeholder (redacted-<hash>; numbers become strings); repeatable.
+    /// stable placeholder (redacted-<hash>; numbers become strings; null, "", booleans, 0, [] and
+    /// {} are kept, as they identify no one); repeatable.
     #[arg(long, value_name = "PATH")]
     redact: Vec<String>,
 }

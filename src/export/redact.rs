@@ -110,7 +110,7 @@ fn walk(value: &mut Value, rest: &[Step], path: &str) {
             }
         }
         (Value::Array(items), _) => items.iter_mut().for_each(|item| walk(item, rest, path)),
-        (Value::Null, None) => {}
+        (value, None) if carries_nothing(value) => {}
         (value, None) => *value = Value::String(placeholder(path, value)),
         (Value::Object(fields), Some((Step::Key(key), rest))) => {
             if let Some(inner) = fields.get_mut(key) {
@@ -118,6 +118,19 @@ fn walk(value: &mut Value, rest: &[Step], path: &str) {
             }
         }
         (_, Some(_)) => {}
+    }
+}
+
+/// A value kept as it is: it identifies no one, and a placeholder (a non-empty string)
+/// would turn a filter's false into true (`filter: "Customer.Email"` on an empty one):
+/// null, an empty string, a boolean, zero, an empty list or object.
+fn carries_nothing(value: &Value) -> bool {
+    match value {
+        Value::Null | Value::Bool(_) => true,
+        Value::String(s) => s.is_empty(),
+        Value::Number(n) => n.as_f64() == Some(0.0),
+        Value::Array(items) => items.is_empty(),
+        Value::Object(fields) => fields.is_empty(),
     }
 }
 
@@ -144,6 +157,20 @@ mod tests {
         let paths: Vec<RedactPath> = paths.iter().map(|p| RedactPath::parse(p).unwrap()).collect();
         redact(&mut map, &paths);
         Value::Object(map)
+    }
+
+    #[test]
+    fn values_that_identify_no_one_are_kept_so_filters_see_the_same_truth() {
+        let payload =
+            json!({"a": "", "b": false, "c": 0, "d": null, "e": [], "f": {}, "g": true, "h": 0.0, "i": "x", "j": 7});
+        let paths: Vec<&str> = ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j"].to_vec();
+        let out = redacted(payload.clone(), &paths);
+        for kept in ["a", "b", "c", "d", "e", "f", "g", "h"] {
+            assert_eq!(out[kept], payload[kept], "{kept}");
+        }
+        for hidden in ["i", "j"] {
+            assert!(out[hidden].as_str().unwrap().starts_with("redacted-"), "{hidden}: {out}");
+        }
     }
 
     #[test]
