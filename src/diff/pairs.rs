@@ -85,10 +85,15 @@ fn same_file(b: &Subscription, w: &Subscription) -> bool {
     file_name(b).is_some() && file_name(b) == file_name(w)
 }
 
-/// The same text but for the name.
+/// The same text but for the top-level `name:` line (the name elsewhere in the text, a
+/// description or a URL that mentions it, must be the same too).
 fn same_text(base: &SubscriptionSet, b: &Subscription, work: &SubscriptionSet, w: &Subscription) -> bool {
     match (base.texts.subscriptions.get(&b.name), work.texts.subscriptions.get(&w.name)) {
-        (Some(tb), Some(tw)) => tb.replace(&b.name, &w.name) == *tw,
+        (Some(tb), Some(tw)) => without_name(tb).eq(without_name(tw)),
         _ => false,
     }
+}
+
+fn without_name(text: &str) -> impl Iterator<Item = &str> {
+    text.lines().filter(|l| !l.starts_with("name:"))
 }

@@ -181,8 +181,16 @@ fn renamed_added_and_removed_subscriptions_against_a_directory() {
     std::fs::write(base.path().join("subscriptions/audit.yaml"), AUDIT).unwrap();
     std::fs::write(base.path().join("templates/points.json.j2"), TEMPLATE).unwrap();
     ws.subscription("points.yaml", &POINTS.replace("name: points", "name: loyalty-points"));
+    // Moved to another file under another name, its URL still naming the old one: renamed
+    // (only the name: line differs). And a copy with a URL of its own: added.
     std::fs::remove_file(ws.path().join("subscriptions/audit.yaml")).unwrap();
-    ws.subscription("new.yaml", &AUDIT.replace("name: audit", "name: fresh"));
+    ws.subscription("audit-v2.yaml", &AUDIT.replace("name: audit", "name: audit-v2"));
+    ws.subscription("new.yaml", &AUDIT.replace("name: audit", "name: fresh").replace("/audit", "/fresh"));
+    std::fs::write(
+        base.path().join("subscriptions/gone.yaml"),
+        AUDIT.replace("name: audit", "name: gone").replace("/audit", "/gone"),
+    )
+    .unwrap();
     let events = base.path().join("events.jsonl");
     let event = json!({ "Topic": "Communication_EarnPurchasePoints", "Payload": { "Customer": { "Id": "C-1" }, "Points": 120 } });
     std::fs::write(&events, format!("{event}\n")).unwrap();
@@ -200,20 +208,22 @@ fn renamed_added_and_removed_subscriptions_against_a_directory() {
     assert_eq!(
         kinds,
         [
+            ("audit-v2".into(), "renamed".into(), json!("audit")),
             ("fresh".into(), "added".into(), Value::Null),
             ("loyalty-points".into(), "renamed".into(), json!("points")),
-            ("audit".into(), "removed".into(), Value::Null),
+            ("gone".into(), "removed".into(), Value::Null),
         ]
     );
     let counts = &report["counts"];
     assert_eq!(
         (counts["added"].as_u64(), counts["removed"].as_u64(), counts["renamed"].as_u64()),
-        (Some(1), Some(1), Some(1))
+        (Some(1), Some(1), Some(2))
     );
-    // The added one delivers the event, the removed one no longer does; the rename alone changes no request.
-    assert_eq!(report["subscriptions"][0]["newly_delivered"]["count"], 1);
-    assert_eq!(report["subscriptions"][2]["no_longer_delivered"]["count"], 1);
-    assert_eq!(report["subscriptions"][1]["changed_requests"]["count"], 0);
+    // The added one delivers the event, the removed one no longer does; a rename alone changes no request.
+    assert_eq!(report["subscriptions"][1]["newly_delivered"]["count"], 1);
+    assert_eq!(report["subscriptions"][3]["no_longer_delivered"]["count"], 1);
+    assert_eq!(report["subscriptions"][0]["changed_requests"]["count"], 0);
+    assert_eq!(report["subscriptions"][2]["changed_requests"]["count"], 0);
 }
 
 #[test]
