@@ -228,6 +228,9 @@ pub enum ReasonKind {
     Response,
     /// Failed without an attempt for another reason (the subscription was removed).
     Failed,
+    /// Its subscription is loaded by no node (removed or renamed): it waits for one that
+    /// has it, and fails once none has for `--orphan-grace`.
+    NotLoaded,
 }
 
 /// `GET /v1/deliveries/{id}`: the delivery, and why it is where it is.

@@ -81,6 +81,15 @@ async fn unsendable(state: &ApiState, name: &str) -> Result<Option<String>, ApiE
     }
 }
 
+/// Whether no node has `name` loaded (here, or lately elsewhere): what waits for it is
+/// failed after `--orphan-grace`.
+pub(crate) async fn loaded_nowhere(state: &ApiState, name: &str) -> Result<bool, ApiError> {
+    if state.subscriptions.load().get(name).is_some() {
+        return Ok(false);
+    }
+    Ok(!state.store.loaded_elsewhere(name).await.map_err(ApiError::store)?)
+}
+
 /// `unsendable`, asked once per subscription in a bulk retry.
 #[derive(Default)]
 struct Sendability(std::collections::HashMap<String, Option<String>>);

@@ -1,7 +1,8 @@
 //! Why a delivery is where it is, in facts people read: its render error (template and
 //! line), "held: subscription … disabled since …", "receiver unreachable since …, probing"
 //! (this node's pause, `dispatch::breaker`), "paused until …" (the receiver's 429 with
-//! `Retry-After`), the last attempt's connection error or response. `GET /v1/deliveries/{id}` answers them and the console's delivery page shows them.
+//! `Retry-After`), "not loaded" (a subscription removed, its deliveries waiting out the
+//! orphan grace), the last attempt's connection error or response. `GET /v1/deliveries/{id}` answers them and the console's delivery page shows them.
 
 use super::answers::{Reason, ReasonKind};
 use super::error::ApiError;
@@ -22,6 +23,14 @@ pub(crate) async fn reasons(state: &ApiState, d: &DeliveryDetail) -> Result<Vec<
         out.push(held(state, &s.subscription).await?);
     }
     if matches!(s.status, DeliveryStatus::Pending | DeliveryStatus::InFlight | DeliveryStatus::Held) {
+        if super::outcomes::loaded_nowhere(state, &s.subscription).await? {
+            let text = format!(
+                "subscription {} is not loaded (removed or renamed): nothing sends it; it fails once no node has \
+                 had the subscription loaded for --orphan-grace, unless the subscription comes back",
+                s.subscription
+            );
+            out.push(reason(ReasonKind::NotLoaded, text));
+        }
         if let Some(u) = state.queue.unreachable.status(&s.subscription, crate::now_ms()) {
             let since = iso(u.since);
             let doing = if u.probing { "probing (one delivery at a time is tried)" } else { "paused" };

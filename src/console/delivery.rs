@@ -17,7 +17,8 @@ use crate::api::operations::retry_delivery;
 use crate::api::ApiState;
 
 /// `GET /console/deliveries/{id}`; after a resend, `?resent=sent|held|rerendered` says
-/// what it did (only those words are taken from the link).
+/// what it did (only those words are taken from the link, and only when it is the
+/// viewer's own: `notice`).
 pub async fn page(
     id: String,
     console: Arc<Console>,
@@ -25,7 +26,8 @@ pub async fn page(
     state: ApiState,
     query: Vec<(String, String)>,
 ) -> Response {
-    let resent = query.iter().find(|(k, _)| k == "resent").and_then(|(_, v)| resent_outcome(v));
+    let said = super::notice::believed(&viewer, &format!("delivery:{id}"), &query, &["resent"]);
+    let resent = said.iter().find(|(k, _)| *k == "resent").and_then(|(_, v)| resent_outcome(v));
     let notice = resent.map(|outcome| context! { outcome, text => resent_text(outcome), error => false });
     delivery_page(&id, &console, &viewer, &state, notice, StatusCode::OK).await
 }
@@ -94,8 +96,9 @@ pub async fn resend(
                 Outcome::Rerendered => "rerendered",
                 _ => "sent",
             };
+            let said = super::notice::query(&viewer, &format!("delivery:{id}"), &[("resent", word)]);
             redirect(&format!(
-                "/console/deliveries/{}?resent={word}",
+                "/console/deliveries/{}?{said}",
                 url::form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>()
             ))
         }

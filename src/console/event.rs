@@ -38,7 +38,8 @@ pub async fn page(
             .unwrap_or_default()
     };
     let failed = failed_among(&view.deliveries);
-    let replayed = replayed(&query, &view.deliveries);
+    let said = super::notice::believed(&viewer, &format!("event:{}", view.uuid), &query, &["replayed"]);
+    let replayed = replayed(&said, &view.deliveries);
     let states = match replayed.iter().any(|d| d.status == DeliveryStatus::Held) {
         true => state.store.subscription_states().await.unwrap_or_default(),
         false => Vec::new(),
@@ -64,14 +65,14 @@ pub async fn page(
         takers,
         failed,
         replayed,
-        asked_replay => query.iter().any(|(k, _)| k == "replayed"),
+        asked_replay => !said.is_empty(),
     };
     console.render(&viewer, StatusCode::OK, "event.html", ctx)
 }
 
-fn replayed<'a>(query: &[(String, String)], deliveries: &'a [DeliverySummary]) -> Vec<&'a DeliverySummary> {
+fn replayed<'a>(query: &[(&str, &str)], deliveries: &'a [DeliverySummary]) -> Vec<&'a DeliverySummary> {
     let ids: Vec<&str> =
-        query.iter().filter(|(k, _)| k == "replayed").flat_map(|(_, v)| v.split(',')).map(str::trim).collect();
+        query.iter().filter(|(k, _)| *k == "replayed").flat_map(|(_, v)| v.split(',')).map(str::trim).collect();
     deliveries.iter().filter(|d| ids.contains(&d.id.as_str())).collect()
 }
 
@@ -134,7 +135,9 @@ pub async fn replay(
         ),
         Ok(replayed) => {
             let ids: Vec<&str> = replayed.new_deliveries.iter().map(|d| d.id.as_str()).collect();
-            redirect(&format!("/console/events/{}?replayed={}", replayed.uuid, ids.join(",")))
+            let said =
+                super::notice::query(&viewer, &format!("event:{}", replayed.uuid), &[("replayed", &ids.join(","))]);
+            redirect(&format!("/console/events/{}?{said}", replayed.uuid))
         }
         Err(e) => console.api_error(&viewer, e),
     }

@@ -8,6 +8,7 @@ mod dates;
 mod deliveries;
 mod delivery;
 mod event;
+mod notice;
 mod overview;
 mod page;
 mod playground;

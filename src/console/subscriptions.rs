@@ -40,7 +40,8 @@ pub async fn show(
     state: ApiState,
     query: Vec<(String, String)>,
 ) -> Response {
-    let notice = done_notice(&query).map(|text| context! { text, ok => true });
+    let said = super::notice::believed(&viewer, &format!("subscription:{name}"), &query, &NOTICE_KEYS);
+    let notice = done_notice(&said).map(|text| context! { text, ok => true });
     subscription_page(&name, &console, &viewer, &state, notice, StatusCode::OK).await
 }
 
@@ -58,12 +59,16 @@ pub async fn switch(
     let done = match action.as_str() {
         "enable" => enable_subscription(&state, &name)
             .await
-            .map(|e| format!("enabled={}&released={}", e.ping_status, e.released)),
-        "disable" => disable_subscription(&state, &name).await.map(|_| "disabled".to_string()),
+            .map(|e| vec![("enabled", e.ping_status.to_string()), ("released", e.released.to_string())]),
+        "disable" => disable_subscription(&state, &name).await.map(|_| vec![("disabled", String::new())]),
         _ => return console.api_error(&viewer, ApiError::not_found(format!("no action {action:?}"))),
     };
     match done {
-        Ok(query) => redirect(&format!("{}?{query}", page_path(&name))),
+        Ok(pairs) => {
+            let pairs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let said = super::notice::query(&viewer, &format!("subscription:{name}"), &pairs);
+            redirect(&format!("{}?{said}", page_path(&name)))
+        }
         Err(e) => {
             let notice = context! { text => e.message, ok => false };
             subscription_page(&name, &console, &viewer, &state, Some(notice), e.status).await
@@ -76,10 +81,13 @@ fn page_path(name: &str) -> String {
     format!("/console/subscriptions/{}", url::form_urlencoded::byte_serialize(name.as_bytes()).collect::<String>())
 }
 
-/// What an enable or a disable that redirected here did, from the query it left; numbers
-/// only are taken from it, so a crafted link cannot put words on the page.
-fn done_notice(query: &[(String, String)]) -> Option<String> {
-    let get = |key: &str| query.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
+/// What an enable or a disable may say on the page it redirects to.
+const NOTICE_KEYS: [&str; 3] = ["enabled", "released", "disabled"];
+
+/// What an enable or a disable that redirected here did, from the query it left (the
+/// viewer's own: `notice`); numbers only are taken from it.
+fn done_notice(query: &[(&str, &str)]) -> Option<String> {
+    let get = |key: &str| query.iter().find(|(k, _)| *k == key).map(|(_, v)| *v);
     if let Some(status) = get("enabled").and_then(|s| s.parse::<u16>().ok()) {
         let released = get("released").and_then(|n| n.parse::<u64>().ok()).unwrap_or(0);
         return Some(format!("Enabled: the ping was answered {status}; {released} held deliveries released."));
@@ -165,17 +173,13 @@ pub async fn sources(console: Arc<Console>, viewer: Viewer, state: ApiState) -> 
 mod tests {
     use super::*;
 
-    fn query(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
-    }
-
     #[test]
     fn the_notice_after_a_redirect_takes_numbers_only() {
-        let enabled = done_notice(&query(&[("enabled", "200"), ("released", "3")]));
+        let enabled = done_notice(&[("enabled", "200"), ("released", "3")]);
         assert_eq!(enabled.as_deref(), Some("Enabled: the ping was answered 200; 3 held deliveries released."));
-        assert!(done_notice(&query(&[("disabled", "")])).unwrap().starts_with("Disabled:"));
-        assert_eq!(done_notice(&query(&[("enabled", "<b>pwned</b>")])), None);
-        let crafted = done_notice(&query(&[("enabled", "204"), ("released", "all of them")]));
+        assert!(done_notice(&[("disabled", "")]).unwrap().starts_with("Disabled:"));
+        assert_eq!(done_notice(&[("enabled", "<b>pwned</b>")]), None);
+        let crafted = done_notice(&[("enabled", "204"), ("released", "all of them")]);
         assert_eq!(crafted.as_deref(), Some("Enabled: the ping was answered 204; 0 held deliveries released."));
         assert_eq!(done_notice(&[]), None);
     }

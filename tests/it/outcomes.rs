@@ -463,3 +463,36 @@ async fn a_bulk_resend_takes_events_and_a_search_as_the_console_does() {
     );
     wait_for(&app, "s", "succeeded", 3).await;
 }
+
+/// A delivery waiting for a subscription no node has loaded says so (it had only its
+/// last attempt's answer, as if it would be retried).
+#[tokio::test]
+async fn a_pending_delivery_of_a_removed_subscription_says_it_is_not_loaded() {
+    let receiver = Receiver::start().await;
+    receiver.set_status(500);
+    let ws = Workspace::new();
+    ws.subscription(
+        "gone.yaml",
+        &format!("topics: [T]\nrequest:\n  url: \"{}/gone\"\nretry:\n  schedule: [1h]\n", receiver.url()),
+    );
+    ws.subscription("stays.yaml", "topics: [Other]\nrequest:\n  url: http://127.0.0.1:9/x\n");
+    let app = TestApp::spawn(ws.config()).await;
+    app.post_event(&json!({ "Topic": "T", "Payload": {} })).await;
+    let pending = eventually(WAIT, "an attempt, then a wait", || async {
+        let (_, page) = app.get("/v1/deliveries?status=pending&subscription=gone").await;
+        page["deliveries"].as_array().and_then(|l| l.first().cloned()).filter(|d| d["attempts"] == 1)
+    })
+    .await;
+    let id = pending["id"].as_str().unwrap();
+    let (_, before) = app.get(&format!("/v1/deliveries/{id}")).await;
+    assert!(!before["reasons"].to_string().contains("not_loaded"), "{before}");
+    std::fs::remove_file(ws.path().join("subscriptions/gone.yaml")).unwrap();
+    eventually(WAIT, "the removal to load", || async {
+        (app.get("/readyz").await.1["subscriptions"] == 1).then_some(())
+    })
+    .await;
+    let (_, after) = app.get(&format!("/v1/deliveries/{id}")).await;
+    let said = after["reasons"].as_array().unwrap().iter().find(|r| r["kind"] == "not_loaded").cloned();
+    let said = said.unwrap_or_else(|| panic!("no not_loaded reason: {after}"));
+    assert!(said["text"].as_str().unwrap().contains("--orphan-grace"), "{said}");
+}
