@@ -239,7 +239,8 @@ impl RequestTemplate {
                 // Parsed as intake parses, so numbers keep the text the template wrote.
                 let value = crate::json::parse_rendered(&text).map_err(|e| match e {
                     crate::json::JsonError::Syntax { line, column, message } => format!(
-                        "body_template {name} did not render valid JSON: {message}, in the rendered text at {}",
+                        "body_template {name} did not render valid JSON: {message}, at line {line} column {column} of \
+                         the rendered text: {}",
                         excerpt(&text, line, column)
                     ),
                     other => format!("body_template {name} did not render valid JSON: {other}"),

@@ -457,6 +457,34 @@ fn render_all_goes_on_past_a_subscription_that_fails() {
     assert!(stderr.contains("c: render failed") && stderr.contains("Missing"), "{stderr}");
 }
 
+/// A body template that does not render JSON is named with the line and column of the
+/// rendered text, and the text around it (the classic: quotes around a value templates
+/// already write as JSON).
+#[test]
+fn a_body_template_that_renders_no_json_names_the_line_and_column() {
+    let ws = Workspace::new();
+    ws.subscription("a.yaml", "topics: [T]\nrequest:\n  url: http://h/a\n  body_template: t.json.j2\n");
+    ws.template("t.json.j2", "{\n  \"a\": \"{{ Id }}\"\n}\n");
+    let event = ws.path().join("event.json");
+    std::fs::write(&event, r#"{"Topic": "T", "Payload": {"Id": "C-1"}}"#).unwrap();
+    let out = hookshape()
+        .args(["render", "--subscription", "a", "--event"])
+        .arg(&event)
+        .arg("--subscriptions")
+        .arg(ws.path().join("subscriptions"))
+        .arg("--templates")
+        .arg(ws.path().join("templates"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("did not render valid JSON") && stderr.contains("at line 2 column 10 of the rendered text"),
+        "{stderr}"
+    );
+    assert!(stderr.contains(r#""a": ""⟨here⟩C-1"""#), "{stderr}");
+}
+
 #[test]
 fn a_reader_that_goes_away_ends_a_command_quietly() {
     let ws = Workspace::new();
