@@ -36,8 +36,14 @@ fn explain_with(path: &str, lookup: impl Fn(&str) -> Option<Value>) -> String {
     }
     let found = lookup(segments[0]).filter(|v| !v.is_undefined());
     let Some(mut value) = found else {
-        let payload = lookup("Payload").map(|p| format!(" (the Payload has {})", keys(&p))).unwrap_or_default();
-        return format!("{} is undefined{payload}; {HINT}", segments[0]);
+        // An event's templates read its Payload; a source's mapping reads the request's body.
+        let defined = |name: &str| lookup(name).filter(|v| !v.is_undefined());
+        let around = match (defined("Payload"), defined("body")) {
+            (Some(payload), _) => format!(" (the Payload has {})", keys(&payload)),
+            (None, Some(body)) => format!(" (the body has {})", keys(&body)),
+            (None, None) => String::new(),
+        };
+        return format!("{} is undefined{around}; {HINT}", segments[0]);
     };
     for (i, segment) in segments.iter().enumerate().skip(1) {
         let child = value.get_attr(segment).ok().filter(|v| !v.is_undefined());
@@ -235,6 +241,13 @@ mod tests {
         assert_eq!(
             explain("Order.Id"),
             "Order is undefined (the Payload has Customer, Points); use `| default(...)` if it may be missing"
+        );
+        // A source's mapping reads the request's body, not a Payload.
+        let source = serde_json::json!({"type": "x", "data": {}, "body": {"type": "x", "data": {}}, "headers": {}});
+        let ctx = super::super::values::from_json(&source, &mut Default::default());
+        assert_eq!(
+            explain_with("event", |name| ctx.get_attr(name).ok()),
+            "event is undefined (the body has type, data); use `| default(...)` if it may be missing"
         );
     }
 
