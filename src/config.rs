@@ -109,8 +109,7 @@ impl ServeConfig {
             None => FileConfig::default(),
         };
         let listen = o.listen.or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.into());
-        let listen: SocketAddr =
-            listen.parse().with_context(|| format!("listen address {listen:?} is not HOST:PORT"))?;
+        let listen = parse_listen(&listen)?;
         let store = StoreUrl::parse(&o.store.or(file.store).unwrap_or_else(|| DEFAULT_STORE.into()))?;
         let grace = o.shutdown_grace.or(file.shutdown_grace).unwrap_or_else(|| "10s".into());
         let retention = o.retention.or(file.retention).unwrap_or_else(|| "30d".into());
@@ -217,6 +216,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn listen_takes_an_address_and_port_or_localhost() {
+        assert_eq!(parse_listen("localhost:8080").unwrap().to_string(), "127.0.0.1:8080");
+        assert_eq!(parse_listen("[::1]:9").unwrap().to_string(), "[::1]:9");
+        assert_eq!(parse_listen("0.0.0.0:80").unwrap().to_string(), "0.0.0.0:80");
+        for bad in ["example.com:80", "localhost", "localhost:x", "127.0.0.1"] {
+            let e = parse_listen(bad).unwrap_err().to_string();
+            assert!(e.contains(&format!("{bad:?}")) && e.contains("IP address and port"), "{e}");
+        }
+    }
+
+    #[test]
     fn flags_win_over_the_file_which_wins_over_defaults() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("hookshape.yaml");
@@ -271,4 +281,20 @@ mod tests {
         let with_tokens = Overrides { intake_token: Some("i".into()), admin_token: Some("a".into()), ..o };
         assert!(ServeConfig::resolve(None, with_tokens).is_ok());
     }
+}
+
+/// `--listen`: an IP address and port, or `localhost:PORT` (the IPv4 loopback); other names
+/// are not resolved, so what is listened on is what the flag says.
+fn parse_listen(text: &str) -> anyhow::Result<SocketAddr> {
+    if let Some(port) = text.strip_prefix("localhost:") {
+        if let Ok(port) = port.parse::<u16>() {
+            return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+        }
+    }
+    text.parse().map_err(|_| {
+        anyhow::anyhow!(
+            "listen address {text:?} is not an IP address and port (127.0.0.1:8080, [::1]:8080, 0.0.0.0:8080, or \
+             localhost:8080): host names other than localhost are not resolved"
+        )
+    })
 }
