@@ -141,9 +141,12 @@ pub fn parse_response(code: u16, body: &str) -> Result<Token, String> {
     let json: Option<serde_json::Value> = serde_json::from_str(body).ok();
     if !(200..300).contains(&code) {
         // RFC 6749 section 5.2: `error` is one ASCII word; anything else is not shown.
-        let error = json.as_ref().and_then(|j| j.get("error")).and_then(|e| e.as_str()).filter(|e| is_error_code(e));
-        return Err(match error {
+        let given = json.as_ref().and_then(|j| j.get("error"));
+        return Err(match given.and_then(|e| e.as_str()).filter(|e| is_error_code(e)) {
             Some(error) => format!("token endpoint answered {code}: {error}"),
+            None if given.is_some() => {
+                format!("token endpoint answered {code} (JSON whose error is not an RFC 6749 code; not shown)")
+            }
             None => format!("token endpoint answered {code}{}", kind_of(body, json.is_some())),
         });
     }
@@ -283,7 +286,12 @@ mod tests {
                 "token endpoint answered 200 with token_type \"mac\", not Bearer",
             ),
             (503, "", "token endpoint answered 503 with an empty body"),
-            (500, r#"{"error":"<script>"}"#, "token endpoint answered 500 (JSON without an error)"),
+            (
+                500,
+                r#"{"error":"<script>"}"#,
+                "token endpoint answered 500 (JSON whose error is not an RFC 6749 code; not shown)",
+            ),
+            (401, r#"{"message":"no"}"#, "token endpoint answered 401 (JSON without an error)"),
         ];
         for (code, body, expected) in cases {
             assert_eq!(parse_response(code, body).unwrap_err(), expected, "{code} {body}");

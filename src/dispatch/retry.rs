@@ -30,7 +30,9 @@ pub fn decide(attempt: u32, policy: &RetryPolicy, result: &AttemptResult, jitter
     let (code, retry_after) = match result {
         AttemptResult::Status { code, retry_after } => (Some(*code), *retry_after),
         AttemptResult::Error(_) => (None, None),
-        AttemptResult::Refused(_) => return Decision::GiveUp("not retried: the address is refused".into()),
+        AttemptResult::Refused(_) => {
+            return Decision::GiveUp("not retried: sending it again would be refused the same way".into())
+        }
     };
     if let Some(code) = code {
         if (200..300).contains(&code) {

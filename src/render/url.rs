@@ -89,19 +89,22 @@ pub fn split(url: &str, delimiters: &Delimiters) -> Result<UrlParts, String> {
 pub fn finish(origin: &Origin, rendered_rest: &str) -> Result<String, String> {
     let path_end = rendered_rest.find(['?', '#']).unwrap_or(rendered_rest.len());
     let path = &rendered_rest[..path_end];
-    for segment in path.split('/') {
-        if !segment.is_empty() && segment.chars().all(|c| c == EMPTY_VALUE) {
-            return Err("a URL path segment rendered empty (an empty string, null, or a default of ''): \
-                        the request would go to another resource"
-                .into());
-        }
+    let empty = |segment: &str| !segment.is_empty() && segment.chars().all(|c| c == EMPTY_VALUE);
+    if path.split('/').any(empty) {
+        // Where, by the path around it: the literal parts name the variable's place.
+        let shown: Vec<&str> = path.split('/').map(|s| if empty(s) { "⟨empty⟩" } else { s }).collect();
+        return Err(format!(
+            "a URL path segment rendered empty (an empty string, null, or a default of ''): {}: \
+             the request would go to another resource",
+            shown.join("/").replace(EMPTY_VALUE, "")
+        ));
     }
     let rendered_rest = rendered_rest.replace(EMPTY_VALUE, "");
     let path = &rendered_rest[..rendered_rest.find(['?', '#']).unwrap_or(rendered_rest.len())];
     for segment in path.split('/') {
         let decoded = segment.to_ascii_lowercase().replace("%2e", ".");
         if decoded == "." || decoded == ".." {
-            return Err(format!("the URL path has a {segment:?} segment, which would change the path"));
+            return Err(format!("the URL path {path:?} has a {segment:?} segment, which would change the path"));
         }
     }
     if kept_as_is(&rendered_rest) {
