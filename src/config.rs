@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use serde::Deserialize;
 
 use crate::secret::Secret;
@@ -211,6 +211,22 @@ fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
     })
 }
 
+/// `--listen`: an IP address and port, or `localhost:PORT` (the IPv4 loopback); other names
+/// are not resolved, so what is listened on is what the flag says.
+fn parse_listen(text: &str) -> anyhow::Result<SocketAddr> {
+    if let Some(port) = text.strip_prefix("localhost:") {
+        if let Ok(port) = port.parse::<u16>() {
+            return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+        }
+    }
+    text.parse().map_err(|_| {
+        anyhow::anyhow!(
+            "listen address {text:?} is not an IP address and port (127.0.0.1:8080, [::1]:8080, 0.0.0.0:8080, or \
+             localhost:8080): host names other than localhost are not resolved"
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -281,20 +297,4 @@ mod tests {
         let with_tokens = Overrides { intake_token: Some("i".into()), admin_token: Some("a".into()), ..o };
         assert!(ServeConfig::resolve(None, with_tokens).is_ok());
     }
-}
-
-/// `--listen`: an IP address and port, or `localhost:PORT` (the IPv4 loopback); other names
-/// are not resolved, so what is listened on is what the flag says.
-fn parse_listen(text: &str) -> anyhow::Result<SocketAddr> {
-    if let Some(port) = text.strip_prefix("localhost:") {
-        if let Ok(port) = port.parse::<u16>() {
-            return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
-        }
-    }
-    text.parse().map_err(|_| {
-        anyhow::anyhow!(
-            "listen address {text:?} is not an IP address and port (127.0.0.1:8080, [::1]:8080, 0.0.0.0:8080, or \
-             localhost:8080): host names other than localhost are not resolved"
-        )
-    })
 }
