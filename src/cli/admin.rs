@@ -258,13 +258,25 @@ fn deliveries_table(v: &Value) -> String {
 
 fn delivery_detail(v: &Value) -> String {
     let mut out = String::new();
-    for k in
-        ["id", "status", "subscription", "event", "topic", "attempts", "created_at", "config_version", "last_error"]
-    {
+    for k in ["id", "status", "subscription", "event", "topic"] {
         out.push_str(&format!("{k}: {}\n", text(&v[k])));
     }
+    // The detail's `attempts` is the list (the summary's count is its length).
+    let attempts = v["attempts"].as_array().map_or(0, Vec::len);
+    out.push_str(&format!("attempts: {attempts}\n"));
+    for k in ["next_attempt_at", "created_at", "config_version", "last_error"] {
+        if !v[k].is_null() {
+            out.push_str(&format!("{k}: {}\n", text(&v[k])));
+        }
+    }
+    for reason in v["reasons"].as_array().into_iter().flatten() {
+        out.push_str(&format!("why: {}\n", text(&reason["text"])));
+    }
     let r = &v["request"];
-    out.push_str(&format!("\n{} {}\n", text(&r["method"]), text(&r["url"])));
+    match r["url"].as_str().filter(|u| !u.is_empty()) {
+        Some(url) => out.push_str(&format!("\n{} {url}\n", text(&r["method"]))),
+        None => out.push_str("\n(no request: it never rendered)\n"),
+    }
     for h in r["headers"].as_array().into_iter().flatten() {
         out.push_str(&format!("{}: {}\n", text(&h[0]), text(&h[1])));
     }

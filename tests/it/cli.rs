@@ -162,6 +162,7 @@ async fn deliveries_and_subscriptions_commands_show_tables_and_json() {
     let (code, out, _) = admin_cli(&app.base, &["deliveries", "show", id]).await;
     assert_eq!(code, 0);
     assert!(out.contains(&format!("POST {}/x", receiver.url())) && out.contains("ATTEMPT"), "{out}");
+    assert!(out.contains("\nattempts: 1\n") && !out.contains("attempts: [{"), "a count, the list in the table: {out}");
 
     let (code, out, _) = admin_cli(&app.base, &["deliveries", "retry", id]).await;
     assert_eq!((code, out.contains("pending")), (0, true), "{out}");
