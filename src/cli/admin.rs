@@ -54,10 +54,11 @@ enum DeliveriesCommand {
         /// Only deliveries of events that came in through this inbound source.
         #[arg(long)]
         source: Option<String>,
-        /// Created at or after this time (RFC 3339, or Unix milliseconds).
+        /// Created at or after this time (RFC 3339, Unix milliseconds, or a duration back
+        /// from now: 1h, 7d).
         #[arg(long)]
         since: Option<String>,
-        /// Created before this time (RFC 3339, or Unix milliseconds).
+        /// Created before this time (as --since).
         #[arg(long)]
         until: Option<String>,
         /// At most this many rows, 1 to 1000 (default 50).
@@ -105,6 +106,16 @@ enum SubscriptionsCommand {
 
 impl Connection {
     async fn call(&self, method: reqwest::Method, path: &str) -> anyhow::Result<(bool, Value)> {
+        let base = url::Url::parse(&self.url).ok().filter(|u| matches!(u.scheme(), "http" | "https"));
+        let Some(base) = base else {
+            anyhow::bail!("--url {:?} is not an http:// or https:// address (http://127.0.0.1:8080)", self.url);
+        };
+        if !matches!(base.path(), "/" | "") {
+            anyhow::bail!(
+                "--url {:?} has a path: give where hookshape serve listens (http://host:port), the routes are added",
+                self.url
+            );
+        }
         let url = format!("{}{path}", self.url.trim_end_matches('/'));
         let mut req = reqwest::Client::new().request(method, &url);
         if let Some(token) = &self.token {
@@ -136,6 +147,15 @@ impl Connection {
     }
 }
 
+/// A duration (`1h`) as the Unix milliseconds that long ago; anything else as given, for
+/// the API to read (and to refuse by name).
+fn ago(text: &str) -> String {
+    match crate::duration::parse(text) {
+        Ok(d) => crate::now_ms().saturating_sub(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)).to_string(),
+        Err(_) => text.to_string(),
+    }
+}
+
 pub async fn deliveries(a: DeliveriesArgs) -> anyhow::Result<ExitCode> {
     let conn = &a.conn;
     Ok(match a.command {
@@ -147,8 +167,8 @@ pub async fn deliveries(a: DeliveriesArgs) -> anyhow::Result<ExitCode> {
                 ("event", event),
                 ("key", key),
                 ("source", source),
-                ("since", since),
-                ("until", until),
+                ("since", since.map(|t| ago(&t))),
+                ("until", until.map(|t| ago(&t))),
                 ("limit", limit.map(|l| l.to_string())),
                 ("cursor", cursor),
             ];

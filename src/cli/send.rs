@@ -10,8 +10,9 @@ use anyhow::Context;
 pub struct Args {
     /// A canonical event as JSON (or a JSON array, sent to the batch endpoint).
     file: PathBuf,
-    /// The intake endpoint to post to (a JSON array goes to its `/batch`).
-    #[arg(long, default_value = "http://127.0.0.1:8080/v1/events")]
+    /// Where hookshape serve listens (the event goes to /v1/events, a JSON array to
+    /// /v1/events/batch), or an endpoint of its own (a source's /v1/sources/NAME).
+    #[arg(long, env = "HOOKSHAPE_URL", default_value = "http://127.0.0.1:8080")]
     url: String,
     /// Intake token (default: HOOKSHAPE_INTAKE_TOKEN).
     #[arg(long, env = "HOOKSHAPE_INTAKE_TOKEN", hide_env_values = true)]
@@ -20,7 +21,7 @@ pub struct Args {
 
 pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
     let body = std::fs::read(&a.file).with_context(|| format!("cannot read {}", a.file.display()))?;
-    let url = endpoint_for(&a.url, &body);
+    let url = endpoint_for(&with_events_path(&a.url)?, &body);
     let mut req = reqwest::Client::new().post(&url).header("Content-Type", "application/json").body(body);
     if let Some(token) = &a.token {
         req = req.bearer_auth(token);
@@ -29,7 +30,26 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
     let status = resp.status();
     let text = resp.text().await.unwrap_or_default();
     outln!("{status}\n{text}");
-    Ok(if status.is_success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if status.is_success() && !an_item_refused(&text) { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// `url` as given, or with `/v1/events` when it names only where serve listens.
+fn with_events_path(url: &str) -> anyhow::Result<String> {
+    let parsed = url::Url::parse(url).ok().filter(|u| matches!(u.scheme(), "http" | "https")).ok_or_else(|| {
+        anyhow::anyhow!("--url {url:?} is not an http:// or https:// address (http://127.0.0.1:8080)")
+    })?;
+    Ok(match parsed.path() {
+        "/" | "" => format!("{}/v1/events", url.trim_end_matches('/')),
+        _ => url.to_string(),
+    })
+}
+
+/// Whether a batch's answer refused one of its items (a 200 for the batch, a 422 inside).
+fn an_item_refused(answer: &str) -> bool {
+    let parsed: serde_json::Value = serde_json::from_str(answer).unwrap_or_default();
+    parsed["results"]
+        .as_array()
+        .is_some_and(|items| items.iter().any(|i| !i["status"].as_u64().is_some_and(|s| (200..300).contains(&s))))
 }
 
 /// The batch endpoint beside `url` (`…/v1/events` → `…/v1/events/batch`) when `body` is a
@@ -44,7 +64,18 @@ fn endpoint_for(url: &str, body: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::endpoint_for;
+    use super::{an_item_refused, endpoint_for, with_events_path};
+
+    #[test]
+    fn a_base_url_gets_the_events_path_and_an_endpoint_is_kept() {
+        assert_eq!(with_events_path("http://127.0.0.1:8080").unwrap(), "http://127.0.0.1:8080/v1/events");
+        assert_eq!(with_events_path("http://h:1/").unwrap(), "http://h:1/v1/events");
+        assert_eq!(with_events_path("http://h/v1/sources/eduzz").unwrap(), "http://h/v1/sources/eduzz");
+        assert!(with_events_path("127.0.0.1:8080").unwrap_err().to_string().contains("not an http:// or https://"));
+        assert!(an_item_refused(r#"{"results":[{"status":202},{"status":422,"error":"x"}]}"#));
+        assert!(!an_item_refused(r#"{"results":[{"status":202},{"status":200}]}"#));
+        assert!(!an_item_refused(r#"{"uuid":"u","deliveries":1}"#));
+    }
 
     #[test]
     fn an_array_goes_to_the_batch_endpoint_and_an_object_where_it_was_sent() {

@@ -154,6 +154,11 @@ async fn deliveries_and_subscriptions_commands_show_tables_and_json() {
     assert!(lines[0].starts_with("ID") && lines[0].contains("STATUS") && lines[0].contains("SUBSCRIPTION"), "{out}");
     assert!(lines[1].starts_with(id) && lines[1].contains("succeeded") && lines[1].contains("crm"), "{out}");
 
+    let (code, out, _) = admin_cli(&app.base, &["deliveries", "list", "--since", "1h"]).await;
+    assert_eq!((code, out.contains(id)), (0, true), "a duration back from now: {out}");
+    let (code, out, _) = admin_cli(&app.base, &["deliveries", "list", "--until", "1h"]).await;
+    assert_eq!((code, out.contains(id)), (0, false), "created within the hour: {out}");
+
     let (code, out, _) = admin_cli(&app.base, &["deliveries", "list", "--status", "failed", "--json"]).await;
     assert_eq!(code, 0);
     let parsed: serde_json::Value = serde_json::from_str(&out).unwrap();
