@@ -204,10 +204,14 @@ fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
         let line = r.line.map(|l| format!(":{l}")).unwrap_or_default();
         anyhow::anyhow!("{}{line}: {}", path.display(), r.message)
     })?;
-    let expanded = crate::config_file::expand_env(&text).map_err(|m| anyhow::anyhow!("{}: {m}", path.display()))?;
+    let expanded = crate::config_file::expand_env(&text).map_err(|m| {
+        // The line of the first `${VAR}` that does not expand.
+        let line = text.lines().position(|l| crate::config_file::expand_env(l).is_err());
+        anyhow::anyhow!("{}{}: {m}", path.display(), line.map(|i| format!(":{}", i + 1)).unwrap_or_default())
+    })?;
     serde_norway::from_str(&expanded).map_err(|e| {
-        let line = e.location().map(|l| format!(":{}", l.line())).unwrap_or_default();
-        anyhow::anyhow!("{}{line}: {e}", path.display())
+        let (line, message) = crate::config_file::yaml_error_at(&e.to_string(), e.location().map(|l| l.line()));
+        anyhow::anyhow!("{}{}: {message}", path.display(), line.map(|l| format!(":{l}")).unwrap_or_default())
     })
 }
 
@@ -279,6 +283,10 @@ mod tests {
         std::fs::write(&file, "listen: 127.0.0.1:1\nlsten: oops\n").unwrap();
         let e = ServeConfig::resolve(Some(&file), Overrides::default()).unwrap_err().to_string();
         assert!(e.contains("hookshape.yaml:2") && e.contains("lsten"), "{e}");
+        assert!(!e.contains("at line"), "the line said once: {e}");
+        std::fs::write(&file, "listen: 127.0.0.1:1\n\nadmin_token: ${HS_CONFIG_TEST_NEVER_SET}\n").unwrap();
+        let e = ServeConfig::resolve(Some(&file), Overrides::default()).unwrap_err().to_string();
+        assert!(e.contains("hookshape.yaml:3: ") && e.contains("HS_CONFIG_TEST_NEVER_SET"), "{e}");
     }
 
     #[test]

@@ -158,7 +158,10 @@ fn render_request(state: ApiState, body: Result<Bytes, ApiError>) -> Result<Resp
     let name = body["subscription"].as_str().ok_or_else(|| {
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "subscription: a subscription name is required")
     })?;
-    let answer = render_preview(&state, name, body["event"].clone())?;
+    let event = body.get("event").cloned().ok_or_else(|| {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "event: the canonical event to render is required")
+    })?;
+    let answer = render_preview(&state, name, event)?;
     Ok(json(StatusCode::OK, &answer))
 }
 

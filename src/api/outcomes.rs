@@ -373,6 +373,12 @@ impl Tally {
             let waits = sub.held > 0
                 || self.answer.deliveries.iter().any(|d| d.subscription == name && d.status == DeliveryStatus::Held);
             sub.held_by = if waits { held_by(states, &name) } else { None };
+            // Each delivery that waits says so too, as a single resend's answer does.
+            for d in
+                self.answer.deliveries.iter_mut().filter(|d| d.subscription == name && d.status == DeliveryStatus::Held)
+            {
+                d.held_by.clone_from(&sub.held_by);
+            }
             self.answer.subscriptions.push(sub);
         }
         self.answer.retried = self.answer.sent + self.answer.held + self.answer.rerendered;

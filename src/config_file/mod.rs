@@ -268,7 +268,7 @@ pub(crate) fn parse_yaml<T: serde::de::DeserializeOwned>(path: &Path, text: &str
 /// keeping the context a syntax error adds ("while scanning a quoted scalar at line 4
 /// column 8"): there the problem began (a quote never closed), so that line is the one
 /// given, and where the scanner gave up stays in the message.
-fn yaml_error_at(message: &str, line: Option<usize>) -> (Option<usize>, String) {
+pub(crate) fn yaml_error_at(message: &str, line: Option<usize>) -> (Option<usize>, String) {
     let Some((found, context)) = message.split_once(", while ") else {
         return (line, message.split(" at line ").next().unwrap_or(message).to_string());
     };

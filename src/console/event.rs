@@ -77,16 +77,18 @@ fn replayed<'a>(query: &[(&str, &str)], deliveries: &'a [DeliverySummary]) -> Ve
 }
 
 /// The replay a form asks for: `which=failed|all|pick`, and `subscription=` for each picked.
-fn choice_of(form: &[(String, String)]) -> ReplayChoice {
+fn choice_of(form: &[(String, String)]) -> Result<ReplayChoice, ApiError> {
     let which = form.iter().find(|(k, _)| k == "which").map(|(_, v)| v.as_str()).unwrap_or("all");
-    match which {
+    Ok(match which {
         "failed" => ReplayChoice { subscriptions: None, failed_only: true },
         "pick" => ReplayChoice {
             subscriptions: Some(form.iter().filter(|(k, _)| k == "subscription").map(|(_, v)| v.clone()).collect()),
             failed_only: false,
         },
-        _ => ReplayChoice::default(),
-    }
+        "all" => ReplayChoice::default(),
+        // Not taken for "all": a replay to every subscription is not a default to fall into.
+        other => return Err(ApiError::bad_request(format!("which: {other:?} is not failed, all or pick"))),
+    })
 }
 
 /// `GET /console/events/{uuid}/replay?which=…`: the confirmation, naming how many
@@ -98,13 +100,22 @@ pub async fn replay_confirm(
     state: ApiState,
     query: Vec<(String, String)>,
 ) -> Response {
-    let choice = choice_of(&query);
+    let choice = match choice_of(&query) {
+        Ok(choice) => choice,
+        Err(e) => return console.api_error(&viewer, e),
+    };
     let (stored, _, take, skipped) = match replay_plan(&state, &uuid, &choice).await {
         Ok(plan) => plan,
         Err(e) => return console.api_error(&viewer, e),
     };
     let fields: Vec<(String, String)> =
         query.iter().filter(|(k, _)| k == "which" || k == "subscription").cloned().collect();
+    // Recorded, never sent: said apart from those that go out.
+    let shadow: Vec<String> = {
+        let set = state.subscriptions.load();
+        let is_shadow = |name: &String| set.get(name).is_some_and(|s| s.mode == crate::subscription::Mode::Shadow);
+        take.iter().filter(|name| is_shadow(name)).cloned().collect()
+    };
     let ctx = context! {
         title => "Replay an event",
         nav => "deliveries",
@@ -112,6 +123,7 @@ pub async fn replay_confirm(
         topic => stored.topic,
         failed_only => choice.failed_only,
         take,
+        shadow,
         skipped => value(&skipped),
         fields,
     };
@@ -127,7 +139,10 @@ pub async fn replay(
     form: Vec<(String, String)>,
     state: ApiState,
 ) -> Response {
-    let choice = choice_of(&form);
+    let choice = match choice_of(&form) {
+        Ok(choice) => choice,
+        Err(e) => return console.api_error(&viewer, e),
+    };
     match replay_event(uuid, &state, &choice).await {
         Ok(replayed) if replayed.new_deliveries.is_empty() => console.api_error(
             &viewer,

@@ -95,6 +95,23 @@ async fn a_replays_deliveries_final_at_once_are_counted() {
     let samples = parse_prometheus(&text);
     assert_eq!(sample(&samples, r#"hookshape_deliveries_total{state="shadow",subscription="shadowy"}"#), Some(2.0));
     assert_eq!(sample(&samples, r#"hookshape_deliveries_total{state="failed",subscription="broken"}"#), Some(2.0));
+
+    // The console's confirmation says a shadow subscription's is never sent, and an
+    // unknown choice is refused rather than taken for "all".
+    let page = |which: &str| {
+        let url = format!("{}/console/events/{uuid}/replay?which={which}", app.base);
+        let http = app.http.clone();
+        async move {
+            let resp = http.get(url).send().await.unwrap();
+            (resp.status().as_u16(), resp.text().await.unwrap())
+        }
+    };
+    let (status, confirm) = page("all").await;
+    assert_eq!(status, 200, "{confirm}");
+    assert!(confirm.contains("shadowy is a shadow subscription: recorded, never sent"), "{confirm}");
+    let (status, refused) = page("bogus").await;
+    assert_eq!(status, 400, "{refused}");
+    assert!(refused.contains("is not failed, all or pick"), "{refused}");
 }
 
 #[tokio::test]

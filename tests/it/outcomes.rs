@@ -97,6 +97,10 @@ async fn a_resend_of_a_held_delivery_says_held_with_the_subscriptions_state_and_
         );
         assert_eq!(many["subscriptions"][0]["held_by"]["disabled_since"].as_str(), Some(since), "{store}: {many}");
         assert_eq!(many["deliveries"][0]["outcome"], "held");
+        assert_eq!(
+            many["deliveries"][0]["held_by"], many["subscriptions"][0]["held_by"],
+            "{store}: each says why: {many}"
+        );
 
         // The reason is in the delivery's answer and the subscription's.
         let (_, detail) = app.get(&format!("/v1/deliveries/{id}")).await;

@@ -36,6 +36,8 @@ async fn a_subscriptions_x_webhook_event_replaces_the_topic_and_arrives_once() {
     let preview = json!({ "subscription": "chain", "event": event });
     let (status, answer) = app.post_raw("/v1/render", preview.to_string(), None).await;
     assert_eq!(status, 200, "{answer}");
+    let (status, refused) = app.post_raw("/v1/render", json!({ "subscription": "chain" }).to_string(), None).await;
+    assert_eq!((status, refused["error"].as_str()), (422, Some("event: the canonical event to render is required")));
     let shown: Vec<_> = answer["request"]["headers"]
         .as_array()
         .unwrap()
