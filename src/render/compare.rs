@@ -235,6 +235,7 @@ fn kind_name(value: &Value) -> &'static str {
     match value.kind() {
         ValueKind::String => "a string",
         ValueKind::Number => "a number",
+        ValueKind::Bool => "a boolean",
         ValueKind::Seq => "a list",
         ValueKind::Map => "a map",
         _ => "a value",
@@ -244,6 +245,8 @@ fn kind_name(value: &Value) -> &'static str {
 pub(super) fn shown(value: &Value) -> String {
     match value.as_str() {
         Some(s) => format!("{s:?}"),
+        // As the event's JSON writes it, not minijinja's `True`.
+        None if value.kind() == ValueKind::Bool => value.is_true().to_string(),
         None => value.to_string(),
     }
 }
@@ -256,9 +259,11 @@ pub(super) fn numeric(value: Value) -> Value {
     }
 }
 
+/// A string or a boolean set against a number: minijinja would answer by kind (`"9" >= 50`)
+/// or as if `true` were 1 (`true >= 1`, `true == 1`), never what the data says.
 fn is_mixed(a: &Value, b: &Value) -> bool {
-    let kinds = (a.kind(), b.kind());
-    kinds == (ValueKind::String, ValueKind::Number) || kinds == (ValueKind::Number, ValueKind::String)
+    use ValueKind::{Bool, Number, String};
+    matches!((a.kind(), b.kind()), (String, Number) | (Number, String) | (Bool, Number) | (Number, Bool))
 }
 
 /// The first string and number that comparing `a` with `b` would set against each other:
@@ -354,6 +359,16 @@ fn contains(
             format!("cannot look for a value in {right} ({})", kind_name(haystack)),
         ));
     }
+    // `1 in [true]` is found by minijinja, `true` being 1 to it: a boolean and a number never
+    // meet, found or not.
+    if matches!(needle.kind(), ValueKind::Bool | ValueKind::Number) && haystack.kind() == ValueKind::Seq {
+        for item in haystack.try_iter()? {
+            if item.kind() != needle.kind() && is_mixed(&needle, &item) {
+                let pair = (needle.clone(), item.clone());
+                return Err(refusal(op, &format!(" in {right}"), (left, &needle), (&shown(&item), &item), &pair));
+            }
+        }
+    }
     // Found, the answer is right whatever else the haystack holds; a map's lookup and a
     // list's early exit stay as they were. Only a miss may hide a string set against a number.
     if minijinja::tests::is_in(state, &needle, haystack)? {
@@ -437,7 +452,7 @@ mod tests {
 
     #[test]
     fn a_string_against_a_number_is_refused_however_it_is_compared() {
-        let payload = serde_json::json!({"Points": "9", "Items": [{"n": 1}, {"n": "2"}]});
+        let payload = serde_json::json!({"Points": "9", "Items": [{"n": 1}, {"n": "2"}], "Active": true});
         let cases = [
             ("{{ Points >= 50 }}", "Points = \"9\" (a string) with 50 (a number) using >="),
             ("{{ Points is ge(50) }}", "\"9\" (a string) with 50 (a number) using >="),
@@ -458,6 +473,9 @@ mod tests {
             ("{{ Items | sort(attribute='n') }}", "in | sort by n"),
             ("{{ 9 in Points }}", "9 (a number) with Points = \"9\" (a string) using in"),
             ("{{ 9 in {'9': 1} }}", "9 (a number) with \"9\" (a string) in {'9': 1} using in"),
+            ("{{ Active >= 1 }}", "Active = true (a boolean) with 1 (a number) using >="),
+            ("{{ Active == 1 }}", "using =="),
+            ("{{ 1 in [Active] }}", "using in"),
         ];
         for (template, want) in cases {
             let error = render(template, payload.clone()).expect_err(template);
