@@ -15,6 +15,10 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_STORE: &str = "sqlite://data/hookshape.db";
 /// A rolling deploy or a `git pull` mid-reload is over well within this.
 pub const DEFAULT_ORPHAN_GRACE: Duration = Duration::from_secs(600);
+/// How long a stopping node lets attempts in flight finish (`--shutdown-grace`).
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// How long finished deliveries and their events are kept (`--retention`).
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(30 * 86_400);
 
 /// `hookshape.yaml`. Every key is optional; unknown keys are errors.
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -103,21 +107,31 @@ impl StoreUrl {
 impl ServeConfig {
     /// Merges the layers. `config_file` None means `hookshape.yaml` if it exists.
     pub fn resolve(config_file: Option<&Path>, o: Overrides) -> anyhow::Result<Self> {
-        let file = match config_file {
-            Some(path) => read_file(path)?,
-            None if Path::new(DEFAULT_CONFIG_FILE).exists() => read_file(Path::new(DEFAULT_CONFIG_FILE))?,
-            None => FileConfig::default(),
+        let path = config_file.or_else(|| Some(Path::new(DEFAULT_CONFIG_FILE)).filter(|p| p.exists()));
+        let (file, text) = match path {
+            Some(path) => read_file_and_text(path)?,
+            None => (FileConfig::default(), String::new()),
+        };
+        // A value the file gave is named with the file and its line when it is wrong.
+        let place = |key: &str| match path {
+            Some(path) => {
+                let line = crate::config_file::line_of_key(&text, key).map(|l| format!(":{l}")).unwrap_or_default();
+                format!("{}{line}: ", path.display())
+            }
+            None => String::new(),
+        };
+        let duration = |name: &str, flag: Option<String>, in_file: Option<String>, default: Duration| {
+            let (value, at) = match (flag, in_file) {
+                (Some(value), _) => (value, String::new()),
+                (None, Some(value)) => (value, place(name)),
+                (None, None) => return Ok(default),
+            };
+            crate::duration::parse(&value).map_err(|e| anyhow::anyhow!("{at}{name}: {e}"))
         };
         let listen = o.listen.or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.into());
         let listen = parse_listen(&listen)?;
         let store = StoreUrl::parse(&o.store.or(file.store).unwrap_or_else(|| DEFAULT_STORE.into()))?;
-        let grace = o.shutdown_grace.or(file.shutdown_grace).unwrap_or_else(|| "10s".into());
-        let retention = o.retention.or(file.retention).unwrap_or_else(|| "30d".into());
         let token = |t: Option<String>| t.filter(|t| !t.is_empty()).map(Secret::new);
-        let duration = |name: &str, value: Option<String>, default: Duration| match value {
-            None => Ok(default),
-            Some(text) => crate::duration::parse(&text).map_err(|e| anyhow::anyhow!("{name}: {e}")),
-        };
         let limits = crate::server::Limits {
             max_connections: o
                 .max_connections
@@ -126,12 +140,14 @@ impl ServeConfig {
                 .max(1),
             header_read_timeout: duration(
                 "header_read_timeout",
-                o.header_read_timeout.or(file.header_read_timeout),
+                o.header_read_timeout,
+                file.header_read_timeout,
                 crate::server::DEFAULT_HEADER_READ_TIMEOUT,
             )?,
             idle_timeout: duration(
                 "idle_timeout",
-                o.idle_timeout.or(file.idle_timeout),
+                o.idle_timeout,
+                file.idle_timeout,
                 crate::server::DEFAULT_IDLE_TIMEOUT,
             )?,
         };
@@ -150,14 +166,15 @@ impl ServeConfig {
             topics_dir: o.topics.or(file.topics).unwrap_or_else(|| "topics".into()),
             max_body_bytes: o.max_body_bytes.or(file.max_body_bytes).unwrap_or(crate::api::DEFAULT_MAX_BODY_BYTES),
             concurrency: o.concurrency.or(file.concurrency).unwrap_or(256).max(1),
-            shutdown_grace: crate::duration::parse(&grace).map_err(|e| anyhow::anyhow!("shutdown_grace: {e}"))?,
-            retention: crate::duration::parse(&retention).map_err(|e| anyhow::anyhow!("retention: {e}"))?,
-            orphan_grace: duration("orphan_grace", o.orphan_grace.or(file.orphan_grace), DEFAULT_ORPHAN_GRACE)?,
+            shutdown_grace: duration("shutdown_grace", o.shutdown_grace, file.shutdown_grace, DEFAULT_SHUTDOWN_GRACE)?,
+            retention: duration("retention", o.retention, file.retention, DEFAULT_RETENTION)?,
+            orphan_grace: duration("orphan_grace", o.orphan_grace, file.orphan_grace, DEFAULT_ORPHAN_GRACE)?,
             max_pending: o.max_pending.or(file.max_pending).unwrap_or(1_000_000),
             limits,
             body_read_timeout: duration(
                 "body_read_timeout",
-                o.body_read_timeout.or(file.body_read_timeout),
+                o.body_read_timeout,
+                file.body_read_timeout,
                 crate::api::DEFAULT_BODY_READ_TIMEOUT,
             )?,
             max_batch_items: o
@@ -200,6 +217,11 @@ pub fn store_url(config_file: Option<&Path>, flag: Option<String>) -> anyhow::Re
 }
 
 fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
+    read_file_and_text(path).map(|(file, _)| file)
+}
+
+/// The file's settings, and its text (for the line of a setting found wrong later).
+fn read_file_and_text(path: &Path) -> anyhow::Result<(FileConfig, String)> {
     let text = crate::yaml_bounds::read(path).map_err(|r| {
         let line = r.line.map(|l| format!(":{l}")).unwrap_or_default();
         anyhow::anyhow!("{}{line}: {}", path.display(), r.message)
@@ -209,10 +231,11 @@ fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
         let line = text.lines().position(|l| crate::config_file::expand_env(l).is_err());
         anyhow::anyhow!("{}{}: {m}", path.display(), line.map(|i| format!(":{}", i + 1)).unwrap_or_default())
     })?;
-    serde_norway::from_str(&expanded).map_err(|e| {
+    let file = serde_norway::from_str(&expanded).map_err(|e| {
         let (line, message) = crate::config_file::yaml_error_at(&e.to_string(), e.location().map(|l| l.line()));
         anyhow::anyhow!("{}{}: {message}", path.display(), line.map(|l| format!(":{l}")).unwrap_or_default())
-    })
+    })?;
+    Ok((file, text))
 }
 
 /// `--listen`: an IP address and port, or `localhost:PORT` (the IPv4 loopback); other names
@@ -287,6 +310,20 @@ mod tests {
         std::fs::write(&file, "listen: 127.0.0.1:1\n\nadmin_token: ${HS_CONFIG_TEST_NEVER_SET}\n").unwrap();
         let e = ServeConfig::resolve(Some(&file), Overrides::default()).unwrap_err().to_string();
         assert!(e.contains("hookshape.yaml:3: ") && e.contains("HS_CONFIG_TEST_NEVER_SET"), "{e}");
+    }
+
+    #[test]
+    fn a_wrong_value_from_the_file_is_named_with_its_line_and_one_from_a_flag_without() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("hookshape.yaml");
+        std::fs::write(&file, "listen: 127.0.0.1:1\nretention: 30\n").unwrap();
+        let e = ServeConfig::resolve(Some(&file), Overrides::default()).unwrap_err().to_string();
+        assert!(e.starts_with(&format!("{}:2: retention: invalid duration", file.display())), "{e}");
+        let flag = Overrides { retention: Some("7".into()), ..Overrides::default() };
+        let e = ServeConfig::resolve(Some(&file), flag).unwrap_err().to_string();
+        assert!(e.starts_with("retention: invalid duration \"7\""), "the flag's value, not the file's: {e}");
+        let fixed = Overrides { retention: Some("7d".into()), ..Overrides::default() };
+        assert_eq!(ServeConfig::resolve(Some(&file), fixed).unwrap().retention, Duration::from_secs(7 * 86_400));
     }
 
     #[test]
