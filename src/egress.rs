@@ -146,7 +146,7 @@ fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
 pub struct Refused {
     pub ip: IpAddr,
     pub class: AddressClass,
-    pub rule: &'static str,
+    pub rule: std::borrow::Cow<'static, str>,
 }
 
 impl fmt::Display for Refused {
@@ -174,7 +174,7 @@ impl EgressPolicy {
         let class = classify(ip);
         let rule = match class {
             AddressClass::Public => return Ok(()),
-            AddressClass::LinkLocal | AddressClass::Metadata => "always refused",
+            AddressClass::LinkLocal | AddressClass::Metadata => "always refused".into(),
             _ if !self.deny_private || self.allows(ip) => return Ok(()),
             _ => deny_private_rule(class, ip),
         };
@@ -203,8 +203,8 @@ fn spelt_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
     }
 }
 
-/// The IPv6 prefix a tunnelled or translated form goes through (NAT64's, 6to4's, Teredo's),
-/// which is what allows it.
+/// The IPv6 prefix of a tunnelled or translated form (NAT64's, 6to4's, Teredo's): its own
+/// addresses, not the IPv4 one it carries, are what an allowance names.
 fn tunnel_prefix(ip: Ipv6Addr) -> Option<&'static str> {
     match ip.segments() {
         [0x64, 0xff9b, 0, 0, 0, 0, _, _] => Some("64:ff9b::/96"),
@@ -214,22 +214,24 @@ fn tunnel_prefix(ip: Ipv6Addr) -> Option<&'static str> {
     }
 }
 
-/// The rule, with the block to allow: the one the classification put the address in.
-fn deny_private_rule(class: AddressClass, ip: IpAddr) -> &'static str {
+/// The rule, with the block to allow: the one the classification put the address in; for
+/// a form that goes through a translator or relay (NAT64, 6to4, Teredo), that address
+/// alone, as its whole prefix would allow every private address behind it.
+fn deny_private_rule(class: AddressClass, ip: IpAddr) -> std::borrow::Cow<'static, str> {
+    if let IpAddr::V6(v6) = ip {
+        if tunnel_prefix(v6).is_some() {
+            return format!("--deny-private-networks; allow this address alone with --egress-allow {v6}/128").into();
+        }
+    }
+    deny_private_block(class, ip).into()
+}
+
+fn deny_private_block(class: AddressClass, ip: IpAddr) -> &'static str {
     macro_rules! allow_with {
         ($cidr:literal) => {
             concat!("--deny-private-networks; allow it with --egress-allow ", $cidr)
         };
     }
-    macro_rules! tunnel {
-        ($($cidr:literal),*) => {
-            match ip {
-                $(IpAddr::V6(v6) if tunnel_prefix(v6) == Some($cidr) => return allow_with!($cidr),)*
-                _ => {}
-            }
-        };
-    }
-    tunnel!("64:ff9b::/96", "2002::/16", "2001::/32");
     let v4 = match ip {
         IpAddr::V4(v4) => Some(v4),
         IpAddr::V6(v6) => embedded_v4(v6),

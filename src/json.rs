@@ -229,17 +229,18 @@ pub fn number_identity(text: &str) -> Option<String> {
     if trimmed.is_empty() {
         return Some("0".into());
     }
-    // The value is trimmed × 10^scale.
-    let scale = exponent.checked_sub(frac.len() as i64)?.checked_add((significant.len() - trimmed.len()) as i64)?;
+    // The value is trimmed × 10^scale, in i128 so that no exponent a text can hold wraps.
+    let scale = i128::from(exponent) - frac.len() as i128 + (significant.len() - trimmed.len()) as i128;
     let sign = if negative { "-" } else { "" };
-    let width = trimmed.len() as i64;
+    let width = trimmed.len() as i128;
+    const PLAIN: i128 = 40;
     Some(match scale {
-        0.. if width + scale <= 40 => format!("{sign}{trimmed}{}", "0".repeat(scale as usize)),
+        0.. if width + scale <= PLAIN => format!("{sign}{trimmed}{}", "0".repeat(scale as usize)),
         ..0 if -scale < width => {
             let (whole, part) = trimmed.split_at((width + scale) as usize);
             format!("{sign}{whole}.{part}")
         }
-        ..0 if -scale <= 40 => format!("{sign}0.{}{trimmed}", "0".repeat((-scale - width) as usize)),
+        ..0 if -scale <= PLAIN => format!("{sign}0.{}{trimmed}", "0".repeat((-scale - width) as usize)),
         _ => format!("{sign}{trimmed}e{scale}"),
     })
 }
@@ -437,6 +438,11 @@ mod tests {
         assert_ne!(number_identity("1.5"), number_identity("15"));
         assert_ne!(number_identity("-1"), number_identity("1"));
         assert_eq!(number_identity("1e99999999999999999999"), None, "an exponent past i64 has no identity");
+        // Exponents at i64's ends: no arithmetic wraps, nothing huge is built.
+        assert_eq!(number_identity("1e9223372036854775807").as_deref(), Some("1e9223372036854775807"));
+        assert_eq!(number_identity("1e-9223372036854775808").as_deref(), Some("1e-9223372036854775808"));
+        assert_eq!(number_identity("10.5e-9223372036854775808").as_deref(), Some("105e-9223372036854775809"));
+        assert_eq!(number_identity("123456789e9223372036854775807").as_deref(), Some("123456789e9223372036854775807"));
         assert_eq!(number_identity("01"), None);
         assert_eq!(number_identity("abc"), None);
     }

@@ -59,7 +59,7 @@ impl Masker {
         let mut forms: Vec<String> = long.iter().flat_map(|v| forms_of(v.as_ref())).collect();
         // A secret URL (`${secret:SLACK_URL}`) travels without its scheme and host too: a
         // receiver echoes the path it was asked for.
-        forms.extend(long.iter().filter_map(|v| secret_path(v.as_ref())).flat_map(forms_of));
+        forms.extend(long.iter().flat_map(|v| secret_url_parts(v.as_ref())).flat_map(|p| forms_of(&p)));
         forms.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
         forms.dedup();
         let short = short.iter().map(|v| v.as_ref().to_string()).filter(|v| !v.is_empty()).collect();
@@ -118,14 +118,34 @@ impl Masker {
 }
 
 /// The ways a value can appear in a URL, a JSON document, a form or a header.
-/// The path of a secret that is a URL, when it is long enough to be its own secret (a
+/// A path this short (`/api`) is no secret of its own.
+const MIN_SECRET_PATH: usize = MIN_MASKED_LEN + 1;
+
+/// The path of a secret that is a URL, when it is long enough to be a secret of its own (a
 /// webhook URL's token path, `/services/T000/B000/XXXX`): None for `/` and short ones.
 pub fn secret_path(value: &str) -> Option<&str> {
-    const MIN_PATH: usize = 8;
     let rest = value.split_once("://")?.1;
     let path = &rest[rest.find('/')?..];
     let path = path.split(['?', '#']).next().unwrap_or(path).trim_end_matches('/');
-    (path.chars().count() >= MIN_PATH).then_some(path)
+    (path.chars().count() >= MIN_SECRET_PATH).then_some(path)
+}
+
+/// What of a secret URL travels without its scheme and host, each masked on its own: its
+/// path, everything after the host (path and query, as a request line has it), and each
+/// query value (`?key=K123&token=T456`, as a receiver may echo one alone).
+fn secret_url_parts(value: &str) -> Vec<String> {
+    let Some(rest) = value.split_once("://").map(|(_, rest)| rest) else { return Vec::new() };
+    let after_host = rest.find(['/', '?']).map_or("", |at| &rest[at..]);
+    let mut parts: Vec<String> = secret_path(value).into_iter().map(str::to_string).collect();
+    if after_host.chars().count() >= MIN_SECRET_PATH {
+        parts.push(after_host.to_string());
+    }
+    if let Some((_, query)) = after_host.split_once('?') {
+        let query = query.split('#').next().unwrap_or(query);
+        let values = url::form_urlencoded::parse(query.as_bytes()).map(|(_, v)| v.into_owned());
+        parts.extend(values.filter(|v| v.chars().count() >= MIN_MASKED_LEN));
+    }
+    parts
 }
 
 fn forms_of(value: &str) -> Vec<String> {
@@ -294,7 +314,11 @@ mod tests {
         assert_eq!(masker.mask(r#"{"path": "/fail/T000/SlackPathSecret123"}"#), r#"{"path": "***"}"#);
         assert_eq!(masker.mask("GET /fail/T000/SlackPathSecret123/x?y=1"), "GET ***/x?y=1");
         assert_eq!(secret_path("https://h/"), None, "a bare host has no path of its own");
-        assert_eq!(secret_path("https://h/hook?k=1"), None, "too short to be a secret alone");
+        assert_eq!(secret_path("https://h/api?k=1"), None, "too short to be a secret alone");
+        let chat = Masker::new(["https://chat.example/v1/spaces/AAA/messages?key=K123&token=T456"]);
+        assert_eq!(chat.mask("POST /v1/spaces/AAA/messages?key=K123&token=T456"), "POST ***");
+        assert_eq!(chat.mask("bad token T456"), "bad token ***", "a query value alone");
+        assert_eq!(Masker::new(["https://h.io/k3Y9z"]).mask("GET /k3Y9z"), "GET ***");
         assert_eq!(secret_path("not a url"), None);
     }
 

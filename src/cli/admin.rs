@@ -110,9 +110,12 @@ impl Connection {
         let Some(base) = base else {
             anyhow::bail!("--url {:?} is not an http:// or https:// address (http://127.0.0.1:8080)", self.url);
         };
-        if !matches!(base.path(), "/" | "") {
+        // A path of a reverse proxy's own (`https://ops.example/hookshape`) is kept; one of
+        // hookshape's routes is not where serve listens.
+        if base.path().split('/').any(|segment| segment == "v1") {
             anyhow::bail!(
-                "--url {:?} has a path: give where hookshape serve listens (http://host:port), the routes are added",
+                "--url {:?} names a route: give where hookshape serve listens (http://host:port, or a proxy's \
+                 prefix), the routes are added",
                 self.url
             );
         }

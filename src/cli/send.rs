@@ -33,14 +33,16 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
     Ok(if status.is_success() && !an_item_refused(&text) { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
-/// `url` as given, or with `/v1/events` when it names only where serve listens.
+/// `url` as given when it names one of hookshape's routes (`…/v1/events`, a source's
+/// `…/v1/sources/NAME`), else with `/v1/events` added to where serve listens (a proxy's
+/// prefix kept), as the other client commands add theirs.
 fn with_events_path(url: &str) -> anyhow::Result<String> {
     let parsed = url::Url::parse(url).ok().filter(|u| matches!(u.scheme(), "http" | "https")).ok_or_else(|| {
         anyhow::anyhow!("--url {url:?} is not an http:// or https:// address (http://127.0.0.1:8080)")
     })?;
-    Ok(match parsed.path() {
-        "/" | "" => format!("{}/v1/events", url.trim_end_matches('/')),
-        _ => url.to_string(),
+    Ok(match parsed.path().split('/').any(|segment| segment == "v1") {
+        true => url.to_string(),
+        false => format!("{}/v1/events", url.trim_end_matches('/')),
     })
 }
 
@@ -71,6 +73,10 @@ mod tests {
         assert_eq!(with_events_path("http://127.0.0.1:8080").unwrap(), "http://127.0.0.1:8080/v1/events");
         assert_eq!(with_events_path("http://h:1/").unwrap(), "http://h:1/v1/events");
         assert_eq!(with_events_path("http://h/v1/sources/eduzz").unwrap(), "http://h/v1/sources/eduzz");
+        assert_eq!(
+            with_events_path("https://ops.example/hookshape/").unwrap(),
+            "https://ops.example/hookshape/v1/events"
+        );
         assert!(with_events_path("127.0.0.1:8080").unwrap_err().to_string().contains("not an http:// or https://"));
         assert!(an_item_refused(r#"{"results":[{"status":202},{"status":422,"error":"x"}]}"#));
         assert!(!an_item_refused(r#"{"results":[{"status":202},{"status":200}]}"#));

@@ -266,15 +266,19 @@ pub(crate) fn parse_yaml<T: serde::de::DeserializeOwned>(path: &Path, text: &str
 
 /// serde_norway's message without the "at line L column C" the file's line already says,
 /// keeping the context a syntax error adds ("while scanning a quoted scalar at line 4
-/// column 8"): there the problem began (a quote never closed), so that line is the one
-/// given, and where the scanner gave up stays in the message.
+/// column 8"). For a quote or a bracket never closed the problem began there, so that line
+/// is the one given and where the scanner gave up stays in the message; for anything else
+/// (a block mapping's context is where the mapping began) the error's own line is.
 pub(crate) fn yaml_error_at(message: &str, line: Option<usize>) -> (Option<usize>, String) {
     let Some((found, context)) = message.split_once(", while ") else {
         return (line, message.split(" at line ").next().unwrap_or(message).to_string());
     };
+    let unclosed = ["scanning a quoted scalar", "parsing a flow sequence", "parsing a flow mapping"]
+        .iter()
+        .any(|c| context.starts_with(c));
     let began = context.rsplit_once(" at line ").and_then(|(_, at)| at.split(' ').next()?.parse().ok());
     match began {
-        Some(began) if Some(began) != line => (Some(began), format!("{found}, while {context}")),
+        Some(began) if unclosed && Some(began) != line => (Some(began), format!("{found}, while {context}")),
         _ => (line, format!("{}, while {context}", found.split(" at line ").next().unwrap_or(found))),
     }
 }
@@ -338,6 +342,12 @@ mod tests {
         assert_eq!(
             yaml_error_at(plain, Some(3)),
             (Some(3), "unknown field `methd`, expected one of `url`, `method`".to_string())
+        );
+        let block = "did not find expected key at line 6 column 4, while parsing a block mapping at line 3 column 3";
+        assert_eq!(
+            yaml_error_at(block, Some(6)),
+            (Some(6), "did not find expected key, while parsing a block mapping at line 3 column 3".to_string()),
+            "a mapping's start is not where the mistake is"
         );
         let same_line =
             "did not find expected ',' or ']' at line 1 column 13, while parsing a flow sequence at line 1 column 9";

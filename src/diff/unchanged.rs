@@ -36,12 +36,16 @@ pub fn same(base: &SubscriptionSet, base_name: &str, work: &SubscriptionSet, wor
 /// `import name`). Plain words count too (`to include the…` in a description): a false
 /// alarm only costs rendering what was the same.
 fn names_a_template_it_computes(text: &str) -> bool {
-    ["include", "import", "extends"].iter().any(|keyword| {
+    ["include", "import", "extends", "from"].iter().any(|keyword| {
         text.match_indices(keyword).any(|(at, _)| {
             let before = text[..at].trim_end();
             let after = &text[at + keyword.len()..];
             let word_before = text[..at].chars().next_back().is_some_and(|c| c.is_alphanumeric() || c == '_');
             if word_before || !after.starts_with(char::is_whitespace) {
+                return false;
+            }
+            // `from` is an English word too: only a tag's first word counts (`{% from`, `{%- from`).
+            if *keyword == "from" && !before.trim_end_matches('-').trim_end().ends_with("{%") {
                 return false;
             }
             // `from "x.j2" import name`: the name imported, not a template's.
@@ -88,6 +92,8 @@ mod tests {
             r#"{% include ["a.j2", "b.j2"] %}"#,
             "{% import macros_file as m %}",
             "{% extends layout %}",
+            r#"{% from "macros/" ~ kind ~ ".j2" import money %}"#,
+            "{%- from name import money %}",
             r#"{% include "a" + "b" %}"#,
         ] {
             assert!(names_a_template_it_computes(computed), "{computed}");
@@ -100,6 +106,7 @@ mod tests {
             r#"{% extends "base.j2" %}"#,
             r#"{%- include "a.j2" -%}"#,
             "{{ Customer.Id }} includes",
+            "description: events from the ERP",
         ] {
             assert!(!names_a_template_it_computes(written), "{written}");
         }

@@ -128,7 +128,8 @@ fn carries_nothing(value: &Value) -> bool {
     match value {
         Value::Null | Value::Bool(_) => true,
         Value::String(s) => s.is_empty(),
-        Value::Number(n) => n.as_f64() == Some(0.0),
+        // By its exact value: `1e-400` is no zero, though a float would say so.
+        Value::Number(n) => crate::json::number_identity(&n.to_string()).as_deref() == Some("0"),
         Value::Array(items) => items.is_empty(),
         Value::Object(fields) => fields.is_empty(),
     }
@@ -161,14 +162,16 @@ mod tests {
 
     #[test]
     fn values_that_identify_no_one_are_kept_so_filters_see_the_same_truth() {
-        let payload =
-            json!({"a": "", "b": false, "c": 0, "d": null, "e": [], "f": {}, "g": true, "h": 0.0, "i": "x", "j": 7});
-        let paths: Vec<&str> = ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j"].to_vec();
+        let payload: Value = crate::json::parse(
+            br#"{"a": "", "b": false, "c": 0, "d": null, "e": [], "f": {}, "g": true, "h": 0.0, "i": "x", "j": 7, "k": 1e-400}"#,
+        )
+        .unwrap();
+        let paths: Vec<&str> = ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k"].to_vec();
         let out = redacted(payload.clone(), &paths);
         for kept in ["a", "b", "c", "d", "e", "f", "g", "h"] {
             assert_eq!(out[kept], payload[kept], "{kept}");
         }
-        for hidden in ["i", "j"] {
+        for hidden in ["i", "j", "k"] {
             assert!(out[hidden].as_str().unwrap().starts_with("redacted-"), "{hidden}: {out}");
         }
     }

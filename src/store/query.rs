@@ -37,10 +37,12 @@ impl Dialect {
         }
     }
 
-    /// The condition on a `deliveries` row that it belongs to the event whose uuid is bound
-    /// at `uuid`.
-    fn of_event(self, uuid: &str) -> String {
-        format!("{} IN ({})", self.row_key(), self.deliveries_of_event(uuid))
+    /// The condition on a `deliveries` row that it belongs to one of the events whose uuids
+    /// are bound at `uuids`: one subquery for them all (an OR of subqueries would make
+    /// PostgreSQL test every row of the history against each).
+    fn of_events(self, uuids: &[String]) -> String {
+        let key = self.row_key();
+        format!("{key} IN ({})", deliveries_where(&format!("d.{key}"), key, &one_of(uuids)))
     }
 
     /// The condition on a `deliveries` row that its event is one of `events`, a query of
@@ -73,10 +75,18 @@ pub fn deliveries_of_events(uuids: &str) -> String {
     )
 }
 
-/// PostgreSQL: the condition on a row of `queue` that it belongs to the event whose uuid is
-/// bound at `uuid` (by `queue_event`: live rows are few, so the uuid alone serves).
-fn of_event_in_queue(uuid: &str) -> String {
-    format!("event_uuid = {uuid}")
+/// PostgreSQL: the condition on a row of `queue` that it belongs to one of the events whose
+/// uuids are bound at `uuids` (by `queue_event`: live rows are few, so the uuid alone serves).
+fn of_events_in_queue(uuids: &[String]) -> String {
+    format!("event_uuid {}", one_of(uuids))
+}
+
+/// `= $1` for one placeholder, `IN ($1, $2)` for several: a test of a uuid column.
+fn one_of(placeholders: &[String]) -> String {
+    match placeholders {
+        [one] => format!("= {one}"),
+        many => format!("IN ({})", many.join(", ")),
+    }
 }
 
 /// The deliveries of the events whose uuid passes `test`: those with their event's time
@@ -149,13 +159,13 @@ pub fn delivery_filters_in(q: &DeliveryQuery, dialect: Dialect, table: &str) -> 
         None => {}
     }
     if !q.event.is_empty() {
-        let mut any = Vec::with_capacity(q.event.len());
+        let mut uuids = Vec::with_capacity(q.event.len());
         for e in &q.event {
             f.args.push(Arg::Text(e.clone()));
-            let uuid = dialect.placeholder(f.args.len());
-            any.push(if table == "queue" { of_event_in_queue(&uuid) } else { dialect.of_event(&uuid) });
+            uuids.push(dialect.placeholder(f.args.len()));
         }
-        f.sql.push_str(&format!(" AND ({})", any.join(" OR ")));
+        let condition = if table == "queue" { of_events_in_queue(&uuids) } else { dialect.of_events(&uuids) };
+        f.sql.push_str(&format!(" AND {condition}"));
     }
     if let Some(term) = &q.key {
         let events = keys_matching(term, &mut f);

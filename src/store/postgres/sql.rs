@@ -1448,6 +1448,10 @@ pub fn timer_and_page_statements(
             DeliveryQuery { subscription: loaded.clone(), ..status(DeliveryStatus::Succeeded) },
         ),
         page("history page of an event", DeliveryQuery { event: vec![event.to_string()], ..DeliveryQuery::default() }),
+        page(
+            "history page of two events",
+            DeliveryQuery { event: vec![event.to_string(), id.to_string()], ..DeliveryQuery::default() },
+        ),
         page("history search by key", DeliveryQuery { key: Term::parse("C-1007"), ..DeliveryQuery::default() }),
         page(
             "history search by path:key, a subscription's succeeded",

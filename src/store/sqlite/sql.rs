@@ -1115,6 +1115,7 @@ mod tests {
             DeliveryQuery { subscription: text(&["s"]), status: vec![Succeeded], ..DeliveryQuery::default() },
             DeliveryQuery { topic: text(&["t"]), source: text(&["x"]), ..DeliveryQuery::default() },
             DeliveryQuery { event: vec!["e".into()], ..DeliveryQuery::default() },
+            DeliveryQuery { event: vec!["e".into(), "f".into()], ..DeliveryQuery::default() },
             DeliveryQuery { since: Some(1), until: Some(2), ..DeliveryQuery::default() },
             DeliveryQuery { key: crate::search::Term::parse("C-1007"), ..DeliveryQuery::default() },
             DeliveryQuery {
