@@ -219,8 +219,14 @@ fn tunnel_prefix(ip: Ipv6Addr) -> Option<&'static str> {
 /// alone, as its whole prefix would allow every private address behind it.
 fn deny_private_rule(class: AddressClass, ip: IpAddr) -> std::borrow::Cow<'static, str> {
     if let IpAddr::V6(v6) = ip {
-        if tunnel_prefix(v6).is_some() {
-            return format!("--deny-private-networks; allow this address alone with --egress-allow {v6}/128").into();
+        // 6to4 reaches its IPv4 address through the whole /48 it names; the others, one address.
+        let alone = match tunnel_prefix(v6) {
+            Some("2002::/16") => Some(format!("{}/48", Ipv6Addr::from(u128::from(v6) & !((1u128 << 80) - 1)))),
+            Some(_) => Some(format!("{v6}/128")),
+            None => None,
+        };
+        if let Some(cidr) = alone {
+            return format!("--deny-private-networks; allow this address alone with --egress-allow {cidr}").into();
         }
     }
     deny_private_block(class, ip).into()

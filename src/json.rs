@@ -219,18 +219,32 @@ pub fn number_identity(text: &str) -> Option<String> {
         None => (false, text),
     };
     let (mantissa, exponent) = match unsigned.find(['e', 'E']) {
-        Some(at) => (&unsigned[..at], unsigned[at + 1..].parse::<i64>().ok()?),
-        None => (unsigned, 0),
+        Some(at) => (&unsigned[..at], Some(&unsigned[at + 1..])),
+        None => (unsigned, None),
     };
     let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
     let all = format!("{int}{frac}");
     let significant = all.trim_start_matches('0');
     let trimmed = significant.trim_end_matches('0');
     if trimmed.is_empty() {
+        // Zero, whatever its exponent.
         return Some("0".into());
     }
-    // The value is trimmed × 10^scale, in i128 so that no exponent a text can hold wraps.
-    let scale = i128::from(exponent) - frac.len() as i128 + (significant.len() - trimmed.len()) as i128;
+    // The exponent without its leading zeros, in i128: one no i128 holds has no identity.
+    let exponent: i128 = match exponent {
+        None => 0,
+        Some(e) => {
+            let (sign, digits) = e.strip_prefix('-').map_or((1, e.trim_start_matches('+')), |d| (-1, d));
+            let digits = digits.trim_start_matches('0');
+            if digits.is_empty() {
+                0
+            } else {
+                sign * digits.parse::<i128>().ok()?
+            }
+        }
+    };
+    // The value is trimmed × 10^scale.
+    let scale = exponent.checked_sub(frac.len() as i128)?.checked_add((significant.len() - trimmed.len()) as i128)?;
     let sign = if negative { "-" } else { "" };
     let width = trimmed.len() as i128;
     const PLAIN: i128 = 40;
@@ -437,7 +451,11 @@ mod tests {
         same(&["1e-100", "0.1e-99"], "1e-100");
         assert_ne!(number_identity("1.5"), number_identity("15"));
         assert_ne!(number_identity("-1"), number_identity("1"));
-        assert_eq!(number_identity("1e99999999999999999999"), None, "an exponent past i64 has no identity");
+        assert_eq!(number_identity("1e99999999999999999999").as_deref(), Some("1e99999999999999999999"));
+        assert_eq!(number_identity("1E9223372036854775808"), number_identity("10e9223372036854775807"));
+        assert_eq!(number_identity("0e99999999999999999999").as_deref(), Some("0"), "zero whatever its exponent");
+        assert_eq!(number_identity("1e0000000000000000000000000000000000000005").as_deref(), Some("100000"));
+        assert_eq!(number_identity(&format!("1e{}", "9".repeat(60))), None, "no i128 holds it");
         // Exponents at i64's ends: no arithmetic wraps, nothing huge is built.
         assert_eq!(number_identity("1e9223372036854775807").as_deref(), Some("1e9223372036854775807"));
         assert_eq!(number_identity("1e-9223372036854775808").as_deref(), Some("1e-9223372036854775808"));

@@ -118,8 +118,10 @@ impl Masker {
 }
 
 /// The ways a value can appear in a URL, a JSON document, a form or a header.
-/// A path this short (`/api`) is no secret of its own.
-const MIN_SECRET_PATH: usize = MIN_MASKED_LEN + 1;
+/// A path or query value shorter than this (`/api`, `/hooks`, `?wait=true`,
+/// `?format=json`) is no secret of its own: masked as free text, it would hide ordinary
+/// words everywhere (`true`, `json`). Such parts stay masked where they stand in the URL.
+const MIN_SECRET_PART: usize = 8;
 
 /// The path of a secret that is a URL, when it is long enough to be a secret of its own (a
 /// webhook URL's token path, `/services/T000/B000/XXXX`): None for `/` and short ones.
@@ -127,7 +129,7 @@ pub fn secret_path(value: &str) -> Option<&str> {
     let rest = value.split_once("://")?.1;
     let path = &rest[rest.find('/')?..];
     let path = path.split(['?', '#']).next().unwrap_or(path).trim_end_matches('/');
-    (path.chars().count() >= MIN_SECRET_PATH).then_some(path)
+    (path.chars().count() >= MIN_SECRET_PART).then_some(path)
 }
 
 /// What of a secret URL travels without its scheme and host, each masked on its own: its
@@ -137,13 +139,13 @@ fn secret_url_parts(value: &str) -> Vec<String> {
     let Some(rest) = value.split_once("://").map(|(_, rest)| rest) else { return Vec::new() };
     let after_host = rest.find(['/', '?']).map_or("", |at| &rest[at..]);
     let mut parts: Vec<String> = secret_path(value).into_iter().map(str::to_string).collect();
-    if after_host.chars().count() >= MIN_SECRET_PATH {
+    if after_host.chars().count() >= MIN_SECRET_PART {
         parts.push(after_host.to_string());
     }
     if let Some((_, query)) = after_host.split_once('?') {
         let query = query.split('#').next().unwrap_or(query);
         let values = url::form_urlencoded::parse(query.as_bytes()).map(|(_, v)| v.into_owned());
-        parts.extend(values.filter(|v| v.chars().count() >= MIN_MASKED_LEN));
+        parts.extend(values.filter(|v| v.chars().count() >= MIN_SECRET_PART));
     }
     parts
 }
@@ -317,8 +319,15 @@ mod tests {
         assert_eq!(secret_path("https://h/api?k=1"), None, "too short to be a secret alone");
         let chat = Masker::new(["https://chat.example/v1/spaces/AAA/messages?key=K123&token=T456"]);
         assert_eq!(chat.mask("POST /v1/spaces/AAA/messages?key=K123&token=T456"), "POST ***");
-        assert_eq!(chat.mask("bad token T456"), "bad token ***", "a query value alone");
-        assert_eq!(Masker::new(["https://h.io/k3Y9z"]).mask("GET /k3Y9z"), "GET ***");
+        assert_eq!(chat.mask("POST /v1/spaces/AAA/messages"), "POST ***", "the path alone");
+        let token = Masker::new(["https://chat.example/v1/spaces?key=K123&token=T456xyzw"]);
+        assert_eq!(token.mask("bad token T456xyzw"), "bad token ***", "a long query value alone");
+        // Short parts are ordinary words: never masked as free text.
+        let discord = Masker::new(["https://discord.example/api/webhooks/1/abc?wait=true&format=json"]);
+        assert_eq!(
+            discord.mask(r#"{"tts": true, "type": "application/json"}"#),
+            r#"{"tts": true, "type": "application/json"}"#
+        );
         assert_eq!(secret_path("not a url"), None);
     }
 

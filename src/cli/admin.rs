@@ -106,17 +106,17 @@ enum SubscriptionsCommand {
 
 impl Connection {
     async fn call(&self, method: reqwest::Method, path: &str) -> anyhow::Result<(bool, Value)> {
+        let shown = crate::secret::mask_userinfo(&self.url);
         let base = url::Url::parse(&self.url).ok().filter(|u| matches!(u.scheme(), "http" | "https"));
         let Some(base) = base else {
-            anyhow::bail!("--url {:?} is not an http:// or https:// address (http://127.0.0.1:8080)", self.url);
+            anyhow::bail!("--url {shown:?} is not an http:// or https:// address (http://127.0.0.1:8080)");
         };
         // A path of a reverse proxy's own (`https://ops.example/hookshape`) is kept; one of
-        // hookshape's routes is not where serve listens.
-        if base.path().split('/').any(|segment| segment == "v1") {
+        // hookshape's routes, or a query, is not where serve listens.
+        if names_a_route(base.path()) || base.query().is_some() {
             anyhow::bail!(
-                "--url {:?} names a route: give where hookshape serve listens (http://host:port, or a proxy's \
-                 prefix), the routes are added",
-                self.url
+                "--url {shown:?} is not where hookshape serve listens (http://host:port, or a proxy's prefix): \
+                 the routes are added to it"
             );
         }
         let url = format!("{}{path}", self.url.trim_end_matches('/'));
@@ -148,6 +148,14 @@ impl Connection {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Whether a URL path ends in one of hookshape's routes (`/v1`, `/v1/events`,
+/// `/v1/sources/NAME`, …) rather than a proxy's prefix (`/hookshape`, `/v1/hookshape`).
+pub(super) fn names_a_route(path: &str) -> bool {
+    const ROUTES: [&str; 7] = ["events", "sources", "deliveries", "subscriptions", "render", "openapi.json", "nodes"];
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    segments.iter().enumerate().any(|(i, s)| *s == "v1" && segments.get(i + 1).is_none_or(|next| ROUTES.contains(next)))
 }
 
 /// A duration (`1h`) as the Unix milliseconds that long ago; anything else as given, for

@@ -38,12 +38,16 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
 /// prefix kept), as the other client commands add theirs.
 fn with_events_path(url: &str) -> anyhow::Result<String> {
     let parsed = url::Url::parse(url).ok().filter(|u| matches!(u.scheme(), "http" | "https")).ok_or_else(|| {
-        anyhow::anyhow!("--url {url:?} is not an http:// or https:// address (http://127.0.0.1:8080)")
+        let shown = crate::secret::mask_userinfo(url);
+        anyhow::anyhow!("--url {shown:?} is not an http:// or https:// address (http://127.0.0.1:8080)")
     })?;
-    Ok(match parsed.path().split('/').any(|segment| segment == "v1") {
-        true => url.to_string(),
-        false => format!("{}/v1/events", url.trim_end_matches('/')),
-    })
+    if super::admin::names_a_route(parsed.path()) {
+        return Ok(url.to_string());
+    }
+    let mut with_route = parsed;
+    let path = format!("{}/v1/events", with_route.path().trim_end_matches('/'));
+    with_route.set_path(&path);
+    Ok(with_route.to_string())
 }
 
 /// Whether a batch's answer refused one of its items (a 200 for the batch, a 422 inside).
@@ -78,6 +82,12 @@ mod tests {
             "https://ops.example/hookshape/v1/events"
         );
         assert!(with_events_path("127.0.0.1:8080").unwrap_err().to_string().contains("not an http:// or https://"));
+        assert_eq!(
+            with_events_path("https://gw.example/v1/hookshape").unwrap(),
+            "https://gw.example/v1/hookshape/v1/events"
+        );
+        assert_eq!(with_events_path("http://h:8080?x=1").unwrap(), "http://h:8080/v1/events?x=1");
+        assert!(!with_events_path("ftp://u:pa55word@h").unwrap_err().to_string().contains("pa55word"));
         assert!(an_item_refused(r#"{"results":[{"status":202},{"status":422,"error":"x"}]}"#));
         assert!(!an_item_refused(r#"{"results":[{"status":202},{"status":200}]}"#));
         assert!(!an_item_refused(r#"{"uuid":"u","deliveries":1}"#));

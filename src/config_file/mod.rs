@@ -273,9 +273,12 @@ pub(crate) fn yaml_error_at(message: &str, line: Option<usize>) -> (Option<usize
     let Some((found, context)) = message.split_once(", while ") else {
         return (line, message.split(" at line ").next().unwrap_or(message).to_string());
     };
-    let unclosed = ["scanning a quoted scalar", "parsing a flow sequence", "parsing a flow mapping"]
-        .iter()
-        .any(|c| context.starts_with(c));
+    // A quote or bracket never closed, or a key never given its `:`: the mistake is where
+    // it began.
+    let unclosed =
+        ["scanning a quoted scalar", "parsing a flow sequence", "parsing a flow mapping", "scanning a simple key"]
+            .iter()
+            .any(|c| context.starts_with(c));
     let began = context.rsplit_once(" at line ").and_then(|(_, at)| at.split(' ').next()?.parse().ok());
     match began {
         Some(began) if unclosed && Some(began) != line => (Some(began), format!("{found}, while {context}")),
@@ -343,6 +346,8 @@ mod tests {
             yaml_error_at(plain, Some(3)),
             (Some(3), "unknown field `methd`, expected one of `url`, `method`".to_string())
         );
+        let no_colon = "could not find expected ':' at line 3 column 1, while scanning a simple key at line 2 column 1";
+        assert_eq!(yaml_error_at(no_colon, Some(3)).0, Some(2), "the key without its colon");
         let block = "did not find expected key at line 6 column 4, while parsing a block mapping at line 3 column 3";
         assert_eq!(
             yaml_error_at(block, Some(6)),

@@ -45,7 +45,7 @@ fn names_a_template_it_computes(text: &str) -> bool {
                 return false;
             }
             // `from` is an English word too: only a tag's first word counts (`{% from`, `{%- from`).
-            if *keyword == "from" && !before.trim_end_matches('-').trim_end().ends_with("{%") {
+            if *keyword == "from" && !before.trim_end_matches(['-', '+']).trim_end().ends_with("{%") {
                 return false;
             }
             // `from "x.j2" import name`: the name imported, not a template's.

@@ -259,11 +259,19 @@ pub(super) fn numeric(value: Value) -> Value {
     }
 }
 
-/// A string or a boolean set against a number: minijinja would answer by kind (`"9" >= 50`)
-/// or as if `true` were 1 (`true >= 1`, `true == 1`), never what the data says.
+/// A string set against a number: minijinja would answer by kind (`"9" >= 50` is true),
+/// never what the data says. Refused whatever the operator.
 fn is_mixed(a: &Value, b: &Value) -> bool {
-    use ValueKind::{Bool, Number, String};
-    matches!((a.kind(), b.kind()), (String, Number) | (Number, String) | (Bool, Number) | (Number, Bool))
+    let kinds = (a.kind(), b.kind());
+    kinds == (ValueKind::String, ValueKind::Number) || kinds == (ValueKind::Number, ValueKind::String)
+}
+
+/// A boolean set against a number: minijinja takes `true` for 1. Ordered (`true >= 1`) it
+/// is refused; for equality it is answered as JSON means it, two kinds never equal
+/// (`Discount != false` stays a test a platform sending `false` for "none" relies on).
+fn bool_and_number(a: &Value, b: &Value) -> bool {
+    use ValueKind::{Bool, Number};
+    matches!((a.kind(), b.kind()), (Bool, Number) | (Number, Bool))
 }
 
 /// The first string and number that comparing `a` with `b` would set against each other:
@@ -301,7 +309,7 @@ fn refusal(
         false => format!("{text} = {} ({})", shown(v), kind_name(v)),
     };
     let (a, b) = (numeric(a.clone()), numeric(b.clone()));
-    let inner = match is_mixed(&a, &b) {
+    let inner = match is_mixed(&a, &b) || bool_and_number(&a, &b) {
         true => String::new(),
         false => format!(" ({} against {})", name(&shown(&pair.0), &pair.0), name(&shown(&pair.1), &pair.1)),
     };
@@ -330,6 +338,13 @@ pub(super) fn check(
         return Err(refusal(op, "", (left, a), (right, b), &pair));
     }
     let (a, b) = (numeric(a.clone()), numeric(b.clone()));
+    if bool_and_number(&a, &b) {
+        return match op {
+            "==" => Ok(false),
+            "!=" => Ok(true),
+            _ => Err(refusal(op, "", (left, &a), (right, &b), &(a.clone(), b.clone()))),
+        };
+    }
     Ok(match op {
         "==" => a == b,
         "!=" => a != b,
@@ -359,21 +374,22 @@ fn contains(
             format!("cannot look for a value in {right} ({})", kind_name(haystack)),
         ));
     }
-    // `1 in [true]` is found by minijinja, `true` being 1 to it: a boolean and a number never
-    // meet, found or not.
+    // `1 in [true]` is found by minijinja, `true` being 1 to it: a boolean and a number are
+    // never equal, so a list is looked through by hand for them.
     if matches!(needle.kind(), ValueKind::Bool | ValueKind::Number) && haystack.kind() == ValueKind::Seq {
-        for item in haystack.try_iter()? {
-            if item.kind() != needle.kind() && is_mixed(&needle, &item) {
-                let pair = (needle.clone(), item.clone());
-                return Err(refusal(op, &format!(" in {right}"), (left, &needle), (&shown(&item), &item), &pair));
-            }
+        let equal = |item: Value| {
+            let item = numeric(item);
+            !bool_and_number(&needle, &item) && item == needle
+        };
+        if haystack.try_iter()?.any(equal) {
+            return Ok(op != NOT_IN);
         }
-    }
-    // Found, the answer is right whatever else the haystack holds; a map's lookup and a
-    // list's early exit stay as they were. Only a miss may hide a string set against a number.
-    if minijinja::tests::is_in(state, &needle, haystack)? {
+    } else if minijinja::tests::is_in(state, &needle, haystack)? {
+        // Found, the answer is right whatever else the haystack holds; a map's lookup and a
+        // list's early exit stay as they were.
         return Ok(op != NOT_IN);
     }
+    // Only a miss may hide a string set against a number.
     if matches!(haystack.kind(), ValueKind::Seq | ValueKind::Map | ValueKind::Iterable) {
         for item in haystack.try_iter()? {
             if let Some(pair) = mixed_pair(&needle, &item) {
@@ -474,8 +490,9 @@ mod tests {
             ("{{ 9 in Points }}", "9 (a number) with Points = \"9\" (a string) using in"),
             ("{{ 9 in {'9': 1} }}", "9 (a number) with \"9\" (a string) in {'9': 1} using in"),
             ("{{ Active >= 1 }}", "Active = true (a boolean) with 1 (a number) using >="),
-            ("{{ Active == 1 }}", "using =="),
-            ("{{ 1 in [Active] }}", "using in"),
+            ("{{ 0 < Active }}", "using <"),
+            ("{{ [Active, 0, 2] | sort }}", "true (a boolean) with 0 (a number) in | sort"),
+            ("{{ [Active, 0] | max }}", "in | max"),
         ];
         for (template, want) in cases {
             let error = render(template, payload.clone()).expect_err(template);
@@ -507,6 +524,23 @@ mod tests {
         ];
         for (template, want) in cases {
             assert_eq!(render(template, payload.clone()).as_deref(), Ok(want), "{template}");
+        }
+        // A boolean and a number are never equal (minijinja takes `true` for 1); booleans
+        // among themselves compare as they always did.
+        let flags = serde_json::json!({"Active": true, "Discount": 5, "Off": false});
+        for (template, want) in [
+            ("{{ Active == 1 }}", "false"),
+            ("{{ Active != 1 }}", "true"),
+            ("{{ Discount != false }}", "true"),
+            ("{{ Off == false }}", "true"),
+            ("{{ Active == true }}", "true"),
+            ("{{ 1 in [Active] }}", "false"),
+            ("{{ 1 in [Active, 1] }}", "true"),
+            ("{{ Active in [true, false] }}", "true"),
+            ("{{ 1 not in [true] }}", "true"),
+            ("{{ Discount > 0 }}", "true"),
+        ] {
+            assert_eq!(render(template, flags.clone()).as_deref(), Ok(want), "{template}");
         }
         let error = render("{{ Points < 50 < Missing }}", payload).unwrap_err();
         assert!(error.starts_with("Missing is undefined"), "{error}");

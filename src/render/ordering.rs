@@ -65,30 +65,45 @@ fn at_path(item: &Value, path: &str) -> Value {
         .unwrap_or(Value::UNDEFINED)
 }
 
-/// An error when the keys `filter` would order hold both a string and a number.
+/// The first string, number and boolean among the keys of one slot.
+#[derive(Clone, Default)]
+struct Seen {
+    text: Option<Value>,
+    number: Option<Value>,
+    boolean: Option<Value>,
+}
+
+/// An error when the keys `filter` would order hold both a string and a number, or a
+/// boolean and a number (minijinja orders `true` as 1).
 fn refuse_mixed(value: &Value, kwargs: &Kwargs, filter: &str) -> Result<(), Error> {
     // Not a list: the built-in says so in its own words.
     let Ok(items) = value.try_iter() else { return Ok(()) };
     let attribute: Option<&str> = kwargs.peek("attribute")?;
     let paths: Vec<&str> =
         attribute.map_or(vec![], |a| a.split(',').map(str::trim).filter(|p| !p.is_empty()).collect());
-    let mut first: Vec<(Option<Value>, Option<Value>)> = vec![(None, None); paths.len().max(1)];
+    let mut first: Vec<Seen> = vec![Seen::default(); paths.len().max(1)];
     for item in items {
         for (slot, seen) in first.iter_mut().enumerate() {
             let key = numeric(paths.get(slot).map_or(item.clone(), |p| at_path(&item, p)));
             match key.kind() {
-                ValueKind::String => seen.0 = seen.0.take().or(Some(key)),
-                ValueKind::Number => seen.1 = seen.1.take().or(Some(key)),
+                ValueKind::String => seen.text = seen.text.take().or(Some(key)),
+                ValueKind::Number => seen.number = seen.number.take().or(Some(key)),
+                ValueKind::Bool => seen.boolean = seen.boolean.take().or(Some(key)),
                 _ => {}
             }
-            if let (Some(text), Some(number)) = seen {
+            let other = match (&seen.number, &seen.text, &seen.boolean) {
+                (Some(number), Some(text), _) => Some((text, "a string", number)),
+                (Some(number), None, Some(boolean)) => Some((boolean, "a boolean", number)),
+                _ => None,
+            };
+            if let Some((other, kind, number)) = other {
                 let by = paths.get(slot).map(|p| format!(" by {p}")).unwrap_or_default();
                 return Err(Error::new(
                     ErrorKind::InvalidOperation,
                     format!(
-                        "cannot compare {} (a string) with {} (a number) in | {filter}{by}; convert explicitly: \
+                        "cannot compare {} ({kind}) with {} (a number) in | {filter}{by}; convert explicitly: \
                          `| map('int')`, `| map('float')` or `| map('decimal')`",
-                        shown(text),
+                        shown(other),
                         shown(number)
                     ),
                 ));
