@@ -128,8 +128,9 @@ impl ServeConfig {
             };
             crate::duration::parse(&value).map_err(|e| anyhow::anyhow!("{at}{name}: {e}"))
         };
+        let listen_at = if o.listen.is_none() && file.listen.is_some() { place("listen") } else { String::new() };
         let listen = o.listen.or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.into());
-        let listen = parse_listen(&listen)?;
+        let listen = parse_listen(&listen).map_err(|e| anyhow::anyhow!("{listen_at}{e}"))?;
         let store = StoreUrl::parse(&o.store.or(file.store).unwrap_or_else(|| DEFAULT_STORE.into()))?;
         let token = |t: Option<String>| t.filter(|t| !t.is_empty()).map(Secret::new);
         let limits = crate::server::Limits {
@@ -151,10 +152,13 @@ impl ServeConfig {
                 crate::server::DEFAULT_IDLE_TIMEOUT,
             )?,
         };
-        let allow = o.egress_allow.filter(|a| !a.is_empty()).or(file.egress_allow).unwrap_or_default();
+        let flag_allow = o.egress_allow.filter(|a| !a.is_empty());
+        let allow_at =
+            if flag_allow.is_none() && file.egress_allow.is_some() { place("egress_allow") } else { String::new() };
+        let allow = flag_allow.or(file.egress_allow).unwrap_or_default();
         let allow = allow
             .iter()
-            .map(|c| crate::egress::parse_cidr(c).map_err(|e| anyhow::anyhow!("egress_allow: {e}")))
+            .map(|c| crate::egress::parse_cidr(c).map_err(|e| anyhow::anyhow!("{allow_at}egress_allow: {e}")))
             .collect::<anyhow::Result<Vec<_>>>()?;
         let deny_private = o.deny_private_networks.or(file.deny_private_networks).unwrap_or(false);
         let config = Self {
@@ -322,6 +326,13 @@ mod tests {
         let flag = Overrides { retention: Some("7".into()), ..Overrides::default() };
         let e = ServeConfig::resolve(Some(&file), flag).unwrap_err().to_string();
         assert!(e.starts_with("retention: invalid duration \"7\""), "the flag's value, not the file's: {e}");
+        std::fs::write(&file, "store: sqlite://x.db\nlisten: example.com:80\negress_allow: [10.0.0.0/33]\n").unwrap();
+        let e = ServeConfig::resolve(Some(&file), Overrides::default()).unwrap_err().to_string();
+        assert!(e.starts_with(&format!("{}:2: listen address", file.display())), "{e}");
+        std::fs::write(&file, "egress_allow: [10.0.0.0/33]\n").unwrap();
+        let e = ServeConfig::resolve(Some(&file), Overrides::default()).unwrap_err().to_string();
+        assert!(e.starts_with(&format!("{}:1: egress_allow:", file.display())), "{e}");
+        std::fs::write(&file, "listen: 127.0.0.1:1\nretention: 30\n").unwrap();
         let fixed = Overrides { retention: Some("7d".into()), ..Overrides::default() };
         assert_eq!(ServeConfig::resolve(Some(&file), fixed).unwrap().retention, Duration::from_secs(7 * 86_400));
     }
