@@ -203,33 +203,29 @@ fn spelt_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
     }
 }
 
-/// The IPv6 prefix of a tunnelled or translated form (NAT64's, 6to4's, Teredo's): its own
-/// addresses, not the IPv4 one it carries, are what an allowance names.
-fn tunnel_prefix(ip: Ipv6Addr) -> Option<&'static str> {
+/// The allowance that reaches a tunnelled or translated form (NAT64, 6to4, Teredo) and no
+/// more: the address itself, or for 6to4 the /48 that carries its IPv4 address (its whole
+/// prefix would allow every private address behind the translator or relay).
+fn tunnel_allowance(ip: Ipv6Addr) -> Option<String> {
     match ip.segments() {
-        [0x64, 0xff9b, 0, 0, 0, 0, _, _] => Some("64:ff9b::/96"),
-        [0x2002, ..] => Some("2002::/16"),
-        [0x2001, 0, ..] => Some("2001::/32"),
+        [0x2002, ..] => Some(format!("{}/48", Ipv6Addr::from(u128::from(ip) & !((1u128 << 80) - 1)))),
+        [0x64, 0xff9b, 0, 0, 0, 0, _, _] | [0x2001, 0, ..] => Some(format!("{ip}/128")),
         _ => None,
     }
 }
 
-/// The rule, with the block to allow: the one the classification put the address in; for
-/// a form that goes through a translator or relay (NAT64, 6to4, Teredo), that address
-/// alone, as its whole prefix would allow every private address behind it.
+/// The rule, with the block to allow: the one the classification put the address in, or
+/// for a tunnelled form its own allowance.
 fn deny_private_rule(class: AddressClass, ip: IpAddr) -> std::borrow::Cow<'static, str> {
-    if let IpAddr::V6(v6) = ip {
-        // 6to4 reaches its IPv4 address through the whole /48 it names; the others, one address.
-        let alone = match tunnel_prefix(v6) {
-            Some("2002::/16") => Some(format!("{}/48", Ipv6Addr::from(u128::from(v6) & !((1u128 << 80) - 1)))),
-            Some(_) => Some(format!("{v6}/128")),
-            None => None,
-        };
-        if let Some(cidr) = alone {
-            return format!("--deny-private-networks; allow this address alone with --egress-allow {cidr}").into();
-        }
+    match ip {
+        IpAddr::V6(v6) => match tunnel_allowance(v6) {
+            Some(cidr) => {
+                format!("--deny-private-networks; allow this address alone with --egress-allow {cidr}").into()
+            }
+            None => deny_private_block(class, ip).into(),
+        },
+        IpAddr::V4(_) => deny_private_block(class, ip).into(),
     }
-    deny_private_block(class, ip).into()
 }
 
 fn deny_private_block(class: AddressClass, ip: IpAddr) -> &'static str {

@@ -205,7 +205,6 @@ fn nth_number(bytes: &[u8], from: (usize, usize), index: usize) -> Option<(usize
     None
 }
 
-/// Whether `text` is one JSON number: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
 /// One spelling for every JSON number of the same value (`1`, `1.0`, `1e0`, `10E-1` are
 /// all `1`; `-0` is `0`; `1.50` is `1.5`), exactly, whatever its size: an integer or a
 /// plain decimal when that takes at most 40 digits, else `<digits>e<exponent>`. Where a
@@ -259,6 +258,7 @@ pub fn number_identity(text: &str) -> Option<String> {
     })
 }
 
+/// Whether `text` is one JSON number: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
 fn is_number_token(text: &str) -> bool {
     fn digits(s: &[u8]) -> usize {
         s.iter().take_while(|b| b.is_ascii_digit()).count()

@@ -112,22 +112,14 @@ fn of_event(sides: &Sides<'_>, event: &Event) -> EventFindings {
         .map(|&i| (i, &sides.pairs[i]))
         .filter_map(|(i, p)| {
             let (base, work) = (side(sides.base, &p.base), side(sides.work, &p.work));
-            let secret_changed = match (&base, &work) {
-                (Some((_, Some(a))), Some((_, Some(b)))) => a != b,
-                _ => false,
-            };
-            let shown = (base.as_ref().map(|o| o.0.clone()), work.as_ref().map(|o| o.0.clone()));
-            let mut found = classify(base.map(|o| o.0), work.map(|o| o.0));
-            if found.is_empty() {
+            let mut found = classify(base.as_ref().map(|(o, _)| o), work.as_ref().map(|(o, _)| o));
+            if let (true, Some((a, digest_a)), Some((b, digest_b))) = (found.is_empty(), &base, &work) {
                 // The same fields, shown differently: their order changed. Shown the same
                 // and sent differently: a secret value changed.
-                let reordered = match &shown {
-                    (Some(a), Some(b)) if a != b => order_changes(a, b),
-                    _ => Vec::new(),
-                };
+                let reordered = if a != b { order_changes(a, b) } else { Vec::new() };
                 if !reordered.is_empty() {
                     found.push(Finding::Changed(reordered));
-                } else if secret_changed {
+                } else if matches!((digest_a, digest_b), (Some(x), Some(y)) if x != y) {
                     found.push(Finding::Changed(vec![secret_change()]));
                 }
             }
@@ -137,22 +129,22 @@ fn of_event(sides: &Sides<'_>, event: &Event) -> EventFindings {
 }
 
 /// What changes for one event between its base and working outcomes (None: not delivered).
-pub fn classify(base: Option<Outcome>, work: Option<Outcome>) -> Vec<Finding> {
-    let base = base.filter(Outcome::delivered);
-    let work = work.filter(Outcome::delivered);
+pub fn classify(base: Option<&Outcome>, work: Option<&Outcome>) -> Vec<Finding> {
+    let base = base.filter(|o| o.delivered());
+    let work = work.filter(|o| o.delivered());
     match (base, work) {
         (None, None) => Vec::new(),
         (Some(_), None) => vec![Finding::NoLongerDelivered],
-        (None, Some(Outcome::Failed { error })) => vec![Finding::NewlyDelivered, Finding::NewError(error)],
+        (None, Some(Outcome::Failed { error })) => vec![Finding::NewlyDelivered, Finding::NewError(error.clone())],
         (None, Some(_)) => vec![Finding::NewlyDelivered],
         (Some(Outcome::Failed { error: a }), Some(Outcome::Failed { error: b })) if a != b => {
-            vec![Finding::NewError(b)]
+            vec![Finding::NewError(b.clone())]
         }
         (Some(Outcome::Failed { .. }), Some(Outcome::Failed { .. })) => Vec::new(),
-        (Some(_), Some(Outcome::Failed { error })) => vec![Finding::NewError(error)],
+        (Some(_), Some(Outcome::Failed { error })) => vec![Finding::NewError(error.clone())],
         (Some(Outcome::Failed { .. }), Some(_)) => vec![Finding::FixedError],
         (Some(a), Some(b)) => {
-            let changes = request_changes(&a, &b);
+            let changes = request_changes(a, b);
             if changes.is_empty() {
                 Vec::new()
             } else {
@@ -224,14 +216,14 @@ mod tests {
     fn each_kind_of_change_is_told_apart() {
         let skipped = Some(Outcome::Skipped { reason: "filter".into() });
         let failed = |e: &str| Some(Outcome::Failed { error: e.into() });
-        assert_eq!(classify(skipped.clone(), request("u", "{}")), [Finding::NewlyDelivered]);
-        assert_eq!(classify(request("u", "{}"), None), [Finding::NoLongerDelivered]);
-        assert_eq!(classify(request("u", "{}"), failed("x")), [Finding::NewError("x".into())]);
-        assert_eq!(classify(failed("x"), request("u", "{}")), [Finding::FixedError]);
-        assert_eq!(classify(failed("x"), failed("x")), []);
-        assert_eq!(classify(request("u", r#"{"a":1}"#), request("u", r#"{"a": 1}"#)), []);
+        assert_eq!(classify(skipped.as_ref(), request("u", "{}").as_ref()), [Finding::NewlyDelivered]);
+        assert_eq!(classify(request("u", "{}").as_ref(), None), [Finding::NoLongerDelivered]);
+        assert_eq!(classify(request("u", "{}").as_ref(), failed("x").as_ref()), [Finding::NewError("x".into())]);
+        assert_eq!(classify(failed("x").as_ref(), request("u", "{}").as_ref()), [Finding::FixedError]);
+        assert_eq!(classify(failed("x").as_ref(), failed("x").as_ref()), []);
+        assert_eq!(classify(request("u", r#"{"a":1}"#).as_ref(), request("u", r#"{"a": 1}"#).as_ref()), []);
         assert_eq!(
-            classify(request("u", r#"{"a":1}"#), request("v", r#"{"a":2}"#)),
+            classify(request("u", r#"{"a":1}"#).as_ref(), request("v", r#"{"a":2}"#).as_ref()),
             [Finding::Changed(vec![
                 FieldChange { field: "url".into(), before: Some("u".into()), after: Some("v".into()) },
                 FieldChange { field: "body a".into(), before: Some("1".into()), after: Some("2".into()) },

@@ -41,8 +41,7 @@ impl Dialect {
     /// are bound at `uuids`: one subquery for them all (an OR of subqueries would make
     /// PostgreSQL test every row of the history against each).
     fn of_events(self, uuids: &[String]) -> String {
-        let key = self.row_key();
-        format!("{key} IN ({})", deliveries_where(&format!("d.{key}"), key, &one_of(uuids)))
+        format!("{} IN ({})", self.row_key(), self.deliveries_of(uuids))
     }
 
     /// The condition on a `deliveries` row that its event is one of `events`, a query of
@@ -60,8 +59,13 @@ impl Dialect {
     /// which grows at its end, where an index of the random uuid alone took every entry at
     /// a random page), or, stored without that time, by the uuid alone.
     pub fn deliveries_of_event(self, uuid: &str) -> String {
+        self.deliveries_of(&[uuid.to_string()])
+    }
+
+    /// `deliveries_of_event` for the events whose uuids are bound at `uuids`.
+    fn deliveries_of(self, uuids: &[String]) -> String {
         let key = self.row_key();
-        deliveries_where(&format!("d.{key}"), key, &format!("= {uuid}"))
+        deliveries_where(&format!("d.{key}"), key, &one_of(uuids))
     }
 }
 
