@@ -238,6 +238,7 @@ fn kind_name(value: &Value) -> &'static str {
         ValueKind::Bool => "a boolean",
         ValueKind::Seq => "a list",
         ValueKind::Map => "a map",
+        ValueKind::None => "no value",
         _ => "a value",
     }
 }
@@ -245,8 +246,9 @@ fn kind_name(value: &Value) -> &'static str {
 pub(super) fn shown(value: &Value) -> String {
     match value.as_str() {
         Some(s) => format!("{s:?}"),
-        // As the event's JSON writes it, not minijinja's `True`.
+        // As the event's JSON writes it, not minijinja's `True` and `None`.
         None if value.kind() == ValueKind::Bool => value.is_true().to_string(),
+        None if value.is_none() => "null".to_string(),
         None => value.to_string(),
     }
 }
@@ -272,6 +274,51 @@ fn is_mixed(a: &Value, b: &Value) -> bool {
 fn bool_and_number(a: &Value, b: &Value) -> bool {
     use ValueKind::{Bool, Number};
     matches!((a.kind(), b.kind()), (Bool, Number) | (Number, Bool))
+}
+
+/// Equal as JSON means it, at any depth: a boolean and a number are never equal (minijinja
+/// takes `true` for 1, so `[Active] == [1]` would be true), lists item by item, maps key by key.
+fn json_equal(a: &Value, b: &Value) -> bool {
+    use ValueKind::{Map, Seq};
+    let (a, b) = (numeric(a.clone()), numeric(b.clone()));
+    match (a.kind(), b.kind()) {
+        _ if bool_and_number(&a, &b) => false,
+        (Seq, Seq) => match (a.try_iter(), b.try_iter()) {
+            (Ok(xs), Ok(ys)) => a.len() == b.len() && xs.zip(ys).all(|(x, y)| json_equal(&x, &y)),
+            _ => false,
+        },
+        (Map, Map) => {
+            a.len() == b.len()
+                && a.try_iter().is_ok_and(|mut keys| {
+                    keys.all(|key| {
+                        let (x, y) = (a.get_item(&key), b.get_item(&key));
+                        matches!((x, y), (Ok(x), Ok(y)) if !y.is_undefined() && json_equal(&x, &y))
+                    })
+                })
+        }
+        _ => a == b,
+    }
+}
+
+fn is_nan(value: &Value) -> bool {
+    value.kind() == ValueKind::Number && f64::try_from(value.clone()).is_ok_and(f64::is_nan)
+}
+
+/// The first pair that ordering `a` against `b` would have to order by kind rather than by
+/// value: numbers with numbers (NaN has no order), strings with strings, booleans with
+/// booleans, lists item by item. minijinja orders the rest by kind (`null < 100` is quietly
+/// true), so a filter such as `Points | default(0) < 100` let a `"Points": null` through.
+fn unorderable(a: &Value, b: &Value) -> Option<(Value, Value)> {
+    use ValueKind::{Bool, Number, Seq, String, Undefined};
+    let (a, b) = (numeric(a.clone()), numeric(b.clone()));
+    match (a.kind(), b.kind()) {
+        (Number, Number) => (is_nan(&a) || is_nan(&b)).then_some((a, b)),
+        (String, String) | (Bool, Bool) => None,
+        (Seq, Seq) => a.try_iter().ok()?.zip(b.try_iter().ok()?).find_map(|(x, y)| unorderable(&x, &y)),
+        // Strict templates refused it before; a lenient one keeps minijinja's answer.
+        (Undefined, _) | (_, Undefined) => None,
+        _ => Some((a, b)),
+    }
 }
 
 /// The first string and number that comparing `a` with `b` would set against each other:
@@ -304,22 +351,27 @@ fn refusal(
     (right, b): (&str, &Value),
     pair: &(Value, Value),
 ) -> Error {
-    let name = |text: &str, v: &Value| match text == shown(v) {
+    // A literal is named once: `50 (a number)`, `null (no value)` for a written `none`.
+    let name = |text: &str, v: &Value| match text == shown(v) || (v.is_none() && text == "none") {
         true => format!("{} ({})", shown(v), kind_name(v)),
         false => format!("{text} = {} ({})", shown(v), kind_name(v)),
     };
     let (a, b) = (numeric(a.clone()), numeric(b.clone()));
-    let inner = match is_mixed(&a, &b) || bool_and_number(&a, &b) {
+    let same = |x: &Value, y: &Value| x.kind() == y.kind() && shown(x) == shown(y);
+    let inner = match same(&a, &pair.0) && same(&b, &pair.1) {
         true => String::new(),
         false => format!(" ({} against {})", name(&shown(&pair.0), &pair.0), name(&shown(&pair.1), &pair.1)),
     };
+    let advice = if pair.0.is_none() || pair.1.is_none() {
+        "a null has no order: test it first (`is none`) or replace it (`| default(0, true)`)"
+    } else if is_nan(&pair.0) || is_nan(&pair.1) {
+        "NaN has no order: test it first (`x != x` is true only for NaN)"
+    } else {
+        "convert explicitly: `| int`, `| float` or `| decimal`"
+    };
     Error::new(
         ErrorKind::InvalidOperation,
-        format!(
-            "cannot compare {} with {}{within} using {op}{inner}; convert explicitly: `| int`, `| float` or `| decimal`",
-            name(left, &a),
-            name(right, &b)
-        ),
+        format!("cannot compare {} with {}{within} using {op}{inner}; {advice}", name(left, &a), name(right, &b)),
     )
 }
 
@@ -337,17 +389,16 @@ pub(super) fn check(
     if let Some(pair) = mixed_pair(a, b) {
         return Err(refusal(op, "", (left, a), (right, b), &pair));
     }
-    let (a, b) = (numeric(a.clone()), numeric(b.clone()));
-    if bool_and_number(&a, &b) {
-        return match op {
-            "==" => Ok(false),
-            "!=" => Ok(true),
-            _ => Err(refusal(op, "", (left, &a), (right, &b), &(a.clone(), b.clone()))),
-        };
+    match op {
+        "==" => return Ok(json_equal(a, b)),
+        "!=" => return Ok(!json_equal(a, b)),
+        _ => {}
     }
+    if let Some(pair) = unorderable(a, b) {
+        return Err(refusal(op, "", (left, a), (right, b), &pair));
+    }
+    let (a, b) = (numeric(a.clone()), numeric(b.clone()));
     Ok(match op {
-        "==" => a == b,
-        "!=" => a != b,
         "<" => a < b,
         "<=" => a <= b,
         ">" => a > b,
@@ -374,14 +425,10 @@ fn contains(
             format!("cannot look for a value in {right} ({})", kind_name(haystack)),
         ));
     }
-    // `1 in [true]` is found by minijinja, `true` being 1 to it: a boolean and a number are
-    // never equal, so a list is looked through by hand for them.
-    if matches!(needle.kind(), ValueKind::Bool | ValueKind::Number) && haystack.kind() == ValueKind::Seq {
-        let equal = |item: Value| {
-            let item = numeric(item);
-            !bool_and_number(&needle, &item) && item == needle
-        };
-        if haystack.try_iter()?.any(equal) {
+    // `1 in [true]` is found by minijinja, `true` being 1 to it: a list is looked through
+    // with equality as JSON means it.
+    if haystack.kind() == ValueKind::Seq {
+        if haystack.try_iter()?.any(|item| json_equal(&needle, &item)) {
             return Ok(op != NOT_IN);
         }
     } else if minijinja::tests::is_in(state, &needle, haystack)? {
@@ -468,7 +515,7 @@ mod tests {
 
     #[test]
     fn a_string_against_a_number_is_refused_however_it_is_compared() {
-        let payload = serde_json::json!({"Points": "9", "Items": [{"n": 1}, {"n": "2"}], "Active": true});
+        let payload = serde_json::json!({"Points": "9", "Items": [{"n": 1}, {"n": "2"}], "Active": true, "N": null});
         let cases = [
             ("{{ Points >= 50 }}", "Points = \"9\" (a string) with 50 (a number) using >="),
             ("{{ Points is ge(50) }}", "\"9\" (a string) with 50 (a number) using >="),
@@ -493,6 +540,17 @@ mod tests {
             ("{{ 0 < Active }}", "using <"),
             ("{{ [Active, 0, 2] | sort }}", "true (a boolean) with 0 (a number) in | sort"),
             ("{{ [Active, 0] | max }}", "in | max"),
+            // null and NaN have no order: minijinja puts null first and NaN last.
+            ("{{ N < 100 }}", "N = null (no value) with 100 (a number) using <; a null has no order"),
+            ("{{ N | default(0) < 100 }}", "using <; a null has no order"),
+            ("{{ 'a' < N }}", "\"a\" (a string) with N = null (no value) using <"),
+            ("{{ [N] < [1] }}", "(null (no value) against 1 (a number))"),
+            ("{{ [] < 1 }}", "[] (a list) with 1 (a number) using <"),
+            ("{{ Items < 1 }}", "(a list) with 1 (a number)"),
+            ("{{ [N, 1] | sort }}", "null (no value) with 1 (a number) in | sort"),
+            ("{{ ['b', N] | max }}", "null (no value) with \"b\" (a string) in | max"),
+            ("{{ ('NaN' | float) > 0 }}", "using >; NaN has no order"),
+            ("{{ 0 >= ('nan' | float) }}", "NaN has no order"),
         ];
         for (template, want) in cases {
             let error = render(template, payload.clone()).expect_err(template);
@@ -521,13 +579,14 @@ mod tests {
             ("{{ Tags | sort(reverse=true) | join }}", "ba"),
             ("{% for t in Tags if t in ['b'] %}{{ t }}{% endfor %}", "b"),
             ("{{ Name is none }}", "false"),
+            ("{{ [none, 2, 1] | reject('none') | sort | join }}", "12"),
         ];
         for (template, want) in cases {
             assert_eq!(render(template, payload.clone()).as_deref(), Ok(want), "{template}");
         }
         // A boolean and a number are never equal (minijinja takes `true` for 1); booleans
         // among themselves compare as they always did.
-        let flags = serde_json::json!({"Active": true, "Discount": 5, "Off": false});
+        let flags = serde_json::json!({"Active": true, "Discount": 5, "Off": false, "Nothing": null});
         for (template, want) in [
             ("{{ Active == 1 }}", "false"),
             ("{{ Active != 1 }}", "true"),
@@ -539,6 +598,17 @@ mod tests {
             ("{{ Active in [true, false] }}", "true"),
             ("{{ 1 not in [true] }}", "true"),
             ("{{ Discount > 0 }}", "true"),
+            // At any depth: minijinja would find `[true] == [1]`.
+            ("{{ [Active] == [1] }}", "false"),
+            ("{{ [Active] != [1] }}", "true"),
+            ("{{ {'a': Active} == {'a': 1} }}", "false"),
+            ("{{ [Active, 1] == [1, Active] }}", "false"),
+            ("{{ [Active, [Discount]] == [true, [5]] }}", "true"),
+            ("{{ {'a': Discount, 'b': [Off]} == {'b': [false], 'a': 5} }}", "true"),
+            ("{{ {'a': 1} == {'a': 1, 'b': 2} }}", "false"),
+            ("{{ [1] in [[Active]] }}", "false"),
+            ("{{ Nothing == none }}", "true"),
+            ("{{ Nothing is none }}", "true"),
         ] {
             assert_eq!(render(template, flags.clone()).as_deref(), Ok(want), "{template}");
         }

@@ -71,10 +71,11 @@ struct Seen {
     text: Option<Value>,
     number: Option<Value>,
     boolean: Option<Value>,
+    null: Option<Value>,
 }
 
-/// An error when the keys `filter` would order hold both a string and a number, or a
-/// boolean and a number (minijinja orders `true` as 1).
+/// An error when the keys `filter` would order hold both a string and a number, a boolean
+/// and a number (minijinja orders `true` as 1), or a null beside numbers or strings.
 fn refuse_mixed(value: &Value, kwargs: &Kwargs, filter: &str) -> Result<(), Error> {
     // Not a list: the built-in says so in its own words.
     let Ok(items) = value.try_iter() else { return Ok(()) };
@@ -89,22 +90,32 @@ fn refuse_mixed(value: &Value, kwargs: &Kwargs, filter: &str) -> Result<(), Erro
                 ValueKind::String => seen.text = seen.text.take().or(Some(key)),
                 ValueKind::Number => seen.number = seen.number.take().or(Some(key)),
                 ValueKind::Bool => seen.boolean = seen.boolean.take().or(Some(key)),
+                ValueKind::None => seen.null = seen.null.take().or(Some(key)),
                 _ => {}
             }
-            let other = match (&seen.number, &seen.text, &seen.boolean) {
-                (Some(number), Some(text), _) => Some((text, "a string", number)),
-                (Some(number), None, Some(boolean)) => Some((boolean, "a boolean", number)),
+            let other = match (&seen.number, &seen.text, &seen.boolean, &seen.null) {
+                (Some(number), Some(text), _, _) => Some((text, "a string", number, "a number")),
+                (Some(number), None, Some(boolean), _) => Some((boolean, "a boolean", number, "a number")),
+                (Some(value), _, _, Some(null)) | (None, Some(value), _, Some(null)) => Some((
+                    null,
+                    "no value",
+                    value,
+                    if value.kind() == ValueKind::Number { "a number" } else { "a string" },
+                )),
                 _ => None,
             };
-            if let Some((other, kind, number)) = other {
+            if let Some((other, kind, value, value_kind)) = other {
                 let by = paths.get(slot).map(|p| format!(" by {p}")).unwrap_or_default();
+                let advice = match other.is_none() {
+                    true => "leave the nulls out first: `| reject('none')`",
+                    false => "convert explicitly: `| map('int')`, `| map('float')` or `| map('decimal')`",
+                };
                 return Err(Error::new(
                     ErrorKind::InvalidOperation,
                     format!(
-                        "cannot compare {} ({kind}) with {} (a number) in | {filter}{by}; convert explicitly: \
-                         `| map('int')`, `| map('float')` or `| map('decimal')`",
+                        "cannot compare {} ({kind}) with {} ({value_kind}) in | {filter}{by}; {advice}",
                         shown(other),
-                        shown(number)
+                        shown(value)
                     ),
                 ));
             }
