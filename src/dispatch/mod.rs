@@ -274,7 +274,14 @@ impl Dispatcher {
         };
         let disable_after = sub.delivery.disable_after_failures;
         let (result, response_body, duration_ms, outcome) = {
-            let sent = sender::send(&self.client, &d, sub).await;
+            let (store, name) = (self.store.as_ref(), d.subscription.as_str());
+            let resend_turn = |deadline| async move {
+                match sub.rate_limit {
+                    Some(limit) => pace::turn_for_resend(store, name, limit, deadline).await,
+                    None => true,
+                }
+            };
+            let sent = sender::send(&self.client, &d, sub, resend_turn).await;
             self.queue.unreachable.record(&d.subscription, !sent.unreachable, crate::now_ms());
             if let AttemptResult::Status { code: 429, retry_after: Some(wait) } = &sent.result {
                 self.pause(&d.subscription, *wait).await;

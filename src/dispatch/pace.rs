@@ -14,7 +14,7 @@ use tracing::warn;
 
 use super::queue::WorkQueue;
 use crate::store::{SendSlot, Store};
-use crate::subscription::SubscriptionSet;
+use crate::subscription::{RateLimit, SubscriptionSet};
 
 /// How far ahead a turn is claimed: a claimed turn is used even if a pause begins meanwhile,
 /// and a node that dies wastes the turns it claimed, so this is short; long enough that the
@@ -96,6 +96,33 @@ pub async fn pacer(
         let next = claimed.front().copied().into_iter().chain(next_claim).min();
         let wait_us = next.map_or(LONGEST_WAIT.as_micros() as i64, |at| at - now_us);
         sleep_us(wait_us.clamp(1_000, LONGEST_WAIT.as_micros() as i64)).await;
+    }
+}
+
+/// A turn of `sub`'s rate limit for a request sent again within one attempt (a 401 answered
+/// by renewing the token): to the receiver it is one more request, so it waits for a turn
+/// like any other. True once the turn has come; false if it would come after `deadline` or
+/// the store cannot say (the attempt then ends with its 401, and the retry takes a turn).
+pub async fn turn_for_resend(store: &dyn Store, sub: &str, limit: RateLimit, deadline: tokio::time::Instant) -> bool {
+    let interval_us = limit.interval_us() as i64;
+    loop {
+        let now_us = crate::now_ms().saturating_mul(1_000);
+        let left_us = deadline.saturating_duration_since(tokio::time::Instant::now()).as_micros() as i64;
+        let (at, granted) = match store.claim_send_slot(sub, now_us, interval_us, CLAIM_AHEAD_US).await {
+            Ok(SendSlot::Granted(at)) => (at, true),
+            Ok(SendSlot::NotBefore(at)) => (at - CLAIM_AHEAD_US, false),
+            Err(e) => {
+                warn!(subscription = %sub, error = %e, "could not claim a turn of the rate limit to send again after a 401");
+                return false;
+            }
+        };
+        if at - now_us >= left_us {
+            return false;
+        }
+        sleep_us(at - now_us).await;
+        if granted {
+            return true;
+        }
     }
 }
 

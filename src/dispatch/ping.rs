@@ -37,7 +37,8 @@ pub async fn ping(client: &sender::HttpClient, sub: &Subscription) -> Sent {
         lease_until: i64::MAX,
         request,
     };
-    sender::send(client, &leased, sub).await
+    // A ping is sent before the subscription takes deliveries: no rate limit's turn is in use.
+    sender::send(client, &leased, sub, |_| async { true }).await
 }
 
 /// The ping's request, or why it is not sent (unmasked: the caller masks it).

@@ -99,8 +99,13 @@ enum Failure {
 }
 
 /// One attempt. With `auth.oauth2`, the token is fetched first when none is held (within
-/// the same deadline), and a 401 renews it once and sends again: still the same attempt.
-pub async fn send(http: &HttpClient, d: &Leased, sub: &Subscription) -> Sent {
+/// the same deadline), and a 401 renews it once and sends again: still the same attempt,
+/// once `resend_turn` (given the deadline) says a rate limit has a turn for it.
+pub async fn send<F, T>(http: &HttpClient, d: &Leased, sub: &Subscription, resend_turn: F) -> Sent
+where
+    F: FnOnce(tokio::time::Instant) -> T,
+    T: std::future::Future<Output = bool>,
+{
     let started = Instant::now();
     let deadline = tokio::time::Instant::now() + sub.timeout;
     let client = http.client_for(sub);
@@ -111,7 +116,10 @@ pub async fn send(http: &HttpClient, d: &Leased, sub: &Subscription) -> Sent {
             match authorize::after_refusal(http, &client, sub, auth.as_ref(), &first.0, deadline).await {
                 None => first,
                 Some(Err(result)) => (result, None, false),
-                Some(Ok(renewed)) => exchange(http, &client, d, sub, Some(&renewed), deadline).await,
+                Some(Ok(renewed)) => match resend_turn(deadline).await {
+                    true => exchange(http, &client, d, sub, Some(&renewed), deadline).await,
+                    false => first,
+                },
             }
         }
     };

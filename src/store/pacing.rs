@@ -1,5 +1,5 @@
 //! Rate-limited subscriptions' send slots and 429 pauses, kept in memory: what the SQLite
-//! store (one node) answers from. PostgreSQL keeps the same two numbers per subscription in
+//! store (one node) answers from, writing each change through to its `pacing` table. PostgreSQL keeps the same two numbers per subscription in
 //! `rate_slots`, claimed by one statement, so that every node shares them.
 
 use std::collections::HashMap;
@@ -49,6 +49,16 @@ impl Pacing {
         let mut subs = self.subs();
         let pace = subs.entry(subscription.to_string()).or_default();
         pace.paused_until_ms = pace.paused_until_ms.max(until_ms);
+    }
+
+    /// Takes the paces a store kept (name, last slot µs, paused until ms), as a restart does.
+    pub fn seed(&self, kept: Vec<(String, Option<i64>, i64)>) {
+        let mut subs = self.subs();
+        for (name, last_slot_us, paused_until_ms) in kept {
+            let pace = subs.entry(name).or_default();
+            pace.last_slot_us = pace.last_slot_us.max(last_slot_us);
+            pace.paused_until_ms = pace.paused_until_ms.max(paused_until_ms);
+        }
     }
 
     /// `Store::paused_subscriptions`.

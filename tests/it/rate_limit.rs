@@ -41,6 +41,12 @@ async fn post_all(bases: &[&str], range: std::ops::Range<usize>) {
     futures_util::future::join_all(posts).await;
 }
 
+async fn post_one(base: &str, topic: &str, n: usize) {
+    let sent = reqwest::Client::new().post(format!("{base}/v1/events"));
+    let answer = sent.json(&json!({ "Topic": topic, "Payload": { "N": n } })).send().await.unwrap();
+    assert_eq!(answer.status(), 202);
+}
+
 /// The most requests that arrived in any window of length `per` (each window starting at
 /// an arrival: the fullest window always does).
 /// The most arrivals counted in one window of the 20 per second the tests allow. The turns
@@ -181,6 +187,49 @@ async fn a_429_with_retry_after_pauses_the_whole_subscription() {
     }
     app.wait_for_status("succeeded", 6).await;
     each_once_but_the_retry(&receiver);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_sqlite_node_keeps_its_rate_limit_turns_and_429_pauses() {
+    // One node on SQLite, killed and started again on the same file (a crash, or a deploy):
+    // the turn it took and the pause a receiver asked for were in memory only, so the next
+    // request went at once and the quota was exceeded.
+    let receiver = Receiver::start().await;
+    let ws = paced_workspace(&receiver, "{requests: 1, per: 6s}", "");
+    let held =
+        format!("topics: [Q]\nrequest:\n  url: \"{}/held/{{{{ N }}}}\"\nretry:\n  schedule: [1s]\n", receiver.url());
+    ws.subscription("held.yaml", &held);
+    let port = free_port();
+    let node = ServeProcess::in_workspace(&ws, port, &[], &[]);
+    node.ready().await;
+    receiver.set_status(429);
+    receiver.set_retry_after(Some("6"));
+    post_one(&node.base, "Q", 0).await;
+    let paused_at = receiver.wait_for(1, Duration::from_secs(10)).await[0].at;
+    receiver.set_status(200);
+    receiver.set_retry_after(None);
+    post_one(&node.base, "T", 0).await;
+    let turn_at = receiver.wait_for(2, Duration::from_secs(10)).await[1].at;
+    tokio::time::sleep(Duration::from_millis(300)).await; // the 429's result is in
+    node.kill9();
+
+    let node = ServeProcess::in_workspace(&ws, port, &[], &[]);
+    node.ready().await;
+    let state: Value =
+        reqwest::get(format!("{}/v1/subscriptions/held", node.base)).await.unwrap().json().await.unwrap();
+    assert!(state["paused_until"].is_i64() || state["paused_until"].is_string(), "{state}");
+    post_one(&node.base, "T", 1).await;
+    post_one(&node.base, "Q", 1).await;
+    let requests = receiver.wait_for(5, Duration::from_secs(30)).await; // 4 and the 429's retry
+    for r in &requests[2..] {
+        let (since, what) = match r.path.starts_with("/paced/") {
+            true => (turn_at, "the last turn of 1 per 6 s"),
+            false => (paused_at, "the 429 that asked for 6 s"),
+        };
+        let after = r.at.duration_since(since);
+        assert!(after >= Duration::from_millis(5_900), "{} went {after:?} after {what}", r.path);
+    }
+    assert_eq!(receiver.requests().len(), 5, "each once, and the 429'd one again");
 }
 
 /// Six deliveries arrived, the first twice (its 429 and its retry), the others once.

@@ -37,6 +37,8 @@ struct CrmState {
     valid_for: Mutex<Duration>,
     /// (path, Authorization, X-Webhook-Attempt, answered) of every API request.
     api_requests: Mutex<Vec<(String, String, String, u16)>>,
+    /// When each API request arrived, in the same order.
+    api_times: Mutex<Vec<Instant>>,
 }
 
 /// A CRM on a port-0 listener: `POST /token` (client credentials, HTTP Basic) and an API
@@ -59,6 +61,7 @@ impl Crm {
             issued: Mutex::default(),
             valid_for: Mutex::new(Duration::from_secs(3600)),
             api_requests: Mutex::default(),
+            api_times: Mutex::default(),
         });
         let s = state.clone();
         let token = warp::path("token")
@@ -81,6 +84,7 @@ impl Crm {
                 let code = if valid { 200 } else { 401 };
                 let row = (path.as_str().to_string(), authorization.clone(), attempt.unwrap_or_default(), code);
                 s.api_requests.lock().unwrap().push(row);
+                s.api_times.lock().unwrap().push(Instant::now());
                 let status = warp::http::StatusCode::from_u16(code).unwrap();
                 warp::reply::with_status(format!("{{\"you_sent\":\"{authorization}\"}}"), status)
             });
@@ -242,6 +246,31 @@ async fn a_401_renews_the_token_once_and_the_resend_is_the_same_attempt() {
     assert!(attempts.iter().all(|a| a["status_code"] == 401), "{detail}");
     assert_eq!(crm.token_requests().len(), 4, "one renewal per attempt");
     assert_eq!(crm.api_requests().len(), 3 + 4);
+}
+
+#[tokio::test]
+async fn the_resend_after_a_401_waits_for_a_turn_of_the_rate_limit() {
+    // The resend is one more request to the CRM: with one a second allowed, it went 45 ms
+    // after the refused one.
+    let crm = Crm::start(TokenMode::Issue { expires_in: 3600 }).await;
+    let ws = Workspace::new();
+    ws.subscription("contacts.yaml", &crm.subscription("T", "contacts", "rate_limit: {requests: 1, per: 1s}\n"));
+    let app = TestApp::spawn(ws.config()).await;
+    assert_eq!(app.post_event(&event("T", 1)).await.0, 202);
+    app.wait_for_status("succeeded", 1).await;
+    crm.revoke_all();
+    assert_eq!(app.post_event(&event("T", 2)).await.0, 202);
+    let done = app.wait_for_status("succeeded", 2).await;
+    let codes: Vec<(u16, String)> = crm.api_requests().into_iter().map(|r| (r.3, r.2)).collect();
+    assert_eq!(codes, [(200, "1".into()), (401, "1".into()), (200, "1".into())], "sent again within attempt 1");
+    let times = crm.state.api_times.lock().unwrap().clone();
+    for pair in times.windows(2) {
+        let apart = pair[1].duration_since(pair[0]);
+        assert!(apart >= Duration::from_millis(950), "two requests {apart:?} apart at one a second");
+    }
+    for d in &done {
+        assert_eq!(detail(&app, d).await["attempts"].as_array().unwrap().len(), 1);
+    }
 }
 
 #[tokio::test]

@@ -29,8 +29,10 @@ pub struct SqliteStore {
     cannot_write: std::sync::atomic::AtomicBool,
     write_problem: Mutex<Option<String>>,
     path: PathBuf,
-    /// Send slots and pauses: one process serves the file, so memory is where they belong.
+    /// Send slots and pauses: one process serves the file, so it answers from memory, and
+    /// writes each change through before it counts (`pacing` table), read back once.
     pacing: crate::store::pacing::Pacing,
+    pacing_read: tokio::sync::OnceCell<()>,
     /// Held for the store's life: one process per database file.
     _lock: std::fs::File,
 }
@@ -100,6 +102,7 @@ impl SqliteStore {
             write_problem: Mutex::new(None),
             path: path.to_path_buf(),
             pacing: Default::default(),
+            pacing_read: Default::default(),
             _lock: lock,
         })
     }
@@ -141,6 +144,19 @@ impl SqliteStore {
         // A large cache: the random uuids' index takes each insert at a random page.
         conn.execute_batch("PRAGMA synchronous = OFF; PRAGMA cache_size = -262144").map_err(unavailable)?;
         sql::prefill_finished(&conn, n, crate::now_ms())
+    }
+
+    /// The paces, with those the file kept read back first (once; until the writer has made
+    /// the table, each call tries again).
+    async fn pacing(&self) -> StoreResult<&crate::store::pacing::Pacing> {
+        self.pacing_read
+            .get_or_try_init(|| async {
+                let kept = self.read(sql::pacing).await?;
+                self.pacing.seed(kept);
+                Ok::<(), StoreError>(())
+            })
+            .await?;
+        Ok(&self.pacing)
     }
 
     /// Runs `f` in the writer's next batch transaction; answers once that has committed.
@@ -390,15 +406,23 @@ impl Store for SqliteStore {
         interval_us: i64,
         ahead_us: i64,
     ) -> StoreResult<SendSlot> {
-        Ok(self.pacing.claim(subscription, now_us, interval_us, ahead_us))
+        let pacing = self.pacing().await?;
+        let slot = pacing.claim(subscription, now_us, interval_us, ahead_us);
+        if let SendSlot::Granted(at) = slot {
+            // Kept before the request may go: after a restart the next turn is still after it.
+            let subscription = subscription.to_string();
+            self.write(move |c| sql::keep_pace(c, &subscription, Some(at), 0)).await?;
+        }
+        Ok(slot)
     }
 
     async fn pause_subscription(&self, subscription: &str, until_ms: i64) -> StoreResult<()> {
-        self.pacing.pause(subscription, until_ms);
-        Ok(())
+        self.pacing().await?.pause(subscription, until_ms);
+        let subscription = subscription.to_string();
+        self.write(move |c| sql::keep_pace(c, &subscription, None, until_ms)).await
     }
 
     async fn paused_subscriptions(&self, now_ms: i64) -> StoreResult<Vec<(String, i64)>> {
-        Ok(self.pacing.paused(now_ms))
+        Ok(self.pacing().await?.paused(now_ms))
     }
 }

@@ -107,3 +107,12 @@ CREATE TABLE IF NOT EXISTS revoked_sessions (
     nonce TEXT PRIMARY KEY,
     until INTEGER NOT NULL
 ) WITHOUT ROWID;
+
+-- Rate-limited subscriptions' last send slot (µs) and 429 pauses (ms): the store answers
+-- from memory, and writes each change here before a request goes, so that a restart (a
+-- deploy, a crash) neither forgets a turn nor lifts a pause.
+CREATE TABLE IF NOT EXISTS pacing (
+    subscription TEXT PRIMARY KEY,
+    last_slot_us INTEGER,
+    paused_until_ms INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;

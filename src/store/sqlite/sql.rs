@@ -1030,6 +1030,28 @@ pub fn revoked_sessions(conn: &Connection, now: i64) -> StoreResult<Vec<(String,
     rows.collect::<Result<_, _>>().map_err(unavailable)
 }
 
+/// Every subscription's kept pace: (name, last slot µs, paused until ms).
+pub fn pacing(conn: &Connection) -> StoreResult<Vec<(String, Option<i64>, i64)>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT subscription, last_slot_us, paused_until_ms FROM pacing").map_err(unavailable)?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).map_err(unavailable)?;
+    rows.collect::<Result<_, _>>().map_err(unavailable)
+}
+
+/// Keeps a granted slot and a pause; neither ever moves back (two writes may commit in
+/// either order).
+pub fn keep_pace(conn: &Connection, subscription: &str, slot_us: Option<i64>, paused_until_ms: i64) -> StoreResult<()> {
+    conn.prepare_cached(
+        "INSERT INTO pacing (subscription, last_slot_us, paused_until_ms) VALUES (?1, ?2, ?3)
+         ON CONFLICT (subscription) DO UPDATE SET
+           last_slot_us = max(coalesce(last_slot_us, excluded.last_slot_us), coalesce(excluded.last_slot_us, last_slot_us)),
+           paused_until_ms = max(paused_until_ms, excluded.paused_until_ms)",
+    )
+    .and_then(|mut stmt| stmt.execute(rusqlite::params![subscription, slot_us, paused_until_ms]))
+    .map(drop)
+    .map_err(unavailable)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
