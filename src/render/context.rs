@@ -78,19 +78,30 @@ impl Object for EventContext {
     }
 }
 
-/// `event`: the envelope's four fields, read from the context.
+/// `event`: the envelope's four fields, read from the context, and a source's `SourceId`.
+/// Unlike the bare name, `event.SourceId` is never a Payload key: an intake event whose
+/// Payload has a `SourceId` leaves it undefined, so `event.SourceId | default(Uuid)` is
+/// the platform's id or the event's own, never a value the payload chose.
 #[derive(Debug)]
 struct Envelope(Arc<EventContext>);
 
 const ENVELOPE: [&str; 4] = ["Uuid", "Date", "Topic", "Payload"];
+const WITH_SOURCE_ID: [&str; 5] = ["Uuid", "Date", "Topic", "Payload", SOURCE_ID];
 
 impl Object for Envelope {
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
-        key.as_str().filter(|k| ENVELOPE.contains(k)).and_then(|k| self.0.get_value_by_str(k))
+        match key.as_str()? {
+            SOURCE_ID => self.0.source_id.clone(),
+            k if ENVELOPE.contains(&k) => self.0.get_value_by_str(k),
+            _ => None,
+        }
     }
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {
-        Enumerator::Str(&ENVELOPE)
+        match self.0.source_id {
+            Some(_) => Enumerator::Str(&WITH_SOURCE_ID),
+            None => Enumerator::Str(&ENVELOPE),
+        }
     }
 }
 
@@ -160,10 +171,13 @@ mod tests {
         let mut e = event();
         e.payload.insert("SourceId".into(), serde_json::json!("from the payload"));
         let env = minijinja::Environment::new();
-        let render = |e: &Event| env.render_str("{{ SourceId }}|{{ Payload.SourceId }}", context(e)).unwrap();
-        assert_eq!(render(&e), "from the payload|from the payload");
+        let source = "{{ SourceId }}|{{ Payload.SourceId }}|{{ event.SourceId | default(Uuid) }}|{{ event | length }}";
+        let render = |e: &Event| env.render_str(source, context(e)).unwrap();
+        // `event.SourceId` is never the payload's: a template's id for the receiver cannot be
+        // chosen by whoever posts the event.
+        assert_eq!(render(&e), "from the payload|from the payload|u-1|4");
         e.source_id = Some("evt_123".into());
-        assert_eq!(render(&e), "evt_123|from the payload");
+        assert_eq!(render(&e), "evt_123|from the payload|evt_123|5");
     }
 
     #[test]
