@@ -177,10 +177,10 @@ pub fn from_stored(value: Value) -> Result<Event, EventError> {
     Ok(Event { source_id, ..from_value(value)? })
 }
 
+/// What templates can read as a date (`render::dates::parse_any`), so an event accepted is
+/// one its templates can date.
 fn is_iso8601(text: &str) -> bool {
-    chrono::DateTime::parse_from_rfc3339(text).is_ok()
-        || chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f").is_ok()
-        || chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").is_ok()
+    crate::render::dates::parse_any(text).is_ok()
 }
 
 fn kind(v: &Value) -> &'static str {

@@ -23,7 +23,8 @@ pub struct CanonicalEvent {
     #[serde(rename = "Uuid")]
     #[schemars(extend("format" = "uuid"))]
     pub uuid: Option<String>,
-    /// ISO 8601; the time of receipt when absent.
+    /// ISO 8601 (`2025-01-13T14:30:00.123Z`, `+03:00` or `+0300`, seconds optional; no
+    /// offset means UTC), kept as written; the time of receipt when absent.
     #[serde(rename = "Date")]
     #[schemars(extend("format" = "date-time"))]
     pub date: Option<String>,

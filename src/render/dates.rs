@@ -7,12 +7,19 @@ use chrono::format::{Item, StrftimeItems};
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
-/// Reads a date from an event: RFC 3339 / ISO 8601 text, a date alone, or Unix seconds.
+/// Reads a date from an event: RFC 3339 / ISO 8601 text (also an offset without its colon,
+/// `+0300` as PHP's `DATE_ISO8601` writes it, and a time without seconds), a date alone.
+/// Without an offset the time is UTC.
 pub fn parse_any(text: &str) -> Result<DateTime<FixedOffset>, String> {
     if let Ok(d) = DateTime::parse_from_rfc3339(text) {
         return Ok(d);
     }
-    for f in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"] {
+    for f in ["%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%dT%H:%M%z"] {
+        if let Ok(d) = DateTime::parse_from_str(text, f) {
+            return Ok(d);
+        }
+    }
+    for f in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%MZ", "%Y-%m-%dT%H:%M"] {
         if let Ok(n) = NaiveDateTime::parse_from_str(text, f) {
             return Ok(n.and_utc().fixed_offset());
         }
@@ -157,6 +164,27 @@ mod tests {
         assert_eq!(format(d, "dd/MM/yyyy HH:mm:ss", Some("America/Sao_Paulo")).unwrap(), "15/04/2025 11:30:00");
         assert!(format(d, "yyyy", Some("Mars/Base")).is_err());
         assert!(format(d, "%Q", None).is_err(), "an error, not a panic");
+    }
+
+    #[test]
+    fn reads_the_iso_8601_forms_platforms_write() {
+        let utc = |text: &str| parse_any(text).map(|d| d.with_timezone(&Utc).to_rfc3339());
+        let at = Ok("2025-01-13T11:30:00+00:00".to_string());
+        for text in [
+            "2025-01-13T14:30:00+03:00",
+            "2025-01-13T14:30:00+0300", // PHP's DATE_ISO8601
+            "2025-01-13T14:30:00.000+0300",
+            "2025-01-13T14:30+03:00",
+            "2025-01-13T11:30Z",
+            "2025-01-13T11:30",
+            "2025-01-13T11:30:00",
+            "2025-01-13 11:30:00",
+        ] {
+            assert_eq!(utc(text), at, "{text}");
+        }
+        for text in ["2025-01-13T14:30:00+3", "13/01/2025", "2025-01-13T25:00Z", "yesterday"] {
+            assert!(parse_any(text).is_err(), "{text}");
+        }
     }
 
     #[test]

@@ -124,9 +124,16 @@ impl Source {
     /// The canonical event the body maps to. `headers` are the request's, lowercase names.
     pub fn event(&self, body: &[u8], headers: &[(String, String)]) -> Result<Event, Refused> {
         let json = crate::json::parse(body).map_err(|e| Refused::Json(e.into()))?;
-        let mapped = self.mapping.render(&self.context(&json, headers)).map_err(|e| Refused::Mapping {
-            field: "event".into(),
-            message: self.secrets.mask(&format!("the mapping failed: {e}")),
+        let mapped = self.mapping.render(&self.context(&json, headers)).map_err(|e| {
+            // A mapping names the body's fields; one that is no object has none of them.
+            let shape = match &json {
+                Value::Object(_) => String::new(),
+                other => format!(" (the body is {}, not a JSON object: reach it as `body`)", json_kind(other)),
+            };
+            Refused::Mapping {
+                field: "event".into(),
+                message: self.secrets.mask(&format!("the mapping failed: {e}{shape}")),
+            }
         })?;
         let Value::Object(mut fields) = mapped else {
             return Err(mapping_error("event", "the mapping must make an object"));
@@ -181,6 +188,17 @@ impl Source {
             headers.iter().map(|(k, v)| (k.to_ascii_lowercase(), Value::String(v.clone()))).collect();
         fields.insert("headers".into(), Value::Object(headers));
         crate::render::context_of(&fields)
+    }
+}
+
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Array(_) => "an array",
+        Value::String(_) => "a string",
+        Value::Number(_) => "a number",
+        Value::Bool(_) => "a boolean",
+        Value::Null => "null",
+        Value::Object(_) => "an object",
     }
 }
 

@@ -133,7 +133,7 @@ fn the_repository_catalog_examples_render_through_its_subscriptions() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.lines().last().unwrap().ends_with("passed, 0 failed"), "{stdout}");
-    let earn = "topics/Communication_EarnPurchasePoints.yaml:22: example: Communication_EarnPurchasePoints #1";
+    let earn = "topics/Communication_EarnPurchasePoints.yaml:23: example: Communication_EarnPurchasePoints #1";
     for sub in ["crm-activity", "crm-points", "erp-points", "loyalty"] {
         assert!(stdout.contains(&format!("ok   {earn} → {sub}\n")), "{sub}: {stdout}");
     }

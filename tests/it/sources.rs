@@ -186,6 +186,12 @@ async fn a_body_that_is_not_json_is_a_400_and_a_mapping_without_topic_a_422() {
     let (status, answer) = post(&server.base, "/v1/sources/eduzz", &[("x-signature", &sign(&no_date))], no_date).await;
     assert_eq!(status, 422, "{answer}");
     assert!(answer["error"].as_str().unwrap().contains("sentDate is undefined"), "the field is named: {answer}");
+
+    let array = b"[1,2]".to_vec();
+    let (status, answer) = post(&server.base, "/v1/sources/eduzz", &[("x-signature", &sign(&array))], array).await;
+    assert_eq!(status, 422, "{answer}");
+    let error = answer["error"].as_str().unwrap();
+    assert!(error.contains("the body is an array, not a JSON object: reach it as `body`"), "{answer}");
 }
 
 #[tokio::test]
