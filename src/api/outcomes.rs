@@ -73,7 +73,7 @@ async fn unsendable(state: &ApiState, name: &str) -> Result<Option<String>, ApiE
             Ok(Some(format!("subscription {name} says enabled: false in {file}: change the file first")))
         }
         Some((true, _)) => Ok(None),
-        None if state.store.loaded_elsewhere(name).await.map_err(ApiError::store)? => Ok(None),
+        None if state.store.loaded_elsewhere(&state.node, name).await.map_err(ApiError::store)? => Ok(None),
         None => Ok(Some(format!(
             "subscription {name} is not loaded (removed or renamed): nothing would send it; \
              add it back, or replay the event to today's subscriptions"
@@ -87,7 +87,7 @@ pub(crate) async fn loaded_nowhere(state: &ApiState, name: &str) -> Result<bool,
     if state.subscriptions.load().get(name).is_some() {
         return Ok(false);
     }
-    Ok(!state.store.loaded_elsewhere(name).await.map_err(ApiError::store)?)
+    Ok(!state.store.loaded_elsewhere(&state.node, name).await.map_err(ApiError::store)?)
 }
 
 /// `unsendable`, asked once per subscription in a bulk retry.

@@ -121,10 +121,10 @@ pub trait Store: Send + Sync + 'static {
     /// `NODE_SILENCE_MS` since a store outage, so the others have noted theirs again.
     async fn keep_loaded(&self, node: &str, loaded: &[String], grace_ms: i64) -> StoreResult<u64>;
 
-    /// Whether a live node other than this one has `subscription` loaded (it noted it in
-    /// the last `LOADED_LATELY_MS`): a resend asked of a node without it (a rolling deploy)
-    /// is then made due for that node. One process serves a SQLite file: never.
-    async fn loaded_elsewhere(&self, _subscription: &str) -> StoreResult<bool> {
+    /// Whether a live node other than `node` has `subscription` loaded now (as its last
+    /// `keep_loaded` said): a resend asked of a node without it (a rolling deploy) is then
+    /// made due for that node. One process serves a SQLite file: never.
+    async fn loaded_elsewhere(&self, _node: &str, _subscription: &str) -> StoreResult<bool> {
         Ok(false)
     }
 

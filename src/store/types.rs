@@ -225,10 +225,6 @@ pub fn unseen_for_ms(grace_ms: i64) -> i64 {
     grace_ms.saturating_add(seen_refresh_ms(grace_ms)).saturating_add(SEEN_TICK_MS)
 }
 
-/// A subscription noted loaded this recently is loaded by a live node: each writes it at
-/// least once a minute (`seen_refresh_ms`) while it has it.
-pub const LOADED_LATELY_MS: i64 = 90_000;
-
 /// How late after its refresh is due "last seen loaded" may be written, at most: the
 /// housekeeping tick that writes it, with room.
 const SEEN_TICK_MS: i64 = 2_000;

@@ -243,6 +243,42 @@ async fn a_resend_asked_of_a_node_without_the_subscription_is_sent_by_one_with_i
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resend_of_a_subscription_this_node_just_dropped_is_not_sendable_on_postgresql() {
+    // "Loaded elsewhere" read when some node last noted the subscription, within 90 s: the
+    // node's own note from before its reload, so a resend was answered "sent" and left
+    // pending for a subscription no node had.
+    let Some(schema) = PgSchema::create().await else { return };
+    let receiver = Receiver::start().await;
+    let ws = Workspace::new();
+    ws.subscription("gone.yaml", &format!("topics: [T]\nrequest:\n  url: \"{}/gone\"\n", receiver.url()));
+    ws.subscription("stays.yaml", &format!("topics: [U]\nrequest:\n  url: \"{}/stays\"\n", receiver.url()));
+    let node = ServeProcess::on_store(&ws, &schema.url, free_port(), &[]);
+    node.ready().await;
+    let http = reqwest::Client::new();
+    let resp = http.post(format!("{}/v1/events", node.base)).json(&json!({ "Topic": "T", "Payload": {} }));
+    assert_eq!(resp.send().await.unwrap().status().as_u16(), 202);
+    receiver.wait_for(1, Duration::from_secs(10)).await;
+    let id = eventually(Duration::from_secs(10), "the delivery to succeed", || async {
+        let page: Value = http.get(format!("{}/v1/deliveries", node.base)).send().await.ok()?.json().await.ok()?;
+        let d = &page["deliveries"][0];
+        (d["status"] == "succeeded").then(|| d["id"].as_str().unwrap().to_string())
+    })
+    .await;
+    std::fs::remove_file(ws.path().join("subscriptions/gone.yaml")).unwrap();
+    eventually(Duration::from_secs(10), "the removal to load and be noted", || async {
+        let ready: Value = http.get(format!("{}/readyz", node.base)).send().await.ok()?.json().await.ok()?;
+        tokio::time::sleep(Duration::from_millis(1_500)).await; // a heartbeat after the reload
+        (ready["subscriptions"] == 1).then_some(())
+    })
+    .await;
+    let resp = http.post(format!("{}/v1/deliveries/{id}/retry", node.base)).send().await.unwrap();
+    let status = resp.status().as_u16();
+    let answer: Value = resp.json().await.unwrap();
+    assert_eq!((status, answer["outcome"].as_str()), (409, Some("not_sendable")), "{answer}");
+    assert!(answer["reason"].as_str().unwrap().contains("gone is not loaded"), "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_in_flight_holds_across_nodes() {
     let Some(schema) = PgSchema::create().await else { return };
     let receiver = Receiver::start().await;

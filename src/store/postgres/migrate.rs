@@ -22,6 +22,7 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
     (12, "final attempt in the history row", include_str!("migrations/0012_final_attempt.sql")),
     (13, "queue not truncated", include_str!("migrations/0013_queue_not_truncated.sql")),
     (14, "narrow search key indexes", include_str!("migrations/0014_narrow_event_keys.sql")),
+    (15, "subscriptions loaded per node", include_str!("migrations/0015_nodes_loaded.sql")),
 ];
 
 /// Key of the advisory lock that serialises migrations (any constant both sides agree on).
@@ -33,7 +34,9 @@ pub async fn migrate(client: &mut Client) -> StoreResult<i32> {
     // Held until commit: a second node starting now waits here, then finds nothing to do.
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await.map_err(pg_error)?;
     tx.batch_execute(
-        "CREATE TABLE IF NOT EXISTS hookshape_migrations (
+        // Its NOTICE that the table exists would be logged by every start after the first.
+        "SET LOCAL client_min_messages = warning;
+         CREATE TABLE IF NOT EXISTS hookshape_migrations (
              version    INTEGER PRIMARY KEY,
              name       TEXT NOT NULL,
              applied_at TIMESTAMPTZ NOT NULL DEFAULT now()

@@ -331,8 +331,8 @@ impl Store for PostgresStore {
         sql::keep_loaded(&self.client().await?, node, loaded, grace_ms, crate::now_ms()).await
     }
 
-    async fn loaded_elsewhere(&self, subscription: &str) -> StoreResult<bool> {
-        sql::loaded_lately(&self.client().await?, subscription).await
+    async fn loaded_elsewhere(&self, node: &str, subscription: &str) -> StoreResult<bool> {
+        sql::loaded_elsewhere(&self.client().await?, node, subscription).await
     }
 
     async fn list_deliveries(&self, query: DeliveryQuery) -> StoreResult<DeliveryPage> {

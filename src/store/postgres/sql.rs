@@ -788,6 +788,8 @@ const KEEP_LOADED: &str = "WITH noted AS (
         INSERT INTO subscription_seen AS s (name, seen_at)
         SELECT unnest($1::text[]), (extract(epoch FROM clock_timestamp()) * 1000)::bigint
         ON CONFLICT (name) DO UPDATE SET seen_at = EXCLUDED.seen_at WHERE s.seen_at < EXCLUDED.seen_at - $2),
+    mine AS (
+        UPDATE nodes SET loaded = $1::text[] WHERE id = $4 AND loaded IS DISTINCT FROM $1::text[]),
     gone AS (
         SELECT s.name FROM subscription_seen s
          WHERE s.seen_at < (extract(epoch FROM clock_timestamp()) * 1000)::bigint - $3
@@ -821,14 +823,14 @@ pub async fn keep_loaded<C: GenericClient>(
     Ok(n as u64)
 }
 
-/// Whether some node noted `subscription` loaded in the last `LOADED_LATELY_MS`, on the
-/// store's clock.
-pub async fn loaded_lately<C: GenericClient>(c: &C, subscription: &str) -> StoreResult<bool> {
+/// Whether a live node other than `node` (one whose heartbeat is younger than a node's
+/// silence, on the store's clock) has `subscription` loaded now.
+pub async fn loaded_elsewhere<C: GenericClient>(c: &C, node: &str, subscription: &str) -> StoreResult<bool> {
     let found = rows(
         c,
-        "SELECT EXISTS (SELECT 1 FROM subscription_seen WHERE name = $1
-                           AND seen_at > (extract(epoch FROM clock_timestamp()) * 1000)::bigint - $2)",
-        &[&subscription, &crate::store::LOADED_LATELY_MS],
+        "SELECT EXISTS (SELECT 1 FROM nodes WHERE id <> $1 AND $2 = ANY(loaded)
+                           AND heartbeat_at > (extract(epoch FROM clock_timestamp()) * 1000)::bigint - $3)",
+        &[&node, &subscription, &NODE_SILENCE_MS],
     )
     .await?;
     found.first().map(|row| get(row, 0)).transpose().map(|b| b.unwrap_or(false))
