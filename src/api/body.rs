@@ -86,5 +86,6 @@ where
             chunk.advance(n);
         }
     }
+    crate::server::body_arrived();
     Ok(body.freeze())
 }

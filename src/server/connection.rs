@@ -28,6 +28,22 @@ const RECHECK: Duration = Duration::from_secs(1);
 /// would otherwise hold its slot for the whole header timeout, and a few hundred such
 /// sockets would take intake away from everyone (a head fits in one packet).
 const PRESSURE_IDLE: Duration = Duration::from_secs(1);
+/// At the connection cap, the longest a request body may take to arrive (and it may pause
+/// no longer than `PRESSURE_IDLE`): a client sending bodies a byte at a time would
+/// otherwise hold its slots for the whole body timeout (30 s).
+const PRESSURE_BODY: Duration = Duration::from_secs(5);
+
+tokio::task_local! {
+    /// The connection whose request is being answered, so that reading its body can say
+    /// when the body is in (`body_arrived`).
+    static ARRIVING: Arc<ConnState>;
+}
+
+/// Called by the API once it has read a request's whole body: from then on the request
+/// waits on the server, not on its client, and pressure does not cut it short.
+pub fn body_arrived() {
+    let _ = ARRIVING.try_with(|state| state.times().body_since = None);
+}
 
 /// What the watchdog needs to know about a connection, updated by its reads, its writes
 /// and its requests.
@@ -37,6 +53,10 @@ struct Times {
     idle_since: Instant,
     /// When the first byte of a request head arrived, while no request was under way.
     head_started: Option<Instant>,
+    /// When the request under way began, while its body is still arriving.
+    body_since: Option<Instant>,
+    /// When the last bytes arrived.
+    last_read: Instant,
     /// Requests handed to the API, answers produced, and response heads written.
     started: u64,
     answered: u64,
@@ -48,7 +68,16 @@ struct ConnState(Mutex<Times>);
 
 impl ConnState {
     fn new() -> Self {
-        let times = Times { idle_since: Instant::now(), head_started: None, started: 0, answered: 0, heads_written: 0 };
+        let now = Instant::now();
+        let times = Times {
+            idle_since: now,
+            head_started: None,
+            body_since: None,
+            last_read: now,
+            started: 0,
+            answered: 0,
+            heads_written: 0,
+        };
         Self(Mutex::new(times))
     }
 
@@ -59,21 +88,25 @@ impl ConnState {
 
     fn bytes_arrived(&self) {
         let mut t = self.times();
+        t.last_read = Instant::now();
         if t.answered == t.started && t.head_started.is_none() {
-            t.head_started = Some(Instant::now());
+            t.head_started = Some(t.last_read);
         }
     }
 
-    fn request_started(&self) {
+    /// A request's head is in; `with_body` if a body is to follow it.
+    fn request_started(&self, with_body: bool) {
         let mut t = self.times();
         t.started += 1;
         t.head_started = None;
+        t.body_since = with_body.then(Instant::now);
     }
 
     fn request_answered(&self) {
         let mut t = self.times();
         t.answered += 1;
         t.idle_since = Instant::now();
+        t.body_since = None;
     }
 
     /// Whether a final response head about to be written is hyper's own (for a request that
@@ -93,7 +126,15 @@ impl ConnState {
     fn until_expiry(&self, limits: &Limits, at_capacity: bool) -> Option<Duration> {
         let t = self.times();
         if t.answered < t.started {
-            return Some(RECHECK); // the handler's own timeouts (body read, store) apply
+            return match t.body_since {
+                // A body still arriving at the cap: it must keep coming, and soon be in.
+                Some(since) if at_capacity => {
+                    let paused = (t.last_read + PRESSURE_IDLE).checked_duration_since(Instant::now());
+                    let taking = (since + PRESSURE_BODY).checked_duration_since(Instant::now());
+                    Some(paused?.min(taking?).min(RECHECK))
+                }
+                _ => Some(RECHECK), // the handler's own timeouts (body read, store) apply
+            };
         }
         let idle = if at_capacity { PRESSURE_IDLE } else { limits.idle_timeout };
         let (since, allowed) = match t.head_started {
@@ -182,7 +223,7 @@ where
     type Future = BoxFuture<Result<S::Response, S::Error>>;
 
     fn call(&self, request: hyper::Request<Incoming>) -> Self::Future {
-        self.state.request_started();
+        self.state.request_started(!hyper::body::Body::is_end_stream(request.body()));
         let peer = self.peer;
         let answer = match peer {
             Some(p) => PEER.sync_scope(p, || self.inner.call(request)),
@@ -190,6 +231,7 @@ where
         };
         let state = self.state.clone();
         Box::pin(async move {
+            let answer = ARRIVING.scope(state.clone(), answer);
             let result = match peer {
                 Some(p) => PEER.scope(p, answer).await,
                 None => answer.await,
@@ -349,7 +391,7 @@ mod tests {
     fn a_head_is_hypers_own_only_when_no_request_awaits_its_answer() {
         let state = ConnState::new();
         assert!(state.head_is_hypers_own(), "nothing was asked yet");
-        state.request_started();
+        state.request_started(false);
         assert!(!state.head_is_hypers_own(), "the API's answer");
         assert!(state.head_is_hypers_own(), "the one request was answered already");
     }
@@ -372,8 +414,9 @@ mod tests {
         let state = ConnState::new();
         let left = state.until_expiry(&limits, false).unwrap();
         assert!(left <= Duration::from_secs(10), "a new connection must send its head in time: {left:?}");
-        state.request_started();
+        state.request_started(false);
         assert_eq!(state.until_expiry(&limits, false), Some(RECHECK), "a request under way is not timed here");
+        assert_eq!(state.until_expiry(&limits, true), Some(RECHECK), "nor one waiting on the server at the cap");
         state.request_answered();
         let left = state.until_expiry(&limits, false).unwrap();
         assert!(left > Duration::from_secs(50), "idle keep-alive: {left:?}");
@@ -382,5 +425,25 @@ mod tests {
         let left = state.until_expiry(&limits, false).unwrap();
         assert!(left <= Duration::from_secs(10) && left > PRESSURE_IDLE, "a head under way: {left:?}");
         assert!(state.until_expiry(&limits, true).unwrap() <= PRESSURE_IDLE, "at the cap a slow head makes room");
+        // A body still arriving: timed by its handler, but at the cap it must keep coming.
+        state.request_started(true);
+        assert_eq!(state.until_expiry(&limits, false), Some(RECHECK));
+        assert!(state.until_expiry(&limits, true).unwrap() <= PRESSURE_IDLE, "at the cap a paused body makes room");
+        state.times().last_read -= PRESSURE_IDLE;
+        assert_eq!(state.until_expiry(&limits, true), None, "a body paused for a second at the cap is cut");
+        assert!(state.until_expiry(&limits, false).is_some(), "below the cap it has the body timeout");
+        state.bytes_arrived();
+        {
+            let mut t = state.times();
+            t.body_since = t.body_since.map(|at| at - PRESSURE_BODY);
+        }
+        assert_eq!(state.until_expiry(&limits, true), None, "a body arriving for 5 s at the cap is cut");
+        let arrived = ARRIVING.sync_scope(std::sync::Arc::new(ConnState::new()), || {
+            state.request_answered();
+            state.request_started(true);
+            body_arrived(); // another connection's: this one's body is still due
+            state.times().body_since.is_some()
+        });
+        assert!(arrived);
     }
 }

@@ -4,6 +4,8 @@
 
 mod connection;
 
+pub use connection::body_arrived;
+
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;

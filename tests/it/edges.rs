@@ -158,6 +158,37 @@ async fn at_the_connection_cap_heads_sent_a_line_at_a_time_make_room_for_new_cli
 }
 
 #[tokio::test]
+async fn at_the_connection_cap_bodies_sent_a_byte_at_a_time_make_room_for_new_clients() {
+    let ws = Workspace::new();
+    let server = serve(&ws, &["--max-connections", "10"]);
+    server.ready().await;
+    let addr = server.base.trim_start_matches("http://").to_string();
+    // Every slot held by a request whose head is in and whose body trickles: each had the
+    // whole 30 s body timeout, so a newcomer waited for it.
+    let mut hogs = Vec::new();
+    for _ in 0..10 {
+        let mut s = TcpStream::connect(&addr).await.unwrap();
+        let head = "POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{";
+        s.write_all(head.as_bytes()).await.unwrap();
+        hogs.push(s);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(20)).build().unwrap();
+    let event = serde_json::json!({ "Topic": "t.a", "Payload": {} });
+    let resp = http.post(format!("{}/v1/events", server.base)).json(&event).send().await.unwrap();
+    assert_eq!(resp.status(), 202);
+    assert!(started.elapsed() < Duration::from_secs(4), "the newcomer waited {:?}", started.elapsed());
+    let mut closed = 0;
+    for s in hogs.iter_mut() {
+        if closed_within(s, Duration::from_millis(100)).await {
+            closed += 1;
+        }
+    }
+    assert!(closed >= 1, "no trickling body was cut to make room");
+}
+
+#[tokio::test]
 async fn a_request_that_expects_100_continue_gets_the_apis_own_answer() {
     let ws = Workspace::new();
     let server = serve(&ws, &[]);
