@@ -177,7 +177,7 @@ pub struct RawRequest {
     pub method: Method,
     pub url: String,
     /// Header values may be strings, numbers or booleans; order is kept.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "header_values")]
     pub headers: Map<String, Value>,
     pub body: Option<Value>,
     pub body_template: Option<String>,
@@ -240,4 +240,61 @@ pub struct RawDelimiters {
     pub variable: Option<[String; 2]>,
     pub block: Option<[String; 2]>,
     pub comment: Option<[String; 2]>,
+}
+
+/// Header values as written: a header is text, so an unquoted `1.10` is `1.10` (read as a
+/// number it was `1.1`, `0x1F` was `31`, `1e3` was `1000.0`). YAML's reader gives a plain
+/// scalar's own text to whoever asks for a string.
+fn header_values<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Map<String, Value>, D::Error> {
+    use serde::de::{MapAccess, Visitor};
+
+    struct AsWritten;
+    impl Visitor<'_> for AsWritten {
+        type Value = String;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a header value: a string, a number or a boolean")
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<String, E> {
+            // A string is asked for, so YAML's null comes as its spelling.
+            match v {
+                "~" | "null" | "Null" | "NULL" => {
+                    Err(E::custom(format!("a header value cannot be null (write \"{v}\" in quotes to send that text)")))
+                }
+                _ => Ok(v.to_string()),
+            }
+        }
+        fn visit_bool<E>(self, v: bool) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+        fn visit_i64<E>(self, v: i64) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+        fn visit_u64<E>(self, v: u64) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+        fn visit_f64<E>(self, v: f64) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+    }
+    struct Text(String);
+    impl<'de> Deserialize<'de> for Text {
+        fn deserialize<D2: serde::Deserializer<'de>>(d: D2) -> Result<Self, D2::Error> {
+            d.deserialize_str(AsWritten).map(Text)
+        }
+    }
+    struct Headers;
+    impl<'de> Visitor<'de> for Headers {
+        type Value = Map<String, Value>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a mapping of header names to values")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut headers = Map::new();
+            while let Some((name, Text(value))) = map.next_entry::<String, Text>()? {
+                headers.insert(name, Value::String(value));
+            }
+            Ok(headers)
+        }
+    }
+    d.deserialize_map(Headers)
 }

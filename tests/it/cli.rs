@@ -492,6 +492,36 @@ fn a_body_template_that_renders_no_json_names_the_line_and_column() {
 }
 
 #[test]
+fn header_values_are_sent_as_written_in_the_file() {
+    // A header is text: read as YAML numbers, `1.10` went out as `1.1`, `0x1F` as `31`.
+    let ws = Workspace::new();
+    let headers = "    X-Api-Version: 1.10\n    X-Hex: 0x1F\n    X-Exp: 1e3\n    X-Flag: true\n    X-Int: 7\n";
+    ws.subscription("a.yaml", &format!("topics: [T]\nrequest:\n  url: http://h/a\n  headers:\n{headers}"));
+    let event = ws.path().join("event.json");
+    std::fs::write(&event, r#"{"Topic": "T", "Payload": {}}"#).unwrap();
+    let render = |ws: &Workspace| {
+        hookshape()
+            .args(["render", "--subscription", "a", "--event"])
+            .arg(&event)
+            .arg("--subscriptions")
+            .arg(ws.path().join("subscriptions"))
+            .output()
+            .unwrap()
+    };
+    let out = render(&ws);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    for line in ["X-Api-Version: 1.10", "X-Hex: 0x1F", "X-Exp: 1e3", "X-Flag: true", "X-Int: 7"] {
+        assert!(stdout.lines().any(|l| l == line), "{line:?} missing from:\n{stdout}");
+    }
+    // A null is no header value; a map neither, each named with its line.
+    ws.subscription("a.yaml", "topics: [T]\nrequest:\n  url: http://h/a\n  headers:\n    X-None: ~\n");
+    let out = on_workspace("validate", &ws);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("a.yaml:5: request.headers.X-None: a header value cannot be null"), "{stdout}");
+}
+
+#[test]
 fn a_reader_that_goes_away_ends_a_command_quietly() {
     let ws = Workspace::new();
     ws.subscription("a.yaml", "topics: [T]\nrequest:\n  url: http://h/a\n  body: { a: 1 }\n");
