@@ -30,6 +30,7 @@ pub fn register(env: &mut Environment<'static>) {
     super::numbers::register(env);
     super::compare::register(env);
     super::ordering::register(env);
+    super::text::register(env);
 }
 
 /// `jsonpath("$.Payload.Items[*].Sku")`: an RFC 9535 query over the whole event

@@ -18,6 +18,7 @@ mod positions;
 mod reference;
 mod source;
 pub mod syntax;
+mod text;
 mod undefined;
 pub mod url;
 mod value;

@@ -51,6 +51,26 @@ pub struct UrlParts {
 pub struct Origin {
     pub written: String,
     normalised: String,
+    /// What the path written after it allows the rendered one.
+    path: PathShape,
+}
+
+/// What a written path allows its rendered path: an empty segment (`//`) only where it has
+/// one itself, and a final `/` after markup only where no markup ends it: a block that
+/// renders nothing (`/c/{% if Id %}{{ Id }}{% endif %}/points`) must not make
+/// `/c//points` or `/c/`, another resource, any more than an empty value may.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct PathShape {
+    empty_segments: bool,
+    ends_in_markup: bool,
+}
+
+impl PathShape {
+    fn of(rest: &str, delimiters: &Delimiters) -> Self {
+        let path = &rest[..rest.find('?').unwrap_or(rest.len())];
+        let tail = &path[path.rfind('/').map_or(0, |at| at + 1)..];
+        Self { empty_segments: path.contains("//"), ends_in_markup: delimiters.has_markup(tail) }
+    }
 }
 
 impl Origin {
@@ -80,7 +100,8 @@ pub fn split(url: &str, delimiters: &Delimiters) -> Result<UrlParts, String> {
     }
     // An origin alone parses with the path `/`, which is not the origin's.
     let normalised = parsed.as_str().strip_suffix('/').unwrap_or(parsed.as_str()).to_string();
-    Ok(UrlParts { origin: Origin { written: origin, normalised }, rest: rest.to_string() })
+    let path = PathShape::of(rest, delimiters);
+    Ok(UrlParts { origin: Origin { written: origin, normalised, path }, rest: rest.to_string() })
 }
 
 /// Checks a rendered URL: it must parse, keep its origin, no path segment may be made of an
@@ -101,6 +122,14 @@ pub fn finish(origin: &Origin, rendered_rest: &str) -> Result<String, String> {
     }
     let rendered_rest = rendered_rest.replace(EMPTY_VALUE, "");
     let path = &rendered_rest[..rendered_rest.find(['?', '#']).unwrap_or(rendered_rest.len())];
+    let shape = origin.path;
+    if (!shape.empty_segments && path.contains("//")) || (shape.ends_in_markup && path.len() > 1 && path.ends_with('/'))
+    {
+        return Err(format!(
+            "a URL path segment rendered empty (a block that rendered nothing): {path}: \
+             the request would go to another resource"
+        ));
+    }
     for segment in path.split('/') {
         let decoded = segment.to_ascii_lowercase().replace("%2e", ".");
         if decoded == "." || decoded == ".." {
@@ -169,6 +198,26 @@ mod tests {
         assert!(finish(h, &format!("/customers/{empty}/points")).is_err());
         assert_eq!(finish(h, &format!("/c/id-{empty}")).unwrap(), "http://h/c/id-");
         assert_eq!(finish(h, &format!("/c?q={empty}&r=1")).unwrap(), "http://h/c?q=&r=1");
+    }
+
+    #[test]
+    fn finish_rejects_empty_segments_the_written_path_does_not_have() {
+        let d = Delimiters::default();
+        let parts = |url: &str| split(url, &d).unwrap().origin;
+        let inner = parts("http://h/c/{% if Id %}{{ Id }}{% endif %}/points");
+        assert!(finish(&inner, "/c//points").unwrap_err().contains("rendered empty"));
+        assert_eq!(finish(&inner, "/c/7/points").unwrap(), "http://h/c/7/points");
+        let last = parts("http://h/c/{% if Id %}{{ Id }}{% endif %}");
+        assert!(finish(&last, "/c/").is_err(), "DELETE /c/ never goes");
+        assert_eq!(finish(&last, "/c/7").unwrap(), "http://h/c/7");
+        // What the file writes itself stays: a `//`, a final `/`, a root.
+        assert_eq!(finish(&parts("http://h//legacy/{{ Id }}"), "//legacy/7").unwrap(), "http://h//legacy/7");
+        assert_eq!(finish(&parts("http://h/c/{{ Id }}/"), "/c/7/").unwrap(), "http://h/c/7/");
+        assert_eq!(finish(&parts("http://h/{{ Path }}"), "/x").unwrap(), "http://h/x");
+        assert_eq!(
+            finish(&parts("http://h/c/{{ Id }}?q={% if A %}{{ A }}{% endif %}"), "/c/7?q=").unwrap(),
+            "http://h/c/7?q="
+        );
     }
 
     #[test]
