@@ -317,6 +317,37 @@ fn a_failing_test_case_exits_1_with_a_readable_diff() {
 }
 
 #[test]
+fn a_test_case_compares_numbers_by_value_and_shows_the_digits_sent() {
+    // YAML reads an expected 1234.50 as 1234.5; the body keeps the event's 1234.50.
+    let ws = Workspace::new();
+    ws.subscription(
+        "s.yaml",
+        "topics: [T]\nrequest:\n  url: http://h/a\n  body: { amount: \"{{ Amount }}\", tiny: \"{{ Tiny }}\" }\n",
+    );
+    std::fs::write(
+        ws.path().join("subscriptions/event.json"),
+        r#"{"Topic":"T","Payload":{"Amount":1234.50,"Tiny":1.0E-7}}"#,
+    )
+    .unwrap();
+    ws.subscription(
+        "s.test.yaml",
+        "cases:\n  - name: same numbers\n    event: event.json\n    expect:\n      s: { body: { amount: 1234.50, tiny: 0.0000001 } }\n  - name: another number\n    event: event.json\n    expect:\n      s: { body: { amount: 1234.51, tiny: 1.0e-7 } }\n",
+    );
+    let out = on_workspace("test", &ws);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    for line in [
+        "ok   s.test.yaml: same numbers",
+        "FAIL s.test.yaml: another number",
+        "s: body.amount: expected 1234.51, got 1234.50",
+        "1 passed, 1 failed",
+    ] {
+        assert!(stdout.contains(line), "missing {line:?} in:\n{stdout}");
+    }
+    assert!(!stdout.contains("body.tiny"), "{stdout}");
+}
+
+#[test]
 fn validate_with_allow_missing_env_checks_only_that_variables_are_well_formed() {
     let ws = Workspace::new();
     ws.subscription(
