@@ -36,6 +36,10 @@ pub async fn open_store(url: &StoreUrl) -> anyhow::Result<Arc<dyn Store>> {
     }
 }
 
+/// At shutdown, the least time open connections get to finish the answers under way,
+/// even when the attempts in flight took the whole grace.
+const LAST_ANSWERS: std::time::Duration = std::time::Duration::from_millis(500);
+
 impl Application {
     pub async fn build(config: ServeConfig) -> anyhow::Result<Self> {
         config.check_exposure()?;
@@ -142,6 +146,7 @@ impl Application {
         // node that went silent at SIGTERM was taken for dead 10 s into its grace, and its
         // attempts still under way were sent again by the others.
         let (stop_upkeep, upkeep_stopped) = watch::channel(false);
+        let grace = self.dispatcher.grace;
         let recorder = tokio::spawn(self.recording.run(recording_stopped));
         let dispatcher = tokio::spawn(self.dispatcher.run(work_stopped.clone()));
         let housekeeping = tokio::spawn(self.housekeeping.run(upkeep_stopped));
@@ -153,6 +158,7 @@ impl Application {
             server_stopped,
         ));
         shutdown.await;
+        let stop_by = tokio::time::Instant::now() + grace;
         // Intake answers 503 (not a refused connection) while attempts in flight finish.
         info!("shutting down: no new events; attempts in flight may finish");
         accepting.store(false, Ordering::Relaxed);
@@ -164,7 +170,14 @@ impl Application {
         housekeeping.await.context("housekeeping task failed")?;
         watcher.await.context("file watcher task failed")?;
         let _ = stop_server.send(true);
-        server.await.context("server task failed")?;
+        // Requests still under way (a body still arriving) get what is left of the grace, so
+        // the process stops within it: they were waited for up to 10 s more, past a
+        // service manager's stop timeout sized to the grace. Those cut were never accepted.
+        let left = stop_by.saturating_duration_since(tokio::time::Instant::now()).max(LAST_ANSWERS);
+        match tokio::time::timeout(left, server).await {
+            Ok(finished) => finished.context("server task failed")?,
+            Err(_) => info!("closed the connections still open at the end of the shutdown grace"),
+        }
         info!("stopped; anything not delivered stays pending in the store");
         Ok(())
     }

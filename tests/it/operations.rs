@@ -213,6 +213,26 @@ async fn pruning_removes_only_finished_history_older_than_the_retention() {
     assert_eq!(store.prune(thirty_days_ago, 500).await.unwrap(), 0);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_still_arriving_does_not_hold_the_process_past_its_shutdown_grace() {
+    // A body trickling in kept the server draining for a fixed 10 s after the grace: a
+    // service manager that stops the unit at the grace would have killed it.
+    use tokio::io::AsyncWriteExt;
+    let ws = Workspace::new();
+    let server = ServeProcess::in_workspace(&ws, free_port(), &["--shutdown-grace", "2s"], &[]);
+    server.ready().await;
+    let mut slow = tokio::net::TcpStream::connect(server.base.trim_start_matches("http://")).await.unwrap();
+    let head =
+        "POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{";
+    slow.write_all(head.as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let signalled = std::time::Instant::now();
+    server.signal("TERM");
+    assert_eq!(server.exit_code().await, Some(0), "a clean exit");
+    let took = signalled.elapsed();
+    assert!(took < Duration::from_secs(5), "stopped {took:?} after SIGTERM with a 2 s grace");
+}
+
 // Multi-threaded: the receiver must keep answering while the test waits for the server.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_with_deliveries_in_flight_loses_none() {
