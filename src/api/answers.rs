@@ -223,7 +223,8 @@ pub enum ReasonKind {
     Unreachable,
     /// The receiver answered 429 with `Retry-After`: the whole subscription waits until then.
     Paused,
-    /// The last attempt got no answer: a connection error, a timeout.
+    /// The last attempt ended without a response from the receiver: a connection error, a
+    /// timeout, or what stopped the request going (its OAuth2 token endpoint, the egress rules).
     ConnectionError,
     /// The last attempt's answer: its status (and body).
     Response,

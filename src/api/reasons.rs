@@ -55,7 +55,13 @@ pub(crate) async fn reasons(state: &ApiState, d: &DeliveryDetail) -> Result<Vec<
             },
             (None, error) => reason(
                 ReasonKind::ConnectionError,
-                format!("attempt {} got no answer: {}", last.attempt, error.as_deref().unwrap_or("no response")),
+                // Not always the receiver's silence: a token endpoint's refusal or the egress
+                // rules stop a request before it goes, and their words say which.
+                format!(
+                    "attempt {} ended without a response: {}",
+                    last.attempt,
+                    error.as_deref().unwrap_or("no response")
+                ),
             ),
         });
     }

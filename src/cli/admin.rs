@@ -158,13 +158,17 @@ pub(super) fn names_a_route(path: &str) -> bool {
     segments.iter().enumerate().any(|(i, s)| *s == "v1" && segments.get(i + 1).is_none_or(|next| ROUTES.contains(next)))
 }
 
-/// A duration (`1h`) as the Unix milliseconds that long ago; anything else as given, for
-/// the API to read (and to refuse by name).
-fn ago(text: &str) -> String {
-    match crate::duration::parse(text) {
-        Ok(d) => crate::now_ms().saturating_sub(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)).to_string(),
-        Err(_) => text.to_string(),
+/// A duration (`1h`) as the Unix milliseconds that long ago; an RFC 3339 time or Unix
+/// milliseconds as given; anything else an error naming the flag and the three forms (the
+/// API's own refusal knows nothing of durations).
+fn ago(flag: &str, text: &str) -> anyhow::Result<String> {
+    if let Ok(d) = crate::duration::parse(text) {
+        return Ok(crate::now_ms().saturating_sub(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)).to_string());
     }
+    if text.parse::<i64>().is_ok() || chrono::DateTime::parse_from_rfc3339(text).is_ok() {
+        return Ok(text.to_string());
+    }
+    anyhow::bail!("{flag} {text:?}: give a duration ago (30m, 1h, 7d), an RFC 3339 time (2026-12-07T15:00:00Z) or Unix milliseconds")
 }
 
 pub async fn deliveries(a: DeliveriesArgs) -> anyhow::Result<ExitCode> {
@@ -178,8 +182,8 @@ pub async fn deliveries(a: DeliveriesArgs) -> anyhow::Result<ExitCode> {
                 ("event", event),
                 ("key", key),
                 ("source", source),
-                ("since", since.map(|t| ago(&t))),
-                ("until", until.map(|t| ago(&t))),
+                ("since", since.map(|t| ago("--since", &t)).transpose()?),
+                ("until", until.map(|t| ago("--until", &t)).transpose()?),
                 ("limit", limit.map(|l| l.to_string())),
                 ("cursor", cursor),
             ];

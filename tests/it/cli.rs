@@ -158,6 +158,9 @@ async fn deliveries_and_subscriptions_commands_show_tables_and_json() {
     assert_eq!((code, out.contains(id)), (0, true), "a duration back from now: {out}");
     let (code, out, _) = admin_cli(&app.base, &["deliveries", "list", "--until", "1h"]).await;
     assert_eq!((code, out.contains(id)), (0, false), "created within the hour: {out}");
+    let (code, _, err) = admin_cli(&app.base, &["deliveries", "list", "--since", "yesterday"]).await;
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("--since \"yesterday\": give a duration ago (30m, 1h, 7d), an RFC 3339 time"), "{err}");
 
     let (code, out, _) = admin_cli(&app.base, &["deliveries", "list", "--status", "failed", "--json"]).await;
     assert_eq!(code, 0);

@@ -303,6 +303,10 @@ async fn token_endpoint_failures_are_recorded_on_the_delivery_and_retried() {
             assert!(a["duration_ms"].as_i64().unwrap() < 5000, "within the 2 s timeout: {a}");
         }
         assert!(!detail.to_string().contains(CLIENT_SECRET), "{detail}");
+        // Why it failed says what stopped it, not that the receiver never answered.
+        let why = format!("attempt 2 ended without a response: {expected}");
+        let reasons = detail["reasons"].as_array().unwrap();
+        assert!(reasons.iter().any(|r| r["text"].as_str().unwrap().starts_with(&why)), "{detail}");
         assert_eq!(crms[i].token_requests().len(), 2);
         assert!(crms[i].api_requests().is_empty(), "nothing sent without a token");
     }
