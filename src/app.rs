@@ -174,9 +174,15 @@ impl Application {
         // the process stops within it: they were waited for up to 10 s more, past a
         // service manager's stop timeout sized to the grace. Those cut were never accepted.
         let left = stop_by.saturating_duration_since(tokio::time::Instant::now()).max(LAST_ANSWERS);
+        let cut = server.abort_handle();
         match tokio::time::timeout(left, server).await {
             Ok(finished) => finished.context("server task failed")?,
-            Err(_) => info!("closed the connections still open at the end of the shutdown grace"),
+            Err(_) => {
+                // Dropping the handle would leave the task draining on: end it, and with it
+                // every connection it holds.
+                cut.abort();
+                info!("closed the connections still open at the end of the shutdown grace");
+            }
         }
         info!("stopped; anything not delivered stays pending in the store");
         Ok(())

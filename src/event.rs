@@ -177,10 +177,8 @@ pub fn from_stored(value: Value) -> Result<Event, EventError> {
     Ok(Event { source_id, ..from_value(value)? })
 }
 
-/// What templates can read as a date (`render::dates::parse_any`), so an event accepted is
-/// one its templates can date.
 fn is_iso8601(text: &str) -> bool {
-    crate::render::dates::parse_any(text).is_ok()
+    crate::iso8601::parse_any(text).is_ok()
 }
 
 fn kind(v: &Value) -> &'static str {

@@ -22,6 +22,7 @@ pub mod headers;
 pub mod housekeeping;
 pub mod http;
 pub mod init;
+pub mod iso8601;
 pub mod json;
 pub mod metrics;
 pub mod outcome;

@@ -79,7 +79,8 @@ pub struct Replayed {
     /// Each new delivery: its id, subscription and state (`pending`, `held` with the
     /// subscription's state, `failed` with its render error, `shadow`).
     pub new_deliveries: Vec<MadeDelivery>,
-    /// Subscriptions chosen that made no delivery, and why (the Topic, the filter).
+    /// Subscriptions chosen that made no delivery, and why (the Topic, the filter); with
+    /// `failed_only`, also those left out because their delivery did not fail (its state).
     pub skipped: Vec<Skipped>,
 }
 

@@ -9,6 +9,19 @@ use warp::Filter;
 
 use super::error::ApiError;
 
+/// What the connection under a request is told of its body: that it is being read, and
+/// that it is all in (`server` cuts a body that stalls while the connections are all taken,
+/// and leaves a request that waits on anything else alone).
+pub trait BodyProgress: Send + Sync {
+    fn reading(&self);
+    fn arrived(&self);
+}
+
+tokio::task_local! {
+    /// The connection of the request being answered, set by `server` around each request.
+    pub static PROGRESS: std::sync::Arc<dyn BodyProgress>;
+}
+
 /// How much a body may hold and how long it may take to arrive.
 #[derive(Debug, Clone, Copy)]
 pub struct Limit {
@@ -72,6 +85,7 @@ where
     // Room for what Content-Length announces, up to `UPFRONT`: past it the buffer grows with
     // what arrives, so a client announcing a large body and trickling it holds no more
     // memory than it sent (twice, at worst).
+    let _ = PROGRESS.try_with(|p| p.reading());
     let mut body = BytesMut::with_capacity(length.unwrap_or(0).min(limit as u64).min(UPFRONT) as usize);
     let mut stream = std::pin::pin!(stream);
     while let Some(chunk) = stream.next().await {
@@ -86,6 +100,6 @@ where
             chunk.advance(n);
         }
     }
-    crate::server::body_arrived();
+    let _ = PROGRESS.try_with(|p| p.arrived());
     Ok(body.freeze())
 }

@@ -69,17 +69,18 @@ pub(crate) async fn replay_plan(
         super::events::load_event(state, uuid).await?.ok_or_else(|| ApiError::not_found(format!("no event {uuid}")))?;
     let set = state.subscriptions.load_full();
     let taking: Vec<String> = set.routes(&event.topic).filter(|s| s.enabled).map(|s| s.name.clone()).collect();
-    let chosen: Vec<String> = match (&choice.subscriptions, choice.failed_only) {
+    let chosen: (Vec<String>, Vec<Skipped>) = match (&choice.subscriptions, choice.failed_only) {
         (Some(names), _) => {
             if let Some(unknown) = names.iter().find(|n| set.get(n).is_none()) {
                 let why = format!("subscriptions: no subscription named {unknown:?} is loaded");
                 return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, why));
             }
-            names.clone()
+            (names.clone(), Vec::new())
         }
         (None, true) => failed_subscriptions(state, &stored.uuid).await?,
-        (None, false) => taking.clone(),
+        (None, false) => (taking.clone(), Vec::new()),
     };
+    let (chosen, not_failed) = chosen;
     let (take, skipped): (Vec<String>, Vec<String>) = chosen.into_iter().partition(|n| taking.contains(n));
     let skipped = skipped
         .into_iter()
@@ -91,16 +92,26 @@ pub(crate) async fn replay_plan(
             };
             Skipped { subscription: name, reason }
         })
+        .chain(not_failed)
         .collect();
     Ok((stored, event, take, skipped))
 }
 
 /// The subscriptions whose every delivery of the event failed: none succeeded, none is
-/// still on its way (pending, in flight, held).
-async fn failed_subscriptions(state: &ApiState, uuid: &str) -> Result<Vec<String>, ApiError> {
+/// still on its way (pending, in flight, held); and the others, skipped with their state,
+/// so that a replay of failed deliveries that finds none says why.
+async fn failed_subscriptions(state: &ApiState, uuid: &str) -> Result<(Vec<String>, Vec<Skipped>), ApiError> {
     let query = DeliveryQuery { event: vec![uuid.to_string()], limit: 1000, ..DeliveryQuery::default() };
     let deliveries = state.store.list_deliveries(query).await.map_err(ApiError::store)?.deliveries;
-    Ok(failed_among(&deliveries))
+    let failed = failed_among(&deliveries);
+    let mut others: Vec<Skipped> = Vec::new();
+    for d in deliveries.iter().filter(|d| d.status != DeliveryStatus::Failed) {
+        if !others.iter().any(|s| s.subscription == d.subscription) {
+            let reason = format!("not failed: its delivery {} is {}", d.id, d.status.as_str());
+            others.push(Skipped { subscription: d.subscription.clone(), reason });
+        }
+    }
+    Ok((failed, others))
 }
 
 /// `failed_only`'s subscriptions among an event's deliveries (the console's event page

@@ -55,22 +55,41 @@ pub struct Origin {
     path: PathShape,
 }
 
-/// What a written path allows its rendered path: an empty segment (`//`) only where it has
-/// one itself, and a final `/` after markup only where no markup ends it: a block that
-/// renders nothing (`/c/{% if Id %}{{ Id }}{% endif %}/points`) must not make
-/// `/c//points` or `/c/`, another resource, any more than an empty value may.
+/// What a written path allows its rendered path: an empty segment (`//`) only where the
+/// file writes one itself. A block that renders nothing
+/// (`/c/{% if Id %}{{ Id }}{% endif %}/points`) must not make `/c//points`, another
+/// resource, any more than an empty value may.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct PathShape {
     empty_segments: bool,
-    ends_in_markup: bool,
 }
 
 impl PathShape {
     fn of(rest: &str, delimiters: &Delimiters) -> Self {
-        let path = &rest[..rest.find('?').unwrap_or(rest.len())];
-        let tail = &path[path.rfind('/').map_or(0, |at| at + 1)..];
-        Self { empty_segments: path.contains("//"), ends_in_markup: delimiters.has_markup(tail) }
+        let literal = outside_markup(rest, delimiters);
+        let path = &literal[..literal.find(['?', '#']).unwrap_or(literal.len())];
+        Self { empty_segments: path.contains("//") }
     }
+}
+
+/// `text` with each template tag (`{{ … }}`, `{% … %}`, `{# … #}`) replaced by one
+/// `\u{1}`: what the file writes literally, where a tag's own `//` or `#` counts for nothing.
+fn outside_markup(text: &str, d: &Delimiters) -> String {
+    let tags = [(&d.variable.0, &d.variable.1), (&d.block.0, &d.block.1), (&d.comment.0, &d.comment.1)];
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while !rest.is_empty() {
+        let next = tags.iter().filter_map(|(open, close)| rest.find(open.as_str()).map(|at| (at, open, close))).min();
+        let Some((at, open, close)) = next else {
+            out.push_str(rest);
+            break;
+        };
+        out.push_str(&rest[..at]);
+        out.push('\u{1}');
+        let inside = &rest[at + open.len()..];
+        rest = inside.find(close.as_str()).map_or("", |end| &inside[end + close.len()..]);
+    }
+    out
 }
 
 impl Origin {
@@ -122,9 +141,7 @@ pub fn finish(origin: &Origin, rendered_rest: &str) -> Result<String, String> {
     }
     let rendered_rest = rendered_rest.replace(EMPTY_VALUE, "");
     let path = &rendered_rest[..rendered_rest.find(['?', '#']).unwrap_or(rendered_rest.len())];
-    let shape = origin.path;
-    if (!shape.empty_segments && path.contains("//")) || (shape.ends_in_markup && path.len() > 1 && path.ends_with('/'))
-    {
+    if !origin.path.empty_segments && path.contains("//") {
         return Err(format!(
             "a URL path segment rendered empty (a block that rendered nothing): {path}: \
              the request would go to another resource"
@@ -207,17 +224,22 @@ mod tests {
         let inner = parts("http://h/c/{% if Id %}{{ Id }}{% endif %}/points");
         assert!(finish(&inner, "/c//points").unwrap_err().contains("rendered empty"));
         assert_eq!(finish(&inner, "/c/7/points").unwrap(), "http://h/c/7/points");
-        let last = parts("http://h/c/{% if Id %}{{ Id }}{% endif %}");
-        assert!(finish(&last, "/c/").is_err(), "DELETE /c/ never goes");
-        assert_eq!(finish(&last, "/c/7").unwrap(), "http://h/c/7");
-        // What the file writes itself stays: a `//`, a final `/`, a root.
+        // A tag's own `//` (integer division) or `#` is no part of the written path.
+        let divided = parts("http://h/c/{% if Id %}{{ Id // 100 }}{% endif %}/p{# a # note #}");
+        assert!(finish(&divided, "/c//p").is_err());
+        // What the file writes itself stays: a `//`, a final `/` written in a block, a root,
+        // a fragment's path.
         assert_eq!(finish(&parts("http://h//legacy/{{ Id }}"), "//legacy/7").unwrap(), "http://h//legacy/7");
+        let version = parts("http://h/api/{% if V2 %}v2/{% else %}v1/{% endif %}");
+        assert_eq!(finish(&version, "/api/v2/").unwrap(), "http://h/api/v2/");
         assert_eq!(finish(&parts("http://h/c/{{ Id }}/"), "/c/7/").unwrap(), "http://h/c/7/");
         assert_eq!(finish(&parts("http://h/{{ Path }}"), "/x").unwrap(), "http://h/x");
-        assert_eq!(
-            finish(&parts("http://h/c/{{ Id }}?q={% if A %}{{ A }}{% endif %}"), "/c/7?q=").unwrap(),
-            "http://h/c/7?q="
-        );
+        assert_eq!(finish(&parts("http://h/app/#/{{ R }}"), "/app/#/x").unwrap(), "http://h/app/#/x");
+        let query = parts("http://h/c/{{ Id }}?q={% if A %}{{ A }}{% endif %}");
+        assert_eq!(finish(&query, "/c/7?q=").unwrap(), "http://h/c/7?q=");
+        let custom = Delimiters { variable: ("<<".into(), ">>".into()), ..Delimiters::default() };
+        let written = split("http://h/c/{% if Id %}<< Id >>{% endif %}/p", &custom).unwrap().origin;
+        assert!(finish(&written, "/c//p").is_err());
     }
 
     #[test]

@@ -19,6 +19,7 @@ use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tracing::debug;
 
 use super::Limits;
+use crate::api::body::{BodyProgress, PROGRESS};
 use crate::api::throttle::PEER;
 
 /// How often a connection with a request under way looks at its clock again.
@@ -33,18 +34,6 @@ const PRESSURE_IDLE: Duration = Duration::from_secs(1);
 /// otherwise hold its slots for the whole body timeout (30 s).
 const PRESSURE_BODY: Duration = Duration::from_secs(5);
 
-tokio::task_local! {
-    /// The connection whose request is being answered, so that reading its body can say
-    /// when the body is in (`body_arrived`).
-    static ARRIVING: Arc<ConnState>;
-}
-
-/// Called by the API once it has read a request's whole body: from then on the request
-/// waits on the server, not on its client, and pressure does not cut it short.
-pub fn body_arrived() {
-    let _ = ARRIVING.try_with(|state| state.times().body_since = None);
-}
-
 /// What the watchdog needs to know about a connection, updated by its reads, its writes
 /// and its requests.
 #[derive(Debug)]
@@ -53,7 +42,7 @@ struct Times {
     idle_since: Instant,
     /// When the first byte of a request head arrived, while no request was under way.
     head_started: Option<Instant>,
-    /// When the request under way began, while its body is still arriving.
+    /// When the API began reading the body of the request under way, until it has it all.
     body_since: Option<Instant>,
     /// When the last bytes arrived.
     last_read: Instant,
@@ -94,12 +83,10 @@ impl ConnState {
         }
     }
 
-    /// A request's head is in; `with_body` if a body is to follow it.
-    fn request_started(&self, with_body: bool) {
+    fn request_started(&self) {
         let mut t = self.times();
         t.started += 1;
         t.head_started = None;
-        t.body_since = with_body.then(Instant::now);
     }
 
     fn request_answered(&self) {
@@ -120,6 +107,15 @@ impl ConnState {
         } else {
             true
         }
+    }
+
+    /// The API reads the body now: from here it must keep arriving (the time it waited to
+    /// be read, on the store say, is not the client's).
+    fn body_reading(&self) {
+        let mut t = self.times();
+        let now = Instant::now();
+        t.body_since = Some(now);
+        t.last_read = now;
     }
 
     /// How long until this connection has overstayed, or None when it already has.
@@ -223,7 +219,7 @@ where
     type Future = BoxFuture<Result<S::Response, S::Error>>;
 
     fn call(&self, request: hyper::Request<Incoming>) -> Self::Future {
-        self.state.request_started(!hyper::body::Body::is_end_stream(request.body()));
+        self.state.request_started();
         let peer = self.peer;
         let answer = match peer {
             Some(p) => PEER.sync_scope(p, || self.inner.call(request)),
@@ -231,7 +227,7 @@ where
         };
         let state = self.state.clone();
         Box::pin(async move {
-            let answer = ARRIVING.scope(state.clone(), answer);
+            let answer = PROGRESS.scope(Arc::new(Watching(state.clone())), answer);
             let result = match peer {
                 Some(p) => PEER.scope(p, answer).await,
                 None => answer.await,
@@ -239,6 +235,19 @@ where
             state.request_answered();
             result
         })
+    }
+}
+
+/// The connection's times, as the API's body reader sees them.
+struct Watching(Arc<ConnState>);
+
+impl BodyProgress for Watching {
+    fn reading(&self) {
+        self.0.body_reading();
+    }
+
+    fn arrived(&self) {
+        self.0.times().body_since = None;
     }
 }
 
@@ -391,7 +400,7 @@ mod tests {
     fn a_head_is_hypers_own_only_when_no_request_awaits_its_answer() {
         let state = ConnState::new();
         assert!(state.head_is_hypers_own(), "nothing was asked yet");
-        state.request_started(false);
+        state.request_started();
         assert!(!state.head_is_hypers_own(), "the API's answer");
         assert!(state.head_is_hypers_own(), "the one request was answered already");
     }
@@ -414,7 +423,7 @@ mod tests {
         let state = ConnState::new();
         let left = state.until_expiry(&limits, false).unwrap();
         assert!(left <= Duration::from_secs(10), "a new connection must send its head in time: {left:?}");
-        state.request_started(false);
+        state.request_started();
         assert_eq!(state.until_expiry(&limits, false), Some(RECHECK), "a request under way is not timed here");
         assert_eq!(state.until_expiry(&limits, true), Some(RECHECK), "nor one waiting on the server at the cap");
         state.request_answered();
@@ -425,8 +434,11 @@ mod tests {
         let left = state.until_expiry(&limits, false).unwrap();
         assert!(left <= Duration::from_secs(10) && left > PRESSURE_IDLE, "a head under way: {left:?}");
         assert!(state.until_expiry(&limits, true).unwrap() <= PRESSURE_IDLE, "at the cap a slow head makes room");
-        // A body still arriving: timed by its handler, but at the cap it must keep coming.
-        state.request_started(true);
+        // A body being read: timed by its handler, but at the cap it must keep coming.
+        state.request_started();
+        state.times().last_read -= PRESSURE_IDLE * 3;
+        assert_eq!(state.until_expiry(&limits, true), Some(RECHECK), "waiting before its body is read");
+        state.body_reading();
         assert_eq!(state.until_expiry(&limits, false), Some(RECHECK));
         assert!(state.until_expiry(&limits, true).unwrap() <= PRESSURE_IDLE, "at the cap a paused body makes room");
         state.times().last_read -= PRESSURE_IDLE;
@@ -438,12 +450,10 @@ mod tests {
             t.body_since = t.body_since.map(|at| at - PRESSURE_BODY);
         }
         assert_eq!(state.until_expiry(&limits, true), None, "a body arriving for 5 s at the cap is cut");
-        let arrived = ARRIVING.sync_scope(std::sync::Arc::new(ConnState::new()), || {
-            state.request_answered();
-            state.request_started(true);
-            body_arrived(); // another connection's: this one's body is still due
-            state.times().body_since.is_some()
-        });
-        assert!(arrived);
+        Watching(Arc::new(ConnState::new())).arrived(); // another connection's
+        assert_eq!(state.until_expiry(&limits, true), None, "this one's body is still due");
+        let state = Arc::new(state);
+        Watching(state.clone()).arrived();
+        assert_eq!(state.until_expiry(&limits, true), Some(RECHECK), "all in: it waits on the server");
     }
 }

@@ -4,8 +4,6 @@
 
 mod connection;
 
-pub use connection::body_arrived;
-
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;

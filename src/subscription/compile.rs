@@ -213,6 +213,11 @@ fn expand_request(cx: &FileContext<'_>, raw: &RawSubscription, d: &Delimiters) -
         if let Err(m) = check_header_name(name) {
             cx.error(line_of_key(cx.text, name), format!("request.headers: {m}"));
         }
+        if written_as_null(cx.text, name) {
+            let m = "a header value cannot be null (`~`, `null` or nothing); quote it to send that text";
+            cx.error(line_of_key(cx.text, name), format!("{field}: {m}"));
+            continue;
+        }
         if let Some(x) = cx.expand_template(&field, &value, d) {
             if x.used_vars() || name.eq_ignore_ascii_case("authorization") {
                 sensitive.push(name.to_ascii_lowercase());
@@ -308,6 +313,31 @@ fn timing(cx: &FileContext<'_>, raw: &RawSubscription) -> (Duration, Vec<Duratio
 /// `X-Webhook-Event` can: some platforms' formats define it as their own event name
 /// (TheMembers'), and the subscription's value then replaces the Topic. `X-Webhook-Id` and
 /// `X-Webhook-Attempt` are receivers' idempotency and retry facts: hookshape's alone.
+/// Whether header `name` is written as YAML's null, unquoted: `X-A: ~`, `X-A: null`, or
+/// `X-A:` with nothing after it (and nothing more indented on the lines below). Header
+/// values are read as the text of their scalar, which cannot tell `~` from `"~"`.
+fn written_as_null(text: &str, name: &str) -> bool {
+    let Some(line) = line_of_key(text, name) else { return false };
+    let lines: Vec<&str> = text.lines().collect();
+    let Some(row) = lines.get(line - 1) else { return false };
+    let Some(at) =
+        [format!("{name}:"), format!("\"{name}\":")].iter().find_map(|k| row.find(k.as_str()).map(|i| i + k.len()))
+    else {
+        return false;
+    };
+    let value = row[at..].split(" #").next().unwrap_or_default();
+    let value = value.split([',', '}']).next().unwrap_or_default().trim();
+    match value {
+        "~" | "null" | "Null" | "NULL" => true,
+        "" => {
+            let indent = |l: &str| l.len() - l.trim_start().len();
+            let below = lines[line..].iter().find(|l| !l.trim().is_empty());
+            below.is_none_or(|next| indent(next) <= indent(row))
+        }
+        _ => false,
+    }
+}
+
 fn check_header_name(name: &str) -> Result<(), String> {
     reqwest::header::HeaderName::from_bytes(name.as_bytes())
         .map_err(|_| format!("{name:?} is not a valid header name"))?;

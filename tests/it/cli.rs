@@ -548,11 +548,23 @@ fn header_values_are_sent_as_written_in_the_file() {
     for line in ["X-Api-Version: 1.10", "X-Hex: 0x1F", "X-Exp: 1e3", "X-Flag: true", "X-Int: 7"] {
         assert!(stdout.lines().any(|l| l == line), "{line:?} missing from:\n{stdout}");
     }
-    // A null is no header value; a map neither, each named with its line.
-    ws.subscription("a.yaml", "topics: [T]\nrequest:\n  url: http://h/a\n  headers:\n    X-None: ~\n");
+    // A null is no header value, however YAML writes it; quoted, it is the text.
+    let nulls = "    X-Tilde: ~\n    X-Null: null # said so\n    X-Empty:\n    X-Quoted: \"~\"\n    X-Folded:\n      on the next line\n";
+    ws.subscription("a.yaml", &format!("topics: [T]\nrequest:\n  url: http://h/a\n  headers:\n{nulls}"));
     let out = on_workspace("validate", &ws);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("a.yaml:5: request.headers.X-None: a header value cannot be null"), "{stdout}");
+    for (line, name) in [(5, "X-Tilde"), (6, "X-Null"), (7, "X-Empty")] {
+        let want = format!("a.yaml:{line}: request.headers.{name}: a header value cannot be null");
+        assert!(stdout.contains(&want), "{want:?} missing from:\n{stdout}");
+    }
+    assert!(!stdout.contains("X-Quoted") && !stdout.contains("X-Folded"), "{stdout}");
+    ws.subscription("a.yaml", "topics: [T]\nrequest:\n  url: http://h/a\n  headers:\n    X-Quoted: \"~\"\n    X-Folded:\n      on the next line\n");
+    let out = render(&ws);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.lines().any(|l| l == "X-Quoted: ~") && stdout.lines().any(|l| l == "X-Folded: on the next line"),
+        "{stdout}"
+    );
 }
 
 #[test]

@@ -225,6 +225,13 @@ async fn replay_takes_the_failed_subscriptions_or_all_or_named_ones_and_lists_it
         assert_eq!(made[0]["subscription"], "bad");
         assert!(made[0]["id"].as_str().unwrap().starts_with("dlv_"));
         assert!(["pending", "in_flight", "failed"].contains(&made[0]["status"].as_str().unwrap()), "{only_failed}");
+        // What it left out is said: `good`'s delivery succeeded (a replay that finds no
+        // failed delivery answered an empty list and nothing more).
+        let skipped = only_failed["skipped"].as_array().unwrap();
+        assert_eq!(skipped.len(), 1, "{store}: {only_failed}");
+        assert_eq!(skipped[0]["subscription"], "good");
+        let reason = skipped[0]["reason"].as_str().unwrap();
+        assert!(reason.starts_with("not failed: its delivery dlv_") && reason.ends_with(" is succeeded"), "{reason}");
 
         let (status, named) = replay(json!({ "subscriptions": ["good"] })).await;
         assert_eq!((status, named["new_deliveries"][0]["subscription"].as_str()), (202, Some("good")), "{named}");

@@ -807,6 +807,10 @@ const KEEP_LOADED: &str = "WITH noted AS (
         RETURNING 1)
     SELECT count(*) FROM failed";
 
+/// A subscription noted loaded this recently was loaded by a live node: each notes it at
+/// least once a minute (`seen_refresh_ms`) while it has it.
+const LOADED_LATELY_MS: i64 = 90_000;
+
 pub async fn keep_loaded<C: GenericClient>(
     c: &C,
     node: &str,
@@ -824,13 +828,20 @@ pub async fn keep_loaded<C: GenericClient>(
 }
 
 /// Whether a live node other than `node` (one whose heartbeat is younger than a node's
-/// silence, on the store's clock) has `subscription` loaded now.
+/// silence, on the store's clock) has `subscription` loaded now. A live node that writes no
+/// list (a version before it, in a rolling upgrade) counts if some node noted the
+/// subscription in the last `LOADED_LATELY_MS`, as before.
 pub async fn loaded_elsewhere<C: GenericClient>(c: &C, node: &str, subscription: &str) -> StoreResult<bool> {
     let found = rows(
         c,
-        "SELECT EXISTS (SELECT 1 FROM nodes WHERE id <> $1 AND $2 = ANY(loaded)
-                           AND heartbeat_at > (extract(epoch FROM clock_timestamp()) * 1000)::bigint - $3)",
-        &[&node, &subscription, &NODE_SILENCE_MS],
+        "SELECT EXISTS (SELECT 1 FROM nodes
+                         WHERE id <> $1
+                           AND heartbeat_at > (extract(epoch FROM clock_timestamp()) * 1000)::bigint - $3
+                           AND ($2 = ANY(loaded)
+                                OR (loaded IS NULL AND EXISTS (
+                                    SELECT 1 FROM subscription_seen WHERE name = $2
+                                       AND seen_at > (extract(epoch FROM clock_timestamp()) * 1000)::bigint - $4))))",
+        &[&node, &subscription, &NODE_SILENCE_MS, &LOADED_LATELY_MS],
     )
     .await?;
     found.first().map(|row| get(row, 0)).transpose().map(|b| b.unwrap_or(false))

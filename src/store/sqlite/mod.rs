@@ -167,6 +167,17 @@ impl SqliteStore {
         self.write_with((), move |c, _| f(c)).await.map(|(t, ())| t)
     }
 
+    /// `write`, queued for the writer's next batch without waiting for its commit.
+    async fn write_unwaited(
+        &self,
+        mut f: impl FnMut(&Connection) -> StoreResult<()> + Send + 'static,
+    ) -> StoreResult<()> {
+        let (reply, _unheard) = oneshot::channel();
+        let job: Job =
+            Box::new(writer::Write { state: (), f: move |c: &Connection, _: &()| f(c), result: None, reply });
+        self.writer.send(job).await.map_err(|_| unavailable("the SQLite writer has stopped"))
+    }
+
     /// `write` for inputs that go back to the caller with the result (`f` may run twice,
     /// when a neighbour in its batch failed, so it only borrows them).
     async fn write_with<S: Send + 'static, T: Send + 'static>(
@@ -409,9 +420,11 @@ impl Store for SqliteStore {
         let pacing = self.pacing().await?;
         let slot = pacing.claim(subscription, now_us, interval_us, ahead_us);
         if let SendSlot::Granted(at) = slot {
-            // Kept before the request may go: after a restart the next turn is still after it.
+            // Kept for a restart with the writer's next batch, milliseconds away, without
+            // waiting for it: memory answers this process, and a turn waited for through a
+            // busy writer came too late to use (a pace of 10 ms stopped sending).
             let subscription = subscription.to_string();
-            self.write(move |c| sql::keep_pace(c, &subscription, Some(at), 0)).await?;
+            self.write_unwaited(move |c| sql::keep_pace(c, &subscription, Some(at), 0)).await?;
         }
         Ok(slot)
     }
