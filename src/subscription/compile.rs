@@ -240,6 +240,10 @@ fn expand_request(cx: &FileContext<'_>, raw: &RawSubscription, d: &Delimiters) -
             Some(x)
         })
     });
+    let body = body.map(|mut b| {
+        super::spelling::as_written(&mut b, cx.text);
+        b
+    });
     Request { url, ping_url, headers, sensitive, body, masked, url_shown }
 }
 

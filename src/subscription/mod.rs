@@ -6,6 +6,7 @@ pub(crate) mod compile;
 mod load;
 pub mod rate_limit;
 pub mod raw;
+mod spelling;
 pub mod template_paths;
 pub mod tls;
 pub mod topics;

@@ -568,6 +568,26 @@ fn header_values_are_sent_as_written_in_the_file() {
 }
 
 #[test]
+fn body_literals_keep_the_digits_the_file_writes() {
+    // YAML reads `price: 1234.50` as 1234.5; the body said 1234.50.
+    let ws = Workspace::new();
+    let body = "  body:\n    price: 1234.50\n    version: 1.10\n    nested: {rate: 0.50, n: 3}\n";
+    ws.subscription("a.yaml", &format!("topics: [T]\nrequest:\n  url: http://h/a\n{body}"));
+    let event = ws.path().join("event.json");
+    std::fs::write(&event, r#"{"Topic": "T", "Payload": {}}"#).unwrap();
+    let out = hookshape()
+        .args(["render", "--subscription", "a", "--event"])
+        .arg(&event)
+        .arg("--subscriptions")
+        .arg(ws.path().join("subscriptions"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains(r#"{"price":1234.50,"version":1.10,"nested":{"rate":0.50,"n":3}}"#), "{stdout}");
+}
+
+#[test]
 fn a_reader_that_goes_away_ends_a_command_quietly() {
     let ws = Workspace::new();
     ws.subscription("a.yaml", "topics: [T]\nrequest:\n  url: http://h/a\n  body: { a: 1 }\n");
