@@ -131,6 +131,13 @@ fn write_xml(out: &mut Output, value: &Value, exact: Option<&ExactNumbers>) -> R
     if value.is_safe() {
         return out.write_str(&text).map_err(Error::from);
     }
+    if let Some(c) = text.chars().find(|&c| !super::format::allowed_in_xml(c)) {
+        // An entity does not help: XML 1.0 has no way to write these at all.
+        return Err(Error::new(
+            ErrorKind::InvalidOperation,
+            format!("the value holds U+{:04X}, which XML 1.0 cannot carry (body_format: xml)", c as u32),
+        ));
+    }
     let mut escaped = String::with_capacity(text.len() + 8);
     super::format::escape_xml(&text, &mut escaped);
     out.write_str(&escaped).map_err(Error::from)

@@ -76,6 +76,12 @@ pub fn encode_form(fields: &Map<String, Json>) -> Result<String, String> {
     Ok(out)
 }
 
+/// Whether XML 1.0 can carry `c` at all (its `Char` production): not the C0 controls
+/// but tab, line feed and carriage return, nor U+FFFE and U+FFFF.
+pub fn allowed_in_xml(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+}
+
 /// Appends `text` to `out` with XML's five special characters as entities.
 pub fn escape_xml(text: &str, out: &mut String) {
     for c in text.chars() {
@@ -109,5 +115,7 @@ mod tests {
         let mut out = String::new();
         escape_xml(r#"<a & 'b' "c">"#, &mut out);
         assert_eq!(out, "&lt;a &amp; &apos;b&apos; &quot;c&quot;&gt;");
+        assert!("a\tb\nc\ré😀".chars().all(allowed_in_xml));
+        assert!(['\0', '\u{1}', '\u{B}', '\u{1F}', '\u{FFFE}', '\u{FFFF}'].iter().all(|&c| !allowed_in_xml(c)));
     }
 }

@@ -120,6 +120,37 @@ fn render_prints_the_exact_form_body_and_one_content_type() {
 }
 
 #[test]
+fn a_value_xml_cannot_carry_fails_the_render_instead_of_making_a_broken_document() {
+    let ws = Workspace::new();
+    ws.subscription(
+        "x.yaml",
+        "topics: [T]\nrequest:\n  url: http://h/x\n  body_format: xml\n  body_template: x.xml.j2\n",
+    );
+    ws.template("x.xml.j2", "<a>{{ N }}</a>");
+    let event = ws.path().join("event.json");
+    let render = |payload: &str| {
+        std::fs::write(&event, format!(r#"{{"Topic": "T", "Payload": {payload}}}"#)).unwrap();
+        hookshape()
+            .args(["render", "--subscription", "x", "--event"])
+            .arg(&event)
+            .arg("--subscriptions")
+            .arg(ws.path().join("subscriptions"))
+            .arg("--templates")
+            .arg(ws.path().join("templates"))
+            .output()
+            .unwrap()
+    };
+    let out = render(r#"{"N": "a\u0000b"}"#);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("U+0000, which XML 1.0 cannot carry"), "{stderr}");
+    let out = render(r#"{"N": "a\tb & é"}"#);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.trim_end().ends_with("<a>a\tb &amp; é</a>"), "{stdout}");
+}
+
+#[test]
 fn body_and_format_mismatches_are_load_errors_with_file_and_line() {
     let ws = Workspace::new();
     let sub = |rest: &str| format!("topics: [T]\nrequest:\n  url: http://h/x\n{rest}");
