@@ -109,6 +109,9 @@ fn explain(dry: &Environment<'static>, e: &Error) -> String {
     let source = e.name().and_then(|n| dry.get_template(n).ok()).map(|t| t.source().to_string()).unwrap_or_default();
     let line = e.line().and_then(|l| source.lines().nth(l.saturating_sub(1))).unwrap_or_default().trim();
     let line = if e.name() == Some(super::FILTER_TEMPLATE) { filter_expression(line) } else { line };
+    // As written: the line holds the comparisons' checked calls (`super::compare`).
+    let written = super::compare::unrewrite(line);
+    let line = written.as_str();
     let detail = e.detail().unwrap_or_default();
     let generic = || {
         let what = match detail {

@@ -156,6 +156,80 @@ fn literal(text: &str) -> String {
     format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
+/// `text` (a line of a rewritten template, for a message) with each checked call written
+/// back as the comparison the user wrote: `__hookshape_cmp(A | f , ">=",  100, "A | f\u{1}100")`
+/// is `A | f >= 100` again.
+pub(super) fn unrewrite(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(CMP) {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + CMP.len()..];
+        match after.strip_prefix('(').and_then(call_args) {
+            Some((args, end)) if written_back(&args).is_some() => {
+                out.push_str(&written_back(&args).unwrap_or_default());
+                rest = &after[1 + end..];
+            }
+            _ => {
+                out.push_str(CMP);
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The top-level arguments of a call whose `(` came just before `text`, and where its `)`
+/// ends (an index into `text`, past it); None if it does not end.
+fn call_args(text: &str) -> Option<(Vec<&str>, usize)> {
+    let bytes = text.as_bytes();
+    let (mut depth, mut start, mut i) = (0usize, 0usize, 0usize);
+    let mut args = Vec::new();
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' | b'\'' => {
+                i = super::syntax::string_end(bytes, i, bytes[i]);
+                continue;
+            }
+            b'(' | b'[' | b'{' => depth += 1,
+            b')' if depth == 0 => {
+                args.push(text[start..i].trim());
+                return Some((args, i + 1));
+            }
+            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+            b',' if depth == 0 => {
+                args.push(text[start..i].trim());
+                start = i + 1;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+/// `a op b op c` from a checked call's arguments (`a, "op", b, "op", c, "sources"`): the
+/// operands as written (the sources literal), the operators between them.
+fn written_back(args: &[&str]) -> Option<String> {
+    let unquote = |s: &str| -> Option<String> {
+        let inner = s.strip_prefix('"')?.strip_suffix('"')?;
+        Some(inner.replace("\\\"", "\"").replace("\\\\", "\\"))
+    };
+    let (sources, call) = args.split_last()?;
+    let sources = unquote(sources)?;
+    let operands: Vec<&str> = sources.split(SEPARATOR).collect();
+    let operators: Vec<String> = call.iter().skip(1).step_by(2).map(|op| unquote(op)).collect::<Option<_>>()?;
+    if operands.len() != operators.len() + 1 || call.len() != operands.len() + operators.len() {
+        return None;
+    }
+    let mut out = operands[0].to_string();
+    for (op, operand) in operators.iter().zip(&operands[1..]) {
+        out.push_str(&format!(" {op} {operand}"));
+    }
+    Some(out)
+}
+
 /// One `{{ … }}` or `{% … %}` region with its comparisons turned into checked calls.
 pub fn rewrite(region: &str) -> String {
     // Whitespace control (`{{-`, `-%}`) is a sign right at the delimiter, not an operand.
@@ -511,6 +585,20 @@ mod tests {
         let ctx = super::super::values::from_json(&payload, &mut Default::default());
         // minijinja prints booleans as Python does (`True`).
         env.render_str(&source, ctx).map(|s| s.to_lowercase()).map_err(|e| e.detail().unwrap_or_default().to_string())
+    }
+
+    #[test]
+    fn a_rewritten_line_reads_as_written_in_messages() {
+        for written in [
+            "Points | nope >= 100",
+            "0 < Points < 50 and Tier in ['gold', \"a,b\"]",
+            "{{ f(Points, 2) == 3 }} x",
+            "(A == B) != (C > \"q\\\"x\")",
+            "no comparison at all",
+        ] {
+            assert_eq!(unrewrite(&rewrite(written)), written, "{}", rewrite(written));
+        }
+        assert_eq!(unrewrite("__hookshape_cmp(broken"), "__hookshape_cmp(broken");
     }
 
     #[test]

@@ -32,8 +32,11 @@ fn validate_reports_every_problem_with_file_and_line() {
     ws.subscription("glob.yaml", "topics: [\"Topic?\"]\nrequest:\n  url: http://h/x\n");
     ws.subscription("nofile.yaml", "topics: [T]\nrequest:\n  url: http://h/x\n  body_template: missing.json.j2\n");
     ws.subscription("zdup.yaml", "name: ok\ntopics: [T]\nrequest:\n  url: http://h/x\n");
+    ws.subscription("cmp.yaml", "topics: [T]\nfilter: \"Points | nope >= 100\"\nrequest:\n  url: http://h/x\n");
     let out = on_workspace("validate", &ws);
     let expect = [
+        // Shown as written, not as the checked call comparisons become inside.
+        ("cmp.yaml:2:", "unknown filter: filter nope is unknown: `Points | nope >= 100`"),
         ("dur.yaml:4:", "invalid duration"),
         ("filt.yaml:3:", "unknown filter"),
         ("glob.yaml:1:", "only * is a wildcard"),
