@@ -376,8 +376,14 @@ async fn disable_enable_and_retry_through_one_node_act_for_all() {
     })
     .await;
 
-    // A retry asked of either node is carried out once.
+    // A retry asked of either node is carried out once. Asked before the attempt's result
+    // is recorded, it is refused as in flight (409), rightly: wait for the result first.
     let id = list["deliveries"][0]["id"].as_str().unwrap();
+    eventually(Duration::from_secs(10), "the sent delivery's result to be recorded", || async {
+        let d: Value = http.get(format!("{one}/v1/deliveries/{id}")).send().await.ok()?.json().await.ok()?;
+        (d["status"] == "succeeded").then_some(())
+    })
+    .await;
     assert_eq!(post(format!("{one}/v1/deliveries/{id}/retry")).await, 202);
     eventually(Duration::from_secs(10), "the retry", || async {
         (receiver.requests_to("/a/7").len() == 2).then_some(())
