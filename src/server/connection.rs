@@ -227,7 +227,9 @@ where
         };
         let state = self.state.clone();
         Box::pin(async move {
-            let answer = PROGRESS.scope(Arc::new(Watching(state.clone())), answer);
+            // The connection's own state, shared: no allocation per request.
+            let progress: Arc<dyn BodyProgress> = state.clone();
+            let answer = PROGRESS.scope(progress, answer);
             let result = match peer {
                 Some(p) => PEER.scope(p, answer).await,
                 None => answer.await,
@@ -238,16 +240,14 @@ where
     }
 }
 
-/// The connection's times, as the API's body reader sees them.
-struct Watching(Arc<ConnState>);
-
-impl BodyProgress for Watching {
+/// The connection's times, as the API's body reader tells them.
+impl BodyProgress for ConnState {
     fn reading(&self) {
-        self.0.body_reading();
+        self.body_reading();
     }
 
     fn arrived(&self) {
-        self.0.times().body_since = None;
+        self.times().body_since = None;
     }
 }
 
@@ -450,10 +450,9 @@ mod tests {
             t.body_since = t.body_since.map(|at| at - PRESSURE_BODY);
         }
         assert_eq!(state.until_expiry(&limits, true), None, "a body arriving for 5 s at the cap is cut");
-        Watching(Arc::new(ConnState::new())).arrived(); // another connection's
+        ConnState::new().arrived(); // another connection's
         assert_eq!(state.until_expiry(&limits, true), None, "this one's body is still due");
-        let state = Arc::new(state);
-        Watching(state.clone()).arrived();
+        state.arrived();
         assert_eq!(state.until_expiry(&limits, true), Some(RECHECK), "all in: it waits on the server");
     }
 }

@@ -30,7 +30,8 @@ pub struct SqliteStore {
     write_problem: Mutex<Option<String>>,
     path: PathBuf,
     /// Send slots and pauses: one process serves the file, so it answers from memory, and
-    /// writes each change through before it counts (`pacing` table), read back once.
+    /// keeps each change in the `pacing` table (a turn with the writer's next batch, a pause
+    /// before it is answered), read back once.
     pacing: crate::store::pacing::Pacing,
     pacing_read: tokio::sync::OnceCell<()>,
     /// Held for the store's life: one process per database file.
