@@ -3,8 +3,8 @@
 //! call with too many arguments, each with its file and line. minijinja resolves names
 //! only when a template runs, so each template is run in a copy of the environment where
 //! undefined values chain instead of failing: against an empty event when files load, and
-//! against each test case's event in `validate`. A name used only in a branch that no such
-//! event takes is not seen.
+//! against each test case's event in `validate`. A macro used only in a branch that no such
+//! event takes is not seen; filters and tests are also read from the text (`super::names`).
 
 use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior, Value};
 
@@ -37,7 +37,7 @@ pub(super) fn roots(env: &Environment<'static>) -> Vec<String> {
 /// The check run when files load, against an empty event: the first problem found.
 pub(super) fn at_load(env: &Environment<'static>) -> Result<(), CompileError> {
     let empty = Value::from_pairs(std::iter::empty::<(&str, Value)>());
-    match run(&dry(env), &roots(env), &empty).into_iter().next() {
+    match run(&dry(env), &roots(env), &empty).into_iter().next().or_else(|| super::names::first_unknown(env)) {
         Some(e) => Err(e),
         None => Ok(()),
     }
@@ -82,9 +82,21 @@ fn is_structural(e: &Error) -> bool {
 /// `e`, met while rendering `root`, as an error naming the subscription field and, when it
 /// is in a file under the templates directory, that file and line.
 fn located(dry: &Environment<'static>, root: &str, e: &Error) -> CompileError {
+    located_at(dry, root, e.name(), e.line(), e)
+}
+
+/// `e`, about what template `name` (reached from `root`) has at `line`, as an error naming
+/// the subscription field and the file and line when that is under the templates directory.
+pub(super) fn located_at(
+    dry: &Environment<'static>,
+    root: &str,
+    name: Option<&str>,
+    line: Option<usize>,
+    e: &Error,
+) -> CompileError {
     let field = field_of(root);
-    let mut error = compile_error(field, explain(dry, e));
-    error.at = match (e.name(), e.line()) {
+    let mut error = compile_error(field, explain(dry, (name, line), e));
+    error.at = match (name, line) {
         (Some(name), Some(line)) if !is_inline(name) => Some(TemplateAt { file: name.to_string(), line }),
         _ => None,
     };
@@ -105,10 +117,10 @@ fn is_inline(name: &str) -> bool {
 
 /// What went wrong, in the template writer's words: the macro and what the module has,
 /// the call and how many arguments the macro takes.
-fn explain(dry: &Environment<'static>, e: &Error) -> String {
-    let source = e.name().and_then(|n| dry.get_template(n).ok()).map(|t| t.source().to_string()).unwrap_or_default();
-    let line = e.line().and_then(|l| source.lines().nth(l.saturating_sub(1))).unwrap_or_default().trim();
-    let line = if e.name() == Some(super::FILTER_TEMPLATE) { filter_expression(line) } else { line };
+fn explain(dry: &Environment<'static>, (name, line): (Option<&str>, Option<usize>), e: &Error) -> String {
+    let source = name.and_then(|n| dry.get_template(n).ok()).map(|t| t.source().to_string()).unwrap_or_default();
+    let line = line.and_then(|l| source.lines().nth(l.saturating_sub(1))).unwrap_or_default().trim();
+    let line = if name == Some(super::FILTER_TEMPLATE) { filter_expression(line) } else { line };
     // As written: the line holds the comparisons' checked calls (`super::compare`).
     let written = super::compare::unrewrite(line);
     let line = written.as_str();

@@ -11,6 +11,7 @@ pub mod dates;
 pub mod environment;
 pub mod format;
 mod functions;
+mod names;
 mod numbers;
 mod ordering;
 mod positions;

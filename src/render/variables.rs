@@ -8,6 +8,8 @@
 
 mod walk;
 
+pub use walk::{names, NameKind, NameUse};
+
 use std::fmt;
 
 use super::body::Node;

@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use serde_json::{Number, Value};
 
 /// Puts back the spelling of each fractional number leaf in `body` that the lines of the
-/// file's `body:` section write one way only, as a JSON number (YAML's `0x1F` or `.inf`
-/// have no JSON form and stay as read). A value written two ways there keeps YAML's.
+/// file's `body:` section write one way only, as a JSON number (YAML's `0x1F` has no JSON
+/// form and stays as read; `.inf` and `.nan` are refused, see [`non_finite_leaves`]). A value written two ways there keeps YAML's.
 pub fn as_written(body: &mut Value, text: &str) {
     let spellings = spellings_in(body_section(text));
     if !spellings.is_empty() {
@@ -61,6 +61,37 @@ fn spellings_in(section: String) -> HashMap<u64, Vec<String>> {
     seen
 }
 
+/// Each leaf of the file's `request.body` that YAML reads as an infinite or NaN float
+/// (`.inf`, `-.Inf`, `.nan`), by its dotted path (`request.body.limits.max`) with the value
+/// as YAML prints it. JSON has no number for them, and serde_json reads them as null
+/// without a word, so the loader refuses them instead.
+pub fn non_finite_leaves(text: &str) -> Vec<(String, String)> {
+    let Ok(file) = serde_norway::from_str::<serde_norway::Value>(text) else { return Vec::new() };
+    let mut found = Vec::new();
+    if let Some(body) = file.get("request").and_then(|r| r.get("body")) {
+        walk_non_finite(body, "request.body".to_string(), &mut found);
+    }
+    found
+}
+
+fn walk_non_finite(value: &serde_norway::Value, path: String, found: &mut Vec<(String, String)>) {
+    use serde_norway::Value as Yaml;
+    match value {
+        Yaml::Number(n) if n.as_f64().is_some_and(|f| !f.is_finite()) => found.push((path, n.to_string())),
+        Yaml::Sequence(items) => {
+            items.iter().enumerate().for_each(|(i, v)| walk_non_finite(v, format!("{path}[{i}]"), found))
+        }
+        Yaml::Mapping(map) => {
+            for (k, v) in map {
+                let key = k.as_str().map_or_else(|| format!("{k:?}"), str::to_string);
+                walk_non_finite(v, format!("{path}.{key}"), found);
+            }
+        }
+        Yaml::Tagged(t) => walk_non_finite(&t.value, path, found),
+        _ => {}
+    }
+}
+
 fn respell(value: &mut Value, spellings: &HashMap<u64, Vec<String>>) {
     match value {
         Value::Number(n) if n.is_f64() => {
@@ -94,6 +125,14 @@ mod tests {
             // serde_json writes an exponent its own way (`e-7`, `e+2`); the digits are the file's.
             r#"{"version":1.10,"price":1234.50,"tiny":1.0e-7,"e":1e+2,"n":7,"s":"2.50","flow":{"a":3.10,"b":[0.50]}}"#
         );
+    }
+
+    #[test]
+    fn infinite_and_nan_leaves_are_found_by_their_path() {
+        let yaml = "request:\n  url: http://h\n  body:\n    max: .inf\n    ok: 1.5\n    s: \".nan\"\n    list: [1, -.Inf]\n    deep: {x: .NaN}\n";
+        let found: Vec<String> = non_finite_leaves(yaml).into_iter().map(|(p, v)| format!("{p}={v}")).collect();
+        assert_eq!(found, ["request.body.max=.inf", "request.body.list[1]=-.inf", "request.body.deep.x=.nan"]);
+        assert!(non_finite_leaves("request:\n  body: {a: 1e308}\n").is_empty());
     }
 
     #[test]

@@ -33,15 +33,26 @@ fn validate_reports_every_problem_with_file_and_line() {
     ws.subscription("nofile.yaml", "topics: [T]\nrequest:\n  url: http://h/x\n  body_template: missing.json.j2\n");
     ws.subscription("zdup.yaml", "name: ok\ntopics: [T]\nrequest:\n  url: http://h/x\n");
     ws.subscription("cmp.yaml", "topics: [T]\nfilter: \"Points | nope >= 100\"\nrequest:\n  url: http://h/x\n");
+    // Names in branches an empty event does not take: minijinja looks them up only there.
+    let branch = "  body:\n    a: \"{% if Vip %}{{ Name | uppr }}{% endif %}\"\n";
+    ws.subscription("branch.yaml", &format!("topics: [T]\nrequest:\n  url: http://h/x\n{branch}"));
+    ws.subscription(
+        "short.yaml",
+        "topics: [T]\nfilter: \"Points >= 1 and Name | nope2\"\nrequest:\n  url: http://h/x\n",
+    );
+    ws.subscription("evn.yaml", "topics: [T]\nrequest:\n  url: \"http://h/{% if Points is evn %}a{% endif %}\"\n");
     let out = on_workspace("validate", &ws);
     let expect = [
+        ("branch.yaml:5:", "request.body.a: unknown filter: filter uppr is unknown"),
         // Shown as written, not as the checked call comparisons become inside.
         ("cmp.yaml:2:", "unknown filter: filter nope is unknown: `Points | nope >= 100`"),
         ("dur.yaml:4:", "invalid duration"),
+        ("evn.yaml:3:", "unknown test: test evn is unknown"),
         ("filt.yaml:3:", "unknown filter"),
         ("glob.yaml:1:", "only * is a wildcard"),
         ("host.yaml:3:", "host"),
         ("nofile.yaml:4:", "not a file under the templates directory"),
+        ("short.yaml:2:", "filter nope2 is unknown: `Points >= 1 and Name | nope2`"),
         ("tmpl.yaml:5:", "request.body"),
         ("typo.yaml:4:", "methd"),
         ("zdup.yaml:1:", "already used"),
@@ -588,6 +599,18 @@ fn body_literals_keep_the_digits_the_file_writes() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains(r#"{"price":1234.50,"version":1.10,"nested":{"rate":0.50,"n":3}}"#), "{stdout}");
+    // YAML's infinities and NaN have no JSON number: they went out as null without a word.
+    let body = "  body:\n    max: .inf\n    label: \".nan\"\n    limits: {low: -.Inf}\n";
+    ws.subscription("a.yaml", &format!("topics: [T]\nrequest:\n  url: http://h/a\n{body}"));
+    let out = on_workspace("validate", &ws);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    for want in
+        ["a.yaml:5: request.body.max: .inf is a number JSON cannot carry", "a.yaml:7: request.body.limits.low: -.inf"]
+    {
+        assert!(stdout.contains(want), "{want:?} missing from:\n{stdout}");
+    }
+    assert!(!stdout.contains("label"), "a quoted \".nan\" is text: {stdout}");
 }
 
 #[test]

@@ -35,6 +35,16 @@ const ONE_ITEM: [&str; 2] = ["first", "last"];
 
 /// The Payload paths template `root` reads, `field` being the subscription field it renders.
 pub fn template(env: &Environment<'static>, root: &str, field: &str) -> Vec<Read> {
+    walked(env, root, field).found
+}
+
+/// Every filter and test template `root` (and what it includes or imports) names, in every
+/// branch, whether or not a render would reach it.
+pub fn names(env: &Environment<'static>, root: &str) -> Vec<NameUse> {
+    walked(env, root, "").names
+}
+
+fn walked<'e>(env: &'e Environment<'static>, root: &str, field: &str) -> Walker<'e> {
     let mut walker = Walker {
         env,
         field: field.to_string(),
@@ -46,9 +56,26 @@ pub fn template(env: &Environment<'static>, root: &str, field: &str) -> Vec<Read
         guards: Vec::new(),
         recent: Vec::new(),
         found: Vec::new(),
+        names: Vec::new(),
     };
     walker.file(root);
-    walker.found
+    walker
+}
+
+/// A filter or test a template names, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameUse {
+    pub kind: NameKind,
+    pub name: String,
+    /// The template it is written in (an inline one's name, or a file's under templates/).
+    pub file: String,
+    pub line: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameKind {
+    Filter,
+    Test,
 }
 
 struct Walker<'e> {
@@ -69,6 +96,8 @@ struct Walker<'e> {
     /// Every path recorded, repeats included, in order (what a condition read).
     recent: Vec<Vec<Segment>>,
     found: Vec<Read>,
+    /// Filters and tests named, each once per template and name.
+    names: Vec<NameUse>,
 }
 
 impl Walker<'_> {
@@ -282,8 +311,12 @@ impl Walker<'_> {
                 self.meaning(&s.expr)
             }
             E::Call(c) => self.call(c),
-            E::Filter(f) => self.filter(f),
+            E::Filter(f) => {
+                self.named(NameKind::Filter, f.name, expr.span());
+                self.filter(f)
+            }
             E::Test(t) => {
+                self.named(NameKind::Test, t.name, expr.span());
                 let existence = ["defined", "undefined", "none"].contains(&t.name);
                 self.guarded += usize::from(existence);
                 self.visit(&t.expr);
@@ -411,6 +444,14 @@ impl Walker<'_> {
                 | ast::CallArg::PosSplat(e)
                 | ast::CallArg::KwargSplat(e) => self.visit(e),
             }
+        }
+    }
+
+    fn named(&mut self, kind: NameKind, name: &str, span: Span) {
+        let known = |n: &NameUse| n.kind == kind && n.name == name && n.file == self.file;
+        if !self.names.iter().any(known) {
+            let line = usize::from(span.start_line);
+            self.names.push(NameUse { kind, name: name.to_string(), file: self.file.clone(), line });
         }
     }
 
