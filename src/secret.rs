@@ -83,6 +83,21 @@ impl Masker {
         mask_userinfo(&masked)
     }
 
+    /// `text`, cut to a part of itself, with what it ends with of a secret masked: the
+    /// beginning of a secret that went on past the cut would otherwise show (all of it but
+    /// its last character, at worst). Beginnings shorter than `MIN_MASKED_LEN` stay.
+    pub fn mask_cut_end(&self, mut text: String) -> String {
+        let partial = self.forms.iter().find_map(|form| {
+            let cuts = form.char_indices().map(|(i, _)| i).filter(|&i| i >= MIN_MASKED_LEN - 1);
+            cuts.rev().find(|&i| text.ends_with(&form[..i])).map(|i| text.len() - i)
+        });
+        if let Some(at) = partial {
+            text.truncate(at);
+            text.push_str(MASK);
+        }
+        text
+    }
+
     /// A receiver's own escaping of what it echoes (PHP's `json_encode` writes `\/` and
     /// `\u00e9`, HTML `&quot;` and `&#x2F;`, any character, in any mix) cannot be listed
     /// form by form: the text is decoded, searched, and masked where the match came from.
@@ -91,11 +106,16 @@ impl Masker {
         if self.forms.is_empty() {
             return text;
         }
-        let Some(decoded) = escapes::Decoded::new(&text) else { return text };
-        let mut spans: Vec<(usize, usize)> = self
-            .forms
+        // A `+` is a space only in a form or a query: read so only for a secret with a space.
+        let form = self.forms.iter().any(|f| f.contains(' ')).then(|| escapes::Decoded::new_form(&text)).flatten();
+        let decodings: Vec<escapes::Decoded> = escapes::Decoded::new(&text).into_iter().chain(form).collect();
+        let mut spans: Vec<(usize, usize)> = decodings
             .iter()
-            .flat_map(|form| decoded.text.match_indices(form.as_str()).map(|(at, m)| decoded.original(at, m.len())))
+            .flat_map(|decoded| {
+                self.forms.iter().flat_map(move |form| {
+                    decoded.text.match_indices(form.as_str()).map(|(at, m)| decoded.original(at, m.len()))
+                })
+            })
             .collect();
         if spans.is_empty() {
             return text;
@@ -115,6 +135,15 @@ impl Masker {
         out.push_str(&text[done..]);
         out
     }
+}
+
+/// `text` cut to at most `limit` bytes, at a character boundary.
+pub fn cut_to(mut text: String, limit: usize) -> String {
+    if text.len() > limit {
+        let at = (0..=limit).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
+        text.truncate(at);
+    }
+    text
 }
 
 /// The ways a value can appear in a URL, a JSON document, a form or a header.
@@ -425,6 +454,30 @@ mod tests {
         }
         let around = masker.mask(r#"{"a":"s3cr3t\/K+y\"\u00e9&<","b":"s3cr3t\/K","c":"\u00e9"}"#);
         assert_eq!(around, r#"{"a":"***","b":"s3cr3t\/K","c":"\u00e9"}"#, "the rest is left as it was");
+    }
+
+    #[test]
+    fn a_secret_percent_encoded_in_lower_case_hex_or_as_a_form_is_masked() {
+        let masker = Masker::new(["Pc t/S3cr~et:+?&=x"]);
+        for echoed in
+            ["Pc%20t%2fS3cr~et%3a%2b%3f%26%3dx", "Pc+t%2FS3cr~et%3A%2B%3F%26%3Dx", "Pc+t%2fS3cr%7eet%3A%2B%3F%26%3Dx"]
+        {
+            assert_eq!(masker.mask(&format!("{{\"k\": \"{echoed}\"}}")), r#"{"k": "***"}"#, "{echoed}");
+        }
+        // Without a space in the secret a `+` stays itself.
+        assert_eq!(Masker::new(["K+y/Secret"]).mask("K+y%2FSecret"), "***");
+    }
+
+    #[test]
+    fn a_body_cut_inside_a_secret_shows_none_of_it() {
+        let masker = Masker::new(["HdrApiKey_77zz"]);
+        let body = format!("{}HdrApiKey_77zz{}", "A".repeat(10), "B".repeat(10));
+        let masked = masker.mask(&body);
+        assert_eq!(masker.mask_cut_end(cut_to(masked, 12)), format!("{}**", "A".repeat(10)), "the mask cut");
+        // Cut inside the secret's text itself (as read, before masking): its beginning goes.
+        assert_eq!(masker.mask_cut_end(cut_to(body.clone(), 23)), format!("{}***", "A".repeat(10)));
+        assert_eq!(masker.mask_cut_end(cut_to(body, 12)), format!("{}Hd", "A".repeat(10)), "two characters stay");
+        assert_eq!(cut_to("aé".to_string(), 2), "a", "at a character boundary");
     }
 
     #[test]

@@ -24,6 +24,14 @@ impl Authorization {
     pub fn mask(&self, text: &str) -> String {
         self.issued.as_ref().map_or_else(|| text.to_string(), |(_, masker)| masker.mask(text))
     }
+
+    /// `Masker::mask_cut_end` with the access token.
+    pub fn mask_cut_end(&self, text: String) -> String {
+        match &self.issued {
+            Some((_, masker)) => masker.mask_cut_end(text),
+            None => text,
+        }
+    }
 }
 
 /// The attempt's Authorization, or the token endpoint's failure as the attempt's result.

@@ -25,6 +25,9 @@ use crate::subscription::Subscription;
 
 /// How much of a response body an attempt keeps.
 pub const RESPONSE_BODY_LIMIT: usize = 16 * 1024;
+/// What is read of a response past `RESPONSE_BODY_LIMIT`: room for a secret's longest form
+/// (percent-encoded, three bytes a byte) echoed across the limit.
+const SECRET_MARGIN: usize = 4 * 1024;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
@@ -157,9 +160,12 @@ async fn exchange(
         Ok(response) => {
             let (result, body) = read_response(response, deadline).await;
             // A receiver that echoes what it got must not put our secrets into history,
-            // the access token included.
+            // the access token included: masked whole, before the body is cut to what is
+            // kept, and then what the cut left of one.
             let body = sub.secrets.mask(&body);
-            (result, Some(auth.map_or_else(|| body.clone(), |a| a.mask(&body))))
+            let body = auth.map_or_else(|| body.clone(), |a| a.mask(&body));
+            let body = sub.secrets.mask_cut_end(crate::secret::cut_to(body, RESPONSE_BODY_LIMIT));
+            (result, Some(auth.map_or_else(|| body.clone(), |a| a.mask_cut_end(body.clone()))))
         }
     };
     (result, response_body, unreachable)
@@ -240,8 +246,10 @@ fn basic_credentials(pair: &str) -> HeaderValue {
     value
 }
 
-/// The attempt's result from its response, and the first 16 KiB of the body as text. The
-/// body is read until `deadline`, like the rest of the attempt.
+/// The attempt's result from its response, and the first 16 KiB of the body as text, with
+/// a margin past them so that a secret echoed across the 16 KiB is there whole to be
+/// masked (the caller cuts it to the limit after). The body is read until `deadline`,
+/// like the rest of the attempt.
 pub(super) async fn read_response(
     response: Response<Incoming>,
     deadline: tokio::time::Instant,
@@ -255,7 +263,7 @@ pub(super) async fn read_response(
     let mut body = response.into_body();
     let mut kept = Vec::new();
     let mut read_error = None;
-    while kept.len() < RESPONSE_BODY_LIMIT {
+    while kept.len() < RESPONSE_BODY_LIMIT + SECRET_MARGIN {
         match tokio::time::timeout_at(deadline, body.frame()).await {
             Err(_) => read_error = Some("timeout".to_string()),
             Ok(None) => {}
@@ -269,7 +277,7 @@ pub(super) async fn read_response(
         }
         break;
     }
-    kept.truncate(RESPONSE_BODY_LIMIT);
+    kept.truncate(RESPONSE_BODY_LIMIT + SECRET_MARGIN);
     // A 2xx whose body then timed out still told us the receiver accepted it.
     let result = match read_error {
         Some(e) if !(200..300).contains(&code) => AttemptResult::Error(format!("status {code}, then {e}")),

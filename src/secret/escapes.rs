@@ -1,5 +1,6 @@
 //! Reading text as a receiver may have escaped it (JSON's `\/` and `\uXXXX`, as PHP's
-//! `json_encode` writes them; HTML character references), in any mix, while remembering
+//! `json_encode` writes them; HTML character references; percent-encoding with either
+//! case of hex, and `+` for a space as forms write it), in any mix, while remembering
 //! where each character came from, so that a secret found in the decoded text can be
 //! masked in the text itself.
 
@@ -25,14 +26,24 @@ const ROUNDS: usize = 2;
 impl Decoded {
     /// None when `text` holds nothing to decode, the common case.
     pub fn new(text: &str) -> Option<Self> {
-        if !has_escape(text.as_bytes()) {
+        Self::decode(text, false)
+    }
+
+    /// As `new`, reading a `+` as a space, as a form or a query writes one.
+    pub fn new_form(text: &str) -> Option<Self> {
+        Self::decode(text, true)
+    }
+
+    fn decode(text: &str, plus_is_space: bool) -> Option<Self> {
+        if !(has_escape(text.as_bytes()) || plus_is_space && text.contains('+')) {
             return None;
         }
         let mut units: Vec<Unit> =
             text.char_indices().map(|(i, c)| Unit { c, start: i, end: i + c.len_utf8() }).collect();
         let mut changed = false;
-        for _ in 0..ROUNDS {
-            let (next, decoded_any) = decode_round(&units);
+        for round in 0..ROUNDS {
+            // A `+` is a space as written, not once an escape made it (`%2B`).
+            let (next, decoded_any) = decode_round(&units, plus_is_space && round == 0);
             if !decoded_any {
                 break;
             }
@@ -65,11 +76,12 @@ fn has_escape(text: &[u8]) -> bool {
     text.windows(2).any(|w| match w[0] {
         b'\\' => b"\"\\/bfnrtu".contains(&w[1]),
         b'&' => w[1] == b'#' || w[1].is_ascii_alphabetic(),
+        b'%' => w[1].is_ascii_hexdigit(),
         _ => false,
     })
 }
 
-fn decode_round(units: &[Unit]) -> (Vec<Unit>, bool) {
+fn decode_round(units: &[Unit], plus_is_space: bool) -> (Vec<Unit>, bool) {
     let chars: Vec<char> = units.iter().map(|u| u.c).collect();
     let mut out = Vec::with_capacity(units.len());
     let mut decoded_any = false;
@@ -78,6 +90,8 @@ fn decode_round(units: &[Unit]) -> (Vec<Unit>, bool) {
         let escape = match chars[i] {
             '\\' => json_escape(&chars[i..]),
             '&' => html_reference(&chars[i..]),
+            '%' => percent_escape(&chars[i..]),
+            '+' if plus_is_space => Some((' ', 1)),
             _ => None,
         };
         match escape {
@@ -126,6 +140,26 @@ fn unicode_escape(s: &[char]) -> Option<(char, usize)> {
         return char::from_u32(code).map(|c| (c, 12));
     }
     char::from_u32(high).map(|c| (c, 6))
+}
+
+/// `%2F`, `%2f`, and a character of several bytes written byte by byte (`%C3%A9`): the
+/// character and how many characters its escapes took.
+fn percent_escape(s: &[char]) -> Option<(char, usize)> {
+    let byte = |at: usize| -> Option<u8> {
+        (s.get(at) == Some(&'%')).then_some(())?;
+        let (high, low) = (s.get(at + 1)?.to_digit(16)?, s.get(at + 2)?.to_digit(16)?);
+        u8::try_from(high * 16 + low).ok()
+    };
+    let len = match byte(0)? {
+        0x00..=0x7F => 1,
+        0xC2..=0xDF => 2,
+        0xE0..=0xEF => 3,
+        0xF0..=0xF4 => 4,
+        _ => return None,
+    };
+    let bytes: Vec<u8> = (0..len).map(|k| byte(3 * k)).collect::<Option<_>>()?;
+    let c = std::str::from_utf8(&bytes).ok()?.chars().next()?;
+    Some((c, 3 * len))
 }
 
 /// The named references a receiver's HTML escaping writes for the characters a secret may
@@ -208,9 +242,14 @@ mod tests {
             (r"\u0026quot;", "\""),
             ("&unknown; & &#; &#xZZ;", "&unknown; & &#; &#xZZ;"),
             (r"\q \u12 \", r"\q \u12 \"),
+            ("Pc%20t%2fS3cr~et%3a%2B%C3%a9", "Pc t/S3cr~et:+é"),
+            ("50%off 100%ab %zz %", "50%off 100%ab %zz %"),
+            ("a%252F", "a/"),
         ] {
             assert_eq!(decode(text), want, "{text}");
         }
+        assert_eq!(Decoded::new_form("Pc+t%2FS3cr~et").unwrap().text, "Pc t/S3cr~et");
+        assert_eq!(decode("Pc+t%2F"), "Pc+t/", "a + is itself but in a form");
         assert!(Decoded::new("nothing escaped here").is_none());
     }
 

@@ -291,6 +291,16 @@ async fn a_secret_echoed_with_the_receivers_own_escaping_is_masked_in_history() 
         r#"{"key":"\u0063\u0032lnbmluZy1rZXk\u002fdGVzdA\u002BQUJD\u0022\u00E9\u0026\u003d"}"#.to_string(),
         "<p>c2lnbmluZy1rZXk&#x2F;dGVzdA&#43;QUJD&quot;&eacute;&amp;&#61;</p>".replace("&eacute;", "é"),
         "<p>c2lnbmluZy1rZXk&#47;dGVzdA+QUJD&#34;é&amp;amp;=</p>".to_string(),
+        // Percent-encoded with lower-case hex, as some encoders write it.
+        format!(
+            "key={}",
+            secret
+                .bytes()
+                .map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02x}") })
+                .collect::<String>()
+        ),
+        // Echoed across the 16 KiB kept of an answer: its first six characters before the cut.
+        format!("{}{secret}{}", "A".repeat(16 * 1024 - 6), "B".repeat(100)),
     ];
     let mut seen = Vec::new();
     for (n, echo) in echoes.iter().enumerate() {
@@ -300,7 +310,7 @@ async fn a_secret_echoed_with_the_receivers_own_escaping_is_masked_in_history() 
         seen.push(id);
         let body = attempt["response_body"].as_str().unwrap_or_default();
         assert!(body.contains("***"), "echo {n} masked: {attempt}");
-        for part in ["c2lnbmluZy1rZXk", "dGVzdA", "QUJD"] {
+        for part in ["c2lnbm", "dGVzdA", "QUJD"] {
             assert!(!body.contains(part), "echo {n} shows the secret: {body}");
         }
     }
