@@ -379,8 +379,9 @@ pub struct Enabled {
     pub name: String,
     /// Always `enabled`.
     pub state: String,
-    /// The status the ping was answered with.
-    pub ping_status: u16,
+    /// The status the ping was answered with; null for a subscription in shadow mode,
+    /// which sends nothing, a ping neither.
+    pub ping_status: Option<u16>,
     /// Held deliveries released.
     pub released: u64,
 }

@@ -431,7 +431,7 @@ fn subscription_operations(g: &mut SchemaGenerator) -> Vec<Operation> {
         Operation {
             method: "post",
             path: "/v1/subscriptions/{name}/enable",
-            summary: "Enable after a signed ping answered 2xx; held deliveries go",
+            summary: "Enable after a signed ping answered 2xx (none in shadow mode); held deliveries go",
             auth: Auth::Admin,
             parameters: vec![path_param("name", "the subscription's name")],
             body: None,

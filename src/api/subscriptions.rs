@@ -83,17 +83,27 @@ pub(crate) async fn enable_subscription(state: &ApiState, name: &str) -> Result<
         );
         return Err(ApiError::new(StatusCode::CONFLICT, why));
     }
-    let sent = ping::ping(&state.client, sub).await;
-    let answered = match sent.result {
-        AttemptResult::Status { code, .. } if (200..300).contains(&code) => code,
-        _ => {
-            let why = format!("{}; {name} stays as it was", ping::describe(&sent));
-            return Err(ApiError::new(StatusCode::CONFLICT, why));
-        }
+    // A shadow subscription sends nothing, a ping neither: its receiver may not know of it
+    // yet, and the ping would carry its credentials there.
+    let answered = match sub.mode {
+        crate::subscription::Mode::Shadow => None,
+        crate::subscription::Mode::Live => Some(ping_answer(state, sub).await?),
     };
     let released = state.store.enable(name).await.map_err(ApiError::store)?;
     state.wake.notify_one();
     Ok(Enabled { name: name.to_string(), state: "enabled".into(), ping_status: answered, released })
+}
+
+/// The 2xx status `sub`'s receiver answered its ping with, or why it did not.
+async fn ping_answer(state: &ApiState, sub: &Subscription) -> Result<u16, ApiError> {
+    let sent = ping::ping(&state.client, sub).await;
+    match sent.result {
+        AttemptResult::Status { code, .. } if (200..300).contains(&code) => Ok(code),
+        _ => {
+            let why = format!("{}; {} stays as it was", ping::describe(&sent), sub.name);
+            Err(ApiError::new(StatusCode::CONFLICT, why))
+        }
+    }
 }
 
 pub(crate) async fn disable_subscription(state: &ApiState, name: &str) -> Result<Disabled, ApiError> {

@@ -57,9 +57,10 @@ pub async fn switch(
     state: ApiState,
 ) -> Response {
     let done = match action.as_str() {
-        "enable" => enable_subscription(&state, &name)
-            .await
-            .map(|e| vec![("enabled", e.ping_status.to_string()), ("released", e.released.to_string())]),
+        "enable" => enable_subscription(&state, &name).await.map(|e| {
+            let pinged = e.ping_status.map_or_else(|| "shadow".to_string(), |s| s.to_string());
+            vec![("enabled", pinged), ("released", e.released.to_string())]
+        }),
         "disable" => disable_subscription(&state, &name).await.map(|_| vec![("disabled", String::new())]),
         _ => return console.api_error(&viewer, ApiError::not_found(format!("no action {action:?}"))),
     };
@@ -88,9 +89,15 @@ const NOTICE_KEYS: [&str; 3] = ["enabled", "released", "disabled"];
 /// viewer's own: `notice`); numbers only are taken from it.
 fn done_notice(query: &[(&str, &str)]) -> Option<String> {
     let get = |key: &str| query.iter().find(|(k, _)| *k == key).map(|(_, v)| *v);
+    let released = || get("released").and_then(|n| n.parse::<u64>().ok()).unwrap_or(0);
     if let Some(status) = get("enabled").and_then(|s| s.parse::<u16>().ok()) {
-        let released = get("released").and_then(|n| n.parse::<u64>().ok()).unwrap_or(0);
-        return Some(format!("Enabled: the ping was answered {status}; {released} held deliveries released."));
+        return Some(format!("Enabled: the ping was answered {status}; {} held deliveries released.", released()));
+    }
+    if get("enabled") == Some("shadow") {
+        return Some(format!(
+            "Enabled, without a ping: in shadow mode nothing is sent; {} held deliveries released.",
+            released()
+        ));
     }
     get("disabled").map(|_| "Disabled: new deliveries are held until it is enabled again.".to_string())
 }
@@ -179,6 +186,7 @@ mod tests {
         assert_eq!(enabled.as_deref(), Some("Enabled: the ping was answered 200; 3 held deliveries released."));
         assert!(done_notice(&[("disabled", "")]).unwrap().starts_with("Disabled:"));
         assert_eq!(done_notice(&[("enabled", "<b>pwned</b>")]), None);
+        assert!(done_notice(&[("enabled", "shadow")]).is_some_and(|n| n.contains("without a ping")));
         let crafted = done_notice(&[("enabled", "204"), ("released", "all of them")]);
         assert_eq!(crafted.as_deref(), Some("Enabled: the ping was answered 204; 0 held deliveries released."));
         assert_eq!(done_notice(&[]), None);
