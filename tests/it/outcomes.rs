@@ -507,3 +507,31 @@ async fn a_pending_delivery_of_a_removed_subscription_says_it_is_not_loaded() {
     let said = said.unwrap_or_else(|| panic!("no not_loaded reason: {after}"));
     assert!(said["text"].as_str().unwrap().contains("--orphan-grace"), "{said}");
 }
+
+/// Disable holds what is pending; an attempt in flight then must not come back as pending
+/// and be retried while the subscription reads disabled.
+#[tokio::test]
+async fn an_attempt_in_flight_when_its_subscription_is_disabled_ends_held_not_retried() {
+    let receiver = Receiver::start().await;
+    receiver.set_status(500);
+    receiver.set_delay(Duration::from_millis(800));
+    let ws = Workspace::new();
+    let yaml =
+        format!("topics: [T]\nrequest:\n  url: {}/slow\n  timeout: 5s\nretry:\n  schedule: [1s, 1s]\n", receiver.url());
+    ws.subscription("slow.yaml", &yaml);
+    for (store, config, _schema) in stores(&ws).await {
+        let sent_before = receiver.requests().len();
+        let app = TestApp::spawn(config).await;
+        assert_eq!(app.post_event(&json!({ "Topic": "T", "Payload": {} })).await.0, 202);
+        receiver.wait_for(sent_before + 1, WAIT).await;
+        assert_eq!(app.post("/v1/subscriptions/slow/disable").await.0, 200);
+        let held = wait_for(&app, "slow", "held", 1).await;
+        assert_eq!(held[0]["attempts"], 1, "{store}: {held:?}");
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        assert_eq!(receiver.requests().len(), sent_before + 1, "{store}: nothing is sent while disabled");
+        let (_, sub) = app.get("/v1/subscriptions/slow").await;
+        let counts = (sub["counts"]["held"].clone(), sub["counts"]["pending"].clone());
+        assert_eq!(counts, (json!(1), json!(0)), "{store}: {sub}");
+        app.stop().await;
+    }
+}

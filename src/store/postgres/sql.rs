@@ -591,7 +591,9 @@ fn to_leased(r: &Row, now: i64) -> StoreResult<Leased> {
 /// deliveries never write a row of `attempts`), a retried one in place; on success the
 /// failure count is cleared. The holder's record wins over a lost lease's, which is kept
 /// in `attempts` only if nothing else recorded that attempt, and moves nothing (readers
-/// prefer a history row's final attempt to an `attempts` row of the same number). A row has a lease owner exactly while it is
+/// prefer a history row's final attempt to an `attempts` row of the same number). A retry
+/// of a subscription disabled while the attempt was in flight is held (disable held only
+/// what was pending then). A row has a lease owner exactly while it is
 /// in flight (a CHECK of `queue`); the status is not tested as well because that would let
 /// the planner read the whole index of in-flight rows (`queue_lease_owner`, whose WHERE it
 /// proves) for each batch, where the primary key finds each row. Every parameter is cast:
@@ -617,7 +619,10 @@ const RECORD_ATTEMPTS: &str = "WITH r AS (
                status_code, error, source, event_at, started_at, duration_ms, response_body FROM done
         RETURNING id, subscription, status, attempts),
     retried AS (
-        UPDATE queue q SET status = 'pending', next_attempt_at = r.next_at, lease_owner = NULL, updated_at = $11::bigint,
+        UPDATE queue q SET status = CASE WHEN EXISTS (SELECT 1 FROM subscription_state s
+                                                       WHERE s.name = q.subscription AND s.disabled)
+                                         THEN 'held' ELSE 'pending' END,
+                           next_attempt_at = r.next_at, lease_owner = NULL, updated_at = $11::bigint,
                            last_status = r.status_code, last_error = r.error, attempts = q.attempts + 1
           FROM r
          WHERE q.id = r.id AND r.status = 'pending' AND q.lease_owner = r.owner AND q.attempts = r.attempt - 1

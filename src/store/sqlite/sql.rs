@@ -19,8 +19,13 @@ const INSERT_DELIVERY: &str =
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, ?11, ?12, ?13)";
 const INSERT_KEY: &str =
     "INSERT INTO event_keys (value, path, event_at, event_uuid) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING";
+/// A retry of a subscription disabled while its attempt was in flight is held, not pending:
+/// a disabled subscription sends nothing (the disable held only what was pending then).
 const FINISH_DELIVERY: &str =
-    "UPDATE deliveries SET status = ?1, next_attempt_at = ?2, lease_owner = NULL, updated_at = ?3,
+    "UPDATE deliveries SET status = CASE WHEN ?1 = 'pending' AND EXISTS (SELECT 1 FROM subscription_state s
+                                             WHERE s.name = deliveries.subscription AND s.disabled = 1)
+                                         THEN 'held' ELSE ?1 END,
+                           next_attempt_at = ?2, lease_owner = NULL, updated_at = ?3,
                            last_status = ?4, last_error = ?5, attempts = attempts + 1
       WHERE id = ?6 AND status = 'in_flight' AND lease_owner = ?7 AND attempts = ?8 - 1";
 const RECORD_ATTEMPT: &str =
