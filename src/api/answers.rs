@@ -122,7 +122,7 @@ pub struct Skipped {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
-    /// Due now: it goes at once.
+    /// Due now: it goes at once, or when its subscription's pause ends (`paused_until`).
     Sent,
     /// Its subscription is disabled: it waits, held, until the subscription is enabled.
     Held,
@@ -163,6 +163,10 @@ pub struct Retried {
     /// For `not_sendable`: why, and what to do instead.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// When it is due (`pending`) but its subscription is paused because the receiver asked
+    /// to wait (429 or 503 with Retry-After): RFC 3339, when the pause ends and it goes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paused_until: Option<String>,
 }
 
 /// `POST /v1/deliveries/retry`'s answer: what happened, by outcome, by subscription and
@@ -191,6 +195,10 @@ pub struct SubscriptionOutcome {
     pub not_sendable: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub held_by: Option<HeldBy>,
+    /// When it is paused because its receiver asked to wait: RFC 3339, when what was made
+    /// due goes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paused_until: Option<String>,
 }
 
 /// Why a delivery is where it is, one fact each (`GET /v1/deliveries/{id}`'s `reasons`).

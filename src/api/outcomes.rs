@@ -36,7 +36,16 @@ pub(crate) async fn retry_one(state: &ApiState, id: &str) -> Result<Retried, Api
         let states = state.store.subscription_states().await.map_err(ApiError::store)?;
         retried.held_by = held_by(&states, &retried.subscription);
     }
+    if retried.outcome != Outcome::NotSendable {
+        retried.paused_until = paused_until(state, &retried.subscription);
+    }
     Ok(retried)
+}
+
+/// When `name`'s pause ends, if its receiver asked to wait (429/503 with Retry-After):
+/// what is made due goes then, not now.
+fn paused_until(state: &ApiState, name: &str) -> Option<String> {
+    state.queue.paused.paused_until(name, crate::now_ms()).map(crate::store::iso)
 }
 
 /// Resends a delivery already read: rendered again when it never rendered, not sent when
@@ -168,6 +177,7 @@ fn unchanged(d: &DeliverySummary) -> Retried {
         subscription: d.subscription.clone(),
         held_by: None,
         reason: None,
+        paused_until: None,
     }
 }
 
@@ -227,7 +237,7 @@ async fn retry_many_now(state: &ApiState, query: DeliveryQuery) -> Result<Retrie
         }
     }
     let states = state.store.subscription_states().await.map_err(ApiError::store)?;
-    Ok(answer.finish(&states))
+    Ok(answer.finish(state, &states))
 }
 
 /// The store's batches, leaving out failures never attempted (resent as they are, they
@@ -255,6 +265,7 @@ async fn in_batches(
                 subscription: m.subscription.clone(),
                 held_by: None,
                 reason: Some(why),
+                paused_until: None,
             }),
             None => answer.made_due(m),
         }
@@ -341,6 +352,7 @@ impl Tally {
             subscription: m.subscription.clone(),
             held_by: None,
             reason: None,
+            paused_until: None,
         });
     }
 
@@ -368,8 +380,17 @@ impl Tally {
     }
 
     /// The answer, each subscription whose deliveries wait with its state.
-    fn finish(mut self, states: &[SubscriptionState]) -> RetriedMany {
+    fn finish(mut self, state: &ApiState, states: &[SubscriptionState]) -> RetriedMany {
         for (name, mut sub) in self.by_subscription {
+            if sub.sent + sub.rerendered > 0 {
+                sub.paused_until = paused_until(state, &name);
+                let due = |d: &&mut Retried| {
+                    d.subscription == name && d.status == DeliveryStatus::Pending && d.outcome != Outcome::NotSendable
+                };
+                for d in self.answer.deliveries.iter_mut().filter(due) {
+                    d.paused_until.clone_from(&sub.paused_until);
+                }
+            }
             let waits = sub.held > 0
                 || self.answer.deliveries.iter().any(|d| d.subscription == name && d.status == DeliveryStatus::Held);
             sub.held_by = if waits { held_by(states, &name) } else { None };

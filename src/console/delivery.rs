@@ -94,6 +94,7 @@ pub async fn resend(
                 Outcome::Held => "held",
                 Outcome::Rerendered if retried.status == crate::store::DeliveryStatus::Held => "rerendered_held",
                 Outcome::Rerendered => "rerendered",
+                _ if retried.paused_until.is_some() => "sent_paused",
                 _ => "sent",
             };
             let said = super::notice::query(&viewer, &format!("delivery:{id}"), &[("resent", word)]);
@@ -107,7 +108,7 @@ pub async fn resend(
 }
 
 fn resent_outcome(word: &str) -> Option<&'static str> {
-    ["sent", "held", "rerendered", "rerendered_held"].into_iter().find(|w| *w == word)
+    ["sent", "sent_paused", "held", "rerendered", "rerendered_held"].into_iter().find(|w| *w == word)
 }
 
 fn resent_text(outcome: &str) -> &'static str {
@@ -116,6 +117,9 @@ fn resent_text(outcome: &str) -> &'static str {
         "rerendered" => "Rendered again with today's subscription, and sent.",
         "rerendered_held" => {
             "Rendered again with today's subscription, then held: its subscription is disabled. It goes when the subscription is enabled."
+        }
+        "sent_paused" => {
+            "Due again, not sent yet: its receiver asked to wait (429 or 503 with Retry-After), and it goes when that pause ends."
         }
         _ => "Sent again: it is due now.",
     }

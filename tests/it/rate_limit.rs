@@ -346,3 +346,36 @@ async fn bench_rate_limit_reports_the_requests_per_window_against_the_limit() {
     let accuracy = windows["accuracy"].as_f64().unwrap();
     assert!((0.8..=1.2).contains(&accuracy), "{accuracy}");
 }
+
+/// A resend while the receiver's pause (429 with Retry-After) lasts makes the delivery due,
+/// but it goes when the pause ends: the answer says when, not "sent" alone.
+#[tokio::test]
+async fn a_resend_during_a_receivers_pause_says_when_it_goes() {
+    let receiver = Receiver::start().await;
+    receiver.set_status(429);
+    receiver.set_retry_after(Some("30"));
+    let ws = Workspace::new();
+    ws.subscription(
+        "p.yaml",
+        &format!("topics: [T]\nrequest:\n  url: {}/p\nretry:\n  schedule: [20s]\n", receiver.url()),
+    );
+    let app = TestApp::spawn(ws.config()).await;
+    assert_eq!(app.post_event(&json!({ "Topic": "T", "Payload": {} })).await.0, 202);
+    receiver.wait_for(1, Duration::from_secs(10)).await;
+    let id = eventually(Duration::from_secs(10), "the 429 to be recorded", || async {
+        let (_, list) = app.get("/v1/deliveries?status=pending").await;
+        let d = list["deliveries"].as_array()?.first()?.clone();
+        (d["attempts"] == 1).then(|| d["id"].as_str().map(str::to_string)).flatten()
+    })
+    .await;
+    let (status, one) = app.post(&format!("/v1/deliveries/{id}/retry")).await;
+    assert_eq!((status, one["outcome"].as_str()), (202, Some("sent")), "{one}");
+    assert!(one["paused_until"].is_string(), "the answer says when it goes: {one}");
+    let body = json!({ "status": ["pending"] }).to_string();
+    let (status, many) = app.post_raw("/v1/deliveries/retry", body, None).await;
+    assert!((200..300).contains(&status), "{many}");
+    assert!(many["subscriptions"][0]["paused_until"].is_string(), "{many}");
+    assert!(many["deliveries"][0]["paused_until"].is_string(), "{many}");
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(receiver.requests().len(), 1, "nothing goes before the pause ends");
+}
