@@ -112,6 +112,7 @@ impl Application {
             recorder,
             queue,
             unsent: Default::default(),
+            started: Default::default(),
         };
         let mut limits = config.limits;
         crate::server::fit_to_file_limit(&mut limits, config.concurrency);

@@ -12,6 +12,7 @@ pub mod queue;
 pub mod recorder;
 pub mod retry;
 pub mod sender;
+pub mod started;
 pub mod unsent;
 
 use std::sync::Arc;
@@ -46,6 +47,8 @@ pub struct Dispatcher {
     pub queue: Arc<WorkQueue>,
     /// Leases queued past their `send_by`, on their way back to the store.
     pub unsent: Arc<unsent::Unsent>,
+    /// Attempts under way, recorded as interrupted if the shutdown grace runs out on them.
+    pub started: started::Started,
 }
 
 /// The longest an idle loop sleeps before looking at the store again.
@@ -222,6 +225,16 @@ impl Dispatcher {
         let all = self.concurrency as u32;
         let finished = tokio::time::timeout(self.grace, permits.acquire_many(all)).await.is_ok();
         let queued = self.queue.drain().len();
+        // Attempts the grace ran out on: their requests may have reached the receivers.
+        // Recorded as interrupted, due again at once as their next attempt; a result that
+        // still comes for one is then a lost lease's, and moves nothing.
+        let interrupted = self.started.interrupt_all(crate::now_ms());
+        if !interrupted.is_empty() {
+            warn!(attempts = interrupted.len(), "stopping with attempts in flight; recorded as interrupted");
+        }
+        for report in interrupted {
+            self.recorder.record(report).await;
+        }
         self.recorder.flush().await;
         if finished && queued == 0 {
             return;
@@ -273,6 +286,20 @@ impl Dispatcher {
             return;
         };
         let disable_after = sub.delivery.disable_after_failures;
+        self.started.begin(AttemptReport {
+            delivery_id: d.id.clone(),
+            subscription: d.subscription.clone(),
+            disable_after,
+            disable_now: false,
+            owner: self.owner.to_string(),
+            attempt: d.attempt,
+            started_at,
+            duration_ms: 0,
+            status_code: None,
+            response_body: None,
+            error: None,
+            outcome: Outcome::Retry { at: started_at },
+        });
         let (result, response_body, duration_ms, outcome) = {
             let (store, name) = (self.store.as_ref(), d.subscription.as_str());
             let resend_turn = |deadline| async move {
@@ -328,6 +355,7 @@ impl Dispatcher {
             error,
             outcome,
         };
+        self.started.end(&d.id);
         self.recorder.record(report).await;
         if set.caps().contains_key(&d.subscription) {
             // Room under this subscription's cap: deliveries waiting for it can go now.

@@ -313,3 +313,40 @@ async fn bulk_retry_resends_the_failed_deliveries_a_filter_matches() {
     app.wait_for_status("succeeded", 6).await;
     assert_eq!(receiver.requests().len(), 12);
 }
+
+/// An attempt the shutdown grace runs out on may have reached the receiver: it is recorded
+/// as interrupted, and the request sent after the restart is the next attempt, not attempt
+/// 1 again with history showing one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attempt_cut_short_by_a_stop_is_recorded_and_the_next_send_is_the_next_attempt() {
+    let receiver = Receiver::start().await;
+    receiver.set_delay(Duration::from_secs(20));
+    let ws = Workspace::new();
+    ws.subscription("s.yaml", &format!("topics: [T]\nrequest:\n  url: \"{}/cut\"\n  timeout: 30s\n", receiver.url()));
+    let port = free_port();
+    let server = ServeProcess::in_workspace(&ws, port, &["--shutdown-grace", "1s"], &[]);
+    server.ready().await;
+    let http = reqwest::Client::new();
+    let resp = http.post(format!("{}/v1/events", server.base)).json(&json!({ "Topic": "T", "Payload": {} }));
+    assert_eq!(resp.send().await.unwrap().status().as_u16(), 202);
+    receiver.wait_for(1, Duration::from_secs(10)).await;
+    server.signal("TERM");
+    assert_eq!(server.exit_code().await, Some(0));
+
+    receiver.set_delay(Duration::ZERO);
+    let server = ServeProcess::in_workspace(&ws, port, &[], &[]);
+    server.ready().await;
+    let got = receiver.wait_for(2, Duration::from_secs(15)).await;
+    assert_eq!(got[1].header("x-webhook-attempt").as_deref(), Some("2"), "the send after the cut one");
+    let detail = eventually(Duration::from_secs(10), "the second attempt to be recorded", || async {
+        let list: Value = http.get(format!("{}/v1/deliveries", server.base)).send().await.ok()?.json().await.ok()?;
+        let id = list["deliveries"][0]["id"].as_str()?.to_string();
+        let d: Value = http.get(format!("{}/v1/deliveries/{id}", server.base)).send().await.ok()?.json().await.ok()?;
+        (d["status"] == "succeeded").then_some(d)
+    })
+    .await;
+    let attempts = detail["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 2, "{detail}");
+    assert!(attempts[0]["error"].as_str().is_some_and(|e| e.starts_with("interrupted")), "{detail}");
+    assert_eq!(attempts[1]["status_code"], 200, "{detail}");
+}
