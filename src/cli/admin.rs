@@ -105,7 +105,11 @@ enum SubscriptionsCommand {
 }
 
 impl Connection {
-    async fn call(&self, method: reqwest::Method, path: &str) -> anyhow::Result<(bool, Value)> {
+    /// Sends the request and gives whether it succeeded and hookshape's JSON answer: one
+    /// with every field of `expected`, or an error body. Anything else is an error naming
+    /// the URL, so a `--url` that points at some other server is said, not shown as an
+    /// empty table.
+    async fn call(&self, method: reqwest::Method, path: &str, expected: Shape) -> anyhow::Result<(bool, Value)> {
         let shown = crate::secret::mask_userinfo(&self.url);
         let base = url::Url::parse(&self.url).ok().filter(|u| matches!(u.scheme(), "http" | "https"));
         let Some(base) = base else {
@@ -124,13 +128,11 @@ impl Connection {
         if let Some(token) = &self.token {
             req = req.bearer_auth(token);
         }
-        let resp = req.send().await.with_context(|| format!("cannot reach {url}"))?;
-        let ok = resp.status().is_success();
+        let shown = crate::secret::mask_userinfo(&url);
+        let resp = req.send().await.with_context(|| format!("cannot reach {shown}"))?;
         let status = resp.status();
-        let body = resp.text().await.unwrap_or_default();
-        let value =
-            serde_json::from_str(&body).unwrap_or_else(|_| serde_json::json!({ "error": format!("{status}: {body}") }));
-        Ok((ok, value))
+        let (value, _) = read_answer(&shown, resp, expected).await?;
+        Ok((status.is_success(), value))
     }
 
     /// Prints an answer: JSON, the given table, or the API's error; exit 1 on an error.
@@ -148,6 +150,70 @@ impl Connection {
             ExitCode::FAILURE
         }
     }
+}
+
+/// A field a route's answer always has, and of what kind.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Field {
+    List(&'static str),
+    Text(&'static str),
+    Number(&'static str),
+}
+
+/// The fields that make an answer hookshape's (docs/reference/http-api.md): checked so
+/// that a server answering 200 to anything is not taken for one with nothing to show.
+pub(super) type Shape = &'static [Field];
+
+/// Every answer that is not 2xx: `{"error": "what and where"}`.
+const ERROR: Shape = &[Field::Text("error")];
+const DELIVERY_PAGE: Shape = &[Field::List("deliveries")];
+const DELIVERY: Shape = &[Field::Text("id"), Field::Text("status"), Field::List("attempts")];
+const RETRIED: Shape = &[Field::Text("id"), Field::Text("status"), Field::Text("outcome")];
+const SUBSCRIPTION_LIST: Shape = &[Field::List("subscriptions")];
+/// `ping_status` is null for a shadow subscription, which is enabled without a ping.
+const ENABLED: Shape = &[Field::Text("name"), Field::Number("released")];
+const DISABLED: Shape = &[Field::Text("name"), Field::Text("state")];
+
+impl Field {
+    /// What an answer lacks when it lacks this field (`no "deliveries" list`).
+    fn missing_in(self, v: &Value) -> Option<String> {
+        let (name, present, kind) = match self {
+            Field::List(n) => (n, v[n].is_array(), "list"),
+            Field::Text(n) => (n, v[n].is_string(), "string"),
+            Field::Number(n) => (n, v[n].is_u64(), "number"),
+        };
+        (!present).then(|| format!("no {name:?} {kind}"))
+    }
+}
+
+/// Reads `resp`, the answer of `shown` (a URL, its userinfo masked), as hookshape's JSON:
+/// an object with every field of `expected` when the status is 2xx, an error body
+/// otherwise; gives it parsed and as sent. Anything else is an error saying where the
+/// answer came from and what it was.
+pub(super) async fn read_answer(
+    shown: &str,
+    resp: reqwest::Response,
+    expected: Shape,
+) -> anyhow::Result<(Value, String)> {
+    let status = resp.status();
+    let content_type = resp.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    let media = content_type.and_then(|t| t.split(';').next()).map(|t| t.trim().to_string());
+    let body = resp.text().await.with_context(|| format!("cannot read the answer of {shown}"))?;
+    let shape = if status.is_success() { expected } else { ERROR };
+    let place = shown.split('?').next().unwrap_or(shown);
+    let hint = "is --url the address hookshape serve listens on?";
+    let what = match serde_json::from_str::<Value>(&body) {
+        Ok(v) if v.is_object() => {
+            let Some(lacking) = shape.iter().find_map(|f| f.missing_in(&v)) else {
+                return Ok((v, body));
+            };
+            format!("JSON that is not hookshape's answer ({lacking})")
+        }
+        Ok(_) => "JSON that is not hookshape's answer (not an object)".to_string(),
+        Err(_) if body.trim().is_empty() => "an empty body, not hookshape's JSON".to_string(),
+        Err(_) => format!("{}, not hookshape's JSON", media.as_deref().unwrap_or("a body of no declared type")),
+    };
+    anyhow::bail!("{place} answered {} with {what}: {hint}", status.as_u16())
 }
 
 /// Whether a URL path ends in one of hookshape's routes (`/v1`, `/v1/events`,
@@ -191,15 +257,20 @@ pub async fn deliveries(a: DeliveriesArgs) -> anyhow::Result<ExitCode> {
                 .into_iter()
                 .filter_map(|(k, v)| v.map(|v| format!("{k}={}", crate::percent::encode_component(&v))))
                 .collect();
-            let (ok, v) = conn.call(reqwest::Method::GET, &format!("/v1/deliveries?{}", query.join("&"))).await?;
+            let path = if query.is_empty() {
+                "/v1/deliveries".to_string()
+            } else {
+                format!("/v1/deliveries?{}", query.join("&"))
+            };
+            let (ok, v) = conn.call(reqwest::Method::GET, &path, DELIVERY_PAGE).await?;
             conn.print(ok, &v, deliveries_table)
         }
         DeliveriesCommand::Show { id } => {
-            let (ok, v) = conn.call(reqwest::Method::GET, &format!("/v1/deliveries/{id}")).await?;
+            let (ok, v) = conn.call(reqwest::Method::GET, &format!("/v1/deliveries/{id}"), DELIVERY).await?;
             conn.print(ok, &v, delivery_detail)
         }
         DeliveriesCommand::Retry { id } => {
-            let (ok, v) = conn.call(reqwest::Method::POST, &format!("/v1/deliveries/{id}/retry")).await?;
+            let (ok, v) = conn.call(reqwest::Method::POST, &format!("/v1/deliveries/{id}/retry"), RETRIED).await?;
             conn.print(ok, &v, retried_line)
         }
     })
@@ -216,7 +287,12 @@ fn retried_line(v: &serde_json::Value) -> String {
         (Some("rerendered"), Some("held")) => format!("{id} never rendered: rendered again, then {}\n", held()),
         (Some("rerendered"), _) => format!("{id} never rendered: rendered again and will be sent now\n"),
         (_, Some("held")) => format!("{id} is {}\n", held()),
-        _ => format!("{id} is pending and will be sent now\n"),
+        _ => match v["paused_until"].as_str() {
+            Some(until) => format!(
+                "{id} is pending: subscription {sub} is paused until {until} (its receiver asked to wait), and it goes then\n"
+            ),
+            None => format!("{id} is pending and will be sent now\n"),
+        },
     }
 }
 
@@ -224,22 +300,23 @@ pub async fn subscriptions(a: SubscriptionsArgs) -> anyhow::Result<ExitCode> {
     let conn = &a.conn;
     Ok(match a.command {
         SubscriptionsCommand::List => {
-            let (ok, v) = conn.call(reqwest::Method::GET, "/v1/subscriptions").await?;
+            let (ok, v) = conn.call(reqwest::Method::GET, "/v1/subscriptions", SUBSCRIPTION_LIST).await?;
             conn.print(ok, &v, subscriptions_table)
         }
         SubscriptionsCommand::Enable { name } => {
-            let (ok, v) = conn.call(reqwest::Method::POST, &format!("/v1/subscriptions/{name}/enable")).await?;
+            let path = format!("/v1/subscriptions/{name}/enable");
+            let (ok, v) = conn.call(reqwest::Method::POST, &path, ENABLED).await?;
             conn.print(ok, &v, |v| {
-                format!(
-                    "{} enabled (ping answered {}); {} held deliveries released\n",
-                    text(&v["name"]),
-                    v["ping_status"],
-                    v["released"]
-                )
+                let pinged = match v["ping_status"].as_u64() {
+                    Some(status) => format!("ping answered {status}"),
+                    None => "no ping: shadow mode sends nothing".to_string(),
+                };
+                format!("{} enabled ({pinged}); {} held deliveries released\n", text(&v["name"]), v["released"])
             })
         }
         SubscriptionsCommand::Disable { name } => {
-            let (ok, v) = conn.call(reqwest::Method::POST, &format!("/v1/subscriptions/{name}/disable")).await?;
+            let path = format!("/v1/subscriptions/{name}/disable");
+            let (ok, v) = conn.call(reqwest::Method::POST, &path, DISABLED).await?;
             conn.print(ok, &v, |v| format!("{} disabled; new deliveries are held\n", text(&v["name"])))
         }
     })
@@ -359,4 +436,53 @@ fn subscriptions_table(v: &Value) -> String {
         })
         .collect();
     table(&["NAME", "STATE", "MODE", "TOPICS", "IN FLIGHT", "PENDING", "HELD", "SUCCEEDED", "FAILED"], &rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{read_answer, Field, Shape, DELIVERY_PAGE};
+
+    /// What `read_answer` says of an answer with this status, Content-Type and body.
+    async fn said(status: u16, content_type: Option<&str>, body: &str, shape: Shape) -> Result<String, String> {
+        let mut answer = hyper::Response::builder().status(status);
+        if let Some(t) = content_type {
+            answer = answer.header("Content-Type", t);
+        }
+        let resp = reqwest::Response::from(answer.body(body.to_string()).unwrap());
+        read_answer("http://h:1/v1/x?a=1", resp, shape).await.map(|(_, text)| text).map_err(|e| e.to_string())
+    }
+
+    #[tokio::test]
+    async fn only_hookshapes_json_is_taken_and_anything_else_names_the_url_and_what_came() {
+        let json = Some("application/json");
+        let ok = r#"{"deliveries": [], "next_cursor": null}"#;
+        assert_eq!(said(200, json, ok, DELIVERY_PAGE).await.unwrap(), ok);
+        assert!(said(404, json, r#"{"error": "no delivery d"}"#, DELIVERY_PAGE).await.is_ok());
+        let refused = |text: &str| text.ends_with(": is --url the address hookshape serve listens on?");
+        let cases = [
+            (
+                200,
+                Some("text/plain; charset=utf-8"),
+                "ok",
+                "http://h:1/v1/x answered 200 with text/plain, not hookshape's JSON",
+            ),
+            (200, None, "", "answered 200 with an empty body, not hookshape's JSON"),
+            (200, None, "<html>", "answered 200 with a body of no declared type, not hookshape's JSON"),
+            (200, json, "[]", "answered 200 with JSON that is not hookshape's answer (not an object)"),
+            (200, json, r#"{"deliveries": {}}"#, "with JSON that is not hookshape's answer (no \"deliveries\" list)"),
+            (
+                502,
+                json,
+                r#"{"message": "bad gateway"}"#,
+                "answered 502 with JSON that is not hookshape's answer (no \"error\" string)",
+            ),
+        ];
+        for (status, content_type, body, expected) in cases {
+            let text = said(status, content_type, body, DELIVERY_PAGE).await.unwrap_err();
+            assert!(text.contains(expected) && refused(&text), "{body}: {text}");
+        }
+        let enabled: Shape = &[Field::Text("name"), Field::Number("released")];
+        let text = said(200, json, r#"{"name": "crm", "released": null}"#, enabled).await.unwrap_err();
+        assert!(text.contains("(no \"released\" number)"), "{text}");
+    }
 }

@@ -18,7 +18,8 @@ use crate::store::export::Selection;
 #[command(group(clap::ArgGroup::new("events_from").required(true).args(["events", "store"])))]
 pub struct Args {
     /// The files to compare with: a directory laid out as the current one, or a git ref
-    /// (branch, tag, commit, HEAD~1) of the repository holding the working files.
+    /// (branch, tag, commit, HEAD~1) of the repository holding the working files. A base
+    /// without the subscriptions directory has none: every subscription shows as added.
     #[arg(long, value_name = "DIR|GIT_REF")]
     base: String,
     /// Events to render, one per line, as `hookshape events export` writes them (- for stdin).
@@ -27,8 +28,8 @@ pub struct Args {
     /// Render the newest --last events of this store instead (sqlite://PATH or postgres://…).
     #[arg(long, requires = "last")]
     store: Option<String>,
-    /// With --store: how many of the newest events.
-    #[arg(long, value_name = "N")]
+    /// With --store: how many of the newest events, 1 or more.
+    #[arg(long, value_name = "N", conflicts_with = "events")]
     last: Option<usize>,
     /// How to print the report: text, markdown (for a pull request comment) or json.
     #[arg(long, value_enum, default_value = "text")]
@@ -62,6 +63,11 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
 
 /// Everything before printing, so an error leaves nothing half-printed.
 async fn report(a: &Args) -> Result<crate::diff::Report, String> {
+    // Refused as `events export` refuses it: no events would compare nothing and read as
+    // "no change", an all-clear that checked nothing.
+    if a.last == Some(0) {
+        return Err("--last: give a number of events, 1 or more".into());
+    }
     let work_paths = Paths {
         subscriptions: a.files.subscriptions.clone(),
         templates: a.files.templates.clone(),
@@ -71,8 +77,7 @@ async fn report(a: &Args) -> Result<crate::diff::Report, String> {
     let work =
         base::load(&work_paths, None).map_err(|e| format!("the working files do not load:\n{}", e.join("\n")))?;
     let base_files = base::resolve(&a.base, &work_paths)?;
-    let hidden = base_files.worktree.as_ref().map(|w| (w.dir.as_path(), w.name.as_str()));
-    let base_set = base::load(&base_files.paths, hidden)
+    let base_set = base::load_base(&base_files)
         .map_err(|e| format!("the base files ({}) do not load:\n{}", a.base, e.join("\n")))?;
     // The checkout is read: remove it now, not after the rendering.
     drop(base_files);
@@ -98,7 +103,7 @@ async fn stored(store: &str, last: usize) -> Result<Vec<Event>, String> {
         events.push(crate::event::from_stored(value).map_err(|e| anyhow::anyhow!("a stored event: {e}"))?);
         Ok(())
     };
-    let selection = Selection { last: Some(last.max(1)), ..Selection::default() };
+    let selection = Selection { last: Some(last), ..Selection::default() };
     crate::export::each_stored(&url, &selection, &mut each).await.map_err(|e| format!("{e:#}"))?;
     Ok(events)
 }

@@ -1,5 +1,6 @@
 //! `hookshape send`: posts an event file to a running intake and prints the answer.
 
+use crate::cli::admin::{read_answer, Field, Shape};
 use crate::cli::output::outln;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -19,6 +20,10 @@ pub struct Args {
     token: Option<String>,
 }
 
+/// What intake and a source answer with 2xx (Accepted), and the batch endpoint (BatchAnswer).
+const ACCEPTED: Shape = &[Field::Text("uuid"), Field::Number("deliveries")];
+const BATCH: Shape = &[Field::List("results")];
+
 pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
     let body = std::fs::read(&a.file).with_context(|| format!("cannot read {}", a.file.display()))?;
     let url = endpoint_for(&with_events_path(&a.url)?, &body);
@@ -26,11 +31,15 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
     if let Some(token) = &a.token {
         req = req.bearer_auth(token);
     }
-    let resp = req.send().await.with_context(|| format!("cannot reach {url}"))?;
+    let shown = crate::secret::mask_userinfo(&url);
+    let resp = req.send().await.with_context(|| format!("cannot reach {shown}"))?;
     let status = resp.status();
-    let text = resp.text().await.unwrap_or_default();
+    // Checked before anything is printed: a 200 from a server that is not hookshape
+    // means the event went nowhere, and must not read as sent.
+    let expected = if url.trim_end_matches('/').ends_with("/v1/events/batch") { BATCH } else { ACCEPTED };
+    let (answer, text) = read_answer(&shown, resp, expected).await?;
     outln!("{status}\n{text}");
-    Ok(if status.is_success() && !an_item_refused(&text) { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if status.is_success() && !an_item_refused(&answer) { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 /// `url` as given when it names one of hookshape's routes (`…/v1/events`, a source's
@@ -51,9 +60,8 @@ fn with_events_path(url: &str) -> anyhow::Result<String> {
 }
 
 /// Whether a batch's answer refused one of its items (a 200 for the batch, a 422 inside).
-fn an_item_refused(answer: &str) -> bool {
-    let parsed: serde_json::Value = serde_json::from_str(answer).unwrap_or_default();
-    parsed["results"]
+fn an_item_refused(answer: &serde_json::Value) -> bool {
+    answer["results"]
         .as_array()
         .is_some_and(|items| items.iter().any(|i| !i["status"].as_u64().is_some_and(|s| (200..300).contains(&s))))
 }
@@ -88,9 +96,10 @@ mod tests {
         );
         assert_eq!(with_events_path("http://h:8080?x=1").unwrap(), "http://h:8080/v1/events?x=1");
         assert!(!with_events_path("ftp://u:pa55word@h").unwrap_err().to_string().contains("pa55word"));
-        assert!(an_item_refused(r#"{"results":[{"status":202},{"status":422,"error":"x"}]}"#));
-        assert!(!an_item_refused(r#"{"results":[{"status":202},{"status":200}]}"#));
-        assert!(!an_item_refused(r#"{"uuid":"u","deliveries":1}"#));
+        let refused = |answer: &str| an_item_refused(&serde_json::from_str(answer).unwrap());
+        assert!(refused(r#"{"results":[{"status":202},{"status":422,"error":"x"}]}"#));
+        assert!(!refused(r#"{"results":[{"status":202},{"status":200}]}"#));
+        assert!(!refused(r#"{"uuid":"u","deliveries":1}"#));
     }
 
     #[test]

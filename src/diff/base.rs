@@ -43,6 +43,27 @@ pub fn load(paths: &Paths, hidden: Option<(&Path, &str)>) -> Result<Subscription
     })
 }
 
+/// Loads the base's files as `load` does, but a base without the subscriptions directory
+/// has no subscriptions, as a missing sources/ or topics/ means none: the change that
+/// brings hookshape into a repository (or into a directory of one) is compared with a base
+/// that never had it, and every subscription shows as added. A directory that is there
+/// and does not load is still an error.
+pub fn load_base(base: &Base) -> Result<SubscriptionSet, Vec<String>> {
+    let hidden = base.worktree.as_ref().map(|w| (w.dir.as_path(), w.name.as_str()));
+    let missing =
+        std::fs::symlink_metadata(&base.paths.subscriptions).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound);
+    if !missing {
+        return load(&base.paths, hidden);
+    }
+    // The loader reads a subscriptions directory, so it is given an empty one.
+    let empty = tempfile::Builder::new()
+        .prefix("hookshape-diff-")
+        .tempdir()
+        .map_err(|e| vec![format!("a temporary directory: {e}")])?;
+    let paths = Paths { subscriptions: empty.path().to_path_buf(), ..base.paths.clone() };
+    load(&paths, hidden)
+}
+
 /// The base's files, and the checkout that holds them while they are read.
 pub struct Base {
     pub paths: Paths,

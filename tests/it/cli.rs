@@ -211,6 +211,97 @@ async fn deliveries_and_subscriptions_commands_show_tables_and_json() {
     assert!(err.contains("no delivery dlv_nope"), "{err}");
 }
 
+/// A `hookshape listen` process, killed when dropped (also when an assertion fails).
+struct Listening(std::process::Child);
+
+impl Drop for Listening {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn send_cli(file: &std::path::Path, url: &str) -> (i32, String, String) {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_hookshape"))
+        .arg("send")
+        .arg(file)
+        .args(["--url", url])
+        .env_remove("HOOKSHAPE_INTAKE_TOKEN")
+        .output()
+        .await
+        .unwrap();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
+}
+
+/// `--url` pointed at a server that answers 200 "ok" to anything (`hookshape listen`, or
+/// a receiver): before, every client command exited 0 with an empty table, "enabled", or
+/// the event "sent"; now each says the answer at that URL is not hookshape's, exit 1.
+#[tokio::test]
+async fn client_commands_pointed_at_a_server_that_is_not_hookshape_say_so_and_exit_1() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let _listen =
+        Listening(hookshape().args(["listen", "--port", &port.to_string()]).stdout(Stdio::null()).spawn().unwrap());
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    eventually(Duration::from_secs(10), "listen to start", || async { http.get(&base).send().await.ok() }).await;
+    let not_ours = |path: &str| format!("{base}{path} answered 200 with text/plain, not hookshape's JSON: is --url");
+    let commands: [(&[&str], &str); 6] = [
+        (&["deliveries", "list"], "/v1/deliveries"),
+        (&["deliveries", "list", "--json", "--status", "failed"], "/v1/deliveries"),
+        (&["deliveries", "show", "dlv_x"], "/v1/deliveries/dlv_x"),
+        (&["deliveries", "retry", "dlv_x"], "/v1/deliveries/dlv_x/retry"),
+        (&["subscriptions", "list"], "/v1/subscriptions"),
+        (&["subscriptions", "enable", "crm"], "/v1/subscriptions/crm/enable"),
+    ];
+    for (args, path) in commands {
+        let (code, out, err) = admin_cli(&base, args).await;
+        assert_eq!((code, out.as_str()), (1, ""), "{args:?}: {err}");
+        assert!(err.contains(&not_ours(path)), "{args:?}: {err}");
+    }
+    let (code, _, err) = admin_cli(&base, &["subscriptions", "disable", "crm"]).await;
+    assert_eq!(code, 1, "{err}");
+
+    let ws = Workspace::new();
+    let file = ws.path().join("event.json");
+    std::fs::write(&file, r#"{"Topic": "T", "Payload": {}}"#).unwrap();
+    let (code, out, err) = send_cli(&file, &base).await;
+    assert_eq!((code, out.as_str()), (1, ""), "the event went nowhere: {err}");
+    assert!(err.contains(&not_ours("/v1/events")), "{err}");
+    std::fs::write(&file, r#"[{"Topic": "T", "Payload": {}}]"#).unwrap();
+    let (code, out, err) = send_cli(&file, &base).await;
+    assert_eq!((code, out.as_str()), (1, ""), "{err}");
+    assert!(err.contains(&not_ours("/v1/events/batch")), "{err}");
+
+    // JSON, but not the route's answer; an error status without hookshape's error body.
+    let receiver = Receiver::start().await;
+    receiver.set_body(r#"{"status": "ok"}"#);
+    let (code, _, err) = admin_cli(&receiver.url(), &["deliveries", "list"]).await;
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("/v1/deliveries answered 200 with JSON that is not hookshape's answer (no \"deliveries\" list)"),
+        "{err}"
+    );
+    let (code, _, err) = send_cli(&file, &receiver.url()).await;
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("/v1/events/batch answered 200 with JSON that is not hookshape's answer (no \"results\" list)"),
+        "{err}"
+    );
+    std::fs::write(&file, r#"{"Topic": "T", "Payload": {}}"#).unwrap();
+    let (code, _, err) = send_cli(&file, &receiver.url()).await;
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("/v1/events answered 200 with JSON that is not hookshape's answer (no \"uuid\" string)"),
+        "{err}"
+    );
+    receiver.set_status(404);
+    receiver.set_body("no such page");
+    let (code, _, err) = admin_cli(&receiver.url(), &["subscriptions", "list"]).await;
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("/v1/subscriptions answered 404 with text/plain, not hookshape's JSON"), "{err}");
+}
+
 /// The example subscriptions shipped in this repository pass their own test cases.
 #[test]
 fn the_repository_subscriptions_pass_their_own_test_cases() {

@@ -159,6 +159,16 @@ async fn a_filter_change_shows_the_events_no_longer_delivered() {
     let from_store = diff(&ws, &["--base", "HEAD~1", "--store", &store, "--last", "6", "--format", "json"]);
     assert_eq!(from_store.status.code(), Some(1), "{}", String::from_utf8_lossy(&from_store.stderr));
     assert_eq!(json_report(&from_store), report);
+    // None of the newest is refused as `events export` refuses it (it rendered one before),
+    // and --last beside --events (which it never limited) is refused naming both.
+    let none = diff(&ws, &["--base", "HEAD~1", "--store", &store, "--last", "0"]);
+    assert_eq!((none.status.code(), none.stdout.as_slice()), (Some(2), &b""[..]));
+    let stderr = String::from_utf8_lossy(&none.stderr);
+    assert!(stderr.contains("--last: give a number of events, 1 or more"), "{stderr}");
+    let both = diff(&ws, &["--base", "HEAD~1", "--events", events.to_str().unwrap(), "--last", "2"]);
+    assert_eq!((both.status.code(), both.stdout.as_slice()), (Some(2), &b""[..]));
+    let stderr = String::from_utf8_lossy(&both.stderr);
+    assert!(stderr.contains("--last <N>") && stderr.contains("--events <FILE>"), "{stderr}");
 
     // Against itself: nothing changes, exit 0, in every format.
     for format in ["text", "markdown", "json"] {
@@ -224,6 +234,69 @@ fn renamed_added_and_removed_subscriptions_against_a_directory() {
     assert_eq!(report["subscriptions"][3]["no_longer_delivered"]["count"], 1);
     assert_eq!(report["subscriptions"][0]["changed_requests"]["count"], 0);
     assert_eq!(report["subscriptions"][2]["changed_requests"]["count"], 0);
+}
+
+/// The pull request that brings hookshape into a repository, here into a `hooks/`
+/// directory of a monorepo: the target branch has no subscriptions directory. Before, the
+/// base did not load (exit 2, which fails the CI job `init` writes); now it has no
+/// subscriptions and every one shows as added (exit 1). The same for a `--base DIR`; a
+/// `subscriptions` that is there but is no directory still does not load.
+#[test]
+fn a_base_without_the_subscriptions_directory_has_none_and_every_subscription_is_added() {
+    let ws = Workspace::new();
+    git(ws.path(), &["init", "-q"]);
+    git(ws.path(), &["config", "user.email", "t@example.com"]);
+    git(ws.path(), &["config", "user.name", "t"]);
+    std::fs::write(ws.path().join("README.md"), "a service\n").unwrap();
+    commit(&ws, "before hookshape");
+    let hooks = ws.path().join("hooks");
+    for (file, text) in [
+        ("subscriptions/points.yaml", POINTS),
+        ("subscriptions/audit.yaml", AUDIT),
+        ("templates/points.json.j2", TEMPLATE),
+    ] {
+        std::fs::create_dir_all(hooks.join(file).parent().unwrap()).unwrap();
+        std::fs::write(hooks.join(file), text).unwrap();
+    }
+    commit(&ws, "hookshape init hooks");
+    let out = tempfile::tempdir().unwrap();
+    let events = out.path().join("events.jsonl");
+    let event = json!({ "Topic": "Communication_EarnPurchasePoints", "Payload": { "Customer": { "Id": "C-1" }, "Points": 120 } });
+    std::fs::write(&events, format!("{event}\n")).unwrap();
+    let in_hooks = |base: &str| {
+        let files = ["--subscriptions", "hooks/subscriptions", "--templates", "hooks/templates"];
+        let files = files.iter().chain(&["--sources", "hooks/sources", "--topics", "hooks/topics"]).copied();
+        let args = ["--base", base, "--events", events.to_str().unwrap(), "--format", "json"];
+        diff(&ws, &args.into_iter().chain(files).collect::<Vec<_>>())
+    };
+    let added = |run: &Output| -> Vec<(String, String, u64)> {
+        assert_eq!(run.status.code(), Some(1), "{}", String::from_utf8_lossy(&run.stderr));
+        let report = json_report(run);
+        assert_eq!(report["counts"]["added"], 2, "{report:#}");
+        let subs = report["subscriptions"].as_array().unwrap().iter();
+        subs.map(|s| {
+            let name = s["name"].as_str().unwrap().to_string();
+            (name, s["change"].as_str().unwrap().to_string(), s["newly_delivered"]["count"].as_u64().unwrap())
+        })
+        .collect()
+    };
+    let expected = [("audit".to_string(), "added".to_string(), 1), ("points".to_string(), "added".to_string(), 1)];
+
+    assert_eq!(added(&in_hooks("HEAD~1")), expected);
+    assert_no_checkout_left(&ws);
+    let empty = tempfile::tempdir().unwrap();
+    assert_eq!(added(&in_hooks(empty.path().to_str().unwrap())), expected);
+
+    // Only a missing directory: one that is there and cannot be read as one is an error.
+    std::fs::create_dir(empty.path().join("hooks")).unwrap();
+    std::fs::write(empty.path().join("hooks/subscriptions"), "not a directory\n").unwrap();
+    let broken = in_hooks(empty.path().to_str().unwrap());
+    assert_eq!((broken.status.code(), broken.stdout.as_slice()), (Some(2), &b""[..]));
+    let stderr = String::from_utf8_lossy(&broken.stderr);
+    assert!(
+        stderr.contains("do not load") && stderr.contains("hooks/subscriptions: cannot read directory"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -349,7 +349,8 @@ async fn bench_rate_limit_reports_the_requests_per_window_against_the_limit() {
 
 /// A resend while the receiver's pause (429 with Retry-After) lasts makes the delivery due,
 /// but it goes when the pause ends: the answer says when, not "sent" alone.
-#[tokio::test]
+// Multi-threaded: the server answers the CLI while the test waits for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resend_during_a_receivers_pause_says_when_it_goes() {
     let receiver = Receiver::start().await;
     receiver.set_status(429);
@@ -371,6 +372,9 @@ async fn a_resend_during_a_receivers_pause_says_when_it_goes() {
     let (status, one) = app.post(&format!("/v1/deliveries/{id}/retry")).await;
     assert_eq!((status, one["outcome"].as_str()), (202, Some("sent")), "{one}");
     assert!(one["paused_until"].is_string(), "the answer says when it goes: {one}");
+    let out = hookshape().args(["deliveries", "retry", &id, "--url", &app.base]).output().unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("is paused until") && said.contains("goes then"), "{said}");
     let body = json!({ "status": ["pending"] }).to_string();
     let (status, many) = app.post_raw("/v1/deliveries/retry", body, None).await;
     assert!((200..300).contains(&status), "{many}");
