@@ -97,15 +97,50 @@ fn parse_with<'de, R: serde_json::de::Read<'de>>(
     parsed.map_err(|e| match shared.problem.into_inner() {
         Some(Problem::Duplicate(path)) => JsonError::DuplicateKey { path: render_path(&path) },
         Some(Problem::TooMany(limit)) => JsonError::TooManyItems { limit },
-        None => syntax(&e),
+        None => syntax(&e, source),
     })
 }
 
-fn syntax(e: &serde_json::Error) -> JsonError {
+/// How deep arrays and objects may nest in what is parsed (serde_json's own limit).
+pub const MAX_NESTING: usize = 128;
+
+/// serde_json's error in a producer's words, at a line and a column counted in characters
+/// (serde_json counts bytes: `"João"` would put everything after it a column off).
+fn syntax(e: &serde_json::Error, source: &[u8]) -> JsonError {
+    let at = |byte: usize| position(source, byte);
+    if source.starts_with(b"\xEF\xBB\xBF") {
+        let message = "the text begins with a byte order mark (U+FEFF), which is no part of JSON: send it without one";
+        return JsonError::Syntax { line: 1, column: 1, message: message.into() };
+    }
     // serde_json appends " at line L column C" to its message; they are reported separately.
     let text = e.to_string();
     let message = text.split(" at line ").next().unwrap_or(&text).to_string();
-    JsonError::Syntax { line: e.line(), column: e.column(), message }
+    if message == "invalid unicode code point" {
+        if let Err(bad) = std::str::from_utf8(source) {
+            let (line, column) = at(bad.valid_up_to());
+            let message = "a byte that is not UTF-8 (JSON is UTF-8: Latin-1 or Windows-1252 text must be converted)";
+            return JsonError::Syntax { line, column, message: message.into() };
+        }
+    }
+    let message = match message.as_str() {
+        "recursion limit exceeded" => {
+            format!("arrays and objects nest deeper than {MAX_NESTING} levels, more than is taken")
+        }
+        _ => message,
+    };
+    let line_start: usize = source.split(|b| *b == b'\n').take(e.line().saturating_sub(1)).map(|l| l.len() + 1).sum();
+    let (line, column) = at(line_start + e.column().saturating_sub(1));
+    JsonError::Syntax { line, column, message }
+}
+
+/// The line and the column, in characters and from 1, of byte `at` of `source`.
+fn position(source: &[u8], at: usize) -> (usize, usize) {
+    let before = &source[..at.min(source.len())];
+    let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+    let line_start = before.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+    // Characters start at every byte that is not a UTF-8 continuation byte.
+    let column = before[line_start..].iter().filter(|b| (**b & 0xC0) != 0x80).count() + 1;
+    (line, column)
 }
 
 /// Why parsing stopped on valid JSON. Paths are built innermost first, as the error unwinds.
@@ -426,6 +461,15 @@ impl<'de> Visitor<'de> for Strict<'_> {
     }
 }
 
+/// A JSON file's bytes without the byte order mark some editors (Windows') write first:
+/// no part of JSON, and `expected value at line 1 column 1` with it.
+pub fn without_bom(mut bytes: Vec<u8>) -> Vec<u8> {
+    if bytes.starts_with(b"\xEF\xBB\xBF") {
+        bytes.drain(..3);
+    }
+    bytes
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -546,6 +590,30 @@ mod tests {
             Err(JsonError::Syntax { line: 3, column: 3, message: "key must be a string".into() })
         );
         assert!(matches!(parse(b"{} x"), Err(JsonError::Syntax { line: 1, column: 4, .. })));
-        assert!(matches!(parse(b""), Err(JsonError::Syntax { .. })));
+        assert!(matches!(parse(b""), Err(JsonError::Syntax { line: 1, column: 1, .. })));
+        // Columns count characters: the `}` after the trailing comma is the 28th (34th byte).
+        let accented = r#"{"Topic":"çãoçãoção","a":1,}"#;
+        assert!(
+            matches!(parse(accented.as_bytes()), Err(JsonError::Syntax { line: 1, column: 28, .. })),
+            "{:?}",
+            parse(accented.as_bytes())
+        );
+        let latin1 = parse(b"{\n\"n\": \"Jo\xe3o\"}");
+        assert!(
+            matches!(&latin1, Err(JsonError::Syntax { line: 2, column: 9, message }) if message.contains("not UTF-8")),
+            "{latin1:?}"
+        );
+        assert_eq!(parse(&without_bom(b"\xEF\xBB\xBF{}".to_vec())), Ok(serde_json::json!({})), "a file's BOM goes");
+        let bom = parse(b"\xEF\xBB\xBF{}");
+        assert!(
+            matches!(&bom, Err(JsonError::Syntax { message, .. }) if message.contains("byte order mark")),
+            "{bom:?}"
+        );
+        let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+        let deep = parse(deep.as_bytes());
+        assert!(
+            matches!(&deep, Err(JsonError::Syntax { message, .. }) if message.contains("deeper than 128")),
+            "{deep:?}"
+        );
     }
 }

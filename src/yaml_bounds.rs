@@ -26,7 +26,16 @@ pub fn read(path: &Path) -> Result<String, Refused> {
     // `take` bounds what is read even if the file grows between the check and the read.
     file.take(MAX_BYTES + 1).read_to_string(&mut text).map_err(|e| refused(format!("cannot read: {e}")))?;
     check(&text)?;
-    Ok(text)
+    Ok(without_bom(text))
+}
+
+/// `text` without the byte order mark some editors (Windows') write first: YAML allows
+/// one, but read as text it would stand before the first key (`missing field topics`).
+pub fn without_bom(text: String) -> String {
+    match text.strip_prefix('\u{feff}') {
+        Some(rest) => rest.to_string(),
+        None => text,
+    }
 }
 
 /// Refuses text over `MAX_BYTES` or nested deeper than `MAX_DEPTH`.

@@ -29,6 +29,7 @@ pub struct Args {
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let Some(set) = load_or_report(&a.files) else { return Ok(ExitCode::FAILURE) };
     let bytes = std::fs::read(&a.event).with_context(|| format!("cannot read {}", a.event.display()))?;
+    let bytes = crate::json::without_bom(bytes);
     let event = crate::event::parse(&bytes).map_err(|e| anyhow!("{}: {e}", a.event.display()))?;
     let ctx = crate::render::context(&event);
     let Some(name) = &a.subscription else { return Ok(render_all(&set, &event, &ctx)) };

@@ -26,6 +26,7 @@ const BATCH: Shape = &[Field::List("results")];
 
 pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
     let body = std::fs::read(&a.file).with_context(|| format!("cannot read {}", a.file.display()))?;
+    let body = crate::json::without_bom(body);
     let url = endpoint_for(&with_events_path(&a.url)?, &body);
     let mut req = reqwest::Client::new().post(&url).header("Content-Type", "application/json").body(body);
     if let Some(token) = &a.token {

@@ -259,9 +259,20 @@ pub(crate) fn line_of_text(text: &str, needle: &str) -> Option<usize> {
 /// Parses YAML into `T`, as an error with serde_norway's line when it does not fit.
 pub(crate) fn parse_yaml<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T, LoadError> {
     serde_norway::from_str(text).map_err(|e| {
-        let (line, message) = yaml_error_at(&e.to_string(), e.location().map(|l| l.line()));
+        let (line, mut message) = yaml_error_at(&e.to_string(), e.location().map(|l| l.line()));
+        if message.contains("invalid type: map") && line.is_some_and(|l| unquoted_template_at(text, l)) {
+            message.push_str("; YAML reads an unquoted {{ … }} as a mapping: quote the template (\"{{ Points }}\")");
+        }
         LoadError { file: path.to_path_buf(), line, message }
     })
+}
+
+/// Whether line `line` (from 1) of `text` holds a value that begins with `{{` unquoted
+/// (`points: {{ Points }}`, `- {{ Tag }}`).
+fn unquoted_template_at(text: &str, line: usize) -> bool {
+    let Some(row) = text.lines().nth(line.saturating_sub(1)) else { return false };
+    let value = row.split_once(": ").map_or(row.trim_start().trim_start_matches("- "), |(_, v)| v);
+    value.trim_start().starts_with("{{")
 }
 
 /// serde_norway's message without the "at line L column C" the file's line already says,

@@ -53,7 +53,7 @@ fn explain_with(path: &str, lookup: impl Fn(&str) -> Option<Value>) -> String {
                 let parent = segments[..i].join(".");
                 let has = match value.kind() {
                     ValueKind::Map => format!("{parent} has {}", keys(&value)),
-                    _ => format!("{parent} is {} {}", article(&value), value.kind()),
+                    _ => format!("{parent} is {}", kind_of(&value)),
                 };
                 return format!("{parent}.{segment} is undefined ({has}); {HINT}");
             }
@@ -62,10 +62,12 @@ fn explain_with(path: &str, lookup: impl Fn(&str) -> Option<Value>) -> String {
     format!("{path} is undefined; {HINT}")
 }
 
-fn article(value: &Value) -> &'static str {
+/// `null` (as the event wrote it), `undefined`, or `a string`, `a number`, ….
+fn kind_of(value: &Value) -> String {
     match value.kind() {
-        ValueKind::Undefined | ValueKind::None => "",
-        _ => "a",
+        ValueKind::None => "null".into(),
+        ValueKind::Undefined => "undefined".into(),
+        kind => format!("a {kind}"),
     }
 }
 
@@ -231,9 +233,21 @@ mod tests {
         let json = serde_json::json!({
             "Customer": {"Id": 1, "Name": "Ana"},
             "Payload": {"Customer": {}, "Points": 1},
+            "Partner": null,
+            "Points": 1,
         });
         let ctx = super::super::values::from_json(&json, &mut Default::default());
         let explain = |path: &str| explain_with(path, |name| ctx.get_attr(name).ok());
+        assert!(
+            explain("Partner.Id").starts_with("Partner.Id is undefined (Partner is null);"),
+            "{}",
+            explain("Partner.Id")
+        );
+        assert!(
+            explain("Points.Id").starts_with("Points.Id is undefined (Points is a number);"),
+            "{}",
+            explain("Points.Id")
+        );
         assert_eq!(
             explain("Customer.Email"),
             "Customer.Email is undefined (Customer has Id, Name); use `| default(...)` if it may be missing"

@@ -8,7 +8,8 @@ use std::time::Duration;
 use super::raw::{RawSubscription, DEFAULT_SCHEDULE, DEFAULT_TIMEOUT};
 use super::{DeliveryPolicy, RetryPolicy, Subscription};
 use crate::config_file::{
-    line_of_key, line_of_text, parse_yaml, template_error_at, Expanded, FileContext, LoadError, LoadOptions,
+    line_of_key, line_of_text, line_of_value, parse_yaml, template_error_at, Expanded, FileContext, LoadError,
+    LoadOptions,
 };
 use crate::render::{Delimiters, RequestSpec, RequestTemplate, TemplateFiles};
 use crate::secret::{Masker, Secret};
@@ -79,6 +80,7 @@ fn compile(cx: &FileContext<'_>, raw: RawSubscription, files: TemplateFiles) -> 
     let auth = super::auth::compile_auth(cx, &raw);
     let tls = super::tls::compile_tls(cx, &raw);
     let (timeout, schedule) = timing(cx, &raw);
+    check_give_up_on(cx, &raw.retry.give_up_on);
     let search_keys = search_keys(cx, &raw.search_keys);
     if raw.delivery.max_in_flight == Some(0) {
         cx.field_error("delivery.max_in_flight", "must be at least 1".into());
@@ -299,6 +301,22 @@ fn compile_signature(cx: &FileContext<'_>, raw: &RawSubscription) -> Option<Sign
     // masked wherever the subscription's secrets are (its file on the console, history).
     cx.secrets.borrow_mut().extend(secrets.iter().map(|s| s.expose().to_string()));
     Signer::new(s.scheme, s.header.clone(), secrets).map_err(|m| cx.field_error("signature", m)).ok()
+}
+
+/// `retry.give_up_on` lists answers that fail a delivery: a 2xx is a success whatever the
+/// list says, and a number outside 300–599 is no answer a receiver gives.
+fn check_give_up_on(cx: &FileContext<'_>, statuses: &[u16]) {
+    for &status in statuses {
+        let why = match status {
+            200..=299 => "is a success, which never ends a delivery as failed",
+            300..=599 => continue,
+            _ => "is not an HTTP status a receiver answers with (300 to 599 can end a delivery)",
+        };
+        cx.error(
+            line_of_value(cx.text, "retry.give_up_on", &status.to_string()),
+            format!("retry.give_up_on: {status} {why}"),
+        );
+    }
 }
 
 /// The request timeout and the retry schedule, each duration bounded.

@@ -114,7 +114,7 @@ fn read_templates(dir: &Path, hasher: &mut Sha256, errors: &mut Vec<LoadError>) 
     errors.extend(refusals.into_iter().map(refused));
     let mut files = HashMap::new();
     for f in found {
-        match std::fs::read_to_string(&f.path) {
+        match std::fs::read_to_string(&f.path).map(crate::yaml_bounds::without_bom) {
             Ok(text) => {
                 hasher.update(f.relative.as_bytes());
                 hasher.update(text.as_bytes());

@@ -27,6 +27,11 @@ fn validate_reports_every_problem_with_file_and_line() {
     ws.subscription("typo.yaml", "topics: [T]\nrequest:\n  url: http://h/x\n  methd: POST\n");
     ws.subscription("host.yaml", "topics: [T]\nrequest:\n  url: \"https://{{ Host }}/x\"\n");
     ws.subscription("dur.yaml", "topics: [T]\nrequest:\n  url: http://h/x\n  timeout: 30\n");
+    // A byte order mark (as Windows editors write one) is no mistake: read as text it stood
+    // before the first key, and `topics` went missing.
+    ws.subscription("bom.yaml", "\u{feff}topics: [T]\nrequest:\n  url: http://h/x\n");
+    ws.subscription("unquoted.yaml", "topics: [T]\nrequest:\n  url: http://h/x\n  body:\n    points: {{ Points }}\n");
+    ws.subscription("give.yaml", "topics: [T]\nrequest:\n  url: http://h/x\nretry:\n  give_up_on: [422, 200]\n");
     ws.subscription("tmpl.yaml", "topics: [T]\nrequest:\n  url: http://h/x\n  body:\n    a: \"{{ unclosed\"\n");
     ws.subscription("filt.yaml", "topics: [T]\nrequest:\n  url: \"http://h/{{ Id | slugify }}\"\n");
     ws.subscription("glob.yaml", "topics: [\"Topic?\"]\nrequest:\n  url: http://h/x\n");
@@ -49,12 +54,14 @@ fn validate_reports_every_problem_with_file_and_line() {
         ("dur.yaml:4:", "invalid duration"),
         ("evn.yaml:3:", "unknown test: test evn is unknown"),
         ("filt.yaml:3:", "unknown filter"),
+        ("give.yaml:5:", "retry.give_up_on: 200 is a success"),
         ("glob.yaml:1:", "only * is a wildcard"),
         ("host.yaml:3:", "host"),
         ("nofile.yaml:4:", "not a file under the templates directory"),
         ("short.yaml:2:", "filter nope2 is unknown: `Points >= 1 and Name | nope2`"),
         ("tmpl.yaml:5:", "request.body"),
         ("typo.yaml:4:", "methd"),
+        ("unquoted.yaml:5:", "quote the template (\"{{ Points }}\")"),
         ("zdup.yaml:1:", "already used"),
     ];
     assert_one_line_per_mistake(&out, &expect);
