@@ -377,6 +377,7 @@ pub struct DeliveryView {
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct SignatureView {
     pub scheme: crate::sign::Scheme,
+    /// The header that carries the signature (`webhook-signature` for standard-webhooks).
     pub header: String,
     /// Always `***`.
     pub secret: String,

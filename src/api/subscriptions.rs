@@ -155,7 +155,7 @@ fn describe(s: &Subscription, live: Option<&SubscriptionState>) -> SubscriptionV
         },
         signature: s.signature.as_ref().map(|sig| SignatureView {
             scheme: sig.scheme,
-            header: sig.header.clone(),
+            header: sig.signature_header().to_string(),
             secret: crate::secret::MASK.into(),
         }),
         state,

@@ -164,7 +164,7 @@ pub async fn sources(console: Arc<Console>, viewer: Viewer, state: ApiState) -> 
                 // As the files write it (`hmac-sha256-prefixed`), not the Rust name.
                 scheme => serde_json::to_value(s.verifier.scheme).ok().and_then(|v| v.as_str().map(str::to_string)),
                 refused => refused.get(&s.name).cloned().unwrap_or_default(),
-                header => s.verifier.header.clone(),
+                header => s.verifier.proof_header().map(str::to_string),
                 secrets => s.verifier.secrets.len(),
                 file_name => s.file.display().to_string(),
                 file,

@@ -37,7 +37,11 @@ pub(super) fn roots(env: &Environment<'static>) -> Vec<String> {
 /// The check run when files load, against an empty event: the first problem found.
 pub(super) fn at_load(env: &Environment<'static>) -> Result<(), CompileError> {
     let empty = Value::from_pairs(std::iter::empty::<(&str, Value)>());
-    match run(&dry(env), &roots(env), &empty).into_iter().next().or_else(|| super::names::first_unknown(env)) {
+    let unknown_name = || {
+        super::names::first_unknown(env)
+            .map(|(root, used, e)| located_at(env, &root, Some(&used.file), Some(used.line), &e))
+    };
+    match run(&dry(env), &roots(env), &empty).into_iter().next().or_else(unknown_name) {
         Some(e) => Err(e),
         None => Ok(()),
     }
@@ -87,7 +91,7 @@ fn located(dry: &Environment<'static>, root: &str, e: &Error) -> CompileError {
 
 /// `e`, about what template `name` (reached from `root`) has at `line`, as an error naming
 /// the subscription field and the file and line when that is under the templates directory.
-pub(super) fn located_at(
+fn located_at(
     dry: &Environment<'static>,
     root: &str,
     name: Option<&str>,

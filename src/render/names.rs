@@ -5,21 +5,20 @@
 
 use minijinja::{Environment, Error, ErrorKind};
 
-use super::check;
 use super::variables::{self, NameKind, NameUse};
-use super::CompileError;
 
-/// The first filter or test that `env`'s templates name and `env` does not have.
-pub(super) fn first_unknown(env: &Environment<'static>) -> Option<CompileError> {
+/// The first filter or test that `env`'s templates name and `env` does not have: the
+/// template it was reached from, where it is used, and the error a run would raise there.
+pub(super) fn first_unknown(env: &Environment<'static>) -> Option<(String, NameUse, Error)> {
     let mut known: Vec<(NameKind, String)> = Vec::new();
-    for root in check::roots(env) {
-        for used in variables::names(env, &root) {
+    for (root, _) in env.templates() {
+        for used in variables::names(env, root) {
             let key = (used.kind, used.name.clone());
             if known.contains(&key) {
                 continue;
             }
             if let Some(e) = unknown(env, &used) {
-                return Some(check::located_at(env, &root, Some(&used.file), Some(used.line), &e));
+                return Some((root.to_string(), used, e));
             }
             known.push(key);
         }

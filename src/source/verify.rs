@@ -23,6 +23,16 @@ pub struct Verifier {
 pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(300);
 
 impl Verifier {
+    /// The header the proof comes in; None when it comes in the URL (`token`) or not at all.
+    pub fn proof_header(&self) -> Option<&str> {
+        match self.scheme {
+            VerifyScheme::Token | VerifyScheme::None => None,
+            VerifyScheme::Basic => Some("Authorization"),
+            VerifyScheme::StandardWebhooks => Some("webhook-signature"),
+            VerifyScheme::HmacSha256Hex | VerifyScheme::HmacSha256Prefixed | VerifyScheme::Header => Some(&self.header),
+        }
+    }
+
     /// Ok, or why the request is refused (said to the sender, so it names no secret).
     /// `token` is the one the URL carried, percent-decoded (scheme token).
     pub fn check(&self, given: &Given<'_>, body: &[u8], now_secs: i64) -> Result<(), String> {
@@ -212,5 +222,22 @@ mod tests {
         assert!(late.starts_with("webhook-timestamp is 600 s ago, past the tolerance of 300 s"), "{late}");
         let early = v.check_headers(&headers(&signed(now + 400)), body, now).unwrap_err();
         assert!(early.starts_with("webhook-timestamp is 400 s ahead of this server's clock"), "{early}");
+    }
+
+    #[test]
+    fn the_proof_header_is_the_one_each_scheme_reads() {
+        assert_eq!(verifier(VerifyScheme::Token, "X-Webhook-Signature", &["t0ken"]).proof_header(), None);
+        assert_eq!(
+            verifier(VerifyScheme::Basic, "X-Webhook-Signature", &["u:p"]).proof_header(),
+            Some("Authorization")
+        );
+        let header = verifier(VerifyScheme::Header, "X-Loyalty-Secret", &["s3cret-value"]);
+        assert_eq!(header.proof_header(), Some("X-Loyalty-Secret"));
+        let standard = verifier(
+            VerifyScheme::StandardWebhooks,
+            "X-Webhook-Signature",
+            &["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"],
+        );
+        assert_eq!(standard.proof_header(), Some("webhook-signature"));
     }
 }

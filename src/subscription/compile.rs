@@ -85,10 +85,12 @@ fn compile(cx: &FileContext<'_>, raw: RawSubscription, files: TemplateFiles) -> 
     if raw.delivery.max_in_flight == Some(0) {
         cx.field_error("delivery.max_in_flight", "must be at least 1".into());
     }
-    let rate_limit = raw
-        .rate_limit
-        .as_ref()
-        .and_then(|r| super::rate_limit::compile(r).map_err(|(field, message)| cx.field_error(field, message)).ok());
+    let rate_limit = raw.rate_limit.as_ref().and_then(|r| {
+        // A duration like any other: its `${VAR}`s are expanded first.
+        let per = cx.expand("rate_limit.per", &r.per)?.text;
+        let expanded = super::raw::RawRateLimit { per, ..r.clone() };
+        super::rate_limit::compile(&expanded).map_err(|(field, message)| cx.field_error(field, message)).ok()
+    });
     if cx.has_errors() {
         return None;
     }

@@ -134,12 +134,17 @@ mod tests {
 
     /// The version of a one-file set whose timeout comes from `${HS_TIMEOUT}`.
     fn version_with(timeout: &'static str) -> String {
+        let yaml = "topics: [T]\nrequest:\n  url: http://127.0.0.1:9/x\n  timeout: ${HS_TIMEOUT}\n";
+        load_one(yaml, "HS_TIMEOUT", timeout).unwrap().version
+    }
+
+    /// The set of one file, `yaml`, with variable `name` set to `value`.
+    fn load_one(yaml: &str, name: &'static str, value: &'static str) -> Result<SubscriptionSet, Vec<LoadError>> {
         let dir = tempfile::tempdir().unwrap();
         let subs = dir.path().join("subscriptions");
         std::fs::create_dir(&subs).unwrap();
-        let yaml = "topics: [T]\nrequest:\n  url: http://127.0.0.1:9/x\n  timeout: ${HS_TIMEOUT}\n";
         std::fs::write(subs.join("s.yaml"), yaml).unwrap();
-        let env = move |name: &str| (name == "HS_TIMEOUT").then(|| timeout.to_string());
+        let env = move |n: &str| (n == name).then(|| value.to_string());
         let templates = dir.path().join("templates");
         let opts = LoadOptions {
             subscriptions_dir: &subs,
@@ -151,7 +156,16 @@ mod tests {
             read_files: true,
             placeholders: Default::default(),
         };
-        load(&opts).unwrap().version
+        load(&opts)
+    }
+
+    #[test]
+    fn a_rate_limits_window_takes_its_value_from_a_variable() {
+        let yaml =
+            "topics: [T]\nrequest:\n  url: http://127.0.0.1:9/x\nrate_limit: {requests: 5, per: \"${HS_PER}\"}\n";
+        let set = load_one(yaml, "HS_PER", "10s").unwrap();
+        let limit = set.iter().next().and_then(|s| s.rate_limit);
+        assert_eq!(limit.map(|l| l.per), Some(std::time::Duration::from_secs(10)));
     }
 
     #[test]
