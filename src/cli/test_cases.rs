@@ -291,6 +291,14 @@ fn run_case(set: &SubscriptionSet, file: &Path, case: &Case) -> Result<(), Vec<S
 }
 
 fn run_case_now(set: &SubscriptionSet, file: &Path, case: &Case) -> Result<(), Vec<String>> {
+    // A case that expects nothing passes whatever the files do: a forgotten `expect:`.
+    let checks_the_source = case.status.is_some() || (case.source.is_some() && case.event.is_some());
+    if case.expect.is_empty() && !checks_the_source {
+        return Err(vec![
+            "the case checks nothing: give expect: (a subscription's name → what it must send, or {delivered: false})"
+                .to_string(),
+        ]);
+    }
     let Some(event) = case_event(set, file, case)? else { return Ok(()) };
     let ctx = crate::render::context(&event);
     let mut problems = Vec::new();

@@ -411,6 +411,8 @@ fn a_failing_test_case_exits_1_with_a_readable_diff() {
     event: { Topic: T, Payload: { Id: d, N: 5 } }
     expect:
       s: { delivered: false }
+  - name: expects nothing
+    event: { Topic: T, Payload: { Id: e, N: 5 } }
 "#,
     );
     let out = on_workspace("test", &ws);
@@ -425,7 +427,9 @@ fn a_failing_test_case_exits_1_with_a_readable_diff() {
         "expected http://h/a",
         "ok   s.test.yaml: filtered out",
         "s: delivered, but the case expects it not to be",
-        "2 passed, 2 failed",
+        "FAIL s.test.yaml: expects nothing",
+        "the case checks nothing: give expect:",
+        "2 passed, 3 failed",
     ] {
         assert!(stdout.contains(line), "missing {line:?} in:\n{stdout}");
     }
