@@ -153,6 +153,18 @@ fn settle(
     }
 }
 
+/// A schema problem (`Payload: "Order" is a required property`) as the log may show it:
+/// its path, and a missing field's name (the schema's word, not the event's data), so two
+/// fields missing from one object are not logged as `Payload, Payload`.
+fn logged_path(problem: &str) -> String {
+    let (path, message) = problem.split_once(": ").unwrap_or((problem, ""));
+    let missing = message.strip_suffix(" is a required property").map(|name| name.trim_matches('"'));
+    match missing {
+        Some(name) if !name.is_empty() => format!("{path}.{name} (missing)"),
+        _ => path.to_string(),
+    }
+}
+
 /// The catalog's check of an event (`validation: warn|enforce` topics): an `enforce`
 /// topic's mismatch refuses it (422 naming the path); a `warn` topic's is counted and logged
 /// (the paths only: values stay out of logs). Returns the `warn` problems, which mark the
@@ -165,7 +177,7 @@ pub(super) fn check_schema(
     let mut problems = Vec::new();
     for m in crate::catalog::check(&set.catalog, e)? {
         state.metrics.schema_mismatch.with_label_values(&[&m.topic]).inc();
-        let paths: Vec<&str> = m.problems.iter().filter_map(|p| p.split(": ").next()).collect();
+        let paths: Vec<String> = m.problems.iter().map(|p| logged_path(p)).collect();
         tracing::warn!(event = %e.uuid, topic = %m.topic, paths = %paths.join(", "), "event does not conform to its topic's schema");
         for p in m.problems {
             if !problems.contains(&p) {
@@ -246,4 +258,13 @@ async fn batch(state: ApiState, body: Result<Bytes, ApiError>) -> Result<Respons
         })
         .collect();
     Ok(json(StatusCode::OK, &BatchAnswer { results }))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_logged_schema_problem_names_a_missing_field_and_no_value() {
+        assert_eq!(super::logged_path("Payload: \"Order\" is a required property"), "Payload.Order (missing)");
+        assert_eq!(super::logged_path("Payload.Points: \"abc\" is not of type \"integer\""), "Payload.Points");
+    }
 }
