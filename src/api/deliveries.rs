@@ -58,8 +58,16 @@ const MAX_EVENTS: usize = 100;
 /// a search, is given once.
 pub fn parse_query(params: &[(String, String)]) -> Result<DeliveryQuery, ApiError> {
     let mut q = DeliveryQuery { limit: DEFAULT_LIMIT, ..DeliveryQuery::default() };
+    let mut given_once: Vec<&str> = Vec::new();
     for (key, value) in params {
         let bad = |why: &str| ApiError::bad_request(format!("query parameter {key}: {why}"));
+        // One value each: the last taken quietly would not be what the asker meant.
+        if ["since", "until", "limit", "cursor"].contains(&key.as_str()) {
+            if given_once.contains(&key.as_str()) {
+                return Err(bad(&format!("give {key} once")));
+            }
+            given_once.push(key);
+        }
         let values = || value.split(',').map(str::trim).filter(|v| !v.is_empty()).map(str::to_string);
         match key.as_str() {
             "status" => {
@@ -73,7 +81,10 @@ pub fn parse_query(params: &[(String, String)]) -> Result<DeliveryQuery, ApiErro
             "topic" => q.topic.extend(values()),
             "source" => q.source.extend(values()),
             "event" => {
-                q.event.extend(values());
+                for v in values() {
+                    let uuid = uuid::Uuid::parse_str(&v).map_err(|_| bad(&format!("{v:?} is not an event's UUID")))?;
+                    q.event.push(uuid.hyphenated().to_string());
+                }
                 if q.event.len() > MAX_EVENTS {
                     return Err(bad(&format!("at most {MAX_EVENTS} events at once")));
                 }
@@ -182,4 +193,25 @@ fn retry_query(body: &[u8]) -> Result<DeliveryQuery, ApiError> {
 
 fn parse_time(text: &str) -> Option<i64> {
     text.parse::<i64>().ok().or_else(|| chrono::DateTime::parse_from_rfc3339(text).ok().map(|d| d.timestamp_millis()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_query;
+
+    fn query(pairs: &[(&str, &str)]) -> Result<crate::store::DeliveryQuery, String> {
+        let params: Vec<(String, String)> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        parse_query(&params).map_err(|e| e.message)
+    }
+
+    #[test]
+    fn an_event_is_a_uuid_in_any_spelling_and_a_single_valued_filter_is_given_once() {
+        let q = query(&[("event", "{6F1B0C8E-7A5D-4E7B-9C59-2B1D7C3A9F10},6f1b0c8e7a5d4e7b9c592b1d7c3a9f11")]).unwrap();
+        assert_eq!(q.event, ["6f1b0c8e-7a5d-4e7b-9c59-2b1d7c3a9f10", "6f1b0c8e-7a5d-4e7b-9c59-2b1d7c3a9f11"]);
+        let refused = query(&[("event", "not-a-uuid")]).unwrap_err();
+        assert_eq!(refused, "query parameter event: \"not-a-uuid\" is not an event's UUID");
+        let twice = query(&[("limit", "1"), ("limit", "2")]).unwrap_err();
+        assert_eq!(twice, "query parameter limit: give limit once");
+        assert!(query(&[("status", "failed"), ("status", "held")]).is_ok(), "a filter of several values may repeat");
+    }
 }

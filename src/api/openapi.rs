@@ -451,6 +451,7 @@ fn subscription_operations(g: &mut SchemaGenerator) -> Vec<Operation> {
             answers: vec![
                 (200, Answer::Json("disabled", schema::<Disabled>(g))),
                 (404, Answer::Error("no such subscription")),
+                (409, Answer::Error("the file says enabled: false (it is off already)")),
             ],
         },
     ]

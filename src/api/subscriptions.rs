@@ -107,8 +107,13 @@ async fn ping_answer(state: &ApiState, sub: &Subscription) -> Result<u16, ApiErr
 }
 
 pub(crate) async fn disable_subscription(state: &ApiState, name: &str) -> Result<Disabled, ApiError> {
-    if state.subscriptions.load().get(name).is_none() {
-        return Err(no_such(name));
+    let set = state.subscriptions.load_full();
+    let sub = set.get(name).ok_or_else(|| no_such(name))?;
+    if !sub.enabled {
+        // Off by its file, which the store cannot override either way: "disabled" would
+        // say a state the subscription does not read (`off`) and enable could not undo.
+        let why = format!("{name} says enabled: false in {}: it is off already, by its file", sub.file.display());
+        return Err(ApiError::new(StatusCode::CONFLICT, why));
     }
     state.store.disable(name, "disabled by hand").await.map_err(ApiError::store)?;
     Ok(Disabled { name: name.to_string(), state: "disabled".into() })

@@ -308,6 +308,13 @@ async fn filters_and_topics_decide_which_subscriptions_get_an_event() {
     assert_eq!(app.post_event(&yes).await.1["deliveries"], 1);
     let got = receiver.wait_for(1, WAIT).await;
     assert_eq!(got[0].path, "/big");
+    // Off by its file: neither enable nor disable can say another state.
+    for action in ["enable", "disable"] {
+        let (status, body) = app.post(&format!("/v1/subscriptions/off/{action}")).await;
+        assert_eq!(status, 409, "{action}: {body}");
+        assert!(body["error"].as_str().is_some_and(|e| e.contains("enabled: false")), "{body}");
+    }
+    assert_eq!(app.get("/v1/subscriptions/off").await.1["state"], "off");
 }
 
 #[tokio::test]
