@@ -74,6 +74,18 @@ fn too_large(limit: usize) -> ApiError {
     ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("request body is over the limit of {limit} bytes"))
 }
 
+/// A body that stopped arriving: how much came of what was announced, which says more
+/// than hyper's "error reading a body from connection" (a client that closed early).
+fn cut_short(e: &warp::Error, arrived: usize, length: Option<u64>) -> ApiError {
+    match length {
+        Some(announced) => ApiError::bad_request(format!(
+            "the request body ended after {arrived} of the {announced} bytes its Content-Length announced \
+             (the connection closed early: {e})"
+        )),
+        None => ApiError::bad_request(format!("the request body ended after {arrived} bytes, unfinished: {e}")),
+    }
+}
+
 async fn read<S, B>(length: Option<u64>, stream: S, limit: usize) -> Result<Bytes, ApiError>
 where
     S: Stream<Item = Result<B, warp::Error>>,
@@ -89,7 +101,7 @@ where
     let mut body = BytesMut::with_capacity(length.unwrap_or(0).min(limit as u64).min(UPFRONT) as usize);
     let mut stream = std::pin::pin!(stream);
     while let Some(chunk) = stream.next().await {
-        let mut chunk = chunk.map_err(|e| ApiError::bad_request(format!("could not read the request body: {e}")))?;
+        let mut chunk = chunk.map_err(|e| cut_short(&e, body.len(), length))?;
         if body.len() + chunk.remaining() > limit {
             return Err(too_large(limit));
         }

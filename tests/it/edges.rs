@@ -243,3 +243,24 @@ async fn a_body_that_does_not_arrive_in_time_is_a_408_and_a_request_hyper_cannot
         assert!(error["error"].as_str().unwrap().contains("not valid HTTP"), "{error}");
     }
 }
+
+/// A client that closes its side after part of the body it announced is told how much came
+/// of how much (hyper says only "error reading a body from connection"), and nothing is
+/// stored.
+#[tokio::test]
+async fn a_body_cut_short_by_the_client_is_refused_saying_how_much_came() {
+    let ws = Workspace::new();
+    let app = TestApp::spawn(ws.config()).await;
+    let mut socket = TcpStream::connect(app.base.trim_start_matches("http://")).await.unwrap();
+    let head =
+        "POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n";
+    socket.write_all(head.as_bytes()).await.unwrap();
+    socket.write_all(&[b' '; 97]).await.unwrap();
+    socket.shutdown().await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), socket.read_to_end(&mut answer)).await.unwrap().unwrap();
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 400"), "{text}");
+    assert!(text.contains("ended after 97 of the 1000 bytes"), "{text}");
+    assert_eq!(app.get("/v1/deliveries").await.1["deliveries"], serde_json::json!([]));
+}
