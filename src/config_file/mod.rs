@@ -263,8 +263,24 @@ pub(crate) fn parse_yaml<T: serde::de::DeserializeOwned>(path: &Path, text: &str
         if message.contains("invalid type: map") && line.is_some_and(|l| unquoted_template_at(text, l)) {
             message.push_str("; YAML reads an unquoted {{ … }} as a mapping: quote the template (\"{{ Points }}\")");
         }
+        if let (Some(field), Some(written)) = (missing_field(&message), missing_field_written(&message, text)) {
+            let hint = format!("; a `{field}:` is at line {written}: check its indentation (its mapping's keys line up)");
+            message.push_str(&hint);
+        }
         LoadError { file: path.to_path_buf(), line, message }
     })
+}
+
+/// The field a "missing field `url`" message names.
+fn missing_field(message: &str) -> Option<String> {
+    Some(message.split_once("missing field `")?.1.split('`').next()?.to_string())
+}
+
+/// The line (from 1) where the field a "missing field" message names is written after all,
+/// as a key: then it is there, indented where it belongs to no mapping or to another.
+fn missing_field_written(message: &str, text: &str) -> Option<usize> {
+    let key = format!("{}:", missing_field(message)?);
+    text.lines().position(|l| l.trim_start().starts_with(&key)).map(|i| i + 1)
 }
 
 /// Whether line `line` (from 1) of `text` holds a value that begins with `{{` unquoted

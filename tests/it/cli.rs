@@ -30,6 +30,7 @@ fn validate_reports_every_problem_with_file_and_line() {
     // A byte order mark (as Windows editors write one) is no mistake: read as text it stood
     // before the first key, and `topics` went missing.
     ws.subscription("bom.yaml", "\u{feff}topics: [T]\nrequest:\n  url: http://h/x\n");
+    ws.subscription("indent.yaml", "topics: [T]\nrequest:\n  method: POST\n url: http://h/x\n");
     ws.subscription("unquoted.yaml", "topics: [T]\nrequest:\n  url: http://h/x\n  body:\n    points: {{ Points }}\n");
     ws.subscription("give.yaml", "topics: [T]\nrequest:\n  url: http://h/x\nretry:\n  give_up_on: [422, 200]\n");
     ws.subscription("tmpl.yaml", "topics: [T]\nrequest:\n  url: http://h/x\n  body:\n    a: \"{{ unclosed\"\n");
@@ -57,6 +58,7 @@ fn validate_reports_every_problem_with_file_and_line() {
         ("give.yaml:5:", "retry.give_up_on: 200 is a success"),
         ("glob.yaml:1:", "only * is a wildcard"),
         ("host.yaml:3:", "host"),
+        ("indent.yaml:", "a `url:` is at line 4: check its indentation"),
         ("nofile.yaml:4:", "not a file under the templates directory"),
         ("short.yaml:2:", "filter nope2 is unknown: `Points >= 1 and Name | nope2`"),
         ("tmpl.yaml:5:", "request.body"),
