@@ -87,11 +87,16 @@ impl Masker {
     /// beginning of a secret that went on past the cut would otherwise show (all of it but
     /// its last character, at worst). Beginnings shorter than `MIN_MASKED_LEN` stay.
     pub fn mask_cut_end(&self, mut text: String) -> String {
-        let partial = self.forms.iter().find_map(|form| {
-            let cuts = form.char_indices().map(|(i, _)| i).filter(|&i| i >= MIN_MASKED_LEN - 1);
-            cuts.rev().find(|&i| text.ends_with(&form[..i])).map(|i| text.len() - i)
-        });
-        if let Some(at) = partial {
+        // The longest beginning of any form the text ends with.
+        let longest = self
+            .forms
+            .iter()
+            .filter_map(|form| {
+                let cuts = form.char_indices().map(|(i, _)| i).filter(|&i| i >= MIN_MASKED_LEN);
+                cuts.rev().find(|&i| text.ends_with(&form[..i]))
+            })
+            .max();
+        if let Some(at) = longest.map(|len| text.len() - len) {
             text.truncate(at);
             text.push_str(MASK);
         }
@@ -108,7 +113,8 @@ impl Masker {
         }
         // A `+` is a space only in a form or a query: read so only for a secret with a space.
         let form = self.forms.iter().any(|f| f.contains(' ')).then(|| escapes::Decoded::new_form(&text)).flatten();
-        let decodings: Vec<escapes::Decoded> = escapes::Decoded::new(&text).into_iter().chain(form).collect();
+        let decodings: Vec<escapes::Decoded> =
+            escapes::Decoded::new(&text).into_iter().chain(escapes::Decoded::new_percent(&text)).chain(form).collect();
         let mut spans: Vec<(usize, usize)> = decodings
             .iter()
             .flat_map(|decoded| {
@@ -466,6 +472,9 @@ mod tests {
         }
         // Without a space in the secret a `+` stays itself.
         assert_eq!(Masker::new(["K+y/Secret"]).mask("K+y%2FSecret"), "***");
+        // A secret that holds percent-encoding itself, echoed with other escapes around it.
+        let url = Masker::new(["https://h.example/a%20b/tok-long"]);
+        assert_eq!(url.mask(r#"{"u":"https:\/\/h.example\/a%20b\/tok-long"}"#), r#"{"u":"***"}"#);
     }
 
     #[test]
@@ -476,7 +485,8 @@ mod tests {
         assert_eq!(masker.mask_cut_end(cut_to(masked, 12)), format!("{}**", "A".repeat(10)), "the mask cut");
         // Cut inside the secret's text itself (as read, before masking): its beginning goes.
         assert_eq!(masker.mask_cut_end(cut_to(body.clone(), 23)), format!("{}***", "A".repeat(10)));
-        assert_eq!(masker.mask_cut_end(cut_to(body, 12)), format!("{}Hd", "A".repeat(10)), "two characters stay");
+        assert_eq!(masker.mask_cut_end(cut_to(body.clone(), 13)), format!("{}Hdr", "A".repeat(10)), "three stay");
+        assert_eq!(masker.mask_cut_end(cut_to(body, 14)), format!("{}***", "A".repeat(10)), "four do not");
         assert_eq!(cut_to("aé".to_string(), 2), "a", "at a character boundary");
     }
 

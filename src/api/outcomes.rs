@@ -36,7 +36,7 @@ pub(crate) async fn retry_one(state: &ApiState, id: &str) -> Result<Retried, Api
         let states = state.store.subscription_states().await.map_err(ApiError::store)?;
         retried.held_by = held_by(&states, &retried.subscription);
     }
-    if retried.outcome != Outcome::NotSendable {
+    if retried.status == DeliveryStatus::Pending && retried.outcome != Outcome::NotSendable {
         retried.paused_until = paused_until(state, &retried.subscription);
     }
     Ok(retried)

@@ -309,7 +309,7 @@ pub async fn subscriptions(a: SubscriptionsArgs) -> anyhow::Result<ExitCode> {
             conn.print(ok, &v, |v| {
                 let pinged = match v["ping_status"].as_u64() {
                     Some(status) => format!("ping answered {status}"),
-                    None => "no ping: shadow mode sends nothing".to_string(),
+                    None => "no ping: shadow mode pings no receiver".to_string(),
                 };
                 format!("{} enabled ({pinged}); {} held deliveries released\n", text(&v["name"]), v["released"])
             })

@@ -45,7 +45,9 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
             outln!("{}", describe(&method, path.as_str(), &query, &headers, &body, check.as_ref()));
             warp::reply::with_status("ok", status)
         });
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", a.port)).await?;
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", a.port))
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on 127.0.0.1:{}: {e}", a.port))?;
     outln!("listening on http://{}", listener.local_addr()?);
     warp::serve(route).incoming(listener).graceful(stopped()).run().await;
     Ok(ExitCode::SUCCESS)

@@ -37,7 +37,8 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
     let status = resp.status();
     // Checked before anything is printed: a 200 from a server that is not hookshape
     // means the event went nowhere, and must not read as sent.
-    let expected = if url.trim_end_matches('/').ends_with("/v1/events/batch") { BATCH } else { ACCEPTED };
+    let path = url::Url::parse(&url).map(|u| u.path().trim_end_matches('/').to_string()).unwrap_or_default();
+    let expected = if path.ends_with("/v1/events/batch") { BATCH } else { ACCEPTED };
     let (answer, text) = read_answer(&shown, resp, expected).await?;
     outln!("{status}\n{text}");
     Ok(if status.is_success() && !an_item_refused(&answer) { ExitCode::SUCCESS } else { ExitCode::FAILURE })

@@ -128,7 +128,12 @@ impl Expander<'_> {
             None if inner[name_end..].starts_with('}') => (None, &inner[name_end + 1..]),
             None => {
                 let shown = inner.find('}').map_or(inner, |e| &inner[..e]);
-                return Err(format!("${{{shown}}} is not a valid variable name"));
+                // `${NAME:default}` is another shell's way: say the one taken here.
+                let hint = match shown.split_once(':') {
+                    Some((n, d)) if is_name(n) => format!(" (a default is written ${{{n}:-{d}}})"),
+                    _ => String::new(),
+                };
+                return Err(format!("${{{shown}}} is not a valid variable name{hint}"));
             }
         };
         check_name(name)?;
@@ -304,7 +309,7 @@ mod tests {
         assert!(e("${HOOKSHAPE_ADMIN_TOKEN:-x}").is_err(), "not even with a default");
         assert_eq!(e("${MISSING}").unwrap_err(), "environment variable MISSING is not set");
         assert!(e("${1BAD}").is_err());
-        assert_eq!(e("${A:x}").unwrap_err(), "${A:x} is not a valid variable name");
+        assert_eq!(e("${A:x}").unwrap_err(), "${A:x} is not a valid variable name (a default is written ${A:-x})");
         assert!(e("${OPEN").is_err());
     }
 

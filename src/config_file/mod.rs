@@ -264,7 +264,8 @@ pub(crate) fn parse_yaml<T: serde::de::DeserializeOwned>(path: &Path, text: &str
             message.push_str("; YAML reads an unquoted {{ … }} as a mapping: quote the template (\"{{ Points }}\")");
         }
         if let (Some(field), Some(written)) = (missing_field(&message), missing_field_written(&message, text)) {
-            let hint = format!("; a `{field}:` is at line {written}: check its indentation (its mapping's keys line up)");
+            let hint =
+                format!("; a `{field}:` is at line {written}: check its indentation (its mapping's keys line up)");
             message.push_str(&hint);
         }
         LoadError { file: path.to_path_buf(), line, message }

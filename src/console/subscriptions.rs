@@ -95,7 +95,7 @@ fn done_notice(query: &[(&str, &str)]) -> Option<String> {
     }
     if get("enabled") == Some("shadow") {
         return Some(format!(
-            "Enabled, without a ping: in shadow mode nothing is sent; {} held deliveries released.",
+            "Enabled, without a ping (a subscription in shadow mode pings no receiver); {} held deliveries released.",
             released()
         ));
     }

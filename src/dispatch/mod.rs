@@ -228,7 +228,7 @@ impl Dispatcher {
         // Attempts the grace ran out on: their requests may have reached the receivers.
         // Recorded as interrupted, due again at once as their next attempt; a result that
         // still comes for one is then a lost lease's, and moves nothing.
-        let interrupted = self.started.interrupt_all(crate::now_ms());
+        let interrupted = self.started.interrupt_all(crate::now_ms(), &self.owner);
         if !interrupted.is_empty() {
             warn!(attempts = interrupted.len(), "stopping with attempts in flight; recorded as interrupted");
         }
@@ -286,41 +286,9 @@ impl Dispatcher {
             return;
         };
         let disable_after = sub.delivery.disable_after_failures;
-        self.started.begin(AttemptReport {
-            delivery_id: d.id.clone(),
-            subscription: d.subscription.clone(),
-            disable_after,
-            disable_now: false,
-            owner: self.owner.to_string(),
-            attempt: d.attempt,
-            started_at,
-            duration_ms: 0,
-            status_code: None,
-            response_body: None,
-            error: None,
-            outcome: Outcome::Retry { at: started_at },
-        });
-        let (result, response_body, duration_ms, outcome) = {
-            let (store, name) = (self.store.as_ref(), d.subscription.as_str());
-            let resend_turn = |deadline| async move {
-                match sub.rate_limit {
-                    Some(limit) => pace::turn_for_resend(store, name, limit, deadline).await,
-                    None => true,
-                }
-            };
-            let sent = sender::send(&self.client, &d, sub, resend_turn).await;
-            self.queue.unreachable.record(&d.subscription, !sent.unreachable, crate::now_ms());
-            if let AttemptResult::Status { code: 429, retry_after: Some(wait) } = &sent.result {
-                self.pause(&d.subscription, *wait).await;
-            }
-            let jitter = rand::thread_rng().gen_range(-1.0..=1.0);
-            let outcome = match retry::decide(d.attempt, &sub.retry, &sent.result, jitter) {
-                Decision::Succeeded => (Outcome::Succeeded, None),
-                Decision::Retry(wait) => (Outcome::Retry { at: crate::now_ms() + wait.as_millis() as i64 }, None),
-                Decision::GiveUp(why) => (Outcome::Failed, Some(why)),
-            };
-            (sent.result, sent.response_body, sent.duration_ms, outcome)
-        };
+        self.started.begin(&d.id, &d.subscription, d.attempt, started_at, disable_after);
+        let (sent, outcome) = self.send_and_decide(&d, sub).await;
+        let (result, response_body, duration_ms) = (sent.result, sent.response_body, sent.duration_ms);
         let (status_code, error) = match &result {
             AttemptResult::Status { code, .. } => (Some(*code), None),
             AttemptResult::Error(e) | AttemptResult::Refused(e) => (None, Some(e.clone())),
@@ -355,7 +323,10 @@ impl Dispatcher {
             error,
             outcome,
         };
-        self.started.end(&d.id);
+        if !self.started.end(&d.id) {
+            debug!(delivery = %d.id, "a result after its attempt was recorded as interrupted: not recorded");
+            return;
+        }
         self.recorder.record(report).await;
         if set.caps().contains_key(&d.subscription) {
             // Room under this subscription's cap: deliveries waiting for it can go now.
@@ -365,6 +336,34 @@ impl Dispatcher {
 }
 
 impl Dispatcher {
+    /// Sends `d` and decides what follows from the answer: done, a retry when, or failed
+    /// and why. The receiver's reachability and a 429's pause are noted on the way.
+    async fn send_and_decide(
+        &self,
+        d: &Leased,
+        sub: &crate::subscription::Subscription,
+    ) -> (sender::Sent, (Outcome, Option<String>)) {
+        let (store, name) = (self.store.as_ref(), d.subscription.as_str());
+        let resend_turn = |deadline| async move {
+            match sub.rate_limit {
+                Some(limit) => pace::turn_for_resend(store, name, limit, deadline).await,
+                None => true,
+            }
+        };
+        let sent = sender::send(&self.client, d, sub, resend_turn).await;
+        self.queue.unreachable.record(&d.subscription, !sent.unreachable, crate::now_ms());
+        if let AttemptResult::Status { code: 429, retry_after: Some(wait) } = &sent.result {
+            self.pause(&d.subscription, *wait).await;
+        }
+        let jitter = rand::thread_rng().gen_range(-1.0..=1.0);
+        let outcome = match retry::decide(d.attempt, &sub.retry, &sent.result, jitter) {
+            Decision::Succeeded => (Outcome::Succeeded, None),
+            Decision::Retry(wait) => (Outcome::Retry { at: crate::now_ms() + wait.as_millis() as i64 }, None),
+            Decision::GiveUp(why) => (Outcome::Failed, Some(why)),
+        };
+        (sent, outcome)
+    }
+
     /// A 429 with `Retry-After`: the subscription pauses for that long (at most a day) here
     /// at once, and on the other nodes when they next read the pauses (within a second).
     async fn pause(&self, sub: &str, wait: Duration) {

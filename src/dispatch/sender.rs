@@ -25,9 +25,10 @@ use crate::subscription::Subscription;
 
 /// How much of a response body an attempt keeps.
 pub const RESPONSE_BODY_LIMIT: usize = 16 * 1024;
-/// What is read of a response past `RESPONSE_BODY_LIMIT`: room for a secret's longest form
-/// (percent-encoded, three bytes a byte) echoed across the limit.
-const SECRET_MARGIN: usize = 4 * 1024;
+/// What is read of a response past `RESPONSE_BODY_LIMIT`: room for a secret echoed across
+/// the limit in its longest spelling (`\u00XX` is six bytes a byte, an HTML reference up to
+/// ten), so that it is there whole to be masked.
+const SECRET_MARGIN: usize = 16 * 1024;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
@@ -159,13 +160,7 @@ async fn exchange(
         },
         Ok(response) => {
             let (result, body) = read_response(response, deadline).await;
-            // A receiver that echoes what it got must not put our secrets into history,
-            // the access token included: masked whole, before the body is cut to what is
-            // kept, and then what the cut left of one.
-            let body = sub.secrets.mask(&body);
-            let body = auth.map_or_else(|| body.clone(), |a| a.mask(&body));
-            let body = sub.secrets.mask_cut_end(crate::secret::cut_to(body, RESPONSE_BODY_LIMIT));
-            (result, Some(auth.map_or_else(|| body.clone(), |a| a.mask_cut_end(body.clone()))))
+            (result, Some(kept_body(body, sub, auth)))
         }
     };
     (result, response_body, unreachable)
@@ -244,6 +239,26 @@ fn basic_credentials(pair: &str) -> HeaderValue {
     let mut value = HeaderValue::from_str(&format!("Basic {encoded}")).unwrap_or(HeaderValue::from_static("Basic"));
     value.set_sensitive(true);
     value
+}
+
+/// What history keeps of a response body: a receiver that echoes what it got must not put
+/// our secrets into it, the access token included. Masked whole, before the body is cut to
+/// `RESPONSE_BODY_LIMIT`, and then, when something was cut, what the cut left of one.
+fn kept_body(body: String, sub: &Subscription, auth: Option<&Authorization>) -> String {
+    let read_all_it_may = body.len() >= RESPONSE_BODY_LIMIT + SECRET_MARGIN;
+    let masked = sub.secrets.mask(&body);
+    let masked = match auth {
+        Some(a) => a.mask(&masked),
+        None => masked,
+    };
+    if masked.len() <= RESPONSE_BODY_LIMIT && !read_all_it_may {
+        return masked;
+    }
+    let kept = sub.secrets.mask_cut_end(crate::secret::cut_to(masked, RESPONSE_BODY_LIMIT));
+    match auth {
+        Some(a) => a.mask_cut_end(kept),
+        None => kept,
+    }
 }
 
 /// The attempt's result from its response, and the first 16 KiB of the body as text, with

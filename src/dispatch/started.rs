@@ -11,35 +11,53 @@ use crate::store::{AttemptReport, Outcome};
 pub const INTERRUPTED: &str = "interrupted: hookshape stopped before the answer came (its shutdown grace ran out); \
      the request may have reached the receiver, and it is sent again as the next attempt";
 
-/// Each started attempt's report as it would read if the attempt were cut short now.
+/// What is kept of an attempt under way: enough to record it as cut short.
+struct UnderWay {
+    subscription: String,
+    attempt: u32,
+    started_at: i64,
+    disable_after: u32,
+}
+
+/// The attempts under way, by delivery id.
 #[derive(Default)]
-pub struct Started(Mutex<HashMap<String, AttemptReport>>);
+pub struct Started(Mutex<HashMap<String, UnderWay>>);
 
 impl Started {
-    /// Notes an attempt as started; `report` is what is recorded if it is cut short.
-    pub fn begin(&self, report: AttemptReport) {
+    /// Notes attempt `attempt` of `delivery` as started.
+    pub fn begin(&self, delivery: &str, subscription: &str, attempt: u32, started_at: i64, disable_after: u32) {
+        let under_way = UnderWay { subscription: subscription.to_string(), attempt, started_at, disable_after };
         if let Ok(mut started) = self.0.lock() {
-            started.insert(report.delivery_id.clone(), report);
+            started.insert(delivery.to_string(), under_way);
         }
     }
 
-    /// The attempt of `delivery` ended, with a result of its own to record.
-    pub fn end(&self, delivery: &str) {
-        if let Ok(mut started) = self.0.lock() {
-            started.remove(delivery);
-        }
+    /// The attempt of `delivery` ended with a result of its own: whether that is still to
+    /// be recorded (false when a shutdown recorded it as interrupted meanwhile, which a
+    /// second record of the same attempt would contradict).
+    pub fn end(&self, delivery: &str) -> bool {
+        self.0.lock().map(|mut started| started.remove(delivery).is_some()).unwrap_or(true)
     }
 
-    /// Every attempt still started, as interrupted at `now`: due again at once.
-    pub fn interrupt_all(&self, now: i64) -> Vec<AttemptReport> {
+    /// Every attempt still under way, as `owner`'s reports of it interrupted at `now`: due
+    /// again at once.
+    pub fn interrupt_all(&self, now: i64, owner: &str) -> Vec<AttemptReport> {
         let Ok(mut started) = self.0.lock() else { return Vec::new() };
         started
             .drain()
-            .map(|(_, mut report)| {
-                report.duration_ms = now.saturating_sub(report.started_at);
-                report.error = Some(INTERRUPTED.to_string());
-                report.outcome = Outcome::Retry { at: now };
-                report
+            .map(|(delivery_id, u)| AttemptReport {
+                delivery_id,
+                subscription: u.subscription,
+                owner: owner.to_string(),
+                attempt: u.attempt,
+                started_at: u.started_at,
+                duration_ms: now.saturating_sub(u.started_at),
+                status_code: None,
+                response_body: None,
+                error: Some(INTERRUPTED.to_string()),
+                outcome: Outcome::Retry { at: now },
+                disable_after: u.disable_after,
+                disable_now: false,
             })
             .collect()
     }
@@ -49,35 +67,20 @@ impl Started {
 mod tests {
     use super::*;
 
-    fn report(id: &str) -> AttemptReport {
-        AttemptReport {
-            delivery_id: id.into(),
-            subscription: "s".into(),
-            owner: "n".into(),
-            attempt: 2,
-            started_at: 1_000,
-            duration_ms: 0,
-            status_code: None,
-            response_body: None,
-            error: None,
-            outcome: Outcome::Succeeded,
-            disable_after: 0,
-            disable_now: false,
-        }
-    }
-
     #[test]
     fn only_attempts_still_started_are_interrupted_and_due_at_once() {
         let started = Started::default();
-        started.begin(report("a"));
-        started.begin(report("b"));
-        started.end("a");
-        let cut = started.interrupt_all(4_000);
+        started.begin("a", "s", 1, 1_000, 0);
+        started.begin("b", "s", 2, 1_000, 0);
+        assert!(started.end("a"), "a's own result is recorded");
+        let cut = started.interrupt_all(4_000, "n");
         assert_eq!(cut.len(), 1);
         let b = &cut[0];
         assert_eq!((b.delivery_id.as_str(), b.attempt, b.duration_ms), ("b", 2, 3_000));
         assert_eq!(b.outcome, Outcome::Retry { at: 4_000 });
         assert!(b.error.as_deref().is_some_and(|e| e.starts_with("interrupted")));
-        assert!(started.interrupt_all(5_000).is_empty(), "each once");
+        assert_eq!(b.owner, "n");
+        assert!(started.interrupt_all(5_000, "n").is_empty(), "each once");
+        assert!(!started.end("b"), "b's late result is not recorded beside its interruption");
     }
 }

@@ -23,19 +23,36 @@ pub struct Decoded {
 /// Rounds of decoding: two read `&amp;quot;` and `\u0026quot;` too.
 const ROUNDS: usize = 2;
 
+/// Which escapes a reading decodes. Percent-encoding is read apart from the others: a
+/// secret that holds `%2F` itself, echoed with `\/` around it, must still be found as it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reading {
+    /// JSON's and HTML's escapes.
+    Escapes,
+    /// Those, and percent-encoding in either case of hex.
+    Percent,
+    /// Those, percent-encoding, and a `+` for a space, as a form or a query writes one.
+    Form,
+}
+
 impl Decoded {
-    /// None when `text` holds nothing to decode, the common case.
+    /// JSON and HTML escapes decoded; None when `text` holds none, the common case.
     pub fn new(text: &str) -> Option<Self> {
-        Self::decode(text, false)
+        Self::decode(text, Reading::Escapes)
     }
 
-    /// As `new`, reading a `+` as a space, as a form or a query writes one.
+    /// As `new`, percent-encoding decoded too.
+    pub fn new_percent(text: &str) -> Option<Self> {
+        Self::decode(text, Reading::Percent)
+    }
+
+    /// As `new_percent`, reading a `+` as a space.
     pub fn new_form(text: &str) -> Option<Self> {
-        Self::decode(text, true)
+        Self::decode(text, Reading::Form)
     }
 
-    fn decode(text: &str, plus_is_space: bool) -> Option<Self> {
-        if !(has_escape(text.as_bytes()) || plus_is_space && text.contains('+')) {
+    fn decode(text: &str, reading: Reading) -> Option<Self> {
+        if !(has_escape(text.as_bytes(), reading) || reading == Reading::Form && text.contains('+')) {
             return None;
         }
         let mut units: Vec<Unit> =
@@ -43,7 +60,8 @@ impl Decoded {
         let mut changed = false;
         for round in 0..ROUNDS {
             // A `+` is a space as written, not once an escape made it (`%2B`).
-            let (next, decoded_any) = decode_round(&units, plus_is_space && round == 0);
+            let reading = if reading == Reading::Form && round > 0 { Reading::Percent } else { reading };
+            let (next, decoded_any) = decode_round(&units, reading);
             if !decoded_any {
                 break;
             }
@@ -72,16 +90,16 @@ impl Decoded {
 
 /// Whether `text` may hold an escape at all: a receiver's body is checked on every attempt,
 /// so the common case (none) costs one scan and no allocation.
-fn has_escape(text: &[u8]) -> bool {
+fn has_escape(text: &[u8], reading: Reading) -> bool {
     text.windows(2).any(|w| match w[0] {
         b'\\' => b"\"\\/bfnrtu".contains(&w[1]),
         b'&' => w[1] == b'#' || w[1].is_ascii_alphabetic(),
-        b'%' => w[1].is_ascii_hexdigit(),
+        b'%' => reading != Reading::Escapes && w[1].is_ascii_hexdigit(),
         _ => false,
     })
 }
 
-fn decode_round(units: &[Unit], plus_is_space: bool) -> (Vec<Unit>, bool) {
+fn decode_round(units: &[Unit], reading: Reading) -> (Vec<Unit>, bool) {
     let chars: Vec<char> = units.iter().map(|u| u.c).collect();
     let mut out = Vec::with_capacity(units.len());
     let mut decoded_any = false;
@@ -90,8 +108,8 @@ fn decode_round(units: &[Unit], plus_is_space: bool) -> (Vec<Unit>, bool) {
         let escape = match chars[i] {
             '\\' => json_escape(&chars[i..]),
             '&' => html_reference(&chars[i..]),
-            '%' => percent_escape(&chars[i..]),
-            '+' if plus_is_space => Some((' ', 1)),
+            '%' if reading != Reading::Escapes => percent_escape(&chars[i..]),
+            '+' if reading == Reading::Form => Some((' ', 1)),
             _ => None,
         };
         match escape {
@@ -242,14 +260,20 @@ mod tests {
             (r"\u0026quot;", "\""),
             ("&unknown; & &#; &#xZZ;", "&unknown; & &#; &#xZZ;"),
             (r"\q \u12 \", r"\q \u12 \"),
-            ("Pc%20t%2fS3cr~et%3a%2B%C3%a9", "Pc t/S3cr~et:+é"),
-            ("50%off 100%ab %zz %", "50%off 100%ab %zz %"),
-            ("a%252F", "a/"),
         ] {
             assert_eq!(decode(text), want, "{text}");
         }
+        let percent = |text: &str| Decoded::new_percent(text).map_or_else(|| text.to_string(), |d| d.text);
+        for (text, want) in [
+            ("Pc%20t%2fS3cr~et%3a%2B%C3%a9", "Pc t/S3cr~et:+é"),
+            ("50%off 100%ab %zz %", "50%off 100%ab %zz %"),
+            ("a%252F", "a/"),
+            ("Pc+t%2F", "Pc+t/"),
+        ] {
+            assert_eq!(percent(text), want, "{text}");
+        }
+        assert_eq!(decode(r"a%2F\/b"), "a%2F/b", "percent-encoding is read apart");
         assert_eq!(Decoded::new_form("Pc+t%2FS3cr~et").unwrap().text, "Pc t/S3cr~et");
-        assert_eq!(decode("Pc+t%2F"), "Pc+t/", "a + is itself but in a form");
         assert!(Decoded::new("nothing escaped here").is_none());
     }
 

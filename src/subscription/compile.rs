@@ -249,9 +249,8 @@ fn expand_request(cx: &FileContext<'_>, raw: &RawSubscription, d: &Delimiters) -
         b
     });
     for (path, value) in super::spelling::non_finite_leaves(cx.text) {
-        let key = path.rsplit('.').next().unwrap_or(&path).split('[').next().unwrap_or_default();
         cx.error(
-            line_of_key(cx.text, key).or_else(|| line_of_key(cx.text, "request.body")),
+            super::spelling::line_of_non_finite(cx.text, &path).or_else(|| line_of_key(cx.text, "request.body")),
             format!(
                 "{path}: {value} is a number JSON cannot carry (JSON numbers are finite); \
                  quote it to send it as text (\"{value}\"), or write the number meant"

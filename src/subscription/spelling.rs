@@ -74,6 +74,22 @@ pub fn non_finite_leaves(text: &str) -> Vec<(String, String)> {
     found
 }
 
+/// The line (from 1) of `text` that writes the non-finite leaf `path` found: the first
+/// line with an `.inf`/`.nan` from its key's line under `body:` on (the key's own line, or
+/// an item of a block list below it).
+pub fn line_of_non_finite(text: &str, path: &str) -> Option<usize> {
+    let lines: Vec<&str> = text.lines().collect();
+    let body = lines.iter().position(|l| l.trim_start().starts_with("body:"))?;
+    let leaf = path.rsplit('.').next().unwrap_or(path).split('[').next().unwrap_or_default();
+    let key = format!("{leaf}:");
+    let non_finite = |l: &str| {
+        let l = strip_comment(l).to_ascii_lowercase();
+        l.contains(".inf") || l.contains(".nan")
+    };
+    let from = lines.iter().enumerate().skip(body).find(|(_, l)| l.contains(&key)).map_or(body, |(i, _)| i);
+    lines.iter().enumerate().skip(from).find(|(_, l)| non_finite(l)).map(|(i, _)| i + 1)
+}
+
 fn walk_non_finite(value: &serde_norway::Value, path: String, found: &mut Vec<(String, String)>) {
     use serde_norway::Value as Yaml;
     match value {
@@ -133,6 +149,9 @@ mod tests {
         let found: Vec<String> = non_finite_leaves(yaml).into_iter().map(|(p, v)| format!("{p}={v}")).collect();
         assert_eq!(found, ["request.body.max=.inf", "request.body.list[1]=-.inf", "request.body.deep.x=.nan"]);
         assert!(non_finite_leaves("request:\n  body: {a: 1e308}\n").is_empty());
+        let file = "timeout: 5s\nrequest:\n  body:\n    timeout: .inf\n    list:\n      - 1\n      - .NaN\n";
+        assert_eq!(line_of_non_finite(file, "request.body.timeout"), Some(4), "the body's, not the file's");
+        assert_eq!(line_of_non_finite(file, "request.body.list[1]"), Some(7));
     }
 
     #[test]

@@ -314,6 +314,12 @@ async fn a_secret_echoed_with_the_receivers_own_escaping_is_masked_in_history() 
             assert!(!body.contains(part), "echo {n} shows the secret: {body}");
         }
     }
+    // An answer kept whole is not touched at its end, though it ends as the secret's hex
+    // form begins (6332…): only a cut can leave a secret's beginning behind.
+    receiver.set_body("count 6332");
+    assert_eq!(app.post_event(&json!({ "Topic": "T", "Payload": { "n": "whole" } })).await.0, 202);
+    let (_, attempt) = new_attempt(&app, &seen).await;
+    assert_eq!(attempt["response_body"], "count 6332", "{attempt}");
 }
 
 /// PRODUCT.md "Edges": a `${VAR}` value is data, never template code: `{{`, `{%` and `}}`
