@@ -45,6 +45,9 @@ pub(crate) async fn delivery_answer(state: &ApiState, id: &str) -> Result<super:
         let (s, set) = (&detail.summary, state.subscriptions.load());
         let sub = set.get(&s.subscription).map(|sub| &**sub);
         detail.request.headers = crate::headers::recorded(&s.id, &s.topic, s.attempts.max(1), &detail.request, sub);
+        // The headers whose whole value is a secret, by name, as the field promises.
+        let hidden = detail.request.headers.iter().filter(|(_, v)| v == crate::secret::MASK);
+        detail.request.sensitive = hidden.map(|(k, _)| k.to_ascii_lowercase()).collect();
     }
     let reasons = super::reasons::reasons(state, &detail).await?;
     Ok(super::answers::DeliveryAnswer { detail, reasons })

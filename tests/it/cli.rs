@@ -150,10 +150,14 @@ fn posted_verdicts(lines: &[String]) -> Vec<String> {
 }
 
 async fn admin_cli(base: &str, args: &[&str]) -> (i32, String, String) {
+    client_cli(&[args, &["--url", base]].concat(), "HOOKSHAPE_ADMIN_TOKEN").await
+}
+
+/// A client command's exit code, stdout and stderr, run without the token `unset` names.
+async fn client_cli(args: &[&str], unset: &str) -> (i32, String, String) {
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_hookshape"))
         .args(args)
-        .args(["--url", base])
-        .env_remove("HOOKSHAPE_ADMIN_TOKEN")
+        .env_remove(unset)
         .output()
         .await
         .unwrap();
@@ -231,16 +235,8 @@ impl Drop for Listening {
 }
 
 async fn send_cli(file: &std::path::Path, url: &str) -> (i32, String, String) {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_hookshape"))
-        .arg("send")
-        .arg(file)
-        .args(["--url", url])
-        .env_remove("HOOKSHAPE_INTAKE_TOKEN")
-        .output()
-        .await
-        .unwrap();
-    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-    (out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
+    let file = file.to_string_lossy();
+    client_cli(&["send", &file, "--url", url], "HOOKSHAPE_INTAKE_TOKEN").await
 }
 
 /// `--url` pointed at a server that answers 200 "ok" to anything (`hookshape listen`, or

@@ -182,6 +182,9 @@ async fn one_token_serves_many_deliveries_across_two_subscriptions_and_never_rea
         let text = detail.to_string();
         assert!(!text.contains(&token) && !text.contains(CLIENT_SECRET), "{text}");
         assert_eq!(detail["attempts"][0]["response_body"], r#"{"you_sent":"Bearer ***"}"#, "{detail}");
+        // Which headers are secret, by name (the field was always empty).
+        let sensitive = detail["request"]["sensitive"].as_array().cloned().unwrap_or_default();
+        assert!(sensitive.contains(&json!("authorization")), "{detail}");
     }
     // The preview shows that the header is there, never its value.
     let body = json!({ "subscription": "deals", "event": event("T", 1) });
