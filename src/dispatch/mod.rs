@@ -227,7 +227,7 @@ impl Dispatcher {
         let queued = self.queue.drain().len();
         // Attempts the grace ran out on: their requests may have reached the receivers.
         // Recorded as interrupted, due again at once as their next attempt; a result that
-        // still comes for one is then a lost lease's, and moves nothing.
+        // still comes for one is not recorded beside it (`Started::end`).
         let interrupted = self.started.interrupt_all(crate::now_ms(), &self.owner);
         if !interrupted.is_empty() {
             warn!(attempts = interrupted.len(), "stopping with attempts in flight; recorded as interrupted");
