@@ -145,6 +145,7 @@ impl Masker {
 
 /// `text` cut to at most `limit` bytes, at a character boundary.
 pub fn cut_to(mut text: String, limit: usize) -> String {
+    // `str::floor_char_boundary` is newer than the crate's rust-version (1.89).
     if text.len() > limit {
         let at = (0..=limit).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
         text.truncate(at);

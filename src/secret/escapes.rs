@@ -52,7 +52,15 @@ impl Decoded {
     }
 
     fn decode(text: &str, reading: Reading) -> Option<Self> {
-        if !(has_escape(text.as_bytes(), reading) || reading == Reading::Form && text.contains('+')) {
+        // Each reading only when it has something of its own to decode: the JSON/HTML one
+        // is not repeated by the percent one for text with no percent-encoding.
+        let percent = || text.as_bytes().windows(2).any(|w| w[0] == b'%' && w[1].is_ascii_hexdigit());
+        let wanted = match reading {
+            Reading::Escapes => has_escape(text.as_bytes()),
+            Reading::Percent => percent(),
+            Reading::Form => percent() || text.contains('+'),
+        };
+        if !wanted {
             return None;
         }
         let mut units: Vec<Unit> =
@@ -90,11 +98,10 @@ impl Decoded {
 
 /// Whether `text` may hold an escape at all: a receiver's body is checked on every attempt,
 /// so the common case (none) costs one scan and no allocation.
-fn has_escape(text: &[u8], reading: Reading) -> bool {
+fn has_escape(text: &[u8]) -> bool {
     text.windows(2).any(|w| match w[0] {
         b'\\' => b"\"\\/bfnrtu".contains(&w[1]),
         b'&' => w[1] == b'#' || w[1].is_ascii_alphabetic(),
-        b'%' => reading != Reading::Escapes && w[1].is_ascii_hexdigit(),
         _ => false,
     })
 }
