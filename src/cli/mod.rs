@@ -69,7 +69,7 @@ enum Command {
     /// Print the JSON Schema of a subscription file, with --sources of a source file, with
     /// --topics of a topic file (for editors' YAML language server).
     Schema(schema::Args),
-    /// Run the *.test.yaml cases beside the subscriptions.
+    /// Run the *.test.yaml cases beside the subscriptions (a run in which no case runs fails).
     Test(test_cases::Args),
     /// Write a new subscriptions repository: an example subscription, template, source and
     /// topic with test cases, editor schemas, and CI for GitHub Actions and GitLab CI.

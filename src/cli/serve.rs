@@ -71,7 +71,8 @@ pub struct Args {
     body_read_timeout: Option<String>,
     /// Refuse deliveries to loopback, RFC 1918, CGNAT, ULA and unspecified addresses too
     /// (link-local and cloud metadata addresses are always refused).
-    #[arg(long, env = "HOOKSHAPE_DENY_PRIVATE_NETWORKS")]
+    /// The variable takes true/false, yes/no, on/off or 1/0.
+    #[arg(long, env = "HOOKSHAPE_DENY_PRIVATE_NETWORKS", value_parser = clap::builder::BoolishValueParser::new())]
     deny_private_networks: bool,
     /// An address range deliveries may reach despite --deny-private-networks (repeatable).
     #[arg(long = "egress-allow", value_name = "CIDR", env = "HOOKSHAPE_EGRESS_ALLOW", value_delimiter = ',')]

@@ -92,7 +92,8 @@ struct Expect {
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let Some(set) = load_or_report(&a.files) else { return Ok(ExitCode::FAILURE) };
-    let files = test_files(a.dir, &a.files)?;
+    let dirs = test_dirs(a.dir, &a.files);
+    let files = test_files(&dirs)?;
     let (mut passed, mut failed) = (0, 0);
     for file in &files {
         let text = crate::yaml_bounds::read(file).map_err(|r| {
@@ -134,17 +135,38 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         (passed, failed) = (passed + tally.passed, failed + tally.failed);
     }
     outln!("\n{passed} passed, {failed} failed");
+    if passed + failed == 0 {
+        // A mistyped directory would otherwise pass CI while testing nothing.
+        outln!("no test cases ran: {}", nothing_found(&dirs, a.examples));
+        return Ok(ExitCode::FAILURE);
+    }
     Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
-/// The `*.test.yaml` files of `dir`, by default those beside the subscriptions and sources.
-fn test_files(dir: Option<PathBuf>, args: &FileArgs) -> anyhow::Result<Vec<PathBuf>> {
-    let dirs = match dir {
+fn nothing_found(dirs: &[PathBuf], examples: bool) -> String {
+    let looked = match dirs {
+        [] => "no subscriptions or sources directory to look in".to_string(),
+        dirs => {
+            let dirs: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+            format!("no case in a *.test.yaml file of {}", dirs.join(" or "))
+        }
+    };
+    let hint = if examples { "" } else { " (--examples runs the topic files' examples as cases)" };
+    format!("{looked}{hint}")
+}
+
+/// Where the `*.test.yaml` files are: `dir`, by default beside the subscriptions and sources.
+fn test_dirs(dir: Option<PathBuf>, args: &FileArgs) -> Vec<PathBuf> {
+    match dir {
         Some(dir) => vec![dir],
         None => [args.subscriptions.clone(), args.sources.clone()].into_iter().filter(|d| d.is_dir()).collect(),
-    };
+    }
+}
+
+/// The `*.test.yaml` files of `dirs`.
+fn test_files(dirs: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     let mut files: Vec<PathBuf> = Vec::new();
-    for dir in &dirs {
+    for dir in dirs {
         let entries = std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))?;
         files.extend(entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| {
             p.file_name()
@@ -162,7 +184,7 @@ fn test_files(dir: Option<PathBuf>, args: &FileArgs) -> anyhow::Result<Vec<PathB
 /// make an event are `test`'s to report, and are skipped here.
 pub(super) fn case_events(set: &SubscriptionSet, args: &FileArgs) -> (Vec<crate::event::Event>, Vec<LoadError>) {
     let (mut events, mut unreadable) = (Vec::new(), Vec::new());
-    for file in test_files(None, args).unwrap_or_default() {
+    for file in test_files(&test_dirs(None, args)).unwrap_or_default() {
         let text = match crate::yaml_bounds::read(&file) {
             Ok(text) => text,
             Err(r) => {

@@ -298,6 +298,7 @@ fn unquoted_template_at(text: &str, line: usize) -> bool {
 /// is the one given and where the scanner gave up stays in the message; for anything else
 /// (a block mapping's context is where the mapping began) the error's own line is.
 pub(crate) fn yaml_error_at(message: &str, line: Option<usize>) -> (Option<usize>, String) {
+    let message = &plain_types(message);
     let Some((found, context)) = message.split_once(", while ") else {
         return (line, message.split(" at line ").next().unwrap_or(message).to_string());
     };
@@ -311,6 +312,32 @@ pub(crate) fn yaml_error_at(message: &str, line: Option<usize>) -> (Option<usize
     match began {
         Some(began) if unclosed && Some(began) != line => (Some(began), format!("{found}, while {context}")),
         _ => (line, format!("{}, while {context}", found.split(" at line ").next().unwrap_or(found))),
+    }
+}
+
+/// serde's "expected u32" in words a YAML writer knows: the Rust type names mean nothing
+/// to them.
+fn plain_types(message: &str) -> String {
+    const WORDS: [(&str, &str); 11] = [
+        ("usize", "a whole number (0 or more)"),
+        ("u64", "a whole number (0 or more)"),
+        ("u32", "a whole number (0 or more)"),
+        ("u16", "a whole number from 0 to 65535"),
+        ("u8", "a whole number from 0 to 255"),
+        ("i64", "a whole number"),
+        ("i32", "a whole number"),
+        ("f64", "a number"),
+        ("f32", "a number"),
+        ("a boolean", "true or false"),
+        ("a string", "a string (text)"),
+    ];
+    let Some((before, expected)) = message.split_once(", expected ") else { return message.to_string() };
+    let named = |(rust, _): &&(&str, &str)| {
+        expected.strip_prefix(rust).is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', ',']))
+    };
+    match WORDS.iter().find(named) {
+        Some((rust, words)) => format!("{before}, expected {words}{}", &expected[rust.len()..]),
+        None => message.to_string(),
     }
 }
 
@@ -369,6 +396,18 @@ mod tests {
         let unclosed =
             "found unexpected end of stream at line 8 column 1, while scanning a quoted scalar at line 4 column 8";
         assert_eq!(yaml_error_at(unclosed, Some(8)), (Some(4), unclosed.to_string()));
+        assert_eq!(
+            yaml_error_at("concurrency: invalid type: string \"many\", expected usize at line 1 column 14", Some(1)).1,
+            "concurrency: invalid type: string \"many\", expected a whole number (0 or more)"
+        );
+        assert_eq!(
+            yaml_error_at("enabled: invalid type: string \"yes\", expected a boolean at line 2 column 10", Some(2)).1,
+            "enabled: invalid type: string \"yes\", expected true or false"
+        );
+        assert_eq!(
+            yaml_error_at("port: invalid value: integer `70000`, expected u16", None).1,
+            "port: invalid value: integer `70000`, expected a whole number from 0 to 65535"
+        );
         let plain = "unknown field `methd`, expected one of `url`, `method` at line 3 column 3";
         assert_eq!(
             yaml_error_at(plain, Some(3)),

@@ -298,6 +298,14 @@ fn compile_signature(cx: &FileContext<'_>, raw: &RawSubscription) -> Option<Sign
     if secrets.len() != texts.len() {
         return None;
     }
+    let field = if s.secret.is_some() { "signature.secret" } else { "signature.secrets" };
+    if let Some(empty) = texts.iter().zip(&secrets).find(|(_, x)| x.expose().is_empty()).map(|(t, _)| t) {
+        // The variable that came out empty is what to fix, not the signature block.
+        let what = if empty.contains("${") { format!("{empty} is empty") } else { "is empty".to_string() };
+        let line = line_of_value(cx.text, field, empty);
+        cx.error(line, format!("{field}: {what}: the receiver checks the signature with this secret"));
+        return None;
+    }
     // A secret written into the file as it is, not through `${VAR}`, is as secret: it is
     // masked wherever the subscription's secrets are (its file on the console, history).
     cx.secrets.borrow_mut().extend(secrets.iter().map(|s| s.expose().to_string()));

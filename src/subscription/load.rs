@@ -169,6 +169,19 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_signature_secret_is_named_at_its_own_line_with_its_variable() {
+        let yaml = "topics: [T]\nrequest:\n  url: http://127.0.0.1:9/x\nsignature:\n  scheme: standard-webhooks\n  \
+                    secrets:\n    - whsec_cGxhY2Vob2xkZXI=\n    - ${HS_SIG}\n";
+        let errors = load_one(yaml, "HS_SIG", "").err().unwrap_or_default();
+        let [e] = errors.as_slice() else { panic!("one error expected: {errors:?}") };
+        assert_eq!(e.line, Some(8), "{e:?}");
+        assert_eq!(
+            e.message,
+            "signature.secrets: ${HS_SIG} is empty: the receiver checks the signature with this secret"
+        );
+    }
+
+    #[test]
     fn the_version_follows_the_values_variables_took() {
         assert_ne!(version_with("5s"), version_with("7s"), "two timeouts are two versions");
         assert_eq!(version_with("5s"), version_with("5s"));

@@ -74,11 +74,14 @@ fn every_catalog_example_renders_through_each_subscription_that_takes_its_topic(
     assert!(!out.contains("→ orders"), "orders does not take the topic:\n{out}");
     assert!(out.trim_end().ends_with("4 passed, 0 failed"), "{out}");
 
-    // Without the flag, the examples are not cases.
+    // Without the flag, the examples are not cases, and a run of no case fails: a
+    // mistyped directory must not pass CI.
     let (code, out) = test_examples(&ws, &[]);
-    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(code, Some(1), "{out}");
     assert!(!out.contains("example:"), "{out}");
-    assert!(out.trim_end().ends_with("0 passed, 0 failed"), "{out}");
+    assert!(out.contains("0 passed, 0 failed"), "{out}");
+    assert!(out.trim_end().ends_with("(--examples runs the topic files' examples as cases)"), "{out}");
+    assert!(out.contains("no test cases ran: no case in a *.test.yaml file of "), "{out}");
 }
 
 #[test]
