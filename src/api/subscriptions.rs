@@ -96,7 +96,7 @@ pub(crate) async fn enable_subscription(state: &ApiState, name: &str) -> Result<
 
 /// The 2xx status `sub`'s receiver answered its ping with, or why it did not.
 async fn ping_answer(state: &ApiState, sub: &Subscription) -> Result<u16, ApiError> {
-    let sent = ping::ping(&state.client, sub).await;
+    let sent = ping::ping(&state.client, state.store.as_ref(), sub).await;
     match sent.result {
         AttemptResult::Status { code, .. } if (200..300).contains(&code) => Ok(code),
         _ => {

@@ -287,7 +287,14 @@ impl Dispatcher {
         };
         let disable_after = sub.delivery.disable_after_failures;
         self.started.begin(&d.id, &d.subscription, d.attempt, started_at, disable_after);
-        let (sent, outcome) = self.send_and_decide(&d, sub).await;
+        let Some((sent, outcome)) = self.send_and_decide(&d, sub).await else {
+            // Its turn went by while the token came, and no other came in time: not an
+            // attempt. Due again at once, it waits for a turn like any other.
+            debug!(delivery = %d.id, "not sent: no turn of the rate limit came after the token");
+            self.started.end(&d.id);
+            self.unsent.give_back(UnsentLease::from(&d), &self.store, &self.owner, &self.wake);
+            return;
+        };
         let (result, response_body, duration_ms) = (sent.result, sent.response_body, sent.duration_ms);
         let (status_code, error) = match &result {
             AttemptResult::Status { code, .. } => (Some(*code), None),
@@ -342,15 +349,15 @@ impl Dispatcher {
         &self,
         d: &Leased,
         sub: &crate::subscription::Subscription,
-    ) -> (sender::Sent, (Outcome, Option<String>)) {
+    ) -> Option<(sender::Sent, (Outcome, Option<String>))> {
         let (store, name) = (self.store.as_ref(), d.subscription.as_str());
-        let resend_turn = |deadline| async move {
+        let fresh_turn = |deadline| async move {
             match sub.rate_limit {
                 Some(limit) => pace::turn_for_resend(store, name, limit, deadline).await,
                 None => true,
             }
         };
-        let sent = sender::send(&self.client, d, sub, resend_turn).await;
+        let sent = sender::send(&self.client, d, sub, fresh_turn).await?;
         self.queue.unreachable.record(&d.subscription, !sent.unreachable, crate::now_ms());
         if let AttemptResult::Status { code: 429, retry_after: Some(wait) } = &sent.result {
             self.pause(&d.subscription, *wait).await;
@@ -361,7 +368,7 @@ impl Dispatcher {
             Decision::Retry(wait) => (Outcome::Retry { at: crate::now_ms() + wait.as_millis() as i64 }, None),
             Decision::GiveUp(why) => (Outcome::Failed, Some(why)),
         };
-        (sent, outcome)
+        Some((sent, outcome))
     }
 
     /// A 429 with `Retry-After`: the subscription pauses for that long (at most a day) here

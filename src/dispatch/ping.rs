@@ -4,15 +4,20 @@
 //! deliveries' rules: one that does not render from the ping's Payload (an empty path
 //! segment) is refused, never sent to a collection URL. Only a 2xx answer enables it.
 
+use std::time::Duration;
+
 use super::retry::AttemptResult;
 use super::sender::{self, Sent};
 use crate::event::Event;
-use crate::store::{Leased, StoredRequest};
+use crate::store::{Leased, Store, StoredRequest};
 use crate::subscription::Subscription;
 
 pub const PING_TOPIC: &str = "hookshape.ping";
 
-pub async fn ping(client: &sender::HttpClient, sub: &Subscription) -> Sent {
+/// The ping, sent on a turn of the subscription's rate limit when it has one: to the
+/// receiver it is one more request, and the held deliveries that enabling releases take
+/// the turns after it.
+pub async fn ping(client: &sender::HttpClient, store: &dyn Store, sub: &Subscription) -> Sent {
     let event = Event {
         uuid: uuid::Uuid::new_v4().to_string(),
         date: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
@@ -37,8 +42,21 @@ pub async fn ping(client: &sender::HttpClient, sub: &Subscription) -> Sent {
         lease_until: i64::MAX,
         request,
     };
-    // A ping is sent before the subscription takes deliveries: no rate limit's turn is in use.
-    sender::send(client, &leased, sub, |_| async { true }).await
+    if let Some(limit) = sub.rate_limit {
+        // However long the turns are, not only the request's timeout: a turn a minute must
+        // not fail the ping.
+        let by = tokio::time::Instant::now() + sub.timeout + 2 * Duration::from_micros(limit.interval_us());
+        if !super::pace::turn_for_resend(store, &sub.name, limit, by).await {
+            let result = AttemptResult::Error("not sent: no turn of the rate limit came in time".into());
+            return Sent { result, response_body: None, duration_ms: 0, unreachable: false };
+        }
+    }
+    // Its turn taken above, the request goes however long its token takes.
+    let sent = sender::send(client, &leased, sub, |_| async { true }).await;
+    sent.unwrap_or_else(|| {
+        let result = AttemptResult::Error("not sent: no turn of the rate limit came within the timeout".into());
+        Sent { result, response_body: None, duration_ms: 0, unreachable: false }
+    })
 }
 
 /// The ping's request, or why it is not sent (unmasked: the caller masks it).

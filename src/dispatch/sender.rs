@@ -102,12 +102,21 @@ enum Failure {
     Client(hyper_util::client::legacy::Error),
 }
 
+/// Waiting this long or more for the Authorization (a token fetched, or another
+/// attempt's fetch waited for) spends a rate limit's turn: a cached token takes
+/// microseconds.
+const TURN_SPENT_WAITING: Duration = Duration::from_millis(1);
+
 /// One attempt. With `auth.oauth2`, the token is fetched first when none is held (within
 /// the same deadline), and a 401 renews it once and sends again: still the same attempt,
-/// once `resend_turn` (given the deadline) says a rate limit has a turn for it.
-pub async fn send<F, T>(http: &HttpClient, d: &Leased, sub: &Subscription, resend_turn: F) -> Sent
+/// once `fresh_turn` (given the deadline) says a rate limit has a turn for it. A turn
+/// is also spent by waiting for the token: the request then waits for a fresh one, and
+/// is not sent at all (None: its lease goes back) if none comes before the deadline.
+/// Sent on the turn it was given, every delivery that waited for one slow token fetch
+/// went at once when it came, a burst past the limit.
+pub async fn send<F, T>(http: &HttpClient, d: &Leased, sub: &Subscription, fresh_turn: F) -> Option<Sent>
 where
-    F: FnOnce(tokio::time::Instant) -> T,
+    F: Fn(tokio::time::Instant) -> T,
     T: std::future::Future<Output = bool>,
 {
     let started = Instant::now();
@@ -116,18 +125,21 @@ where
     let (result, response_body, unreachable) = match authorize::authorization(http, &client, sub, deadline).await {
         Err(result) => (result, None, false),
         Ok(auth) => {
+            if sub.rate_limit.is_some() && started.elapsed() >= TURN_SPENT_WAITING && !fresh_turn(deadline).await {
+                return None;
+            }
             let first = exchange(http, &client, d, sub, auth.as_ref(), deadline).await;
             match authorize::after_refusal(http, &client, sub, auth.as_ref(), &first.0, deadline).await {
                 None => first,
                 Some(Err(result)) => (result, None, false),
-                Some(Ok(renewed)) => match resend_turn(deadline).await {
+                Some(Ok(renewed)) => match fresh_turn(deadline).await {
                     true => exchange(http, &client, d, sub, Some(&renewed), deadline).await,
                     false => first,
                 },
             }
         }
     };
-    Sent { result, response_body, duration_ms: started.elapsed().as_millis() as i64, unreachable }
+    Some(Sent { result, response_body, duration_ms: started.elapsed().as_millis() as i64, unreachable })
 }
 
 /// One request and its response: the result, the response body (masked) and whether no

@@ -22,6 +22,11 @@ enum TokenMode {
     Issue {
         expires_in: u64,
     },
+    /// As `Issue`, each token this long in coming.
+    Slow {
+        expires_in: u64,
+        delay: Duration,
+    },
     Html,
     NoAccessToken,
     InvalidClient,
@@ -129,8 +134,11 @@ async fn token_answer(s: &CrmState, authorization: String, body: bytes::Bytes) -
         return reply(401, json!({ "error": "invalid_client" }).to_string(), "application/json");
     }
     let mode = *s.mode.lock().unwrap();
+    if let TokenMode::Slow { delay, .. } = mode {
+        tokio::time::sleep(delay).await;
+    }
     match mode {
-        TokenMode::Issue { expires_in } => {
+        TokenMode::Issue { expires_in } | TokenMode::Slow { expires_in, .. } => {
             let token = format!("tok-{}", uuid::Uuid::new_v4().simple());
             s.issued.lock().unwrap().insert(token.clone(), Instant::now());
             let body = json!({ "access_token": token, "token_type": "Bearer", "expires_in": expires_in });
@@ -274,6 +282,52 @@ async fn the_resend_after_a_401_waits_for_a_turn_of_the_rate_limit() {
     for d in &done {
         assert_eq!(detail(&app, d).await["attempts"].as_array().unwrap().len(), 1);
     }
+}
+
+/// Asserts that no window of one second held more than `per_second` of the CRM's API
+/// requests (a few milliseconds of the receiver's own clock allowed).
+fn assert_within_rate(crm: &Crm, per_second: usize) {
+    let times = crm.state.api_times.lock().unwrap().clone();
+    for (i, later) in times.iter().enumerate().skip(per_second) {
+        let apart = later.duration_since(times[i - per_second]);
+        assert!(apart >= Duration::from_millis(950), "{} requests within {apart:?}", per_second + 1);
+    }
+}
+
+#[tokio::test]
+async fn deliveries_that_waited_for_a_slow_token_still_go_one_turn_each() {
+    // Every delivery that waited for the first token went when it came, on turns long
+    // past: five requests within 770 ms at four a second.
+    let crm = Crm::start(TokenMode::Slow { expires_in: 3600, delay: Duration::from_millis(1200) }).await;
+    let ws = Workspace::new();
+    let limit = "rate_limit: {requests: 4, per: 1s}\n";
+    ws.subscription("contacts.yaml", &crm.subscription("T", "contacts", limit).replace("timeout: 2s", "timeout: 5s"));
+    let app = TestApp::spawn(ws.config()).await;
+    for n in 0..8 {
+        assert_eq!(app.post_event(&event("T", n)).await.0, 202);
+    }
+    let done = app.wait_for_status("succeeded", 8).await;
+    assert_eq!(crm.token_requests().len(), 1);
+    assert_eq!(crm.api_requests().len(), 8, "each sent once: {:?}", crm.api_requests());
+    assert_within_rate(&crm, 4);
+    for d in &done {
+        assert_eq!(detail(&app, d).await["attempts"].as_array().unwrap().len(), 1, "a lost turn is no attempt");
+    }
+}
+
+#[tokio::test]
+async fn the_ping_takes_a_turn_of_the_rate_limit_before_the_held_deliveries() {
+    let crm = Crm::start(TokenMode::Issue { expires_in: 3600 }).await;
+    let ws = Workspace::new();
+    ws.subscription("contacts.yaml", &crm.subscription("T", "contacts", "rate_limit: {requests: 1, per: 1s}\n"));
+    let app = TestApp::spawn(ws.config()).await;
+    assert_eq!(app.post("/v1/subscriptions/contacts/disable").await.0, 200);
+    assert_eq!(app.post_event(&event("T", 1)).await.0, 202);
+    app.wait_for_status("held", 1).await;
+    assert_eq!(app.post("/v1/subscriptions/contacts/enable").await.0, 200);
+    app.wait_for_status("succeeded", 1).await;
+    assert_eq!(crm.api_requests().len(), 2, "the ping, then the delivery");
+    assert_within_rate(&crm, 1);
 }
 
 #[tokio::test]
