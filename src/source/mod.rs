@@ -184,8 +184,22 @@ impl Source {
             _ => Map::new(),
         };
         fields.insert("body".into(), json.clone());
-        let headers: Map<String, Value> =
-            headers.iter().map(|(k, v)| (k.to_ascii_lowercase(), Value::String(v.clone()))).collect();
+        // The source's own secret never reaches the event (and from it history, the API
+        // and every delivery): the header that carries it reads `***`, and a secret in
+        // any other header is masked where it appears.
+        let secret_header = self.verifier.secret_header().map(str::to_ascii_lowercase);
+        let value = |name: &str, v: &str| match secret_header.as_deref() == Some(name) {
+            true => crate::secret::MASK.to_string(),
+            false => self.secrets.mask(v),
+        };
+        let headers: Map<String, Value> = headers
+            .iter()
+            .map(|(k, v)| {
+                let name = k.to_ascii_lowercase();
+                let v = value(&name, v);
+                (name, Value::String(v))
+            })
+            .collect();
         fields.insert("headers".into(), Value::Object(headers));
         crate::render::context_of(&fields)
     }

@@ -33,6 +33,15 @@ impl Verifier {
         }
     }
 
+    /// The header whose value is the secret itself, not a signature made with it (`header`
+    /// and `basic`): a mapping that reads `headers` sees it as `***`.
+    pub fn secret_header(&self) -> Option<&str> {
+        match self.scheme {
+            VerifyScheme::Basic | VerifyScheme::Header => self.proof_header(),
+            _ => None,
+        }
+    }
+
     /// Ok, or why the request is refused (said to the sender, so it names no secret).
     /// `token` is the one the URL carried, percent-decoded (scheme token).
     pub fn check(&self, given: &Given<'_>, body: &[u8], now_secs: i64) -> Result<(), String> {

@@ -193,6 +193,47 @@ async fn basic_credentials_must_match_one_user_and_password() {
     assert!(!server.logs().contains("pa55"), "{}", server.logs());
 }
 
+#[tokio::test]
+async fn a_mapping_that_reads_headers_sees_the_sources_own_secret_as_stars() {
+    // The header that carries the secret itself went into the event as it came: shown by
+    // the API, the console, an export, and sent on in every delivery.
+    let ws = Workspace::new();
+    let sources = ws.path().join("sources");
+    std::fs::create_dir_all(&sources).unwrap();
+    let mapping = "event:\n  Topic: \"{{ type }}\"\n  Payload: \"{{ {'h': headers, 'd': data} }}\"\n";
+    let header = "verify:\n  scheme: header\n  header: X-Src-Secret\n  secrets: [\"${HS_SRC}\"]\n";
+    std::fs::write(sources.join("hdr.yaml"), format!("{header}{mapping}")).unwrap();
+    let basic = "verify:\n  scheme: basic\n  secrets: [\"${HS_BASIC}\"]\n";
+    std::fs::write(sources.join("basic.yaml"), format!("{basic}{mapping}")).unwrap();
+    let store = format!("sqlite://{}", ws.db().display());
+    let envs = [("HS_SRC", "srcHdrL1xy"), ("HS_BASIC", "srcuser:srcPassJ0")];
+    let args = ["--sources", sources.to_str().unwrap()];
+    let server = ServeProcess::start(
+        free_port(),
+        &store,
+        &ws.path().join("subscriptions"),
+        &ws.path().join("templates"),
+        &args,
+        &envs,
+    );
+    server.ready().await;
+    let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("srcuser:srcPassJ0"));
+    for (path, header, value) in
+        [("/v1/sources/hdr", "X-Src-Secret", "srcHdrL1xy"), ("/v1/sources/basic", "Authorization", basic.as_str())]
+    {
+        let body = format!(r#"{{"type":"t","data":{{"via":"{path}"}}}}"#);
+        let (status, answer) = post(&server.base, path, &[(header, value), ("X-Other", "kept")], &body).await;
+        assert_eq!(status, 202, "{answer}");
+        let uuid = serde_json::from_str::<serde_json::Value>(&answer).unwrap()["uuid"].as_str().unwrap().to_string();
+        let event = reqwest::get(format!("{}/v1/events/{uuid}", server.base)).await.unwrap().text().await.unwrap();
+        let event: serde_json::Value = serde_json::from_str(&event).unwrap();
+        let seen = &event["event"]["Payload"]["h"];
+        assert_eq!(seen[header.to_ascii_lowercase()], "***", "{event}");
+        assert_eq!(seen["x-other"], "kept", "other headers stay: {event}");
+        assert!(!event.to_string().contains(value) && !event.to_string().contains("srcPassJ0"), "{event}");
+    }
+}
+
 #[test]
 fn a_token_or_basic_source_with_a_header_or_a_basic_secret_without_a_colon_is_a_load_error() {
     let ws = Workspace::new();
