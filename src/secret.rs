@@ -212,9 +212,28 @@ fn forms_of(value: &str) -> Vec<String> {
         hex::encode(value),
         hex::encode_upper(value),
     ];
+    // A receiver that echoes the request base64-encoded (a debugging endpoint, a log
+    // shipper) encodes the secret as it was sent: JSON-escaped in a body, percent-encoded
+    // in a URL or a form, not only as it is.
+    let mut sent_forms: Vec<String> = forms.iter().filter(|f| is_sent_form(f, value)).cloned().collect();
+    sent_forms.sort();
+    sent_forms.dedup();
     forms.extend(base64_cores(value));
+    for sent in &sent_forms {
+        forms.extend(base64_cores(sent));
+    }
     forms.retain(|f| !f.is_empty());
     forms
+}
+
+/// Whether `form` is `value` as written into a request (escaped or percent-encoded, so
+/// other than `value`), rather than one of its binary encodings.
+fn is_sent_form(form: &str, value: &str) -> bool {
+    let encoded = |f: &str| {
+        use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+        f == STANDARD.encode(value) || f == URL_SAFE_NO_PAD.encode(value) || f.eq_ignore_ascii_case(&hex::encode(value))
+    };
+    form != value && !encoded(form)
 }
 
 /// What the templates' `urlencode` filter (minijinja's) leaves as it is: `/` among them,
@@ -440,6 +459,23 @@ mod tests {
         assert_eq!(masker.mask_url("https://h/qq"), "https://h/qq", "no query");
         assert_eq!(masker.mask_url("https://h/qq#qq"), "https://h/qq#***", "a fragment alone");
         assert_eq!(Masker::new([""; 0]).mask_url(url), url);
+    }
+
+    #[test]
+    fn a_secret_is_masked_in_base64_of_the_forms_it_is_sent_in() {
+        use base64::engine::general_purpose::STANDARD;
+        for (secret, sent) in [
+            (r#"k3y"Quoted\Secret77"#, r#"{"api_key":"k3y\"Quoted\\Secret77"}"#.to_string()),
+            ("query Secret88", "/b64echo/q?api_key=query%20Secret88".to_string()),
+            ("form Secret+55&x", "key=form%20Secret%2B55%26x".to_string()),
+            ("hdrS3cretQ/+ab=zz", "hdrS3cretQ%2F%2Bab%3Dzz".to_string()),
+        ] {
+            let masker = Masker::new([secret]);
+            let echoed = STANDARD.encode(&sent);
+            let masked = masker.mask(&echoed);
+            assert!(masked.contains(MASK), "{secret:?} sent as {sent:?}: {masked}");
+            assert!(masked.len() < echoed.len() - 8, "{secret:?}: {masked} against {echoed}");
+        }
     }
 
     #[test]
