@@ -100,14 +100,24 @@ impl StoreUrl {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             return Ok(Self::Postgres(url.to_string()));
         }
-        bail!("store {url:?}: use sqlite://PATH or postgres://…")
+        bail!("store {:?}: use sqlite://PATH or postgres://…", crate::secret::mask_userinfo(url))
     }
 }
 
 impl ServeConfig {
     /// Merges the layers. `config_file` None means `hookshape.yaml` if it exists.
+    /// The settings from the flags and variables (`o`) and the file. An error never shows
+    /// a value a `${VAR}` in the file gave, nor a store URL's password.
     pub fn resolve(config_file: Option<&Path>, o: Overrides) -> anyhow::Result<Self> {
-        let path = config_file.or_else(|| Some(Path::new(DEFAULT_CONFIG_FILE)).filter(|p| p.exists()));
+        let path = config_path(config_file);
+        Self::resolve_from(path, o).map_err(|e| {
+            let text = path.and_then(|p| std::fs::read_to_string(p).ok()).unwrap_or_default();
+            let expanded = crate::config_file::expand_env(&text).unwrap_or_default();
+            anyhow::anyhow!("{}", hide_expanded(&crate::secret::mask_userinfo(&format!("{e:#}")), &text, &expanded))
+        })
+    }
+
+    fn resolve_from(path: Option<&Path>, o: Overrides) -> anyhow::Result<Self> {
         let (file, text) = match path {
             Some(path) => read_file_and_text(path)?,
             None => (FileConfig::default(), String::new()),
@@ -224,6 +234,26 @@ fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
     read_file_and_text(path).map(|(file, _)| file)
 }
 
+/// The file given, else `hookshape.yaml` when there is one.
+fn config_path(given: Option<&Path>) -> Option<&Path> {
+    given.or_else(|| Some(Path::new(DEFAULT_CONFIG_FILE)).filter(|p| p.exists()))
+}
+
+/// `message` with every quoted value that the file's `${VAR}`s wrote (in `expanded`, not
+/// in the file's `text`) as `***`: they are secrets as much as a subscription's are.
+fn hide_expanded(message: &str, text: &str, expanded: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut parts = message.split('"');
+    out.push_str(parts.next().unwrap_or_default());
+    for (i, part) in parts.enumerate() {
+        out.push('"');
+        let quoted = i % 2 == 0;
+        let from_variable = quoted && !part.is_empty() && expanded.contains(part) && !text.contains(part);
+        out.push_str(if from_variable { crate::secret::MASK } else { part });
+    }
+    out
+}
+
 /// The file's settings, and its text (for the line of a setting found wrong later).
 fn read_file_and_text(path: &Path) -> anyhow::Result<(FileConfig, String)> {
     let text = crate::yaml_bounds::read(path).map_err(|r| {
@@ -271,6 +301,22 @@ mod tests {
             let e = parse_listen(bad).unwrap_err().to_string();
             assert!(e.contains(&format!("{bad:?}")) && e.contains("IP address and port"), "{e}");
         }
+    }
+
+    #[test]
+    fn an_error_never_shows_what_a_variable_gave_nor_a_store_password() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("hookshape.yaml");
+        // PATH is set wherever tests run; its value stands for a secret here.
+        let path = std::env::var("PATH").unwrap();
+        for setting in ["max_body_bytes: ${PATH}", "listen: ${PATH}", "retention: \"${PATH}\""] {
+            std::fs::write(&file, format!("{setting}\n")).unwrap();
+            let e = ServeConfig::resolve(Some(&file), Overrides::default()).unwrap_err().to_string();
+            assert!(!e.contains(&path) && e.contains("\"***\""), "{setting}: {e}");
+        }
+        let o = Overrides { store: Some("pg://hs:dbPassSecretK9@127.0.0.1:5/db".into()), ..Overrides::default() };
+        let e = ServeConfig::resolve(None, o).unwrap_err().to_string();
+        assert_eq!(e, "store \"pg://***@127.0.0.1:5/db\": use sqlite://PATH or postgres://…");
     }
 
     #[test]
