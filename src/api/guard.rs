@@ -38,8 +38,14 @@ fn check(method: &Method, headers: &HeaderMap) -> Result<(), ApiError> {
     }
     let changes_state = !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
     if let Some(origin) = text(warp::http::header::ORIGIN).filter(|_| changes_state) {
-        let authority = origin.split_once("://").map(|(_, rest)| rest);
-        if !authority.is_some_and(is_loopback_authority) {
+        // A page on this machine but another port (a dev server, any local app) is
+        // another site too: only pages this server gave out (its own port) may change
+        // anything.
+        let own_port = text(warp::http::header::HOST).map(|h| port_of(h, "http"));
+        let same_site = origin.split_once("://").is_some_and(|(scheme, authority)| {
+            is_loopback_authority(authority) && own_port.is_none_or(|own| port_of(authority, scheme) == own)
+        });
+        if !same_site {
             return Err(ApiError::new(
                 StatusCode::MISDIRECTED_REQUEST,
                 format!("a request from the web page at {origin:?} may not change anything here"),
@@ -64,6 +70,15 @@ pub fn is_loopback_authority(authority: &str) -> bool {
     host == "localhost"
         || host.ends_with(".localhost")
         || host.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The port of an authority, or the scheme's default.
+fn port_of<'a>(authority: &'a str, scheme: &str) -> &'a str {
+    match split_authority(authority) {
+        Some((_, Some(port))) => port,
+        _ if scheme.eq_ignore_ascii_case("https") => "443",
+        _ => "80",
+    }
 }
 
 /// An authority's host and port (when there is a `:`): `[v6]` must be followed by nothing
@@ -156,6 +171,13 @@ mod tests {
         assert!(check(&Method::POST, &headers).is_ok());
         headers.insert("origin", "null".parse().unwrap());
         assert!(check(&Method::POST, &headers).is_err(), "a sandboxed page's null origin is foreign");
+        for other_port in ["http://localhost:9999", "http://127.0.0.1:3000", "http://[::1]:5555", "http://localhost"] {
+            headers.insert("origin", other_port.parse().unwrap());
+            assert!(check(&Method::POST, &headers).is_err(), "{other_port}: a page of another local server");
+        }
+        headers.insert("host", "localhost".parse().unwrap());
+        headers.insert("origin", "http://localhost".parse().unwrap());
+        assert!(check(&Method::POST, &headers).is_ok(), "port 80 either way");
     }
 
     #[test]
