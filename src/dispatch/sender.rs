@@ -41,19 +41,33 @@ pub(super) type Client = hyper_util::client::legacy::Client<Connector, Full<Byte
 /// the OAuth2 tokens this node holds.
 #[derive(Clone)]
 pub struct HttpClient {
-    client: Client,
+    client: Clients,
     pub(super) egress: Arc<EgressPolicy>,
-    tls_clients: Arc<Mutex<HashMap<String, Client>>>,
+    tls_clients: Arc<Mutex<HashMap<String, Clients>>>,
     pub(super) tokens: Arc<crate::auth::Tokens>,
 }
 
+/// A pooled client, and one under the same settings that keeps no connection: for a
+/// request sent again at once because the pooled connection it went on was dead.
+#[derive(Clone)]
+pub(super) struct Clients {
+    pub(super) pooled: Client,
+    fresh: Client,
+}
+
+impl Clients {
+    fn new(egress: &Arc<EgressPolicy>, tls: Option<rustls::ClientConfig>) -> Self {
+        Self { pooled: build(egress, tls.clone(), POOL_IDLE_TIMEOUT), fresh: build(egress, tls, Duration::ZERO) }
+    }
+}
+
 impl HttpClient {
-    /// The client for `sub`'s deliveries: the shared one, or its `tls:` settings' own.
-    pub(super) fn client_for(&self, sub: &Subscription) -> Client {
+    /// The clients for `sub`'s deliveries: the shared ones, or its `tls:` settings' own.
+    pub(super) fn client_for(&self, sub: &Subscription) -> Clients {
         let Some(tls) = &sub.tls else { return self.client.clone() };
         // A poisoned map only means a panic elsewhere mid-insert; its entries are whole.
         let mut clients = self.tls_clients.lock().unwrap_or_else(|p| p.into_inner());
-        let make = || build(&self.egress, Some(tls.config.as_ref().clone()));
+        let make = || Clients::new(&self.egress, Some(tls.config.as_ref().clone()));
         clients.entry(tls.key.clone()).or_insert_with(make).clone()
     }
 }
@@ -65,12 +79,13 @@ impl HttpClient {
 /// TLS by rustls with the webpki roots.
 pub fn client(egress: &EgressPolicy) -> HttpClient {
     let egress = Arc::new(egress.clone());
-    let client = build(&egress, None);
+    let client = Clients::new(&egress, None);
     HttpClient { client, egress, tls_clients: Arc::default(), tokens: Arc::default() }
 }
 
-/// A pooled client under `egress`, with rustls' web roots or the TLS settings given.
-fn build(egress: &Arc<EgressPolicy>, tls: Option<rustls::ClientConfig>) -> Client {
+/// A client under `egress`, with rustls' web roots or the TLS settings given, that keeps
+/// idle connections for `idle` (none when zero).
+fn build(egress: &Arc<EgressPolicy>, tls: Option<rustls::ClientConfig>, idle: Duration) -> Client {
     let mut http = HttpConnector::new_with_resolver(GuardedResolver::new(egress.clone()));
     http.enforce_http(false);
     http.set_nodelay(true);
@@ -81,10 +96,13 @@ fn build(egress: &Arc<EgressPolicy>, tls: Option<rustls::ClientConfig>) -> Clien
         None => builder.with_webpki_roots(),
     };
     let https = builder.https_or_http().enable_http1().wrap_connector(http);
-    hyper_util::client::legacy::Client::builder(TokioExecutor::new())
-        .pool_timer(TokioTimer::new())
-        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-        .build(https)
+    let mut builder = hyper_util::client::legacy::Client::builder(TokioExecutor::new());
+    builder.pool_timer(TokioTimer::new());
+    match idle.is_zero() {
+        true => builder.pool_max_idle_per_host(0),
+        false => builder.pool_idle_timeout(idle),
+    };
+    builder.build(https)
 }
 
 pub struct Sent {
@@ -98,6 +116,8 @@ pub struct Sent {
 
 /// Why an attempt got no response.
 enum Failure {
+    /// Not sent: a URL that does not parse, an address the egress rules refuse.
+    Refused(String),
     Timeout,
     Client(hyper_util::client::legacy::Error),
 }
@@ -122,14 +142,15 @@ where
     let started = Instant::now();
     let deadline = tokio::time::Instant::now() + sub.timeout;
     let client = http.client_for(sub);
-    let (result, response_body, unreachable) = match authorize::authorization(http, &client, sub, deadline).await {
+    let (result, response_body, unreachable) = match authorize::authorization(http, &client.pooled, sub, deadline).await
+    {
         Err(result) => (result, None, false),
         Ok(auth) => {
             if sub.rate_limit.is_some() && started.elapsed() >= TURN_SPENT_WAITING && !fresh_turn(deadline).await {
                 return None;
             }
             let first = exchange(http, &client, d, sub, auth.as_ref(), deadline).await;
-            match authorize::after_refusal(http, &client, sub, auth.as_ref(), &first.0, deadline).await {
+            match authorize::after_refusal(http, &client.pooled, sub, auth.as_ref(), &first.0, deadline).await {
                 None => first,
                 Some(Err(result)) => (result, None, false),
                 Some(Ok(renewed)) => match fresh_turn(deadline).await {
@@ -146,22 +167,36 @@ where
 /// connection could be made.
 async fn exchange(
     http: &HttpClient,
-    client: &Client,
+    client: &Clients,
     d: &Leased,
     sub: &Subscription,
     auth: Option<&Authorization>,
     deadline: tokio::time::Instant,
 ) -> (AttemptResult, Option<String>, bool) {
-    let request = match request(http, d, sub, auth) {
-        Ok(request) => request,
-        Err(why) => return (AttemptResult::Refused(why), None, false),
+    let send = |client: &Client| {
+        let request = request(http, d, sub, auth);
+        let client = client.clone();
+        async move {
+            let request = request.map_err(Failure::Refused)?;
+            match tokio::time::timeout_at(deadline, client.request(request)).await {
+                Err(_) => Err(Failure::Timeout),
+                Ok(result) => result.map_err(Failure::Client),
+            }
+        }
     };
-    let response = match tokio::time::timeout_at(deadline, client.request(request)).await {
-        Err(_) => Err(Failure::Timeout),
-        Ok(result) => result.map_err(Failure::Client),
+    // A pooled connection can be dead without the pool knowing (a receiver restarted after
+    // its accept queue overflowed): the request then fails at once, reset or closed before
+    // any answer, and every attempt for as long as such connections last (90 s) did the
+    // same, spending the whole retry schedule on a receiver that was up. Sent again at
+    // once on a new connection, as the same attempt (same webhook-id: a receiver that did
+    // get it dedupes it).
+    let response = match send(&client.pooled).await {
+        Err(Failure::Client(e)) if closed_before_answer(&e) => send(&client.fresh).await,
+        other => other,
     };
     let mut unreachable = false;
     let (result, response_body) = match response {
+        Err(Failure::Refused(why)) => (AttemptResult::Refused(why), None),
         Err(Failure::Timeout) => (AttemptResult::Error("timeout".into()), None),
         Err(Failure::Client(e)) => match refusal_in(&e) {
             Some(why) => (AttemptResult::Refused(why.to_string()), None),
@@ -311,6 +346,22 @@ pub(super) async fn read_response(
         _ => AttemptResult::Status { code, retry_after },
     };
     (result, String::from_utf8_lossy(&kept).into_owned())
+}
+
+/// Whether a request failed because its connection was closed or reset before any answer
+/// came, rather than never made (`is_connect`) or refused by the egress rules.
+fn closed_before_answer(e: &hyper_util::client::legacy::Error) -> bool {
+    if e.is_connect() || refusal_in(e).is_some() {
+        return false;
+    }
+    std::iter::successors(Some(e as &(dyn std::error::Error + 'static)), |&e| e.source()).any(|cause| {
+        let closed = cause.downcast_ref::<hyper::Error>().is_some_and(|h| h.is_incomplete_message() || h.is_canceled());
+        let reset = cause.downcast_ref::<std::io::Error>().is_some_and(|io| {
+            use std::io::ErrorKind::*;
+            matches!(io.kind(), ConnectionReset | BrokenPipe | ConnectionAborted | UnexpectedEof)
+        });
+        closed || reset
+    })
 }
 
 /// An error in words, without its URL: that may hold secrets (userinfo, a token in the

@@ -1,6 +1,8 @@
 //! Delivery: what arrives at the receiver is exactly what the subscription renders, and
 //! failures are retried per the schedule with a stable id.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
@@ -215,6 +217,71 @@ async fn a_receiver_that_never_answers_hits_the_timeout_and_is_retried() {
     for a in attempts {
         assert!(a["error"].as_str().unwrap().starts_with("timeout"), "{a}");
         assert!(a["duration_ms"].as_i64().unwrap() < 2000, "{a}");
+    }
+}
+
+/// A receiver on a port-0 listener that answers the first request of each connection
+/// (keeping it open) and resets the connection when a second comes on it, as a receiver
+/// that restarted does to connections it never knew: how many requests it read, and its URL.
+async fn receiver_resetting_reused_connections() -> (Arc<AtomicUsize>, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let requests = Arc::new(AtomicUsize::new(0));
+    let counted = requests.clone();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            let counted = counted.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                for answered in 0.. {
+                    // One whole request: its head, then Content-Length bytes of body.
+                    let whole = |buf: &[u8]| {
+                        let head_end = buf.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+                        let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+                        let length = head.lines().find_map(|l| l.strip_prefix("content-length:")).unwrap_or("0");
+                        let end = head_end + length.trim().parse::<usize>().ok()?;
+                        (buf.len() >= end).then_some(end)
+                    };
+                    let end = loop {
+                        if let Some(end) = whole(&buf) {
+                            break end;
+                        }
+                        match conn.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    };
+                    buf.drain(..end);
+                    counted.fetch_add(1, Ordering::SeqCst);
+                    if answered > 0 {
+                        let _ = conn.set_zero_linger(); // closed with a reset, not a FIN
+                        return;
+                    }
+                    let _ = conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n").await;
+                }
+            });
+        }
+    });
+    (requests, url)
+}
+
+#[tokio::test]
+async fn a_request_on_a_pooled_connection_that_was_reset_goes_again_at_once_on_a_new_one() {
+    // An attempt on a dead pooled connection failed "Connection reset by peer" in 0 ms;
+    // for 90 s every attempt did, until the schedule ran out, though the receiver was up.
+    let (requests, url) = receiver_resetting_reused_connections().await;
+    let yaml = format!("topics: [T]\nrequest:\n  url: {url}/x\nretry:\n  schedule: [10m]\n");
+    let (_ws, app) = app(&[("s.yaml", yaml)]).await;
+    assert_eq!(app.post_event(&json!({ "Topic": "T", "Payload": {} })).await.0, 202);
+    app.wait_for_status("succeeded", 1).await;
+    assert_eq!(app.post_event(&json!({ "Topic": "T", "Payload": {"n": 2} })).await.0, 202);
+    let done = app.wait_for_status("succeeded", 2).await;
+    assert_eq!(requests.load(Ordering::SeqCst), 3, "the second went on the pooled connection, then a new one");
+    for d in &done {
+        let (_, detail) = app.get(&format!("/v1/deliveries/{}", d["id"].as_str().unwrap())).await;
+        assert_eq!(detail["attempts"].as_array().unwrap().len(), 1, "one attempt: {detail}");
     }
 }
 
