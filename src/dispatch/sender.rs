@@ -386,7 +386,7 @@ mod tests {
         let http = client(&EgressPolicy::new(true, vec![]));
         // The resolver refuses every address localhost has, so nothing is sent.
         let request = Request::get("http://localhost:9/").body(Full::new(Bytes::new())).unwrap();
-        let err = http.client.request(request).await.unwrap_err();
+        let err = http.client.pooled.request(request).await.unwrap_err();
         assert_eq!(refusal_in(&err).map(|r| r.class), Some(AddressClass::Loopback), "{err:?}");
         assert!(err.is_connect());
     }
