@@ -449,6 +449,51 @@ fn computed_includes_reorders_settings_and_uuids_are_reported_as_what_they_are()
     assert!(out.contains("retry.schedule: [") && out.contains("] → [1m]"), "{out}");
 }
 
+/// `auth:` changes no request shows (the credentials are `***` in every request): where
+/// OAuth2 credentials go, the kind of credential, and a credential changed though shown
+/// alike. Each went unreported, exit 0.
+#[test]
+fn auth_changes_are_settings_a_review_sees_without_the_credentials() {
+    const SUB: &str = "topics: [T]\nrequest:\n  url: http://127.0.0.1:9/t\n";
+    let oauth2 = |url: &str, scope: &str| {
+        format!("{SUB}auth:\n  oauth2:\n    token_url: {url}\n    client_id: id-7\n    client_secret: s3cr3t-client-Q\n    scope: {scope}\n")
+    };
+    let base = tempfile::tempdir().unwrap();
+    let write = |root: &Path, sub: &str| {
+        std::fs::create_dir_all(root.join("subscriptions")).unwrap();
+        std::fs::write(root.join("subscriptions/t.yaml"), sub).unwrap();
+    };
+    write(base.path(), &oauth2("http://127.0.0.1:9/token", "contacts.write"));
+    let ws = Workspace::new();
+    let events = base.path().join("events.jsonl");
+    std::fs::write(&events, "{\"Topic\":\"T\",\"Payload\":{}}\n").unwrap();
+    let run = |sub: &str| {
+        write(ws.path(), sub);
+        let out = diff(&ws, &["--base", base.path().to_str().unwrap(), "--events", events.to_str().unwrap()]);
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let (code, out) = run(&oauth2("http://127.0.0.1:9/token", "contacts.write"));
+    assert_eq!(code, Some(0), "{out}");
+    let (code, out) = run(&oauth2("http://127.0.0.2:18399/evil/token", "contacts.write admin"));
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains(
+            r#"auth: oauth2 from http://127.0.0.1:9/token, scope "contacts.write", client_auth basic → oauth2 from http://127.0.0.2:18399/evil/token, scope "contacts.write admin", client_auth basic"#
+        ),
+        "{out}"
+    );
+    let (code, out) =
+        run(&oauth2("http://127.0.0.1:9/token", "contacts.write").replace("s3cr3t-client-Q", "an0ther-client-Z"));
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("client_auth basic (its credentials changed)"), "{out}");
+    let (code, out) = run(&format!("{SUB}auth:\n  bearer: static-T0ken-9\n"));
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("client_auth basic → Bearer ***"), "{out}");
+    for secret in ["s3cr3t-client-Q", "an0ther-client-Z", "static-T0ken-9"] {
+        assert!(!out.contains(secret), "{out}");
+    }
+}
+
 /// The checkout `diff` made under `tmp` (its TMPDIR), once git has begun writing it.
 fn checkout_under(tmp: &Path) -> Option<PathBuf> {
     std::fs::read_dir(tmp).ok()?.flatten().map(|e| e.path().join("base")).find(|base| base.join(".git").exists())
