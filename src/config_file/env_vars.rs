@@ -223,7 +223,7 @@ fn check_name(name: &str) -> Result<(), String> {
 /// expression, so markup there cannot be made harmless and is refused, naming the variable.
 fn write_as_text(out: &mut String, name: &str, value: &str, d: &Delimiters) -> Result<(), String> {
     let opens = [d.variable.0.as_str(), d.block.0.as_str(), d.comment.0.as_str()];
-    if inside_tag(out, d) {
+    if let Some(tag) = open_tag(out, d) {
         let closes = [d.variable.1.as_str(), d.block.1.as_str(), d.comment.1.as_str()];
         if let Some(found) = opens.iter().chain(&closes).find(|m| value.contains(**m)) {
             return Err(format!(
@@ -231,7 +231,26 @@ fn write_as_text(out: &mut String, name: &str, value: &str, d: &Delimiters) -> R
                  template code; write ${{{name}}} outside the tag"
             ));
         }
-        out.push_str(value);
+        // Inside a string literal (`{{ x | default('${TOKEN}') }}`) the value is escaped
+        // for it: a quote in it would end the literal and run the rest as code, event data
+        // spliced into a credential. Outside one it is code, so only a plain word or number.
+        match open_quote(tag) {
+            Some(quote) => {
+                for c in value.chars() {
+                    if c == quote || c == '\\' {
+                        out.push('\\');
+                    }
+                    out.push(c);
+                }
+            }
+            None if value.chars().all(|c| c.is_ascii_alphanumeric() || "_.+-".contains(c)) => out.push_str(value),
+            None => {
+                return Err(format!(
+                    "${{{name}}} stands inside a template tag but not in a quoted string, where its value would \
+                     be template code; write it in quotes ('${{{name}}}') or outside the tag"
+                ))
+            }
+        }
         return Ok(());
     }
     let mut rest = value;
@@ -252,14 +271,33 @@ fn earliest<'m>(text: &str, marks: &[&'m str]) -> Option<(usize, &'m str)> {
         .min_by_key(|(at, m)| (*at, std::cmp::Reverse(m.len())))
 }
 
-/// Whether template text `out` ends inside a tag: its last opening delimiter is not closed.
-fn inside_tag(out: &str, d: &Delimiters) -> bool {
+/// The text of the tag template text `out` ends inside (after its opening delimiter), if
+/// it does: its last opening delimiter is not closed.
+fn open_tag<'o>(out: &'o str, d: &Delimiters) -> Option<&'o str> {
     let pairs = [&d.variable, &d.block, &d.comment];
-    let last = pairs
+    let (at, len, close) = pairs
         .iter()
         .filter_map(|(open, close)| out.rfind(open.as_str()).map(|at| (at, open.len(), close.as_str())))
-        .max_by_key(|(at, len, _)| (*at, *len));
-    last.is_some_and(|(at, len, close)| !out[at + len..].contains(close))
+        .max_by_key(|(at, len, _)| (*at, *len))?;
+    let tag = &out[at + len..];
+    (!tag.contains(close)).then_some(tag)
+}
+
+/// The quote of the string literal that expression text `tag` ends inside, if any.
+fn open_quote(tag: &str) -> Option<char> {
+    let mut quote = None;
+    let mut chars = tag.chars();
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (Some(_), '\\') => {
+                chars.next();
+            }
+            (Some(q), c) if c == q => quote = None,
+            (None, '\'' | '"') => quote = Some(c),
+            _ => {}
+        }
+    }
+    quote
 }
 
 fn is_name(name: &str) -> bool {
@@ -366,6 +404,23 @@ mod tests {
         assert_eq!(e("{{ x | default('${TOKEN}') }}").unwrap().text, "{{ x | default('s3cret') }}");
         let refused = e("{{ x | default('${MARKUP}') }}").unwrap_err();
         assert!(refused.contains("${MARKUP}") && refused.contains("inside a template tag"), "{refused}");
+        // A quote in the value stays inside its string literal; outside one, only a word.
+        let quoted = |value: &'static str| {
+            let lookup = move |n: &str| (n == "Q").then(|| value.to_string());
+            expand_template("{{ 'svc:${Q}' | base64 }} {{ \"${Q}\" }}", &lookup, &d).map(|x| x.text)
+        };
+        assert_eq!(
+            quoted("p' ~ Payload.Who ~ '").unwrap(),
+            r#"{{ 'svc:p\' ~ Payload.Who ~ \'' | base64 }} {{ "p' ~ Payload.Who ~ '" }}"#
+        );
+        assert_eq!(quoted(r#"a\"b"#).unwrap(), r#"{{ 'svc:a\\"b' | base64 }} {{ "a\\\"b" }}"#);
+        let bare = |value: &'static str| {
+            let lookup = move |n: &str| (n == "N").then(|| value.to_string());
+            expand_template("{{ Points + ${N} }}", &lookup, &d).map(|x| x.text)
+        };
+        assert_eq!(bare("10").unwrap(), "{{ Points + 10 }}");
+        let refused = bare("1 ~ Payload.Secret").unwrap_err();
+        assert!(refused.contains("${N}") && refused.contains("not in a quoted string"), "{refused}");
         let custom = Delimiters { variable: ("<<".into(), ">>".into()), block: ("<%".into(), "%>".into()), ..d };
         assert_eq!(expand_template("${X:-<< a >>}", &lookup, &custom).unwrap().text, "<% raw %><<<% endraw %> a >>");
     }
