@@ -37,7 +37,16 @@ fn plain(value: Value) -> Value {
 }
 
 fn int(state: &State, value: Value, default: Option<Value>, base: Option<u32>, kwargs: Kwargs) -> Result<Value, Error> {
+    let given = value.clone();
     let value = plain(value);
+    // minijinja casts a float with `as`, which saturates: 1e39 became i128::MAX, silently.
+    let float = (value.kind() == ValueKind::Number && !value.is_integer()).then(|| f64::try_from(value.clone()));
+    if let Some(Ok(f)) = float {
+        if !f.is_finite() || f.abs() >= i128::MAX as f64 {
+            let shown = digits_of(state, &given, "int").unwrap_or_else(|_| given.to_string());
+            return Err(Error::new(ErrorKind::InvalidOperation, format!("{shown} is too large for | int")));
+        }
+    }
     minijinja::filters::int(state, &value, default, base, kwargs).map_err(|e| match e.kind() {
         ErrorKind::InvalidOperation => not_a_number(&value, "int"),
         _ => e,
@@ -93,12 +102,22 @@ fn digits_of(state: &State, value: &Value, filter: &str) -> Result<String, Error
 /// `"1234.50" | decimal`: a number that keeps its digits (compares as a number, prints as
 /// written). An exponent form from the event (`1e2`) is printed as a plain decimal.
 fn decimal(state: &State, value: Value) -> Result<Value, Error> {
-    let text = digits_of(state, &value, "decimal")?;
-    let text = match is_decimal(&text) {
-        true => text,
-        false => text.parse::<f64>().map(|f| format!("{f}")).map_err(|_| not_a_number(&value, "decimal"))?,
-    };
+    let text = plain_decimal(state, &value, "decimal")?;
     Ok(Value::from_object(NumberText(Arc::from(text))))
+}
+
+/// The plain decimal digits of `value`: an exponent form written out; one too large for a
+/// number (`1e400`) is an error, not `inf`.
+fn plain_decimal(state: &State, value: &Value, filter: &str) -> Result<String, Error> {
+    let text = digits_of(state, value, filter)?;
+    if is_decimal(&text) {
+        return Ok(text);
+    }
+    match text.parse::<f64>() {
+        Ok(f) if f.is_finite() => Ok(format!("{f}")),
+        Ok(_) => Err(Error::new(ErrorKind::InvalidOperation, format!("{text} is too large for | {filter}"))),
+        Err(_) => Err(not_a_number(value, filter)),
+    }
 }
 
 /// `value | format_number(decimals, decimal_point='.', thousands='')`.
@@ -109,11 +128,7 @@ fn format_number(
     decimal_point: Option<String>,
     thousands: Option<String>,
 ) -> Result<String, Error> {
-    let text = digits_of(state, &value, "format_number")?;
-    let text = match is_decimal(&text) {
-        true => text,
-        false => text.parse::<f64>().map(|f| format!("{f}")).map_err(|_| not_a_number(&value, "format_number"))?,
-    };
+    let text = plain_decimal(state, &value, "format_number")?;
     Ok(format_digits(
         &text,
         decimals.min(30),

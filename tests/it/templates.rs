@@ -10,8 +10,13 @@ use crate::helpers::*;
 
 /// `hookshape render --event <payload as an event of topic T>` on `ws`: (exit code, stdout, stderr).
 fn render(ws: &Workspace, payload: serde_json::Value, subscription: Option<&str>) -> (Option<i32>, String, String) {
+    render_text(ws, &payload.to_string(), subscription)
+}
+
+/// `render` of a payload written as it is (numbers serde_json cannot hold: `1e400`).
+fn render_text(ws: &Workspace, payload: &str, subscription: Option<&str>) -> (Option<i32>, String, String) {
     let event = ws.path().join("event.json");
-    std::fs::write(&event, json!({"Topic": "T", "Payload": payload}).to_string()).unwrap();
+    std::fs::write(&event, format!(r#"{{"Topic":"T","Payload":{payload}}}"#)).unwrap();
     let mut command = hookshape();
     command.arg("render").arg("--event").arg(&event).arg("--subscriptions").arg(ws.path().join("subscriptions"));
     command.arg("--templates").arg(ws.path().join("templates"));
@@ -150,6 +155,31 @@ request:
     assert_eq!(code, Some(0), "{stderr}");
     let body = r#"{"br":"1.234,50","small":"10,50","exact":1234.50,"due":"2025-04-22T14:30:00Z","before":"2025-04-15T13:30:00Z"}"#;
     assert!(stdout.contains(body), "{stdout}");
+}
+
+#[test]
+fn a_number_too_large_for_its_conversion_is_an_error_not_a_wrong_value() {
+    // `| int` saturated to i128::MAX and `| decimal` printed "inf", both silently.
+    let ws = Workspace::new();
+    let sub = |expr: &str| {
+        format!("topics: [T]\nrequest:\n  url: http://127.0.0.1:9/x\n  body: {{ n: \"{{{{ {expr} }}}}\" }}\n")
+    };
+    for (expr, payload, error) in [
+        ("P | int", r#"{"P": 1e39}"#, "1e39 is too large for | int"),
+        ("P | float | int", r#"{"P": -1e39}"#, "is too large for | int"),
+        ("P | int", r#"{"P": 1e400}"#, "1e400 is too large for | int"),
+        ("P | decimal", r#"{"P": 1e400}"#, "1e400 is too large for | decimal"),
+        ("P | format_number(2)", r#"{"P": -1e400}"#, "-1e400 is too large for | format_number"),
+    ] {
+        ws.subscription("s.yaml", &sub(expr));
+        let (code, stdout, stderr) = render_text(&ws, payload, Some("s"));
+        assert_ne!(code, Some(0), "{expr}: {stdout}");
+        assert!(stderr.contains(error), "{expr}: {stderr}");
+    }
+    ws.subscription("s.yaml", &sub("P | decimal"));
+    let (code, stdout, stderr) = render_text(&ws, r#"{"P": 1e39}"#, Some("s"));
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains(r#"{"n":1000000000000000000000000000000000000000}"#), "{stdout}");
 }
 
 const ABORTING: &str = "topics: [T]\nrequest:\n  url: URL/abort\n  body: { email: \"{{ Customer.Email if Customer.Email is defined else abort('no email') }}\" }\n";
