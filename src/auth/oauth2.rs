@@ -51,6 +51,12 @@ impl Credential {
         audience: Option<String>,
         client_auth: ClientAuth,
     ) -> Result<Self, String> {
+        if token_url.contains("{{") || token_url.contains("{%") {
+            // It would go out as `%7B%7B%20Id%20%7D%7D`: one token serves every delivery.
+            return Err("is not a template: the token endpoint's URL is the same for every delivery (a ${VAR} \
+                        is fine)"
+                .into());
+        }
         let url = url::Url::parse(token_url).map_err(|e| format!("not a URL: {e}"))?;
         if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
             return Err("must be an http or https URL with a host".into());

@@ -457,10 +457,15 @@ fn auth_mistakes_are_load_errors_naming_the_line() {
         "two.yaml",
         "topics: [T]\nrequest:\n  url: http://127.0.0.1:9/x\nauth:\n  bearer: t\n  basic: { username: u, password: p }\n",
     );
+    ws.subscription(
+        "templated.yaml",
+        "topics: [T]\nrequest:\n  url: http://127.0.0.1:9/x\nauth:\n  oauth2:\n    token_url: \"http://127.0.0.1:9/t/{{ Id }}\"\n    client_id: a\n    client_secret: b\n",
+    );
     let out = on_workspace("validate", &ws);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("both.yaml:6: auth: sets the Authorization header"), "{stdout}");
+    assert!(stdout.contains("templated.yaml:6: auth.oauth2.token_url: is not a template"), "{stdout}");
     assert!(stdout.contains("url.yaml:6: auth.oauth2.token_url: must be an http or https URL"), "{stdout}");
     assert!(stdout.contains("two.yaml:4: auth: set exactly one of basic, bearer and oauth2"), "{stdout}");
 }
