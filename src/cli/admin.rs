@@ -422,9 +422,14 @@ fn subscriptions_table(v: &Value) -> String {
         .map(|s| {
             let topics: Vec<String> = s["topics"].as_array().into_iter().flatten().map(text).collect();
             let c = &s["counts"];
+            // A 429's pause is why deliveries wait though the subscription is enabled.
+            let state = match s["paused_until"].as_str() {
+                Some(until) => format!("{} (paused until {until})", text(&s["state"])),
+                None => text(&s["state"]),
+            };
             vec![
                 text(&s["name"]),
-                text(&s["state"]),
+                state,
                 text(&s["mode"]),
                 topics.join(","),
                 text(&c["in_flight"]),

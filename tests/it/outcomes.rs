@@ -292,6 +292,14 @@ async fn a_receiver_asking_for_a_pause_shows_as_paused_until_its_end() {
             || html.contains(&format!("paused until {until}"));
         assert!(said, "{page} does not say the subscription is paused:\n{html}");
     }
+    let listed = tokio::process::Command::new(env!("CARGO_BIN_EXE_hookshape"))
+        .args(["subscriptions", "list", "--url", &app.base])
+        .env_remove("HOOKSHAPE_ADMIN_TOKEN")
+        .output()
+        .await
+        .unwrap();
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    assert!(listed.contains(&format!("enabled (paused until {until})")), "the CLI says so too:\n{listed}");
     assert_eq!(receiver.requests().len(), 1, "nothing more is sent during the pause");
 }
 
