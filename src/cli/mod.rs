@@ -139,7 +139,13 @@ pub fn main() -> ExitCode {
 /// asks, since a source's token is a path segment or a query value, and no log may show
 /// it. warp traces every path segment it matches at `trace`, and a query it cannot decode
 /// at `debug`.
-const SECRET_TRACES: [&str; 2] = ["warp::filters::path=debug", "warp::filters::query=info"];
+const SECRET_TRACES: [&str; 4] = [
+    "warp::filters::path=debug",
+    "warp::filters::query=info",
+    // The pool and the resolver name the receiver's host (a `${secret:…}` URL's too).
+    "hyper_util::client=info",
+    "rustls=info",
+];
 
 fn init_logging(format: LogFormat) {
     // notify warns of every watch the kernel dropped with its directory (a directory made
