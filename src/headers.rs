@@ -1,5 +1,5 @@
-//! The headers every attempt carries: the always-sent ones, the
-//! request's own, then the signature and `auth:`'s Authorization. A rule of the product, not of sending: the preview
+//! The headers every attempt carries: URL userinfo's Authorization, the always-sent ones,
+//! the request's own, then the signature and `auth:`'s Authorization. A rule of the product, not of sending: the preview
 //! (`accept::preview`) and the sender (`dispatch::sender`) both take them from here, so
 //! what `render` shows is what goes on the wire.
 
@@ -21,6 +21,7 @@ pub fn headers(
     now_secs: i64,
 ) -> Vec<(String, String)> {
     let mut out = Vec::with_capacity(r.headers.len() + 8);
+    out.extend(userinfo_credentials(r));
     out.extend(always_sent(id, topic, attempt, default_content_type(r)).map(|(shown, _, v)| (shown.to_string(), v)));
     out.extend(r.headers.iter().cloned());
     if let Some(signer) = &sub.signature {
@@ -58,6 +59,7 @@ pub fn recorded(
     sub: Option<&Subscription>,
 ) -> Vec<(String, String)> {
     let mut shown = Vec::with_capacity(r.headers.len() + 8);
+    shown.extend(userinfo_credentials(r));
     shown.extend(always_sent(id, topic, attempt, default_content_type(r)).map(|(shown, _, v)| (shown.to_string(), v)));
     shown.extend(r.headers.iter().cloned());
     if let Some(sub) = sub {
@@ -68,6 +70,14 @@ pub fn recorded(
         }
     }
     as_sent(shown)
+}
+
+/// The Basic `Authorization` a URL's userinfo becomes, shown as `***`: the sender puts it
+/// first, and a header of the request's own or `auth:` replaces it.
+fn userinfo_credentials(r: &StoredRequest) -> Option<(String, String)> {
+    let url = url::Url::parse(&r.url).ok()?;
+    let has_userinfo = !url.username().is_empty() || url.password().is_some();
+    has_userinfo.then(|| ("Authorization".to_string(), crate::secret::MASK.to_string()))
 }
 
 /// Whether the request's body goes with the default `Content-Type: application/json`: it

@@ -41,7 +41,11 @@ pub(super) fn at_load(env: &Environment<'static>) -> Result<(), CompileError> {
         super::names::first_unknown(env)
             .map(|(root, used, e)| located_at(env, &root, Some(&used.file), Some(used.line), &e))
     };
-    match run(&dry(env), &roots(env), &empty).into_iter().next().or_else(unknown_name) {
+    // An include whose name is computed from the event (`"parts/" ~ Kind`) names no file
+    // for an empty one: the test cases' events check it in `validate`.
+    let dry = dry(env);
+    let fault = |e: &Error| !computed_template_name(&dry, e);
+    match problems(&dry, &roots(env), &empty, fault).into_iter().next().or_else(unknown_name) {
         Some(e) => Err(e),
         None => Ok(()),
     }
@@ -49,15 +53,52 @@ pub(super) fn at_load(env: &Environment<'static>) -> Result<(), CompileError> {
 
 /// The first problem of each template in `roots`, run in `dry` for `ctx`.
 pub(super) fn run(dry: &Environment<'static>, roots: &[String], ctx: &Value) -> Vec<CompileError> {
+    problems(dry, roots, ctx, |_| true)
+}
+
+/// `run`, keeping only the problems `fault` says are the template's.
+fn problems(
+    dry: &Environment<'static>,
+    roots: &[String],
+    ctx: &Value,
+    fault: impl Fn(&Error) -> bool,
+) -> Vec<CompileError> {
     roots
         .iter()
         .filter_map(|root| {
             // A panic in a filter on odd data is not what is looked for here: skipped.
             let render = || dry.get_template(root).and_then(|t| t.render(ctx)).err();
             let e = std::panic::catch_unwind(std::panic::AssertUnwindSafe(render)).ok().flatten()?;
-            is_structural(&e).then(|| located(dry, root, &e))
+            (is_structural(&e) && fault(&e)).then(|| located(dry, root, &e))
         })
         .collect()
+}
+
+/// Whether `e` is a template not found by a name the template computes (`{% include
+/// "parts/" ~ kind %}`), not one it writes as a string.
+fn computed_template_name(dry: &Environment<'static>, e: &Error) -> bool {
+    if !matches!(e.kind(), ErrorKind::TemplateNotFound | ErrorKind::BadInclude) {
+        return false;
+    }
+    let source = e.name().and_then(|n| dry.get_template(n).ok()).map(|t| t.source().to_string()).unwrap_or_default();
+    let Some(line) = e.line().and_then(|l| source.lines().nth(l.saturating_sub(1))) else { return false };
+    line.split("{%").skip(1).any(|tag| {
+        let tag = tag.trim_start_matches(['-', '+']).trim_start();
+        let Some((keyword, argument)) = tag.split_once(char::is_whitespace) else { return false };
+        if !["include", "import", "from", "extends"].contains(&keyword) {
+            return false;
+        }
+        let argument = argument.split("%}").next().unwrap_or_default().trim_start();
+        // A literal is a quoted string and nothing more (but `ignore missing`, `as …`).
+        let literal = ['"', '\''].iter().any(|&q| {
+            argument.strip_prefix(q).and_then(|rest| rest.split_once(q)).is_some_and(|(_, after)| {
+                let after = after.trim_start();
+                after.is_empty()
+                    || ["ignore", "as", "import", "with", "without", "-"].iter().any(|w| after.starts_with(w))
+            })
+        });
+        !literal
+    })
 }
 
 /// Whether `e` is a fault of the template itself, whatever the event holds.
@@ -364,6 +405,25 @@ fn is_ident_char(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_missing_template_written_as_a_name_fails_at_load_and_one_computed_from_the_event_waits() {
+        let env_of = |source: &'static str| {
+            let mut env = Environment::new();
+            env.add_template("body.j2", source).unwrap();
+            env
+        };
+        assert!(at_load(&env_of(r#"{% include "parts/" ~ Kind %}"#)).is_ok(), "Kind comes with the event");
+        assert!(at_load(&env_of(r#"{% include 'parts/' ~ (Kind | lower) ~ '.j2' %}"#)).is_ok());
+        for written in [
+            r#"{% include "missing.j2" %}"#,
+            r#"{%- include 'missing.j2' ignore missing -%}{% include "gone.j2" %}"#,
+            r#"{% from "m.j2" import a %}{{ a() }}"#,
+            r#"{% import 'm.j2' as m %}{{ m.a() }}"#,
+        ] {
+            assert!(at_load(&env_of(written)).is_err(), "{written}");
+        }
+    }
 
     #[test]
     fn reads_macros_imports_and_calls_from_template_text() {

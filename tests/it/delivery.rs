@@ -338,6 +338,11 @@ async fn url_userinfo_is_sent_as_basic_credentials_and_a_set_authorization_wins(
         let (_, detail) = app.get(&format!("/v1/deliveries/{}", delivery["id"].as_str().unwrap())).await;
         let answer = detail["attempts"][0]["response_body"].as_str().unwrap_or_default();
         assert_eq!(answer, "you sent Basic ***, password ***", "{detail}");
+        // History shows the request as sent: its Authorization there, and never its value.
+        let headers: Vec<(String, String)> = serde_json::from_value(detail["request"]["headers"].clone()).unwrap();
+        let authorization: Vec<&str> =
+            headers.iter().filter(|(k, _)| k.eq_ignore_ascii_case("authorization")).map(|(_, v)| v.as_str()).collect();
+        assert_eq!(authorization, ["***"], "{detail}");
     }
 }
 
