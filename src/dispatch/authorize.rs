@@ -20,6 +20,11 @@ pub struct Authorization {
 }
 
 impl Authorization {
+    /// Whether the header carries a token from an OAuth2 token endpoint.
+    pub fn from_token_endpoint(&self) -> bool {
+        self.issued.is_some()
+    }
+
     /// `text` with the access token masked (the subscription's secrets are masked already).
     pub fn mask(&self, text: &str) -> String {
         self.issued.as_ref().map_or_else(|| text.to_string(), |(_, masker)| masker.mask(text))
@@ -59,6 +64,17 @@ pub async fn authorization(
             };
             bearer(issued).map(Some)
         }
+    }
+}
+
+/// Has `sub`'s OAuth2 token held before its rate limit's next turn is claimed (one held
+/// and fresh costs nothing): a delivery that waited for the token on its turn would go
+/// late, and every turn that came during a slow fetch would go at once after it. A fetch
+/// that fails is left to the attempt, which records it.
+pub async fn ahead_of_turn(http: &HttpClient, sub: &Subscription) {
+    if let Some(Auth::OAuth2(_)) = &sub.auth {
+        let client = http.client_for(sub);
+        let _ = authorization(http, &client.pooled, sub, tokio::time::Instant::now() + sub.timeout).await;
     }
 }
 

@@ -179,7 +179,7 @@ impl Dispatcher {
         let paced = |sub: &str| set.rate_limits().contains_key(sub);
         for sub in self.queue.push(leased, &paced) {
             let (store, queue, subs) = (self.store.clone(), self.queue.clone(), self.subscriptions.clone());
-            tokio::spawn(pace::pacer(store, queue, subs, sub));
+            tokio::spawn(pace::pacer(store, queue, subs, sub, self.client.clone()));
         }
     }
 
@@ -290,9 +290,11 @@ impl Dispatcher {
         let Some((sent, outcome)) = self.send_and_decide(&d, sub).await else {
             // Its turn went by while the token came, and no other came in time: not an
             // attempt. Due again at once, it waits for a turn like any other.
-            debug!(delivery = %d.id, "not sent: no turn of the rate limit came after the token");
-            self.started.end(&d.id);
-            self.unsent.give_back(UnsentLease::from(&d), &self.store, &self.owner, &self.wake);
+            // (Recorded as interrupted by a shutdown meanwhile, it is the store's already.)
+            if self.started.end(&d.id) {
+                debug!(delivery = %d.id, "not sent: no turn of the rate limit came after the token");
+                self.unsent.give_back(UnsentLease::from(&d), &self.store, &self.owner, &self.wake);
+            }
             return;
         };
         let (result, response_body, duration_ms) = (sent.result, sent.response_body, sent.duration_ms);

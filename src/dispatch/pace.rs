@@ -51,6 +51,7 @@ pub async fn pacer(
     queue: Arc<WorkQueue>,
     set: Arc<arc_swap::ArcSwap<SubscriptionSet>>,
     sub: String,
+    http: super::sender::HttpClient,
 ) {
     let mut claimed: VecDeque<i64> = VecDeque::new();
     let mut claim_from_us = i64::MIN;
@@ -75,6 +76,10 @@ pub async fn pacer(
         }
         let wants = waiting > claimed.len() && claimed.len() < PIPELINE;
         if wants && now_us >= claim_from_us {
+            if let Some(subscription) = set.load().get(&sub) {
+                super::authorize::ahead_of_turn(&http, subscription).await;
+            }
+            let now_us = crate::now_ms().saturating_mul(1_000);
             match store.claim_send_slot(&sub, now_us, interval_us, CLAIM_AHEAD_US).await {
                 Ok(SendSlot::Granted(at)) => {
                     claimed.push_back(at);
@@ -99,12 +104,14 @@ pub async fn pacer(
     }
 }
 
-/// A turn of `sub`'s rate limit for a request sent again within one attempt (a 401 answered
-/// by renewing the token): to the receiver it is one more request, so it waits for a turn
-/// like any other. True once the turn has come; false if it would come after `deadline` or
-/// the store cannot say (the attempt then ends with its 401, and the retry takes a turn).
+/// A turn of `sub`'s rate limit for a request outside the pacer's turns (sent again after
+/// a 401 or on a new connection, one whose turn went by while its token came, the ping):
+/// to the receiver it is one more request, so it waits for a turn like any other. True
+/// once the turn has come (used within `late_ok_us` of it, as the pacer's are); false if
+/// it would come after `deadline` or the store cannot say.
 pub async fn turn_for_resend(store: &dyn Store, sub: &str, limit: RateLimit, deadline: tokio::time::Instant) -> bool {
     let interval_us = limit.interval_us() as i64;
+    let late_ok_us = limit.late_ok_us() as i64;
     loop {
         let now_us = crate::now_ms().saturating_mul(1_000);
         let left_us = deadline.saturating_duration_since(tokio::time::Instant::now()).as_micros() as i64;
@@ -112,7 +119,7 @@ pub async fn turn_for_resend(store: &dyn Store, sub: &str, limit: RateLimit, dea
             Ok(SendSlot::Granted(at)) => (at, true),
             Ok(SendSlot::NotBefore(at)) => (at - CLAIM_AHEAD_US, false),
             Err(e) => {
-                warn!(subscription = %sub, error = %e, "could not claim a turn of the rate limit to send again after a 401");
+                warn!(subscription = %sub, error = %e, "could not claim a turn of the rate limit for a request");
                 return false;
             }
         };
@@ -120,7 +127,8 @@ pub async fn turn_for_resend(store: &dyn Store, sub: &str, limit: RateLimit, dea
             return false;
         }
         sleep_us(at - now_us).await;
-        if granted {
+        // Woken too late for it (a busy machine), the turn is lost: claim another.
+        if granted && crate::now_ms().saturating_mul(1_000) <= at + late_ok_us {
             return true;
         }
     }

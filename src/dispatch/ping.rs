@@ -42,22 +42,29 @@ pub async fn ping(client: &sender::HttpClient, store: &dyn Store, sub: &Subscrip
         lease_until: i64::MAX,
         request,
     };
-    if let Some(limit) = sub.rate_limit {
-        // However long the turns are, not only the request's timeout: a turn a minute must
-        // not fail the ping.
-        let by = tokio::time::Instant::now() + sub.timeout + 2 * Duration::from_micros(limit.interval_us());
-        if !super::pace::turn_for_resend(store, &sub.name, limit, by).await {
-            let result = AttemptResult::Error("not sent: no turn of the rate limit came in time".into());
-            return Sent { result, response_body: None, duration_ms: 0, unreachable: false };
-        }
-    }
-    // Its turn taken above, the request goes however long its token takes.
-    let sent = sender::send(client, &leased, sub, |_| async { true }).await;
-    sent.unwrap_or_else(|| {
-        let result = AttemptResult::Error("not sent: no turn of the rate limit came within the timeout".into());
+    let not_sent = || {
+        let result = AttemptResult::Error(format!(
+            "not sent: no turn of the rate limit came within {}; try again",
+            crate::duration::format(LONGEST_TURN_WAIT)
+        ));
         Sent { result, response_body: None, duration_ms: 0, unreachable: false }
-    })
+    };
+    let turn = |by| async move {
+        match sub.rate_limit {
+            Some(limit) => super::pace::turn_for_resend(store, &sub.name, limit, by).await,
+            None => true,
+        }
+    };
+    // Longer than the request's timeout (a turn a minute must not fail the ping), but not
+    // so long that the enable's HTTP request waits for an hour.
+    if !turn(tokio::time::Instant::now() + LONGEST_TURN_WAIT).await {
+        return not_sent();
+    }
+    sender::send(client, &leased, sub, turn).await.unwrap_or_else(not_sent)
 }
+
+/// The longest the ping waits for a turn of the rate limit.
+const LONGEST_TURN_WAIT: Duration = Duration::from_secs(60);
 
 /// The ping's request, or why it is not sent (unmasked: the caller masks it).
 fn request(sub: &Subscription, event: &Event) -> Result<StoredRequest, String> {

@@ -142,11 +142,15 @@ where
     let started = Instant::now();
     let deadline = tokio::time::Instant::now() + sub.timeout;
     let client = http.client_for(sub);
+    let authorizing = Instant::now();
     let (result, response_body, unreachable) = match authorize::authorization(http, &client.pooled, sub, deadline).await
     {
         Err(result) => (result, None, false),
         Ok(auth) => {
-            if sub.rate_limit.is_some() && started.elapsed() >= TURN_SPENT_WAITING && !fresh_turn(deadline).await {
+            // Only a token endpoint's token is waited for; a cached one takes microseconds.
+            let waited = auth.as_ref().is_some_and(Authorization::from_token_endpoint)
+                && authorizing.elapsed() >= TURN_SPENT_WAITING;
+            if sub.rate_limit.is_some() && waited && !fresh_turn(deadline).await {
                 return None;
             }
             let first = exchange(http, &client, d, sub, auth.as_ref(), deadline).await;
