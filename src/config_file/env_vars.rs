@@ -5,6 +5,7 @@
 //! be read this way. In a template field a value is data, never template code: markup in
 //! it is written so that the template engine prints it as it is.
 
+use super::template_place::{self as place, Place};
 use crate::render::Delimiters;
 
 /// The result of expanding one string: the text, and the values substituted into it (from
@@ -218,86 +219,63 @@ fn check_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Writes `value` into template text so that it renders as itself: each opening delimiter
-/// in it goes inside a `raw` block. Inside a tag (`{{ '${X}' }}`) the value is part of an
-/// expression, so markup there cannot be made harmless and is refused, naming the variable.
+/// Writes `value` into template text so that it renders as itself, wherever it stands
+/// (`super::template_place`): in text, each opening delimiter in it goes inside a `raw`
+/// block; inside a tag's string literal (`{{ x | default('${TOKEN}') }}`) its quotes and
+/// backslashes are escaped for the literal, since a quote would end it and run the rest as
+/// code (event data spliced into a credential); elsewhere in a tag it is code, so only a
+/// number or `true`/`false`. Markup that cannot be made harmless is refused, naming it.
 fn write_as_text(out: &mut String, name: &str, value: &str, d: &Delimiters) -> Result<(), String> {
     let opens = [d.variable.0.as_str(), d.block.0.as_str(), d.comment.0.as_str()];
-    if let Some(tag) = open_tag(out, d) {
-        let closes = [d.variable.1.as_str(), d.block.1.as_str(), d.comment.1.as_str()];
-        if let Some(found) = opens.iter().chain(&closes).find(|m| value.contains(**m)) {
-            return Err(format!(
-                "${{{name}}}: its value holds {found:?} and stands inside a template tag, where it would be \
-                 template code; write ${{{name}}} outside the tag"
-            ));
+    let closes = [d.variable.1.as_str(), d.block.1.as_str(), d.comment.1.as_str()];
+    let refuse = |found: &str, place: &str| {
+        Err(format!(
+            "${{{name}}}: its value holds {found:?} and stands inside a {place}, where it would be template \
+             code; write ${{{name}}} outside it"
+        ))
+    };
+    match place::at_end(out, d) {
+        Place::Text => {
+            let mut rest = value;
+            while let Some((at, open)) = place::earliest(rest, &opens) {
+                out.push_str(&rest[..at]);
+                out.push_str(&format!("{b0} raw {b1}{open}{b0} endraw {b1}", b0 = d.block.0, b1 = d.block.1));
+                rest = &rest[at + open.len()..];
+            }
+            out.push_str(rest);
         }
-        // Inside a string literal (`{{ x | default('${TOKEN}') }}`) the value is escaped
-        // for it: a quote in it would end the literal and run the rest as code, event data
-        // spliced into a credential. Outside one it is code, so only a plain word or number.
-        match open_quote(tag) {
-            Some(quote) => {
-                for c in value.chars() {
-                    if c == quote || c == '\\' {
-                        out.push('\\');
+        Place::Raw if value.contains(d.block.0.as_str()) => return refuse(&d.block.0, "raw block"),
+        Place::Comment if value.contains(d.comment.1.as_str()) => return refuse(&d.comment.1, "comment"),
+        Place::Raw | Place::Comment => out.push_str(value),
+        Place::Tag { quote } => {
+            if let Some(found) = opens.iter().chain(&closes).find(|m| value.contains(**m)) {
+                return refuse(found, "template tag");
+            }
+            match quote {
+                Some(quote) => {
+                    for c in value.chars() {
+                        if c == quote || c == '\\' {
+                            out.push('\\');
+                        }
+                        out.push(c);
                     }
-                    out.push(c);
+                }
+                None if is_literal(value) => out.push_str(value),
+                None => {
+                    return Err(format!(
+                        "${{{name}}} stands inside a template tag but not in a quoted string, where its value \
+                         would be template code; write it in quotes ('${{{name}}}') or outside the tag"
+                    ))
                 }
             }
-            None if value.chars().all(|c| c.is_ascii_alphanumeric() || "_.+-".contains(c)) => out.push_str(value),
-            None => {
-                return Err(format!(
-                    "${{{name}}} stands inside a template tag but not in a quoted string, where its value would \
-                     be template code; write it in quotes ('${{{name}}}') or outside the tag"
-                ))
-            }
         }
-        return Ok(());
     }
-    let mut rest = value;
-    while let Some((at, open)) = earliest(rest, &opens) {
-        out.push_str(&rest[..at]);
-        out.push_str(&format!("{b0} raw {b1}{open}{b0} endraw {b1}", b0 = d.block.0, b1 = d.block.1));
-        rest = &rest[at + open.len()..];
-    }
-    out.push_str(rest);
     Ok(())
 }
 
-/// The first of `marks` in `text`, the longest when several start at the same place.
-fn earliest<'m>(text: &str, marks: &[&'m str]) -> Option<(usize, &'m str)> {
-    marks
-        .iter()
-        .filter_map(|m| text.find(*m).map(|at| (at, *m)))
-        .min_by_key(|(at, m)| (*at, std::cmp::Reverse(m.len())))
-}
-
-/// The text of the tag template text `out` ends inside (after its opening delimiter), if
-/// it does: its last opening delimiter is not closed.
-fn open_tag<'o>(out: &'o str, d: &Delimiters) -> Option<&'o str> {
-    let pairs = [&d.variable, &d.block, &d.comment];
-    let (at, len, close) = pairs
-        .iter()
-        .filter_map(|(open, close)| out.rfind(open.as_str()).map(|at| (at, open.len(), close.as_str())))
-        .max_by_key(|(at, len, _)| (*at, *len))?;
-    let tag = &out[at + len..];
-    (!tag.contains(close)).then_some(tag)
-}
-
-/// The quote of the string literal that expression text `tag` ends inside, if any.
-fn open_quote(tag: &str) -> Option<char> {
-    let mut quote = None;
-    let mut chars = tag.chars();
-    while let Some(c) = chars.next() {
-        match (quote, c) {
-            (Some(_), '\\') => {
-                chars.next();
-            }
-            (Some(q), c) if c == q => quote = None,
-            (None, '\'' | '"') => quote = Some(c),
-            _ => {}
-        }
-    }
-    quote
+/// A number or a boolean: all a `${VAR}` may be where it is code.
+fn is_literal(value: &str) -> bool {
+    value == "true" || value == "false" || value.parse::<f64>().is_ok_and(f64::is_finite)
 }
 
 fn is_name(name: &str) -> bool {
@@ -419,8 +397,16 @@ mod tests {
             expand_template("{{ Points + ${N} }}", &lookup, &d).map(|x| x.text)
         };
         assert_eq!(bare("10").unwrap(), "{{ Points + 10 }}");
-        let refused = bare("1 ~ Payload.Secret").unwrap_err();
-        assert!(refused.contains("${N}") && refused.contains("not in a quoted string"), "{refused}");
+        for code in ["1 ~ Payload.Secret", "Payload.Who", "1+Payload.Secret"] {
+            let refused = bare(code).unwrap_err();
+            assert!(refused.contains("${N}") && refused.contains("not in a quoted string"), "{refused}");
+        }
+        // A delimiter inside an earlier string literal does not end the tag.
+        let lookup = |n: &str| (n == "Q").then(|| "a' ~ Payload.Who ~ 'b".to_string());
+        let x = expand_template("{{ '}}' ~ '${Q}' }}", &lookup, &d).unwrap();
+        assert_eq!(x.text, r#"{{ '}}' ~ 'a\' ~ Payload.Who ~ \'b' }}"#);
+        let in_raw = |t: &str| expand_template(t, &lookup, &d).map(|x| x.text);
+        assert_eq!(in_raw("{% raw %}${Q}{% endraw %}").unwrap(), "{% raw %}a' ~ Payload.Who ~ 'b{% endraw %}");
         let custom = Delimiters { variable: ("<<".into(), ">>".into()), block: ("<%".into(), "%>".into()), ..d };
         assert_eq!(expand_template("${X:-<< a >>}", &lookup, &custom).unwrap().text, "<% raw %><<<% endraw %> a >>");
     }

@@ -4,6 +4,7 @@
 //! compile their files through a `FileContext`, and `config` (`hookshape.yaml`).
 
 pub(crate) mod env_vars;
+mod template_place;
 
 use std::cell::RefCell;
 use std::fmt;
