@@ -21,7 +21,7 @@ pub struct Authorization {
 
 impl Authorization {
     /// Whether the header carries a token from an OAuth2 token endpoint.
-    pub fn from_token_endpoint(&self) -> bool {
+    pub fn is_oauth2_token(&self) -> bool {
         self.issued.is_some()
     }
 

@@ -148,7 +148,7 @@ where
         Err(result) => (result, None, false),
         Ok(auth) => {
             // Only a token endpoint's token is waited for; a cached one takes microseconds.
-            let waited = auth.as_ref().is_some_and(Authorization::from_token_endpoint)
+            let waited = auth.as_ref().is_some_and(Authorization::is_oauth2_token)
                 && authorizing.elapsed() >= TURN_SPENT_WAITING;
             if sub.rate_limit.is_some() && waited && !fresh_turn(deadline).await {
                 return None;
