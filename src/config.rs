@@ -100,7 +100,7 @@ impl StoreUrl {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             return Ok(Self::Postgres(url.to_string()));
         }
-        bail!("store {:?}: use sqlite://PATH or postgres://…", crate::secret::mask_userinfo(url))
+        bail!("store {:?}: use sqlite://PATH or postgres://…", mask_store_userinfo(url))
     }
 }
 
@@ -112,8 +112,7 @@ impl ServeConfig {
         let path = config_path(config_file);
         Self::resolve_from(path, o).map_err(|e| {
             let text = path.and_then(|p| std::fs::read_to_string(p).ok()).unwrap_or_default();
-            let expanded = crate::config_file::expand_env(&text).unwrap_or_default();
-            anyhow::anyhow!("{}", hide_expanded(&crate::secret::mask_userinfo(&format!("{e:#}")), &text, &expanded))
+            anyhow::anyhow!("{}", hide_variables(&format!("{e:#}"), &text))
         })
     }
 
@@ -239,19 +238,29 @@ fn config_path(given: Option<&Path>) -> Option<&Path> {
     given.or_else(|| Some(Path::new(DEFAULT_CONFIG_FILE)).filter(|p| p.exists()))
 }
 
-/// `message` with every quoted value that the file's `${VAR}`s wrote (in `expanded`, not
-/// in the file's `text`) as `***`: they are secrets as much as a subscription's are.
-fn hide_expanded(message: &str, text: &str, expanded: &str) -> String {
-    let mut out = String::with_capacity(message.len());
-    let mut parts = message.split('"');
-    out.push_str(parts.next().unwrap_or_default());
-    for (i, part) in parts.enumerate() {
-        out.push('"');
-        let quoted = i % 2 == 0;
-        let from_variable = quoted && !part.is_empty() && expanded.contains(part) && !text.contains(part);
-        out.push_str(if from_variable { crate::secret::MASK } else { part });
+/// `message` with every value the file's `${VAR}`s took from the environment masked, in
+/// any spelling (a message quotes a value escaped: `"s3\"cr"`): they are secrets as much
+/// as a subscription's are. A default written in the file is no secret of the environment.
+fn hide_variables(message: &str, text: &str) -> String {
+    hide_variables_from(message, text, &|name| std::env::var(name).ok())
+}
+
+fn hide_variables_from(message: &str, text: &str, env: &dyn Fn(&str) -> Option<String>) -> String {
+    let expanded = crate::config_file::env_vars::expand(text, env);
+    let values = expanded.map(|x| x.values).unwrap_or_default();
+    let from_environment = values.iter().filter(|v| !v.is_empty() && !text.contains(v.as_str()));
+    crate::secret::Masker::new(from_environment).mask(message)
+}
+
+/// `url` with everything between its scheme and its last `@` as `***`: a password may hold
+/// `/`, `?` or `#` unencoded, which `mask_userinfo` would take for the path's start.
+fn mask_store_userinfo(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            format!("{}{}{}", &url[..scheme_end + 3], crate::secret::MASK, &url[at..])
+        }
+        _ => url.to_string(),
     }
-    out
 }
 
 /// The file's settings, and its text (for the line of a setting found wrong later).
@@ -314,9 +323,16 @@ mod tests {
             let e = ServeConfig::resolve(Some(&file), Overrides::default()).unwrap_err().to_string();
             assert!(!e.contains(&path) && e.contains("\"***\""), "{setting}: {e}");
         }
-        let o = Overrides { store: Some("pg://hs:dbPassSecretK9@127.0.0.1:5/db".into()), ..Overrides::default() };
-        let e = ServeConfig::resolve(None, o).unwrap_err().to_string();
-        assert_eq!(e, "store \"pg://***@127.0.0.1:5/db\": use sqlite://PATH or postgres://…");
+        // A value with a quote or a backslash is quoted escaped in a message.
+        let env = |name: &str| (name == "ADM").then(|| r#"adm"Tok\Secret"#.to_string());
+        let message = format!("c.yaml:3: max_body_bytes: invalid type: string {:?}", r#"adm"Tok\Secret"#);
+        let hidden = hide_variables_from(&message, "admin_token: ${ADM}\nmax_body_bytes: ${ADM}\n", &env);
+        assert_eq!(hidden, "c.yaml:3: max_body_bytes: invalid type: string \"***\"");
+        for url in ["pg://hs:dbPassSecretK9@127.0.0.1:5/db", "pg://hs:dbPass/Sec?ret#K9@127.0.0.1:5/db"] {
+            let o = Overrides { store: Some(url.into()), ..Overrides::default() };
+            let e = ServeConfig::resolve(None, o).unwrap_err().to_string();
+            assert_eq!(e, "store \"pg://***@127.0.0.1:5/db\": use sqlite://PATH or postgres://…");
+        }
     }
 
     #[test]
