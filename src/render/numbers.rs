@@ -40,10 +40,23 @@ fn int(state: &State, value: Value, default: Option<Value>, base: Option<u32>, k
     let given = value.clone();
     let value = plain(value);
     // minijinja casts a float with `as`, which saturates: 1e39 became i128::MAX, silently.
-    let float = (value.kind() == ValueKind::Number && !value.is_integer()).then(|| f64::try_from(value.clone()));
-    if let Some(Ok(f)) = float {
+    // A string minijinja reads as a float when it is no integer ("1e39", "nan") likewise.
+    let float = match value.kind() {
+        ValueKind::Number if !value.is_integer() => f64::try_from(value.clone()).ok(),
+        ValueKind::String => {
+            value.as_str().map(str::trim).filter(|t| t.parse::<i128>().is_err()).and_then(|t| t.parse().ok())
+        }
+        _ => None,
+    };
+    if let Some(f) = float {
+        if f.is_nan() {
+            return Err(not_a_number(&given, "int"));
+        }
         if !f.is_finite() || f.abs() >= i128::MAX as f64 {
-            let shown = digits_of(state, &given, "int").unwrap_or_else(|_| given.to_string());
+            let shown = match given.as_str() {
+                Some(text) => format!("{text:?}"),
+                None => digits_of(state, &given, "int").unwrap_or_else(|_| given.to_string()),
+            };
             return Err(Error::new(ErrorKind::InvalidOperation, format!("{shown} is too large for | int")));
         }
     }

@@ -168,6 +168,8 @@ fn a_number_too_large_for_its_conversion_is_an_error_not_a_wrong_value() {
         ("P | int", r#"{"P": 1e39}"#, "1e39 is too large for | int"),
         ("P | float | int", r#"{"P": -1e39}"#, "is too large for | int"),
         ("P | int", r#"{"P": 1e400}"#, "1e400 is too large for | int"),
+        ("P | int", r#"{"P": "1e39"}"#, r#""1e39" is too large for | int"#),
+        ("P | int", r#"{"P": "nan"}"#, r#""nan" is not a number (| int)"#),
         ("P | decimal", r#"{"P": 1e400}"#, "1e400 is too large for | decimal"),
         ("P | format_number(2)", r#"{"P": -1e400}"#, "-1e400 is too large for | format_number"),
     ] {
