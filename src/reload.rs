@@ -64,8 +64,6 @@ impl Reloader {
             Ok(set) => {
                 self.set_error(None);
                 if set.version == self.live.load().version {
-                    // Said, so a `systemctl reload` is seen to have run.
-                    info!(version = %set.version, "subscriptions reloaded: unchanged");
                     return false;
                 }
                 info!(subscriptions = set.len(), version = %set.version, "subscriptions reloaded");

@@ -135,6 +135,8 @@ fn spawn_reload_on_sighup(reloader: Reloader) {
     tokio::spawn(async move {
         let Ok(mut hup) = signal(SignalKind::hangup()) else { return };
         while hup.recv().await.is_some() {
+            // Said, so a `systemctl reload` is seen to have run even when nothing changed.
+            info!("SIGHUP: reading the subscription files again");
             let r = reloader.clone();
             let _ = tokio::task::spawn_blocking(move || r.reload()).await;
         }

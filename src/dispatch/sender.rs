@@ -153,12 +153,12 @@ where
             if sub.rate_limit.is_some() && waited && !fresh_turn(deadline).await {
                 return None;
             }
-            let first = exchange(http, &client, d, sub, auth.as_ref(), deadline).await;
+            let first = exchange(http, &client, d, sub, auth.as_ref(), deadline, &fresh_turn).await;
             match authorize::after_refusal(http, &client.pooled, sub, auth.as_ref(), &first.0, deadline).await {
                 None => first,
                 Some(Err(result)) => (result, None, false),
                 Some(Ok(renewed)) => match fresh_turn(deadline).await {
-                    true => exchange(http, &client, d, sub, Some(&renewed), deadline).await,
+                    true => exchange(http, &client, d, sub, Some(&renewed), deadline, &fresh_turn).await,
                     false => first,
                 },
             }
@@ -169,14 +169,19 @@ where
 
 /// One request and its response: the result, the response body (masked) and whether no
 /// connection could be made.
-async fn exchange(
+async fn exchange<F, T>(
     http: &HttpClient,
     client: &Clients,
     d: &Leased,
     sub: &Subscription,
     auth: Option<&Authorization>,
     deadline: tokio::time::Instant,
-) -> (AttemptResult, Option<String>, bool) {
+    fresh_turn: &F,
+) -> (AttemptResult, Option<String>, bool)
+where
+    F: Fn(tokio::time::Instant) -> T,
+    T: std::future::Future<Output = bool>,
+{
     let send = |client: &Client| {
         let request = request(http, d, sub, auth);
         let client = client.clone();
@@ -190,12 +195,18 @@ async fn exchange(
     };
     // A pooled connection can be dead without the pool knowing (a receiver restarted after
     // its accept queue overflowed): the request then fails at once, reset or closed before
-    // any answer, and every attempt for as long as such connections last (90 s) did the
+    // a whole answer came, and every attempt for as long as such connections last (90 s) did the
     // same, spending the whole retry schedule on a receiver that was up. Sent again at
     // once on a new connection, as the same attempt (same webhook-id: a receiver that did
     // get it dedupes it).
+    // To the receiver that is one more request: with a rate limit, on a turn of its own.
     let response = match send(&client.pooled).await {
-        Err(Failure::Client(e)) if closed_before_answer(&e) => send(&client.fresh).await,
+        Err(Failure::Client(e)) if closed_before_answer(&e) => {
+            match sub.rate_limit.is_none() || fresh_turn(deadline).await {
+                true => send(&client.fresh).await,
+                false => Err(Failure::Client(e)),
+            }
+        }
         other => other,
     };
     let mut unreachable = false;
