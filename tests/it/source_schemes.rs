@@ -78,6 +78,18 @@ async fn post(base: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (
     (resp.status().as_u16(), resp.text().await.unwrap())
 }
 
+/// The workspace's subscriptions, templates and `sources/` on the real binary, ready, with
+/// these variables set.
+async fn serve_workspace_sources(ws: &Workspace, envs: &[(&str, &str)]) -> ServeProcess {
+    let store = format!("sqlite://{}", ws.db().display());
+    let sources = ws.path().join("sources");
+    let args = ["--sources", sources.to_str().unwrap()];
+    let (subscriptions, templates) = (ws.path().join("subscriptions"), ws.path().join("templates"));
+    let server = ServeProcess::start(free_port(), &store, &subscriptions, &templates, &args, envs);
+    server.ready().await;
+    server
+}
+
 /// The repository's subscriptions, templates and sources on the real binary, logging
 /// everything it can, Toolzz's token and URL set.
 fn serve_repo(receiver: &Receiver) -> ServeProcess {
@@ -162,19 +174,8 @@ async fn basic_credentials_must_match_one_user_and_password() {
         "verify:\n  scheme: basic\n  secrets: [\"${HS_BASIC_OLD}\", \"${HS_BASIC}\"]\nevent:\n  Topic: \"{{ type }}\"\n  Payload: \"{{ data }}\"\n",
     )
     .unwrap();
-    let store = format!("sqlite://{}", ws.db().display());
-    let sources = ws.path().join("sources");
     let envs = [("HS_BASIC", "crm-platform:pa55-w0rd:x"), ("HS_BASIC_OLD", "crm-platform:old-pa55")];
-    let args = ["--sources", sources.to_str().unwrap()];
-    let server = ServeProcess::start(
-        free_port(),
-        &store,
-        &ws.path().join("subscriptions"),
-        &ws.path().join("templates"),
-        &args,
-        &envs,
-    );
-    server.ready().await;
+    let server = serve_workspace_sources(&ws, &envs).await;
     let basic = |pair: &str| format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair));
     let body = r#"{"type":"contact.updated","data":{"id":7}}"#;
     for (authorization, want) in [
@@ -205,18 +206,7 @@ async fn a_mapping_that_reads_headers_sees_the_sources_own_secret_as_stars() {
     std::fs::write(sources.join("hdr.yaml"), format!("{header}{mapping}")).unwrap();
     let basic = "verify:\n  scheme: basic\n  secrets: [\"${HS_BASIC}\"]\n";
     std::fs::write(sources.join("basic.yaml"), format!("{basic}{mapping}")).unwrap();
-    let store = format!("sqlite://{}", ws.db().display());
-    let envs = [("HS_SRC", "srcHdrL1xy"), ("HS_BASIC", "srcuser:srcPassJ0")];
-    let args = ["--sources", sources.to_str().unwrap()];
-    let server = ServeProcess::start(
-        free_port(),
-        &store,
-        &ws.path().join("subscriptions"),
-        &ws.path().join("templates"),
-        &args,
-        &envs,
-    );
-    server.ready().await;
+    let server = serve_workspace_sources(&ws, &[("HS_SRC", "srcHdrL1xy"), ("HS_BASIC", "srcuser:srcPassJ0")]).await;
     let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("srcuser:srcPassJ0"));
     for (path, header, value) in
         [("/v1/sources/hdr", "X-Src-Secret", "srcHdrL1xy"), ("/v1/sources/basic", "Authorization", basic.as_str())]
