@@ -122,15 +122,31 @@ fn syntax(e: &serde_json::Error, source: &[u8]) -> JsonError {
             return JsonError::Syntax { line, column, message: message.into() };
         }
     }
+    let line_start: usize = source.split(|b| *b == b'\n').take(e.line().saturating_sub(1)).map(|l| l.len() + 1).sum();
+    let offset = line_start + e.column().saturating_sub(1);
     let message = match message.as_str() {
         "recursion limit exceeded" => {
             format!("arrays and objects nest deeper than {MAX_NESTING} levels, more than is taken")
         }
+        "unexpected end of hex escape" | "lone leading surrogate in hex escape" if after_surrogate(source, offset) => {
+            "a lone UTF-16 surrogate (\\uD800 to \\uDBFF not followed by \\uDC00 to \\uDFFF) is no character: \
+             JSON text must be Unicode"
+                .to_string()
+        }
         _ => message,
     };
-    let line_start: usize = source.split(|b| *b == b'\n').take(e.line().saturating_sub(1)).map(|l| l.len() + 1).sum();
-    let (line, column) = at(line_start + e.column().saturating_sub(1));
+    let (line, column) = at(offset);
     JsonError::Syntax { line, column, message }
+}
+
+/// Whether the text just before byte `at` of `source` holds a high surrogate's escape
+/// (`\ud800` to `\udbff`): serde_json's "unexpected end of hex escape" then means its pair
+/// is missing, not that the escape was cut short.
+fn after_surrogate(source: &[u8], at: usize) -> bool {
+    let before = &source[at.saturating_sub(12).min(source.len())..at.min(source.len())];
+    before
+        .windows(4)
+        .any(|w| w[0] == b'\\' && w[1] == b'u' && w[2].eq_ignore_ascii_case(&b'd') && b"89abAB".contains(&w[3]))
 }
 
 /// The line and the column, in characters and from 1, of byte `at` of `source`.
@@ -581,6 +597,16 @@ mod tests {
         assert_eq!(parse_bounded(b"[1,2,3]", 2), Err(JsonError::TooManyItems { limit: 2 }));
         assert_eq!(parse_bounded(b"[1,2]", 2).unwrap(), serde_json::json!([1, 2]));
         assert_eq!(parse_bounded(b"[[1,2,3]]", 2).unwrap(), serde_json::json!([[1, 2, 3]]), "only the top level");
+    }
+
+    #[test]
+    fn a_lone_surrogate_is_named_as_such() {
+        for lone in [r#"{"a": "\ud800 lone"}"#, r#"{"a": "x\uD83D"}"#, r#"{"a": "\udbff\u0041"}"#] {
+            let Err(JsonError::Syntax { message, .. }) = parse(lone.as_bytes()) else { panic!("{lone} parsed") };
+            assert!(message.starts_with("a lone UTF-16 surrogate"), "{lone}: {message}");
+        }
+        let Err(JsonError::Syntax { message, .. }) = parse(br#"{"a": "\u12"}"#) else { panic!("parsed") };
+        assert!(!message.contains("surrogate"), "{message}");
     }
 
     #[test]

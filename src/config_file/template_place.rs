@@ -50,6 +50,8 @@ pub fn at_end(text: &str, d: &Delimiters) -> Place {
 /// quote of the string literal the text ends in.
 fn tag_end<'t>(inside: &'t str, close: &str) -> Result<&'t str, Option<char>> {
     let mut quote = None;
+    // Brackets open in the expression: `}}` inside `{'a': {'b': 1}}` closes a map.
+    let mut depth = 0usize;
     let mut chars = inside.char_indices();
     while let Some((i, c)) = chars.next() {
         match quote {
@@ -59,7 +61,9 @@ fn tag_end<'t>(inside: &'t str, close: &str) -> Result<&'t str, Option<char>> {
             Some(q) if c == q => quote = None,
             Some(_) => {}
             None if c == '\'' || c == '"' => quote = Some(c),
-            None if inside[i..].starts_with(close) => return Ok(&inside[i + close.len()..]),
+            None if depth == 0 && inside[i..].starts_with(close) => return Ok(&inside[i + close.len()..]),
+            None if "{[(".contains(c) => depth += 1,
+            None if "}])".contains(c) => depth = depth.saturating_sub(1),
             None => {}
         }
     }
@@ -110,6 +114,8 @@ mod tests {
         assert_eq!(place("{{ '}}' ~ '"), Place::Tag { quote: Some('\'') }, "a delimiter in a string closes nothing");
         assert_eq!(place("{{ 'it\\'s' ~ \""), Place::Tag { quote: Some('"') });
         assert_eq!(place("{{ '{{' }} x "), Place::Text, "an opening in a string opens nothing");
+        assert_eq!(place("{{ {'a': {'b': 1}} | tojson ~ '"), Place::Tag { quote: Some('\'') });
+        assert_eq!(place("{{ {'a': 1} }} x"), Place::Text);
         assert_eq!(place("{% raw %}{{ "), Place::Raw);
         assert_eq!(place("{%- raw -%}{{ x {%- endraw %} y "), Place::Text);
         assert_eq!(place("{# a {{ "), Place::Comment);

@@ -212,7 +212,10 @@ where
     let mut unreachable = false;
     let (result, response_body) = match response {
         Err(Failure::Refused(why)) => (AttemptResult::Refused(why), None),
-        Err(Failure::Timeout) => (AttemptResult::Error("timeout".into()), None),
+        Err(Failure::Timeout) => {
+            let within = crate::duration::format(sub.timeout);
+            (AttemptResult::Error(format!("timeout: no answer within {within} (request.timeout)")), None)
+        }
         Err(Failure::Client(e)) => match refusal_in(&e) {
             Some(why) => (AttemptResult::Refused(why.to_string()), None),
             None => {
