@@ -76,8 +76,7 @@ pub fn recorded(
 /// first, and a header of the request's own or `auth:` replaces it.
 fn userinfo_credentials(r: &StoredRequest) -> Option<(String, String)> {
     let url = url::Url::parse(&r.url).ok()?;
-    let has_userinfo = !url.username().is_empty() || url.password().is_some();
-    has_userinfo.then(|| ("Authorization".to_string(), crate::secret::MASK.to_string()))
+    crate::secret::userinfo_credentials(&url).map(|_| ("Authorization".to_string(), crate::secret::MASK.to_string()))
 }
 
 /// Whether the request's body goes with the default `Content-Type: application/json`: it

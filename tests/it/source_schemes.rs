@@ -212,7 +212,8 @@ async fn a_mapping_that_reads_headers_sees_the_sources_own_secret_as_stars() {
         [("/v1/sources/hdr", "X-Src-Secret", "srcHdrL1xy"), ("/v1/sources/basic", "Authorization", basic.as_str())]
     {
         let body = format!(r#"{{"type":"t","data":{{"via":"{path}"}}}}"#);
-        let (status, answer) = post(&server.base, path, &[(header, value), ("X-Other", "kept")], &body).await;
+        let copied = [(header, value), ("X-Other", "kept"), ("X-Copy", "copy of srcHdrL1xy")];
+        let (status, answer) = post(&server.base, path, &copied, &body).await;
         assert_eq!(status, 202, "{answer}");
         let uuid = serde_json::from_str::<serde_json::Value>(&answer).unwrap()["uuid"].as_str().unwrap().to_string();
         let event = reqwest::get(format!("{}/v1/events/{uuid}", server.base)).await.unwrap().text().await.unwrap();
@@ -220,6 +221,9 @@ async fn a_mapping_that_reads_headers_sees_the_sources_own_secret_as_stars() {
         let seen = &event["event"]["Payload"]["h"];
         assert_eq!(seen[header.to_ascii_lowercase()], "***", "{event}");
         assert_eq!(seen["x-other"], "kept", "other headers stay: {event}");
+        if path == "/v1/sources/hdr" {
+            assert_eq!(seen["x-copy"], "copy of ***", "the secret in another header: {event}");
+        }
         assert!(!event.to_string().contains(value) && !event.to_string().contains("srcPassJ0"), "{event}");
     }
 }

@@ -158,6 +158,16 @@ request:
 }
 
 #[test]
+fn render_shows_the_authorization_a_urls_userinfo_becomes_and_never_its_value() {
+    let ws = Workspace::new();
+    ws.subscription("s.yaml", "topics: [T]\nrequest:\n  url: http://hook%40ops:p%3Ass@127.0.0.1:9/x\n");
+    let (code, stdout, stderr) = render_text(&ws, "{}", Some("s"));
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.lines().any(|l| l == "Authorization: ***"), "{stdout}");
+    assert!(!stdout.contains("p%3Ass") && !stdout.contains("aG9va0BvcHM6cDpzcw"), "{stdout}");
+}
+
+#[test]
 fn a_number_too_large_for_its_conversion_is_an_error_not_a_wrong_value() {
     // `| int` saturated to i128::MAX and `| decimal` printed "inf", both silently.
     let ws = Workspace::new();
